@@ -1,0 +1,183 @@
+"""The .tmdl file format: the one contract between host and device (docs/format.md).
+
+This module is the host's only reader and writer of it. The device's reader is
+device/lib/tinyml/model.py; tests keep the two in agreement.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MAGIC = b"TMDL"
+VERSION = 1
+
+FLAG_ROUNDING_LITERT = 0x01   # single rounding (LiteRT reference kernels); else TFLM double rounding
+FLAG_SOFTMAX = 0x02           # apply softmax (in float, after dequantization) to the output
+FLAG_FLOAT_INPUT = 0x04       # the .tflite took float input through a QUANTIZE op
+FLAG_FLOAT_OUTPUT = 0x08      # the .tflite gave float output through a DEQUANTIZE op
+KNOWN_FLAGS = 0x0F
+
+HEADER = struct.Struct("<4sHHII")          # magic, version, flags, body length, crc32(body)
+MODEL = struct.Struct("<HHHHfifiHH")       # layers, vectors, in size, out size, in scale, in zp,
+                                           # out scale, out zp, max width, reserved
+LAYER = struct.Struct("<HHHbbbbH")         # in, out, quant channels, act min, act max, in zp, out zp, reserved
+ROUNDING = {"tflm": 0, "litert": FLAG_ROUNDING_LITERT}
+
+
+@dataclass
+class Layer:
+    """One int8 fully connected layer, ready for integer-only evaluation.
+
+    bias already holds bias - input_zp * sum(weights of the row), so a kernel computes
+    acc = bias[o] + sum(w[o, i] * x[i]) with no per-element offset.
+    """
+
+    weights: np.ndarray       # int8 [out, in]
+    bias: np.ndarray          # int32 [out], input offset folded in
+    multiplier: np.ndarray    # int32 [1 or out]
+    shift: np.ndarray         # int8 [1 or out], TFLite convention (>0 is a left shift)
+    act_min: int
+    act_max: int
+    input_zp: int
+    output_zp: int
+
+    @property
+    def shape(self):
+        return self.weights.shape
+
+
+@dataclass
+class TmdlModel:
+    layers: list[Layer]
+    input_scale: float
+    input_zp: int
+    output_scale: float
+    output_zp: int
+    rounding: str = "tflm"
+    softmax: bool = False
+    float_input: bool = False
+    float_output: bool = False
+    vectors_in: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
+    vectors_out: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].weights.shape[1]
+
+    @property
+    def output_size(self) -> int:
+        return self.layers[-1].weights.shape[0]
+
+    @property
+    def flags(self) -> int:
+        return (ROUNDING[self.rounding]
+                | (FLAG_SOFTMAX if self.softmax else 0)
+                | (FLAG_FLOAT_INPUT if self.float_input else 0)
+                | (FLAG_FLOAT_OUTPUT if self.float_output else 0))
+
+
+def _pad4(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 4)
+
+
+def encode(model: TmdlModel) -> bytes:
+    if not model.layers:
+        raise ValueError("model has no layers")
+    n_vec = len(model.vectors_in)
+    max_width = max(max(l.weights.shape) for l in model.layers)
+    body = [MODEL.pack(len(model.layers), n_vec, model.input_size, model.output_size,
+                       model.input_scale, model.input_zp, model.output_scale, model.output_zp,
+                       max_width, 0)]
+    for l in model.layers:
+        n_out, n_in = l.weights.shape
+        body.append(LAYER.pack(n_in, n_out, len(l.multiplier), l.act_min, l.act_max,
+                               l.input_zp, l.output_zp, 0))
+    for l in model.layers:
+        body.append(np.asarray(l.bias, "<i4").tobytes())
+        body.append(np.asarray(l.multiplier, "<i4").tobytes())
+        body.append(_pad4(np.asarray(l.shift, "i1").tobytes()))
+        body.append(_pad4(np.ascontiguousarray(l.weights, "i1").tobytes()))
+    if n_vec:
+        body.append(_pad4(np.asarray(model.vectors_in, "i1").tobytes()))
+        body.append(_pad4(np.asarray(model.vectors_out, "i1").tobytes()))
+    data = b"".join(body)
+    return HEADER.pack(MAGIC, VERSION, model.flags, len(data), zlib.crc32(data)) + data
+
+
+class _Reader:
+    def __init__(self, body: bytes):
+        self.body = body
+        self.pos = 0
+
+    def take(self, n: int, what: str) -> bytes:
+        end = self.pos + n + (-n % 4)   # sections are padded to 4 bytes
+        if end > len(self.body):
+            raise ValueError(f"truncated .tmdl: {what} needs {n} bytes at offset "
+                             f"{HEADER.size + self.pos}, file ends at {HEADER.size + len(self.body)}")
+        chunk = self.body[self.pos:self.pos + n]
+        self.pos = end
+        return chunk
+
+
+def decode(data: bytes) -> TmdlModel:
+    """Parse and validate; every problem is a ValueError that names it."""
+    if len(data) < HEADER.size:
+        raise ValueError(f"truncated .tmdl: {len(data)} bytes, header alone is {HEADER.size}")
+    magic, version, flags, body_len, crc = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise ValueError(f"not a .tmdl file: magic {magic!r}, expected {MAGIC!r}")
+    if version != VERSION:
+        raise ValueError(f"unsupported .tmdl version {version}; this tinyml reads version {VERSION}")
+    if flags & ~KNOWN_FLAGS:
+        raise ValueError(f"unknown .tmdl flags 0x{flags:04x}")
+    body = data[HEADER.size:]
+    if len(body) != body_len:
+        kind = "truncated" if len(body) < body_len else "oversized"
+        raise ValueError(f"{kind} .tmdl: body is {len(body)} bytes, header says {body_len}")
+    if zlib.crc32(body) != crc:
+        raise ValueError(f"corrupt .tmdl: CRC32 0x{zlib.crc32(body):08x} != 0x{crc:08x} in header")
+
+    r = _Reader(body)
+    (n_layers, n_vec, in_size, out_size, in_scale, in_zp, out_scale, out_zp,
+     max_width, _) = MODEL.unpack(r.take(MODEL.size, "model block"))
+    if n_layers == 0:
+        raise ValueError("invalid .tmdl: no layers")
+    heads = [LAYER.unpack(r.take(LAYER.size, f"layer {i} header")) for i in range(n_layers)]
+    layers = []
+    width = in_size
+    for i, (n_in, n_out, n_q, act_min, act_max, l_in_zp, l_out_zp, _) in enumerate(heads):
+        if n_in != width or n_out == 0:
+            raise ValueError(f"invalid .tmdl: layer {i} is {n_in}->{n_out}, previous output is {width}")
+        if n_q not in (1, n_out):
+            raise ValueError(f"invalid .tmdl: layer {i} has {n_q} quantization channels for {n_out} outputs")
+        if act_min > act_max:
+            raise ValueError(f"invalid .tmdl: layer {i} activation range [{act_min}, {act_max}]")
+        bias = np.frombuffer(r.take(4 * n_out, f"layer {i} bias"), "<i4")
+        mult = np.frombuffer(r.take(4 * n_q, f"layer {i} multipliers"), "<i4")
+        shift = np.frombuffer(r.take(n_q, f"layer {i} shifts"), "i1")
+        weights = np.frombuffer(r.take(n_in * n_out, f"layer {i} weights"), "i1").reshape(n_out, n_in)
+        if (mult < 0).any() or (shift < -31).any() or (shift > 30).any():
+            raise ValueError(f"invalid .tmdl: layer {i} multiplier or shift out of range")
+        layers.append(Layer(weights, bias, mult, shift, act_min, act_max, l_in_zp, l_out_zp))
+        width = n_out
+    if width != out_size:
+        raise ValueError(f"invalid .tmdl: last layer gives {width} outputs, header says {out_size}")
+    if max_width != max(max(l.weights.shape) for l in layers):
+        raise ValueError("invalid .tmdl: max width does not match the layers")
+    vin = np.frombuffer(r.take(n_vec * in_size, "test vector inputs"), "i1").reshape(n_vec, in_size)
+    vout = np.frombuffer(r.take(n_vec * out_size, "test vector outputs"), "i1").reshape(n_vec, out_size)
+    if r.pos != len(body):
+        raise ValueError(f"invalid .tmdl: {len(body) - r.pos} unexpected bytes after the last section")
+    return TmdlModel(layers, in_scale, in_zp, out_scale, out_zp,
+                     rounding="litert" if flags & FLAG_ROUNDING_LITERT else "tflm",
+                     softmax=bool(flags & FLAG_SOFTMAX), float_input=bool(flags & FLAG_FLOAT_INPUT),
+                     float_output=bool(flags & FLAG_FLOAT_OUTPUT), vectors_in=vin, vectors_out=vout)
+
+
+def read(path) -> TmdlModel:
+    with open(path, "rb") as f:
+        return decode(f.read())

@@ -1,0 +1,93 @@
+"""Train the TFLite Micro "hello world" sine model and let the TFLite converter quantize it.
+
+The model and data follow the TFLite Micro hello_world example: Dense(16, relu) ->
+Dense(16, relu) -> Dense(1), trained on noisy sin(x) for x in [0, 2*pi]. Quantization
+is done by tf.lite.TFLiteConverter with a representative dataset (full int8, int8 in
+and out); we never re-implement it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+SINE_SEED = 1337
+SINE_SAMPLES = 1000
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def sine_dataset(seed: int = SINE_SEED, samples: int = SINE_SAMPLES):
+    """Noisy sin(x) samples, x uniform in [0, 2*pi], split 60/20/20 like hello_world."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 2 * math.pi, samples).astype(np.float32)
+    y = (np.sin(x) + 0.1 * rng.standard_normal(samples)).astype(np.float32)
+    n_train, n_val = int(0.6 * samples), int(0.2 * samples)
+    return (x[:n_train], y[:n_train]), (x[n_train:n_train + n_val], y[n_train:n_train + n_val])
+
+
+def train_sine(epochs: int = 500, seed: int = SINE_SEED):
+    """Return a trained Keras model. Deterministic for a given seed on one machine."""
+    tf = _quiet_tensorflow()
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    (x_train, y_train), (x_val, y_val) = sine_dataset(seed)
+    model = tf.keras.Sequential([
+        tf.keras.Input(shape=(1,)),
+        tf.keras.layers.Dense(16, activation="relu"),
+        tf.keras.layers.Dense(16, activation="relu"),
+        tf.keras.layers.Dense(1),
+    ])
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    model.fit(x_train, y_train, epochs=epochs, batch_size=64,
+              validation_data=(x_val, y_val), verbose=0)
+    return model
+
+
+def quantize_int8(model, representative_inputs: np.ndarray, per_channel: bool = True) -> bytes:
+    """Full-integer post-training quantization by the TFLite converter, int8 in and out.
+
+    representative_inputs: float array shaped like the model input (batch first).
+    per_channel=False asks the converter for per-tensor Dense weight scales.
+    """
+    tf = _quiet_tensorflow()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    def representative():
+        for row in representative_inputs:
+            yield [np.asarray(row, dtype=np.float32).reshape(1, -1)]
+
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    if not per_channel:
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+    return converter.convert()
+
+
+def sine_tflite(epochs: int = 500, seed: int = SINE_SEED) -> bytes:
+    model = train_sine(epochs=epochs, seed=seed)
+    x = np.linspace(0.0, 2 * math.pi, 500, dtype=np.float32).reshape(-1, 1)
+    return quantize_int8(model, x)
+
+
+def write_sine(path: str | Path, epochs: int = 500, seed: int = SINE_SEED) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = sine_tflite(epochs=epochs, seed=seed)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
