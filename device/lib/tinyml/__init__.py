@@ -1,0 +1,11 @@
+"""tinyml on the board: load a .tmdl model and run int8 inference.
+
+    >>> import tinyml
+    >>> m = tinyml.load("sine.tmdl")
+    >>> m.predict(1.57)
+"""
+
+from tinyml.model import Model, load, selftest, BACKENDS
+
+__version__ = "0.1.0"
+__all__ = ("Model", "load", "selftest", "BACKENDS")
