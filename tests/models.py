@@ -1,0 +1,69 @@
+"""Test models made by the real TFLite converter, cached under out/cache between runs."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "out" / "cache"
+RANDOM_MLP_COUNT = 50
+_RECIPE_VERSION = "1"  # bump when the recipes below change
+
+
+def _cached(name: str, make) -> bytes:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / name
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(make())
+        tmp.replace(path)
+    return path.read_bytes()
+
+
+def _source_digest(*files) -> str:
+    h = hashlib.sha256(_RECIPE_VERSION.encode())
+    for f in files:
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def sine_tflite() -> bytes:
+    from tinyml_host import train
+
+    return _cached(f"sine-{_source_digest(train.__file__)}.tflite", train.sine_tflite)
+
+
+def mlp_recipe(index: int):
+    """Shape, activations and quantization granularity of random MLP number `index`."""
+    rng = np.random.default_rng(1000 + index)
+    n_layers = int(rng.integers(1, 5))
+    # widths from 1 to 256, log-uniform so small and large both show up
+    widths = [int(round(math.exp(rng.uniform(0, math.log(256))))) for _ in range(n_layers + 1)]
+    acts = [str(rng.choice(["relu", "relu6", "linear"])) for _ in range(n_layers)]
+    per_channel = index % 2 == 0
+    return widths, acts, per_channel
+
+
+def random_mlp_tflite(index: int) -> bytes:
+    def make():
+        import tensorflow as tf
+        from tinyml_host.train import quantize_int8
+
+        widths, acts, per_channel = mlp_recipe(index)
+        tf.keras.utils.set_random_seed(index)
+        layers = [tf.keras.Input(shape=(widths[0],))]
+        for w, act in zip(widths[1:], acts):
+            layers.append(tf.keras.layers.Dense(w, activation=act,
+                                                bias_initializer=tf.keras.initializers.RandomNormal(0, 0.5)))
+        model = tf.keras.Sequential(layers)
+        rng = np.random.default_rng(index)
+        rep = (rng.standard_normal((64, widths[0])) * rng.uniform(0.5, 4)).astype(np.float32)
+        return quantize_int8(model, rep, per_channel=per_channel)
+
+    from tinyml_host import train
+
+    return _cached(f"mlp{index:02d}-{_source_digest(__file__, train.__file__)}.tflite", make)
