@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import models
+from corrupt import mutations
 from tinyml_host import export, tmdl
 
 
@@ -80,32 +81,6 @@ def test_structural_errors_behind_a_valid_crc(sine_model):
     struct.pack_into("<H", chain, tmdl.MODEL.size + tmdl.LAYER.size, 7)  # layer 1 input width
     with pytest.raises(ValueError, match="layer 1"):
         tmdl.decode(_with_crc(bytes(chain)))
-
-
-def mutations(blob, count, seed, fix_crc):
-    """Yield `count` distinct corruptions: bit flips, byte sets, cuts and splices."""
-    rng = np.random.default_rng(seed)
-    for _ in range(count):
-        b = bytearray(blob)
-        kind = rng.integers(4)
-        start = tmdl.HEADER.size if fix_crc else 0
-        if kind == 0:
-            i = int(rng.integers(start, len(b)))
-            b[i] ^= 1 << int(rng.integers(8))
-        elif kind == 1:
-            for _ in range(int(rng.integers(1, 5))):
-                b[int(rng.integers(start, len(b)))] = int(rng.integers(256))
-        elif kind == 2:
-            b = b[:int(rng.integers(0, len(b)))]
-        else:
-            i = int(rng.integers(start, len(b)))
-            b[i:i] = bytes(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8))
-        if bytes(b) == blob:
-            b = b[:-1]
-        if fix_crc and len(b) >= tmdl.HEADER.size:
-            body = bytes(b[tmdl.HEADER.size:])
-            b[:tmdl.HEADER.size] = tmdl.HEADER.pack(tmdl.MAGIC, tmdl.VERSION, blob[6], len(body), zlib.crc32(body))
-        yield bytes(b)
 
 
 def test_fuzz_1000_corrupt_files_all_rejected(sine_model):

@@ -5,7 +5,7 @@
     >>> m.predict(1.57)
 """
 
-from tinyml.model import Model, load, selftest, BACKENDS
+from tinyml.model import BACKENDS, Model, available_backends, load, selftest
 
 __version__ = "0.1.0"
-__all__ = ("Model", "load", "selftest", "BACKENDS")
+__all__ = ("BACKENDS", "Model", "available_backends", "load", "selftest")

@@ -34,6 +34,11 @@ except (ImportError, SyntaxError, AttributeError):  # no viper emitter on this p
     pass
 
 
+def available_backends():
+    """Backends this firmware can run, fastest first."""
+    return tuple(b for b in BACKENDS if b in _kernels)
+
+
 def _crc32_soft(data, crc=0):
     crc ^= 0xFFFFFFFF
     for b in data:
@@ -98,7 +103,7 @@ class Model:
 
     def __init__(self, path, backend=None):
         if backend is None:
-            backend = "native" if "native" in _kernels else "viper" if "viper" in _kernels else "python"
+            backend = available_backends()[0]
         if backend not in BACKENDS:
             raise ValueError("unknown backend %r; choose one of %s" % (backend, ", ".join(BACKENDS)))
         if backend not in _kernels:
