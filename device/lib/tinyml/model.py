@@ -178,6 +178,7 @@ class Model:
         self._hidden = (array("b", bytes(max_width)), array("b", bytes(max_width)))
         self._acc = array("i", bytes(4 * max_width))
         self._result = [0.0] * n_out
+        self._f32 = array("f", bytes(4))
 
     def invoke(self):
         """Run self.input -> self.output with integer arithmetic. Allocates nothing."""
@@ -196,7 +197,12 @@ class Model:
             i += 1
 
     def quantize(self, value):
-        v = value / self.input_scale
+        # TFLite quantizes in float32: round x and x/scale to float32 (exact on float32
+        # ports, and on double-precision ports such as unix through a 1-slot array).
+        f32 = self._f32
+        f32[0] = value
+        f32[0] = f32[0] / self.input_scale
+        v = f32[0]
         q = (int(v + 0.5) if v >= 0 else -int(0.5 - v)) + self.input_zp  # half away from zero, as TFLite
         return -128 if q < -128 else 127 if q > 127 else q
 

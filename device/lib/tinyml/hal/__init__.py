@@ -35,12 +35,12 @@ def led():
     return _led
 
 
-def longest_prefix_match(text, boards, field):
-    """Board id whose detect string (tuple index `field`) is the longest prefix of text."""
+def longest_match(text, boards, field):
+    """Board id whose detect string (tuple index `field`) is the longest one found in text."""
     best = None
     for board, facts in boards.items():
         key = facts[field]
-        if key and text.startswith(key) and (best is None or len(key) > len(boards[best][field])):
+        if key and key in text and (best is None or len(key) > len(boards[best][field])):
             best = board
     if best is None:
         raise ValueError("unsupported board %r: not in boards.json" % text)

@@ -8,8 +8,8 @@ _PWM_HZ = 1000
 
 
 def board_id(boards):
-    from tinyml.hal import longest_prefix_match
-    return longest_prefix_match(os.uname().machine, boards, 1)
+    from tinyml.hal import longest_match
+    return longest_match(os.uname().machine, boards, 1)
 
 
 class _ActiveLowPWM:
