@@ -16,7 +16,8 @@ class Board:
 
         self._TransportError = TransportError
         try:
-            self.transport = SerialTransport(port, baudrate=115200)
+            # a read timeout, so a board that stops answering cannot block a read forever
+            self.transport = SerialTransport(port, baudrate=115200, timeout=1)
         except TransportError as e:
             raise TinymlError(f"cannot open board at {port}: {e}") from None
         self.port = port

