@@ -38,7 +38,7 @@ def cmd_sim(args):
 def cmd_demo(args):
     from . import demo
 
-    return demo.main(retrain=args.retrain, out_dir=args.out)
+    return demo.main(retrain=args.retrain, out_dir=args.out, models_dir=Path(args.models))
 
 
 def cmd_boards(args):
@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="train, export, deploy to the virtual board, run and plot the sine demo")
     s.add_argument("--retrain", action="store_true", help="train again even if models/sine.tflite exists")
     s.add_argument("--out", default="out", help="where the plot and results go")
+    s.add_argument("--models", default="models", help="where sine.tflite and sine.tmdl live")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("boards", help="list supported boards (boards.json)")
