@@ -133,3 +133,28 @@ except ValueError as e:
     print('ERR', e)
 """)
     assert lines_with("ERR", out) == ["LED pin 'WL_GPIO0' of pico_w cannot do PWM"]
+
+
+def test_package_runs_without_viper_as_on_circuitpython(tmp_path, monkeypatch):
+    # CircuitPython has no viper: the package must import and fall back to pure Python.
+    # CPython with a const-only `micropython` module stands in for it (board tests above
+    # cover the CircuitPython HAL); the pure-Python kernel must still be bit-exact.
+    monkeypatch.setitem(sys.modules, "micropython", types.SimpleNamespace(const=lambda v: v))
+    monkeypatch.syspath_prepend(str(DEVICE_LIB))
+    for name in [m for m in sys.modules if m == "tinyml" or m.startswith("tinyml.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import tinyml
+
+    assert tinyml.available_backends() == ("python",)
+    model = export.convert(models.sine_tflite())
+    (tmp_path / "sine.tmdl").write_bytes(tmdl.encode(model))
+    m = tinyml.load(str(tmp_path / "sine.tmdl"))
+    assert m.backend == "python"
+    got = []
+    for v in range(-128, 128):
+        m.input[0] = v
+        m.invoke()
+        got.append(m.output[0])
+    assert got == list(reference.run(model, np.arange(-128, 128).reshape(-1, 1)).reshape(-1))
+    for name in [m for m in sys.modules if m == "tinyml" or m.startswith("tinyml.")]:
+        del sys.modules[name]

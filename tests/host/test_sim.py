@@ -109,3 +109,31 @@ def test_board_survives_a_crash(vboard):
         t.exit_raw_repl()
     finally:
         t.close()
+
+
+def test_tinyml_sim_command_serves_mpremote(tmp_path):
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "tinyml_host.cli", "sim", "--flash", str(tmp_path / "flash")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        deadline = time.monotonic() + 30
+        while port is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith("port: "):
+                port = line.split()[1]
+        assert port and port.startswith("/dev/pts/")
+        out = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "exec", "print(6 * 7)"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.stdout.strip() == "42"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+
+
+def test_unknown_board_is_refused(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "tinyml_host.cli", "sim", "--board", "arduino_uno",
+                           "--flash", str(tmp_path)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1 and "unknown board 'arduino_uno'" in proc.stderr
