@@ -39,6 +39,7 @@ def sine_dataset(seed: int = SINE_SEED, samples: int = SINE_SAMPLES):
 def train_sine(epochs: int = 500, seed: int = SINE_SEED):
     """Return a trained Keras model. Deterministic for a given seed on one machine."""
     tf = _quiet_tensorflow()
+    tf.keras.backend.clear_session()  # layer names go into the .tflite; restart their counters
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     (x_train, y_train), (x_val, y_val) = sine_dataset(seed)
