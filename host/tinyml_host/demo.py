@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import struct
@@ -117,8 +118,7 @@ def main(retrain: bool = False, out_dir: str = "out", models_dir: Path = MODELS)
 
     console.print("[bold]2/4[/] exporting to .tmdl with golden vectors from the TFLite Micro interpreter ...")
     model = export.export(tflite_path, tmdl_path)
-    no_vectors = tmdl.TmdlModel(**{**model.__dict__, "vectors_in": model.vectors_in[:0],
-                                   "vectors_out": model.vectors_out[:0]})
+    no_vectors = dataclasses.replace(model, vectors_in=model.vectors_in[:0], vectors_out=model.vectors_out[:0])
     tmdl_size = len(tmdl.encode(no_vectors))
     grid_x = np.linspace(0, 2 * math.pi, 1000)
     grid_ref = reference.predict(model, grid_x).reshape(-1)

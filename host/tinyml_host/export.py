@@ -77,7 +77,8 @@ def _activation_range(act: int, scale: float, zp: int, where: str) -> tuple[int,
     raise TinymlError(f"unsupported fused activation {_ACT_NAMES.get(act, act)} in {where}")
 
 
-def _fully_connected(g: _Graph, op, index: int, single_rounding: bool) -> tmdl.Layer:
+def _fully_connected(g: _Graph, op, index: int, single_rounding: bool):
+    """Return the layer and its (input scale, input zp, output scale, output zp)."""
     where = f"FULLY_CONNECTED at operator index {index}"
     ins = op.InputsAsNumpy()
     x_i, w_i = int(ins[0]), int(ins[1])
@@ -125,8 +126,7 @@ def _fully_connected(g: _Graph, op, index: int, single_rounding: bool) -> tmdl.L
         raise TinymlError(f"{where}: bias with input offset folded in overflows int32")
     layer = tmdl.Layer(weights.copy(), folded.astype(np.int32), np.array(mults, np.int32),
                        np.array(shifts, np.int8), act_min, act_max, in_zp, out_zp)
-    layer.io = (x_i, y_i, in_scale, in_zp, out_scale, out_zp)
-    return layer
+    return layer, (in_scale, in_zp, out_scale, out_zp)
 
 
 def convert(data: bytes, rounding: str = "tflm") -> tmdl.TmdlModel:
@@ -152,13 +152,13 @@ def convert(data: bytes, rounding: str = "tflm") -> tmdl.TmdlModel:
         if code == _FC:
             if softmax:
                 raise TinymlError(f"FULLY_CONNECTED at operator index {i} after SOFTMAX; SOFTMAX must be last")
-            layer = _fully_connected(g, op, i, single)
-            if layers and layers[-1].io[4:] != layer.io[2:4]:
+            layer, (in_scale, in_zp, out_scale, out_zp) = _fully_connected(g, op, i, single)
+            if out_q is not None and out_q != (in_scale, in_zp):
                 raise TinymlError(f"FULLY_CONNECTED at operator index {i}: input quantization differs "
                                   "from the previous layer's output")
             if in_q is None:
-                in_q = layer.io[2:4]
-            out_q = layer.io[4:6]
+                in_q = (in_scale, in_zp)
+            out_q = (out_scale, out_zp)
             layers.append(layer)
         elif code == _RESHAPE:
             pass  # a dense chain works on flat vectors
@@ -176,8 +176,6 @@ def convert(data: bytes, rounding: str = "tflm") -> tmdl.TmdlModel:
         current = out
     if not layers:
         raise TinymlError("model has no FULLY_CONNECTED layer")
-    for l in layers:
-        del l.io
     return tmdl.TmdlModel(layers, in_q[0], in_q[1], out_q[0], out_q[1], rounding=rounding,
                           softmax=softmax, float_input=float_input, float_output=float_output)
 
