@@ -46,7 +46,8 @@ def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, round
     s = shift.astype(np.int64)
     if rounding == "litert":
         total = 31 - s
-        return (acc * m + (np.int64(1) << (total - 1))) >> total
+        # TFLite narrows the 64-bit result with static_cast<int32_t>: it wraps
+        return _wrap32((acc * m + (np.int64(1) << (total - 1))) >> total)
     if rounding != "tflm":
         raise ValueError(f"unknown rounding {rounding!r}; use 'tflm' or 'litert'")
     left = np.maximum(s, 0)

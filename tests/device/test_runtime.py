@@ -3,6 +3,7 @@ the host reference (itself proven bit-exact with TFLite), no allocation per infe
 and a clear ValueError for every bad file."""
 
 import json
+from pathlib import Path
 import zlib
 
 import numpy as np
@@ -238,3 +239,25 @@ def test_error_messages_name_the_problem(tmp_path):
     assert "unsupported .tmdl version 9" in msgs["version.tmdl"]
     assert "corrupt .tmdl: CRC32" in msgs["crc.tmdl"]
     assert "truncated .tmdl" in msgs["empty.tmdl"]
+
+
+def test_extreme_layers_every_backend(tmp_path):
+    """Saturating values, scales from 1e-9 to 4 (left shifts, int32 wrap-around): the device
+    requantization must follow TFLite's integer semantics there too."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "native"))
+    from harness import random_layer
+
+    rng = np.random.default_rng(21)
+    for k in range(40):
+        layer, x = random_layer(rng, max_dim=96)
+        rounding = ("tflm", "litert")[k % 2]
+        model = tmdl.TmdlModel([layer], 0.1, 0, 0.1, 0, rounding=rounding)
+        name = f"x{k:02d}.tmdl"
+        _write(tmp_path, name, model)
+        xs = np.vstack([x, rng.integers(-128, 128, size=x.shape).astype(np.int8)])
+        results = _device_outputs(tmp_path, [name], xs)
+        expected = list(reference.run(model, xs).reshape(-1))
+        for (_, backend), got in results.items():
+            assert got == expected, (name, backend)

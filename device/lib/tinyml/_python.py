@@ -29,6 +29,8 @@ def requantize(acc, bias, mult, shift, out, n_out, act_min, act_max, out_zp, sin
         if single_rounding:
             # LiteRT reference: one round-half-up shift of the 64-bit product
             v = (v * m + (1 << (30 - s))) >> (31 - s)
+            if v > 0x7FFFFFFF or v < -0x80000000:  # TFLite narrows with an int32 cast
+                v = ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
         else:
             # TFLM / CMSIS-NN: SaturatingRoundingDoublingHighMul then RoundingDivideByPOT
             if s > 0:

@@ -1,0 +1,31 @@
+/* Reference int8 fully connected layer: one output at a time, one MAC at a time. */
+#include "tinyml.h"
+
+static int8_t clamp_s8(int32_t v, int32_t lo, int32_t hi)
+{
+    return (int8_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+tml_status tml_fc_s8_ref(const tml_fc_params *p, const int8_t *x, const int8_t *w,
+                         const int32_t *bias, const int32_t *mult, const int8_t *shift, int8_t *out)
+{
+    if (x == 0 || w == 0 || bias == 0 || out == 0) {
+        return TML_ERR_NULL;
+    }
+    tml_status st = tml_fc_check(p, mult, shift);
+    if (st != TML_OK) {
+        return st;
+    }
+    for (int32_t o = 0; o < p->n_out; o++) {
+        /* unsigned sum: int32 wrap-around as in TFLite, without C's signed-overflow UB */
+        uint32_t acc = (uint32_t)bias[o];
+        const int8_t *row = w + (int32_t)o * p->n_in;
+        for (int32_t i = 0; i < p->n_in; i++) {
+            acc += (uint32_t)((int32_t)row[i] * (int32_t)x[i]);
+        }
+        int32_t c = p->n_channels == 1 ? 0 : o;
+        int32_t y = tml_requantize((int32_t)acc, mult[c], shift[c], p->rounding) + p->output_zp;
+        out[o] = clamp_s8(y, p->act_min, p->act_max);
+    }
+    return TML_OK;
+}

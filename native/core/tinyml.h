@@ -1,0 +1,55 @@
+/* tinyml native core: int8 fully connected layers with TFLite-exact requantization.
+ *
+ * Plain C99, no MicroPython headers: the same source is tested on the host through
+ * ctypes, cross-compiled for Cortex-M and run under emulation, and bound into
+ * MicroPython by native/micropython/. No malloc, no asserts: status codes.
+ *
+ * Layout contract (docs/format.md): weights row-major [n_out][n_in]; bias already
+ * holds bias - input_zp * sum(row), so acc = bias[o] + sum(w[o][i] * x[i]).
+ */
+#ifndef TINYML_H
+#define TINYML_H
+
+#include <stdint.h>
+
+typedef enum {
+    TML_OK = 0,
+    TML_ERR_NULL = -1,       /* a required pointer is NULL */
+    TML_ERR_SHAPE = -2,      /* n_in or n_out out of range, or channels not 1 or n_out */
+    TML_ERR_QUANT = -3,      /* shift out of [-31, 30], multiplier negative, bad rounding */
+    TML_ERR_RANGE = -4       /* act_min > act_max, or a bound outside int8 */
+} tml_status;
+
+enum { TML_ROUNDING_TFLM = 0, TML_ROUNDING_LITERT = 1 };
+
+/* One layer's shape and output quantization; all int32 so a binding can pass an array. */
+typedef struct {
+    int32_t n_in;
+    int32_t n_out;
+    int32_t n_channels;   /* 1 (per-tensor) or n_out (per-channel) */
+    int32_t act_min;
+    int32_t act_max;
+    int32_t output_zp;
+    int32_t rounding;     /* TML_ROUNDING_TFLM or TML_ROUNDING_LITERT */
+} tml_fc_params;
+
+#define TML_FC_PARAMS_FIELDS 7
+
+/* Check params once (at load); the kernels trust them afterwards. */
+tml_status tml_fc_check(const tml_fc_params *p, const int32_t *mult, const int8_t *shift);
+
+/* TFLite's MultiplyByQuantizedMultiplier, in either rounding. */
+int32_t tml_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t rounding);
+
+/* The readable reference every optimized path is tested against. */
+tml_status tml_fc_s8_ref(const tml_fc_params *p, const int8_t *x, const int8_t *w,
+                         const int32_t *bias, const int32_t *mult, const int8_t *shift, int8_t *out);
+
+/* The fastest path for the CPU it is compiled for (DSP, Armv6-M or portable C). */
+tml_status tml_fc_s8(const tml_fc_params *p, const int8_t *x, const int8_t *w,
+                     const int32_t *bias, const int32_t *mult, const int8_t *shift, int8_t *out);
+
+/* Name of the path tml_fc_s8 was compiled to, for benchmarks and info(). */
+const char *tml_fc_s8_variant(void);
+
+#endif

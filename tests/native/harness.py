@@ -1,0 +1,126 @@
+"""Build native/core with host gcc and call it through ctypes; random layers to test it on.
+
+Run as a script (`python harness.py LIB COUNT SEED`) it checks COUNT random layers
+against the numpy reference and exits non-zero on the first mismatch: the sanitizer test
+runs it in a subprocess with libasan/libubsan preloaded, since they must come first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "native" / "core"
+SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+
+
+def build(out_dir: Path, sanitize: bool = False) -> Path:
+    lib = Path(out_dir) / ("libtinyml_san.so" if sanitize else "libtinyml.so")
+    cmd = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-O2", "-g", "-shared", "-fPIC",
+           *(SANITIZE if sanitize else []), "-o", str(lib), *[str(CORE / s) for s in SOURCES]]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return lib
+
+
+class Params(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int32) for name in
+                ("n_in", "n_out", "n_channels", "act_min", "act_max", "output_zp", "rounding")]
+
+
+def load(lib: Path):
+    dll = ctypes.CDLL(str(lib))
+    for name in ("tml_fc_s8", "tml_fc_s8_ref"):
+        fn = getattr(dll, name)
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.POINTER(Params)] + [ctypes.c_void_p] * 6
+    dll.tml_requantize.restype = ctypes.c_int32
+    dll.tml_requantize.argtypes = [ctypes.c_int32] * 4
+    dll.tml_fc_s8_variant.restype = ctypes.c_char_p
+    return dll
+
+
+def _ptr(a: np.ndarray):
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+def call(fn, layer, x: np.ndarray, rounding: str) -> tuple[int, np.ndarray]:
+    """Run one int8 vector through `fn`; each buffer is exactly sized so ASan sees overruns."""
+    n_out, n_in = layer.weights.shape
+    p = Params(n_in, n_out, len(layer.multiplier), layer.act_min, layer.act_max, layer.output_zp,
+               1 if rounding == "litert" else 0)
+    w = np.ascontiguousarray(layer.weights, np.int8).copy()
+    bias = np.ascontiguousarray(layer.bias, np.int32).copy()
+    mult = np.ascontiguousarray(layer.multiplier, np.int32).copy()
+    shift = np.ascontiguousarray(layer.shift, np.int8).copy()
+    xb = np.ascontiguousarray(x, np.int8).copy()
+    out = np.zeros(n_out, np.int8)
+    status = fn(ctypes.byref(p), _ptr(xb), _ptr(w), _ptr(bias), _ptr(mult), _ptr(shift), _ptr(out))
+    return status, out
+
+
+def random_layer(rng: np.random.Generator, max_dim: int = 1024):
+    """A layer with odd shapes, extreme scales and saturating values."""
+    from tinyml_host.reference import quantize_multiplier
+    from tinyml_host.tmdl import Layer
+
+    def dim():
+        return int(round(math.exp(rng.uniform(0, math.log(max_dim)))))
+
+    n_in, n_out = dim(), dim()
+    kind = rng.integers(4)
+    if kind == 0:    # saturating: all weights and inputs at the int8 edges
+        w = rng.choice(np.array([-128, 127], np.int8), size=(n_out, n_in))
+    elif kind == 1:  # sparse small weights
+        w = (rng.integers(-3, 4, size=(n_out, n_in)) * (rng.random((n_out, n_in)) < 0.3)).astype(np.int8)
+    else:
+        w = rng.integers(-128, 128, size=(n_out, n_in)).astype(np.int8)
+    per_channel = bool(rng.integers(2))
+    n_q = n_out if per_channel else 1
+    # effective scales from 1e-9 (everything rounds to zero) to 4 (left shifts, int32 wrap)
+    scales = np.exp(rng.uniform(math.log(1e-9), math.log(4.0), n_q))
+    q = [quantize_multiplier(float(s), single_rounding=bool(rng.integers(2))) for s in scales]
+    mult = np.array([m for m, _ in q], np.int32)
+    shift = np.clip([s for _, s in q], -31, 30).astype(np.int8)
+    bias_span = int(rng.choice([1 << 10, 1 << 20, 1 << 31]))
+    bias = rng.integers(-bias_span, bias_span, size=n_out, dtype=np.int64)
+    bias = np.clip(bias, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+    out_zp = int(rng.integers(-128, 128))
+    act = sorted(int(v) for v in rng.integers(-128, 128, 2))
+    act_min, act_max = (act if rng.random() < 0.5 else (-128, 127))
+    layer = Layer(w, bias, mult, shift, act_min, act_max, 0, out_zp)
+    x = rng.integers(-128, 128, size=n_in).astype(np.int8)
+    if kind == 0:
+        x = rng.choice(np.array([-128, 127], np.int8), size=n_in)
+    return layer, x
+
+
+def check(lib: Path, count: int, seed: int, max_dim: int = 1024) -> int:
+    """Both kernels against the numpy reference on `count` random layers; returns mismatches."""
+    from tinyml_host.reference import fully_connected
+
+    dll = load(lib)
+    rng = np.random.default_rng(seed)
+    bad = 0
+    for k in range(count):
+        layer, x = random_layer(rng, max_dim)
+        rounding = "litert" if k % 2 else "tflm"
+        expected = fully_connected(x.reshape(1, -1), layer, rounding).reshape(-1)
+        for fn in (dll.tml_fc_s8, dll.tml_fc_s8_ref):
+            status, got = call(fn, layer, x, rounding)
+            if status != 0 or not np.array_equal(got, expected):
+                bad += 1
+                print(f"layer {k} {fn.__name__} {layer.weights.shape} status {status}: "
+                      f"first difference at {np.flatnonzero(got != expected)[:5]}", file=sys.stderr)
+    return bad
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "host"))
+    sys.exit(1 if check(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])) else 0)

@@ -1,0 +1,78 @@
+"""native/core on the host: bit-exact with the numpy reference, clean under ASan and UBSan."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import harness
+
+ERRORS = {"TML_OK": 0, "TML_ERR_NULL": -1, "TML_ERR_SHAPE": -2, "TML_ERR_QUANT": -3, "TML_ERR_RANGE": -4}
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    return harness.build(tmp_path_factory.mktemp("native"))
+
+
+def test_portable_path_on_host(lib):
+    assert harness.load(lib).tml_fc_s8_variant() == b"portable"
+
+
+def test_3000_random_layers_bit_exact(lib):
+    assert harness.check(lib, 3000, seed=11) == 0
+
+
+def test_requantize_matches_reference_on_edges(lib):
+    from tinyml_host.reference import requantize
+
+    dll = harness.load(lib)
+    rng = np.random.default_rng(5)
+    accs = np.concatenate([[-(1 << 31), (1 << 31) - 1, 0, 1, -1], rng.integers(-(1 << 31), 1 << 31, 3000)])
+    for rounding, code in (("tflm", 0), ("litert", 1)):
+        for shift in (-31, -17, -1, 0, 1, 7, 30):
+            for m in (1 << 30, (1 << 31) - 1, 1518500250):
+                if rounding == "litert" and shift > 30:
+                    continue
+                want = requantize(accs, np.full(len(accs), m), np.full(len(accs), shift), rounding)
+                got = [dll.tml_requantize(int(a), m, shift, code) for a in accs]
+                assert got == list(want), (rounding, shift, m)
+
+
+def test_bad_arguments_get_status_codes(lib):
+    dll = harness.load(lib)
+    rng = np.random.default_rng(0)
+    layer, x = harness.random_layer(rng, 8)
+    layer.multiplier = layer.multiplier[:1]
+    layer.shift = layer.shift[:1]
+    assert harness.call(dll.tml_fc_s8, layer, x, "tflm")[0] == ERRORS["TML_OK"]
+    layer.shift[0] = 31
+    assert harness.call(dll.tml_fc_s8, layer, x, "tflm")[0] == ERRORS["TML_ERR_QUANT"]
+    layer.shift[0] = 0
+    layer.act_min, layer.act_max = 5, -5
+    assert harness.call(dll.tml_fc_s8, layer, x, "tflm")[0] == ERRORS["TML_ERR_RANGE"]
+    p = harness.Params(0, 4, 1, -128, 127, 0, 0)
+    z = np.zeros(16, np.int8)
+    zi = np.zeros(16, np.int32)
+    args = [harness._ptr(a) for a in (z, z, zi, zi, z, z)]
+    assert dll.tml_fc_s8(harness.ctypes.byref(p), *args) == ERRORS["TML_ERR_SHAPE"]
+    p.n_in = 4
+    assert dll.tml_fc_s8(harness.ctypes.byref(p), None, *args[1:]) == ERRORS["TML_ERR_NULL"]
+
+
+def _runtime(name):
+    path = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
+    return path if os.path.isabs(path) and os.path.exists(path) else None
+
+
+def test_random_layers_under_asan_and_ubsan(tmp_path):
+    asan, ubsan = _runtime("libasan.so"), _runtime("libubsan.so")
+    assert asan and ubsan, "gcc's libasan/libubsan are needed (Debian: libgcc-12-dev)"
+    lib = harness.build(tmp_path, sanitize=True)
+    env = dict(os.environ, LD_PRELOAD=f"{asan}:{ubsan}", ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+    proc = subprocess.run([sys.executable, harness.__file__, str(lib), "2000", "12"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
