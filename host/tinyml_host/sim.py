@@ -27,6 +27,7 @@ import tempfile
 import termios
 import threading
 import time
+import traceback
 import tty
 from pathlib import Path
 
@@ -106,6 +107,8 @@ class VirtualBoard:
         self._child = None
         self._thread = None
         self._stop = threading.Event()
+        self._raw_mode = False   # which REPL the user last asked for (Ctrl-A raw, Ctrl-B friendly)
+        self._last_in = 0        # last byte sent to the child: Ctrl-D, then exit, is a soft reset
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -209,45 +212,56 @@ class VirtualBoard:
     # --- the bridge ------------------------------------------------------------------------
 
     def _bridge(self):
-        raw = False          # which REPL the user last asked for (Ctrl-A raw, Ctrl-B friendly)
-        last_in = 0          # last byte sent to the child: Ctrl-D then exit means soft reset
+        """Serve until stop(); a failure is logged to sim_dir/bridge.log and the board restarted."""
         while not self._stop.is_set():
-            fds = [self._user_master, self._child_master, self._wake_r]
-            ready, _, _ = select.select(fds, [], [], 0.5)
-            if self._user_master in ready:
-                data = os.read(self._user_master, 4096)
-                if raw and RAW_PASTE_REQUEST in data:
-                    data = data.replace(RAW_PASTE_REQUEST, b"")
-                    os.write(self._user_master, RAW_PASTE_UNSUPPORTED)
-                for b in data:
-                    if b == CTRL_A:
-                        raw = True
-                    elif b == CTRL_B:
-                        raw = False
-                if data:
-                    last_in = data[-1]
-                    try:
-                        os.write(self._child_master, data)
-                    except OSError:
-                        pass  # child is exiting; handled below
-            if self._child_master in ready:
-                try:
-                    out = os.read(self._child_master, 4096)
-                except OSError:   # EIO: the child closed its terminal, it has exited
-                    out = b""
-                if out:
-                    os.write(self._user_master, out)
-                    continue
+            try:
+                self._pump()
+            except Exception:  # noqa: BLE001 - the board must outlive any one failure
                 if self._stop.is_set():
                     break
-                self._child.wait(timeout=5)
-                soft = last_in == CTRL_D and self._child.returncode == 0
-                if soft:
-                    os.write(self._user_master, SOFT_REBOOT)
-                else:
-                    raw = False  # a crash or exit is a hard reset: the board comes up friendly
-                os.write(self._user_master, self._restart(raw and soft))
-                last_in = 0
+                with open(self.sim_dir / "bridge.log", "a") as log:
+                    traceback.print_exc(file=log)
+                self._raw_mode = False
+                os.write(self._user_master, self._restart(False))
+
+    def _pump(self):
+        """One round: user bytes to the child, child bytes to the user, resets as a board does."""
+        ready, _, _ = select.select([self._user_master, self._child_master, self._wake_r], [], [], 0.5)
+        if self._user_master in ready:
+            data = os.read(self._user_master, 4096)
+            if self._raw_mode and RAW_PASTE_REQUEST in data:
+                data = data.replace(RAW_PASTE_REQUEST, b"")
+                os.write(self._user_master, RAW_PASTE_UNSUPPORTED)
+            for b in data:
+                if b == CTRL_A:
+                    self._raw_mode = True
+                elif b == CTRL_B:
+                    self._raw_mode = False
+            if data:
+                self._last_in = data[-1]
+                try:
+                    os.write(self._child_master, data)
+                except OSError:
+                    pass  # the child is exiting; its end is handled below
+        if self._child_master not in ready:
+            return
+        try:
+            out = os.read(self._child_master, 4096)
+        except OSError:  # EIO: the child closed its terminal, it has exited
+            out = b""
+        if out:
+            os.write(self._user_master, out)
+            return
+        if self._stop.is_set():
+            return
+        self._child.wait(timeout=5)
+        soft = self._last_in == CTRL_D and self._child.returncode == 0
+        if soft:
+            os.write(self._user_master, SOFT_REBOOT)
+        else:
+            self._raw_mode = False  # a crash or exit is a hard reset: the board comes up friendly
+        self._last_in = 0
+        os.write(self._user_master, self._restart(self._raw_mode))
 
 
 def run_sim(flash_dir, board: str = "nano33_ble_sense") -> int:

@@ -21,10 +21,12 @@ _MODEL_BLOCK = const(28)
 _LAYER_BLOCK = const(12)
 
 BACKENDS = ("native", "viper", "python")
+# python and viper provide mac() (int32 accumulators), requantized by _python.requantize;
+# native provides fc(), a whole layer in C.
 _kernels = {"python": _python.mac}
 try:
-    from _tinyml import mac as _native_mac
-    _kernels["native"] = _native_mac
+    from _tinyml import fc as _native_fc
+    _kernels["native"] = _native_fc
 except ImportError:
     pass
 try:
@@ -112,7 +114,7 @@ class Model:
             raise ValueError("backend %r is not available: %s" % (backend, why))
         self.backend = backend
         self.path = path
-        self._mac = _kernels[backend]
+        self._kernel = _kernels[backend]
         with open(path, "rb") as f:
             self._parse(f)
 
@@ -159,7 +161,9 @@ class Model:
             for j in range(n_q):
                 if mult[j] < 0 or not -31 <= shift[j] <= 30:
                     raise ValueError("invalid .tmdl: layer %d multiplier or shift out of range" % i)
-            layers.append((l_in, l_out, weights, bias, mult, shift, act_min, act_max, out_zp, in_zp))
+            # the layer's tml_fc_params (native/core/tinyml.h) for the native backend
+            params = array("i", (l_in, l_out, n_q, act_min, act_max, out_zp, flags & _FLAG_LITERT))
+            layers.append((l_in, l_out, weights, bias, mult, shift, act_min, act_max, out_zp, params))
             width = l_out
             widest = max(widest, l_in, l_out)
         if width != n_out:
@@ -184,15 +188,19 @@ class Model:
         """Run self.input -> self.output with integer arithmetic. Allocates nothing."""
         src = self.input
         last = len(self._layers) - 1
-        mac = self._mac
+        kernel = self._kernel
+        native = self.backend == "native"
         requantize = _python.requantize
         acc = self._acc
         single = self.single_rounding
         i = 0
-        for l_in, l_out, weights, bias, mult, shift, act_min, act_max, out_zp, _ in self._layers:
+        for l_in, l_out, weights, bias, mult, shift, act_min, act_max, out_zp, params in self._layers:
             dst = self.output if i == last else self._hidden[i & 1]
-            mac(src, weights, acc, l_in, l_out)
-            requantize(acc, bias, mult, shift, dst, l_out, act_min, act_max, out_zp, single)
+            if native:
+                kernel(params, src, weights, bias, mult, shift, dst)
+            else:
+                kernel(src, weights, acc, l_in, l_out)
+                requantize(acc, bias, mult, shift, dst, l_out, act_min, act_max, out_zp, single)
             src = dst
             i += 1
 
