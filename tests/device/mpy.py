@@ -18,7 +18,10 @@ def run(script: str, cwd: Path | str | None = None, timeout: float = 300, env: d
     """Run `script` with device/lib on the path; return stdout, fail with stderr on error."""
     from tinyml_host.sim import find_micropython
 
-    full_env = {**os.environ, "MICROPYPATH": f".frozen:{DEVICE_LIB}", **(env or {})}
+    # TINYML_MPY_PATH: extra folders for the board's path, e.g. one holding a built _tinyml.mpy
+    extra = os.environ.get("TINYML_MPY_PATH")
+    path = f".frozen:{DEVICE_LIB}" + (f":{extra}" if extra else "")
+    full_env = {**os.environ, "MICROPYPATH": path, **(env or {})}
     proc = subprocess.run([find_micropython(), "-c", script], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
