@@ -50,6 +50,73 @@ def cmd_boards(args):
         print(f"{board_id:24} {b['name']:36} {b['cpu']:14} natmod {b['natmod_arch']}")
 
 
+def _models(args) -> list[Path]:
+    return [Path(m) for m in args.model] if args.model else [Path("models/sine.tmdl")]
+
+
+def cmd_deploy(args):
+    from . import deploy
+    from .board import connect
+
+    with connect(args.port, args.board) as board:
+        deploy.deploy(board, Path(args.source), _models(args))
+
+
+def cmd_run(args):
+    from .board import connect
+
+    code = Path(args.script).read_text()
+    with connect(args.port, args.board) as board:
+        board.run(code)
+
+
+def cmd_info(args):
+    from .board import connect
+
+    with connect(args.port, args.board) as board:
+        info = board.info()
+        models = board.eval_repr("import os\nprint(repr([f for f in os.listdir('/') if f.endswith('.tmdl')]))")
+    print(f"firmware   {info['implementation']} {'.'.join(map(str, info['version']))} ({info['platform']}), "
+          f"mpy {info['mpy'] & 0xFF}.{(info['mpy'] >> 8) & 3}")
+    print(f"board      {info['machine']}")
+    print(f"native     {'_tinyml ' + info['native'] if info['native'] else 'no _tinyml (viper or python backend)'}")
+    print(f"free RAM   {info['free_ram']} bytes")
+    print(f"free flash {info['free_flash']} bytes" if info["free_flash"] >= 0 else "free flash unknown")
+    print(f"models     {', '.join(models) if models else 'none (tinyml deploy copies models/sine.tmdl)'}")
+
+
+def cmd_bench(args):
+    from . import bench
+    from .board import connect
+
+    with connect(args.port, args.board) as board:
+        names = [m.name for m in _models(args)]
+        rows = bench.run_on_board(board, names, args.invokes)
+        where = "virtual board" if args.port == "sim" else board.port
+    path = bench.report(rows, Path(args.out), f"inference on the board ({where}), {args.invokes} invokes each")
+    print(f"wrote {path}")
+
+
+def cmd_repl(args):
+    import subprocess
+
+    from .board import connect
+
+    with connect(args.port, args.board) as board:
+        model = _models(args)[0].name
+        board.soft_reset()
+        board.exec(f"import tinyml\nm = tinyml.load({model!r})\nprint(m)")
+        board.close()  # the port is opened exclusively: release it for mpremote
+        print(f"tinyml and m = tinyml.load({model!r}) are ready: try m.predict(1.57); Ctrl-] leaves")
+        return subprocess.call([sys.executable, "-m", "mpremote", "connect", board.port, "resume", "repl"])
+
+
+def _board_args(s):
+    s.add_argument("--port", help="serial port of the board, or 'sim' for the virtual board "
+                                  "(default: the first USB serial port)")
+    s.add_argument("--board", default="nano33_ble_sense", help="board id to simulate with --port sim")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyml", description="TinyML for MicroPython and CircuitPython boards")
     sub = p.add_subparsers(dest="command", required=True)
@@ -78,6 +145,34 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="out", help="where the plot and results go")
     s.add_argument("--models", default="models", help="where sine.tflite and sine.tmdl live")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("deploy", help="copy device/ and the model to a board (only what changed, atomically)")
+    _board_args(s)
+    s.add_argument("--model", action="append", help="model file(s) to copy (default models/sine.tmdl)")
+    s.add_argument("--source", default=str(Path(__file__).resolve().parents[2] / "device"),
+                   help="folder that becomes the board's filesystem (default device/)")
+    s.set_defaults(func=cmd_deploy)
+
+    s = sub.add_parser("run", help="run a script on the board (after a soft reset), showing its output")
+    s.add_argument("script")
+    _board_args(s)
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("info", help="board, firmware, native module, free RAM and flash, models")
+    _board_args(s)
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("bench", help="latency, RAM and allocations per inference on the board")
+    _board_args(s)
+    s.add_argument("--model", action="append", help="model file name(s) on the board (default sine.tmdl)")
+    s.add_argument("--invokes", type=int, default=300)
+    s.add_argument("--out", default="out/bench")
+    s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("repl", help="the board's REPL with tinyml and the model loaded as m")
+    _board_args(s)
+    s.add_argument("--model", action="append", help="model file to load as m (default sine.tmdl)")
+    s.set_defaults(func=cmd_repl)
 
     s = sub.add_parser("boards", help="list supported boards (boards.json)")
     s.add_argument("--write", action="store_true", help="regenerate device/lib/tinyml/boards.py")

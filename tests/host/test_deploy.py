@@ -1,0 +1,184 @@
+"""deploy, run, info, bench and repl against the virtual board, with the real mpremote transport."""
+
+import ast
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import models
+from tinyml_host import deploy, export, reference, tmdl
+from tinyml_host.board import Board
+from tinyml_host.sim import VirtualBoard
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    data = models.sine_tflite()
+    model = export.convert(data)
+    export.add_vectors(model, data, 16)
+    path = tmp_path / "sine.tmdl"
+    path.write_bytes(tmdl.encode(model))
+    return path
+
+
+@pytest.fixture
+def vboard(tmp_path):
+    with VirtualBoard(tmp_path / "flash") as vb:
+        yield vb
+
+
+def _flash_hashes(vb):
+    return {p.relative_to(vb.flash_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in vb.flash_dir.rglob("*") if p.is_file()}
+
+
+def cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "tinyml_host.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def test_deploy_copies_compiles_and_runs(vboard, model_file):
+    with Board(vboard.port) as board:
+        result = deploy.deploy(board, deploy.DEVICE, [model_file], progress=lambda s: None)
+        assert "lib/tinyml/model.mpy" in result["copied"] and "main.py" in result["copied"]
+        assert "lib/tinyml/_viper.py" in result["copied"]  # viper stays source
+        out = board.exec("import tinyml\nm = tinyml.load('sine.tmdl')\nprint(m.backend, m.selftest())",
+                         soft_reset=True)
+    assert out.split() == ["viper", "(16,", "16)"]
+    flash = vboard.flash_dir
+    assert (flash / "sine.tmdl").read_bytes() == model_file.read_bytes()
+    assert (flash / "main.py").read_bytes() == (deploy.DEVICE / "main.py").read_bytes()
+    assert (flash / "lib/tinyml/model.mpy").read_bytes()[:1] == b"M"  # .mpy magic
+    assert not list(flash.rglob("*.part"))
+
+
+def test_second_deploy_copies_nothing_and_a_change_copies_one(vboard, model_file, tmp_path):
+    source = tmp_path / "device"
+    shutil.copytree(deploy.DEVICE, source, ignore=shutil.ignore_patterns("__pycache__"))
+    with Board(vboard.port) as board:
+        deploy.deploy(board, source, [model_file], progress=lambda s: None)
+        again = deploy.deploy(board, source, [model_file], progress=lambda s: None)
+        assert again["copied"] == [] and again["unchanged"] > 5
+        (source / "main.py").write_text((source / "main.py").read_text() + "\n# changed\n")
+        third = deploy.deploy(board, source, [model_file], progress=lambda s: None)
+    assert third["copied"] == ["main.py"]
+    assert (vboard.flash_dir / "main.py").read_text().endswith("# changed\n")
+
+
+def test_stale_py_is_removed_when_mpy_replaces_it(vboard, model_file):
+    (vboard.flash_dir / "lib" / "tinyml").mkdir(parents=True)
+    (vboard.flash_dir / "lib" / "tinyml" / "model.py").write_text("raise ImportError('old copy')\n")
+    with Board(vboard.port) as board:
+        result = deploy.deploy(board, deploy.DEVICE, [model_file], progress=lambda s: None)
+    assert "lib/tinyml/model.py" in result["removed"]
+    assert not (vboard.flash_dir / "lib" / "tinyml" / "model.py").exists()
+
+
+def test_deploy_killed_halfway_keeps_old_files_and_next_deploy_completes(vboard, model_file, tmp_path):
+    old_src, new_src = tmp_path / "old", tmp_path / "new"
+    for src in (old_src, new_src):
+        shutil.copytree(deploy.DEVICE, src, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in new_src.rglob("*.py"):  # every module changes in the new version, bytecode too
+        path.write_text(path.read_text() + "\n_DEPLOY_TEST_VERSION = 2\n")
+    with Board(vboard.port) as board:
+        deploy.deploy(board, old_src, [model_file], progress=lambda s: None)
+    before = _flash_hashes(vboard)
+
+    proc = subprocess.Popen([sys.executable, "-m", "tinyml_host.cli", "deploy", "--port", vboard.port,
+                             "--source", str(new_src), "--model", str(model_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    writes = 0
+    deadline = time.monotonic() + 60
+    while writes < 4 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        writes += line.startswith("  write ")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert writes == 4, "the deploy ended before it could be interrupted"
+
+    after_kill = _flash_hashes(vboard)
+    assert {k: v for k, v in after_kill.items() if not k.endswith(".part")} == before  # old files intact
+    assert any(k.endswith(".part") for k in after_kill)  # it really was interrupted while copying
+    with Board(vboard.port) as board:
+        assert board.exec("import tinyml\nprint(tinyml.load('sine.tmdl').selftest())",
+                          soft_reset=True).strip() == "(16, 16)"  # the old version still works
+
+    done = cli("deploy", "--port", vboard.port, "--source", str(new_src), "--model", str(model_file))
+    assert done.returncode == 0, done.stderr
+    assert "removed" in done.stdout and ".part" in done.stdout
+    final = _flash_hashes(vboard)
+    assert not any(k.endswith(".part") for k in final)
+    assert (vboard.flash_dir / "main.py").read_text().endswith("_DEPLOY_TEST_VERSION = 2\n")
+    assert final != before
+
+
+def test_circuitpython_gets_source_files(model_file):
+    files = deploy.plan(deploy.DEVICE, [model_file], compile_to_mpy=False)
+    assert {f.remote for f in files} >= {"lib/tinyml/model.py", "main.py", "sine.tmdl"}
+    assert not any(f.remote.endswith(".mpy") for f in files)
+    major, sub = deploy.mpy_cross_version()
+    assert deploy.can_load_our_mpy(major | (sub << 8))
+    assert not deploy.can_load_our_mpy((major - 1) | (3 << 8))
+    assert not deploy.can_load_our_mpy(0)  # CircuitPython-style: no _mpy
+
+
+def test_run_info_bench_against_the_board(vboard, model_file, tmp_path):
+    with Board(vboard.port) as board:
+        deploy.deploy(board, deploy.DEVICE, [model_file], progress=lambda s: None)
+    script = tmp_path / "s.py"
+    script.write_text("import tinyml\nm = tinyml.load('sine.tmdl')\nprint('Y', m.predict(1.5))\n")
+    run = cli("run", str(script), "--port", vboard.port)
+    assert run.returncode == 0, run.stderr
+    y = float(run.stdout.split("Y", 1)[1])
+    model = tmdl.read(model_file)
+    assert abs(y - float(reference.predict(model, [1.5])[0, 0])) < 1e-6
+
+    info = cli("info", "--port", vboard.port)
+    assert info.returncode == 0, info.stderr
+    assert "micropython" in info.stdout and "sine.tmdl" in info.stdout and "free RAM" in info.stdout
+
+    out_dir = tmp_path / "bench"
+    bench = cli("bench", "--port", vboard.port, "--out", str(out_dir), "--invokes", "50")
+    assert bench.returncode == 0, bench.stderr
+    rows = __import__("json").loads((out_dir / "board.json").read_text())
+    assert {r["backend"] for r in rows} >= {"viper", "python"}
+    assert all(r["alloc"] == 0 and r["selftest"] == "16/16" and r["us"] > 0 and r["ram"] > 0 for r in rows)
+    assert "us / invoke" in bench.stdout
+
+
+def test_repl_has_the_model_loaded(vboard, model_file):
+    import pexpect
+
+    with Board(vboard.port) as board:
+        deploy.deploy(board, deploy.DEVICE, [model_file], progress=lambda s: None)
+    child = pexpect.spawn(sys.executable, ["-m", "tinyml_host.cli", "repl", "--port", vboard.port],
+                          cwd=str(ROOT), timeout=30, encoding="utf-8")
+    try:
+        child.expect("m.predict")
+        child.expect("Use Ctrl-]")  # mpremote's repl is attached; type as a user would
+        child.sendline("m.predict(1.57)")
+        child.expect(r"\n(-?\d+\.\d+)\r?\n")  # the answer on a line of its own
+        got = float(child.match.group(1))
+        child.sendcontrol("]")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    want = float(reference.predict(tmdl.read(model_file), [1.57])[0, 0])
+    assert abs(got - want) < 1e-6  # the board dequantizes in double, the reference in float32
+
+
+def test_no_board_is_a_clear_error(tmp_path, monkeypatch):
+    proc = cli("info", "--port", str(tmp_path / "no-such-port"))
+    assert proc.returncode == 1 and "cannot open board" in proc.stderr and "Traceback" not in proc.stderr
