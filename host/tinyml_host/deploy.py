@@ -22,6 +22,8 @@ DEVICE = ROOT / "device"
 # Stay .py: main.py and boot.py because the board runs them by name; _viper.py because
 # viper code compiles to machine code, which mpy-cross would need the board's -march for.
 KEEP_SOURCE = {"main.py", "boot.py", "code.py", "_viper.py"}
+# In device/ for mip and for freezing, not for the board's filesystem.
+HOST_ONLY = {"package.json", "manifest.py"}
 
 
 @dataclass
@@ -70,7 +72,7 @@ def compile_mpy(path: Path, remote: str) -> bytes:
 def plan(device_dir: Path, models: list[Path], compile_to_mpy: bool) -> list[FileToSend]:
     files = []
     for path in sorted(Path(device_dir).rglob("*")):
-        if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
+        if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc" or path.name in HOST_ONLY:
             continue
         remote = path.relative_to(device_dir).as_posix()
         if compile_to_mpy and path.suffix == ".py" and path.name not in KEEP_SOURCE:
