@@ -1,0 +1,141 @@
+"""native/core cross-compiled for Cortex-M0+, M4 and M33 and run under Unicorn, bit-exact with numpy.
+
+The oracle is `tinyml_host.reference.fully_connected` (itself tested bit-exact against TFLite).
+The M0+ build runs on Unicorn's Cortex-M0 model (Armv6-M, like the M0+): a Thumb-2 or DSP
+instruction, or an unaligned word access, faults there and fails the test. The int8 buffers
+are placed at every alignment; 16 guard bytes after the output must stay untouched.
+
+Needs arm-none-eabi-gcc (Debian: gcc-arm-none-eabi, libnewlib-arm-none-eabi) and unicorn
+(PyPI, a dev dependency); when either is missing these tests fail and say what to install.
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import harness
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "native" / "tools"))
+import armrun  # noqa: E402
+
+from tinyml_host.reference import fully_connected, quantize_multiplier, requantize  # noqa: E402
+from tinyml_host.tmdl import Layer  # noqa: E402
+
+CPUS = list(armrun.CPUS)
+KERNELS = ("tml_fc_s8", "tml_fc_s8_ref")
+ERRORS = {"TML_OK": 0, "TML_ERR_NULL": -1, "TML_ERR_SHAPE": -2, "TML_ERR_QUANT": -3, "TML_ERR_RANGE": -4}
+
+
+def _require_tools():
+    try:
+        armrun.gcc()
+        armrun._unicorn()
+    except armrun.ToolMissing as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="module", params=CPUS)
+def machine(request, tmp_path_factory):
+    _require_tools()
+    cpu = request.param
+    elf = armrun.build(cpu, tmp_path_factory.mktemp(f"arm-{cpu}"))
+    return armrun.Machine(elf, cpu)
+
+
+def test_cross_toolchain_and_emulator_installed():
+    _require_tools()
+
+
+def test_each_cpu_runs_its_own_path(machine):
+    assert machine.variant() == machine.cpu.variant
+
+
+def _layer(rng, n_in, n_out):
+    """A random layer of a given shape (values drawn like harness.random_layer)."""
+    w = rng.integers(-128, 128, size=(n_out, n_in)).astype(np.int8)
+    if rng.random() < 0.25:
+        w = rng.choice(np.array([-128, 127], np.int8), size=(n_out, n_in))
+    n_q = n_out if rng.integers(2) else 1
+    scales = np.exp(rng.uniform(math.log(1e-6), math.log(2.0), n_q))
+    q = [quantize_multiplier(float(s), single_rounding=bool(rng.integers(2))) for s in scales]
+    mult = np.array([m for m, _ in q], np.int32)
+    shift = np.clip([s for _, s in q], -31, 30).astype(np.int8)
+    bias = rng.integers(-(1 << 20), 1 << 20, size=n_out).astype(np.int32)
+    layer = Layer(w, bias, mult, shift, -128, 127, 0, int(rng.integers(-128, 128)))
+    return layer, rng.integers(-128, 128, size=n_in).astype(np.int8)
+
+
+def _check(machine, layer, x, rounding, misalign, what):
+    expected = fully_connected(x.reshape(1, -1), layer, rounding).reshape(-1)
+    for kernel in KERNELS:
+        status, got = machine.fc(kernel, layer, x, rounding, misalign=misalign)
+        assert status == 0, (what, kernel, status)
+        assert np.array_equal(got, expected), (
+            f"{machine.cpu.name} {kernel} {what} {layer.weights.shape} {rounding} misalign {misalign}: "
+            f"first differences at {np.flatnonzero(got != expected)[:5]}")
+
+
+def test_300_random_layers_bit_exact(machine):
+    """harness.random_layer: log-uniform shapes 1..1024, saturating/sparse/random values, extreme scales."""
+    rng = np.random.default_rng(2024)
+    shapes = []
+    for k in range(300):
+        layer, x = harness.random_layer(rng, 1024)
+        shapes.append(layer.weights.shape)
+        _check(machine, layer, x, "litert" if k % 2 else "tflm", k % 4, f"layer {k}")
+    assert max(max(s) for s in shapes) > 512  # the big ones were there
+
+
+def test_every_loop_tail(machine):
+    """n_in 1..40 against n_out 1..9 and a few long rows: every remainder of the unrolled loops."""
+    rng = np.random.default_rng(7)
+    shapes = [(i, o) for i in range(1, 41) for o in range(1, 10)]
+    shapes += [(1024, 1), (1, 1024), (1023, 5), (1021, 7), (257, 64), (64, 256)]
+    for k, (n_in, n_out) in enumerate(shapes):
+        layer, x = _layer(rng, n_in, n_out)
+        _check(machine, layer, x, "litert" if k % 2 else "tflm", k % 4, f"shape {n_in}x{n_out}")
+
+
+def test_requantize_matches_reference_on_edges(machine):
+    rng = np.random.default_rng(5)
+    accs = np.concatenate([[-(1 << 31), (1 << 31) - 1, 0, 1, -1], rng.integers(-(1 << 31), 1 << 31, 1000)])
+    for rounding, code in (("tflm", 0), ("litert", 1)):
+        for shift in (-31, -17, -1, 0, 1, 7, 30):
+            for m in (0, 1 << 30, (1 << 31) - 1, 1518500250):
+                want = requantize(accs, np.full(len(accs), m), np.full(len(accs), shift), rounding)
+                got = machine.requantize_many(accs, m, shift, code)
+                assert np.array_equal(got, want), (machine.cpu.name, rounding, shift, m)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_bad_arguments_get_status_codes(machine, kernel):
+    rng = np.random.default_rng(0)
+    layer, x = _layer(rng, 8, 6)
+    layer.multiplier, layer.shift = layer.multiplier[:1], layer.shift[:1]
+    p = [8, 6, 1, -128, 127, 0, 0]
+
+    def status(params=None, null=None):
+        q = list(p) if params is None else params
+        return machine.fc(kernel, layer, x, "tflm", params=tuple(q), null=null)[0]
+
+    assert status() == ERRORS["TML_OK"]
+    for name in ("p", "x", "w", "bias", "mult", "shift", "out"):
+        assert status(null=name) == ERRORS["TML_ERR_NULL"], name
+    for bad in ([0, 6], [8, 0], [-1, 6], [65536, 6], [8, 6, 2], [8, 6, 0]):
+        assert status(bad + p[len(bad):]) == ERRORS["TML_ERR_SHAPE"], bad
+    assert status(p[:6] + [2]) == ERRORS["TML_ERR_QUANT"]
+    layer.shift[0] = 31
+    assert status() == ERRORS["TML_ERR_QUANT"]
+    layer.shift[0] = -32
+    assert status() == ERRORS["TML_ERR_QUANT"]
+    layer.shift[0] = 0
+    layer.multiplier[0] = -5
+    assert status() == ERRORS["TML_ERR_QUANT"]
+    layer.multiplier[0] = 1 << 30
+    for bad in ([5, -5], [-129, 0], [0, 128]):
+        assert status(p[:3] + bad + p[5:]) == ERRORS["TML_ERR_RANGE"], bad
+    assert status(p[:5] + [128, 0]) == ERRORS["TML_ERR_RANGE"]
+    assert status() == ERRORS["TML_OK"]
