@@ -21,13 +21,15 @@ except (AttributeError, OSError):
 try:
     import _tinyml
     native = _tinyml.variant()
+    native_builtin = not hasattr(_tinyml, '__file__')
 except ImportError:
     native = None
+    native_builtin = False
 machine = getattr(sys.implementation, '_machine', None) or os.uname().machine
 print(repr({'implementation': sys.implementation.name, 'version': sys.implementation.version[:3],
             'mpy': getattr(sys.implementation, '_mpy', 0), 'platform': sys.platform,
             'machine': machine, 'free_ram': gc.mem_free(), 'free_flash': free_flash,
-            'native': native}))
+            'native': native, 'native_builtin': native_builtin}))
 """
 
 # Runs on the board: sha256 of each file, None when absent.

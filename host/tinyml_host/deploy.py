@@ -19,6 +19,9 @@ from .boards import ROOT
 from .errors import TinymlError
 
 DEVICE = ROOT / "device"
+NATIVE_MPY = ROOT / "native" / "micropython" / "_tinyml.mpy"  # where the natmod Makefile puts it
+MPY_ARCHS = ["", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+             "xtensa", "xtensawin", "rv32imc", "rv64imc"]  # MicroPython's .mpy architecture codes
 # Stay .py: main.py and boot.py because the board runs them by name; _viper.py because
 # viper code compiles to machine code, which mpy-cross would need the board's -march for.
 KEEP_SOURCE = {"main.py", "boot.py", "code.py", "_viper.py"}
@@ -88,6 +91,22 @@ def plan(device_dir: Path, models: list[Path], compile_to_mpy: bool) -> list[Fil
     return files
 
 
+def native_module_for(board_info: dict, mpy_file: Path | None, progress=print) -> FileToSend | None:
+    """The built _tinyml.mpy, when it suits the board and the firmware has no built-in one."""
+    if mpy_file is None or not Path(mpy_file).exists() or board_info["native_builtin"]:
+        return None
+    data = Path(mpy_file).read_bytes()
+    if len(data) < 4 or data[:1] != b"M":
+        raise TinymlError(f"{mpy_file} is not a .mpy file")
+    file_arch = MPY_ARCHS[data[2] >> 2] if data[2] >> 2 < len(MPY_ARCHS) else "?"
+    board_arch = MPY_ARCHS[board_info["mpy"] >> 10] if board_info["mpy"] >> 10 < len(MPY_ARCHS) else "?"
+    if data[1] != board_info["mpy"] & 0xFF or file_arch != board_arch:
+        progress(f"  {mpy_file} is for {file_arch} .mpy v{data[1]}, the board needs {board_arch or 'no native code'} "
+                 f"v{board_info['mpy'] & 0xFF}: not installed (build it with ARCH={board_arch}, docs/firmware.md)")
+        return None
+    return FileToSend("lib/_tinyml.mpy", data, str(mpy_file))
+
+
 def _counterpart(remote: str) -> str | None:
     """The other form of a module: an old x.py would shadow a new x.mpy (and vice versa)."""
     if remote.endswith(".mpy"):
@@ -97,13 +116,17 @@ def _counterpart(remote: str) -> str | None:
     return None
 
 
-def deploy(board, device_dir: Path = DEVICE, models: list[Path] = (), progress=print) -> dict:
+def deploy(board, device_dir: Path = DEVICE, models: list[Path] = (), progress=print,
+           native_mpy: Path | None = NATIVE_MPY) -> dict:
     """Copy what differs; returns {"copied": [...], "unchanged": n, "removed": [...]}."""
     board.soft_reset()  # stop whatever runs, close files a killed deploy left open
     info = board.info()
     circuitpython = info["implementation"] == "circuitpython"
     compile_to_mpy = not circuitpython and can_load_our_mpy(info["mpy"])
     files = plan(device_dir, list(models), compile_to_mpy)
+    native = native_module_for(info, native_mpy, progress) if not circuitpython else None
+    if native:
+        files.append(native)
     targets = [f.remote for f in files]
     shadows = [c for c in (_counterpart(t) for t in targets) if c]
     on_board = board.hashes(targets + [t + ".part" for t in targets] + shadows)

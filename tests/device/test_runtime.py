@@ -11,7 +11,7 @@ import pytest
 
 import models
 from corrupt import mutations
-from mpy import lines_with, require_native, run
+from mpy import DEVICE_LIB, lines_with, require_native, run
 from tinyml_host import export, reference, tmdl
 
 RUN_ALL = """
@@ -261,3 +261,19 @@ def test_extreme_layers_every_backend(tmp_path):
         expected = list(reference.run(model, xs).reshape(-1))
         for (_, backend), got in results.items():
             assert got == expected, (name, backend)
+
+
+def test_native_mpy_for_another_architecture_falls_back_with_a_reason(tmp_path):
+    natmod_dir = tmp_path / "natmod"
+    natmod_dir.mkdir()
+    # a .mpy header for armv7emsp (arch code 7): this unix port cannot load it
+    (natmod_dir / "_tinyml.mpy").write_bytes(bytes([ord("M"), 6, (7 << 2) | 3, 31]) + bytes(16))
+    _write(tmp_path, "sine.tmdl", export.convert(models.sine_tflite()))
+    out = run("import tinyml\nprint('B', *tinyml.available_backends())\n"
+              "try:\n    tinyml.load('sine.tmdl', 'native')\nexcept ValueError as e:\n    print('E', e)",
+              cwd=tmp_path, env={"MICROPYPATH": f".frozen:{DEVICE_LIB}:{natmod_dir}"})
+    if require_native():  # a firmware with _tinyml built in never looks at /lib
+        assert lines_with("B", out)[0].split()[0] == "native"
+    else:
+        assert lines_with("B", out) == ["viper python"]
+        assert "lib/_tinyml.mpy does not load here (incompatible .mpy" in lines_with("E", out)[0]

@@ -182,3 +182,30 @@ def test_repl_has_the_model_loaded(vboard, model_file):
 def test_no_board_is_a_clear_error(tmp_path, monkeypatch):
     proc = cli("info", "--port", str(tmp_path / "no-such-port"))
     assert proc.returncode == 1 and "cannot open board" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _fake_mpy(arch: str, version: int = 6, sub: int = 3) -> bytes:
+    return bytes([ord("M"), version, (deploy.MPY_ARCHS.index(arch) << 2) | sub, 31]) + b"\0" * 16
+
+
+def test_native_mpy_installed_only_for_the_matching_architecture(tmp_path):
+    board_x64 = {"mpy": 6 | (3 << 8) | (2 << 10), "native_builtin": False}
+    good, wrong = tmp_path / "good.mpy", tmp_path / "wrong.mpy"
+    good.write_bytes(_fake_mpy("x64"))
+    wrong.write_bytes(_fake_mpy("armv7emsp"))
+    said = []
+    assert deploy.native_module_for(board_x64, good, said.append).remote == "lib/_tinyml.mpy"
+    assert deploy.native_module_for(board_x64, wrong, said.append) is None
+    assert "armv7emsp" in said[-1] and "ARCH=x64" in said[-1]
+    assert deploy.native_module_for({**board_x64, "native_builtin": True}, good, said.append) is None
+    assert deploy.native_module_for(board_x64, tmp_path / "absent.mpy", said.append) is None
+
+
+def test_deploy_installs_a_built_native_module(vboard, model_file, tmp_path):
+    # A stand-in file with a real x64 header: deploy must copy it where the runtime imports it from.
+    natmod = tmp_path / "_tinyml.mpy"
+    natmod.write_bytes(_fake_mpy("x64"))
+    with Board(vboard.port) as board:
+        result = deploy.deploy(board, deploy.DEVICE, [model_file], progress=lambda s: None, native_mpy=natmod)
+    assert "lib/_tinyml.mpy" in result["copied"]
+    assert (vboard.flash_dir / "lib" / "_tinyml.mpy").read_bytes() == natmod.read_bytes()

@@ -24,11 +24,14 @@ BACKENDS = ("native", "viper", "python")
 # python and viper provide mac() (int32 accumulators), requantized by _python.requantize;
 # native provides fc(), a whole layer in C.
 _kernels = {"python": _python.mac}
+_native_problem = "the _tinyml module is not in this firmware or /lib (docs/firmware.md)"
 try:
     from _tinyml import fc as _native_fc
     _kernels["native"] = _native_fc
 except ImportError:
     pass
+except ValueError as e:  # a _tinyml.mpy for another architecture or MicroPython version
+    _native_problem = "lib/_tinyml.mpy does not load here (%s)" % e
 try:
     from tinyml._viper import mac as _viper_mac
     _kernels["viper"] = _viper_mac
@@ -109,8 +112,7 @@ class Model:
         if backend not in BACKENDS:
             raise ValueError("unknown backend %r; choose one of %s" % (backend, ", ".join(BACKENDS)))
         if backend not in _kernels:
-            why = "the _tinyml module is not in this firmware (docs/firmware.md)" if backend == "native" \
-                else "this port has no viper code emitter"
+            why = _native_problem if backend == "native" else "this port has no viper code emitter"
             raise ValueError("backend %r is not available: %s" % (backend, why))
         self.backend = backend
         self.path = path
