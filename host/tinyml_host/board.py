@@ -26,10 +26,15 @@ except ImportError:
     native = None
     native_builtin = False
 machine = getattr(sys.implementation, '_machine', None) or os.uname().machine
+try:
+    from tinyml import hal
+    board_id = hal.board_id()
+except Exception:  # tinyml not deployed yet, or a board not in boards.json
+    board_id = None
 print(repr({'implementation': sys.implementation.name, 'version': sys.implementation.version[:3],
             'mpy': getattr(sys.implementation, '_mpy', 0), 'platform': sys.platform,
             'machine': machine, 'free_ram': gc.mem_free(), 'free_flash': free_flash,
-            'native': native, 'native_builtin': native_builtin}))
+            'native': native, 'native_builtin': native_builtin, 'board_id': board_id}))
 """
 
 # Runs on the board: sha256 of each file, None when absent.

@@ -78,7 +78,7 @@ def cmd_info(args):
         models = board.eval_repr("import os\nprint(repr([f for f in os.listdir('/') if f.endswith('.tmdl')]))")
     print(f"firmware   {info['implementation']} {'.'.join(map(str, info['version']))} ({info['platform']}), "
           f"mpy {info['mpy'] & 0xFF}.{(info['mpy'] >> 8) & 3}")
-    print(f"board      {info['machine']}")
+    print(f"board      {info['board_id'] or 'not a boards.json board'} ({info['machine']})")
     print(f"native     {'_tinyml ' + info['native'] if info['native'] else 'no _tinyml (viper or python backend)'}")
     print(f"free RAM   {info['free_ram']} bytes")
     print(f"free flash {info['free_flash']} bytes" if info["free_flash"] >= 0 else "free flash unknown")

@@ -148,6 +148,7 @@ def test_run_info_bench_against_the_board(vboard, model_file, tmp_path):
     info = cli("info", "--port", vboard.port)
     assert info.returncode == 0, info.stderr
     assert "micropython" in info.stdout and "sine.tmdl" in info.stdout and "free RAM" in info.stdout
+    assert "board      nano33_ble_sense (" in info.stdout  # the virtual board's simulated identity
 
     out_dir = tmp_path / "bench"
     bench = cli("bench", "--port", vboard.port, "--out", str(out_dir), "--invokes", "50")
