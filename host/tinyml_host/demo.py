@@ -11,43 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import export, reference, tmdl
+from . import bench, export, reference, tmdl
 from .board import Board
 from .boards import ROOT
 from .errors import TinymlError
 
 MODELS = ROOT / "models"
 DEVICE = ROOT / "device"
-INVOKES = 300
-
-# Runs on the board: latency and allocation per inference for every backend there.
-BENCH = """
-import gc, json, time, tinyml
-
-def measure(m, n):
-    invoke = m.invoke
-    invoke()
-    gc.collect()
-    a0 = gc.mem_alloc()
-    for _ in range(n):
-        invoke()
-    allocated = gc.mem_alloc() - a0
-    # timed apart from the allocation count: ticks_us() itself may allocate on some ports
-    t0 = time.ticks_us()
-    for _ in range(n):
-        invoke()
-    return time.ticks_diff(time.ticks_us(), t0) / n, allocated / n
-
-rows = []
-for backend in tinyml.available_backends():
-    m = tinyml.load('sine.tmdl', backend)
-    passed, total = m.selftest()
-    us, alloc = measure(m, %d)
-    rows.append({'backend': backend, 'us': us, 'alloc': alloc, 'selftest': '%%d/%%d' %% (passed, total)})
-print(json.dumps(rows))
-""" % INVOKES
-
-
 def _read_trace(path: Path) -> np.ndarray:
     """pwm.trace records: (uint32 ticks_us, uint32 duty_u16) -> array [n, 2] (ms, duty)."""
     data = path.read_bytes() if path.exists() else b""
@@ -132,7 +102,7 @@ def main(retrain: bool = False, out_dir: str = "out", models_dir: Path = MODELS)
             board.put_tree(DEVICE)
             board.put(tmdl_path, "sine.tmdl")
             console.print("[bold]4/4[/] running on the board: selftest, latency per backend, then main.py ...")
-            rows = json.loads(board.exec(BENCH, soft_reset=True, timeout=120).strip().splitlines()[-1])
+            rows = bench.run_on_board(board, ["sine.tmdl"])
             run_out = board.exec("import main\nmain.run(cycles=2, verbose=True, period_ms=5)",
                                  soft_reset=True, timeout=120)
     trace = _read_trace(trace_path)
