@@ -16,12 +16,13 @@ from tinyml_host import boards, export, reference, tmdl
 
 FAKES = Path(__file__).parent / "fakes"
 BOARD_IDS = sorted(boards.load())
-# os.uname().machine as MicroPython prints it on each board
+# os.uname().machine as MicroPython builds it on each board: MICROPY_HW_BOARD_NAME " with "
+# MICROPY_HW_MCU_NAME from the ports' mpconfigboard.h. Rev1 and Rev2 of the Nano 33 BLE Sense
+# run the same firmware: the same string, so it detects as Rev1 until the sensors say otherwise.
 UNAME = {
     "Arduino Nano 33 BLE Sense with NRF52840": "nano33_ble_sense",
-    "Arduino Nano 33 BLE Sense Rev2 with NRF52840": "nano33_ble_sense_rev2",
     "Generic ESP32 module with ESP32": "esp32",
-    "Generic ESP32S3 module with ESP32S3": "esp32s3",
+    "Generic ESP32S3 module with ESP32-S3": "esp32s3",
     "Raspberry Pi Pico with RP2040": "pico",
     "Raspberry Pi Pico W with RP2040": "pico_w",
     "Raspberry Pi Pico 2 W with RP2350": "pico2_w",
