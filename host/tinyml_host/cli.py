@@ -111,6 +111,19 @@ def cmd_repl(args):
         return subprocess.call([sys.executable, "-m", "mpremote", "connect", board.port, "resume", "repl"])
 
 
+def cmd_estimate(args):
+    from . import estimate, tmdl
+
+    model = tmdl.read(args.model)
+    costs = estimate.load_costs(Path(args.costs))
+    rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs)
+    if args.board:
+        rows = [r for r in rows if r["board"] == args.board]
+        if not rows:
+            raise TinymlError(f"unknown board {args.board!r}; see `tinyml boards`")
+    estimate.print_table(rows, args.model, bool(costs))
+
+
 def _board_args(s):
     s.add_argument("--port", help="serial port of the board, or 'sim' for the virtual board "
                                   "(default: the first USB serial port)")
@@ -173,6 +186,12 @@ def _parser() -> argparse.ArgumentParser:
     _board_args(s)
     s.add_argument("--model", action="append", help="model file to load as m (default sine.tmdl)")
     s.set_defaults(func=cmd_repl)
+
+    s = sub.add_parser("estimate", help="flash, RAM and latency of a model on each board, before deploying")
+    s.add_argument("model", help="the .tmdl file")
+    s.add_argument("--board", help="only this boards.json id")
+    s.add_argument("--costs", default="out/bench/kernels.json", help="kernel measurements from `make bench`")
+    s.set_defaults(func=cmd_estimate)
 
     s = sub.add_parser("boards", help="list supported boards (boards.json)")
     s.add_argument("--write", action="store_true", help="regenerate device/lib/tinyml/boards.py")
