@@ -14,17 +14,36 @@ def load(path: Path = BOARDS_JSON) -> dict:
     return json.loads(Path(path).read_text())["boards"]
 
 
+def _pair(switch):
+    return None if switch is None else (switch["micropython"], switch["circuitpython"])
+
+
 def device_module(boards: dict) -> str:
-    """Only the facts the board needs at run time, as tuples (cheap to import on a board)."""
+    """Only the facts the board needs at run time (cheap to import on a board)."""
     lines = ["# Generated from boards.json by `tinyml boards --write`; do not edit.",
-             "# id: (name, micropython machine string, circuitpython board_id,",
-             "#      LED pin on micropython, LED pin on circuitpython, LED active low, LED can PWM)",
+             "# led: (micropython pin, circuitpython pin, active low, can PWM)",
+             "# i2c: (micropython id, scl, sda, circuitpython scl, sda, frequency)",
+             "# power, pullup: (micropython pin, circuitpython pin) to drive high, or None",
+             "# sensors: (kind, part, addresses, micropython driver, circuitpython driver)",
              "BOARDS = {"]
     for board_id, b in boards.items():
-        led, det = b["led"], b["detect"]
-        row = (b["name"], det["micropython_machine"], det["circuitpython_board_id"],
-               led["micropython"], led["circuitpython"], led["active_low"], led["pwm"])
-        lines.append(f"    {board_id!r}: {row!r},")
+        led, i2c = b["led"], b["i2c"]
+        facts = {
+            "name": b["name"],
+            "machine": b["detect"]["micropython_machine"],
+            "cp_id": b["detect"]["circuitpython_board_id"],
+            "led": (led["micropython"], led["circuitpython"], led["active_low"], led["pwm"]),
+            "i2c": (i2c["micropython"]["id"], i2c["micropython"]["scl"], i2c["micropython"]["sda"],
+                    i2c["circuitpython"]["scl"], i2c["circuitpython"]["sda"], i2c["freq"]),
+            "power": _pair(b["sensor_power"]),
+            "pullup": _pair(b["i2c_pullup"]),
+            "sensors": tuple((s["kind"], s["part"], tuple(s["addresses"]), s["driver"]["micropython"],
+                              s["driver"]["circuitpython"]) for s in b["sensors"]),
+            "ble": (b["ble"]["micropython"], b["ble"]["circuitpython"]),
+        }
+        lines.append(f"    {board_id!r}: {{")
+        lines.extend(f"        {k!r}: {v!r}," for k, v in facts.items())
+        lines.append("    },")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

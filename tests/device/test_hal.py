@@ -38,13 +38,13 @@ from tinyml.boards import BOARDS
 from tinyml.hal import _machine, longest_match
 for board in {BOARD_IDS!r}:
     machine.log.clear()
-    led = _machine.led(board, BOARDS[board])
+    led = _machine.led(BOARDS[board]['led'])
     led.duty_u16(12345)
     print('LOG', board, machine.log, led.duty_u16())
 for text in {sorted(UNAME)!r}:
-    print('DET', longest_match(text, BOARDS, 1))
+    print('DET', longest_match(text, BOARDS, 'machine'))
 try:
-    longest_match('Some Other Board with STM32', BOARDS, 1)
+    longest_match('Some Other Board with STM32', BOARDS, 'machine')
 except ValueError as e:
     print('ERR', e)
 """
@@ -61,48 +61,50 @@ except ValueError as e:
     assert "unsupported board 'Some Other Board with STM32'" in lines_with("ERR", out)[0]
 
 
-class _FakePWMOut:
-    """adafruit pwmio.PWMOut surface: PWMOut(pin, *, duty_cycle=0, frequency=500, variable_frequency=False)."""
-    made = []
-
-    def __init__(self, pin, *, duty_cycle=0, frequency=500, variable_frequency=False):
-        self.pin, self.frequency, self._duty = pin, frequency, duty_cycle
-        _FakePWMOut.made.append(self)
-
-    @property
-    def duty_cycle(self):
-        return self._duty
-
-    @duty_cycle.setter
-    def duty_cycle(self, value):
-        if not isinstance(value, int) or not 0 <= value <= 65535:
-            raise ValueError("duty_cycle must be 0-65535")
-        self._duty = value
-
-
 @pytest.mark.parametrize("board", BOARD_IDS)
-def test_circuitpython_backend_with_fake_board_and_pwmio(board, monkeypatch):
+def test_circuitpython_backend_with_fakes(board, monkeypatch):
+    """LED through pwmio, sensor bus through busio with power and pull-ups switched on first."""
+    monkeypatch.syspath_prepend(str(FAKES))
+    import circuitpython as cp
+
     facts = boards.load()[board]
-    fake_board = types.SimpleNamespace(board_id=facts["detect"]["circuitpython_board_id"])
-    setattr(fake_board, facts["led"]["circuitpython"], f"pin:{facts['led']['circuitpython']}")
-    monkeypatch.setitem(sys.modules, "board", fake_board)
-    monkeypatch.setitem(sys.modules, "pwmio", types.SimpleNamespace(PWMOut=_FakePWMOut))
-    # CircuitPython has micropython.const but no viper: a const-only module is its surface here
-    monkeypatch.setitem(sys.modules, "micropython", types.SimpleNamespace(const=lambda v: v))
+    names = [facts["led"]["circuitpython"], facts["i2c"]["circuitpython"]["scl"],
+             facts["i2c"]["circuitpython"]["sda"]] + [facts[k]["circuitpython"] for k in ("sensor_power", "i2c_pullup")
+                                                      if facts[k]]
+    attrs = {n: f"pin:{n}" for n in names}
+    attrs["board_id"] = facts["detect"]["circuitpython_board_id"]
+    for name, module in cp.modules(attrs).items():
+        monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.syspath_prepend(str(DEVICE_LIB))
     from tinyml.boards import BOARDS
+    from tinyml.hal import _simdevices
 
     _circuitpython = importlib.reload(importlib.import_module("tinyml.hal._circuitpython"))
-
     detected = _circuitpython.board_id(BOARDS)
     # Rev1 and Rev2 share a CircuitPython board_id; the first listed wins
-    assert BOARDS[detected][2] == facts["detect"]["circuitpython_board_id"]
-    led = _circuitpython.led(board, BOARDS[board])
+    assert BOARDS[detected]["cp_id"] == facts["detect"]["circuitpython_board_id"]
+
+    led = _circuitpython.led(BOARDS[board]["led"])
     led.duty_u16(40000)
-    out = _FakePWMOut.made[-1]
+    out = cp.PWMOut.made[-1]
     assert out.pin == f"pin:{facts['led']['circuitpython']}" and out.frequency == 1000
     assert out.duty_cycle == (65535 - 40000 if facts["led"]["active_low"] else 40000)
     assert led.duty_u16() == 40000
+
+    cp.DigitalInOut.made.clear()
+    mpu = _simdevices.MPU6050()
+    mpu.frozen = True
+    monkeypatch.setattr(cp.I2C, "devices", {0x68: mpu})
+    f = BOARDS[board]
+    bus = _circuitpython.i2c(f["i2c"], f["power"], f["pullup"], f["sensors"])
+    switched = {d.pin for d in cp.DigitalInOut.made if d.direction == "output" and d.value}
+    assert switched == {f"pin:{facts[k]['circuitpython']}" for k in ("sensor_power", "i2c_pullup") if facts[k]}
+    assert (bus.bus.scl, bus.bus.sda, bus.bus.frequency) == (
+        f"pin:{facts['i2c']['circuitpython']['scl']}", f"pin:{facts['i2c']['circuitpython']['sda']}", 400000)
+    assert bus.scan() == [0x68]
+    assert bus.readfrom_mem(0x68, 0x75, 1) == b"\x68"
+    bus.writeto_mem(0x68, 0x6B, b"\x01")
+    assert mpu.regs[0x6B] == 1
 
 
 def _brightness(y):
@@ -127,13 +129,15 @@ def test_sine_app_sets_led_from_model_on_sim(tmp_path):
 
 def test_led_on_a_pin_without_pwm_is_a_clear_error():
     out = run("""
-from tinyml.hal import _sim
+from tinyml import hal
+from tinyml.boards import BOARDS
+BOARDS['nano33_ble_sense']['led'] = ('WL_GPIO0', 'LED', False, False)  # as if wired to the radio chip
 try:
-    _sim.led('pico_w', ('Pico W', '', '', 'WL_GPIO0', 'LED', False, False))
+    hal.led()
 except ValueError as e:
     print('ERR', e)
 """)
-    assert lines_with("ERR", out) == ["LED pin 'WL_GPIO0' of pico_w cannot do PWM"]
+    assert lines_with("ERR", out) == ["LED pin 'WL_GPIO0' of nano33_ble_sense cannot do PWM; wire an LED to a PWM pin"]
 
 
 def test_package_runs_without_viper_as_on_circuitpython(tmp_path, monkeypatch):

@@ -11,7 +11,14 @@ class Pin:
         if not isinstance(id, (int, str)):
             raise TypeError("Pin id must be int or str")
         self.id = id
-        log.append(("Pin", id))
+        self.mode = mode
+        self._value = value
+        log.append(("Pin", id) if value is None else ("Pin", id, mode, value))
+
+    def value(self, v=None):
+        if v is None:
+            return self._value
+        self._value = v
 
 
 class PWM:
@@ -40,3 +47,34 @@ class PWM:
 
     def deinit(self):
         log.append(("deinit", self.pin.id))
+
+
+class I2C:
+    """machine.I2C(id, *, scl, sda, freq=400000, timeout=50000) over {address: register device}."""
+
+    devices = {}
+
+    def __init__(self, id, *, scl=None, sda=None, freq=400000, timeout=50000):
+        if not isinstance(scl, Pin) or not isinstance(sda, Pin):
+            raise TypeError("scl and sda must be Pin objects")
+        self.id, self.scl, self.sda, self.freq = id, scl, sda, freq
+        log.append(("I2C", id, scl.id, sda.id, freq))
+
+    def _device(self, addr):
+        if addr not in self.devices:
+            raise OSError(19)  # ENODEV, as ports raise for an address nobody acknowledges
+        return self.devices[addr]
+
+    def scan(self):
+        return sorted(self.devices)
+
+    def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
+        self._device(addr).read(memaddr, buf)
+
+    def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
+        buf = bytearray(nbytes)
+        self.readfrom_mem_into(addr, memaddr, buf)
+        return bytes(buf)
+
+    def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
+        self._device(addr).write(memaddr, buf)

@@ -1,5 +1,7 @@
-# CircuitPython: pwmio.PWMOut on the LED pin from boards.json (duty_cycle is 0..65535).
+# CircuitPython: pwmio.PWMOut for the LED (duty_cycle is 0..65535), busio.I2C for sensors.
 import board as _board
+import busio
+import digitalio
 import pwmio
 
 PLATFORM = "circuitpython"
@@ -7,8 +9,8 @@ _PWM_HZ = 1000
 
 
 def board_id(boards):
-    for board, facts in boards.items():
-        if facts[2] == _board.board_id:
+    for board, f in boards.items():
+        if f["cp_id"] == _board.board_id:
             return board
     raise ValueError("unsupported board %r: not in boards.json" % _board.board_id)
 
@@ -25,8 +27,60 @@ class _PWMLed:
         self._out.duty_cycle = 65535 - value if self._active_low else value
 
 
-def led(board, facts):
-    pin_name, active_low, can_pwm = facts[4], facts[5], facts[6]
-    if not can_pwm:
-        raise ValueError("LED pin %s of %s cannot do PWM; wire an LED to a PWM pin" % (pin_name, board))
+def led(led_facts):
+    _, pin_name, active_low, _ = led_facts
     return _PWMLed(getattr(_board, pin_name), active_low)
+
+
+_switches = []  # keep the DigitalInOut objects alive: a collected one releases its pin
+
+
+class MemI2C:
+    """busio.I2C behind the machine.I2C register calls our sensor drivers use.
+
+    `.bus` is the busio.I2C itself, for Adafruit drivers."""
+
+    def __init__(self, bus):
+        self.bus = bus
+        self._reg = bytearray(1)
+
+    def _lock(self):
+        while not self.bus.try_lock():
+            pass
+
+    def scan(self):
+        self._lock()
+        try:
+            return self.bus.scan()
+        finally:
+            self.bus.unlock()
+
+    def readfrom_mem_into(self, addr, memaddr, buf):
+        self._lock()
+        try:
+            self._reg[0] = memaddr
+            self.bus.writeto_then_readfrom(addr, self._reg, buf)
+        finally:
+            self.bus.unlock()
+
+    def readfrom_mem(self, addr, memaddr, nbytes):
+        buf = bytearray(nbytes)
+        self.readfrom_mem_into(addr, memaddr, buf)
+        return bytes(buf)
+
+    def writeto_mem(self, addr, memaddr, buf):
+        self._lock()
+        try:
+            self.bus.writeto(addr, bytes((memaddr,)) + bytes(buf))
+        finally:
+            self.bus.unlock()
+
+
+def i2c(bus, power, pullup, sensors):
+    for switch in (power, pullup):
+        if switch is not None:
+            pin = digitalio.DigitalInOut(getattr(_board, switch[1]))
+            pin.switch_to_output(value=True)
+            _switches.append(pin)
+    _, _, _, scl, sda, freq = bus
+    return MemI2C(busio.I2C(getattr(_board, scl), getattr(_board, sda), frequency=freq))

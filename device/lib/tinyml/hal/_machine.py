@@ -1,7 +1,7 @@
-# MicroPython on a real board: machine.PWM on the LED pin from boards.json.
+# MicroPython on a real board: machine.PWM on the LED pin, machine.I2C on the sensor bus.
 import os
 
-from machine import PWM, Pin
+from machine import I2C, PWM, Pin
 
 PLATFORM = "micropython"
 _PWM_HZ = 1000
@@ -9,7 +9,7 @@ _PWM_HZ = 1000
 
 def board_id(boards):
     from tinyml.hal import longest_match
-    return longest_match(os.uname().machine, boards, 1)
+    return longest_match(os.uname().machine, boards, "machine")
 
 
 class _ActiveLowPWM:
@@ -24,9 +24,16 @@ class _ActiveLowPWM:
         self._pwm.duty_u16(65535 - value)
 
 
-def led(board, facts):
-    pin, active_low, can_pwm = facts[3], facts[5], facts[6]
-    if not can_pwm:
-        raise ValueError("LED pin %r of %s cannot do PWM; wire an LED to a PWM pin" % (pin, board))
+def led(led_facts):
+    pin, _, active_low, _ = led_facts
     pwm = PWM(Pin(pin), freq=_PWM_HZ, duty_u16=65535 if active_low else 0)
     return _ActiveLowPWM(pwm) if active_low else pwm
+
+
+def i2c(bus, power, pullup, sensors):
+    # Sensor power and bus pull-ups first (the Nano's firmware already sets them; harmless twice).
+    for switch in (power, pullup):
+        if switch is not None:
+            Pin(switch[0], Pin.OUT, value=1)
+    bus_id, scl, sda, _, _, freq = bus
+    return I2C(bus_id, scl=Pin(scl), sda=Pin(sda), freq=freq)

@@ -1,12 +1,14 @@
 # The virtual board: MicroPython's unix port started by `tinyml sim`.
-# The LED records every duty change to $TINYML_SIM_DIR/pwm.trace as
-# little-endian (uint32 ticks_us, uint32 duty_u16) records the host reads.
+# The LED records every duty change to $TINYML_SIM_DIR/pwm.trace as little-endian
+# (uint32 ticks_us, uint32 duty_u16) records the host reads. The I2C bus holds
+# register-level fakes of the board's sensors (tinyml.hal._simdevices).
 import os
 import struct
 import time
 
 PLATFORM = "sim"
 _DEFAULT_BOARD = "nano33_ble_sense"
+_ENODEV = 19  # what machine.I2C raises for an address nobody answers
 
 
 def board_id(boards):
@@ -36,8 +38,44 @@ class SimPWM:
         return None
 
 
-def led(board, facts):
-    if not facts[6]:
-        raise ValueError("LED pin %r of %s cannot do PWM" % (facts[3], board))
+def led(led_facts):
     sim_dir = os.getenv("TINYML_SIM_DIR")
-    return SimPWM(facts[3], facts[5], sim_dir + "/pwm.trace" if sim_dir else None)
+    return SimPWM(led_facts[0], led_facts[2], sim_dir + "/pwm.trace" if sim_dir else None)
+
+
+class SimI2C:
+    """machine.I2C's register API over fake devices: {address: device with .regs bytearray}."""
+
+    def __init__(self, devices):
+        self.devices = devices
+
+    def _device(self, addr):
+        dev = self.devices.get(addr)
+        if dev is None:
+            raise OSError(_ENODEV)
+        return dev
+
+    def scan(self):
+        return sorted(self.devices)
+
+    def readfrom_mem_into(self, addr, memaddr, buf):
+        self._device(addr).read(memaddr, buf)
+
+    def readfrom_mem(self, addr, memaddr, nbytes):
+        buf = bytearray(nbytes)
+        self.readfrom_mem_into(addr, memaddr, buf)
+        return bytes(buf)
+
+    def writeto_mem(self, addr, memaddr, buf):
+        self._device(addr).write(memaddr, buf)
+
+
+def i2c(bus, power, pullup, sensors):
+    from tinyml.hal import _simdevices
+
+    devices = {}
+    for kind, part, addresses, _, _ in sensors:
+        make = _simdevices.FAKES.get(part)
+        if make is not None:
+            devices[addresses[0]] = make()
+    return SimI2C(devices)

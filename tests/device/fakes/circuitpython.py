@@ -1,0 +1,87 @@
+"""Fakes of CircuitPython's busio.I2C, digitalio.DigitalInOut and pwmio.PWMOut API surfaces,
+for running tinyml's CircuitPython backend in CPython. Stricter than the real ones where they
+differ: I2C calls without the lock held fail, as on a board they would race."""
+
+import types
+
+
+class PWMOut:
+    made = []
+
+    def __init__(self, pin, *, duty_cycle=0, frequency=500, variable_frequency=False):
+        self.pin, self.frequency, self._duty = pin, frequency, duty_cycle
+        PWMOut.made.append(self)
+
+    @property
+    def duty_cycle(self):
+        return self._duty
+
+    @duty_cycle.setter
+    def duty_cycle(self, value):
+        if not isinstance(value, int) or not 0 <= value <= 65535:
+            raise ValueError("duty_cycle must be 0-65535")
+        self._duty = value
+
+
+class DigitalInOut:
+    made = []
+
+    def __init__(self, pin):
+        self.pin, self.value, self.direction = pin, False, "input"
+        DigitalInOut.made.append(self)
+
+    def switch_to_output(self, value=False, drive_mode=None):
+        self.direction, self.value = "output", value
+
+
+class I2C:
+    """busio.I2C(scl, sda, *, frequency=100000, timeout=255) over {address: register device}."""
+
+    devices = {}
+
+    def __init__(self, scl, sda, *, frequency=100000, timeout=255):
+        self.scl, self.sda, self.frequency = scl, sda, frequency
+        self._locked = False
+
+    def try_lock(self):
+        if self._locked:
+            return False
+        self._locked = True
+        return True
+
+    def unlock(self):
+        self._locked = False
+
+    def _check(self, address):
+        if not self._locked:
+            raise RuntimeError("I2C bus used without try_lock()")
+        if address not in self.devices:
+            raise OSError(19, "No I2C device at address: 0x%x" % address)
+        return self.devices[address]
+
+    def scan(self):
+        if not self._locked:
+            raise RuntimeError("I2C bus used without try_lock()")
+        return sorted(self.devices)
+
+    def writeto(self, address, buffer, *, start=0, end=None):
+        data = bytes(buffer[start:end])
+        self._check(address).write(data[0], data[1:])
+
+    def writeto_then_readfrom(self, address, buffer_out, buffer_in, *, out_start=0, out_end=None,
+                              in_start=0, in_end=None):
+        dev = self._check(address)
+        reg = bytes(buffer_out[out_start:out_end])[0]
+        view = memoryview(buffer_in)[in_start:in_end]
+        tmp = bytearray(len(view))
+        dev.read(reg, tmp)
+        view[:] = tmp
+
+
+def modules(board_attrs: dict):
+    """sys.modules entries for board, busio, digitalio, pwmio and a const-only micropython."""
+    return {"board": types.SimpleNamespace(**board_attrs),
+            "busio": types.SimpleNamespace(I2C=I2C),
+            "digitalio": types.SimpleNamespace(DigitalInOut=DigitalInOut),
+            "pwmio": types.SimpleNamespace(PWMOut=PWMOut),
+            "micropython": types.SimpleNamespace(const=lambda v: v)}
