@@ -67,3 +67,9 @@ def random_mlp_tflite(index: int) -> bytes:
     from tinyml_host import train
 
     return _cached(f"mlp{index:02d}-{_source_digest(__file__, train.__file__)}.tflite", make)
+
+
+def motion_tflite() -> bytes:
+    from tinyml_host import train
+
+    return _cached(f"motion-{_source_digest(train.__file__)}.tflite", train.motion_tflite)

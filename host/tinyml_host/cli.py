@@ -12,10 +12,8 @@ from .errors import TinymlError
 def cmd_train(args):
     from . import train
 
-    if args.model != "sine":
-        raise TinymlError(f"unknown model {args.model!r}; available: sine")
-    print(f"training the sine model ({args.epochs} epochs) and quantizing with the TFLite converter ...")
-    path = train.write_sine(args.output, epochs=args.epochs)
+    print(f"training the {args.model} model and quantizing it with the TFLite converter ...")
+    path = train.write_model(args.model, args.output or f"models/{args.model}.tflite")
     print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 
@@ -135,9 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
-    s.add_argument("model", help="which model: sine")
-    s.add_argument("-o", "--output", default="models/sine.tflite")
-    s.add_argument("--epochs", type=int, default=500)
+    s.add_argument("model", choices=["sine", "motion"], help="sine (LED demo) or motion (IMU still/moving)")
+    s.add_argument("-o", "--output", help="default models/MODEL.tflite")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("export", help="convert an int8 .tflite to a .tmdl for the board")

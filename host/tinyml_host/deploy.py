@@ -22,9 +22,10 @@ DEVICE = ROOT / "device"
 NATIVE_MPY = ROOT / "native" / "micropython" / "_tinyml.mpy"  # where the natmod Makefile puts it
 MPY_ARCHS = ["", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
              "xtensa", "xtensawin", "rv32imc", "rv64imc"]  # MicroPython's .mpy architecture codes
-# Stay .py: main.py and boot.py because the board runs them by name; _viper.py because
+# Stay .py: main.py, boot.py, code.py because the board runs them by name; config.py because
+# users edit it on the board; _viper.py because
 # viper code compiles to machine code, which mpy-cross would need the board's -march for.
-KEEP_SOURCE = {"main.py", "boot.py", "code.py", "_viper.py"}
+KEEP_SOURCE = {"main.py", "boot.py", "code.py", "config.py", "_viper.py"}
 # In device/ for mip and for freezing, not for the board's filesystem.
 HOST_ONLY = {"package.json", "manifest.py"}
 

@@ -84,11 +84,70 @@ def sine_tflite(epochs: int = 500, seed: int = SINE_SEED) -> bytes:
     return quantize_int8(model, x)
 
 
-def write_sine(path: str | Path, epochs: int = 500, seed: int = SINE_SEED) -> Path:
+def write_sine(path: str | Path) -> Path:
+    return write_model("sine", path)
+
+
+# --- motion: is the board still or moving? (the sensor app's model) -------------------------
+
+MOTION_WINDOW = 16        # IMU samples per inference
+MOTION_RATE_HZ = 50       # sampling rate the app reads the IMU at
+ACCEL_LSB_PER_G = 16384   # MPU-6050 at +-2 g (device/lib/tinyml/sensors/mpu6050.py)
+GYRO_LSB_PER_DPS = 131    # MPU-6050 at +-250 deg/s
+# model input per sample: accel x,y,z in g, gyro x,y,z in units of 100 deg/s
+MOTION_GYRO_UNIT_DPS = 100.0
+
+
+def motion_dataset(n: int = 3000, seed: int = 7):
+    """Synthetic IMU windows from a simple physical picture, labelled still (0) or moving (1).
+
+    still: gravity along a random direction, sensor noise. moving: the same plus a rocking or
+    shaking motion (0.15-1 g at 0.5-5 Hz on a random axis) with the matching rotation rate."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(MOTION_WINDOW) / MOTION_RATE_HZ
+    x = np.zeros((n, MOTION_WINDOW, 6), np.float32)
+    y = np.zeros(n, np.int64)
+    for k in range(n):
+        g = rng.normal(size=3)
+        g /= np.linalg.norm(g)
+        accel = np.tile(g, (MOTION_WINDOW, 1)) + rng.normal(0, 0.01, (MOTION_WINDOW, 3))
+        gyro = rng.normal(0, 0.5, (MOTION_WINDOW, 3))
+        if k % 2:
+            axis = rng.normal(size=3)
+            axis /= np.linalg.norm(axis)
+            freq, amp = rng.uniform(0.5, 5.0), rng.uniform(0.15, 1.0)
+            wave = np.sin(2 * math.pi * freq * t + rng.uniform(0, 2 * math.pi))
+            accel += amp * np.outer(wave, axis)
+            gyro += rng.uniform(20, 200) * np.outer(np.cos(2 * math.pi * freq * t), rng.normal(size=3) / math.sqrt(3))
+            y[k] = 1
+        x[k, :, :3] = accel
+        x[k, :, 3:] = gyro / MOTION_GYRO_UNIT_DPS
+    return x.reshape(n, -1), y
+
+
+def motion_tflite(epochs: int = 30, seed: int = 7) -> bytes:
+    tf = _quiet_tensorflow()
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    x, y = motion_dataset(seed=seed)
+    model = tf.keras.Sequential([
+        tf.keras.Input(shape=(x.shape[1],)),
+        tf.keras.layers.Dense(16, activation="relu"),
+        tf.keras.layers.Dense(2, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
+    return quantize_int8(model, x[:500])
+
+
+def write_model(name: str, path: str | Path) -> Path:
+    makers = {"sine": sine_tflite, "motion": motion_tflite}
+    if name not in makers:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(makers)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = sine_tflite(epochs=epochs, seed=seed)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
+    tmp.write_bytes(makers[name]())
     tmp.replace(path)
     return path

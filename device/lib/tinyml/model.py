@@ -232,12 +232,18 @@ class Model:
             for i in range(len(inp)):
                 inp[i] = self.quantize(x[i])
         self.invoke()
+        out = self.output_values()
+        return out[0] if len(out) == 1 else list(out)
+
+    def output_values(self):
+        """The last invoke()'s output as floats (softmax applied if the model has it).
+        Returns the same list object every time: copy it to keep a result."""
         out = self._result
         for i in range(len(out)):
             out[i] = self.dequantize(self.output[i])
         if self.softmax:
             _softmax(out)
-        return out[0] if len(out) == 1 else list(out)
+        return out
 
     def selftest(self, verbose=False):
         """Run the golden vectors stored in the file; return (passed, total)."""

@@ -31,7 +31,8 @@ class RegisterDevice:
 class MPU6050(RegisterDevice):
     """InvenSense MPU-6050: WHO_AM_I 0x75 = 0x68, asleep after reset (PWR_MGMT_1 0x6B = 0x40),
     big-endian samples from 0x3B: accel XYZ, temperature, gyro XYZ. While awake it shows a
-    board lying flat and rocking slowly: az ~ +1 g, ax and gy following a 1 Hz sine."""
+    board lying flat and rocking: az ~ +1 g, ax (+-0.5 g) and gy (+-50 deg/s) following a
+    1 Hz sine."""
 
     WHO_AM_I, PWR_MGMT_1, ACCEL_OUT = 0x75, 0x6B, 0x3B
     frozen = False  # tests set registers themselves and freeze the motion
@@ -47,12 +48,12 @@ class MPU6050(RegisterDevice):
         if self.regs[self.PWR_MGMT_1] & 0x40:  # asleep: samples stay as they were
             return
         phase = math.sin(2 * math.pi * (time.ticks_ms() % 1000) / 1000)
-        self.put16be(0x3B, int(2000 * phase))       # accel x
+        self.put16be(0x3B, int(8192 * phase))       # accel x: +-0.5 g
         self.put16be(0x3D, 0)                       # accel y
         self.put16be(0x3F, 16384)                   # accel z: 1 g at +-2 g full scale
         self.put16be(0x41, int((25 - 36.53) * 340))  # temperature 25 C
         self.put16be(0x43, 0)
-        self.put16be(0x45, int(1310 * phase))       # gyro y: +-10 deg/s
+        self.put16be(0x45, int(6550 * phase))       # gyro y: +-50 deg/s
         self.put16be(0x47, 0)
 
 

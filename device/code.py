@@ -1,0 +1,4 @@
+# CircuitPython runs code.py at every reset: the same apps as main.py.
+from main import run
+
+run()

@@ -1,0 +1,4 @@
+# Which app main.py (MicroPython) and code.py (CircuitPython) run at reset:
+#   "sine"    the TinyML hello world: a sine model sets the LED brightness
+#   "motion"  reads the IMU, a model says still or moving, the LED shows how sure it is
+APP = "sine"

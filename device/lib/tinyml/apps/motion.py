@@ -1,0 +1,53 @@
+# Motion: read the IMU at 50 Hz, every 8 samples run a model on the last 16,
+# and set the LED brightness to how sure it is that the board is moving.
+# The model is trained by `tinyml train motion` on the same units as below.
+import time
+from array import array
+
+import tinyml
+from tinyml import hal, sensors
+
+MODEL = "motion.tmdl"
+WINDOW = 16           # samples per inference (host/tinyml_host/train.py MOTION_WINDOW)
+RATE_HZ = 50          # MOTION_RATE_HZ
+GYRO_UNIT_DPS = 100   # model input: accel in g, gyro in units of 100 deg/s
+CHANNELS = 6
+
+
+def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL):
+    """Run forever (inferences=0) or for that many inferences; print p(moving) if verbose."""
+    m = tinyml.load(model)
+    if len(m.input) != WINDOW * CHANNELS or len(m.output) != 2:
+        raise ValueError("%s is not a motion model: it takes %d inputs and gives %d outputs"
+                         % (model, len(m.input), len(m.output)))
+    imu = sensors.imu()
+    led = hal.led()
+    scale = (1 / imu.ACCEL_LSB_PER_G,) * 3 + (1 / (imu.GYRO_LSB_PER_DPS * GYRO_UNIT_DPS),) * 3
+    ring = array("h", bytes(2 * CHANNELS * WINDOW))   # the last WINDOW samples, oldest at `head`
+    sample = array("h", bytes(2 * CHANNELS))
+    head = 0
+    seen = 0
+    done = 0
+    if verbose:
+        print("motion app on %s, backend %s" % (hal.board_name(), m.backend))
+    while not inferences or done < inferences:
+        imu.read_into(sample)
+        for c in range(CHANNELS):
+            ring[head * CHANNELS + c] = sample[c]
+        head = (head + 1) % WINDOW
+        seen += 1
+        if seen >= WINDOW and seen % (WINDOW // 2) == 0:
+            k = 0
+            for t in range(WINDOW):
+                base = ((head + t) % WINDOW) * CHANNELS
+                for c in range(CHANNELS):
+                    m.input[k] = m.quantize(ring[base + c] * scale[c])
+                    k += 1
+            m.invoke()
+            moving = m.output_values()[1]
+            led.duty_u16(int(moving * 65535))
+            if verbose:
+                print("p_moving=%.3f" % moving)
+            done += 1
+        if period_ms:
+            time.sleep_ms(period_ms)

@@ -1,0 +1,35 @@
+# The TinyML "hello world": a sine model sets the LED brightness.
+import math
+import time
+
+import tinyml
+from tinyml import hal
+
+MODEL = "sine.tmdl"
+STEPS = 64          # inferences per sweep of x over [0, 2*pi)
+PERIOD_MS = 20      # one inference and LED update every 20 ms: a 1.28 s glow cycle
+
+
+def brightness(y):
+    """Model output in [-1, 1] -> LED duty in [0, 65535]."""
+    d = int((y + 1.0) * 32767.5)
+    return 0 if d < 0 else 65535 if d > 65535 else d
+
+
+def run(cycles=0, verbose=False, period_ms=PERIOD_MS, model=MODEL):
+    """Sweep x forever (cycles=0) or for `cycles` sweeps; print x, y, duty if verbose."""
+    m = tinyml.load(model)
+    led = hal.led()
+    if verbose:
+        print("sine demo on %s, backend %s" % (hal.board_name(), m.backend))
+    n = 0
+    while not cycles or n < cycles * STEPS:
+        x = 2 * math.pi * (n % STEPS) / STEPS
+        y = m.predict(x)
+        duty = brightness(y)
+        led.duty_u16(duty)
+        if verbose:
+            print("x=%.4f y=%.4f duty=%d" % (x, y, duty))
+        if period_ms:
+            time.sleep_ms(period_ms)
+        n += 1

@@ -1,0 +1,55 @@
+"""The apps main.py runs: the motion app on the virtual board's IMU, and config.py's choice."""
+
+import struct
+
+import numpy as np
+
+import models
+from mpy import DEVICE_LIB, ROOT, lines_with, run
+from tinyml_host import export, reference, tmdl, train
+
+
+def test_motion_model_tells_still_from_moving():
+    model = export.convert(models.motion_tflite())
+    x, y = train.motion_dataset(n=1000, seed=99)  # windows the model never saw
+    accuracy = (reference.predict(model, x).argmax(axis=1) == y).mean()
+    assert accuracy >= 0.95, accuracy
+
+
+def _env(tmp_path, board="pico"):
+    return {"MICROPYPATH": f".frozen:{ROOT / 'device'}:{DEVICE_LIB}", "TINYML_BOARD": board,
+            "TINYML_SIM_DIR": str(tmp_path)}
+
+
+def test_motion_app_on_the_virtual_board(tmp_path):
+    (tmp_path / "motion.tmdl").write_bytes(tmdl.encode(export.convert(models.motion_tflite())))
+    script = """
+from tinyml import hal
+from tinyml.apps import motion
+motion.run(inferences=6, verbose=True)             # the fake IMU rocks at 1 Hz
+dev = hal.i2c().devices[0x68]
+dev.frozen = True                                  # now lying still and flat: az = 1 g
+dev.write(0x3B, bytes(14))
+dev.put16be(0x3F, 16384)
+print('STILL')
+motion.run(inferences=4, verbose=True)
+"""
+    out = run(script, cwd=tmp_path, env=_env(tmp_path))
+    moving_part, still_part = out.split("STILL")
+    p_moving = [float(v) for v in lines_with("p_moving=", moving_part)]
+    p_still = [float(v) for v in lines_with("p_moving=", still_part)]
+    assert len(p_moving) == 6 and len(p_still) == 4
+    assert np.mean(p_moving) > 0.6 and max(p_still) < 0.2
+    duties = [d for _, d in struct.iter_unpack("<II", (tmp_path / "pwm.trace").read_bytes())]
+    # the LED follows p(moving); the printed p has 3 decimals
+    assert len(duties) == 10
+    assert np.abs(np.array(duties) - 65535 * np.array(p_moving + p_still)).max() <= 65535 * 0.0005 + 1
+
+
+def test_main_runs_the_app_config_names(tmp_path):
+    (tmp_path / "sine.tmdl").write_bytes(tmdl.encode(export.convert(models.sine_tflite())))
+    out = run("import main\nmain.run(cycles=1, period_ms=0)\n"
+              "from tinyml import apps\ntry:\n    apps.run('dance')\nexcept ValueError as e:\n    print('E', e)",
+              cwd=tmp_path, env=_env(tmp_path, "esp32"))
+    assert lines_with("E", out) == ["unknown app 'dance' in config.py; choose one of sine, motion"]
+    assert len((tmp_path / "pwm.trace").read_bytes()) == 64 * 8  # one sweep: 64 LED updates
