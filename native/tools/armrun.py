@@ -61,7 +61,7 @@ class Cpu:
 
 
 CPUS = {
-    "cortex-m0plus": Cpu("cortex-m0plus", ("-mcpu=cortex-m0plus",), "UC_CPU_ARM_CORTEX_M0", "portable"),
+    "cortex-m0plus": Cpu("cortex-m0plus", ("-mcpu=cortex-m0plus",), "UC_CPU_ARM_CORTEX_M0", "armv6-m"),
     "cortex-m4": Cpu("cortex-m4", ("-mcpu=cortex-m4", "-mfloat-abi=soft"), "UC_CPU_ARM_CORTEX_M4", "arm-dsp"),
     "cortex-m33": Cpu("cortex-m33", ("-mcpu=cortex-m33", "-mfloat-abi=soft"), "UC_CPU_ARM_CORTEX_M33", "arm-dsp"),
 }
@@ -117,7 +117,7 @@ def build(cpu: str, out_dir: Path, opt: str = "-O2", exports=EXPORTS, sources=No
         return elf
     lds = out_dir / f"{key}.ld"
     lds.write_text(_linker_script())
-    cmd = [gcc(), *flags, f"-I{CORE}", "-T", str(lds), "-Wl,--gc-sections", "-Wl,-e,tml_fc_s8",
+    cmd = [gcc(), *flags, f"-I{CORE}", "-T", str(lds), "-Wl,--gc-sections", f"-Wl,-e,{exports[0]}",
            *[f"-Wl,-u,{name}" for name in exports], "-o", str(elf) + ".tmp", *map(str, srcs), "-lgcc"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
