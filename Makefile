@@ -21,7 +21,7 @@ test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/tinyml bench
+	$(BIN)/python native/tools/bench.py
 
 clean:
 	rm -rf out build models/*.tflite models/*.tmdl

@@ -1,0 +1,156 @@
+"""`make bench`: cycles per multiply-accumulate of the int8 fully connected kernels on Cortex-M.
+
+For each CPU (cortex-m0plus, cortex-m4, cortex-m33) and layer shape, native/core is
+cross-compiled (arm-none-eabi-gcc -O2 unless --opt), run once under Unicorn per kernel, and
+every executed instruction is priced with the core's documented timings (cycles.py;
+docs/benchmarks.md). cycles/MAC = cycles of one whole call (argument checks,
+requantization, clamping and the stores included) / (n_in * n_out). Shapes are
+"n_in x n_out": 256x64 is 256 inputs and 64 outputs. code_bytes is what a firmware links for
+that kernel alone: the kernel, tml_fc_check, tml_requantize and the libgcc helpers they use.
+
+Writes out/bench/kernels.json (and out/bench/opt_levels.json) and prints the tables.
+Every measured call is also checked bit-exact against the numpy reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "host"))
+
+import armrun  # noqa: E402
+from cycles import CycleCounter  # noqa: E402
+
+SHAPES = [(16, 16), (64, 64), (256, 64), (1024, 64)]      # (n_in, n_out)
+KERNELS = {"tinyml": "tml_fc_s8", "reference": "tml_fc_s8_ref"}
+CPUS = ["cortex-m4", "cortex-m0plus", "cortex-m33"]
+# the issue's targets: (cpu, shape) -> max cycles/MAC for "tinyml"; and code bytes per architecture
+TARGETS = {("cortex-m4", "256x64"): 2.0, ("cortex-m4", "16x16"): 5.0, ("cortex-m0plus", "256x64"): 7.0}
+CODE_TARGET = 4096
+
+
+def bench_layer(n_in: int, n_out: int, seed: int = 1):
+    """A dense layer as the TFLite converter makes them: per-tensor scale, int32 bias."""
+    from tinyml_host.reference import quantize_multiplier
+    from tinyml_host.tmdl import Layer
+
+    rng = np.random.default_rng(seed + 7919 * n_in + n_out)
+    w = rng.integers(-127, 128, size=(n_out, n_in)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, size=n_out).astype(np.int32)
+    m, s = quantize_multiplier(1.0 / (16.0 * n_in))
+    layer = Layer(w, bias, np.array([m], np.int32), np.array([s], np.int8), -128, 127, 0, -3)
+    x = rng.integers(-128, 128, size=n_in).astype(np.int8)
+    return layer, x
+
+
+def code_bytes(cpu: str, kernel: str, build_dir: Path, opt: str) -> int:
+    elf = armrun.read_elf(armrun.build(cpu, build_dir, opt=opt, exports=(kernel,),
+                                       sources=[armrun.CORE / s for s in armrun.CORE_SOURCES]))
+    return elf.code_bytes()
+
+
+def measure(cpu: str, shapes, kernels, build_dir: Path, opt: str = "-O2") -> list[dict]:
+    from tinyml_host.reference import fully_connected
+
+    machine = armrun.Machine(armrun.build(cpu, build_dir, opt=opt), cpu)
+    counter = CycleCounter(machine)
+    rows = []
+    for n_in, n_out in shapes:
+        layer, x = bench_layer(n_in, n_out)
+        expected = fully_connected(x.reshape(1, -1), layer, "tflm").reshape(-1)
+        for label, kernel in kernels.items():
+            (status, out), instructions, cycles = counter.measure(lambda: machine.fc(kernel, layer, x, "tflm"))
+            if status != 0 or not np.array_equal(out, expected):
+                raise SystemExit(f"{cpu} {kernel} {n_in}x{n_out}: wrong result (status {status})")
+            macs = n_in * n_out
+            rows.append({"cpu": cpu, "shape": f"{n_in}x{n_out}", "kernel": label,
+                         "cycles_per_mac": round(cycles / macs, 3),
+                         "code_bytes": code_bytes(cpu, kernel, build_dir, opt),
+                         "instructions_per_mac": round(instructions / macs, 3), "opt": opt})
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench")
+    ap.add_argument("--opt", default="-O2", help="GCC optimization level for the main table")
+    ap.add_argument("--no-opt-levels", action="store_true", help="skip the -O2/-O3/-Os comparison")
+    args = ap.parse_args(argv)
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 110))
+    try:
+        armrun.gcc()
+        armrun._unicorn()
+        import capstone  # noqa: F401
+    except (armrun.ToolMissing, ImportError) as e:
+        console.print(f"[red]{e}[/red] (capstone: `make setup`)")
+        return 2
+    build_dir = args.out / "build"
+    t0 = time.time()
+    rows = [r for cpu in CPUS for r in measure(cpu, SHAPES, KERNELS, build_dir, args.opt)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "kernels.json").write_text(json.dumps(
+        [{k: r[k] for k in ("cpu", "shape", "kernel", "cycles_per_mac", "code_bytes")} for r in rows], indent=1))
+
+    table = Table(title=f"int8 fully connected, cycles per MAC (requantization included), GCC {args.opt}")
+    for col in ("cpu", "n_in x n_out", "tinyml", "reference", "speed-up", "target", "code B tinyml / ref"):
+        table.add_column(col, justify="left" if col == "cpu" else "right")
+    by = {(r["cpu"], r["shape"], r["kernel"]): r for r in rows}
+    verdicts = []
+    for cpu in CPUS:
+        for n_in, n_out in SHAPES:
+            shape = f"{n_in}x{n_out}"
+            t, ref = by[(cpu, shape, "tinyml")], by[(cpu, shape, "reference")]
+            target = TARGETS.get((cpu, shape))
+            mark = ""
+            if target is not None:
+                ok = t["cycles_per_mac"] <= target
+                verdicts.append(ok)
+                mark = f"<= {target} {'[green]met[/green]' if ok else '[red]missed[/red]'}"
+            table.add_row(cpu, shape, f"{t['cycles_per_mac']:.2f}", f"{ref['cycles_per_mac']:.2f}",
+                          f"{ref['cycles_per_mac'] / t['cycles_per_mac']:.1f}x", mark,
+                          f"{t['code_bytes']} / {ref['code_bytes']}")
+        table.add_section()
+    console.print(table)
+    for cpu in CPUS:
+        size = by[(cpu, "16x16", "tinyml")]["code_bytes"]
+        ok = size <= CODE_TARGET
+        verdicts.append(ok)
+        console.print(f"{cpu}: tinyml kernel code {size} B (target <= {CODE_TARGET}: "
+                      f"{'[green]met[/green]' if ok else '[red]missed[/red]'})")
+
+    if not args.no_opt_levels:
+        opt_rows = [r for cpu in CPUS for opt in ("-O2", "-O3", "-Os")
+                    for r in measure(cpu, [(16, 16), (256, 64)], {"tinyml": "tml_fc_s8"}, build_dir, opt)]
+        (args.out / "opt_levels.json").write_text(json.dumps(opt_rows, indent=1))
+        t2 = Table(title="tinyml kernel by GCC optimization level: cycles/MAC (code bytes)")
+        t2.add_column("cpu")
+        for opt in ("-O2", "-O3", "-Os"):
+            t2.add_column(f"{opt} 16x16", justify="right")
+            t2.add_column(f"{opt} 256x64", justify="right")
+        for cpu in CPUS:
+            cells = []
+            for opt in ("-O2", "-O3", "-Os"):
+                for shape in ("16x16", "256x64"):
+                    r = next(r for r in opt_rows if r["cpu"] == cpu and r["opt"] == opt and r["shape"] == shape)
+                    cells.append(f"{r['cycles_per_mac']:.2f} ({r['code_bytes']})")
+            t2.add_row(cpu, *cells)
+        console.print(t2)
+    console.print(f"wrote {args.out / 'kernels.json'} in {time.time() - t0:.0f} s; "
+                  f"cycle model: native/tools/cycles.py, docs/benchmarks.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
