@@ -78,15 +78,35 @@ def _check(machine, layer, x, rounding, misalign, what):
             f"first differences at {np.flatnonzero(got != expected)[:5]}")
 
 
-def test_300_random_layers_bit_exact(machine):
-    """harness.random_layer: log-uniform shapes 1..1024, saturating/sparse/random values, extreme scales."""
-    rng = np.random.default_rng(2024)
+def _random_layers(machine, count, seed):
+    rng = np.random.default_rng(seed)
     shapes = []
-    for k in range(300):
+    for k in range(count):
         layer, x = harness.random_layer(rng, 1024)
         shapes.append(layer.weights.shape)
         _check(machine, layer, x, "litert" if k % 2 else "tflm", k % 4, f"layer {k}")
-    assert max(max(s) for s in shapes) > 512  # the big ones were there
+    return shapes
+
+
+def test_1000_random_layers_bit_exact(machine):
+    """harness.random_layer: log-uniform shapes 1..1024, saturating/sparse/random values, extreme scales."""
+    shapes = _random_layers(machine, 1000, seed=2024)
+    assert max(max(s) for s in shapes) > 900  # the big ones were there
+    assert sum(1 for s in shapes if s[1] % 2 and s[0] % 4) > 100  # and odd ones
+
+
+@pytest.mark.parametrize("opt", ["-O3", "-Os"])
+@pytest.mark.parametrize("cpu", CPUS)
+def test_other_optimization_levels(cpu, opt, tmp_path_factory):
+    """Firmware builds use -Os or -O3 too: other code from GCC, same results."""
+    _require_tools()
+    machine = armrun.Machine(armrun.build(cpu, tmp_path_factory.mktemp(f"arm-{cpu}{opt}"), opt=opt), cpu)
+    assert machine.variant() == machine.cpu.variant
+    _random_layers(machine, 200, seed=99)
+    rng = np.random.default_rng(3)
+    for k, (n_in, n_out) in enumerate((i, o) for i in range(1, 18) for o in range(1, 6)):
+        layer, x = _layer(rng, n_in, n_out)
+        _check(machine, layer, x, "litert" if k % 2 else "tflm", k % 4, f"shape {n_in}x{n_out}")
 
 
 def test_every_loop_tail(machine):
