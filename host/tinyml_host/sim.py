@@ -6,11 +6,14 @@ unix port does not, the bridge here adds:
 - soft reset (Ctrl-D at an empty REPL line): the unix port exits, so the bridge prints
   "MPY: soft reboot", starts it again and, if it was in the raw REPL, returns there;
 - after power-on and a soft reset in the friendly REPL, boot.py and main.py run;
-- Ctrl-C interrupts a running program (the child's terminal keeps ISIG, so the kernel
-  turns it into SIGINT while MicroPython executes; its REPL reads in raw mode itself).
-  The unix port executes raw-paste code with the terminal still raw, where Ctrl-C would
-  be lost, so the bridge answers mpremote's raw-paste request with "not supported"
-  (as older firmware does) and mpremote uses the plain raw REPL.
+- Ctrl-C interrupts a running program: the unix port reads Ctrl-C as a byte at its REPL
+  but needs SIGINT while it runs code, so the bridge signals it whenever it has its SIGINT
+  handler installed (Linux: /proc/PID/status) and otherwise passes the byte on. The child's
+  terminal is fully raw, so every other byte (Ctrl-Z, Ctrl-\\, binary data) arrives as on
+  a UART;
+- text output ends lines with \r\n, as a board's does (the unix port leaves that to the
+  terminal), except while code runs with micropython.kbd_intr(-1): then stdio is a binary
+  channel (`mpremote mount`), which a board does not translate either.
 The simulated HAL writes traces to `/sim` on the board, which is `sim_dir` on the host.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import select
 import shutil
 import signal
@@ -35,20 +39,22 @@ from .errors import TinymlError
 
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
-CTRL_A, CTRL_B, CTRL_D = 0x01, 0x02, 0x04
-RAW_PASTE_REQUEST, RAW_PASTE_UNSUPPORTED = b"\x05A\x01", b"R\x00"
+CTRL_A, CTRL_B, CTRL_C, CTRL_D = 0x01, 0x02, 0x03, 0x04
 
 # Runs in the child before its REPL (micropython -i): make flash the root filesystem.
-# The ready file tells the bridge that MicroPython is executing, so its Ctrl-C handler
-# is in place: a Ctrl-C during process start-up would kill the process instead.
+# The bridge passes user bytes on only once the ready file has content: a Ctrl-C earlier
+# would kill the starting process or leave the host's / as the board's root. The file is
+# opened by its host path before / becomes the flash.
 _BOOT = """\
 import os as _os, sys as _sys
-open(%(ready)r, 'w').close()
+_ready = open(%(ready)r, 'w')
 _os.umount('/')
 _os.mount(_os.VfsPosix(%(flash)r), '/')
 _os.mount(_os.VfsPosix(%(sim)r), '/sim')
 _os.chdir('/')
 _sys.path[:] = ['', '.frozen', '/lib']
+_ready.write('1')
+_ready.close()
 for _name in ('boot.py', 'main.py') if _os.getenv('TINYML_SIM_RUN_MAIN') == '1' else ('boot.py',):
     try:
         _os.stat(_name)
@@ -60,7 +66,7 @@ for _name in ('boot.py', 'main.py') if _os.getenv('TINYML_SIM_RUN_MAIN') == '1' 
         print('KeyboardInterrupt')
     except Exception as _e:
         _sys.print_exception(_e)
-del _os, _sys, _name
+del _os, _sys, _name, _ready
 """
 
 
@@ -87,8 +93,21 @@ def _raw_pty():
     return master, slave
 
 
+def _catches_sigint(pid: int) -> bool:
+    """Whether the process has a SIGINT handler: the unix port has one exactly while it
+    runs code with Ctrl-C enabled (not at its REPL, not after micropython.kbd_intr(-1))."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+    except (OSError, ValueError):
+        pass
+    return False
+
+
 def _make_controlling_tty():
-    # In the child: own session, with the pty as controlling terminal so Ctrl-C becomes SIGINT.
+    # In the child: its own session (stop() kills it as a group), the pty as its terminal.
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
@@ -109,6 +128,7 @@ class VirtualBoard:
         self._stop = threading.Event()
         self._raw_mode = False   # which REPL the user last asked for (Ctrl-A raw, Ctrl-B friendly)
         self._last_in = 0        # last byte sent to the child: Ctrl-D, then exit, is a soft reset
+        self._out_cr = False     # the last byte sent to the user was \r
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -154,8 +174,10 @@ class VirtualBoard:
 
     def _spawn(self, run_main: bool):
         master, slave = _raw_pty()
+        # A bit with no effect in raw mode, which the port's REPL clears while it reads:
+        # a non-zero lflag tells the bridge that the child is running code.
         attrs = termios.tcgetattr(slave)
-        attrs[3] |= termios.ISIG  # Ctrl-C -> SIGINT while MicroPython executes code
+        attrs[3] |= termios.NOFLSH
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
         env = dict(os.environ, TINYML_BOARD=self.board, TINYML_SIM_DIR="/sim",
                    TINYML_SIM_RUN_MAIN="1" if run_main else "0")
@@ -170,7 +192,7 @@ class VirtualBoard:
 
     def _wait_ready(self, timeout: float = 20):
         deadline = time.monotonic() + timeout
-        while not os.path.exists(self._ready):
+        while not (os.path.exists(self._ready) and os.path.getsize(self._ready)):
             if self._child.poll() is not None or time.monotonic() > deadline:
                 raise TinymlError(f"virtual board failed to start ({self.micropython})")
             time.sleep(0.01)
@@ -224,14 +246,36 @@ class VirtualBoard:
                 self._raw_mode = False
                 os.write(self._user_master, self._restart(False))
 
+    def _to_child(self, data: bytes):
+        """User bytes to the child, each Ctrl-C as SIGINT if the child is running code."""
+        for i, part in enumerate(data.split(bytes([CTRL_C]))):
+            if i:
+                if _catches_sigint(self._child.pid):
+                    os.kill(self._child.pid, signal.SIGINT)
+                else:
+                    part = bytes([CTRL_C]) + part
+            try:
+                os.write(self._child_master, part)
+            except OSError:
+                pass  # the child is exiting; its end is handled in _pump
+
+    def _binary_stdio(self) -> bool:
+        """The child runs code with Ctrl-C disabled (micropython.kbd_intr(-1))."""
+        running = termios.tcgetattr(self._child_master)[3] != 0
+        return running and not _catches_sigint(self._child.pid)
+
+    def _to_user(self, out: bytes):
+        if b"\n" in out and not self._binary_stdio():
+            lead = b"\r" if self._out_cr else b""
+            out = re.sub(rb"(?<!\r)\n", b"\r\n", lead + out)[len(lead):]
+        self._out_cr = out.endswith(b"\r")
+        os.write(self._user_master, out)
+
     def _pump(self):
         """One round: user bytes to the child, child bytes to the user, resets as a board does."""
         ready, _, _ = select.select([self._user_master, self._child_master, self._wake_r], [], [], 0.5)
         if self._user_master in ready:
             data = os.read(self._user_master, 4096)
-            if self._raw_mode and RAW_PASTE_REQUEST in data:
-                data = data.replace(RAW_PASTE_REQUEST, b"")
-                os.write(self._user_master, RAW_PASTE_UNSUPPORTED)
             for b in data:
                 if b == CTRL_A:
                     self._raw_mode = True
@@ -239,10 +283,7 @@ class VirtualBoard:
                     self._raw_mode = False
             if data:
                 self._last_in = data[-1]
-                try:
-                    os.write(self._child_master, data)
-                except OSError:
-                    pass  # the child is exiting; its end is handled below
+                self._to_child(data)
         if self._child_master not in ready:
             return
         try:
@@ -250,7 +291,7 @@ class VirtualBoard:
         except OSError:  # EIO: the child closed its terminal, it has exited
             out = b""
         if out:
-            os.write(self._user_master, out)
+            self._to_user(out)
             return
         if self._stop.is_set():
             return
@@ -260,7 +301,7 @@ class VirtualBoard:
             os.write(self._user_master, SOFT_REBOOT)
         else:
             self._raw_mode = False  # a crash or exit is a hard reset: the board comes up friendly
-        self._last_in = 0
+        self._last_in, self._out_cr = 0, False
         os.write(self._user_master, self._restart(self._raw_mode))
 
 
