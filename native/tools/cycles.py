@@ -74,11 +74,11 @@ def decode(md, arm, code: bytes, address: int) -> Insn:
         kind = "push" if base == "push" else "stm"
     elif base == "pop" or base.startswith("ldm"):
         kind = "pop" if base == "pop" else "ldm"
-    elif base.startswith("ldr") or base.startswith("ldrex"):
+    elif base.startswith("ldr"):
         kind = "load"
     elif base.startswith("str"):
         kind = "store"
-    elif base in ("bl", "blx") or (base == "blx"):
+    elif base in ("bl", "blx"):
         kind = "call"
     elif base in ("b", "bx", "cbz", "cbnz", "tbb", "tbh") or (base.startswith("b") and insn.id == arm.ARM_INS_B):
         kind = "branch"
