@@ -176,23 +176,3 @@ class Board:
         self._enter(False)
         if not self.transport.fs_exists(path):
             self.transport.fs_mkdir(path)
-
-    def put(self, local: Path | bytes, remote: str):
-        """Write a file atomically: a temporary name first, then rename over the old one."""
-        data = local if isinstance(local, bytes) else Path(local).read_bytes()
-        tmp = remote + ".part"
-        self.write(tmp, data)
-        self.exec(f"import os\nos.rename({tmp!r}, {remote!r})")
-
-    def put_tree(self, local_dir: Path, remote_dir: str = ""):
-        """Copy a directory tree (device/ -> board root), creating folders as needed."""
-        local_dir = Path(local_dir)
-        for path in sorted(local_dir.rglob("*")):
-            if "__pycache__" in path.parts:
-                continue
-            rel = path.relative_to(local_dir).as_posix()
-            remote = f"{remote_dir}/{rel}" if remote_dir else rel
-            if path.is_dir():
-                self.mkdir(remote)
-            else:
-                self.put(path, remote)

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bench, export, reference, tmdl
+from . import bench, deploy, export, reference, tmdl
 from .board import Board
 from .boards import ROOT
 from .errors import TinymlError
 
 MODELS = ROOT / "models"
-DEVICE = ROOT / "device"
 def _read_trace(path: Path) -> np.ndarray:
     """pwm.trace records: (uint32 ticks_us, uint32 duty_u16) -> array [n, 2] (ms, duty)."""
     data = path.read_bytes() if path.exists() else b""
@@ -99,8 +98,7 @@ def main(retrain: bool = False, out_dir: str = "out", models_dir: Path = MODELS)
         trace_path = Path(vb.sim_dir) / "pwm.trace"
         trace_path.unlink(missing_ok=True)
         with Board(vb.port) as board:
-            board.put_tree(DEVICE)
-            board.put(tmdl_path, "sine.tmdl")
+            deploy.deploy(board, deploy.DEVICE, [tmdl_path], progress=lambda line: None)
             console.print("[bold]4/4[/] running on the board: selftest, latency per backend, then main.py ...")
             rows = bench.run_on_board(board, ["sine.tmdl"])
             run_out = board.exec("import main\nmain.run(cycles=2, verbose=True, period_ms=5)",
