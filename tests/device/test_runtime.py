@@ -278,3 +278,14 @@ def test_native_mpy_for_another_architecture_falls_back_with_a_reason(tmp_path):
     else:
         assert lines_with("B", out) == ["viper python"]
         assert "lib/_tinyml.mpy does not load here (incompatible .mpy" in lines_with("E", out)[0]
+
+
+def test_software_crc32_matches_binascii():
+    # the fallback for ports whose binascii has no crc32 must give the same checksums
+    out = run("""
+import binascii
+from tinyml.model import _crc32_soft
+data = bytes(range(256)) * 3
+print('C', _crc32_soft(data) == binascii.crc32(data), _crc32_soft(data[100:], _crc32_soft(data[:100])) == binascii.crc32(data))
+""")
+    assert lines_with("C", out) == ["True True"]

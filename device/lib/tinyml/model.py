@@ -67,9 +67,10 @@ class _Body:
         self.left = length
 
     def read_into(self, buf, nbytes, what):
+        """Fill buf, whose size is nbytes bytes, then skip the section's padding."""
         if nbytes > self.left:
             raise ValueError("truncated .tmdl: %s needs %d bytes, %d left" % (what, nbytes, self.left))
-        if nbytes and self.f.readinto(memoryview(buf)[:nbytes] if len(buf) != nbytes else buf) != nbytes:
+        if nbytes and self.f.readinto(buf) != nbytes:
             raise ValueError("truncated .tmdl: file ends inside %s" % what)
         pad = -nbytes % 4
         if pad:
