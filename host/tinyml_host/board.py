@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 from .errors import TinymlError
@@ -94,7 +95,9 @@ class Board:
             # a read timeout, so a board that stops answering cannot block a read forever
             self.transport = SerialTransport(port, baudrate=115200, timeout=1)
         except TransportError as e:
-            raise TinymlError(f"cannot open board at {port}: {e}") from None
+            why = ("it is in use by another program (mpremote, a serial monitor, another tinyml)"
+                   if os.path.exists(port) else "no such port")
+            raise TinymlError(f"cannot open board at {port}: {why} ({e})") from None
         self.port = port
         self._raw = False
 

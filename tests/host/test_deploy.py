@@ -215,3 +215,10 @@ def test_deploy_installs_a_built_native_module(vboard, model_file, tmp_path):
         return
     assert "lib/_tinyml.mpy" in result["copied"]
     assert (vboard.flash_dir / "lib" / "_tinyml.mpy").read_bytes() == natmod.read_bytes()
+
+
+def test_busy_board_is_a_clear_error(vboard):
+    with Board(vboard.port):  # another program holds the port (mpremote opens it exclusively)
+        proc = cli("info", "--port", vboard.port)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"cannot open board at {vboard.port}" in proc.stderr and "in use" in proc.stderr
