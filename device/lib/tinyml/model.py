@@ -9,7 +9,7 @@ from tinyml import _python
 try:
     from binascii import crc32 as _crc32
 except ImportError:  # some ports leave crc32 out of binascii
-    _crc32 = None
+    _crc32 = None  # type: ignore[assignment]
 
 _MAGIC = b"TMDL"
 _VERSION = const(1)
@@ -92,7 +92,7 @@ def _check_crc(f, length, expected):
         n = f.readinto(mv[:min(left, 256)])
         if not n:
             break
-        crc = _crc32(mv[:n], crc) if _crc32 else _crc32_soft(mv[:n], crc)
+        crc = _crc32(mv[:n], crc) if _crc32 is not None else _crc32_soft(mv[:n], crc)
         left -= n
     if left:
         raise ValueError("truncated .tmdl: body is %d bytes short of the %d in its header" % (left, length))

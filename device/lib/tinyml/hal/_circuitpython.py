@@ -32,7 +32,7 @@ def led(led_facts):
     return _PWMLed(getattr(_board, pin_name), active_low)
 
 
-_switches = []  # keep the DigitalInOut objects alive: a collected one releases its pin
+_switches = []  # type: list  # keep the DigitalInOut objects alive: a collected one releases its pin
 
 
 class MemI2C:
