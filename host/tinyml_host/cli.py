@@ -122,6 +122,18 @@ def cmd_estimate(args):
     estimate.print_table(rows, args.model, bool(costs))
 
 
+def cmd_monitor(args):
+    from . import monitor
+
+    if args.port != "sim":
+        raise TinymlError("only --port sim is available yet; BLE (bleak) and USB serial come with issue 6")
+    frames = monitor.monitor_sim(args.seconds, args.board, Path(args.csv) if args.csv else None,
+                                 commands=args.command or [])
+    monitor.report(frames, args.seconds)
+    if args.csv:
+        print(f"wrote {args.csv} ({len(frames.rows)} rows)")
+
+
 def _board_args(s):
     s.add_argument("--port", help="serial port of the board, or 'sim' for the virtual board "
                                   "(default: the first USB serial port)")
@@ -189,6 +201,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--board", help="only this boards.json id")
     s.add_argument("--costs", default="out/bench/kernels.json", help="kernel measurements from `make bench`")
     s.set_defaults(func=cmd_estimate)
+
+    s = sub.add_parser("monitor", help="watch live telemetry from a board (--port sim for the virtual one)")
+    _board_args(s)
+    s.add_argument("--seconds", type=float, default=10)
+    s.add_argument("--csv", help="write the frames to this CSV file")
+    s.add_argument("--command", action="append", help="send this RX command halfway (e.g. 'rate 10')")
+    s.set_defaults(func=cmd_monitor)
 
     s = sub.add_parser("boards", help="list supported boards (boards.json)")
     s.add_argument("--write", action="store_true", help="regenerate device/lib/tinyml/boards.py")

@@ -16,20 +16,38 @@ def brightness(y):
     return 0 if d < 0 else 65535 if d > 65535 else d
 
 
-def run(cycles=0, verbose=False, period_ms=PERIOD_MS, model=MODEL):
-    """Sweep x forever (cycles=0) or for `cycles` sweeps; print x, y, duty if verbose."""
+def run(cycles=0, verbose=False, period_ms=PERIOD_MS, model=MODEL, telemetry=False):
+    """Sweep x forever (cycles=0) or for `cycles` sweeps; print x, y, duty if verbose;
+    stream "seq,x,y,duty" over BLE if telemetry (RX commands: rate N, led on|off)."""
     m = tinyml.load(model)
     led = hal.led()
+    state = {"period_ms": period_ms, "led": True}
+    link = None
+    if telemetry:
+        from tinyml import telemetry as telemetry_module
+
+        link = telemetry_module.open("tinyml-sine")
+
+        def command(name, arg):
+            if name == "rate":
+                state["period_ms"] = 1000 // arg
+            elif name == "led":
+                state["led"] = arg == "on"
+
+        link.on_command(command)
     if verbose:
         print("sine demo on %s, backend %s" % (hal.board_name(), m.backend))
     n = 0
     while not cycles or n < cycles * STEPS:
         x = 2 * math.pi * (n % STEPS) / STEPS
         y = m.predict(x)
-        duty = brightness(y)
+        duty = brightness(y) if state["led"] else 0
         led.duty_u16(duty)
         if verbose:
             print("x=%.4f y=%.4f duty=%d" % (x, y, duty))
-        if period_ms:
-            time.sleep_ms(period_ms)
+        if link:
+            link.poll()
+            link.send((x, y, duty))
+        if state["period_ms"]:
+            time.sleep_ms(state["period_ms"])
         n += 1
