@@ -43,7 +43,11 @@ def cmd_boards(args):
     from . import boards
 
     if args.write:
+        from . import deploy
+
         print(f"wrote {boards.write_device_module()}")
+        (deploy.DEVICE / "package.json").write_text(deploy.package_json())
+        print(f"wrote {deploy.DEVICE / 'package.json'}")
     for board_id, b in boards.load().items():
         print(f"{board_id:24} {b['name']:36} {b['cpu']:14} natmod {b['natmod_arch']}")
 
@@ -210,7 +214,8 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_monitor)
 
     s = sub.add_parser("boards", help="list supported boards (boards.json)")
-    s.add_argument("--write", action="store_true", help="regenerate device/lib/tinyml/boards.py")
+    s.add_argument("--write", action="store_true",
+                   help="regenerate device/lib/tinyml/boards.py and device/package.json")
     s.set_defaults(func=cmd_boards)
     return p
 

@@ -108,6 +108,17 @@ def native_module_for(board_info: dict, mpy_file: Path | None, progress=print) -
     return FileToSend("lib/_tinyml.mpy", data, str(mpy_file))
 
 
+def package_json(device_dir: Path = DEVICE) -> str:
+    """device/package.json for `mpremote mip install`: every module of the tinyml package,
+    with sources relative to the file (mip resolves them against its own URL)."""
+    import json
+
+    files = sorted((Path(device_dir) / "lib" / "tinyml").rglob("*.py"))
+    urls = [[p.relative_to(Path(device_dir) / "lib").as_posix(), p.relative_to(device_dir).as_posix()]
+            for p in files]
+    return json.dumps({"urls": urls, "deps": [], "version": "0.1.0"}, indent=2) + "\n"
+
+
 def _counterpart(remote: str) -> str | None:
     """The other form of a module: an old x.py would shadow a new x.mpy (and vice versa)."""
     if remote.endswith(".mpy"):

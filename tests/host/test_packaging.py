@@ -10,6 +10,8 @@ PACKAGE_FILES = sorted(p.relative_to(DEVICE / "lib").as_posix() for p in (DEVICE
 
 
 def test_package_json_lists_every_module_and_nothing_else():
+    assert (DEVICE / "package.json").read_text() == deploy.package_json(), \
+        "device/package.json is stale: run `tinyml boards --write`"
     pkg = json.loads((DEVICE / "package.json").read_text())
     assert sorted(dest for dest, _ in pkg["urls"]) == PACKAGE_FILES
     for dest, src in pkg["urls"]:
