@@ -175,6 +175,13 @@ class Board:
         except self._TransportError as e:
             raise TinymlError(f"writing {remote} failed: {e}") from None
 
+    def rename_all(self, pairs):
+        """Rename (old, new) pairs in one command, so the switch is as short as it can be."""
+        self.exec("import os\n" + "".join(f"os.rename({old!r}, {new!r})\n" for old, new in pairs))
+
+    def remove(self, paths):
+        self.exec("import os\n" + "".join(f"os.remove({p!r})\n" for p in paths))
+
     def mkdir(self, path: str):
         self._enter(False)
         if not self.transport.fs_exists(path):

@@ -60,6 +60,10 @@ def cmd_deploy(args):
     from . import deploy
     from .board import connect
 
+    if args.drive:  # CircuitPython: over its USB drive
+        drive = deploy.find_circuitpy() if args.drive == "auto" else Path(args.drive)
+        deploy.deploy(deploy.DriveTarget(drive), Path(args.source), _models(args))
+        return
     with connect(args.port, args.board) as board:
         deploy.deploy(board, Path(args.source), _models(args))
 
@@ -175,6 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("deploy", help="copy device/ and the model to a board (only what changed, atomically)")
     _board_args(s)
     s.add_argument("--model", action="append", help="model file(s) to copy (default models/sine.tmdl)")
+    s.add_argument("--drive", help="CircuitPython: the mounted CIRCUITPY drive, or 'auto' to find it")
     s.add_argument("--source", default=str(Path(__file__).resolve().parents[2] / "device"),
                    help="folder that becomes the board's filesystem (default device/)")
     s.set_defaults(func=cmd_deploy)

@@ -76,8 +76,10 @@ def compile_mpy(path: Path, remote: str) -> bytes:
 def plan(device_dir: Path, models: list[Path], compile_to_mpy: bool) -> list[FileToSend]:
     files = []
     for path in sorted(Path(device_dir).rglob("*")):
-        if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc" or path.name in HOST_ONLY:
-            continue
+        rel_parts = path.relative_to(device_dir).parts
+        if (path.is_dir() or path.suffix == ".pyc" or path.name in HOST_ONLY
+                or any(p == "__pycache__" or p.startswith(".") for p in rel_parts)):
+            continue  # caches and hidden files (tool caches, editor files) stay on the host
         remote = path.relative_to(device_dir).as_posix()
         if compile_to_mpy and path.suffix == ".py" and path.name not in KEEP_SOURCE:
             remote = remote[:-3] + ".mpy"
@@ -149,7 +151,7 @@ def deploy(board, device_dir: Path = DEVICE, models: list[Path] = (), progress=p
     progress(f"board: {info['implementation']} {'.'.join(map(str, info['version']))} on {info['machine']}; "
              f"{'.mpy' if compile_to_mpy else '.py'} files; {len(changed)} of {len(files)} to copy")
     if leftovers:
-        _remove(board, leftovers)
+        board.remove(leftovers)
         progress(f"  removed {len(leftovers)} .part file(s) left by an interrupted deploy")
 
     for d in sorted({str(Path(f.remote).parent) for f in changed} - {"."}, key=len):
@@ -164,11 +166,10 @@ def deploy(board, device_dir: Path = DEVICE, models: list[Path] = (), progress=p
     if bad:
         raise TinymlError(f"verification failed on the board for {', '.join(bad)}; old files kept")
     if changed:
-        # All renames in one command: the switch from old to new files is as short as it can be.
-        board.exec("import os\n" + "".join(f"os.rename({f.remote + '.part'!r}, {f.remote!r})\n"
-                                           for f in changed))
+        # All renames at once: the switch from old to new files is as short as it can be.
+        board.rename_all([(f.remote + ".part", f.remote) for f in changed])
     if stale:
-        _remove(board, stale)
+        board.remove(stale)
         progress(f"  removed {', '.join(stale)} (replaced by the other module form)")
     final = board.hashes(targets)
     wrong = [f.remote for f in files if final[f.remote] != f.sha256]
@@ -178,5 +179,65 @@ def deploy(board, device_dir: Path = DEVICE, models: list[Path] = (), progress=p
     return {"copied": [f.remote for f in changed], "unchanged": len(files) - len(changed), "removed": stale}
 
 
-def _remove(board, paths):
-    board.exec("import os\n" + "".join(f"os.remove({p!r})\n" for p in paths))
+CIRCUITPY_MOUNTS = ("/media/*/CIRCUITPY", "/run/media/*/CIRCUITPY", "/media/CIRCUITPY", "/Volumes/CIRCUITPY")
+
+
+class DriveTarget:
+    """A CircuitPython board's USB drive (CIRCUITPY), with the calls deploy() makes of a Board.
+
+    CircuitPython's filesystem is read-only to code while the drive is mounted on a computer,
+    so files go over the drive; the board reloads code.py by itself when they change."""
+
+    def __init__(self, drive: Path):
+        self.drive = Path(drive)
+        if not (self.drive / "boot_out.txt").exists():
+            raise TinymlError(f"{self.drive} is not a CircuitPython drive (it has no boot_out.txt)")
+
+    def soft_reset(self):
+        pass  # CircuitPython reloads on file changes
+
+    def info(self) -> dict:
+        first = (self.drive / "boot_out.txt").read_text(errors="replace").splitlines()[0]
+        m = re.search(r"CircuitPython (\d+)\.(\d+)\.(\d+)", first)
+        version = [int(v) for v in m.groups()] if m else [0, 0, 0]
+        return {"implementation": "circuitpython", "version": version, "mpy": 0, "machine": first,
+                "native_builtin": False}
+
+    def _path(self, remote: str) -> Path:
+        return self.drive / remote
+
+    def hashes(self, paths):
+        out = {}
+        for p in paths:
+            f = self._path(p)
+            out[p] = hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else None
+        return out
+
+    def mkdir(self, path: str):
+        self._path(path).mkdir(exist_ok=True)
+
+    def write(self, remote: str, data: bytes):
+        import os
+
+        with open(self._path(remote), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # on the drive before the rename makes it live
+
+    def rename_all(self, pairs):
+        for old, new in pairs:
+            self._path(old).replace(self._path(new))
+
+    def remove(self, paths):
+        for p in paths:
+            self._path(p).unlink(missing_ok=True)
+
+
+def find_circuitpy() -> Path:
+    import glob
+
+    for pattern in CIRCUITPY_MOUNTS:
+        for found in sorted(glob.glob(pattern)):
+            if Path(found, "boot_out.txt").exists():
+                return Path(found)
+    raise TinymlError("no CIRCUITPY drive mounted: plug the board in, or pass --drive PATH")

@@ -23,7 +23,7 @@ def test_circuitpython_path_type_checks_against_the_stubs(tmp_path):
                       "[mypy-tinyml._viper]\nignore_errors = True\n"
                       "[mypy-tinyml.hal._machine,tinyml.hal._sim,tinyml.hal._simdevices]\nignore_errors = True\n")
     proc = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(config), "--python-version", "3.11",
-                           "--no-incremental", *CIRCUITPYTHON_PATH], cwd=DEVICE_LIB,
+                           "--no-incremental", "--cache-dir=/dev/null", *CIRCUITPYTHON_PATH], cwd=DEVICE_LIB,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -32,6 +32,6 @@ def test_circuitpython_backend_calls_real_circuitpython_apis(tmp_path):
     # A deliberate misuse must be caught, or the check above proves nothing.
     bad = tmp_path / "bad.py"
     bad.write_text("import pwmio, board\npwmio.PWMOut(board.LED, duty_cycle='full')\n")
-    proc = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", str(bad)],
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir=/dev/null", str(bad)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "duty_cycle" in proc.stdout

@@ -28,7 +28,15 @@ def test_manifest_freezes_the_package():
 
 
 def test_deploy_leaves_packaging_files_on_the_host(tmp_path):
-    files = {f.remote for f in deploy.plan(DEVICE, [], compile_to_mpy=False)}
+    import shutil
+
+    source = tmp_path / "device"
+    shutil.copytree(DEVICE, source)
+    (source / "lib" / ".mypy_cache").mkdir()
+    (source / "lib" / ".mypy_cache" / "cache.db").write_bytes(b"x" * 100)
+    (source / ".main.py.swp").write_bytes(b"editor")
+    files = {f.remote for f in deploy.plan(source, [], compile_to_mpy=False)}
+    assert not any("mypy_cache" in f or f.endswith(".swp") for f in files)  # hidden files stay home
     assert "package.json" not in files and "manifest.py" not in files
     assert {"main.py", "lib/tinyml/model.py"} <= files
 
