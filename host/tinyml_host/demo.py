@@ -17,6 +17,8 @@ from .boards import ROOT
 from .errors import TinymlError
 
 MODELS = ROOT / "models"
+
+
 def _read_trace(path: Path) -> np.ndarray:
     """pwm.trace records: (uint32 ticks_us, uint32 duty_u16) -> array [n, 2] (ms, duty)."""
     data = path.read_bytes() if path.exists() else b""

@@ -94,6 +94,10 @@ def plan(device_dir: Path, models: list[Path], compile_to_mpy: bool) -> list[Fil
     return files
 
 
+def _arch_name(code: int) -> str:
+    return MPY_ARCHS[code] if code < len(MPY_ARCHS) else "?"
+
+
 def native_module_for(board_info: dict, mpy_file: Path | None, progress=print) -> FileToSend | None:
     """The built _tinyml.mpy, when it suits the board and the firmware has no built-in one."""
     if mpy_file is None or not Path(mpy_file).exists() or board_info["native_builtin"]:
@@ -101,8 +105,8 @@ def native_module_for(board_info: dict, mpy_file: Path | None, progress=print) -
     data = Path(mpy_file).read_bytes()
     if len(data) < 4 or data[:1] != b"M":
         raise TinymlError(f"{mpy_file} is not a .mpy file")
-    file_arch = MPY_ARCHS[data[2] >> 2] if data[2] >> 2 < len(MPY_ARCHS) else "?"
-    board_arch = MPY_ARCHS[board_info["mpy"] >> 10] if board_info["mpy"] >> 10 < len(MPY_ARCHS) else "?"
+    file_arch = _arch_name(data[2] >> 2)
+    board_arch = _arch_name(board_info["mpy"] >> 10)
     if data[1] != board_info["mpy"] & 0xFF or file_arch != board_arch:
         progress(f"  {mpy_file} is for {file_arch} .mpy v{data[1]}, the board needs {board_arch or 'no native code'} "
                  f"v{board_info['mpy'] & 0xFF}: not installed (build it with ARCH={board_arch}, docs/firmware.md)")

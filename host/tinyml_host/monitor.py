@@ -79,7 +79,8 @@ def monitor_sim(seconds: float, board_id: str, csv_path: Path | None, commands: 
             deploy.deploy(board, deploy.DEVICE, [model], progress=lambda line: None)
             (sim / "ble_central").touch()  # a central connects
             board.soft_reset()
-            board.transport.exec_raw_no_follow("import main\nmain.run(telemetry=True)")
+            # the sine app itself, whatever config.APP says: only it streams telemetry
+            board.transport.exec_raw_no_follow("from tinyml.apps import sine\nsine.run(telemetry=True)")
             offset = 0
             start = time.monotonic()
             pending_commands = list(commands)
