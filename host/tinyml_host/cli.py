@@ -133,13 +133,15 @@ def cmd_estimate(args):
 def cmd_monitor(args):
     from . import monitor
 
-    if args.port != "sim":
-        raise TinymlError("only --port sim is available yet; BLE (bleak) and USB serial come with issue 6")
-    frames = monitor.monitor_sim(args.seconds, args.board, Path(args.csv) if args.csv else None,
-                                 commands=args.command or [])
-    monitor.report(frames, args.seconds)
+    transport = monitor.open_transport(args.port, args.ble, args.board, reconnect=args.reconnect,
+                                       scan_timeout=args.scan_timeout)
+    session = monitor.watch(transport, args.seconds, args.commands or [],
+                            Path(args.csv) if args.csv else None, live=False if args.no_live else None)
+    monitor.report(session)
     if args.csv:
-        print(f"wrote {args.csv} ({len(frames.rows)} rows)")
+        print(f"wrote {args.csv} ({session.frames.frames} rows)")
+    if transport.error:
+        raise TinymlError(transport.error)
 
 
 def _board_args(s):
@@ -211,11 +213,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--costs", default="out/bench/kernels.json", help="kernel measurements from `make bench`")
     s.set_defaults(func=cmd_estimate)
 
-    s = sub.add_parser("monitor", help="watch live telemetry from a board (--port sim for the virtual one)")
+    s = sub.add_parser("monitor", help="watch live telemetry: --ble NAME, --port PATH (USB serial) or --port sim")
     _board_args(s)
-    s.add_argument("--seconds", type=float, default=10)
+    s.add_argument("--ble", metavar="NAME_OR_ADDRESS", help="connect over BLE (bleak) to the board's NUS")
+    s.add_argument("--reconnect", action="store_true", help="BLE: connect again after a disconnect")
+    s.add_argument("--scan-timeout", type=float, default=10, help="BLE: seconds to look for the board")
+    s.add_argument("--seconds", type=float, default=10, help="how long to watch (0: until Ctrl-C)")
     s.add_argument("--csv", help="write the frames to this CSV file")
-    s.add_argument("--command", action="append", help="send this RX command halfway (e.g. 'rate 10')")
+    s.add_argument("--command", action="append", dest="commands",
+                   help="send this RX command once frames come (e.g. 'rate 10'; repeatable)")
+    s.add_argument("--no-live", action="store_true", help="no live view, only the final report "
+                                                          "(also when output is not a terminal)")
     s.set_defaults(func=cmd_monitor)
 
     s = sub.add_parser("boards", help="list supported boards (boards.json)")

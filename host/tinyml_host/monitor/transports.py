@@ -1,0 +1,411 @@
+"""Where telemetry comes from: the virtual board's simulated BLE link, a real board over BLE
+(bleak) or over USB serial. One small asyncio interface, so bleak runs in its own loop:
+
+    await t.start(sink)    # connect and stream; sink(bytes) gets each notification
+    await t.send(line)     # one RX command, without its newline
+    await t.stop()         # disconnect, stop the board's app if we started it
+    t.events               # [(time.monotonic(), text)]: disconnects, reconnects, board errors
+    t.finished, t.error    # the link ended early for good; why, when that is a failure
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..errors import TinymlError
+
+NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"   # central writes commands here
+NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"   # board notifies frames here
+NOTIFY_BYTES = 20                                  # BLE default MTU 23 minus 3
+SINE_NAMES = ("x", "y", "duty")                    # what the sine app sends after seq
+RECONNECT_DELAY = 1.0                              # seconds between BLE reconnect attempts
+
+Sink = Callable[[bytes], None]
+
+
+def check_command(line: str) -> str:
+    """A command is one printable line: a control character (Ctrl-C on serial) would do
+    something else than the board's command parser expects."""
+    if not line or any(not (32 <= ord(c) < 127) for c in line):
+        raise TinymlError(f"command {line!r} is not one line of printable ASCII")
+    return line
+
+
+class Transport:
+    label = "?"
+    stream = False      # a byte stream without notification boundaries: text frames only
+    names: tuple[str, ...] = ()
+
+    def __init__(self):
+        self.events: list[tuple[float, str]] = []
+        self.finished = False
+        self.error: str | None = None
+
+    def _event(self, text: str):
+        self.events.append((time.monotonic(), text))
+
+    async def start(self, sink: Sink):
+        raise NotImplementedError
+
+    async def send(self, line: str):
+        raise NotImplementedError
+
+    async def stop(self):
+        raise NotImplementedError
+
+
+# --- the virtual board ---------------------------------------------------------------------
+
+def read_sim_tx(path: Path, offset: int) -> tuple[list[bytes], int]:
+    """Notification records (length byte + payload) appended to the sim's ble_tx since offset."""
+    if not path.exists():
+        return [], offset
+    data = path.read_bytes()[offset:]
+    chunks, i = [], 0
+    while i < len(data) and i + 1 + data[i] <= len(data):
+        chunks.append(data[i + 1:i + 1 + data[i]])
+        i += 1 + data[i]
+    return chunks, offset + i
+
+
+class SimTransport(Transport):
+    """The sine app with telemetry on the virtual board; we are the BLE central of its
+    simulated link (files in the sim dir, see device/lib/tinyml/telemetry/_sim.py)."""
+
+    names = SINE_NAMES
+
+    def __init__(self, board_id: str, flash: Path = Path("out/sim/flash"),
+                 model: Path = Path("models/sine.tmdl")):
+        super().__init__()
+        self.board_id, self.flash, self.model = board_id, Path(flash), Path(model)
+        self.label = f"virtual {board_id}, simulated BLE link"
+        self._stack = contextlib.ExitStack()
+        self._offset = 0
+        self._pump_task = None
+
+    def _start(self):
+        from .. import deploy
+        from ..board import Board
+        from ..sim import VirtualBoard
+
+        if not self.model.exists():
+            raise TinymlError(f"{self.model} not found: run `make demo` or `tinyml export` first")
+        try:
+            vb = self._stack.enter_context(VirtualBoard(self.flash, board=self.board_id))
+            self.sim = Path(vb.sim_dir)
+            for name in ("ble_tx", "ble_rx", "ble_central"):
+                (self.sim / name).unlink(missing_ok=True)
+            self.board = self._stack.enter_context(Board(vb.port))
+            deploy.deploy(self.board, deploy.DEVICE, [self.model], progress=lambda line: None)
+            (self.sim / "ble_central").touch()  # a central connects
+            self.board.soft_reset()
+            # the sine app itself, whatever config.APP says: only it streams telemetry
+            self.board.transport.exec_raw_no_follow("from tinyml.apps import sine\nsine.run(telemetry=True)")
+        except BaseException:
+            self._stack.close()
+            raise
+
+    async def start(self, sink: Sink):
+        self._sink = sink
+        await asyncio.to_thread(self._start)
+        self._pump_task = asyncio.create_task(self._pump())
+
+    def _read(self):
+        chunks, self._offset = read_sim_tx(self.sim / "ble_tx", self._offset)
+        for c in chunks:
+            self._sink(c)
+
+    async def _pump(self):
+        while True:
+            await asyncio.sleep(0.05)
+            self._read()
+
+    async def send(self, line: str):
+        with open(self.sim / "ble_rx", "ab") as rx:
+            rx.write(check_command(line).encode() + b"\n")
+
+    def _stop(self):
+        try:
+            self._read()
+            (self.sim / "ble_central").unlink(missing_ok=True)  # disconnect, then stop the app
+            self.board.transport.serial.write(b"\x03")
+            self.board.transport.follow(10)
+        finally:
+            self._stack.close()
+
+    async def stop(self):
+        if self._pump_task:
+            self._pump_task.cancel()
+            self._pump_task = None
+            await asyncio.to_thread(self._stop)
+
+
+# --- USB serial: the board's raw REPL ------------------------------------------------------
+
+# Runs on the board: the sine app with its telemetry going to stdout as text lines and RX
+# commands read from stdin, without blocking (select.poll; a port without it takes none).
+# The device's telemetry.start (first named open) is replaced for this run only: sine.run
+# calls it.
+SERIAL_APP = """
+import sys
+from tinyml import telemetry as _telemetry
+from tinyml.apps import sine as _sine
+try:
+    import select as _select
+    _poll = _select.poll()
+    _poll.register(sys.stdin, _select.POLLIN)
+except (ImportError, AttributeError, OSError):
+    _poll = None
+_out = getattr(sys.stdout, 'buffer', sys.stdout)
+
+
+class _StdioLink:
+    def __init__(self):
+        self._line = b''
+
+    def connected(self):
+        return True
+
+    def notify(self, chunk):
+        _out.write(chunk)
+        return True
+
+    def read_line(self):
+        while _poll and _poll.poll(0):
+            c = sys.stdin.read(1)
+            if not c:
+                return None
+            self._line += c.encode() if isinstance(c, str) else c
+            if self._line[-1:] == b'\\n':
+                line, self._line = self._line, b''
+                return line
+        return None
+
+
+def _start(*args, **kwargs):
+    return _telemetry.Telemetry(_StdioLink())  # text frames: a byte stream has no frame boundaries
+
+
+_telemetry.open = _telemetry.start = _start
+_sine.run(telemetry=True)
+"""
+
+
+class SerialTransport(Transport):
+    """A board on a serial port (or the virtual board's pty): soft reset, run the sine app
+    through the raw REPL with telemetry on stdout, read its lines; Ctrl-C at the end."""
+
+    stream = True
+    names = SINE_NAMES
+
+    def __init__(self, port: str):
+        super().__init__()
+        self.port = port
+        self.label = f"USB serial {port}"
+        self.board = None
+        self._reader = None
+        self._stopping = threading.Event()
+        self._failure = ""
+
+    def _start(self):
+        from ..board import Board
+
+        self.board = Board(self.port)
+        try:
+            self.board.soft_reset()
+            self.board.transport.exec_raw_no_follow(SERIAL_APP)
+        except Exception as e:
+            self.board.close()
+            self.board = None
+            raise TinymlError(f"board at {self.port} did not start the app: {e}") from None
+
+    async def start(self, sink: Sink):
+        await asyncio.to_thread(self._start)
+        self._reader = threading.Thread(target=self._read, args=(sink,), name="tinyml-monitor-serial",
+                                        daemon=True)
+        self._reader.start()
+
+    def _read(self, sink: Sink):
+        """Output up to the raw REPL's first \\x04 is the app's; up to the second, its error."""
+        serial = self.board.transport.serial
+        part, error = 0, b""
+        give_up = None
+        while part < 2:
+            if self._stopping.is_set():
+                give_up = give_up or time.monotonic() + 5
+                if time.monotonic() > give_up:
+                    break
+            try:
+                data = serial.read(serial.in_waiting or 1)
+            except Exception as e:  # noqa: BLE001 - pyserial raises several types: unplugged, closed
+                self._failure = f"serial port failed: {e}"
+                break
+            for i, piece in enumerate(data.split(b"\x04")):
+                if i:
+                    part += 1
+                if part == 0:
+                    if piece:
+                        sink(piece)
+                elif part == 1:
+                    error += piece
+        text = error.decode(errors="replace").strip()
+        if self._stopping.is_set() and (not text or text.endswith("KeyboardInterrupt:")):
+            return  # the Ctrl-C we sent
+        self.finished = True
+        self.error = self._failure or (f"the app on the board stopped: {text}" if text
+                                       else "the app on the board ended")
+        self._event(self.error)
+
+    async def send(self, line: str):
+        if self.board and not self.finished:
+            self.board.transport.serial.write(check_command(line).encode() + b"\n")
+
+    def _stop(self):
+        self._stopping.set()
+        try:
+            if not self.finished:
+                self.board.transport.serial.write(b"\x03")
+        except Exception:  # noqa: BLE001 - the port may already be gone; closing is all that is left
+            pass
+        if self._reader:
+            self._reader.join(timeout=8)
+        try:
+            self.board.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self.board = None
+
+    async def stop(self):
+        if self.board:
+            await asyncio.to_thread(self._stop)
+
+
+# --- BLE through bleak -----------------------------------------------------------------------
+
+_ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$"           # Linux, Windows
+                      r"|^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")  # macOS
+
+
+def is_address(target: str) -> bool:
+    return bool(_ADDRESS.match(target))
+
+
+class BleTransport(Transport):
+    """A board's NUS as a BLE central: notifications from TX, commands written to RX. A
+    disconnect is reported; with reconnect=True we connect again until stop()."""
+
+    def __init__(self, target: str, reconnect: bool = False, scan_timeout: float = 10.0):
+        super().__init__()
+        self.target, self.reconnect, self.scan_timeout = target, reconnect, scan_timeout
+        self.label = f"BLE {target}"
+        self.client = None
+        self._task = None
+        self._stopping = False
+
+    async def start(self, sink: Sink):
+        try:
+            import bleak
+        except ImportError:
+            raise TinymlError("BLE needs bleak: `make setup` installs it (pip install bleak)") from None
+        self._bleak, self._sink = bleak, sink
+        self._loop = asyncio.get_running_loop()
+        scanner = bleak.BleakScanner
+        if is_address(self.target):
+            device = await scanner.find_device_by_address(self.target, timeout=self.scan_timeout)
+        else:
+            device = await scanner.find_device_by_name(self.target, timeout=self.scan_timeout)
+        if device is None:
+            kind = "address" if is_address(self.target) else "name"
+            raise TinymlError(f"no BLE device with {kind} {self.target!r} found in {self.scan_timeout:g} s: "
+                              "is the board running an app with telemetry, in range, and not "
+                              "connected to another central (a phone)?")
+        self.device = device
+        self.label = f"BLE {getattr(device, 'name', None) or self.target} ({getattr(device, 'address', '?')})"
+        connected = self._loop.create_future()
+        self._task = asyncio.create_task(self._run(connected))
+        await connected
+
+    def _on_disconnect(self, client):
+        self._loop.call_soon_threadsafe(self._disconnected.set)
+
+    def _on_notify(self, sender, data: bytearray):
+        self._sink(bytes(data))
+
+    async def _run(self, connected: asyncio.Future):
+        while True:
+            self._disconnected = asyncio.Event()
+            try:
+                async with self._bleak.BleakClient(self.device, disconnected_callback=self._on_disconnect) as client:
+                    await client.start_notify(NUS_TX, self._on_notify)
+                    self.client = client
+                    if connected.done():
+                        self._event("reconnected")
+                    else:
+                        connected.set_result(None)
+                    await self._disconnected.wait()
+            except Exception as e:  # noqa: BLE001 - bleak's errors differ per OS backend
+                if not connected.done():
+                    connected.set_exception(TinymlError(f"cannot connect to {self.target!r} over BLE: {e}"))
+                    return
+                if not self._stopping:
+                    self._event(f"reconnect failed: {e}")
+            finally:
+                self.client = None
+            if self._stopping:
+                return
+            if self._disconnected.is_set():  # else a failed attempt, reported above
+                if not self.reconnect:
+                    self.finished = True
+                    self.error = "the board disconnected (--reconnect keeps trying)"
+                    self._event("disconnected")
+                    return
+                self._event("disconnected, reconnecting")
+            await asyncio.sleep(RECONNECT_DELAY)
+
+    async def send(self, line: str):
+        data = check_command(line).encode() + b"\n"
+        client = self.client
+        if client is None or not client.is_connected:
+            self._event(f"not connected, command {line!r} not sent")
+            return
+        # write with response where RX allows it: the board then has the command for sure
+        char = None
+        services = getattr(client, "services", None)
+        if services is not None:
+            with contextlib.suppress(Exception):
+                char = services.get_characteristic(NUS_RX)
+        response = char is None or "write" in getattr(char, "properties", ())
+        for i in range(0, len(data), NOTIFY_BYTES):
+            await client.write_gatt_char(NUS_RX, data[i:i + NOTIFY_BYTES], response=response)
+
+    async def stop(self):
+        self._stopping = True
+        if self._task:
+            if hasattr(self, "_disconnected"):
+                self._disconnected.set()
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, timeout=10)
+            self._task = None
+
+
+def open_transport(port: str | None = None, ble: str | None = None, board_id: str = "nano33_ble_sense",
+                   reconnect: bool = False, scan_timeout: float = 10.0) -> Transport:
+    """`--ble NAME_OR_ADDRESS`, `--port sim`, `--port PATH`, or `--port auto` (or neither):
+    the first USB board."""
+    if ble and port:
+        raise TinymlError("pick one of --ble and --port")
+    if ble:
+        return BleTransport(ble, reconnect=reconnect, scan_timeout=scan_timeout)
+    if port == "sim":
+        return SimTransport(board_id)
+    if port in (None, "auto"):
+        from ..board import autodetect_port
+
+        port = autodetect_port()
+    return SerialTransport(port)
