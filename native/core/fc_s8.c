@@ -1,6 +1,6 @@
 /* Optimized int8 fully connected layer, one path per CPU family, each tested against
  * tml_fc_s8_ref() (fc_s8_ref.c) bit for bit: on the host (tests/native/test_core_host.py) and
- * cross-compiled for Cortex-M0+, M4 and M33 under emulation (tests/native/test_core_arm.py).
+ * cross-compiled for Cortex-M0+, M4, M33 and rv32imac under emulation (tests/native/test_core_emulated.py).
  * `make bench` prices them in cycles per MAC (docs/benchmarks.md).
  *
  * - "arm-dsp", Armv7E-M / Armv8-M Mainline with the DSP extension (Cortex-M4, M7, M33, M55):
@@ -32,9 +32,11 @@
 #define TML_VARIANT "portable"
 #endif
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
-/* The hot loops need every register: GCC's schedulers, left on, move loads apart and spill,
- * and its induction-variable pass turns shared indexes back into one pointer per row. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__) && (defined(TML_PATH_DSP) || defined(TML_PATH_V6M))
+/* The Cortex-M loops need every register: GCC's schedulers, left on, move loads apart and
+ * spill, and its induction-variable pass turns shared indexes back into one pointer per row.
+ * The portable path keeps both: RISC-V and Xtensa have registers to spare, and need the
+ * scheduler to hide load-use delays. */
 #define TML_HOT __attribute__((optimize("no-schedule-insns", "no-schedule-insns2", "no-ivopts")))
 #else
 #define TML_HOT
@@ -166,10 +168,42 @@ static inline void mac_rows_stride(const int8_t *x, const int8_t *w, int32_t n, 
     acc[0] = (int32_t)a0; acc[1] = (int32_t)a1; acc[2] = (int32_t)a2; acc[3] = (int32_t)a3;
 }
 
-static inline void mac_rows_c(const int8_t *x, const int8_t *w, int32_t n, int32_t acc[ROWS])
+/* The portable path: the same sums, four inputs per turn, so that a RISC-V or Xtensa core
+ * issues one byte load, one multiply and one add per MAC, with the loads of a turn scheduled
+ * ahead of their multiplies (no load-use bubbles) and the loop overhead spread over 16 MACs. */
+#if !defined(TML_PATH_DSP) && !defined(TML_PATH_V6M)
+/* Keeps the second half's loads below the first half's: hoisted above, its 8 weights would
+ * be live beside the first half's 8, more than the free registers, and spill. */
+#if defined(__GNUC__)
+#define TML_LOAD_FENCE() __asm__ volatile("" ::: "memory")
+#else
+#define TML_LOAD_FENCE() ((void)0)
+#endif
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void mac_rows_c(const int8_t *x, const int8_t *w, int32_t n, int32_t acc[ROWS])
 {
-    mac_rows_stride(x, w, n, n, acc);
+    const int8_t *r0 = w, *r1 = w + n, *r2 = w + 2 * n, *r3 = w + 3 * n;
+    uint32_t a0 = (uint32_t)acc[0], a1 = (uint32_t)acc[1], a2 = (uint32_t)acc[2], a3 = (uint32_t)acc[3];
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const int32_t x0 = x[i], x1 = x[i + 1];
+        a0 += (uint32_t)(r0[i] * x0) + (uint32_t)(r0[i + 1] * x1);
+        a1 += (uint32_t)(r1[i] * x0) + (uint32_t)(r1[i + 1] * x1);
+        a2 += (uint32_t)(r2[i] * x0) + (uint32_t)(r2[i + 1] * x1);
+        a3 += (uint32_t)(r3[i] * x0) + (uint32_t)(r3[i + 1] * x1);
+        TML_LOAD_FENCE();
+        const int32_t x2 = x[i + 2], x3 = x[i + 3];
+        a0 += (uint32_t)(r0[i + 2] * x2) + (uint32_t)(r0[i + 3] * x3);
+        a1 += (uint32_t)(r1[i + 2] * x2) + (uint32_t)(r1[i + 3] * x3);
+        a2 += (uint32_t)(r2[i + 2] * x2) + (uint32_t)(r2[i + 3] * x3);
+        a3 += (uint32_t)(r3[i + 2] * x2) + (uint32_t)(r3[i + 3] * x3);
+    }
+    acc[0] = (int32_t)a0; acc[1] = (int32_t)a1; acc[2] = (int32_t)a2; acc[3] = (int32_t)a3;
+    mac_rows_stride(x + i, w + i, n - i, n, acc);
 }
+#endif
 
 static inline int32_t mac_row_c(const int8_t *x, const int8_t *r, int32_t n, int32_t a)
 {

@@ -1,7 +1,7 @@
-"""`make bench`: cycles per multiply-accumulate of the int8 fully connected kernels on Cortex-M.
+"""`make bench`: cycles per multiply-accumulate of the int8 fully connected kernels on Cortex-M and RISC-V.
 
-For each CPU (cortex-m0plus, cortex-m4, cortex-m33) and layer shape, native/core is
-cross-compiled (arm-none-eabi-gcc -O2 unless --opt), run once under Unicorn per kernel, and
+For each CPU (cortex-m0plus, cortex-m4, cortex-m33, rv32imac as on the RP2350) and layer shape, native/core is
+cross-compiled (arm-none-eabi-gcc or riscv64-unknown-elf-gcc, -O2 unless --opt), run once under Unicorn per kernel, and
 every executed instruction is priced with the core's documented timings (cycles.py;
 docs/benchmarks.md). cycles/MAC = cycles of one whole call (argument checks,
 requantization, clamping and the stores included) / (n_in * n_out). Shapes are
@@ -27,12 +27,12 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "host"))
 
-import armrun  # noqa: E402
-from cycles import CycleCounter  # noqa: E402
+import crossrun  # noqa: E402
+from cycles import counter_for  # noqa: E402
 
 SHAPES = [(16, 16), (64, 64), (256, 64), (1024, 64)]      # (n_in, n_out)
 KERNELS = {"tinyml": "tml_fc_s8", "reference": "tml_fc_s8_ref"}
-CPUS = ["cortex-m4", "cortex-m0plus", "cortex-m33"]
+CPUS = ["cortex-m4", "cortex-m0plus", "cortex-m33", "rv32imac"]
 # the issue's targets: (cpu, shape) -> max cycles/MAC for "tinyml"; and code bytes per architecture
 TARGETS = {("cortex-m4", "256x64"): 2.0, ("cortex-m4", "16x16"): 5.0, ("cortex-m0plus", "256x64"): 7.0}
 CODE_TARGET = 4096
@@ -53,16 +53,16 @@ def bench_layer(n_in: int, n_out: int, seed: int = 1):
 
 
 def code_bytes(cpu: str, kernel: str, build_dir: Path, opt: str) -> int:
-    elf = armrun.read_elf(armrun.build(cpu, build_dir, opt=opt, exports=(kernel,),
-                                       sources=[armrun.CORE / s for s in armrun.CORE_SOURCES]))
+    elf = crossrun.read_elf(crossrun.build(cpu, build_dir, opt=opt, exports=(kernel,),
+                                       sources=[crossrun.CORE / s for s in crossrun.CORE_SOURCES]))
     return elf.code_bytes()
 
 
 def measure(cpu: str, shapes, kernels, build_dir: Path, opt: str = "-O2") -> list[dict]:
     from tinyml_host.reference import fully_connected
 
-    machine = armrun.Machine(armrun.build(cpu, build_dir, opt=opt), cpu)
-    counter = CycleCounter(machine)
+    machine = crossrun.Machine(crossrun.build(cpu, build_dir, opt=opt), cpu)
+    counter = counter_for(machine)
     rows = []
     for n_in, n_out in shapes:
         layer, x = bench_layer(n_in, n_out)
@@ -90,10 +90,11 @@ def main(argv=None) -> int:
 
     console = Console(width=max(Console().width, 110))
     try:
-        armrun.gcc()
-        armrun._unicorn()
+        for cpu in CPUS:
+            crossrun.gcc(cpu)
+        crossrun._unicorn()
         import capstone  # noqa: F401
-    except (armrun.ToolMissing, ImportError) as e:
+    except (crossrun.ToolMissing, ImportError) as e:
         console.print(f"[red]{e}[/red] (capstone: `make setup`)")
         return 2
     build_dir = args.out / "build"

@@ -1,4 +1,4 @@
-"""Cycle estimates for code run under armrun.Machine: count what executes, price it per core.
+"""Cycle estimates for code run under crossrun.Machine: count what executes, price it per core.
 
 A UC_HOOK_CODE on the code range records every executed instruction together with the one
 before it (pairs of addresses). Each address is decoded once with capstone and priced with
@@ -18,6 +18,14 @@ simplifications):
 - cortex-m33: Arm publishes no per-instruction table for the M33; it is priced like the M4
   (same pipeline depth, single-cycle 32-bit and DSP multiplies), on the code GCC generates
   for -mcpu=cortex-m33.
+- rv32imac: the Hazard3 core of the RP2350 (Pico 2 in RISC-V mode), from the instruction
+  cycle counts in Hazard3's documentation, as configured on the RP2350 (fast multiplier):
+  1 cycle, including MUL and MULH*; loads +1 when the next instruction uses the loaded
+  register (as an operand or a load/store address; not as store data); JAL/JALR 2;
+  conditional branches 1 when predicted, 2 when not, with Hazard3's predictor simulated
+  exactly (it remembers the last taken backward branch and predicts only that one taken);
+  +1 for a jump or taken branch to a 32-bit instruction that is not 4-byte aligned;
+  DIV/REM 19. RiscvCycleCounter does this per executed instruction instead of per pair.
 
 Memory is taken as zero-wait-state (code and data in SRAM or cache hits); no interrupts.
 """
@@ -181,7 +189,7 @@ class CycleCounter:
 
     def measure(self, fn):
         """Run fn() (one emulated call) with counting on; returns (fn's result, instructions, cycles)."""
-        from armrun import RETURN
+        from crossrun import RETURN
 
         self.pairs.clear()
         self.prev = -1
@@ -214,3 +222,119 @@ class CycleCounter:
             if n_taken:
                 cycles += n_taken * (self.model(None, ib, True) - self.model(None, ib, False))
         return result, instructions, cycles
+
+
+# ---- rv32 (Hazard3) ----
+
+_RV_LOADS = {"lb", "lh", "lw", "lbu", "lhu", "lwsp"}
+_RV_STORES = {"sb", "sh", "sw", "swsp"}
+_RV_JUMPS = {"j", "jal", "jr", "jalr", "ret", "call", "tail"}
+_RV_MULDIV = {"div": 19, "divu": 19, "rem": 19, "remu": 19}
+# compressed forms whose first register is read as well as written (c.add rd, rs2: rd += rs2)
+_RV_C_RMW = {"add", "addi", "slli", "srli", "srai", "andi", "sub", "xor", "or", "and", "addi16sp"}
+
+
+@dataclass
+class RvInsn:
+    address: int
+    size: int
+    kind: str              # "load", "store", "branch", "jump", "div", "alu"
+    writes: str | None     # destination register
+    reads: frozenset       # registers whose value is needed in the execute stage
+
+
+def _rv_decode(md, riscv, code: bytes, address: int) -> RvInsn:
+    insn = next(md.disasm(code, address, 1), None)
+    if insn is None:
+        raise ValueError(f"cannot decode {code.hex()} at {address:#x}")
+    compressed = insn.mnemonic.startswith("c.")
+    base = insn.mnemonic[2:] if compressed else insn.mnemonic
+    regs = []
+    for o in insn.operands:
+        if o.type == riscv.RISCV_OP_REG:
+            regs.append(insn.reg_name(o.reg))
+        elif o.type == riscv.RISCV_OP_MEM:
+            regs.append(insn.reg_name(o.mem.base))
+    if base in _RV_STORES:
+        # store data is consumed late (stage 3): only the address register can stall
+        return RvInsn(address, insn.size, "store", None, frozenset(regs[1:]))
+    if base.startswith("b"):
+        return RvInsn(address, insn.size, "branch", None, frozenset(regs))
+    if base in _RV_JUMPS:
+        writes = "ra" if base in ("jal", "jalr", "call") and (compressed or not regs or regs[0] == "ra") else None
+        return RvInsn(address, insn.size, "jump", writes, frozenset(regs[1:] if base == "jalr" else regs))
+    kind = "load" if base in _RV_LOADS else "div" if base in _RV_MULDIV else "alu"
+    writes = regs[0] if regs else None
+    reads = regs[1:] + ([regs[0]] if compressed and base in _RV_C_RMW else [])
+    return RvInsn(address, insn.size, kind, writes, frozenset(r for r in reads if r != "zero"))
+
+
+class RiscvCycleCounter:
+    """Like CycleCounter, for rv32 code: prices every executed instruction as it runs."""
+
+    def __init__(self, machine):
+        import capstone
+        import unicorn
+        from capstone import riscv
+
+        self.machine = machine
+        self.md = capstone.Cs(capstone.CS_ARCH_RISCV, capstone.CS_MODE_RISCV32 | capstone.CS_MODE_RISCVC)
+        self.md.detail = True
+        self.riscv = riscv
+        self.decoded: dict[int, RvInsn] = {}
+        self.active = False
+        self._reset()
+        text_end = max(a + len(b) for a, b in machine.elf.sections.values() if a < 0x2000_0000)
+        machine.uc.hook_add(unicorn.UC_HOOK_CODE, self._on_code, begin=0x400, end=text_end)
+
+    def _reset(self):
+        self.prev: RvInsn | None = None
+        self.predicted: int | None = None   # the branch predictor's one entry: last taken backward branch
+        self.cycles = 0
+        self.instructions = 0
+
+    def insn(self, address: int) -> RvInsn:
+        found = self.decoded.get(address)
+        if found is None:
+            found = self.decoded[address] = _rv_decode(self.md, self.riscv, self.machine.read(address, 4), address)
+        return found
+
+    def _on_code(self, uc, address, size, user):
+        if not self.active:
+            return
+        cur = self.insn(address)
+        self.instructions += 1
+        cycles = 19 if cur.kind == "div" else 2 if cur.kind == "jump" else 1
+        prev = self.prev
+        if prev is not None:
+            taken = address != prev.address + prev.size
+            if prev.kind == "branch":
+                guessed_taken = self.predicted == prev.address
+                if guessed_taken != taken:
+                    cycles += 1                                   # mispredicted: one penalty cycle
+                if taken and address < prev.address:
+                    self.predicted = prev.address
+                elif guessed_taken and not taken:
+                    self.predicted = None
+            if taken and cur.size == 4 and address % 4:
+                cycles += 1                                       # target fetch needs two bus cycles
+            if prev.kind == "load" and prev.writes in cur.reads:
+                cycles += 1                                       # load-use bubble
+        self.cycles += cycles
+        self.prev = cur
+
+    def measure(self, fn):
+        """Run fn() (one emulated call) with counting on; returns (fn's result, instructions, cycles)."""
+        self._reset()
+        self.active = True
+        try:
+            result = fn()
+        finally:
+            self.active = False
+        # the final return (jalr to the stop address) is priced like any jump
+        return result, self.instructions, self.cycles
+
+
+def counter_for(machine):
+    """The cycle counter for the machine's CPU."""
+    return RiscvCycleCounter(machine) if machine.cpu.arch == "riscv" else CycleCounter(machine)

@@ -1,21 +1,23 @@
-"""native/core cross-compiled for Cortex-M and run under Unicorn, one function call at a time.
+"""native/core cross-compiled for Cortex-M and RISC-V and run under Unicorn, one call at a time.
 
-    from armrun import Machine, build
+    from crossrun import Machine, build
     elf = build("cortex-m4", Path("out/arm"))
     m = Machine(elf, "cortex-m4")
     status, out = m.fc("tml_fc_s8", layer, x, "tflm")
     m.variant()                     # "arm-dsp"
 
-`build` runs arm-none-eabi-gcc (Debian: gcc-arm-none-eabi) on native/core/{requantize,
-fc_s8_ref,fc_s8}.c plus native/tools/arm_support.c, freestanding (no C library, no start
-files, libgcc for the 64-bit helpers), linked at fixed addresses: code from FLASH, data and
-stack in RAM. `Machine` loads the ELF into Unicorn (PyPI: unicorn) as a Cortex-M of the
-matching model (M0 for the M0+: same Armv6-M instruction set, so a Thumb-2 instruction in the
-M0+ build faults), calls functions with the AAPCS (r0-r3, then the stack) and a return
-address that stops the emulation, and reads the results back from emulated RAM.
+`build` runs the CPU's cross compiler (Debian: gcc-arm-none-eabi for Cortex-M,
+gcc-riscv64-unknown-elf for rv32) on native/core/{requantize,fc_s8_ref,fc_s8}.c plus
+native/tools/emu_support.c, freestanding (no C library, no start files, libgcc for the 64-bit
+helpers), linked at fixed addresses: code from FLASH, data and stack in RAM. `Machine` loads
+the ELF into Unicorn (PyPI: unicorn) as a CPU of the matching model (M0 for the M0+: same
+Armv6-M instruction set, so a Thumb-2 instruction in the M0+ build faults; SiFive E31 for
+rv32imac), calls functions with the platform's calling convention (AAPCS r0-r3 then the
+stack; RISC-V a0-a7) and a return address that stops the emulation, and reads the results
+back from emulated RAM.
 
 A fault (undefined instruction, unaligned word access on Armv6-M, bad address) stops the
-call with ArmFault; so does a call that has not returned after `timeout` seconds.
+call with EmuFault; so does a call that has not returned after `timeout` seconds.
 """
 
 from __future__ import annotations
@@ -33,8 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
 CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c"]
-SUPPORT = TOOLS / "arm_support.c"
-GCC = "arm-none-eabi-gcc"
+SUPPORT = TOOLS / "emu_support.c"
 
 # Memory map (the same for every CPU): vector table and code in FLASH, data and stack in RAM.
 FLASH, FLASH_SIZE = 0x0000_0000, 0x0004_0000
@@ -46,30 +47,45 @@ RETURN = 0x100                               # functions return here; emu_start 
 FAULT = 0x110                                # every exception vector points here
 CODE = 0x400                                 # .text starts here
 
-INSTALL_GCC = ("arm-none-eabi-gcc not found: install Debian's gcc-arm-none-eabi and "
+INSTALL_ARM = ("arm-none-eabi-gcc not found: install Debian's gcc-arm-none-eabi and "
                "libnewlib-arm-none-eabi (`apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi`; "
                ".ci/run does this)")
+INSTALL_RISCV = ("riscv64-unknown-elf-gcc not found: install Debian's gcc-riscv64-unknown-elf and "
+                 "picolibc-riscv64-unknown-elf (`apt-get install gcc-riscv64-unknown-elf "
+                 "picolibc-riscv64-unknown-elf`; .ci/run does this)")
 INSTALL_UNICORN = "the unicorn package is missing: `make setup` (pip install 'unicorn>=2.1,<2.2')"
 
 
 @dataclass(frozen=True)
 class Cpu:
     name: str
+    arch: str              # "arm" or "riscv"
     cflags: tuple[str, ...]
-    uc_model: str          # name of the unicorn.arm_const UC_CPU_ARM_* model
+    uc_model: str          # name of the UC_CPU_* model in unicorn.arm_const / riscv_const
     variant: str           # what tml_fc_s8_variant() must say on this CPU
+
+    @property
+    def gcc(self) -> str:
+        return "arm-none-eabi-gcc" if self.arch == "arm" else "riscv64-unknown-elf-gcc"
 
 
 CPUS = {
-    "cortex-m0plus": Cpu("cortex-m0plus", ("-mcpu=cortex-m0plus",), "UC_CPU_ARM_CORTEX_M0", "armv6-m"),
-    "cortex-m4": Cpu("cortex-m4", ("-mcpu=cortex-m4", "-mfloat-abi=soft"), "UC_CPU_ARM_CORTEX_M4", "arm-dsp"),
-    "cortex-m33": Cpu("cortex-m33", ("-mcpu=cortex-m33", "-mfloat-abi=soft"), "UC_CPU_ARM_CORTEX_M33", "arm-dsp"),
+    "cortex-m0plus": Cpu("cortex-m0plus", "arm", ("-mthumb", "-mcpu=cortex-m0plus"), "UC_CPU_ARM_CORTEX_M0",
+                         "armv6-m"),
+    "cortex-m4": Cpu("cortex-m4", "arm", ("-mthumb", "-mcpu=cortex-m4", "-mfloat-abi=soft"), "UC_CPU_ARM_CORTEX_M4",
+                     "arm-dsp"),
+    "cortex-m33": Cpu("cortex-m33", "arm", ("-mthumb", "-mcpu=cortex-m33", "-mfloat-abi=soft"),
+                      "UC_CPU_ARM_CORTEX_M33", "arm-dsp"),
+    # RP2350's Hazard3 cores (Pico 2 W in RISC-V mode) and the natmod ARCH rv32imc: the core
+    # has no atomics, so rv32imac code is rv32imc code; rv32imac is the multilib Debian ships.
+    "rv32imac": Cpu("rv32imac", "riscv", ("-march=rv32imac", "-mabi=ilp32", "--specs=picolibc.specs"), "UC_CPU_RISCV32_SIFIVE_E31",
+                    "portable"),
 }
 
 EXPORTS = ("tml_fc_s8", "tml_fc_s8_ref", "tml_fc_s8_variant", "tml_requantize", "tml_fc_check",
            "tml_requantize_many")
 
-CFLAGS = ("-mthumb", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-g",
+CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-g",
           "-ffunction-sections", "-fdata-sections", "-nostdlib", "-nostartfiles")
 
 
@@ -77,14 +93,18 @@ class ToolMissing(RuntimeError):
     pass
 
 
-class ArmFault(RuntimeError):
+class EmuFault(RuntimeError):
     pass
 
 
-def gcc() -> str:
-    path = shutil.which(GCC)
+ArmFault = EmuFault
+
+
+def gcc(cpu: str = "cortex-m4") -> str:
+    name = CPUS[cpu].gcc
+    path = shutil.which(name)
     if not path:
-        raise ToolMissing(INSTALL_GCC)
+        raise ToolMissing(INSTALL_ARM if CPUS[cpu].arch == "arm" else INSTALL_RISCV)
     return path
 
 
@@ -98,7 +118,9 @@ SECTIONS {{
   .text : {{ *(.text .text.*) *(.rodata .rodata.*) }} > FLASH
   .data : {{ *(.data .data.*) }} > RAM AT > FLASH
   .bss : {{ *(.bss .bss.* COMMON) }} > RAM
-  /DISCARD/ : {{ *(.ARM.exidx*) *(.comment) }}
+  .sdata : {{ *(.sdata .sdata.* .srodata .srodata.*) }} > RAM AT > FLASH
+  .sbss : {{ *(.sbss .sbss.*) }} > RAM
+  /DISCARD/ : {{ *(.ARM.exidx*) *(.comment) *(.riscv.attributes) }}
 }}
 """
 
@@ -117,7 +139,7 @@ def build(cpu: str, out_dir: Path, opt: str = "-O2", exports=EXPORTS, sources=No
         return elf
     lds = out_dir / f"{key}.ld"
     lds.write_text(_linker_script())
-    cmd = [gcc(), *flags, f"-I{CORE}", "-T", str(lds), "-Wl,--gc-sections", f"-Wl,-e,{exports[0]}",
+    cmd = [gcc(cpu), *flags, f"-I{CORE}", "-T", str(lds), "-Wl,--gc-sections", f"-Wl,-e,{exports[0]}",
            *[f"-Wl,-u,{name}" for name in exports], "-o", str(elf) + ".tmp", *map(str, srcs), "-lgcc"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -171,32 +193,44 @@ def read_elf(path: Path) -> Elf:
 def _unicorn():
     try:
         import unicorn
-        from unicorn import arm_const
+        from unicorn import arm_const, riscv_const
     except ImportError as e:
         raise ToolMissing(INSTALL_UNICORN) from e
-    return unicorn, arm_const
+    return unicorn, arm_const, riscv_const
 
 
 class Machine:
-    """One Cortex-M with the ELF loaded; `call` runs one function to completion."""
+    """One CPU with the ELF loaded; `call` runs one function to completion."""
 
     def __init__(self, elf: Path, cpu: str, timeout: float = 60.0):
-        uc_mod, arm = _unicorn()
-        self._arm = arm
+        uc_mod, arm, rv = _unicorn()
         self.cpu = CPUS[cpu]
         self.elf = read_elf(elf)
         self.timeout_us = int(timeout * 1e6)
-        # Not UC_MODE_MCLASS: unicorn 2.1 then forces the Cortex-M33 model whatever is asked.
-        # The M-profile models are M-class by themselves.
-        self.uc = uc = uc_mod.Uc(uc_mod.UC_ARCH_ARM, uc_mod.UC_MODE_THUMB)
-        uc.ctl_set_cpu_model(getattr(arm, self.cpu.uc_model))
         self._UcError = uc_mod.UcError
+        if self.cpu.arch == "arm":
+            # Not UC_MODE_MCLASS: unicorn 2.1 then forces the Cortex-M33 model whatever is asked.
+            # The M-profile models are M-class by themselves.
+            self.uc = uc = uc_mod.Uc(uc_mod.UC_ARCH_ARM, uc_mod.UC_MODE_THUMB)
+            uc.ctl_set_cpu_model(getattr(arm, self.cpu.uc_model))
+            self._args = (arm.UC_ARM_REG_R0, arm.UC_ARM_REG_R1, arm.UC_ARM_REG_R2, arm.UC_ARM_REG_R3)
+            self._sp, self._lr, self._pc = arm.UC_ARM_REG_SP, arm.UC_ARM_REG_LR, arm.UC_ARM_REG_PC
+            self._thumb = 1
+        else:
+            self.uc = uc = uc_mod.Uc(uc_mod.UC_ARCH_RISCV, uc_mod.UC_MODE_RISCV32)
+            uc.ctl_set_cpu_model(getattr(rv, self.cpu.uc_model))
+            self._args = tuple(getattr(rv, f"UC_RISCV_REG_A{k}") for k in range(8))
+            self._sp, self._lr, self._pc = rv.UC_RISCV_REG_SP, rv.UC_RISCV_REG_RA, rv.UC_RISCV_REG_PC
+            self._thumb = 0
         uc.mem_map(FLASH, FLASH_SIZE)
         uc.mem_map(RAM, RAM_SIZE)
-        vectors = struct.pack("<I", STACK_TOP) + struct.pack("<I", FAULT | 1) * 47
-        uc.mem_write(FLASH, vectors)
-        uc.mem_write(RETURN, b"\xfe\xe7")           # b . (never executed: the emulation stops first)
-        uc.mem_write(FAULT, b"\xfe\xe7")            # b .
+        if self.cpu.arch == "arm":
+            vectors = struct.pack("<I", STACK_TOP) + struct.pack("<I", FAULT | 1) * 47
+            uc.mem_write(FLASH, vectors)
+            uc.mem_write(RETURN, b"\xfe\xe7")           # b . (never executed: the emulation stops first)
+            uc.mem_write(FAULT, b"\xfe\xe7")            # b .
+        else:  # RISC-V traps (illegal instruction, misaligned or bad access) end emu_start with an error
+            uc.mem_write(RETURN, b"\x01\xa0")           # c.j . (never executed)
         for addr, blob in self.elf.sections.values():
             uc.mem_write(addr, blob)
         self.faulted = False
@@ -236,29 +270,29 @@ class Machine:
     # -- calls --
 
     def call(self, name: str, *args: int) -> int:
-        """AAPCS call: r0-r3, then the stack; returns r0 as a signed int32."""
-        arm, uc = self._arm, self.uc
-        stack_args = [a & 0xFFFFFFFF for a in args[4:]]
-        sp = STACK_TOP - 8 * ((len(stack_args) + 1) // 2)   # 8-byte aligned at the call
+        """A C call: arguments in r0-r3 then the stack (AAPCS) or a0-a7 (RISC-V); returns the
+        result register as a signed int32."""
+        uc = self.uc
+        stack_args = [a & 0xFFFFFFFF for a in args[len(self._args):]]
+        sp = STACK_TOP - 16 * ((len(stack_args) + 3) // 4)   # 16-byte aligned: enough for both ABIs
         if stack_args:
             uc.mem_write(sp, struct.pack(f"<{len(stack_args)}I", *stack_args))
-        for reg, value in zip((arm.UC_ARM_REG_R0, arm.UC_ARM_REG_R1, arm.UC_ARM_REG_R2, arm.UC_ARM_REG_R3),
-                              args[:4]):
+        for reg, value in zip(self._args, args):
             uc.reg_write(reg, value & 0xFFFFFFFF)
-        uc.reg_write(arm.UC_ARM_REG_SP, sp)
-        uc.reg_write(arm.UC_ARM_REG_LR, RETURN | 1)
+        uc.reg_write(self._sp, sp)
+        uc.reg_write(self._lr, RETURN | self._thumb)
         self.faulted = False
         entry = self.symbol(name)
         try:
-            uc.emu_start(entry | 1, RETURN, timeout=self.timeout_us)
+            uc.emu_start(entry | self._thumb, RETURN, timeout=self.timeout_us)
         except self._UcError as e:
-            pc = uc.reg_read(arm.UC_ARM_REG_PC)
-            raise ArmFault(f"{self.cpu.name}: {name} stopped at pc={pc:#x}: {e}") from e
-        pc = uc.reg_read(arm.UC_ARM_REG_PC)
+            pc = uc.reg_read(self._pc)
+            raise EmuFault(f"{self.cpu.name}: {name} stopped at pc={pc:#x}: {e}") from e
+        pc = uc.reg_read(self._pc)
         if self.faulted or pc != RETURN:
-            raise ArmFault(f"{self.cpu.name}: {name} stopped at pc={pc:#x} "
+            raise EmuFault(f"{self.cpu.name}: {name} stopped at pc={pc:#x} "
                            f"({'fault' if self.faulted else 'timeout'})")
-        r0 = uc.reg_read(arm.UC_ARM_REG_R0)
+        r0 = uc.reg_read(self._args[0])
         return r0 - (1 << 32) if r0 & 0x80000000 else r0
 
     def variant(self) -> str:
@@ -293,11 +327,11 @@ class Machine:
         out_addr = ptrs["out"] or self._heap - n_out - len(guard)
         raw = self.read(out_addr, n_out + len(guard))
         if raw[n_out:] != guard:
-            raise ArmFault(f"{self.cpu.name}: {kernel} wrote past the end of out")
+            raise EmuFault(f"{self.cpu.name}: {kernel} wrote past the end of out")
         return status, np.frombuffer(raw[:n_out], np.int8).copy()
 
     def requantize_many(self, acc: np.ndarray, multiplier: int, shift: int, rounding: int) -> np.ndarray:
-        """tml_requantize on every element of `acc`, in one emulated call (arm_support.c)."""
+        """tml_requantize on every element of `acc`, in one emulated call (emu_support.c)."""
         self.reset_heap()
         acc = np.ascontiguousarray(acc, "<i4")
         src = self.put(acc.tobytes())

@@ -1,12 +1,14 @@
-"""native/core cross-compiled for Cortex-M0+, M4 and M33 and run under Unicorn, bit-exact with numpy.
+"""native/core cross-compiled for Cortex-M0+, M4, M33 and rv32imac, run under Unicorn, bit-exact with numpy.
 
 The oracle is `tinyml_host.reference.fully_connected` (itself tested bit-exact against TFLite).
 The M0+ build runs on Unicorn's Cortex-M0 model (Armv6-M, like the M0+): a Thumb-2 or DSP
-instruction, or an unaligned word access, faults there and fails the test. The int8 buffers
-are placed at every alignment; 16 guard bytes after the output must stay untouched.
+instruction, or an unaligned word access, faults there and fails the test. The rv32imac build
+(RP2350's Hazard3 cores; natmod ARCH rv32imc) runs on Unicorn's SiFive E31 model. The int8
+buffers are placed at every alignment; 16 guard bytes after the output must stay untouched.
 
-Needs arm-none-eabi-gcc (Debian: gcc-arm-none-eabi, libnewlib-arm-none-eabi) and unicorn
-(PyPI, a dev dependency); when either is missing these tests fail and say what to install.
+Needs arm-none-eabi-gcc (Debian: gcc-arm-none-eabi, libnewlib-arm-none-eabi),
+riscv64-unknown-elf-gcc (Debian: gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf) and
+unicorn (PyPI, a dev dependency); when one is missing these tests fail and say what to install.
 """
 
 import math
@@ -19,30 +21,31 @@ import pytest
 import harness
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "native" / "tools"))
-import armrun  # noqa: E402
+import crossrun  # noqa: E402
 
 from tinyml_host.reference import fully_connected, quantize_multiplier, requantize  # noqa: E402
 from tinyml_host.tmdl import Layer  # noqa: E402
 
-CPUS = list(armrun.CPUS)
+CPUS = list(crossrun.CPUS)
 KERNELS = ("tml_fc_s8", "tml_fc_s8_ref")
 ERRORS = {"TML_OK": 0, "TML_ERR_NULL": -1, "TML_ERR_SHAPE": -2, "TML_ERR_QUANT": -3, "TML_ERR_RANGE": -4}
 
 
-def _require_tools():
+def _require_tools(cpus=CPUS):
     try:
-        armrun.gcc()
-        armrun._unicorn()
-    except armrun.ToolMissing as e:
+        for cpu in cpus:
+            crossrun.gcc(cpu)
+        crossrun._unicorn()
+    except crossrun.ToolMissing as e:
         pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture(scope="module", params=CPUS)
 def machine(request, tmp_path_factory):
-    _require_tools()
     cpu = request.param
-    elf = armrun.build(cpu, tmp_path_factory.mktemp(f"arm-{cpu}"))
-    return armrun.Machine(elf, cpu)
+    _require_tools([cpu])
+    elf = crossrun.build(cpu, tmp_path_factory.mktemp(f"emu-{cpu}"))
+    return crossrun.Machine(elf, cpu)
 
 
 def test_cross_toolchain_and_emulator_installed():
@@ -99,8 +102,8 @@ def test_1000_random_layers_bit_exact(machine):
 @pytest.mark.parametrize("cpu", CPUS)
 def test_other_optimization_levels(cpu, opt, tmp_path_factory):
     """Firmware builds use -Os or -O3 too: other code from GCC, same results."""
-    _require_tools()
-    machine = armrun.Machine(armrun.build(cpu, tmp_path_factory.mktemp(f"arm-{cpu}{opt}"), opt=opt), cpu)
+    _require_tools([cpu])
+    machine = crossrun.Machine(crossrun.build(cpu, tmp_path_factory.mktemp(f"emu-{cpu}{opt}"), opt=opt), cpu)
     assert machine.variant() == machine.cpu.variant
     _random_layers(machine, 200, seed=99)
     rng = np.random.default_rng(3)

@@ -1,4 +1,4 @@
-/* Test support linked beside native/core in the emulated Cortex-M builds (native/tools/armrun.py):
+/* Test support linked beside native/core in the emulated Cortex-M and RISC-V builds (native/tools/crossrun.py):
  * one emulated call runs tml_requantize over a whole array instead of one call per value. */
 #include "tinyml.h"
 
