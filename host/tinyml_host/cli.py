@@ -144,6 +144,12 @@ def cmd_monitor(args):
         raise TinymlError(transport.error)
 
 
+def cmd_web(args):
+    from . import web
+
+    return web.run(args.host, args.port, args.dir)
+
+
 def _board_args(s):
     s.add_argument("--port", help="serial port of the board, or 'sim' for the virtual board "
                                   "(default: the first USB serial port)")
@@ -225,6 +231,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-live", action="store_true", help="no live view, only the final report "
                                                           "(also when output is not a terminal)")
     s.set_defaults(func=cmd_monitor)
+
+    s = sub.add_parser("web", help="serve the telemetry web page (Web Bluetooth) on localhost")
+    s.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: Web Bluetooth needs localhost or https)")
+    s.add_argument("--dir", help="serve this copy of the page instead of host/web")
+    s.set_defaults(func=cmd_web)
 
     s = sub.add_parser("boards", help="list supported boards (boards.json)")
     s.add_argument("--write", action="store_true",

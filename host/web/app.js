@@ -1,0 +1,436 @@
+// tinyml telemetry page: a board's Nordic UART Service over Web Bluetooth, as a live chart,
+// counters, a command box and a CSV export. Plain JS, no build step; the wire format is
+// docs/telemetry.md and the parser mirrors host/tinyml_host/monitor.py's LineAssembler.
+"use strict";
+
+// Web Bluetooth takes 128-bit UUIDs as lowercase strings only.
+const NUS_SERVICE = "6e400001-b5a3-f393-e0a9-e50e24dcca9e";
+const NUS_RX = "6e400002-b5a3-f393-e0a9-e50e24dcca9e"; // we write commands here
+const NUS_TX = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"; // the board notifies frames here
+const NAME_PREFIX = "tinyml";     // telemetry.open("tinyml-sine") advertises this name
+const NOTIFY_PAYLOAD = 20;        // bytes per write at BLE's default MTU, as the board sends
+const BINARY_MARK = 0xa5;         // first byte of a binary frame, never of a text line
+const CHART_POINTS = 600;         // frames shown in the chart; the CSV keeps more
+const MAX_ROWS = 200000;          // frames kept for the CSV (~30 min at 100 frames/s)
+const SERIES_COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706"];
+const APP_COLUMNS = { sine: ["x", "y", "duty"] }; // what each app's frames carry
+
+// ---- wire format -------------------------------------------------------------------------
+
+const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$|^[+-]?(inf|infinity|nan)$/i;
+
+function parseNumber(text) {
+  // Python's float(): surrounding blanks allowed, empty is an error, inf and nan spelled out
+  const t = text.trim();
+  if (!NUMBER_RE.test(t)) return null;
+  const lower = t.toLowerCase().replace(/^[+]/, "");
+  if (lower === "nan" || lower === "-nan") return NaN;
+  if (lower.endsWith("inf") || lower.endsWith("infinity")) return lower.startsWith("-") ? -Infinity : Infinity;
+  return Number(t);
+}
+
+function parseSeq(text) {
+  const t = text.trim();
+  return /^[+-]?\d+$/.test(t) ? Number(t) : null;  // Python's int()
+}
+
+// Notifications (<= 20 bytes each) back into frames; counts frames, gaps in seq (lost) and
+// lines that do not parse (bad). Text lines as monitor.LineAssembler; binary frames are one
+// whole notification each: 0xA5, uint16 seq (wraps), uint8 n, n float32, little-endian.
+class TelemetryParser {
+  constructor({ onFrame = () => {}, onReply = () => {} } = {}) {
+    this.onFrame = onFrame;
+    this.onReply = onReply;
+    this.decoder = new TextDecoder("utf-8", { fatal: false }); // errors="replace"
+    this.reset();
+  }
+
+  reset() {
+    this.pending = new Uint8Array(0);
+    this.rows = [];        // [seq, v1, v2, ...] as received, for the CSV
+    this.replies = [];
+    this.frames = 0;
+    this.lost = 0;
+    this.bad = 0;
+    this.lastSeq = null;
+    this.lastX = null;     // chart position: seq, kept increasing over wraps and board restarts
+  }
+
+  // A new connection starts on a frame boundary: what was half received is gone (and shows
+  // up as a gap in seq, i.e. lost, once the next frame arrives).
+  discardPartial() {
+    this.pending = new Uint8Array(0);
+  }
+
+  feed(chunk) {
+    const bytes = chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (bytes.length && bytes[0] === BINARY_MARK) {
+      this._binary(bytes);
+      return;
+    }
+    const joined = new Uint8Array(this.pending.length + bytes.length);
+    joined.set(this.pending);
+    joined.set(bytes, this.pending.length);
+    let start = 0;
+    for (let i = 0; i < joined.length; i++) {
+      if (joined[i] === 0x0a) {
+        this._line(this.decoder.decode(joined.subarray(start, i)).trim());
+        start = i + 1;
+      }
+    }
+    this.pending = joined.slice(start);
+  }
+
+  _line(text) {
+    if (text.startsWith("OK ") || text.startsWith("ERR ")) {
+      this.replies.push(text);
+      this.onReply(text);
+      return;
+    }
+    const [seqText, ...valueTexts] = text.split(",");
+    const seq = parseSeq(seqText);
+    const values = valueTexts.map(parseNumber);
+    if (seq === null || values.includes(null)) {
+      this.bad++;
+      return;
+    }
+    let gap = 0;
+    if (this.lastSeq !== null && seq > this.lastSeq + 1) gap = seq - this.lastSeq - 1;
+    this._frame(seq, gap, values);
+  }
+
+  _binary(bytes) {
+    const n = bytes.length >= 4 ? bytes[3] : 0;
+    if (n < 1 || n > 4 || bytes.length !== 4 + 4 * n) {
+      this.bad++;
+      return;
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const seq = view.getUint16(1, true);
+    const values = [];
+    for (let i = 0; i < n; i++) values.push(view.getFloat32(4 + 4 * i, true));
+    let gap = 0;
+    if (this.lastSeq !== null) {
+      // seq wraps at 65536: 65535 -> 0 is no gap; a step back of more than half the
+      // range is read as a board restart, not as 60000 lost frames
+      const step = (seq - (this.lastSeq & 0xffff) - 1 + 0x10000) & 0xffff;
+      if (step < 0x8000) gap = step;
+    }
+    this._frame(seq, gap, values);
+  }
+
+  _frame(seq, gap, values) {
+    this.lost += gap;
+    this.frames++;
+    this.lastSeq = seq;
+    this.lastX = this.lastX === null ? seq : this.lastX + 1 + gap;
+    const row = [seq, ...values];
+    this.rows.push(row);
+    if (this.rows.length > MAX_ROWS) this.rows.splice(0, this.rows.length - MAX_ROWS);
+    this.onFrame(row, this.lastX);
+  }
+}
+
+// ---- page ----------------------------------------------------------------------------------
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  state: $("state"), connect: $("connect"), disconnect: $("disconnect"), device: $("device"),
+  unsupported: $("unsupported"), unsupportedWhy: $("unsupported-why"),
+  frames: $("frames"), lost: $("lost"), bad: $("bad"), last: $("last"),
+  chart: $("chart"), chartEmpty: $("chart-empty"), reply: $("reply"),
+  form: $("command-form"), command: $("command"), send: $("send"), rate: $("rate"), setRate: $("set-rate"),
+  exportCsv: $("export"), clear: $("clear"), exportNote: $("export-note"),
+};
+
+let app = "sine";            // which app's column names to show; follows `app NAME` + OK
+let requestedApp = null;
+let device = null;
+let tx = null;
+let rx = null;
+let state = "disconnected";
+let chart = null;
+let chartData = null;        // [x[], series1[], ...] for the last CHART_POINTS frames
+let chartBig = null;         // per series: on the right-hand axis for large values
+let renderQueued = false;
+
+const parser = new TelemetryParser({ onFrame: addToChart, onReply: showReply });
+
+function columnNames(count) {
+  const names = APP_COLUMNS[app];
+  if (names && names.length === count) return names;
+  return Array.from({ length: count }, (_, i) => `v${i + 1}`);
+}
+
+function formatValue(v) {
+  if (!Number.isFinite(v)) return String(v);
+  return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
+}
+
+function setState(next, message, isError = false) {
+  state = next;
+  ui.state.textContent = next;
+  ui.state.dataset.state = next;
+  ui.connect.hidden = next === "connected";
+  ui.connect.disabled = next === "connecting";
+  ui.connect.textContent = device && next !== "connecting" ? "Reconnect" : "Connect";
+  ui.disconnect.hidden = next !== "connected";
+  ui.send.disabled = next !== "connected";
+  for (const b of document.querySelectorAll("[data-command], #set-rate")) b.disabled = next !== "connected";
+  if (message !== undefined) {
+    ui.device.textContent = message;
+    ui.device.classList.toggle("error", isError);
+  }
+}
+
+function showReply(text) {
+  ui.reply.textContent = text;
+  const error = text.startsWith("ERR");
+  ui.reply.classList.toggle("error", error);
+  ui.reply.classList.toggle("ok", !error);
+  if (!error && text === "OK app" && requestedApp) {
+    app = requestedApp;
+    resetChart();
+  }
+}
+
+// ---- chart ---------------------------------------------------------------------------------
+
+function chartSize() {
+  const width = Math.max(200, ui.chart.clientWidth);
+  return { width, height: Math.round(Math.max(220, Math.min(380, width * 0.6))) };
+}
+
+const isBig = (v) => Math.abs(v) > 100;
+
+// values of very different size (the sine app's x and y beside a 0..65535 duty) get a second
+// axis on the right; which series go there is decided by the values seen so far
+function makeChart(big) {
+  const names = columnNames(big.length);
+  const twoAxes = big.some(Boolean) && !big.every(Boolean);
+  const axisStyle = { stroke: "#475569", grid: { stroke: "#e2e8f0" }, ticks: { stroke: "#cbd5e1" } };
+  const series = [{ label: "seq", value: (u, v) => (v == null ? "–" : String(v)) }];
+  big.forEach((b, i) => series.push({
+    label: names[i], stroke: SERIES_COLORS[i % SERIES_COLORS.length], width: 2,
+    scale: twoAxes && b ? "big" : "small", points: { show: false },
+    value: (u, v) => (v == null ? "–" : formatValue(v)),
+  }));
+  const axes = [{ ...axisStyle }, { ...axisStyle, scale: "small" }];
+  if (twoAxes) {
+    axes[1].label = names.filter((_, i) => !big[i]).join(", ");
+    axes.push({ ...axisStyle, scale: "big", side: 1, grid: { show: false },
+      label: names.filter((_, i) => big[i]).join(", ") });
+  }
+  ui.chart.replaceChildren();
+  chart = new uPlot({
+    ...chartSize(), series, axes,
+    scales: { x: { time: false } },
+    legend: { live: true },
+    cursor: { drag: { x: false, y: false } },
+  }, chartData, ui.chart);
+  chartBig = big;
+  ui.chartEmpty.hidden = true;
+}
+
+function resetChart() {
+  if (chart) chart.destroy();
+  chart = null;
+  chartData = null;
+  chartBig = null;
+  ui.chart.replaceChildren();
+  ui.chartEmpty.hidden = false;
+}
+
+function addToChart(row, x) {
+  const values = row.slice(1);
+  if (!values.length) return scheduleRender();
+  if (!chart || chartData.length !== values.length + 1) {
+    resetChart();
+    chartData = [[], ...values.map(() => [])];
+  }
+  chartData[0].push(x);
+  values.forEach((v, i) => chartData[i + 1].push(v));
+  if (chartData[0].length > CHART_POINTS) for (const column of chartData) column.shift();
+  const big = values.map((v, i) => isBig(v) || Boolean(chartBig && chartBig[i]));
+  if (!chart || big.some((b, i) => b !== chartBig[i])) {
+    if (chart) chart.destroy();
+    makeChart(big);
+  }
+  scheduleRender();
+}
+
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(render);  // at most one redraw per screen frame, however fast frames come
+}
+
+function render() {
+  renderQueued = false;
+  ui.frames.textContent = parser.frames;
+  ui.lost.textContent = parser.lost;
+  ui.bad.textContent = parser.bad;
+  const last = parser.rows[parser.rows.length - 1];
+  if (last) {
+    const names = columnNames(last.length - 1);
+    ui.last.textContent = `#${last[0]}  ` + last.slice(1).map((v, i) => `${names[i]} ${formatValue(v)}`).join("  ");
+  } else {
+    ui.last.textContent = "–";
+  }
+  if (chart) chart.setData(chartData);
+}
+
+new ResizeObserver(() => { if (chart) chart.setSize(chartSize()); }).observe(ui.chart);
+
+// ---- Bluetooth -----------------------------------------------------------------------------
+
+function onNotification(event) {
+  parser.feed(event.target.value);  // a DataView over this notification's bytes
+  scheduleRender();
+}
+
+function onDisconnected() {
+  if (tx) tx.removeEventListener("characteristicvaluechanged", onNotification);
+  tx = null;
+  rx = null;
+  parser.discardPartial();
+  const name = device && device.name ? device.name : "the board";
+  setState("disconnected", `Disconnected from ${name}: press Reconnect (frames sent meanwhile count as lost).`);
+}
+
+async function connect() {
+  try {
+    if (!device) {
+      setState("connecting", "Choose the board in the browser's list …");
+      // either filter finds a board: NUS in the advertisement, or just the name (a 128-bit
+      // UUID and a name do not always both fit in 31 advertising bytes)
+      device = await navigator.bluetooth.requestDevice({
+        filters: [{ services: [NUS_SERVICE] }, { namePrefix: NAME_PREFIX }],
+        optionalServices: [NUS_SERVICE],
+      });
+      device.addEventListener("gattserverdisconnected", onDisconnected);
+    }
+    setState("connecting", `Connecting to ${device.name || "the board"} …`);
+    const server = await device.gatt.connect();
+    const service = await server.getPrimaryService(NUS_SERVICE);
+    const txChar = await service.getCharacteristic(NUS_TX);
+    rx = await service.getCharacteristic(NUS_RX);
+    parser.discardPartial();
+    txChar.addEventListener("characteristicvaluechanged", onNotification);
+    tx = txChar;
+    await txChar.startNotifications();
+    setState("connected", `Connected to ${device.name || "a board"} (${device.id}).`);
+  } catch (e) {
+    if (tx) tx.removeEventListener("characteristicvaluechanged", onNotification);
+    tx = null;
+    rx = null;
+    if (device && device.gatt.connected) device.gatt.disconnect();
+    const cancelled = e && e.name === "NotFoundError" && !device;
+    setState("disconnected", cancelled ? "No board chosen." : `Could not connect: ${e && e.message ? e.message : e}`,
+      !cancelled);
+  }
+}
+
+function disconnect() {
+  if (device && device.gatt.connected) device.gatt.disconnect(); // fires gattserverdisconnected
+}
+
+async function write(bytes) {
+  // one write per 20 bytes, as small as a board's default MTU takes without long writes
+  for (let i = 0; i < bytes.length; i += NOTIFY_PAYLOAD) {
+    const part = bytes.slice(i, i + NOTIFY_PAYLOAD);
+    if (rx.properties && rx.properties.writeWithoutResponse && rx.writeValueWithoutResponse) {
+      await rx.writeValueWithoutResponse(part);
+    } else if (rx.writeValueWithResponse) {
+      await rx.writeValueWithResponse(part);
+    } else {
+      await rx.writeValue(part);
+    }
+  }
+}
+
+async function sendCommand(text) {
+  const command = text.trim();
+  if (!command) return;
+  if (!rx || state !== "connected") {
+    showReply("ERR not connected: press Connect first");
+    return;
+  }
+  const match = /^app\s+(\S+)$/.exec(command);
+  requestedApp = match ? match[1] : requestedApp;
+  ui.reply.textContent = `sent “${command}” …`;
+  ui.reply.classList.remove("error", "ok");
+  try {
+    await write(new TextEncoder().encode(command + "\n"));
+  } catch (e) {
+    showReply(`ERR could not send: ${e.message || e}`);
+  }
+}
+
+// ---- CSV -----------------------------------------------------------------------------------
+
+function exportCsv() {
+  if (!parser.rows.length) {
+    ui.exportNote.textContent = "nothing to export yet";
+    return;
+  }
+  const width = Math.max(...parser.rows.map((r) => r.length)) - 1;
+  const lines = [["seq", ...columnNames(width)].join(",")];
+  for (const row of parser.rows) lines.push(row.map((v) => String(v)).join(","));
+  const blob = new Blob([lines.join("\n") + "\n"], { type: "text/csv" });
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = `tinyml-telemetry-${stamp}.csv`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  ui.exportNote.textContent = `${parser.rows.length} frames exported`;
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+function bluetoothProblem() {
+  if (!window.isSecureContext) {
+    return `This page was opened from ${location.origin}, which is not a secure context: browsers offer ` +
+      "Web Bluetooth only to pages served over https:// or from localhost.";
+  }
+  if (!navigator.bluetooth) return "This browser has no Web Bluetooth (navigator.bluetooth is missing).";
+  return null;
+}
+
+ui.connect.addEventListener("click", connect);
+ui.disconnect.addEventListener("click", disconnect);
+ui.form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  sendCommand(ui.command.value);
+  ui.command.select();
+});
+for (const b of document.querySelectorAll("[data-command]")) {
+  b.addEventListener("click", () => sendCommand(b.dataset.command));
+}
+ui.setRate.addEventListener("click", () => sendCommand(`rate ${ui.rate.value}`));
+ui.exportCsv.addEventListener("click", exportCsv);
+ui.clear.addEventListener("click", () => {
+  parser.reset();
+  resetChart();
+  ui.exportNote.textContent = "";
+  render();
+});
+
+const problem = bluetoothProblem();
+setState("disconnected");
+if (problem) {
+  ui.unsupported.hidden = false;
+  ui.unsupportedWhy.textContent = problem;
+  ui.connect.disabled = true;
+  ui.device.hidden = true;
+} else if (navigator.bluetooth.getAvailability) {
+  navigator.bluetooth.getAvailability().then((available) => {
+    if (!available) ui.device.textContent = "No Bluetooth adapter is available (or it is switched off).";
+  }, () => {});
+}
+
+// for the tests and the console
+window.tinymlTelemetry = { TelemetryParser, parser, SERIES_COLORS, NUS_SERVICE, NUS_RX, NUS_TX };

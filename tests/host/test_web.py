@@ -1,0 +1,452 @@
+"""The telemetry web page (host/web) in a real headless Chromium, served by `tinyml web`, talking
+to a fake navigator.bluetooth that replays notifications recorded from the virtual board's
+sine app (and the board's own replies to commands)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import models
+from tinyml_host import deploy, export, monitor, tmdl, web
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "out" / "web"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run",
+                 # a second name for the test server: http on a name other than localhost is
+                 # not a secure context, as for a phone opening http://<laptop's LAN address>
+                 "--host-resolver-rules=MAP insecure.test 127.0.0.1"]
+PHONE = {"width": 412, "height": 915}
+DESKTOP = {"width": 1280, "height": 860}
+COMMANDS = ["led off", "rate 20", "led purple", "led on"]  # the board's replies are recorded too
+FRAMES_TO_RECORD = 120
+NUS_SERVICE = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"  # as the page must spell it: lowercase
+
+# ---- a recording from the virtual board --------------------------------------------------------
+
+
+def _lines(chunks: list[bytes]) -> list[list[bytes]]:
+    """Notifications grouped by the line they carry: the board starts each line in a new one."""
+    lines, current = [], []
+    for c in chunks:
+        assert 0 < len(c) <= 20 and b"\n" not in c[:-1], c
+        current.append(c)
+        if c.endswith(b"\n"):
+            lines.append(current)
+            current = []
+    return lines
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """Frames (seq, values, notifications) and replies {command: notifications}, as the sine
+    app on the virtual board sent them to a connected central."""
+    from tinyml_host.board import Board
+    from tinyml_host.sim import VirtualBoard
+
+    tmp = tmp_path_factory.mktemp("web-recording")
+    model_path = tmp / "sine.tmdl"
+    model_path.write_bytes(tmdl.encode(export.convert(models.sine_tflite())))
+    chunks, offset = [], 0
+
+    def read_until(done, timeout=30):
+        nonlocal offset
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, f"the board sent {len(chunks)} notifications only"
+            time.sleep(0.05)
+            new, offset = monitor.read_sim_tx(sim / "ble_tx", offset)
+            chunks.extend(new)
+
+    def replies():
+        return [line for line in _lines(chunks) if line[0].startswith((b"OK ", b"ERR "))]
+
+    with VirtualBoard(tmp / "flash") as vb:
+        sim = Path(vb.sim_dir)
+        for name in ("ble_tx", "ble_rx", "ble_central"):
+            (sim / name).unlink(missing_ok=True)
+        with Board(vb.port) as board:
+            deploy.deploy(board, deploy.DEVICE, [model_path], progress=lambda line: None)
+            (sim / "ble_central").touch()  # a central is connected from the first frame on
+            board.soft_reset()
+            board.transport.exec_raw_no_follow("from tinyml.apps import sine\nsine.run(telemetry=True)")
+            read_until(lambda: len(_lines(chunks)) >= FRAMES_TO_RECORD)
+            for i, command in enumerate(COMMANDS):
+                with open(sim / "ble_rx", "ab") as rx:
+                    rx.write(command.encode() + b"\n")
+                read_until(lambda: len(replies()) > i)
+            (sim / "ble_central").unlink()
+            board.transport.serial.write(b"\x03")
+            board.transport.follow(10)
+    frames = []
+    for line in _lines(chunks):
+        if not line[0].startswith((b"OK ", b"ERR ")):
+            seq, *values = b"".join(line).decode().strip().split(",")
+            frames.append((int(seq), [float(v) for v in values], line))
+    assert len(frames) >= FRAMES_TO_RECORD and all(len(f[1]) == 3 for f in frames)  # seq,x,y,duty
+    assert [f[0] for f in frames] == list(range(1, len(frames) + 1))  # nothing lost while recording
+    assert any(len(f[2]) > 1 for f in frames)  # some frames span two notifications
+    return {"frames": frames, "replies": dict(zip(COMMANDS, replies()))}
+
+
+def expected_lost(seqs: list[int]) -> int:
+    return sum(b - a - 1 for a, b in zip(seqs, seqs[1:]) if b > a + 1)
+
+
+# ---- a fake navigator.bluetooth: the Web Bluetooth API surface the page uses -----------------
+
+FAKE_BLUETOOTH = r"""
+(() => {
+  const SERVICE = "6e400001-b5a3-f393-e0a9-e50e24dcca9e";
+  const RX = "6e400002-b5a3-f393-e0a9-e50e24dcca9e";
+  const TX = "6e400003-b5a3-f393-e0a9-e50e24dcca9e";
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  const ALIASES = { battery_service: "0000180f-0000-1000-8000-00805f9b34fb" };
+  const PROPERTIES = ["broadcast", "read", "writeWithoutResponse", "write", "notify", "indicate",
+                      "authenticatedSignedWrites", "reliableWrite", "writableAuxiliaries"];
+  const MTU_PAYLOAD = 20;
+  const log = { requests: [], connects: 0, disconnectCalls: 0, written: [], notified: 0, dropped: 0, errors: [] };
+  const replies = {};
+  let rxPending = "";
+
+  // BluetoothUUID.getService()/getCharacteristic(): lowercase 128-bit strings, 16/32-bit
+  // numbers, or a standard name; anything else (uppercase too) is a TypeError
+  function canonical(name, what) {
+    if (typeof name === "number") return (name >>> 0).toString(16).padStart(8, "0") + "-0000-1000-8000-00805f9b34fb";
+    if (typeof name === "string" && UUID.test(name)) return name;
+    if (typeof name === "string" && ALIASES[name]) return ALIASES[name];
+    throw new TypeError(`Invalid ${what} name: '${name}'. It must be a valid UUID alias (e.g. 0x1234), ` +
+                        "UUID (lowercase hex characters e.g. '00001234-0000-1000-8000-00805f9b34fb'), " +
+                        "or recognized standard name");
+  }
+  const fail = (name, message) => { log.errors.push(name); return new DOMException(message, name); };
+  const disconnectedError = () => fail("NetworkError",
+    "GATT Server is disconnected. Cannot perform GATT operations. (Re)connect first with `device.gatt.connect`.");
+  function bytesOf(value) {
+    if (value instanceof ArrayBuffer) return new Uint8Array(value.slice(0));
+    if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength));
+    throw new TypeError("parameter 1 is not of type '(ArrayBuffer or ArrayBufferView)'.");
+  }
+
+  class Characteristic extends EventTarget {
+    constructor(service, uuid, props) {
+      super();
+      this.service = service;
+      this.uuid = uuid;
+      this.properties = Object.fromEntries(PROPERTIES.map((p) => [p, props.includes(p)]));
+      this.value = null;
+      this._notifying = false;
+    }
+    _live() { if (!this.service._live()) throw disconnectedError(); }
+    async startNotifications() {
+      this._live();
+      if (!this.properties.notify && !this.properties.indicate) throw fail("NotSupportedError", "GATT operation not permitted.");
+      this._notifying = true;
+      return this;
+    }
+    async stopNotifications() { this._notifying = false; return this; }
+    async readValue() { this._live(); throw fail("NotSupportedError", "GATT operation not permitted."); }
+    async writeValue(value) { return this._write(value, "write"); }
+    async writeValueWithResponse(value) { return this._write(value, "write"); }
+    async writeValueWithoutResponse(value) { return this._write(value, "writeWithoutResponse"); }
+    _write(value, kind) {
+      const bytes = bytesOf(value);
+      this._live();
+      if (!this.properties[kind]) throw fail("NotSupportedError", "GATT operation not permitted.");
+      // a board at the default MTU takes 20 bytes per write without response
+      if (kind === "writeWithoutResponse" && bytes.length > MTU_PAYLOAD) throw fail("NetworkError", "GATT operation failed for unknown reason.");
+      log.written.push(Array.from(bytes));
+      rxPending += String.fromCharCode(...bytes);
+      let nl;
+      while ((nl = rxPending.indexOf("\n")) >= 0) {
+        const line = rxPending.slice(0, nl);
+        rxPending = rxPending.slice(nl + 1);
+        if (replies[line]) setTimeout(() => fake.notify(replies[line]), 5);
+      }
+    }
+  }
+
+  class Service {
+    constructor(device, generation) {
+      this.device = device;
+      this.uuid = SERVICE;
+      this.isPrimary = true;
+      this._generation = generation;
+      this._characteristics = [new Characteristic(this, RX, ["write", "writeWithoutResponse"]),
+                               new Characteristic(this, TX, ["notify"])];
+    }
+    _live() { return this.device.gatt.connected && this.device.gatt._generation === this._generation; }
+    async getCharacteristic(name) {
+      const uuid = canonical(name, "characteristic");
+      if (!this._live()) throw disconnectedError();
+      const c = this._characteristics.find((c) => c.uuid === uuid);
+      if (!c) throw fail("NotFoundError", `No Characteristics matching UUID ${uuid} found in Service with UUID ${SERVICE}.`);
+      return c;
+    }
+    async getCharacteristics() { if (!this._live()) throw disconnectedError(); return [...this._characteristics]; }
+  }
+
+  class RemoteGATTServer {
+    constructor(device) { this.device = device; this.connected = false; this._generation = 0; this._service = null; }
+    async connect() {
+      log.connects++;
+      if (!this.connected) {
+        this.connected = true;
+        this._generation++;  // a reconnection hands out new service and characteristic objects
+        this._service = new Service(this.device, this._generation);
+      }
+      return this;
+    }
+    disconnect() {
+      log.disconnectCalls++;
+      fake.linkLost();
+    }
+    async getPrimaryService(name) {
+      const uuid = canonical(name, "service");
+      if (!this.connected) throw disconnectedError();
+      if (!this.device._allowed.has(uuid)) {
+        throw fail("SecurityError", "Origin is not allowed to access the service. Tip: Add the service UUID to " +
+                                    "'optionalServices' in requestDevice() options. https://goo.gl/HxfxSQ");
+      }
+      if (uuid !== SERVICE) throw fail("NotFoundError", `No Services matching UUID ${uuid} found in Device.`);
+      return this._service;
+    }
+  }
+
+  class Device extends EventTarget {
+    constructor(allowed) {
+      super();
+      this.id = "fake+tinyml+sine==";
+      this.name = "tinyml-sine";
+      this._allowed = allowed;
+      this.gatt = new RemoteGATTServer(this);
+    }
+  }
+
+  const ADVERTISED = { name: "tinyml-sine", services: [SERVICE] };
+  function matches(filter) {
+    if (filter.services && !filter.services.every((s) => ADVERTISED.services.includes(canonical(s, "service")))) return false;
+    if (filter.name !== undefined && filter.name !== ADVERTISED.name) return false;
+    if (filter.namePrefix !== undefined && !ADVERTISED.name.startsWith(filter.namePrefix)) return false;
+    return true;
+  }
+
+  let device = null;
+  const bluetooth = {
+    async getAvailability() { return true; },
+    async requestDevice(options = {}) {
+      log.requests.push(JSON.parse(JSON.stringify(options)));
+      if (!navigator.userActivation.isActive) {
+        throw fail("SecurityError", "Failed to execute 'requestDevice' on 'Bluetooth': Must be handling a user gesture to show a permission request.");
+      }
+      const filters = options.filters;
+      if (!!options.acceptAllDevices === (filters !== undefined)) {
+        throw new TypeError("Either 'filters' should be present or 'acceptAllDevices' should be true, but not both.");
+      }
+      if (filters && (!Array.isArray(filters) || !filters.length)) throw new TypeError("'filters' member must be non-empty to find any devices.");
+      const allowed = new Set((options.optionalServices || []).map((s) => canonical(s, "service")));
+      for (const f of filters || []) for (const s of f.services || []) allowed.add(canonical(s, "service"));
+      if (filters && !filters.some(matches)) throw fail("NotFoundError", "User cancelled the requestDevice() chooser.");
+      device = new Device(allowed);
+      return device;
+    },
+  };
+  Object.defineProperty(Navigator.prototype, "bluetooth", { configurable: true, get() { return bluetooth; } });
+
+  const fake = window.__fakeBle = {
+    log,
+    setReplies(map) { Object.assign(replies, map); },
+    notify(chunks) {  // the board notifies on TX, one event per notification
+      let delivered = 0;
+      for (const chunk of chunks) {
+        const tx = device && device.gatt.connected && device.gatt._service._characteristics[1];
+        if (!tx || !tx._notifying) { log.dropped++; continue; }
+        tx.value = new DataView(new Uint8Array(chunk).buffer);
+        tx.dispatchEvent(new Event("characteristicvaluechanged", { bubbles: true }));
+        log.notified++;
+        delivered++;
+      }
+      return delivered;
+    },
+    linkLost() {  // the board went out of range, reset, or disconnect() was called
+      if (!device || !device.gatt.connected) return;
+      device.gatt.connected = false;
+      for (const c of device.gatt._service._characteristics) c._notifying = false;
+      rxPending = "";
+      setTimeout(() => device.dispatchEvent(new Event("gattserverdisconnected", { bubbles: true })), 0);
+    },
+  };
+})();
+"""
+
+NO_BLUETOOTH = "delete Navigator.prototype.bluetooth;"  # as in Firefox and Safari
+
+# ---- server and browser ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server():
+    """`tinyml web --port 0` in a subprocess, as a user starts it."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "host"), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "tinyml_host.cli", "web", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = proc.stdout.readline()
+        match = re.search(r"http://localhost:(\d+)/", first)
+        assert match, f"no URL in {first!r} {proc.stderr.read() if proc.poll() is not None else ''}"
+        yield f"http://127.0.0.1:{match.group(1)}/"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"chromium not found ({CHROMIUM}): install Debian's chromium package "
+                    "(apt-get install chromium; .ci/run does) to test the web page")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser, url, recording=None, viewport=PHONE, script=FAKE_BLUETOOTH):
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.add_init_script(script)
+    page.goto(url)
+    page.errors = errors
+    if recording is not None:
+        page.evaluate("r => window.__fakeBle.setReplies(r)",
+                      {c: [list(chunk) for chunk in chunks] for c, chunks in recording["replies"].items()})
+    return page
+
+
+@pytest.fixture
+def page(browser, server, recording):
+    p = open_page(browser, server, recording)
+    yield p
+    assert p.errors == []  # no script errors, nothing logged as an error
+    p.context.close()
+
+
+def connect(page):
+    from playwright.sync_api import expect
+
+    page.click("#connect")
+    expect(page.locator("#state")).to_have_text("connected")
+
+
+def feed(page, chunks) -> int:
+    return page.evaluate("cs => window.__fakeBle.notify(cs)", [list(c) for c in chunks])
+
+
+def counters(page) -> dict:
+    page.evaluate("() => new Promise(requestAnimationFrame)")  # the page redraws once per frame
+    return {k: int(page.inner_text(f"#{k}")) for k in ("frames", "lost", "bad")}
+
+
+def fake_log(page) -> dict:
+    return page.evaluate("() => window.__fakeBle.log")
+
+
+# ---- tests ---------------------------------------------------------------------------------------
+
+
+def test_frames_lost_and_bad_lines_are_counted_as_the_host_parser_counts_them(page, recording):
+    frames = recording["frames"]
+    dropped = {5, 6, 40, 77}  # every notification of these frames is lost on the way
+    chunks, kept = [], []
+    for i, (seq, values, frame_chunks) in enumerate(frames):
+        if i == 20:
+            chunks += [b"21,0.5,no", b"t a number\n"]  # garbled on the way: bad, not a frame
+        if i not in dropped:
+            chunks += frame_chunks
+            kept.append(seq)
+    connect(page)
+    assert fake_log(page)["requests"] == [{"filters": [{"services": [NUS_SERVICE]}, {"namePrefix": "tinyml"}],
+                                           "optionalServices": [NUS_SERVICE]}]
+    assert feed(page, chunks) == len(chunks)
+    got = counters(page)
+    assert got == {"frames": len(kept), "lost": expected_lost(kept), "bad": 1}
+    assert got["lost"] == 4
+
+    host = monitor.LineAssembler()  # the same bytes through the Python parser
+    for c in chunks:
+        host.feed(c)
+    assert got == {"frames": len(host.rows), "lost": host.lost, "bad": host.bad}
+    last_seq, last_values, _ = frames[-1]
+    assert page.inner_text("#last").startswith(f"#{last_seq} ")
+    assert "duty" in page.inner_text("#last")
+
+
+def in_user_gesture(page, body: str) -> dict:
+    """Run async JS `body` (filling `out`) from a click, as a page's button handler runs."""
+    page.evaluate("""body => {
+        window.__checks = null;
+        document.body.addEventListener("click", async () => {
+          const out = {};
+          const tryIt = async (name, f) => { try { await f(); out[name] = "ok"; } catch (e) { out[name] = e.name; } };
+          await (new Function("out", "tryIt", "return (async () => {" + body + "})()"))(out, tryIt);
+          window.__checks = out;
+        }, {once: true});
+    }""", body)
+    page.mouse.click(2, 2)
+    page.wait_for_function("() => window.__checks")
+    return page.evaluate("() => window.__checks")
+
+
+def test_the_fake_refuses_what_web_bluetooth_refuses(browser, server):
+    """The fake is only worth its tests if it is as strict as Chrome's navigator.bluetooth."""
+    # on load, before any user gesture (Playwright's evaluate() counts as one)
+    page = open_page(browser, server, script=FAKE_BLUETOOTH + """
+        window.__noGesture = navigator.bluetooth.requestDevice({filters: [{namePrefix: "tinyml"}]})
+                               .then(() => "ok", (e) => e.name);""")
+    assert page.evaluate("() => window.__noGesture") == "SecurityError"
+    assert in_user_gesture(page, """
+        const d = await navigator.bluetooth.requestDevice({filters: [{namePrefix: "tinyml"}]});
+        const server = await d.gatt.connect();
+        await tryIt("service not in optionalServices", () => server.getPrimaryService(NUS));
+        await tryIt("uppercase uuid", () => server.getPrimaryService(NUS.toUpperCase()));
+        await tryIt("no matching board", () => navigator.bluetooth.requestDevice({filters: [{namePrefix: "other"}]}));
+        await tryIt("filters and acceptAllDevices", () => navigator.bluetooth.requestDevice({filters: [{namePrefix: "t"}], acceptAllDevices: true}));
+    """.replace("NUS", repr(NUS_SERVICE))) == {
+        "service not in optionalServices": "SecurityError", "uppercase uuid": "TypeError",
+        "no matching board": "NotFoundError", "filters and acceptAllDevices": "TypeError"}
+    assert in_user_gesture(page, """
+        const d = await navigator.bluetooth.requestDevice({filters: [{services: [NUS]}],
+                                                            optionalServices: ["battery_service"]});
+        const server = await d.gatt.connect();
+        await tryIt("unknown service", () => server.getPrimaryService("battery_service"));
+        const nus = await server.getPrimaryService(NUS);
+        await tryIt("unknown characteristic", () => nus.getCharacteristic(NUS.replace("0001", "0009")));
+        const rx = await nus.getCharacteristic(NUS.replace("0001", "0002"));
+        await tryIt("notify on RX", () => rx.startNotifications());
+        await tryIt("21 bytes without response", () => rx.writeValueWithoutResponse(new Uint8Array(21)));
+        await tryIt("a string is no BufferSource", () => rx.writeValue("led on"));
+        server.disconnect();
+        await tryIt("write after disconnect", () => rx.writeValue(new Uint8Array([10])));
+    """.replace("NUS", repr(NUS_SERVICE))) == {
+        "unknown service": "NotFoundError", "unknown characteristic": "NotFoundError",
+        "notify on RX": "NotSupportedError", "21 bytes without response": "NetworkError",
+        "a string is no BufferSource": "TypeError", "write after disconnect": "NetworkError"}
+    page.context.close()
