@@ -1,18 +1,30 @@
 # Live telemetry to a phone or laptop over BLE: the Nordic UART Service (NUS), text lines
-# that phone apps plot as they come ("seq,v1,v2,...\n", chunked to 20-byte notifications).
-#   t = tinyml.telemetry.open("tinyml")   # backend picked from the board and firmware
+# that phone apps plot as they come ("seq,v1,v2,...\n", chunked to 20-byte notifications),
+# or binary frames (docs/telemetry.md).
+#   t = tinyml.telemetry.start("tinyml")  # backend picked from the board and firmware
 #   t.send((x, y, duty))                  # True if sent; dropped and counted when nobody
 #                                         # listens: never queued, never blocks inference
 #   t.on_command(callback)                # callback(name, argument) for valid RX commands
-# Backends: sim (the virtual board). BLE stacks (ubluepy, bluetooth, adafruit_ble): issue 6.
+#   t.poll()                              # in the main loop: run commands, answer OK/ERR
+#   t.connected                           # a central is connected
+# Backends (a "link" each, picked from boards.json's "ble" facts and the firmware):
+#   _ubluepy       MicroPython's nrf port (Nano 33 BLE Sense)
+#   _bluetooth     MicroPython's `bluetooth` module (ESP32, ESP32-S3, Pico W, Pico 2 W)
+#   _adafruit_ble  CircuitPython's adafruit_ble
+#   _sim           the virtual board (files shared with `tinyml monitor --port sim`)
+import struct
 import sys
 
 from micropython import const
 
 MTU_PAYLOAD = const(20)   # bytes per notification at BLE's default MTU
+LINE_MAX = const(64)      # bytes of one RX command line; a longer one gets "ERR command too long"
+BINARY_MARK = const(0xA5)
+BINARY_MAX_VALUES = const(4)
 NUS_SERVICE = "6E400001-B5A3-F393-E0A9-E50E24DCCA9E"
 NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"   # phone -> board, write
 NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"   # board -> phone, notify
+_NEWLINE = const(10)
 
 # command name -> (argument kind, allowed values or range, help)
 COMMANDS = {
@@ -49,14 +61,29 @@ def parse_command(data):
 
 
 class Telemetry:
-    """Frames to a link: the link has connected(), notify(chunk) and read_line() (or None)."""
+    """Frames to a link. A link has connected(), notify(chunk) -> bool (False: not sent, never
+    raises, never waits) and read() -> bytes received since the last call, or None; it sets
+    `overrun` when received bytes had to be discarded. (The sim link has read_line() instead.)"""
 
-    def __init__(self, link):
+    def __init__(self, link, binary=False):
         self.link = link
+        self.binary = binary
         self.seq = 0
         self.sent = 0
         self.dropped = 0
         self._callback = None
+        self._read = getattr(link, "read", None) or link.read_line
+        # RX: one command line, bounded; bytes past LINE_MAX are discarded until the newline
+        self._line = bytearray(LINE_MAX)
+        self._line_len = 0
+        self._too_long = False
+        # TX: a text frame that failed after its first notification left half a line at the
+        # receiver; the next text frame starts with "\n" so that half stays a line of its own
+        self._broken = False
+        # binary frames are packed in place: one buffer, a view per length, nothing allocated
+        frame = memoryview(bytearray(4 + 4 * BINARY_MAX_VALUES))
+        self._frame = frame
+        self._frames = [frame[:4 + 4 * n] for n in range(BINARY_MAX_VALUES + 1)]
 
     @property
     def connected(self):
@@ -67,33 +94,106 @@ class Telemetry:
 
     def poll(self):
         """Handle the commands that arrived; a bad one gets an ERR line back, never a crash."""
-        line = self.link.read_line()
-        while line is not None:
-            try:
-                name, arg = parse_command(line)
-                if self._callback:
-                    self._callback(name, arg)
-                self._write(b"OK %s\n" % name.encode())
-            except ValueError as e:
-                self._write(b"ERR %s\n" % str(e).encode())
-            line = self.link.read_line()
+        data = self._read()
+        while data is not None:
+            self._feed(data)
+            if getattr(self.link, "overrun", False):
+                # bytes were lost after these: the line in progress is not what was sent
+                self.link.overrun = False
+                self._too_long = True
+            data = self._read()
+
+    def _feed(self, data):
+        for b in data:
+            if b == _NEWLINE:
+                if self._too_long:
+                    self._write(b"ERR command too long\n")
+                else:
+                    self._command(memoryview(self._line)[:self._line_len])
+                self._line_len = 0
+                self._too_long = False
+            elif self._line_len < LINE_MAX:
+                self._line[self._line_len] = b
+                self._line_len += 1
+            else:
+                self._too_long = True
+
+    def _command(self, line):
+        try:
+            name, arg = parse_command(line)
+        except ValueError as e:
+            self._write(b"ERR %s\n" % str(e).encode())
+            return
+        if self._callback:
+            self._callback(name, arg)
+        self._write(b"OK %s\n" % name.encode())
 
     def send(self, values):
+        """Offer one frame; True if it went out, False if dropped (counted in `dropped`)."""
         self.seq += 1
-        if not self.link.connected():
-            self.dropped += 1
-            return False
-        self._write(("%d," % self.seq + ",".join("%.4g" % v for v in values) + "\n").encode())
-        self.sent += 1
-        return True
+        if self.binary:
+            n = len(values)
+            if not 1 <= n <= BINARY_MAX_VALUES:
+                raise ValueError("a binary frame holds 1..4 values, got %d" % n)
+            if not self.link.connected():
+                self.dropped += 1
+                return False
+            frame = self._frame
+            struct.pack_into("<BHB", frame, 0, BINARY_MARK, self.seq & 0xFFFF, n)
+            for i in range(n):
+                struct.pack_into("<f", frame, 4 + 4 * i, values[i])
+            ok = self.link.notify(self._frames[n]) is not False
+        else:
+            if not self.link.connected():
+                self.dropped += 1
+                return False
+            line = ("%d," % self.seq + ",".join("%.4g" % v for v in values) + "\n").encode()
+            if self._broken:
+                line = b"\n" + line
+            result = self._write(line)
+            self._broken = result is None
+            ok = result is True
+        if ok:
+            self.sent += 1
+            return True
+        self.dropped += 1
+        return False
 
     def _write(self, data):
+        """Notify data in 20-byte chunks; True if all went out, False if none did, None if the
+        link failed after the first chunk (the receiver got part of it)."""
+        view = memoryview(data)
         for i in range(0, len(data), MTU_PAYLOAD):
-            self.link.notify(data[i:i + MTU_PAYLOAD])
+            if self.link.notify(view[i:i + MTU_PAYLOAD]) is False:
+                return False if i == 0 else None
+        return True
 
 
-def open(name="tinyml"):
+def backend(board, firmware, boards=None):
+    """The BLE stack tinyml.telemetry uses on `board` (a boards.json id) under `firmware`
+    ("micropython" or "circuitpython"): "ubluepy", "bluetooth" or "adafruit_ble"."""
+    if boards is None:
+        from tinyml.boards import BOARDS as boards
+    stacks = boards[board]["ble"]
+    if stacks == (None, None):
+        raise ValueError("no BLE on %s" % board)
+    if firmware not in ("micropython", "circuitpython"):
+        raise ValueError("no BLE backend for firmware %r" % firmware)
+    stack = stacks[0] if firmware == "micropython" else stacks[1]
+    if stack is None:
+        raise ValueError("no BLE on %s with %s (boards.json)" % (board, firmware))
+    return stack
+
+
+def start(name="tinyml", binary=False):
+    """Advertise NUS as `name` and return the Telemetry; binary=True sends binary frames."""
     if sys.platform == "linux":
         from tinyml.telemetry import _sim
-        return Telemetry(_sim.Link(name))
-    raise ValueError("BLE telemetry on this board is not written yet (issue 6)")
+        return Telemetry(_sim.Link(name), binary)
+    from tinyml import hal
+    stack = backend(hal.board_id(), hal.PLATFORM)
+    module = __import__("tinyml.telemetry._" + stack, None, None, ("Link",))
+    return Telemetry(module.Link(name), binary)
+
+
+open = start  # the first name of start(); apps/sine.py uses it
