@@ -153,9 +153,13 @@ class SimTransport(Transport):
 # The device's telemetry.start (first named open) is replaced for this run only: sine.run
 # calls it.
 SERIAL_APP = """
-import sys
+import os, sys
 from tinyml import telemetry as _telemetry
 from tinyml.apps import sine as _sine
+try:
+    os.stat(_sine.MODEL)
+except OSError:
+    raise OSError("no %s on the board: `tinyml deploy` copies it" % _sine.MODEL)
 try:
     import select as _select
     _poll = _select.poll()
@@ -258,7 +262,8 @@ class SerialTransport(Transport):
         if self._stopping.is_set() and (not text or text.endswith("KeyboardInterrupt:")):
             return  # the Ctrl-C we sent
         self.finished = True
-        self.error = self._failure or (f"the app on the board stopped: {text}" if text
+        last = text.splitlines()[-1] if text else ""  # a traceback's last line names the error
+        self.error = self._failure or (f"the app on the board stopped: {last}" if last
                                        else "the app on the board ended")
         self._event(self.error)
 
