@@ -1,5 +1,7 @@
-"""Sensors through the HAL's I2C bus: the MPU-6050 driver against a register-level fake, the
-machine.I2C backend against a fake of its API, and clear errors for bad wiring."""
+"""Sensors through the HAL's I2C bus, in the real micropython binary: each adapter against a
+register-level fake of its chip (tinyml.hal._simdevices), on the virtual board and behind a fake
+of machine.I2C, for every board in boards.json; allocation-free reads; Rev1/Rev2 detection; and
+clear errors for bad wiring."""
 
 import struct
 from pathlib import Path
@@ -10,7 +12,21 @@ from mpy import lines_with, run
 from tinyml_host import boards
 
 FAKES = Path(__file__).parent / "fakes"
-MPU_BOARDS = [b for b, f in boards.load().items() if any(s["part"] == "MPU-6050" for s in f["sensors"])]
+BOARDS = boards.load()
+MPU_BOARDS = [b for b, f in BOARDS.items() if any(s["part"] == "MPU-6050" for s in f["sensors"])]
+NANOS = ["nano33_ble_sense", "nano33_ble_sense_rev2"]
+# os.uname().machine on each board's MicroPython (MICROPY_HW_BOARD_NAME " with " MICROPY_HW_MCU_NAME)
+UNAME = {
+    "nano33_ble_sense": "Arduino Nano 33 BLE Sense with NRF52840",
+    "nano33_ble_sense_rev2": "Arduino Nano 33 BLE Sense with NRF52840",
+    "esp32": "Generic ESP32 module with ESP32",
+    "esp32s3": "Generic ESP32S3 module with ESP32-S3",
+    "pico": "Raspberry Pi Pico with RP2040",
+    "pico_w": "Raspberry Pi Pico W with RP2040",
+    "pico2_w": "Raspberry Pi Pico 2 W with RP2350",
+}
+# The physical state the IMU fakes show in these tests: g and deg/s
+STILL = (0.25, -0.5, 0.75, 10.0, -20.0, 30.0)
 SAMPLE = [-12345, 0, 16384, 32767, -32768, 131]  # accel xyz, gyro xyz
 
 
@@ -82,13 +98,6 @@ except ValueError as e:
     ]
 
 
-def test_nano_imu_without_an_adapter_says_so():
-    # The Nano's sensors have no register fakes and adapters yet: the error must say what is missing.
-    out = run("from tinyml import sensors\ntry:\n    sensors.imu()\nexcept ValueError as e:\n    print('E', e)",
-              env={"TINYML_BOARD": "nano33_ble_sense"})
-    assert lines_with("E", out) == ["no IMU on the I2C bus: expected LSM9DS1 at 0x6b, found []"]
-
-
 def test_machine_backend_opens_the_sensor_bus_on_every_board():
     ids = sorted(boards.load())
     script = f"""
@@ -111,3 +120,253 @@ for board in {ids!r}:
         for key in ("sensor_power", "i2c_pullup"):
             if facts[key]:  # driven high (Pin.OUT is 1 in the fake, as on the ports) before the bus opens
                 assert log.index(f"('Pin', {facts[key]['micropython']}, 1, 1)") < log.index("('I2C'")
+
+
+# On the machine backend: the fake machine module, a fake os.uname, and the board's register fakes
+# on the fake machine.I2C; `bmi270` stands for the firmware's frozen driver when `frozen` is set.
+MACHINE_PRELUDE = """
+import sys
+sys.path.insert(0, {fakes!r})
+import machine
+from tinyml import hal
+from tinyml.hal import _machine, _simdevices
+from tinyml.boards import BOARDS
+
+class _Uname:
+    machine = {uname!r}
+
+class _Os:
+    def uname(self):
+        return _Uname()
+
+_machine.os = _Os()
+hal._backend, hal.PLATFORM = _machine, _machine.PLATFORM
+devices = {{}}
+for kind, part, addresses, _, _ in BOARDS[{board!r}]['sensors']:
+    for address, make in zip(addresses, _simdevices.FAKES.get(part, ())):
+        devices[address] = make()
+machine.I2C.devices = devices
+if {frozen!r}:
+    from tinyml.hal import _sim_bmi270
+    sys.modules['bmi270'] = _sim_bmi270
+"""
+
+
+def machine_script(board, body, uname=None, frozen_bmi270=True):
+    return MACHINE_PRELUDE.format(fakes=str(FAKES), uname=uname or UNAME[board], board=board,
+                                  frozen=frozen_bmi270) + body
+
+
+READ_ALL = """
+import array, gc
+from tinyml import sensors
+print('BOARD', hal.board_id())
+imu = sensors.imu()
+for address, dev in hal.i2c().devices.items():
+    if hasattr(dev, 'still'):
+        dev.still = {still!r}
+sample = array.array('h', bytes(12))
+imu.read_into(sample)
+print('IMU', type(imu).__name__, ' '.join('%.4f' % (sample[i] / imu.ACCEL_LSB_PER_G) for i in range(3)),
+      ' '.join('%.3f' % (sample[i] / imu.GYRO_LSB_PER_DPS) for i in range(3, 6)))
+try:
+    env = sensors.environment()
+except ValueError as e:
+    env = None
+    print('NOENV', e)
+values = array.array('i', bytes(12))
+if env:
+    env.read_into(values)
+    print('ENV', ' '.join(type(p).__name__ for p in env.parts), *values)
+for dev in hal.i2c().devices.values():
+    dev.frozen = True                     # the fakes' own arithmetic would count as allocation
+
+def allocated(n):
+    gc.collect()
+    a = gc.mem_alloc()
+    for _ in range(n):
+        imu.read_into(sample)
+        if env:
+            env.read_into(values)
+    return gc.mem_alloc() - a
+
+print('ALLOC', allocated(200))
+"""
+
+
+def _check_readings(out, board):
+    facts = BOARDS[board]
+    parts = {s["kind"]: s["part"] for s in facts["sensors"]}
+    assert lines_with("BOARD", out) == [board]
+    imu = lines_with("IMU", out)[0].split()
+    assert imu[0] == parts["imu"].replace("-", "")
+    if parts["imu"] == "MPU-6050":  # its fake shows its own fixed rocking state
+        assert float(imu[3]) == pytest.approx(1.0, abs=0.01)
+    else:  # within one count of the state the fake was given
+        got = [float(v) for v in imu[1:]]
+        assert got[:3] == pytest.approx(STILL[:3], abs=1e-3)
+        assert got[3:] == pytest.approx(STILL[3:], abs=0.02)
+    if "pressure" in parts:
+        env = lines_with("ENV", out)[0].split()
+        assert env[:2] == [parts["temperature_humidity"], parts["pressure"]]
+        assert [int(v) for v in env[2:]] == [2350, 4500, 101325]  # 23.5 C, 45 %RH, 1013.25 hPa
+    else:
+        assert lines_with("NOENV", out) == [f"{board} has no environment sensor in boards.json (its sensors: MPU-6050)"]
+    assert lines_with("ALLOC", out) == ["0"]
+
+
+@pytest.mark.parametrize("board", NANOS)
+def test_nano_sensors_on_the_virtual_board(board):
+    out = run(READ_ALL.format(still=STILL).replace("from tinyml import sensors", "from tinyml import hal, sensors"),
+              env={"TINYML_BOARD": board})
+    _check_readings(out, board)
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_every_board_on_the_machine_backend(board):
+    """Detection from os.uname (the Nano's revision from its I2C scan), IMU, environment sensors
+    or a clear error, and 0 bytes allocated per read, against a fake machine.I2C."""
+    _check_readings(run(machine_script(board, READ_ALL.format(still=STILL))), board)
+
+
+def test_nano_revision_follows_the_imu_on_the_bus():
+    body = """
+print('DET', hal.board_id())
+"""
+    for board in NANOS:
+        assert lines_with("DET", run(machine_script(board, body))) == [board]
+    # nothing answering (sensor power off): Rev1, the first listed, so the LED still works
+    empty = "machine.I2C.devices = {}\nprint('DET', hal.board_id())\n"
+    assert lines_with("DET", run(machine_script("nano33_ble_sense_rev2", empty))) == ["nano33_ble_sense"]
+    # boards with their own detect strings never touch the bus
+    no_bus = "machine.log.clear()\nprint('DET', hal.board_id(), [e for e in machine.log if e[0] == 'I2C'])\n"
+    assert lines_with("DET", run(machine_script("pico", no_bus))) == ["pico []"]
+
+
+def test_nano_configuration_registers():
+    """The setup each adapter writes, as register values from the datasheets."""
+    script = """
+from tinyml import hal, sensors
+sensors.imu()
+sensors.environment()
+d = hal.i2c().devices
+if 0x6b in d:
+    print('LSM9DS1', hex(d[0x6b].regs[0x22]), hex(d[0x6b].regs[0x10]), hex(d[0x6b].regs[0x20]))
+    print('HTS221', hex(d[0x5f].regs[0x20]))
+else:
+    print('BMI270', hex(d[0x68].regs[0x21]), hex(d[0x68].regs[0x7d]), d[0x68].regs[0x41], d[0x68].regs[0x43],
+          sum(d[0x68].loaded))
+print('LPS22HB', hex(d[0x5c].regs[0x10]), hex(d[0x5c].regs[0x11]))
+"""
+    rev1 = run(script, env={"TINYML_BOARD": "nano33_ble_sense"})
+    # BDU + IF_ADD_INC; gyro and accel at 119 Hz, +-245 dps, +-2 g; HTS221 on, BDU, 12.5 Hz
+    assert lines_with("LSM9DS1", rev1) == ["0x44 0x60 0x60"] and lines_with("HTS221", rev1) == ["0x87"]
+    rev2 = run(script, env={"TINYML_BOARD": "nano33_ble_sense_rev2"})
+    # init_ok after the full 8 KB config load; accel, gyro, temperature on; +-2 g; +-250 dps
+    assert lines_with("BMI270", rev2) == ["0x1 0xe 0 3 8192"]
+    for out in (rev1, rev2):  # 25 Hz, BDU; auto-increment on
+        assert lines_with("LPS22HB", out) == ["0x32 0x10"]
+
+
+def test_bmi270_fake_needs_the_whole_config_file():
+    script = """
+from tinyml.hal._simdevices import BMI270
+dev = BMI270()
+print('RESET', dev.regs[0x00], dev.regs[0x21], dev.regs[0x7c])
+def load(n, power_save_off=True, chunk=16):
+    dev.write(0x7E, b'\\xb6')
+    if power_save_off:
+        dev.write(0x7C, b'\\x00')
+    dev.write(0x59, b'\\x00')
+    for offset in range(0, n, chunk):
+        dev.write(0x5B, bytes(((offset // 2) & 0x0F,)))
+        dev.write(0x5C, bytes(((offset // 2) >> 4,)))
+        dev.write(0x5E, bytes(min(chunk, n - offset)))
+    dev.write(0x59, b'\\x01')
+    dev.write(0x7D, b'\\x0e')
+    buf = bytearray(12)
+    dev.read(0x0C, buf)
+    print('LOAD', n, power_save_off, dev.regs[0x21], buf[4] | buf[5] << 8)
+load(8192)
+load(8176)
+load(8192 + 16, chunk=8192 + 16)  # one burst running past the end
+load(8192, power_save_off=False)
+load(8192, chunk=8192)
+"""
+    out = run(script)
+    assert lines_with("RESET", out) == ["36 0 3"]  # CHIP_ID 0x24, not initialised, adv_power_save on
+    # init_ok (1) and data (az = 1 g at the reset range +-8 g: 4096) only after exactly 8192 bytes
+    assert lines_with("LOAD", out) == ["8192 True 1 4096", "8176 True 2 0", "8208 True 2 0",
+                                       "8192 False 2 0", "8192 True 1 4096"]
+
+
+def test_hs3003_reads_without_waiting_and_keeps_the_last_fresh_value():
+    script = """
+import array, time
+from tinyml import hal, sensors
+env = sensors.environment()
+dev = hal.i2c().devices[0x44]
+values = array.array('i', bytes(12))
+env.read_into(values)       # fetched right after the previous request: stale, last value kept
+print('FAST', values[0], values[1])
+dev.temperature_c, dev.humidity_rh = -10.0, 80.0
+time.sleep_ms(20)
+env.read_into(values)       # a conversion later: fresh
+print('SLOW', values[0], values[1])
+"""
+    out = run(script, env={"TINYML_BOARD": "nano33_ble_sense_rev2"})
+    assert lines_with("FAST", out) == ["2350 4500"] and lines_with("SLOW", out) == ["-1000 8000"]
+
+
+def test_missing_or_wrong_sensors_are_clear_errors():
+    script = """
+from tinyml import hal, sensors
+from tinyml.hal import _simdevices
+d = hal.i2c().devices
+def attempt(what):
+    try:
+        what()
+    except ValueError as e:
+        print('E', e)
+lsm = d.pop(0x6b)
+attempt(sensors.imu)
+d[0x6b] = _simdevices.RegisterDevice()            # something else answers at 0x6b
+attempt(sensors.imu)
+d[0x6b] = lsm
+del d[0x5f]
+attempt(sensors.environment)
+"""
+    assert lines_with("E", run(script, env={"TINYML_BOARD": "nano33_ble_sense"})) == [
+        "no IMU on the I2C bus: expected LSM9DS1 at 0x6b, found ['0x1e', '0x5c', '0x5f']",
+        "device at I2C 0x6b is not a LSM9DS1 (ID register 0x0f reads 0x00, expected 0x68)",
+        "no HTS221 at I2C 0x5f: check wiring and sensor power (found ['0x1e', '0x5c', '0x6b'])",
+    ]
+    script = """
+from tinyml import hal, sensors
+from tinyml.hal._sim import SimI2C
+try:
+    sensors.environment(SimI2C({0x44: hal.i2c().devices[0x44]}))
+except ValueError as e:
+    print('E', e)
+try:
+    sensors.environment()
+except ValueError as e:
+    print('E', e)
+"""
+    out = run(script, env={"TINYML_BOARD": "nano33_ble_sense_rev2"})
+    assert lines_with("E", out) == ["no LPS22HB at I2C 0x5c: check wiring and sensor power (found ['0x44'])"]
+
+
+def test_bmi270_without_the_firmware_driver_says_what_is_missing():
+    body = """
+from tinyml import sensors
+try:
+    sensors.imu()
+except ValueError as e:
+    print('E', e)
+"""
+    out = run(machine_script("nano33_ble_sense_rev2", body, frozen_bmi270=False))
+    assert lines_with("E", out) == [
+        "the BMI270 needs Bosch's config file uploaded at power-on, which only MicroPython's frozen "
+        "bmi270 driver carries; this micropython firmware has no bmi270 module (flash MicroPython "
+        "for the Nano 33 BLE Sense)"]

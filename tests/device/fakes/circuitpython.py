@@ -65,17 +65,20 @@ class I2C:
         return sorted(self.devices)
 
     def writeto(self, address, buffer, *, start=0, end=None):
-        data = bytes(buffer[start:end])
-        self._check(address).write(data[0], data[1:])
+        # the devices are tinyml.hal._simdevices fakes: a plain write sets their register pointer
+        self._check(address).writeto(bytes(buffer[start:end]))
+
+    def readfrom_into(self, address, buffer, *, start=0, end=None):
+        dev = self._check(address)
+        view = memoryview(buffer)[start:end]
+        tmp = bytearray(len(view))
+        dev.readfrom_into(tmp)
+        view[:] = tmp
 
     def writeto_then_readfrom(self, address, buffer_out, buffer_in, *, out_start=0, out_end=None,
                               in_start=0, in_end=None):
-        dev = self._check(address)
-        reg = bytes(buffer_out[out_start:out_end])[0]
-        view = memoryview(buffer_in)[in_start:in_end]
-        tmp = bytearray(len(view))
-        dev.read(reg, tmp)
-        view[:] = tmp
+        self.writeto(address, buffer_out, start=out_start, end=out_end)
+        self.readfrom_into(address, buffer_in, start=in_start, end=in_end)
 
 
 def modules(board_attrs: dict):

@@ -78,3 +78,15 @@ class I2C:
 
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
         self._device(addr).write(memaddr, buf)
+
+    def writeto(self, addr, buf, stop=True):
+        self._device(addr).writeto(buf)
+        return len(buf)
+
+    def readfrom_into(self, addr, buf, stop=True):
+        self._device(addr).readfrom_into(buf)
+
+    def readfrom(self, addr, nbytes, stop=True):
+        buf = bytearray(nbytes)
+        self.readfrom_into(addr, buf)
+        return bytes(buf)

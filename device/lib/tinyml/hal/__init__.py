@@ -17,11 +17,41 @@ else:
 PLATFORM = _backend.PLATFORM
 _led = None
 _i2c = None
+_board = None
 
 
 def board_id():
-    """The boards.json id of this board; ValueError when it is not a supported one."""
-    return _backend.board_id(BOARDS)
+    """The boards.json id of this board; ValueError when it is not a supported one.
+
+    Boards that share a firmware and its detect strings (the Nano 33 BLE Sense Rev1 and Rev2)
+    are told apart by which of their IMUs answers on the sensor bus."""
+    global _board
+    if _board is None:
+        _board = _backend.board_id(BOARDS)
+        twins = same_firmware(_board, BOARDS)
+        if len(twins) > 1:
+            _board = pick_by_imu(twins, BOARDS, _open_bus(BOARDS[_board]).scan())
+    return _board
+
+
+def same_firmware(board, boards):
+    """Boards detected by the same strings as `board` (itself first, then boards.json order)."""
+    f = boards[board]
+    return [board] + [b for b, g in boards.items()
+                      if b != board and g["machine"] == f["machine"] and g["cp_id"] == f["cp_id"]]
+
+
+def pick_by_imu(candidates, boards, present):
+    """The candidate whose IMU's first address is in `present` (an I2C scan); the first candidate
+    when none or several match (sensors unpowered: the LED still works)."""
+    found = [b for b in candidates
+             if any(kind == "imu" and addresses[0] in present for kind, _, addresses, _, _ in boards[b]["sensors"])]
+    return found[0] if len(found) == 1 else candidates[0]
+
+
+def firmware_module(name):
+    """A driver module the firmware freezes in, e.g. "bmi270"; ImportError when it has none."""
+    return _backend.firmware_module(name)
 
 
 def facts():
@@ -45,9 +75,14 @@ def led():
 
 def i2c():
     """The sensor I2C bus (machine.I2C API: scan, readfrom_mem_into, writeto_mem), powered up."""
+    return _open_bus(facts())
+
+
+def _open_bus(f):
+    # One bus object per run: a second busio.I2C on the same pins fails on CircuitPython. Boards
+    # that share a firmware also share their sensor bus, so detection's bus is the board's bus.
     global _i2c
     if _i2c is None:
-        f = facts()
         _i2c = _backend.i2c(f["i2c"], f["power"], f["pullup"], f["sensors"])
     return _i2c
 

@@ -1,4 +1,6 @@
 # CircuitPython: pwmio.PWMOut for the LED (duty_cycle is 0..65535), busio.I2C for sensors.
+import time
+
 import board as _board
 import busio
 import digitalio
@@ -6,6 +8,7 @@ import pwmio
 
 PLATFORM = "circuitpython"
 _PWM_HZ = 1000
+_SENSOR_BOOT_S = 0.05
 
 
 def board_id(boards):
@@ -75,12 +78,35 @@ class MemI2C:
         finally:
             self.bus.unlock()
 
+    def writeto(self, addr, buf):
+        self._lock()
+        try:
+            self.bus.writeto(addr, buf)
+        finally:
+            self.bus.unlock()
+
+    def readfrom_into(self, addr, buf):
+        self._lock()
+        try:
+            self.bus.readfrom_into(addr, buf)
+        finally:
+            self.bus.unlock()
+
 
 def i2c(bus, power, pullup, sensors):
+    switched = False
     for switch in (power, pullup):
         if switch is not None:
             pin = digitalio.DigitalInOut(getattr(_board, switch[1]))
             pin.switch_to_output(value=True)
             _switches.append(pin)
+            switched = True
+    if switched:
+        time.sleep(_SENSOR_BOOT_S)  # freshly powered sensors answer only after they booted
     _, _, _, scl, sda, freq = bus
     return MemI2C(busio.I2C(getattr(_board, scl), getattr(_board, sda), frequency=freq))
+
+
+def firmware_module(name):
+    """A driver module by name; CircuitPython has none of MicroPython's frozen ones."""
+    return __import__(name)

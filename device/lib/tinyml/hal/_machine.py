@@ -37,3 +37,8 @@ def i2c(bus, power, pullup, sensors):
             Pin(switch[0], Pin.OUT, value=1)
     bus_id, scl, sda, _, _, freq = bus
     return I2C(bus_id, scl=Pin(scl), sda=Pin(sda), freq=freq)
+
+
+def firmware_module(name):
+    """A driver the firmware freezes in (e.g. `bmi270` on the Nano 33 BLE Sense)."""
+    return __import__(name)

@@ -44,7 +44,8 @@ def led(led_facts):
 
 
 class SimI2C:
-    """machine.I2C's register API over fake devices: {address: device with .regs bytearray}."""
+    """machine.I2C over fake devices {address: device}: the register calls (readfrom_mem_into,
+    writeto_mem) and the plain transfers (writeto, readfrom_into) some parts need."""
 
     def __init__(self, devices):
         self.devices = devices
@@ -69,13 +70,31 @@ class SimI2C:
     def writeto_mem(self, addr, memaddr, buf):
         self._device(addr).write(memaddr, buf)
 
+    def writeto(self, addr, buf, stop=True):
+        self._device(addr).writeto(buf)
+        return len(buf)
+
+    def readfrom_into(self, addr, buf, stop=True):
+        self._device(addr).readfrom_into(buf)
+
+    def readfrom(self, addr, nbytes, stop=True):
+        buf = bytearray(nbytes)
+        self.readfrom_into(addr, buf)
+        return bytes(buf)
+
 
 def i2c(bus, power, pullup, sensors):
     from tinyml.hal import _simdevices
 
     devices = {}
     for kind, part, addresses, _, _ in sensors:
-        make = _simdevices.FAKES.get(part)
-        if make is not None:
-            devices[addresses[0]] = make()
+        for address, make in zip(addresses, _simdevices.FAKES.get(part, ())):
+            devices[address] = make()
     return SimI2C(devices)
+
+
+def firmware_module(name):
+    """A driver module the firmware would have frozen in. The virtual board has none of them;
+    it has stand-ins (tinyml/hal/_sim_<name>.py) for the few tinyml needs, which drive the
+    register fakes the same way the real drivers drive the chips."""
+    return __import__("tinyml.hal._sim_" + name, None, None, ("x",))

@@ -1,27 +1,82 @@
-# tinyml.sensors: one small API over the sensor drivers.
-#   imu = tinyml.sensors.imu()       # the board's IMU, found on its I2C bus (boards.json)
-#   imu.read_into(buf)               # buf = array('h', bytes(12)): accel xyz, gyro xyz, raw counts
-#   imu.ACCEL_LSB_PER_G, imu.GYRO_LSB_PER_DPS   # to convert counts to g and deg/s
-_ADAPTERS = {"MPU-6050": "tinyml.sensors.mpu6050"}
+# tinyml.sensors: one small API over the board's sensors, found on its I2C bus from boards.json.
+#
+#   imu = tinyml.sensors.imu()          # MPU-6050 (ESP32, Pico), LSM9DS1 (Nano Rev1), BMI270 (Nano Rev2)
+#   sample = array('h', bytes(12))
+#   imu.read_into(sample)               # accel x, y, z, gyro x, y, z in raw counts; allocates nothing
+#   imu.ACCEL_LSB_PER_G, imu.GYRO_LSB_PER_DPS   # counts per g and per deg/s for this part and range
+#
+#   env = tinyml.sensors.environment()  # Nano: HTS221 + LPS22HB (Rev1), HS3003 + LPS22HB (Rev2)
+#   values = array('i', bytes(12))
+#   env.read_into(values)               # allocates nothing; integers:
+#   values[TEMPERATURE]                 #   centi-degrees C (2350 is 23.5 C)
+#   values[HUMIDITY]                    #   centi-%RH (4500 is 45 %RH)
+#   values[PRESSURE]                    #   Pa, which is centi-hPa (101325 is 1013.25 hPa)
+#
+# Each part has an adapter module tinyml.sensors.<part> (lower case, no dash) with a class named
+# after the part; a missing sensor is a ValueError naming the part and its address.
+TEMPERATURE = 0
+HUMIDITY = 1
+PRESSURE = 2
+_ENVIRONMENT_KINDS = ("temperature_humidity", "pressure")
 
 
 def imu(i2c=None):
+    """The board's IMU, set up; ValueError when it does not answer on the sensor bus."""
+    bus, present, sensors = _bus(i2c)
+    wanted = []
+    for sensor in sensors:
+        if sensor[0] == "imu":
+            if sensor[2][0] in present:
+                return _open(bus, sensor)
+            wanted.append("%s at 0x%02x" % (sensor[1], sensor[2][0]))
+    raise ValueError("no IMU on the I2C bus: expected %s, found %s"
+                     % (" or ".join(wanted) or "none in boards.json", _hex(present)))
+
+
+def environment(i2c=None):
+    """The board's temperature, humidity and pressure sensors behind one read_into(values)."""
+    from tinyml import hal
+
+    bus, present, sensors = _bus(i2c)
+    parts = [s for s in sensors if s[0] in _ENVIRONMENT_KINDS]
+    if not parts:
+        raise ValueError("%s has no environment sensor in boards.json (its sensors: %s)"
+                         % (hal.board_id(), ", ".join(s[1] for s in sensors) or "none"))
+    for kind, part, addresses, _, _ in parts:
+        if addresses[0] not in present:
+            raise ValueError("no %s at I2C 0x%02x: check wiring and sensor power (found %s)"
+                             % (part, addresses[0], _hex(present)))
+    return Environment([_open(bus, s) for s in parts])
+
+
+class Environment:
+    """Several sensors, each filling its own slots (TEMPERATURE, HUMIDITY, PRESSURE)."""
+
+    def __init__(self, parts):
+        self.parts = tuple(parts)
+
+    def read_into(self, values):
+        """values: array('i') of 3, filled in place; allocates nothing."""
+        for part in self.parts:
+            part.read_into(values)
+
+
+def _bus(i2c):
     from tinyml import hal
 
     bus = i2c if i2c is not None else hal.i2c()
-    present = bus.scan()
-    wanted = []
-    for kind, part, addresses, _, _ in hal.facts()["sensors"]:
-        if kind != "imu":
-            continue
-        wanted.append("%s at 0x%02x" % (part, addresses[0]))
-        if addresses[0] in present:
-            if part not in _ADAPTERS:
-                raise ValueError("IMU %s found, but tinyml has no adapter for it yet" % part)
-            module = __import__(_ADAPTERS[part], None, None, ("x",))
-            driver = getattr(module, part.replace("-", ""))(bus, addresses[0])
-            driver.ACCEL_LSB_PER_G = module.ACCEL_LSB_PER_G
-            driver.GYRO_LSB_PER_DPS = module.GYRO_LSB_PER_DPS
-            return driver
-    raise ValueError("no IMU on the I2C bus: expected %s, found %s"
-                     % (" or ".join(wanted) or "none in boards.json", ["0x%02x" % a for a in present]))
+    return bus, bus.scan(), hal.facts()["sensors"]
+
+
+def _open(bus, sensor):
+    part = sensor[1]
+    name = part.lower().replace("-", "")
+    try:
+        module = __import__("tinyml.sensors." + name, None, None, ("x",))
+    except ImportError:
+        raise ValueError("%s found, but tinyml has no adapter for it (tinyml/sensors/%s.py)" % (part, name))
+    return getattr(module, part.replace("-", ""))(bus, *sensor[2])
+
+
+def _hex(addresses):
+    return ["0x%02x" % a for a in addresses]

@@ -23,6 +23,9 @@ def _s16(hi, lo):
 
 
 class MPU6050:
+    ACCEL_LSB_PER_G = ACCEL_LSB_PER_G
+    GYRO_LSB_PER_DPS = GYRO_LSB_PER_DPS
+
     def __init__(self, i2c, address=ADDRESS):
         self._i2c = i2c
         self._address = address

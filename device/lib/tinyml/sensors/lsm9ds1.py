@@ -1,0 +1,47 @@
+# ST LSM9DS1 (Nano 33 BLE Sense Rev1): accelerometer + gyroscope at 0x6B, magnetometer at 0x1E.
+# tinyml's own minimal setup (three register writes from the datasheet) and a read that fills a
+# caller's array without allocating. Units: raw counts; at the ranges set here ACCEL_LSB_PER_G
+# counts are 1 g (+-2 g, 0.061 mg/LSB) and GYRO_LSB_PER_DPS counts are 1 deg/s (+-245 deg/s,
+# 8.75 mdps/LSB).
+from micropython import const
+
+from tinyml.sensors._chip import check_id, s16le
+
+_WHO_AM_I = const(0x0F)
+_CTRL_REG1_G = const(0x10)
+_OUT_X_G = const(0x18)
+_CTRL_REG6_XL = const(0x20)
+_CTRL_REG8 = const(0x22)
+_OUT_X_XL = const(0x28)
+_ODR_119HZ = const(0x60)     # ODR bits 7:5 = 011; full-scale bits 4:3 = 00 (+-245 dps, +-2 g)
+_BDU_IF_ADD_INC = const(0x44)  # whole samples per read; multi-byte reads walk the registers
+
+ADDRESS = 0x6B
+MAG_ADDRESS = 0x1E
+ACCEL_LSB_PER_G = 1000 / 0.061
+GYRO_LSB_PER_DPS = 1000 / 8.75
+
+
+class LSM9DS1:
+    ACCEL_LSB_PER_G = ACCEL_LSB_PER_G
+    GYRO_LSB_PER_DPS = GYRO_LSB_PER_DPS
+
+    def __init__(self, i2c, address=ADDRESS, mag_address=MAG_ADDRESS):
+        check_id(i2c, address, _WHO_AM_I, 0x68, "LSM9DS1")
+        self._i2c = i2c
+        self._address = address
+        self.mag_address = mag_address  # the magnetometer stays in its power-down reset state
+        self._buf = bytearray(6)
+        i2c.writeto_mem(address, _CTRL_REG8, bytes((_BDU_IF_ADD_INC,)))
+        i2c.writeto_mem(address, _CTRL_REG1_G, bytes((_ODR_119HZ,)))   # gyro on (accel follows)
+        i2c.writeto_mem(address, _CTRL_REG6_XL, bytes((_ODR_119HZ,)))  # accel range +-2 g
+
+    def read_into(self, out):
+        """out: array('h') of 6: accel x, y, z, gyro x, y, z in raw counts. Allocates nothing."""
+        b = self._buf
+        self._i2c.readfrom_mem_into(self._address, _OUT_X_XL, b)
+        for i in range(3):
+            out[i] = s16le(b, 2 * i)
+        self._i2c.readfrom_mem_into(self._address, _OUT_X_G, b)
+        for i in range(3):
+            out[3 + i] = s16le(b, 2 * i)
