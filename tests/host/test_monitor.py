@@ -286,6 +286,15 @@ def test_ble_device_not_found_names_what_was_looked_for(board):
         monitor.watch(monitor.open_transport(ble="nano-kitchen"), 1, live=False)
 
 
+def test_ble_scan_failure_is_one_clear_error(board, monkeypatch):
+    async def no_adapter(cls, name, timeout=10.0, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory")  # what bleak gives without BlueZ
+
+    monkeypatch.setattr(sys.modules["bleak"].BleakScanner, "find_device_by_name", classmethod(no_adapter))
+    with pytest.raises(TinymlError, match="BLE scan for 'tinyml-sine' failed: .*is Bluetooth on"):
+        monitor.watch(monitor.open_transport(ble="tinyml-sine"), 1, live=False)
+
+
 def test_ble_disconnect_mid_stream_ends_the_watch_and_is_reported(board):
     board.drop_link_at = {15}
     t = monitor.open_transport(ble="tinyml-sine")

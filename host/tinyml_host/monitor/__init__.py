@@ -57,7 +57,11 @@ class Session:
 async def _watch(session: Session, commands: list[str], console, live: bool):
     transport = session.transport
     arrived = collections.deque()  # filled by the transport, from its thread or the loop
-    await transport.start(arrived.append)
+    if live:
+        with console.status(f"connecting: {transport.label} ..."):
+            await transport.start(arrived.append)
+    else:
+        await transport.start(arrived.append)
     session.started = time.monotonic()
     pending = list(commands)
     display = contextlib.nullcontext()

@@ -321,10 +321,14 @@ class BleTransport(Transport):
         self._bleak, self._sink = bleak, sink
         self._loop = asyncio.get_running_loop()
         scanner = bleak.BleakScanner
-        if is_address(self.target):
-            device = await scanner.find_device_by_address(self.target, timeout=self.scan_timeout)
-        else:
-            device = await scanner.find_device_by_name(self.target, timeout=self.scan_timeout)
+        try:
+            if is_address(self.target):
+                device = await scanner.find_device_by_address(self.target, timeout=self.scan_timeout)
+            else:
+                device = await scanner.find_device_by_name(self.target, timeout=self.scan_timeout)
+        except Exception as e:  # noqa: BLE001 - no adapter, no BlueZ, no permission: per OS
+            raise TinymlError(f"BLE scan for {self.target!r} failed: {e or type(e).__name__}; is Bluetooth "
+                              "on (Linux: an adapter and BlueZ's bluetoothd running)?") from None
         if device is None:
             kind = "address" if is_address(self.target) else "name"
             raise TinymlError(f"no BLE device with {kind} {self.target!r} found in {self.scan_timeout:g} s: "
