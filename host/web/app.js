@@ -1,6 +1,6 @@
 // tinyml telemetry page: a board's Nordic UART Service over Web Bluetooth, as a live chart,
 // counters, a command box and a CSV export. Plain JS, no build step; the wire format is
-// docs/telemetry.md and the parser mirrors host/tinyml_host/monitor.py's LineAssembler.
+// docs/telemetry.md and the parser mirrors host/tinyml_host/monitor/frames.py's FrameDecoder.
 "use strict";
 
 // Web Bluetooth takes 128-bit UUIDs as lowercase strings only.
@@ -11,7 +11,7 @@ const NAME_PREFIX = "tinyml";     // telemetry.open("tinyml-sine") advertises th
 const NOTIFY_PAYLOAD = 20;        // bytes per write at BLE's default MTU, as the board sends
 const BINARY_MARK = 0xa5;         // first byte of a binary frame, never of a text line
 const CHART_POINTS = 600;         // frames shown in the chart; the CSV keeps more
-const MAX_ROWS = 200000;          // frames kept for the CSV (~30 min at 100 frames/s)
+const MAX_ROWS = 200000;          // frames kept for the CSV (~35 min at 100 frames/s)
 const SERIES_COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706"];
 const APP_COLUMNS = { sine: ["x", "y", "duty"] }; // what each app's frames carry
 
@@ -34,10 +34,14 @@ function parseSeq(text) {
   return /^[+-]?\d+$/.test(t) ? Number(t) : null;  // Python's int()
 }
 
-// Notifications (<= 20 bytes each) back into frames; counts frames, gaps in seq (lost) and
-// lines that do not parse (bad). Text lines as monitor.LineAssembler; binary frames are one
-// whole notification each: 0xA5, uint16 seq (wraps), uint8 n, n float32, little-endian.
-class TelemetryParser {
+// Notifications (<= 20 bytes each) back into rows [seq, v1, ...]; counts gaps in seq (lost)
+// and lines that do not parse (bad), as tinyml monitor's FrameDecoder does. Text lines may
+// span notifications; a binary frame is one whole notification: 0xA5, uint16 seq, uint8 n,
+// n float32, little-endian. A binary seq is unwrapped (65535 is followed by 65536, not 0),
+// so rows stay in order in the CSV.
+const SEQ_WRAP = 0x10000;
+
+class FrameDecoder {
   constructor({ onFrame = () => {}, onReply = () => {} } = {}) {
     this.onFrame = onFrame;
     this.onReply = onReply;
@@ -53,7 +57,8 @@ class TelemetryParser {
     this.lost = 0;
     this.bad = 0;
     this.lastSeq = null;
-    this.lastX = null;     // chart position: seq, kept increasing over wraps and board restarts
+    this.lastX = null;     // chart position: seq, kept increasing over board restarts
+    this.xOffset = 0;
   }
 
   // A new connection starts on a frame boundary: what was half received is gone (and shows
@@ -82,6 +87,7 @@ class TelemetryParser {
   }
 
   _line(text) {
+    if (!text) return;  // the board starts a line afresh after one it could not finish
     if (text.startsWith("OK ") || text.startsWith("ERR ")) {
       this.replies.push(text);
       this.onReply(text);
@@ -96,7 +102,7 @@ class TelemetryParser {
     }
     let gap = 0;
     if (this.lastSeq !== null && seq > this.lastSeq + 1) gap = seq - this.lastSeq - 1;
-    this._frame(seq, gap, values);
+    this._frame(seq, gap, values);  // a smaller seq: the board restarted, count from there
   }
 
   _binary(bytes) {
@@ -106,15 +112,17 @@ class TelemetryParser {
       return;
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const seq = view.getUint16(1, true);
+    const wireSeq = view.getUint16(1, true);
     const values = [];
     for (let i = 0; i < n; i++) values.push(view.getFloat32(4 + 4 * i, true));
+    let seq = wireSeq;
     let gap = 0;
     if (this.lastSeq !== null) {
-      // seq wraps at 65536: 65535 -> 0 is no gap; a step back of more than half the
-      // range is read as a board restart, not as 60000 lost frames
-      const step = (seq - (this.lastSeq & 0xffff) - 1 + 0x10000) & 0xffff;
-      if (step < 0x8000) gap = step;
+      const step = (((wireSeq - this.lastSeq) % SEQ_WRAP) + SEQ_WRAP) % SEQ_WRAP;
+      if (step > 0 && step < SEQ_WRAP / 2) {
+        gap = step - 1;
+        seq = this.lastSeq + step;
+      } // else a repeat or a jump back: the board restarted, count from its seq
     }
     this._frame(seq, gap, values);
   }
@@ -123,10 +131,15 @@ class TelemetryParser {
     this.lost += gap;
     this.frames++;
     this.lastSeq = seq;
-    this.lastX = this.lastX === null ? seq : this.lastX + 1 + gap;
+    let x = seq + this.xOffset;
+    if (this.lastX !== null && x <= this.lastX) {  // the board restarted: continue to the right
+      this.xOffset = this.lastX + 1 - seq;
+      x = this.lastX + 1;
+    }
+    this.lastX = x;
     const row = [seq, ...values];
     this.rows.push(row);
-    if (this.rows.length > MAX_ROWS) this.rows.splice(0, this.rows.length - MAX_ROWS);
+    if (this.rows.length > MAX_ROWS + 10000) this.rows.splice(0, this.rows.length - MAX_ROWS);
     this.onFrame(row, this.lastX);
   }
 }
@@ -152,9 +165,10 @@ let state = "disconnected";
 let chart = null;
 let chartData = null;        // [x[], series1[], ...] for the last CHART_POINTS frames
 let chartBig = null;         // per series: on the right-hand axis for large values
+let chartNarrow = false;     // drawn for a phone-width screen
 let renderQueued = false;
 
-const parser = new TelemetryParser({ onFrame: addToChart, onReply: showReply });
+const parser = new FrameDecoder({ onFrame: addToChart, onReply: showReply });
 
 function columnNames(count) {
   const names = APP_COLUMNS[app];
@@ -198,10 +212,12 @@ function showReply(text) {
 
 function chartSize() {
   const width = Math.max(200, ui.chart.clientWidth);
-  return { width, height: Math.round(Math.max(220, Math.min(380, width * 0.6))) };
+  return { width, height: Math.round(Math.max(260, Math.min(400, width * 0.7))) };
 }
 
 const isBig = (v) => Math.abs(v) > 100;
+const isNarrow = () => ui.chart.clientWidth < 520;
+const compact = (v) => (Math.abs(v) >= 1000 ? `${+(v / 1000).toFixed(1)}k` : String(v));
 
 // values of very different size (the sine app's x and y beside a 0..65535 duty) get a second
 // axis on the right; which series go there is decided by the values seen so far
@@ -215,11 +231,14 @@ function makeChart(big) {
     scale: twoAxes && b ? "big" : "small", points: { show: false },
     value: (u, v) => (v == null ? "–" : formatValue(v)),
   }));
-  const axes = [{ ...axisStyle }, { ...axisStyle, scale: "small" }];
+  const axes = [{ ...axisStyle }, { ...axisStyle, scale: "small", size: 44 }];
+  chartNarrow = isNarrow();
   if (twoAxes) {
-    axes[1].label = names.filter((_, i) => !big[i]).join(", ");
-    axes.push({ ...axisStyle, scale: "big", side: 1, grid: { show: false },
-      label: names.filter((_, i) => big[i]).join(", ") });
+    // on a phone the legend names the series: axis labels would take a third of the width
+    if (!chartNarrow) axes[1].label = names.filter((_, i) => !big[i]).join(", ");
+    axes.push({ ...axisStyle, scale: "big", side: 1, grid: { show: false }, size: 44,
+      values: (u, splits) => splits.map(compact),
+      label: chartNarrow ? undefined : names.filter((_, i) => big[i]).join(", ") });
   }
   ui.chart.replaceChildren();
   chart = new uPlot({
@@ -280,7 +299,15 @@ function render() {
   if (chart) chart.setData(chartData);
 }
 
-new ResizeObserver(() => { if (chart) chart.setSize(chartSize()); }).observe(ui.chart);
+new ResizeObserver(() => {
+  if (!chart) return;
+  if (isNarrow() !== chartNarrow) {  // phone turned: axis labels come or go
+    chart.destroy();
+    makeChart(chartBig);
+  } else {
+    chart.setSize(chartSize());
+  }
+}).observe(ui.chart);
 
 // ---- Bluetooth -----------------------------------------------------------------------------
 
@@ -319,7 +346,7 @@ async function connect() {
     txChar.addEventListener("characteristicvaluechanged", onNotification);
     tx = txChar;
     await txChar.startNotifications();
-    setState("connected", `Connected to ${device.name || "a board"} (${device.id}).`);
+    setState("connected", `Connected to ${device.name || "a board"}.`);
   } catch (e) {
     if (tx) tx.removeEventListener("characteristicvaluechanged", onNotification);
     tx = null;
@@ -369,6 +396,13 @@ async function sendCommand(text) {
 
 // ---- CSV -----------------------------------------------------------------------------------
 
+// as tinyml monitor's CSV: 9 significant digits keep a float32 exact
+function csvNumber(v) {
+  if (Number.isNaN(v)) return "nan";
+  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+  return String(Number(v.toPrecision(9)));
+}
+
 function exportCsv() {
   if (!parser.rows.length) {
     ui.exportNote.textContent = "nothing to export yet";
@@ -376,7 +410,7 @@ function exportCsv() {
   }
   const width = Math.max(...parser.rows.map((r) => r.length)) - 1;
   const lines = [["seq", ...columnNames(width)].join(",")];
-  for (const row of parser.rows) lines.push(row.map((v) => String(v)).join(","));
+  for (const row of parser.rows) lines.push([row[0], ...row.slice(1).map(csvNumber)].join(","));
   const blob = new Blob([lines.join("\n") + "\n"], { type: "text/csv" });
   const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
   const a = document.createElement("a");
@@ -433,4 +467,4 @@ if (problem) {
 }
 
 // for the tests and the console
-window.tinymlTelemetry = { TelemetryParser, parser, SERIES_COLORS, NUS_SERVICE, NUS_RX, NUS_TX };
+window.tinymlTelemetry = { FrameDecoder, parser, SERIES_COLORS, NUS_SERVICE, NUS_RX, NUS_TX };

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 import models
 from tinyml_host import deploy, export, monitor, tmdl, web
@@ -350,8 +351,6 @@ def page(browser, server, recording):
 
 
 def connect(page):
-    from playwright.sync_api import expect
-
     page.click("#connect")
     expect(page.locator("#state")).to_have_text("connected")
 
@@ -450,3 +449,208 @@ def test_the_fake_refuses_what_web_bluetooth_refuses(browser, server):
         "notify on RX": "NotSupportedError", "21 bytes without response": "NetworkError",
         "a string is no BufferSource": "TypeError", "write after disconnect": "NetworkError"}
     page.context.close()
+
+
+def test_chart_draws_the_frames_on_a_phone_and_on_a_desktop(browser, server, recording):
+    frames = recording["frames"][:FRAMES_TO_RECORD]  # before the commands: the LED glows throughout
+    OUT.mkdir(parents=True, exist_ok=True)
+    for viewport, name in ((PHONE, "telemetry.png"), (DESKTOP, "telemetry-desktop.png")):
+        page = open_page(browser, server, recording, viewport=viewport)
+        connect(page)
+        feed(page, [c for _, _, chunks in frames for c in chunks])
+        assert counters(page)["frames"] == len(frames)
+        page.click("text=LED off")
+        expect(page.locator("#reply")).to_have_text("OK led")
+        colours = page.evaluate("() => window.tinymlTelemetry.SERIES_COLORS")
+        # pixels of each series' colour on the chart's canvas (lines are anti-aliased: near enough)
+        counts = page.evaluate("""colours => {
+            const canvas = document.querySelector("#chart canvas");
+            const {width, height} = canvas;
+            const data = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+            const rgb = colours.map((c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)));
+            const counts = rgb.map(() => 0);
+            for (let p = 0; p < data.length; p += 4) {
+              if (data[p + 3] < 200) continue;
+              rgb.forEach(([r, g, b], k) => {
+                if (Math.abs(data[p] - r) + Math.abs(data[p + 1] - g) + Math.abs(data[p + 2] - b) < 60) counts[k]++;
+              });
+            }
+            return {counts, width, height};
+        }""", colours)
+        assert counts["width"] >= min(viewport["width"], 1000) * 0.85 and counts["height"] >= 200  # page max 1000px
+        x, y, duty = counts["counts"][:3]
+        # three sweeps of a sine drawn across the canvas: long lines, not a few stray pixels
+        assert min(x, y, duty) > counts["width"] // 2, counts
+        assert counts["counts"][3] == 0  # no fourth series
+        legend = page.inner_text(".u-legend")
+        assert all(label in legend for label in ("x", "y", "duty"))
+        page.screenshot(path=str(OUT / name), full_page=True)
+        assert page.errors == []
+        page.context.close()
+
+
+def test_commands_go_out_as_bytes_and_the_board_reply_shows(page, recording):
+    connect(page)
+    page.click("text=LED off")
+    expect(page.locator("#reply")).to_have_text("OK led")  # the virtual board's own reply
+    assert b"".join(bytes(w) for w in fake_log(page)["written"]) == b"led off\n"
+    expect(page.locator("#reply")).to_have_class(re.compile(r"\bok\b"))
+
+    page.fill("#command", "rate 20")
+    page.press("#command", "Enter")
+    expect(page.locator("#reply")).to_have_text("OK rate")
+    page.select_option("#rate", "50")
+    page.click("#set-rate")
+    page.fill("#command", "led purple")
+    page.click("#send")
+    expect(page.locator("#reply")).to_have_text("ERR usage: led on|off")
+    expect(page.locator("#reply")).to_have_class(re.compile(r"\berror\b"))
+    written = [bytes(w) for w in fake_log(page)["written"]]
+    assert b"".join(written) == b"led off\nrate 20\nrate 50\nled purple\n"
+    assert all(len(w) <= 20 for w in written)
+    assert recording["replies"]["led purple"][0].startswith(b"ERR ")  # the board refused it itself
+
+
+def test_csv_export_holds_every_frame(page, recording):
+    frames = recording["frames"]
+    connect(page)
+    feed(page, [c for _, _, chunks in frames for c in chunks])
+    assert counters(page)["frames"] == len(frames)
+    with page.expect_download() as download:
+        page.click("text=Export CSV")
+    assert download.value.suggested_filename.endswith(".csv")
+    with open(download.value.path(), newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["seq", "x", "y", "duty"]
+    assert [int(r[0]) for r in rows[1:]] == [seq for seq, _, _ in frames]
+    assert [[float(v) for v in r[1:]] for r in rows[1:]] == [values for _, values, _ in frames]
+
+
+def test_a_disconnect_mid_stream_then_reconnect_without_reloading(page, recording):
+    frames = recording["frames"]
+    half = len(frames) // 2
+    connect(page)
+    feed(page, [c for _, _, chunks in frames[:half] for c in chunks])
+    cut = next(i for i in range(half, len(frames)) if len(frames[i][2]) > 1)  # a frame in two notifications
+    feed(page, [c for _, _, chunks in frames[half:cut] for c in chunks] + frames[cut][2][:1])
+    page.evaluate("() => window.__fakeBle.linkLost()")  # out of range, mid-frame
+    expect(page.locator("#state")).to_have_text("disconnected")
+    expect(page.locator("#connect")).to_have_text("Reconnect")
+    assert feed(page, frames[cut][2][1:]) == 0  # nothing arrives while disconnected
+    page.click("#connect")
+    expect(page.locator("#state")).to_have_text("connected")
+    log = fake_log(page)
+    assert len(log["requests"]) == 1 and log["connects"] == 2  # the same board, no new chooser
+    feed(page, [c for _, _, chunks in frames[cut + 1:] for c in chunks])
+    # each frame counted once (no second listener), the torn frame lost, not a bad line
+    assert counters(page) == {"frames": len(frames) - 1, "lost": 1, "bad": 0}
+
+    page.click("#disconnect")  # by hand this time
+    expect(page.locator("#state")).to_have_text("disconnected")
+    assert fake_log(page)["disconnectCalls"] == 1
+    page.click("#connect")
+    expect(page.locator("#state")).to_have_text("connected")
+    page.click("text=LED on")
+    expect(page.locator("#reply")).to_have_text("OK led")
+
+
+def binary_frame(seq: int, values) -> bytes:
+    """docs/telemetry.md: 0xA5, seq uint16, n, n float32, little-endian."""
+    return struct.pack(f"<BHB{len(values)}f", 0xA5, seq & 0xFFFF, len(values), *values)
+
+
+def test_binary_frames_are_decoded_across_the_seq_wrap(page, recording):
+    values = [v for _, v, _ in recording["frames"][:40]]
+    seqs = [65520 + i for i in range(40)]  # 65520 .. 65559: wraps to 0 after 65535
+    dropped = {3, 16, 17}  # 65523; 65536 and 65537, right after the wrap
+    chunks = [binary_frame(s, v) for i, (s, v) in enumerate(zip(seqs, values)) if i not in dropped]
+    chunks.insert(10, binary_frame(0, [1, 2, 3, 4, 5])[:4] + bytes(20))  # n = 5 does not fit in 20 bytes
+    assert all(len(c) == 16 for i, c in enumerate(chunks) if i != 10)  # 4 + 4 * 3
+    connect(page)
+    feed(page, chunks)
+    kept = [s for i, s in enumerate(seqs) if i not in dropped]
+    assert counters(page) == {"frames": len(kept), "lost": expected_lost(kept), "bad": 1}
+    assert expected_lost(kept) == 3
+    rows = page.evaluate("() => window.tinymlTelemetry.parser.rows")
+    assert [r[0] for r in rows] == kept  # unwrapped: 65535 is followed by 65536, in order
+    assert [r[1:] for r in rows] == [[float(np.float32(v)) for v in values[i]]
+                                     for i in range(len(seqs)) if i not in dropped]
+    host = monitor.FrameDecoder()
+    for c in chunks:
+        host.feed(c)
+    assert host.rows == rows and host.lost == 3 and host.bad == 1
+
+
+def test_the_page_decodes_as_tinyml_monitor_does(page, recording):
+    """Random streams (text split anywhere, binary, replies, garbage, gaps, restarts) through
+    the page's decoder and the host's FrameDecoder give the same rows and counts."""
+    rng = np.random.default_rng(6)
+    frames = recording["frames"]
+    streams = []
+    for _ in range(40):
+        chunks, text = [], b""
+        seq = int(rng.integers(1, 70000))
+        for _ in range(int(rng.integers(1, 60))):
+            kind = rng.choice(["text", "text", "binary", "reply", "garbage", "empty", "jump"])
+            values = frames[int(rng.integers(len(frames)))][1]
+            if kind == "jump":
+                seq = int(rng.integers(1, 70000))
+                continue
+            seq += 1 + int(rng.integers(0, 3) == 0) * int(rng.integers(1, 5))
+            if kind == "binary":
+                if text:
+                    chunks += [text[i:i + 20] for i in range(0, len(text), 20)]
+                    text = b""
+                chunks.append(binary_frame(seq, values[:int(rng.integers(1, 4))]))
+            elif kind == "text":
+                text += f"{seq},".encode() + b",".join(b"%.4g" % v for v in values) + b"\n"
+            elif kind == "reply":
+                text += rng.choice([b"OK rate\n", b"ERR usage: led on|off\n", b"OK\n"])
+            elif kind == "garbage":
+                text += bytes(rng.integers(0x20, 0x7F, int(rng.integers(1, 30)), dtype=np.uint8)) + b"\n"
+            else:
+                text += b"\n"
+            if text and rng.random() < 0.5:  # notifications end at random places in the text
+                cut = int(rng.integers(1, len(text) + 1))
+                chunks += [text[i:min(i + 20, cut)] for i in range(0, cut, 20)]
+                text = text[cut:]
+        chunks += [text[i:i + 20] for i in range(0, len(text), 20)]
+        streams.append(chunks)
+    page_results = page.evaluate("""streams => streams.map((chunks) => {
+        const d = new window.tinymlTelemetry.FrameDecoder();
+        for (const c of chunks) d.feed(new Uint8Array(c));
+        return {rows: d.rows, replies: d.replies, lost: d.lost, bad: d.bad};
+    })""", [[list(c) for c in chunks] for chunks in streams])
+    for chunks, got in zip(streams, page_results):
+        host = monitor.FrameDecoder()
+        for c in chunks:
+            host.feed(c)
+        assert got == {"rows": host.rows, "replies": host.replies, "lost": host.lost, "bad": host.bad}
+    assert sum(r["bad"] for r in page_results) > 0 and sum(r["lost"] for r in page_results) > 0
+
+
+def test_without_web_bluetooth_the_page_says_what_is_needed(browser, server):
+    for url, script, why in ((server, NO_BLUETOOTH, "no Web Bluetooth"),  # Firefox, Safari
+                             (server.replace("127.0.0.1", "insecure.test"), "", "not a secure context")):
+        page = open_page(browser, url, script=script)
+        expect(page.locator("#unsupported")).to_be_visible()
+        text = page.inner_text("#unsupported")
+        assert why in text and "Chrome" in text and "https://" in text and "localhost" in text
+        expect(page.locator("#connect")).to_be_disabled()
+        page.screenshot(path=str(OUT / f"unsupported-{why.split()[-1]}.png"))
+        assert page.errors == []
+        page.context.close()
+
+
+def test_tinyml_web_serves_the_page_and_names_a_missing_one(server, tmp_path, capsys):
+    with urllib.request.urlopen(server + "app.js") as r:
+        assert r.headers["Content-Type"].startswith("text/javascript")
+        assert r.headers["Cache-Control"] == "no-store"
+        assert b"FrameDecoder" in r.read()
+    with urllib.request.urlopen(server + "vendor/uPlot.iife.min.js") as r:
+        assert r.status == 200
+    from tinyml_host import cli
+
+    assert cli.main(["web", "--port", "0", "--dir", str(tmp_path)]) == 1
+    assert "no index.html" in capsys.readouterr().err
+    assert web.page_dir() == ROOT / "host" / "web"
