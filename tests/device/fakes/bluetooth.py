@@ -25,6 +25,7 @@ log = []            # ("advertise", interval_us, adv_data, resp_data) ("notify",
 record = True       # False: count notifications only, so gc.mem_alloc() sees the caller alone
 notified = 0
 notify_error = None  # an errno to fail the next gatts_notify calls with (ENOMEM: no mbufs)
+notify_budget = None  # a number: that many more notifications go out, then ENOMEM
 
 
 class UUID:
@@ -85,6 +86,7 @@ class BLE:
         self._gap_name = b"MPY NIMBLE"
         self._db = {}           # value handle -> _Entry
         self._flags = {}        # value handle -> flags
+        self._uuids = {}        # value handle -> UUID
         self._advertising = False
         self._conns = set()
         self._next_handle = 1
@@ -147,6 +149,7 @@ class BLE:
             raise RuntimeError("fake: the docs require advertising stopped before registering services")
         self._db.clear()
         self._flags.clear()
+        self._uuids.clear()
         result = []
         for service in services:
             uuid, characteristics = service   # ValueError unless a 2-sequence, as mp_obj_get_array_fixed_n
@@ -164,6 +167,7 @@ class BLE:
                 self._next_handle += 1
                 self._db[value] = _Entry()
                 self._flags[value] = c[1]
+                self._uuids[value] = c[0]
                 handles.append(value)
                 if c[1] & (FLAG_NOTIFY | FLAG_INDICATE):
                     self._next_handle += 1      # the CCCD NimBLE adds
@@ -201,7 +205,7 @@ class BLE:
         return len(data)
 
     def gatts_notify(self, conn_handle, value_handle, data=None):
-        global notified
+        global notified, notify_budget
         self._check_active()
         if not isinstance(conn_handle, int) or not isinstance(value_handle, int):
             raise TypeError("can't convert to int")
@@ -213,6 +217,10 @@ class BLE:
             raise OSError(errno.EINVAL)
         if notify_error is not None:
             raise OSError(notify_error)
+        if notify_budget is not None:
+            if notify_budget == 0:
+                raise OSError(errno.ENOMEM)
+            notify_budget -= 1
         if data is not None and len(data) > _MTU_PAYLOAD:
             raise RuntimeError("fake: NimBLE would cut this notification to MTU - 3 = 20 bytes")
         notified += 1
@@ -282,6 +290,14 @@ def write(value_handle, data, conn_handle=0):
     e.data[offset:n] = data[:n - offset]
     e.len = n
     _irq(_IRQ_GATTS_WRITE, (conn_handle, value_handle))
+
+
+def handle_of(uuid):
+    """The value handle of the characteristic with this UUID string, as a central discovers it."""
+    for handle, u in _ble()._uuids.items():
+        if u == UUID(uuid):
+            return handle
+    raise RuntimeError("fake: no characteristic %s" % uuid)
 
 
 def reset():

@@ -320,8 +320,23 @@ def write(handle, data):
         buf[i] = 0xEE   # reused by the next event: whoever kept a reference now sees garbage
 
 
-def subscribe(characteristic, on=True):
-    write(characteristic._cccd, b"\x01\x00" if on else b"\x00\x00")
+def characteristic_of(uuid):
+    """The registered Characteristic with this UUID string, as a central discovers it."""
+    wanted = UUID(uuid)
+    for s in _observer[0]._services:
+        for c in s._chars:
+            if c._uuid.full == wanted.full and c._uuid.value == wanted.value:
+                return c
+    raise RuntimeError("fake: no characteristic %s" % uuid)
+
+
+def handle_of(uuid):
+    return characteristic_of(uuid)._handle
+
+
+def subscribe(uuid, on=True):
+    """The central writes the characteristic's CCCD to enable (disable) notifications."""
+    write(characteristic_of(uuid)._cccd, b"\x01\x00" if on else b"\x00\x00")
 
 
 def tx_complete(count):

@@ -36,6 +36,7 @@ class Link:
         self._ble.active(True)
         self._ble.config(gap_name=name)
         self._ble.irq(self._irq)
+        self._ble.gap_advertise(None)   # a second start(): services are registered while not advertising
         ((self._tx, self._rx),) = self._ble.gatts_register_services((
             (bluetooth.UUID(NUS_SERVICE), (
                 (bluetooth.UUID(NUS_TX), _FLAG_NOTIFY),
