@@ -9,7 +9,9 @@ from mpy import DEVICE_LIB
 # what `import tinyml` plus the CircuitPython HAL and sensors load on a CircuitPython board
 CIRCUITPYTHON_PATH = ["tinyml/__init__.py", "tinyml/model.py", "tinyml/_python.py", "tinyml/boards.py",
                       "tinyml/hal/__init__.py", "tinyml/hal/_circuitpython.py", "tinyml/sensors/__init__.py",
-                      "tinyml/sensors/mpu6050.py", "tinyml/apps/__init__.py", "tinyml/apps/sine.py",
+                      "tinyml/sensors/mpu6050.py", "tinyml/sensors/_chip.py", "tinyml/sensors/lsm9ds1.py",
+                      "tinyml/sensors/bmi270.py", "tinyml/sensors/hts221.py", "tinyml/sensors/hs3003.py",
+                      "tinyml/sensors/lps22hb.py", "tinyml/apps/__init__.py", "tinyml/apps/sine.py",
                       "tinyml/apps/motion.py"]
 
 

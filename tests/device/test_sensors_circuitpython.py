@@ -1,0 +1,184 @@
+"""The CircuitPython sensor path in CPython, and an independent reading of the datasheets.
+
+Adafruit's own CircuitPython drivers (adafruit_lsm9ds1, adafruit_hts221, adafruit_lps2x, from PyPI)
+and tinyml's adapters read the SAME register fakes (tinyml.hal._simdevices) through a fake busio.I2C:
+their readings in physical units must agree within quantization. Adafruit's drivers were written
+from the datasheets by other people, so this checks our drivers' scales and our fakes' register
+encodings against a reading of the datasheets that is not ours."""
+
+import importlib
+import math
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mpy import DEVICE_LIB
+from tinyml_host import boards
+
+FAKES = Path(__file__).parent / "fakes"
+G = 9.80665  # m/s^2 per g, as Adafruit's drivers convert
+# physical states the fakes show: accel in g, gyro in deg/s; temperature C, humidity %RH, pressure hPa
+MOTIONS = [(0.25, -0.5, 0.75, 10.0, -20.0, 30.0), (0.0, 0.0, 1.0, 0.0, 0.0, 0.0), (-1.5, 1.9, -0.01, 200.0, -1.0, 0.5)]
+CLIMATES = [(23.5, 45.0, 1013.25), (-12.25, 5.5, 870.0), (48.0, 92.0, 1085.5)]
+
+
+@pytest.fixture
+def cp(monkeypatch):
+    """CircuitPython's modules as fakes, tinyml's device package freshly imported from device/lib,
+    and the ticks functions the fakes use (MicroPython has them; CPython does not)."""
+    monkeypatch.syspath_prepend(str(FAKES))
+    import circuitpython as fakes
+
+    facts = boards.load()["nano33_ble_sense"]
+    pins = [facts["led"]["circuitpython"], "SCL1", "SDA1", "VDD_ENV", "R_PULLUP"]
+    attrs = {p: f"pin:{p}" for p in pins}
+    attrs["board_id"] = facts["detect"]["circuitpython_board_id"]
+    for name, module in fakes.modules(attrs).items():
+        monkeypatch.setitem(sys.modules, name, module)
+    # adafruit_bus_device annotates with busio.SPI, which CPython evaluates at import
+    sys.modules["busio"].SPI = type("SPI", (), {})
+    monkeypatch.setattr(time, "ticks_ms", lambda: int(time.monotonic() * 1000), raising=False)
+    monkeypatch.setattr(time, "ticks_diff", lambda a, b: a - b, raising=False)
+    monkeypatch.setattr(fakes.I2C, "devices", {})
+    monkeypatch.syspath_prepend(str(DEVICE_LIB))
+    _forget_tinyml()
+    yield fakes
+    _forget_tinyml()
+
+
+def _forget_tinyml():
+    for name in [m for m in sys.modules if m == "tinyml" or m.startswith("tinyml.")]:
+        del sys.modules[name]
+
+
+def _bus(cp, board):
+    """A busio.I2C fake holding fakes of `board`'s sensors, and tinyml's MemI2C over it."""
+    from tinyml.boards import BOARDS
+    from tinyml.hal import _circuitpython, _simdevices
+
+    devices = {}
+    for _, part, addresses, _, _ in BOARDS[board]["sensors"]:
+        for address, make in zip(addresses, _simdevices.FAKES[part]):
+            devices[address] = make()
+    cp.I2C.devices.update(devices)
+    bus = cp.I2C("pin:SCL1", "pin:SDA1", frequency=400000)
+    return bus, _circuitpython.MemI2C(bus), devices
+
+
+@pytest.mark.parametrize("motion", MOTIONS)
+def test_lsm9ds1_agrees_with_adafruit(cp, motion):
+    import adafruit_lsm9ds1
+
+    from tinyml.sensors.lsm9ds1 import LSM9DS1
+
+    bus, mem, devices = _bus(cp, "nano33_ble_sense")
+    devices[0x6B].still = motion
+    ours = LSM9DS1(mem)
+    theirs = adafruit_lsm9ds1.LSM9DS1_I2C(bus)   # resets the chip, sets +-2 g and +-245 dps again
+    ours.__init__(mem)
+    from array import array
+    sample = array("h", bytes(12))
+    ours.read_into(sample)
+    accel = [c / ours.ACCEL_LSB_PER_G * G for c in sample[:3]]
+    gyro = [math.radians(c / ours.GYRO_LSB_PER_DPS) for c in sample[3:]]
+    assert accel == pytest.approx(list(theirs.acceleration), abs=1e-9)
+    assert gyro == pytest.approx(list(theirs.gyro), abs=1e-9)
+    # and both are the state the fake was given, within one count
+    assert accel == pytest.approx([g * G for g in motion[:3]], abs=0.061e-3 * G)
+    assert gyro == pytest.approx([math.radians(d) for d in motion[3:]], abs=math.radians(8.75e-3))
+
+
+def test_lsm9ds1_fake_follows_the_range_adafruit_sets(cp):
+    """Another full scale through Adafruit's driver: the fake's sensitivity table must match theirs."""
+    import adafruit_lsm9ds1
+
+    bus, _, devices = _bus(cp, "nano33_ble_sense")
+    devices[0x6B].still = MOTIONS[2]
+    theirs = adafruit_lsm9ds1.LSM9DS1_I2C(bus)
+    for accel_range, gyro_scale in ((adafruit_lsm9ds1.ACCELRANGE_4G, adafruit_lsm9ds1.GYROSCALE_500DPS),
+                                    (adafruit_lsm9ds1.ACCELRANGE_8G, adafruit_lsm9ds1.GYROSCALE_2000DPS),
+                                    (adafruit_lsm9ds1.ACCELRANGE_16G, adafruit_lsm9ds1.GYROSCALE_245DPS)):
+        theirs.accel_range, theirs.gyro_scale = accel_range, gyro_scale
+        assert list(theirs.acceleration) == pytest.approx([g * G for g in MOTIONS[2][:3]], abs=0.732e-3 * G)
+        assert list(theirs.gyro) == pytest.approx([math.radians(d) for d in MOTIONS[2][3:]], abs=math.radians(0.07))
+    devices[0x1E].field_gauss = (0.25, -0.125, 0.5)
+    assert list(theirs.magnetic) == pytest.approx([0.25, -0.125, 0.5], abs=0.14e-3)
+
+
+@pytest.mark.parametrize("climate", CLIMATES)
+def test_hts221_and_lps22hb_agree_with_adafruit(cp, climate):
+    import adafruit_hts221
+    import adafruit_lps2x
+
+    from tinyml.sensors import environment  # noqa: F401  (the package imports on CircuitPython)
+    from tinyml.sensors.hts221 import HTS221
+    from tinyml.sensors.lps22hb import LPS22HB
+
+    temperature, humidity, pressure = climate
+    bus, mem, devices = _bus(cp, "nano33_ble_sense")
+    devices[0x5F].temperature_c, devices[0x5F].humidity_rh = temperature, humidity
+    devices[0x5C].pressure_hpa, devices[0x5C].temperature_c = pressure, temperature
+    hts, lps = adafruit_hts221.HTS221(bus), adafruit_lps2x.LPS22(bus, 0x5C)
+    from array import array
+    values = array("i", bytes(12))
+    HTS221(mem).read_into(values)
+    LPS22HB(mem).read_into(values)
+    # ours are rounded to centi-units; the fakes quantize to 0.016 C, 0.004 %RH, 1/4096 hPa
+    assert values[0] / 100 == pytest.approx(hts.temperature, abs=0.0051)
+    assert values[1] / 100 == pytest.approx(hts.relative_humidity, abs=0.0051)
+    assert values[2] / 100 == pytest.approx(lps.pressure, abs=0.0051)
+    assert hts.temperature == pytest.approx(temperature, abs=0.016)
+    assert hts.relative_humidity == pytest.approx(humidity, abs=0.004)
+    assert lps.pressure == pytest.approx(pressure, abs=1 / 4096)
+    assert lps.temperature == pytest.approx(temperature, abs=0.01)
+
+
+def test_circuitpython_nano_rev1_end_to_end(cp):
+    """On CircuitPython: detection (shared board_id, the IMU on the bus says Rev1), the bus with
+    sensor power and pull-ups on, the IMU and the environment sensors through MemI2C."""
+    _bus(cp, "nano33_ble_sense")
+    from array import array
+
+    from tinyml import hal, sensors
+    from tinyml.hal import _circuitpython
+
+    hal._backend, hal.PLATFORM = _circuitpython, _circuitpython.PLATFORM
+    assert hal.board_id() == "nano33_ble_sense"
+    switched = {d.pin for d in cp.DigitalInOut.made if d.direction == "output" and d.value}
+    assert {"pin:VDD_ENV", "pin:R_PULLUP"} <= switched
+    imu = sensors.imu()
+    sample = array("h", bytes(12))
+    imu.read_into(sample)
+    assert sample[2] / imu.ACCEL_LSB_PER_G == pytest.approx(1.0, abs=0.01)
+    values = array("i", bytes(12))
+    sensors.environment().read_into(values)
+    assert list(values) == [2350, 4500, 101325]
+
+
+def test_circuitpython_nano_rev2(cp):
+    """Rev2 detects as Rev2; its HS3003 works through MemI2C's plain transfers; its BMI270 cannot
+    start without MicroPython's frozen bmi270 driver, and says so."""
+    _bus(cp, "nano33_ble_sense_rev2")
+    from array import array
+
+    from tinyml import hal, sensors
+    from tinyml.hal import _circuitpython
+
+    hal._backend, hal.PLATFORM = _circuitpython, _circuitpython.PLATFORM
+    assert hal.board_id() == "nano33_ble_sense_rev2"
+    values = array("i", bytes(12))
+    sensors.environment().read_into(values)
+    assert list(values) == [2350, 4500, 101325]
+    with pytest.raises(ValueError, match="only MicroPython's frozen bmi270 driver carries; "
+                                         "this circuitpython firmware has no bmi270 module"):
+        sensors.imu()
+
+
+def test_adapters_import_without_micropython_only_modules(cp):
+    # what a CircuitPython board imports for the sensors: no machine, no viper
+    for name in ("tinyml.sensors", "tinyml.sensors.lsm9ds1", "tinyml.sensors.bmi270", "tinyml.sensors.hts221",
+                 "tinyml.sensors.hs3003", "tinyml.sensors.lps22hb", "tinyml.sensors.mpu6050"):
+        importlib.import_module(name)
+    assert "machine" not in sys.modules
