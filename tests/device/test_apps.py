@@ -1,8 +1,10 @@
-"""The apps main.py runs: the motion app on the virtual board's IMU, and config.py's choice."""
+"""The apps main.py runs: the motion app on the virtual board's IMUs (MPU-6050, both Nano
+revisions) and environment sensors, and config.py's choice."""
 
 import struct
 
 import numpy as np
+import pytest
 
 import models
 from mpy import DEVICE_LIB, ROOT, lines_with, run
@@ -44,6 +46,43 @@ motion.run(inferences=4, verbose=True)
     # the LED follows p(moving); the printed p has 3 decimals
     assert len(duties) == 10
     assert np.abs(np.array(duties) - 65535 * np.array(p_moving + p_still)).max() <= 65535 * 0.0005 + 1
+
+
+@pytest.mark.parametrize("board, imu_address", [("nano33_ble_sense", 0x6B), ("nano33_ble_sense_rev2", 0x68)])
+def test_motion_app_on_both_nano_revisions(tmp_path, board, imu_address):
+    """The same model on the LSM9DS1 (Rev1) and the BMI270 (Rev2): each adapter's counts-per-unit
+    turn its raw counts into the g and deg/s the model was trained on. The environment sensors
+    are read once a second."""
+    (tmp_path / "motion.tmdl").write_bytes(tmdl.encode(export.convert(models.motion_tflite())))
+    script = f"""
+from tinyml import hal
+from tinyml.apps import motion
+seen = []
+motion.run(inferences=6, verbose=True, on_environment=lambda v: seen.append(tuple(v)))
+print('HOOK', seen)
+hal.i2c().devices[{imu_address}].still = (0.0, 0.0, 1.0, 0.0, 0.0, 0.0)   # lying flat and still
+print('STILL')
+motion.run(inferences=4, verbose=True, environment=False)
+"""
+    out = run(script, cwd=tmp_path, env=_env(tmp_path, board))
+    moving_part, still_part = out.split("STILL")
+    p_moving = [float(v) for v in lines_with("p_moving=", moving_part)]
+    p_still = [float(v) for v in lines_with("p_moving=", still_part)]
+    assert len(p_moving) == 6 and len(p_still) == 4
+    assert np.mean(p_moving) > 0.6 and max(p_still) < 0.2
+    # 16 + 5 * 8 = 56 samples at 50 Hz: the environment read at samples 1 and 51
+    assert lines_with("env ", moving_part) == ["t=23.50C rh=45.00% p=1013.25hPa"] * 2
+    assert lines_with("HOOK", out) == ["[(2350, 4500, 101325), (2350, 4500, 101325)]"]
+    assert "env " not in still_part
+
+
+def test_motion_app_without_environment_sensors_says_so_once(tmp_path):
+    (tmp_path / "motion.tmdl").write_bytes(tmdl.encode(export.convert(models.motion_tflite())))
+    out = run("from tinyml.apps import motion\nmotion.run(inferences=1, verbose=True, period_ms=0)",
+              cwd=tmp_path, env=_env(tmp_path, "esp32"))
+    assert lines_with("no environment readings:", out) == [
+        "esp32 has no environment sensor in boards.json (its sensors: MPU-6050)"]
+    assert len(lines_with("p_moving=", out)) == 1
 
 
 def test_main_runs_the_app_config_names(tmp_path):

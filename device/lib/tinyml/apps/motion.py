@@ -1,6 +1,10 @@
 # Motion: read the IMU at 50 Hz, every 8 samples run a model on the last 16,
-# and set the LED brightness to how sure it is that the board is moving.
-# The model is trained by `tinyml train motion` on the same units as below.
+# and set the LED brightness to how sure it is that the board is moving; once a second read
+# the environment sensors where the board has them (the Nano 33 BLE Sense).
+# The model is trained by `tinyml train motion` on physical units (accel in g, gyro in
+# 100 deg/s); each IMU adapter gives raw counts and its own counts per g and per deg/s
+# (MPU-6050 16384 and 131, LSM9DS1 16393 and 114.3, BMI270 16384 and 131.1), so the same
+# model runs on every IMU.
 import time
 from array import array
 
@@ -12,15 +16,32 @@ WINDOW = 16           # samples per inference (host/tinyml_host/train.py MOTION_
 RATE_HZ = 50          # MOTION_RATE_HZ
 GYRO_UNIT_DPS = 100   # model input: accel in g, gyro in units of 100 deg/s
 CHANNELS = 6
+ENV_EVERY = RATE_HZ   # samples between environment readings: once a second
 
 
-def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL):
-    """Run forever (inferences=0) or for that many inferences; print p(moving) if verbose."""
+def _environment(verbose):
+    try:
+        return sensors.environment()
+    except ValueError as e:
+        if verbose:
+            print("no environment readings: %s" % e)
+        return None
+
+
+def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, environment=True,
+        on_environment=None):
+    """Run forever (inferences=0) or for that many inferences; print p(moving) if verbose.
+
+    With environment sensors on the board (and environment=True), read them once a second into
+    an array('i') of (centi-degrees C, centi-%RH, Pa) - see tinyml.sensors - print it if verbose
+    and pass it to on_environment(values) if given (a telemetry hook; the array is reused)."""
     m = tinyml.load(model)
     if len(m.input) != WINDOW * CHANNELS or len(m.output) != 2:
         raise ValueError("%s is not a motion model: it takes %d inputs and gives %d outputs"
                          % (model, len(m.input), len(m.output)))
     imu = sensors.imu()
+    env = _environment(verbose) if environment else None
+    climate = array("i", bytes(4 * 3))
     led = hal.led()
     scale = (1 / imu.ACCEL_LSB_PER_G,) * 3 + (1 / (imu.GYRO_LSB_PER_DPS * GYRO_UNIT_DPS),) * 3
     ring = array("h", bytes(2 * CHANNELS * WINDOW))   # the last WINDOW samples, oldest at `head`
@@ -36,6 +57,12 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL):
             ring[head * CHANNELS + c] = sample[c]
         head = (head + 1) % WINDOW
         seen += 1
+        if env is not None and seen % ENV_EVERY == 1:
+            env.read_into(climate)
+            if verbose:
+                print("env t=%.2fC rh=%.2f%% p=%.2fhPa" % (climate[0] / 100, climate[1] / 100, climate[2] / 100))
+            if on_environment is not None:
+                on_environment(climate)
         if seen >= WINDOW and seen % (WINDOW // 2) == 0:
             k = 0
             for t in range(WINDOW):
