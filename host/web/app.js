@@ -148,7 +148,7 @@ class FrameDecoder {
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  state: $("state"), connect: $("connect"), disconnect: $("disconnect"), device: $("device"),
+  state: $("state"), connect: $("connect"), disconnect: $("disconnect"), choose: $("choose"), device: $("device"),
   unsupported: $("unsupported"), unsupportedWhy: $("unsupported-why"),
   frames: $("frames"), lost: $("lost"), bad: $("bad"), last: $("last"),
   chart: $("chart"), chartEmpty: $("chart-empty"), reply: $("reply"),
@@ -189,6 +189,7 @@ function setState(next, message, isError = false) {
   ui.connect.disabled = next === "connecting";
   ui.connect.textContent = device && next !== "connecting" ? "Reconnect" : "Connect";
   ui.disconnect.hidden = next !== "connected";
+  ui.choose.hidden = !device || next !== "disconnected";
   ui.send.disabled = next !== "connected";
   for (const b of document.querySelectorAll("[data-command], #set-rate")) b.disabled = next !== "connected";
   if (message !== undefined) {
@@ -436,6 +437,11 @@ function bluetoothProblem() {
 
 ui.connect.addEventListener("click", connect);
 ui.disconnect.addEventListener("click", disconnect);
+ui.choose.addEventListener("click", () => {
+  device.removeEventListener("gattserverdisconnected", onDisconnected);
+  device = null;
+  connect();  // the browser's chooser again
+});
 ui.form.addEventListener("submit", (e) => {
   e.preventDefault();
   sendCommand(ui.command.value);

@@ -34,6 +34,22 @@ PHONE = {"width": 412, "height": 915}
 DESKTOP = {"width": 1280, "height": 860}
 COMMANDS = ["led off", "rate 20", "led purple", "led on"]  # the board's replies are recorded too
 FRAMES_TO_RECORD = 120
+BINARY_FIRST_SEQ = 65520  # binary frames are recorded from here: their uint16 seq wraps to 0
+BINARY_FRAMES = 40
+# the sine model's frames, sent by tinyml.telemetry in binary (the sine app sends text)
+BINARY_SCRIPT = f"""
+import math, tinyml
+from tinyml import telemetry
+from tinyml.apps import sine
+m = tinyml.load('sine.tmdl')
+t = telemetry.start('tinyml-sine', binary=True)
+t.seq = {BINARY_FIRST_SEQ - 1}
+for n in range({BINARY_FRAMES}):
+    x = 2 * math.pi * n / sine.STEPS
+    y = m.predict(x)
+    t.send((x, y, sine.brightness(y)))
+print('sent', t.sent, t.dropped)
+"""
 NUS_SERVICE = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"  # as the page must spell it: lowercase
 
 # ---- a recording from the virtual board --------------------------------------------------------
@@ -54,7 +70,8 @@ def _lines(chunks: list[bytes]) -> list[list[bytes]]:
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     """Frames (seq, values, notifications) and replies {command: notifications}, as the sine
-    app on the virtual board sent them to a connected central."""
+    app on the virtual board sent them to a connected central; binary frames (one notification
+    each) as tinyml.telemetry sends them with binary=True."""
     from tinyml_host.board import Board
     from tinyml_host.sim import VirtualBoard
 
@@ -89,9 +106,14 @@ def recording(tmp_path_factory):
                 with open(sim / "ble_rx", "ab") as rx:
                     rx.write(command.encode() + b"\n")
                 read_until(lambda: len(replies()) > i)
-            (sim / "ble_central").unlink()
-            board.transport.serial.write(b"\x03")
+            board.transport.serial.write(b"\x03")  # stop the app
             board.transport.follow(10)
+            new, offset = monitor.read_sim_tx(sim / "ble_tx", offset)
+            text_chunks = chunks + new
+            assert board.exec(BINARY_SCRIPT).split() == ["sent", str(BINARY_FRAMES), "0"]
+            binary, offset = monitor.read_sim_tx(sim / "ble_tx", offset)
+            (sim / "ble_central").unlink()
+    chunks = text_chunks
     frames = []
     for line in _lines(chunks):
         if not line[0].startswith((b"OK ", b"ERR ")):
@@ -100,7 +122,8 @@ def recording(tmp_path_factory):
     assert len(frames) >= FRAMES_TO_RECORD and all(len(f[1]) == 3 for f in frames)  # seq,x,y,duty
     assert [f[0] for f in frames] == list(range(1, len(frames) + 1))  # nothing lost while recording
     assert any(len(f[2]) > 1 for f in frames)  # some frames span two notifications
-    return {"frames": frames, "replies": dict(zip(COMMANDS, replies()))}
+    assert len(binary) == BINARY_FRAMES and all(c[0] == 0xA5 and len(c) == 16 for c in binary)
+    return {"frames": frames, "replies": dict(zip(COMMANDS, replies())), "binary": binary}
 
 
 def expected_lost(seqs: list[int]) -> int:
@@ -536,6 +559,8 @@ def test_a_disconnect_mid_stream_then_reconnect_without_reloading(page, recordin
     page.evaluate("() => window.__fakeBle.linkLost()")  # out of range, mid-frame
     expect(page.locator("#state")).to_have_text("disconnected")
     expect(page.locator("#connect")).to_have_text("Reconnect")
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "telemetry-disconnected.png"))
     assert feed(page, frames[cut][2][1:]) == 0  # nothing arrives while disconnected
     page.click("#connect")
     expect(page.locator("#state")).to_have_text("connected")
@@ -553,6 +578,11 @@ def test_a_disconnect_mid_stream_then_reconnect_without_reloading(page, recordin
     page.click("text=LED on")
     expect(page.locator("#reply")).to_have_text("OK led")
 
+    page.click("#disconnect")
+    page.click("text=Other board…")  # forget it: the browser's chooser comes again
+    expect(page.locator("#state")).to_have_text("connected")
+    assert len(fake_log(page)["requests"]) == 2
+
 
 def binary_frame(seq: int, values) -> bytes:
     """docs/telemetry.md: 0xA5, seq uint16, n, n float32, little-endian."""
@@ -560,25 +590,28 @@ def binary_frame(seq: int, values) -> bytes:
 
 
 def test_binary_frames_are_decoded_across_the_seq_wrap(page, recording):
-    values = [v for _, v, _ in recording["frames"][:40]]
-    seqs = [65520 + i for i in range(40)]  # 65520 .. 65559: wraps to 0 after 65535
+    binary = recording["binary"]  # seq 65520 .. 65559 on the board: 65535 is followed by 0
+    seqs = list(range(BINARY_FIRST_SEQ, BINARY_FIRST_SEQ + BINARY_FRAMES))
+    assert [struct.unpack_from("<H", c, 1)[0] for c in binary] == [s % 65536 for s in seqs]
     dropped = {3, 16, 17}  # 65523; 65536 and 65537, right after the wrap
-    chunks = [binary_frame(s, v) for i, (s, v) in enumerate(zip(seqs, values)) if i not in dropped]
-    chunks.insert(10, binary_frame(0, [1, 2, 3, 4, 5])[:4] + bytes(20))  # n = 5 does not fit in 20 bytes
-    assert all(len(c) == 16 for i, c in enumerate(chunks) if i != 10)  # 4 + 4 * 3
+    chunks = [c for i, c in enumerate(binary) if i not in dropped]
+    chunks.insert(10, binary_frame(0, [1, 2, 3, 4, 5])[:4] + bytes(16))  # n = 5 does not fit in 20 bytes
     connect(page)
     feed(page, chunks)
     kept = [s for i, s in enumerate(seqs) if i not in dropped]
     assert counters(page) == {"frames": len(kept), "lost": expected_lost(kept), "bad": 1}
     assert expected_lost(kept) == 3
     rows = page.evaluate("() => window.tinymlTelemetry.parser.rows")
-    assert [r[0] for r in rows] == kept  # unwrapped: 65535 is followed by 65536, in order
-    assert [r[1:] for r in rows] == [[float(np.float32(v)) for v in values[i]]
-                                     for i in range(len(seqs)) if i not in dropped]
+    assert [r[0] for r in rows] == kept  # unwrapped, so the CSV stays in order
+    assert [r[1:] for r in rows] == [list(struct.unpack("<3f", c[4:])) for i, c in enumerate(binary)
+                                     if i not in dropped]
+    x, y, duty = rows[-1][1:]
+    assert abs(x - 2 * np.pi * 39 / 64) < 1e-6 and -1.2 < y < 1.2 and 0 <= duty <= 65535
     host = monitor.FrameDecoder()
     for c in chunks:
         host.feed(c)
     assert host.rows == rows and host.lost == 3 and host.bad == 1
+    expect(page.locator("#last")).to_have_text(re.compile(rf"^#{seqs[-1]}\s+x {re.escape(f'{x:.6g}')}\s+y "))
 
 
 def test_the_page_decodes_as_tinyml_monitor_does(page, recording):
