@@ -1,0 +1,203 @@
+"""native/core cross-compiled for Xtensa LX106 and run under QEMU, bit-exact with numpy.
+
+The ESP8266's LX106 core has the base Xtensa ISA of the ESP32 (LX6) and ESP32-S3 (LX7), which
+add options (MUL32_HIGH, SEXT, MIN/MAX, zero-overhead loops, MAC16, windowed registers) GCC uses
+only when told: this is the portable path as GCC 12 builds it for the lowest common core.
+QEMU's lx106 raises an exception on an unaligned 16/32-bit access, and the driver's exception
+vectors end the run, so an unaligned word load of int8 data fails the test. Many calls go to
+one QEMU run (native/tools/xtensarun.py): a job of layers in, statuses and outputs back.
+
+Needs xtensa-lx106-elf-gcc (Debian: gcc-xtensa-lx106) and qemu-system-xtensa (Debian:
+qemu-system-misc); when one is missing these tests fail and say what to install.
+"""
+
+import math
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import harness
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "native" / "tools"))
+import xtensarun  # noqa: E402
+
+from tinyml_host.reference import fully_connected, quantize_multiplier, requantize  # noqa: E402
+from tinyml_host.tmdl import Layer  # noqa: E402
+
+KERNELS = ("tml_fc_s8", "tml_fc_s8_ref")
+ERRORS = {"TML_OK": 0, "TML_ERR_NULL": -1, "TML_ERR_SHAPE": -2, "TML_ERR_QUANT": -3, "TML_ERR_RANGE": -4}
+
+
+def _require_tools():
+    try:
+        xtensarun.require_tools()
+    except xtensarun.ToolMissing as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory):
+    _require_tools()
+    return tmp_path_factory.mktemp("xtensa")
+
+
+@pytest.fixture(scope="module")
+def elf(build_dir):
+    return xtensarun.build(build_dir)
+
+
+def test_cross_toolchain_and_qemu_installed():
+    _require_tools()
+
+
+def _layer(rng, n_in, n_out):
+    """A random layer of a given shape (values drawn like harness.random_layer)."""
+    w = rng.integers(-128, 128, size=(n_out, n_in)).astype(np.int8)
+    if rng.random() < 0.25:
+        w = rng.choice(np.array([-128, 127], np.int8), size=(n_out, n_in))
+    n_q = n_out if rng.integers(2) else 1
+    scales = np.exp(rng.uniform(math.log(1e-6), math.log(2.0), n_q))
+    q = [quantize_multiplier(float(s), single_rounding=bool(rng.integers(2))) for s in scales]
+    mult = np.array([m for m, _ in q], np.int32)
+    shift = np.clip([s for _, s in q], -31, 30).astype(np.int8)
+    bias = rng.integers(-(1 << 20), 1 << 20, size=n_out).astype(np.int32)
+    layer = Layer(w, bias, mult, shift, -128, 127, 0, int(rng.integers(-128, 128)))
+    return layer, rng.integers(-128, 128, size=n_in).astype(np.int8)
+
+
+def _run_checked(elf, cases):
+    """cases: (layer, x, rounding, misalign, what); both kernels on each, in one QEMU run."""
+    job = xtensarun.Job()
+    handles = [(case, [job.fc(k, case[0], case[1], case[2], misalign=case[3]) for k in KERNELS]) for case in cases]
+    result = xtensarun.run(elf, job)
+    assert result.variant == "portable"
+    for (layer, x, rounding, misalign, what), hs in handles:
+        expected = fully_connected(x.reshape(1, -1), layer, rounding).reshape(-1)
+        for kernel, h in zip(KERNELS, hs):
+            status, got = result.fc(h)
+            assert status == 0, (what, kernel, status)
+            assert np.array_equal(got, expected), (
+                f"lx106 {kernel} {what} {layer.weights.shape} {rounding} misalign {misalign}: "
+                f"first differences at {np.flatnonzero(got != expected)[:5]}")
+
+
+def _random_cases(count, seed):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for k in range(count):
+        layer, x = harness.random_layer(rng, 1024)
+        cases.append((layer, x, "litert" if k % 2 else "tflm", k % 4, f"layer {k}"))
+    return cases
+
+
+def _run_in_parallel(elf, cases, jobs=2):
+    """QEMU runs one CPU per process: two jobs side by side on a 2-core machine."""
+    chunks = [cases[k::jobs] for k in range(jobs)]
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(lambda chunk: _run_checked(elf, chunk), chunks))
+
+
+def test_400_random_layers_bit_exact(elf):
+    """harness.random_layer: log-uniform shapes 1..1024, saturating/sparse/random values, extreme
+    scales, per-tensor and per-channel, both roundings, x/weights/out at every alignment."""
+    cases = _random_cases(400, seed=2024)
+    shapes = [c[0].weights.shape for c in cases]
+    assert max(max(s) for s in shapes) > 900  # the big ones were there
+    assert sum(1 for s in shapes if s[0] % 2 and s[1] % 4) > 40  # and odd ones
+    _run_in_parallel(elf, cases)
+
+
+def test_every_loop_tail(elf):
+    """n_in 1..40 against n_out 1..9 and a few long rows: every remainder of the unrolled loops."""
+    rng = np.random.default_rng(7)
+    shapes = [(i, o) for i in range(1, 41) for o in range(1, 10)]
+    shapes += [(1024, 1), (1, 1024), (1023, 5), (1021, 7), (257, 64), (64, 256)]
+    cases = []
+    for k, (n_in, n_out) in enumerate(shapes):
+        layer, x = _layer(rng, n_in, n_out)
+        cases.append((layer, x, "litert" if k % 2 else "tflm", k % 4, f"shape {n_in}x{n_out}"))
+    _run_checked(elf, cases)
+
+
+@pytest.mark.parametrize("opt", ["-O3", "-Os"])
+def test_other_optimization_levels(build_dir, opt):
+    """Firmware builds use -Os (the ESP32 and ESP8266 ports) or -O3: other code, same results."""
+    elf = xtensarun.build(build_dir, opt=opt)
+    rng = np.random.default_rng(3)
+    cases = _random_cases(100, seed=99)
+    for k, (n_in, n_out) in enumerate((i, o) for i in range(1, 18) for o in range(1, 6)):
+        layer, x = _layer(rng, n_in, n_out)
+        cases.append((layer, x, "litert" if k % 2 else "tflm", k % 4, f"shape {n_in}x{n_out}"))
+    _run_checked(elf, cases)
+
+
+def test_requantize_matches_reference_on_edges(elf):
+    """tml_requantize, through the 64-bit multiply lx106 does in software (xtensa_libgcc.c)."""
+    rng = np.random.default_rng(5)
+    accs = np.concatenate([[-(1 << 31), (1 << 31) - 1, 0, 1, -1], rng.integers(-(1 << 31), 1 << 31, 1000)])
+    job = xtensarun.Job()
+    handles = []
+    for rounding, code in (("tflm", 0), ("litert", 1)):
+        for shift in (-31, -17, -1, 0, 1, 7, 30):
+            for m in (0, 1, 1 << 30, (1 << 31) - 1, 1518500250):
+                handles.append((rounding, shift, m, job.requantize_many(accs, m, shift, code)))
+    result = xtensarun.run(elf, job)
+    for rounding, shift, m, h in handles:
+        want = requantize(accs, np.full(len(accs), m), np.full(len(accs), shift), rounding)
+        assert np.array_equal(result.requantized(h), want), (rounding, shift, m)
+
+
+def test_bad_arguments_get_status_codes(elf):
+    rng = np.random.default_rng(0)
+    layer, x = _layer(rng, 8, 6)
+    layer.multiplier, layer.shift = layer.multiplier[:1].copy(), layer.shift[:1].copy()
+    p = [8, 6, 1, -128, 127, 0, 0]
+    job = xtensarun.Job()
+    expect = []
+
+    def add(want, params=None, null=None, mult=None, shift=None):
+        lay = Layer(layer.weights, layer.bias, layer.multiplier if mult is None else np.array([mult], np.int32),
+                    layer.shift if shift is None else np.array([shift], np.int8), -128, 127, 0, 0)
+        for kernel in KERNELS:
+            h = job.fc(kernel, lay, x, "tflm", params=tuple(p if params is None else params), null=null)
+            expect.append((h, kernel, want, (params, null, mult, shift)))
+
+    add("TML_OK")
+    for name in ("p", "x", "w", "bias", "mult", "shift", "out"):
+        add("TML_ERR_NULL", null=name)
+    for bad in ([0, 6], [8, 0], [-1, 6], [65536, 6], [8, 6, 2], [8, 6, 0]):
+        add("TML_ERR_SHAPE", params=bad + p[len(bad):])
+    add("TML_ERR_QUANT", params=p[:6] + [2])
+    add("TML_ERR_QUANT", shift=31)
+    add("TML_ERR_QUANT", shift=-32)
+    add("TML_ERR_QUANT", mult=-5)
+    for bad in ([5, -5], [-129, 0], [0, 128]):
+        add("TML_ERR_RANGE", params=p[:3] + bad + p[5:])
+    add("TML_ERR_RANGE", params=p[:5] + [128, 0])
+    add("TML_OK", mult=1 << 30)
+    result = xtensarun.run(elf, job)
+    for h, kernel, want, what in expect:
+        assert result.status(h) == ERRORS[want], (kernel, want, what)
+        if want != "TML_OK":   # nothing written on an error
+            assert not any(result.output(h)), (kernel, want, what)
+
+
+def test_a_fault_ends_the_run_with_a_clear_error(elf):
+    """The driver's exception vectors: a load from an unmapped address stops QEMU at once."""
+    rng = np.random.default_rng(1)
+    layer, x = _layer(rng, 8, 4)
+    job = xtensarun.Job()
+    job.fc("tml_fc_s8", layer, x, "tflm")
+    job.calls[-1].args[1] = 0x1000_0000   # x: nothing is mapped there
+    with pytest.raises(xtensarun.EmuFault, match="exception"):
+        xtensarun.run(elf, job, timeout=30)
+
+
+def test_instruction_counts_are_exact(elf):
+    """CCOUNT under -icount counts instructions: a loop of 2 n + 1 instructions for n up to 10^6."""
+    cal = xtensarun.calibrate(elf)
+    assert cal.ticks_per_instruction == pytest.approx(40.96)
+    assert 0 < cal.call_overhead < 20
