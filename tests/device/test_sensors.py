@@ -370,3 +370,31 @@ except ValueError as e:
         "the BMI270 needs Bosch's config file uploaded at power-on, which only MicroPython's frozen "
         "bmi270 driver carries; this micropython firmware has no bmi270 module (flash MicroPython "
         "for the Nano 33 BLE Sense)"]
+
+
+def test_fakes_behave_as_the_datasheets_say():
+    script = """
+import array
+from tinyml.hal import _simdevices
+from tinyml.hal._sim import SimI2C
+hts, mag, bmm = _simdevices.HTS221(), _simdevices.LSM9DS1Mag(), _simdevices.BMM150()
+bus = SimI2C({0x5f: hts, 0x1e: mag, 0x10: bmm})
+# HTS221 and the LSM9DS1 magnetometer move to the next register only with bit 7 of the sub-address
+print('HTS', bus.readfrom_mem(0x5f, 0x30, 2) == bytes((hts.regs[0x30],) * 2),
+      bus.readfrom_mem(0x5f, 0xB0, 2) == bytes(hts.regs[0x30:0x32]))
+bus.writeto_mem(0x1e, 0x20, b'\\x70\\x00\\x00')       # without bit 7: all three bytes land in 0x20
+print('MAG', mag.regs[0x20], mag.regs[0x22])
+# BMM150: suspended after power-on (CHIP_ID reads 0), awake after the power bit
+print('BMM', bus.readfrom_mem(0x10, 0x40, 1)[0], end=' ')
+bus.writeto_mem(0x10, 0x4B, b'\\x01')
+print(bus.readfrom_mem(0x10, 0x40, 1)[0])
+# typed buffers are filled bytewise, as machine.I2C does (firmware drivers read into array('h'))
+raw = array.array('h', [0, 0])
+bus.readfrom_mem_into(0x5f, 0xB6, memoryview(raw))
+print('TYPED', list(raw))
+"""
+    out = run(script)
+    assert lines_with("HTS", out) == ["True True"]
+    assert lines_with("MAG", out) == ["0 3"]          # the last byte won; CTRL_REG3_M still power-down
+    assert lines_with("BMM", out) == ["0 50"]         # 0x32
+    assert lines_with("TYPED", out) == ["[-2000, 0]"]  # H0_T0_OUT, then the reserved 0x38..0x39

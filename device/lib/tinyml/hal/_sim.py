@@ -60,7 +60,7 @@ class SimI2C:
         return sorted(self.devices)
 
     def readfrom_mem_into(self, addr, memaddr, buf):
-        self._device(addr).read(memaddr, buf)
+        self._device(addr).read(memaddr, _raw(buf))
 
     def readfrom_mem(self, addr, memaddr, nbytes):
         buf = bytearray(nbytes)
@@ -75,12 +75,22 @@ class SimI2C:
         return len(buf)
 
     def readfrom_into(self, addr, buf, stop=True):
-        self._device(addr).readfrom_into(buf)
+        self._device(addr).readfrom_into(_raw(buf))
 
     def readfrom(self, addr, nbytes, stop=True):
         buf = bytearray(nbytes)
         self.readfrom_into(addr, buf)
         return bytes(buf)
+
+
+def _raw(buf):
+    """The bytes of `buf`, as machine.I2C fills them whatever the buffer's type: drivers read into
+    array('h') or memoryviews of one, and the fakes work bytewise."""
+    if isinstance(buf, bytearray):
+        return buf
+    import uctypes
+
+    return uctypes.bytearray_at(uctypes.addressof(buf), len(bytes(buf)))
 
 
 def i2c(bus, power, pullup, sensors):
