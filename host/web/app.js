@@ -209,6 +209,12 @@ function showReply(text) {
   }
 }
 
+function showProblem(text) {  // the page's own, not the board's
+  ui.reply.textContent = text;
+  ui.reply.classList.remove("ok");
+  ui.reply.classList.add("error");
+}
+
 // ---- chart ---------------------------------------------------------------------------------
 
 function chartSize() {
@@ -322,6 +328,7 @@ function onDisconnected() {
   tx = null;
   rx = null;
   parser.discardPartial();
+  if (state === "disconnected") return;  // after a failed connect: keep its message
   const name = device && device.name ? device.name : "the board";
   setState("disconnected", `Disconnected from ${name}: press Reconnect (frames sent meanwhile count as lost).`);
 }
@@ -381,7 +388,7 @@ async function sendCommand(text) {
   const command = text.trim();
   if (!command) return;
   if (!rx || state !== "connected") {
-    showReply("ERR not connected: press Connect first");
+    showProblem("not connected: press Connect first");
     return;
   }
   const match = /^app\s+(\S+)$/.exec(command);
@@ -391,7 +398,7 @@ async function sendCommand(text) {
   try {
     await write(new TextEncoder().encode(command + "\n"));
   } catch (e) {
-    showReply(`ERR could not send: ${e.message || e}`);
+    showProblem(`could not send: ${e.message || e}`);
   }
 }
 
@@ -409,7 +416,7 @@ function exportCsv() {
     ui.exportNote.textContent = "nothing to export yet";
     return;
   }
-  const width = Math.max(...parser.rows.map((r) => r.length)) - 1;
+  const width = parser.rows.reduce((w, r) => Math.max(w, r.length - 1), 0);
   const lines = [["seq", ...columnNames(width)].join(",")];
   for (const row of parser.rows) lines.push([row[0], ...row.slice(1).map(csvNumber)].join(","));
   const blob = new Blob([lines.join("\n") + "\n"], { type: "text/csv" });

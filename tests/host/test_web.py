@@ -245,7 +245,7 @@ FAKE_BLUETOOTH = r"""
         throw fail("SecurityError", "Origin is not allowed to access the service. Tip: Add the service UUID to " +
                                     "'optionalServices' in requestDevice() options. https://goo.gl/HxfxSQ");
       }
-      if (uuid !== SERVICE) throw fail("NotFoundError", `No Services matching UUID ${uuid} found in Device.`);
+      if (uuid !== SERVICE || fake.withoutNus) throw fail("NotFoundError", `No Services matching UUID ${uuid} found in Device.`);
       return this._service;
     }
   }
@@ -292,6 +292,7 @@ FAKE_BLUETOOTH = r"""
 
   const fake = window.__fakeBle = {
     log,
+    withoutNus: false,  // a board named tinyml-... that runs something else
     setReplies(map) { Object.assign(replies, map); },
     notify(chunks) {  // the board notifies on TX, one event per notification
       let delivered = 0;
@@ -582,6 +583,22 @@ def test_a_disconnect_mid_stream_then_reconnect_without_reloading(page, recordin
     page.click("text=Other board…")  # forget it: the browser's chooser comes again
     expect(page.locator("#state")).to_have_text("connected")
     assert len(fake_log(page)["requests"]) == 2
+
+
+def test_a_board_without_nus_is_a_clear_error_and_the_page_recovers(page, recording):
+    page.evaluate("() => { window.__fakeBle.withoutNus = true; }")
+    page.click("#connect")
+    expect(page.locator("#device")).to_contain_text(f"Could not connect: No Services matching UUID {NUS_SERVICE}")
+    expect(page.locator("#device")).to_have_class(re.compile(r"\berror\b"))
+    expect(page.locator("#state")).to_have_text("disconnected")
+    page.fill("#command", "led on")
+    page.press("#command", "Enter")  # nothing to send to
+    assert fake_log(page)["written"] == []
+    page.evaluate("() => { window.__fakeBle.withoutNus = false; }")  # the right firmware now
+    page.click("#connect")
+    expect(page.locator("#state")).to_have_text("connected")
+    feed(page, recording["frames"][0][2])
+    assert counters(page)["frames"] == 1
 
 
 def binary_frame(seq: int, values) -> bytes:
