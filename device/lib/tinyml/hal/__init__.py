@@ -27,10 +27,15 @@ def board_id():
     are told apart by which of their IMUs answers on the sensor bus."""
     global _board
     if _board is None:
-        _board = _backend.board_id(BOARDS)
-        twins = same_firmware(_board, BOARDS)
+        board = _backend.board_id(BOARDS)
+        twins = same_firmware(board, BOARDS)
         if len(twins) > 1:
-            _board = pick_by_imu(twins, BOARDS, _open_bus(BOARDS[_board]).scan())
+            try:
+                present = _open_bus(BOARDS[board]).scan()
+            except OSError:  # a stuck bus must not stop the LED demo: keep the first candidate
+                present = []
+            board = pick_by_imu(twins, BOARDS, present)
+        _board = board
     return _board
 
 
