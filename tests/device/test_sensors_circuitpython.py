@@ -8,6 +8,7 @@ encodings against a reading of the datasheets that is not ours."""
 
 import importlib
 import math
+from array import array
 import sys
 import time
 from pathlib import Path
@@ -75,10 +76,8 @@ def test_lsm9ds1_agrees_with_adafruit(cp, motion):
 
     bus, mem, devices = _bus(cp, "nano33_ble_sense")
     devices[0x6B].still = motion
+    theirs = adafruit_lsm9ds1.LSM9DS1_I2C(bus)   # resets the chip; both set +-2 g and +-245 dps
     ours = LSM9DS1(mem)
-    theirs = adafruit_lsm9ds1.LSM9DS1_I2C(bus)   # resets the chip, sets +-2 g and +-245 dps again
-    ours.__init__(mem)
-    from array import array
     sample = array("h", bytes(12))
     ours.read_into(sample)
     accel = [c / ours.ACCEL_LSB_PER_G * G for c in sample[:3]]
@@ -112,7 +111,6 @@ def test_hts221_and_lps22hb_agree_with_adafruit(cp, climate):
     import adafruit_hts221
     import adafruit_lps2x
 
-    from tinyml.sensors import environment  # noqa: F401  (the package imports on CircuitPython)
     from tinyml.sensors.hts221 import HTS221
     from tinyml.sensors.lps22hb import LPS22HB
 
@@ -121,7 +119,6 @@ def test_hts221_and_lps22hb_agree_with_adafruit(cp, climate):
     devices[0x5F].temperature_c, devices[0x5F].humidity_rh = temperature, humidity
     devices[0x5C].pressure_hpa, devices[0x5C].temperature_c = pressure, temperature
     hts, lps = adafruit_hts221.HTS221(bus), adafruit_lps2x.LPS22(bus, 0x5C)
-    from array import array
     values = array("i", bytes(12))
     HTS221(mem).read_into(values)
     LPS22HB(mem).read_into(values)
@@ -139,7 +136,6 @@ def test_circuitpython_nano_rev1_end_to_end(cp):
     """On CircuitPython: detection (shared board_id, the IMU on the bus says Rev1), the bus with
     sensor power and pull-ups on, the IMU and the environment sensors through MemI2C."""
     _bus(cp, "nano33_ble_sense")
-    from array import array
 
     from tinyml import hal, sensors
     from tinyml.hal import _circuitpython
@@ -161,7 +157,6 @@ def test_circuitpython_nano_rev2(cp):
     """Rev2 detects as Rev2; its HS3003 works through MemI2C's plain transfers; its BMI270 cannot
     start without MicroPython's frozen bmi270 driver, and says so."""
     _bus(cp, "nano33_ble_sense_rev2")
-    from array import array
 
     from tinyml import hal, sensors
     from tinyml.hal import _circuitpython
