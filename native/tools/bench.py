@@ -10,6 +10,10 @@ that kernel alone: the kernel, tml_fc_check, tml_requantize and the libgcc helpe
 
 Writes out/bench/kernels.json (and out/bench/opt_levels.json) and prints the tables.
 Every measured call is also checked bit-exact against the numpy reference.
+
+Xtensa (xtensa-lx106, the ESP8266's core, under QEMU: xtensarun.py) is counted in executed
+instructions per MAC, not priced in cycles (no public per-instruction timings): its own table
+and out/bench/xtensa.json.
 """
 
 from __future__ import annotations
@@ -77,6 +81,59 @@ def measure(cpu: str, shapes, kernels, build_dir: Path, opt: str = "-O2") -> lis
                          "code_bytes": code_bytes(cpu, kernel, build_dir, opt),
                          "instructions_per_mac": round(instructions / macs, 3), "opt": opt})
     return rows
+
+
+def measure_xtensa(shapes, kernels, build_dir: Path, opts=("-O2",)) -> list[dict]:
+    """Instructions per MAC on xtensa-lx106 under QEMU: one run per optimization level."""
+    import xtensarun
+    from tinyml_host.reference import fully_connected
+
+    rows = []
+    for opt in opts:
+        elf = xtensarun.build(build_dir / "xtensa", opt)
+        cal = xtensarun.calibrate(elf)
+        job, calls = xtensarun.Job(), []
+        for n_in, n_out in shapes:
+            layer, x = bench_layer(n_in, n_out)
+            expected = fully_connected(x.reshape(1, -1), layer, "tflm").reshape(-1)
+            calls += [(n_in, n_out, label, kernel, job.fc(kernel, layer, x, "tflm"), expected)
+                      for label, kernel in kernels.items()]
+        result = xtensarun.run(elf, job, icount=True)
+        for n_in, n_out, label, kernel, h, expected in calls:
+            status, out = result.fc(h)
+            if status != 0 or not np.array_equal(out, expected):
+                raise SystemExit(f"xtensa-lx106 {kernel} {n_in}x{n_out}: wrong result (status {status})")
+            rows.append({"cpu": "xtensa-lx106", "shape": f"{n_in}x{n_out}", "kernel": label,
+                         "instructions_per_mac": round(result.instructions(h, cal) / (n_in * n_out), 3),
+                         "code_bytes": xtensarun.code_bytes(kernel, build_dir / "xtensa", opt), "opt": opt})
+    return rows
+
+
+def xtensa_section(console, args, build_dir: Path) -> None:
+    from rich.table import Table
+    import xtensarun
+
+    try:
+        xtensarun.require_tools()
+    except xtensarun.ToolMissing as e:
+        console.print(f"[red]{e}[/red]: no Xtensa figures")
+        return
+    opts = ("-O2",) if args.no_opt_levels else ("-O2", "-O3", "-Os")
+    rows = measure_xtensa(SHAPES, KERNELS, build_dir, opts)
+    (args.out / "xtensa.json").write_text(json.dumps(rows, indent=1))
+    by = {(r["shape"], r["kernel"], r["opt"]): r for r in rows}
+    table = Table(title="xtensa-lx106 (QEMU): instructions/MAC (requantization included; not cycles), GCC -O2")
+    for col in ("n_in x n_out", "tinyml", "reference", "ratio", "code B tinyml / ref", *opts[1:]):
+        table.add_column(col, justify="right")
+    for n_in, n_out in SHAPES:
+        shape = f"{n_in}x{n_out}"
+        t, ref = by[(shape, "tinyml", "-O2")], by[(shape, "reference", "-O2")]
+        table.add_row(shape, f"{t['instructions_per_mac']:.2f}", f"{ref['instructions_per_mac']:.2f}",
+                      f"{ref['instructions_per_mac'] / t['instructions_per_mac']:.1f}x",
+                      f"{t['code_bytes']} / {ref['code_bytes']}",
+                      *(f"{by[(shape, 'tinyml', o)]['instructions_per_mac']:.2f} ({by[(shape, 'tinyml', o)]['code_bytes']})"
+                        for o in opts[1:]))
+    console.print(table)
 
 
 def main(argv=None) -> int:
@@ -148,6 +205,7 @@ def main(argv=None) -> int:
                     cells.append(f"{r['cycles_per_mac']:.2f} ({r['code_bytes']})")
             t2.add_row(cpu, *cells)
         console.print(t2)
+    xtensa_section(console, args, build_dir)
     console.print(f"wrote {args.out / 'kernels.json'} in {time.time() - t0:.0f} s; "
                   f"cycle model: native/tools/cycles.py, docs/benchmarks.md")
     return 0
