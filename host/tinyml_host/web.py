@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import threading
 from pathlib import Path
 
 from .errors import TinymlError
@@ -61,12 +60,6 @@ def url_of(server: http.server.ThreadingHTTPServer) -> str:
     host, port = server.server_address[:2]
     host = "localhost" if host in ("127.0.0.1", "::1") else host
     return f"http://{host}:{port}/"
-
-
-def serve_in_thread(server: http.server.ThreadingHTTPServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, name="tinyml-web", daemon=True)
-    thread.start()
-    return thread
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, directory: Path | str | None = None) -> int:
