@@ -14,13 +14,14 @@ MIN/MAX, zero-overhead loop and MAC16 options, and with the call0 ABI instead of
 one) on native/core/{requantize,fc_s8_ref,fc_s8}.c, native/tools/emu_support.c, the driver
 xtensa_driver.c and its start-up xtensa_start.S, freestanding (no C library: Debian ships
 none for lx106, so an empty string.h stands in; the portable path calls nothing from it),
-libgcc for the 64-bit multiplies.
+libgcc, plus xtensa_libgcc.c for the __muldi3 Debian's lx106 libgcc lacks.
 
 `run` writes the job (a header, a table of calls and every buffer, at 0x60000000 in QEMU's
 sysram) to a file, starts `qemu-system-xtensa -M sim -cpu lx106 -semihosting` with the ELF as
 the kernel and the job beside it (`-device loader`), and reads back the header, the call table
 and the outputs, which the driver writes to stdout through semihosting. QEMU's sim machine
-for lx106 maps instram0 at 0x40000000 (code; VECBASE, so the driver's exception vectors sit
+for lx106 starts at the reset vector, 0x50000000 (sysrom, where .reset jumps to _start), and
+maps instram0 at 0x40000000 (code; VECBASE, so the driver's exception vectors sit
 there and turn any fault into an exit code), dataram0 at 0x3FFC0000 (data and stack) and
 sysram at 0x60000000 (the job).
 
