@@ -182,6 +182,11 @@ static inline void mac_rows_stride(const int8_t *x, const int8_t *w, int32_t n, 
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
+#if defined(__XTENSA__) && defined(__GNUC__) && !defined(__clang__)
+/* Xtensa has 14 free registers: a scheduler that watches register pressure spills less
+ * (256x64 on lx106: 7.12 instructions per MAC instead of 9.00) */
+__attribute__((optimize("sched-pressure")))
+#endif
 static void mac_rows_c(const int8_t *x, const int8_t *w, int32_t n, int32_t acc[ROWS])
 {
     const int8_t *r0 = w, *r1 = w + n, *r2 = w + 2 * n, *r3 = w + 3 * n;

@@ -1,9 +1,35 @@
 # The apps main.py can run, by name (config.APP).
+# Over telemetry, `app NAME` switches apps without a reset: the running app returns a
+# Switch, and run() starts the next app on the same BLE link.
 APPS = ("sine", "motion")
 
 
+class Switch:
+    """What an app returns when told `app NAME`: run NAME next, keep the link."""
+
+    def __init__(self, app, link):
+        self.app = app
+        self.link = link
+
+
+def link(telemetry, name):
+    """The app's telemetry link: telemetry=True starts one advertised as `name`, a link
+    passed in (after a switch) is kept, False/None means no telemetry."""
+    if telemetry is True:
+        from tinyml import telemetry as telemetry_module
+
+        return telemetry_module.start(name)
+    return telemetry or None
+
+
 def run(name, **options):
-    if name not in APPS:
-        raise ValueError("unknown app %r in config.py; choose one of %s" % (name, ", ".join(APPS)))
-    module = __import__("tinyml.apps." + name, None, None, ("run",))
-    return module.run(**options)
+    while True:
+        if name not in APPS:
+            raise ValueError("unknown app %r in config.py; choose one of %s" % (name, ", ".join(APPS)))
+        module = __import__("tinyml.apps." + name, None, None, ("run",))
+        result = module.run(**options)
+        if not isinstance(result, Switch):
+            return result
+        name = result.app
+        options = {k: v for k, v in options.items() if k in ("verbose",)}
+        options["telemetry"] = result.link

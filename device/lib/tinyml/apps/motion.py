@@ -9,7 +9,7 @@ import time
 from array import array
 
 import tinyml
-from tinyml import hal, sensors
+from tinyml import apps, hal, sensors
 
 MODEL = "motion.tmdl"
 WINDOW = 16           # samples per inference (host/tinyml_host/train.py MOTION_WINDOW)
@@ -29,8 +29,12 @@ def _environment(verbose):
 
 
 def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, environment=True,
-        on_environment=None):
+        on_environment=None, telemetry=False):
     """Run forever (inferences=0) or for that many inferences; print p(moving) if verbose.
+
+    With telemetry (True, or a link to keep) every inference streams "seq,p_moving,duty";
+    RX commands: led on|off, app NAME (returns apps.Switch to run that app next); the rate is
+    the model's (RATE_HZ / (WINDOW / 2) inferences per second), so `rate` gets an error.
 
     With environment sensors on the board (and environment=True), read them once a second into
     an array('i') of (centi-degrees C, centi-%RH, Pa) - see tinyml.sensors - print it if verbose
@@ -43,6 +47,19 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, env
     env = _environment(verbose) if environment else None
     climate = array("i", bytes(4 * 3))
     led = hal.led()
+    state = {"led": True, "next": None}
+    link = apps.link(telemetry, "tinyml-motion")
+    if link:
+        def command(name, arg):
+            if name == "rate":
+                raise ValueError("the motion app streams one frame per inference, %d per second"
+                                 % (RATE_HZ // (WINDOW // 2)))
+            if name == "led":
+                state["led"] = arg == "on"
+            elif name == "app" and arg != "motion":
+                state["next"] = arg
+
+        link.on_command(command)
     scale = (1 / imu.ACCEL_LSB_PER_G,) * 3 + (1 / (imu.GYRO_LSB_PER_DPS * GYRO_UNIT_DPS),) * 3
     ring = array("h", bytes(2 * CHANNELS * WINDOW))   # the last WINDOW samples, oldest at `head`
     sample = array("h", bytes(2 * CHANNELS))
@@ -72,9 +89,16 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, env
                     k += 1
             m.invoke()
             moving = m.output_values()[1]
-            led.duty_u16(int(moving * 65535))
+            duty = int(moving * 65535) if state["led"] else 0
+            led.duty_u16(duty)
             if verbose:
                 print("p_moving=%.3f" % moving)
+            if link:
+                link.send((moving, duty))
             done += 1
+        if link:
+            link.poll()
+            if state["next"]:
+                return apps.Switch(state["next"], link)
         if period_ms:
             time.sleep_ms(period_ms)

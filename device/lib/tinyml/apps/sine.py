@@ -3,7 +3,7 @@ import math
 import time
 
 import tinyml
-from tinyml import hal
+from tinyml import apps, hal
 
 MODEL = "sine.tmdl"
 STEPS = 64          # inferences per sweep of x over [0, 2*pi)
@@ -18,21 +18,20 @@ def brightness(y):
 
 def run(cycles=0, verbose=False, period_ms=PERIOD_MS, model=MODEL, telemetry=False):
     """Sweep x forever (cycles=0) or for `cycles` sweeps; print x, y, duty if verbose;
-    stream "seq,x,y,duty" over BLE if telemetry (RX commands: rate N, led on|off)."""
+    stream "seq,x,y,duty" over BLE if telemetry (True, or a link to keep; RX commands:
+    rate N, led on|off, app NAME: returns apps.Switch to run that app next)."""
     m = tinyml.load(model)
     led = hal.led()
-    state = {"period_ms": period_ms, "led": True}
-    link = None
-    if telemetry:
-        from tinyml import telemetry as telemetry_module
-
-        link = telemetry_module.open("tinyml-sine")
-
+    state = {"period_ms": period_ms, "led": True, "next": None}
+    link = apps.link(telemetry, "tinyml-sine")
+    if link:
         def command(name, arg):
             if name == "rate":
                 state["period_ms"] = 1000 // arg
             elif name == "led":
                 state["led"] = arg == "on"
+            elif name == "app" and arg != "sine":
+                state["next"] = arg
 
         link.on_command(command)
     if verbose:
@@ -47,6 +46,8 @@ def run(cycles=0, verbose=False, period_ms=PERIOD_MS, model=MODEL, telemetry=Fal
             print("x=%.4f y=%.4f duty=%d" % (x, y, duty))
         if link:
             link.poll()
+            if state["next"]:
+                return apps.Switch(state["next"], link)
             link.send((x, y, duty))
         if state["period_ms"]:
             time.sleep_ms(state["period_ms"])

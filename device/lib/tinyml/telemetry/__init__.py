@@ -125,7 +125,11 @@ class Telemetry:
             self._write(b"ERR %s\n" % str(e).encode())
             return
         if self._callback:
-            self._callback(name, arg)
+            try:
+                self._callback(name, arg)
+            except ValueError as e:  # the app refuses a valid command: say why
+                self._write(b"ERR %s\n" % str(e).encode())
+                return
         self._write(b"OK %s\n" % name.encode())
 
     def send(self, values):
