@@ -124,3 +124,21 @@ def check(lib: Path, count: int, seed: int, max_dim: int = 1024) -> int:
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT / "host"))
     sys.exit(1 if check(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])) else 0)
+
+
+def layer_of_shape(rng: np.random.Generator, n_in: int, n_out: int):
+    """A random layer of a given shape (values drawn like random_layer), and an input."""
+    from tinyml_host.reference import quantize_multiplier
+    from tinyml_host.tmdl import Layer
+
+    w = rng.integers(-128, 128, size=(n_out, n_in)).astype(np.int8)
+    if rng.random() < 0.25:
+        w = rng.choice(np.array([-128, 127], np.int8), size=(n_out, n_in))
+    n_q = n_out if rng.integers(2) else 1
+    scales = np.exp(rng.uniform(math.log(1e-6), math.log(2.0), n_q))
+    q = [quantize_multiplier(float(s), single_rounding=bool(rng.integers(2))) for s in scales]
+    mult = np.array([m for m, _ in q], np.int32)
+    shift = np.clip([s for _, s in q], -31, 30).astype(np.int8)
+    bias = rng.integers(-(1 << 20), 1 << 20, size=n_out).astype(np.int32)
+    layer = Layer(w, bias, mult, shift, -128, 127, 0, int(rng.integers(-128, 128)))
+    return layer, rng.integers(-128, 128, size=n_in).astype(np.int8)

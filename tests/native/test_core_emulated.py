@@ -11,7 +11,6 @@ riscv64-unknown-elf-gcc (Debian: gcc-riscv64-unknown-elf, picolibc-riscv64-unkno
 unicorn (PyPI, a dev dependency); when one is missing these tests fail and say what to install.
 """
 
-import math
 import sys
 from pathlib import Path
 
@@ -23,8 +22,7 @@ import harness
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "native" / "tools"))
 import crossrun  # noqa: E402
 
-from tinyml_host.reference import fully_connected, quantize_multiplier, requantize  # noqa: E402
-from tinyml_host.tmdl import Layer  # noqa: E402
+from tinyml_host.reference import fully_connected, requantize  # noqa: E402
 
 CPUS = list(crossrun.CPUS)
 KERNELS = ("tml_fc_s8", "tml_fc_s8_ref")
@@ -54,21 +52,6 @@ def test_cross_toolchain_and_emulator_installed():
 
 def test_each_cpu_runs_its_own_path(machine):
     assert machine.variant() == machine.cpu.variant
-
-
-def _layer(rng, n_in, n_out):
-    """A random layer of a given shape (values drawn like harness.random_layer)."""
-    w = rng.integers(-128, 128, size=(n_out, n_in)).astype(np.int8)
-    if rng.random() < 0.25:
-        w = rng.choice(np.array([-128, 127], np.int8), size=(n_out, n_in))
-    n_q = n_out if rng.integers(2) else 1
-    scales = np.exp(rng.uniform(math.log(1e-6), math.log(2.0), n_q))
-    q = [quantize_multiplier(float(s), single_rounding=bool(rng.integers(2))) for s in scales]
-    mult = np.array([m for m, _ in q], np.int32)
-    shift = np.clip([s for _, s in q], -31, 30).astype(np.int8)
-    bias = rng.integers(-(1 << 20), 1 << 20, size=n_out).astype(np.int32)
-    layer = Layer(w, bias, mult, shift, -128, 127, 0, int(rng.integers(-128, 128)))
-    return layer, rng.integers(-128, 128, size=n_in).astype(np.int8)
 
 
 def _check(machine, layer, x, rounding, misalign, what):
@@ -108,7 +91,7 @@ def test_other_optimization_levels(cpu, opt, tmp_path_factory):
     _random_layers(machine, 200, seed=99)
     rng = np.random.default_rng(3)
     for k, (n_in, n_out) in enumerate((i, o) for i in range(1, 18) for o in range(1, 6)):
-        layer, x = _layer(rng, n_in, n_out)
+        layer, x = harness.layer_of_shape(rng, n_in, n_out)
         _check(machine, layer, x, "litert" if k % 2 else "tflm", k % 4, f"shape {n_in}x{n_out}")
 
 
@@ -118,7 +101,7 @@ def test_every_loop_tail(machine):
     shapes = [(i, o) for i in range(1, 41) for o in range(1, 10)]
     shapes += [(1024, 1), (1, 1024), (1023, 5), (1021, 7), (257, 64), (64, 256)]
     for k, (n_in, n_out) in enumerate(shapes):
-        layer, x = _layer(rng, n_in, n_out)
+        layer, x = harness.layer_of_shape(rng, n_in, n_out)
         _check(machine, layer, x, "litert" if k % 2 else "tflm", k % 4, f"shape {n_in}x{n_out}")
 
 
@@ -136,7 +119,7 @@ def test_requantize_matches_reference_on_edges(machine):
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_bad_arguments_get_status_codes(machine, kernel):
     rng = np.random.default_rng(0)
-    layer, x = _layer(rng, 8, 6)
+    layer, x = harness.layer_of_shape(rng, 8, 6)
     layer.multiplier, layer.shift = layer.multiplier[:1], layer.shift[:1]
     p = [8, 6, 1, -128, 127, 0, 0]
 

@@ -11,7 +11,6 @@ Needs xtensa-lx106-elf-gcc (Debian: gcc-xtensa-lx106) and qemu-system-xtensa (De
 qemu-system-misc); when one is missing these tests fail and say what to install.
 """
 
-import math
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,7 @@ import harness
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "native" / "tools"))
 import xtensarun  # noqa: E402
 
-from tinyml_host.reference import fully_connected, quantize_multiplier, requantize  # noqa: E402
+from tinyml_host.reference import fully_connected, requantize  # noqa: E402
 from tinyml_host.tmdl import Layer  # noqa: E402
 
 KERNELS = ("tml_fc_s8", "tml_fc_s8_ref")
@@ -51,21 +50,6 @@ def elf(build_dir):
 
 def test_cross_toolchain_and_qemu_installed():
     _require_tools()
-
-
-def _layer(rng, n_in, n_out):
-    """A random layer of a given shape (values drawn like harness.random_layer)."""
-    w = rng.integers(-128, 128, size=(n_out, n_in)).astype(np.int8)
-    if rng.random() < 0.25:
-        w = rng.choice(np.array([-128, 127], np.int8), size=(n_out, n_in))
-    n_q = n_out if rng.integers(2) else 1
-    scales = np.exp(rng.uniform(math.log(1e-6), math.log(2.0), n_q))
-    q = [quantize_multiplier(float(s), single_rounding=bool(rng.integers(2))) for s in scales]
-    mult = np.array([m for m, _ in q], np.int32)
-    shift = np.clip([s for _, s in q], -31, 30).astype(np.int8)
-    bias = rng.integers(-(1 << 20), 1 << 20, size=n_out).astype(np.int32)
-    layer = Layer(w, bias, mult, shift, -128, 127, 0, int(rng.integers(-128, 128)))
-    return layer, rng.integers(-128, 128, size=n_in).astype(np.int8)
 
 
 def _run_checked(elf, cases):
@@ -117,7 +101,7 @@ def test_every_loop_tail(elf):
     shapes += [(1024, 1), (1, 1024), (1023, 5), (1021, 7), (257, 64), (64, 256)]
     cases = []
     for k, (n_in, n_out) in enumerate(shapes):
-        layer, x = _layer(rng, n_in, n_out)
+        layer, x = harness.layer_of_shape(rng, n_in, n_out)
         cases.append((layer, x, "litert" if k % 2 else "tflm", k % 4, f"shape {n_in}x{n_out}"))
     _run_checked(elf, cases)
 
@@ -129,7 +113,7 @@ def test_other_optimization_levels(build_dir, opt):
     rng = np.random.default_rng(3)
     cases = _random_cases(100, seed=99)
     for k, (n_in, n_out) in enumerate((i, o) for i in range(1, 18) for o in range(1, 6)):
-        layer, x = _layer(rng, n_in, n_out)
+        layer, x = harness.layer_of_shape(rng, n_in, n_out)
         cases.append((layer, x, "litert" if k % 2 else "tflm", k % 4, f"shape {n_in}x{n_out}"))
     _run_checked(elf, cases)
 
@@ -152,7 +136,7 @@ def test_requantize_matches_reference_on_edges(elf):
 
 def test_bad_arguments_get_status_codes(elf):
     rng = np.random.default_rng(0)
-    layer, x = _layer(rng, 8, 6)
+    layer, x = harness.layer_of_shape(rng, 8, 6)
     layer.multiplier, layer.shift = layer.multiplier[:1].copy(), layer.shift[:1].copy()
     p = [8, 6, 1, -128, 127, 0, 0]
     job = xtensarun.Job()
@@ -188,7 +172,7 @@ def test_bad_arguments_get_status_codes(elf):
 def test_a_fault_ends_the_run_with_a_clear_error(elf):
     """The driver's exception vectors: a load from an unmapped address stops QEMU at once."""
     rng = np.random.default_rng(1)
-    layer, x = _layer(rng, 8, 4)
+    layer, x = harness.layer_of_shape(rng, 8, 4)
     job = xtensarun.Job()
     job.fc("tml_fc_s8", layer, x, "tflm")
     job.calls[-1].args[1] = 0x1000_0000   # x: nothing is mapped there
