@@ -178,6 +178,15 @@ values = array.array('i', bytes(12))
 if env:
     env.read_into(values)
     print('ENV', ' '.join(type(p).__name__ for p in env.parts), *values)
+try:
+    mag = sensors.magnetometer()
+except ValueError as e:
+    mag = None
+    print('NOMAG', e)
+field = array.array('h', bytes(6))
+if mag:
+    mag.read_into(field)
+    print('MAG', type(mag).__name__, *field)
 for dev in hal.i2c().devices.values():
     dev.frozen = True                     # the fakes' own arithmetic would count as allocation
 
@@ -188,6 +197,8 @@ def allocated(n):
         imu.read_into(sample)
         if env:
             env.read_into(values)
+        if mag:
+            mag.read_into(field)
     return gc.mem_alloc() - a
 
 print('ALLOC', allocated(200))
@@ -212,6 +223,14 @@ def _check_readings(out, board):
         assert [int(v) for v in env[2:]] == [2350, 4500, 101325]  # 23.5 C, 45 %RH, 1013.25 hPa
     else:
         assert lines_with("NOENV", out) == [f"{board} has no environment sensor in boards.json (its sensors: MPU-6050)"]
+    if parts["imu"] == "LSM9DS1":  # its fake's default field, (0.2, 0, -0.45) gauss, in 0.1 uT
+        assert lines_with("MAG", out) == ["LSM9DS1Mag 200 0 -450"]
+    elif "magnetometer" in parts:  # the BMM150 fake's default field, (25, -10, 40) uT, 0.36 uT steps
+        mag = lines_with("MAG", out)[0].split()
+        assert mag[0] == parts["magnetometer"]
+        assert [int(v) / 10 for v in mag[1:]] == pytest.approx([25.0, -10.0, 40.0], abs=0.25)
+    else:
+        assert lines_with("NOMAG", out) == [f"{board} has no magnetometer in boards.json (its sensors: MPU-6050)"]
     assert lines_with("ALLOC", out) == ["0"]
 
 
@@ -398,3 +417,152 @@ print('TYPED', list(raw))
     assert lines_with("MAG", out) == ["0 3"]          # the last byte won; CTRL_REG3_M still power-down
     assert lines_with("BMM", out) == ["0 50"]         # 0x32
     assert lines_with("TYPED", out) == ["[-2000, 0]"]  # H0_T0_OUT, then the reserved 0x38..0x39
+
+
+# physical fields the magnetometer fakes show in these tests, in uT (1 gauss = 100 uT)
+FIELDS = [(25.0, -10.0, 40.0), (0.0, 0.0, 0.0), (-300.0, 420.0, -150.5), (48.3, 0.07, -33.33)]
+MAG_SCRIPT = """
+import array, gc
+from tinyml import hal, sensors
+dev = hal.i2c().devices[{address}]
+{setup}
+mag = sensors.magnetometer()
+print('TYPE', type(mag).__name__, mag.LSB_PER_UT)
+for code in 'hi':
+    field = array.array(code, (0, 0, 0))
+    mag.read_into(field)
+    print('FIELD', code, *field)
+{after}
+dev.frozen = True
+
+def allocated(n):
+    gc.collect()
+    a = gc.mem_alloc()
+    for _ in range(n):
+        mag.read_into(field)
+    return gc.mem_alloc() - a
+
+print('ALLOC', allocated(200))
+"""
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_lsm9ds1_magnetometer_on_the_virtual_board(field):
+    gauss = tuple(f / 100 for f in field)
+    out = run(MAG_SCRIPT.format(address=0x1E, setup=f"dev.field_gauss = {gauss!r}",
+                                after="print('CFG', *[hex(dev.regs[r]) for r in range(0x20, 0x25)])"),
+              env={"TINYML_BOARD": "nano33_ble_sense"})
+    assert lines_with("TYPE", out) == ["LSM9DS1Mag 10"]
+    # temperature compensation, XY ultra-high performance, 20 Hz; +-4 gauss; continuous; Z UHP; BDU
+    assert lines_with("CFG", out) == ["0xf4 0x0 0x0 0xc 0x40"]
+    for line in lines_with("FIELD", out):
+        got = [int(v) / 10 for v in line.split()[1:]]
+        # the fake quantizes to 0.014 uT, tinyml rounds to 0.1 uT
+        assert got == pytest.approx(field, abs=0.007 + 0.05 + 1e-9)
+    assert lines_with("ALLOC", out) == ["0"]
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_bmm150_on_the_virtual_board(field):
+    """The field the fake holds, through raw counts the fake found by searching Bosch's float
+    compensation, back through tinyml's integer compensation: within half a raw step (0.37 and 0.40
+    uT with these trims) plus tinyml's rounding to 0.1 uT."""
+    after = """
+print('CFG', dev.regs[0x4B], hex(dev.regs[0x4C]), dev.regs[0x51], dev.regs[0x52])
+for axis in range(3):
+    raw = dev._raw[1][axis]
+    print('STEP', axis, (dev.compensated(axis, raw + 1, dev.rhall) - dev.compensated(axis, raw - 1, dev.rhall)) / 2)
+"""
+    out = run(MAG_SCRIPT.format(address=0x10, setup=f"dev.field_ut = {field!r}", after=after),
+              env={"TINYML_BOARD": "nano33_ble_sense_rev2"})
+    assert lines_with("TYPE", out) == ["BMM150 10"]
+    # awake; normal mode at 30 Hz; regular preset: 9 XY and 15 Z repetitions
+    assert lines_with("CFG", out) == ["1 0x38 4 14"]
+    steps = [float(line.split()[1]) for line in lines_with("STEP", out)]
+    assert all(0.3 < s < 0.45 for s in steps)
+    for line in lines_with("FIELD", out):
+        got = [int(v) / 10 for v in line.split()[1:]]
+        for axis in range(3):
+            assert got[axis] == pytest.approx(field[axis], abs=steps[axis] / 2 + 0.05 + 0.01)
+    assert lines_with("ALLOC", out) == ["0"]
+
+
+def test_bmm150_integer_compensation_matches_bosch_float():
+    """tinyml's integer compensation against the fake's float one (Bosch's formulas) for the
+    same raw counts: raw extremes, overflow markers, Hall resistances around and far from
+    dig_xyz1, two trim sets; within tinyml's rounding to 0.1 uT plus 0.01 uT."""
+    script = """
+import array
+from tinyml.hal import _simdevices
+from tinyml.hal._sim import SimI2C
+from tinyml.sensors.bmm150 import BMM150
+SETS = [None, {'x1': -7, 'y1': 5, 'z4': 120, 'x2': -20, 'y2': 40, 'z2': 600, 'z1': 30000, 'xyz1': 7500,
+               'z3': 250, 'xy2': 12, 'xy1': 200}]
+field = array.array('i', bytes(12))
+for n, trim in enumerate(SETS):
+    dev = _simdevices.BMM150()
+    if trim:
+        dev.trim = trim
+        dev.suspend()
+    mag = BMM150(SimI2C({0x10: dev}))
+    dev.frozen = True
+    xyz1 = dev.trim['xyz1']
+    for rhall in (xyz1 // 2, xyz1 - 700, xyz1, xyz1 + 900, 2 * xyz1):
+        for x, y, z in ((-4095, 4095, -16383), (4095, -4095, 16383), (0, 1, -1), (1234, -2345, 5678),
+                        (-4096, 17, -16384), (-377, 2900, -9000)):
+            dev.put16le(0x42, (x & 0x1FFF) << 3)
+            dev.put16le(0x44, (y & 0x1FFF) << 3)
+            dev.put16le(0x46, (z & 0x7FFF) << 1)
+            dev.put16le(0x48, (rhall << 2) | 1)
+            mag.read_into(field)
+            # Bosch saturates Z at +-32767 / 16 uT
+            exact = [dev.compensated(0, x, rhall), dev.compensated(1, y, rhall),
+                     min(max(dev.compensated(2, z, rhall), -2047.9), 2047.9)]
+            for axis, raw, marker in ((0, x, -4096), (1, y, -4096), (2, z, -16384)):
+                if raw == marker:
+                    print('OVF', field[axis])
+                else:
+                    print('ERR', n, abs(field[axis] / 10 - exact[axis]))
+"""
+    out = run(script)
+    errors = [float(line.split()[1]) for line in lines_with("ERR", out)]
+    assert len(errors) == 2 * 5 * (6 * 3 - 2)
+    assert max(errors) <= 0.05 + 0.01
+    assert lines_with("OVF", out) == ["-32768"] * 2 * 5 * 2
+
+
+def test_magnetometer_errors_are_clear():
+    script = """
+from tinyml import hal, sensors
+from tinyml.hal import _simdevices
+d = hal.i2c().devices
+def attempt(what):
+    try:
+        what()
+    except ValueError as e:
+        print('E', e)
+real = d.pop({address})
+attempt(sensors.magnetometer)
+d[{address}] = _simdevices.RegisterDevice()            # something else answers there
+attempt(sensors.magnetometer)
+{more}
+"""
+    no_trim = """
+d[0x10] = _simdevices.BMM150()
+d[0x10].trim = dict(d[0x10].trim, xyz1=0)
+d[0x10].suspend()
+attempt(sensors.magnetometer)
+"""
+    rev1 = run(script.format(address=0x1E, more=""), env={"TINYML_BOARD": "nano33_ble_sense"})
+    assert lines_with("E", rev1) == [
+        "no LSM9DS1 magnetometer at I2C 0x1e: check wiring and sensor power (found ['0x5c', '0x5f', '0x6b'])",
+        "device at I2C 0x1e is not a LSM9DS1 magnetometer (ID register 0x0f reads 0x00, expected 0x3d)"]
+    rev2 = run(script.format(address=0x10, more=no_trim), env={"TINYML_BOARD": "nano33_ble_sense_rev2"})
+    errors = lines_with("E", rev2)
+    assert errors[:2] == [
+        "no BMM150 at I2C 0x10: check wiring and sensor power (found ['0x44', '0x5c', '0x68'])",
+        "device at I2C 0x10 is not a BMM150 (ID register 0x40 reads 0x00, expected 0x32)"]
+    assert errors[2].startswith("BMM150 at I2C 0x10 has no trim data (reads b'")
+    for board in ("esp32", "pico"):
+        out = run(script.format(address=0x68, more=""), env={"TINYML_BOARD": board})
+        assert lines_with("E", out) == [f"{board} has no magnetometer in boards.json (its sensors: MPU-6050)"] * 2

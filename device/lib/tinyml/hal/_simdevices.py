@@ -295,28 +295,42 @@ class BMM150(RegisterDevice):
     CHIP_ID (0x40) reads 0x00; power control (0x4B bit 0) wakes it (CHIP_ID 0x32, sleep mode);
     0x4B bits 7 and 1 are a soft reset. OpMode (0x4C bits 2:1): 00 normal, 01 forced, 11 sleep.
     Data at 0x42: X and Y as 13-bit values in bits 15:3, Z 15-bit in bits 15:1, RHALL 14-bit in
-    bits 15:2 with data-ready in bit 0. The fake puts raw counts of a constant field there at a
-    nominal 0.3 uT/LSB (X, Y) and 0.15 uT/LSB (Z): the real part needs its trim registers
-    (0x5D..0x71) and RHALL to turn counts into microtesla."""
+    bits 15:2 with data-ready in bit 0. Trim registers 0x5D..0x71 (Bosch's BMM150 Sensor API):
+    dig_x1, dig_y1 (int8), 3 reserved, dig_z4 (int16), dig_x2, dig_y2 (int8), 2 reserved,
+    dig_z2 (int16), dig_z1 (uint16), dig_xyz1 (uint15), dig_z3 (int16), dig_xy2 (int8), dig_xy1
+    (uint8). The chip reports raw counts that only the trim values and RHALL turn into
+    microtesla, by Bosch's compensation (compensated() below: the float formulas of the
+    datasheet / Sensor API). The fake shows `field_ut` by searching, per axis, the raw count
+    whose compensated value is nearest to it, at the Hall resistance `rhall`."""
 
     POWER, OPMODE = 0x4B, 0x4C
-    # 0x5D..0x71: dig_x1, dig_y1, 3 reserved, dig_z4 (2), dig_x2, dig_y2, 2 reserved, dig_z2 (2),
-    # dig_z1 (2), dig_xyz1 (2), dig_z3 (2), dig_xy2, dig_xy1: placeholders, nonzero where the
-    # compensation divides by them
-    TRIM = bytes((0, 0, 0, 0, 0, 0, 0, 26, 26, 0, 0, 0x64, 0x02, 0xD0, 0x5C, 0x1D, 0x1A,
-                  0, 0, 0, 29))
-    field_ut = (20.0, 0.0, -45.0)
-    rhall = 6000
+    # one real part's trim set (a BMX055's magnetometer, the same die, as published in
+    # siwastaja/robotboard2-fw), except x1, y1, z4, z3: 0 there, small nonzero here so that
+    # every term of the compensation counts
+    trim = {"x1": 2, "y1": -3, "z4": -40, "x2": 28, "y2": 28, "z2": 736, "z1": 22792, "xyz1": 6806,
+            "z3": -60, "xy2": -3, "xy1": 29}
+    field_ut = (25.0, -10.0, 40.0)
+    rhall = 6290
 
     def __init__(self):
         super().__init__()
+        self._raw = None
         self.suspend()
+
+    def trim_bytes(self):
+        t = self.trim
+        b = bytearray(21)
+        b[0], b[1], b[7], b[8], b[19], b[20] = (t["x1"] & 0xFF, t["y1"] & 0xFF, t["x2"] & 0xFF, t["y2"] & 0xFF,
+                                                t["xy2"] & 0xFF, t["xy1"])
+        for i, key in ((5, "z4"), (11, "z2"), (13, "z1"), (15, "xyz1"), (17, "z3")):
+            b[i], b[i + 1] = t[key] & 0xFF, (t[key] >> 8) & 0xFF
+        return bytes(b)
 
     def suspend(self):
         for r in range(256):
             self.regs[r] = 0
         self.regs[self.OPMODE] = 0x06
-        self.regs[0x5D:0x72] = self.TRIM
+        self.regs[0x5D:0x72] = self.trim_bytes()
 
     def read(self, reg, buf):
         if not self.regs[self.POWER] & 0x01:  # suspended: everything but 0x4B reads 0
@@ -334,13 +348,42 @@ class BMM150(RegisterDevice):
             if self.regs[self.POWER] & 0x01:
                 self.regs[0x40] = 0x32
 
+    def compensated(self, axis, raw, rhall):
+        """Bosch's float compensation of a raw count of `axis` (0, 1, 2) at `rhall`, in uT."""
+        t = self.trim
+        if axis < 2:
+            r = t["xyz1"] * 16384.0 / rhall - 16384.0
+            f = t["xy2"] * (r * r / 268435456.0) + r * t["xy1"] / 16384.0
+            x1, x2 = (t["x1"], t["x2"]) if axis == 0 else (t["y1"], t["y2"])
+            return (raw * ((f + 256.0) * (x2 + 160.0)) / 8192.0 + x1 * 8.0) / 16.0
+        num = (raw - t["z4"]) * 131072.0 - t["z3"] * (rhall - t["xyz1"])
+        return num / ((t["z2"] + t["z1"] * rhall / 32768.0) * 4.0) / 16.0
+
+    def raw_for(self, axis, ut, rhall):
+        """The raw count whose compensated value is nearest `ut`: a bisection over the axis's
+        range (the compensation grows with the count), then the better of the two neighbours."""
+        low, hi = (-4095, 4095) if axis < 2 else (-16383, 16383)
+        lo = low
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.compensated(axis, mid, rhall) < ut:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo > low and abs(self.compensated(axis, lo - 1, rhall) - ut) <= abs(self.compensated(axis, lo, rhall) - ut):
+            return lo - 1
+        return lo
+
     def measure(self):
         if not self.regs[self.POWER] & 0x01 or (self.regs[self.OPMODE] >> 1) & 3 == 3:
             return
-        x, y, z = self.field_ut
-        self.put16le(0x42, (int(x / 0.3) & 0x1FFF) << 3)
-        self.put16le(0x44, (int(y / 0.3) & 0x1FFF) << 3)
-        self.put16le(0x46, (int(z / 0.15) & 0x7FFF) << 1)
+        state = (tuple(self.field_ut), self.rhall, tuple(sorted(self.trim.items())))
+        if self._raw is None or self._raw[0] != state:  # the search once per physical state
+            self._raw = (state, [self.raw_for(axis, self.field_ut[axis], self.rhall) for axis in range(3)])
+        x, y, z = self._raw[1]
+        self.put16le(0x42, (x & 0x1FFF) << 3)
+        self.put16le(0x44, (y & 0x1FFF) << 3)
+        self.put16le(0x46, (z & 0x7FFF) << 1)
         self.put16le(0x48, (self.rhall << 2) | 1)
         if (self.regs[self.OPMODE] >> 1) & 3 == 1:   # forced: one measurement, then sleep
             self.regs[self.OPMODE] |= 0x06

@@ -12,12 +12,20 @@
 #   values[HUMIDITY]                    #   centi-%RH (4500 is 45 %RH)
 #   values[PRESSURE]                    #   Pa, which is centi-hPa (101325 is 1013.25 hPa)
 #
+#   mag = tinyml.sensors.magnetometer() # Nano: LSM9DS1's magnetometer (Rev1), BMM150 (Rev2)
+#   field = array('h', bytes(6))
+#   mag.read_into(field)                # x, y, z in 0.1 uT (= 1 milligauss; 482 is 48.2 uT),
+#                                       # compensated; allocates nothing; mag.LSB_PER_UT == 10
+#
 # Each part has an adapter module tinyml.sensors.<part> (lower case, no dash) with a class named
 # after the part; a missing sensor is a ValueError naming the part and its address.
 TEMPERATURE = 0
 HUMIDITY = 1
 PRESSURE = 2
 _ENVIRONMENT_KINDS = ("temperature_humidity", "pressure")
+# parts of another kind with a magnetometer die: part -> which of its addresses is that die (its
+# adapter is the class <part>Mag in the part's module)
+_MAGNETOMETER_DIES = {"LSM9DS1": 1}
 
 
 def imu(i2c=None):
@@ -47,6 +55,30 @@ def environment(i2c=None):
             raise ValueError("no %s at I2C 0x%02x: check wiring and sensor power (found %s)"
                              % (part, addresses[0], _hex(present)))
     return Environment([_open(bus, s) for s in parts])
+
+
+def magnetometer(i2c=None):
+    """The board's magnetometer, set up; ValueError when the board has none or it does not answer."""
+    from tinyml import hal
+
+    bus, present, sensors = _bus(i2c)
+    for sensor in sensors:
+        kind, part, addresses = sensor[0], sensor[1], sensor[2]
+        if kind == "magnetometer":
+            if addresses[0] not in present:
+                raise ValueError("no %s at I2C 0x%02x: check wiring and sensor power (found %s)"
+                                 % (part, addresses[0], _hex(present)))
+            return _open(bus, sensor)
+        die = _MAGNETOMETER_DIES.get(part)
+        if die is not None and die < len(addresses):
+            address = addresses[die]
+            if address not in present:
+                raise ValueError("no %s magnetometer at I2C 0x%02x: check wiring and sensor power (found %s)"
+                                 % (part, address, _hex(present)))
+            module = __import__("tinyml.sensors." + part.lower().replace("-", ""), None, None, ("x",))
+            return getattr(module, part.replace("-", "") + "Mag")(bus, address)
+    raise ValueError("%s has no magnetometer in boards.json (its sensors: %s)"
+                     % (hal.board_id(), ", ".join(s[1] for s in sensors) or "none"))
 
 
 class Environment:
