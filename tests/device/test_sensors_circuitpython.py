@@ -23,6 +23,8 @@ G = 9.80665  # m/s^2 per g, as Adafruit's drivers convert
 # physical states the fakes show: accel in g, gyro in deg/s; temperature C, humidity %RH, pressure hPa
 MOTIONS = [(0.25, -0.5, 0.75, 10.0, -20.0, 30.0), (0.0, 0.0, 1.0, 0.0, 0.0, 0.0), (-1.5, 1.9, -0.01, 200.0, -1.0, 0.5)]
 CLIMATES = [(23.5, 45.0, 1013.25), (-12.25, 5.5, 870.0), (48.0, 92.0, 1085.5)]
+# magnetic fields in gauss (1 gauss = 100 uT), within the +-4 gauss range both drivers set
+MAG_FIELDS = [(0.25, -0.125, 0.5), (0.0, 0.0, 0.0), (-3.9, 2.0071, -0.0004)]
 
 
 @pytest.fixture
@@ -106,6 +108,87 @@ def test_lsm9ds1_fake_follows_the_range_adafruit_sets(cp):
     assert list(theirs.magnetic) == pytest.approx([0.25, -0.125, 0.5], abs=0.14e-3)
 
 
+@pytest.mark.parametrize("field", MAG_FIELDS)
+def test_lsm9ds1_magnetometer_agrees_with_adafruit(cp, field):
+    import adafruit_lsm9ds1
+
+    from tinyml.sensors.lsm9ds1 import LSM9DS1Mag
+
+    bus, mem, devices = _bus(cp, "nano33_ble_sense")
+    devices[0x1E].field_gauss = field
+    theirs = adafruit_lsm9ds1.LSM9DS1_I2C(bus)   # resets the magnetometer; +-4 gauss, continuous
+    ours = LSM9DS1Mag(mem)
+    values = array("i", [0, 0, 0])
+    ours.read_into(values)
+    gauss = [v / ours.LSB_PER_UT / 100 for v in values]
+    # ours are rounded to 0.1 uT = 1 mgauss; the fake quantizes to 0.14 mgauss
+    assert gauss == pytest.approx(list(theirs.magnetic), abs=0.5e-3 + 1e-9)
+    assert gauss == pytest.approx(list(field), abs=0.5e-3 + 0.07e-3)
+
+
+class _Small(int):
+    """An int that records the largest magnitude any arithmetic on it produces: what the BMM150
+    compensation computes from its trim values and readings."""
+
+    largest = 0
+
+    def _wrap(self, v):
+        _Small.largest = max(_Small.largest, abs(v))
+        return _Small(v)
+
+    for _op in ("add", "sub", "mul", "floordiv", "lshift", "rshift", "and", "or"):
+        locals()["__%s__" % _op] = (lambda op: lambda a, b: a._wrap(getattr(int, "__%s__" % op)(a, b)))(_op)
+        locals()["__r%s__" % _op] = (lambda op: lambda a, b: a._wrap(getattr(int, "__r%s__" % op)(a, b)))(_op)
+
+    def __neg__(self):
+        return self._wrap(-int(self))
+
+
+# trims: the fake's (one real part, nonzero offsets), and every trim at its extreme that keeps
+# |raw_z - dig_z4| < 2^15 and the Z denominator positive
+TRIMS = [None, {"x1": -128, "y1": 127, "z4": -16384, "x2": 127, "y2": -128, "z2": 32767, "z1": 65535,
+                "xyz1": 32767, "z3": -32768, "xy2": -128, "xy1": 255},
+         {"x1": 127, "y1": -128, "z4": 16383, "x2": -128, "y2": 127, "z2": 1, "z1": 65535,
+          "xyz1": 1, "z3": 32767, "xy2": 127, "xy1": 255}]
+
+
+@pytest.mark.parametrize("trim", TRIMS)
+def test_bmm150_compensation_stays_in_small_ints(cp, trim):
+    """On 32-bit ports MicroPython's small ints end at 2^30: past it every result is a heap long
+    int. Every intermediate of tinyml's BMM150 compensation stays below, over the raw range, the
+    Hall resistance's 14 bits and extreme trims; and it still agrees with Bosch's float formulas
+    (the fake's) within tinyml's rounding plus 0.01 uT wherever the float result is in range."""
+    from tinyml.sensors.bmm150 import BMM150
+
+    bus, mem, devices = _bus(cp, "nano33_ble_sense_rev2")
+    dev = devices[0x10]
+    if trim:
+        dev.trim = trim
+        dev.suspend()
+    mag = BMM150(mem)
+    for name in ("_x1", "_y1", "_x2", "_y2", "_xy1", "_xy2", "_xyz1", "_z1", "_z2", "_z3", "_z4"):
+        setattr(mag, name, _Small(getattr(mag, name)))
+    dev.frozen = True
+    _Small.largest = 0
+    values = array("i", [0, 0, 0])
+    for rhall in (1, 2, 37, 1000, 4095, 6806, 9999, 16383):
+        for x, z in ((-4095, -16383), (4095, 16383), (-1, 1), (2047, -8191), (-4096, -16384)):
+            dev.put16le(0x42, (x & 0x1FFF) << 3)
+            dev.put16le(0x44, (-x & 0x1FFF) << 3)
+            dev.put16le(0x46, (z & 0x7FFF) << 1)
+            dev.put16le(0x48, (rhall << 2) | 1)
+            mag.read_into(values)
+            if x == -4096:
+                assert list(values) == [mag.OVERFLOW] * 3
+            elif trim is None:
+                exact = [dev.compensated(0, x, rhall), dev.compensated(1, -x, rhall), dev.compensated(2, z, rhall)]
+                r = dev.trim["xyz1"] * 16384 / rhall - 16384
+                if abs(r) <= 16384:   # tinyml clamps r there, as Bosch's int16 does
+                    exact[2] = min(max(exact[2], -2047.9), 2047.9)
+                    assert [v / 10 for v in values] == pytest.approx(exact, abs=0.05 + 0.01)
+    assert 0 < _Small.largest < 2 ** 30
+
+
 @pytest.mark.parametrize("climate", CLIMATES)
 def test_hts221_and_lps22hb_agree_with_adafruit(cp, climate):
     import adafruit_hts221
@@ -151,6 +234,9 @@ def test_circuitpython_nano_rev1_end_to_end(cp):
     values = array("i", bytes(12))
     sensors.environment().read_into(values)
     assert list(values) == [2350, 4500, 101325]
+    field = array("h", [0, 0, 0])
+    sensors.magnetometer().read_into(field)
+    assert list(field) == [200, 0, -450]   # the fake's (0.2, 0, -0.45) gauss in 0.1 uT
 
 
 def test_circuitpython_nano_rev2(cp):
@@ -166,6 +252,11 @@ def test_circuitpython_nano_rev2(cp):
     values = array("i", bytes(12))
     sensors.environment().read_into(values)
     assert list(values) == [2350, 4500, 101325]
+    mag = sensors.magnetometer()        # the BMM150 needs no firmware driver: it works here
+    field = array("h", [0, 0, 0])
+    mag.read_into(field)
+    assert type(mag).__name__ == "BMM150"
+    assert [v / 10 for v in field] == pytest.approx([25.0, -10.0, 40.0], abs=0.25)
     with pytest.raises(ValueError, match="only MicroPython's frozen bmi270 driver carries; "
                                          "this circuitpython firmware has no bmi270 module"):
         sensors.imu()
@@ -173,7 +264,7 @@ def test_circuitpython_nano_rev2(cp):
 
 def test_adapters_import_without_micropython_only_modules(cp):
     # what a CircuitPython board imports for the sensors: no machine, no viper
-    for name in ("tinyml.sensors", "tinyml.sensors.lsm9ds1", "tinyml.sensors.bmi270", "tinyml.sensors.hts221",
+    for name in ("tinyml.sensors", "tinyml.sensors.lsm9ds1", "tinyml.sensors.bmi270", "tinyml.sensors.bmm150", "tinyml.sensors.hts221",
                  "tinyml.sensors.hs3003", "tinyml.sensors.lps22hb", "tinyml.sensors.mpu6050"):
         importlib.import_module(name)
     assert "machine" not in sys.modules

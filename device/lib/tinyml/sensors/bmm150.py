@@ -4,8 +4,9 @@
 # 0.1 uT (= 1 milligauss, LSB_PER_UT = 10) without allocating: the raw counts are compensated
 # with the trim values and the Hall resistance (RHALL) by Bosch's formulas (BMM150 datasheet and
 # Bosch's BMM150 Sensor API, float version), worked out here in integers that stay below 2**30,
-# so a 32-bit port makes no long ints (bounds in the comments; tests/device/test_sensors.py
-# checks them over the whole raw range).
+# so a 32-bit port makes no long ints (bounds in the comments; test_sensors_circuitpython.py
+# checks them with instrumented ints over the raw range, RHALL's 14 bits and extreme trims).
+# Where Bosch's code gives up (RHALL reads 0) the trim's reference resistance dig_xyz1 stands in.
 import time
 
 from micropython import const
@@ -79,8 +80,10 @@ class BMM150:
         # and kept in quarters (r4) for the xy1 term.
         a = self._xyz1 << 14       # < 2^29
         q = a // rhall
-        r4 = ((q - 16384) << 2) + (((a - q * rhall) << 2) + (rhall >> 1)) // rhall
-        r4 = -65536 if r4 < -65536 else 65536 if r4 > 65536 else r4
+        if q < 32768:
+            r4 = ((q - 16384) << 2) + (((a - q * rhall) << 2) + (rhall >> 1)) // rhall
+        else:
+            r4 = 65536
         r = (r4 + 2) >> 2
         # (xy2 * r^2 / 2^28 + xy1 * r / 2^14 + 256) * 2^12: |terms| <= 2^28 + 2^29 before >> 9
         h = ((self._xy2 * ((r * r) >> 7) + ((self._xy1 * r4) << 5)) >> 9) + (1 << 20)
@@ -102,7 +105,9 @@ class BMM150:
 
 
 def _xy(raw, k, offset):
-    # raw * k < 2^12 * 2^17.5; 0.1 uT = (raw * k / 2^6 + offset * 2^10) * 5 / 2^10, rounded
+    # raw * k < 2^12 * 2^17.5; 0.1 uT = (raw * k / 2^6 + offset * 2^10) * 5 / 2^10, rounded, and
+    # kept within 16 bits (real trims give about +-1650 uT) so array('h') holds every reading
     if raw == _XY_OVERFLOW:
         return OVERFLOW
-    return ((((raw * k) >> 6) + offset) * 5 + 512) >> 10
+    v = ((((raw * k) >> 6) + offset) * 5 + 512) >> 10
+    return -32767 if v < -32767 else 32767 if v > 32767 else v
