@@ -11,7 +11,7 @@ CIRCUITPYTHON_PATH = ["tinyml/__init__.py", "tinyml/model.py", "tinyml/_python.p
                       "tinyml/hal/__init__.py", "tinyml/hal/_circuitpython.py", "tinyml/sensors/__init__.py",
                       "tinyml/sensors/mpu6050.py", "tinyml/sensors/_chip.py", "tinyml/sensors/lsm9ds1.py",
                       "tinyml/sensors/bmi270.py", "tinyml/sensors/hts221.py", "tinyml/sensors/hs3003.py",
-                      "tinyml/sensors/lps22hb.py", "tinyml/apps/__init__.py", "tinyml/apps/sine.py",
+                      "tinyml/sensors/lps22hb.py", "tinyml/sensors/bmm150.py", "tinyml/apps/__init__.py", "tinyml/apps/sine.py",
                       "tinyml/apps/motion.py"]
 
 
