@@ -21,9 +21,12 @@ _MODEL_BLOCK = const(28)
 _LAYER_BLOCK = const(12)
 
 BACKENDS = ("native", "viper", "python")
-# python and viper provide mac() (int32 accumulators), requantized by _python.requantize;
-# native provides fc(), a whole layer in C.
+# python and viper provide mac() (int32 accumulators) and requantize(); native provides
+# fc(), a whole layer in C. _python.requantize is exact everywhere but allocates per
+# invoke on 32-bit ports (its 64-bit products are long ints there); _viper.requantize
+# does not (16-bit pieces in machine words).
 _kernels = {"python": _python.mac}
+_requantize = {"python": _python.requantize}
 _native_problem = "the _tinyml module is not in this firmware or /lib (docs/firmware.md)"
 try:
     from _tinyml import fc as _native_fc
@@ -33,8 +36,9 @@ except ImportError:
 except ValueError as e:  # a _tinyml.mpy for another architecture or MicroPython version
     _native_problem = "lib/_tinyml.mpy does not load here (%s)" % e
 try:
-    from tinyml._viper import mac as _viper_mac
+    from tinyml._viper import mac as _viper_mac, requantize as _viper_requantize
     _kernels["viper"] = _viper_mac
+    _requantize["viper"] = _viper_requantize
 except (ImportError, SyntaxError, AttributeError):  # no viper emitter on this port
     pass
 
@@ -118,6 +122,7 @@ class Model:
         self.backend = backend
         self.path = path
         self._kernel = _kernels[backend]
+        self._requantize = _requantize.get(backend)
         with open(path, "rb") as f:
             self._parse(f)
 
@@ -192,15 +197,18 @@ class Model:
         src = self.input
         last = len(self._layers) - 1
         kernel = self._kernel
-        native = self.backend == "native"
-        requantize = _python.requantize
+        backend = self.backend
+        requantize = self._requantize
         acc = self._acc
         single = self.single_rounding
         i = 0
         for l_in, l_out, weights, bias, mult, shift, act_min, act_max, out_zp, params in self._layers:
             dst = self.output if i == last else self._hidden[i & 1]
-            if native:
+            if backend == "native":
                 kernel(params, src, weights, bias, mult, shift, dst)
+            elif backend == "viper":
+                kernel(src, weights, acc, l_in, l_out)
+                requantize(acc, bias, mult, shift, dst, params)
             else:
                 kernel(src, weights, acc, l_in, l_out)
                 requantize(acc, bias, mult, shift, dst, l_out, act_min, act_max, out_zp, single)
