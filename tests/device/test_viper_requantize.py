@@ -251,3 +251,41 @@ def test_models_use_viper_requantize_without_allocating(tmp_path):
     (tmp_path / "models.txt").write_text(" ".join(names))
     allocs = dict(line.split() for line in lines_with("ALLOC", run(ALLOC_VIPER, cwd=tmp_path)))
     assert allocs == {n: "0" for n in names}
+
+
+WRAP = """
+import tinyml
+for backend in tinyml.available_backends():
+    m = tinyml.load('wrap.tmdl', backend)
+    out = []
+    for x in (127, -128, 0, 1):
+        for i in range(len(m.input)):
+            m.input[i] = x
+        m.invoke()
+        out.extend(m.output)
+    print('OUT', backend, *out)
+"""
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_accumulator_plus_bias_wraps_like_int32_every_backend(tmp_path, rounding):
+    """acc + bias past the int32 range wraps in TFLite (and the reference); every backend too."""
+    from tinyml_host.tmdl import Layer, TmdlModel
+
+    n_in = 8
+    w = np.full((4, n_in), 127, np.int8)
+    w[1::2] *= -1
+    bias = np.array([I32_MAX - 1000, I32_MIN + 1000, I32_MAX, I32_MIN], np.int32)
+    layer = Layer(w, bias, np.array([1 << 30], np.int32), np.array([-20], np.int8), -128, 127, 0, 0)
+    model = TmdlModel([layer], 0.1, 0, 0.1, 0, rounding=rounding)
+    (tmp_path / "wrap.tmdl").write_bytes(tmdl.encode(model))
+    x = np.repeat(np.array([127, -128, 0, 1], np.int8)[:, None], n_in, axis=1)
+    expected = [int(v) for v in reference.run(model, x).reshape(-1)]
+    unwrapped = (x.astype(np.int64) @ w.T.astype(np.int64) + bias).reshape(-1)
+    assert (unwrapped > I32_MAX).any() and (unwrapped < I32_MIN).any()
+    # past the int32 range the sum wraps to the other sign, and saturates the other way
+    assert (np.array(expected)[unwrapped > I32_MAX] == -128).all()
+    assert (np.array(expected)[unwrapped < I32_MIN] == 127).all()
+    for line in lines_with("OUT", run(WRAP, cwd=tmp_path)):
+        backend, *got = line.split()
+        assert [int(v) for v in got] == expected, backend

@@ -3,7 +3,8 @@
 # acc[o] = sum(w[o, i] * x[i]) is computed here; bias, requantization and the
 # activation clamp are in requantize(), shared with the viper backend.
 # Intermediates stay small ints on 64-bit ports; on 32-bit ports the 64-bit
-# product in requantize() is a long int (correct, but it allocates).
+# product in requantize() is a long int (correct, but it allocates per invoke).
+# The viper backend has its own requantize, in 32-bit pieces, that does not.
 
 
 def mac(x, w, acc, n_in, n_out):
@@ -26,6 +27,8 @@ def requantize(acc, bias, mult, shift, out, n_out, act_min, act_max, out_zp, sin
             m = mult[o]
             s = shift[o]
         v = acc[o] + bias[o]
+        if v > 0x7FFFFFFF or v < -0x80000000:  # the int32 accumulator wraps, as in TFLite
+            v = ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
         if single_rounding:
             # LiteRT reference: one round-half-up shift of the 64-bit product
             v = (v * m + (1 << (30 - s))) >> (31 - s)

@@ -35,7 +35,7 @@ def requantize(acc: ptr32, bias: ptr32, mult: ptr32, shift: ptr8, out: ptr8, par
     from which y1 = floor(x m / 2**31) and y0 = x m mod 2**31 follow with small carries;
     both roundings are then shifts of (y1, y0). Why every value fits a signed 32-bit word:
     |xh| <= 2**15 and xl, ml < 2**16, mh < 2**15, so |c1| and c2 stay below 2**31 and
-    2 xh mh lies in [-2**31 + 2**16, 2**31 - 2**17]; c1 >> 15 and c2 >> 15 are below 2**16
+    2 xh mh lies in [-2**31 + 2**16, 2**31 - 2**17 + 2]; c1 >> 15 and c2 >> 15 are below 2**16
     in size, so 2 xh mh + (c1 >> 15) + (c2 >> 15) lies in [-2**31 + 1, 2**31 - 4] in any
     order; the carry t >> 15 is >= 0 and the total is y1, which lies in [-2**31 + 1, 2**31 - 2].
     xl ml, up to 2**32, is never formed: 2 p + q with p = (xl >> 1) ml < 2**31.
