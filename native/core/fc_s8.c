@@ -112,11 +112,13 @@ static inline int32_t requant_litert(const requant *q, int32_t acc)
     return (int32_t)(((int64_t)acc * q->mult + q->round) >> q->right);
 }
 
-static inline int8_t clamp_s8(int32_t v, int32_t lo, int32_t hi)
+/* clamp(y + zp) to the activation range, as if added in 64 bits: y is clamped to
+ * [lo, hi] = [act_min - zp, act_max - zp] first, so the add cannot overflow int32. */
+static inline int8_t clamp_s8(int32_t y, int32_t lo, int32_t hi, int32_t zp)
 {
-    v = v < lo ? lo : v;
-    v = v > hi ? hi : v;
-    return (int8_t)v;
+    y = y < lo ? lo : y;
+    y = y > hi ? hi : y;
+    return (int8_t)(y + zp);
 }
 
 /* Requantize the accumulators of outputs o .. o + count - 1 into out[o...]. `qp` holds the
@@ -125,7 +127,7 @@ static inline int8_t clamp_s8(int32_t v, int32_t lo, int32_t hi)
 static inline void finish(const tml_fc_params *p, int32_t o, int32_t count, const int32_t *acc,
                           const int32_t *mult, const int8_t *shift, const requant *qp, int8_t *out)
 {
-    const int32_t zp = p->output_zp, lo = p->act_min, hi = p->act_max, rounding = p->rounding;
+    const int32_t zp = p->output_zp, lo = p->act_min - zp, hi = p->act_max - zp, rounding = p->rounding;
     requant q;
     q.mult = qp->mult; /* field by field: a struct copy can become a memcpy call */
     q.left = qp->left;
@@ -137,15 +139,15 @@ static inline void finish(const tml_fc_params *p, int32_t o, int32_t count, cons
         for (int32_t k = 0; k < count; k++) {
             requant_setup(&q, mult[o + k], shift[o + k], rounding);
             int32_t y = rounding == TML_ROUNDING_LITERT ? requant_litert(&q, acc[k]) : requant_tflm(&q, acc[k]);
-            out[k] = clamp_s8(y + zp, lo, hi);
+            out[k] = clamp_s8(y, lo, hi, zp);
         }
     } else if (rounding == TML_ROUNDING_LITERT) {
         for (int32_t k = 0; k < count; k++) {
-            out[k] = clamp_s8(requant_litert(&q, acc[k]) + zp, lo, hi);
+            out[k] = clamp_s8(requant_litert(&q, acc[k]), lo, hi, zp);
         }
     } else {
         for (int32_t k = 0; k < count; k++) {
-            out[k] = clamp_s8(requant_tflm(&q, acc[k]) + zp, lo, hi);
+            out[k] = clamp_s8(requant_tflm(&q, acc[k]), lo, hi, zp);
         }
     }
 }
@@ -356,7 +358,7 @@ TML_HOT tml_status tml_fc_s8(const tml_fc_params *p, const int8_t *x, const int8
     if (st != TML_OK) {
         return st;
     }
-    const int32_t n = p->n_in, n_out = p->n_out, zp = p->output_zp, lo = p->act_min, hi = p->act_max;
+    const int32_t n = p->n_in, n_out = p->n_out, zp = p->output_zp, lo = p->act_min - zp, hi = p->act_max - zp;
     /* the usual case, per-tensor scale and TFLite Micro rounding, requantizes inline */
     const int common = p->n_channels == 1 && p->rounding == TML_ROUNDING_TFLM;
     requant q;
@@ -370,10 +372,10 @@ TML_HOT tml_status tml_fc_s8(const tml_fc_params *p, const int8_t *x, const int8
         acc[3] = bias[o + 3];
         mac_rows(x, w + o * n, n, acc);
         if (common) {
-            out[o] = clamp_s8(requant_tflm(&q, acc[0]) + zp, lo, hi);
-            out[o + 1] = clamp_s8(requant_tflm(&q, acc[1]) + zp, lo, hi);
-            out[o + 2] = clamp_s8(requant_tflm(&q, acc[2]) + zp, lo, hi);
-            out[o + 3] = clamp_s8(requant_tflm(&q, acc[3]) + zp, lo, hi);
+            out[o] = clamp_s8(requant_tflm(&q, acc[0]), lo, hi, zp);
+            out[o + 1] = clamp_s8(requant_tflm(&q, acc[1]), lo, hi, zp);
+            out[o + 2] = clamp_s8(requant_tflm(&q, acc[2]), lo, hi, zp);
+            out[o + 3] = clamp_s8(requant_tflm(&q, acc[3]), lo, hi, zp);
         } else {
             /* a copy: indexed by a variable, acc itself would have to live in memory */
             int32_t copy[ROWS];

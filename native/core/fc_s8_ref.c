@@ -1,9 +1,11 @@
 /* Reference int8 fully connected layer: one output at a time, one MAC at a time. */
 #include "tinyml.h"
 
-static int8_t clamp_s8(int32_t v, int32_t lo, int32_t hi)
+/* clamp(y + zp, lo, hi) as if added in 64 bits: y is clamped to [lo - zp, hi - zp] first,
+ * so y + zp cannot overflow int32 when y is near its limits (C's signed-overflow UB). */
+static int8_t add_zp_clamp_s8(int32_t y, int32_t zp, int32_t lo, int32_t hi)
 {
-    return (int8_t)(v < lo ? lo : v > hi ? hi : v);
+    return (int8_t)((y < lo - zp ? lo - zp : y > hi - zp ? hi - zp : y) + zp);
 }
 
 tml_status tml_fc_s8_ref(const tml_fc_params *p, const int8_t *x, const int8_t *w,
@@ -24,8 +26,8 @@ tml_status tml_fc_s8_ref(const tml_fc_params *p, const int8_t *x, const int8_t *
             acc += (uint32_t)((int32_t)row[i] * (int32_t)x[i]);
         }
         int32_t c = p->n_channels == 1 ? 0 : o;
-        int32_t y = tml_requantize((int32_t)acc, mult[c], shift[c], p->rounding) + p->output_zp;
-        out[o] = clamp_s8(y, p->act_min, p->act_max);
+        int32_t y = tml_requantize((int32_t)acc, mult[c], shift[c], p->rounding);
+        out[o] = add_zp_clamp_s8(y, p->output_zp, p->act_min, p->act_max);
     }
     return TML_OK;
 }

@@ -92,6 +92,13 @@ def random_layer(rng: np.random.Generator, max_dim: int = 1024):
     bias = rng.integers(-bias_span, bias_span, size=n_out, dtype=np.int64)
     bias = np.clip(bias, -(1 << 31), (1 << 31) - 1).astype(np.int32)
     out_zp = int(rng.integers(-128, 128))
+    if rng.random() < 0.05:
+        # requantized values at the int32 limits with an extreme output zero point: y + zp
+        # must clamp as if added in 64 bits, with no signed overflow in C
+        bias = rng.choice(np.array([-(1 << 31), (1 << 31) - 1], np.int32), size=n_out)
+        mult = np.full(n_q, (1 << 31) - 1, np.int32)
+        shift = rng.integers(0, 31, size=n_q).astype(np.int8)
+        out_zp = int(rng.choice([-128, 127]))
     act = sorted(int(v) for v in rng.integers(-128, 128, 2))
     act_min, act_max = (act if rng.random() < 0.5 else (-128, 127))
     layer = Layer(w, bias, mult, shift, act_min, act_max, 0, out_zp)

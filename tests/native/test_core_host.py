@@ -41,6 +41,25 @@ def test_requantize_matches_reference_on_edges(lib):
                 assert got == list(want), (rounding, shift, m)
 
 
+def test_output_zero_point_added_without_int32_overflow(lib):
+    """y near INT32_MAX plus zp 127 clamps to act_max (the reference adds in 64 bits), not to
+    act_min as a wrapped int32 add would (and C's signed overflow is undefined)."""
+    from tinyml_host.reference import fully_connected
+    from tinyml_host.tmdl import Layer
+
+    dll = harness.load(lib)
+    for bias, zp in (((1 << 31) - 1, 127), (-(1 << 31), -128)):
+        for rounding in ("tflm", "litert"):
+            layer = Layer(np.zeros((1, 4), np.int8), np.array([bias], np.int32), np.array([(1 << 31) - 1], np.int32),
+                          np.array([0], np.int8), -128, 127, 0, zp)
+            x = np.zeros(4, np.int8)
+            want = fully_connected(x.reshape(1, -1), layer, rounding).reshape(-1)
+            assert want[0] == (127 if zp > 0 else -128)
+            for fn in (dll.tml_fc_s8, dll.tml_fc_s8_ref):
+                status, got = harness.call(fn, layer, x, rounding)
+                assert status == 0 and got[0] == want[0], (fn, bias, zp, rounding, got)
+
+
 def test_bad_arguments_get_status_codes(lib):
     dll = harness.load(lib)
     rng = np.random.default_rng(0)
