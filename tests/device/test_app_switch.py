@@ -61,3 +61,18 @@ def test_app_command_switches_apps_on_the_same_link(tmp_path):
     assert sine_before[-1][3] == 0                       # after `led off` the sine app's LED is dark
     seqs = [r[0] for r in frames.rows]
     assert seqs == sorted(seqs) and frames.lost == 0     # one link, one sequence across apps
+
+
+def test_switching_to_an_app_whose_model_is_missing_is_refused(tmp_path):
+    (tmp_path / "sine.tmdl").write_bytes(tmdl.encode(export.convert(models.sine_tflite())))
+    script = SCRIPT.replace("(10, b'app motion\\n'), (14, b'rate 20\\n'), (16, b'app sine\\n')",
+                            "(10, b'app motion\\n')")
+    env = {"MICROPYPATH": f".frozen:{DEVICE_LIB}", "TINYML_SIM_DIR": str(tmp_path), "TINYML_BOARD": "pico"}
+    out = run(script, cwd=tmp_path, env=env)
+    assert lines_with("STOPPED", out) == ["22"]          # the sine app kept running
+    chunks, _ = monitor.read_sim_tx(tmp_path / "ble_tx", 0)
+    frames = monitor.LineAssembler()
+    for c in chunks:
+        frames.feed(c)
+    assert frames.replies == ["OK led", "ERR no motion.tmdl on the board: deploy it to run the motion app"]
+    assert all(len(r) == 4 for r in frames.rows) and frames.lost == 0

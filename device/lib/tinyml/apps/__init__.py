@@ -12,6 +12,21 @@ class Switch:
         self.link = link
 
 
+def switchable(name):
+    """Check that app `name` can start (it exists, its model is on the board) before an app
+    agrees to `app NAME`; ValueError, sent back as an ERR line, otherwise."""
+    import os
+
+    if name not in APPS:
+        raise ValueError("unknown app %r" % name)
+    module = __import__("tinyml.apps." + name, None, None, ("MODEL",))
+    try:
+        os.stat(module.MODEL)
+    except OSError:
+        raise ValueError("no %s on the board: deploy it to run the %s app" % (module.MODEL, name))
+    return name
+
+
 def link(telemetry, name):
     """The app's telemetry link: telemetry=True starts one advertised as `name`, a link
     passed in (after a switch) is kept, False/None means no telemetry."""

@@ -57,7 +57,7 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, env
             if name == "led":
                 state["led"] = arg == "on"
             elif name == "app" and arg != "motion":
-                state["next"] = arg
+                state["next"] = apps.switchable(arg)
 
         link.on_command(command)
     scale = (1 / imu.ACCEL_LSB_PER_G,) * 3 + (1 / (imu.GYRO_LSB_PER_DPS * GYRO_UNIT_DPS),) * 3

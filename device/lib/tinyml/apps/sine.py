@@ -31,7 +31,7 @@ def run(cycles=0, verbose=False, period_ms=PERIOD_MS, model=MODEL, telemetry=Fal
             elif name == "led":
                 state["led"] = arg == "on"
             elif name == "app" and arg != "sine":
-                state["next"] = arg
+                state["next"] = apps.switchable(arg)
 
         link.on_command(command)
     if verbose:
