@@ -369,6 +369,21 @@ def test_serial_runs_the_app_through_the_repl_and_reads_its_lines(tmp_path, sine
                                rtol=5e-4, atol=5e-5)
 
 
+def test_sim_monitor_follows_an_app_switch_on_the_same_link(tmp_path, sine_model):
+    """`app motion` from the monitor: the board answers OK and the motion app's frames
+    (seq, p_moving, duty) follow the sine app's on the same link, with seq counting on."""
+    (tmp_path / "sine.tmdl").write_bytes(tmdl.encode(sine_model))
+    (tmp_path / "motion.tmdl").write_bytes(tmdl.encode(export.convert(models.motion_tflite())))
+    f = monitor.monitor_sim(5, "nano33_ble_sense", None, commands=["app motion"], flash=tmp_path / "flash",
+                            model=tmp_path / "sine.tmdl")
+    assert f.replies == ["OK app"] and f.lost == 0 and f.bad == 0
+    widths = [len(r) for r in f.rows]
+    first_motion = widths.index(3)                      # seq + 2 values
+    assert first_motion >= 1 and all(w == 4 for w in widths[:first_motion])
+    assert len(widths) - first_motion >= 5 and all(w == 3 for w in widths[first_motion:])
+    assert all(0 <= r[1] <= 1 for r in f.rows[first_motion:])
+
+
 # --- the CLI, as CI runs it --------------------------------------------------------------------
 
 def test_cli_monitor_port_sim_five_seconds_to_csv(tmp_path, sine_model):

@@ -102,11 +102,14 @@ class SimTransport(Transport):
             for name in ("ble_tx", "ble_rx", "ble_central"):
                 (self.sim / name).unlink(missing_ok=True)
             self.board = self._stack.enter_context(Board(vb.port))
-            deploy.deploy(self.board, deploy.DEVICE, [self.model], progress=lambda line: None)
+            # the motion model too when it was trained, so that `app motion` can switch to it
+            motion = self.model.parent / "motion.tmdl"
+            models = [self.model] + ([motion] if motion.exists() and motion != self.model else [])
+            deploy.deploy(self.board, deploy.DEVICE, models, progress=lambda line: None)
             (self.sim / "ble_central").touch()  # a central connects
             self.board.soft_reset()
-            # the sine app itself, whatever config.APP says: only it streams telemetry
-            self.board.transport.exec_raw_no_follow("from tinyml.apps import sine\nsine.run(telemetry=True)")
+            # the sine app, whatever config.APP says; `app motion` switches on the same link
+            self.board.transport.exec_raw_no_follow("from tinyml import apps\napps.run('sine', telemetry=True)")
         except BaseException:
             self._stack.close()
             raise
@@ -150,8 +153,8 @@ class SimTransport(Transport):
 
 # Runs on the board: the sine app with its telemetry going to stdout as text lines and RX
 # commands read from stdin, without blocking (select.poll; a port without it takes none).
-# The device's telemetry.start (first named open) is replaced for this run only: sine.run
-# calls it.
+# The device's telemetry.start (first named open) is replaced for this run only: the sine
+# app calls it; `app motion` switches to the motion app on the same link.
 SERIAL_APP = """
 import os, sys
 from tinyml import telemetry as _telemetry
@@ -197,7 +200,8 @@ def _start(*args, **kwargs):
 
 
 _telemetry.open = _telemetry.start = _start
-_sine.run(telemetry=True)
+from tinyml import apps as _apps
+_apps.run('sine', telemetry=True)
 """
 
 
