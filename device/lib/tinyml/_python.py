@@ -1,10 +1,27 @@
-# Pure-Python int8 kernels: run everywhere (CircuitPython included), bit-exact with TFLite.
+# Pure-Python int8 kernels: run everywhere (CircuitPython included), bit-exact with TFLite,
+# and allocation-free on 32-bit ports too.
 #
-# acc[o] = sum(w[o, i] * x[i]) is computed here; bias, requantization and the
-# activation clamp are in requantize(), shared with the viper backend.
-# Intermediates stay small ints on 64-bit ports; on 32-bit ports the 64-bit
-# product in requantize() is a long int (correct, but it allocates per invoke).
-# The viper backend has its own requantize, in 32-bit pieces, that does not.
+# A 32-bit MicroPython or CircuitPython port keeps an int in the object word ("small int")
+# only in [-2**30, 2**30 - 1]; anything larger is a long int on the heap. So nothing here
+# ever forms a larger value, not even for an instant, and no literal is larger:
+# - mac(): |w x| <= 128 * 128 = 2**14 and a row has n_in <= 65535 terms (16 bits in the
+#   file), so every partial sum satisfies |a| <= 65535 * 2**14 = 2**30 - 2**14.
+# - The int32 bias and multiplier are long ints on such a port when read from their
+#   array('i'); prepare() (at load) turns them into 15-bit pieces read through struct.
+# - requantize() rebuilds acc + bias, the 64-bit product and TFLite's roundings from pieces;
+#   the bound of each line is stated beside it.
+# tests/device/test_python_requantize.py runs this very source in CPython with every value
+# checked against the small-int range, bit-exact with host/tinyml_host/reference.py.
+import struct
+from array import array
+from micropython import const
+
+_REC = const(5)  # per channel: m0, m1, m2, kind, n
+# kind: how r = the int32 requantized value follows from Q = floor(x m / 2**30)
+_HALF_UP = const(0)  # r = floor((Q + 2**n) / 2**(n+1)): TFLM shift 0, LiteRT shift -n
+_TFLM_RIGHT = const(1)  # TFLM shift -n < 0: as _HALF_UP on Q + 1 (Q >= -1) or Q - 1 (Q <= -2)
+_LITERT_LEFT = const(2)  # LiteRT shift n + 1 > 0: r = Q 2**n + round((x m mod 2**30) / 2**(30-n)), int32 wrap
+_TFLM_LEFT = const(3)  # TFLM shift n > 0: x <<= n in int32 first, then _HALF_UP with n = 0
 
 
 def mac(x, w, acc, n_in, n_out):
@@ -12,49 +29,137 @@ def mac(x, w, acc, n_in, n_out):
     for o in range(n_out):
         a = 0
         for i in range(n_in):
-            a += w[k] * x[i]
+            a += w[k] * x[i]  # |a| <= 2**30 - 2**14: a small int
             k += 1
         acc[o] = a
 
 
-def requantize(acc, bias, mult, shift, out, n_out, act_min, act_max, out_zp, single_rounding):
-    """out[o] = clamp(round(acc[o] + bias[o]) * M * 2**(shift-31)) + out_zp), TFLite's way."""
-    per_channel = len(mult) > 1
-    m = mult[0]
-    s = shift[0]
+def prepare(bias, mult, shift, single_rounding):
+    """A layer's bias (array('i')), multipliers (array('i')) and shifts (array('b')) as
+    requantize() takes them: (b0, b1, rec), every entry a small int.
+
+    bias[o] = b1[o] 2**15 + b0[o], b0 in [0, 2**15), b1 in [-2**16, 2**16).
+    mult[c] = m2 2**30 + m1 2**15 + m0 with m0, m1 in [-2**14, 2**14), m2 in {0, 1, 2}
+    (balanced pieces, so that a product with a 15-bit piece of x is at most 2**29 in size).
+    Read as 16-bit halves (struct, little-endian as in the file), never as whole int32s.
+    """
+    n_out = len(bias)
+    n_ch = len(mult)
+    b0 = array("i", bytes(4 * n_out))
+    b1 = array("i", bytes(4 * n_out))
     for o in range(n_out):
-        if per_channel:
-            m = mult[o]
-            s = shift[o]
-        v = acc[o] + bias[o]
-        if v > 0x7FFFFFFF or v < -0x80000000:  # the int32 accumulator wraps, as in TFLite
-            v = ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        lo, hi = struct.unpack_from("<Hh", bias, 4 * o)
+        b0[o] = lo & 0x7FFF
+        b1[o] = (hi << 1) + (lo >> 15)
+    rec = array("h", bytes(2 * _REC * n_ch))
+    for c in range(n_ch):
+        lo, hi = struct.unpack_from("<Hh", mult, 4 * c)
+        if hi < 0:
+            raise ValueError("negative multiplier")
+        m0 = lo & 0x7FFF
+        m1 = (lo >> 15) + ((hi & 0x3FFF) << 1)
+        m2 = hi >> 14
+        if m0 >= 0x4000:
+            m0 -= 0x8000
+            m1 += 1
+        if m1 >= 0x4000:
+            m1 -= 0x8000
+            m2 += 1
+        s = shift[c]
         if single_rounding:
-            # LiteRT reference: one round-half-up shift of the 64-bit product
-            v = (v * m + (1 << (30 - s))) >> (31 - s)
-            if v > 0x7FFFFFFF or v < -0x80000000:  # TFLite narrows with an int32 cast
-                v = ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            kind, n = (_LITERT_LEFT, s - 1) if s > 0 else (_HALF_UP, -s)
+        elif s > 0:
+            kind, n = _TFLM_LEFT, s
         else:
-            # TFLM / CMSIS-NN: SaturatingRoundingDoublingHighMul then RoundingDivideByPOT
-            if s > 0:
-                v = ((v << s) + 0x80000000 & 0xFFFFFFFF) - 0x80000000  # C int32 wraps
-            p = v * m
-            if p >= 0:
-                v = (p + 0x40000000) >> 31
+            kind, n = (_TFLM_RIGHT, -s) if s < 0 else (_HALF_UP, 0)
+        j = _REC * c
+        rec[j] = m0
+        rec[j + 1] = m1
+        rec[j + 2] = m2
+        rec[j + 3] = kind
+        rec[j + 4] = n
+    return b0, b1, rec
+
+
+def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
+    """out[o] = clamp(requantized(acc[o] + bias[o]) + out_zp), bit-exact with TFLite:
+    TFLM's SaturatingRoundingDoublingHighMul + RoundingDivideByPOT, or LiteRT's single
+    rounding, per the kinds prepare() recorded. q = prepare(...); |acc[o]| < 2**30."""
+    b0, b1, rec = q
+    per_channel = len(rec) > _REC
+    lo = act_min - out_zp  # clamp before adding the zero point: |lo|, |hi| <= 255
+    hi = act_max - out_zp
+    m0 = m1 = m2 = kind = n = j = 0
+    for o in range(n_out):
+        if o == 0 or per_channel:
+            m0 = rec[j]
+            m1 = rec[j + 1]
+            m2 = rec[j + 2]
+            kind = rec[j + 3]
+            n = rec[j + 4]
+            j += _REC
+        # x = acc + bias = x1 2**15 + x0, not yet wrapped: x0 < 2**16, |x1| < 2**17
+        a = acc[o]
+        x0 = (a & 0x7FFF) + b0[o]
+        x1 = (a >> 15) + b1[o] + (x0 >> 15)
+        x0 &= 0x7FFF
+        if kind == _TFLM_LEFT:  # TFLM: x << n wraps in int32 (only x mod 2**(32-n) matters)
+            if n < 15:
+                x0 <<= n  # < 2**29
+                x1 = ((x1 & ((1 << (17 - n)) - 1)) << n) + (x0 >> 15)  # < 2**17 + 2**14
+                x0 &= 0x7FFF
             else:
-                v = -((0x3FFFFFFF - p) >> 31)  # C division truncates toward zero
-            if s < 0:
-                mask = (1 << -s) - 1
-                threshold = mask >> 1
-                if v < 0:
-                    threshold += 1
-                rem = v & mask
-                v >>= -s
-                if rem > threshold:
-                    v += 1
-        v += out_zp
-        if v < act_min:
-            v = act_min
-        elif v > act_max:
-            v = act_max
-        out[o] = v
+                x1 = (x0 & ((1 << (32 - n)) - 1)) << (n - 15)  # < 2**17
+                x0 = 0
+        # wrapped to int32: x = xh 2**15 + x0 = x2 2**30 + x1 2**15 + x0, xh in [-2**16, 2**16)
+        xh = ((x1 + 0x10000) & 0x1FFFF) - 0x10000
+        x2 = xh >> 15  # in [-2, 1]
+        x1 = xh & 0x7FFF
+        # Q = floor(x m / 2**30) = qh 2**15 + ql, column by column (products <= 2**29 - 2**14)
+        c0 = x0 * m0
+        c1 = x0 * m1 + x1 * m0 + (c0 >> 15)  # |c1| <= 2**30 - 2**14
+        c2 = x0 * m2 + x1 * m1 + x2 * m0 + (c1 >> 15)  # |c2| < 2**29 + 2**17
+        qh = xh * m2 + x2 * m1 + (c2 >> 15)  # |qh| < 2**17 + 2**16: |Q| <= 2**32
+        ql = c2 & 0x7FFF
+        if kind == _LITERT_LEFT:
+            # low = round(L / 2**(30-n)) <= 2**n, L = x m mod 2**30 < 2**30; r = Q 2**n + low
+            low = ((c1 & 0x7FFF) << 15) + (c0 & 0x7FFF)
+            low = (low >> (30 - n)) + ((low >> (29 - n)) & 1)
+            # r mod 2**32 = rh 2**15 + rl: only Q mod 2**(32-n) matters
+            rh = ((qh & ((1 << (17 - n)) - 1)) << n) if n < 17 else 0  # < 2**17
+            if n < 15:
+                rl = (ql << n) + low  # < 2**29 + 2**14
+                rh += rl >> 15
+                rl &= 0x7FFF
+            else:
+                rh += ((ql & ((1 << (32 - n)) - 1)) << (n - 15)) + (low >> 15)  # < 2**17 + 2**17 + 2**14
+                rl = low & 0x7FFF
+            rh = ((rh + 0x10000) & 0x1FFFF) - 0x10000  # TFLite's int32 narrowing
+            if rh >= 0x4000:  # r >= 2**29
+                r = hi
+            elif rh < -0x4000:
+                r = lo
+            else:
+                r = (rh << 15) + rl
+        else:
+            if kind == _TFLM_RIGHT:
+                # TFLM rounds twice: high = floor((Q + 1) / 2), then half away from zero by n
+                # bits; as one step: floor((Q + 1 + 2**n - 2 [high < 0]) / 2**(n+1))
+                if qh >= 0 or (qh == -1 and ql == 0x7FFF):  # Q >= -1: high >= 0
+                    ql += 1  # ql in [-1, 2**15] from here: floor shifts below still hold
+                else:
+                    ql -= 1
+            # r = floor((Q + 2**n) / 2**(n+1)) = ((Q >> n) + 1) >> 1
+            if n >= 15:
+                r = ((qh + (ql >> 15) >> (n - 15)) + 1) >> 1  # |r| < 2**17
+            elif qh >= 0x2000:  # Q >= 2**28: r >= 2**13
+                r = hi
+            elif qh < -0x2000:
+                r = lo
+            else:
+                r = ((qh << (15 - n)) + (ql >> n) + 1) >> 1  # |qh << (15-n)| <= 2**28
+        if r < lo:
+            r = lo
+        elif r > hi:
+            r = hi
+        out[o] = r + out_zp

@@ -22,9 +22,9 @@ _LAYER_BLOCK = const(12)
 
 BACKENDS = ("native", "viper", "python")
 # python and viper provide mac() (int32 accumulators) and requantize(); native provides
-# fc(), a whole layer in C. _python.requantize is exact everywhere but allocates per
-# invoke on 32-bit ports (its 64-bit products are long ints there); _viper.requantize
-# does not (16-bit pieces in machine words).
+# fc(), a whole layer in C. Neither requantize allocates on 32-bit ports: _viper's works
+# in 16-bit pieces of machine words, _python's in 15-bit pieces that are all small ints
+# (its bias and multipliers are split once, at load, by _python.prepare).
 _kernels = {"python": _python.mac}
 _requantize = {"python": _python.requantize}
 _native_problem = "the _tinyml module is not in this firmware or /lib (docs/firmware.md)"
@@ -171,6 +171,8 @@ class Model:
                     raise ValueError("invalid .tmdl: layer %d multiplier or shift out of range" % i)
             # the layer's tml_fc_params (native/core/tinyml.h) for the native backend
             params = array("i", (l_in, l_out, n_q, act_min, act_max, out_zp, flags & _FLAG_LITERT))
+            if self.backend == "python":  # bias and multipliers as small-int pieces instead
+                params = _python.prepare(bias, mult, shift, self.single_rounding)
             layers.append((l_in, l_out, weights, bias, mult, shift, act_min, act_max, out_zp, params))
             width = l_out
             widest = max(widest, l_in, l_out)
@@ -200,7 +202,6 @@ class Model:
         backend = self.backend
         requantize = self._requantize
         acc = self._acc
-        single = self.single_rounding
         i = 0
         for l_in, l_out, weights, bias, mult, shift, act_min, act_max, out_zp, params in self._layers:
             dst = self.output if i == last else self._hidden[i & 1]
@@ -211,7 +212,7 @@ class Model:
                 requantize(acc, bias, mult, shift, dst, params)
             else:
                 kernel(src, weights, acc, l_in, l_out)
-                requantize(acc, bias, mult, shift, dst, l_out, act_min, act_max, out_zp, single)
+                requantize(acc, params, dst, l_out, act_min, act_max, out_zp)
             src = dst
             i += 1
 
