@@ -1,21 +1,32 @@
-"""Run tinyml._viper's source in CPython as a 32-bit port would, with every operation checked.
+"""Run tinyml's device arithmetic in CPython as a 32-bit port would, with every operation checked.
 
-A viper `int` is a machine word. On a 32-bit board an operation whose exact result leaves
-[-2**31, 2**31 - 1] would wrap there but not on the 64-bit unix port CI runs, so the two
-would disagree. `load(name)` compiles the named function from device/lib/tinyml/_viper.py
-itself (decorator and annotations removed, so it is the same statements, not a copy) with
-`int` bound to Word: every +, -, *, <<, >>, &, |, ^ on a Word asserts that its exact result
-is a signed 32-bit value (so 32-bit wrap-around would give the same) and that shift counts
-lie in [0, 31]. Pointers are emulated as on a 32-bit port: ptr32 reads give the signed
-word, ptr8 reads the unsigned byte, stores keep the low bits.
+Viper (`load`): a viper `int` is a machine word. On a 32-bit board an operation whose exact
+result leaves [-2**31, 2**31 - 1] would wrap there but not on the 64-bit unix port CI runs,
+so the two would disagree. `load(name)` compiles the named function from
+device/lib/tinyml/_viper.py itself (decorator and annotations removed, so it is the same
+statements, not a copy) with `int` bound to Word: every +, -, *, <<, >>, &, |, ^ on a Word
+asserts that its exact result is a signed 32-bit value (so 32-bit wrap-around would give
+the same) and that shift counts lie in [0, 31]. Pointers are emulated as on a 32-bit port:
+ptr32 reads give the signed word, ptr8 reads the unsigned byte, stores keep the low bits.
+
+Pure Python (`load_python`): on a 32-bit MicroPython or CircuitPython port an int outside
+[-2**30, 2**30 - 1] is a long int, a heap object. `load_python()` runs
+device/lib/tinyml/_python.py's own source with every integer literal, every array read,
+`range`, `len` and `struct.unpack_from` result a SmallInt, whose every operation asserts
+that its exact result is a small int there. Reading an array('i') entry outside that range
+(which makes a long int on a board) raises too.
 """
 
 from __future__ import annotations
 
+import array as pyarray
 import ast
+import builtins
+import struct
 from pathlib import Path
 
 VIPER_SOURCE = Path(__file__).resolve().parents[2] / "device" / "lib" / "tinyml" / "_viper.py"
+PYTHON_SOURCE = VIPER_SOURCE.with_name("_python.py")
 MIN, MAX = -(1 << 31), (1 << 31) - 1
 SMALL_INT = 1 << 30  # MicroPython small ints on 32-bit ports: |v| < 2**30
 
@@ -29,79 +40,82 @@ def _wrap32(v: int) -> int:
 
 
 def _value(x) -> int:
-    return x.v if isinstance(x, Word) else int(x)
+    return x.v if isinstance(x, _Checked) else int(x)
 
 
-def _check(op: str, a, b, r: int) -> "Word":
-    if not MIN <= r <= MAX or r != _wrap32(r):
-        raise Overflow(f"{_value(a)} {op} {_value(b)} = {r} is not a signed 32-bit value")
-    return Word(r)
-
-
-def _shift_count(op: str, a, b) -> int:
-    n = _value(b)
-    if not 0 <= n <= 31:
-        raise Overflow(f"{_value(a)} {op} {n}: shift count outside [0, 31]")
-    return n
-
-
-class Word:
-    """A viper int on a 32-bit port."""
+class _Checked:
+    """An int on a port, every operation's exact result checked against the type's range."""
 
     __slots__ = ("v",)
+    LO, HI = MIN, MAX
+    WHAT = "a signed 32-bit value"
 
     def __init__(self, v=0):
         v = _value(v)
-        if not MIN <= v <= MAX:
-            raise Overflow(f"{v} does not fit a 32-bit word")
+        if not self.LO <= v <= self.HI:
+            raise Overflow(f"{v} is not {self.WHAT}")
         self.v = v
 
+    def _new(self, op: str, a, b, r: int):
+        if not self.LO <= r <= self.HI:
+            raise Overflow(f"{_value(a)} {op} {_value(b)} = {r} is not {self.WHAT}")
+        return type(self)(r)
+
+    def _lcount(self, a, b) -> int:
+        return _shift_count("<<", a, b)
+
+    def _rcount(self, a, b) -> int:
+        return _shift_count(">>", a, b)
+
     def __add__(self, o):
-        return _check("+", self, o, self.v + _value(o))
+        return self._new("+", self, o, self.v + _value(o))
 
     def __radd__(self, o):
-        return _check("+", o, self, _value(o) + self.v)
+        return self._new("+", o, self, _value(o) + self.v)
 
     def __sub__(self, o):
-        return _check("-", self, o, self.v - _value(o))
+        return self._new("-", self, o, self.v - _value(o))
 
     def __rsub__(self, o):
-        return _check("-", o, self, _value(o) - self.v)
+        return self._new("-", o, self, _value(o) - self.v)
 
     def __mul__(self, o):
-        return _check("*", self, o, self.v * _value(o))
+        return self._new("*", self, o, self.v * _value(o))
 
     __rmul__ = __mul__
 
     def __lshift__(self, o):
-        return _check("<<", self, o, self.v << _shift_count("<<", self, o))
+        return self._new("<<", self, o, self.v << self._lcount(self, o))
 
     def __rlshift__(self, o):
-        return _check("<<", o, self, _value(o) << _shift_count("<<", o, self))
+        return self._new("<<", o, self, _value(o) << self._lcount(o, self))
 
-    def __rshift__(self, o):  # arithmetic, as viper's int >>
-        return _check(">>", self, o, self.v >> _shift_count(">>", self, o))
+    def __rshift__(self, o):  # arithmetic (floor), as viper's int >> and Python's
+        return self._new(">>", self, o, self.v >> self._rcount(self, o))
 
     def __rrshift__(self, o):
-        return _check(">>", o, self, _value(o) >> _shift_count(">>", o, self))
+        return self._new(">>", o, self, _value(o) >> self._rcount(o, self))
 
     def __and__(self, o):
-        return _check("&", self, o, self.v & _value(o))
+        return self._new("&", self, o, self.v & _value(o))
 
     __rand__ = __and__
 
     def __or__(self, o):
-        return _check("|", self, o, self.v | _value(o))
+        return self._new("|", self, o, self.v | _value(o))
 
     __ror__ = __or__
 
     def __xor__(self, o):
-        return _check("^", self, o, self.v ^ _value(o))
+        return self._new("^", self, o, self.v ^ _value(o))
 
     __rxor__ = __xor__
 
     def __neg__(self):
-        return _check("neg", 0, self, -self.v)
+        return self._new("neg", 0, self, -self.v)
+
+    def __invert__(self):
+        return self._new("~", 0, self, ~self.v)
 
     def __index__(self):
         return self.v
@@ -130,7 +144,36 @@ class Word:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self):
-        return f"Word({self.v})"
+        return f"{type(self).__name__}({self.v})"
+
+
+def _shift_count(op: str, a, b) -> int:
+    n = _value(b)
+    if not 0 <= n <= 31:
+        raise Overflow(f"{_value(a)} {op} {n}: shift count outside [0, 31]")
+    return n
+
+
+class Word(_Checked):
+    """A viper int on a 32-bit port: every result a signed 32-bit value, shift counts in [0, 31]."""
+
+    __slots__ = ()
+
+
+class SmallInt(_Checked):
+    """A Python int on a 32-bit MicroPython or CircuitPython port that stays a small int (no heap
+    object): every result in [-2**30, 2**30 - 1]. `<<` by 32 or more makes a long int there even
+    for 0, so its count must lie in [0, 31]; `>>` takes any count >= 0, as in MicroPython."""
+
+    __slots__ = ()
+    LO, HI = -SMALL_INT, SMALL_INT - 1
+    WHAT = "a small int on a 32-bit port (|v| < 2**30)"
+
+    def _rcount(self, a, b) -> int:
+        n = _value(b)
+        if n < 0:
+            raise Overflow(f"{_value(a)} >> {n}: negative shift count")
+        return n
 
 
 class Ptr32:
@@ -213,3 +256,102 @@ def load(name: str, probe: str | None = None, probed: list | None = None):
     namespace = {"int": Word, "_probe": (lambda v: probed.append(_value(v))) if probe else None}
     exec(compile(module, f"{VIPER_SOURCE} ({name}, 32-bit twin)", "exec"), namespace)
     return namespace[name]
+
+
+# --- the pure-Python backend on a 32-bit port --------------------------------------------
+
+_TYPECODES = {"b": (-(1 << 7), (1 << 7) - 1), "B": (0, (1 << 8) - 1), "h": (-(1 << 15), (1 << 15) - 1),
+              "H": (0, (1 << 16) - 1), "i": (MIN, MAX), "I": (0, (1 << 32) - 1)}
+
+
+class Array:
+    """array.array as a 32-bit port has it: a read gives a SmallInt (a value outside the
+    small-int range would be a new long int there, so it raises), a store must fit the type."""
+
+    def __init__(self, typecode: str, init=()):
+        self.typecode = typecode
+        self.lo, self.hi = _TYPECODES[typecode]
+        if isinstance(init, (bytes, bytearray)):
+            init = pyarray.array(typecode, init)
+        self.values = []
+        for v in init:
+            self._fits(v)
+            self.values.append(int(v))
+
+    def _fits(self, v):
+        if not self.lo <= _value(v) <= self.hi:
+            raise Overflow(f"{_value(v)} does not fit array('{self.typecode}')")
+
+    def __len__(self):
+        return len(self.values)
+
+    def __getitem__(self, i):
+        v = self.values[_value(i)]
+        if not -SMALL_INT <= v < SMALL_INT:
+            raise Overflow(f"reading {v} from array('{self.typecode}') makes a long int")
+        return SmallInt(v)
+
+    def __setitem__(self, i, v):
+        self._fits(v)
+        self.values[_value(i)] = _value(v)
+        self._bytes = None
+
+    def tobytes(self) -> bytes:
+        if getattr(self, "_bytes", None) is None:
+            self._bytes = pyarray.array(self.typecode, self.values).tobytes()
+        return self._bytes
+
+
+class _Struct:
+    @staticmethod
+    def unpack_from(fmt, buffer, offset=0):
+        data = buffer.tobytes() if isinstance(buffer, Array) else bytes(buffer)
+        return tuple(SmallInt(v) for v in struct.unpack_from(fmt, data, _value(offset)))
+
+
+def _range(*args):
+    return (SmallInt(v) for v in range(*(_value(a) for a in args)))
+
+
+_MODULES = {"struct": _Struct, "array": type("array", (), {"array": Array}),
+            "micropython": type("micropython", (), {"const": staticmethod(lambda v: v)})}
+
+
+def _import(name, globals=None, locals=None, fromlist=(), level=0):
+    if name not in _MODULES:
+        raise ImportError(f"the twin provides no module {name}")
+    return _MODULES[name]
+
+
+class _Literals(ast.NodeTransformer):
+    """Every int literal becomes a name bound to a SmallInt made once (raises if it is not one)."""
+
+    def __init__(self):
+        self.values: dict[str, int] = {}
+
+    def visit_Constant(self, node: ast.Constant):
+        if isinstance(node.value, int) and not isinstance(node.value, bool):
+            name = f"_lit_{node.value}".replace("-", "m")
+            self.values[name] = node.value
+            return ast.copy_location(ast.Name(name, ast.Load()), node)
+        return node
+
+
+def python_constants() -> list[int]:
+    """Every integer literal in _python.py (a literal outside the small-int range is a long int)."""
+    return [n.value for n in ast.walk(ast.parse(PYTHON_SOURCE.read_text()))
+            if isinstance(n, ast.Constant) and isinstance(n.value, int) and not isinstance(n.value, bool)]
+
+
+def load_python(source: str | None = None) -> dict:
+    """The namespace of _python.py (or of `source`) run on SmallInts: call its functions with
+    Array buffers and SmallInt or int arguments."""
+    text = PYTHON_SOURCE.read_text() if source is None else source
+    literals = _Literals()
+    tree = ast.fix_missing_locations(literals.visit(ast.parse(text)))
+    builtins_ = dict(vars(builtins), __import__=_import, range=_range, len=lambda x: SmallInt(len(x)))
+    namespace: dict = {"__builtins__": builtins_, "__name__": "tinyml._python"}
+    for name, v in literals.values.items():
+        namespace[name] = SmallInt(v)
+    exec(compile(tree, f"{PYTHON_SOURCE} (small-int twin)", "exec"), namespace)
+    return namespace

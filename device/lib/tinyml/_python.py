@@ -16,12 +16,12 @@ import struct
 from array import array
 from micropython import const
 
-_REC = const(5)  # per channel: m0, m1, m2, kind, n
-# kind: how r = the int32 requantized value follows from Q = floor(x m / 2**30)
-_HALF_UP = const(0)  # r = floor((Q + 2**n) / 2**(n+1)): TFLM shift 0, LiteRT shift -n
+_REC = const(6)  # per channel: m0, m1, m2, kind, n, lsh
+# kind: how r, the int32 requantized value, follows from Q = floor(x m / 2**30)
+_HALF_UP = const(0)  # r = floor((Q + 2**n) / 2**(n+1)): TFLM shift <= 0 (lsh), LiteRT shift -n
 _TFLM_RIGHT = const(1)  # TFLM shift -n < 0: as _HALF_UP on Q + 1 (Q >= -1) or Q - 1 (Q <= -2)
 _LITERT_LEFT = const(2)  # LiteRT shift n + 1 > 0: r = Q 2**n + round((x m mod 2**30) / 2**(30-n)), int32 wrap
-_TFLM_LEFT = const(3)  # TFLM shift n > 0: x <<= n in int32 first, then _HALF_UP with n = 0
+# lsh: TFLM shift lsh > 0 shifts x left in int32 first (then _HALF_UP, n = 0)
 
 
 def mac(x, w, acc, n_in, n_out):
@@ -66,18 +66,26 @@ def prepare(bias, mult, shift, single_rounding):
             m1 -= 0x8000
             m2 += 1
         s = shift[c]
+        kind = _HALF_UP
+        n = lsh = 0
         if single_rounding:
-            kind, n = (_LITERT_LEFT, s - 1) if s > 0 else (_HALF_UP, -s)
+            if s > 0:
+                kind = _LITERT_LEFT
+                n = s - 1
+            else:
+                n = -s
         elif s > 0:
-            kind, n = _TFLM_LEFT, s
-        else:
-            kind, n = (_TFLM_RIGHT, -s) if s < 0 else (_HALF_UP, 0)
+            lsh = s
+        elif s < 0:
+            kind = _TFLM_RIGHT
+            n = -s
         j = _REC * c
         rec[j] = m0
         rec[j + 1] = m1
         rec[j + 2] = m2
         rec[j + 3] = kind
         rec[j + 4] = n
+        rec[j + 5] = lsh
     return b0, b1, rec
 
 
@@ -89,7 +97,7 @@ def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
     per_channel = len(rec) > _REC
     lo = act_min - out_zp  # clamp before adding the zero point: |lo|, |hi| <= 255
     hi = act_max - out_zp
-    m0 = m1 = m2 = kind = n = j = 0
+    m0 = m1 = m2 = kind = n = lsh = j = 0
     for o in range(n_out):
         if o == 0 or per_channel:
             m0 = rec[j]
@@ -97,19 +105,21 @@ def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
             m2 = rec[j + 2]
             kind = rec[j + 3]
             n = rec[j + 4]
+            lsh = rec[j + 5]
             j += _REC
         # x = acc + bias = x1 2**15 + x0, not yet wrapped: x0 < 2**16, |x1| < 2**17
         a = acc[o]
         x0 = (a & 0x7FFF) + b0[o]
         x1 = (a >> 15) + b1[o] + (x0 >> 15)
         x0 &= 0x7FFF
-        if kind == _TFLM_LEFT:  # TFLM: x << n wraps in int32 (only x mod 2**(32-n) matters)
-            if n < 15:
-                x0 <<= n  # < 2**29
-                x1 = ((x1 & ((1 << (17 - n)) - 1)) << n) + (x0 >> 15)  # < 2**17 + 2**14
+        if lsh:  # TFLM: x << lsh wraps in int32 (only x mod 2**(32-lsh) matters)
+            x1 = ((x1 & ((1 << (17 - lsh)) - 1)) << lsh) if lsh < 17 else 0  # < 2**17
+            if lsh < 15:
+                x0 <<= lsh  # < 2**29
+                x1 += x0 >> 15
                 x0 &= 0x7FFF
             else:
-                x1 = (x0 & ((1 << (32 - n)) - 1)) << (n - 15)  # < 2**17
+                x1 += (x0 & ((1 << (32 - lsh)) - 1)) << (lsh - 15)  # < 2**17
                 x0 = 0
         # wrapped to int32: x = xh 2**15 + x0 = x2 2**30 + x1 2**15 + x0, xh in [-2**16, 2**16)
         xh = ((x1 + 0x10000) & 0x1FFFF) - 0x10000
