@@ -18,20 +18,20 @@ from micropython import const
 
 _REC = const(6)  # per channel: m0, m1, m2, kind, n, lsh
 # kind: how r, the int32 requantized value, follows from Q = floor(x m / 2**30)
-_HALF_UP = const(0)  # r = floor((Q + 2**n) / 2**(n+1)): TFLM shift <= 0 (lsh), LiteRT shift -n
-_TFLM_RIGHT = const(1)  # TFLM shift -n < 0: as _HALF_UP on Q + 1 (Q >= -1) or Q - 1 (Q <= -2)
+_HALF_UP = const(0)  # r = floor((Q + 2**n) / 2**(n+1)): TFLM shift >= 0 (n = 0), LiteRT shift -n <= 0
+_TFLM_RIGHT = const(1)  # TFLM shift -n < 0: as _HALF_UP on Q + 1 (Q >= 0) or Q - 1 (Q < 0)
 _LITERT_LEFT = const(2)  # LiteRT shift n + 1 > 0: r = Q 2**n + round((x m mod 2**30) / 2**(30-n)), int32 wrap
 # lsh: TFLM shift lsh > 0 shifts x left in int32 first (then _HALF_UP, n = 0)
 
 
 def mac(x, w, acc, n_in, n_out):
-    k = 0
+    k = 0  # row start in w: k + i < len(w), a RAM size, far below 2**30 on any board
     for o in range(n_out):
         a = 0
         for i in range(n_in):
-            a += w[k] * x[i]  # |a| <= 2**30 - 2**14: a small int
-            k += 1
+            a += w[k + i] * x[i]  # |a| <= 2**30 - 2**14: a small int
         acc[o] = a
+        k += n_in
 
 
 def prepare(bias, mult, shift, single_rounding):
@@ -92,14 +92,21 @@ def prepare(bias, mult, shift, single_rounding):
 def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
     """out[o] = clamp(requantized(acc[o] + bias[o]) + out_zp), bit-exact with TFLite:
     TFLM's SaturatingRoundingDoublingHighMul + RoundingDivideByPOT, or LiteRT's single
-    rounding, per the kinds prepare() recorded. q = prepare(...); |acc[o]| < 2**30."""
+    rounding, per the kinds prepare() recorded. q = prepare(...); acc[o] a small int (mac's
+    are); act_min - out_zp and act_max - out_zp in [-255, 255] (int8 values)."""
     b0, b1, rec = q
     per_channel = len(rec) > _REC
     lo = act_min - out_zp  # clamp before adding the zero point: |lo|, |hi| <= 255
     hi = act_max - out_zp
-    m0 = m1 = m2 = kind = n = lsh = j = 0
+    m0 = rec[0]
+    m1 = rec[1]
+    m2 = rec[2]
+    kind = rec[3]
+    n = rec[4]
+    lsh = rec[5]
+    j = 0
     for o in range(n_out):
-        if o == 0 or per_channel:
+        if per_channel:
             m0 = rec[j]
             m1 = rec[j + 1]
             m2 = rec[j + 2]
@@ -154,20 +161,21 @@ def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
         else:
             if kind == _TFLM_RIGHT:
                 # TFLM rounds twice: high = floor((Q + 1) / 2), then half away from zero by n
-                # bits; as one step: floor((Q + 1 + 2**n - 2 [high < 0]) / 2**(n+1))
-                if qh >= 0 or (qh == -1 and ql == 0x7FFF):  # Q >= -1: high >= 0
+                # bits; as one step: floor((Q + 1 + 2**n - 2 [high < 0]) / 2**(n+1)), where
+                # high < 0 iff Q <= -2 (Q = -1 gives 0 either way, so the test is Q < 0)
+                if qh >= 0:
                     ql += 1  # ql in [-1, 2**15] from here: floor shifts below still hold
                 else:
                     ql -= 1
             # r = floor((Q + 2**n) / 2**(n+1)) = ((Q >> n) + 1) >> 1
             if n >= 15:
                 r = ((qh + (ql >> 15) >> (n - 15)) + 1) >> 1  # |r| < 2**17
-            elif qh >= 0x2000:  # Q >= 2**28: r >= 2**13
+            elif qh >= 0x4000:  # Q >= 2**29 - 1, n < 15: r >= 2**14
                 r = hi
-            elif qh < -0x2000:
+            elif qh < -0x4000:
                 r = lo
             else:
-                r = ((qh << (15 - n)) + (ql >> n) + 1) >> 1  # |qh << (15-n)| <= 2**28
+                r = ((qh << (15 - n)) + (ql >> n) + 1) >> 1  # |qh << (15-n)| <= 2**29
         if r < lo:
             r = lo
         elif r > hi:

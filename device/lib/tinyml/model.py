@@ -169,7 +169,7 @@ class Model:
             for j in range(n_q):
                 if mult[j] < 0 or not -31 <= shift[j] <= 30:
                     raise ValueError("invalid .tmdl: layer %d multiplier or shift out of range" % i)
-            # the layer's tml_fc_params (native/core/tinyml.h) for the native backend
+            # the layer's tml_fc_params (native/core/tinyml.h) for the native and viper backends
             params = array("i", (l_in, l_out, n_q, act_min, act_max, out_zp, flags & _FLAG_LITERT))
             if self.backend == "python":  # bias and multipliers as small-int pieces instead
                 params = _python.prepare(bias, mult, shift, self.single_rounding)
