@@ -32,3 +32,39 @@ def run(script: str, cwd: Path | str | None = None, timeout: float = 300, env: d
 
 def lines_with(prefix: str, out: str) -> list[str]:
     return [l[len(prefix):].strip() for l in out.splitlines() if l.startswith(prefix)]
+
+
+ALLOCATIONS = """
+import gc, tinyml
+from tinyml import {module}
+for name in open('models.txt').read().split():
+    m = tinyml.load(name, '{backend}')
+    assert m._requantize is {module}.requantize
+    def allocated(invoke):
+        invoke()
+        gc.collect()
+        before = gc.mem_alloc()
+        for _ in range(200):
+            invoke()
+        return gc.mem_alloc() - before
+    print('ALLOC', name, allocated(m.invoke))
+"""
+
+
+def allocations_per_model(tmp_path: Path, backend: str, module: str) -> dict[str, str]:
+    """Bytes allocated by 200 invoke() of the sine model and a small MLP, both roundings, on
+    `backend`, whose layers must go through `tinyml.<module>.requantize`: {file: bytes}."""
+    import models
+    from tinyml_host import export, tmdl
+
+    names = []
+    for rounding in ("tflm", "litert"):
+        for label, data in (("sine", models.sine_tflite()), ("mlp", models.random_mlp_tflite(2))):
+            name = f"{label}_{rounding}.tmdl"
+            (Path(tmp_path) / name).write_bytes(tmdl.encode(export.convert(data, rounding)))
+            names.append(name)
+    (Path(tmp_path) / "models.txt").write_text(" ".join(names))
+    out = run(ALLOCATIONS.format(backend=backend, module=module), cwd=tmp_path)
+    allocs = dict(line.split() for line in lines_with("ALLOC", out))
+    assert sorted(allocs) == sorted(names), out
+    return allocs

@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models
 import viper_twin
-from mpy import lines_with, run
-from tinyml_host import export, reference, tmdl
+from mpy import allocations_per_model, lines_with, run
+from tinyml_host import reference
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 S_MIN, S_MAX = -(1 << 30), (1 << 30) - 1  # MicroPython's small ints on a 32-bit port
@@ -280,32 +279,8 @@ def test_real_python_functions_bit_exact(tmp_path):
     assert in_window > 20_000 and saturated > 20_000
 
 
-ALLOC_PYTHON = """
-import gc, tinyml
-from tinyml import _python
-for name in open('models.txt').read().split():
-    m = tinyml.load(name, 'python')
-    assert m._requantize is _python.requantize
-    def allocated(invoke):
-        invoke()
-        gc.collect()
-        before = gc.mem_alloc()
-        for _ in range(200):
-            invoke()
-        return gc.mem_alloc() - before
-    print('ALLOC', name, allocated(m.invoke))
-"""
-
-
 def test_models_use_python_requantize_without_allocating(tmp_path):
     """model.invoke on the python backend goes through _python.requantize with prepared pieces,
     both roundings, per-tensor and per-channel layers, 0 bytes per invoke."""
-    names = []
-    for rounding in ROUNDINGS:
-        for label, data in (("sine", models.sine_tflite()), ("mlp", models.random_mlp_tflite(2))):
-            name = f"{label}_{rounding}.tmdl"
-            (tmp_path / name).write_bytes(tmdl.encode(export.convert(data, rounding)))
-            names.append(name)
-    (tmp_path / "models.txt").write_text(" ".join(names))
-    allocs = dict(line.split() for line in lines_with("ALLOC", run(ALLOC_PYTHON, cwd=tmp_path)))
-    assert allocs == {n: "0" for n in names}
+    allocs = allocations_per_model(tmp_path, "python", "_python")
+    assert allocs == {n: "0" for n in allocs}

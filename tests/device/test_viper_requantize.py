@@ -16,10 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import models
 import viper_twin
-from mpy import lines_with, run
-from tinyml_host import export, reference, tmdl
+from mpy import allocations_per_model, lines_with, run
+from tinyml_host import reference, tmdl
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 SHIFTS = range(-31, 31)
@@ -222,35 +221,11 @@ def test_real_viper_function_bit_exact(tmp_path):
     assert in_window > 20_000 and saturated > 20_000  # both the low bits and the sign were seen
 
 
-ALLOC_VIPER = """
-import gc, tinyml
-from tinyml import _viper
-for name in open('models.txt').read().split():
-    m = tinyml.load(name, 'viper')
-    assert m._requantize is _viper.requantize
-    def allocated(invoke):
-        invoke()
-        gc.collect()
-        before = gc.mem_alloc()
-        for _ in range(200):
-            invoke()
-        return gc.mem_alloc() - before
-    print('ALLOC', name, allocated(m.invoke))
-"""
-
-
 def test_models_use_viper_requantize_without_allocating(tmp_path):
     """model.invoke on the viper backend goes through _viper.requantize, both roundings,
     per-tensor and per-channel layers, 0 bytes per invoke."""
-    names = []
-    for rounding in ROUNDINGS:
-        for label, data in (("sine", models.sine_tflite()), ("mlp", models.random_mlp_tflite(2))):
-            name = f"{label}_{rounding}.tmdl"
-            (tmp_path / name).write_bytes(tmdl.encode(export.convert(data, rounding)))
-            names.append(name)
-    (tmp_path / "models.txt").write_text(" ".join(names))
-    allocs = dict(line.split() for line in lines_with("ALLOC", run(ALLOC_VIPER, cwd=tmp_path)))
-    assert allocs == {n: "0" for n in names}
+    allocs = allocations_per_model(tmp_path, "viper", "_viper")
+    assert allocs == {n: "0" for n in allocs}
 
 
 WRAP = """
