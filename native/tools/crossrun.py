@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+import system_packages
+
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
@@ -47,12 +49,6 @@ RETURN = 0x100                               # functions return here; emu_start 
 FAULT = 0x110                                # every exception vector points here
 CODE = 0x400                                 # .text starts here
 
-INSTALL_ARM = ("arm-none-eabi-gcc not found: install Debian's gcc-arm-none-eabi and "
-               "libnewlib-arm-none-eabi (`apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi`; "
-               ".ci/run does this)")
-INSTALL_RISCV = ("riscv64-unknown-elf-gcc not found: install Debian's gcc-riscv64-unknown-elf and "
-                 "picolibc-riscv64-unknown-elf (`apt-get install gcc-riscv64-unknown-elf "
-                 "picolibc-riscv64-unknown-elf`; .ci/run does this)")
 INSTALL_UNICORN = "the unicorn package is missing: `make setup` (pip install 'unicorn>=2.1,<2.2')"
 
 
@@ -104,7 +100,7 @@ def gcc(cpu: str = "cortex-m4") -> str:
     name = CPUS[cpu].gcc
     path = shutil.which(name)
     if not path:
-        raise ToolMissing(INSTALL_ARM if CPUS[cpu].arch == "arm" else INSTALL_RISCV)
+        raise ToolMissing(system_packages.missing(name))
     return path
 
 

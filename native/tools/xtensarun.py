@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+import system_packages
+
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
@@ -57,8 +59,6 @@ DRIVER = [LIBGCC, TOOLS / "emu_support.c", TOOLS / "xtensa_driver.c", TOOLS / "x
 
 GCC = "xtensa-lx106-elf-gcc"
 QEMU = "qemu-system-xtensa"
-INSTALL = ("{tool} not found: install Debian's gcc-xtensa-lx106 and qemu-system-misc "
-           "(`apt-get install gcc-xtensa-lx106 qemu-system-misc`; .ci/run does this)")
 
 JOB_BASE = 0x6000_0000          # QEMU sim machine: sysram0, 128 MiB by default
 JOB_LIMIT = 0x0800_0000
@@ -86,7 +86,7 @@ class EmuFault(RuntimeError):
 def tool(name: str) -> str:
     path = shutil.which(name)
     if not path:
-        raise ToolMissing(INSTALL.format(tool=name))
+        raise ToolMissing(system_packages.missing(name))
     return path
 
 

@@ -24,7 +24,8 @@ from tinyml_host import deploy, export, monitor, tmdl, web
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "out" / "web"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_COMMAND = "chromium"  # Debian's; Playwright's own browser download does not work offline
+CHROMIUM = shutil.which(CHROMIUM_COMMAND) or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run",
                  # a second name for the test server: http on a name other than localhost is
@@ -341,8 +342,8 @@ def server():
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"chromium not found ({CHROMIUM}): install Debian's chromium package "
-                    "(apt-get install chromium; .ci/run does) to test the web page")
+        pytest.fail(f"chromium not found ({CHROMIUM}): `make test` installs Debian's chromium package "
+                    "(.ci/system-packages.txt) to test the web page")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

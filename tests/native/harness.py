@@ -18,12 +18,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c"]
+CC = "gcc"
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
 def build(out_dir: Path, sanitize: bool = False) -> Path:
     lib = Path(out_dir) / ("libtinyml_san.so" if sanitize else "libtinyml.so")
-    cmd = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-O2", "-g", "-shared", "-fPIC",
+    cmd = [CC, "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-O2", "-g", "-shared", "-fPIC",
            *(SANITIZE if sanitize else []), "-o", str(lib), *[str(CORE / s) for s in SOURCES]]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return lib

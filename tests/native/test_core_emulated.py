@@ -6,9 +6,8 @@ instruction, or an unaligned word access, faults there and fails the test. The r
 (RP2350's Hazard3 cores; natmod ARCH rv32imc) runs on Unicorn's SiFive E31 model. The int8
 buffers are placed at every alignment; 16 guard bytes after the output must stay untouched.
 
-Needs arm-none-eabi-gcc (Debian: gcc-arm-none-eabi, libnewlib-arm-none-eabi),
-riscv64-unknown-elf-gcc (Debian: gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf) and
-unicorn (PyPI, a dev dependency); when one is missing these tests fail and say what to install.
+Needs arm-none-eabi-gcc and riscv64-unknown-elf-gcc (`make test` installs them: .ci/system-packages.txt)
+and unicorn (PyPI, a dev dependency); when one is missing these tests fail and say what to install.
 """
 
 import sys

@@ -7,8 +7,8 @@ QEMU's lx106 raises an exception on an unaligned 16/32-bit access, and the drive
 vectors end the run, so an unaligned word load of int8 data fails the test. Many calls go to
 one QEMU run (native/tools/xtensarun.py): a job of layers in, statuses and outputs back.
 
-Needs xtensa-lx106-elf-gcc (Debian: gcc-xtensa-lx106) and qemu-system-xtensa (Debian:
-qemu-system-misc); when one is missing these tests fail and say what to install.
+Needs xtensa-lx106-elf-gcc and qemu-system-xtensa (`make test` installs them: .ci/system-packages.txt);
+when one is missing these tests fail and say what to install.
 """
 
 import sys
