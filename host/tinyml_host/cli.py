@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from .errors import TinymlError
 
 
+def _show_tool_logs(args):
+    if getattr(args, "verbose", False):  # read by train.py where the TFLite converter runs
+        os.environ["TINYML_VERBOSE"] = "1"
+
+
 def cmd_train(args):
     from . import train
 
+    _show_tool_logs(args)
     print(f"training the {args.model} model and quantizing it with the TFLite converter ...")
     path = train.write_model(args.model, args.output or f"models/{args.model}.tflite")
     print(f"wrote {path} ({path.stat().st_size} bytes)")
@@ -36,6 +43,7 @@ def cmd_sim(args):
 def cmd_demo(args):
     from . import demo
 
+    _show_tool_logs(args)
     return demo.main(retrain=args.retrain, out_dir=args.out, models_dir=Path(args.models))
 
 
@@ -163,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
     s.add_argument("model", choices=["sine", "motion"], help="sine (LED demo) or motion (IMU still/moving)")
     s.add_argument("-o", "--output", help="default models/MODEL.tflite")
+    s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("export", help="convert an int8 .tflite to a .tmdl for the board")
@@ -182,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--retrain", action="store_true", help="train again even if models/sine.tflite exists")
     s.add_argument("--out", default="out", help="where the plot and results go")
     s.add_argument("--models", default="models", help="where sine.tflite and sine.tmdl live")
+    s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("deploy", help="copy device/ and the model to a board (only what changed, atomically)")

@@ -8,8 +8,13 @@ and out); we never re-implement it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
+import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +30,45 @@ def _quiet_tensorflow():
 
     tf.get_logger().setLevel("ERROR")
     return tf
+
+
+def _verbose() -> bool:
+    return os.environ.get("TINYML_VERBOSE") == "1"
+
+
+@contextlib.contextmanager
+def _converter_log():
+    """Hold back what TensorFlow writes while it converts (the saved-artifact dump, the MLIR
+    calibrator's lines, UserWarnings), some through Python's sys.stdout and some straight to
+    file descriptors 1 and 2 from C++. Shown with `--verbose` (TINYML_VERBOSE=1), and
+    whenever conversion fails."""
+    if _verbose():
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    python_log = io.StringIO()
+    with tempfile.TemporaryFile() as native_log:
+        os.dup2(native_log.fileno(), 1)
+        os.dup2(native_log.fileno(), 2)
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(python_log), \
+                    contextlib.redirect_stderr(python_log):
+                warnings.simplefilter("ignore", UserWarning)
+                yield
+        except BaseException:
+            _restore(saved)
+            native_log.seek(0)
+            sys.stderr.write(python_log.getvalue() + native_log.read().decode(errors="replace"))
+            raise
+        _restore(saved)
+
+
+def _restore(saved):
+    for fd, copy in zip((1, 2), saved):
+        os.dup2(copy, fd)
+        os.close(copy)
 
 
 def sine_dataset(seed: int = SINE_SEED, samples: int = SINE_SAMPLES):
@@ -75,7 +119,8 @@ def quantize_int8(model, representative_inputs: np.ndarray, per_channel: bool = 
     converter.inference_output_type = tf.int8
     if not per_channel:
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
-    return converter.convert()
+    with _converter_log():
+        return converter.convert()
 
 
 def sine_tflite(epochs: int = 500, seed: int = SINE_SEED) -> bytes:
