@@ -124,7 +124,11 @@ class VirtualBoard:
         self.port: str | None = None
         self.resets = 0
         self._child = None
+        self._child_master = None
+        self._child_lock = threading.Lock()  # the bridge restarts the child, stop() kills it
         self._thread = None
+        self._private = None
+        self._user_master = self._user_slave = self._wake_r = self._wake_w = None
         self._stop = threading.Event()
         self._raw_mode = False   # which REPL the user last asked for (Ctrl-A raw, Ctrl-B friendly)
         self._last_in = 0        # last byte sent to the child: Ctrl-D, then exit, is a soft reset
@@ -151,16 +155,17 @@ class VirtualBoard:
 
     def stop(self):
         self._stop.set()
+        self._kill_child()  # first: whatever the bridge waits for (output, a restart) ends now
         if self._thread:
             os.write(self._wake_w, b"x")
             self._thread.join(timeout=5)
-        self._kill_child()
+        self._kill_child()  # one the bridge started before it saw the stop
         for fd in (self._user_master, self._user_slave, self._wake_r, self._wake_w):
-            try:
+            if fd is not None:
                 os.close(fd)
-            except OSError:
-                pass
-        shutil.rmtree(self._private, ignore_errors=True)
+        self._user_master = self._user_slave = self._wake_r = self._wake_w = None
+        if self._private:
+            shutil.rmtree(self._private, ignore_errors=True)
         self._thread = None
 
     def __enter__(self):
@@ -173,6 +178,12 @@ class VirtualBoard:
     # --- the child process -----------------------------------------------------------------
 
     def _spawn(self, run_main: bool):
+        with self._child_lock:
+            if self._stop.is_set():
+                raise TinymlError("virtual board stopped")
+            self._spawn_locked(run_main)
+
+    def _spawn_locked(self, run_main: bool):
         master, slave = _raw_pty()
         # A bit with no effect in raw mode, which the port's REPL clears while it reads:
         # a non-zero lflag tells the bridge that the child is running code.
@@ -193,24 +204,23 @@ class VirtualBoard:
     def _wait_ready(self, timeout: float = 20):
         deadline = time.monotonic() + timeout
         while not (os.path.exists(self._ready) and os.path.getsize(self._ready)):
-            if self._child.poll() is not None or time.monotonic() > deadline:
+            child = self._child
+            if self._stop.is_set() or child is None or child.poll() is not None or time.monotonic() > deadline:
                 raise TinymlError(f"virtual board failed to start ({self.micropython})")
             time.sleep(0.01)
 
     def _kill_child(self):
-        child = self._child
-        if child and child.poll() is None:
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            child.wait(timeout=5)
-        if child:
-            try:
-                os.close(self._child_master)
-            except OSError:
-                pass
-        self._child = None
+        with self._child_lock:
+            child, master = self._child, self._child_master
+            self._child = self._child_master = None
+            if child and child.poll() is None:
+                try:
+                    os.killpg(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                child.wait(timeout=5)
+            if master is not None:
+                os.close(master)
 
     def _restart(self, raw: bool) -> bytes:
         """Start a fresh child; in raw mode, take it to the raw REPL and drop its banner."""
@@ -223,7 +233,7 @@ class VirtualBoard:
         os.write(self._child_master, b"\r\x01")
         seen = b""
         deadline = time.monotonic() + 10
-        while RAW_PROMPT not in seen and time.monotonic() < deadline:
+        while RAW_PROMPT not in seen and time.monotonic() < deadline and not self._stop.is_set():
             ready, _, _ = select.select([self._child_master], [], [], 0.1)
             if ready:
                 seen += os.read(self._child_master, 4096)
@@ -305,19 +315,27 @@ class VirtualBoard:
         os.write(self._user_master, self._restart(self._raw_mode))
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run_sim(flash_dir, board: str = "nano33_ble_sense") -> int:
-    """`tinyml sim`: start the virtual board and serve it until Ctrl-C."""
+    """`tinyml sim`: start the virtual board and serve it until Ctrl-C or SIGTERM."""
     from .boards import load
 
     if board not in load():
         raise TinymlError(f"unknown board {board!r}; see `tinyml boards`")
-    with VirtualBoard(flash_dir, board=board) as vb:
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, a service manager: stop as for Ctrl-C
+    vb = VirtualBoard(flash_dir, board=board)
+    try:
+        vb.start()
         print(f"virtual {board} running, flash in {vb.flash_dir}, traces in {vb.sim_dir}")
         print(f"port: {vb.port}")
         print(f"try:  mpremote connect {vb.port} ls      (Ctrl-C here to stop the board)", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("\nvirtual board stopped")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nvirtual board stopped", flush=True)
+    finally:
+        vb.stop()  # also after a signal that came while it was starting
     return 0
