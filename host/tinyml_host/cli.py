@@ -135,9 +135,13 @@ def cmd_repl(args):
 def cmd_estimate(args):
     from . import estimate, tmdl
 
+    from . import romfs
+
     model = tmdl.read(args.model)
     costs = estimate.load_costs(Path(args.costs))
-    rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs)
+    image, _ = romfs.build_from([Path(args.model)])
+    rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs,
+                             romfs_image_bytes=len(image))
     if args.board:
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
