@@ -367,7 +367,7 @@ def run_sim(flash_dir, board: str = "nano33_ble_sense", romfs_size: int | None =
     with VirtualBoard(flash_dir, board=board, romfs_size=romfs_size) as vb:
         print(f"virtual {board} running, flash in {vb.flash_dir}, traces in {vb.sim_dir}")
         if vb.romfs_size:
-            print(f"ROMFS partition: {vb.romfs_size} bytes in {vb.romfs_image}, mounted at /rom")
+            print(f"ROMFS partition: {vb.romfs_size} bytes in {vb.romfs_image} (mounted at /rom when it holds an image)")
         else:
             print("no ROMFS partition (as this board's stock firmware; --romfs-size BYTES simulates a custom build)")
         print(f"port: {vb.port}")

@@ -20,6 +20,7 @@ umount = _vfs.umount
 for _name in ("VfsFat", "VfsLfs1", "VfsLfs2"):
     if hasattr(_vfs, _name):
         globals()[_name] = getattr(_vfs, _name)
+del _name
 
 _BLOCK = const(4096)
 _EINVAL = const(22)
