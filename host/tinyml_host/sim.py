@@ -164,12 +164,13 @@ class VirtualBoard:
     def start(self) -> str:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         self.sim_dir.mkdir(parents=True, exist_ok=True)
+        if self.romfs_size:
+            self._prepare_romfs()  # before anything that stop() would have to undo
         self._private = tempfile.mkdtemp(prefix="tinyml-sim-")
         self._boot = os.path.join(self._private, "boot_sim.py")
         self._ready = os.path.join(self._private, "ready")
         attach = mount = ""
         if self.romfs_size:
-            self._prepare_romfs()
             shutil.copy(Path(__file__).with_name("sim_vfs.py"), self._private)
             attach = _ROMFS_ATTACH % {"private": self._private, "image": str(self.romfs_image),
                                       "size": self.romfs_size}
