@@ -59,6 +59,42 @@ print(repr({p: _h(p) for p in %r}))
 """
 
 
+# Runs on the board: its ROMFS partition 0 as mpremote finds it (mpremote/commands.py,
+# _do_romfs_query_partition), and whether /rom is mounted. size None: no vfs.rom_ioctl
+# (firmware built without ROMFS); 0: ROMFS support but no partition.
+_ROMFS = """
+import os
+try:
+    import vfs
+except ImportError:
+    vfs = None
+size = None
+if hasattr(vfs, 'rom_ioctl'):
+    size = 0
+    if vfs.rom_ioctl(1) > 0:
+        dev = vfs.rom_ioctl(2, 0)
+        if isinstance(dev, int):
+            size = 0
+        elif hasattr(dev, 'ioctl'):
+            size = dev.ioctl(4, 0) * dev.ioctl(5, 0)
+        else:
+            size = len(dev)
+try:
+    os.stat('/rom')
+    mounted = True
+except OSError:
+    mounted = False
+print(repr({'size': size, 'mounted': mounted}))
+"""
+
+# Runs on the board: sha256 of the first n bytes of ROMFS partition 0, read in place.
+_ROMFS_HASH = """
+import vfs, hashlib, binascii
+dev = vfs.rom_ioctl(2, 0)
+print(repr(binascii.hexlify(hashlib.sha256(memoryview(dev)[:%d]).digest()).decode()))
+"""
+
+
 def autodetect_port() -> str:
     """The first USB serial port, as mpremote's auto-connect picks one."""
     from serial.tools import list_ports
@@ -71,12 +107,13 @@ def autodetect_port() -> str:
 
 
 @contextlib.contextmanager
-def connect(port: str | None, board_id: str = "nano33_ble_sense"):
-    """A Board at `port`; "sim" runs the virtual board on out/sim/flash for the duration."""
+def connect(port: str | None, board_id: str = "nano33_ble_sense", romfs_size: int | None = None):
+    """A Board at `port`; "sim" runs the virtual board on out/sim/flash for the duration
+    (romfs_size: its ROMFS partition, default the board's stock one)."""
     if port == "sim":
         from .sim import VirtualBoard
 
-        with VirtualBoard(SIM_FLASH, board=board_id) as vb, Board(vb.port) as b:
+        with VirtualBoard(SIM_FLASH, board=board_id, romfs_size=romfs_size) as vb, Board(vb.port) as b:
             yield b
         return
     with Board(port or autodetect_port()) as b:
@@ -167,6 +204,49 @@ class Board:
     def hashes(self, paths: list[str]) -> dict:
         """sha256 hex of each board file, None for a missing one."""
         return self.eval_repr(_HASHES % (list(paths),), timeout=120)
+
+    def romfs(self) -> dict:
+        """{"size": partition 0 bytes (None: no ROMFS in this firmware, 0: no partition), "mounted": bool}"""
+        return self.eval_repr(_ROMFS)
+
+    def romfs_sha256(self, n: int) -> str:
+        """sha256 hex of the first n bytes of ROMFS partition 0, as the board reads them."""
+        return self.eval_repr(_ROMFS_HASH % n, timeout=120)
+
+    def romfs_write(self, image: bytes, progress=print):
+        """Write a ROMFS image to partition 0 with mpremote's own `romfs deploy` code; /rom is
+        unmounted while it writes and comes back at the next soft reset. mpremote does not
+        check the board's write results: verify with romfs_sha256."""
+        import contextlib
+        import io
+        import tempfile
+        from argparse import Namespace
+
+        from mpremote.commands import CommandError, _do_romfs_deploy
+        from mpremote.main import State
+
+        state = State()
+        state.transport = self.transport
+        out = io.StringIO()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "tinyml.romfs"  # mpremote deploys a file named *.romfs as an image
+            path.write_bytes(image)
+            try:
+                with contextlib.redirect_stdout(out):
+                    _do_romfs_deploy(state, Namespace(path=str(path), partition=0, mpy=False))
+            except CommandError as e:
+                raise TinymlError(f"ROMFS deploy failed: {e}") from None
+            except self._TransportError as e:
+                raise TinymlError(f"ROMFS deploy failed on the board: {e}") from None
+            except SystemExit:  # mpremote exits on an invalid or oversized image
+                raise TinymlError("ROMFS deploy refused by mpremote: "
+                                  + " / ".join(out.getvalue().split("\n")[-3:]).strip()) from None
+            finally:
+                self._raw = self.transport.in_raw_repl
+        for line in out.getvalue().split("\n"):
+            line = line.split("\r")[-1].strip()  # mpremote redraws its progress line with \r
+            if line:
+                progress(f"  {line}")
 
     def write(self, remote: str, data: bytes):
         self._enter(False)

@@ -37,7 +37,7 @@ def cmd_export(args):
 def cmd_sim(args):
     from . import sim
 
-    return sim.run_sim(args.flash, args.board)
+    return sim.run_sim(args.flash, args.board, args.romfs_size)
 
 
 def cmd_demo(args):
@@ -69,33 +69,48 @@ def cmd_deploy(args):
     from .board import connect
 
     if args.drive:  # CircuitPython: over its USB drive
+        if args.romfs:
+            raise TinymlError("--romfs is for MicroPython boards: CircuitPython has no ROMFS partition")
         drive = deploy.find_circuitpy() if args.drive == "auto" else Path(args.drive)
         deploy.deploy(deploy.DriveTarget(drive), Path(args.source), _models(args))
         return
-    with connect(args.port, args.board) as board:
-        deploy.deploy(board, Path(args.source), _models(args))
+    with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
+        if args.romfs:  # the package to the filesystem, the models to ROMFS (/rom)
+            deploy.deploy(board, Path(args.source), [])
+            deploy.deploy_romfs(board, _models(args))
+        else:
+            deploy.deploy(board, Path(args.source), _models(args))
 
 
 def cmd_run(args):
     from .board import connect
 
     code = Path(args.script).read_text()
-    with connect(args.port, args.board) as board:
+    with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
         board.run(code)
 
 
 def cmd_info(args):
     from .board import connect
 
-    with connect(args.port, args.board) as board:
+    with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
         info = board.info()
+        romfs = board.romfs()
         models = board.eval_repr("import os\nprint(repr([f for f in os.listdir('/') if f.endswith('.tmdl')]))")
+        if romfs["mounted"]:
+            models += board.eval_repr("import os\nprint(repr(['/rom/' + f for f in os.listdir('/rom') "
+                                      "if f.endswith('.tmdl')]))")
     print(f"firmware   {info['implementation']} {'.'.join(map(str, info['version']))} ({info['platform']}), "
           f"mpy {info['mpy'] & 0xFF}.{(info['mpy'] >> 8) & 3}")
     print(f"board      {info['board_id'] or 'not a boards.json board'} ({info['machine']})")
     print(f"native     {'_tinyml ' + info['native'] if info['native'] else 'no _tinyml (viper or python backend)'}")
     print(f"free RAM   {info['free_ram']} bytes")
     print(f"free flash {info['free_flash']} bytes" if info["free_flash"] >= 0 else "free flash unknown")
+    if romfs["size"]:
+        print(f"ROMFS      {romfs['size']} byte partition, "
+              + ("mounted at /rom" if romfs["mounted"] else "empty or not a valid image (tinyml deploy --romfs)"))
+    else:
+        print("ROMFS      none in this firmware" + (" (no vfs.rom_ioctl)" if romfs["size"] is None else ""))
     print(f"models     {', '.join(models) if models else 'none (tinyml deploy copies models/sine.tmdl)'}")
 
 
@@ -103,7 +118,7 @@ def cmd_bench(args):
     from . import bench
     from .board import connect
 
-    with connect(args.port, args.board) as board:
+    with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
         names = [m.name for m in _models(args)]
         rows = bench.run_on_board(board, names, args.invokes)
         where = "virtual board" if args.port == "sim" else board.port
@@ -116,7 +131,7 @@ def cmd_repl(args):
 
     from .board import connect
 
-    with connect(args.port, args.board) as board:
+    with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
         model = _models(args)[0].name
         board.soft_reset()
         board.exec(f"import tinyml\nm = tinyml.load({model!r})\nprint(m)")
@@ -128,9 +143,13 @@ def cmd_repl(args):
 def cmd_estimate(args):
     from . import estimate, tmdl
 
+    from . import romfs
+
     model = tmdl.read(args.model)
     costs = estimate.load_costs(Path(args.costs))
-    rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs)
+    image, _ = romfs.build_from([Path(args.model)])
+    rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs,
+                             romfs_image_bytes=len(image))
     if args.board:
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
@@ -162,6 +181,9 @@ def _board_args(s):
     s.add_argument("--port", help="serial port of the board, or 'sim' for the virtual board "
                                   "(default: the first USB serial port)")
     s.add_argument("--board", default="nano33_ble_sense", help="board id to simulate with --port sim")
+    s.add_argument("--romfs-size", type=int, metavar="BYTES",
+                   help="with --port sim: ROMFS partition size of a custom firmware build "
+                        "(default: the board's stock partition)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -185,6 +207,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sim", help="start the virtual board on a pseudo-terminal for mpremote")
     s.add_argument("--flash", default="out/sim/flash", help="directory holding the board's filesystem")
     s.add_argument("--board", default="nano33_ble_sense", help="board id from boards.json to simulate")
+    s.add_argument("--romfs-size", type=int, metavar="BYTES",
+                   help="ROMFS partition size, to simulate a custom firmware build (default: the board's "
+                        "stock partition from boards.json; 0 for none)")
     s.set_defaults(func=cmd_sim)
 
     s = sub.add_parser("demo", help="train, export, deploy to the virtual board, run and plot the sine demo")
@@ -198,6 +223,9 @@ def _parser() -> argparse.ArgumentParser:
     _board_args(s)
     s.add_argument("--model", action="append", help="model file(s) to copy (default models/sine.tmdl)")
     s.add_argument("--drive", help="CircuitPython: the mounted CIRCUITPY drive, or 'auto' to find it")
+    s.add_argument("--romfs", action="store_true",
+                   help="models into the board's ROMFS partition (/rom, used in place from flash), "
+                        "verified by reading back; the package still goes to the filesystem")
     s.add_argument("--source", default=str(Path(__file__).resolve().parents[2] / "device"),
                    help="folder that becomes the board's filesystem (default device/)")
     s.set_defaults(func=cmd_deploy)

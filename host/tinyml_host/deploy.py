@@ -245,3 +245,75 @@ def find_circuitpy() -> Path:
             if Path(found, "boot_out.txt").exists():
                 return Path(found)
     raise TinymlError("no CIRCUITPY drive mounted: plug the board in, or pass --drive PATH")
+
+
+# --- models into the board's ROMFS partition ------------------------------------------------
+
+ROMFS_DOCS = "https://docs.micropython.org/en/latest/reference/romfs.html"
+
+
+def _no_partition_remedy(board_id: str | None) -> str:
+    from .boards import load
+
+    facts = load().get(board_id or "")
+    how = (facts["romfs"]["custom_build"] if facts else
+           "a firmware built with a ROMFS partition (rp2: MICROPY_HW_ROMFS_BYTES; esp32: MICROPY_VFS_ROM "
+           "and a partition table with a romfs entry)")
+    return f"{how}; see {ROMFS_DOCS}. Without one, deploy models to the filesystem (tinyml deploy without --romfs)"
+
+
+def romfs_image(models: list[Path]) -> tuple[bytes, list]:
+    """The ROMFS image tinyml deploys: each model at the top of /rom, its data 4-byte aligned."""
+    from . import romfs
+
+    for model in models:
+        if not Path(model).exists():
+            raise TinymlError(f"model {model} not found: run `tinyml export` (or `make demo`) first")
+    return romfs.build_from([Path(m) for m in models])
+
+
+def deploy_romfs(board, models: list[Path], progress=print) -> dict:
+    """Put models into ROMFS partition 0 (/rom) unless it already holds exactly this image.
+
+    The partition is compared with the intended image by sha256 of what the board reads back,
+    so an interrupted or failed write (mpremote does not check the board's write results) is
+    found at the next deploy and written again. After writing: a soft reset mounts /rom, and
+    both the partition and each file in /rom are verified by sha256.
+    Returns {"written": bool, "image_bytes": n, "partition_bytes": n, "files": [...]}."""
+    image, placements = romfs_image(list(models))
+    board.soft_reset()
+    part = board.romfs()
+    if not part["size"]:
+        info = board.info()
+        what = "has no ROMFS support" if part["size"] is None else "has no ROMFS partition"
+        raise TinymlError(f"this board's firmware ({info['machine']}) {what}; a model in flash needs "
+                          + _no_partition_remedy(info.get("board_id")))
+    if len(image) > part["size"]:
+        raise TinymlError(f"the ROMFS image is {len(image)} bytes, larger than the board's {part['size']}-byte "
+                          f"ROMFS partition: deploy fewer or smaller models, or use a firmware with a larger "
+                          f"partition ({ROMFS_DOCS})")
+    want = hashlib.sha256(image).hexdigest()
+    targets = {"/rom/" + p.path: hashlib.sha256(image[p.offset:p.offset + p.size]).hexdigest()
+               for p in placements}
+    unchanged = (board.romfs_sha256(len(image)) == want and part["mounted"]
+                 and board.hashes(list(targets)) == targets)
+    progress(f"ROMFS: {len(image)} byte image ({', '.join(p.path for p in placements)}) for a "
+             f"{part['size']} byte partition")
+    if unchanged:
+        progress("  /rom already holds this image: nothing to write")
+    else:
+        progress("  /rom holds a different or incomplete image: writing")
+        board.romfs_write(image, progress)
+        board.soft_reset()  # remounts /rom, as at power-on
+        if board.romfs_sha256(len(image)) != want:
+            raise TinymlError("ROMFS verification failed: the partition read back differs from the image "
+                              "(the board's flash writes failed); run the deploy again")
+        if not board.romfs()["mounted"]:
+            raise TinymlError("ROMFS written but /rom is not mounted after a soft reset")
+        got = board.hashes(list(targets))
+        bad = [t for t in targets if got[t] != targets[t]]
+        if bad:
+            raise TinymlError(f"ROMFS verification failed for {', '.join(bad)}")
+    progress(f"done: /rom verified by sha256 ({len(targets)} file(s))")
+    return {"written": not unchanged, "image_bytes": len(image), "partition_bytes": part["size"],
+            "files": sorted(targets)}

@@ -1,8 +1,21 @@
 """`tinyml estimate`: flash, RAM and latency of a .tmdl model on each board, before deploying.
 
-Flash: the .tmdl file plus the tinyml package as deploy would copy it.
-RAM: what `tinyml.load` allocates on a 32-bit board: the model's arrays and working buffers
-(exact byte counts) plus a per-object header estimate.
+Flash: the .tmdl file plus the tinyml package as deploy would copy it; for ROMFS, the aligned
+image `tinyml deploy --romfs` writes (the model alone) against the board's stock partition.
+RAM, three ways, on a 32-bit board (byte counts exact, object headers estimated):
+- from the filesystem: `tinyml.load` copies every array: weights, bias, multipliers, shifts,
+  per-layer params, plus the working buffers (model_ram);
+- from ROMFS (/rom): weights, bias, multipliers and shifts stay in flash; RAM holds the
+  working buffers and a small plan per layer (romfs_ram):
+    input + output + 2 x widest (int8 ping-pong hidden buffers) + 4 x widest (int32 accumulator
+    row) + 4 + 8 x outputs (float scratch and result list) + layers x PLAN_BYTES + object headers,
+  PLAN_BYTES = the 28-byte tml_fc_params + a header for the plan and each of its four views
+  into flash (the native and viper backends; python keeps its bias and multipliers split
+  into small ints in RAM, about 8 bytes more per output channel);
+- streamed (load(path, stream=True), for firmware without ROMFS): the largest layer's weights
+  in one reused buffer + every layer's bias, multipliers and shifts + the ROMFS figure.
+Verdict per board: against the stock firmware's free heap and ROMFS partition (boards.json
+`heap`, `romfs`), whether the model fits in RAM, in the ROMFS partition, only streamed, or not.
 Latency: multiply-accumulates of each layer times the native kernel's measured cycles per MAC
 on the board's CPU (`make bench`, out/bench/kernels.json; nearest measured shape), divided by
 the clock from boards.json. CPUs without a measurement get none rather than a guess.
@@ -34,6 +47,56 @@ def model_ram(model: TmdlModel) -> int:
     return data + buffers + OBJECT_HEADER * objects
 
 
+PARAMS_BYTES = 28    # tml_fc_params (native/core/tinyml.h): 7 int32
+PLAN_BYTES = PARAMS_BYTES + 5 * OBJECT_HEADER  # params + the plan and its 4 views into flash
+
+
+def _widest(model: TmdlModel) -> int:
+    return max(max(l.weights.shape) for l in model.layers)
+
+
+def romfs_ram(model: TmdlModel) -> int:
+    """RAM of a model loaded from /rom: buffers and per-layer plans; its arrays stay in flash."""
+    widest = _widest(model)
+    buffers = model.input_size + model.output_size + 2 * widest + 4 * widest + 4 + 8 * model.output_size
+    return buffers + PLAN_BYTES * len(model.layers) + OBJECT_HEADER * 7
+
+
+def streamed_ram(model: TmdlModel) -> int:
+    """RAM with stream=True: one buffer as large as the largest layer's weights, the small
+    per-layer arrays, and what loading from ROMFS needs."""
+    largest = max(l.weights.size for l in model.layers)
+    small = sum(4 * l.weights.shape[0] + 5 * len(l.multiplier) for l in model.layers)
+    return largest + small + romfs_ram(model)
+
+
+def verdict(board: dict, ram_fs: int, ram_romfs: int, ram_streamed: int, romfs_image: int) -> dict:
+    """Where the model fits on this board's stock firmware: {"ram", "romfs", "streamed"}, each
+    "yes", "maybe" (over a heap that grows on demand, under the board's RAM) or "no"; "fits":
+    the first of "RAM", "ROMFS", "streamed" that is a yes, else None; "may_fit", when nothing
+    fits: the way needing the least heap (ROMFS, streamed, RAM) that is a maybe."""
+    heap = board["heap"]
+
+    def in_heap(need):
+        if need <= heap["bytes"]:
+            return "yes"
+        if heap.get("grows") and need <= board["ram_kb"] * 1024:
+            return "maybe"
+        return "no"
+
+    partition = board["romfs"]["bytes"]
+    out = {"ram": in_heap(ram_fs),
+           "romfs": "no" if not partition or romfs_image > partition else in_heap(ram_romfs),
+           "streamed": in_heap(ram_streamed)}
+    ways = (("ram", "RAM"), ("romfs", "ROMFS"), ("streamed", "streamed"))
+    out["fits"] = next((name for key, name in ways if out[key] == "yes"), None)
+    # of the ways that may fit, the one needing the least heap is the likeliest
+    least_heap_first = (("romfs", "ROMFS"), ("streamed", "streamed"), ("ram", "RAM"))
+    out["may_fit"] = None if out["fits"] else next(
+        (name for key, name in least_heap_first if out[key] == "maybe"), None)
+    return out
+
+
 def load_costs(path: Path = KERNEL_COSTS) -> list[dict]:
     return json.loads(Path(path).read_text()) if Path(path).exists() else []
 
@@ -63,9 +126,12 @@ def latency_us(model: TmdlModel, costs: list[dict], cpu: str, mhz: float) -> flo
 
 
 def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], costs: list[dict],
-             board_facts: dict | None = None) -> list[dict]:
-    """package_bytes: {"micropython": n, "circuitpython": n} (.mpy vs .py package sizes)."""
+             board_facts: dict | None = None, romfs_image_bytes: int | None = None) -> list[dict]:
+    """package_bytes: {"micropython": n, "circuitpython": n} (.mpy vs .py package sizes);
+    romfs_image_bytes: the ROMFS image of the model (romfs.build), default the file's size."""
     rows = []
+    ram_fs, ram_rom, ram_stream = model_ram(model), romfs_ram(model), streamed_ram(model)
+    image = tmdl_bytes if romfs_image_bytes is None else romfs_image_bytes
     for board_id, b in (board_facts or boards_mod.load()).items():
         cpu = CPU_OF_BOARD.get(b["cpu"], b["cpu"])
         firmware = "micropython" if "micropython" in b["firmware"] else b["firmware"][0]
@@ -73,8 +139,16 @@ def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], c
             "board": board_id,
             "flash_bytes": tmdl_bytes + package_bytes[firmware],
             "flash_kb_board": b["flash_kb"],
-            "ram_bytes": model_ram(model),
+            "ram_bytes": ram_fs,
+            "ram_romfs_bytes": ram_rom,
+            "ram_streamed_bytes": ram_stream,
             "ram_kb_board": b["ram_kb"],
+            "heap_bytes": b["heap"]["bytes"],
+            "heap_kind": b["heap"]["kind"],
+            "heap_grows": bool(b["heap"].get("grows")),
+            "romfs_image_bytes": image,
+            "romfs_partition_bytes": b["romfs"]["bytes"],
+            "verdict": verdict(b, ram_fs, ram_rom, ram_stream, image),
             "macs": sum(l.weights.size for l in model.layers),
             "native_us": latency_us(model, costs, cpu, b["cpu_mhz"]),
             "cpu": b["cpu"],
@@ -91,18 +165,59 @@ def package_sizes() -> dict[str, int]:
     return {"micropython": mpy, "circuitpython": py}
 
 
+def _kb(n: int) -> str:
+    return f"{n / 1024:,.1f} KB"
+
+
+def sentence(r: dict) -> str:
+    """The verdict for one board in plain words, with the figures it rests on."""
+    v = r["verdict"]
+    heap = f"{_kb(r['heap_bytes'])} heap ({r['heap_kind']}{', grows on demand' if r['heap_grows'] else ''})"
+    word = {"yes": "fits", "maybe": "may fit (over the initial heap, which grows)", "no": "does not fit"}
+    parts = [f"RAM from the filesystem {_kb(r['ram_bytes'])}: {word[v['ram']]}"]
+    if r["romfs_partition_bytes"]:
+        where = f"ROMFS image {_kb(r['romfs_image_bytes'])} in the stock {_kb(r['romfs_partition_bytes'])} partition"
+        if r["romfs_image_bytes"] > r["romfs_partition_bytes"]:
+            parts.append(f"{where}: does not fit (a larger partition needs a custom build)")
+        else:
+            parts.append(f"{where}, {_kb(r['ram_romfs_bytes'])} RAM: {word[v['romfs']]}")
+    else:
+        parts.append("ROMFS: no partition in stock firmware (a custom build can add one)")
+    parts.append(f"streamed {_kb(r['ram_streamed_bytes'])} RAM: {word[v['streamed']]}")
+    where = {"RAM": "in RAM", "ROMFS": "in the stock ROMFS partition",
+             "streamed": "only streamed (load(path, stream=True))"}
+    if v["fits"]:
+        fits = "fits " + where[v["fits"]]
+    elif v["may_fit"]:
+        fits = f"may fit {where[v['may_fit']]}, if the heap grows that far (not measured)"
+    else:
+        fits = "does not fit"
+    return f"{r['board']}: {fits}. {heap}; " + "; ".join(parts)
+
+
 def print_table(rows: list[dict], model_name: str, costs_found: bool):
     from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"estimate for {model_name} (not measured on the boards)")
-    for c in ("board", "CPU", "flash (model + tinyml)", "RAM for the model", "MACs", "native latency"):
-        t.add_column(c, justify="left" if c in ("board", "CPU") else "right")
+    for c in ("board", "CPU", "flash (model + tinyml)", "RAM: filesystem", "RAM: ROMFS", "RAM: streamed",
+              "heap", "ROMFS partition", "fits", "MACs", "native latency"):
+        t.add_column(c, justify="left" if c in ("board", "CPU", "fits") else "right")
     for r in rows:
         lat = f"{r['native_us']:.1f} us" if r["native_us"] is not None else "not measured"
+        heap = f"{r['heap_bytes']:,} B {r['heap_kind']}" + (" +" if r["heap_grows"] else "")
+        part = f"{r['romfs_partition_bytes']:,} B" if r["romfs_partition_bytes"] else "none"
         t.add_row(r["board"], f"{r['cpu']} @ {r['cpu_mhz']} MHz",
-                  f"{r['flash_bytes']:,} B of {r['flash_kb_board']} KB", f"{r['ram_bytes']:,} B of {r['ram_kb_board']} KB",
+                  f"{r['flash_bytes']:,} B of {r['flash_kb_board']} KB", f"{r['ram_bytes']:,} B",
+                  f"{r['ram_romfs_bytes']:,} B", f"{r['ram_streamed_bytes']:,} B", heap, part,
+                  r["verdict"]["fits"] or ("maybe " + r["verdict"]["may_fit"] if r["verdict"]["may_fit"] else "no"),
                   f"{r['macs']:,}", lat)
-    Console().print(t)
+    Console(width=200).print(t)
+    for r in rows:
+        print(sentence(r))
+    print("RAM from ROMFS: input + output + 2 x widest + 4 x widest + 4 + 8 x outputs + "
+          f"{PLAN_BYTES} B per layer + object headers; streamed adds the largest layer's weights and "
+          "every layer's bias, multipliers and shifts. ROMFS image: the model alone, as `tinyml deploy --romfs` "
+          "writes it. Heap: boards.json (documented: from MicroPython's sources; estimated: not measured).")
     if not costs_found:
         print("native latency needs kernel measurements: run `make bench` (writes out/bench/kernels.json)")

@@ -14,6 +14,11 @@ unix port does not, the bridge here adds:
 - text output ends lines with \r\n, as a board's does (the unix port leaves that to the
   terminal), except while code runs with micropython.kbd_intr(-1): then stdio is a binary
   channel (`mpremote mount`), which a board does not translate either.
+- a ROMFS partition of the simulated board's stock size (boards.json `romfs`, or
+  `romfs_size` for a custom build): an image file beside the flash directory, mounted at
+  /rom at power-on and soft reset with /rom and /rom/lib on sys.path, and `vfs.rom_ioctl`
+  as the nrf/rp2/esp32 ports provide it (sim_vfs.py), so `mpremote romfs query/deploy`
+  work. A board whose stock firmware has no partition gets no `vfs.rom_ioctl`, as there.
 The simulated HAL writes traces to `/sim` on the board, which is `sim_dir` on the host.
 """
 
@@ -48,11 +53,13 @@ CTRL_A, CTRL_B, CTRL_C, CTRL_D = 0x01, 0x02, 0x03, 0x04
 _BOOT = """\
 import os as _os, sys as _sys
 _ready = open(%(ready)r, 'w')
+%(romfs_attach)s
 _os.umount('/')
 _os.mount(_os.VfsPosix(%(flash)r), '/')
 _os.mount(_os.VfsPosix(%(sim)r), '/sim')
 _os.chdir('/')
 _sys.path[:] = ['', '.frozen', '/lib']
+%(romfs_mount)s
 _ready.write('1')
 _ready.close()
 for _name in ('boot.py', 'main.py') if _os.getenv('TINYML_SIM_RUN_MAIN') == '1' else ('boot.py',):
@@ -68,6 +75,18 @@ for _name in ('boot.py', 'main.py') if _os.getenv('TINYML_SIM_RUN_MAIN') == '1' 
         _sys.print_exception(_e)
 del _os, _sys, _name, _ready
 """
+
+# With a ROMFS partition: sim_vfs (copied beside the boot file) becomes `vfs`; the image
+# file is opened by its host path while the host's / is still mounted.
+_ROMFS_ATTACH = """\
+_sys.path.insert(0, %(private)r)
+import sim_vfs as _sim_vfs
+_sys.path.pop(0)
+del _sys.modules['sim_vfs']
+_sys.modules['vfs'] = _sim_vfs
+_sim_vfs.attach(open(%(image)r, 'r+b'), %(size)d)"""
+_ROMFS_MOUNT = "_sim_vfs.mount_romfs()\ndel _sim_vfs"
+FLASH_PAGE = 4096  # the erase block of every simulated board's flash
 
 
 def find_micropython() -> str:
@@ -116,10 +135,20 @@ class VirtualBoard:
     """A MicroPython unix-port process behind a pty that mpremote can open as a board."""
 
     def __init__(self, flash_dir, board: str = "nano33_ble_sense", micropython: str | None = None,
-                 sim_dir=None):
+                 sim_dir=None, romfs_size: int | None = None, romfs_image=None):
         self.flash_dir = Path(flash_dir).resolve()
         self.sim_dir = Path(sim_dir).resolve() if sim_dir else self.flash_dir.parent / "sim"
         self.board = board
+        if romfs_size is None:
+            from .boards import load
+
+            facts = load().get(board)
+            romfs_size = facts["romfs"]["bytes"] if facts else 0
+        if romfs_size < 0 or romfs_size % FLASH_PAGE:
+            raise TinymlError(f"ROMFS partition size {romfs_size} is not a multiple of the "
+                              f"{FLASH_PAGE}-byte flash page")
+        self.romfs_size = romfs_size
+        self.romfs_image = Path(romfs_image).resolve() if romfs_image else self.flash_dir.parent / "romfs.img"
         self.micropython = micropython or find_micropython()
         self.port: str | None = None
         self.resets = 0
@@ -139,11 +168,20 @@ class VirtualBoard:
     def start(self) -> str:
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         self.sim_dir.mkdir(parents=True, exist_ok=True)
+        if self.romfs_size:
+            self._prepare_romfs()  # before anything that stop() would have to undo
         self._private = tempfile.mkdtemp(prefix="tinyml-sim-")
         self._boot = os.path.join(self._private, "boot_sim.py")
         self._ready = os.path.join(self._private, "ready")
+        attach = mount = ""
+        if self.romfs_size:
+            shutil.copy(Path(__file__).with_name("sim_vfs.py"), self._private)
+            attach = _ROMFS_ATTACH % {"private": self._private, "image": str(self.romfs_image),
+                                      "size": self.romfs_size}
+            mount = _ROMFS_MOUNT
         Path(self._boot).write_text(_BOOT % {"flash": str(self.flash_dir), "sim": str(self.sim_dir),
-                                             "ready": self._ready})
+                                             "ready": self._ready, "romfs_attach": attach,
+                                             "romfs_mount": mount})
         self._user_master, self._user_slave = _raw_pty()  # we keep the slave open: the port survives
         self.port = os.ttyname(self._user_slave)           # mpremote connecting and leaving
         self._wake_r, self._wake_w = os.pipe()
@@ -152,6 +190,22 @@ class VirtualBoard:
         self._thread = threading.Thread(target=self._bridge, name="tinyml-sim", daemon=True)
         self._thread.start()
         return self.port
+
+    def _prepare_romfs(self):
+        """The partition's image file: erased flash when new; kept across runs, resized when
+        the partition size changed, refused when the image in it no longer fits."""
+        from . import romfs
+
+        path, size = self.romfs_image, self.romfs_size
+        data = path.read_bytes() if path.exists() else b""
+        used = romfs.image_size(data) if data else None
+        if used is not None and used > size:
+            raise TinymlError(f"the ROMFS image in {path} is {used} bytes, larger than the {size}-byte "
+                              f"partition of this virtual board: give it --romfs-size "
+                              f"{-(-used // FLASH_PAGE) * FLASH_PAGE} or more, or delete {path}")
+        if len(data) != size:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data[:size] + b"\xff" * (size - len(data)))
 
     def stop(self):
         self._stop.set()
@@ -319,17 +373,21 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_sim(flash_dir, board: str = "nano33_ble_sense") -> int:
+def run_sim(flash_dir, board: str = "nano33_ble_sense", romfs_size: int | None = None) -> int:
     """`tinyml sim`: start the virtual board and serve it until Ctrl-C or SIGTERM."""
     from .boards import load
 
     if board not in load():
         raise TinymlError(f"unknown board {board!r}; see `tinyml boards`")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, a service manager: stop as for Ctrl-C
-    vb = VirtualBoard(flash_dir, board=board)
+    vb = VirtualBoard(flash_dir, board=board, romfs_size=romfs_size)
     try:
         vb.start()
         print(f"virtual {board} running, flash in {vb.flash_dir}, traces in {vb.sim_dir}")
+        if vb.romfs_size:
+            print(f"ROMFS partition: {vb.romfs_size} bytes in {vb.romfs_image} (mounted at /rom when it holds an image)")
+        else:
+            print("no ROMFS partition (as this board's stock firmware; --romfs-size BYTES simulates a custom build)")
         print(f"port: {vb.port}")
         print(f"try:  mpremote connect {vb.port} ls      (Ctrl-C here to stop the board)", flush=True)
         while True:

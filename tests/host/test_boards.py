@@ -22,6 +22,9 @@ def test_boards_json_matches_its_schema():
     (lambda b: b["pico"]["i2c"]["micropython"].update(scl="GP5"), "scl"),
     (lambda b: b["esp32"].update(natmod_arch="arm64"), "natmod_arch"),
     (lambda b: b["pico_w"]["sensors"][0].update(addresses=[0x200]), "addresses"),
+    (lambda b: b["pico"]["romfs"].update(bytes=5000), "multipleOf"),
+    (lambda b: b["esp32"]["heap"].pop("source"), "source"),
+    (lambda b: b["nano33_ble_sense"]["heap"].update(kind="guessed"), "kind"),
 ])
 def test_schema_rejects_broken_entries(mutate, where):
     data = json.loads(boards.BOARDS_JSON.read_text())
@@ -45,3 +48,20 @@ def test_wireless_pico_leds_are_external_pwm_pins():
     for board in ("pico_w", "pico2_w"):
         assert b[board]["led"]["pwm"] and b[board]["led"]["micropython"] == 15
         assert "cannot PWM" in b[board]["led"]["note"]
+
+
+def test_stock_romfs_partitions_and_heaps_name_their_source():
+    b = boards.load()
+    # MicroPython's sources: nrf52840 builds reserve 256 KB; rp2 (MICROPY_HW_ROMFS_BYTES) and
+    # esp32 (no romfs partition, MICROPY_VFS_ROM off) stock builds reserve none
+    assert {i: b[i]["romfs"]["bytes"] for i in b} == {
+        "nano33_ble_sense": 262144, "nano33_ble_sense_rev2": 262144,
+        "esp32": 0, "esp32s3": 0, "pico": 0, "pico_w": 0, "pico2_w": 0}
+    assert "nrf52840_1M_256k.ld" in b["nano33_ble_sense"]["romfs"]["source"]
+    assert "MICROPY_HW_ROMFS_BYTES" in b["pico"]["romfs"]["custom_build"]
+    assert "partitions-4MiB-romfs.csv" in b["esp32"]["romfs"]["custom_build"]
+    nano_heap = b["nano33_ble_sense"]["heap"]
+    assert (nano_heap["bytes"], nano_heap["kind"]) == (128 * 1024, "documented")  # the linker's minimum
+    assert "_minimum_heap_size = 128K" in nano_heap["source"]
+    for board_id, facts in b.items():
+        assert facts["heap"]["bytes"] < facts["ram_kb"] * 1024, board_id

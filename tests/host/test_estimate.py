@@ -1,11 +1,13 @@
 """`tinyml estimate`: sizes from the file and boards.json, latency from kernel measurements."""
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 import models
-from tinyml_host import cli, estimate, export, tmdl
+from tinyml_host import boards, cli, estimate, export, romfs, tmdl
 
 
 def _model():
@@ -47,3 +49,81 @@ def test_cli_estimate_for_one_board(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "pico" in out and f"{288 * 6.5 / 125:.1f} us" in out
     assert cli.main(["estimate", str(path), "--board", "uno"]) == 1
+
+
+# --- RAM from ROMFS and streamed, and where a model fits --------------------------------------
+
+SHARED_MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "models"
+AD01 = SHARED_MODELS / "ad01_int8.tflite"
+# MLPerf Tiny's anomaly detection autoencoder: 640 -> 128 x4 -> 8 -> 128 x4 -> 640
+AD01_WIDTHS = [640, 128, 128, 128, 128, 8, 128, 128, 128, 128, 640]
+AD01_WEIGHTS = sum(a * b for a, b in zip(AD01_WIDTHS, AD01_WIDTHS[1:]))  # 264,192 (its 264k MACs)
+NANO_HEAP, NANO_ROMFS = 128 * 1024, 256 * 1024  # nrf52840_1M_256k.ld
+
+
+def test_romfs_ram_is_buffers_and_plans_only():
+    model = _model()  # 1->16->16->1
+    buffers = 1 + 1 + 2 * 16 + 4 * 16 + 4 + 8 * 1
+    plans = 3 * (28 + 5 * estimate.OBJECT_HEADER)
+    assert estimate.romfs_ram(model) == buffers + plans + 7 * estimate.OBJECT_HEADER
+    # streamed: the largest layer's weights (16 x 16) and every bias, multiplier and shift on top
+    small = 4 * (16 + 16 + 1) + 5 * (16 + 16 + 1)
+    assert estimate.streamed_ram(model) == 256 + small + estimate.romfs_ram(model)
+
+
+def _board(heap, romfs_bytes, grows=False, ram_kb=256):
+    return {"heap": {"bytes": heap, "kind": "documented", "grows": grows, "source": "test"},
+            "romfs": {"bytes": romfs_bytes}, "ram_kb": ram_kb}
+
+
+@pytest.mark.parametrize("board, fits, may_fit", [
+    (_board(10_000, 0), "RAM", None),
+    (_board(5_000, 8192), "ROMFS", None),       # not in RAM, image fits the partition
+    (_board(5_000, 4096), "streamed", None),    # image too big for the partition
+    (_board(1_000, 8192), None, None),          # not even the buffers fit
+    (_board(1_000, 0, grows=True), None, "streamed"),  # over an initial heap that grows
+])
+def test_verdict_picks_the_first_way_that_fits(board, fits, may_fit):
+    v = estimate.verdict(board, ram_fs=9_000, ram_romfs=2_000, ram_streamed=3_000, romfs_image=6_000)
+    assert (v["fits"], v["may_fit"]) == (fits, may_fit)
+
+
+@pytest.fixture(scope="module")
+def ad01_tmdl(tmp_path_factory):
+    if not AD01.exists():
+        pytest.skip(f"{AD01} is absent (the shared real models live beside the repo)")
+    out = tmp_path_factory.mktemp("ad01") / "ad01.tmdl"
+    assert cli.main(["export", str(AD01), "-o", str(out), "--vectors", "0"]) == 0
+    return out
+
+
+def test_ad01_fits_the_nano_only_streamed(ad01_tmdl, capsys):
+    model = tmdl.read(ad01_tmdl)
+    assert [model.input_size] + [l.shape[0] for l in model.layers] == AD01_WIDTHS
+    size = ad01_tmdl.stat().st_size
+    rows = {r["board"]: r for r in estimate.estimate(model, size, {"micropython": 0, "circuitpython": 0}, [],
+                                                     romfs_image_bytes=len(romfs.build_from([ad01_tmdl])[0]))}
+    nano = rows["nano33_ble_sense"]
+    # independent arithmetic: the weights alone exceed the Nano's heap, the file its partition
+    assert nano["macs"] == AD01_WEIGHTS and AD01_WEIGHTS > NANO_HEAP
+    assert nano["ram_bytes"] > AD01_WEIGHTS + 4 * (sum(AD01_WIDTHS[1:]))
+    assert nano["romfs_image_bytes"] > size > NANO_ROMFS
+    assert nano["romfs_partition_bytes"] == NANO_ROMFS and nano["heap_bytes"] == NANO_HEAP
+    # from /rom: the buffers of the 640-wide layers and 10 plans, within the issue's 16 KB
+    widest = 640
+    assert 640 + 640 + 6 * widest < nano["ram_romfs_bytes"] <= 16 * 1024
+    # streamed: the 640 x 128 layer's weights in RAM
+    assert 640 * 128 < nano["ram_streamed_bytes"] < NANO_HEAP
+    assert nano["verdict"] == {"ram": "no", "romfs": "no", "streamed": "yes", "fits": "streamed",
+                               "may_fit": None}
+    assert rows["pico"]["verdict"]["fits"] == "streamed"  # no partition in stock rp2 firmware
+    # a custom Nano build with a 320 KB partition holds it in ROMFS
+    custom = {"nano33_ble_sense": dict(boards.load()["nano33_ble_sense"], romfs={"bytes": 320 * 1024})}
+    (row,) = estimate.estimate(model, size, {"micropython": 0, "circuitpython": 0}, [], board_facts=custom,
+                               romfs_image_bytes=nano["romfs_image_bytes"])
+    assert row["verdict"]["fits"] == "ROMFS"
+
+    assert cli.main(["estimate", str(ad01_tmdl), "--board", "nano33_ble_sense"]) == 0
+    out = capsys.readouterr().out
+    assert "nano33_ble_sense: fits only streamed" in out
+    assert "in the stock 256.0 KB partition: does not fit" in out

@@ -313,7 +313,22 @@ def _softmax(values):
 
 def load(path, backend=None):
     """Load a .tmdl model; backend None picks native, then viper, then python."""
-    return Model(path, backend)
+    try:
+        return Model(path, backend)
+    except OSError as e:
+        if path.startswith("/rom/"):
+            _romfs_missing(path)
+        raise e
+
+
+def _romfs_missing(path):
+    import os
+    try:
+        os.stat("/rom")
+    except OSError:
+        raise OSError("%s: ROMFS is not mounted at /rom (no partition in this firmware, or no valid image "
+                      "in it); put models there with `tinyml deploy --romfs`" % path)
+    raise OSError("%s is not in /rom: `tinyml deploy --romfs --model FILE` puts it there" % path)
 
 
 def selftest(path, backend=None, verbose=True):

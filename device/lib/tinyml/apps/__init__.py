@@ -21,10 +21,22 @@ def switchable(name):
         raise ValueError("unknown app %r" % name)
     module = __import__("tinyml.apps." + name, None, None, ("MODEL",))
     try:
-        os.stat(module.MODEL)
+        os.stat(model_path(module.MODEL))
     except OSError:
         raise ValueError("no %s on the board: deploy it to run the %s app" % (module.MODEL, name))
     return name
+
+
+def model_path(name):
+    """/rom/NAME when the board's ROMFS holds the model (its weights are used in place from
+    flash: `tinyml deploy --romfs`), else NAME on the filesystem."""
+    import os
+
+    try:
+        os.stat("/rom/" + name)
+        return "/rom/" + name
+    except OSError:
+        return name
 
 
 def link(telemetry, name):

@@ -39,7 +39,7 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, env
     With environment sensors on the board (and environment=True), read them once a second into
     an array('i') of (centi-degrees C, centi-%RH, Pa) - see tinyml.sensors - print it if verbose
     and pass it to on_environment(values) if given (a telemetry hook; the array is reused)."""
-    m = tinyml.load(model)
+    m = tinyml.load(apps.model_path(model))
     if len(m.input) != WINDOW * CHANNELS or len(m.output) != 2:
         raise ValueError("%s is not a motion model: it takes %d inputs and gives %d outputs"
                          % (model, len(m.input), len(m.output)))

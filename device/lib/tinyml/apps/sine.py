@@ -20,7 +20,7 @@ def run(cycles=0, verbose=False, period_ms=PERIOD_MS, model=MODEL, telemetry=Fal
     """Sweep x forever (cycles=0) or for `cycles` sweeps; print x, y, duty if verbose;
     stream "seq,x,y,duty" over BLE if telemetry (True, or a link to keep; RX commands:
     rate N, led on|off, app NAME: returns apps.Switch to run that app next)."""
-    m = tinyml.load(model)
+    m = tinyml.load(apps.model_path(model))
     led = hal.led()
     state = {"period_ms": period_ms, "led": True, "next": None}
     link = apps.link(telemetry, "tinyml-sine")
