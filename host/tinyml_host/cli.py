@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import TinymlError
+from .errors import DEBUG_ENV, TinymlError, debug_requested
 
 
 def cmd_train(args):
@@ -150,6 +150,13 @@ def cmd_web(args):
     return web.run(args.host, args.port, args.dir)
 
 
+def _vector_count(text: str) -> int:
+    n = int(text)
+    if not 0 <= n <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{n} is not 0 to 65535 (a .tmdl's vector count is 16-bit)")
+    return n
+
+
 def _board_args(s):
     s.add_argument("--port", help="serial port of the board, or 'sim' for the virtual board "
                                   "(default: the first USB serial port)")
@@ -158,6 +165,8 @@ def _board_args(s):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyml", description="TinyML for MicroPython and CircuitPython boards")
+    p.add_argument("--debug", action="store_true",
+                   help=f"show the Python traceback of an error (also: {DEBUG_ENV}=1)")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
@@ -170,7 +179,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--rounding", choices=["tflm", "litert"], default="tflm",
                    help="requantization rounding to be bit-exact with: TFLite Micro (default) or LiteRT")
-    s.add_argument("--vectors", type=int, default=16, help="golden test vectors to embed (default 16)")
+    s.add_argument("--vectors", type=_vector_count, default=16,
+                   help="golden test vectors to embed, 0 to 65535 (default 16)")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("sim", help="start the virtual board on a pseudo-terminal for mpremote")
@@ -243,19 +253,41 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--write", action="store_true",
                    help="regenerate device/lib/tinyml/boards.py and device/package.json")
     s.set_defaults(func=cmd_boards)
+    for s in sub.choices.values():  # also after the command: `tinyml export x.tflite -o y --debug`
+        s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 
 
+def describe(error: BaseException) -> str:
+    """The user-facing text of an error: a TinymlError's message, or an OSError's
+    reason and file without Python's "[Errno 2]" decoration."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    return str(error)
+
+
 def main(argv=None) -> int:
+    """The one place that turns errors into messages: a user's problem (TinymlError, or an
+    OSError: file missing, unreadable, port gone) is one line and exit status 1. Anything
+    else is a bug in tinyml: one line saying so, exit status 1, and the traceback with
+    --debug or TINYML_DEBUG=1."""
     args = _parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except (TinymlError, ValueError, FileNotFoundError) as e:
-        print(f"tinyml {args.command}: error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
-
+    except (TinymlError, OSError) as e:
+        if debug_requested(args.debug):
+            raise
+        print(f"tinyml {args.command}: error: {describe(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - the last line of defence: a bug, reported as one
+        if debug_requested(args.debug):
+            raise
+        print(f"tinyml {args.command}: internal error (a bug in tinyml, not in your input): "
+              f"{type(e).__name__}: {e}\n  run again with --debug (or {DEBUG_ENV}=1) for the traceback, "
+              "and please report it", file=sys.stderr)
+        return 1
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,15 @@
 """One exception type for user-facing errors; the CLI turns it into one message."""
 
+import os
+
 
 class TinymlError(Exception):
     """A problem the user can fix (bad file, missing board, unsupported op)."""
+
+
+DEBUG_ENV = "TINYML_DEBUG"
+
+
+def debug_requested(flag: bool = False) -> bool:
+    """--debug, or TINYML_DEBUG set to anything but empty or 0: show tracebacks."""
+    return flag or os.environ.get(DEBUG_ENV, "") not in ("", "0")
