@@ -83,6 +83,14 @@ def connect(port: str | None, board_id: str = "nano33_ble_sense"):
         yield b
 
 
+def board_error(err: bytes) -> TinymlError:
+    """What the board raised, as its traceback's last line ("ValueError: truncated .tmdl ...");
+    the whole traceback stays in .detail for --debug."""
+    text = err.decode(errors="replace").strip()
+    lines = text.splitlines()
+    return TinymlError(f"board error: {lines[-1] if lines else 'no message'}", detail=text)
+
+
 class Board:
     """A MicroPython board at `port` (a serial device or the virtual board's pty)."""
 
@@ -135,7 +143,7 @@ class Board:
         except self._TransportError as e:
             raise TinymlError(f"board at {self.port} did not answer: {e}") from None
         if err:
-            raise TinymlError(f"board error: {err.decode(errors='replace').strip()}")
+            raise board_error(err)
         return out.decode(errors="replace")
 
     def run(self, code: str, timeout: float | None = None):
@@ -150,7 +158,7 @@ class Board:
 
         out, err = self.transport.follow(timeout, show)
         if err:
-            raise TinymlError(f"board error: {err.decode(errors='replace').strip()}")
+            raise board_error(err)
 
     def eval_repr(self, code: str, timeout: float = 60):
         """Run code that prints one Python literal; return it parsed."""

@@ -59,6 +59,12 @@ def _models(args) -> list[Path]:
 def cmd_deploy(args):
     from . import deploy
     from .board import connect
+    from .inputs import read_tmdl
+
+    if not Path(args.source).is_dir():
+        raise TinymlError(f"{args.source}: not a folder (--source is the folder that becomes the board's filesystem)")
+    for model in _models(args):
+        read_tmdl(model)  # a damaged model is refused here, not by the board after the copy
 
     if args.drive:  # CircuitPython: over its USB drive
         drive = deploy.find_circuitpy() if args.drive == "auto" else Path(args.drive)
@@ -70,8 +76,9 @@ def cmd_deploy(args):
 
 def cmd_run(args):
     from .board import connect
+    from .inputs import read_text
 
-    code = Path(args.script).read_text()
+    code = read_text(args.script, "a Python script")
     with connect(args.port, args.board) as board:
         board.run(code)
 
@@ -118,9 +125,10 @@ def cmd_repl(args):
 
 
 def cmd_estimate(args):
-    from . import estimate, tmdl
+    from . import estimate
+    from .inputs import read_tmdl
 
-    model = tmdl.read(args.model)
+    model = read_tmdl(args.model)
     costs = estimate.load_costs(Path(args.costs))
     rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs)
     if args.board:
@@ -278,6 +286,8 @@ def main(argv=None) -> int:
         return 130
     except (TinymlError, OSError) as e:
         if debug_requested(args.debug):
+            if getattr(e, "detail", None):
+                print(e.detail, file=sys.stderr)
             raise
         print(f"tinyml {args.command}: error: {describe(e)}", file=sys.stderr)
         return 1

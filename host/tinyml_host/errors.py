@@ -4,7 +4,13 @@ import os
 
 
 class TinymlError(Exception):
-    """A problem the user can fix (bad file, missing board, unsupported op)."""
+    """A problem the user can fix (bad file, missing board, unsupported op).
+
+    detail: longer text behind the message (a board's own traceback), shown with --debug."""
+
+    def __init__(self, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.detail = detail
 
 
 DEBUG_ENV = "TINYML_DEBUG"

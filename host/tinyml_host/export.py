@@ -33,7 +33,7 @@ _MAX_WIDTH = 0xFFFF  # .tmdl sizes are 16-bit
 def _one_line(error) -> str:
     """A C++ error report as one readable line: LiteRT joins its reporter's lines with no
     separator and names its own source files ("tflite/core/subgraph.cc:1965 ...")."""
-    text = re.sub(r"\S+\.cc:\d+ ", "", " ".join(str(error).split()))
+    text = re.sub(r"\S+\.cc(:\d+)? ", "", " ".join(str(error).split()))
     return re.sub(r"\.(?=[A-Z])", ". ", text)
 
 
