@@ -61,15 +61,20 @@ def cmd_deploy(args):
     from .board import connect
     from .inputs import read_tmdl
 
-    if not Path(args.source).is_dir():
-        raise TinymlError(f"{args.source}: not a folder (--source is the folder that becomes the board's filesystem)")
-    for model in _models(args):
-        read_tmdl(model)  # a damaged model is refused here, not by the board after the copy
+    def check_inputs():  # a damaged model is refused here, not by the board after the copy
+        if not Path(args.source).is_dir():
+            raise TinymlError(f"{args.source}: not a folder (--source is the folder that becomes the board's "
+                              "filesystem)")
+        for model in _models(args):
+            read_tmdl(model)
 
     if args.drive:  # CircuitPython: over its USB drive
         drive = deploy.find_circuitpy() if args.drive == "auto" else Path(args.drive)
-        deploy.deploy(deploy.DriveTarget(drive), Path(args.source), _models(args))
+        target = deploy.DriveTarget(drive)
+        check_inputs()
+        deploy.deploy(target, Path(args.source), _models(args))
         return
+    check_inputs()
     with connect(args.port, args.board) as board:
         deploy.deploy(board, Path(args.source), _models(args))
 
