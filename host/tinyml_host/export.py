@@ -188,9 +188,9 @@ def _activation_range(act: int, scale: float, zp: int, where: str) -> tuple[int,
 
 def _fc_options(op, where: str) -> tuple[int, int]:
     """(fused activation, weights format) of a FULLY_CONNECTED op; TFLite's defaults when
-    the op has no options table."""
+    the op has no options (no table, or the union's type NONE, as TFLite reads it)."""
     opts = op.BuiltinOptions()
-    if opts is None:
+    if opts is None or op.BuiltinOptionsType() == tflite.BuiltinOptions.NONE:
         return tflite.ActivationFunctionType.NONE, tflite.FullyConnectedOptionsWeightsFormat.DEFAULT
     if op.BuiltinOptionsType() != tflite.BuiltinOptions.FullyConnectedOptions:
         raise TinymlError(f"{where}: its options are builtin options type {op.BuiltinOptionsType()}, "
