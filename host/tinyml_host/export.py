@@ -394,6 +394,8 @@ def export(tflite_path, out_path, rounding: str = "tflm", vectors: int = 16) -> 
     except TinymlError as e:
         raise TinymlError(f"{tflite_path}: {e}") from e
     out = Path(out_path)
+    if out.is_dir():
+        raise TinymlError(f"{out} is a folder; -o names the .tmdl file to write")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_bytes(tmdl.encode(model))
