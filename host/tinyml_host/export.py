@@ -44,9 +44,10 @@ def _interpreter(data: bytes):
     the `tflite` package, which trusts every offset it reads, only ever sees verified bytes."""
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    except ImportError:
-        from tensorflow.lite import Interpreter
-        from tensorflow.lite.experimental import OpResolverType
+    except ImportError:  # tf.lite is an attribute of the tensorflow module, not an importable package
+        import tensorflow as tf
+
+        Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
     try:
         return Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     except UnicodeDecodeError as e:  # the report quoted damaged bytes (a name), undecodable as text
