@@ -11,6 +11,14 @@ INVOKES = 300
 _BENCH = """
 import gc, time, tinyml
 
+def load(name, backend):
+    try:
+        return tinyml.load(name, backend)
+    except OSError:
+        raise ValueError('%%s is not on the board: `tinyml deploy --model %%s` copies it' %% (name, name))
+    except ValueError as e:
+        raise ValueError('%%s on the board: %%s' %% (name, e))
+
 def measure(m, n):
     invoke = m.invoke
     invoke()
@@ -30,7 +38,7 @@ for name in %(models)r:
     for backend in tinyml.available_backends():
         gc.collect()
         free0 = gc.mem_free()
-        m = tinyml.load(name, backend)
+        m = load(name, backend)
         gc.collect()
         ram = free0 - gc.mem_free()
         passed, total = m.selftest()

@@ -120,6 +120,14 @@ def connect(port: str | None, board_id: str = "nano33_ble_sense", romfs_size: in
         yield b
 
 
+def board_error(err: bytes) -> TinymlError:
+    """What the board raised, as its traceback's last line ("ValueError: truncated .tmdl ...");
+    the whole traceback stays in .detail for --debug."""
+    text = err.decode(errors="replace").strip()
+    lines = text.splitlines()
+    return TinymlError(f"board error: {lines[-1] if lines else 'no message'}", detail=text)
+
+
 class Board:
     """A MicroPython board at `port` (a serial device or the virtual board's pty)."""
 
@@ -172,7 +180,7 @@ class Board:
         except self._TransportError as e:
             raise TinymlError(f"board at {self.port} did not answer: {e}") from None
         if err:
-            raise TinymlError(f"board error: {err.decode(errors='replace').strip()}")
+            raise board_error(err)
         return out.decode(errors="replace")
 
     def run(self, code: str, timeout: float | None = None):
@@ -187,7 +195,7 @@ class Board:
 
         out, err = self.transport.follow(timeout, show)
         if err:
-            raise TinymlError(f"board error: {err.decode(errors='replace').strip()}")
+            raise board_error(err)
 
     def eval_repr(self, code: str, timeout: float = 60):
         """Run code that prints one Python literal; return it parsed."""

@@ -7,11 +7,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BOARDS_JSON = ROOT / "boards.json"
+SCHEMA = ROOT / "docs" / "boards.schema.json"
 DEVICE_MODULE = ROOT / "device" / "lib" / "tinyml" / "boards.py"
 
 
-def load(path: Path = BOARDS_JSON) -> dict:
-    return json.loads(Path(path).read_text())["boards"]
+def _location(keys: list) -> str:
+    """Where in boards.json, as a person editing it would say it."""
+    if len(keys) >= 2 and keys[0] == "boards":
+        field = ".".join(str(k) for k in keys[2:])
+        return f"board {keys[1]!r}" + (f", field {field}" if field else "")
+    return "top level" if not keys else "at " + ".".join(str(k) for k in keys)
+
+
+def load(path: Path | None = None) -> dict:
+    """The boards (of boards.json unless `path`), checked against docs/boards.schema.json:
+    code that reads a field can rely on it, and a mistake is one message naming the board
+    and the field."""
+    from .inputs import check_schema, read_json
+
+    path = path or BOARDS_JSON
+    data = read_json(path, "the boards file")
+    check_schema(data, json.loads(SCHEMA.read_text()), path, _location)
+    return data["boards"]
 
 
 def _pair(switch):

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import TinymlError
+from .errors import DEBUG_ENV, TinymlError, debug_requested
 
 
 def _show_tool_logs(args):
@@ -67,13 +67,24 @@ def _models(args) -> list[Path]:
 def cmd_deploy(args):
     from . import deploy
     from .board import connect
+    from .inputs import read_tmdl
+
+    def check_inputs():  # a damaged model is refused here, not by the board after the copy
+        if not Path(args.source).is_dir():
+            raise TinymlError(f"{args.source}: not a folder (--source is the folder that becomes the board's "
+                              "filesystem)")
+        for model in _models(args):
+            read_tmdl(model)
 
     if args.drive:  # CircuitPython: over its USB drive
         if args.romfs:
             raise TinymlError("--romfs is for MicroPython boards: CircuitPython has no ROMFS partition")
         drive = deploy.find_circuitpy() if args.drive == "auto" else Path(args.drive)
-        deploy.deploy(deploy.DriveTarget(drive), Path(args.source), _models(args))
+        target = deploy.DriveTarget(drive)
+        check_inputs()
+        deploy.deploy(target, Path(args.source), _models(args))
         return
+    check_inputs()
     with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
         if args.romfs:  # the package to the filesystem, the models to ROMFS (/rom)
             deploy.deploy(board, Path(args.source), [])
@@ -84,8 +95,9 @@ def cmd_deploy(args):
 
 def cmd_run(args):
     from .board import connect
+    from .inputs import read_text
 
-    code = Path(args.script).read_text()
+    code = read_text(args.script, "a Python script")
     with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
         board.run(code)
 
@@ -141,11 +153,10 @@ def cmd_repl(args):
 
 
 def cmd_estimate(args):
-    from . import estimate, tmdl
+    from . import estimate, romfs
+    from .inputs import read_tmdl
 
-    from . import romfs
-
-    model = tmdl.read(args.model)
+    model = read_tmdl(args.model)
     costs = estimate.load_costs(Path(args.costs))
     image, _ = romfs.build_from([Path(args.model)])
     rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs,
@@ -177,6 +188,13 @@ def cmd_web(args):
     return web.run(args.host, args.port, args.dir)
 
 
+def _vector_count(text: str) -> int:
+    n = int(text)
+    if not 0 <= n <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{n} is not 0 to 65535 (a .tmdl's vector count is 16-bit)")
+    return n
+
+
 def _board_args(s):
     s.add_argument("--port", help="serial port of the board, or 'sim' for the virtual board "
                                   "(default: the first USB serial port)")
@@ -188,6 +206,8 @@ def _board_args(s):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyml", description="TinyML for MicroPython and CircuitPython boards")
+    p.add_argument("--debug", action="store_true",
+                   help=f"show the Python traceback of an error (also: {DEBUG_ENV}=1)")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
@@ -201,7 +221,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--rounding", choices=["tflm", "litert"], default="tflm",
                    help="requantization rounding to be bit-exact with: TFLite Micro (default) or LiteRT")
-    s.add_argument("--vectors", type=int, default=16, help="golden test vectors to embed (default 16)")
+    s.add_argument("--vectors", type=_vector_count, default=16,
+                   help="golden test vectors to embed, 0 to 65535 (default 16)")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("sim", help="start the virtual board on a pseudo-terminal for mpremote")
@@ -281,19 +302,43 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--write", action="store_true",
                    help="regenerate device/lib/tinyml/boards.py and device/package.json")
     s.set_defaults(func=cmd_boards)
+    for s in sub.choices.values():  # also after the command: `tinyml export x.tflite -o y --debug`
+        s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 
 
+def describe(error: BaseException) -> str:
+    """The user-facing text of an error: a TinymlError's message, or an OSError's
+    reason and file without Python's "[Errno 2]" decoration."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    return str(error)
+
+
 def main(argv=None) -> int:
+    """The one place that turns errors into messages: a user's problem (TinymlError, or an
+    OSError: file missing, unreadable, port gone) is one line and exit status 1. Anything
+    else is a bug in tinyml: one line saying so, exit status 1, and the traceback with
+    --debug or TINYML_DEBUG=1."""
     args = _parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except (TinymlError, ValueError, FileNotFoundError) as e:
-        print(f"tinyml {args.command}: error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
-
+    except (TinymlError, OSError) as e:
+        if debug_requested(args.debug):
+            if getattr(e, "detail", None):
+                print(e.detail, file=sys.stderr)
+            raise
+        print(f"tinyml {args.command}: error: {describe(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - the last line of defence: a bug, reported as one
+        if debug_requested(args.debug):
+            raise
+        print(f"tinyml {args.command}: internal error (a bug in tinyml, not in your input): "
+              f"{type(e).__name__}: {e}\n  run again with --debug (or {DEBUG_ENV}=1) for the traceback, "
+              "and please report it", file=sys.stderr)
+        return 1
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -201,7 +201,7 @@ class DriveTarget:
         pass  # CircuitPython reloads on file changes
 
     def info(self) -> dict:
-        first = (self.drive / "boot_out.txt").read_text(errors="replace").splitlines()[0]
+        first = ((self.drive / "boot_out.txt").read_text(errors="replace").splitlines() or [""])[0]
         m = re.search(r"CircuitPython (\d+)\.(\d+)\.(\d+)", first)
         version = [int(v) for v in m.groups()] if m else [0, 0, 0]
         return {"implementation": "circuitpython", "version": version, "mpy": 0, "machine": first,

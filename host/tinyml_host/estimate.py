@@ -23,7 +23,6 @@ the clock from boards.json. CPUs without a measurement get none rather than a gu
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -98,7 +97,9 @@ def verdict(board: dict, ram_fs: int, ram_romfs: int, ram_streamed: int, romfs_i
 
 
 def load_costs(path: Path = KERNEL_COSTS) -> list[dict]:
-    return json.loads(Path(path).read_text()) if Path(path).exists() else []
+    from .inputs import read_kernel_costs  # checked: a damaged file is a message naming the row
+
+    return read_kernel_costs(path)
 
 
 def cycles_per_mac(costs: list[dict], cpu: str, n_in: int, n_out: int) -> float | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+PACKAGES = {"tflm": "tflite-micro", "litert": "ai-edge-litert"}  # pip names, for error messages
+
 
 def _rows(x: np.ndarray, shape, dtype):
     for row in x:

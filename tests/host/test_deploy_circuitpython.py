@@ -21,8 +21,11 @@ def drive(tmp_path):
 
 @pytest.fixture
 def model(tmp_path):
+    import models
+    from tinyml_host import export, tmdl
+
     m = tmp_path / "sine.tmdl"
-    m.write_bytes(b"TMDL" + bytes(range(200)))  # deploy copies bytes; it does not read models
+    m.write_bytes(tmdl.encode(export.convert(models.sine_tflite())))  # `tinyml deploy` checks models first
     return m
 
 

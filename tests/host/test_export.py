@@ -87,3 +87,93 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("tinyml export: error:") and "Traceback" not in err
     assert not (tmp_path / "x.tmdl").exists()
+
+
+def _vector_start(table, field: int) -> int:
+    """Byte position of a flatbuffer table's vector field (4: first field, 6: second, ...)."""
+    return table._tab.Vector(table._tab.Offset(field))
+
+
+def _sine_with(change) -> tuple[bytes, object]:
+    import tflite
+
+    blob = bytearray(models.sine_tflite())
+    model = tflite.Model.GetRootAsModel(blob, 0)
+    change(blob, model.Subgraphs(0))
+    return bytes(blob), model
+
+
+def test_damage_is_named_by_operator_tensor_and_value(tmp_path, capsys):
+    def output_zero_point_300(blob, sub):
+        out = sub.Operators(0).Outputs(0)
+        zp = _vector_start(sub.Tensors(out).Quantization(), 10)   # QuantizationParameters.zero_point
+        blob[zp:zp + 8] = (300).to_bytes(8, "little", signed=True)
+
+    data, model = _sine_with(output_zero_point_300)
+    sub = model.Subgraphs(0)
+    t = sub.Operators(0).Outputs(0)
+    src = tmp_path / "zp.tflite"
+    src.write_bytes(data)
+    assert cli.main(["export", str(src), "-o", str(tmp_path / "zp.tmdl")]) == 1
+    assert capsys.readouterr().err == (
+        f"tinyml export: error: {src}: FULLY_CONNECTED at operator index 0: output tensor {t} "
+        f"'{sub.Tensors(t).Name().decode()}' has zero point 300, outside int8's -128..127\n")
+
+
+def test_weights_shorter_than_their_shape(tmp_path):
+    def weights_shape_doubled(blob, sub):
+        w = sub.Operators(1).Inputs(1)
+        shape = _vector_start(sub.Tensors(w), 4)                   # Tensor.shape
+        n_out = int.from_bytes(blob[shape:shape + 4], "little")
+        blob[shape:shape + 4] = (2 * n_out).to_bytes(4, "little")
+
+    data, model = _sine_with(weights_shape_doubled)
+    sub = model.Subgraphs(0)
+    w = sub.Operators(1).Inputs(1)
+    # LiteRT's own check sees the buffer too short for the shape first, and names the tensor
+    with pytest.raises(TinymlError, match=rf"damaged TFLite model; LiteRT's checks say: .*Tensor {w} "):
+        export.convert(data)
+
+
+def test_truncated_file_names_the_likely_cause(tmp_path, capsys):
+    src = tmp_path / "cut.tflite"
+    src.write_bytes(models.sine_tflite()[:2000])
+    assert cli.main(["export", str(src), "-o", str(tmp_path / "cut.tmdl")]) == 1
+    assert capsys.readouterr().err == (
+        f"tinyml export: error: {src}: damaged TFLite model: truncated or altered (a partial download "
+        "or copy?); LiteRT's checks say: The model is not a valid Flatbuffer buffer\n")
+
+
+def test_a_tmdl_given_to_export_is_not_a_tflite(tmp_path, capsys):
+    src = tmp_path / "sine.tmdl"
+    src.write_bytes(tmdl.encode(export.convert(models.sine_tflite())))
+    assert cli.main(["export", str(src), "-o", str(tmp_path / "x.tmdl")]) == 1
+    assert capsys.readouterr().err == (
+        f"tinyml export: error: {src}: not a TFLite model: bytes 4..8 are {src.read_bytes()[4:8]!r}, "
+        "a .tflite has b'TFL3' there\n")
+
+
+def test_golden_vectors_must_agree_with_the_reference(monkeypatch):
+    model = export.convert(models.sine_tflite())
+    real = golden.run
+
+    def off_by_one(data, x, rounding):
+        y = real(data, x, rounding).astype(np.int16)
+        y[3] += 1
+        return y.clip(-128, 127).astype(np.int8)
+
+    monkeypatch.setattr(golden, "run", off_by_one)
+    with pytest.raises(TinymlError, match=r"TFLite Micro and tinyml's reference disagree on 1 of 16 golden vectors"):
+        export.add_vectors(model, models.sine_tflite())
+
+
+def test_missing_interpreter_package_is_named(monkeypatch):
+    model = export.convert(models.sine_tflite())
+
+    def no_tflm(data, x, rounding):
+        raise ModuleNotFoundError("No module named 'tflite_micro'", name="tflite_micro")
+
+    monkeypatch.setattr(golden, "run", no_tflm)
+    with pytest.raises(TinymlError, match=r"need TFLite Micro's Python package \(tflite_micro\): "
+                                          r"pip install tflite-micro, or --vectors 0"):
+        export.add_vectors(model, models.sine_tflite())

@@ -150,3 +150,40 @@ def layer_of_shape(rng: np.random.Generator, n_in: int, n_out: int):
     bias = rng.integers(-(1 << 20), 1 << 20, size=n_out).astype(np.int32)
     layer = Layer(w, bias, mult, shift, -128, 127, 0, int(rng.integers(-128, 128)))
     return layer, rng.integers(-128, 128, size=n_in).astype(np.int8)
+
+
+TML_ERR_SHAPE, TML_ERR_QUANT, TML_ERR_RANGE = -2, -3, -4  # native/core/tinyml.h
+
+
+def damaged_arguments(rng: np.random.Generator):
+    """A small layer, its params with 0-3 fields damaged (shape, channels, activation range,
+    output zero point, rounding, one shift, one multiplier), and the status codes the
+    header's contract (native/core/tinyml.h) allows for them: empty when all are valid."""
+    n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 12))
+    layer, x = layer_of_shape(rng, n_in, n_out)
+    layer.multiplier, layer.shift = layer.multiplier.copy(), layer.shift.copy()
+    p = [n_in, n_out, len(layer.multiplier), -128, 127, layer.output_zp, int(rng.integers(2))]
+    for _ in range(int(rng.integers(0, 4))):
+        what = int(rng.integers(7))
+        if what == 0:    # a shape no buffer here matches, and out of the core's range
+            p[int(rng.integers(2))] = int(rng.choice([0, -1, 65536, (1 << 31) - 1, -(1 << 31)]))
+        elif what == 1:
+            p[2] = int(rng.choice([0, -1, n_out + 1, (1 << 31) - 1]))
+        elif what == 2:
+            p[3], p[4] = (int(v) for v in rng.integers(-300, 300, 2))
+        elif what == 3:
+            p[5] = int(rng.integers(-300, 300))
+        elif what == 4:
+            p[6] = int(rng.choice([0, 1, 2, -1, (1 << 31) - 1]))
+        elif what == 5:
+            layer.shift[int(rng.integers(len(layer.shift)))] = int(rng.integers(-128, 128))
+        else:
+            layer.multiplier[int(rng.integers(len(layer.multiplier)))] = int(rng.integers(-(1 << 31), 1 << 31))
+    allowed = set()
+    if not (1 <= p[0] <= 65535 and 1 <= p[1] <= 65535) or p[2] not in (1, p[1]):
+        allowed.add(TML_ERR_SHAPE)
+    if p[6] not in (0, 1) or (layer.multiplier < 0).any() or ((layer.shift < -31) | (layer.shift > 30)).any():
+        allowed.add(TML_ERR_QUANT)
+    if not -128 <= p[3] <= p[4] <= 127 or not -128 <= p[5] <= 127:
+        allowed.add(TML_ERR_RANGE)
+    return layer, x, tuple(p), allowed

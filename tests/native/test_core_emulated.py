@@ -144,3 +144,23 @@ def test_bad_arguments_get_status_codes(machine, kernel):
         assert status(p[:3] + bad + p[5:]) == ERRORS["TML_ERR_RANGE"], bad
     assert status(p[:5] + [128, 0]) == ERRORS["TML_ERR_RANGE"]
     assert status() == ERRORS["TML_OK"]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_damaged_arguments_get_a_status_or_the_right_answer(machine, kernel):
+    """Fuzz: 300 calls with damaged params at every alignment. Each returns a status code the
+    contract allows for what was damaged, or (all valid) the reference's answer; never a
+    fault, a timeout, or a write past the output (all three raise crossrun.EmuFault)."""
+    rng = np.random.default_rng(18)
+    valid = 0
+    for k in range(300):
+        layer, x, p, allowed = harness.damaged_arguments(rng)
+        status, got = machine.fc(kernel, layer, x, "tflm", misalign=k % 4, params=p)
+        if allowed:
+            assert status in allowed and not got.any(), (k, p, status, allowed)
+            continue
+        valid += 1
+        layer.act_min, layer.act_max, layer.output_zp = p[3], p[4], p[5]
+        expected = fully_connected(x.reshape(1, -1), layer, "litert" if p[6] else "tflm").reshape(-1)
+        assert status == 0 and np.array_equal(got, expected), (k, p, status)
+    assert 30 <= valid <= 270, valid  # both outcomes well represented

@@ -169,6 +169,32 @@ def test_bad_arguments_get_status_codes(elf):
             assert not any(result.output(h)), (kernel, want, what)
 
 
+def test_damaged_arguments_get_a_status_or_the_right_answer(elf):
+    """Fuzz, as on the Unicorn cores: 300 calls per kernel with damaged params at every
+    alignment, in one QEMU run: an allowed status code with nothing written, or (all valid) the
+    reference's answer; a fault or a write past the output ends the run with an error."""
+    rng = np.random.default_rng(18)
+    job = xtensarun.Job()
+    cases = []
+    for k in range(300):
+        layer, x, p, allowed = harness.damaged_arguments(rng)
+        handles = [job.fc(kernel, layer, x, "tflm", misalign=k % 4, params=p) for kernel in KERNELS]
+        cases.append((k, layer, x, p, allowed, handles))
+    result = xtensarun.run(elf, job)
+    valid = 0
+    for k, layer, x, p, allowed, handles in cases:
+        for kernel, h in zip(KERNELS, handles):
+            status, got = result.status(h), np.frombuffer(bytes(result.output(h)), np.int8)
+            if allowed:
+                assert status in allowed and not got.any(), (kernel, k, p, status, allowed)
+                continue
+            layer.act_min, layer.act_max, layer.output_zp = p[3], p[4], p[5]
+            expected = fully_connected(x.reshape(1, -1), layer, "litert" if p[6] else "tflm").reshape(-1)
+            assert status == 0 and np.array_equal(got, expected), (kernel, k, p, status)
+        valid += not allowed
+    assert 30 <= valid <= 270, valid
+
+
 def test_a_fault_ends_the_run_with_a_clear_error(elf):
     """The driver's exception vectors: a load from an unmapped address stops QEMU at once."""
     rng = np.random.default_rng(1)
