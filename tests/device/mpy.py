@@ -39,7 +39,7 @@ import gc, tinyml
 from tinyml import {module}
 for name in open('models.txt').read().split():
     m = tinyml.load(name, '{backend}')
-    assert m._requantize is {module}.requantize
+    assert m._fc is {module}.fc
     def allocated(invoke):
         invoke()
         gc.collect()

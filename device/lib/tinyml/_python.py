@@ -7,9 +7,10 @@
 # - mac(): |w x| <= 128 * 128 = 2**14 and a row has n_in <= 65535 terms (16 bits in the
 #   file), so every partial sum satisfies |a| <= 65535 * 2**14 = 2**30 - 2**14.
 # - The int32 bias and multiplier are long ints on such a port when read from their
-#   array('i'); prepare() (at load) turns them into 15-bit pieces read through struct.
+#   array('i'); pieces() (at load) turns them into 15-bit pieces read through struct.
 # - requantize() rebuilds acc + bias, the 64-bit product and TFLite's roundings from pieces;
 #   the bound of each line is stated beside it.
+# - prepare() splits them once, at load; fc() runs mac() then requantize().
 # tests/device/test_python_requantize.py runs this very source in CPython with every value
 # checked against the small-int range, bit-exact with host/tinyml_host/reference.py.
 import struct
@@ -34,9 +35,41 @@ def mac(x, w, acc, n_in, n_out):
         k += n_in
 
 
-def prepare(bias, mult, shift, single_rounding):
-    """A layer's bias (array('i')), multipliers (array('i')) and shifts (array('b')) as
-    requantize() takes them: (b0, b1, rec), every entry a small int.
+_ROUNDING_LITERT = const(1)  # the .tmdl rounding code of single rounding (tinyml.reader)
+_acc = array("i")  # the accumulator row every plan shares: only live inside one fc() call
+
+
+def prepare(layer):
+    """The plan fc() runs a tinyml.reader.Layer with: signed weights, pieces(), shape, clamp."""
+    global _acc
+    if len(_acc) < layer.n_out:
+        _acc = array("i", bytes(4 * layer.n_out))
+    w = layer.weights
+    signed = w if isinstance(w, array) else _int8_view(w)
+    q = pieces(layer.bias, layer.multipliers, layer.shifts, layer.rounding == _ROUNDING_LITERT)
+    return signed, q, layer.n_in, layer.n_out, layer.act_min, layer.act_max, layer.output_zp, w
+
+
+def fc(plan, x, out):
+    """One layer, x (int8) -> out (int8). Allocates nothing."""
+    w, q, n_in, n_out, act_min, act_max, out_zp, _ = plan
+    acc = _acc
+    mac(x, w, acc, n_in, n_out)
+    requantize(acc, q, out, n_out, act_min, act_max, out_zp)
+
+
+def _int8_view(buf):
+    # weights used in place (a view of a ROMFS file) read as unsigned bytes: index them
+    # through a signed uctypes array at the same address instead (as fast as an array).
+    # MicroPython only: CircuitPython has no ROMFS, so it never gets here.
+    import uctypes  # type: ignore[import-not-found]
+
+    return uctypes.struct(uctypes.addressof(buf), {"v": (uctypes.ARRAY | 0, uctypes.INT8 | len(buf))}).v
+
+
+def pieces(bias, mult, shift, single_rounding):
+    """A layer's bias (int32), multipliers (int32) and shifts (int8), arrays or views of the
+    file, as requantize() takes them: (b0, b1, rec), every entry a small int.
 
     bias[o] = b1[o] 2**15 + b0[o], b0 in [0, 2**15), b1 in [-2**16, 2**16).
     mult[c] = m2 2**30 + m1 2**15 + m0 with m0, m1 in [-2**14, 2**14), m2 in {0, 1, 2}
@@ -66,6 +99,8 @@ def prepare(bias, mult, shift, single_rounding):
             m1 -= 0x8000
             m2 += 1
         s = shift[c]
+        if s > 127:  # a view of the file reads unsigned bytes
+            s -= 256
         kind = _HALF_UP
         n = lsh = 0
         if single_rounding:
@@ -92,7 +127,7 @@ def prepare(bias, mult, shift, single_rounding):
 def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
     """out[o] = clamp(requantized(acc[o] + bias[o]) + out_zp), bit-exact with TFLite:
     TFLM's SaturatingRoundingDoublingHighMul + RoundingDivideByPOT, or LiteRT's single
-    rounding, per the kinds prepare() recorded. q = prepare(...); acc[o] a small int (mac's
+    rounding, per the kinds pieces() recorded. q = pieces(...); acc[o] a small int (mac's
     are); act_min - out_zp and act_max - out_zp in [-255, 255] (int8 values)."""
     b0, b1, rec = q
     per_channel = len(rec) > _REC
