@@ -46,7 +46,8 @@ def prepare(layer):
         _acc = array("i", bytes(4 * layer.n_out))
     w = layer.weights
     signed = w if isinstance(w, array) else _int8_view(w)
-    q = pieces(layer.bias, layer.multipliers, layer.shifts, layer.rounding == _ROUNDING_LITERT)
+    q = pieces(layer.bias, layer.multipliers, layer.shifts, layer.rounding == _ROUNDING_LITERT,
+               layer.n_out, layer.n_channels)
     return signed, q, layer.n_in, layer.n_out, layer.act_min, layer.act_max, layer.output_zp, w
 
 
@@ -67,17 +68,19 @@ def _int8_view(buf):
     return uctypes.struct(uctypes.addressof(buf), {"v": (uctypes.ARRAY | 0, uctypes.INT8 | len(buf))}).v
 
 
-def pieces(bias, mult, shift, single_rounding):
+def pieces(bias, mult, shift, single_rounding, n_out=None, n_ch=None):
     """A layer's bias (int32), multipliers (int32) and shifts (int8), arrays or views of the
-    file, as requantize() takes them: (b0, b1, rec), every entry a small int.
+    file (give n_out and n_ch for views, whose len() counts bytes), as requantize() takes
+    them: (b0, b1, rec), every entry a small int.
 
     bias[o] = b1[o] 2**15 + b0[o], b0 in [0, 2**15), b1 in [-2**16, 2**16).
     mult[c] = m2 2**30 + m1 2**15 + m0 with m0, m1 in [-2**14, 2**14), m2 in {0, 1, 2}
     (balanced pieces, so that a product with a 15-bit piece of x is at most 2**29 in size).
     Read as 16-bit halves (struct, little-endian as in the file), never as whole int32s.
     """
-    n_out = len(bias)
-    n_ch = len(mult)
+    if n_out is None:
+        n_out = len(bias)
+        n_ch = len(mult)
     b0 = array("i", bytes(4 * n_out))
     b1 = array("i", bytes(4 * n_out))
     for o in range(n_out):

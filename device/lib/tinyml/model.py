@@ -42,14 +42,22 @@ class Model:
     input, output: array('b') of quantized int8 values; invoke() runs input -> output.
     predict(x) quantizes float(s), invokes, and dequantizes. layers: the reader's Layer
     objects (named fields); the golden vectors stay in the file until selftest() reads them.
+    weights: where the layers' sections are: "RAM" (read from an ordinary file), "in place"
+    (a file with the buffer protocol, in ROMFS), or "in place, int32 copied" (such a file not
+    at a 4-byte boundary: bias and multipliers copied to RAM).
     """
 
     def __init__(self, path, backend=None):
         self.backend, module = _backend_module(backend)
         self.path = path
         with open(path, "rb") as f:
-            contents = reader.read(f)
-            reader.place_in_ram(f, contents)
+            image = reader.image_of(f)
+            contents = reader.read(f, image)
+            if image is not None:  # ROMFS: weights, bias, multipliers and shifts stay in flash
+                self.weights = "in place" if reader.place_in_image(image, contents) else "in place, int32 copied"
+            else:
+                reader.place_in_ram(f, contents)
+                self.weights = "RAM"
         self._setup(contents, module)
 
     def _setup(self, contents, module):
@@ -149,7 +157,8 @@ class Model:
         return len(self.input) + len(self.output) + self._hidden_bytes + 4 * max(l.n_out for l in self.layers)
 
     def info(self):
-        lines = ["tinyml model %s: backend %s, rounding %s" % (self.path, self.backend, self.rounding),
+        lines = ["tinyml model %s: backend %s, rounding %s, weights %s" % (self.path, self.backend, self.rounding,
+                                                                           self.weights),
                  "  input  %d int8, scale %g, zero point %d" % (len(self.input), self.input_scale, self.input_zp)]
         for n, l in enumerate(self.layers):
             lines.append("  layer %d: dense %d -> %d, %s weight scales, activation [%d, %d]"

@@ -222,3 +222,45 @@ def place_in_ram(f, contents):
         _place_quantization(f, layer)
         _check_quantization(layer, i)
         layer.weights = _array(f, "b", layer.weight_bytes, 1, layer.weights_at)
+
+
+def image_of(f):
+    """A zero-copy view of the whole file when it supports the buffer protocol (a file in
+    ROMFS: memoryview(open("/rom/m.tmdl", "rb")) is a view of flash), else None."""
+    try:
+        return memoryview(f)
+    except TypeError:  # an ordinary file: no buffer protocol
+        return None
+
+
+def is_word_aligned(buf):
+    """True when buf starts at a 4-byte boundary in memory (False when that cannot be told)."""
+    try:
+        from uctypes import addressof  # type: ignore[import-not-found]  # MicroPython only
+    except ImportError:
+        return False
+    return addressof(buf) & 3 == 0
+
+
+def place_in_image(image, contents):
+    """Use each layer's sections where they lie in `image` (views, no copy). The int32
+    sections are used in place only when the file starts at a 4-byte boundary: a Cortex-M0+
+    cannot load words from other addresses, and mpremote's own ROMFS builder does not align
+    file data. In a file that does not, bias and multipliers are copied into RAM arrays (4
+    bytes per output); the weights and shifts, bytes, stay in place. Returns whether the
+    int32 sections are in place."""
+    aligned = is_word_aligned(image)
+    for i, layer in enumerate(contents.layers):
+        at = layer.bias_at
+        mult_at = at + 4 * layer.n_out
+        shift_at = mult_at + 4 * layer.n_channels
+        if aligned:
+            layer.bias = image[at:mult_at]
+            layer.multipliers = image[mult_at:shift_at]
+        else:
+            layer.bias = array("i", bytes(image[at:mult_at]))
+            layer.multipliers = array("i", bytes(image[mult_at:shift_at]))
+        layer.shifts = image[shift_at:shift_at + layer.n_channels]
+        layer.weights = image[layer.weights_at:layer.weights_at + layer.weight_bytes]
+        _check_quantization(layer, i)
+    return aligned
