@@ -45,7 +45,7 @@ def prepare(layer):
     if len(_acc) < layer.n_out:
         _acc = array("i", bytes(4 * layer.n_out))
     w = layer.weights
-    signed = w if isinstance(w, array) else _int8_view(w)
+    signed = w if layer.weights_signed else _int8_view(w)
     q = pieces(layer.bias, layer.multipliers, layer.shifts, layer.rounding == _ROUNDING_LITERT,
                layer.n_out, layer.n_channels)
     return signed, q, layer.n_in, layer.n_out, layer.act_min, layer.act_max, layer.output_zp, w

@@ -5,9 +5,19 @@
 # fc(plan, x, out) (one int8 fully connected layer per call); adding a backend is adding a
 # module and its name to BACKENDS. Importing a backend's module raises ImportError (or
 # SyntaxError, for viper on a port without the emitter) when this board cannot run it.
+import gc
+import sys
 from array import array
+from micropython import const
 
 from tinyml import reader
+
+# RAM of load's objects beyond the buffers it sizes exactly (Layer, views, plans, steps), in
+# machine words, measured on the unix port (tests/device/test_ram_budget.py holds the
+# estimate above what load really takes, and close to it).
+_WORD = 8 if sys.maxsize > 0x7FFFFFFF else 4
+_MODEL_WORDS = const(224)
+_LAYER_WORDS = const(100)
 
 BACKENDS = ("native", "viper", "python")  # fastest first
 _modules = {}
@@ -36,6 +46,95 @@ def _backend_module(backend):
     return backend, _modules[backend]
 
 
+def _needs(contents, backend):
+    """Bytes load() keeps in RAM for this file and backend, per placement of the sections:
+    {"filesystem", "stream", "romfs", "buffers", "peak"}. buffers are input, output, hidden
+    activations, the accumulator row (viper, python) and the float output list; "filesystem"
+    also reads every section into RAM (and "peak" adds the largest section's temporary
+    copy while it does), "stream" one window as large as the largest layer, "romfs" none
+    (a file at a 4-byte boundary). The pure-Python backend keeps each layer's bias as
+    small-int pieces (8 bytes per output, 12 per channel); the native one copies the
+    multipliers and shifts it checked unless they are read-only (in ROMFS)."""
+    layers = contents.layers
+    buffers = (contents.n_in + contents.n_out + 2 * contents.widest + _WORD * contents.n_out + 8
+               + (0 if backend == "native" else 4 * max(l.n_out for l in layers)))
+    sections = [l.end - l.bias_at for l in layers]
+    objects = _WORD * (_MODEL_WORDS + _LAYER_WORDS * len(layers))
+    extra = 0
+    copies = 0
+    for l in layers:
+        if backend == "python":
+            extra += 8 * l.n_out + 12 * l.n_channels
+        copies += 4 * l.n_channels + (l.n_channels + 3) // 4 * 4
+    if backend != "native":
+        copies = 0
+    base = buffers + objects + extra
+    needs = {"buffers": buffers, "romfs": base,
+             "stream": base + max(sections) + copies,
+             "filesystem": base + sum(sections) + copies}
+    needs["peak"] = needs["filesystem"] + max(sections)
+    return needs
+
+
+def _check_budget(path, needs, placement):
+    """MemoryError before allocating, when the heap cannot hold what load needs."""
+    if not hasattr(gc, "mem_free"):  # CPython standing in for a board in tests: no heap limit
+        return
+    gc.collect()
+    free = gc.mem_free()
+    if _need(needs, placement) > free:
+        raise MemoryError(_too_big(path, needs, placement, free, ""))
+
+
+def _need(needs, placement):
+    return needs["peak" if placement == "filesystem" else placement]
+
+
+def _too_big(path, needs, placement, free, why):
+    if placement == "romfs":
+        remedy = "a smaller model (fewer or narrower layers) or a board with more RAM"
+    else:
+        remedy = ("deploy it to ROMFS, where its weights stay in flash (`tinyml deploy --romfs`): "
+                  "load then needs about %d bytes" % needs["romfs"])
+        if placement == "filesystem":
+            remedy += (", or load(path, stream=True), which reads one layer at a time: about %d bytes"
+                       % needs["stream"])
+    return ("tinyml.load(%r): needs about %d bytes of RAM (%s), %d bytes are free%s; %s"
+            % (path, _need(needs, placement), "weights in place" if placement == "romfs" else
+               "streamed" if placement == "stream" else "whole model in RAM", free, why, remedy))
+
+
+def ram_needed(path, backend=None):
+    """What load(path, backend) needs in RAM, from the file's layer table alone: a dict of
+    bytes by placement ("filesystem", "stream", "romfs"), plus "buffers" (the activations
+    every placement has) and "peak" (filesystem, with a section's temporary copy)."""
+    backend = _backend_module(backend)[0]
+    with open(path, "rb") as f:
+        return _needs(reader.read(f, reader.image_of(f)), backend)
+
+
+def _closed(plan, x, out):
+    raise ValueError("the streamed model's file is closed: load it again")
+
+
+class _Streamed:
+    """A backend's fc with each layer's sections (bias, multipliers, shifts, weights) read from
+    the file, into the one window every layer shares, just before the layer runs. seek and
+    readinto into a view made at load allocate nothing."""
+
+    def __init__(self, f, fc):
+        self._file = f
+        self._fc = fc
+
+    def fc(self, plan, x, out):
+        at, view, inner = plan
+        f = self._file
+        f.seek(at)
+        if f.readinto(view) != len(view):
+            raise ValueError("streamed .tmdl: the file ended early (changed since load?)")
+        self._fc(inner, x, out)
+
+
 class Model:
     """An int8 fully connected network loaded from a .tmdl file.
 
@@ -43,24 +142,74 @@ class Model:
     predict(x) quantizes float(s), invokes, and dequantizes. layers: the reader's Layer
     objects (named fields); the golden vectors stay in the file until selftest() reads them.
     weights: where the layers' sections are: "RAM" (read from an ordinary file), "in place"
-    (a file with the buffer protocol, in ROMFS), or "in place, int32 copied" (such a file not
-    at a 4-byte boundary: bias and multipliers copied to RAM).
+    (a file with the buffer protocol, in ROMFS), "in place, int32 copied" (such a file not
+    at a 4-byte boundary: bias and multipliers copied to RAM), or "streamed" (load(path,
+    stream=True) from an ordinary file: each layer read into one window just before it runs
+    in invoke(); the file stays open until close()).
     """
 
-    def __init__(self, path, backend=None):
+    def __init__(self, path, backend=None, stream=False):
         self.backend, module = _backend_module(backend)
         self.path = path
-        with open(path, "rb") as f:
+        self._file = None
+        f = open(path, "rb")
+        try:
             image = reader.image_of(f)
             contents = reader.read(f, image)
-            if image is not None:  # ROMFS: weights, bias, multipliers and shifts stay in flash
-                self.weights = "in place" if reader.place_in_image(image, contents) else "in place, int32 copied"
-            else:
-                reader.place_in_ram(f, contents)
-                self.weights = "RAM"
-        self._setup(contents, module)
+            self.ram_needed = needs = _needs(contents, self.backend)
+            placement = "romfs" if image is not None else "stream" if stream else "filesystem"
+            _check_budget(path, needs, placement)
+            try:
+                self._place(f, image, contents, module, stream)
+            except MemoryError:
+                # enough bytes free in all, but not in one piece: the heap is fragmented
+                self._file = None
+                contents = None
+                gc.collect()
+                raise MemoryError(_too_big(path, needs, placement, gc.mem_free() if hasattr(gc, "mem_free") else 0,
+                                           ", but not in one piece (load models early, after a reset)"))
+        finally:
+            if self._file is None:
+                f.close()
 
-    def _setup(self, contents, module):
+    def _place(self, f, image, contents, module, stream):
+        if image is not None:  # ROMFS: weights, bias, multipliers and shifts stay in flash
+            self.weights = "in place" if reader.place_in_image(image, contents) else "in place, int32 copied"
+            self._setup(contents, module)
+        elif stream:
+            self.weights = "streamed"
+            self._file = f
+            self._setup_streamed(f, contents, module)
+        else:
+            reader.place_in_ram(f, contents)
+            self.weights = "RAM"
+            self._setup(contents, module)
+
+    def _setup_streamed(self, f, contents, module):
+        # Every layer lives in one window, refilled from the file before it runs. Each layer
+        # is prepared while its own sections are in the window: the native plan copies the
+        # multipliers and shifts it checked, the python plan splits the bias into pieces.
+        window, signed = reader.stream_window(contents)
+        window = memoryview(window)
+        views = []
+
+        def prepare(layer):
+            views.append(reader.place_in_window(f, layer, window, signed, len(views)))
+            return module.prepare(layer)
+
+        self._setup(contents, module, prepare)
+        self._fc = _Streamed(f, module.fc).fc
+        self._steps = tuple(((l.bias_at, view, plan), dst)
+                            for l, view, (plan, dst) in zip(self.layers, views, self._steps))
+
+    def close(self):
+        """Close the model file a streamed model keeps open (invoke() needs it until then)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._fc = _closed
+
+    def _setup(self, contents, module, prepare=None):
         self.rounding = reader.ROUNDING_NAMES[contents.rounding]
         self.softmax = contents.softmax
         self.input_scale, self.input_zp = contents.input_scale, contents.input_zp
@@ -73,10 +222,10 @@ class Model:
         self.output = array("b", bytes(contents.n_out))
         # ping-pong buffers for the hidden activations
         hidden = (array("b", bytes(widest)), array("b", bytes(widest)))
-        self._hidden_bytes = 2 * widest
         last = len(self.layers) - 1
         self._fc = module.fc
-        self._steps = tuple((module.prepare(l), self.output if i == last else hidden[i & 1])
+        prepare = prepare or module.prepare
+        self._steps = tuple((prepare(l), self.output if i == last else hidden[i & 1])
                             for i, l in enumerate(self.layers))
         self._result = [0.0] * contents.n_out
         self._f32 = array("f", bytes(4))
@@ -153,8 +302,8 @@ class Model:
 
     @property
     def ram_bytes(self):
-        """Bytes of the buffers invoke() works in (weights excluded)."""
-        return len(self.input) + len(self.output) + self._hidden_bytes + 4 * max(l.n_out for l in self.layers)
+        """Bytes of the buffers invoke() and predict() work in (weights excluded)."""
+        return self.ram_needed["buffers"]
 
     def info(self):
         lines = ["tinyml model %s: backend %s, rounding %s, weights %s" % (self.path, self.backend, self.rounding,
@@ -186,9 +335,14 @@ def _softmax(values):
         values[i] /= total
 
 
-def load(path, backend=None):
-    """Load a .tmdl model; backend None picks native, then viper, then python."""
-    return Model(path, backend)
+def load(path, backend=None, stream=False):
+    """Load a .tmdl model; backend None picks native, then viper, then python.
+
+    A file that supports the buffer protocol (ROMFS, /rom) is used in place. From an
+    ordinary filesystem the whole model is read into RAM, or with stream=True each layer
+    is read into one window just before it runs, in every invoke() (RAM: the largest
+    layer's weights and quantization; slower by the file reads)."""
+    return Model(path, backend, stream)
 
 
 def selftest(path, backend=None, verbose=True):

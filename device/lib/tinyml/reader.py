@@ -56,6 +56,7 @@ class Layer:
         self.weights_at = at + 4 * n_out + 4 * n_channels + _pad4(n_channels)
         self.end = self.weights_at + _pad4(n_in * n_out)
         self.weights = self.bias = self.multipliers = self.shifts = None
+        self.weights_signed = True  # False for a view of the file: its items read as unsigned bytes
 
     @property
     def weight_bytes(self):
@@ -262,5 +263,40 @@ def place_in_image(image, contents):
             layer.multipliers = array("i", bytes(image[mult_at:shift_at]))
         layer.shifts = image[shift_at:shift_at + layer.n_channels]
         layer.weights = image[layer.weights_at:layer.weights_at + layer.weight_bytes]
+        layer.weights_signed = False
         _check_quantization(layer, i)
     return aligned
+
+
+def stream_window(contents):
+    """The one buffer a streamed model reads each layer's sections into, as large as the
+    largest layer's bias, multipliers, shifts and weights together, and whether its bytes
+    read as signed. A bytearray is allocated as it is, while array('b', bytes(n)) needs a
+    temporary copy as large; so the window is a bytearray wherever the pure-Python backend
+    can read it as int8 through uctypes (MicroPython), an array('b') elsewhere (CircuitPython)."""
+    n = max(l.end - l.bias_at for l in contents.layers)
+    try:
+        import uctypes  # type: ignore[import-not-found]  # noqa: F401  MicroPython only
+    except ImportError:
+        return array("b", bytes(n)), True
+    return bytearray(n), False
+
+
+def place_in_window(f, layer, window, signed, i):
+    """Read `layer`'s sections from f into `window` (a memoryview of stream_window()) and
+    point the layer at them. The window's start is word-aligned (an array's data) and every
+    section keeps its offset from the layer's 4-aligned start, so the int32 views are aligned."""
+    n = layer.end - layer.bias_at
+    f.seek(layer.bias_at)
+    if f.readinto(window[:n]) != n:
+        raise ValueError("truncated .tmdl: file ends inside layer %d" % i)
+    mult_at = 4 * layer.n_out
+    shift_at = mult_at + 4 * layer.n_channels
+    weights_at = layer.weights_at - layer.bias_at
+    layer.bias = window[:mult_at]
+    layer.multipliers = window[mult_at:shift_at]
+    layer.shifts = window[shift_at:shift_at + layer.n_channels]
+    layer.weights = window[weights_at:weights_at + layer.weight_bytes]
+    layer.weights_signed = signed
+    _check_quantization(layer, i)
+    return window[:n]
