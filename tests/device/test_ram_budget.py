@@ -66,8 +66,7 @@ def test_estimate_covers_what_load_takes(tmp_path):
             layers = mods[name].layers
             window = max(sum(tmdl.section_sizes(l.weights.shape[1], l.weights.shape[0], len(l.multiplier)))
                          for l in layers)
-            extra = 8 * sum(l.weights.shape[0] for l in layers) if backend == "python" else 0
-            assert int(used) <= window + int(buffers) + 16 * 1024 + extra, (name, backend, used)
+            assert int(used) <= window + int(buffers) + 16 * 1024, (name, backend, used)
     if not AD01.exists():
         pytest.skip(f"AD01 not measured: {AD01} is absent (the other models were)")
 
@@ -140,8 +139,7 @@ def test_heap_too_small_names_needs_and_remedies_and_stream_fits(tmp_path):
         assert [int(v) for v in values] == want, backend
         assert int(used) <= int(estimate)
         window = 4 * 512 + 4 + 4 + 256 * 512  # the largest layer: bias, multiplier, shift, weights
-        extra = 8 * 768 if backend == "python" else 0  # its bias pieces
-        assert int(used) <= window + int(buffers) + 16 * 1024 + extra, (backend, used)
+        assert int(used) <= window + int(buffers) + 16 * 1024, (backend, used)
     assert seen >= {"viper", "python"}
 
 

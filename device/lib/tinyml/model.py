@@ -16,6 +16,13 @@ from tinyml import reader
 # machine words, measured on the unix port (tests/device/test_ram_budget.py holds the
 # estimate above what load really takes, and close to it).
 _WORD = 8 if sys.maxsize > 0x7FFFFFFF else 4
+try:  # the pure-Python backend reads the bias in place through uctypes, or keeps a copy
+    import uctypes  # type: ignore[import-not-found]  # noqa: F401
+    _PYTHON_BIAS_COPY = 0
+    _PYTHON_VIEW_WORDS = 24  # per layer: two uctypes views of the bias and their descriptors
+except ImportError:
+    _PYTHON_BIAS_COPY = 8  # bytes per output
+    _PYTHON_VIEW_WORDS = 8
 _MODEL_WORDS = const(224)
 _LAYER_WORDS = const(100)
 
@@ -52,9 +59,10 @@ def _needs(contents, backend):
     activations, the accumulator row (viper, python) and the float output list; "filesystem"
     also reads every section into RAM (and "peak" adds the largest section's temporary
     copy while it does), "stream" one window as large as the largest layer, "romfs" none
-    (a file at a 4-byte boundary). The pure-Python backend keeps each layer's bias as
-    small-int pieces (8 bytes per output, 12 per channel); the native one copies the
-    multipliers and shifts it checked unless they are read-only (in ROMFS)."""
+    (a file at a 4-byte boundary). The pure-Python backend keeps its multipliers as small-int
+    pieces (12 bytes per channel), and its bias's 16-bit halves as copies where uctypes is
+    missing (8 bytes per output); the native one copies the multipliers and shifts it
+    checked unless they are read-only (in ROMFS)."""
     layers = contents.layers
     buffers = (contents.n_in + contents.n_out + 2 * contents.widest + _WORD * contents.n_out + 8
                + (0 if backend == "native" else 4 * max(l.n_out for l in layers)))
@@ -64,7 +72,7 @@ def _needs(contents, backend):
     copies = 0
     for l in layers:
         if backend == "python":
-            extra += 8 * l.n_out + 12 * l.n_channels
+            extra += _PYTHON_BIAS_COPY * l.n_out + 12 * l.n_channels + _WORD * _PYTHON_VIEW_WORDS
         copies += 4 * l.n_channels + (l.n_channels + 3) // 4 * 4
     if backend != "native":
         copies = 0
