@@ -325,6 +325,9 @@ class Model:
                                                                    self.output_zp, ", softmax" if self.softmax else ""))
         lines.append("  %d parameter bytes, %d RAM bytes for buffers, %d golden vectors"
                      % (self.param_bytes, self.ram_bytes, self.n_vectors))
+        needs = self.ram_needed
+        lines.append("  load needs about %d bytes of RAM from the filesystem, %d streamed, %d from ROMFS"
+                     % (needs["filesystem"], needs["stream"], needs["romfs"]))
         return "\n".join(lines)
 
     def __repr__(self):
