@@ -4,12 +4,19 @@
 # reason, when this board cannot run it.
 from array import array
 
+_ABI = 2  # _tinyml's prepare/Plan/fc interface
+
 try:
-    from _tinyml import fc, prepare as _prepare
+    import _tinyml
 except ImportError:
     raise ImportError("the _tinyml module is not in this firmware or /lib (docs/firmware.md)")
 except ValueError as e:  # a _tinyml.mpy for another architecture or MicroPython version
     raise ImportError("lib/_tinyml.mpy does not load here (%s)" % e)
+if getattr(_tinyml, "ABI", 1) != _ABI:
+    raise ImportError("_tinyml is ABI %d, this tinyml needs %d: rebuild it (docs/firmware.md)"
+                      % (getattr(_tinyml, "ABI", 1), _ABI))
+fc = _tinyml.fc
+_prepare = _tinyml.prepare
 
 
 def prepare(layer):
