@@ -170,6 +170,9 @@ def test_bad_arguments_get_status_codes(elf):
             assert not any(result.output(h)), (kernel, want, what)
 
 
+CHECKING_KERNELS = ("tml_fc_s8_ref",)
+
+
 def test_damaged_arguments_get_a_status_or_the_right_answer(elf):
     """Fuzz, as on the Unicorn cores: 300 calls per kernel with damaged params at every
     alignment, in one QEMU run: an allowed status code with nothing written, or (all valid) the
@@ -179,12 +182,13 @@ def test_damaged_arguments_get_a_status_or_the_right_answer(elf):
     cases = []
     for k in range(300):
         layer, x, p, allowed = harness.damaged_arguments(rng)
-        handles = [job.fc(kernel, layer, x, "tflm", misalign=k % 4, params=p) for kernel in KERNELS]
+        # only the checking entry: tml_fc_s8 trusts parameters tml_fc_check passed at load
+        handles = [job.fc(kernel, layer, x, "tflm", misalign=k % 4, params=p) for kernel in CHECKING_KERNELS]
         cases.append((k, layer, x, p, allowed, handles))
     result = xtensarun.run(elf, job)
     valid = 0
     for k, layer, x, p, allowed, handles in cases:
-        for kernel, h in zip(KERNELS, handles):
+        for kernel, h in zip(CHECKING_KERNELS, handles):
             status, got = result.status(h), np.frombuffer(bytes(result.output(h)), np.int8)
             if allowed:
                 assert status in allowed and not got.any(), (kernel, k, p, status, allowed)
