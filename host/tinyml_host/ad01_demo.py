@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import device_api, estimate, export, golden, reference, romfs, tmdl
+from . import device_api, estimate, export, golden, mlperf, reference, romfs, tmdl
 from .boards import ROOT
 from .errors import TinymlError
 
@@ -38,14 +38,6 @@ RECORDING = "ad01_normal_id_01_00000000_hist_librosa.bin"
 BANDS, SLICES = 128, 5
 FLASH_PAGE = 4096
 
-# MLPerf Tiny's published latency of one AD01 inference, as ../shared/models/README.md lists them.
-MLPERF_AD01 = [
-    {"system": "TFLM + CMSIS-NN (v0.5 reference)", "board": "STM32L4R5, Cortex-M4 @ 120 MHz", "ms": 10.05},
-    {"system": "Plumerai (v1.1)", "board": "STM32L4R5, Cortex-M4 @ 120 MHz", "ms": 4.05},
-    {"system": "X-CUBE-AI (v1.0)", "board": "STM32 (board not in the list)", "ms": 7.58},
-    {"system": "TFLM + CMSIS (v0.7)", "board": "Renesas RA6M4, Cortex-M33 @ 200 MHz", "ms": 4.61},
-    {"system": "microTVM + CMSIS-NN (v1.0)", "board": "nRF5340, Cortex-M33 @ 128 MHz", "ms": 6.27},
-]
 
 # invoke() calls timed per backend (pure Python takes ~30-50 ms per AD01 invoke on the unix port)
 TIMED_INVOKES = {"native": 100, "viper": 30, "python": 4}
@@ -259,16 +251,7 @@ def print_report(results: dict, console) -> None:
     for note, boards in notes.items():
         console.print(f"  {', '.join(boards)}: {note}")
 
-    t = Table(title="one AD01 inference: tinyml's native kernel (estimate) beside MLPerf Tiny's published results")
-    for c in ("", "CPU", "latency", "how"):
-        t.add_column(c, justify="right" if c == "latency" else "left")
-    for r in results["estimate"]:
-        if r["native_us"] is not None:
-            t.add_row(f"tinyml, {r['board']}", f"{r['cpu']} @ {r['cpu_mhz']} MHz", f"{r['native_us'] / 1000:.2f} ms",
-                      "estimate: cycle model x MACs (make bench), not measured on the board")
-    for m in MLPERF_AD01:
-        t.add_row(m["system"], m["board"], f"{m['ms']:.2f} ms", "MLPerf Tiny, measured on the board")
-    console.print(t)
+    mlperf.print_comparison(results["estimate"], console)
     missing = [r["board"] for r in results["estimate"] if r["native_us"] is None]
     if missing:
         console.print(f"  no native estimate for {', '.join(missing)}: "
@@ -317,7 +300,7 @@ def main(out_dir: str = "out", models_dir: Path = Path("models"), retrain: bool 
                          "rounding": model.rounding},
                "recording": source["recording_label"], "windows": n,
                "tflite_score": tflite_score(tflite_bytes, model, all_windows[:n]),
-               "groups": plan, "estimate": rows, "costs_found": bool(costs), "mlperf_ad01": MLPERF_AD01}
+               "groups": plan, "estimate": rows, "costs_found": bool(costs), "mlperf_ad01": mlperf.AD01_RESULTS}
     print_report(results, console)
     path = out / "ad01_demo.json"
     path.write_text(json.dumps(results, indent=2))

@@ -162,6 +162,10 @@ def cmd_estimate(args):
         if not rows:
             raise TinymlError(f"unknown board {args.board!r}; see `tinyml boards`")
     estimate.print_table(rows, args.model, bool(costs))
+    from . import mlperf
+
+    if mlperf.is_ad01_shaped(model):
+        mlperf.print_comparison(rows)
 
 
 def cmd_monitor(args):
