@@ -42,21 +42,21 @@ FLASH_PAGE = 4096
 # invoke() calls timed per backend (pure Python takes ~30-50 ms per AD01 invoke on the unix port)
 TIMED_INVOKES = {"native": 100, "viper": 30, "python": 4}
 
-# Runs on the board: every backend, each loaded as the run asks; a MemoryError is a result.
+# Runs on the board right after a soft reset, one backend per run, so that no earlier load
+# has fragmented the heap (a board's app would load its model first thing, too). A
+# MemoryError from load is a result.
 _MEASURE = """
 import gc, time, tinyml
 from array import array
-rows = []
-for backend in tinyml.available_backends():
-    gc.collect()
-    free0, used0 = gc.mem_free(), gc.mem_alloc()
-    try:
-        m = tinyml.load(%(path)r, backend, stream=True) if %(stream)r else tinyml.load(%(path)r, backend)
-    except MemoryError as e:
-        m = None
-        gc.collect()
-        rows.append({'backend': backend, 'error': 'MemoryError: %%s' %% e, 'heap_free': free0})
-        continue
+backend = %(backend)r
+gc.collect()
+free0, used0 = gc.mem_free(), gc.mem_alloc()
+try:
+    m = tinyml.load(%(path)r, backend, stream=True) if %(stream)r else tinyml.load(%(path)r, backend)
+except MemoryError as e:
+    m = None
+    result = {'backend': backend, 'error': 'MemoryError: %%s' %% e, 'heap_free': free0}
+if m is not None:
     gc.collect()
     ram = gc.mem_alloc() - used0
     passed, total = m.selftest()
@@ -87,11 +87,9 @@ for backend in tinyml.available_backends():
                 d = row[i] - m.dequantize(out[i])
                 s += d * d
             total_error += s / %(n_in)d
-    rows.append({'backend': backend, 'ram': ram, 'heap_free': free0, 'selftest': '%%d/%%d' %% (passed, total),
-                 'us': us, 'alloc': alloc, 'score': total_error / %(windows)d, 'weights': getattr(m, 'weights', None)})
-    m = invoke = None
-    gc.collect()
-print(repr(rows))
+    result = {'backend': backend, 'ram': ram, 'heap_free': free0, 'selftest': '%%d/%%d' %% (passed, total),
+              'us': us, 'alloc': alloc, 'score': total_error / %(windows)d, 'weights': getattr(m, 'weights', None)}
+print(repr(result))
 """
 
 
@@ -175,10 +173,16 @@ def plan_runs(rows: list[dict], image_bytes: int, can_stream: bool) -> list[dict
 
 
 def _measure(board, path: str, stream: bool, recording: str, windows: int) -> list[dict]:
-    code = _MEASURE % {"path": path, "stream": stream, "timed": TIMED_INVOKES, "n_in": BANDS * SLICES,
-                       "recording": recording, "windows": windows, "slice_bytes": BANDS * 4}
-    board.soft_reset()
-    return board.eval_repr(code, timeout=1800)
+    """One row per backend the board has, each measured right after its own soft reset."""
+    backends = board.eval_repr("import tinyml\nprint(repr(tinyml.available_backends()))")
+    rows = []
+    for backend in backends:
+        code = _MEASURE % {"backend": backend, "path": path, "stream": stream, "timed": TIMED_INVOKES,
+                           "n_in": BANDS * SLICES, "recording": recording, "windows": windows,
+                           "slice_bytes": BANDS * 4}
+        board.soft_reset()
+        rows.append(board.eval_repr(code, timeout=1800))
+    return rows
 
 
 def run_on_virtual_boards(plan: list[dict], tmdl_path: Path, recording: Path, windows: int, sim_dir: Path,
@@ -237,7 +241,8 @@ def print_report(results: dict, console) -> None:
                 if "error" in r:
                     cells += [f"MemoryError, {r['heap_free'] // 1024} KB free", "", "", "", ""]
                 elif r:
-                    cells += [f"{r['ram']:,} B", r["selftest"], _fmt_us(r["us"]), f"{r['alloc']:g}",
+                    placed = f" ({r['weights']})" if r.get("weights") else ""  # where load put the weights
+                    cells += [f"{r['ram']:,} B{placed}", r["selftest"], _fmt_us(r["us"]), f"{r['alloc']:g}",
                               f"{r['score']:.6f}"]
                 else:
                     cells += [""] * 5
