@@ -119,7 +119,8 @@ def find_model(models_dir: Path, out: Path, retrain: bool, say) -> dict:
     from . import train
 
     tflite = Path(models_dir) / "ad01.tflite"
-    say(f"{SHARED_MODELS} has no AD01: using an autoencoder of the same shape from `tinyml train ad01`")
+    say(f"{SHARED_MODELS} does not hold {AD01_TFLITE} and {RECORDING}: using an autoencoder of the same "
+        "shape from `tinyml train ad01` and a synthetic recording")
     if retrain or not tflite.exists():
         say("  training it on synthetic machine sound and quantizing it (TFLite converter) ...")
         train.write_model("ad01", tflite)
