@@ -405,8 +405,8 @@ def run_sim(flash_dir, board: str = "nano33_ble_sense", romfs_size: int | None =
         else:
             print("no ROMFS partition (as this board's stock firmware; --romfs-size BYTES simulates a custom build)")
         if vb.heap_bytes is not None:
-            print(f"heap: {vb.heap_bytes} bytes (the unix port's -X {vb.heap_args()[1]}: the ROMFS partition "
-                  "lives in its heap)")
+            held = " with the ROMFS partition on top, which the virtual board keeps in its heap" if vb.romfs_size else ""
+            print(f"heap: {vb.heap_bytes} bytes (the unix port's -X {vb.heap_args()[1]}{held})")
         print(f"port: {vb.port}")
         print(f"try:  mpremote connect {vb.port} ls      (Ctrl-C here to stop the board)", flush=True)
         while True:
