@@ -34,7 +34,9 @@ SHARED_MODELS = ROOT.parent / "shared" / "models"   # ../shared/models from the 
 RECORDING = "ad01_normal_id_01_00000000_hist_librosa.bin"
 PYTHON_WINDOWS = 48      # AD01 windows for the pure-Python backend (all 196 for the others)
 HELLO_SWEEP = 300         # x values for the hello world model
-MODELS = ["ad01_int8.tflite", "ad01_int8_floatio.tflite", "hello_world_int8.tflite"]
+KNOWN = ["ad01_int8.tflite", "ad01_int8_floatio.tflite", "hello_world_int8.tflite"]  # its README's list
+# every .tflite there, so a model added to the folder is tested too (or fails: no input known for it)
+MODELS = sorted(p.name for p in SHARED_MODELS.glob("*.tflite")) or KNOWN
 
 pytestmark = pytest.mark.skipif(
     not SHARED_MODELS.is_dir(),
@@ -118,11 +120,13 @@ def test_real_model_bit_exact_every_backend_from_rom_and_filesystem(tmp_path, na
     model = tmdl.read(tmdl_path)
     assert model.rounding == rounding
 
-    if name.startswith("ad01"):
+    if model.input_size == 640:    # AD01: 5 log-mel slices of 128 bands
         floats = ad01_windows()
-        assert floats.shape == (196, 640) and model.input_size == 640
-    else:
+        assert floats.shape == (196, 640)
+    elif model.input_size == 1:    # hello world: x
         floats = hello_sweep()
+    else:
+        pytest.fail(f"{name}: no real input is known for a model of {model.input_size} inputs; add one here")
     if model.float_input:  # the board quantizes; the interpreter runs the graph's QUANTIZE
         board_inputs, interpreter_inputs = floats.astype("<f4"), floats
     else:                  # an int8 model's input, quantized as TFLite does
@@ -158,8 +162,9 @@ def test_real_model_bit_exact_every_backend_from_rom_and_filesystem(tmp_path, na
         assert line.split()[4] == f"{len(model.vectors_in)}/{len(model.vectors_in)}", line
         got = np.frombuffer(Path(outputs).read_bytes(), np.int8).reshape(n, model.output_size)
         bad = np.argwhere(got != expected[:n])
-        assert not len(bad), (f"{name} {rounding} {backend} from {path}{' streamed' if stream else ''}: {len(bad)} of {got.size} output "
-                              f"bytes differ from the interpreter, first at window {bad[0][0]}, "
+        how = f"{name} {rounding} {backend} from {path}{' streamed' if stream else ''}"
+        assert not len(bad), (f"{how}: {len(bad)} of {got.size} output bytes differ from the interpreter, "
+                              f"first at window {bad[0][0]}, "
                               f"output {bad[0][1]}: {got[tuple(bad[0])]} != {expected[:n][tuple(bad[0])]}")
 
 
@@ -173,6 +178,9 @@ def test_the_two_roundings_really_differ_on_ad01():
     x = reference.quantize(ad01_windows()[:16], model.input_scale, model.input_zp)
     assert np.any(golden.run(tflite, x, "tflm") != golden.run(tflite, x, "litert"))
 
+
+def test_the_folder_holds_the_models_its_readme_lists():
+    assert set(KNOWN) <= set(MODELS), f"{SHARED_MODELS} lacks {sorted(set(KNOWN) - set(MODELS))}"
 
 
 @pytest.mark.skipif(device_api.can_stream(), reason="streamed runs are part of the test above")
