@@ -15,8 +15,8 @@ the graph's own QUANTIZE/DEQUANTIZE; for hello world a sweep of x.
 
 Runtime: the pure-Python backend takes 27-50 ms per AD01 invoke on the unix port (264k MACs;
 the range is the shared machine's load), viper 0.7-3 ms, so python runs the first
-PYTHON_WINDOWS windows and the other backends all 196: the whole file took 17 s on the 2-core
-CI machine (2026-11-30). Once `tinyml.load(path, stream=True)` exists (device_api.can_stream),
+PYTHON_WINDOWS windows and the other backends all 196: the whole file took 17-29 s on the 2-core
+CI machine (2026-11-30, by its load). Once `tinyml.load(path, stream=True)` exists (device_api.can_stream),
 every backend also runs streamed from the filesystem, about half as long again.
 """
 
