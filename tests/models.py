@@ -73,3 +73,10 @@ def motion_tflite() -> bytes:
     from tinyml_host import train
 
     return _cached(f"motion-{_source_digest(train.__file__)}.tflite", train.motion_tflite)
+
+
+def ad01_shaped_tflite() -> bytes:
+    """`tinyml train ad01`: an autoencoder of AD01's shape, trained briefly on synthetic sound."""
+    from tinyml_host import train
+
+    return _cached(f"ad01-{_source_digest(train.__file__)}.tflite", train.ad01_tflite)

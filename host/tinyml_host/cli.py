@@ -37,13 +37,20 @@ def cmd_export(args):
 def cmd_sim(args):
     from . import sim
 
-    return sim.run_sim(args.flash, args.board, args.romfs_size)
+    return sim.run_sim(args.flash, args.board, args.romfs_size, args.heap)
 
 
 def cmd_demo(args):
+    _show_tool_logs(args)
+    if args.which == "ad01":
+        from . import ad01_demo
+
+        return ad01_demo.main(out_dir=args.out, models_dir=Path(args.models), retrain=args.retrain,
+                              windows=args.windows, boards=args.board)
+    if args.windows is not None or args.board:
+        raise TinymlError("--windows and --board are options of `tinyml demo ad01`")
     from . import demo
 
-    _show_tool_logs(args)
     return demo.main(retrain=args.retrain, out_dir=args.out, models_dir=Path(args.models))
 
 
@@ -166,6 +173,10 @@ def cmd_estimate(args):
         if not rows:
             raise TinymlError(f"unknown board {args.board!r}; see `tinyml boards`")
     estimate.print_table(rows, args.model, bool(costs))
+    from . import mlperf
+
+    if mlperf.is_ad01_shaped(model):
+        mlperf.print_comparison(rows)
 
 
 def cmd_monitor(args):
@@ -211,7 +222,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
-    s.add_argument("model", choices=["sine", "motion"], help="sine (LED demo) or motion (IMU still/moving)")
+    s.add_argument("model", choices=["sine", "motion", "ad01"],
+                   help="sine (LED demo), motion (IMU still/moving) or ad01 (an autoencoder of MLPerf Tiny's "
+                        "anomaly-detection shape, trained briefly on synthetic machine sound)")
     s.add_argument("-o", "--output", help="default models/MODEL.tflite")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
     s.set_defaults(func=cmd_train)
@@ -231,10 +244,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--romfs-size", type=int, metavar="BYTES",
                    help="ROMFS partition size, to simulate a custom firmware build (default: the board's "
                         "stock partition from boards.json; 0 for none)")
+    s.add_argument("--heap", metavar="BYTES|board",
+                   help="MicroPython heap of the virtual board: bytes, or 'board' for the simulated board's "
+                        "stock heap (boards.json); default the unix port's own (2 MB)")
     s.set_defaults(func=cmd_sim)
 
-    s = sub.add_parser("demo", help="train, export, deploy to the virtual board, run and plot the sine demo")
-    s.add_argument("--retrain", action="store_true", help="train again even if models/sine.tflite exists")
+    s = sub.add_parser("demo", help="sine: train, export, deploy to the virtual board, run and plot; "
+                                    "ad01: MLPerf Tiny's anomaly-detection model on each board's heap and flash")
+    s.add_argument("which", nargs="?", choices=["sine", "ad01"], default="sine",
+                   help="sine (default): the hello world; ad01: a real-size model (../shared/models/ad01_int8.tflite, "
+                        "else a same-shape model from `tinyml train ad01`) per board: RAM, ROMFS, streamed, latency, "
+                        "anomaly score vs TFLite")
+    s.add_argument("--retrain", action="store_true", help="train again even if models/sine.tflite "
+                                                          "(models/ad01.tflite) exists")
+    s.add_argument("--windows", type=int, help="ad01: score only the first N windows of the recording (default all)")
+    s.add_argument("--board", action="append", help="ad01: only this boards.json id (repeatable; default all)")
     s.add_argument("--out", default="out", help="where the plot and results go")
     s.add_argument("--models", default="models", help="where sine.tflite and sine.tmdl live")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
