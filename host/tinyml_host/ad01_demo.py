@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import device_api, estimate, export, golden, mlperf, reference, romfs, tmdl
+from . import estimate, export, golden, mlperf, reference, romfs, tmdl
 from .boards import ROOT
 from .errors import TinymlError
 
@@ -134,7 +134,7 @@ def find_model(models_dir: Path, out: Path, retrain: bool, say) -> dict:
 UNCONSTRAINED = "no board limit"
 
 
-def plan_runs(rows: list[dict], image_bytes: int, can_stream: bool) -> list[dict]:
+def plan_runs(rows: list[dict], image_bytes: int) -> list[dict]:
     """First the virtual board with the unix port's default heap (2 MB, no board's limit), from
     the filesystem and from a ROMFS partition the image fits: latency, vectors and score
     whatever the boards allow. Then boards with the same heap and partition, sharing their
@@ -143,9 +143,8 @@ def plan_runs(rows: list[dict], image_bytes: int, can_stream: bool) -> list[dict
     custom = -(-image_bytes // FLASH_PAGE) * FLASH_PAGE
     free = {"boards": [UNCONSTRAINED], "heap": None, "partition": custom, "verdict": None, "notes": [],
             "runs": [{"way": "RAM", "expect": None, "partition": 0},
-                     {"way": f"ROMFS ({custom // 1024} KB partition)", "expect": None, "partition": custom}]}
-    if can_stream:
-        free["runs"].append({"way": "streamed", "expect": None, "partition": 0})
+                     {"way": f"ROMFS ({custom // 1024} KB partition)", "expect": None, "partition": custom},
+                     {"way": "streamed", "expect": None, "partition": 0}]}
     groups: dict = {}
     for r in rows:
         key = (r["heap_bytes"], r["romfs_partition_bytes"], r["heap_grows"])
@@ -165,10 +164,7 @@ def plan_runs(rows: list[dict], image_bytes: int, can_stream: bool) -> list[dict
         elif partition:
             group["runs"].append({"way": f"ROMFS, custom {custom // 1024} KB partition", "expect": None,
                                   "partition": custom})
-        if can_stream:
-            group["runs"].append({"way": "streamed", "expect": v["streamed"], "partition": 0})
-        else:
-            group["notes"].append("streamed: " + device_api.STREAM_MISSING)
+        group["runs"].append({"way": "streamed", "expect": v["streamed"], "partition": 0})
         plan.append(group)
     return plan
 
@@ -297,7 +293,7 @@ def main(out_dir: str = "out", models_dir: Path = Path("models"), retrain: bool 
         if unknown:
             raise TinymlError(f"unknown board(s) {', '.join(unknown)}; see `tinyml boards`")
         rows = [r for r in rows if r["board"] in boards]
-    plan = plan_runs(rows, len(image), device_api.can_stream())
+    plan = plan_runs(rows, len(image))
     run_on_virtual_boards(plan, tmdl_path, source["recording"], n, work / "sim", say)
 
     results = {"model": {"label": source["label"], "tflite": str(source["tflite"]), "real": source["real"],

@@ -16,8 +16,8 @@ the graph's own QUANTIZE/DEQUANTIZE; for hello world a sweep of x.
 Runtime: the pure-Python backend takes 27-50 ms per AD01 invoke on the unix port (264k MACs;
 the range is the shared machine's load), viper 0.7-3 ms, so python runs the first
 PYTHON_WINDOWS windows and the other backends all 196: the whole file took 17-29 s on the 2-core
-CI machine (2026-11-30, by its load). Once `tinyml.load(path, stream=True)` exists (device_api.can_stream),
-every backend also runs streamed from the filesystem, about half as long again.
+CI machine (2026-11-30, by its load) before streamed runs were added; every backend also runs
+streamed from the filesystem, about half as long again.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from mpy import ROOT, lines_with, require_native, run
-from tinyml_host import cli, device_api, golden, reference, romfs, tmdl
+from tinyml_host import cli, golden, reference, romfs, tmdl
 
 SHARED_MODELS = ROOT.parent / "shared" / "models"   # ../shared/models from the repo root
 RECORDING = "ad01_normal_id_01_00000000_hist_librosa.bin"
@@ -144,9 +144,8 @@ def test_real_model_bit_exact_every_backend_from_rom_and_filesystem(tmp_path, na
     assert {"viper", "python"} <= set(backends)
     if require_native():
         assert "native" in backends, "TINYML_REQUIRE_NATIVE=1 but _tinyml is not in this firmware"
-    ways = [("rom", "/rom/" + tmdl_path.name, False), ("fs", str(tmdl_path), False)]
-    if device_api.can_stream():  # streamed weights from the filesystem (issue 11 part 4)
-        ways.append(("streamed", str(tmdl_path), True))
+    ways = [("rom", "/rom/" + tmdl_path.name, False), ("fs", str(tmdl_path), False),
+            ("streamed", str(tmdl_path), True)]  # weights read layer by layer from the filesystem
     jobs = []
     for backend in backends:
         n = min(len(floats), PYTHON_WINDOWS) if backend == "python" and model.input_size > 1 else len(floats)
@@ -182,7 +181,3 @@ def test_the_two_roundings_really_differ_on_ad01():
 def test_the_folder_holds_the_models_its_readme_lists():
     assert set(KNOWN) <= set(MODELS), f"{SHARED_MODELS} lacks {sorted(set(KNOWN) - set(MODELS))}"
 
-
-@pytest.mark.skipif(device_api.can_stream(), reason="streamed runs are part of the test above")
-def test_streamed_runs_wait_for_load_stream():
-    pytest.skip(device_api.STREAM_MISSING)
