@@ -218,11 +218,15 @@ def _place_quantization(f, layer):
 
 
 def place_in_ram(f, contents):
-    """Read every section into arrays (a file on an ordinary filesystem)."""
+    """Read every section into RAM (a file on an ordinary filesystem); the weights into
+    int8_buffer()s, so the largest allocation is each layer's weights once, not twice."""
     for i, layer in enumerate(contents.layers):
         _place_quantization(f, layer)
         _check_quantization(layer, i)
-        layer.weights = _array(f, "b", layer.weight_bytes, 1, layer.weights_at)
+        layer.weights, layer.weights_signed = int8_buffer(layer.weight_bytes)
+        f.seek(layer.weights_at)
+        if layer.weight_bytes and f.readinto(layer.weights) != layer.weight_bytes:
+            raise ValueError("truncated .tmdl: file ends inside layer %d weights" % i)
 
 
 def image_of(f):
@@ -268,18 +272,23 @@ def place_in_image(image, contents):
     return aligned
 
 
-def stream_window(contents):
-    """The one buffer a streamed model reads each layer's sections into, as large as the
-    largest layer's bias, multipliers, shifts and weights together, and whether its bytes
-    read as signed. A bytearray is allocated as it is, while array('b', bytes(n)) needs a
-    temporary copy as large; so the window is a bytearray wherever the pure-Python backend
-    can read it as int8 through uctypes (MicroPython), an array('b') elsewhere (CircuitPython)."""
-    n = max(l.end - l.bias_at for l in contents.layers)
+def int8_buffer(n):
+    """A zeroed buffer of n int8 and whether its items read as signed. A bytearray is
+    allocated as it is, while array('b', bytes(n)) needs a temporary copy as large; so it is
+    a bytearray wherever the pure-Python backend can read it as int8 through uctypes
+    (MicroPython), an array('b') elsewhere (CircuitPython)."""
     try:
         import uctypes  # type: ignore[import-not-found]  # noqa: F401  MicroPython only
     except ImportError:
         return array("b", bytes(n)), True
     return bytearray(n), False
+
+
+def stream_window(contents):
+    """The one buffer a streamed model reads each layer's sections into, as large as the
+    largest layer's bias, multipliers, shifts and weights together, and whether its bytes
+    read as signed (int8_buffer())."""
+    return int8_buffer(max(l.end - l.bias_at for l in contents.layers))
 
 
 def place_in_window(f, layer, window, signed, i):
