@@ -1,0 +1,64 @@
+"""Gestures on the virtual board: the motion model runs in the micropython binary with the same
+numbers as in CPython, and every IMU fake (LSM9DS1, BMI270, MPU-6050) plays it through its
+registers, read by tinyml.sensors at the range each driver set."""
+
+from __future__ import annotations
+
+import pytest
+
+import simgestures
+from mpy import lines_with, run
+
+gestures = simgestures.load()
+
+
+def test_micropython_and_cpython_compute_the_same_takes():
+    script = """
+from tinyml.hal._simgestures import Gesture, GESTURES
+for name in GESTURES:
+    g = Gesture(name, 11)
+    for k in range(5):
+        print('S', name, ' '.join(repr(v) for v in g.sample(k / 50)))
+"""
+    out = lines_with("S", run(script))
+    expected = []
+    for name in gestures.GESTURES:
+        g = gestures.Gesture(name, 11)
+        expected += [(name, g.sample(k / 50)) for k in range(5)]
+    assert len(out) == len(expected)
+    for line, (name, values) in zip(out, expected):
+        got_name, *got = line.split()
+        assert got_name == name
+        assert [float(v) for v in got] == pytest.approx(values, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("board", ["nano33_ble_sense", "nano33_ble_sense_rev2", "esp32"])
+@pytest.mark.parametrize("name", ["still", "wave", "circle", "shake"])
+def test_every_imu_fake_plays_the_gesture(board, name):
+    times = [0.05 * k for k in range(12)]
+    script = f"""
+import array
+from tinyml import hal, sensors
+from tinyml.hal import _simdevices
+imu = sensors.imu()
+_simdevices.perform({name!r}, 2)
+now = [0.0]
+_simdevices.IMUFake.clock = lambda: now[0]
+buf = array.array('h', bytes(12))
+print('FULL', 32767 / imu.GYRO_LSB_PER_DPS)
+for t in {times!r}:
+    now[0] = t
+    imu.read_into(buf)
+    print('V', *[buf[i] / imu.ACCEL_LSB_PER_G for i in range(3)], *[buf[i] / imu.GYRO_LSB_PER_DPS for i in range(3, 6)])
+"""
+    out = run(script, env={"TINYML_BOARD": board})
+    full_scale_dps = float(lines_with("FULL", out)[0])  # the range the driver chose clips the rate
+    out = lines_with("V", out)
+    g = gestures.Gesture(name, 2)
+    for t, line in zip(times, out, strict=True):
+        got = [float(v) for v in line.split()]
+        ideal = g.ideal(t)
+        # bias (<= 0.02 g, 1 deg/s) + noise (0.01 g, 0.3 deg/s) + one count
+        assert got[:3] == pytest.approx(ideal[:3], abs=0.07)
+        clipped = [max(-full_scale_dps, min(full_scale_dps, v)) for v in ideal[3:]]
+        assert got[3:] == pytest.approx(clipped, abs=3.0)
