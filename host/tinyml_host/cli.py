@@ -19,6 +19,10 @@ def cmd_train(args):
     from . import train
 
     _show_tool_logs(args)
+    if args.model == "gesture":
+        from .cli_loop import train_gesture
+
+        return train_gesture(args)
     print(f"training the {args.model} model and quantizing it with the TFLite converter ...")
     path = train.write_model(args.model, args.output or f"models/{args.model}.tflite")
     print(f"wrote {path} ({path.stat().st_size} bytes)")
@@ -169,7 +173,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
-    s.add_argument("model", choices=["sine", "motion"], help="sine (LED demo) or motion (IMU still/moving)")
+    s.add_argument("model", choices=["sine", "motion", "gesture"],
+                   help="sine (LED demo), motion (IMU still/moving) or gesture (from your recorded DIR)")
+    s.add_argument("data", nargs="?", help="gesture: the dataset folder `tinyml record` wrote")
     s.add_argument("-o", "--output", help="default models/MODEL.tflite")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
     s.set_defaults(func=cmd_train)
@@ -248,6 +254,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1: Web Bluetooth needs localhost or https)")
     s.add_argument("--dir", help="serve this copy of the page instead of host/web")
     s.set_defaults(func=cmd_web)
+
+    from .cli_loop import add_commands  # record, data, compress: the own-data loop
+
+    add_commands(sub)
 
     s = sub.add_parser("boards", help="list supported boards (boards.json)")
     s.add_argument("--write", action="store_true",
