@@ -73,3 +73,27 @@ def motion_tflite() -> bytes:
     from tinyml_host import train
 
     return _cached(f"motion-{_source_digest(train.__file__)}.tflite", train.motion_tflite)
+
+
+GESTURE_TAKES = 10      # per label, 2 s each: the virtual board's four gestures
+
+
+def gesture_run() -> Path:
+    """A dataset of the virtual board's gestures (gesture.synthesize) and `tinyml train gesture`
+    run on it, cached as a folder under out/cache: data/, models/gesture.{tflite,tmdl,report.json,
+    confusion.png}. Rebuilt when the motion model, the recorder's files or the training change."""
+    import shutil
+
+    from tinyml_host import cli, dataset, gesture, record, train
+
+    digest = _source_digest(__file__, gesture.__file__, dataset.__file__, train.__file__, record._GESTURES)
+    folder = CACHE / f"gesture-{digest}"
+    if not (folder / "models" / "gesture.report.json").exists():
+        tmp = CACHE / f"gesture-{digest}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        gesture.synthesize(tmp / "data", takes=GESTURE_TAKES, seed=1)
+        if cli.main(["train", "gesture", str(tmp / "data"), "-o", str(tmp / "models" / "gesture.tflite")]) != 0:
+            raise RuntimeError("tinyml train gesture failed")
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.replace(folder)
+    return folder
