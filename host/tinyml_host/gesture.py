@@ -221,6 +221,12 @@ def report_paths(output) -> tuple[Path, Path, Path]:
     return out.with_suffix(".tmdl"), Path(f"{stem}.report.json"), Path(f"{stem}.confusion.png")
 
 
+def classes_path(output) -> Path:
+    """models/gesture.tflite -> models/gesture.classes: the class names, one a line, for the
+    board's gesture app (deploy it with the .tmdl)."""
+    return Path(output).with_suffix(".classes")
+
+
 def _atomic(path: Path, data: bytes):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -243,6 +249,7 @@ def train_gesture(data_dir, output="models/gesture.tflite", epochs: int = EPOCHS
 
     _atomic(output, result.tflite)
     _atomic(tmdl_path, tmdl.encode(result.tmdl_model))
+    _atomic(classes_path(output), "".join(c + "\n" for c in split.classes).encode())
     result.report["dataset"] = str(data_dir)
     result.report["model"] = {"tflite": str(output), "tmdl": str(tmdl_path)}
     _atomic(report_path, json.dumps(result.report, indent=1).encode() + b"\n")

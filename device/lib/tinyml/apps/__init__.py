@@ -1,7 +1,7 @@
 # The apps main.py can run, by name (config.APP).
 # Over telemetry, `app NAME` switches apps without a reset: the running app returns a
 # Switch, and run() starts the next app on the same BLE link.
-APPS = ("sine", "motion")
+APPS = ("sine", "motion", "gesture")
 
 
 class Switch:
