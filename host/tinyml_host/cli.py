@@ -146,7 +146,10 @@ def cmd_monitor(args):
     from . import monitor
 
     transport = monitor.open_transport(args.port, args.ble, args.board, reconnect=args.reconnect,
-                                       scan_timeout=args.scan_timeout)
+                                       scan_timeout=args.scan_timeout, app=args.app)
+    classes = args.classes or ("models/gesture.classes" if args.app == "gesture" else None)
+    if classes and (args.classes or Path(classes).exists()):
+        transport.class_names = monitor.transports.read_class_names(classes)
     session = monitor.watch(transport, args.seconds, args.commands or [],
                             Path(args.csv) if args.csv else None, live=False if args.no_live else None)
     monitor.report(session)
@@ -246,6 +249,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="send this RX command once frames come (e.g. 'rate 10'; repeatable)")
     s.add_argument("--no-live", action="store_true", help="no live view, only the final report "
                                                           "(also when output is not a terminal)")
+    s.add_argument("--app", default="sine", choices=["sine", "gesture"],
+                   help="the app to start over --port (default sine); gesture sends seq,class,score")
+    s.add_argument("--classes", help="class names for the gesture app: a .classes file or a training "
+                                     "report .json (default models/gesture.classes)")
     s.set_defaults(func=cmd_monitor)
 
     s = sub.add_parser("web", help="serve the telemetry web page (Web Bluetooth) on localhost")
