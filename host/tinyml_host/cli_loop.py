@@ -4,7 +4,6 @@ turns their TinymlErrors into one message, as for every command."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import TinymlError
@@ -83,7 +82,3 @@ def add_commands(sub):
     s.add_argument("dir", help="the dataset folder")
     s.add_argument("-o", "--output", default="out/compress", help="folder for compress.json and the models")
     s.set_defaults(func=cmd_compress)
-
-
-def load_report(path) -> dict:
-    return json.loads(Path(path).read_text())

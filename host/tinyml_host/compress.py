@@ -50,7 +50,6 @@ def neuron_importance(model, x: np.ndarray) -> list[np.ndarray]:
 def prune(model, x: np.ndarray, keep: float = KEEP, seed: int = gesture.SEED):
     """A narrower copy of `model` (Dense layers only) keeping the most important neurons of
     each hidden layer, with the kept weights; (new model, kept indices per hidden layer)."""
-    tf = gesture._tf()
     kept = [np.sort(np.argsort(-s)[:max(1, int(round(keep * len(s))))]) for s in neuron_importance(model, x)]
     widths = [len(k) for k in kept]
     small = gesture.build_mlp(model.layers[-1].units, widths, seed)
@@ -60,7 +59,6 @@ def prune(model, x: np.ndarray, keep: float = KEEP, seed: int = gesture.SEED):
         cols = kept[i] if i < len(kept) else np.arange(w.shape[1])
         little.set_weights([w[np.ix_(rows, cols)], b[cols]])
         rows = cols
-    del tf
     return small, kept
 
 

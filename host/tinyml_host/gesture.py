@@ -14,7 +14,6 @@ in both the training and the test set: whole takes are held out.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -145,7 +145,6 @@ def _read_take(board, stream: TakeStream, update, seconds: float) -> str | None:
     last_byte = time.monotonic()
     shown = 0.0
     deadline = time.monotonic() + seconds + 30
-    out = b""
     while True:
         try:
             data = serial.read(serial.in_waiting or 1)
@@ -154,11 +153,10 @@ def _read_take(board, stream: TakeStream, update, seconds: float) -> str | None:
         now = time.monotonic()
         if data:
             last_byte = now
-            out = data
-            end = out.find(b"\x04")
-            stream.feed(out if end < 0 else out[:end])
+            end = data.find(b"\x04")
+            stream.feed(data if end < 0 else data[:end])
             if end >= 0:
-                error = out[end + 1:]  # the raw REPL: output, \x04, the error's traceback, \x04
+                error = data[end + 1:]  # the raw REPL: output, \x04, the error's traceback, \x04
                 while b"\x04" not in error and time.monotonic() < now + 5:
                     error += serial.read(serial.in_waiting or 1)
                 text = error.split(b"\x04")[0].decode(errors="replace").strip()

@@ -116,7 +116,7 @@ def test_bad_record_arguments_are_clear_errors(tmp_path):
             (["--label", "wave", "--gesture", "wave"], "--gesture is for the virtual board"),
     ):
         proc = _run(["record", "--data", "ds", "--countdown", "0"] + args, tmp_path)
-        assert proc.returncode == 1 and f"tinyml record: error: " in proc.stderr and message in proc.stderr, \
+        assert proc.returncode == 1 and "tinyml record: error: " in proc.stderr and message in proc.stderr, \
             (args, proc.stderr)
 
 

@@ -24,6 +24,8 @@ class Recorder:
     def __init__(self, imu, rate_hz=RATE_HZ, out=None):
         if not 1 <= rate_hz <= 1000:
             raise ValueError("rate must be 1..1000 Hz, got %r" % rate_hz)
+        if not hasattr(time, "ticks_us"):
+            raise ValueError("recording needs MicroPython's time.ticks_us; CircuitPython has none yet")
         self.imu = imu
         self.rate_hz = rate_hz
         self.out = out if out is not None else getattr(sys.stdout, "buffer", sys.stdout)
