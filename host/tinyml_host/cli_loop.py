@@ -12,11 +12,15 @@ from .errors import TinymlError
 def cmd_record(args):
     from . import record
 
-    if args.ble:
-        raise TinymlError("recording over BLE is not there yet: connect the board by USB (--port PORT) "
-                          "or use the virtual board (--port sim)")
     if args.sensor != "imu":
         raise TinymlError(f"--sensor {args.sensor}: only the IMU records for now")
+    if args.ble and args.port:
+        raise TinymlError("pick one of --ble and --port")
+    if args.ble:
+        record.record_ble(args.ble, Path(args.data), args.label, board_id=args.board, gesture=args.gesture,
+                          seconds=args.seconds, takes=args.takes, seed=args.seed, countdown=args.countdown,
+                          live=False if args.no_live else None)
+        return
     record.record(args.port, Path(args.data), args.label, board_id=args.board, gesture=args.gesture,
                   seconds=args.seconds, takes=args.takes, seed=args.seed, countdown=args.countdown,
                   live=False if args.no_live else None)
@@ -63,7 +67,8 @@ def add_commands(sub):
     s.add_argument("--port", help="serial port of the board, or 'sim' for the virtual board "
                                   "(default: the first USB serial port)")
     s.add_argument("--board", default="nano33_ble_sense", help="board id to simulate with --port sim")
-    s.add_argument("--ble", metavar="NAME", help="record over BLE (not yet)")
+    s.add_argument("--ble", metavar="NAME", help="record over BLE from the board's record app (name or "
+                                                 "address; 'sim': the virtual board's simulated link)")
     s.add_argument("--data", default="data", help="dataset folder (default data/)")
     s.add_argument("--gesture", help="--port sim: the gesture the virtual board acts out (default: the label's)")
     s.add_argument("--sensor", default="imu", help="which sensor (default imu, the only one for now)")

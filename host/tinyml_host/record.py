@@ -241,6 +241,145 @@ def record_takes(board, data_dir, label: str, seconds: float = 2.0, takes: int =
     return written
 
 
+# --- over a notification link: BLE, or the virtual board's simulated BLE link --------------
+
+IMU_MARK = 0xA6       # device/lib/tinyml/record.py: a 15-byte binary IMU frame
+IMU_FRAME = 15
+
+
+class LinkStream:
+    """Notifications from the record app: binary IMU frames (seq-checked, seq unwrapped) and
+    its header text line; samples go to the take being recorded (`take`), if any."""
+
+    def __init__(self):
+        self.header: dict = {}
+        self.take: TakeStream | None = None
+        self.frames = 0
+        self.last_seq: int | None = None
+        self.last_time = time.monotonic()
+        self._text = TakeStream()
+
+    def feed(self, chunk: bytes):
+        chunk = bytes(chunk)
+        self.last_time = time.monotonic()
+        if len(chunk) == IMU_FRAME and chunk[0] == IMU_MARK:
+            seq = chunk[1] | chunk[2] << 8
+            values = [int(v) for v in np.frombuffer(chunk[3:], "<i2")]
+            gap = 0 if self.last_seq is None else (seq - self.last_seq - 1) & 0xFFFF
+            self.last_seq = seq
+            self.frames += 1
+            if self.take is not None:
+                if self.take.rows:  # a gap before the take's first frame is not the take's loss
+                    self.take.lost += gap
+                self.take.rows.append(values)
+            return
+        self._text.feed(chunk)   # the header line, replies: text
+        if self._text.header:
+            self.header = dict(self._text.header)
+            if self.take is not None and not self.take.header:
+                self.take.header = self.header
+                self.take.rate_hz = self.header["rate_hz"]
+
+
+def record_link(transport, data_dir, label: str, seconds: float = 2.0, takes: int = 1, countdown: int = 3,
+                live: bool | None = None, switch: bool = True, gesture: str | None = None, seed: int | None = None,
+                progress=print) -> list[Recorded]:
+    """Record takes from the record app over `transport` (monitor.transports: BleTransport, or a
+    SimTransport running the record app). switch: send `app record` first (a real board runs
+    another app with telemetry). A BLE link may drop frames: they are counted as lost."""
+    import asyncio
+
+    check_options(label, seconds, takes, None, False)
+    display = Display(sys.stdout.isatty() if live is None else live)
+    link = LinkStream()
+    written: list[Recorded] = []
+    expected = int(seconds * RATE_HZ)
+
+    def write(take: TakeStream, started: float, reason: str | None):
+        meta = {"label": label, **{k: v for k, v in take.header.items() if k != "expected_samples"},
+                "rate_hz": take.rate_hz, "window": WINDOW, "expected_samples": expected, "link": transport.label,
+                "complete": reason is None and take.lost == 0 and len(take.rows) == expected,
+                "reason": reason, "lost": take.lost, "late": None,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                "gesture": gesture, "seed": seed if gesture else None}
+        if not meta["complete"] and reason is None:
+            meta["reason"] = f"{take.lost} samples lost on the link"
+        path = dataset.new_take_name(data_dir, label)
+        dataset.write_take(path, take.physical(), meta)
+        rec = Recorded(path, len(take.rows), meta["complete"], take.lost, meta["reason"])
+        written.append(rec)
+        state = "complete" if rec.complete else f"INCOMPLETE ({rec.reason})"
+        progress(f"{path}: {rec.samples} samples at {take.rate_hz} Hz, {rec.lost} lost, {state}")
+        return rec
+
+    async def session(current):
+        await transport.start(link.feed)
+        try:
+            if switch:
+                await transport.send("app record")
+            deadline = time.monotonic() + 10
+            while not link.header:
+                if transport.finished or time.monotonic() > deadline:
+                    raise TinymlError(f"no IMU frames from {transport.label}: is the board running a tinyml "
+                                      "app with telemetry (`app record` switches it to recording)?")
+                await asyncio.sleep(0.05)
+            for k in range(takes):
+                title = f"{label} take {k + 1}/{takes}"
+                for left in range(countdown, 0, -1):
+                    print(f"{title}: starting in {left} ...", flush=True)
+                    await asyncio.sleep(1)
+                take = TakeStream(link.header["rate_hz"], header=dict(link.header))
+                current["take"], current["started"] = take, time.time()
+                link.take = take
+                reason = None
+                with display.take(title, expected) as update:
+                    while len(take.rows) < expected:
+                        await asyncio.sleep(0.05)
+                        update(take)
+                        if transport.finished:
+                            reason = transport.error or "the link ended"
+                            break
+                        if time.monotonic() - link.last_time > SILENCE_S:
+                            reason = f"the board sent nothing for {SILENCE_S:g} s"
+                            break
+                link.take = None
+                del take.rows[expected:]
+                current["take"] = None
+                rec = write(take, current["started"], reason)
+                if not rec.complete and reason:
+                    raise TinymlError(f"take cut short, kept as incomplete in {rec.path}: {reason}")
+        finally:
+            await transport.stop()
+
+    current = {"take": None, "started": 0.0}
+    try:
+        asyncio.run(session(current))
+    except KeyboardInterrupt:
+        if current["take"] is not None:
+            write(current["take"], current["started"], "interrupted (Ctrl-C)")
+        raise
+    return written
+
+
+def record_ble(target: str, data_dir, label: str, board_id: str = "nano33_ble_sense", gesture: str | None = None,
+               seed: int | None = None, **options) -> list[Recorded]:
+    """`tinyml record --ble NAME`; `--ble sim` is the virtual board's simulated BLE link, which
+    acts out `gesture` (default: the label's) for all takes (seed: the first take's variation)."""
+    from .monitor.transports import BleTransport, SimTransport
+
+    if target == "sim":
+        if gesture is None and label in sim_gestures():
+            gesture = label
+        check_options(label, options.get("seconds", 2.0), options.get("takes", 1), gesture, True)
+        seed = 0 if seed is None else seed
+        prelude = f"from tinyml.hal import _simdevices\n_simdevices.perform({gesture!r}, {seed})" if gesture else ""
+        transport = SimTransport(board_id, app="record", prelude=prelude)
+        return record_link(transport, data_dir, label, switch=False, gesture=gesture, seed=seed, **options)
+    if gesture:
+        raise TinymlError("--gesture is for the virtual board (--port sim or --ble sim)")
+    return record_link(BleTransport(target), data_dir, label, **options)
+
+
 def record(port: str | None, data_dir, label: str, board_id: str = "nano33_ble_sense", gesture: str | None = None,
            **options) -> list[Recorded]:
     """`tinyml record`: connect (the virtual board gets tinyml deployed first), then record_takes.

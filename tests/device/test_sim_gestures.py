@@ -4,6 +4,8 @@ registers, read by tinyml.sensors at the range each driver set."""
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 import simgestures
@@ -136,3 +138,53 @@ print(repr(out.data))
         values = [w - 65536 if w & 0x8000 else w for w in words[1:]]
         assert line[0] == "R" and words[0] == seq
         assert values == [(-1) ** i * (seq * 1000 + i) for i in range(6)]
+
+
+FRAME_ALLOC = """
+import gc
+from tinyml import hal, sensors, record
+
+
+class Link:
+    def __init__(self):
+        self.frames = 0
+        self.last = bytearray(15)
+
+    def notify(self, chunk):
+        self.frames += 1
+        for i in range(15):
+            self.last[i] = chunk[i]
+        return True
+
+
+imu = sensors.imu()
+for dev in hal.i2c().devices.values():
+    dev.frozen = True
+dev = hal.i2c().devices[0x6B]
+dev.write(0x28, bytes([0x00, 0x40, 0xFF, 0xFF, 0x00, 0x80]))   # accel x, y, z: 16384, -1, -32768
+link = Link()
+frames = record.FrameRecorder(imu, link)
+frames.one()
+
+
+def allocated(n):
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(n):
+        frames.one()
+    return gc.mem_alloc() - before
+
+
+print('ALLOC', allocated(300))
+print('FRAME', link.frames, ' '.join('%02x' % b for b in link.last))
+"""
+
+
+def test_ble_frames_allocate_nothing_and_carry_seq_and_raw_counts():
+    out = run(FRAME_ALLOC, env={"TINYML_BOARD": "nano33_ble_sense"})
+    assert lines_with("ALLOC", out) == ["0"]
+    count, *frame = lines_with("FRAME", out)[0].split()
+    data = bytes.fromhex("".join(frame))
+    assert count == "301" and len(data) == 15 and data[0] == 0xA6
+    seq, ax, ay, az = struct.unpack_from("<Hhhh", data, 1)
+    assert (seq, ax, ay, az) == (300, 16384, -1, -32768)

@@ -1,10 +1,12 @@
-# Stream IMU samples to the host at a fixed rate, for `tinyml record`. Over the USB serial raw
-# REPL (stdout), one text line per sample, so that no byte of it can be taken for a REPL
-# control character and the virtual board's line endings do no harm:
+# Stream IMU samples to the host at a fixed rate, for `tinyml record`.
+# Over the USB serial raw REPL (stdout): one text line per sample, so that no byte of it can be
+# taken for a REPL control character and the virtual board's line endings do no harm:
 #   H <board> <part> <accel counts per g> <gyro counts per deg/s> <rate Hz> <samples>
 #   R<seq><ax><ay><az><gx><gy><gz>     each field 4 hex digits: seq mod 65536, int16 raw counts
 #   E <late>                          end; late = samples read after their slot (the loop fell behind)
-# Each sample line is written from one preallocated buffer: nothing is allocated per sample.
+# Over a BLE link (the `record` app): one 15-byte notification per sample, IMU_MARK, seq uint16,
+# ax ay az gx gy gz int16, all little-endian (docs/telemetry.md), and now and then the H line.
+# Each sample is written from one preallocated buffer: nothing is allocated per sample.
 import sys
 import time
 from array import array
@@ -15,6 +17,8 @@ RATE_HZ = 50          # the gesture app's rate (host/tinyml_host/gesture.py RATE
 _CHANNELS = const(6)
 _LINE = const(1 + 4 * (1 + 6) + 1)
 _HEX = b"0123456789abcdef"
+IMU_MARK = 0xA6       # first byte of a binary IMU frame; text frames never start with it
+FRAME_BYTES = 15
 
 
 class Recorder:
@@ -37,8 +41,7 @@ class Recorder:
         self.late = 0
 
     def header(self, board, part, samples):
-        self.out.write(("H %s %s %d %s %d %d\n" % (board, part, self.imu.ACCEL_LSB_PER_G, self.imu.GYRO_LSB_PER_DPS,
-                                                  self.rate_hz, samples)).encode())
+        self.out.write(self.header_line(board, part, samples))
 
     def _put(self, pos, value):
         line = self.line
@@ -57,6 +60,11 @@ class Recorder:
         self.out.write(self.line)
         self.seq += 1
 
+    def header_line(self, board, part, samples):
+        return ("H %s %s %d %s %d %d\n" % (board, part, self.imu.ACCEL_LSB_PER_G, self.imu.GYRO_LSB_PER_DPS,
+                                          self.rate_hz, samples)).encode()
+
+
     def run(self, samples):
         """Send `samples` samples, each at its slot start + k / rate (no sample skipped: a slot
         missed is read at once and counted in `late`)."""
@@ -71,6 +79,35 @@ class Recorder:
             self.one()
             due = time.ticks_add(due, period_us)
         self.out.write(b"E %d\n" % self.late)
+
+
+class FrameRecorder:
+    """The BLE variant: reads `imu` and offers each sample to `link.notify` as one binary frame.
+    A frame the link cannot take is dropped (the host sees the gap in seq)."""
+
+    def __init__(self, imu, link):
+        self.imu = imu
+        self.link = link
+        self.sample = array("h", bytes(2 * _CHANNELS))
+        self.frame = bytearray(FRAME_BYTES)
+        self.frame[0] = IMU_MARK
+        self.seq = 0
+        self.dropped = 0
+
+    def one(self):
+        """Read and offer one sample; allocates nothing."""
+        self.imu.read_into(self.sample)
+        f = self.frame
+        seq = self.seq & 0xFFFF
+        f[1] = seq & 0xFF
+        f[2] = seq >> 8
+        for c in range(_CHANNELS):
+            v = self.sample[c] & 0xFFFF
+            f[3 + 2 * c] = v & 0xFF
+            f[4 + 2 * c] = v >> 8
+        if self.link.notify(f) is False:
+            self.dropped += 1
+        self.seq += 1
 
 
 def stream(seconds, rate_hz=RATE_HZ):

@@ -25,8 +25,8 @@ NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"   # board notifies frames here
 NOTIFY_BYTES = 20                                  # BLE default MTU 23 minus 3
 SINE_NAMES = ("x", "y", "duty")                    # what the sine app sends after seq
 GESTURE_NAMES = ("class", "score")                 # what the gesture app sends after seq
-APP_NAMES = {"sine": SINE_NAMES, "gesture": GESTURE_NAMES}
-APP_MODELS = {"sine": Path("models/sine.tmdl"), "gesture": Path("models/gesture.tmdl")}
+APP_NAMES = {"sine": SINE_NAMES, "gesture": GESTURE_NAMES, "record": ("ax", "ay", "az", "gx", "gy", "gz")}
+APP_MODELS = {"sine": Path("models/sine.tmdl"), "gesture": Path("models/gesture.tmdl"), "record": None}
 RECONNECT_DELAY = 1.0                              # seconds between BLE reconnect attempts
 
 Sink = Callable[[bytes], None]
@@ -85,12 +85,14 @@ class SimTransport(Transport):
     names = SINE_NAMES
 
     def __init__(self, board_id: str, flash: Path = Path("out/sim/flash"),
-                 model: Path | None = None, app: str = "sine"):
+                 model: Path | None = None, app: str = "sine", prelude: str = ""):
         super().__init__()
         self.app = app
         self.names = APP_NAMES[app]
         model = APP_MODELS[app] if model is None else model
-        self.board_id, self.flash, self.model = board_id, Path(flash), Path(model)
+        self.board_id, self.flash = board_id, Path(flash)
+        self.model = Path(model) if model is not None else None  # the record app needs none
+        self.prelude = prelude  # board code run before the app (tinyml record: the gesture to act)
         self.label = f"virtual {board_id}, simulated BLE link"
         self._stack = contextlib.ExitStack()
         self._offset = 0
@@ -101,7 +103,7 @@ class SimTransport(Transport):
         from ..board import Board
         from ..sim import VirtualBoard
 
-        if not self.model.exists():
+        if self.model is not None and not self.model.exists():
             raise TinymlError(f"{self.model} not found: run `make demo` or `tinyml export` first")
         try:
             vb = self._stack.enter_context(VirtualBoard(self.flash, board=self.board_id))
@@ -110,15 +112,18 @@ class SimTransport(Transport):
                 (self.sim / name).unlink(missing_ok=True)
             self.board = self._stack.enter_context(Board(vb.port))
             # the motion model too when it was trained, so that `app motion` can switch to it
-            motion = self.model.parent / "motion.tmdl"
-            models = [self.model] + ([motion] if motion.exists() and motion != self.model else [])
-            classes = self.model.with_suffix(".classes")  # the gesture app's class names
-            models += [classes] if classes.exists() else []
+            models = []
+            if self.model is not None:
+                motion = self.model.parent / "motion.tmdl"
+                models = [self.model] + ([motion] if motion.exists() and motion != self.model else [])
+                classes = self.model.with_suffix(".classes")  # the gesture app's class names
+                models += [classes] if classes.exists() else []
             deploy.deploy(self.board, deploy.DEVICE, models, progress=lambda line: None)
             (self.sim / "ble_central").touch()  # a central connects
             self.board.soft_reset()
             # the sine app (or --app), whatever config.APP says; `app NAME` switches on the same link
-            self.board.transport.exec_raw_no_follow(f"from tinyml import apps\napps.run({self.app!r}, telemetry=True)")
+            self.board.transport.exec_raw_no_follow(
+                f"{self.prelude}\nfrom tinyml import apps\napps.run({self.app!r}, telemetry=True)")
         except BaseException:
             self._stack.close()
             raise
