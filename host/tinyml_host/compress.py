@@ -30,7 +30,7 @@ from .errors import TinymlError
 
 TEACHER_HIDDEN = (64, 32)
 KEEP = 0.5             # fraction of each hidden layer's neurons that pruning keeps
-FINE_TUNE_EPOCHS = 40
+FINE_TUNE_EPOCHS = 40   # the pruned network, starting from the kept weights; fewer when epochs is lower
 TEMPERATURE = 4.0
 STUDENT_LOSS_WEIGHT = 0.3
 
@@ -133,7 +133,7 @@ def compress(data_dir, out_dir, epochs: int = gesture.EPOCHS, seed: int = gestur
     baseline = gesture.fit(gesture.build_mlp(n, gesture.HIDDEN, seed), split.x_train, split.y_train, epochs, seed)
     results["baseline"] = gesture.evaluate(baseline, split)
     pruned, _ = prune(baseline, split.x_train, KEEP, seed)
-    gesture.fit(pruned, split.x_train, split.y_train, FINE_TUNE_EPOCHS, seed)
+    gesture.fit(pruned, split.x_train, split.y_train, min(FINE_TUNE_EPOCHS, epochs), seed)
     results["pruned"] = gesture.evaluate(pruned, split)
     student_hidden = [l.units for l in pruned.layers[:-1]]
     teacher, student = distil(split, student_hidden, epochs, seed)

@@ -34,7 +34,9 @@ print('F', ' '.join(repr(v) for v in out))
     assert got == pytest.approx(expected, rel=1e-5, abs=1e-6)
 
 
-@pytest.mark.parametrize("board", ["nano33_ble_sense", "esp32"])
+# the ESP32's MPU-6050 (its own ranges, gyro clipped at 250 deg/s) with a model trained on the
+# Nano's LSM9DS1 takes; the Nano itself runs the app in tests/host/test_gesture_loop.py
+@pytest.mark.parametrize("board", ["esp32"])
 def test_gesture_app_classifies_what_the_board_acts_out(tmp_path, board):
     trained = models.gesture_run() / "models"
     for name in ("gesture.tmdl", "gesture.classes"):
