@@ -23,6 +23,8 @@ def cmd_train(args):
         from .cli_loop import train_gesture
 
         return train_gesture(args)
+    if args.data:
+        raise TinymlError(f"tinyml train {args.model} makes its own data; a dataset folder is for `train gesture`")
     print(f"training the {args.model} model and quantizing it with the TFLite converter ...")
     path = train.write_model(args.model, args.output or f"models/{args.model}.tflite")
     print(f"wrote {path} ({path.stat().st_size} bytes)")

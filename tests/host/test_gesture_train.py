@@ -99,3 +99,12 @@ def test_training_needs_two_labels_and_two_takes_each(tmp_path):
         gesture.train_gesture(tmp_path / "few", tmp_path / "m.tflite")
     with pytest.raises(TinymlError, match="give the .tflite path"):
         gesture.train_gesture(tmp_path / "few", tmp_path / "m.tmdl")
+
+
+def test_cli_train_takes_a_dataset_only_for_gesture(capsys):
+    from tinyml_host import cli
+
+    assert cli.main(["train", "sine", "data"]) == 1
+    assert "tinyml train: error: tinyml train sine makes its own data" in capsys.readouterr().err
+    assert cli.main(["train", "gesture"]) == 1
+    assert "needs the dataset folder" in capsys.readouterr().err
