@@ -69,8 +69,9 @@ def test_record_on_the_virtual_board_acts_out_the_label(tmp_path):
     assert (tmp_path / "ds" / "samples.png").stat().st_size > 1000
 
 
-def test_ctrl_c_keeps_the_samples_of_the_take_marked_incomplete(tmp_path):
-    proc = subprocess.Popen(TINYML + ["record", "--port", "sim", "--label", "shake", "--seconds", "20",
+@pytest.mark.parametrize("link", [["--port", "sim"], ["--ble", "sim"]])
+def test_ctrl_c_keeps_the_samples_of_the_take_marked_incomplete(tmp_path, link):
+    proc = subprocess.Popen(TINYML + ["record", *link, "--label", "shake", "--seconds", "20",
                                       "--countdown", "1", "--data", "ds"],
                             cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
