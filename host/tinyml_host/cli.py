@@ -19,6 +19,12 @@ def cmd_train(args):
     from . import train
 
     _show_tool_logs(args)
+    if args.model == "gesture":
+        from .cli_loop import train_gesture
+
+        return train_gesture(args)
+    if args.data:
+        raise TinymlError(f"tinyml train {args.model} makes its own data; a dataset folder is for `train gesture`")
     print(f"training the {args.model} model and quantizing it with the TFLite converter ...")
     path = train.write_model(args.model, args.output or f"models/{args.model}.tflite")
     print(f"wrote {path} ({path.stat().st_size} bytes)")
@@ -183,7 +189,10 @@ def cmd_monitor(args):
     from . import monitor
 
     transport = monitor.open_transport(args.port, args.ble, args.board, reconnect=args.reconnect,
-                                       scan_timeout=args.scan_timeout)
+                                       scan_timeout=args.scan_timeout, app=args.app)
+    classes = args.classes or ("models/gesture.classes" if args.app == "gesture" else None)
+    if classes and (args.classes or Path(classes).exists()):
+        transport.class_names = monitor.transports.read_class_names(classes)
     session = monitor.watch(transport, args.seconds, args.commands or [],
                             Path(args.csv) if args.csv else None, live=False if args.no_live else None)
     monitor.report(session)
@@ -222,9 +231,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
-    s.add_argument("model", choices=["sine", "motion", "ad01"],
-                   help="sine (LED demo), motion (IMU still/moving) or ad01 (an autoencoder of MLPerf Tiny's "
-                        "anomaly-detection shape, trained briefly on synthetic machine sound)")
+    s.add_argument("model", choices=["sine", "motion", "ad01", "gesture"],
+                   help="sine (LED demo), motion (IMU still/moving), ad01 (an autoencoder of MLPerf Tiny's "
+                        "anomaly-detection shape, trained briefly on synthetic machine sound) or gesture "
+                        "(from your recorded DIR)")
+    s.add_argument("data", nargs="?", help="gesture: the dataset folder `tinyml record` wrote")
     s.add_argument("-o", "--output", help="default models/MODEL.tflite")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
     s.set_defaults(func=cmd_train)
@@ -313,6 +324,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="send this RX command once frames come (e.g. 'rate 10'; repeatable)")
     s.add_argument("--no-live", action="store_true", help="no live view, only the final report "
                                                           "(also when output is not a terminal)")
+    s.add_argument("--app", default="sine", choices=["sine", "gesture"],
+                   help="the app to start over --port (default sine); gesture sends seq,class,score")
+    s.add_argument("--classes", help="class names for the gesture app: a .classes file or a training "
+                                     "report .json (default models/gesture.classes)")
     s.set_defaults(func=cmd_monitor)
 
     s = sub.add_parser("web", help="serve the telemetry web page (Web Bluetooth) on localhost")
@@ -321,6 +336,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1: Web Bluetooth needs localhost or https)")
     s.add_argument("--dir", help="serve this copy of the page instead of host/web")
     s.set_defaults(func=cmd_web)
+
+    from .cli_loop import add_commands  # record, data, compress: the own-data loop
+
+    add_commands(sub)
 
     s = sub.add_parser("boards", help="list supported boards (boards.json)")
     s.add_argument("--write", action="store_true",

@@ -1,7 +1,7 @@
 # The apps main.py can run, by name (config.APP).
 # Over telemetry, `app NAME` switches apps without a reset: the running app returns a
 # Switch, and run() starts the next app on the same BLE link.
-APPS = ("sine", "motion")
+APPS = ("sine", "motion", "gesture", "record")
 
 
 class Switch:
@@ -20,6 +20,8 @@ def switchable(name):
     if name not in APPS:
         raise ValueError("unknown app %r" % name)
     module = __import__("tinyml.apps." + name, None, None, ("MODEL",))
+    if module.MODEL is None:   # the record app needs none
+        return name
     try:
         os.stat(model_path(module.MODEL))
     except OSError:
