@@ -107,6 +107,21 @@ def test_every_loop_tail(machine):
         _check(machine, layer, x, "litert" if k % 2 else "tflm", k % 4, f"shape {n_in}x{n_out}")
 
 
+def test_whole_models_in_one_call_bit_exact(machine):
+    """tml_model_run on 40 random chains of 1-5 layers: the reference run layer by layer."""
+    rng = np.random.default_rng(21)
+    for k in range(40):
+        widths = [int(rng.integers(1, 90)) for _ in range(int(rng.integers(2, 7)))]
+        layers = [harness.layer_of_shape(rng, a, b)[0] for a, b in zip(widths, widths[1:])]
+        x = rng.integers(-128, 128, size=widths[0]).astype(np.int8)
+        rounding = "litert" if k % 2 else "tflm"
+        expected = x.reshape(1, -1)
+        for layer in layers:
+            expected = fully_connected(expected, layer, rounding)
+        checked, status, got = machine.model(layers, x, rounding)
+        assert (checked, status) == (0, 0) and np.array_equal(got, expected.reshape(-1)), (k, widths)
+
+
 def test_requantize_matches_reference_on_edges(machine):
     rng = np.random.default_rng(5)
     accs = np.concatenate([[-(1 << 31), (1 << 31) - 1, 0, 1, -1], rng.integers(-(1 << 31), 1 << 31, 1000)])
