@@ -141,34 +141,32 @@ static mp_obj_t tinyml_prepare(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tinyml_prepare_obj, 5, 5, tinyml_prepare);
 
-static const tinyml_plan_t *plan_of(mp_obj_t obj) {
+MP_NOINLINE static const tinyml_plan_t *plan_of(mp_obj_t obj) {
     if (!mp_obj_is_exact_type(obj, PLAN_TYPE)) {
         mp_raise_TypeError(MP_ERROR_TEXT("plan must come from _tinyml.prepare"));
     }
     return MP_OBJ_TO_PTR(obj);
 }
 
-// fc(plan, x, out): run one prepared layer on int8 x into int8 out. Allocates nothing.
-static mp_obj_t tinyml_fc(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
-    const tinyml_plan_t *plan = plan_of(plan_in);
-    size_t n_in = (size_t)plan->p.n_in, n_out = (size_t)plan->p.n_out;
-    const int8_t *w = buffer_at_least(plan->weights, n_in * n_out, MP_BUFFER_READ,
-        MP_ERROR_TEXT("weights shorter than n_in * n_out"));
-    const int32_t *bias = bias_buffer(plan->bias, n_out);
-    const int8_t *x = buffer_at_least(x_in, n_in, MP_BUFFER_READ, MP_ERROR_TEXT("x shorter than n_in"));
-    int8_t *out = buffer_at_least(out_in, n_out, MP_BUFFER_WRITE, MP_ERROR_TEXT("out shorter than n_out"));
-    tml_fc_s8(&plan->p, x, w, bias, plan->mult, plan->shift, out);  // every pointer is non-NULL here
-    return mp_const_none;
-}
-static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_fc_obj, tinyml_fc);
-
 // Point layer at its plan's weights and bias as they are now (their objects may have moved).
-static void refresh_layer(tml_fc_layer *layer, const tinyml_plan_t *plan) {
+MP_NOINLINE static void refresh_layer(tml_fc_layer *layer, const tinyml_plan_t *plan) {
     size_t n_in = (size_t)plan->p.n_in, n_out = (size_t)plan->p.n_out;
     layer->w = buffer_at_least(plan->weights, n_in * n_out, MP_BUFFER_READ,
         MP_ERROR_TEXT("weights shorter than n_in * n_out"));
     layer->bias = bias_buffer(plan->bias, n_out);
 }
+
+// fc(plan, x, out): run one prepared layer on int8 x into int8 out. Allocates nothing.
+static mp_obj_t tinyml_fc(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
+    const tinyml_plan_t *plan = plan_of(plan_in);
+    tml_fc_layer layer;
+    refresh_layer(&layer, plan);
+    const int8_t *x = buffer_at_least(x_in, (size_t)plan->p.n_in, MP_BUFFER_READ, MP_ERROR_TEXT("x shorter than n_in"));
+    int8_t *out = buffer_at_least(out_in, (size_t)plan->p.n_out, MP_BUFFER_WRITE, MP_ERROR_TEXT("out shorter than n_out"));
+    tml_fc_s8(&plan->p, x, layer.w, layer.bias, plan->mult, plan->shift, out);  // every pointer is non-NULL here
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_fc_obj, tinyml_fc);
 
 // prepare_model(plans, scratch) -> Model: prepared layers (a tuple or list of Plans, each
 // layer's n_in the previous one's n_out), run in one call by run(). scratch: a writable
