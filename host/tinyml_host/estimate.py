@@ -18,7 +18,9 @@ Verdict per board: against the stock firmware's free heap and ROMFS partition (b
 `heap`, `romfs`), whether the model fits in RAM, in the ROMFS partition, only streamed, or not.
 Latency: multiply-accumulates of each layer times the native kernel's measured cycles per MAC
 on the board's CPU (`make bench`, out/bench/kernels.json; nearest measured shape), divided by
-the clock from boards.json. CPUs without a measurement get none rather than a guess.
+the clock from boards.json. CPUs without a measurement get none rather than a guess. Without
+a local out/bench/kernels.json, the table shipped in the package (data/kernel_costs.json, the
+last `make bench` committed with the kernels) is used.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from . import boards as boards_mod
 from .tmdl import TmdlModel
 
 KERNEL_COSTS = Path("out/bench/kernels.json")
+SHIPPED_COSTS = Path(__file__).parent / "data" / "kernel_costs.json"  # written by `make bench`
 OBJECT_HEADER = 32   # bytes per array/tuple object on a 32-bit port, an estimate
 ARRAYS_PER_LAYER = 6  # weights, bias, multipliers, shifts, params, and the layer tuple
 CPU_OF_BOARD = {"cortex-m4f": "cortex-m4"}  # boards.json cpu -> benchmarked core
@@ -99,6 +102,8 @@ def verdict(board: dict, ram_fs: int, ram_romfs: int, ram_streamed: int, romfs_i
 def load_costs(path: Path = KERNEL_COSTS) -> list[dict]:
     from .inputs import read_kernel_costs  # checked: a damaged file is a message naming the row
 
+    if path == KERNEL_COSTS and not path.exists():
+        path = SHIPPED_COSTS
     return read_kernel_costs(path)
 
 

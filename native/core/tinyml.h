@@ -56,4 +56,29 @@ tml_status tml_fc_s8(const tml_fc_params *p, const int8_t *x, const int8_t *w,
 /* Name of the path tml_fc_s8 was compiled to, for benchmarks and info(). */
 const char *tml_fc_s8_variant(void);
 
+/* ---- a whole model: a chain of fully connected layers run in one call (model.c) ---- */
+
+/* One layer with its buffers: what tml_fc_s8 takes, in one place. */
+typedef struct {
+    tml_fc_params p;
+    const int8_t *w;
+    const int32_t *bias;
+    const int32_t *mult;
+    const int8_t *shift;
+} tml_fc_layer;
+
+/* Bytes of scratch tml_model_run needs for the hidden activations: two halves as wide as the
+ * widest hidden layer (0 for one layer). */
+int32_t tml_model_scratch_bytes(const tml_fc_layer *layers, int32_t n_layers);
+
+/* Check a model once (at load): 1..255 layers, each passing tml_fc_check, each layer's
+ * n_in equal to the previous layer's n_out. tml_model_run trusts it afterwards. */
+tml_status tml_model_check(const tml_fc_layer *layers, int32_t n_layers);
+
+/* x (layers[0].p.n_in int8) -> out (the last layer's n_out int8), the hidden activations
+ * alternating between the two halves of scratch (tml_model_scratch_bytes). The layers must
+ * have passed tml_model_check; only pointers are checked here. out may not overlap scratch. */
+tml_status tml_model_run(const tml_fc_layer *layers, int32_t n_layers, const int8_t *x, int8_t *out,
+                         int8_t *scratch);
+
 #endif

@@ -6,6 +6,8 @@
 //
 // prepare() checks a layer once and returns a Plan; fc(plan, x, out) then runs it with
 // only O(1) checks, and tml_fc_s8 trusts the checked parameters (native/core/tinyml.h).
+// prepare_model(plans, scratch) chains prepared layers into a Model; run(model, x, out)
+// runs all of them in one call (tml_model_run).
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
 #else
@@ -16,7 +18,7 @@
 
 #include "tinyml.h"
 
-#define TINYML_ABI_VERSION (2)
+#define TINYML_ABI_VERSION (3)
 
 // One prepared layer. The multipliers and shifts the kernel trusts cannot change behind its
 // back: read-only buffers (a model file in ROMFS, bytes) are used where they lie, writable
@@ -41,6 +43,25 @@ mp_obj_full_type_t tinyml_plan_type;  // filled in by mpy_init (natmod bss varia
 static MP_DEFINE_CONST_OBJ_TYPE(tinyml_plan_type, MP_QSTR_Plan, MP_TYPE_FLAG_NONE);
 #endif
 #define PLAN_TYPE ((const mp_obj_type_t *)&tinyml_plan_type)
+
+// A chain of prepared layers, run in one call. The layers' weights and bias pointers are
+// refreshed from their objects on every run (as fc() does); multipliers and shifts are the
+// plans' checked ones, kept alive through `plans`.
+typedef struct {
+    mp_obj_base_t base;
+    mp_obj_t plans;         // a tuple of Plans
+    mp_obj_t scratch;       // the writable buffer the hidden activations alternate in
+    size_t n_layers;
+    size_t scratch_bytes;
+    tml_fc_layer layers[];
+} tinyml_model_t;
+
+#if MICROPY_ENABLE_DYNRUNTIME
+mp_obj_full_type_t tinyml_model_type;
+#else
+static MP_DEFINE_CONST_OBJ_TYPE(tinyml_model_type, MP_QSTR_Model, MP_TYPE_FLAG_NONE);
+#endif
+#define MODEL_TYPE ((const mp_obj_type_t *)&tinyml_model_type)
 
 static void *buffer_at_least(mp_obj_t obj, size_t nbytes, mp_uint_t flags, mp_rom_error_text_t what_too_small) {
     mp_buffer_info_t info;
@@ -120,22 +141,88 @@ static mp_obj_t tinyml_prepare(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tinyml_prepare_obj, 5, 5, tinyml_prepare);
 
-// fc(plan, x, out): run one prepared layer on int8 x into int8 out. Allocates nothing.
-static mp_obj_t tinyml_fc(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
-    if (!mp_obj_is_exact_type(plan_in, PLAN_TYPE)) {
+MP_NOINLINE static const tinyml_plan_t *plan_of(mp_obj_t obj) {
+    if (!mp_obj_is_exact_type(obj, PLAN_TYPE)) {
         mp_raise_TypeError(MP_ERROR_TEXT("plan must come from _tinyml.prepare"));
     }
-    const tinyml_plan_t *plan = MP_OBJ_TO_PTR(plan_in);
+    return MP_OBJ_TO_PTR(obj);
+}
+
+// Point layer at its plan's weights and bias as they are now (their objects may have moved).
+MP_NOINLINE static void refresh_layer(tml_fc_layer *layer, const tinyml_plan_t *plan) {
     size_t n_in = (size_t)plan->p.n_in, n_out = (size_t)plan->p.n_out;
-    const int8_t *w = buffer_at_least(plan->weights, n_in * n_out, MP_BUFFER_READ,
+    layer->w = buffer_at_least(plan->weights, n_in * n_out, MP_BUFFER_READ,
         MP_ERROR_TEXT("weights shorter than n_in * n_out"));
-    const int32_t *bias = bias_buffer(plan->bias, n_out);
-    const int8_t *x = buffer_at_least(x_in, n_in, MP_BUFFER_READ, MP_ERROR_TEXT("x shorter than n_in"));
-    int8_t *out = buffer_at_least(out_in, n_out, MP_BUFFER_WRITE, MP_ERROR_TEXT("out shorter than n_out"));
-    tml_fc_s8(&plan->p, x, w, bias, plan->mult, plan->shift, out);  // every pointer is non-NULL here
+    layer->bias = bias_buffer(plan->bias, n_out);
+}
+
+// fc(plan, x, out): run one prepared layer on int8 x into int8 out. Allocates nothing.
+static mp_obj_t tinyml_fc(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
+    const tinyml_plan_t *plan = plan_of(plan_in);
+    tml_fc_layer layer;
+    refresh_layer(&layer, plan);
+    const int8_t *x = buffer_at_least(x_in, (size_t)plan->p.n_in, MP_BUFFER_READ, MP_ERROR_TEXT("x shorter than n_in"));
+    int8_t *out = buffer_at_least(out_in, (size_t)plan->p.n_out, MP_BUFFER_WRITE, MP_ERROR_TEXT("out shorter than n_out"));
+    tml_fc_s8(&plan->p, x, layer.w, layer.bias, plan->mult, plan->shift, out);  // every pointer is non-NULL here
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_fc_obj, tinyml_fc);
+
+// prepare_model(plans, scratch) -> Model: prepared layers (a tuple or list of Plans, each
+// layer's n_in the previous one's n_out), run in one call by run(). scratch: a writable
+// buffer of at least twice the widest hidden layer's n_out bytes, for the activations
+// between layers.
+static mp_obj_t tinyml_prepare_model(mp_obj_t plans_in, mp_obj_t scratch_in) {
+    size_t n;
+    mp_obj_t *items;
+    mp_obj_get_array(plans_in, &n, &items);
+    if (n < 1 || n > 255) {
+        mp_raise_ValueError(MP_ERROR_TEXT("a model has 1..255 layers"));
+    }
+    tinyml_model_t *model = mp_obj_malloc_var(tinyml_model_t, layers, tml_fc_layer, n, MODEL_TYPE);
+    model->plans = mp_obj_new_tuple(n, items);  // a copy: a list could change later
+    model->scratch = scratch_in;
+    model->n_layers = n;
+    for (size_t i = 0; i < n; i++) {
+        const tinyml_plan_t *plan = plan_of(items[i]);
+        tml_fc_layer *layer = &model->layers[i];
+        layer->p = plan->p;
+        layer->mult = plan->mult;
+        layer->shift = plan->shift;
+        refresh_layer(layer, plan);
+    }
+    if (tml_model_check(model->layers, (int32_t)n) != TML_OK) {  // the plans passed tml_fc_check: only the chain can fail
+        mp_raise_ValueError(MP_ERROR_TEXT("each layer's n_in must be the previous layer's n_out"));
+    }
+    model->scratch_bytes = (size_t)tml_model_scratch_bytes(model->layers, (int32_t)n);
+    buffer_at_least(scratch_in, model->scratch_bytes, MP_BUFFER_WRITE,
+        MP_ERROR_TEXT("scratch shorter than twice the widest hidden layer"));
+    return MP_OBJ_FROM_PTR(model);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(tinyml_prepare_model_obj, tinyml_prepare_model);
+
+// run(model, x, out): every layer of a prepared model, int8 x into int8 out. Allocates nothing.
+static mp_obj_t tinyml_run(mp_obj_t model_in, mp_obj_t x_in, mp_obj_t out_in) {
+    if (!mp_obj_is_exact_type(model_in, MODEL_TYPE)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("model must come from _tinyml.prepare_model"));
+    }
+    tinyml_model_t *model = MP_OBJ_TO_PTR(model_in);
+    size_t n;
+    mp_obj_t *plans;
+    mp_obj_get_array(model->plans, &n, &plans);
+    for (size_t i = 0; i < n; i++) {
+        refresh_layer(&model->layers[i], MP_OBJ_TO_PTR(plans[i]));
+    }
+    const int8_t *x = buffer_at_least(x_in, (size_t)model->layers[0].p.n_in, MP_BUFFER_READ,
+        MP_ERROR_TEXT("x shorter than n_in"));
+    int8_t *out = buffer_at_least(out_in, (size_t)model->layers[n - 1].p.n_out, MP_BUFFER_WRITE,
+        MP_ERROR_TEXT("out shorter than n_out"));
+    int8_t *scratch = buffer_at_least(model->scratch, model->scratch_bytes, MP_BUFFER_WRITE,
+        MP_ERROR_TEXT("scratch shorter than twice the widest hidden layer"));
+    tml_model_run(model->layers, (int32_t)n, x, out, scratch);  // checked at prepare_model
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_run_obj, tinyml_run);
 
 // variant() -> which optimized path this build runs ("arm-dsp", "portable", ...).
 static mp_obj_t tinyml_variant(void) {
@@ -155,8 +242,13 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     tinyml_plan_type.base.type = (void *)&mp_type_type;
     tinyml_plan_type.flags = MP_TYPE_FLAG_NONE;
     tinyml_plan_type.name = MP_QSTR_Plan;
+    tinyml_model_type.base.type = (void *)&mp_type_type;
+    tinyml_model_type.flags = MP_TYPE_FLAG_NONE;
+    tinyml_model_type.name = MP_QSTR_Model;
     mp_store_global(MP_QSTR_prepare, MP_OBJ_FROM_PTR(&tinyml_prepare_obj));
     mp_store_global(MP_QSTR_fc, MP_OBJ_FROM_PTR(&tinyml_fc_obj));
+    mp_store_global(MP_QSTR_prepare_model, MP_OBJ_FROM_PTR(&tinyml_prepare_model_obj));
+    mp_store_global(MP_QSTR_run, MP_OBJ_FROM_PTR(&tinyml_run_obj));
     mp_store_global(MP_QSTR_variant, MP_OBJ_FROM_PTR(&tinyml_variant_obj));
     mp_store_global(MP_QSTR_ABI, MP_OBJ_NEW_SMALL_INT(TINYML_ABI_VERSION));
     MP_DYNRUNTIME_INIT_EXIT
@@ -168,6 +260,8 @@ static const mp_rom_map_elem_t tinyml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__tinyml) },
     { MP_ROM_QSTR(MP_QSTR_prepare), MP_ROM_PTR(&tinyml_prepare_obj) },
     { MP_ROM_QSTR(MP_QSTR_fc), MP_ROM_PTR(&tinyml_fc_obj) },
+    { MP_ROM_QSTR(MP_QSTR_prepare_model), MP_ROM_PTR(&tinyml_prepare_model_obj) },
+    { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&tinyml_run_obj) },
     { MP_ROM_QSTR(MP_QSTR_variant), MP_ROM_PTR(&tinyml_variant_obj) },
     { MP_ROM_QSTR(MP_QSTR_ABI), MP_ROM_INT(TINYML_ABI_VERSION) },
 };

@@ -51,6 +51,21 @@ def test_cli_estimate_for_one_board(tmp_path, capsys):
     assert cli.main(["estimate", str(path), "--board", "uno"]) == 1
 
 
+def test_a_fresh_checkout_estimates_latency_from_the_shipped_table(tmp_path, monkeypatch, capsys):
+    """No out/bench/kernels.json (no `make bench` here): the table the package ships is used."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "sine.tmdl"
+    path.write_bytes(tmdl.encode(_model()))
+    shipped = json.loads(estimate.SHIPPED_COSTS.read_text())
+    assert {r["cpu"] for r in shipped} >= {"cortex-m4", "cortex-m0plus", "cortex-m33", "rv32imac"}
+    assert cli.main(["estimate", str(path), "--board", "pico"]) == 0
+    out = capsys.readouterr().out
+    # sine's three layers (1x16, 16x16, 16x1) are each nearest the 16x16 row
+    cpm = next(r["cycles_per_mac"] for r in shipped
+               if (r["cpu"], r["shape"], r["kernel"]) == ("cortex-m0plus", "16x16", "tinyml"))
+    assert f"{288 * cpm / 125:.1f} us" in out
+
+
 # --- RAM from ROMFS and streamed, and where a model fits --------------------------------------
 
 SHARED_MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "models"
