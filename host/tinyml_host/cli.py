@@ -165,7 +165,14 @@ def cmd_estimate(args):
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
             raise TinymlError(f"unknown board {args.board!r}; see `tinyml boards`")
+    energy = estimate.energy(rows, args.rate)
+    if args.json:
+        import json
+
+        print(json.dumps(energy, indent=1))
+        return
     estimate.print_table(rows, args.model, bool(costs))
+    estimate.print_energy(energy, args.rate)
 
 
 def cmd_monitor(args):
@@ -276,6 +283,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="the .tmdl file")
     s.add_argument("--board", help="only this boards.json id")
     s.add_argument("--costs", default="out/bench/kernels.json", help="kernel measurements from `make bench`")
+    s.add_argument("--rate", type=float, default=1.0, metavar="HZ",
+                   help="inferences per second for the average power (default 1); asleep in between")
+    s.add_argument("--json", action="store_true",
+                   help="print the energy rows as JSON (board, backend, latency_us, energy_uj, avg_mw, rate_hz, ...)")
     s.set_defaults(func=cmd_estimate)
 
     s = sub.add_parser("monitor", help="watch live telemetry: --ble NAME, --port PATH (USB serial) or --port sim")
