@@ -108,3 +108,8 @@ def firmware_module(name):
     it has stand-ins (tinyml/hal/_sim_<name>.py) for the few tinyml needs, which drive the
     register fakes the same way the real drivers drive the chips."""
     return __import__("tinyml.hal._sim_" + name, None, None, ("x",))
+
+
+def sleep(ms, light):
+    """The unix port's sleep stands for both waits; hal counts the time asleep either way."""
+    time.sleep_ms(ms)
