@@ -34,7 +34,9 @@ def _cp_sleep_ms(ms):
     time.sleep(ms / 1000)
 
 
-if getattr(time, "ticks_ms", None) is not None:  # MicroPython: its own, allocation-free
+_MICROPYTHON = ("ticks_ms", "ticks_us", "ticks_diff", "ticks_add", "sleep_ms")
+
+if all(getattr(time, name, None) is not None for name in _MICROPYTHON):  # MicroPython: its own, allocation-free
     ticks_ms = getattr(time, "ticks_ms")
     ticks_us = getattr(time, "ticks_us")
     ticks_diff = getattr(time, "ticks_diff")

@@ -102,7 +102,8 @@ def _open_bus(f):
 # virtual board reports its duty cycle: power_stats().
 IDLE = "idle"
 LIGHT = "lightsleep"
-_stats = [0, 0, 0, 0, None]  # asleep ms, asleep us remainder, wakeups, start ticks_ms, last wait
+_stats = [0, 0, 0, 0, 0]  # asleep ms, asleep us remainder, wakeups, start ticks_ms, counting (0/1)
+_last_wait = [IDLE]
 
 
 def wait_kind(ble=False, sleep="auto"):
@@ -118,8 +119,9 @@ def wait_kind(ble=False, sleep="auto"):
 
 def sleep_between(ms, kind=IDLE):
     """Wait ms (an int) with `kind` (wait_kind()'s answer), counting the time asleep."""
-    if _stats[3] is None:
+    if not _stats[4]:
         _stats[3] = clock.ticks_ms()
+        _stats[4] = 1
     t0 = clock.ticks_us()
     _backend.sleep(ms, kind == LIGHT)
     slept = clock.ticks_diff(clock.ticks_us(), t0)
@@ -129,24 +131,24 @@ def sleep_between(ms, kind=IDLE):
         _stats[0] += 1
         _stats[1] -= 1000
     _stats[2] += 1
-    _stats[4] = kind
+    _last_wait[0] = kind
 
 
 def power_stats():
     """(ms awake, ms asleep, wakeups, last wait kind) since the first sleep_between (or the last
     reset_power_stats()); awake is the time between, when the board ran."""
-    if _stats[3] is None:
+    if not _stats[4]:
         return (0, 0, 0, None)
     total = clock.ticks_diff(clock.ticks_ms(), _stats[3])
     asleep = _stats[0]
-    return (total - asleep if total > asleep else 0, asleep, _stats[2], _stats[4])
+    return (total - asleep if total > asleep else 0, asleep, _stats[2], _last_wait[0] if _stats[2] else None)
 
 
 def reset_power_stats():
     """Count from now (an app calls this as its loop starts)."""
     _stats[0] = _stats[1] = _stats[2] = 0
     _stats[3] = clock.ticks_ms()
-    _stats[4] = None
+    _stats[4] = 1
 
 
 def longest_match(text, boards, field):

@@ -27,7 +27,7 @@ NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"   # board -> phone, notify
 _NEWLINE = const(10)
 
 # command name -> (argument kind, allowed values or range, help)
-COMMANDS = {
+COMMANDS = {  # type: dict[str, tuple]
     "rate": ("int", (1, 100), "rate N: frames per second, 1..100"),
     "led": ("word", ("on", "off"), "led on|off"),
     "app": ("word", ("sine", "motion"), "app sine|motion"),
