@@ -133,9 +133,14 @@ def cmd_bench(args):
     with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
         names = [m.name for m in _models(args)]
         rows = bench.run_on_board(board, names, args.invokes)
+        duty = [] if args.no_duty else bench.duty_on_board(board, args.sleep)
         where = "virtual board" if args.port == "sim" else board.port
     path = bench.report(rows, Path(args.out), f"inference on the board ({where}), {args.invokes} invokes each")
     print(f"wrote {path}")
+    if not args.no_duty:
+        duty_path = bench.report_duty(duty, Path(args.out), where)
+        if duty_path:
+            print(f"wrote {duty_path}")
 
 
 def cmd_repl(args):
@@ -272,6 +277,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--model", action="append", help="model file name(s) on the board (default sine.tmdl)")
     s.add_argument("--invokes", type=int, default=300)
     s.add_argument("--out", default="out/bench")
+    s.add_argument("--sleep", choices=["auto", "light", "idle"], default="auto",
+                   help="the apps' wait between inferences for the duty cycle (default auto: keep USB/BLE)")
+    s.add_argument("--no-duty", action="store_true", help="skip running the apps for their duty cycle")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("repl", help="the board's REPL with tinyml and the model loaded as m")
