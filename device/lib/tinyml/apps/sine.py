@@ -25,6 +25,13 @@ def run(cycles=0, verbose=False, period_ms=PERIOD_MS, model=MODEL, telemetry=Fal
     state = {"period_ms": period_ms, "led": True, "next": None}
     link = apps.link(telemetry, "tinyml-sine")
     if link:
+        from tinyml.telemetry import SETTINGS
+
+        # one frame per inference (the frames' x sweep), at most frame_rate_hz of them per
+        # second: with telemetry the sweep steps at that rate (docs/telemetry.md, Power)
+        if period_ms and period_ms < 1000 // SETTINGS["frame_rate_hz"]:
+            state["period_ms"] = 1000 // SETTINGS["frame_rate_hz"]
+
         def command(name, arg):
             if name == "rate":
                 state["period_ms"] = 1000 // arg
