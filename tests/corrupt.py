@@ -1,7 +1,5 @@
 """Corrupted copies of a .tmdl file, for fuzzing the host and device readers."""
 
-import zlib
-
 import numpy as np
 
 from tinyml_host import tmdl
@@ -29,7 +27,8 @@ def mutations(blob, count, seed, fix_crc):
             b = b[:-1]
         if fix_crc and len(b) >= tmdl.HEADER.size:
             body = bytes(b[tmdl.HEADER.size:])
-            b[:tmdl.HEADER.size] = tmdl.HEADER.pack(tmdl.MAGIC, tmdl.VERSION, blob[6], len(body), zlib.crc32(body))
+            _, version, rounding, flags, _, _ = tmdl.HEADER.unpack_from(blob)
+            b[:tmdl.HEADER.size] = tmdl.pack_header(body, rounding, flags, version)
         yield bytes(b)
 
 

@@ -261,7 +261,7 @@ def _fully_connected(g: _Graph, op, index: int, single_rounding: bool):
     if folded.min() < reference.INT32_MIN or folded.max() > reference.INT32_MAX:
         raise TinymlError(f"{where}: bias with input offset folded in overflows int32")
     layer = tmdl.Layer(weights.copy(), folded.astype(np.int32), np.array(mults, np.int32),
-                       np.array(shifts, np.int8), act_min, act_max, in_zp, out_zp)
+                       np.array(shifts, np.int8), act_min, act_max, out_zp)
     return layer, (in_scale, in_zp, out_scale, out_zp)
 
 

@@ -13,19 +13,43 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"TMDL"
-VERSION = 1
+VERSION = 2
 
-FLAG_ROUNDING_LITERT = 0x01   # single rounding (LiteRT reference kernels); else TFLM double rounding
-FLAG_SOFTMAX = 0x02           # apply softmax (in float, after dequantization) to the output
-FLAG_FLOAT_INPUT = 0x04       # the .tflite took float input through a QUANTIZE op
-FLAG_FLOAT_OUTPUT = 0x08      # the .tflite gave float output through a DEQUANTIZE op
-KNOWN_FLAGS = 0x0F
+# The rounding of TFLite's requantization, stored as a code in the header's rounding byte.
+# The codes are the C core's TML_ROUNDING_* (native/core/tinyml.h); the device passes the
+# byte to every backend unchanged, and tests/host/test_tmdl.py holds the two lists equal.
+ROUNDING_TFLM = 0     # TFLite Micro / CMSIS-NN: double rounding
+ROUNDING_LITERT = 1   # LiteRT reference kernels / XNNPACK: single rounding
+ROUNDING = {"tflm": ROUNDING_TFLM, "litert": ROUNDING_LITERT}
 
-HEADER = struct.Struct("<4sHHII")          # magic, version, flags, body length, crc32(body)
-MODEL = struct.Struct("<HHHHfifiHH")       # layers, vectors, in size, out size, in scale, in zp,
-                                           # out scale, out zp, max width, reserved
-LAYER = struct.Struct("<HHHbbbbH")         # in, out, quant channels, act min, act max, in zp, out zp, reserved
-ROUNDING = {"tflm": 0, "litert": FLAG_ROUNDING_LITERT}
+FLAG_SOFTMAX = 0x01           # apply softmax (in float, after dequantization) to the output
+FLAG_FLOAT_INPUT = 0x02       # the .tflite took float input through a QUANTIZE op
+FLAG_FLOAT_OUTPUT = 0x04      # the .tflite gave float output through a DEQUANTIZE op
+KNOWN_FLAGS = 0x07
+
+LAYER_FULLY_CONNECTED = 0     # the layer table's kind byte
+
+HEADER = struct.Struct("<4sHBBII")         # magic, version, rounding, flags, body length, crc32
+CRC_START = 4                              # the CRC covers header bytes 4..11, then the body
+MODEL = struct.Struct("<HHHHfifi")         # layers, vectors, in size, out size, in scale, in zp,
+                                           # out scale, out zp
+LAYER = struct.Struct("<HHHbbbBH")         # in, out, quant channels, act min, act max, out zp, kind, reserved
+
+
+def checksum(header_fields: bytes, body: bytes) -> int:
+    """CRC-32 of the header's version, rounding, flags and length (bytes 4..11), then the body."""
+    return zlib.crc32(body, zlib.crc32(header_fields))
+
+
+def pack_header(body: bytes, rounding: int, flags: int, version: int = VERSION) -> bytes:
+    """The 16-byte header of `body`, with its CRC."""
+    covered = HEADER.pack(MAGIC, version, rounding, flags, len(body), 0)[CRC_START:12]
+    return MAGIC + covered + struct.pack("<I", checksum(covered, body))
+
+
+def section_sizes(n_in: int, n_out: int, n_channels: int) -> tuple[int, int, int, int]:
+    """Bytes of a layer's bias, multipliers, shifts and weights sections, padding included."""
+    return 4 * n_out, 4 * n_channels, n_channels + (-n_channels % 4), n_in * n_out + (-(n_in * n_out) % 4)
 
 
 @dataclass
@@ -42,7 +66,6 @@ class Layer:
     shift: np.ndarray         # int8 [1 or out], TFLite convention (>0 is a left shift)
     act_min: int
     act_max: int
-    input_zp: int
     output_zp: int
 
     @property
@@ -74,8 +97,7 @@ class TmdlModel:
 
     @property
     def flags(self) -> int:
-        return (ROUNDING[self.rounding]
-                | (FLAG_SOFTMAX if self.softmax else 0)
+        return ((FLAG_SOFTMAX if self.softmax else 0)
                 | (FLAG_FLOAT_INPUT if self.float_input else 0)
                 | (FLAG_FLOAT_OUTPUT if self.float_output else 0))
 
@@ -87,15 +109,15 @@ def _pad4(data: bytes) -> bytes:
 def encode(model: TmdlModel) -> bytes:
     if not model.layers:
         raise ValueError("model has no layers")
+    if model.rounding not in ROUNDING:
+        raise ValueError(f"unknown rounding {model.rounding!r}; use one of {', '.join(ROUNDING)}")
     n_vec = len(model.vectors_in)
-    max_width = max(max(l.weights.shape) for l in model.layers)
     body = [MODEL.pack(len(model.layers), n_vec, model.input_size, model.output_size,
-                       model.input_scale, model.input_zp, model.output_scale, model.output_zp,
-                       max_width, 0)]
+                       model.input_scale, model.input_zp, model.output_scale, model.output_zp)]
     for l in model.layers:
         n_out, n_in = l.weights.shape
-        body.append(LAYER.pack(n_in, n_out, len(l.multiplier), l.act_min, l.act_max,
-                               l.input_zp, l.output_zp, 0))
+        body.append(LAYER.pack(n_in, n_out, len(l.multiplier), l.act_min, l.act_max, l.output_zp,
+                               LAYER_FULLY_CONNECTED, 0))
     for l in model.layers:
         body.append(np.asarray(l.bias, "<i4").tobytes())
         body.append(np.asarray(l.multiplier, "<i4").tobytes())
@@ -105,7 +127,7 @@ def encode(model: TmdlModel) -> bytes:
         body.append(_pad4(np.asarray(model.vectors_in, "i1").tobytes()))
         body.append(_pad4(np.asarray(model.vectors_out, "i1").tobytes()))
     data = b"".join(body)
-    return HEADER.pack(MAGIC, VERSION, model.flags, len(data), zlib.crc32(data)) + data
+    return pack_header(data, ROUNDING[model.rounding], model.flags) + data
 
 
 class _Reader:
@@ -127,29 +149,38 @@ def decode(data: bytes) -> TmdlModel:
     """Parse and validate; every problem is a ValueError that names it."""
     if len(data) < HEADER.size:
         raise ValueError(f"truncated .tmdl: {len(data)} bytes, header alone is {HEADER.size}")
-    magic, version, flags, body_len, crc = HEADER.unpack_from(data)
+    magic, version, rounding, flags, body_len, crc = HEADER.unpack_from(data)
     if magic != MAGIC:
         raise ValueError(f"not a .tmdl file: magic {magic!r}, expected {MAGIC!r}")
+    if version < VERSION:
+        raise ValueError(f"unsupported .tmdl version {version}: made by an older tinyml; "
+                         "re-export it with `tinyml export`")
     if version != VERSION:
         raise ValueError(f"unsupported .tmdl version {version}; this tinyml reads version {VERSION}")
-    if flags & ~KNOWN_FLAGS:
-        raise ValueError(f"unknown .tmdl flags 0x{flags:04x}")
     body = data[HEADER.size:]
     if len(body) != body_len:
         kind = "truncated" if len(body) < body_len else "oversized"
         raise ValueError(f"{kind} .tmdl: body is {len(body)} bytes, header says {body_len}")
-    if zlib.crc32(body) != crc:
-        raise ValueError(f"corrupt .tmdl: CRC32 0x{zlib.crc32(body):08x} != 0x{crc:08x} in header")
+    actual = checksum(data[CRC_START:12], body)
+    if actual != crc:
+        raise ValueError(f"corrupt .tmdl: CRC32 0x{actual:08x} != 0x{crc:08x} in header")
+    names = {code: name for name, code in ROUNDING.items()}
+    if rounding not in names:
+        raise ValueError(f"unknown .tmdl rounding {rounding}")
+    if flags & ~KNOWN_FLAGS:
+        raise ValueError(f"unknown .tmdl flags 0x{flags:02x}")
 
     r = _Reader(body)
-    (n_layers, n_vec, in_size, out_size, in_scale, in_zp, out_scale, out_zp,
-     max_width, _) = MODEL.unpack(r.take(MODEL.size, "model block"))
+    (n_layers, n_vec, in_size, out_size, in_scale, in_zp, out_scale, out_zp) = MODEL.unpack(
+        r.take(MODEL.size, "model block"))
     if n_layers == 0:
         raise ValueError("invalid .tmdl: no layers")
     heads = [LAYER.unpack(r.take(LAYER.size, f"layer {i} header")) for i in range(n_layers)]
     layers = []
     width = in_size
-    for i, (n_in, n_out, n_q, act_min, act_max, l_in_zp, l_out_zp, _) in enumerate(heads):
+    for i, (n_in, n_out, n_q, act_min, act_max, l_out_zp, kind, reserved) in enumerate(heads):
+        if kind != LAYER_FULLY_CONNECTED or reserved:
+            raise ValueError(f"invalid .tmdl: layer {i} has kind {kind}, reserved {reserved} (expected 0, 0)")
         if n_in != width or n_out == 0:
             raise ValueError(f"invalid .tmdl: layer {i} is {n_in}->{n_out}, previous output is {width}")
         if n_q not in (1, n_out):
@@ -162,18 +193,16 @@ def decode(data: bytes) -> TmdlModel:
         weights = np.frombuffer(r.take(n_in * n_out, f"layer {i} weights"), "i1").reshape(n_out, n_in)
         if (mult < 0).any() or (shift < -31).any() or (shift > 30).any():
             raise ValueError(f"invalid .tmdl: layer {i} multiplier or shift out of range")
-        layers.append(Layer(weights, bias, mult, shift, act_min, act_max, l_in_zp, l_out_zp))
+        layers.append(Layer(weights, bias, mult, shift, act_min, act_max, l_out_zp))
         width = n_out
     if width != out_size:
         raise ValueError(f"invalid .tmdl: last layer gives {width} outputs, header says {out_size}")
-    if max_width != max(max(l.weights.shape) for l in layers):
-        raise ValueError("invalid .tmdl: max width does not match the layers")
     vin = np.frombuffer(r.take(n_vec * in_size, "test vector inputs"), "i1").reshape(n_vec, in_size)
     vout = np.frombuffer(r.take(n_vec * out_size, "test vector outputs"), "i1").reshape(n_vec, out_size)
     if r.pos != len(body):
         raise ValueError(f"invalid .tmdl: {len(body) - r.pos} unexpected bytes after the last section")
     return TmdlModel(layers, in_scale, in_zp, out_scale, out_zp,
-                     rounding="litert" if flags & FLAG_ROUNDING_LITERT else "tflm",
+                     rounding=names[rounding],
                      softmax=bool(flags & FLAG_SOFTMAX), float_input=bool(flags & FLAG_FLOAT_INPUT),
                      float_output=bool(flags & FLAG_FLOAT_OUTPUT), vectors_in=vin, vectors_out=vout)
 

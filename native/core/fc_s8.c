@@ -14,7 +14,7 @@
  *
  * All paths end in the same requantization, requantize.c's tml_requantize (the reference)
  * restated so that it inlines, with its constants computed once per layer for per-tensor
- * scales. tml_fc_check runs first, so multipliers are >= 0 and shifts in [-31, 30] here.
+ * scales. The caller ran tml_fc_check once, so multipliers are >= 0 and shifts in [-31, 30] here.
  */
 #include <string.h>
 
@@ -351,13 +351,10 @@ static void mac_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t acc[RO
 TML_HOT tml_status tml_fc_s8(const tml_fc_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                              const int32_t *mult, const int8_t *shift, int8_t *out)
 {
-    if (x == 0 || w == 0 || bias == 0 || out == 0) {
+    if (p == 0 || x == 0 || w == 0 || bias == 0 || mult == 0 || shift == 0 || out == 0) {
         return TML_ERR_NULL;
     }
-    tml_status st = tml_fc_check(p, mult, shift);
-    if (st != TML_OK) {
-        return st;
-    }
+    /* p, mult and shift passed tml_fc_check when the layer was prepared (tinyml.h) */
     const int32_t n = p->n_in, n_out = p->n_out, zp = p->output_zp, lo = p->act_min - zp, hi = p->act_max - zp;
     /* the usual case, per-tensor scale and TFLite Micro rounding, requantizes inline */
     const int common = p->n_channels == 1 && p->rounding == TML_ROUNDING_TFLM;

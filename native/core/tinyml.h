@@ -20,6 +20,8 @@ typedef enum {
     TML_ERR_RANGE = -4       /* act_min > act_max, or a bound outside int8 */
 } tml_status;
 
+/* The rounding of TFLite's requantization. The same codes are the .tmdl header's rounding
+ * byte (docs/format.md; host/tinyml_host/tmdl.py ROUNDING_*), so a reader passes it through. */
 enum { TML_ROUNDING_TFLM = 0, TML_ROUNDING_LITERT = 1 };
 
 /* One layer's shape and output quantization; all int32 so a binding can pass an array. */
@@ -35,17 +37,19 @@ typedef struct {
 
 #define TML_FC_PARAMS_FIELDS 7
 
-/* Check params once (at load); the kernels trust them afterwards. */
+/* Check params, multipliers and shifts once (at load): tml_fc_s8 trusts them afterwards. */
 tml_status tml_fc_check(const tml_fc_params *p, const int32_t *mult, const int8_t *shift);
 
 /* TFLite's MultiplyByQuantizedMultiplier, in either rounding. */
 int32_t tml_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t rounding);
 
-/* The readable reference every optimized path is tested against. */
+/* The readable reference every optimized path is tested against. It runs tml_fc_check itself. */
 tml_status tml_fc_s8_ref(const tml_fc_params *p, const int8_t *x, const int8_t *w,
                          const int32_t *bias, const int32_t *mult, const int8_t *shift, int8_t *out);
 
-/* The fastest path for the CPU it is compiled for (DSP, Armv6-M or portable C). */
+/* The fastest path for the CPU it is compiled for (DSP, Armv6-M or portable C).
+ * p, mult and shift must have passed tml_fc_check: it does not check them again (only
+ * pointers for NULL). bias and mult must be 4-byte aligned; the int8 buffers need not be. */
 tml_status tml_fc_s8(const tml_fc_params *p, const int8_t *x, const int8_t *w,
                      const int32_t *bias, const int32_t *mult, const int8_t *shift, int8_t *out);
 

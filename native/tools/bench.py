@@ -51,7 +51,7 @@ def bench_layer(n_in: int, n_out: int, seed: int = 1):
     w = rng.integers(-127, 128, size=(n_out, n_in)).astype(np.int8)
     bias = rng.integers(-5000, 5000, size=n_out).astype(np.int32)
     m, s = quantize_multiplier(1.0 / (16.0 * n_in))
-    layer = Layer(w, bias, np.array([m], np.int32), np.array([s], np.int8), -128, 127, 0, -3)
+    layer = Layer(w, bias, np.array([m], np.int32), np.array([s], np.int8), -128, 127, -3)
     x = rng.integers(-128, 128, size=n_in).astype(np.int8)
     return layer, x
 

@@ -14,15 +14,17 @@ def require_native() -> bool:
     return os.environ.get("TINYML_REQUIRE_NATIVE") == "1"
 
 
-def run(script: str, cwd: Path | str | None = None, timeout: float = 300, env: dict | None = None) -> str:
-    """Run `script` with device/lib on the path; return stdout, fail with stderr on error."""
+def run(script: str, cwd: Path | str | None = None, timeout: float = 300, env: dict | None = None,
+        args: tuple[str, ...] = ()) -> str:
+    """Run `script` with device/lib on the path; return stdout, fail with stderr on error.
+    args: options for the micropython binary, e.g. ("-X", "heapsize=256k")."""
     from tinyml_host.sim import find_micropython
 
     # TINYML_MPY_PATH: extra folders for the board's path, e.g. one holding a built _tinyml.mpy
     extra = os.environ.get("TINYML_MPY_PATH")
     path = f".frozen:{DEVICE_LIB}" + (f":{extra}" if extra else "")
     full_env = {**os.environ, "MICROPYPATH": path, **(env or {})}
-    proc = subprocess.run([find_micropython(), "-c", script], cwd=cwd, env=full_env,
+    proc = subprocess.run([find_micropython(), *args, "-c", script], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(f"micropython exited {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}"
@@ -39,7 +41,7 @@ import gc, tinyml
 from tinyml import {module}
 for name in open('models.txt').read().split():
     m = tinyml.load(name, '{backend}')
-    assert m._requantize is {module}.requantize
+    assert m._fc is {module}.fc
     def allocated(invoke):
         invoke()
         gc.collect()

@@ -5,7 +5,7 @@ reference for both roundings, and allocation-free on 32-bit ports, where an int 
 - In CPython, viper_twin.load_python() runs _python.py's own source with every literal,
   array read and operation result a SmallInt that raises outside that range, over every
   shift, multiplier and accumulator/bias edge plus random and near-tie cases (~330k),
-  through prepare() and requantize(), per channel and per tensor, comparing with
+  through pieces() and requantize(), per channel and per tensor, comparing with
   reference.requantize; mac() on 65535-wide rows at the int8 extremes; whole random layers.
 - In the micropython binary, the real functions on the same kinds of cases with zero points
   and clamps, and model.invoke on the python backend allocating nothing.
@@ -95,7 +95,7 @@ def _near_window_cases(rng, n_per_shift=40):
 
 
 def _twin_requantize(ns, acc, bias, mult, shift, rounding, zp=0, act=(-WIDE, WIDE)):
-    """prepare() + requantize() of the small-int twin, in calls of at most CHUNK outputs."""
+    """pieces() + requantize() of the small-int twin, in calls of at most CHUNK outputs."""
     A = viper_twin.Array
     outs = []
     per_channel = len(mult) > 1
@@ -103,7 +103,7 @@ def _twin_requantize(ns, acc, bias, mult, shift, rounding, zp=0, act=(-WIDE, WID
         j = min(i + CHUNK, len(acc))
         m = mult[i:j] if per_channel else mult
         s = shift[i:j] if per_channel else shift
-        q = ns["prepare"](A("i", bias[i:j].tolist()), A("i", [int(v) for v in m]), A("b", [int(v) for v in s]),
+        q = ns["pieces"](A("i", bias[i:j].tolist()), A("i", [int(v) for v in m]), A("b", [int(v) for v in s]),
                           rounding == "litert")
         out = A("h", [0] * (j - i))
         ns["requantize"](A("i", acc[i:j].tolist()), q, out, j - i, act[0], act[1], zp)
@@ -187,7 +187,7 @@ def test_twin_per_tensor_every_shift(rounding):
 
 
 def test_twin_whole_random_layers():
-    """mac + prepare + requantize of the twin on random layers (saturating values, scales from
+    """mac + pieces + requantize of the twin on random layers (saturating values, scales from
     1e-9 to 4, int32 biases) against reference.fully_connected, both roundings."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "native"))
     from harness import random_layer
@@ -199,7 +199,7 @@ def test_twin_whole_random_layers():
         layer, x = random_layer(rng, max_dim=48)
         rounding = ROUNDINGS[k % 2]
         n_out, n_in = layer.weights.shape
-        q = ns["prepare"](A("i", np.atleast_1d(layer.bias).tolist()), A("i", np.atleast_1d(layer.multiplier).tolist()),
+        q = ns["pieces"](A("i", np.atleast_1d(layer.bias).tolist()), A("i", np.atleast_1d(layer.multiplier).tolist()),
                           A("b", np.atleast_1d(layer.shift).tolist()), rounding == "litert")
         w = A("b", layer.weights.reshape(-1).tolist())
         xs = np.vstack([x, rng.integers(-128, 128, size=(2, n_in)).astype(np.int8)])
@@ -226,7 +226,7 @@ for case in open('cases.txt').read().split():
     mult = read(case + '.mult', 'i')
     shift = read(case + '.shift', 'b')
     p = read(case + '.params', 'i')  # act_min, act_max, zp, litert
-    q = _python.prepare(bias, mult, shift, p[3])
+    q = _python.pieces(bias, mult, shift, p[3])
     out = array('b', bytes(len(acc)))
     _python.requantize(acc, q, out, len(acc), p[0], p[1], p[2])
     with open(case + '.out', 'wb') as f:
@@ -236,7 +236,7 @@ for case in open('cases.txt').read().split():
 
 
 def test_real_python_functions_bit_exact(tmp_path):
-    """prepare + requantize in the micropython binary, per channel and per tensor, with int8
+    """pieces + requantize in the micropython binary, per channel and per tensor, with int8
     zero points and clamps, on edge and near-window cases."""
     rng = np.random.default_rng(15)
     cases = {}

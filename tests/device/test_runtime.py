@@ -5,7 +5,6 @@ and a clear ValueError for every bad file."""
 import json
 import os
 from pathlib import Path
-import zlib
 
 import numpy as np
 import pytest
@@ -221,13 +220,20 @@ def test_fuzz_1000_mutated_files_on_device(tmp_path, fix_crc):
 
 def test_error_messages_name_the_problem(tmp_path):
     blob = tmdl.encode(export.convert(models.sine_tflite()))
+    body = blob[tmdl.HEADER.size:]  # layer 0's kind byte at 24 + 9, its reserved u16 at 24 + 10
     files = {
         "truncated.tmdl": blob[:-8],
         "short.tmdl": blob[:7],
         "magic.tmdl": b"XXXX" + blob[4:],
         "version.tmdl": blob[:4] + (9).to_bytes(2, "little") + blob[6:],
         "crc.tmdl": blob[:-1] + bytes([blob[-1] ^ 0x40]),
-        "empty.tmdl": tmdl.HEADER.pack(tmdl.MAGIC, 1, 0, 4, zlib.crc32(b"\0" * 4)) + b"\0" * 4,
+        "empty.tmdl": tmdl.pack_header(b"\0" * 4, 0, 0) + b"\0" * 4,
+        "v1.tmdl": blob[:4] + (1).to_bytes(2, "little") + blob[6:],
+        "rounding-flip.tmdl": blob[:6] + bytes([blob[6] ^ 1]) + blob[7:],
+        "flags-flip.tmdl": blob[:7] + bytes([blob[7] ^ 2]) + blob[8:],
+        "kind.tmdl": tmdl.pack_header(body[:33] + b"\1" + body[34:], 0, 0) + body[:33] + b"\1" + body[34:],
+        "reserved.tmdl": tmdl.pack_header(body[:34] + b"\1" + body[35:], 0, 0) + body[:34] + b"\1" + body[35:],
+        "rounding-code.tmdl": tmdl.pack_header(body, 2, 0) + body,
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
@@ -240,6 +246,12 @@ def test_error_messages_name_the_problem(tmp_path):
     assert "unsupported .tmdl version 9" in msgs["version.tmdl"]
     assert "corrupt .tmdl: CRC32" in msgs["crc.tmdl"]
     assert "truncated .tmdl" in msgs["empty.tmdl"]
+    assert "made by an older tinyml; re-export it with `tinyml export`" in msgs["v1.tmdl"]
+    assert "corrupt .tmdl: CRC32" in msgs["rounding-flip.tmdl"]  # not a model with the other rounding
+    assert "corrupt .tmdl: CRC32" in msgs["flags-flip.tmdl"]
+    assert "layer 0 has kind 1, reserved 0" in msgs["kind.tmdl"]
+    assert "layer 0 has kind 0, reserved 1" in msgs["reserved.tmdl"]
+    assert "unknown .tmdl rounding 2" in msgs["rounding-code.tmdl"]
 
 
 def test_extreme_layers_every_backend(tmp_path):
@@ -284,7 +296,7 @@ def test_software_crc32_matches_binascii():
     # the fallback for ports whose binascii has no crc32 must give the same checksums
     out = run("""
 import binascii
-from tinyml.model import _crc32_soft
+from tinyml.reader import _crc32_soft
 data = bytes(range(256)) * 3
 print('C', _crc32_soft(data) == binascii.crc32(data), _crc32_soft(data[100:], _crc32_soft(data[:100])) == binascii.crc32(data))
 """)

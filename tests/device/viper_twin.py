@@ -296,6 +296,9 @@ class Array:
         self.values[_value(i)] = _value(v)
         self._bytes = None
 
+    def __bytes__(self) -> bytes:
+        return self.tobytes()
+
     def tobytes(self) -> bytes:
         if getattr(self, "_bytes", None) is None:
             self._bytes = pyarray.array(self.typecode, self.values).tobytes()

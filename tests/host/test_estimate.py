@@ -189,3 +189,31 @@ def test_energy_table_names_what_it_cannot_compute(tmp_path, capsys):
     assert cli.main(["estimate", str(path), "--board", "nano33_ble_sense", "--costs", str(costs)]) == 0
     out = capsys.readouterr().out
     assert "0.416 uJ" in out and "nano33_ble_sense native: cannot compute: no documented idle current" in out
+
+
+def test_an_ad01_shaped_model_is_shown_beside_mlperf_tiny(tmp_path, capsys):
+    """With a flat 2 cycles/MAC on the Nano's Cortex-M4, AD01's 264,192 MACs at 64 MHz take
+    264192 * 2 / 64 us; MLPerf's TFLM reference, 10.05 ms at 120 MHz, is 4.56 cycles/MAC."""
+    import models
+
+    path = tmp_path / "ad01.tmdl"
+    (tmp_path / "ad01.tflite").write_bytes(models.ad01_shaped_tflite())
+    assert cli.main(["export", str(tmp_path / "ad01.tflite"), "-o", str(path), "--vectors", "0"]) == 0
+    costs = tmp_path / "kernels.json"
+    costs.write_text(json.dumps([{"cpu": "cortex-m4", "shape": s, "kernel": "tinyml", "cycles_per_mac": 2.0,
+                                  "code_bytes": 2000} for s in ("16x16", "256x64")]))
+    capsys.readouterr()
+    assert cli.main(["estimate", str(path), "--board", "nano33_ble_sense", "--costs", str(costs)]) == 0
+    printed = capsys.readouterr().out
+    assert "MLPerf Tiny" in printed and "not like for like" in printed.lower()
+    line = next(l for l in printed.splitlines() if "tinyml, nano33_ble_sense" in l)
+    assert f"{264192 * 2 / 64 / 1000:.2f} ms" in line and "2.00" in line
+    line = next(l for l in printed.splitlines() if "TFLM + CMSIS-NN" in l)
+    assert "10.05 ms" in line and f"{10.05e3 * 120 / 264192:.2f}" in line
+
+
+def test_other_models_get_no_mlperf_table(tmp_path, capsys):
+    path = tmp_path / "sine.tmdl"
+    path.write_bytes(tmdl.encode(export.convert(models.sine_tflite())))
+    assert cli.main(["estimate", str(path), "--board", "pico"]) == 0
+    assert "MLPerf" not in capsys.readouterr().out

@@ -1,7 +1,8 @@
 """The .tmdl format: round trip, size goal, and a clear ValueError for every bad file."""
 
+import re
 import struct
-import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,8 +49,9 @@ def test_rounding_is_recorded():
 
 
 def _rewrite_header(blob, **fields):
-    magic, version, flags, length, crc = tmdl.HEADER.unpack_from(blob)
-    values = dict(magic=magic, version=version, flags=flags, length=length, crc=crc) | fields
+    """The blob with some header fields changed and the CRC left as it was."""
+    magic, version, rounding, flags, length, crc = tmdl.HEADER.unpack_from(blob)
+    values = dict(magic=magic, version=version, rounding=rounding, flags=flags, length=length, crc=crc) | fields
     return tmdl.HEADER.pack(*values.values()) + blob[tmdl.HEADER.size:]
 
 
@@ -58,8 +60,8 @@ def _rewrite_header(blob, **fields):
     (lambda b: b[:-4], "truncated"),
     (lambda b: b + b"\0\0\0\0", "oversized"),
     (lambda b: b"TFL3" + b[4:], "not a .tmdl"),
-    (lambda b: _rewrite_header(b, version=2), "version 2"),
-    (lambda b: _rewrite_header(b, flags=0x100), "flags"),
+    (lambda b: _rewrite_header(b, version=3), "version 3"),
+    (lambda b: _rewrite_header(b, version=1), "made by an older tinyml; re-export it with `tinyml export`"),
     (lambda b: b[:40] + bytes([b[40] ^ 1]) + b[41:], "CRC32"),
 ])
 def test_bad_files_name_the_problem(sine_model, mutate, message):
@@ -67,8 +69,32 @@ def test_bad_files_name_the_problem(sine_model, mutate, message):
         tmdl.decode(mutate(tmdl.encode(sine_model)))
 
 
-def _with_crc(body_bytes, flags=0):
-    return tmdl.HEADER.pack(tmdl.MAGIC, tmdl.VERSION, flags, len(body_bytes), zlib.crc32(body_bytes)) + body_bytes
+@pytest.mark.parametrize("byte", range(4, 12))
+def test_crc_covers_every_header_field(sine_model, byte):
+    """A bit flip in the version, rounding, flags or length is a CRC error (or the version's or
+    the length's own error), never a file that loads as something else."""
+    blob = tmdl.encode(sine_model)
+    for bit in range(8):
+        bad = bytearray(blob)
+        bad[byte] ^= 1 << bit
+        with pytest.raises(ValueError, match="CRC32|version|truncated|oversized"):
+            tmdl.decode(bytes(bad))
+    flipped = bytearray(blob)
+    flipped[6] ^= 1  # the rounding byte: tflm <-> litert
+    with pytest.raises(ValueError, match="CRC32"):
+        tmdl.decode(bytes(flipped))
+
+
+def test_rounding_codes_are_the_c_cores():
+    """One name per rounding: the header byte's codes are native/core's TML_ROUNDING_* values."""
+    header = (Path(__file__).resolve().parents[2] / "native" / "core" / "tinyml.h").read_text()
+    enum = dict(re.findall(r"TML_ROUNDING_(\w+) = (\d+)", header))
+    assert {name.lower(): int(v) for name, v in enum.items()} == tmdl.ROUNDING
+    assert (tmdl.ROUNDING_TFLM, tmdl.ROUNDING_LITERT) == (tmdl.ROUNDING["tflm"], tmdl.ROUNDING["litert"])
+
+
+def _with_crc(body_bytes, flags=0, rounding=0):
+    return tmdl.pack_header(body_bytes, rounding, flags) + body_bytes
 
 
 def test_structural_errors_behind_a_valid_crc(sine_model):
@@ -81,6 +107,31 @@ def test_structural_errors_behind_a_valid_crc(sine_model):
     struct.pack_into("<H", chain, tmdl.MODEL.size + tmdl.LAYER.size, 7)  # layer 1 input width
     with pytest.raises(ValueError, match="layer 1"):
         tmdl.decode(_with_crc(bytes(chain)))
+    for field_offset in (9, 10):  # layer 0's kind byte, its reserved u16
+        reserved = bytearray(body)
+        reserved[tmdl.MODEL.size + field_offset] = 1
+        with pytest.raises(ValueError, match="layer 0 has kind"):
+            tmdl.decode(_with_crc(bytes(reserved)))
+    with pytest.raises(ValueError, match="unknown .tmdl rounding 2"):
+        tmdl.decode(_with_crc(bytes(body), rounding=2))
+    with pytest.raises(ValueError, match="flags 0x08"):
+        tmdl.decode(_with_crc(bytes(body), flags=0x08))
+
+
+def test_int32_sections_are_4_byte_aligned_in_the_file():
+    """Every int32 section starts at a multiple of 4 from the start of the file, so a file placed
+    at a 4-byte boundary (the ROMFS image tinyml builds) can be used in place."""
+    model = export.convert(models.random_mlp_tflite(3))  # 4 -> ... odd widths, per-tensor
+    blob = tmdl.encode(model)
+    at = tmdl.HEADER.size + tmdl.MODEL.size + tmdl.LAYER.size * len(model.layers)
+    for layer in model.layers:
+        n_out, n_in = layer.weights.shape
+        bias, mult, shifts, weights = tmdl.section_sizes(n_in, n_out, len(layer.multiplier))
+        assert at % 4 == 0 and blob[at:at + bias] == layer.bias.astype("<i4").tobytes()
+        assert (at + bias) % 4 == 0
+        assert blob[at + bias:at + bias + 4 * len(layer.multiplier)] == layer.multiplier.astype("<i4").tobytes()
+        at += bias + mult + shifts + weights
+    assert at == len(blob)
 
 
 def test_fuzz_1000_corrupt_files_all_rejected(sine_model):

@@ -41,6 +41,8 @@ def load(lib: Path):
         fn = getattr(dll, name)
         fn.restype = ctypes.c_int
         fn.argtypes = [ctypes.POINTER(Params)] + [ctypes.c_void_p] * 6
+    dll.tml_fc_check.restype = ctypes.c_int
+    dll.tml_fc_check.argtypes = [ctypes.POINTER(Params), ctypes.c_void_p, ctypes.c_void_p]
     dll.tml_requantize.restype = ctypes.c_int32
     dll.tml_requantize.argtypes = [ctypes.c_int32] * 4
     dll.tml_fc_s8_variant.restype = ctypes.c_char_p
@@ -52,10 +54,13 @@ def _ptr(a: np.ndarray):
 
 
 def call(fn, layer, x: np.ndarray, rounding: str) -> tuple[int, np.ndarray]:
-    """Run one int8 vector through `fn`; each buffer is exactly sized so ASan sees overruns."""
+    """Run one int8 vector through `fn`; each buffer is exactly sized so ASan sees overruns.
+    tml_fc_s8 trusts its parameters: give it only layers that pass tml_fc_check."""
+    from tinyml_host.tmdl import ROUNDING
+
     n_out, n_in = layer.weights.shape
     p = Params(n_in, n_out, len(layer.multiplier), layer.act_min, layer.act_max, layer.output_zp,
-               1 if rounding == "litert" else 0)
+               ROUNDING[rounding])
     w = np.ascontiguousarray(layer.weights, np.int8).copy()
     bias = np.ascontiguousarray(layer.bias, np.int32).copy()
     mult = np.ascontiguousarray(layer.multiplier, np.int32).copy()
@@ -102,7 +107,7 @@ def random_layer(rng: np.random.Generator, max_dim: int = 1024):
         out_zp = int(rng.choice([-128, 127]))
     act = sorted(int(v) for v in rng.integers(-128, 128, 2))
     act_min, act_max = (act if rng.random() < 0.5 else (-128, 127))
-    layer = Layer(w, bias, mult, shift, act_min, act_max, 0, out_zp)
+    layer = Layer(w, bias, mult, shift, act_min, act_max, out_zp)
     x = rng.integers(-128, 128, size=n_in).astype(np.int8)
     if kind == 0:
         x = rng.choice(np.array([-128, 127], np.int8), size=n_in)
@@ -148,7 +153,7 @@ def layer_of_shape(rng: np.random.Generator, n_in: int, n_out: int):
     mult = np.array([m for m, _ in q], np.int32)
     shift = np.clip([s for _, s in q], -31, 30).astype(np.int8)
     bias = rng.integers(-(1 << 20), 1 << 20, size=n_out).astype(np.int32)
-    layer = Layer(w, bias, mult, shift, -128, 127, 0, int(rng.integers(-128, 128)))
+    layer = Layer(w, bias, mult, shift, -128, 127, int(rng.integers(-128, 128)))
     return layer, rng.integers(-128, 128, size=n_in).astype(np.int8)
 
 

@@ -51,7 +51,7 @@ def test_output_zero_point_added_without_int32_overflow(lib):
     for bias, zp in (((1 << 31) - 1, 127), (-(1 << 31), -128)):
         for rounding in ("tflm", "litert"):
             layer = Layer(np.zeros((1, 4), np.int8), np.array([bias], np.int32), np.array([(1 << 31) - 1], np.int32),
-                          np.array([0], np.int8), -128, 127, 0, zp)
+                          np.array([0], np.int8), -128, 127, zp)
             x = np.zeros(4, np.int8)
             want = fully_connected(x.reshape(1, -1), layer, rounding).reshape(-1)
             assert want[0] == (127 if zp > 0 else -128)
@@ -61,24 +61,42 @@ def test_output_zero_point_added_without_int32_overflow(lib):
 
 
 def test_bad_arguments_get_status_codes(lib):
+    """tml_fc_check (run once when a layer is prepared) and the reference, which runs it too,
+    name each problem; tml_fc_s8 trusts checked parameters and only refuses NULL pointers."""
     dll = harness.load(lib)
     rng = np.random.default_rng(0)
     layer, x = harness.random_layer(rng, 8)
     layer.multiplier = layer.multiplier[:1]
     layer.shift = layer.shift[:1]
+
+    def checked(fn=dll.tml_fc_s8_ref):
+        status = dll.tml_fc_check(harness.ctypes.byref(harness.Params(*_params(layer))),
+                                  harness._ptr(layer.multiplier), harness._ptr(layer.shift))
+        assert harness.call(fn, layer, x, "tflm")[0] == status
+        return status
+
+    assert checked() == ERRORS["TML_OK"]
     assert harness.call(dll.tml_fc_s8, layer, x, "tflm")[0] == ERRORS["TML_OK"]
     layer.shift[0] = 31
-    assert harness.call(dll.tml_fc_s8, layer, x, "tflm")[0] == ERRORS["TML_ERR_QUANT"]
+    assert checked() == ERRORS["TML_ERR_QUANT"]
     layer.shift[0] = 0
     layer.act_min, layer.act_max = 5, -5
-    assert harness.call(dll.tml_fc_s8, layer, x, "tflm")[0] == ERRORS["TML_ERR_RANGE"]
+    assert checked() == ERRORS["TML_ERR_RANGE"]
     p = harness.Params(0, 4, 1, -128, 127, 0, 0)
     z = np.zeros(16, np.int8)
     zi = np.zeros(16, np.int32)
     args = [harness._ptr(a) for a in (z, z, zi, zi, z, z)]
-    assert dll.tml_fc_s8(harness.ctypes.byref(p), *args) == ERRORS["TML_ERR_SHAPE"]
+    assert dll.tml_fc_check(harness.ctypes.byref(p), args[3], args[4]) == ERRORS["TML_ERR_SHAPE"]
+    assert dll.tml_fc_s8_ref(harness.ctypes.byref(p), *args) == ERRORS["TML_ERR_SHAPE"]
     p.n_in = 4
-    assert dll.tml_fc_s8(harness.ctypes.byref(p), None, *args[1:]) == ERRORS["TML_ERR_NULL"]
+    for fn in (dll.tml_fc_s8, dll.tml_fc_s8_ref):
+        assert fn(harness.ctypes.byref(p), None, *args[1:]) == ERRORS["TML_ERR_NULL"]
+        assert fn(None, *args) == ERRORS["TML_ERR_NULL"]
+
+
+def _params(layer):
+    n_out, n_in = layer.weights.shape
+    return n_in, n_out, len(layer.multiplier), layer.act_min, layer.act_max, layer.output_zp, 0
 
 
 def _runtime(name):

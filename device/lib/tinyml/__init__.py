@@ -5,7 +5,7 @@
     >>> m.predict(1.57)
 """
 
-from tinyml.model import BACKENDS, Model, available_backends, load, selftest
+from tinyml.model import BACKENDS, Model, available_backends, load, ram_needed, selftest
 
 __version__ = "0.1.0"
-__all__ = ("BACKENDS", "Model", "available_backends", "load", "selftest")
+__all__ = ("BACKENDS", "Model", "available_backends", "load", "ram_needed", "selftest")

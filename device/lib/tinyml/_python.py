@@ -7,9 +7,11 @@
 # - mac(): |w x| <= 128 * 128 = 2**14 and a row has n_in <= 65535 terms (16 bits in the
 #   file), so every partial sum satisfies |a| <= 65535 * 2**14 = 2**30 - 2**14.
 # - The int32 bias and multiplier are long ints on such a port when read from their
-#   array('i'); prepare() (at load) turns them into 15-bit pieces read through struct.
+#   array('i'); requantize() reads the bias as 16-bit halves (views of it where it lies, or
+#   copies), and pieces() (at load) turns the multipliers into 15-bit pieces through struct.
 # - requantize() rebuilds acc + bias, the 64-bit product and TFLite's roundings from pieces;
 #   the bound of each line is stated beside it.
+# - prepare() splits them once, at load; fc() runs mac() then requantize().
 # tests/device/test_python_requantize.py runs this very source in CPython with every value
 # checked against the small-int range, bit-exact with host/tinyml_host/reference.py.
 import struct
@@ -34,23 +36,55 @@ def mac(x, w, acc, n_in, n_out):
         k += n_in
 
 
-def prepare(bias, mult, shift, single_rounding):
-    """A layer's bias (array('i')), multipliers (array('i')) and shifts (array('b')) as
-    requantize() takes them: (b0, b1, rec), every entry a small int.
+_ROUNDING_LITERT = const(1)  # the .tmdl rounding code of single rounding (tinyml.reader)
+_acc = array("i")  # the accumulator row every plan shares: only live inside one fc() call
 
-    bias[o] = b1[o] 2**15 + b0[o], b0 in [0, 2**15), b1 in [-2**16, 2**16).
+
+def prepare(layer):
+    """The plan fc() runs a tinyml.reader.Layer with: signed weights, pieces(), shape, clamp."""
+    global _acc
+    if len(_acc) < layer.n_out:
+        _acc = array("i", bytes(4 * layer.n_out))
+    w = layer.weights
+    signed = w if layer.weights_signed else _int8_view(w)
+    q = pieces(layer.bias, layer.multipliers, layer.shifts, layer.rounding == _ROUNDING_LITERT,
+               layer.n_out, layer.n_channels)
+    # w and the bias stay referenced: the uctypes views over them hold only addresses
+    return signed, q, layer.n_in, layer.n_out, layer.act_min, layer.act_max, layer.output_zp, (w, layer.bias)
+
+
+def fc(plan, x, out):
+    """One layer, x (int8) -> out (int8). Allocates nothing."""
+    w, q, n_in, n_out, act_min, act_max, out_zp, _ = plan
+    acc = _acc
+    mac(x, w, acc, n_in, n_out)
+    requantize(acc, q, out, n_out, act_min, act_max, out_zp)
+
+
+def _int8_view(buf):
+    # weights used in place (a view of a ROMFS file) read as unsigned bytes: index them
+    # through a signed uctypes array at the same address instead (as fast as an array).
+    # MicroPython only: CircuitPython has no ROMFS, so it never gets here.
+    import uctypes  # type: ignore[import-not-found]
+
+    return uctypes.struct(uctypes.addressof(buf), {"v": (uctypes.ARRAY | 0, uctypes.INT8 | len(buf))}).v
+
+
+def pieces(bias, mult, shift, single_rounding, n_out=None, n_ch=None):
+    """A layer's bias (int32), multipliers (int32) and shifts (int8), arrays or views of the
+    file (give n_out and n_ch for views, whose len() counts bytes), as requantize() takes
+    them: (bias_lo, bias_hi, rec), every entry a small int.
+
+    bias[o] = bias_hi[2 o + 1] 2**16 + bias_lo[2 o]: its 16-bit halves, lo unsigned, hi signed
+    (views of the bias where it lies, or copies: _halves()).
     mult[c] = m2 2**30 + m1 2**15 + m0 with m0, m1 in [-2**14, 2**14), m2 in {0, 1, 2}
     (balanced pieces, so that a product with a 15-bit piece of x is at most 2**29 in size).
     Read as 16-bit halves (struct, little-endian as in the file), never as whole int32s.
     """
-    n_out = len(bias)
-    n_ch = len(mult)
-    b0 = array("i", bytes(4 * n_out))
-    b1 = array("i", bytes(4 * n_out))
-    for o in range(n_out):
-        lo, hi = struct.unpack_from("<Hh", bias, 4 * o)
-        b0[o] = lo & 0x7FFF
-        b1[o] = (hi << 1) + (lo >> 15)
+    if n_out is None:
+        n_out = len(bias)
+        n_ch = len(mult)
+    bias_lo, bias_hi = _halves(bias, n_out)
     rec = array("h", bytes(2 * _REC * n_ch))
     for c in range(n_ch):
         lo, hi = struct.unpack_from("<Hh", mult, 4 * c)
@@ -66,6 +100,8 @@ def prepare(bias, mult, shift, single_rounding):
             m1 -= 0x8000
             m2 += 1
         s = shift[c]
+        if s > 127:  # a view of the file reads unsigned bytes
+            s -= 256
         kind = _HALF_UP
         n = lsh = 0
         if single_rounding:
@@ -86,15 +122,30 @@ def prepare(bias, mult, shift, single_rounding):
         rec[j + 3] = kind
         rec[j + 4] = n
         rec[j + 5] = lsh
-    return b0, b1, rec
+    return bias_lo, bias_hi, rec
+
+
+def _halves(bias, n_out):
+    """The bias's 16-bit halves as (unsigned, signed) sequences, both indexed by half. On
+    MicroPython, uctypes arrays over the bias where it lies (flash, the stream window, an
+    array: no copy, no long int: 2 bytes a read); elsewhere (CircuitPython), copies."""
+    try:
+        import uctypes  # type: ignore[import-not-found]  # MicroPython only
+    except ImportError:
+        raw = bytes(bias)[:4 * n_out]
+        return array("H", raw), array("h", raw)
+    at = uctypes.addressof(bias)
+    n = 2 * n_out
+    return (uctypes.struct(at, {"v": (uctypes.ARRAY | 0, uctypes.UINT16 | n)}, uctypes.LITTLE_ENDIAN).v,
+            uctypes.struct(at, {"v": (uctypes.ARRAY | 0, uctypes.INT16 | n)}, uctypes.LITTLE_ENDIAN).v)
 
 
 def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
     """out[o] = clamp(requantized(acc[o] + bias[o]) + out_zp), bit-exact with TFLite:
     TFLM's SaturatingRoundingDoublingHighMul + RoundingDivideByPOT, or LiteRT's single
-    rounding, per the kinds prepare() recorded. q = prepare(...); acc[o] a small int (mac's
+    rounding, per the kinds pieces() recorded. q = pieces(...); acc[o] a small int (mac's
     are); act_min - out_zp and act_max - out_zp in [-255, 255] (int8 values)."""
-    b0, b1, rec = q
+    bias_lo, bias_hi, rec = q
     per_channel = len(rec) > _REC
     lo = act_min - out_zp  # clamp before adding the zero point: |lo|, |hi| <= 255
     hi = act_max - out_zp
@@ -105,6 +156,7 @@ def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
     n = rec[4]
     lsh = rec[5]
     j = 0
+    k = 0  # bias[o]'s low half
     for o in range(n_out):
         if per_channel:
             m0 = rec[j]
@@ -115,10 +167,14 @@ def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
             lsh = rec[j + 5]
             j += _REC
         # x = acc + bias = x1 2**15 + x0, not yet wrapped: x0 < 2**16, |x1| < 2**17
+        # with bias = b1 2**15 + b0: b0 = lo & 0x7FFF in [0, 2**15), b1 = 2 hi + (lo >> 15) in
+        # [-2**16, 2**16), lo and hi its 16-bit halves
         a = acc[o]
-        x0 = (a & 0x7FFF) + b0[o]
-        x1 = (a >> 15) + b1[o] + (x0 >> 15)
+        b = bias_lo[k]  # < 2**16
+        x0 = (a & 0x7FFF) + (b & 0x7FFF)
+        x1 = (a >> 15) + (bias_hi[k + 1] << 1) + (b >> 15) + (x0 >> 15)
         x0 &= 0x7FFF
+        k += 2
         if lsh:  # TFLM: x << lsh wraps in int32 (only x mod 2**(32-lsh) matters)
             x1 = ((x1 & ((1 << (17 - lsh)) - 1)) << lsh) if lsh < 17 else 0  # < 2**17
             if lsh < 15:

@@ -7,7 +7,30 @@
 # constant below 2**30 (a small int on 32-bit ports), so both word sizes compute the same
 # exact integers and nothing relies on wrap-around. tests/device/test_viper_requantize.py
 # runs this very source in CPython with every operation range-checked.
+from array import array
+
 import micropython
+
+_acc = array("i")  # the accumulator row every plan shares: only live inside one fc() call
+
+
+def prepare(layer):
+    """The plan fc() runs a tinyml.reader.Layer with; params is the layer's tml_fc_params
+    (native/core/tinyml.h) as requantize() reads it."""
+    global _acc
+    if len(_acc) < layer.n_out:
+        _acc = array("i", bytes(4 * layer.n_out))
+    params = array("i", (layer.n_in, layer.n_out, layer.n_channels, layer.act_min, layer.act_max,
+                         layer.output_zp, layer.rounding))
+    return layer.weights, layer.bias, layer.multipliers, layer.shifts, params, layer.n_in, layer.n_out
+
+
+def fc(plan, x, out):
+    """One layer, x (int8) -> out (int8). Allocates nothing."""
+    w, bias, mult, shift, params, n_in, n_out = plan
+    acc = _acc
+    mac(x, w, acc, n_in, n_out)
+    requantize(acc, bias, mult, shift, out, params)
 
 
 @micropython.viper
@@ -27,7 +50,8 @@ def requantize(acc: ptr32, bias: ptr32, mult: ptr32, shift: ptr8, out: ptr8, par
     """out[o] = clamp(requantized(acc[o] + bias[o]) + out_zp), bit-exact with TFLite.
 
     mult: array('i'), shift: array('b'), one entry or one per output; params: the layer's
-    array('i') (n_in, n_out, n_channels, act_min, act_max, output_zp, litert).
+    array('i') (n_in, n_out, n_channels, act_min, act_max, output_zp, rounding), rounding the
+    .tmdl code: 1 litert (single rounding), 0 tflm.
 
     The 64-bit product x * m is done in 16-bit pieces, x = xh 2**16 + xl (xh signed,
     xl in [0, 2**16)), m = mh 2**16 + ml (0 <= mh < 2**15, ml in [0, 2**16)):

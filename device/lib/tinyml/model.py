@@ -1,220 +1,250 @@
-# Load a .tmdl file (docs/format.md) and run it. load() validates and allocates
-# everything; invoke() only touches preallocated buffers.
-import struct
+# Load a .tmdl file (docs/format.md) and run it. load() checks the file and prepares every
+# layer on one backend; invoke() is one loop over the prepared plans and allocates nothing.
+#
+# A backend is one module, tinyml._<name>, with prepare(layer) -> plan (once, at load) and
+# fc(plan, x, out) (one int8 fully connected layer per call); adding a backend is adding a
+# module and its name to BACKENDS. Importing a backend's module raises ImportError (or
+# SyntaxError, for viper on a port without the emitter) when this board cannot run it.
+import gc
+import sys
 from array import array
 from micropython import const
 
-from tinyml import _python
+from tinyml import reader
 
-try:
-    from binascii import crc32 as _crc32
-except ImportError:  # some ports leave crc32 out of binascii
-    _crc32 = None  # type: ignore[assignment]
-
-_MAGIC = b"TMDL"
-_VERSION = const(1)
-_FLAG_LITERT = const(1)
-_FLAG_SOFTMAX = const(2)
-_KNOWN_FLAGS = const(15)
-_HEADER = const(16)
-_MODEL_BLOCK = const(28)
-_LAYER_BLOCK = const(12)
-
-BACKENDS = ("native", "viper", "python")
-# python and viper provide mac() (int32 accumulators) and requantize(); native provides
-# fc(), a whole layer in C. Neither requantize allocates on 32-bit ports: _viper's works
-# in 16-bit pieces of machine words, _python's in 15-bit pieces that are all small ints
-# (its bias and multipliers are split once, at load, by _python.prepare).
-_kernels = {"python": _python.mac}
-_requantize = {"python": _python.requantize}
-_native_problem = "the _tinyml module is not in this firmware or /lib (docs/firmware.md)"
-try:
-    from _tinyml import fc as _native_fc
-    _kernels["native"] = _native_fc
+# RAM of load's objects beyond the buffers it sizes exactly (Layer, views, plans, steps), in
+# machine words, measured on the unix port (tests/device/test_ram_budget.py holds the
+# estimate above what load really takes, and close to it).
+_WORD = 8 if sys.maxsize > 0x7FFFFFFF else 4
+try:  # the pure-Python backend reads the bias in place through uctypes, or keeps a copy
+    import uctypes  # type: ignore[import-not-found]  # noqa: F401
+    _PYTHON_BIAS_COPY = 0
+    _PYTHON_VIEW_WORDS = 24  # per layer: two uctypes views of the bias and their descriptors
 except ImportError:
-    pass
-except ValueError as e:  # a _tinyml.mpy for another architecture or MicroPython version
-    _native_problem = "lib/_tinyml.mpy does not load here (%s)" % e
-try:
-    from tinyml._viper import mac as _viper_mac, requantize as _viper_requantize
-    _kernels["viper"] = _viper_mac
-    _requantize["viper"] = _viper_requantize
-except (ImportError, SyntaxError, AttributeError):  # no viper emitter on this port
-    pass
+    _PYTHON_BIAS_COPY = 8  # bytes per output
+    _PYTHON_VIEW_WORDS = 8
+_MODEL_WORDS = const(224)
+_LAYER_WORDS = const(100)
+
+BACKENDS = ("native", "viper", "python")  # fastest first
+_modules = {}
+_problems = {}
+for _name in BACKENDS:
+    try:
+        _modules[_name] = __import__("tinyml._" + _name, None, None, ("prepare",))
+    except ImportError as e:
+        _problems[_name] = str(e)
+    except (SyntaxError, AttributeError):  # no viper code emitter on this port
+        _problems[_name] = "this port has no viper code emitter"
 
 
 def available_backends():
     """Backends this firmware can run, fastest first."""
-    return tuple(b for b in BACKENDS if b in _kernels)
+    return tuple(b for b in BACKENDS if b in _modules)
 
 
-def _crc32_soft(data, crc=0):
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
+def _backend_module(backend):
+    if backend is None:
+        backend = available_backends()[0]
+    if backend not in BACKENDS:
+        raise ValueError("unknown backend %r; choose one of %s" % (backend, ", ".join(BACKENDS)))
+    if backend not in _modules:
+        raise ValueError("backend %r is not available: %s" % (backend, _problems.get(backend, "")))
+    return backend, _modules[backend]
 
 
-def _file_size(f):
-    end = f.seek(0, 2)
-    f.seek(0)
-    return end
+def _needs(contents, backend):
+    """Bytes load() keeps in RAM for this file and backend, per placement of the sections:
+    {"filesystem", "stream", "romfs", "buffers", "peak"}. buffers are input, output, hidden
+    activations, the accumulator row (viper, python) and the float output list; "filesystem"
+    also reads every section into RAM (and "peak" adds the largest section's temporary
+    copy while it does), "stream" one window as large as the largest layer, "romfs" none
+    (a file at a 4-byte boundary). The pure-Python backend keeps its multipliers as small-int
+    pieces (12 bytes per channel), and its bias's 16-bit halves as copies where uctypes is
+    missing (8 bytes per output); the native one copies the multipliers and shifts it
+    checked unless they are read-only (in ROMFS)."""
+    layers = contents.layers
+    buffers = (contents.n_in + contents.n_out + 2 * contents.widest + _WORD * contents.n_out + 8
+               + (0 if backend == "native" else 4 * max(l.n_out for l in layers)))
+    sections = [l.end - l.bias_at for l in layers]
+    objects = _WORD * (_MODEL_WORDS + _LAYER_WORDS * len(layers))
+    extra = 0
+    copies = 0
+    for l in layers:
+        if backend == "python":
+            extra += _PYTHON_BIAS_COPY * l.n_out + 12 * l.n_channels + _WORD * _PYTHON_VIEW_WORDS
+        copies += 4 * l.n_channels + (l.n_channels + 3) // 4 * 4
+    if backend != "native":
+        copies = 0
+    base = buffers + objects + extra
+    needs = {"buffers": buffers, "romfs": base,
+             "stream": base + max(sections) + copies,
+             "filesystem": base + sum(sections) + copies}
+    needs["peak"] = needs["filesystem"] + max(sections)
+    return needs
 
 
-class _Body:
-    """Reads the file body section by section, bounded by the declared length."""
-
-    def __init__(self, f, length):
-        self.f = f
-        self.left = length
-
-    def read_into(self, buf, nbytes, what):
-        """Fill buf, whose size is nbytes bytes, then skip the section's padding."""
-        if nbytes > self.left:
-            raise ValueError("truncated .tmdl: %s needs %d bytes, %d left" % (what, nbytes, self.left))
-        if nbytes and self.f.readinto(buf) != nbytes:
-            raise ValueError("truncated .tmdl: file ends inside %s" % what)
-        pad = -nbytes % 4
-        if pad:
-            if pad > self.left - nbytes or len(self.f.read(pad)) != pad:
-                raise ValueError("truncated .tmdl: file ends inside %s padding" % what)
-        self.left -= nbytes + pad
-        return buf
-
-    def array(self, typecode, count, size, what):
-        return self.read_into(array(typecode, bytes(count * size)), count * size, what)
+def _check_budget(path, needs, placement):
+    """MemoryError before allocating, when the heap cannot hold what load needs."""
+    if not hasattr(gc, "mem_free"):  # CPython standing in for a board in tests: no heap limit
+        return
+    gc.collect()
+    free = gc.mem_free()
+    if _need(needs, placement) > free:
+        raise MemoryError(_too_big(path, needs, placement, free, ""))
 
 
-def _check_crc(f, length, expected):
-    crc = 0
-    chunk = bytearray(256)
-    mv = memoryview(chunk)
-    left = length
-    while left:
-        n = f.readinto(mv[:min(left, 256)])
-        if not n:
-            break
-        crc = _crc32(mv[:n], crc) if _crc32 is not None else _crc32_soft(mv[:n], crc)
-        left -= n
-    if left:
-        raise ValueError("truncated .tmdl: body is %d bytes short of the %d in its header" % (left, length))
-    if crc & 0xFFFFFFFF != expected:
-        raise ValueError("corrupt .tmdl: CRC32 0x%08x != 0x%08x in header" % (crc & 0xFFFFFFFF, expected))
+def _need(needs, placement):
+    return needs["peak" if placement == "filesystem" else placement]
+
+
+def _too_big(path, needs, placement, free, why):
+    if placement == "romfs":
+        remedy = "a smaller model (fewer or narrower layers) or a board with more RAM"
+    else:
+        remedy = ("deploy it to ROMFS, where its weights stay in flash (`tinyml deploy --romfs`): "
+                  "load then needs about %d bytes" % needs["romfs"])
+        if placement == "filesystem":
+            remedy += (", or load(path, stream=True), which reads one layer at a time: about %d bytes"
+                       % needs["stream"])
+    return ("tinyml.load(%r): needs about %d bytes of RAM (%s), %d bytes are free%s; %s"
+            % (path, _need(needs, placement), "weights in place" if placement == "romfs" else
+               "streamed" if placement == "stream" else "whole model in RAM", free, why, remedy))
+
+
+def ram_needed(path, backend=None):
+    """What load(path, backend) needs in RAM, from the file's layer table alone: a dict of
+    bytes by placement ("filesystem", "stream", "romfs"), plus "buffers" (the activations
+    every placement has) and "peak" (filesystem, with a section's temporary copy)."""
+    backend = _backend_module(backend)[0]
+    with open(path, "rb") as f:
+        return _needs(reader.read(f, reader.image_of(f)), backend)
+
+
+def _closed(plan, x, out):
+    raise ValueError("the streamed model's file is closed: load it again")
+
+
+class _Streamed:
+    """A backend's fc with each layer's sections (bias, multipliers, shifts, weights) read from
+    the file, into the one window every layer shares, just before the layer runs. seek and
+    readinto into a view made at load allocate nothing."""
+
+    def __init__(self, f, fc):
+        self._file = f
+        self._fc = fc
+
+    def fc(self, plan, x, out):
+        at, view, inner = plan
+        f = self._file
+        f.seek(at)
+        if f.readinto(view) != len(view):
+            raise ValueError("streamed .tmdl: the file ended early (changed since load?)")
+        self._fc(inner, x, out)
 
 
 class Model:
     """An int8 fully connected network loaded from a .tmdl file.
 
     input, output: array('b') of quantized int8 values; invoke() runs input -> output.
-    predict(x) quantizes float(s), invokes, and dequantizes.
+    predict(x) quantizes float(s), invokes, and dequantizes. layers: the reader's Layer
+    objects (named fields); the golden vectors stay in the file until selftest() reads them.
+    weights: where the layers' sections are: "RAM" (read from an ordinary file), "in place"
+    (a file with the buffer protocol, in ROMFS), "in place, int32 copied" (such a file not
+    at a 4-byte boundary: bias and multipliers copied to RAM), or "streamed" (load(path,
+    stream=True) from an ordinary file: each layer read into one window just before it runs
+    in invoke(); the file stays open until close()).
     """
 
-    def __init__(self, path, backend=None):
-        if backend is None:
-            backend = available_backends()[0]
-        if backend not in BACKENDS:
-            raise ValueError("unknown backend %r; choose one of %s" % (backend, ", ".join(BACKENDS)))
-        if backend not in _kernels:
-            why = _native_problem if backend == "native" else "this port has no viper code emitter"
-            raise ValueError("backend %r is not available: %s" % (backend, why))
-        self.backend = backend
+    def __init__(self, path, backend=None, stream=False):
+        self.backend, module = _backend_module(backend)
         self.path = path
-        self._kernel = _kernels[backend]
-        self._requantize = _requantize.get(backend)
-        with open(path, "rb") as f:
-            self._parse(f)
+        self._file = None
+        f = open(path, "rb")
+        try:
+            image = reader.image_of(f)
+            contents = reader.read(f, image)
+            self.ram_needed = needs = _needs(contents, self.backend)
+            placement = "romfs" if image is not None else "stream" if stream else "filesystem"
+            _check_budget(path, needs, placement)
+            try:
+                self._place(f, image, contents, module, stream)
+            except MemoryError:
+                # enough bytes free in all, but not in one piece: the heap is fragmented
+                self._file = None
+                contents = None
+                gc.collect()
+                raise MemoryError(_too_big(path, needs, placement, gc.mem_free() if hasattr(gc, "mem_free") else 0,
+                                           ", but not in one piece (load models early, after a reset)"))
+        finally:
+            if self._file is None:
+                f.close()
 
-    def _parse(self, f):
-        size = _file_size(f)
-        if size < _HEADER:
-            raise ValueError("truncated .tmdl: %d bytes, header alone is %d" % (size, _HEADER))
-        magic, version, flags, length, crc = struct.unpack("<4sHHII", f.read(_HEADER))
-        if magic != _MAGIC:
-            raise ValueError("not a .tmdl file: magic %r, expected %r" % (magic, _MAGIC))
-        if version != _VERSION:
-            raise ValueError("unsupported .tmdl version %d; this tinyml reads version %d" % (version, _VERSION))
-        if flags & ~_KNOWN_FLAGS:
-            raise ValueError("unknown .tmdl flags 0x%04x" % flags)
-        if length != size - _HEADER:
-            raise ValueError("%s .tmdl: body is %d bytes, header says %d"
-                             % ("truncated" if size - _HEADER < length else "oversized", size - _HEADER, length))
-        _check_crc(f, length, crc)
-        f.seek(_HEADER)
-        body = _Body(f, length)
-        block = body.read_into(bytearray(_MODEL_BLOCK), _MODEL_BLOCK, "model block")
-        (n_layers, n_vec, n_in, n_out, self.input_scale, self.input_zp, self.output_scale,
-         self.output_zp, max_width, _) = struct.unpack("<HHHHfifiHH", block)
-        if not n_layers:
-            raise ValueError("invalid .tmdl: no layers")
-        self.single_rounding = bool(flags & _FLAG_LITERT)
-        self.softmax = bool(flags & _FLAG_SOFTMAX)
-        heads = body.read_into(bytearray(_LAYER_BLOCK * n_layers), _LAYER_BLOCK * n_layers, "layer headers")
-        layers = []
-        width = n_in
-        widest = 0
-        for i in range(n_layers):
-            l_in, l_out, n_q, act_min, act_max, in_zp, out_zp, _ = struct.unpack_from("<HHHbbbbH", heads, i * _LAYER_BLOCK)
-            if l_in != width or not l_out:
-                raise ValueError("invalid .tmdl: layer %d is %d->%d, previous output is %d" % (i, l_in, l_out, width))
-            if n_q != 1 and n_q != l_out:
-                raise ValueError("invalid .tmdl: layer %d has %d quantization channels for %d outputs" % (i, n_q, l_out))
-            if act_min > act_max:
-                raise ValueError("invalid .tmdl: layer %d activation range [%d, %d]" % (i, act_min, act_max))
-            bias = body.array("i", l_out, 4, "layer %d bias" % i)
-            mult = body.array("i", n_q, 4, "layer %d multipliers" % i)
-            shift = body.array("b", n_q, 1, "layer %d shifts" % i)
-            weights = body.array("b", l_in * l_out, 1, "layer %d weights" % i)
-            for j in range(n_q):
-                if mult[j] < 0 or not -31 <= shift[j] <= 30:
-                    raise ValueError("invalid .tmdl: layer %d multiplier or shift out of range" % i)
-            # the layer's tml_fc_params (native/core/tinyml.h) for the native and viper backends
-            params = array("i", (l_in, l_out, n_q, act_min, act_max, out_zp, flags & _FLAG_LITERT))
-            if self.backend == "python":  # bias and multipliers as small-int pieces instead
-                params = _python.prepare(bias, mult, shift, self.single_rounding)
-            layers.append((l_in, l_out, weights, bias, mult, shift, act_min, act_max, out_zp, params))
-            width = l_out
-            widest = max(widest, l_in, l_out)
-        if width != n_out:
-            raise ValueError("invalid .tmdl: last layer gives %d outputs, header says %d" % (width, n_out))
-        if widest != max_width:
-            raise ValueError("invalid .tmdl: max width %d does not match the layers (%d)" % (max_width, widest))
-        self.vectors_in = body.array("b", n_vec * n_in, 1, "test vector inputs")
-        self.vectors_out = body.array("b", n_vec * n_out, 1, "test vector outputs")
-        if body.left:
-            raise ValueError("invalid .tmdl: %d unexpected bytes after the last section" % body.left)
-        self.n_vectors = n_vec
-        self._layers = layers
-        self.input = array("b", bytes(n_in))
-        self.output = array("b", bytes(n_out))
-        # Ping-pong buffers for hidden activations, one int32 accumulator row.
-        self._hidden = (array("b", bytes(max_width)), array("b", bytes(max_width)))
-        self._acc = array("i", bytes(4 * max_width))
-        self._result = [0.0] * n_out
+    def _place(self, f, image, contents, module, stream):
+        if image is not None:  # ROMFS: weights, bias, multipliers and shifts stay in flash
+            self.weights = "in place" if reader.place_in_image(image, contents) else "in place, int32 copied"
+            self._setup(contents, module)
+        elif stream:
+            self.weights = "streamed"
+            self._file = f
+            self._setup_streamed(f, contents, module)
+        else:
+            reader.place_in_ram(f, contents)
+            self.weights = "RAM"
+            self._setup(contents, module)
+
+    def _setup_streamed(self, f, contents, module):
+        # Every layer lives in one window, refilled from the file before it runs. Each layer
+        # is prepared while its own sections are in the window: the native plan copies the
+        # multipliers and shifts it checked, the python plan splits the bias into pieces.
+        window, signed = reader.stream_window(contents)
+        window = memoryview(window)
+        views = []
+
+        def prepare(layer):
+            views.append(reader.place_in_window(f, layer, window, signed, len(views)))
+            return module.prepare(layer)
+
+        self._setup(contents, module, prepare)
+        self._fc = _Streamed(f, module.fc).fc
+        self._steps = tuple(((l.bias_at, view, plan), dst)
+                            for l, view, (plan, dst) in zip(self.layers, views, self._steps))
+
+    def close(self):
+        """Close the model file a streamed model keeps open (invoke() needs it until then)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._fc = _closed
+
+    def _setup(self, contents, module, prepare=None):
+        self.rounding = reader.ROUNDING_NAMES[contents.rounding]
+        self.softmax = contents.softmax
+        self.input_scale, self.input_zp = contents.input_scale, contents.input_zp
+        self.output_scale, self.output_zp = contents.output_scale, contents.output_zp
+        self.n_vectors = contents.n_vectors
+        self._vectors_at = contents.vectors_at
+        self.layers = contents.layers
+        widest = contents.widest
+        self.input = array("b", bytes(contents.n_in))
+        self.output = array("b", bytes(contents.n_out))
+        # ping-pong buffers for the hidden activations
+        hidden = (array("b", bytes(widest)), array("b", bytes(widest)))
+        last = len(self.layers) - 1
+        self._fc = module.fc
+        prepare = prepare or module.prepare
+        self._steps = tuple((prepare(l), self.output if i == last else hidden[i & 1])
+                            for i, l in enumerate(self.layers))
+        self._result = [0.0] * contents.n_out
         self._f32 = array("f", bytes(4))
 
     def invoke(self):
         """Run self.input -> self.output with integer arithmetic. Allocates nothing."""
+        fc = self._fc
         src = self.input
-        last = len(self._layers) - 1
-        kernel = self._kernel
-        backend = self.backend
-        requantize = self._requantize
-        acc = self._acc
-        i = 0
-        for l_in, l_out, weights, bias, mult, shift, act_min, act_max, out_zp, params in self._layers:
-            dst = self.output if i == last else self._hidden[i & 1]
-            if backend == "native":
-                kernel(params, src, weights, bias, mult, shift, dst)
-            elif backend == "viper":
-                kernel(src, weights, acc, l_in, l_out)
-                requantize(acc, bias, mult, shift, dst, params)
-            else:
-                kernel(src, weights, acc, l_in, l_out)
-                requantize(acc, params, dst, l_out, act_min, act_max, out_zp)
+        for plan, dst in self._steps:
+            fc(plan, src, dst)
             src = dst
-            i += 1
 
     def quantize(self, value):
         # TFLite quantizes in float32: round x and x/scale to float32 (exact on float32
@@ -256,47 +286,52 @@ class Model:
         return out
 
     def selftest(self, verbose=False):
-        """Run the golden vectors stored in the file; return (passed, total)."""
+        """Run the golden vectors stored in the file (read from it now); return (passed, total)."""
         n_in, n_out = len(self.input), len(self.output)
+        expected = array("b", bytes(n_out))
         passed = 0
-        for v in range(self.n_vectors):
-            for i in range(n_in):
-                self.input[i] = self.vectors_in[v * n_in + i]
-            self.invoke()
-            ok = True
-            for o in range(n_out):
-                if self.output[o] != self.vectors_out[v * n_out + o]:
-                    ok = False
-            passed += ok
-            if verbose and not ok:
-                print("vector %d: got %s expected %s" % (v, list(self.output),
-                                                         list(self.vectors_out[v * n_out:(v + 1) * n_out])))
+        with open(self.path, "rb") as f:
+            outputs_at = self._vectors_at + n_in * self.n_vectors + (-(n_in * self.n_vectors) % 4)
+            for v in range(self.n_vectors):
+                f.seek(self._vectors_at + v * n_in)
+                f.readinto(self.input)
+                f.seek(outputs_at + v * n_out)
+                f.readinto(expected)
+                self.invoke()
+                ok = self.output == expected
+                passed += ok
+                if verbose and not ok:
+                    print("vector %d: got %s expected %s" % (v, list(self.output), list(expected)))
         return passed, self.n_vectors
 
     @property
     def param_bytes(self):
-        return sum(len(l[2]) + 4 * len(l[3]) + 5 * len(l[4]) for l in self._layers)
+        return sum(l.weight_bytes + l.quant_bytes for l in self.layers)
 
     @property
     def ram_bytes(self):
-        """Bytes of the buffers invoke() works in (weights excluded)."""
-        return len(self.input) + len(self.output) + 2 * len(self._hidden[0]) + 4 * len(self._acc)
+        """Bytes of the buffers invoke() and predict() work in (weights excluded)."""
+        return self.ram_needed["buffers"]
 
     def info(self):
-        lines = ["tinyml model %s: backend %s, rounding %s" % (self.path, self.backend,
-                                                              "litert" if self.single_rounding else "tflm"),
+        lines = ["tinyml model %s: backend %s, rounding %s, weights %s" % (self.path, self.backend, self.rounding,
+                                                                           self.weights),
                  "  input  %d int8, scale %g, zero point %d" % (len(self.input), self.input_scale, self.input_zp)]
-        for n, l in enumerate(self._layers):
+        for n, l in enumerate(self.layers):
             lines.append("  layer %d: dense %d -> %d, %s weight scales, activation [%d, %d]"
-                         % (n, l[0], l[1], "per-channel" if len(l[4]) > 1 else "per-tensor", l[6], l[7]))
+                         % (n, l.n_in, l.n_out, "per-channel" if l.n_channels > 1 else "per-tensor",
+                            l.act_min, l.act_max))
         lines.append("  output %d int8, scale %g, zero point %d%s" % (len(self.output), self.output_scale,
                                                                    self.output_zp, ", softmax" if self.softmax else ""))
         lines.append("  %d parameter bytes, %d RAM bytes for buffers, %d golden vectors"
                      % (self.param_bytes, self.ram_bytes, self.n_vectors))
+        needs = self.ram_needed
+        lines.append("  load needs about %d bytes of RAM from the filesystem, %d streamed, %d from ROMFS"
+                     % (needs["filesystem"], needs["stream"], needs["romfs"]))
         return "\n".join(lines)
 
     def __repr__(self):
-        shape = "->".join([str(len(self.input))] + [str(l[1]) for l in self._layers])
+        shape = "->".join([str(len(self.input))] + [str(l.n_out) for l in self.layers])
         return "<Model %s %s backend=%s>" % (self.path, shape, self.backend)
 
 
@@ -311,10 +346,15 @@ def _softmax(values):
         values[i] /= total
 
 
-def load(path, backend=None):
-    """Load a .tmdl model; backend None picks native, then viper, then python."""
+def load(path, backend=None, stream=False):
+    """Load a .tmdl model; backend None picks native, then viper, then python.
+
+    A file that supports the buffer protocol (ROMFS, /rom) is used in place. From an
+    ordinary filesystem the whole model is read into RAM, or with stream=True each layer
+    is read into one window just before it runs, in every invoke() (RAM: the largest
+    layer's weights and quantization; slower by the file reads)."""
     try:
-        return Model(path, backend)
+        return Model(path, backend, stream)
     except OSError as e:
         if path.startswith("/rom/"):
             _romfs_missing(path)

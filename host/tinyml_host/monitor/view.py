@@ -17,11 +17,18 @@ def _names(session) -> list[str]:
     return names if len(names) == width else [f"v{i}" for i in range(1, width + 1)]
 
 
+def _value(session, name: str, v: float) -> str:
+    classes = session.transport.class_names
+    if name == "class" and classes and 0 <= v < len(classes) and v == int(v):
+        return f"{name} {classes[int(v)]}"
+    return f"{name} {v:.5g}"
+
+
 def _last_values(session) -> str:
     rows = session.frames.rows
     if not rows:
         return "-"
-    return f"seq {int(rows[-1][0])}  " + "  ".join(f"{n} {v:.5g}" for n, v in zip(_names(session), rows[-1][1:]))
+    return f"seq {int(rows[-1][0])}  " + "  ".join(_value(session, n, v) for n, v in zip(_names(session), rows[-1][1:]))
 
 
 def _elapsed(session) -> str:

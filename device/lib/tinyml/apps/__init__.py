@@ -3,7 +3,7 @@
 # Switch, and run() starts the next app on the same BLE link.
 from tinyml import clock, hal
 
-APPS = ("sine", "motion")
+APPS = ("sine", "motion", "gesture", "record")
 
 
 class Switch:
@@ -22,6 +22,8 @@ def switchable(name):
     if name not in APPS:
         raise ValueError("unknown app %r" % name)
     module = __import__("tinyml.apps." + name, None, None, ("MODEL",))
+    if module.MODEL is None:   # the record app needs none
+        return name
     try:
         os.stat(model_path(module.MODEL))
     except OSError:

@@ -55,7 +55,7 @@ def configure(**settings):
 COMMANDS = {  # type: dict[str, tuple]
     "rate": ("int", (1, 100), "rate N: frames per second, 1..100"),
     "led": ("word", ("on", "off"), "led on|off"),
-    "app": ("word", ("sine", "motion"), "app sine|motion"),
+    "app": ("word", ("sine", "motion", "gesture", "record"), "app sine|motion|gesture|record"),
 }
 
 

@@ -1,0 +1,74 @@
+"""_tinyml, the binding of native/core, in the real micropython binary: prepare() checks a
+layer once (the C kernel then trusts it), and refuses int32 buffers that are not 4-byte
+aligned, which a Cortex-M0+ cannot load by words (a HardFault reachable from Python)."""
+
+import pytest
+
+from mpy import lines_with, require_native, run
+
+HAVE_NATIVE = "import tinyml\nprint('N', 'native' in tinyml.available_backends())"
+
+BINDING = """
+from array import array
+import _tinyml
+
+params = array('i', (4, 2, 1, -128, 127, 0, 0))  # tml_fc_params: 4 -> 2, per tensor, tflm
+w = array('b', (1, 2, 3, 4, -1, -2, -3, -4))
+bias = array('i', (0, 0))
+mult = array('i', (1 << 30,))
+shift = array('b', (0,))
+x = array('b', (10, 20, 30, 40))
+out = array('b', (0, 0))
+
+def attempt(label, *args):
+    try:
+        _tinyml.prepare(*args)
+        print('R', label, 'accepted')
+    except ValueError as e:
+        print('R', label, 'ValueError', e)
+
+def unaligned(n):
+    return memoryview(bytearray(n + 4))[1:]
+
+attempt('aligned', params, w, bias, mult, shift)
+attempt('bias', params, w, unaligned(8), mult, shift)
+attempt('mult', params, w, bias, unaligned(4), shift)
+attempt('weights', params, unaligned(8), bias, mult, shift)  # int8: byte loads, any address
+attempt('shift', params, w, bias, mult, array('b', (31,)))
+attempt('rounding', array('i', (4, 2, 1, -128, 127, 0, 2)), w, bias, mult, shift)
+attempt('short-bias', params, w, array('i', (0,)), mult, shift)
+
+plan = _tinyml.prepare(params, w, bias, mult, shift)
+_tinyml.fc(plan, x, out)
+print('Y', *out)  # (10 + 40 + 90 + 160) / 2 = 150 -> 127 clamped; -150 -> -128
+mult[0] = -5      # the plan holds a checked copy of a writable array's multipliers
+shift[0] = 99
+_tinyml.fc(plan, x, out)
+print('Y', *out)
+try:
+    _tinyml.fc((params, w, bias, mult, shift), x, out)
+except TypeError as e:
+    print('T', e)
+ro = _tinyml.prepare(params, w, bias, bytes(array('i', (1 << 29,))), bytes(1))  # read-only: used in place
+_tinyml.fc(ro, x, out)
+print('Y', *out)  # 300 / 4 = 75
+"""
+
+
+def test_prepare_checks_once_and_refuses_unaligned_int32_buffers():
+    if lines_with("N", run(HAVE_NATIVE)) != ["True"]:
+        if require_native():
+            pytest.fail("TINYML_REQUIRE_NATIVE=1 but _tinyml is not available")
+        pytest.skip("no _tinyml here: build native/micropython (docs/firmware.md) and set TINYML_MPY_PATH to its folder")
+    out = run(BINDING)
+    results = dict(line.split(" ", 1) for line in lines_with("R", out))
+    assert results["aligned"] == "accepted"
+    assert results["bias"] == "ValueError bias must be 4-byte aligned (int32)"
+    assert results["mult"] == "ValueError multipliers must be 4-byte aligned (int32)"
+    assert results["weights"] == "accepted"
+    assert results["shift"] == "ValueError bad multiplier, shift or rounding"
+    assert results["rounding"] == "ValueError bad multiplier, shift or rounding"
+    assert results["short-bias"] == "ValueError bias shorter than n_out"
+    # w rows (1, 2, 3, 4) and (-1, -2, -3, -4) on x (10, 20, 30, 40): +-300, times 2**30 / 2**31
+    assert lines_with("Y", out) == ["127 -128", "127 -128", "75 -75"]
+    assert lines_with("T", out) == ["plan must come from _tinyml.prepare"]
