@@ -87,7 +87,8 @@ def cmd_deploy(args):
             raise TinymlError(f"{args.source}: not a folder (--source is the folder that becomes the board's "
                               "filesystem)")
         for model in _models(args):
-            read_tmdl(model)
+            if model.suffix == ".tmdl":  # beside a model, e.g. its .classes names, copied as they are
+                read_tmdl(model)
 
     if args.drive:  # CircuitPython: over its USB drive
         if args.romfs:

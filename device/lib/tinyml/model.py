@@ -20,9 +20,11 @@ try:  # the pure-Python backend reads the bias in place through uctypes, or keep
     import uctypes  # type: ignore[import-not-found]  # noqa: F401
     _PYTHON_BIAS_COPY = 0
     _PYTHON_VIEW_WORDS = 24  # per layer: two uctypes views of the bias and their descriptors
+    _WEIGHTS_COPIED_ONCE = True  # reader.int8_buffer: a bytearray, no temporary copy
 except ImportError:
     _PYTHON_BIAS_COPY = 8  # bytes per output
     _PYTHON_VIEW_WORDS = 8
+    _WEIGHTS_COPIED_ONCE = False  # array('b', bytes(n)): a temporary copy as large
 _MODEL_WORDS = const(224)
 _LAYER_WORDS = const(100)
 
@@ -57,8 +59,8 @@ def _needs(contents, backend):
     """Bytes load() keeps in RAM for this file and backend, per placement of the sections:
     {"filesystem", "stream", "romfs", "buffers", "peak"}. buffers are input, output, hidden
     activations, the accumulator row (viper, python) and the float output list; "filesystem"
-    also reads every section into RAM (and "peak" adds the largest section's temporary
-    copy while it does), "stream" one window as large as the largest layer, "romfs" none
+    also reads every section into RAM (and "peak" adds the largest temporary copy while it
+    does: an int32 section's, or with no uctypes a layer's weights), "stream" one window as large as the largest layer, "romfs" none
     (a file at a 4-byte boundary). The pure-Python backend keeps its multipliers as small-int
     pieces (12 bytes per channel), and its bias's 16-bit halves as copies where uctypes is
     missing (8 bytes per output); the native one copies the multipliers and shifts it
@@ -80,7 +82,8 @@ def _needs(contents, backend):
     needs = {"buffers": buffers, "romfs": base,
              "stream": base + max(sections) + copies,
              "filesystem": base + sum(sections) + copies}
-    needs["peak"] = needs["filesystem"] + max(sections)
+    needs["peak"] = needs["filesystem"] + max(4 * l.n_out if _WEIGHTS_COPIED_ONCE else l.end - l.bias_at
+                                              for l in layers)
     return needs
 
 
