@@ -5,3 +5,9 @@
 #             brightness shows which; needs gesture.tmdl and gesture.classes on the board
 #   "record"  streams the IMU over telemetry for `tinyml record --ble NAME`
 APP = "sine"
+
+# Telemetry radio settings (tinyml.telemetry.SETTINGS; docs/telemetry.md, Power: what each costs):
+#   adv_interval_ms   advertising interval while no central is connected (20..10240)
+#   conn_interval_ms  connection interval the board asks for (CircuitPython; 8..4000)
+#   frame_rate_hz     most frames per second an app sends (1..100; `rate N` over BLE overrides)
+TELEMETRY = {"adv_interval_ms": 1000, "conn_interval_ms": 100, "frame_rate_hz": 10}

@@ -147,9 +147,14 @@ def cmd_bench(args):
     with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
         names = [m.name for m in _models(args)]
         rows = bench.run_on_board(board, names, args.invokes)
+        duty = [] if args.no_duty else bench.duty_on_board(board, args.sleep)
         where = "virtual board" if args.port == "sim" else board.port
     path = bench.report(rows, Path(args.out), f"inference on the board ({where}), {args.invokes} invokes each")
     print(f"wrote {path}")
+    if not args.no_duty:
+        duty_path = bench.report_duty(duty, Path(args.out), where)
+        if duty_path:
+            print(f"wrote {duty_path}")
 
 
 def cmd_repl(args):
@@ -179,7 +184,14 @@ def cmd_estimate(args):
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
             raise TinymlError(f"unknown board {args.board!r}; see `tinyml boards`")
+    energy = estimate.energy(rows, args.rate)
+    if args.json:
+        import json
+
+        print(json.dumps(energy, indent=1))
+        return
     estimate.print_table(rows, args.model, bool(costs))
+    estimate.print_energy(energy, args.rate)
     from . import mlperf
 
     if mlperf.is_ad01_shaped(model):
@@ -301,6 +313,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--model", action="append", help="model file name(s) on the board (default sine.tmdl)")
     s.add_argument("--invokes", type=int, default=300)
     s.add_argument("--out", default="out/bench")
+    s.add_argument("--sleep", choices=["auto", "light", "idle"], default="auto",
+                   help="the apps' wait between inferences for the duty cycle (default auto: keep USB/BLE)")
+    s.add_argument("--no-duty", action="store_true", help="skip running the apps for their duty cycle")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("repl", help="the board's REPL with tinyml and the model loaded as m")
@@ -312,6 +327,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="the .tmdl file")
     s.add_argument("--board", help="only this boards.json id")
     s.add_argument("--costs", default="out/bench/kernels.json", help="kernel measurements from `make bench`")
+    s.add_argument("--rate", type=float, default=1.0, metavar="HZ",
+                   help="inferences per second for the average power (default 1); asleep in between")
+    s.add_argument("--json", action="store_true",
+                   help="print the energy rows as JSON (board, backend, latency_us, energy_uj, avg_mw, rate_hz, ...)")
     s.set_defaults(func=cmd_estimate)
 
     s = sub.add_parser("monitor", help="watch live telemetry: --ble NAME, --port PATH (USB serial) or --port sim")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import struct
 import threading
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ class Transport:
         self.events: list[tuple[float, str]] = []
         self.finished = False
         self.error: str | None = None
+        self.duty: dict | None = None   # the board's time awake and asleep, where it can tell
 
     def _event(self, text: str):
         self.events.append((time.monotonic(), text))
@@ -76,6 +78,24 @@ def read_sim_tx(path: Path, offset: int) -> tuple[list[bytes], int]:
         chunks.append(data[i + 1:i + 1 + data[i]])
         i += 1 + data[i]
     return chunks, offset + i
+
+
+def read_sleep_trace(path: Path) -> dict | None:
+    """The virtual board's waits between inferences (device/lib/tinyml/hal/_sim.py sleep.trace):
+    the time from the first wait's start to the last one's end, how much of it asleep, and which
+    wait; None before any wait."""
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    records = [struct.unpack_from("<III", data, i) for i in range(0, len(data) - len(data) % 12, 12)]
+    if not records:
+        return None
+    start = records[0][0]
+    # ticks_ms wrap at 2**30 on the unix port; a session is far shorter than that
+    end = max((t + slept - start) % (1 << 30) for t, slept, _ in records)
+    asleep = sum(slept for _, slept, _ in records)
+    return {"span_ms": end, "asleep_ms": asleep, "awake_ms": max(0, end - asleep), "wakeups": len(records),
+            "wait": "lightsleep" if records[-1][2] else "idle"}
 
 
 class SimTransport(Transport):
@@ -108,7 +128,7 @@ class SimTransport(Transport):
         try:
             vb = self._stack.enter_context(VirtualBoard(self.flash, board=self.board_id))
             self.sim = Path(vb.sim_dir)
-            for name in ("ble_tx", "ble_rx", "ble_central"):
+            for name in ("ble_tx", "ble_rx", "ble_central", "sleep.trace"):
                 (self.sim / name).unlink(missing_ok=True)
             self.board = self._stack.enter_context(Board(vb.port))
             # the motion model too when it was trained, so that `app motion` can switch to it
@@ -150,6 +170,7 @@ class SimTransport(Transport):
     def _stop(self):
         try:
             self._read()
+            self.duty = read_sleep_trace(self.sim / "sleep.trace")
             (self.sim / "ble_central").unlink(missing_ok=True)  # disconnect, then stop the app
             self.board.transport.serial.write(b"\x03")
             self.board.transport.follow(10)

@@ -5,11 +5,10 @@
 # 100 deg/s) mean, standard deviation, minimum, maximum, mean absolute change; 30 numbers.
 # Class names come from gesture.classes (one per line, written beside the model by training).
 import math
-import time
 from array import array
 
 import tinyml
-from tinyml import apps, hal, sensors
+from tinyml import apps, clock, hal, sensors
 
 MODEL = "gesture.tmdl"
 CLASSES = "gesture.classes"
@@ -61,7 +60,7 @@ def features(ring, head, scale, out):
         out[4 * CHANNELS + c] = change / (WINDOW - 1) * s
 
 
-def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, telemetry=False):
+def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, telemetry=False, sleep="auto"):
     """Classify forever (inferences=0) or that many times; print the class if verbose. With
     telemetry (True or a link to keep) stream "seq,class,score"; RX: led on|off, app NAME."""
     m = tinyml.load(model)
@@ -92,7 +91,9 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, tel
     n = len(m.output)
     if verbose:
         print("gesture app on %s, backend %s, classes %s" % (hal.board_name(), m.backend, " ".join(names)))
-    due = time.ticks_ms()
+    wait = hal.wait_kind(bool(link), sleep)   # between samples: the deepest wait allowed
+    hal.reset_power_stats()
+    due = clock.ticks_ms()
     while not inferences or done < inferences:
         imu.read_into(sample)
         for c in range(CHANNELS):
@@ -120,9 +121,4 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, tel
             if state["next"]:
                 return apps.Switch(state["next"], link)
         if period_ms:
-            due = time.ticks_add(due, period_ms)
-            wait = time.ticks_diff(due, time.ticks_ms())
-            if wait > 0:
-                time.sleep_ms(wait)
-            else:
-                due = time.ticks_ms()
+            due = apps.pace(due, period_ms, wait)

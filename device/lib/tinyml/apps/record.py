@@ -2,15 +2,14 @@
 # second, each one binary frame (tinyml.record.FrameRecorder) while a central listens; every
 # second the header line (board, part, counts per g and per deg/s, rate) so that a central
 # that connects late learns the units. RX: led on|off, app NAME.
-import time
 
-from tinyml import apps, hal, record, sensors
+from tinyml import apps, clock, hal, record, sensors
 
 MODEL = None          # needs no model
 HEADER_EVERY = record.RATE_HZ
 
 
-def run(samples=0, telemetry=True, period_ms=1000 // record.RATE_HZ, verbose=False):
+def run(samples=0, telemetry=True, period_ms=1000 // record.RATE_HZ, verbose=False, sleep="auto"):
     """Stream forever (samples=0) or that many samples; returns apps.Switch on `app NAME`."""
     imu = sensors.imu()
     link = apps.link(telemetry, "tinyml-record")
@@ -30,7 +29,9 @@ def run(samples=0, telemetry=True, period_ms=1000 // record.RATE_HZ, verbose=Fal
     chunks = [header[i:i + 20] for i in range(0, len(header), 20)]
     if verbose:
         print("record app on %s: %s" % (hal.board_name(), header.decode().strip()))
-    due = time.ticks_ms()
+    wait = hal.wait_kind(True, sleep)   # the link is the point of this app: keep it
+    hal.reset_power_stats()
+    due = clock.ticks_ms()
     n = 0
     while not samples or n < samples:
         if n % HEADER_EVERY == 0 and link.connected:
@@ -43,9 +44,4 @@ def run(samples=0, telemetry=True, period_ms=1000 // record.RATE_HZ, verbose=Fal
         if state["next"]:
             return apps.Switch(state["next"], link)
         if period_ms:
-            due = time.ticks_add(due, period_ms)
-            wait = time.ticks_diff(due, time.ticks_ms())
-            if wait > 0:
-                time.sleep_ms(wait)
-            else:
-                due = time.ticks_ms()
+            due = apps.pace(due, period_ms, wait)
