@@ -53,8 +53,9 @@ def _bench(port, out, *extra):
 def test_bench_reports_the_motion_apps_duty_cycle_on_the_virtual_board(esp32_board, tmp_path):
     stdout, rows = _bench(esp32_board.port, tmp_path / "auto")
     (motion,) = [r for r in rows if r["app"] == "motion"]    # sine.tmdl is not on the board
-    # 6 inferences: 16 + 5 x 8 = 56 samples at 50 Hz, a wait after each
-    assert motion["board"] == "esp32" and motion["wakeups"] == 56
+    # 6 inferences: 16 + 5 x 8 = 56 samples at 50 Hz, a wait after each, except after a period
+    # the (shared, loaded) host overran: apps.pace then does not wait and counts from now
+    assert motion["board"] == "esp32" and 48 <= motion["wakeups"] <= 56
     assert motion["wait"] == "idle"                           # auto: light sleep would stop the UART
     assert motion["asleep_ms"] <= 56 * 20 and motion["asleep_fraction"] > 0.5
     total = motion["awake_ms"] + motion["asleep_ms"]
