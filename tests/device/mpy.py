@@ -36,6 +36,20 @@ def lines_with(prefix: str, out: str) -> list[str]:
     return [l[len(prefix):].strip() for l in out.splitlines() if l.startswith(prefix)]
 
 
+# Device-side: the int8 inputs in inputs.txt fed through a model row by row, outputs collected.
+OUTPUTS = """
+def outputs(m, x):
+    n = len(m.input)
+    out = []
+    for k in range(len(x) // n):
+        for i in range(n):
+            m.input[i] = x[k * n + i]
+        m.invoke()
+        out.extend(m.output)
+    return out
+"""
+
+
 ALLOCATIONS = """
 import gc, tinyml
 from tinyml import {module}

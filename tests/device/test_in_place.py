@@ -12,7 +12,7 @@ import pytest
 
 import models
 import romfs
-from mpy import lines_with, run
+from mpy import OUTPUTS, lines_with, run
 from tinyml_host import export, reference, tmdl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ import vfs
 vfs.mount(vfs.VfsRom(open('image.romfs', 'rb').read()), '/rom')
 """
 
-RUN_BOTH = MOUNT + """
+RUN_BOTH = MOUNT + OUTPUTS + """
 import tinyml, gc
 x = [int(v) for v in open('inputs.txt').read().split()]
 
@@ -39,13 +39,7 @@ for name in open('models.txt').read().split():
     for where in ('/rom/', ''):
         for backend in tinyml.available_backends():
             m = tinyml.load(where + name, backend)
-            n = len(m.input)
-            out = []
-            for k in range(len(x) // n):
-                for i in range(n):
-                    m.input[i] = x[k * n + i]
-                m.invoke()
-                out.extend(m.output)
+            out = outputs(m, x)
             l = m.layers[0]
             kinds = ','.join(type(b).__name__ for b in (l.weights, l.bias, l.multipliers, l.shifts))
             print('OUT', where or 'fs', name, backend, m.weights.replace(' ', '_'), kinds, allocated(m.invoke),

@@ -13,7 +13,7 @@ import pytest
 
 import models
 import romfs
-from mpy import lines_with, run
+from mpy import OUTPUTS, lines_with, run
 from tinyml_host import export, reference, tmdl
 
 AD01 = Path(__file__).resolve().parents[3] / "shared" / "models" / "ad01_int8.tflite"
@@ -143,19 +143,13 @@ def test_heap_too_small_names_needs_and_remedies_and_stream_fits(tmp_path):
     assert seen >= {"viper", "python"}
 
 
-STREAM_EVERY_BACKEND = """
+STREAM_EVERY_BACKEND = OUTPUTS + """
 import gc, tinyml
 x = [int(v) for v in open('inputs.txt').read().split()]
 for name in open('models.txt').read().split():
     for backend in tinyml.available_backends():
         m = tinyml.load(name, backend, stream=True)
-        n = len(m.input)
-        out = []
-        for k in range(len(x) // n):
-            for i in range(n):
-                m.input[i] = x[k * n + i]
-            m.invoke()
-            out.extend(m.output)
+        out = outputs(m, x)
         print('OUT', name, backend, m.weights, '%d/%d' % m.selftest(), ' '.join(str(v) for v in out))
         m.close()
         try:

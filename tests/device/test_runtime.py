@@ -11,22 +11,16 @@ import pytest
 
 import models
 from corrupt import mutations
-from mpy import DEVICE_LIB, lines_with, require_native, run
+from mpy import DEVICE_LIB, OUTPUTS, lines_with, require_native, run
 from tinyml_host import export, reference, tmdl
 
-RUN_ALL = """
+RUN_ALL = OUTPUTS + """
 import tinyml, sys
 x = [int(v) for v in open('inputs.txt').read().split()]
 for name in sys.argv[1:] if len(sys.argv) > 1 else open('models.txt').read().split():
     for backend in tinyml.available_backends():
         m = tinyml.load(name, backend)
-        n = len(m.input)
-        out = []
-        for k in range(len(x) // n):
-            for i in range(n):
-                m.input[i] = x[k * n + i]
-            m.invoke()
-            out.extend(m.output)
+        out = outputs(m, x)
         print('OUT', name, backend, ' '.join(str(v) for v in out))
 """
 
