@@ -128,6 +128,9 @@ def board_error(err: bytes) -> TinymlError:
     return TinymlError(f"board error: {lines[-1] if lines else 'no message'}", detail=text)
 
 
+BOARD_READ_TIMEOUT = 10  # seconds one serial read may wait for the board
+
+
 class Board:
     """A MicroPython board at `port` (a serial device or the virtual board's pty)."""
 
@@ -137,8 +140,10 @@ class Board:
 
         self._TransportError = TransportError
         try:
-            # a read timeout, so a board that stops answering cannot block a read forever
-            self.transport = SerialTransport(port, baudrate=115200, timeout=1)
+            # a read timeout, so a board that stops answering cannot block a read forever; 10 s,
+            # not 1: a read returns as soon as bytes come, and a virtual board on a loaded machine
+            # took over a second to answer mpremote's raw-paste handshake after a soft reset
+            self.transport = SerialTransport(port, baudrate=115200, timeout=BOARD_READ_TIMEOUT)
         except TransportError as e:
             why = ("it is in use by another program (mpremote, a serial monitor, another tinyml)"
                    if os.path.exists(port) else "no such port")
@@ -167,6 +172,17 @@ class Board:
                 self.transport.exit_raw_repl()
             self.transport.enter_raw_repl(soft_reset=soft_reset)
             self._raw = True
+
+    @contextlib.contextmanager
+    def polling(self, seconds: float = 1.0):
+        """Serial reads that return after `seconds` with what came, for loops that read a
+        stream and check a stop flag or a silence between reads (commands wait longer)."""
+        serial = self.transport.serial
+        serial.timeout = seconds
+        try:
+            yield serial
+        finally:
+            serial.timeout = BOARD_READ_TIMEOUT
 
     def soft_reset(self):
         """Soft reset into the raw REPL: a clean heap and no state from earlier commands."""

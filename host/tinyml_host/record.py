@@ -215,7 +215,8 @@ def record_takes(board, data_dir, label: str, seconds: float = 2.0, takes: int =
         expected = int(seconds * rate_hz)
         try:
             with display.take(f"{label} take {k + 1}/{takes}", expected) as update:
-                reason = _read_take(board, stream, update, seconds)
+                with board.polling():
+                    reason = _read_take(board, stream, update, seconds)
         except KeyboardInterrupt as e:
             interrupted = e
             reason = "interrupted (Ctrl-C)"

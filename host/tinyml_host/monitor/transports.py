@@ -278,6 +278,10 @@ class SerialTransport(Transport):
 
     def _read(self, sink: Sink):
         """Output up to the raw REPL's first \\x04 is the app's; up to the second, its error."""
+        with self.board.polling():
+            self._read_polled(sink)
+
+    def _read_polled(self, sink: Sink):
         serial = self.board.transport.serial
         part, error = 0, b""
         give_up = None
