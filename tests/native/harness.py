@@ -281,7 +281,7 @@ def damaged_buffers(rng: np.random.Generator) -> BufferCase:
     if rng.random() < 0.05:
         offsets[str(rng.choice(BUFFERS))] = None
 
-    allowed = set(allowed)
+    allowed, overlapped = set(allowed), set()
     if any(offsets[name] is None for name in BUFFERS):
         allowed.add(TML_ERR_NULL)
     shape_ok = 1 <= params[0] <= 65535 and 1 <= params[1] <= 65535 and params[2] in (1, params[1])
@@ -295,9 +295,12 @@ def damaged_buffers(rng: np.random.Generator) -> BufferCase:
             allowed.add(TML_ERR_ALIGN)
         o = offsets["out"]
         extent = {"x": p_in, "w": p_in * p_out, "bias": 4 * p_out, "mult": 4 * p_ch, "shift": p_ch}
-        if o is not None and any(offsets[k] is not None and o < offsets[k] + extent[k] and offsets[k] < o + p_out
-                                 for k in extent):
+        overlapped = {k for k in extent if o is not None and offsets[k] is not None
+                      and o < offsets[k] + extent[k] and offsets[k] < o + p_out}
+        if overlapped:
             allowed.add(TML_ERR_OVERLAP)
         if (p_ch, p_out, p_in) != (n_ch, n_out, n_in) and not allowed:
             raise AssertionError("a damaged shape that fits the buffers: not expected from damaged_arguments")
-    return BufferCase(layer, x, params, bytes(arena), offsets, lengths, allowed)
+    case = BufferCase(layer, x, params, bytes(arena), offsets, lengths, allowed)
+    case.overlapped = overlapped  # the buffers out overlaps
+    return case
