@@ -155,8 +155,11 @@ def read(f, image=None):
     at = HEADER_SIZE + _MODEL_BLOCK
     if at > end:
         raise ValueError("truncated .tmdl: model block needs %d bytes, %d left" % (_MODEL_BLOCK, length))
-    n_layers, n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp = struct.unpack(
-        "<HHHHfifi", _read_at(f, image, HEADER_SIZE, _MODEL_BLOCK))
+    block = _read_at(f, image, HEADER_SIZE, _MODEL_BLOCK)
+    n_layers, n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp = struct.unpack("<HHHHfifi", block)
+    # the input scale's float32 bits as two halves (small ints everywhere): a Python float
+    # may not hold it exactly (CircuitPython drops 2 mantissa bits), and quantize needs it exact
+    in_scale_bits = struct.unpack_from("<HH", block, 8)
     if not n_layers:
         raise ValueError("invalid .tmdl: no layers")
     if at + _LAYER_ENTRY * n_layers > end:
@@ -188,7 +191,9 @@ def read(f, image=None):
         if at + vectors > end:
             raise ValueError("truncated .tmdl: golden vectors need %d bytes, %d left" % (vectors, end - at))
         raise ValueError("invalid .tmdl: %d unexpected bytes after the last section" % (end - at - vectors))
-    return Contents(flags, rounding, (n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp), layers, at)
+    contents = Contents(flags, rounding, (n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp), layers, at)
+    contents.input_scale_halves = in_scale_bits  # (low 16 bits, high 16 bits)
+    return contents
 
 
 def _check_quantization(layer, i):
