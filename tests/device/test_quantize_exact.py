@@ -1,7 +1,8 @@
 """Model.quantize() gives TFLite's own int8 on every float a VM may have (issue 15).
 
-Golden values: TFLite's QUANTIZE op, run by the LiteRT interpreter (the float-input AD01 model
-in ../shared/models, its input QUANTIZE's scale and zero point rewritten to each held model's),
+Golden values: TFLite's QUANTIZE op, run by the LiteRT interpreter's reference kernels and by
+TFLite Micro, which must agree (the float-input AD01 model in ../shared/models, its input
+QUANTIZE's scale and zero point rewritten to each held model's),
 on inputs at and around every rounding tie of each held model's input scale: every float32
 within 4 ulps of each (k + 0.5) * scale, and the 30-bit floats (CircuitPython's, two lowest
 mantissa bits zero) within 3 steps of each. Checked three ways:
@@ -93,6 +94,41 @@ def tie_inputs(scale, zero_point):
     return sorted(v for v in values if math.isfinite(v))
 
 
+class TflmQuantize:
+    """TFLite Micro's QUANTIZE on the same model, its subgraph's output redirected to the
+    QUANTIZE's output tensor (TFLM keeps no intermediate tensors)."""
+
+    def __init__(self, litert: "TfliteQuantize"):
+        import tflite
+        from flatbuf_map import tflite_map
+
+        self.litert = litert
+        g = tflite.Model.GetRootAsModel(litert.blob, 0).Subgraphs(0)
+        outputs = dict((name, (a, b)) for name, a, b in tflite_map(bytes(litert.blob)).sections)["model.2[0].2"]
+        assert g.OutputsLength() == 1 and outputs[1] - outputs[0] == 8
+        self.outputs_at = outputs[0] + 4
+
+    def __call__(self, scale, zero_point, values):
+        from tflite_micro.python.tflite_micro import runtime
+
+        blob = self.litert.blob
+        struct.pack_into("<f", blob, self.litert.scale_at, scale)
+        struct.pack_into("<q", blob, self.litert.zp_at, zero_point)
+        struct.pack_into("<i", blob, self.outputs_at, self.litert.out_index)
+        interp = runtime.Interpreter.from_bytes(bytes(blob))
+        n = self.litert.n_in
+        out = []
+        values = np.asarray(values, np.float32)
+        for start in range(0, len(values), n):
+            chunk = np.zeros(n, np.float32)
+            part = values[start:start + n]
+            chunk[:len(part)] = part
+            interp.set_input(chunk.reshape(1, -1), 0)
+            interp.invoke()
+            out.extend(np.array(interp.get_output(0)).reshape(-1)[:len(part)].tolist())
+        return out
+
+
 class TfliteQuantize:
     """TFLite's QUANTIZE on the float-input AD01 model, its input scale and zero point rewritten."""
 
@@ -149,7 +185,9 @@ def golden():
     cases = []
     for name, scale, zp in held_scales():
         values = tie_inputs(scale, zp)
-        cases.append((name, scale, zp, values, tfl(scale, zp, values)))
+        want = tfl(scale, zp, values)
+        assert TflmQuantize(TfliteQuantize())(scale, zp, values) == want, f"{name}: TFLM and TFLite's reference differ"
+        cases.append((name, scale, zp, values, want))
     return cases
 
 
