@@ -117,7 +117,7 @@ tml_status tml_fc_check_call(const tml_fc_params *p, const tml_fc_buffers *b, tm
     return fail(TML_OK, TML_BUF_NONE, bad);
 }
 
-tml_status tml_fc_s8_checked(const tml_fc_params *p, const tml_fc_buffers *b)
+tml_status tml_fc_run_checked(const tml_fc_params *p, const tml_fc_buffers *b)
 {
     tml_status st = tml_fc_check_layer(p, b, 0);
     if (st == TML_OK) {

@@ -92,7 +92,7 @@ tml_status tml_fc_check_call(const tml_fc_params *p, const tml_fc_buffers *b, tm
 
 /* Both checks, then tml_fc_s8: the whole path of a binding's prepare + fc in one call, for
  * callers that run a layer once and for the emulated fuzz. Writes out only when TML_OK. */
-tml_status tml_fc_s8_checked(const tml_fc_params *p, const tml_fc_buffers *b);
+tml_status tml_fc_run_checked(const tml_fc_params *p, const tml_fc_buffers *b);
 
 /* Name of the path tml_fc_s8 was compiled to, for benchmarks and info(). */
 const char *tml_fc_s8_variant(void);

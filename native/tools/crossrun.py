@@ -79,7 +79,7 @@ CPUS = {
 }
 
 EXPORTS = ("tml_fc_s8", "tml_fc_s8_ref", "tml_fc_s8_variant", "tml_requantize", "tml_fc_check",
-           "tml_requantize_many", "tml_fc_s8_checked")
+           "tml_requantize_many", "tml_fc_run_checked")
 
 CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-g",
           "-ffunction-sections", "-fdata-sections", "-nostdlib", "-nostartfiles")
@@ -327,13 +327,13 @@ class Machine:
         return status, np.frombuffer(raw[:n_out], np.int8).copy()
 
     def fc_checked(self, case) -> tuple[int, bytes]:
-        """tml_fc_s8_checked on a harness.BufferCase: its arena placed at a word boundary.
+        """tml_fc_run_checked on a harness.BufferCase: its arena placed at a word boundary.
         Returns the status and the whole arena afterwards (what was written, and where)."""
         self.reset_heap()
         p = self.put(struct.pack("<7i", *case.params))
         base = self.put(case.arena)
         b = self.put(struct.pack("<12I", *case.pointers_and_lengths(base)))
-        status = self.call("tml_fc_s8_checked", p, b)
+        status = self.call("tml_fc_run_checked", p, b)
         return status, self.read(base, len(case.arena))
 
     def requantize_many(self, acc: np.ndarray, multiplier: int, shift: int, rounding: int) -> np.ndarray:

@@ -89,7 +89,7 @@ static int32_t run(job_call *c)
         break;
     case FN_FC_CHECKED:
         t0 = ccount();
-        r = tml_fc_s8_checked((const tml_fc_params *)a[0], (const tml_fc_buffers *)a[1]);
+        r = tml_fc_run_checked((const tml_fc_params *)a[0], (const tml_fc_buffers *)a[1]);
         t1 = ccount();
         break;
     case FN_LOOP:

@@ -65,7 +65,7 @@ JOB_LIMIT = 0x0800_0000
 JOB_MAGIC = 0x4A4D4C54
 HEADER = struct.Struct("<4I16s")
 CALL = struct.Struct("<i7IiI")  # fn, args[7], result, ticks
-FN = {"tml_fc_s8": 0, "tml_fc_s8_ref": 1, "tml_requantize_many": 2, "ret": 3, "loop": 4, "tml_fc_s8_checked": 5}
+FN = {"tml_fc_s8": 0, "tml_fc_s8_ref": 1, "tml_requantize_many": 2, "ret": 3, "loop": 4, "tml_fc_run_checked": 5}
 FAULTS = {102: "debug exception", 103: "NMI", 104: "kernel exception (a fault)",
           105: "user exception (a fault)", 106: "double exception (a fault)",
           3: "no job at 0x60000000", 4: "semihosting write failed"}
@@ -222,13 +222,13 @@ class Job:
         return len(self.calls) - 1
 
     def fc_checked(self, case) -> int:
-        """tml_fc_s8_checked on a harness.BufferCase, its arena at a word boundary of the
+        """tml_fc_run_checked on a harness.BufferCase, its arena at a word boundary of the
         written-back area: Result.output(handle) is the whole arena after the call."""
         params = ("in", self._in(struct.pack("<7i", *case.params)))
         arena = self._out(case.arena)
         table = self._in(bytes(48))  # tml_fc_buffers: filled in by layout(), once addresses are known
         self._buffer_tables.append((table, arena, case))
-        self.calls.append(_Call(FN["tml_fc_s8_checked"], [params, ("in", table)], (arena, len(case.arena), b"")))
+        self.calls.append(_Call(FN["tml_fc_run_checked"], [params, ("in", table)], (arena, len(case.arena), b"")))
         return len(self.calls) - 1
 
     def requantize_many(self, acc: np.ndarray, multiplier: int, shift: int, rounding: int) -> int:

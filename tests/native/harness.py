@@ -199,7 +199,7 @@ BUFFERS = ("x", "w", "bias", "mult", "shift", "out")  # the order of tml_fc_buff
 
 
 class BufferCase:
-    """One call of tml_fc_s8_checked with its buffers laid out in one arena (bytes): each
+    """One call of tml_fc_run_checked with its buffers laid out in one arena (bytes): each
     buffer's offset in it (None: a NULL pointer) and the length in bytes the caller claims.
     The arena starts at a 4-byte boundary; 16 guard bytes at each end."""
 

@@ -171,7 +171,7 @@ def test_damaged_arguments_get_a_status_or_the_right_answer(machine, kernel):
 
 
 def test_checked_call_refuses_bad_buffers_or_answers_right(machine):
-    """Fuzz of what the MicroPython binding hands the core (tml_fc_s8_checked: the checks of
+    """Fuzz of what the MicroPython binding hands the core (tml_fc_run_checked: the checks of
     prepare and fc, then the kernel): 400 calls with buffers at any alignment, shorter than
     the shape needs, int32 ones unaligned, out overlapping an input, a NULL, or params damaged.
     Each returns a status the contract allows and leaves every byte as it was, or (nothing

@@ -117,12 +117,12 @@ def test_random_layers_under_asan_and_ubsan(tmp_path):
 
 def test_checked_call_on_64_bit_pointers(lib):
     """check.c on the host (64-bit pointers and size_t): the emulated cores' buffer fuzz
-    (harness.damaged_buffers), 1000 calls of tml_fc_s8_checked on an arena in host memory."""
+    (harness.damaged_buffers), 1000 calls of tml_fc_run_checked on an arena in host memory."""
     import ctypes
 
     dll = harness.load(lib)
-    dll.tml_fc_s8_checked.restype = ctypes.c_int
-    dll.tml_fc_s8_checked.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    dll.tml_fc_run_checked.restype = ctypes.c_int
+    dll.tml_fc_run_checked.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     rng = np.random.default_rng(1806)
     outcomes = {}
     for k in range(1000):
@@ -132,7 +132,7 @@ def test_checked_call_on_64_bit_pointers(lib):
         ctypes.memmove(base, case.arena, len(case.arena))
         params = np.array(case.params, np.int32)
         table = np.array(case.pointers_and_lengths(base), np.uint64)
-        status = dll.tml_fc_s8_checked(params.ctypes.data, table.ctypes.data)
+        status = dll.tml_fc_run_checked(params.ctypes.data, table.ctypes.data)
         after = ctypes.string_at(base, len(case.arena))
         if case.allowed:
             assert status in case.allowed and after == case.arena, (k, case.params, status, case.allowed)

@@ -219,7 +219,7 @@ def test_instruction_counts_are_exact(elf):
 
 def test_checked_call_refuses_bad_buffers_or_answers_right(elf):
     """The binding's path fuzzed as on the Unicorn cores (test_core_emulated.py): 400 calls of
-    tml_fc_s8_checked with short, unaligned, overlapping or NULL buffers or damaged params, in
+    tml_fc_run_checked with short, unaligned, overlapping or NULL buffers or damaged params, in
     one QEMU run: an allowed status with every byte as it was, or the reference's answer in
     out and nothing else written; a fault ends the run with an error."""
     rng = np.random.default_rng(1804)
