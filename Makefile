@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-packages demo test bench clean
+.PHONY: setup system-packages demo demo-ad01 test bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,13 @@ system-packages:
 
 demo: setup
 	$(BIN)/tinyml demo
+
+# MLPerf Tiny's AD01 (../shared/models, else a same-shape model tinyml trains) per board; the
+# native latency estimate needs the kernel cycle figures: `make bench` first when they are missing
+# and the cross compilers are here (`make system-packages`), else the table says how to get them.
+demo-ad01: setup
+	@test -f out/bench/kernels.json || ! command -v arm-none-eabi-gcc >/dev/null || $(BIN)/python native/tools/bench.py
+	$(BIN)/tinyml demo ad01
 
 test: setup system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -6,6 +6,11 @@ from tinyml import apps
 
 
 def run(**options):
+    settings = getattr(config, "TELEMETRY", None)
+    if settings:
+        from tinyml import telemetry
+
+        telemetry.configure(**settings)
     return apps.run(config.APP, **options)
 
 

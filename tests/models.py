@@ -73,3 +73,62 @@ def motion_tflite() -> bytes:
     from tinyml_host import train
 
     return _cached(f"motion-{_source_digest(train.__file__)}.tflite", train.motion_tflite)
+
+
+def ad01_shaped_tflite() -> bytes:
+    """`tinyml train ad01`: an autoencoder of AD01's shape, trained briefly on synthetic sound."""
+    from tinyml_host import train
+
+    return _cached(f"ad01-{_source_digest(train.__file__)}.tflite", train.ad01_tflite)
+
+
+GESTURE_TAKES = 10      # per label, 2 s each: the virtual board's four gestures
+
+
+def gesture_run() -> Path:
+    """A dataset of the virtual board's gestures (gesture.synthesize) and `tinyml train gesture`
+    run on it, cached as a folder under out/cache: data/, models/gesture.{tflite,tmdl,report.json,
+    confusion.png}. Rebuilt when the motion model, the recorder's files or the training change."""
+    import shutil
+
+    from tinyml_host import cli, dataset, gesture, record, train
+
+    digest = _source_digest(__file__, gesture.__file__, dataset.__file__, train.__file__, record._GESTURES)
+    folder = CACHE / f"gesture-{digest}"
+    if not (folder / "models" / "gesture.report.json").exists():
+        tmp = CACHE / f"gesture-{digest}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        gesture.synthesize(tmp / "data", takes=GESTURE_TAKES, seed=1)
+        if cli.main(["train", "gesture", str(tmp / "data"), "-o", str(tmp / "models" / "gesture.tflite")]) != 0:
+            raise RuntimeError("tinyml train gesture failed")
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.replace(folder)
+    return folder
+
+
+# cycles per MAC the compress test's latency estimate uses: one flat figure for the Nano's
+# Cortex-M4 at every shape, so the estimate is MACs * CYCLES_PER_MAC / 64 MHz, checkable by hand
+CYCLES_PER_MAC = 3.0
+
+
+def compress_run() -> Path:
+    """`tinyml compress` on gesture_run()'s dataset, cached as out/cache/compress-<digest>/."""
+    import json
+    import shutil
+
+    from tinyml_host import compress, estimate, gesture, train
+
+    data = gesture_run() / "data"
+    digest = _source_digest(__file__, compress.__file__, gesture.__file__, train.__file__, estimate.__file__)
+    folder = CACHE / f"compress-{digest}"
+    if not (folder / "compress.json").exists():
+        tmp = CACHE / f"compress-{digest}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        costs = tmp / "kernels.json"
+        costs.write_text(json.dumps([{"cpu": "cortex-m4", "kernel": "tinyml", "shape": f"{n}x{n}",
+                                      "cycles_per_mac": CYCLES_PER_MAC} for n in (16, 64)]))
+        compress.compress(data, tmp, costs_path=costs)
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.replace(folder)
+    return folder

@@ -35,6 +35,11 @@ def _pair(switch):
     return None if switch is None else (switch["micropython"], switch["circuitpython"])
 
 
+def _sleep(modes):
+    # null (not documented) counts as no: the device then keeps to the idle wait
+    return (modes["lightsleep_timed"], bool(modes["lightsleep_keeps_ble"]), bool(modes["lightsleep_keeps_usb"]))
+
+
 def device_module(boards: dict) -> str:
     """Only the facts the board needs at run time (cheap to import on a board)."""
     lines = ["# Generated from boards.json by `tinyml boards --write`; do not edit.",
@@ -42,6 +47,7 @@ def device_module(boards: dict) -> str:
              "# i2c: (micropython id, scl, sda, circuitpython scl, sda, frequency)",
              "# power, pullup: (micropython pin, circuitpython pin) to drive high, or None",
              "# sensors: (kind, part, addresses, micropython driver, circuitpython driver)",
+             "# sleep: (machine.lightsleep(ms) is a timed sleep, it keeps a BLE link, it keeps USB serial)",
              "BOARDS = {"]
     for board_id, b in boards.items():
         led, i2c = b["led"], b["i2c"]
@@ -57,6 +63,7 @@ def device_module(boards: dict) -> str:
             "sensors": tuple((s["kind"], s["part"], tuple(s["addresses"]), s["driver"]["micropython"],
                               s["driver"]["circuitpython"]) for s in b["sensors"]),
             "ble": (b["ble"]["micropython"], b["ble"]["circuitpython"]),
+            "sleep": _sleep(b["power"]["sleep_modes"]),
         }
         lines.append(f"    {board_id!r}: {{")
         lines.extend(f"        {k!r}: {v!r}," for k, v in facts.items())

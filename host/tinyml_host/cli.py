@@ -19,6 +19,12 @@ def cmd_train(args):
     from . import train
 
     _show_tool_logs(args)
+    if args.model == "gesture":
+        from .cli_loop import train_gesture
+
+        return train_gesture(args)
+    if args.data:
+        raise TinymlError(f"tinyml train {args.model} makes its own data; a dataset folder is for `train gesture`")
     print(f"training the {args.model} model and quantizing it with the TFLite converter ...")
     path = train.write_model(args.model, args.output or f"models/{args.model}.tflite")
     print(f"wrote {path} ({path.stat().st_size} bytes)")
@@ -37,13 +43,20 @@ def cmd_export(args):
 def cmd_sim(args):
     from . import sim
 
-    return sim.run_sim(args.flash, args.board, args.romfs_size)
+    return sim.run_sim(args.flash, args.board, args.romfs_size, args.heap)
 
 
 def cmd_demo(args):
+    _show_tool_logs(args)
+    if args.which == "ad01":
+        from . import ad01_demo
+
+        return ad01_demo.main(out_dir=args.out, models_dir=Path(args.models), retrain=args.retrain,
+                              windows=args.windows, boards=args.board)
+    if args.windows is not None or args.board:
+        raise TinymlError("--windows and --board are options of `tinyml demo ad01`")
     from . import demo
 
-    _show_tool_logs(args)
     return demo.main(retrain=args.retrain, out_dir=args.out, models_dir=Path(args.models))
 
 
@@ -74,7 +87,8 @@ def cmd_deploy(args):
             raise TinymlError(f"{args.source}: not a folder (--source is the folder that becomes the board's "
                               "filesystem)")
         for model in _models(args):
-            read_tmdl(model)
+            if model.suffix == ".tmdl":  # beside a model, e.g. its .classes names, copied as they are
+                read_tmdl(model)
 
     if args.drive:  # CircuitPython: over its USB drive
         if args.romfs:
@@ -133,9 +147,14 @@ def cmd_bench(args):
     with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
         names = [m.name for m in _models(args)]
         rows = bench.run_on_board(board, names, args.invokes)
+        duty = [] if args.no_duty else bench.duty_on_board(board, args.sleep)
         where = "virtual board" if args.port == "sim" else board.port
     path = bench.report(rows, Path(args.out), f"inference on the board ({where}), {args.invokes} invokes each")
     print(f"wrote {path}")
+    if not args.no_duty:
+        duty_path = bench.report_duty(duty, Path(args.out), where)
+        if duty_path:
+            print(f"wrote {duty_path}")
 
 
 def cmd_repl(args):
@@ -165,14 +184,28 @@ def cmd_estimate(args):
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
             raise TinymlError(f"unknown board {args.board!r}; see `tinyml boards`")
+    energy = estimate.energy(rows, args.rate)
+    if args.json:
+        import json
+
+        print(json.dumps(energy, indent=1))
+        return
     estimate.print_table(rows, args.model, bool(costs))
+    estimate.print_energy(energy, args.rate)
+    from . import mlperf
+
+    if mlperf.is_ad01_shaped(model):
+        mlperf.print_comparison(rows)
 
 
 def cmd_monitor(args):
     from . import monitor
 
     transport = monitor.open_transport(args.port, args.ble, args.board, reconnect=args.reconnect,
-                                       scan_timeout=args.scan_timeout)
+                                       scan_timeout=args.scan_timeout, app=args.app)
+    classes = args.classes or ("models/gesture.classes" if args.app == "gesture" else None)
+    if classes and (args.classes or Path(classes).exists()):
+        transport.class_names = monitor.transports.read_class_names(classes)
     session = monitor.watch(transport, args.seconds, args.commands or [],
                             Path(args.csv) if args.csv else None, live=False if args.no_live else None)
     monitor.report(session)
@@ -211,7 +244,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
-    s.add_argument("model", choices=["sine", "motion"], help="sine (LED demo) or motion (IMU still/moving)")
+    s.add_argument("model", choices=["sine", "motion", "ad01", "gesture"],
+                   help="sine (LED demo), motion (IMU still/moving), ad01 (an autoencoder of MLPerf Tiny's "
+                        "anomaly-detection shape, trained briefly on synthetic machine sound) or gesture "
+                        "(from your recorded DIR)")
+    s.add_argument("data", nargs="?", help="gesture: the dataset folder `tinyml record` wrote")
     s.add_argument("-o", "--output", help="default models/MODEL.tflite")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
     s.set_defaults(func=cmd_train)
@@ -231,10 +268,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--romfs-size", type=int, metavar="BYTES",
                    help="ROMFS partition size, to simulate a custom firmware build (default: the board's "
                         "stock partition from boards.json; 0 for none)")
+    s.add_argument("--heap", metavar="BYTES|board",
+                   help="MicroPython heap of the virtual board: bytes, or 'board' for the simulated board's "
+                        "stock heap (boards.json); default the unix port's own (2 MB)")
     s.set_defaults(func=cmd_sim)
 
-    s = sub.add_parser("demo", help="train, export, deploy to the virtual board, run and plot the sine demo")
-    s.add_argument("--retrain", action="store_true", help="train again even if models/sine.tflite exists")
+    s = sub.add_parser("demo", help="sine: train, export, deploy to the virtual board, run and plot; "
+                                    "ad01: MLPerf Tiny's anomaly-detection model on each board's heap and flash")
+    s.add_argument("which", nargs="?", choices=["sine", "ad01"], default="sine",
+                   help="sine (default): the hello world; ad01: a real-size model (../shared/models/ad01_int8.tflite, "
+                        "else a same-shape model from `tinyml train ad01`) per board: RAM, ROMFS, streamed, latency, "
+                        "anomaly score vs TFLite")
+    s.add_argument("--retrain", action="store_true", help="train again even if models/sine.tflite "
+                                                          "(models/ad01.tflite) exists")
+    s.add_argument("--windows", type=int, help="ad01: score only the first N windows of the recording (default all)")
+    s.add_argument("--board", action="append", help="ad01: only this boards.json id (repeatable; default all)")
     s.add_argument("--out", default="out", help="where the plot and results go")
     s.add_argument("--models", default="models", help="where sine.tflite and sine.tmdl live")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
@@ -265,6 +313,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--model", action="append", help="model file name(s) on the board (default sine.tmdl)")
     s.add_argument("--invokes", type=int, default=300)
     s.add_argument("--out", default="out/bench")
+    s.add_argument("--sleep", choices=["auto", "light", "idle"], default="auto",
+                   help="the apps' wait between inferences for the duty cycle (default auto: keep USB/BLE)")
+    s.add_argument("--no-duty", action="store_true", help="skip running the apps for their duty cycle")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("repl", help="the board's REPL with tinyml and the model loaded as m")
@@ -276,6 +327,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="the .tmdl file")
     s.add_argument("--board", help="only this boards.json id")
     s.add_argument("--costs", default="out/bench/kernels.json", help="kernel measurements from `make bench`")
+    s.add_argument("--rate", type=float, default=1.0, metavar="HZ",
+                   help="inferences per second for the average power (default 1); asleep in between")
+    s.add_argument("--json", action="store_true",
+                   help="print the energy rows as JSON (board, backend, latency_us, energy_uj, avg_mw, rate_hz, ...)")
     s.set_defaults(func=cmd_estimate)
 
     s = sub.add_parser("monitor", help="watch live telemetry: --ble NAME, --port PATH (USB serial) or --port sim")
@@ -289,6 +344,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="send this RX command once frames come (e.g. 'rate 10'; repeatable)")
     s.add_argument("--no-live", action="store_true", help="no live view, only the final report "
                                                           "(also when output is not a terminal)")
+    s.add_argument("--app", default="sine", choices=["sine", "gesture"],
+                   help="the app to start over --port (default sine); gesture sends seq,class,score")
+    s.add_argument("--classes", help="class names for the gesture app: a .classes file or a training "
+                                     "report .json (default models/gesture.classes)")
     s.set_defaults(func=cmd_monitor)
 
     s = sub.add_parser("web", help="serve the telemetry web page (Web Bluetooth) on localhost")
@@ -297,6 +356,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1: Web Bluetooth needs localhost or https)")
     s.add_argument("--dir", help="serve this copy of the page instead of host/web")
     s.set_defaults(func=cmd_web)
+
+    from .cli_loop import add_commands  # record, data, compress: the own-data loop
+
+    add_commands(sub)
 
     s = sub.add_parser("boards", help="list supported boards (boards.json)")
     s.add_argument("--write", action="store_true",

@@ -18,7 +18,9 @@ Verdict per board: against the stock firmware's free heap and ROMFS partition (b
 `heap`, `romfs`), whether the model fits in RAM, in the ROMFS partition, only streamed, or not.
 Latency: multiply-accumulates of each layer times the native kernel's measured cycles per MAC
 on the board's CPU (`make bench`, out/bench/kernels.json; nearest measured shape), divided by
-the clock from boards.json. CPUs without a measurement get none rather than a guess.
+the clock from boards.json. CPUs without a measurement get none rather than a guess. Without
+a local out/bench/kernels.json, the table shipped in the package (data/kernel_costs.json, the
+last `make bench` committed with the kernels) is used.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from . import boards as boards_mod
 from .tmdl import TmdlModel
 
 KERNEL_COSTS = Path("out/bench/kernels.json")
+SHIPPED_COSTS = Path(__file__).parent / "data" / "kernel_costs.json"  # written by `make bench`
 OBJECT_HEADER = 32   # bytes per array/tuple object on a 32-bit port, an estimate
 ARRAYS_PER_LAYER = 6  # weights, bias, multipliers, shifts, params, and the layer tuple
 CPU_OF_BOARD = {"cortex-m4f": "cortex-m4"}  # boards.json cpu -> benchmarked core
@@ -99,6 +102,8 @@ def verdict(board: dict, ram_fs: int, ram_romfs: int, ram_streamed: int, romfs_i
 def load_costs(path: Path = KERNEL_COSTS) -> list[dict]:
     from .inputs import read_kernel_costs  # checked: a damaged file is a message naming the row
 
+    if path == KERNEL_COSTS and not path.exists():
+        path = SHIPPED_COSTS
     return read_kernel_costs(path)
 
 
@@ -222,3 +227,99 @@ def print_table(rows: list[dict], model_name: str, costs_found: bool):
           "writes it. Heap: boards.json (documented: from MicroPython's sources; estimated: not measured).")
     if not costs_found:
         print("native latency needs kernel measurements: run `make bench` (writes out/bench/kernels.json)")
+
+
+# --- energy -----------------------------------------------------------------------------------
+# Energy per inference = latency x the current with the CPU busy x the supply voltage (boards.json
+# `power`); average power at `rate` inferences per second = that energy x rate + the wait between
+# inferences at the current of the deepest wait the apps use on that board: a timed
+# machine.lightsleep where the port has one and a figure for it, else time.sleep_ms (idle).
+# Assumed: the CPU draws its busy current for the whole latency and nothing else (sensors, LED,
+# radio) draws any; waking costs nothing; no BLE link (lightsleep keeps none on these ports).
+# A figure missing from boards.json (null: no documented value) leaves the row uncomputed, with
+# the reason.
+BACKENDS = ("native", "viper", "python")
+DEFAULT_RATE_HZ = 1.0
+BUDGET_MW = 1.0  # TinyML's usual mark: under 1 mW on average
+
+
+def wait_state(power: dict) -> str:
+    """The deepest wait between inferences the apps use on this board (no BLE link)."""
+    modes = power["sleep_modes"]
+    if modes["lightsleep_timed"] and power["lightsleep"]["ma"] is not None:
+        return "lightsleep"
+    return "idle"
+
+
+def energy_row(board_id: str, board: dict, backend: str, latency: float | None, rate_hz: float) -> dict:
+    power = board["power"]
+    volts, active = power["supply_v"], power["active"]
+    state = wait_state(power)
+    wait = power[state]
+    row = {"board": board_id, "backend": backend, "latency_us": latency, "rate_hz": rate_hz,
+           "supply_v": volts, "active_ma": active["ma"], "active_kind": active["kind"],
+           "wait_state": state, "wait_ma": wait["ma"], "wait_kind": wait["kind"],
+           "energy_uj": None, "avg_mw": None, "duty": None, "under_1mw": None, "why_not": None}
+    if active["ma"] is None:
+        row["why_not"] = f"no documented busy-CPU current: {active['source']}"
+        return row
+    if latency is None:
+        row["why_not"] = (f"no latency for the {backend} backend on {board['cpu']}" +
+                          (" (run `make bench`)" if backend == "native" else " (not benchmarked per board)"))
+        return row
+    # us x mA x V = nJ
+    row["energy_uj"] = latency * active["ma"] * volts / 1000.0
+    busy = latency * 1e-6 * rate_hz
+    row["duty"] = busy
+    if busy >= 1.0:
+        row["why_not"] = f"{rate_hz:g} inferences per second need {busy:.0%} of the CPU: no time left to sleep"
+        return row
+    if wait["ma"] is None:
+        row["why_not"] = f"no documented {state} current: {wait['source']}"
+        return row
+    # uJ per inference x per second = uW; the wait draws wait_ma x V for the rest of each second
+    row["avg_mw"] = row["energy_uj"] * rate_hz / 1000.0 + wait["ma"] * volts * (1.0 - busy)
+    row["under_1mw"] = row["avg_mw"] < BUDGET_MW
+    return row
+
+
+def energy(rows: list[dict], rate_hz: float = DEFAULT_RATE_HZ, board_facts: dict | None = None) -> list[dict]:
+    """Per board of `rows` (estimate()'s) and backend, energy per inference and average power."""
+    if not rate_hz > 0:
+        from .errors import TinymlError
+
+        raise TinymlError(f"--rate {rate_hz:g}: the inference rate must be above 0 per second")
+    facts = board_facts or boards_mod.load()
+    out = []
+    for r in rows:
+        latencies = {"native": r["native_us"]}
+        for backend in BACKENDS:
+            out.append(energy_row(r["board"], facts[r["board"]], backend, latencies.get(backend), rate_hz))
+    return out
+
+
+def print_energy(rows: list[dict], rate_hz: float):
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"energy estimate at {rate_hz:g} inferences/s (from boards.json power facts; not measured)")
+    for c in ("board", "backend", "latency", "busy current", "energy / inference", "wait between",
+              "average power", "< 1 mW"):
+        t.add_column(c, justify="left" if c in ("board", "backend", "wait between") else "right")
+    for r in rows:
+        if r["latency_us"] is None and r["backend"] != "native":
+            continue  # no per-board latency for viper/python: one line below says so
+        cur = f"{r['active_ma']:g} mA @ {r['supply_v']:g} V ({r['active_kind']})" if r["active_ma"] else "unknown"
+        wait = f"{r['wait_state']} {r['wait_ma']:g} mA" if r["wait_ma"] else f"{r['wait_state']} unknown"
+        t.add_row(r["board"], r["backend"], f"{r['latency_us']:.1f} us" if r["latency_us"] is not None else "-",
+                  cur, f"{r['energy_uj']:.3f} uJ" if r["energy_uj"] is not None else "-", wait,
+                  f"{r['avg_mw']:.3f} mW" if r["avg_mw"] is not None else "-",
+                  {True: "yes", False: "no", None: "-"}[r["under_1mw"]])
+    Console(width=200).print(t)
+    for r in rows:
+        if r["why_not"] and r["latency_us"] is not None:
+            print(f"{r['board']} {r['backend']}: cannot compute: {r['why_not']}")
+    print("viper and python backends: no per-board latency (only the native kernel is benchmarked per CPU), "
+          "so no energy for them. Assumed: the busy current for the whole latency, nothing else powered, "
+          "waking free, no BLE link; the wait is a timed machine.lightsleep where the port has one "
+          "(boards.json power.sleep_modes), else time.sleep_ms.")

@@ -19,6 +19,10 @@ unix port does not, the bridge here adds:
   /rom at power-on and soft reset with /rom and /rom/lib on sys.path, and `vfs.rom_ioctl`
   as the nrf/rp2/esp32 ports provide it (sim_vfs.py), so `mpremote romfs query/deploy`
   work. A board whose stock firmware has no partition gets no `vfs.rom_ioctl`, as there.
+- a heap of the simulated board's size when asked (`heap_bytes`, e.g. boards.json `heap`):
+  the unix port's `-X heapsize`, with the ROMFS partition's size on top, because the
+  partition's bytes live in the unix port's heap (sim_vfs.Flash) where a board has them in
+  flash. The unix port is 64-bit: the same objects take more heap than on a 32-bit board.
 The simulated HAL writes traces to `/sim` on the board, which is `sim_dir` on the host.
 """
 
@@ -87,6 +91,7 @@ _sys.modules['vfs'] = _sim_vfs
 _sim_vfs.attach(open(%(image)r, 'r+b'), %(size)d)"""
 _ROMFS_MOUNT = "_sim_vfs.mount_romfs()\ndel _sim_vfs"
 FLASH_PAGE = 4096  # the erase block of every simulated board's flash
+MIN_HEAP = 16384   # below this the unix port's REPL and the boot code do not fit
 
 
 def find_micropython() -> str:
@@ -135,7 +140,7 @@ class VirtualBoard:
     """A MicroPython unix-port process behind a pty that mpremote can open as a board."""
 
     def __init__(self, flash_dir, board: str = "nano33_ble_sense", micropython: str | None = None,
-                 sim_dir=None, romfs_size: int | None = None, romfs_image=None):
+                 sim_dir=None, romfs_size: int | None = None, romfs_image=None, heap_bytes: int | None = None):
         self.flash_dir = Path(flash_dir).resolve()
         self.sim_dir = Path(sim_dir).resolve() if sim_dir else self.flash_dir.parent / "sim"
         self.board = board
@@ -148,6 +153,10 @@ class VirtualBoard:
             raise TinymlError(f"ROMFS partition size {romfs_size} is not a multiple of the "
                               f"{FLASH_PAGE}-byte flash page")
         self.romfs_size = romfs_size
+        if heap_bytes is not None and heap_bytes < MIN_HEAP:
+            raise TinymlError(f"heap of {heap_bytes} bytes is too small for MicroPython to start "
+                              f"(the virtual board needs at least {MIN_HEAP})")
+        self.heap_bytes = heap_bytes  # None: the unix port's default heap
         self.romfs_image = Path(romfs_image).resolve() if romfs_image else self.flash_dir.parent / "romfs.img"
         self.micropython = micropython or find_micropython()
         self.port: str | None = None
@@ -249,11 +258,17 @@ class VirtualBoard:
         env.pop("MICROPYPATH", None)
         if os.path.exists(self._ready):
             os.unlink(self._ready)
-        self._child = subprocess.Popen([self.micropython, "-i", self._boot], stdin=slave, stdout=slave,
+        self._child = subprocess.Popen([self.micropython, *self.heap_args(), "-i", self._boot], stdin=slave, stdout=slave,
                                        stderr=slave, cwd=self.flash_dir, env=env, close_fds=True,
                                        preexec_fn=_make_controlling_tty)
         os.close(slave)
         self._child_master = master
+
+    def heap_args(self) -> list[str]:
+        """The unix port's heap option: the board's heap plus the partition it holds in heap."""
+        if self.heap_bytes is None:
+            return []
+        return ["-X", f"heapsize={self.heap_bytes + self.romfs_size}"]
 
     def _wait_ready(self, timeout: float = 20):
         deadline = time.monotonic() + timeout
@@ -373,14 +388,15 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_sim(flash_dir, board: str = "nano33_ble_sense", romfs_size: int | None = None) -> int:
+def run_sim(flash_dir, board: str = "nano33_ble_sense", romfs_size: int | None = None,
+            heap: str | None = None) -> int:
     """`tinyml sim`: start the virtual board and serve it until Ctrl-C or SIGTERM."""
     from .boards import load
 
     if board not in load():
         raise TinymlError(f"unknown board {board!r}; see `tinyml boards`")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, a service manager: stop as for Ctrl-C
-    vb = VirtualBoard(flash_dir, board=board, romfs_size=romfs_size)
+    vb = VirtualBoard(flash_dir, board=board, romfs_size=romfs_size, heap_bytes=heap_size(heap, board))
     try:
         vb.start()
         print(f"virtual {board} running, flash in {vb.flash_dir}, traces in {vb.sim_dir}")
@@ -388,6 +404,9 @@ def run_sim(flash_dir, board: str = "nano33_ble_sense", romfs_size: int | None =
             print(f"ROMFS partition: {vb.romfs_size} bytes in {vb.romfs_image} (mounted at /rom when it holds an image)")
         else:
             print("no ROMFS partition (as this board's stock firmware; --romfs-size BYTES simulates a custom build)")
+        if vb.heap_bytes is not None:
+            held = " with the ROMFS partition on top, which the virtual board keeps in its heap" if vb.romfs_size else ""
+            print(f"heap: {vb.heap_bytes} bytes (the unix port's -X {vb.heap_args()[1]}{held})")
         print(f"port: {vb.port}")
         print(f"try:  mpremote connect {vb.port} ls      (Ctrl-C here to stop the board)", flush=True)
         while True:
@@ -397,3 +416,18 @@ def run_sim(flash_dir, board: str = "nano33_ble_sense", romfs_size: int | None =
     finally:
         vb.stop()  # also after a signal that came while it was starting
     return 0
+
+
+def heap_size(heap: str | None, board: str) -> int | None:
+    """`--heap` as given: None (the unix port's default), "board" (boards.json `heap` of the
+    simulated board's stock firmware) or a number of bytes."""
+    if heap is None:
+        return None
+    if heap == "board":
+        from .boards import load
+
+        return load()[board]["heap"]["bytes"]
+    try:
+        return int(heap)
+    except ValueError:
+        raise TinymlError(f"--heap {heap!r}: give a number of bytes or 'board'") from None

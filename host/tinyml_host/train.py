@@ -186,8 +186,56 @@ def motion_tflite(epochs: int = 30, seed: int = 7) -> bytes:
     return quantize_int8(model, x[:500])
 
 
+# --- ad01: an autoencoder of the shape of MLPerf Tiny's anomaly-detection model -------------
+
+AD01_BANDS = 128          # log-mel bands per slice
+AD01_SLICES = 5           # consecutive slices per model input (640 values)
+AD01_WIDTHS = [128, 128, 128, 128, 8, 128, 128, 128, 128]  # then back to 640: AD01's dense stack
+
+
+def ad01_recording(frames: int = 200, seed: int = 11) -> np.ndarray:
+    """A synthetic machine-sound recording as log-mel slices [frames, 128] in dB-like units
+    (about -70 to 0, the range of MLPerf's ToyCar recordings): a spectral tilt, a few
+    harmonics of a motor whose speed and loudness drift, and noise. Same seed, same data."""
+    rng = np.random.default_rng(seed)
+    bands = np.arange(AD01_BANDS)
+    tilt = -15.0 - 35.0 * bands / AD01_BANDS + rng.normal(0, 2.0, AD01_BANDS)
+    base = rng.uniform(6, 14)   # the motor's fundamental, in bands
+    drift = np.cumsum(rng.normal(0, 0.05, frames))
+    out = np.empty((frames, AD01_BANDS), np.float32)
+    for t in range(frames):
+        f0 = base * (1 + 0.02 * drift[t])
+        harmonics = sum(rng.uniform(8, 14) / k * np.exp(-0.5 * ((bands - k * f0) / 1.5) ** 2) for k in range(1, 6))
+        out[t] = tilt + harmonics + rng.normal(0, 2.5, AD01_BANDS)
+    return out
+
+
+def ad01_windows(recording: np.ndarray) -> np.ndarray:
+    """Model inputs: every run of AD01_SLICES consecutive slices, flattened ([frames - 4, 640])."""
+    return np.stack([recording[i:i + AD01_SLICES].reshape(-1) for i in range(len(recording) - AD01_SLICES + 1)])
+
+
+def ad01_tflite(epochs: int = 8, recordings: int = 12, seed: int = 5) -> bytes:
+    """AD01's shape (640 -> 128x4 -> 8 -> 128x4 -> 640, relu between), trained briefly to
+    reconstruct synthetic recordings: a stand-in when MLPerf's trained AD01 is not at hand.
+    (MLPerf's has batch normalization after each dense layer; the converter folds that into
+    the dense layer, so the int8 graphs have the same ops and sizes.)"""
+    tf = _quiet_tensorflow()
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    x = np.concatenate([ad01_windows(ad01_recording(seed=seed * 100 + k)) for k in range(recordings)])
+    layers = [tf.keras.Input(shape=(AD01_BANDS * AD01_SLICES,))]
+    layers += [tf.keras.layers.Dense(w, activation="relu") for w in AD01_WIDTHS]
+    layers.append(tf.keras.layers.Dense(AD01_BANDS * AD01_SLICES))
+    model = tf.keras.Sequential(layers)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="mse")
+    model.fit(x, x, epochs=epochs, batch_size=64, verbose=0)
+    return quantize_int8(model, x[::4])
+
+
 def write_model(name: str, path: str | Path) -> Path:
-    makers = {"sine": sine_tflite, "motion": motion_tflite}
+    makers = {"sine": sine_tflite, "motion": motion_tflite, "ad01": ad01_tflite}
     if name not in makers:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(makers)}")
     path = Path(path)

@@ -13,7 +13,7 @@ const BINARY_MARK = 0xa5;         // first byte of a binary frame, never of a te
 const CHART_POINTS = 600;         // frames shown in the chart; the CSV keeps more
 const MAX_ROWS = 200000;          // frames kept for the CSV (~35 min at 100 frames/s)
 const SERIES_COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706"];
-const APP_COLUMNS = { sine: ["x", "y", "duty"] }; // what each app's frames carry
+const APP_COLUMNS = { sine: ["x", "y", "duty"], motion: ["p_moving", "duty"], gesture: ["class", "score"] }; // what each app's frames carry
 
 // ---- wire format -------------------------------------------------------------------------
 

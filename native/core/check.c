@@ -72,32 +72,44 @@ tml_status tml_fc_check_layer(const tml_fc_params *p, const tml_fc_buffers *b, t
     return fail(tml_fc_check(p, b->mult, b->shift), TML_BUF_NONE, bad);
 }
 
-tml_status tml_fc_check_call(const tml_fc_params *p, const tml_fc_buffers *b, tml_buffer *bad)
+tml_status tml_fc_check_weights(const tml_fc_params *p, const tml_fc_buffers *b, tml_buffer *bad)
 {
     if (p == 0 || b == 0) {
         return fail(TML_ERR_NULL, TML_BUF_NONE, bad);
     }
-    if (b->x == 0 || b->w == 0 || b->bias == 0 || b->mult == 0 || b->shift == 0 || b->out == 0) {
-        return fail(TML_ERR_NULL, b->x == 0 ? TML_BUF_X : b->out == 0 ? TML_BUF_OUT : TML_BUF_NONE, bad);
+    if (b->w == 0 || b->bias == 0) {
+        return fail(TML_ERR_NULL, b->w == 0 ? TML_BUF_W : TML_BUF_BIAS, bad);
     }
     if (!shape_ok(p)) {  /* p may have changed since the layer check: cheap to repeat */
         return fail(TML_ERR_SHAPE, TML_BUF_NONE, bad);
+    }
+    if (b->w_len < weight_bytes(p)) {
+        return fail(TML_ERR_SIZE, TML_BUF_W, bad);
+    }
+    if (b->bias_len / 4 < (size_t)p->n_out) {
+        return fail(TML_ERR_SIZE, TML_BUF_BIAS, bad);
+    }
+    if (misaligned(b->bias)) {
+        return fail(TML_ERR_ALIGN, TML_BUF_BIAS, bad);
+    }
+    return fail(TML_OK, TML_BUF_NONE, bad);
+}
+
+tml_status tml_fc_check_call(const tml_fc_params *p, const tml_fc_buffers *b, tml_buffer *bad)
+{
+    tml_status st = tml_fc_check_weights(p, b, bad);
+    if (st != TML_OK) {
+        return st;
+    }
+    if (b->x == 0 || b->mult == 0 || b->shift == 0 || b->out == 0) {
+        return fail(TML_ERR_NULL, b->x == 0 ? TML_BUF_X : b->out == 0 ? TML_BUF_OUT : TML_BUF_NONE, bad);
     }
     const size_t n_in = (size_t)p->n_in, n_out = (size_t)p->n_out, n_ch = (size_t)p->n_channels;
     if (b->x_len < n_in) {
         return fail(TML_ERR_SIZE, TML_BUF_X, bad);
     }
-    if (b->w_len < weight_bytes(p)) {
-        return fail(TML_ERR_SIZE, TML_BUF_W, bad);
-    }
-    if (b->bias_len / 4 < n_out) {
-        return fail(TML_ERR_SIZE, TML_BUF_BIAS, bad);
-    }
     if (b->out_len < n_out) {
         return fail(TML_ERR_SIZE, TML_BUF_OUT, bad);
-    }
-    if (misaligned(b->bias)) {
-        return fail(TML_ERR_ALIGN, TML_BUF_BIAS, bad);
     }
     if (overlap(b->out, n_out, b->x, n_in)) {
         return fail(TML_ERR_OVERLAP, TML_BUF_X, bad);
@@ -127,4 +139,46 @@ tml_status tml_fc_run_checked(const tml_fc_params *p, const tml_fc_buffers *b)
         st = tml_fc_s8(p, b->x, b->w, b->bias, b->mult, b->shift, b->out);
     }
     return st;
+}
+
+tml_status tml_model_check_call(const tml_fc_layer *layers, int32_t n_layers, const int8_t *x, size_t x_len,
+                                int8_t *out, size_t out_len, int8_t *scratch, size_t scratch_len, tml_buffer *bad)
+{
+    if (layers == 0 || n_layers < 1 || x == 0 || out == 0) {
+        return fail(TML_ERR_NULL, x == 0 ? TML_BUF_X : out == 0 ? TML_BUF_OUT : TML_BUF_NONE, bad);
+    }
+    const size_t n_in = (size_t)layers[0].p.n_in, n_out = (size_t)layers[n_layers - 1].p.n_out;
+    const int32_t scratch_bytes = tml_model_scratch_bytes(layers, n_layers);
+    if (x_len < n_in) {
+        return fail(TML_ERR_SIZE, TML_BUF_X, bad);
+    }
+    if (out_len < n_out) {
+        return fail(TML_ERR_SIZE, TML_BUF_OUT, bad);
+    }
+    if (scratch_bytes > 0 && (scratch == 0 || scratch_len < (size_t)scratch_bytes)) {
+        return fail(TML_ERR_SIZE, TML_BUF_SCRATCH, bad);
+    }
+    /* the first layer reads x while writing scratch (or out); the last writes out after
+     * earlier layers read weights and bias: any of these sharing bytes gives wrong results */
+    if (overlap(out, n_out, x, n_in)) {
+        return fail(TML_ERR_OVERLAP, TML_BUF_X, bad);
+    }
+    if (scratch_bytes > 0 && (overlap(scratch, (size_t)scratch_bytes, x, n_in) ||
+                              overlap(scratch, (size_t)scratch_bytes, out, n_out))) {
+        return fail(TML_ERR_OVERLAP, TML_BUF_SCRATCH, bad);
+    }
+    for (int32_t i = 0; i < n_layers; i++) {
+        const tml_fc_layer *l = &layers[i];
+        if (overlap(out, n_out, l->w, weight_bytes(&l->p))) {
+            return fail(TML_ERR_OVERLAP, TML_BUF_W, bad);
+        }
+        if (overlap(out, n_out, l->bias, 4 * (size_t)l->p.n_out)) {
+            return fail(TML_ERR_OVERLAP, TML_BUF_BIAS, bad);
+        }
+        if (scratch_bytes > 0 && (overlap(scratch, (size_t)scratch_bytes, l->w, weight_bytes(&l->p)) ||
+                                  overlap(scratch, (size_t)scratch_bytes, l->bias, 4 * (size_t)l->p.n_out))) {
+            return fail(TML_ERR_OVERLAP, TML_BUF_SCRATCH, bad);
+        }
+    }
+    return fail(TML_OK, TML_BUF_NONE, bad);
 }

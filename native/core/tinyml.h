@@ -76,12 +76,18 @@ typedef struct {
 } tml_fc_buffers;
 
 /* Which buffer a TML_ERR_NULL, TML_ERR_SIZE, TML_ERR_ALIGN or TML_ERR_OVERLAP is about. */
-typedef enum { TML_BUF_NONE, TML_BUF_X, TML_BUF_W, TML_BUF_BIAS, TML_BUF_MULT, TML_BUF_SHIFT, TML_BUF_OUT } tml_buffer;
+typedef enum {
+    TML_BUF_NONE, TML_BUF_X, TML_BUF_W, TML_BUF_BIAS, TML_BUF_MULT, TML_BUF_SHIFT, TML_BUF_OUT, TML_BUF_SCRATCH
+} tml_buffer;
 
 /* Once per layer (prepare): NULLs, shape, weights/bias/mult/shift long enough, bias and mult
  * 4-byte aligned, then tml_fc_check. x and out are not looked at. `bad` (may be NULL) gets
  * the buffer a failure is about. */
 tml_status tml_fc_check_layer(const tml_fc_params *p, const tml_fc_buffers *b, tml_buffer *bad);
+
+/* O(1), before each call: weights and bias long enough and not NULL, bias aligned (a RAM
+ * buffer may have moved or shrunk since the layer check). Part of tml_fc_check_call. */
+tml_status tml_fc_check_weights(const tml_fc_params *p, const tml_fc_buffers *b, tml_buffer *bad);
 
 /* Before each call of a checked layer: x, w, bias and out long enough and not NULL, bias
  * aligned (a RAM buffer may have moved or shrunk since), and out overlapping none of x, w,
@@ -96,5 +102,36 @@ tml_status tml_fc_run_checked(const tml_fc_params *p, const tml_fc_buffers *b);
 
 /* Name of the path tml_fc_s8 was compiled to, for benchmarks and info(). */
 const char *tml_fc_s8_variant(void);
+
+/* ---- a whole model: a chain of fully connected layers run in one call (model.c) ---- */
+
+/* One layer with its buffers: what tml_fc_s8 takes, in one place. */
+typedef struct {
+    tml_fc_params p;
+    const int8_t *w;
+    const int32_t *bias;
+    const int32_t *mult;
+    const int8_t *shift;
+} tml_fc_layer;
+
+/* Bytes of scratch tml_model_run needs for the hidden activations: two halves as wide as the
+ * widest hidden layer (0 for one layer). */
+int32_t tml_model_scratch_bytes(const tml_fc_layer *layers, int32_t n_layers);
+
+/* Check a model once (at load): 1..255 layers, each passing tml_fc_check, each layer's
+ * n_in equal to the previous layer's n_out. tml_model_run trusts it afterwards. */
+tml_status tml_model_check(const tml_fc_layer *layers, int32_t n_layers);
+
+/* x (layers[0].p.n_in int8) -> out (the last layer's n_out int8), the hidden activations
+ * alternating between the two halves of scratch (tml_model_scratch_bytes). The layers must
+ * have passed tml_model_check; only pointers are checked here. out may not overlap scratch. */
+tml_status tml_model_run(const tml_fc_layer *layers, int32_t n_layers, const int8_t *x, int8_t *out,
+                         int8_t *scratch);
+
+/* Before each tml_model_run of checked layers (check.c): x, out and scratch long enough, and
+ * no overlap of out or scratch with x, each other, or any layer's weights and bias. The
+ * layers' weights and bias must have passed tml_fc_check_weights. O(n_layers). */
+tml_status tml_model_check_call(const tml_fc_layer *layers, int32_t n_layers, const int8_t *x, size_t x_len,
+                                int8_t *out, size_t out_len, int8_t *scratch, size_t scratch_len, tml_buffer *bad);
 
 #endif

@@ -7,6 +7,7 @@ target_sources(usermod_tinyml INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/modtinyml.c
     ${CMAKE_CURRENT_LIST_DIR}/../core/requantize.c
     ${CMAKE_CURRENT_LIST_DIR}/../core/fc_s8.c
+    ${CMAKE_CURRENT_LIST_DIR}/../core/model.c
     ${CMAKE_CURRENT_LIST_DIR}/../core/check.c
 )
 

@@ -6,6 +6,8 @@
 //
 // prepare() checks a layer once and returns a Plan; fc(plan, x, out) then runs it with
 // only O(1) checks, and tml_fc_s8 trusts the checked parameters (native/core/tinyml.h).
+// prepare_model(plans, scratch) chains prepared layers into a Model; run(model, x, out)
+// runs all of them in one call (tml_model_run).
 // Every check is the core's (native/core/check.c); this file maps a status to a ValueError.
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
@@ -17,7 +19,7 @@
 
 #include "tinyml.h"
 
-#define TINYML_ABI_VERSION (2)
+#define TINYML_ABI_VERSION (3)
 
 // One prepared layer. The multipliers and shifts the kernel trusts cannot change behind its
 // back: read-only buffers (a model file in ROMFS, bytes) are used where they lie, writable
@@ -43,6 +45,25 @@ static MP_DEFINE_CONST_OBJ_TYPE(tinyml_plan_type, MP_QSTR_Plan, MP_TYPE_FLAG_NON
 #endif
 #define PLAN_TYPE ((const mp_obj_type_t *)&tinyml_plan_type)
 
+// A chain of prepared layers, run in one call. The layers' weights and bias pointers are
+// refreshed from their objects on every run (as fc() does); multipliers and shifts are the
+// plans' checked ones, kept alive through `plans`.
+typedef struct {
+    mp_obj_base_t base;
+    mp_obj_t plans;         // a tuple of Plans
+    mp_obj_t scratch;       // the writable buffer the hidden activations alternate in
+    size_t n_layers;
+    size_t scratch_bytes;
+    tml_fc_layer layers[];
+} tinyml_model_t;
+
+#if MICROPY_ENABLE_DYNRUNTIME
+mp_obj_full_type_t tinyml_model_type;
+#else
+static MP_DEFINE_CONST_OBJ_TYPE(tinyml_model_type, MP_QSTR_Model, MP_TYPE_FLAG_NONE);
+#endif
+#define MODEL_TYPE ((const mp_obj_type_t *)&tinyml_model_type)
+
 // What the core's checks (native/core/check.c) found, as the ValueError a user sees. Every
 // check lives in the core, tested on the host and under emulation on every core; the binding
 // only gets each object's pointer and length and picks the message.
@@ -56,6 +77,7 @@ static void raise_for(tml_status st, tml_buffer which) {
                 : which == TML_BUF_BIAS ? MP_ERROR_TEXT("bias shorter than n_out")
                 : which == TML_BUF_MULT ? MP_ERROR_TEXT("multipliers shorter than n_channels")
                 : which == TML_BUF_SHIFT ? MP_ERROR_TEXT("shifts shorter than n_channels")
+                : which == TML_BUF_SCRATCH ? MP_ERROR_TEXT("scratch shorter than twice the widest hidden layer")
                 : MP_ERROR_TEXT("out shorter than n_out");
             break;
         case TML_ERR_ALIGN:
@@ -63,7 +85,8 @@ static void raise_for(tml_status st, tml_buffer which) {
                 : MP_ERROR_TEXT("multipliers must be 4-byte aligned (int32)");
             break;
         case TML_ERR_OVERLAP:
-            msg = which == TML_BUF_X ? MP_ERROR_TEXT("out overlaps x")
+            msg = which == TML_BUF_SCRATCH ? MP_ERROR_TEXT("scratch overlaps x, out, weights or bias")
+                : which == TML_BUF_X ? MP_ERROR_TEXT("out overlaps x")
                 : which == TML_BUF_W ? MP_ERROR_TEXT("out overlaps weights")
                 : which == TML_BUF_BIAS ? MP_ERROR_TEXT("out overlaps bias")
                 : MP_ERROR_TEXT("out overlaps multipliers or shifts");
@@ -143,22 +166,35 @@ static mp_obj_t tinyml_prepare(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tinyml_prepare_obj, 5, 5, tinyml_prepare);
 
-// fc(plan, x, out): run one prepared layer on int8 x into int8 out. Allocates nothing.
-// Weights and bias are looked up again (a RAM array may have been resized or moved); the
-// core checks their sizes, bias's alignment and that out overlaps no input, in O(1).
-static mp_obj_t tinyml_fc(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
-    if (!mp_obj_is_exact_type(plan_in, PLAN_TYPE)) {
+MP_NOINLINE static const tinyml_plan_t *plan_of(mp_obj_t obj) {
+    if (!mp_obj_is_exact_type(obj, PLAN_TYPE)) {
         mp_raise_TypeError(MP_ERROR_TEXT("plan must come from _tinyml.prepare"));
     }
-    const tinyml_plan_t *plan = MP_OBJ_TO_PTR(plan_in);
-    size_t n_ch = (size_t)plan->p.n_channels;
+    return MP_OBJ_TO_PTR(obj);
+}
+
+// Point b at its plan's weights and bias as they are now (their objects may have moved or
+// shrunk), multipliers and shifts at the plan's checked ones; the core checks them in O(1).
+MP_NOINLINE static void refresh_layer(tml_fc_buffers *b, const tinyml_plan_t *plan) {
+    b->w = buffer_of(plan->weights, MP_BUFFER_READ, &b->w_len);
+    b->bias = buffer_of(plan->bias, MP_BUFFER_READ, &b->bias_len);
+    b->mult = plan->mult;
+    b->mult_len = 4 * (size_t)plan->p.n_channels;
+    b->shift = plan->shift;
+    b->shift_len = (size_t)plan->p.n_channels;
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = tml_fc_check_weights(&plan->p, b, &which);
+    if (st != TML_OK) {
+        raise_for(st, which);
+    }
+}
+
+// fc(plan, x, out): run one prepared layer on int8 x into int8 out. Allocates nothing.
+// The core checks in O(1) that x and out are long enough and out overlaps no input.
+static mp_obj_t tinyml_fc(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
+    const tinyml_plan_t *plan = plan_of(plan_in);
     tml_fc_buffers b;
-    b.w = buffer_of(plan->weights, MP_BUFFER_READ, &b.w_len);
-    b.bias = buffer_of(plan->bias, MP_BUFFER_READ, &b.bias_len);
-    b.mult = plan->mult;
-    b.mult_len = 4 * n_ch;
-    b.shift = plan->shift;
-    b.shift_len = n_ch;
+    refresh_layer(&b, plan);
     b.x = buffer_of(x_in, MP_BUFFER_READ, &b.x_len);
     b.out = buffer_of(out_in, MP_BUFFER_WRITE, &b.out_len);
     tml_buffer which = TML_BUF_NONE;
@@ -170,6 +206,77 @@ static mp_obj_t tinyml_fc(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_fc_obj, tinyml_fc);
+
+static void refresh_model_layer(tml_fc_layer *layer, const tinyml_plan_t *plan) {
+    tml_fc_buffers b;
+    refresh_layer(&b, plan);
+    layer->w = b.w;
+    layer->bias = b.bias;
+}
+
+// prepare_model(plans, scratch) -> Model: prepared layers (a tuple or list of Plans, each
+// layer's n_in the previous one's n_out), run in one call by run(). scratch: a writable
+// buffer of at least twice the widest hidden layer's n_out bytes, for the activations
+// between layers.
+static mp_obj_t tinyml_prepare_model(mp_obj_t plans_in, mp_obj_t scratch_in) {
+    size_t n;
+    mp_obj_t *items;
+    mp_obj_get_array(plans_in, &n, &items);
+    if (n < 1 || n > 255) {
+        mp_raise_ValueError(MP_ERROR_TEXT("a model has 1..255 layers"));
+    }
+    tinyml_model_t *model = mp_obj_malloc_var(tinyml_model_t, layers, tml_fc_layer, n, MODEL_TYPE);
+    model->plans = mp_obj_new_tuple(n, items);  // a copy: a list could change later
+    model->scratch = scratch_in;
+    model->n_layers = n;
+    for (size_t i = 0; i < n; i++) {
+        const tinyml_plan_t *plan = plan_of(items[i]);
+        tml_fc_layer *layer = &model->layers[i];
+        layer->p = plan->p;
+        layer->mult = plan->mult;
+        layer->shift = plan->shift;
+        refresh_model_layer(layer, plan);
+    }
+    if (tml_model_check(model->layers, (int32_t)n) != TML_OK) {  // the plans passed tml_fc_check: only the chain can fail
+        mp_raise_ValueError(MP_ERROR_TEXT("each layer's n_in must be the previous layer's n_out"));
+    }
+    model->scratch_bytes = (size_t)tml_model_scratch_bytes(model->layers, (int32_t)n);
+    size_t scratch_len;
+    buffer_of(scratch_in, MP_BUFFER_WRITE, &scratch_len);
+    if (scratch_len < model->scratch_bytes) {
+        raise_for(TML_ERR_SIZE, TML_BUF_SCRATCH);
+    }
+    return MP_OBJ_FROM_PTR(model);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(tinyml_prepare_model_obj, tinyml_prepare_model);
+
+// run(model, x, out): every layer of a prepared model, int8 x into int8 out. Allocates nothing.
+// The core checks sizes and that out and scratch overlap nothing they must not.
+static mp_obj_t tinyml_run(mp_obj_t model_in, mp_obj_t x_in, mp_obj_t out_in) {
+    if (!mp_obj_is_exact_type(model_in, MODEL_TYPE)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("model must come from _tinyml.prepare_model"));
+    }
+    tinyml_model_t *model = MP_OBJ_TO_PTR(model_in);
+    size_t n;
+    mp_obj_t *plans;
+    mp_obj_get_array(model->plans, &n, &plans);
+    for (size_t i = 0; i < n; i++) {
+        refresh_model_layer(&model->layers[i], MP_OBJ_TO_PTR(plans[i]));
+    }
+    size_t x_len, out_len, scratch_len;
+    const int8_t *x = buffer_of(x_in, MP_BUFFER_READ, &x_len);
+    int8_t *out = buffer_of(out_in, MP_BUFFER_WRITE, &out_len);
+    int8_t *scratch = buffer_of(model->scratch, MP_BUFFER_WRITE, &scratch_len);
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = tml_model_check_call(model->layers, (int32_t)n, x, x_len, out, out_len, scratch, scratch_len,
+        &which);
+    if (st != TML_OK) {
+        raise_for(st, which);
+    }
+    tml_model_run(model->layers, (int32_t)n, x, out, scratch);  // checked at prepare_model
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_run_obj, tinyml_run);
 
 // variant() -> which optimized path this build runs ("arm-dsp", "portable", ...).
 static mp_obj_t tinyml_variant(void) {
@@ -189,8 +296,13 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     tinyml_plan_type.base.type = (void *)&mp_type_type;
     tinyml_plan_type.flags = MP_TYPE_FLAG_NONE;
     tinyml_plan_type.name = MP_QSTR_Plan;
+    tinyml_model_type.base.type = (void *)&mp_type_type;
+    tinyml_model_type.flags = MP_TYPE_FLAG_NONE;
+    tinyml_model_type.name = MP_QSTR_Model;
     mp_store_global(MP_QSTR_prepare, MP_OBJ_FROM_PTR(&tinyml_prepare_obj));
     mp_store_global(MP_QSTR_fc, MP_OBJ_FROM_PTR(&tinyml_fc_obj));
+    mp_store_global(MP_QSTR_prepare_model, MP_OBJ_FROM_PTR(&tinyml_prepare_model_obj));
+    mp_store_global(MP_QSTR_run, MP_OBJ_FROM_PTR(&tinyml_run_obj));
     mp_store_global(MP_QSTR_variant, MP_OBJ_FROM_PTR(&tinyml_variant_obj));
     mp_store_global(MP_QSTR_ABI, MP_OBJ_NEW_SMALL_INT(TINYML_ABI_VERSION));
     MP_DYNRUNTIME_INIT_EXIT
@@ -202,6 +314,8 @@ static const mp_rom_map_elem_t tinyml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__tinyml) },
     { MP_ROM_QSTR(MP_QSTR_prepare), MP_ROM_PTR(&tinyml_prepare_obj) },
     { MP_ROM_QSTR(MP_QSTR_fc), MP_ROM_PTR(&tinyml_fc_obj) },
+    { MP_ROM_QSTR(MP_QSTR_prepare_model), MP_ROM_PTR(&tinyml_prepare_model_obj) },
+    { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&tinyml_run_obj) },
     { MP_ROM_QSTR(MP_QSTR_variant), MP_ROM_PTR(&tinyml_variant_obj) },
     { MP_ROM_QSTR(MP_QSTR_ABI), MP_ROM_INT(TINYML_ABI_VERSION) },
 };

@@ -36,7 +36,7 @@ import system_packages
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
-CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "check.c"]
+CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c"]
 SUPPORT = TOOLS / "emu_support.c"
 
 # Memory map (the same for every CPU): vector table and code in FLASH, data and stack in RAM.
@@ -79,7 +79,7 @@ CPUS = {
 }
 
 EXPORTS = ("tml_fc_s8", "tml_fc_s8_ref", "tml_fc_s8_variant", "tml_requantize", "tml_fc_check",
-           "tml_requantize_many", "tml_fc_run_checked")
+           "tml_requantize_many", "tml_fc_s8_checked", "tml_model_check", "tml_model_run", "tml_fc_run_checked")
 
 CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-g",
           "-ffunction-sections", "-fdata-sections", "-nostdlib", "-nostartfiles")
@@ -335,6 +335,30 @@ class Machine:
         b = self.put(struct.pack("<12I", *case.pointers_and_lengths(base)))
         status = self.call("tml_fc_run_checked", p, b)
         return status, self.read(base, len(case.arena))
+
+    def model(self, layers, x: np.ndarray, rounding: str) -> tuple[int, int, np.ndarray]:
+        """tml_model_check's status, then tml_model_run's status and output, for a chain of
+        layers: a tml_fc_layer table (7 int32 params, then the weights, bias, multiplier and
+        shift addresses) and every buffer in emulated RAM, scratch as native/core sizes it."""
+        self.reset_heap()
+        table = b""
+        widest = max([l.weights.shape[0] for l in layers[:-1]], default=0)
+        for l in layers:
+            n_out, n_in = l.weights.shape
+            params = struct.pack("<7i", n_in, n_out, len(l.multiplier), l.act_min, l.act_max, l.output_zp,
+                                 1 if rounding == "litert" else 0)
+            table += params + struct.pack("<4I", self.put(np.ascontiguousarray(l.weights, np.int8).tobytes()),
+                                          self.put(np.ascontiguousarray(l.bias, "<i4").tobytes()),
+                                          self.put(np.ascontiguousarray(l.multiplier, "<i4").tobytes()),
+                                          self.put(np.ascontiguousarray(l.shift, np.int8).tobytes()))
+        at = self.put(table)
+        xp = self.put(np.ascontiguousarray(x, np.int8).tobytes())
+        scratch = self.put(bytes(2 * widest)) if widest else 0
+        n_out = layers[-1].weights.shape[0]
+        out = self.put(bytes(n_out))
+        checked = self.call("tml_model_check", at, len(layers))
+        status = self.call("tml_model_run", at, len(layers), xp, out, scratch)
+        return checked, status, np.frombuffer(self.read(out, n_out), np.int8).copy()
 
     def requantize_many(self, acc: np.ndarray, multiplier: int, shift: int, rounding: int) -> np.ndarray:
         """tml_requantize on every element of `acc`, in one emulated call (emu_support.c)."""

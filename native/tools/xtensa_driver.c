@@ -14,7 +14,8 @@
 #define JOB_BASE 0x60000000u
 #define JOB_MAGIC 0x4A4D4C54u /* "TLMJ" */
 
-enum { FN_FC_S8 = 0, FN_FC_S8_REF = 1, FN_REQUANTIZE_MANY = 2, FN_RET_FC = 3, FN_LOOP = 4, FN_FC_CHECKED = 5 };
+enum { FN_FC_S8 = 0, FN_FC_S8_REF = 1, FN_REQUANTIZE_MANY = 2, FN_RET_FC = 3, FN_LOOP = 4, FN_FC_S8_CHECKED = 5,
+       FN_FC_CHECKED = 6 };
 
 typedef struct {
     uint32_t magic;
@@ -63,6 +64,14 @@ tml_status xt_ret_fc(const tml_fc_params *, const int8_t *, const int8_t *, cons
 void xt_loop(int32_t n);
 int main(void);
 
+/* tml_fc_s8 the way a binding calls it: tml_fc_check first (once, at load), then the kernel */
+static tml_status fc_s8_checked(const tml_fc_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                                const int32_t *mult, const int8_t *shift, int8_t *out)
+{
+    tml_status st = tml_fc_check(p, mult, shift);
+    return st != TML_OK ? st : tml_fc_s8(p, x, w, bias, mult, shift, out);
+}
+
 /* Each call is timed on its own: CCOUNT read right before and right after it, so a kernel's
  * count differs from xt_ret's (a function that only returns) by the kernel's own instructions. */
 static int32_t run(job_call *c)
@@ -73,8 +82,10 @@ static int32_t run(job_call *c)
     switch (c->fn) {
     case FN_FC_S8:
     case FN_FC_S8_REF:
+    case FN_FC_S8_CHECKED:
     case FN_RET_FC: {
-        fc_fn f = c->fn == FN_FC_S8 ? tml_fc_s8 : c->fn == FN_FC_S8_REF ? tml_fc_s8_ref : xt_ret_fc;
+        fc_fn f = c->fn == FN_FC_S8 ? tml_fc_s8 : c->fn == FN_FC_S8_REF ? tml_fc_s8_ref
+                : c->fn == FN_FC_S8_CHECKED ? fc_s8_checked : xt_ret_fc;
         t0 = ccount();
         r = f((const tml_fc_params *)a[0], (const int8_t *)a[1], (const int8_t *)a[2], (const int32_t *)a[3],
               (const int32_t *)a[4], (const int8_t *)a[5], (int8_t *)a[6]);

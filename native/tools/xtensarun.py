@@ -53,7 +53,7 @@ import system_packages
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
-CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "check.c"]
+CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c"]
 LIBGCC = TOOLS / "xtensa_libgcc.c"   # __muldi3: missing from Debian's libgcc for lx106
 DRIVER = [LIBGCC, TOOLS / "emu_support.c", TOOLS / "xtensa_driver.c", TOOLS / "xtensa_start.S"]
 
@@ -65,7 +65,8 @@ JOB_LIMIT = 0x0800_0000
 JOB_MAGIC = 0x4A4D4C54
 HEADER = struct.Struct("<4I16s")
 CALL = struct.Struct("<i7IiI")  # fn, args[7], result, ticks
-FN = {"tml_fc_s8": 0, "tml_fc_s8_ref": 1, "tml_requantize_many": 2, "ret": 3, "loop": 4, "tml_fc_run_checked": 5}
+FN = {"tml_fc_s8": 0, "tml_fc_s8_ref": 1, "tml_requantize_many": 2, "ret": 3, "loop": 4, "tml_fc_s8_checked": 5,
+      "tml_fc_run_checked": 6}
 FAULTS = {102: "debug exception", 103: "NMI", 104: "kernel exception (a fault)",
           105: "user exception (a fault)", 106: "double exception (a fault)",
           3: "no job at 0x60000000", 4: "semihosting write failed"}

@@ -72,3 +72,72 @@ def test_prepare_checks_once_and_refuses_unaligned_int32_buffers():
     # w rows (1, 2, 3, 4) and (-1, -2, -3, -4) on x (10, 20, 30, 40): +-300, times 2**30 / 2**31
     assert lines_with("Y", out) == ["127 -128", "127 -128", "75 -75"]
     assert lines_with("T", out) == ["plan must come from _tinyml.prepare"]
+
+
+WHOLE_MODEL = """
+import gc
+from array import array
+import _tinyml
+
+def layer(n_in, n_out, seed):
+    w = array('b', ((seed * 7 + k * 13) % 256 - 128 for k in range(n_in * n_out)))
+    bias = array('i', ((seed * 1000 + o * 37) % 4001 - 2000 for o in range(n_out)))
+    params = array('i', (n_in, n_out, 1, -128, 127, seed % 7 - 3, seed % 2))
+    return _tinyml.prepare(params, w, bias, array('i', (1 << 24,)), array('b', (-2,)))
+
+plans = [layer(20, 12, 1), layer(12, 9, 2), layer(9, 5, 3)]
+x = array('b', ((k * 29) % 256 - 128 for k in range(20)))
+# layer by layer through fc, the loop run() replaces
+h1, h2, expected = array('b', bytes(12)), array('b', bytes(9)), array('b', bytes(5))
+_tinyml.fc(plans[0], x, h1)
+_tinyml.fc(plans[1], h1, h2)
+_tinyml.fc(plans[2], h2, expected)
+model = _tinyml.prepare_model(plans, bytearray(24))
+out = array('b', bytes(5))
+_tinyml.run(model, x, out)
+print('E', out == expected, list(out) != [0] * 5)
+gc.collect()
+before = gc.mem_alloc()
+for _ in range(10):
+    _tinyml.run(model, x, out)
+print('A', gc.mem_alloc() - before)
+
+def attempt(label, f, *args):
+    try:
+        f(*args)
+        print('R', label, 'accepted')
+    except (ValueError, TypeError) as e:
+        print('R', label, type(e).__name__, e)
+
+attempt('chain', _tinyml.prepare_model, [plans[0], plans[2]], bytearray(24))
+attempt('scratch', _tinyml.prepare_model, plans, bytearray(23))
+attempt('read-only-scratch', _tinyml.prepare_model, plans, bytes(24))
+attempt('empty', _tinyml.prepare_model, [], bytearray(24))
+attempt('not-a-plan', _tinyml.prepare_model, [plans[0], 'x'], bytearray(24))
+attempt('not-a-model', _tinyml.run, plans[0], x, out)
+attempt('short-x', _tinyml.run, model, array('b', bytes(19)), out)
+attempt('short-out', _tinyml.run, model, x, array('b', bytes(4)))
+attempt('one-layer', _tinyml.prepare_model, (plans[0],), bytearray(0))
+"""
+
+
+def test_whole_model_in_one_call_matches_the_layer_loop_and_allocates_nothing():
+    if lines_with("N", run(HAVE_NATIVE)) != ["True"]:
+        if require_native():
+            pytest.fail("TINYML_REQUIRE_NATIVE=1 but _tinyml is not available")
+        pytest.skip("no _tinyml here: build native/micropython (docs/firmware.md) and set TINYML_MPY_PATH to its folder")
+    out = run(WHOLE_MODEL)
+    assert lines_with("E", out) == ["True True"]
+    assert lines_with("A", out) == ["0"]
+    results = dict(line.split(" ", 1) for line in lines_with("R", out))
+    assert results == {
+        "chain": "ValueError each layer's n_in must be the previous layer's n_out",
+        "scratch": "ValueError scratch shorter than twice the widest hidden layer",
+        "read-only-scratch": "TypeError object with buffer protocol required",
+        "empty": "ValueError a model has 1..255 layers",
+        "not-a-plan": "TypeError plan must come from _tinyml.prepare",
+        "not-a-model": "TypeError model must come from _tinyml.prepare_model",
+        "short-x": "ValueError x shorter than n_in",
+        "short-out": "ValueError out shorter than n_out",
+        "one-layer": "accepted",
+    }

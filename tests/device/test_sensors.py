@@ -211,12 +211,9 @@ def _check_readings(out, board):
     assert lines_with("BOARD", out) == [board]
     imu = lines_with("IMU", out)[0].split()
     assert imu[0] == parts["imu"].replace("-", "")
-    if parts["imu"] == "MPU-6050":  # its fake shows its own fixed rocking state
-        assert float(imu[3]) == pytest.approx(1.0, abs=0.01)
-    else:  # within one count of the state the fake was given
-        got = [float(v) for v in imu[1:]]
-        assert got[:3] == pytest.approx(STILL[:3], abs=1e-3)
-        assert got[3:] == pytest.approx(STILL[3:], abs=0.02)
+    got = [float(v) for v in imu[1:]]  # within one count of the state the fake was given
+    assert got[:3] == pytest.approx(STILL[:3], abs=1e-3)
+    assert got[3:] == pytest.approx(STILL[3:], abs=0.02)
     if "pressure" in parts:
         env = lines_with("ENV", out)[0].split()
         assert env[:2] == [parts["temperature_humidity"], parts["pressure"]]

@@ -19,7 +19,7 @@ NUS_SERVICE = "6E400001-B5A3-F393-E0A9-E50E24DCCA9E"
 NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"
 NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"
 NUS_SERVICE_LE = bytes.fromhex(NUS_SERVICE.replace("-", ""))[::-1]   # as it goes over the air
-COMMAND_HELP = {"rate": "rate N: frames per second, 1..100", "led": "led on|off", "app": "app sine|motion"}
+COMMAND_HELP = {"rate": "rate N: frames per second, 1..100", "led": "led on|off", "app": "app sine|motion|gesture|record"}
 
 # Per backend: how the central side is driven, in the fake's terms. Every snippet defines the
 # same helpers: make(name, binary), connect(), disconnect(), write(data), tx(), adverts(), fail(on).
@@ -211,7 +211,7 @@ print('TX', tx())
 """
     out = run(script(backend, body))
     assert values(out, "GOT") == [[("rate", 25), ("rate", 5), ("led", "on"), ("led", "off")]]
-    assert reply_lines(values(out, "TX")[0]) == ["OK rate", "OK rate", "OK led", "ERR usage: app sine|motion",
+    assert reply_lines(values(out, "TX")[0]) == ["OK rate", "OK rate", "OK led", "ERR usage: app sine|motion|gesture|record",
                                                  "OK led"]
 
 

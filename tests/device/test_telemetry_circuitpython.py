@@ -126,7 +126,7 @@ def test_rx_commands_and_fuzz(cp):
         bleio.write(NUS_RX, data)
         t.poll()
     assert got == [("rate", 25), ("rate", 5), ("led", "on"), ("led", "off")]
-    assert replies(bleio) == ["OK rate", "OK rate", "OK led", "ERR usage: app sine|motion", "OK led",
+    assert replies(bleio) == ["OK rate", "OK rate", "OK led", "ERR usage: app sine|motion|gesture|record", "OK led",
                               "ERR command is not text", "ERR expected 'name argument', got ''",
                               "ERR command too long"]
     rng = random.Random(6)

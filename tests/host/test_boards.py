@@ -25,6 +25,12 @@ def test_boards_json_matches_its_schema():
     (lambda b: b["pico"]["romfs"].update(bytes=5000), "multipleOf"),
     (lambda b: b["esp32"]["heap"].pop("source"), "source"),
     (lambda b: b["nano33_ble_sense"]["heap"].update(kind="guessed"), "kind"),
+    (lambda b: b["esp32"].pop("power"), "power"),
+    (lambda b: b["esp32"]["power"]["lightsleep"].pop("source"), "source"),
+    (lambda b: b["esp32"]["power"]["active"].update(ma=-1.0), "ma"),
+    (lambda b: b["pico"]["power"]["active"].update(kind="datasheet"), "kind"),   # null figure, known kind
+    (lambda b: b["esp32"]["power"]["idle"].update(kind="unknown"), "kind"),      # a figure called unknown
+    (lambda b: b["pico"]["power"]["sleep_modes"].update(lightsleep_timed="yes"), "lightsleep_timed"),
 ])
 def test_schema_rejects_broken_entries(mutate, where):
     data = json.loads(boards.BOARDS_JSON.read_text())
@@ -65,3 +71,49 @@ def test_stock_romfs_partitions_and_heaps_name_their_source():
     assert "_minimum_heap_size = 128K" in nano_heap["source"]
     for board_id, facts in b.items():
         assert facts["heap"]["bytes"] < facts["ram_kb"] * 1024, board_id
+
+
+POWER_STATES = ("active", "idle", "lightsleep", "deepsleep", "ble_advertising", "ble_connection")
+
+
+def test_every_board_has_sourced_power_figures_or_says_why_not():
+    for board_id, b in boards.load().items():
+        power = b["power"]
+        assert 1.0 <= power["supply_v"] <= 5.5 and power["supply_source"]
+        for state in POWER_STATES:
+            figure = power[state]
+            if figure["ma"] is None:
+                assert figure["kind"] == "unknown" and len(figure["source"]) >= 20, (board_id, state)
+            else:
+                assert figure["kind"] != "unknown", (board_id, state)
+
+
+def test_sleep_modes_follow_micropythons_ports():
+    b = boards.load()
+    # nrf: machine.lightsleep is one WFE and deepsleep a reset; esp32: light sleep powers the radio down;
+    # rp2: a timed lightsleep keeps the USB clock when a host configured the board
+    nano = b["nano33_ble_sense"]["power"]["sleep_modes"]
+    assert not nano["lightsleep_timed"] and nano["deepsleep_resets"] and "__WFE" in nano["source"]
+    for board in ("esp32", "esp32s3"):
+        modes = b[board]["power"]["sleep_modes"]
+        assert modes["lightsleep_timed"] and modes["lightsleep_keeps_ble"] is False
+    for board in ("pico", "pico_w", "pico2_w"):
+        modes = b[board]["power"]["sleep_modes"]
+        assert modes["lightsleep_timed"] and modes["lightsleep_keeps_usb"] is True
+    # the device's copy: (timed, keeps BLE, keeps USB), an undocumented null counted as no
+    from tinyml_host.boards import device_module
+    namespace = {}
+    exec(device_module(b), namespace)
+    assert namespace["BOARDS"]["pico_w"]["sleep"] == (True, False, True)
+    assert namespace["BOARDS"]["esp32"]["sleep"] == (True, False, False)
+    assert namespace["BOARDS"]["nano33_ble_sense"]["sleep"] == (False, False, False)
+
+
+def test_documented_figures_are_the_sources_numbers():
+    """The figures as the sources state them (ESP32 datasheet Table 6, Espressif's ESP32-S3 figures,
+    the rp2 lightsleep commit), so an edit that changes a number without its source fails here."""
+    b = boards.load()
+    assert b["esp32"]["power"]["lightsleep"]["ma"] == 0.8 and "Light-sleep 0.8 mA" in b["esp32"]["power"]["lightsleep"]["source"]
+    assert b["esp32"]["power"]["active"]["ma"] == 44.0 and "27 mA ~ 44 mA" in b["esp32"]["power"]["active"]["source"]
+    assert b["esp32s3"]["power"]["lightsleep"]["ma"] == 0.24 and "240 uA" in b["esp32s3"]["power"]["lightsleep"]["source"]
+    assert b["pico"]["power"]["lightsleep"]["ma"] == 1.5 and "b004e7e397" in b["pico"]["power"]["lightsleep"]["source"]

@@ -51,6 +51,21 @@ def test_cli_estimate_for_one_board(tmp_path, capsys):
     assert cli.main(["estimate", str(path), "--board", "uno"]) == 1
 
 
+def test_a_fresh_checkout_estimates_latency_from_the_shipped_table(tmp_path, monkeypatch, capsys):
+    """No out/bench/kernels.json (no `make bench` here): the table the package ships is used."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "sine.tmdl"
+    path.write_bytes(tmdl.encode(_model()))
+    shipped = json.loads(estimate.SHIPPED_COSTS.read_text())
+    assert {r["cpu"] for r in shipped} >= {"cortex-m4", "cortex-m0plus", "cortex-m33", "rv32imac"}
+    assert cli.main(["estimate", str(path), "--board", "pico"]) == 0
+    out = capsys.readouterr().out
+    # sine's three layers (1x16, 16x16, 16x1) are each nearest the 16x16 row
+    cpm = next(r["cycles_per_mac"] for r in shipped
+               if (r["cpu"], r["shape"], r["kernel"]) == ("cortex-m0plus", "16x16", "tinyml"))
+    assert f"{288 * cpm / 125:.1f} us" in out
+
+
 # --- RAM from ROMFS and streamed, and where a model fits --------------------------------------
 
 SHARED_MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "models"
@@ -127,3 +142,93 @@ def test_ad01_fits_the_nano_only_streamed(ad01_tmdl, capsys):
     out = capsys.readouterr().out
     assert "nano33_ble_sense: fits only streamed" in out
     assert "in the stock 256.0 KB partition: does not fit" in out
+
+
+# --- energy per inference and average power (boards.json power facts) --------------------------
+
+def _energy_json(tmp_path, capsys, costs, *extra):
+    path = tmp_path / "sine.tmdl"
+    path.write_bytes(tmdl.encode(_model()))
+    cost_file = tmp_path / "kernels.json"
+    cost_file.write_text(json.dumps(costs))
+    assert cli.main(["estimate", str(path), "--costs", str(cost_file), "--json", *extra]) == 0
+    return {(r["board"], r["backend"]): r for r in json.loads(capsys.readouterr().out)}
+
+
+def test_energy_json_against_hand_computed_figures(tmp_path, capsys):
+    # the sine model: 288 MACs; ESP32 at 160 MHz, 5 cycles/MAC; Nano (Cortex-M4) at 64 MHz, 4 cycles/MAC
+    costs = [{"cpu": "xtensa-lx6", "shape": "16x16", "kernel": "tinyml", "cycles_per_mac": 5.0},
+             {"cpu": "cortex-m4", "shape": "16x16", "kernel": "tinyml", "cycles_per_mac": 4.0}]
+    rows = _energy_json(tmp_path, capsys, costs, "--rate", "10")
+    assert {b for b, _ in rows} == {"nano33_ble_sense", "nano33_ble_sense_rev2", "esp32", "esp32s3", "pico",
+                                    "pico_w", "pico2_w"}
+    assert {k for _, k in rows} == {"native", "viper", "python"}
+    esp = rows[("esp32", "native")]
+    # ESP32 datasheet v3.5 Table 6: 44 mA busy at 160 MHz, light sleep 0.8 mA; 3.3 V
+    latency = 288 * 5.0 / 160                       # 9 us
+    energy = latency * 44.0 * 3.3 / 1000            # us * mA * V = nJ -> uJ: 1.3068 uJ
+    avg = energy * 10 / 1000 + 0.8 * 3.3 * (1 - latency * 1e-6 * 10)
+    assert esp["rate_hz"] == 10 and np.isclose(esp["latency_us"], 9.0)
+    assert np.isclose(esp["energy_uj"], 1.3068) and np.isclose(esp["energy_uj"], energy)
+    assert np.isclose(esp["avg_mw"], 2.6528304) and np.isclose(esp["avg_mw"], avg)
+    assert esp["wait_state"] == "lightsleep" and esp["under_1mw"] is False
+    # Nano: 7 mA reported busy current at 3.3 V; the idle wait has no documented figure
+    nano = rows[("nano33_ble_sense", "native")]
+    assert np.isclose(nano["energy_uj"], 288 * 4.0 / 64 * 7.0 * 3.3 / 1000)  # 0.4158 uJ
+    assert nano["avg_mw"] is None and nano["wait_state"] == "idle" and "idle" in nano["why_not"]
+    # Pico: no busy current documented; viper/python: no per-board latency
+    assert rows[("pico", "native")]["energy_uj"] is None and "busy-CPU" in rows[("pico", "native")]["why_not"]
+    assert rows[("esp32", "viper")]["latency_us"] is None and rows[("esp32", "viper")]["energy_uj"] is None
+
+
+def test_average_power_at_a_slow_rate_is_mostly_the_sleep(tmp_path, capsys):
+    costs = [{"cpu": "xtensa-lx6", "shape": "16x16", "kernel": "tinyml", "cycles_per_mac": 5.0}]
+    esp = _energy_json(tmp_path, capsys, costs, "--rate", "0.1", "--board", "esp32")[("esp32", "native")]
+    assert np.isclose(esp["avg_mw"], 1.3068 * 0.1 / 1000 + 0.8 * 3.3 * (1 - 9e-6 * 0.1))
+
+
+def test_a_rate_the_cpu_cannot_keep_up_with_is_said(tmp_path, capsys):
+    costs = [{"cpu": "xtensa-lx6", "shape": "16x16", "kernel": "tinyml", "cycles_per_mac": 5.0}]
+    esp = _energy_json(tmp_path, capsys, costs, "--rate", "200000", "--board", "esp32")[("esp32", "native")]
+    assert esp["avg_mw"] is None and "no time left to sleep" in esp["why_not"]
+    path = tmp_path / "sine.tmdl"
+    assert cli.main(["estimate", str(path), "--rate", "0"]) == 1
+    assert "rate must be above 0" in capsys.readouterr().err
+
+
+def test_energy_table_names_what_it_cannot_compute(tmp_path, capsys):
+    path = tmp_path / "sine.tmdl"
+    path.write_bytes(tmdl.encode(_model()))
+    costs = tmp_path / "kernels.json"
+    costs.write_text(json.dumps([{"cpu": "cortex-m4", "shape": "16x16", "kernel": "tinyml", "cycles_per_mac": 4.0}]))
+    assert cli.main(["estimate", str(path), "--board", "nano33_ble_sense", "--costs", str(costs)]) == 0
+    out = capsys.readouterr().out
+    assert "0.416 uJ" in out and "nano33_ble_sense native: cannot compute: no documented idle current" in out
+
+
+def test_an_ad01_shaped_model_is_shown_beside_mlperf_tiny(tmp_path, capsys):
+    """With a flat 2 cycles/MAC on the Nano's Cortex-M4, AD01's 264,192 MACs at 64 MHz take
+    264192 * 2 / 64 us; MLPerf's TFLM reference, 10.05 ms at 120 MHz, is 4.56 cycles/MAC."""
+    import models
+
+    path = tmp_path / "ad01.tmdl"
+    (tmp_path / "ad01.tflite").write_bytes(models.ad01_shaped_tflite())
+    assert cli.main(["export", str(tmp_path / "ad01.tflite"), "-o", str(path), "--vectors", "0"]) == 0
+    costs = tmp_path / "kernels.json"
+    costs.write_text(json.dumps([{"cpu": "cortex-m4", "shape": s, "kernel": "tinyml", "cycles_per_mac": 2.0,
+                                  "code_bytes": 2000} for s in ("16x16", "256x64")]))
+    capsys.readouterr()
+    assert cli.main(["estimate", str(path), "--board", "nano33_ble_sense", "--costs", str(costs)]) == 0
+    printed = capsys.readouterr().out
+    assert "MLPerf Tiny" in printed and "not like for like" in printed.lower()
+    line = next(l for l in printed.splitlines() if "tinyml, nano33_ble_sense" in l)
+    assert f"{264192 * 2 / 64 / 1000:.2f} ms" in line and "2.00" in line
+    line = next(l for l in printed.splitlines() if "TFLM + CMSIS-NN" in l)
+    assert "10.05 ms" in line and f"{10.05e3 * 120 / 264192:.2f}" in line
+
+
+def test_other_models_get_no_mlperf_table(tmp_path, capsys):
+    path = tmp_path / "sine.tmdl"
+    path.write_bytes(tmdl.encode(export.convert(models.sine_tflite())))
+    assert cli.main(["estimate", str(path), "--board", "pico"]) == 0
+    assert "MLPerf" not in capsys.readouterr().out

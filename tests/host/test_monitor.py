@@ -335,8 +335,13 @@ def sine_model():
 
 
 def sine_period_ms() -> int:
+    """The period of the sine app's frames: its inference period, or with telemetry at most
+    telemetry's frame_rate_hz setting (the sweep then steps at that rate)."""
     source = (ROOT / "device" / "lib" / "tinyml" / "apps" / "sine.py").read_text()
-    return int(re.search(r"^PERIOD_MS = (\d+)", source, re.M).group(1))
+    period = int(re.search(r"^PERIOD_MS = (\d+)", source, re.M).group(1))
+    settings = (ROOT / "device" / "lib" / "tinyml" / "telemetry" / "__init__.py").read_text()
+    rate = int(re.search(r'"frame_rate_hz": (\d+)', settings).group(1))
+    return max(period, 1000 // rate)
 
 
 def test_serial_runs_the_app_through_the_repl_and_reads_its_lines(tmp_path, sine_model):

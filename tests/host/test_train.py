@@ -66,3 +66,39 @@ def test_converter_log_shown_when_conversion_fails(capfd, monkeypatch):
         raise AssertionError("conversion with a wrong representative shape should fail")
     shown = capfd.readouterr()
     assert "Saved artifact" in shown.out + shown.err
+
+
+def test_ad01_preset_has_the_shape_of_mlperf_ad01():
+    import models
+    from tinyml_host import ad01_demo
+
+    model = export.convert(models.ad01_shaped_tflite())
+    shapes = [l.shape for l in model.layers]
+    widths = [640, 128, 128, 128, 128, 8, 128, 128, 128, 128, 640]
+    assert shapes == [(o, i) for i, o in zip(widths, widths[1:])]
+    assert sum(o * i for o, i in shapes) == 264192  # AD01's MACs, as ../shared/models/README.md states
+    real = ad01_demo.SHARED_MODELS / "ad01_int8.tflite"
+    if real.exists():  # and the same as MLPerf's own, layer by layer
+        assert shapes == [l.shape for l in export.convert(real.read_bytes()).layers]
+
+
+def test_ad01_preset_reconstructs_normal_sound_better_than_an_anomaly():
+    """The autoencoder learned the synthetic machine: a held-out recording of it reconstructs
+    with a lower error than the same recording with a loud hum added in 10 bands."""
+    import models
+    from tinyml_host import golden, reference
+
+    tflite = models.ad01_shaped_tflite()
+    model = export.convert(tflite)
+
+    def score(recording):
+        w = train.ad01_windows(recording)
+        q = reference.quantize(w, model.input_scale, model.input_zp)
+        y = (golden.run_tflm(tflite, q).astype(np.float64) - model.output_zp) * model.output_scale
+        return float(np.mean((w - y) ** 2))
+
+    normal = train.ad01_recording(seed=999)
+    anomalous = normal.copy()
+    anomalous[:, 60:70] += 15.0
+    assert train.ad01_windows(normal).shape == (196, 640)
+    assert score(anomalous) > 1.5 * score(normal)

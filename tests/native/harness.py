@@ -17,7 +17,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
-SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "check.c"]
+SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c"]
 CC = "gcc"
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
@@ -35,8 +35,20 @@ class Params(ctypes.Structure):
                 ("n_in", "n_out", "n_channels", "act_min", "act_max", "output_zp", "rounding")]
 
 
+class FcLayer(ctypes.Structure):
+    """tml_fc_layer: a layer's params and buffers, one element of a model for tml_model_run."""
+    _fields_ = [("p", Params), ("w", ctypes.c_void_p), ("bias", ctypes.c_void_p),
+                ("mult", ctypes.c_void_p), ("shift", ctypes.c_void_p)]
+
+
 def load(lib: Path):
     dll = ctypes.CDLL(str(lib))
+    dll.tml_model_check.restype = ctypes.c_int
+    dll.tml_model_check.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    dll.tml_model_scratch_bytes.restype = ctypes.c_int32
+    dll.tml_model_scratch_bytes.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    dll.tml_model_run.restype = ctypes.c_int
+    dll.tml_model_run.argtypes = [ctypes.c_void_p, ctypes.c_int32] + [ctypes.c_void_p] * 3
     for name in ("tml_fc_s8", "tml_fc_s8_ref"):
         fn = getattr(dll, name)
         fn.restype = ctypes.c_int
@@ -69,6 +81,61 @@ def call(fn, layer, x: np.ndarray, rounding: str) -> tuple[int, np.ndarray]:
     out = np.zeros(n_out, np.int8)
     status = fn(ctypes.byref(p), _ptr(xb), _ptr(w), _ptr(bias), _ptr(mult), _ptr(shift), _ptr(out))
     return status, out
+
+
+def model_layers(layers, rounding: str):
+    """A ctypes array of tml_fc_layer for `layers`, and the numpy arrays it points into (keep
+    them alive while it is used)."""
+    from tinyml_host.tmdl import ROUNDING
+
+    table = (FcLayer * len(layers))()
+    keep = []
+    for entry, layer in zip(table, layers):
+        n_out, n_in = layer.weights.shape
+        arrays = [np.ascontiguousarray(layer.weights, np.int8).copy(), np.ascontiguousarray(layer.bias, np.int32).copy(),
+                  np.ascontiguousarray(layer.multiplier, np.int32).copy(), np.ascontiguousarray(layer.shift, np.int8).copy()]
+        keep += arrays
+        entry.p = Params(n_in, n_out, len(layer.multiplier), layer.act_min, layer.act_max, layer.output_zp,
+                         ROUNDING[rounding])
+        entry.w, entry.bias, entry.mult, entry.shift = (a.ctypes.data for a in arrays)
+    return table, keep
+
+
+def run_model(dll, layers, x: np.ndarray, rounding: str) -> tuple[int, int, np.ndarray]:
+    """tml_model_check's status, then tml_model_run's status and output, with exactly sized
+    input, output and scratch buffers (ASan sees overruns)."""
+    table, keep = model_layers(layers, rounding)
+    checked = dll.tml_model_check(table, len(layers))
+    scratch = np.zeros(dll.tml_model_scratch_bytes(table, len(layers)), np.int8)
+    xb = np.ascontiguousarray(x, np.int8).copy()
+    out = np.zeros(layers[-1].weights.shape[0], np.int8)
+    status = dll.tml_model_run(table, len(layers), _ptr(xb), _ptr(out), _ptr(scratch) if scratch.size else None)
+    return checked, status, out
+
+
+def check_models(lib: Path, count: int, seed: int) -> int:
+    """tml_model_run on `count` random chains of 1-6 layers against the numpy reference run
+    layer by layer; returns mismatches."""
+    from tinyml_host.reference import fully_connected
+
+    dll = load(lib)
+    rng = np.random.default_rng(seed)
+    bad = 0
+    for k in range(count):
+        widths = [int(round(math.exp(rng.uniform(0, math.log(300))))) for _ in range(int(rng.integers(2, 8)))]
+        layers = []
+        x = rng.integers(-128, 128, size=widths[0]).astype(np.int8)
+        for n_in, n_out in zip(widths, widths[1:]):
+            layers.append(layer_of_shape(rng, n_in, n_out)[0])
+        rounding = "litert" if k % 2 else "tflm"
+        expected = x.reshape(1, -1)
+        for layer in layers:
+            expected = fully_connected(expected, layer, rounding)
+        checked, status, got = run_model(dll, layers, x, rounding)
+        if checked != 0 or status != 0 or not np.array_equal(got, expected.reshape(-1)):
+            bad += 1
+            print(f"model {k} widths {widths} check {checked} status {status}", file=sys.stderr)
+    return bad
 
 
 def random_layer(rng: np.random.Generator, max_dim: int = 1024):
@@ -133,10 +200,6 @@ def check(lib: Path, count: int, seed: int, max_dim: int = 1024) -> int:
                       f"first difference at {np.flatnonzero(got != expected)[:5]}", file=sys.stderr)
     return bad
 
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT / "host"))
-    sys.exit(1 if check(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])) else 0)
 
 
 def layer_of_shape(rng: np.random.Generator, n_in: int, n_out: int):
@@ -304,3 +367,9 @@ def damaged_buffers(rng: np.random.Generator) -> BufferCase:
     case = BufferCase(layer, x, params, bytes(arena), offsets, lengths, allowed)
     case.overlapped = overlapped  # the buffers out overlaps
     return case
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "host"))
+    lib, count, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    sys.exit(1 if check(lib, count, seed) or check_models(lib, count // 10, seed) else 0)

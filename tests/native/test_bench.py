@@ -33,3 +33,11 @@ def test_bench_with_no_toolchain_names_every_skipped_row(monkeypatch, tmp_path, 
         assert f"skipped {cpu}" in printed
     assert "skipped xtensa-lx106" in printed
     assert not (tmp_path / "kernels.json").exists()  # nothing measured, nothing written as if it were
+
+
+def test_bench_layer_is_a_valid_layer_the_reference_runs():
+    from tinyml_host.reference import fully_connected
+
+    layer, x = bench.bench_layer(16, 8)
+    y = fully_connected(x.reshape(1, -1), layer, "tflm")
+    assert y.shape == (1, 8) and y.dtype.kind == "i"

@@ -25,6 +25,9 @@ from tinyml_host.reference import fully_connected, requantize  # noqa: E402
 
 CPUS = list(crossrun.CPUS)
 KERNELS = ("tml_fc_s8", "tml_fc_s8_ref")
+# tml_fc_s8 trusts parameters that passed tml_fc_check (tinyml.h): damaged ones go through both,
+# as a binding runs them (native/tools emu_support.c, xtensa_driver.c)
+CHECKED_KERNELS = ("tml_fc_s8_checked", "tml_fc_s8_ref")
 ERRORS = {"TML_OK": 0, "TML_ERR_NULL": -1, "TML_ERR_SHAPE": -2, "TML_ERR_QUANT": -3, "TML_ERR_RANGE": -4}
 
 
@@ -104,6 +107,21 @@ def test_every_loop_tail(machine):
         _check(machine, layer, x, "litert" if k % 2 else "tflm", k % 4, f"shape {n_in}x{n_out}")
 
 
+def test_whole_models_in_one_call_bit_exact(machine):
+    """tml_model_run on 40 random chains of 1-5 layers: the reference run layer by layer."""
+    rng = np.random.default_rng(21)
+    for k in range(40):
+        widths = [int(rng.integers(1, 90)) for _ in range(int(rng.integers(2, 7)))]
+        layers = [harness.layer_of_shape(rng, a, b)[0] for a, b in zip(widths, widths[1:])]
+        x = rng.integers(-128, 128, size=widths[0]).astype(np.int8)
+        rounding = "litert" if k % 2 else "tflm"
+        expected = x.reshape(1, -1)
+        for layer in layers:
+            expected = fully_connected(expected, layer, rounding)
+        checked, status, got = machine.model(layers, x, rounding)
+        assert (checked, status) == (0, 0) and np.array_equal(got, expected.reshape(-1)), (k, widths)
+
+
 def test_requantize_matches_reference_on_edges(machine):
     rng = np.random.default_rng(5)
     accs = np.concatenate([[-(1 << 31), (1 << 31) - 1, 0, 1, -1], rng.integers(-(1 << 31), 1 << 31, 1000)])
@@ -148,13 +166,11 @@ def test_bad_arguments_get_status_codes(machine, kernel):
     assert status() == ERRORS["TML_OK"]
 
 
-@pytest.mark.parametrize("kernel", ["tml_fc_s8_ref"])
+@pytest.mark.parametrize("kernel", CHECKED_KERNELS)
 def test_damaged_arguments_get_a_status_or_the_right_answer(machine, kernel):
     """Fuzz: 300 calls with damaged params at every alignment. Each returns a status code the
     contract allows for what was damaged, or (all valid) the reference's answer; never a
-    fault, a timeout, or a write past the output (all three raise crossrun.EmuFault).
-    tml_fc_s8 trusts checked params (tinyml.h): it meets damaged ones only behind the checks,
-    in test_checked_call_refuses_bad_buffers_or_answers_right."""
+    fault, a timeout, or a write past the output (all three raise crossrun.EmuFault)."""
     rng = np.random.default_rng(18)
     valid = 0
     for k in range(300):

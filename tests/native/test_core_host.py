@@ -25,6 +25,33 @@ def test_3000_random_layers_bit_exact(lib):
     assert harness.check(lib, 3000, seed=11) == 0
 
 
+def test_300_random_models_in_one_call_bit_exact(lib):
+    assert harness.check_models(lib, 300, seed=13) == 0
+
+
+def test_model_check_refuses_a_broken_chain_and_bad_layers(lib):
+    dll = harness.load(lib)
+    rng = np.random.default_rng(5)
+    first, x = harness.layer_of_shape(rng, 8, 6)
+    second, _ = harness.layer_of_shape(rng, 6, 3)
+    wrong, _ = harness.layer_of_shape(rng, 5, 3)  # n_in 5 after a layer of n_out 6
+    assert harness.run_model(dll, [first, second], x, "tflm")[:2] == (0, 0)
+    table, keep = harness.model_layers([first, wrong], "tflm")
+    assert dll.tml_model_check(table, 2) == ERRORS["TML_ERR_SHAPE"]
+    table, keep = harness.model_layers([first, second], "tflm")
+    assert dll.tml_model_check(table, 0) == ERRORS["TML_ERR_SHAPE"]
+    assert dll.tml_model_check(None, 2) == ERRORS["TML_ERR_NULL"]
+    table[1].p.act_min, table[1].p.act_max = 100, 50
+    assert dll.tml_model_check(table, 2) == ERRORS["TML_ERR_RANGE"]
+    table[1].p.act_min, table[1].p.act_max = -128, 127
+    table[0].bias = None
+    assert dll.tml_model_check(table, 2) == ERRORS["TML_ERR_NULL"]
+    out = np.zeros(3, np.int8)
+    assert dll.tml_model_run(table, 2, harness._ptr(x), harness._ptr(out), None) == ERRORS["TML_ERR_NULL"]
+    assert dll.tml_model_scratch_bytes(table, 2) == 12  # two halves of the 6-wide hidden layer
+    assert dll.tml_model_scratch_bytes(table, 1) == 0
+
+
 def test_requantize_matches_reference_on_edges(lib):
     from tinyml_host.reference import requantize
 

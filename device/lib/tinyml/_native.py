@@ -1,10 +1,11 @@
 # The native backend: the C kernels of native/core through the _tinyml module (built into
 # the firmware, or lib/_tinyml.mpy). _tinyml.prepare checks a layer once and returns a Plan;
-# _tinyml.fc(plan, x, out) runs it. Importing this module raises ImportError, with the
+# _tinyml.fc(plan, x, out) runs it; _tinyml.prepare_model chains the plans of a model so that
+# _tinyml.run(model, x, out) runs every layer in one call. Importing this module raises ImportError, with the
 # reason, when this board cannot run it.
 from array import array
 
-_ABI = 2  # _tinyml's prepare/Plan/fc interface
+_ABI = 3  # _tinyml's prepare/Plan/fc and prepare_model/Model/run interface
 
 try:
     import _tinyml
@@ -16,7 +17,9 @@ if getattr(_tinyml, "ABI", 1) != _ABI:
     raise ImportError("_tinyml is ABI %d, this tinyml needs %d: rebuild it (docs/firmware.md)"
                       % (getattr(_tinyml, "ABI", 1), _ABI))
 fc = _tinyml.fc
+run = _tinyml.run
 _prepare = _tinyml.prepare
+prepare_model = _tinyml.prepare_model  # (plans, scratch): scratch holds 2 x the widest hidden layer
 
 
 def prepare(layer):

@@ -3,6 +3,7 @@
 # i2c: (micropython id, scl, sda, circuitpython scl, sda, frequency)
 # power, pullup: (micropython pin, circuitpython pin) to drive high, or None
 # sensors: (kind, part, addresses, micropython driver, circuitpython driver)
+# sleep: (machine.lightsleep(ms) is a timed sleep, it keeps a BLE link, it keeps USB serial)
 BOARDS = {
     'nano33_ble_sense': {
         'name': 'Arduino Nano 33 BLE Sense (Rev1)',
@@ -14,6 +15,7 @@ BOARDS = {
         'pullup': (32, 'R_PULLUP'),
         'sensors': (('imu', 'LSM9DS1', (107, 30), 'lsm9ds1', 'adafruit_lsm9ds1'), ('temperature_humidity', 'HTS221', (95,), 'hts221', 'adafruit_hts221'), ('pressure', 'LPS22HB', (92,), 'lps22h', 'adafruit_lps2x')),
         'ble': ('ubluepy', 'adafruit_ble'),
+        'sleep': (False, False, False),
     },
     'nano33_ble_sense_rev2': {
         'name': 'Arduino Nano 33 BLE Sense Rev2',
@@ -25,6 +27,7 @@ BOARDS = {
         'pullup': (32, 'R_PULLUP'),
         'sensors': (('imu', 'BMI270', (104,), 'bmi270', None), ('magnetometer', 'BMM150', (16,), 'bmm150', None), ('temperature_humidity', 'HS3003', (68,), 'hs3003', None), ('pressure', 'LPS22HB', (92,), 'lps22h', 'adafruit_lps2x')),
         'ble': ('ubluepy', 'adafruit_ble'),
+        'sleep': (False, False, False),
     },
     'esp32': {
         'name': 'ESP32 DevKitC',
@@ -36,6 +39,7 @@ BOARDS = {
         'pullup': None,
         'sensors': (('imu', 'MPU-6050', (104,), 'tinyml.sensors.mpu6050', 'tinyml.sensors.mpu6050'),),
         'ble': ('bluetooth', None),
+        'sleep': (True, False, False),
     },
     'esp32s3': {
         'name': 'ESP32-S3 DevKitC-1',
@@ -47,6 +51,7 @@ BOARDS = {
         'pullup': None,
         'sensors': (('imu', 'MPU-6050', (104,), 'tinyml.sensors.mpu6050', 'tinyml.sensors.mpu6050'),),
         'ble': ('bluetooth', None),
+        'sleep': (True, False, False),
     },
     'pico': {
         'name': 'Raspberry Pi Pico',
@@ -58,6 +63,7 @@ BOARDS = {
         'pullup': None,
         'sensors': (('imu', 'MPU-6050', (104,), 'tinyml.sensors.mpu6050', 'tinyml.sensors.mpu6050'),),
         'ble': (None, None),
+        'sleep': (True, False, True),
     },
     'pico_w': {
         'name': 'Raspberry Pi Pico W',
@@ -69,6 +75,7 @@ BOARDS = {
         'pullup': None,
         'sensors': (('imu', 'MPU-6050', (104,), 'tinyml.sensors.mpu6050', 'tinyml.sensors.mpu6050'),),
         'ble': ('bluetooth', None),
+        'sleep': (True, False, True),
     },
     'pico2_w': {
         'name': 'Raspberry Pi Pico 2 W',
@@ -80,5 +87,6 @@ BOARDS = {
         'pullup': None,
         'sensors': (('imu', 'MPU-6050', (104,), 'tinyml.sensors.mpu6050', 'tinyml.sensors.mpu6050'),),
         'ble': ('bluetooth', None),
+        'sleep': (True, False, True),
     },
 }

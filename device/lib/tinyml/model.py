@@ -3,8 +3,10 @@
 #
 # A backend is one module, tinyml._<name>, with prepare(layer) -> plan (once, at load) and
 # fc(plan, x, out) (one int8 fully connected layer per call); adding a backend is adding a
-# module and its name to BACKENDS. Importing a backend's module raises ImportError (or
-# SyntaxError, for viper on a port without the emitter) when this board cannot run it.
+# module and its name to BACKENDS. A backend may also offer prepare_model(plans, scratch) and
+# run(model, x, out), every layer in one call (native: one crossing into C per invoke); load()
+# uses them for models whose sections stay put (not streamed). Importing a backend's module
+# raises ImportError (or SyntaxError, for viper on a port without the emitter) when this board cannot run it.
 import gc
 import sys
 from array import array
@@ -20,9 +22,11 @@ try:  # the pure-Python backend reads the bias in place through uctypes, or keep
     import uctypes  # type: ignore[import-not-found]  # noqa: F401
     _PYTHON_BIAS_COPY = 0
     _PYTHON_VIEW_WORDS = 24  # per layer: two uctypes views of the bias and their descriptors
+    _WEIGHTS_COPIED_ONCE = True  # reader.int8_buffer: a bytearray, no temporary copy
 except ImportError:
     _PYTHON_BIAS_COPY = 8  # bytes per output
     _PYTHON_VIEW_WORDS = 8
+    _WEIGHTS_COPIED_ONCE = False  # array('b', bytes(n)): a temporary copy as large
 _MODEL_WORDS = const(224)
 _LAYER_WORDS = const(100)
 
@@ -57,8 +61,8 @@ def _needs(contents, backend):
     """Bytes load() keeps in RAM for this file and backend, per placement of the sections:
     {"filesystem", "stream", "romfs", "buffers", "peak"}. buffers are input, output, hidden
     activations, the accumulator row (viper, python) and the float output list; "filesystem"
-    also reads every section into RAM (and "peak" adds the largest section's temporary
-    copy while it does), "stream" one window as large as the largest layer, "romfs" none
+    also reads every section into RAM (and "peak" adds the largest temporary copy while it
+    does: an int32 section's, or with no uctypes a layer's weights), "stream" one window as large as the largest layer, "romfs" none
     (a file at a 4-byte boundary). The pure-Python backend keeps its multipliers as small-int
     pieces (12 bytes per channel), and its bias's 16-bit halves as copies where uctypes is
     missing (8 bytes per output); the native one copies the multipliers and shifts it
@@ -82,7 +86,8 @@ def _needs(contents, backend):
     needs = {"buffers": buffers, "romfs": base,
              "stream": base + max(sections) + copies,
              "filesystem": base + sum(sections) + copies}
-    needs["peak"] = needs["filesystem"] + max(sections)
+    needs["peak"] = needs["filesystem"] + max(4 * l.n_out if _WEIGHTS_COPIED_ONCE else l.end - l.bias_at
+                                              for l in layers)
     return needs
 
 
@@ -207,7 +212,7 @@ class Model:
             views.append(reader.place_in_window(f, layer, window, signed, len(views)))
             return module.prepare(layer)
 
-        self._setup(contents, module, prepare)
+        self._setup(contents, module, prepare, whole=False)
         self._fc = _Streamed(f, module.fc).fc
         self._steps = tuple(((l.bias_at, view, plan), dst)
                             for l, view, (plan, dst) in zip(self.layers, views, self._steps))
@@ -219,7 +224,7 @@ class Model:
             self._file = None
             self._fc = _closed
 
-    def _setup(self, contents, module, prepare=None):
+    def _setup(self, contents, module, prepare=None, whole=True):
         self.rounding = reader.ROUNDING_NAMES[contents.rounding]
         self.softmax = contents.softmax
         self.input_scale, self.input_zp = contents.input_scale, contents.input_zp
@@ -230,19 +235,27 @@ class Model:
         widest = contents.widest
         self.input = array("b", bytes(contents.n_in))
         self.output = array("b", bytes(contents.n_out))
-        # ping-pong buffers for the hidden activations
-        hidden = (array("b", bytes(widest)), array("b", bytes(widest)))
+        whole = whole and hasattr(module, "prepare_model")
+        # the hidden activations alternate between two buffers: two arrays for the loop in
+        # invoke(), the two halves of one scratch array for a backend that runs the whole model
+        scratch = array("b", bytes(2 * widest)) if whole else None
+        hidden = (None, None) if whole else (array("b", bytes(widest)), array("b", bytes(widest)))
         last = len(self.layers) - 1
         self._fc = module.fc
         prepare = prepare or module.prepare
         self._steps = tuple((prepare(l), self.output if i == last else hidden[i & 1])
                             for i, l in enumerate(self.layers))
+        self._whole = module.prepare_model([plan for plan, _ in self._steps], scratch) if whole else None
+        self._run = module.run if whole else None
         self._result = [0.0] * contents.n_out
         self._bits = bytearray(4)
         self._thresholds = quant.thresholds(contents.input_scale_halves, self.input_zp)
 
     def invoke(self):
         """Run self.input -> self.output with integer arithmetic. Allocates nothing."""
+        if self._whole is not None:
+            self._run(self._whole, self.input, self.output)
+            return
         fc = self._fc
         src = self.input
         for plan, dst in self._steps:

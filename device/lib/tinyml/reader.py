@@ -71,9 +71,10 @@ class Layer:
 class Contents:
     """What a checked .tmdl file holds, before any section is read into RAM."""
 
-    def __init__(self, flags, rounding, block, layers, vectors_at):
+    def __init__(self, flags, rounding, block, layers, vectors_at, input_scale_halves=(0, 0)):
         (self.n_vectors, self.n_in, self.n_out, self.input_scale, self.input_zp,
          self.output_scale, self.output_zp) = block
+        self.input_scale_halves = input_scale_halves  # the float32 bits as (low 16, high 16)
         self.rounding = rounding
         self.softmax = bool(flags & FLAG_SOFTMAX)
         self.layers = layers
@@ -191,9 +192,8 @@ def read(f, image=None):
         if at + vectors > end:
             raise ValueError("truncated .tmdl: golden vectors need %d bytes, %d left" % (vectors, end - at))
         raise ValueError("invalid .tmdl: %d unexpected bytes after the last section" % (end - at - vectors))
-    contents = Contents(flags, rounding, (n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp), layers, at)
-    contents.input_scale_halves = in_scale_bits  # (low 16 bits, high 16 bits)
-    return contents
+    return Contents(flags, rounding, (n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp), layers, at,
+                    in_scale_bits)
 
 
 def _check_quantization(layer, i):
@@ -223,11 +223,15 @@ def _place_quantization(f, layer):
 
 
 def place_in_ram(f, contents):
-    """Read every section into arrays (a file on an ordinary filesystem)."""
+    """Read every section into RAM (a file on an ordinary filesystem); the weights into
+    int8_buffer()s, so the largest allocation is each layer's weights once, not twice."""
     for i, layer in enumerate(contents.layers):
         _place_quantization(f, layer)
         _check_quantization(layer, i)
-        layer.weights = _array(f, "b", layer.weight_bytes, 1, layer.weights_at)
+        layer.weights, layer.weights_signed = int8_buffer(layer.weight_bytes)
+        f.seek(layer.weights_at)
+        if layer.weight_bytes and f.readinto(layer.weights) != layer.weight_bytes:
+            raise ValueError("truncated .tmdl: file ends inside layer %d weights" % i)
 
 
 def image_of(f):
@@ -273,18 +277,23 @@ def place_in_image(image, contents):
     return aligned
 
 
-def stream_window(contents):
-    """The one buffer a streamed model reads each layer's sections into, as large as the
-    largest layer's bias, multipliers, shifts and weights together, and whether its bytes
-    read as signed. A bytearray is allocated as it is, while array('b', bytes(n)) needs a
-    temporary copy as large; so the window is a bytearray wherever the pure-Python backend
-    can read it as int8 through uctypes (MicroPython), an array('b') elsewhere (CircuitPython)."""
-    n = max(l.end - l.bias_at for l in contents.layers)
+def int8_buffer(n):
+    """A zeroed buffer of n int8 and whether its items read as signed. A bytearray is
+    allocated as it is, while array('b', bytes(n)) needs a temporary copy as large; so it is
+    a bytearray wherever the pure-Python backend can read it as int8 through uctypes
+    (MicroPython), an array('b') elsewhere (CircuitPython)."""
     try:
         import uctypes  # type: ignore[import-not-found]  # noqa: F401  MicroPython only
     except ImportError:
         return array("b", bytes(n)), True
     return bytearray(n), False
+
+
+def stream_window(contents):
+    """The one buffer a streamed model reads each layer's sections into, as large as the
+    largest layer's bias, multipliers, shifts and weights together, and whether its bytes
+    read as signed (int8_buffer())."""
+    return int8_buffer(max(l.end - l.bias_at for l in contents.layers))
 
 
 def place_in_window(f, layer, window, signed, i):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import struct
 import threading
 import time
 from pathlib import Path
@@ -24,6 +25,9 @@ NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"   # central writes commands here
 NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"   # board notifies frames here
 NOTIFY_BYTES = 20                                  # BLE default MTU 23 minus 3
 SINE_NAMES = ("x", "y", "duty")                    # what the sine app sends after seq
+GESTURE_NAMES = ("class", "score")                 # what the gesture app sends after seq
+APP_NAMES = {"sine": SINE_NAMES, "gesture": GESTURE_NAMES, "record": ("ax", "ay", "az", "gx", "gy", "gz")}
+APP_MODELS = {"sine": Path("models/sine.tmdl"), "gesture": Path("models/gesture.tmdl"), "record": None}
 RECONNECT_DELAY = 1.0                              # seconds between BLE reconnect attempts
 
 Sink = Callable[[bytes], None]
@@ -41,11 +45,13 @@ class Transport:
     label = "?"
     stream = False      # a byte stream without notification boundaries: text frames only
     names: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()   # the gesture app's classes, by index (`--classes`)
 
     def __init__(self):
         self.events: list[tuple[float, str]] = []
         self.finished = False
         self.error: str | None = None
+        self.duty: dict | None = None   # the board's time awake and asleep, where it can tell
 
     def _event(self, text: str):
         self.events.append((time.monotonic(), text))
@@ -74,16 +80,39 @@ def read_sim_tx(path: Path, offset: int) -> tuple[list[bytes], int]:
     return chunks, offset + i
 
 
+def read_sleep_trace(path: Path) -> dict | None:
+    """The virtual board's waits between inferences (device/lib/tinyml/hal/_sim.py sleep.trace):
+    the time from the first wait's start to the last one's end, how much of it asleep, and which
+    wait; None before any wait."""
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    records = [struct.unpack_from("<III", data, i) for i in range(0, len(data) - len(data) % 12, 12)]
+    if not records:
+        return None
+    start = records[0][0]
+    # ticks_ms wrap at 2**30 on the unix port; a session is far shorter than that
+    end = max((t + slept - start) % (1 << 30) for t, slept, _ in records)
+    asleep = sum(slept for _, slept, _ in records)
+    return {"span_ms": end, "asleep_ms": asleep, "awake_ms": max(0, end - asleep), "wakeups": len(records),
+            "wait": "lightsleep" if records[-1][2] else "idle"}
+
+
 class SimTransport(Transport):
-    """The sine app with telemetry on the virtual board; we are the BLE central of its
-    simulated link (files in the sim dir, see device/lib/tinyml/telemetry/_sim.py)."""
+    """The sine app (or `app`) with telemetry on the virtual board; we are the BLE central of
+    its simulated link (files in the sim dir, see device/lib/tinyml/telemetry/_sim.py)."""
 
     names = SINE_NAMES
 
     def __init__(self, board_id: str, flash: Path = Path("out/sim/flash"),
-                 model: Path = Path("models/sine.tmdl")):
+                 model: Path | None = None, app: str = "sine", prelude: str = ""):
         super().__init__()
-        self.board_id, self.flash, self.model = board_id, Path(flash), Path(model)
+        self.app = app
+        self.names = APP_NAMES[app]
+        model = APP_MODELS[app] if model is None else model
+        self.board_id, self.flash = board_id, Path(flash)
+        self.model = Path(model) if model is not None else None  # the record app needs none
+        self.prelude = prelude  # board code run before the app (tinyml record: the gesture to act)
         self.label = f"virtual {board_id}, simulated BLE link"
         self._stack = contextlib.ExitStack()
         self._offset = 0
@@ -94,22 +123,27 @@ class SimTransport(Transport):
         from ..board import Board
         from ..sim import VirtualBoard
 
-        if not self.model.exists():
+        if self.model is not None and not self.model.exists():
             raise TinymlError(f"{self.model} not found: run `make demo` or `tinyml export` first")
         try:
             vb = self._stack.enter_context(VirtualBoard(self.flash, board=self.board_id))
             self.sim = Path(vb.sim_dir)
-            for name in ("ble_tx", "ble_rx", "ble_central"):
+            for name in ("ble_tx", "ble_rx", "ble_central", "sleep.trace"):
                 (self.sim / name).unlink(missing_ok=True)
             self.board = self._stack.enter_context(Board(vb.port))
             # the motion model too when it was trained, so that `app motion` can switch to it
-            motion = self.model.parent / "motion.tmdl"
-            models = [self.model] + ([motion] if motion.exists() and motion != self.model else [])
+            models = []
+            if self.model is not None:
+                motion = self.model.parent / "motion.tmdl"
+                models = [self.model] + ([motion] if motion.exists() and motion != self.model else [])
+                classes = self.model.with_suffix(".classes")  # the gesture app's class names
+                models += [classes] if classes.exists() else []
             deploy.deploy(self.board, deploy.DEVICE, models, progress=lambda line: None)
             (self.sim / "ble_central").touch()  # a central connects
             self.board.soft_reset()
-            # the sine app, whatever config.APP says; `app motion` switches on the same link
-            self.board.transport.exec_raw_no_follow("from tinyml import apps\napps.run('sine', telemetry=True)")
+            # the sine app (or --app), whatever config.APP says; `app NAME` switches on the same link
+            self.board.transport.exec_raw_no_follow(
+                f"{self.prelude}\nfrom tinyml import apps\napps.run({self.app!r}, telemetry=True)")
         except BaseException:
             self._stack.close()
             raise
@@ -136,6 +170,7 @@ class SimTransport(Transport):
     def _stop(self):
         try:
             self._read()
+            self.duty = read_sleep_trace(self.sim / "sleep.trace")
             (self.sim / "ble_central").unlink(missing_ok=True)  # disconnect, then stop the app
             self.board.transport.serial.write(b"\x03")
             self.board.transport.follow(10)
@@ -151,18 +186,18 @@ class SimTransport(Transport):
 
 # --- USB serial: the board's raw REPL ------------------------------------------------------
 
-# Runs on the board: the sine app with its telemetry going to stdout as text lines and RX
-# commands read from stdin, without blocking (select.poll; a port without it takes none).
-# The device's telemetry.start (first named open) is replaced for this run only: the sine
-# app calls it; `app motion` switches to the motion app on the same link.
+# Runs on the board: the sine app (or --app: __APP__ is replaced) with its telemetry going to
+# stdout as text lines and RX commands read from stdin, without blocking (select.poll; a port
+# without it takes none). The device's telemetry.start (first named open) is replaced for this
+# run only: the app calls it; `app motion` switches to the motion app on the same link.
 SERIAL_APP = """
 import os, sys
 from tinyml import telemetry as _telemetry
-from tinyml.apps import sine as _sine
+_app = __import__('tinyml.apps.' + '__APP__', None, None, ('MODEL',))
 try:
-    os.stat(_sine.MODEL)
+    os.stat(_app.MODEL)
 except OSError:
-    raise OSError("no %s on the board: `tinyml deploy` copies it" % _sine.MODEL)
+    raise OSError("no %s on the board: `tinyml deploy` copies it" % _app.MODEL)
 try:
     import select as _select
     _poll = _select.poll()
@@ -201,7 +236,7 @@ def _start(*args, **kwargs):
 
 _telemetry.open = _telemetry.start = _start
 from tinyml import apps as _apps
-_apps.run('sine', telemetry=True)
+_apps.run('__APP__', telemetry=True)
 """
 
 
@@ -212,8 +247,10 @@ class SerialTransport(Transport):
     stream = True
     names = SINE_NAMES
 
-    def __init__(self, port: str):
+    def __init__(self, port: str, app: str = "sine"):
         super().__init__()
+        self.app = app
+        self.names = APP_NAMES[app]
         self.port = port
         self.label = f"USB serial {port}"
         self.board = None
@@ -227,7 +264,7 @@ class SerialTransport(Transport):
         self.board = Board(self.port)
         try:
             self.board.soft_reset()
-            self.board.transport.exec_raw_no_follow(SERIAL_APP)
+            self.board.transport.exec_raw_no_follow(SERIAL_APP.replace("__APP__", self.app))
         except Exception as e:
             self.board.close()
             self.board = None
@@ -408,17 +445,43 @@ class BleTransport(Transport):
 
 
 def open_transport(port: str | None = None, ble: str | None = None, board_id: str = "nano33_ble_sense",
-                   reconnect: bool = False, scan_timeout: float = 10.0) -> Transport:
+                   reconnect: bool = False, scan_timeout: float = 10.0, app: str = "sine") -> Transport:
     """`--ble NAME_OR_ADDRESS`, `--port sim`, `--port PATH`, or `--port auto` (or neither):
-    the first USB board."""
+    the first USB board. `app`: what the monitor starts on a board over serial or the virtual
+    board (over BLE the board runs what it runs)."""
     if ble and port:
         raise TinymlError("pick one of --ble and --port")
+    if app not in APP_NAMES:
+        raise TinymlError(f"--app {app!r}: the monitor starts one of {', '.join(APP_NAMES)}")
     if ble:
-        return BleTransport(ble, reconnect=reconnect, scan_timeout=scan_timeout)
+        transport = BleTransport(ble, reconnect=reconnect, scan_timeout=scan_timeout)
+        transport.names = APP_NAMES[app]
+        return transport
     if port == "sim":
-        return SimTransport(board_id)
+        return SimTransport(board_id, app=app)
     if port in (None, "auto"):
         from ..board import autodetect_port
 
         port = autodetect_port()
-    return SerialTransport(port)
+    return SerialTransport(port, app=app)
+
+
+def read_class_names(path) -> tuple[str, ...]:
+    """Class names from a `.classes` file (one a line) or a training report (`classes`)."""
+    import json
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise TinymlError(f"--classes {path}: cannot read it ({e.strerror})") from None
+    if path.suffix == ".json":
+        try:
+            names = json.loads(text)["classes"]
+        except (ValueError, KeyError, TypeError):
+            raise TinymlError(f"--classes {path}: not a training report with a 'classes' list") from None
+    else:
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not names:
+        raise TinymlError(f"--classes {path}: no class names in it")
+    return tuple(str(n) for n in names)

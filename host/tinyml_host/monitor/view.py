@@ -17,11 +17,18 @@ def _names(session) -> list[str]:
     return names if len(names) == width else [f"v{i}" for i in range(1, width + 1)]
 
 
+def _value(session, name: str, v: float) -> str:
+    classes = session.transport.class_names
+    if name == "class" and classes and 0 <= v < len(classes) and v == int(v):
+        return f"{name} {classes[int(v)]}"
+    return f"{name} {v:.5g}"
+
+
 def _last_values(session) -> str:
     rows = session.frames.rows
     if not rows:
         return "-"
-    return f"seq {int(rows[-1][0])}  " + "  ".join(f"{n} {v:.5g}" for n, v in zip(_names(session), rows[-1][1:]))
+    return f"seq {int(rows[-1][0])}  " + "  ".join(_value(session, n, v) for n, v in zip(_names(session), rows[-1][1:]))
 
 
 def _elapsed(session) -> str:
@@ -91,6 +98,26 @@ def report(session, console=None):
         t.add_row("board replied", reply)
     for at, text in session.transport.events:
         t.add_row(f"at {max(0.0, at - session.started):.1f} s", text)
+    duty = getattr(session.transport, "duty", None)
+    if duty:
+        t.add_row("board asleep (measured)", f"{duty['asleep_ms'] / duty['span_ms']:.1%} of {duty['span_ms']} ms, "
+                  f"{duty['wakeups']} waits ({duty['wait']})" if duty["span_ms"] else "-")
+        mw = _average_mw(session.transport, duty)
+        t.add_row("average power (estimated)", mw)
     if session.interrupted:
         t.add_row("stopped", "Ctrl-C")
     (console or Console()).print(t)
+
+
+def _average_mw(transport, duty) -> str:
+    """The measured duty cycle priced with the board's boards.json power facts."""
+    from ..bench import average_power
+    from ..boards import load
+
+    board = getattr(transport, "board_id", None)
+    facts = load()
+    if board not in facts:
+        return "-"
+    row = average_power({"board": board, "awake_ms": duty["awake_ms"], "asleep_ms": duty["asleep_ms"],
+                         "wait": duty["wait"], "wakeups": duty["wakeups"], "app": "sine"}, facts)
+    return f"{row['avg_mw']:.2f} mW" if row["avg_mw"] is not None else f"cannot say: {row['why_not']}"

@@ -1,7 +1,9 @@
 # The apps main.py can run, by name (config.APP).
 # Over telemetry, `app NAME` switches apps without a reset: the running app returns a
 # Switch, and run() starts the next app on the same BLE link.
-APPS = ("sine", "motion")
+from tinyml import clock, hal
+
+APPS = ("sine", "motion", "gesture", "record")
 
 
 class Switch:
@@ -20,6 +22,8 @@ def switchable(name):
     if name not in APPS:
         raise ValueError("unknown app %r" % name)
     module = __import__("tinyml.apps." + name, None, None, ("MODEL",))
+    if module.MODEL is None:   # the record app needs none
+        return name
     try:
         os.stat(model_path(module.MODEL))
     except OSError:
@@ -49,6 +53,18 @@ def link(telemetry, name):
     return telemetry or None
 
 
+def pace(next_at, period_ms, wait):
+    """Sleep until period_ms after next_at (a clock.ticks_ms time) in the wait `wait`
+    (hal.wait_kind()), and return that time: the apps run at their rate however long an
+    inference takes. Already past it: no sleep, and the next period counts from now."""
+    next_at = clock.ticks_add(next_at, period_ms)
+    left = clock.ticks_diff(next_at, clock.ticks_ms())
+    if left > 0:
+        hal.sleep_between(left, wait)
+        return next_at
+    return clock.ticks_ms()
+
+
 def run(name, **options):
     while True:
         if name not in APPS:
@@ -58,5 +74,5 @@ def run(name, **options):
         if not isinstance(result, Switch):
             return result
         name = result.app
-        options = {k: v for k, v in options.items() if k in ("verbose",)}
+        options = {k: v for k, v in options.items() if k in ("verbose", "sleep")}
         options["telemetry"] = result.link

@@ -5,11 +5,10 @@
 # 100 deg/s); each IMU adapter gives raw counts and its own counts per g and per deg/s
 # (MPU-6050 16384 and 131, LSM9DS1 16393 and 114.3, BMI270 16384 and 131.1), so the same
 # model runs on every IMU.
-import time
 from array import array
 
 import tinyml
-from tinyml import apps, hal, sensors
+from tinyml import apps, clock, hal, sensors
 
 MODEL = "motion.tmdl"
 WINDOW = 16           # samples per inference (host/tinyml_host/train.py MOTION_WINDOW)
@@ -29,7 +28,7 @@ def _environment(verbose):
 
 
 def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, environment=True,
-        on_environment=None, telemetry=False):
+        on_environment=None, telemetry=False, sleep="auto"):
     """Run forever (inferences=0) or for that many inferences; print p(moving) if verbose.
 
     With telemetry (True, or a link to keep) every inference streams "seq,p_moving,duty";
@@ -38,7 +37,10 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, env
 
     With environment sensors on the board (and environment=True), read them once a second into
     an array('i') of (centi-degrees C, centi-%RH, Pa) - see tinyml.sensors - print it if verbose
-    and pass it to on_environment(values) if given (a telemetry hook; the array is reused)."""
+    and pass it to on_environment(values) if given (a telemetry hook; the array is reused).
+
+    Between samples the board sleeps until the next one (hal.wait_kind: sleep="auto", "light"
+    or "idle"); hal.power_stats() then says how long it was awake and asleep."""
     m = tinyml.load(apps.model_path(model))
     if len(m.input) != WINDOW * CHANNELS or len(m.output) != 2:
         raise ValueError("%s is not a motion model: it takes %d inputs and gives %d outputs"
@@ -68,6 +70,9 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, env
     done = 0
     if verbose:
         print("motion app on %s, backend %s" % (hal.board_name(), m.backend))
+    wait = hal.wait_kind(bool(link), sleep)
+    hal.reset_power_stats()
+    next_at = clock.ticks_ms()
     while not inferences or done < inferences:
         imu.read_into(sample)
         for c in range(CHANNELS):
@@ -101,4 +106,4 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, env
             if state["next"]:
                 return apps.Switch(state["next"], link)
         if period_ms:
-            time.sleep_ms(period_ms)
+            next_at = apps.pace(next_at, period_ms, wait)

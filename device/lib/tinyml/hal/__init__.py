@@ -5,6 +5,7 @@
 # Board facts come from tinyml.boards (generated from boards.json), never from if-chains.
 import sys
 
+from tinyml import clock
 from tinyml.boards import BOARDS
 
 if sys.platform == "linux":
@@ -90,6 +91,64 @@ def _open_bus(f):
     if _i2c is None:
         _i2c = _backend.i2c(f["i2c"], f["power"], f["pullup"], f["sensors"])
     return _i2c
+
+
+# --- waiting between inferences ---------------------------------------------------------------
+# The apps sleep until their next inference in the deepest wait the port, the firmware and the
+# links allow (boards.json power.sleep_modes, "sleep" in tinyml.boards): machine.lightsleep(ms)
+# where the port has a timed one that keeps the USB serial link (or always with sleep="light",
+# for a board on a battery) and keeps BLE if a link is open; else time.sleep_ms, an idle wait.
+# Time awake and asleep is counted (ms, small ints: nothing allocated), so a board or the
+# virtual board reports its duty cycle: power_stats().
+IDLE = "idle"
+LIGHT = "lightsleep"
+_stats = [0, 0, 0, 0, 0]  # asleep ms, asleep us remainder, wakeups, start ticks_ms, counting (0/1)
+_last_wait = [IDLE]
+
+
+def wait_kind(ble=False, sleep="auto"):
+    """The wait sleep_between uses: LIGHT or IDLE. sleep: "auto" (keep USB and BLE links alive),
+    "light" (lightsleep where the port has a timed one and BLE survives it), "idle"."""
+    if sleep not in ("auto", "light", "idle"):
+        raise ValueError("sleep=%r: use 'auto', 'light' or 'idle'" % (sleep,))
+    timed, keeps_ble, keeps_usb = facts()["sleep"]
+    if sleep == "idle" or not timed or (ble and not keeps_ble):
+        return IDLE
+    return LIGHT if sleep == "light" or keeps_usb else IDLE
+
+
+def sleep_between(ms, kind=IDLE):
+    """Wait ms (an int) with `kind` (wait_kind()'s answer), counting the time asleep."""
+    if not _stats[4]:
+        _stats[3] = clock.ticks_ms()
+        _stats[4] = 1
+    t0 = clock.ticks_us()
+    _backend.sleep(ms, kind == LIGHT)
+    slept = clock.ticks_diff(clock.ticks_us(), t0)
+    _stats[0] += slept // 1000
+    _stats[1] += slept % 1000
+    if _stats[1] >= 1000:
+        _stats[0] += 1
+        _stats[1] -= 1000
+    _stats[2] += 1
+    _last_wait[0] = kind
+
+
+def power_stats():
+    """(ms awake, ms asleep, wakeups, last wait kind) since the first sleep_between (or the last
+    reset_power_stats()); awake is the time between, when the board ran."""
+    if not _stats[4]:
+        return (0, 0, 0, None)
+    total = clock.ticks_diff(clock.ticks_ms(), _stats[3])
+    asleep = _stats[0]
+    return (total - asleep if total > asleep else 0, asleep, _stats[2], _last_wait[0] if _stats[2] else None)
+
+
+def reset_power_stats():
+    """Count from now (an app calls this as its loop starts)."""
+    _stats[0] = _stats[1] = _stats[2] = 0
+    _stats[3] = clock.ticks_ms()
+    _stats[4] = 1
 
 
 def longest_match(text, boards, field):

@@ -110,3 +110,9 @@ def i2c(bus, power, pullup, sensors):
 def firmware_module(name):
     """A driver module by name; CircuitPython has none of MicroPython's frozen ones."""
     return __import__(name)
+
+
+def sleep(ms, light):
+    """time.sleep: CircuitPython idles the CPU while it waits. Its deeper sleeps (the alarm
+    module) end code.py or need alarms set up, so `light` is not used here."""
+    time.sleep(ms / 1000)

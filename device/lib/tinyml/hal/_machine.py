@@ -42,3 +42,15 @@ def i2c(bus, power, pullup, sensors):
 def firmware_module(name):
     """A driver the firmware freezes in (e.g. `bmi270` on the Nano 33 BLE Sense)."""
     return __import__(name)
+
+
+def sleep(ms, light):
+    """machine.lightsleep(ms) (timed on esp32 and rp2; boards.json says where) or time.sleep_ms."""
+    if light:
+        import machine
+
+        machine.lightsleep(ms)
+    else:
+        import time
+
+        time.sleep_ms(ms)  # type: ignore[attr-defined]

@@ -108,3 +108,24 @@ def firmware_module(name):
     it has stand-ins (tinyml/hal/_sim_<name>.py) for the few tinyml needs, which drive the
     register fakes the same way the real drivers drive the chips."""
     return __import__("tinyml.hal._sim_" + name, None, None, ("x",))
+
+
+# Every wait is also recorded to $TINYML_SIM_DIR/sleep.trace as little-endian (uint32 ticks_ms
+# at its start, uint32 ms slept, uint32 1 for lightsleep or 0 for idle) for the host
+# (`tinyml monitor --port sim` reports the duty cycle from it).
+_sleep_record = bytearray(12)
+_sleep_trace = []
+
+
+def sleep(ms, light):
+    """The unix port's sleep stands for both waits; hal counts the time asleep either way."""
+    t0 = time.ticks_ms()
+    time.sleep_ms(ms)
+    if not _sleep_trace:
+        sim_dir = os.getenv("TINYML_SIM_DIR")
+        _sleep_trace.append(open(sim_dir + "/sleep.trace", "ab") if sim_dir else None)
+    trace = _sleep_trace[0]
+    if trace:
+        struct.pack_into("<III", _sleep_record, 0, t0, time.ticks_diff(time.ticks_ms(), t0), 1 if light else 0)
+        trace.write(_sleep_record)
+        trace.flush()

@@ -4,7 +4,7 @@
 # and rocking at 1 Hz, 23.5 C, 45 %RH, 1013.25 hPa) into register values with the conversion its
 # datasheet gives, at the range the driver configured, so a driver's units are checked against
 # the datasheet rather than against itself. Set `frozen = True` on a device to stop the motion and
-# write its registers yourself.
+# write its registers yourself. perform(name) has every IMU play a gesture (_simgestures.py).
 import math
 import time
 
@@ -106,13 +106,50 @@ class STDevice(RegisterDevice):
             self.written(r)
 
 
-class MPU6050(RegisterDevice):
+class IMUFake:
+    """The physical state IMU fakes show: in g and deg/s. By default the rocking motion; a
+    gesture being performed (perform() below: every IMU on the bus plays it) replaces it;
+    `still` replaces both by a fixed (ax, ay, az, gx, gy, gz)."""
+
+    still = None
+    gesture = None        # a _simgestures.Gesture, shared by every IMU fake
+    gesture_start = 0     # time.ticks_us() when it started
+    clock = None          # tests: a function giving the gesture's time in seconds
+
+    def motion(self):
+        if self.still is not None:
+            return self.still
+        gesture = IMUFake.gesture
+        if gesture is not None:
+            clock = IMUFake.clock
+            t = clock() if clock else time.ticks_diff(time.ticks_us(), IMUFake.gesture_start) / 1e6
+            return gesture.sample(t)
+        phase = rocking()
+        return (0.5 * phase, 0.0, 1.0, 0.0, 50.0 * phase, 0.0)
+
+
+def perform(name, seed=0):
+    """Every IMU fake plays gesture `name` (tinyml.hal._simgestures.GESTURES) from now on, as
+    take `seed` (its speed, amplitude and how the board is held); None goes back to rocking."""
+    if name is None:
+        IMUFake.gesture = None
+        return
+    from tinyml.hal._simgestures import Gesture
+
+    IMUFake.gesture = Gesture(name, seed)
+    IMUFake.gesture_start = time.ticks_us()
+
+
+class MPU6050(RegisterDevice, IMUFake):
     """InvenSense MPU-6050: WHO_AM_I 0x75 = 0x68, asleep after reset (PWR_MGMT_1 0x6B = 0x40),
-    big-endian samples from 0x3B: accel XYZ, temperature, gyro XYZ. While awake it shows a
-    board lying flat and rocking: az ~ +1 g, ax (+-0.5 g) and gy (+-50 deg/s) following a
-    1 Hz sine."""
+    big-endian samples from 0x3B: accel XYZ, temperature, gyro XYZ, at ACCEL_CONFIG (0x1C)
+    AFS_SEL (bits 4:3) +-2/4/8/16 g = 16384/8192/4096/2048 LSB/g and GYRO_CONFIG (0x1B) FS_SEL
+    (bits 4:3) +-250/500/1000/2000 deg/s = 131/65.5/32.8/16.4 LSB/(deg/s)."""
 
     WHO_AM_I, PWR_MGMT_1, ACCEL_OUT = 0x75, 0x6B, 0x3B
+    GYRO_CONFIG, ACCEL_CONFIG = 0x1B, 0x1C
+    ACCEL_LSB_PER_G = (16384, 8192, 4096, 2048)
+    GYRO_LSB_PER_DPS = (131.0, 65.5, 32.8, 16.4)
 
     def __init__(self):
         super().__init__()
@@ -122,27 +159,14 @@ class MPU6050(RegisterDevice):
     def measure(self):
         if self.regs[self.PWR_MGMT_1] & 0x40:  # asleep: samples stay as they were
             return
-        phase = rocking()
-        self.put16be(0x3B, int(8192 * phase))       # accel x: +-0.5 g
-        self.put16be(0x3D, 0)                       # accel y
-        self.put16be(0x3F, 16384)                   # accel z: 1 g at +-2 g full scale
+        ax, ay, az, gx, gy, gz = self.motion()
+        per_g = self.ACCEL_LSB_PER_G[(self.regs[self.ACCEL_CONFIG] >> 3) & 3]
+        per_dps = self.GYRO_LSB_PER_DPS[(self.regs[self.GYRO_CONFIG] >> 3) & 3]
+        for i, g in enumerate((ax, ay, az)):
+            self.put16be(0x3B + 2 * i, _clamp16(g * per_g))
         self.put16be(0x41, int((25 - 36.53) * 340))  # temperature 25 C
-        self.put16be(0x43, 0)
-        self.put16be(0x45, int(6550 * phase))       # gyro y: +-50 deg/s
-        self.put16be(0x47, 0)
-
-
-class IMUFake:
-    """The physical state IMU fakes show: in g and deg/s. `still` replaces the rocking motion
-    by a fixed (ax, ay, az, gx, gy, gz)."""
-
-    still = None
-
-    def motion(self):
-        if self.still is not None:
-            return self.still
-        phase = rocking()
-        return (0.5 * phase, 0.0, 1.0, 0.0, 50.0 * phase, 0.0)
+        for i, dps in enumerate((gx, gy, gz)):
+            self.put16be(0x43 + 2 * i, _clamp16(dps * per_dps))
 
 
 class LSM9DS1AccelGyro(STDevice, IMUFake):

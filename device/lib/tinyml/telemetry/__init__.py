@@ -26,11 +26,36 @@ NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"   # phone -> board, write
 NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"   # board -> phone, notify
 _NEWLINE = const(10)
 
+# Radio settings, and what each costs (docs/telemetry.md, Power). The radio draws its current
+# per event, so the cost is events per second: advertising events while no central is
+# connected (1000 / adv_interval_ms), connection events (1000 / conn_interval_ms; the central
+# chooses, only adafruit_ble lets the board ask) and notifications (about 2 per text frame).
+# The defaults keep the sine app's telemetry within TELEMETRY_BUDGET: 1 advertising event/s
+# before a central connects, at most 10 frames (about 20 notifications) per second after.
+SETTINGS = {"adv_interval_ms": 1000, "conn_interval_ms": 100, "frame_rate_hz": 10}
+_LIMITS = {"adv_interval_ms": (20, 10240),     # BLE: 20 ms .. 10.24 s
+           "conn_interval_ms": (8, 4000),      # BLE: 7.5 ms .. 4 s (whole ms here)
+           "frame_rate_hz": (1, 100)}
+TELEMETRY_BUDGET = "1 advertising event/s unconnected; at most 10 frames/s (about 20 notifications/s) connected"
+
+
+def configure(**settings):
+    """Change SETTINGS (before start()): adv_interval_ms, conn_interval_ms, frame_rate_hz;
+    ValueError naming the setting and its range otherwise."""
+    for name, value in settings.items():
+        if name not in _LIMITS:
+            raise ValueError("unknown telemetry setting %r; known: %s" % (name, ", ".join(sorted(_LIMITS))))
+        low, high = _LIMITS[name]
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ValueError("%s=%r: an integer %d..%d" % (name, value, low, high))
+    SETTINGS.update(settings)
+
+
 # command name -> (argument kind, allowed values or range, help)
-COMMANDS = {
+COMMANDS = {  # type: dict[str, tuple]
     "rate": ("int", (1, 100), "rate N: frames per second, 1..100"),
     "led": ("word", ("on", "off"), "led on|off"),
-    "app": ("word", ("sine", "motion"), "app sine|motion"),
+    "app": ("word", ("sine", "motion", "gesture", "record"), "app sine|motion|gesture|record"),
 }
 
 

@@ -7,6 +7,8 @@ from adafruit_ble.advertising.standard import ProvideServicesAdvertisement
 from adafruit_ble.services.nordic import UARTService
 from micropython import const
 
+from tinyml.telemetry import SETTINGS
+
 # BLERadio puts the name (2 + n bytes) and the TX power (3) in a 31-byte scan response
 NAME_MAX = const(26)
 
@@ -19,17 +21,31 @@ class Link:
         self._radio.name = self.name
         self._uart = UARTService()
         self._advertisement = ProvideServicesAdvertisement(self._uart)
+        self._asked = False
         self._advertise()
 
     def _advertise(self):
         if not self._radio.advertising:
-            self._radio.start_advertising(self._advertisement)
+            # SETTINGS: fewer advertising events, less radio time (docs/telemetry.md, Power)
+            self._radio.start_advertising(self._advertisement, interval=SETTINGS["adv_interval_ms"] / 1000)
 
     def connected(self):
         if self._radio.connected:
+            if not self._asked:
+                self._asked = True
+                self._ask_interval()
             return True
+        self._asked = False
         self._advertise()
         return False
+
+    def _ask_interval(self):
+        """Ask the central for SETTINGS' connection interval (it may pick another)."""
+        for connection in self._radio.connections:
+            try:
+                connection.connection_interval = SETTINGS["conn_interval_ms"]
+            except (OSError, _bleio.BluetoothError, ValueError):
+                pass  # the central or the port refused: keep its interval
 
     def notify(self, chunk):
         try:

@@ -8,7 +8,7 @@ import binascii
 import bluetooth
 from micropython import const
 
-from tinyml.telemetry import NUS_RX, NUS_SERVICE, NUS_TX
+from tinyml.telemetry import NUS_RX, NUS_SERVICE, NUS_TX, SETTINGS
 
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
@@ -16,7 +16,6 @@ _IRQ_GATTS_WRITE = const(3)
 _FLAG_WRITE_NO_RESPONSE = const(0x0004)
 _FLAG_WRITE = const(0x0008)
 _FLAG_NOTIFY = const(0x0010)
-_ADV_INTERVAL_US = const(100000)
 _RX_BUFFER = const(128)   # RX bytes the stack holds between two polls; more are dropped by it
 NAME_MAX = const(29)      # the name goes alone in the scan response: 31 - 2 bytes of header
 
@@ -51,7 +50,8 @@ class Link:
         self._advertise()
 
     def _advertise(self):
-        self._ble.gap_advertise(_ADV_INTERVAL_US, self._adv, resp_data=self._resp)
+        # SETTINGS["adv_interval_ms"]: fewer advertising events, less radio time (docs/telemetry.md)
+        self._ble.gap_advertise(SETTINGS["adv_interval_ms"] * 1000, self._adv, resp_data=self._resp)
 
     def _irq(self, event, data):
         if event == _IRQ_GATTS_WRITE:

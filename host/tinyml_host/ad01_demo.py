@@ -1,0 +1,342 @@
+"""`tinyml demo ad01` (`make demo-ad01`): a real model on real-size boards.
+
+MLPerf Tiny's anomaly-detection model AD01 (../shared/models/ad01_int8.tflite, a dense
+autoencoder 640 -> 128x4 -> 8 -> 128x4 -> 640, 264k MACs) when that folder is there, else an
+autoencoder of the same shape that `tinyml train ad01` makes from synthetic machine sound.
+
+1. export it to .tmdl (tflm rounding, 16 golden vectors from the TFLite Micro interpreter);
+2. `tinyml estimate`'s verdict per board: fits in RAM, in the stock ROMFS partition, only
+   streamed, or not;
+3. on the virtual board with each board's own heap (the unix port's -X heapsize; the ROMFS
+   partition on top, since the sim holds it in heap), every way the estimate says fits, plus
+   the ways it says do not (to check the verdict: they must end in MemoryError), and a ROMFS
+   partition of a custom build where the stock one is too small: RAM taken by `load`
+   (gc.mem_alloc around it), golden vectors, latency and bytes allocated per invoke() per
+   backend, and the anomaly score: the mean squared error between the input windows (the
+   recording's log-mel values) and their dequantized reconstruction, averaged over the windows,
+   computed on the board, beside the same score from the TFLite Micro interpreter's outputs;
+4. `tinyml estimate`'s native-kernel latency per board beside MLPerf Tiny's published AD01
+   results (estimates from a cycle model, not board measurements; other boards and clocks).
+Results: a table, and out/ad01_demo.json.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import estimate, export, golden, mlperf, reference, romfs, tmdl
+from .boards import ROOT
+from .errors import TinymlError
+
+SHARED_MODELS = ROOT.parent / "shared" / "models"   # ../shared/models: beside the repo, never in it
+AD01_TFLITE = "ad01_int8.tflite"
+RECORDING = "ad01_normal_id_01_00000000_hist_librosa.bin"
+BANDS, SLICES = 128, 5
+FLASH_PAGE = 4096
+
+
+# invoke() calls timed per backend (pure Python takes ~30-50 ms per AD01 invoke on the unix port)
+TIMED_INVOKES = {"native": 100, "viper": 30, "python": 4}
+
+# Runs on the board right after a soft reset, one backend per run, so that no earlier load
+# has fragmented the heap (a board's app would load its model first thing, too). A
+# MemoryError from load is a result.
+_MEASURE = """
+import gc, time, tinyml
+from array import array
+backend = %(backend)r
+gc.collect()
+free0, used0 = gc.mem_free(), gc.mem_alloc()
+try:
+    m = tinyml.load(%(path)r, backend, stream=True) if %(stream)r else tinyml.load(%(path)r, backend)
+except MemoryError as e:
+    m = None
+    result = {'backend': backend, 'error': 'MemoryError: %%s' %% e, 'heap_free': free0}
+if m is not None:
+    gc.collect()
+    ram = gc.mem_alloc() - used0
+    passed, total = m.selftest()
+    n = %(timed)r.get(backend, 4)
+    invoke = m.invoke
+    invoke()
+    t0 = time.ticks_us()
+    for _ in range(n):
+        invoke()
+    us = time.ticks_diff(time.ticks_us(), t0) / n
+    gc.collect()
+    a0 = gc.mem_alloc()
+    for _ in range(n):
+        invoke()
+    alloc = (gc.mem_alloc() - a0) / n
+    row = array('f', bytes(4 * %(n_in)d))
+    total_error = 0.0
+    with open(%(recording)r, 'rb') as f:
+        for w in range(%(windows)d):
+            f.seek(w * %(slice_bytes)d)
+            f.readinto(row)
+            for i in range(%(n_in)d):
+                m.input[i] = m.quantize(row[i])
+            invoke()
+            out = m.output
+            s = 0.0
+            for i in range(%(n_in)d):
+                d = row[i] - m.dequantize(out[i])
+                s += d * d
+            total_error += s / %(n_in)d
+    result = {'backend': backend, 'ram': ram, 'heap_free': free0, 'selftest': '%%d/%%d' %% (passed, total),
+              'us': us, 'alloc': alloc, 'score': total_error / %(windows)d, 'weights': getattr(m, 'weights', None)}
+print(repr(result))
+"""
+
+
+def windows_of(recording: np.ndarray) -> np.ndarray:
+    """Model inputs: every run of 5 consecutive 128-value slices, flattened ([frames - 4, 640])."""
+    return np.stack([recording[i:i + SLICES].reshape(-1) for i in range(len(recording) - SLICES + 1)])
+
+
+def tflite_score(tflite: bytes, model: tmdl.TmdlModel, windows: np.ndarray) -> float:
+    """The same score from the TFLite Micro interpreter: windows quantized with the model's input
+    quantization (TFLite's formula), outputs dequantized as (q - zero point) * scale."""
+    q = reference.quantize(windows, model.input_scale, model.input_zp)
+    y = golden.run(tflite, q, model.rounding).astype(np.float64)
+    recon = (y - model.output_zp) * float(np.float32(model.output_scale))
+    return float(np.mean(np.mean((windows.astype(np.float64) - recon) ** 2, axis=1)))
+
+
+def find_model(models_dir: Path, out: Path, retrain: bool, say) -> dict:
+    """AD01 and its recording from ../shared/models, else the same shape from `tinyml train ad01`
+    with a synthetic recording. {"tflite", "recording", "label", "recording_label", "real"}."""
+    shared = SHARED_MODELS / AD01_TFLITE
+    if shared.exists() and (SHARED_MODELS / RECORDING).exists():
+        say(f"using MLPerf Tiny's AD01 from {SHARED_MODELS}")
+        return {"tflite": shared, "recording": SHARED_MODELS / RECORDING, "real": True,
+                "label": "MLPerf Tiny AD01 (ad01_int8.tflite)",
+                "recording_label": f"real recording {RECORDING}"}
+    from . import train
+
+    tflite = Path(models_dir) / "ad01.tflite"
+    say(f"{SHARED_MODELS} does not hold {AD01_TFLITE} and {RECORDING}: using an autoencoder of the same "
+        "shape from `tinyml train ad01` and a synthetic recording")
+    if retrain or not tflite.exists():
+        say("  training it on synthetic machine sound and quantizing it (TFLite converter) ...")
+        train.write_model("ad01", tflite)
+    recording = out / "ad01_synthetic_recording.bin"
+    recording.write_bytes(train.ad01_recording(seed=999).astype("<f4").tobytes())  # not a training seed
+    return {"tflite": tflite, "recording": recording, "real": False,
+            "label": "AD01-shaped autoencoder (tinyml train ad01, synthetic data)",
+            "recording_label": "synthetic recording (held-out seed)"}
+
+
+UNCONSTRAINED = "no board limit"
+
+
+def plan_runs(rows: list[dict], image_bytes: int) -> list[dict]:
+    """First the virtual board with the unix port's default heap (2 MB, no board's limit), from
+    the filesystem and from a ROMFS partition the image fits: latency, vectors and score
+    whatever the boards allow. Then boards with the same heap and partition, sharing their
+    runs: each way the estimate says fits, each it says does not (the measurement should
+    agree), and ROMFS in a custom build's partition where the stock one is too small."""
+    custom = -(-image_bytes // FLASH_PAGE) * FLASH_PAGE
+    free = {"boards": [UNCONSTRAINED], "heap": None, "partition": custom, "verdict": None, "notes": [],
+            "runs": [{"way": "RAM", "expect": None, "partition": 0},
+                     {"way": f"ROMFS ({custom // 1024} KB partition)", "expect": None, "partition": custom},
+                     {"way": "streamed", "expect": None, "partition": 0}]}
+    groups: dict = {}
+    for r in rows:
+        key = (r["heap_bytes"], r["romfs_partition_bytes"], r["heap_grows"])
+        groups.setdefault(key, []).append(r)
+    plan = [free]
+    for (heap, partition, grows), members in groups.items():
+        v = members[0]["verdict"]
+        group = {"boards": [r["board"] for r in members], "heap": heap, "partition": partition,
+                 "verdict": v, "runs": [], "notes": []}
+        if grows:
+            group["notes"].append("heap grows on demand (ESP-IDF): the virtual board does not simulate that")
+            plan.append(group)
+            continue
+        group["runs"].append({"way": "RAM", "expect": v["ram"], "partition": 0})
+        if partition and image_bytes <= partition:
+            group["runs"].append({"way": "ROMFS", "expect": v["romfs"], "partition": partition})
+        elif partition:
+            group["runs"].append({"way": f"ROMFS, custom {custom // 1024} KB partition", "expect": None,
+                                  "partition": custom})
+        group["runs"].append({"way": "streamed", "expect": v["streamed"], "partition": 0})
+        plan.append(group)
+    return plan
+
+
+def _measure(board, path: str, stream: bool, recording: str, windows: int) -> list[dict]:
+    """One row per backend the board has, each measured right after its own soft reset."""
+    backends = board.eval_repr("import tinyml\nprint(repr(tinyml.available_backends()))")
+    rows = []
+    for backend in backends:
+        code = _MEASURE % {"backend": backend, "path": path, "stream": stream, "timed": TIMED_INVOKES,
+                           "n_in": BANDS * SLICES, "recording": recording, "windows": windows,
+                           "slice_bytes": BANDS * 4}
+        board.soft_reset()
+        rows.append(board.eval_repr(code, timeout=1800))
+    return rows
+
+
+def run_on_virtual_boards(plan: list[dict], tmdl_path: Path, recording: Path, windows: int, sim_dir: Path,
+                          say) -> None:
+    """Fill each run of `plan` with its measured rows, one virtual board per run."""
+    from . import deploy
+    from .board import Board
+    from .sim import VirtualBoard
+
+    flash = sim_dir / "flash"
+    say("deploying device/, the model and the recording to the virtual board's flash ...")
+    with VirtualBoard(flash, romfs_size=0) as vb, Board(vb.port) as board:
+        deploy.deploy(board, deploy.DEVICE, [tmdl_path, recording], progress=lambda line: None)
+    for group in plan:
+        for run in group["runs"]:
+            board_id = group["boards"][0]
+            heap = f"heap {group['heap']:,} B" if group["heap"] else "the unix port's default heap"
+            say(f"  {', '.join(group['boards'])}: {run['way']}, {heap} ...")
+            image = sim_dir / f"romfs-{board_id}-{run['partition']}.img"
+            t0 = time.monotonic()
+            with VirtualBoard(flash, board=board_id, romfs_size=run["partition"], romfs_image=image,
+                              heap_bytes=group["heap"]) as vb, Board(vb.port) as board:
+                if run["partition"]:
+                    deploy.deploy_romfs(board, [tmdl_path], progress=lambda line: None)
+                    path = "/rom/" + tmdl_path.name
+                else:
+                    path = tmdl_path.name
+                run["rows"] = _measure(board, path, run["way"] == "streamed", recording.name, windows)
+            run["seconds"] = round(time.monotonic() - t0, 1)
+
+
+def _fmt_us(us: float) -> str:
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.0f} us"
+
+
+def print_report(results: dict, console) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"{results['model']['label']} on the virtual board with each board's heap (unix port, 64-bit)",
+              caption=f"score: mean squared error of the reconstruction over {results['windows']} windows of the "
+                      f"{results['recording']}; the TFLite Micro interpreter's: {results['tflite_score']:.6f}")
+    for c in ("boards", "heap / ROMFS", "estimate (32-bit)", "way", "backend", "load RAM", "vectors",
+              "invoke()", "alloc", "score"):
+        t.add_column(c, justify="left" if c in ("boards", "estimate (32-bit)", "way", "backend") else "right")
+    for g in results["groups"]:
+        heap = (f"{g['heap'] / 1024:.0f} KB" if g["heap"] else "2 MB") + " / " + (
+            f"{g['partition'] / 1024:.0f} KB" if g["partition"] else "none")
+        v = g["verdict"]
+        verdict = "-" if v is None else ("fits " + v["fits"]) if v["fits"] else (
+            "may fit " + v["may_fit"]) if v["may_fit"] else "does not fit"
+        first = True
+        for run in g["runs"] or [{"way": "not run (below)", "rows": [{}]}]:
+            for r in run.get("rows") or [{}]:
+                cells = [", ".join(g["boards"]) if first else "", heap if first else "", verdict if first else "",
+                         run["way"], r.get("backend", "")]
+                if "error" in r:
+                    cells += [f"MemoryError, {r['heap_free'] // 1024} KB free", "", "", "", ""]
+                elif r:
+                    placed = f" ({r['weights']})" if r.get("weights") else ""  # where load put the weights
+                    cells += [f"{r['ram']:,} B{placed}", r["selftest"], _fmt_us(r["us"]), f"{r['alloc']:g}",
+                              f"{r['score']:.6f}"]
+                else:
+                    cells += [""] * 5
+                t.add_row(*cells)
+                first = False
+    console.print(t)
+    notes: dict = {}
+    for g in results["groups"]:
+        for note in g["notes"]:
+            notes.setdefault(note, []).extend(g["boards"])
+    for note, boards in notes.items():
+        console.print(f"  {', '.join(boards)}: {note}")
+
+    mlperf.print_comparison(results["estimate"], console)
+    missing = [r["board"] for r in results["estimate"] if r["native_us"] is None]
+    if missing:
+        console.print(f"  no native estimate for {', '.join(missing)}: "
+                      + ("no cycle figures for their CPU in out/bench/kernels.json"
+                         if results["costs_found"] else "run `make bench` first (writes out/bench/kernels.json)"))
+
+
+def main(out_dir: str = "out", models_dir: Path = Path("models"), retrain: bool = False,
+         windows: int | None = None, boards: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    console = Console(width=200)
+    say = console.print
+    out = Path(out_dir)
+    work = out / "ad01"
+    work.mkdir(parents=True, exist_ok=True)
+
+    source = find_model(Path(models_dir), work, retrain, say)
+    tflite_bytes = source["tflite"].read_bytes()
+    tmdl_path = work / "ad01.tmdl"
+    say("exporting to .tmdl (tflm rounding, 16 golden vectors from the TFLite Micro interpreter) ...")
+    model = export.export(source["tflite"], tmdl_path)
+    if model.input_size != BANDS * SLICES or model.output_size != BANDS * SLICES:
+        raise TinymlError(f"{source['tflite']} is {model.input_size} -> {model.output_size}, not AD01's 640 -> 640")
+    recording = np.fromfile(source["recording"], dtype="<f4")
+    if recording.size % BANDS:
+        raise TinymlError(f"{source['recording']}: {recording.size} floats is not a whole number of 128-band slices")
+    all_windows = windows_of(recording.reshape(-1, BANDS))
+    n = len(all_windows) if windows is None else max(1, min(windows, len(all_windows)))
+
+    image, _ = romfs.build_from([tmdl_path])
+    costs = estimate.load_costs(ROOT / estimate.KERNEL_COSTS)
+    rows = estimate.estimate(model, tmdl_path.stat().st_size, estimate.package_sizes(), costs,
+                             romfs_image_bytes=len(image))
+    if boards:
+        unknown = sorted(set(boards) - {r["board"] for r in rows})
+        if unknown:
+            raise TinymlError(f"unknown board(s) {', '.join(unknown)}; see `tinyml boards`")
+        rows = [r for r in rows if r["board"] in boards]
+    plan = plan_runs(rows, len(image))
+    run_on_virtual_boards(plan, tmdl_path, source["recording"], n, work / "sim", say)
+
+    results = {"model": {"label": source["label"], "tflite": str(source["tflite"]), "real": source["real"],
+                         "tflite_bytes": len(tflite_bytes), "tmdl_bytes": tmdl_path.stat().st_size,
+                         "romfs_image_bytes": len(image), "macs": int(sum(l.weights.size for l in model.layers)),
+                         "rounding": model.rounding},
+               "recording": source["recording_label"], "windows": n,
+               "tflite_score": tflite_score(tflite_bytes, model, all_windows[:n]),
+               "groups": plan, "estimate": rows, "costs_found": bool(costs), "mlperf_ad01": mlperf.AD01_RESULTS}
+    print_report(results, console)
+    path = out / "ad01_demo.json"
+    path.write_text(json.dumps(results, indent=2))
+    say(f"results: {path}")
+    problems, disagreements = check(results)
+    results["estimate_disagreements"] = disagreements
+    path.write_text(json.dumps(results, indent=2))
+    for d in disagreements:
+        say(f"  estimate vs virtual board: {d}")
+    if problems:
+        raise TinymlError("; ".join(problems))
+    return 0
+
+
+def check(results: dict) -> tuple[list[str], list[str]]:
+    """(problems, disagreements). Problems: a backend that loaded but fails its golden vectors
+    or gives another score than the interpreter's. Disagreements, reported but not failures: a
+    way the estimate says fits that ended in MemoryError, or one it says does not fit that
+    loaded (the estimate is for a 32-bit board; the virtual board is the 64-bit unix port,
+    whose objects are larger)."""
+    problems, disagreements = [], []
+    for g in results["groups"]:
+        for run in g["runs"]:
+            for r in run["rows"]:
+                where = f"{', '.join(g['boards'])} {run['way']} {r['backend']}"
+                if "error" in r:
+                    if run["expect"] == "yes":
+                        disagreements.append(f"{where}: the estimate says it fits, but load raised {r['error']}")
+                    continue
+                passed, total = r["selftest"].split("/")
+                if passed != total or total == "0":
+                    problems.append(f"{where}: golden vectors {r['selftest']}")
+                if abs(r["score"] - results["tflite_score"]) > 1e-9 * max(1.0, results["tflite_score"]):
+                    problems.append(f"{where}: score {r['score']} differs from TFLite's {results['tflite_score']}")
+                if run["expect"] == "no":
+                    disagreements.append(f"{where}: loaded in {r['ram']} B where the estimate says it does not fit")
+    return problems, disagreements

@@ -1,0 +1,89 @@
+"""The user's own-data loop on the command line: `tinyml record`, `tinyml data`,
+`tinyml train gesture` and `tinyml compress`. cli.py adds these to its table (add_commands) and
+turns their TinymlErrors into one message, as for every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import TinymlError
+
+
+def cmd_record(args):
+    from . import record
+
+    if args.sensor != "imu":
+        raise TinymlError(f"--sensor {args.sensor}: only the IMU records for now")
+    if args.ble and args.port:
+        raise TinymlError("pick one of --ble and --port")
+    if args.ble:
+        record.record_ble(args.ble, Path(args.data), args.label, board_id=args.board, gesture=args.gesture,
+                          seconds=args.seconds, takes=args.takes, seed=args.seed, countdown=args.countdown,
+                          live=False if args.no_live else None)
+        return
+    record.record(args.port, Path(args.data), args.label, board_id=args.board, gesture=args.gesture,
+                  seconds=args.seconds, takes=args.takes, seed=args.seed, countdown=args.countdown,
+                  live=False if args.no_live else None)
+
+
+def cmd_data(args):
+    from . import dataset
+
+    takes = dataset.load(args.dir)
+    dataset.print_summary(takes, args.dir)
+    png = Path(args.plot) if args.plot else Path(args.dir) / "samples.png"
+    print(f"wrote {dataset.plot(takes, png)}")
+
+
+def train_gesture(args):
+    """`tinyml train gesture DIR`: called by cli.cmd_train."""
+    from . import gesture
+
+    if not args.data:
+        raise TinymlError("tinyml train gesture needs the dataset folder: tinyml train gesture DIR")
+    output = Path(args.output or "models/gesture.tflite")
+    print(f"training the gesture model on {args.data} and quantizing it with the TFLite converter ...")
+    result = gesture.train_gesture(args.data, output)
+    tmdl_path, report_path, png_path = gesture.report_paths(output)
+    r = result.report
+    print(f"classes {', '.join(r['classes'])}; held-out takes: float {r['float_accuracy']:.1%}, "
+          f"int8 {r['int8_accuracy']:.1%} ({r['test_windows']} windows of {len(r['test_takes'])} takes)")
+    print(f"wrote {output}, {tmdl_path} ({r['tmdl_bytes']} bytes, {r['params']} parameters), {report_path}, {png_path}")
+
+
+def cmd_compress(args):
+    from . import compress
+
+    rows = compress.compress(args.dir, Path(args.output))
+    compress.print_table(rows)
+    print(f"wrote {Path(args.output) / 'compress.json'}")
+
+
+def add_commands(sub):
+    s = sub.add_parser("record", help="record labelled IMU takes from a board into a dataset folder")
+    s.add_argument("--label", required=True, help="what the takes show, e.g. wave (names a folder)")
+    s.add_argument("--seconds", type=float, default=2.0, help="length of each take (default 2)")
+    s.add_argument("--takes", type=int, default=1, help="takes in a row, a countdown before each (default 1)")
+    s.add_argument("--port", help="serial port of the board, or 'sim' for the virtual board "
+                                  "(default: the first USB serial port)")
+    s.add_argument("--board", default="nano33_ble_sense", help="board id to simulate with --port sim")
+    s.add_argument("--ble", metavar="NAME", help="record over BLE from the board's record app (name or "
+                                                 "address; 'sim': the virtual board's simulated link)")
+    s.add_argument("--data", default="data", help="dataset folder (default data/)")
+    s.add_argument("--gesture", help="--port sim: the gesture the virtual board acts out (default: the label's)")
+    s.add_argument("--sensor", default="imu", help="which sensor (default imu, the only one for now)")
+    s.add_argument("--seed", type=int, help="--port sim: first take's variation (default: from the clock)")
+    s.add_argument("--countdown", type=int, default=3, help="seconds of countdown before each take (default 3)")
+    s.add_argument("--no-live", action="store_true", help="no live plot (also when output is not a terminal)")
+    s.set_defaults(func=cmd_record)
+
+    s = sub.add_parser("data", help="summarise a dataset folder and plot samples per label to a PNG")
+    s.add_argument("dir", help="the dataset folder")
+    s.add_argument("--plot", help="PNG to write (default DIR/samples.png)")
+    s.set_defaults(func=cmd_data)
+
+    s = sub.add_parser("compress", help="prune, distil and quantize the gesture model; one table of sizes, "
+                                        "accuracy and estimated latency")
+    s.add_argument("dir", help="the dataset folder")
+    s.add_argument("-o", "--output", default="out/compress", help="folder for compress.json and the models")
+    s.set_defaults(func=cmd_compress)

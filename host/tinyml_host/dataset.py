@@ -1,0 +1,173 @@
+"""A dataset folder of IMU takes, as `tinyml record` writes it and `tinyml train gesture` reads it:
+
+    DIR/<label>/<take>.npy    float32 (samples, 6): accel x, y, z in g, gyro x, y, z in deg/s
+    DIR/<label>/<take>.json   what, where, when: label, board, sensor, units, rate, window,
+                              samples, complete (False: cut short, with the reason), lost, time
+
+Both files are written to a temporary name and renamed into place, data first: a take exists
+once its .json does, so a crash mid-write leaves no half take (an .npy without .json is ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import TinymlError
+
+FORMAT = "tinyml-take/1"
+CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")
+UNITS = ("g", "g", "g", "deg/s", "deg/s", "deg/s")
+_LABEL = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def check_label(label: str) -> str:
+    if not _LABEL.match(label or ""):
+        raise TinymlError(f"label {label!r} must be 1-40 letters, digits, '_' or '-' (it names a folder)")
+    return label
+
+
+@dataclass
+class Take:
+    meta: dict
+    data: np.ndarray   # (samples, 6) float32
+    path: Path         # the .json
+
+    @property
+    def label(self) -> str:
+        return self.meta["label"]
+
+    @property
+    def seconds(self) -> float:
+        return len(self.data) / self.meta["rate_hz"]
+
+
+def _atomic_write(path: Path, write):
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def new_take_name(data_dir: Path, label: str) -> Path:
+    """DIR/label/label-YYYYmmdd-HHMMSS-NNN.json, NNN one more than the label's takes so far."""
+    folder = Path(data_dir) / check_label(label)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(list(folder.glob("*.json")))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    while True:
+        path = folder / f"{label}-{stamp}-{n:03d}.json"
+        if not path.exists():
+            return path
+        n += 1
+
+
+def write_take(path: Path, data: np.ndarray, meta: dict) -> Path:
+    """Write one take (its samples, then its metadata); `path` is the .json."""
+    path = Path(path)
+    data = np.asarray(data, dtype=np.float32).reshape(-1, len(CHANNELS))
+    meta = {"format": FORMAT, "channels": list(CHANNELS), "units": list(UNITS), **meta,
+            "samples": int(len(data)), "file": path.with_suffix(".npy").name}
+    _atomic_write(path.with_suffix(".npy"), lambda f: np.save(f, data))
+    _atomic_write(path, lambda f: f.write(json.dumps(meta, indent=1).encode() + b"\n"))
+    return path
+
+
+def load(data_dir) -> list[Take]:
+    """Every take in DIR, sorted by label then name; TinymlError when DIR holds none."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise TinymlError(f"no dataset folder {data_dir}: record one with `tinyml record --data {data_dir}`")
+    takes = []
+    for meta_path in sorted(data_dir.glob("*/*.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError) as e:
+            raise TinymlError(f"{meta_path}: not a take's metadata ({e})") from None
+        if meta.get("format") != FORMAT:
+            continue
+        npy = meta_path.with_suffix(".npy")
+        try:
+            data = np.load(npy)
+        except (OSError, ValueError) as e:
+            raise TinymlError(f"{npy}: cannot read the take's samples ({e})") from None
+        if data.ndim != 2 or data.shape[1] != len(CHANNELS) or len(data) != meta["samples"]:
+            raise TinymlError(f"{npy}: expected ({meta['samples']}, {len(CHANNELS)}) samples, found {data.shape}")
+        takes.append(Take(meta, data.astype(np.float32), meta_path))
+    if not takes:
+        raise TinymlError(f"{data_dir} holds no takes: record some with `tinyml record --data {data_dir} --label NAME`")
+    return takes
+
+
+def summary(takes: list[Take]) -> list[dict]:
+    """One row per label: takes (incomplete ones counted apart), seconds, samples, rate(s)."""
+    rows = {}
+    for t in takes:
+        r = rows.setdefault(t.label, {"label": t.label, "takes": 0, "incomplete": 0, "seconds": 0.0,
+                                      "samples": 0, "rates": set(), "boards": set()})
+        r["takes"] += 1
+        r["incomplete"] += not t.meta.get("complete", True)
+        r["seconds"] += t.seconds
+        r["samples"] += len(t.data)
+        r["rates"].add(t.meta["rate_hz"])
+        r["boards"].add(t.meta.get("board", "?"))
+    return [{**r, "rates": sorted(r["rates"]), "boards": sorted(r["boards"])} for r in rows.values()]
+
+
+def print_summary(takes: list[Take], data_dir, console=None):
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"dataset {data_dir}: {len(takes)} takes")
+    for name in ("label", "takes", "incomplete", "seconds", "samples", "rate Hz", "boards"):
+        table.add_column(name, justify="left" if name in ("label", "boards") else "right")
+    for r in summary(takes):
+        table.add_row(r["label"], str(r["takes"]), str(r["incomplete"]), f"{r['seconds']:.1f}", str(r["samples"]),
+                      ", ".join(f"{x:g}" for x in r["rates"]), ", ".join(r["boards"]))
+    (console or Console()).print(table)
+
+
+def plot(takes: list[Take], path, seconds: float = 2.0) -> Path:
+    """A PNG with one row per label: accelerometer and gyroscope of the first take of each, the
+    first `seconds`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    firsts = {}
+    for t in takes:
+        firsts.setdefault(t.label, t)
+    fig, axes = plt.subplots(len(firsts), 2, figsize=(10, 2.2 * len(firsts)), squeeze=False)
+    for row, (label, take) in enumerate(firsts.items()):
+        n = min(len(take.data), int(seconds * take.meta["rate_hz"]))
+        x = np.arange(n) / take.meta["rate_hz"]
+        for col, (lo, unit) in enumerate(((0, "g"), (3, "deg/s"))):
+            ax = axes[row][col]
+            for c in range(3):
+                ax.plot(x, take.data[:n, lo + c], label=CHANNELS[lo + c], linewidth=1)
+            ax.set_ylabel(f"{label}\n{unit}")
+            if row == 0:
+                ax.legend(loc="upper right", fontsize=7, ncol=3)
+        axes[row][0].set_title(take.path.stem, fontsize=8, loc="left")
+    for ax in axes[-1]:
+        ax.set_xlabel("s")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

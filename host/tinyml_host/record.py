@@ -1,0 +1,406 @@
+"""`tinyml record`: stream IMU samples from a board (device/lib/tinyml/record.py, over the raw
+REPL on USB serial or the virtual board's pty) into a dataset folder (dataset.py), one take at a
+time: a countdown, the take with a live plot and a progress bar, the take written atomically.
+A take cut short (Ctrl-C, the board gone or silent) keeps every sample that arrived and is marked
+incomplete. On the virtual board the IMU acts out the gesture named by the label, when it knows
+one (device/lib/tinyml/hal/_simgestures.py), as a person would in front of a real board."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import dataset
+from .errors import TinymlError
+
+RATE_HZ = 50               # device/lib/tinyml/record.py RATE_HZ, the gesture app's rate
+WINDOW = 50                # samples the gesture model sees at once (gesture.py)
+SILENCE_S = 3.0            # no byte for this long during a take: the board is gone
+_GESTURES = Path(__file__).resolve().parents[2] / "device" / "lib" / "tinyml" / "hal" / "_simgestures.py"
+
+
+def sim_gestures() -> tuple[str, ...]:
+    """The gestures the virtual board can act out (read from the device file itself)."""
+    spec = importlib.util.spec_from_file_location("_simgestures", _GESTURES)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(module.GESTURES)
+
+
+@dataclass
+class TakeStream:
+    """What arrived of one take: parses the board's lines, checks sequence numbers."""
+
+    rate_hz: int = RATE_HZ
+    header: dict = field(default_factory=dict)
+    rows: list = field(default_factory=list)    # raw counts, int16 x 6
+    lost: int = 0
+    late: int | None = None
+    ended: bool = False
+    other: list = field(default_factory=list)   # lines that were not ours (errors, reboot banners)
+    _buf: bytes = b""
+
+    def feed(self, data: bytes):
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        for line in lines:
+            self._line(line.rstrip(b"\r"))
+
+    def _line(self, line: bytes):
+        if len(line) == 29 and line[:1] == b"R":
+            try:
+                words = [int(line[1 + 4 * i:5 + 4 * i], 16) for i in range(7)]
+            except ValueError:
+                self.other.append(line.decode(errors="replace"))
+                return
+            expected = len(self.rows) + self.lost
+            self.lost += (words[0] - expected) & 0xFFFF
+            self.rows.append([w - 65536 if w & 0x8000 else w for w in words[1:]])
+        elif line.startswith(b"H "):
+            parts = line.decode(errors="replace").split()
+            if len(parts) == 7:
+                self.header = {"board": parts[1], "sensor": parts[2], "accel_lsb_per_g": float(parts[3]),
+                               "gyro_lsb_per_dps": float(parts[4]), "rate_hz": int(parts[5]),
+                               "expected_samples": int(parts[6])}
+                self.rate_hz = self.header["rate_hz"]
+        elif line.startswith(b"E "):
+            self.late = int(line[2:].strip() or 0)
+            self.ended = True
+        elif line.strip():
+            self.other.append(line.decode(errors="replace"))
+
+    def physical(self) -> np.ndarray:
+        raw = np.array(self.rows, dtype=np.float32).reshape(-1, 6)
+        if not self.header:
+            return raw
+        scale = np.array([1 / self.header["accel_lsb_per_g"]] * 3 + [1 / self.header["gyro_lsb_per_dps"]] * 3,
+                         np.float32)
+        return raw * scale
+
+
+def _board_code(seconds: float, rate_hz: int, gesture: str | None, seed: int) -> str:
+    code = ""
+    if gesture:  # the virtual board only: its IMU fakes act the gesture out
+        code += f"from tinyml.hal import _simdevices\n_simdevices.perform({gesture!r}, {seed})\n"
+    return code + f"from tinyml import record\nrecord.stream({seconds!r}, {rate_hz})\n"
+
+
+class Display:
+    """Countdown, progress bar and live plot on a terminal; one line per take otherwise."""
+
+    def __init__(self, live: bool):
+        self.live = live
+        self._live = None
+
+    def countdown(self, text: str, seconds: int):
+        for s in range(seconds, 0, -1):
+            print(f"{text}: starting in {s} ...", flush=True)
+            time.sleep(1)
+
+    @contextlib.contextmanager
+    def take(self, title: str, expected: int):
+        if not self.live:
+            yield lambda stream: None
+            return
+        from rich.live import Live
+
+        self._title, self._expected = title, expected
+        with Live(self._render(TakeStream()), refresh_per_second=8, transient=True) as live:
+            yield lambda stream: live.update(self._render(stream))
+
+    def _render(self, stream: TakeStream):
+        import plotext
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.text import Text
+
+        n = len(stream.rows)
+        data = stream.physical()[-2 * stream.rate_hz:]
+        fig = plotext.figure
+        fig.clear()
+        fig.theme("dark")
+        fig.plot_size(80, 14)
+        if len(data) >= 2:
+            x = list(range(len(data)))
+            for c, name in enumerate(dataset.CHANNELS[:3]):
+                fig.draw(fig.signal(x, data[:, c].tolist()).label(name + " g"))
+            for c, name in enumerate(dataset.CHANNELS[3:]):
+                fig.draw(fig.signal(x, (data[:, 3 + c] / 100).tolist()).label(name + " 100 deg/s"))
+        seconds = n / stream.rate_hz
+        head = Text(f"{self._title}  {seconds:.1f} / {self._expected / stream.rate_hz:.1f} s  "
+                    f"{n} samples, {stream.lost} lost", style="bold")
+        return Group(head, ProgressBar(total=max(1, self._expected), completed=n, width=60),
+                     Text.from_ansi(fig.build().string()))
+
+
+def _read_take(board, stream: TakeStream, update, seconds: float) -> str | None:
+    """Read the take's output until the raw REPL's end marker; the reason it was cut short, or None."""
+    serial = board.transport.serial
+    last_byte = time.monotonic()
+    shown = 0.0
+    deadline = time.monotonic() + seconds + 30
+    while True:
+        try:
+            data = serial.read(serial.in_waiting or 1)
+        except Exception as e:  # noqa: BLE001 - pyserial raises several types when a board goes away
+            return f"board disconnected: {e}"
+        now = time.monotonic()
+        if data:
+            last_byte = now
+            end = data.find(b"\x04")
+            stream.feed(data if end < 0 else data[:end])
+            if end >= 0:
+                error = data[end + 1:]  # the raw REPL: output, \x04, the error's traceback, \x04
+                while b"\x04" not in error and time.monotonic() < now + 5:
+                    error += serial.read(serial.in_waiting or 1)
+                text = error.split(b"\x04")[0].decode(errors="replace").strip()
+                if text:
+                    return "board error: " + text.splitlines()[-1]
+                return None if stream.ended else "the board ended the take early"
+        elif now - last_byte > SILENCE_S:
+            return f"the board sent nothing for {SILENCE_S:g} s"
+        if now > deadline:
+            return "the take did not end in time"
+        if now - shown > 0.12:
+            update(stream)
+            shown = now
+
+
+def check_options(label: str, seconds: float, takes: int, gesture: str | None, sim: bool):
+    dataset.check_label(label)
+    if not 0 < seconds <= 600:
+        raise TinymlError(f"--seconds must be in (0, 600], got {seconds:g}")
+    if takes < 1:
+        raise TinymlError(f"--takes must be at least 1, got {takes}")
+    if gesture and not sim:
+        raise TinymlError("--gesture is for the virtual board (--port sim): a real board records what you do")
+    if gesture and gesture not in sim_gestures():
+        raise TinymlError(f"the virtual board knows no gesture {gesture!r}; it knows {', '.join(sim_gestures())}")
+
+
+@dataclass
+class Recorded:
+    path: Path
+    samples: int
+    complete: bool
+    lost: int
+    reason: str | None
+
+
+def record_takes(board, data_dir, label: str, seconds: float = 2.0, takes: int = 1, gesture: str | None = None,
+                 seed: int | None = None, sim: bool = False, countdown: int = 3, live: bool | None = None,
+                 rate_hz: int = RATE_HZ, progress=print) -> list[Recorded]:
+    """Record `takes` takes of `seconds` each from `board` (board.Board) into data_dir/label.
+    gesture: what the virtual board acts out (sim=True only). Returns what was written; a take cut
+    short is written too, then recording stops (KeyboardInterrupt re-raised, or a TinymlError)."""
+    check_options(label, seconds, takes, gesture, sim)
+    display = Display(sys.stdout.isatty() if live is None else live)
+    written = []
+    for k in range(takes):
+        path = dataset.new_take_name(data_dir, label)
+        take_seed = seed + k if seed is not None else int(time.time() * 1000) % 1000003
+        if countdown:
+            display.countdown(f"{label} take {k + 1}/{takes}", countdown)
+        board.soft_reset()
+        board.transport.exec_raw_no_follow(_board_code(seconds, rate_hz, gesture, take_seed))
+        stream = TakeStream(rate_hz)
+        started = time.time()
+        interrupted = None
+        expected = int(seconds * rate_hz)
+        try:
+            with display.take(f"{label} take {k + 1}/{takes}", expected) as update:
+                reason = _read_take(board, stream, update, seconds)
+        except KeyboardInterrupt as e:
+            interrupted = e
+            reason = "interrupted (Ctrl-C)"
+            with contextlib.suppress(Exception):
+                board.transport.serial.write(b"\x03")
+        meta = {"label": label, **{k2: v for k2, v in stream.header.items() if k2 not in ("expected_samples",)},
+                "rate_hz": stream.rate_hz, "window": WINDOW, "expected_samples": expected,
+                "complete": reason is None and stream.lost == 0 and len(stream.rows) == expected,
+                "reason": reason, "lost": stream.lost, "late": stream.late,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                "gesture": gesture, "seed": take_seed if gesture else None}
+        if not meta["complete"] and reason is None:
+            meta["reason"] = f"{stream.lost} samples lost" if stream.lost else "fewer samples than asked for"
+        dataset.write_take(path, stream.physical(), meta)
+        rec = Recorded(path, len(stream.rows), meta["complete"], stream.lost, meta["reason"])
+        written.append(rec)
+        state = "complete" if rec.complete else f"INCOMPLETE ({rec.reason})"
+        progress(f"{path}: {rec.samples} samples at {stream.rate_hz} Hz, {rec.lost} lost, {state}")
+        if interrupted is not None:
+            raise interrupted
+        if not rec.complete:
+            raise TinymlError(f"take cut short, kept as incomplete in {path}: {rec.reason}")
+    return written
+
+
+# --- over a notification link: BLE, or the virtual board's simulated BLE link --------------
+
+IMU_MARK = 0xA6       # device/lib/tinyml/record.py: a 15-byte binary IMU frame
+IMU_FRAME = 15
+
+
+class LinkStream:
+    """Notifications from the record app: binary IMU frames (seq-checked, seq unwrapped) and
+    its header text line; samples go to the take being recorded (`take`), if any."""
+
+    def __init__(self):
+        self.header: dict = {}
+        self.take: TakeStream | None = None
+        self.frames = 0
+        self.last_seq: int | None = None
+        self.last_time = time.monotonic()
+        self._text = TakeStream()
+
+    def feed(self, chunk: bytes):
+        chunk = bytes(chunk)
+        self.last_time = time.monotonic()
+        if len(chunk) == IMU_FRAME and chunk[0] == IMU_MARK:
+            seq = chunk[1] | chunk[2] << 8
+            values = [int(v) for v in np.frombuffer(chunk[3:], "<i2")]
+            gap = 0 if self.last_seq is None else (seq - self.last_seq - 1) & 0xFFFF
+            self.last_seq = seq
+            self.frames += 1
+            if self.take is not None:
+                if self.take.rows:  # a gap before the take's first frame is not the take's loss
+                    self.take.lost += gap
+                self.take.rows.append(values)
+            return
+        self._text.feed(chunk)   # the header line, replies: text
+        if self._text.header:
+            self.header = dict(self._text.header)
+            if self.take is not None and not self.take.header:
+                self.take.header = self.header
+                self.take.rate_hz = self.header["rate_hz"]
+
+
+def record_link(transport, data_dir, label: str, seconds: float = 2.0, takes: int = 1, countdown: int = 3,
+                live: bool | None = None, switch: bool = True, gesture: str | None = None, seed: int | None = None,
+                progress=print) -> list[Recorded]:
+    """Record takes from the record app over `transport` (monitor.transports: BleTransport, or a
+    SimTransport running the record app). switch: send `app record` first (a real board runs
+    another app with telemetry). A BLE link may drop frames: they are counted as lost."""
+    import asyncio
+
+    check_options(label, seconds, takes, None, False)
+    display = Display(sys.stdout.isatty() if live is None else live)
+    link = LinkStream()
+    written: list[Recorded] = []
+    expected = int(seconds * RATE_HZ)
+
+    def write(take: TakeStream, started: float, reason: str | None):
+        meta = {"label": label, **{k: v for k, v in take.header.items() if k != "expected_samples"},
+                "rate_hz": take.rate_hz, "window": WINDOW, "expected_samples": expected, "link": transport.label,
+                "complete": reason is None and take.lost == 0 and len(take.rows) == expected,
+                "reason": reason, "lost": take.lost, "late": None,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                "gesture": gesture, "seed": seed if gesture else None}
+        if not meta["complete"] and reason is None:
+            meta["reason"] = f"{take.lost} samples lost on the link"
+        path = dataset.new_take_name(data_dir, label)
+        dataset.write_take(path, take.physical(), meta)
+        rec = Recorded(path, len(take.rows), meta["complete"], take.lost, meta["reason"])
+        written.append(rec)
+        state = "complete" if rec.complete else f"INCOMPLETE ({rec.reason})"
+        progress(f"{path}: {rec.samples} samples at {take.rate_hz} Hz, {rec.lost} lost, {state}")
+        return rec
+
+    async def session(current):
+        await transport.start(link.feed)
+        try:
+            if switch:
+                await transport.send("app record")
+            deadline = time.monotonic() + 10
+            while not link.header:
+                if transport.finished or time.monotonic() > deadline:
+                    raise TinymlError(f"no IMU frames from {transport.label}: is the board running a tinyml "
+                                      "app with telemetry (`app record` switches it to recording)?")
+                await asyncio.sleep(0.05)
+            for k in range(takes):
+                title = f"{label} take {k + 1}/{takes}"
+                for left in range(countdown, 0, -1):
+                    print(f"{title}: starting in {left} ...", flush=True)
+                    await asyncio.sleep(1)
+                take = TakeStream(link.header["rate_hz"], header=dict(link.header))
+                current["take"], current["started"] = take, time.time()
+                link.take = take
+                reason = None
+                with display.take(title, expected) as update:
+                    while len(take.rows) < expected:
+                        await asyncio.sleep(0.05)
+                        update(take)
+                        if transport.finished:
+                            reason = transport.error or "the link ended"
+                            break
+                        if time.monotonic() - link.last_time > SILENCE_S:
+                            reason = f"the board sent nothing for {SILENCE_S:g} s"
+                            break
+                link.take = None
+                del take.rows[expected:]
+                current["take"] = None
+                rec = write(take, current["started"], reason)
+                if not rec.complete and reason:
+                    raise TinymlError(f"take cut short, kept as incomplete in {rec.path}: {reason}")
+        finally:
+            await transport.stop()
+
+    current = {"take": None, "started": 0.0}
+    try:
+        asyncio.run(session(current))
+    except KeyboardInterrupt:
+        if current["take"] is not None:
+            write(current["take"], current["started"], "interrupted (Ctrl-C)")
+        raise
+    return written
+
+
+def record_ble(target: str, data_dir, label: str, board_id: str = "nano33_ble_sense", gesture: str | None = None,
+               seed: int | None = None, **options) -> list[Recorded]:
+    """`tinyml record --ble NAME`; `--ble sim` is the virtual board's simulated BLE link, which
+    acts out `gesture` (default: the label's) for all takes (seed: the first take's variation)."""
+    from .monitor.transports import BleTransport, SimTransport
+
+    if target == "sim":
+        if gesture is None and label in sim_gestures():
+            gesture = label
+        check_options(label, options.get("seconds", 2.0), options.get("takes", 1), gesture, True)
+        seed = 0 if seed is None else seed
+        prelude = f"from tinyml.hal import _simdevices\n_simdevices.perform({gesture!r}, {seed})" if gesture else ""
+        transport = SimTransport(board_id, app="record", prelude=prelude)
+        return record_link(transport, data_dir, label, switch=False, gesture=gesture, seed=seed, **options)
+    if gesture:
+        raise TinymlError("--gesture is for the virtual board (--port sim or --ble sim)")
+    return record_link(BleTransport(target), data_dir, label, **options)
+
+
+def record(port: str | None, data_dir, label: str, board_id: str = "nano33_ble_sense", gesture: str | None = None,
+           **options) -> list[Recorded]:
+    """`tinyml record`: connect (the virtual board gets tinyml deployed first), then record_takes.
+    With --port sim the virtual board acts out `gesture`, else the gesture named by the label."""
+    from .board import connect
+
+    sim = port == "sim"
+    if sim and gesture is None and label in sim_gestures():
+        gesture = label
+    check_options(label, options.get("seconds", 2.0), options.get("takes", 1), gesture, sim)
+    with connect(port, board_id) as board:
+        if sim:
+            from . import deploy
+
+            deploy.deploy(board, deploy.DEVICE, [], progress=lambda line: None)
+        else:
+            found = board.exec("try:\n import tinyml.record\n print('yes')\nexcept ImportError:\n print('no')\n")
+            if "yes" not in found:
+                raise TinymlError(f"the board at {board.port} has no tinyml.record: "
+                                  f"copy tinyml with `tinyml deploy --port {board.port}`")
+        if sim and gesture is None:
+            print(f"the virtual board knows no gesture {label!r} (it knows {', '.join(sim_gestures())}): "
+                  "it shows its default rocking; --gesture NAME picks one", file=sys.stderr)
+        return record_takes(board, data_dir, label, gesture=gesture, sim=sim, **options)

@@ -1,0 +1,68 @@
+"""`tinyml bench` reports the apps' duty cycle measured on the board (the virtual board here) and
+the average power it means from boards.json's power facts."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import models
+from tinyml_host import bench, boards, deploy, export, tmdl
+from tinyml_host.board import Board
+from tinyml_host.sim import VirtualBoard
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_average_power_from_a_measured_duty_cycle():
+    facts = boards.load()
+    # ESP32 (datasheet v3.5 Table 6): 44 mA busy, 27 mA idle, 0.8 mA light sleep, at 3.3 V
+    row = {"app": "motion", "board": "esp32", "awake_ms": 10, "asleep_ms": 90, "wakeups": 5, "wait": "idle"}
+    out = bench.average_power(row, facts)
+    assert out["asleep_fraction"] == 0.9
+    assert np.isclose(out["avg_mw"], (0.1 * 44 + 0.9 * 27) * 3.3)        # 94.71 mW
+    light = bench.average_power(dict(row, wait="lightsleep"), facts)
+    assert np.isclose(light["avg_mw"], (0.1 * 44 + 0.9 * 0.8) * 3.3)     # 16.896 mW
+    pico = bench.average_power(dict(row, board="pico", wait="lightsleep"), facts)
+    assert pico["avg_mw"] is None and "busy-CPU" in pico["why_not"]
+    nano = bench.average_power(dict(row, board="nano33_ble_sense"), facts)
+    assert nano["avg_mw"] is None and "idle" in nano["why_not"]
+
+
+@pytest.fixture
+def esp32_board(tmp_path):
+    with VirtualBoard(tmp_path / "flash", board="esp32") as vb:
+        motion = tmp_path / "motion.tmdl"
+        motion.write_bytes(tmdl.encode(export.convert(models.motion_tflite())))
+        with Board(vb.port) as board:
+            deploy.deploy(board, deploy.DEVICE, [motion], progress=lambda s: None)
+        yield vb
+
+
+def _bench(port, out, *extra):
+    proc = subprocess.run([sys.executable, "-m", "tinyml_host.cli", "bench", "--port", port, "--out", str(out),
+                           "--model", "motion.tmdl", "--invokes", "20", *extra],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, json.loads((out / "duty.json").read_text())
+
+
+def test_bench_reports_the_motion_apps_duty_cycle_on_the_virtual_board(esp32_board, tmp_path):
+    stdout, rows = _bench(esp32_board.port, tmp_path / "auto")
+    (motion,) = [r for r in rows if r["app"] == "motion"]    # sine.tmdl is not on the board
+    # 6 inferences: 16 + 5 x 8 = 56 samples at 50 Hz, a wait after each, except after a period
+    # the (shared, loaded) host overran: apps.pace then does not wait and counts from now
+    assert motion["board"] == "esp32" and 48 <= motion["wakeups"] <= 56
+    assert motion["wait"] == "idle"                           # auto: light sleep would stop the UART
+    assert motion["asleep_ms"] <= 56 * 20 and motion["asleep_fraction"] > 0.5
+    total = motion["awake_ms"] + motion["asleep_ms"]
+    expected = (motion["awake_ms"] * 44 + motion["asleep_ms"] * 27) / total * 3.3
+    assert np.isclose(motion["avg_mw"], expected)
+    assert "duty cycle of the apps" in stdout and "asleep" in stdout
+    _, rows = _bench(esp32_board.port, tmp_path / "light", "--sleep", "light")
+    (motion,) = rows
+    assert motion["wait"] == "lightsleep"
+    assert motion["avg_mw"] < expected                        # 0.8 mA asleep instead of 27
