@@ -100,3 +100,52 @@ def test_binding_refuses_bad_buffers_or_answers_right(tmp_path):
             assert arena == case.arena, (k, "refused but wrote", message)
         outcomes[verdict] += 1
     assert outcomes["ok"] >= CASES // 5 and outcomes["refused"] >= CASES // 3, outcomes
+
+
+RUN_OVERLAPS = """
+from array import array
+import _tinyml
+def plan(n_in, n_out, seed):
+    w = bytearray((seed * 37 + 11 * i) & 0xFF for i in range(n_in * n_out))
+    return _tinyml.prepare(array('i', (n_in, n_out, 1, -128, 127, 0, 0)), w, array('i', [5] * n_out),
+                           array('i', (1 << 29,)), array('b', (0,)))
+plans = (plan(6, 8, 1), plan(8, 3, 2))
+scratch = bytearray(16)
+model = _tinyml.prepare_model(plans, scratch)
+buf = bytearray(64)
+view = memoryview(buf)
+for i in range(6):
+    buf[i] = (i * 29) & 0xFF
+x = view[0:6]
+def attempt(label, x, out):
+    try:
+        _tinyml.run(model, x, out)
+        print('R', label, 'ok', bytes(out).hex())
+    except ValueError as e:
+        print('R', label, 'ValueError', e)
+hidden, want = bytearray(8), bytearray(3)
+_tinyml.fc(plans[0], x, hidden)
+_tinyml.fc(plans[1], hidden, want)
+print('W', want.hex())
+attempt('apart', x, view[32:35])
+attempt('out-on-x', x, view[4:7])
+attempt('out-in-scratch', x, memoryview(scratch)[2:5])
+attempt('x-in-scratch', memoryview(scratch)[0:6], view[32:35])
+attempt('short-out', x, view[32:34])
+"""
+
+
+def test_run_refuses_overlapping_out_x_and_scratch():
+    """The whole-model call: out over x, out or x inside the model's scratch, a short out:
+    each a ValueError naming it; apart, the same bytes as the layers one by one."""
+    if lines_with("N", run(HAVE_NATIVE)) != ["True"]:
+        if require_native():
+            pytest.fail("TINYML_REQUIRE_NATIVE=1 but _tinyml is not available")
+        pytest.skip("no _tinyml here: build native/micropython (docs/firmware.md) and set TINYML_MPY_PATH to its folder")
+    out = run(RUN_OVERLAPS)
+    results = dict(line.split(" ", 1) for line in lines_with("R", out))
+    assert results["apart"] == "ok " + lines_with("W", out)[0]
+    assert results["out-on-x"] == "ValueError out overlaps x"
+    assert results["out-in-scratch"] == "ValueError scratch overlaps x, out, weights or bias"
+    assert results["x-in-scratch"] == "ValueError scratch overlaps x, out, weights or bias"
+    assert results["short-out"] == "ValueError out shorter than n_out"
