@@ -10,6 +10,7 @@
 #ifndef TINYML_H
 #define TINYML_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -17,7 +18,10 @@ typedef enum {
     TML_ERR_NULL = -1,       /* a required pointer is NULL */
     TML_ERR_SHAPE = -2,      /* n_in or n_out out of range, or channels not 1 or n_out */
     TML_ERR_QUANT = -3,      /* shift out of [-31, 30], multiplier negative, bad rounding */
-    TML_ERR_RANGE = -4       /* act_min > act_max, or a bound outside int8 */
+    TML_ERR_RANGE = -4,      /* act_min > act_max, or a bound outside int8 */
+    TML_ERR_SIZE = -5,       /* a buffer shorter than the layer needs (check.c) */
+    TML_ERR_ALIGN = -6,      /* an int32 buffer (bias, mult) not 4-byte aligned (check.c) */
+    TML_ERR_OVERLAP = -7     /* out overlaps an input buffer (check.c) */
 } tml_status;
 
 /* The rounding of TFLite's requantization. The same codes are the .tmdl header's rounding
@@ -53,6 +57,49 @@ tml_status tml_fc_s8_ref(const tml_fc_params *p, const int8_t *x, const int8_t *
 tml_status tml_fc_s8(const tml_fc_params *p, const int8_t *x, const int8_t *w,
                      const int32_t *bias, const int32_t *mult, const int8_t *shift, int8_t *out);
 
+/* ---- check.c: every check a binding needs, so the binding only converts objects ---- */
+
+/* A layer's buffers as the caller holds them: each pointer with its length in bytes. */
+typedef struct {
+    const int8_t *x;
+    size_t x_len;
+    const int8_t *w;
+    size_t w_len;
+    const int32_t *bias;
+    size_t bias_len;
+    const int32_t *mult;
+    size_t mult_len;
+    const int8_t *shift;
+    size_t shift_len;
+    int8_t *out;
+    size_t out_len;
+} tml_fc_buffers;
+
+/* Which buffer a TML_ERR_NULL, TML_ERR_SIZE, TML_ERR_ALIGN or TML_ERR_OVERLAP is about. */
+typedef enum {
+    TML_BUF_NONE, TML_BUF_X, TML_BUF_W, TML_BUF_BIAS, TML_BUF_MULT, TML_BUF_SHIFT, TML_BUF_OUT, TML_BUF_SCRATCH
+} tml_buffer;
+
+/* Once per layer (prepare): NULLs, shape, weights/bias/mult/shift long enough, bias and mult
+ * 4-byte aligned, then tml_fc_check. x and out are not looked at. `bad` (may be NULL) gets
+ * the buffer a failure is about. */
+tml_status tml_fc_check_layer(const tml_fc_params *p, const tml_fc_buffers *b, tml_buffer *bad);
+
+/* O(1), before each call: weights and bias long enough and not NULL, bias aligned (a RAM
+ * buffer may have moved or shrunk since the layer check). Part of tml_fc_check_call. */
+tml_status tml_fc_check_weights(const tml_fc_params *p, const tml_fc_buffers *b, tml_buffer *bad);
+
+/* Before each call of a checked layer: x, w, bias and out long enough and not NULL, bias
+ * aligned (a RAM buffer may have moved or shrunk since), and out overlapping none of x, w,
+ * bias, mult, shift over the bytes the kernel touches: the kernel reads all of x and a row
+ * of w after writing earlier outputs, so an overlap would give wrong results. Refused, even
+ * out == x exactly. O(1). */
+tml_status tml_fc_check_call(const tml_fc_params *p, const tml_fc_buffers *b, tml_buffer *bad);
+
+/* Both checks, then tml_fc_s8: the whole path of a binding's prepare + fc in one call, for
+ * callers that run a layer once and for the emulated fuzz. Writes out only when TML_OK. */
+tml_status tml_fc_run_checked(const tml_fc_params *p, const tml_fc_buffers *b);
+
 /* Name of the path tml_fc_s8 was compiled to, for benchmarks and info(). */
 const char *tml_fc_s8_variant(void);
 
@@ -80,5 +127,11 @@ tml_status tml_model_check(const tml_fc_layer *layers, int32_t n_layers);
  * have passed tml_model_check; only pointers are checked here. out may not overlap scratch. */
 tml_status tml_model_run(const tml_fc_layer *layers, int32_t n_layers, const int8_t *x, int8_t *out,
                          int8_t *scratch);
+
+/* Before each tml_model_run of checked layers (check.c): x, out and scratch long enough, and
+ * no overlap of out or scratch with x, each other, or any layer's weights and bias. The
+ * layers' weights and bias must have passed tml_fc_check_weights. O(n_layers). */
+tml_status tml_model_check_call(const tml_fc_layer *layers, int32_t n_layers, const int8_t *x, size_t x_len,
+                                int8_t *out, size_t out_len, int8_t *scratch, size_t scratch_len, tml_buffer *bad);
 
 #endif

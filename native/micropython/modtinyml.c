@@ -8,6 +8,7 @@
 // only O(1) checks, and tml_fc_s8 trusts the checked parameters (native/core/tinyml.h).
 // prepare_model(plans, scratch) chains prepared layers into a Model; run(model, x, out)
 // runs all of them in one call (tml_model_run).
+// Every check is the core's (native/core/check.c); this file maps a status to a ValueError.
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
 #else
@@ -63,28 +64,54 @@ static MP_DEFINE_CONST_OBJ_TYPE(tinyml_model_type, MP_QSTR_Model, MP_TYPE_FLAG_N
 #endif
 #define MODEL_TYPE ((const mp_obj_type_t *)&tinyml_model_type)
 
-static void *buffer_at_least(mp_obj_t obj, size_t nbytes, mp_uint_t flags, mp_rom_error_text_t what_too_small) {
+// What the core's checks (native/core/check.c) found, as the ValueError a user sees. Every
+// check lives in the core, tested on the host and under emulation on every core; the binding
+// only gets each object's pointer and length and picks the message.
+static void raise_for(tml_status st, tml_buffer which) {
+    mp_rom_error_text_t msg;
+    switch (st) {
+        case TML_ERR_NULL: // an empty buffer may have no storage: shorter than needed, too
+        case TML_ERR_SIZE:
+            msg = which == TML_BUF_X ? MP_ERROR_TEXT("x shorter than n_in")
+                : which == TML_BUF_W ? MP_ERROR_TEXT("weights shorter than n_in * n_out")
+                : which == TML_BUF_BIAS ? MP_ERROR_TEXT("bias shorter than n_out")
+                : which == TML_BUF_MULT ? MP_ERROR_TEXT("multipliers shorter than n_channels")
+                : which == TML_BUF_SHIFT ? MP_ERROR_TEXT("shifts shorter than n_channels")
+                : which == TML_BUF_SCRATCH ? MP_ERROR_TEXT("scratch shorter than twice the widest hidden layer")
+                : MP_ERROR_TEXT("out shorter than n_out");
+            break;
+        case TML_ERR_ALIGN:
+            msg = which == TML_BUF_BIAS ? MP_ERROR_TEXT("bias must be 4-byte aligned (int32)")
+                : MP_ERROR_TEXT("multipliers must be 4-byte aligned (int32)");
+            break;
+        case TML_ERR_OVERLAP:
+            msg = which == TML_BUF_SCRATCH ? MP_ERROR_TEXT("scratch overlaps x, out, weights or bias")
+                : which == TML_BUF_X ? MP_ERROR_TEXT("out overlaps x")
+                : which == TML_BUF_W ? MP_ERROR_TEXT("out overlaps weights")
+                : which == TML_BUF_BIAS ? MP_ERROR_TEXT("out overlaps bias")
+                : MP_ERROR_TEXT("out overlaps multipliers or shifts");
+            break;
+        case TML_ERR_SHAPE:
+            msg = MP_ERROR_TEXT("layer shape must be in 1..65535, channels 1 or n_out");
+            break;
+        case TML_ERR_QUANT:
+            msg = MP_ERROR_TEXT("bad multiplier, shift or rounding");
+            break;
+        case TML_ERR_RANGE:
+            msg = MP_ERROR_TEXT("bad activation range or zero point");
+            break;
+        default:
+            msg = MP_ERROR_TEXT("bad argument");
+            break;
+    }
+    mp_raise_ValueError(msg);
+}
+
+static void *buffer_of(mp_obj_t obj, mp_uint_t flags, size_t *len) {
     mp_buffer_info_t info;
     mp_get_buffer_raise(obj, &info, flags);
-    if (info.len < nbytes) {
-        mp_raise_ValueError(what_too_small);
-    }
+    *len = info.len;
     return info.buf;
-}
-
-// An int32 buffer read by word loads: on a Cortex-M0+ an unaligned one is a HardFault.
-static const int32_t *int32_buffer(mp_obj_t obj, size_t count, mp_rom_error_text_t what_too_small,
-    mp_rom_error_text_t what_unaligned) {
-    const void *buf = buffer_at_least(obj, 4 * count, MP_BUFFER_READ, what_too_small);
-    if ((uintptr_t)buf & 3) {
-        mp_raise_ValueError(what_unaligned);
-    }
-    return buf;
-}
-
-static const int32_t *bias_buffer(mp_obj_t obj, size_t n_out) {
-    return int32_buffer(obj, n_out, MP_ERROR_TEXT("bias shorter than n_out"),
-        MP_ERROR_TEXT("bias must be 4-byte aligned (int32)"));
 }
 
 static bool read_only(mp_obj_t obj) {
@@ -97,25 +124,23 @@ static bool read_only(mp_obj_t obj) {
 // [n_out][n_in]; bias int32 [n_out]; mult int32 and shift int8 [n_channels].
 static mp_obj_t tinyml_prepare(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
-    const tml_fc_params *p = buffer_at_least(args[0], sizeof(tml_fc_params), MP_BUFFER_READ,
-        MP_ERROR_TEXT("params must hold 7 int32"));
+    size_t params_len;
+    const tml_fc_params *p = buffer_of(args[0], MP_BUFFER_READ, &params_len);
+    if (params_len < sizeof(tml_fc_params)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("params must hold 7 int32"));
+    }
     tml_fc_params params = *p;  // a copy: params' buffer need not be aligned, and may change later
-    if (params.n_in < 1 || params.n_out < 1 || params.n_channels < 1 || params.n_in > 65535 || params.n_out > 65535) {
-        mp_raise_ValueError(MP_ERROR_TEXT("layer shape must be in 1..65535"));
-    }
-    size_t n_in = (size_t)params.n_in, n_out = (size_t)params.n_out, n_ch = (size_t)params.n_channels;
-    buffer_at_least(args[1], n_in * n_out, MP_BUFFER_READ, MP_ERROR_TEXT("weights shorter than n_in * n_out"));
-    bias_buffer(args[2], n_out);
-    const int32_t *mult = int32_buffer(args[3], n_ch, MP_ERROR_TEXT("multipliers shorter than n_channels"),
-        MP_ERROR_TEXT("multipliers must be 4-byte aligned (int32)"));
-    const int8_t *shift = buffer_at_least(args[4], n_ch, MP_BUFFER_READ, MP_ERROR_TEXT("shifts shorter than n_channels"));
-    tml_status st = tml_fc_check(&params, mult, shift);
+    tml_fc_buffers b = { 0 };
+    b.w = buffer_of(args[1], MP_BUFFER_READ, &b.w_len);
+    b.bias = buffer_of(args[2], MP_BUFFER_READ, &b.bias_len);
+    b.mult = buffer_of(args[3], MP_BUFFER_READ, &b.mult_len);
+    b.shift = buffer_of(args[4], MP_BUFFER_READ, &b.shift_len);
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = tml_fc_check_layer(&params, &b, &which);
     if (st != TML_OK) {
-        mp_raise_ValueError(st == TML_ERR_SHAPE ? MP_ERROR_TEXT("bad layer shape")
-            : st == TML_ERR_QUANT ? MP_ERROR_TEXT("bad multiplier, shift or rounding")
-            : st == TML_ERR_RANGE ? MP_ERROR_TEXT("bad activation range or zero point")
-            : MP_ERROR_TEXT("bad argument"));
+        raise_for(st, which);
     }
+    size_t n_ch = (size_t)params.n_channels;
     bool in_place = read_only(args[3]) && read_only(args[4]);
     size_t own_words = in_place ? 0 : n_ch + (n_ch + 3) / 4;
     tinyml_plan_t *plan = mp_obj_malloc_var(tinyml_plan_t, own, int32_t, own_words, PLAN_TYPE);
@@ -125,13 +150,13 @@ static mp_obj_t tinyml_prepare(size_t n_args, const mp_obj_t *args) {
     if (in_place) {
         plan->mult_obj = args[3];
         plan->shift_obj = args[4];
-        plan->mult = mult;
-        plan->shift = shift;
+        plan->mult = b.mult;
+        plan->shift = b.shift;
     } else {
         int8_t *shift_copy = (int8_t *)(plan->own + n_ch);
         for (size_t c = 0; c < n_ch; c++) {
-            plan->own[c] = mult[c];
-            shift_copy[c] = shift[c];
+            plan->own[c] = b.mult[c];
+            shift_copy[c] = b.shift[c];
         }
         plan->mult_obj = plan->shift_obj = mp_const_none;
         plan->mult = plan->own;
@@ -148,25 +173,46 @@ MP_NOINLINE static const tinyml_plan_t *plan_of(mp_obj_t obj) {
     return MP_OBJ_TO_PTR(obj);
 }
 
-// Point layer at its plan's weights and bias as they are now (their objects may have moved).
-MP_NOINLINE static void refresh_layer(tml_fc_layer *layer, const tinyml_plan_t *plan) {
-    size_t n_in = (size_t)plan->p.n_in, n_out = (size_t)plan->p.n_out;
-    layer->w = buffer_at_least(plan->weights, n_in * n_out, MP_BUFFER_READ,
-        MP_ERROR_TEXT("weights shorter than n_in * n_out"));
-    layer->bias = bias_buffer(plan->bias, n_out);
+// Point b at its plan's weights and bias as they are now (their objects may have moved or
+// shrunk), multipliers and shifts at the plan's checked ones; the core checks them in O(1).
+MP_NOINLINE static void refresh_layer(tml_fc_buffers *b, const tinyml_plan_t *plan) {
+    b->w = buffer_of(plan->weights, MP_BUFFER_READ, &b->w_len);
+    b->bias = buffer_of(plan->bias, MP_BUFFER_READ, &b->bias_len);
+    b->mult = plan->mult;
+    b->mult_len = 4 * (size_t)plan->p.n_channels;
+    b->shift = plan->shift;
+    b->shift_len = (size_t)plan->p.n_channels;
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = tml_fc_check_weights(&plan->p, b, &which);
+    if (st != TML_OK) {
+        raise_for(st, which);
+    }
 }
 
 // fc(plan, x, out): run one prepared layer on int8 x into int8 out. Allocates nothing.
+// The core checks in O(1) that x and out are long enough and out overlaps no input.
 static mp_obj_t tinyml_fc(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
     const tinyml_plan_t *plan = plan_of(plan_in);
-    tml_fc_layer layer;
-    refresh_layer(&layer, plan);
-    const int8_t *x = buffer_at_least(x_in, (size_t)plan->p.n_in, MP_BUFFER_READ, MP_ERROR_TEXT("x shorter than n_in"));
-    int8_t *out = buffer_at_least(out_in, (size_t)plan->p.n_out, MP_BUFFER_WRITE, MP_ERROR_TEXT("out shorter than n_out"));
-    tml_fc_s8(&plan->p, x, layer.w, layer.bias, plan->mult, plan->shift, out);  // every pointer is non-NULL here
+    tml_fc_buffers b;
+    refresh_layer(&b, plan);
+    b.x = buffer_of(x_in, MP_BUFFER_READ, &b.x_len);
+    b.out = buffer_of(out_in, MP_BUFFER_WRITE, &b.out_len);
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = tml_fc_check_call(&plan->p, &b, &which);
+    if (st != TML_OK) {
+        raise_for(st, which);
+    }
+    tml_fc_s8(&plan->p, b.x, b.w, b.bias, b.mult, b.shift, b.out);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_fc_obj, tinyml_fc);
+
+static void refresh_model_layer(tml_fc_layer *layer, const tinyml_plan_t *plan) {
+    tml_fc_buffers b;
+    refresh_layer(&b, plan);
+    layer->w = b.w;
+    layer->bias = b.bias;
+}
 
 // prepare_model(plans, scratch) -> Model: prepared layers (a tuple or list of Plans, each
 // layer's n_in the previous one's n_out), run in one call by run(). scratch: a writable
@@ -189,19 +235,23 @@ static mp_obj_t tinyml_prepare_model(mp_obj_t plans_in, mp_obj_t scratch_in) {
         layer->p = plan->p;
         layer->mult = plan->mult;
         layer->shift = plan->shift;
-        refresh_layer(layer, plan);
+        refresh_model_layer(layer, plan);
     }
     if (tml_model_check(model->layers, (int32_t)n) != TML_OK) {  // the plans passed tml_fc_check: only the chain can fail
         mp_raise_ValueError(MP_ERROR_TEXT("each layer's n_in must be the previous layer's n_out"));
     }
     model->scratch_bytes = (size_t)tml_model_scratch_bytes(model->layers, (int32_t)n);
-    buffer_at_least(scratch_in, model->scratch_bytes, MP_BUFFER_WRITE,
-        MP_ERROR_TEXT("scratch shorter than twice the widest hidden layer"));
+    size_t scratch_len;
+    buffer_of(scratch_in, MP_BUFFER_WRITE, &scratch_len);
+    if (scratch_len < model->scratch_bytes) {
+        raise_for(TML_ERR_SIZE, TML_BUF_SCRATCH);
+    }
     return MP_OBJ_FROM_PTR(model);
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(tinyml_prepare_model_obj, tinyml_prepare_model);
 
 // run(model, x, out): every layer of a prepared model, int8 x into int8 out. Allocates nothing.
+// The core checks sizes and that out and scratch overlap nothing they must not.
 static mp_obj_t tinyml_run(mp_obj_t model_in, mp_obj_t x_in, mp_obj_t out_in) {
     if (!mp_obj_is_exact_type(model_in, MODEL_TYPE)) {
         mp_raise_TypeError(MP_ERROR_TEXT("model must come from _tinyml.prepare_model"));
@@ -211,14 +261,18 @@ static mp_obj_t tinyml_run(mp_obj_t model_in, mp_obj_t x_in, mp_obj_t out_in) {
     mp_obj_t *plans;
     mp_obj_get_array(model->plans, &n, &plans);
     for (size_t i = 0; i < n; i++) {
-        refresh_layer(&model->layers[i], MP_OBJ_TO_PTR(plans[i]));
+        refresh_model_layer(&model->layers[i], MP_OBJ_TO_PTR(plans[i]));
     }
-    const int8_t *x = buffer_at_least(x_in, (size_t)model->layers[0].p.n_in, MP_BUFFER_READ,
-        MP_ERROR_TEXT("x shorter than n_in"));
-    int8_t *out = buffer_at_least(out_in, (size_t)model->layers[n - 1].p.n_out, MP_BUFFER_WRITE,
-        MP_ERROR_TEXT("out shorter than n_out"));
-    int8_t *scratch = buffer_at_least(model->scratch, model->scratch_bytes, MP_BUFFER_WRITE,
-        MP_ERROR_TEXT("scratch shorter than twice the widest hidden layer"));
+    size_t x_len, out_len, scratch_len;
+    const int8_t *x = buffer_of(x_in, MP_BUFFER_READ, &x_len);
+    int8_t *out = buffer_of(out_in, MP_BUFFER_WRITE, &out_len);
+    int8_t *scratch = buffer_of(model->scratch, MP_BUFFER_WRITE, &scratch_len);
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = tml_model_check_call(model->layers, (int32_t)n, x, x_len, out, out_len, scratch, scratch_len,
+        &which);
+    if (st != TML_OK) {
+        raise_for(st, which);
+    }
     tml_model_run(model->layers, (int32_t)n, x, out, scratch);  // checked at prepare_model
     return mp_const_none;
 }

@@ -36,7 +36,7 @@ import system_packages
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
-CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c"]
+CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c"]
 SUPPORT = TOOLS / "emu_support.c"
 
 # Memory map (the same for every CPU): vector table and code in FLASH, data and stack in RAM.
@@ -79,7 +79,7 @@ CPUS = {
 }
 
 EXPORTS = ("tml_fc_s8", "tml_fc_s8_ref", "tml_fc_s8_variant", "tml_requantize", "tml_fc_check",
-           "tml_requantize_many", "tml_fc_s8_checked", "tml_model_check", "tml_model_run")
+           "tml_requantize_many", "tml_fc_s8_checked", "tml_model_check", "tml_model_run", "tml_fc_run_checked")
 
 CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-g",
           "-ffunction-sections", "-fdata-sections", "-nostdlib", "-nostartfiles")
@@ -325,6 +325,16 @@ class Machine:
         if raw[n_out:] != guard:
             raise EmuFault(f"{self.cpu.name}: {kernel} wrote past the end of out")
         return status, np.frombuffer(raw[:n_out], np.int8).copy()
+
+    def fc_checked(self, case) -> tuple[int, bytes]:
+        """tml_fc_run_checked on a harness.BufferCase: its arena placed at a word boundary.
+        Returns the status and the whole arena afterwards (what was written, and where)."""
+        self.reset_heap()
+        p = self.put(struct.pack("<7i", *case.params))
+        base = self.put(case.arena)
+        b = self.put(struct.pack("<12I", *case.pointers_and_lengths(base)))
+        status = self.call("tml_fc_run_checked", p, b)
+        return status, self.read(base, len(case.arena))
 
     def model(self, layers, x: np.ndarray, rounding: str) -> tuple[int, int, np.ndarray]:
         """tml_model_check's status, then tml_model_run's status and output, for a chain of

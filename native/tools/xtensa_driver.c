@@ -14,7 +14,8 @@
 #define JOB_BASE 0x60000000u
 #define JOB_MAGIC 0x4A4D4C54u /* "TLMJ" */
 
-enum { FN_FC_S8 = 0, FN_FC_S8_REF = 1, FN_REQUANTIZE_MANY = 2, FN_RET_FC = 3, FN_LOOP = 4, FN_FC_S8_CHECKED = 5 };
+enum { FN_FC_S8 = 0, FN_FC_S8_REF = 1, FN_REQUANTIZE_MANY = 2, FN_RET_FC = 3, FN_LOOP = 4, FN_FC_S8_CHECKED = 5,
+       FN_FC_CHECKED = 6 };
 
 typedef struct {
     uint32_t magic;
@@ -95,6 +96,11 @@ static int32_t run(job_call *c)
         t0 = ccount();
         tml_requantize_many((const int32_t *)a[0], (int32_t)a[1], (int32_t *)a[2], (int32_t)a[3], (int32_t)a[4],
                             (int32_t)a[5]);
+        t1 = ccount();
+        break;
+    case FN_FC_CHECKED:
+        t0 = ccount();
+        r = tml_fc_run_checked((const tml_fc_params *)a[0], (const tml_fc_buffers *)a[1]);
         t1 = ccount();
         break;
     case FN_LOOP:

@@ -53,7 +53,7 @@ import system_packages
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
-CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c"]
+CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c"]
 LIBGCC = TOOLS / "xtensa_libgcc.c"   # __muldi3: missing from Debian's libgcc for lx106
 DRIVER = [LIBGCC, TOOLS / "emu_support.c", TOOLS / "xtensa_driver.c", TOOLS / "xtensa_start.S"]
 
@@ -65,7 +65,8 @@ JOB_LIMIT = 0x0800_0000
 JOB_MAGIC = 0x4A4D4C54
 HEADER = struct.Struct("<4I16s")
 CALL = struct.Struct("<i7IiI")  # fn, args[7], result, ticks
-FN = {"tml_fc_s8": 0, "tml_fc_s8_ref": 1, "tml_requantize_many": 2, "ret": 3, "loop": 4, "tml_fc_s8_checked": 5}
+FN = {"tml_fc_s8": 0, "tml_fc_s8_ref": 1, "tml_requantize_many": 2, "ret": 3, "loop": 4, "tml_fc_s8_checked": 5,
+      "tml_fc_run_checked": 6}
 FAULTS = {102: "debug exception", 103: "NMI", 104: "kernel exception (a fault)",
           105: "user exception (a fault)", 106: "double exception (a fault)",
           3: "no job at 0x60000000", 4: "semihosting write failed"}
@@ -181,6 +182,7 @@ class Job:
     _inputs: list = field(default_factory=list)      # (offset in input area, bytes)
     _out_size: int = 0
     _in_size: int = 0
+    _buffer_tables: list = field(default_factory=list)  # (input offset, arena's output offset, case)
 
     def _out(self, data: bytes, align: int = 4, offset: int = 0) -> int:
         pos = (self._out_size + align - 1) // align * align + offset
@@ -220,6 +222,16 @@ class Job:
         self.calls.append(_Call(FN[kernel], list(ptrs.values()), out))
         return len(self.calls) - 1
 
+    def fc_checked(self, case) -> int:
+        """tml_fc_run_checked on a harness.BufferCase, its arena at a word boundary of the
+        written-back area: Result.output(handle) is the whole arena after the call."""
+        params = ("in", self._in(struct.pack("<7i", *case.params)))
+        arena = self._out(case.arena)
+        table = self._in(bytes(48))  # tml_fc_buffers: filled in by layout(), once addresses are known
+        self._buffer_tables.append((table, arena, case))
+        self.calls.append(_Call(FN["tml_fc_run_checked"], [params, ("in", table)], (arena, len(case.arena), b"")))
+        return len(self.calls) - 1
+
     def requantize_many(self, acc: np.ndarray, multiplier: int, shift: int, rounding: int) -> int:
         acc = np.ascontiguousarray(acc, "<i4")
         src = ("in", self._in(acc.tobytes()))
@@ -257,6 +269,8 @@ class Job:
             image[out_base + pos:out_base + pos + len(data)] = data
         for pos, data in self._inputs:
             image[in_base + pos:in_base + pos + len(data)] = data
+        for pos, arena, case in self._buffer_tables:
+            struct.pack_into("<12I", image, in_base + pos, *case.pointers_and_lengths(base["out"] + arena))
         self._out_base = out_base
         return bytes(image), result_len
 

@@ -3,7 +3,9 @@ vectors the reference reproduces, or exits 1 with one line `tinyml export: error
 Never a traceback, never an "internal error".
 
 Per run: CASES (600) damaged sine models from a fixed seed, CASES / 3 from a fresh seed, and
-CASES / 6 of each real model in ../shared/models: 1,100 cases, about 15 s.
+CASES / 6 of each real model in ../shared/models (truncated, flipped, words and offsets
+overwritten, tables shuffled: corrupt.tflite_mutations), plus each model cut at every section
+boundary of its flatbuffer (flatbuf_map.py).
 Replay: TINYML_FUZZ_SEED=N (the fixed-seed run's seed) and TINYML_FUZZ_CASES=N; the
 fresh-seed run prints its seed when it fails.
 """
@@ -47,10 +49,12 @@ def problem_with(rc: int, err: str, src: Path, dst: Path) -> str | None:
     return None
 
 
-def fuzz(blob: bytes, count: int, seed: int, tmp_path: Path, capsys) -> dict:
+def fuzz(blob: bytes, count: int, seed: int, tmp_path: Path, capsys, cases=None) -> dict:
     outcomes = {"exported": 0, "error": 0}
     failures = []
-    for n, (kind, data) in enumerate(corrupt.tflite_mutations(blob, count, seed)):
+    cases = list(corrupt.tflite_mutations(blob, count, seed) if cases is None else cases)
+    count = len(cases)
+    for n, (kind, data) in enumerate(cases):
         src, dst = tmp_path / f"case{n}.tflite", tmp_path / f"case{n}.tmdl"
         src.write_bytes(data)
         try:
@@ -89,6 +93,38 @@ def test_damaged_real_models(path, tmp_path, capsys):
     assert outcomes["error"] >= CASES // 20, outcomes
 
 
+def test_the_flatbuffer_map_agrees_with_the_tflite_package():
+    """The fuzz's own flatbuffer walk (flatbuf_map.py) finds what the tflite package reads:
+    every constant buffer's data, every tensor and operator table, offsets inside the file."""
+    import tflite
+    from flatbuf_map import tflite_map
+
+    for blob in [models.sine_tflite()] + [p.read_bytes() for p in SHARED_MODELS]:
+        layout = tflite_map(blob)
+        assert all(0 <= a < b <= len(blob) for _, a, b in layout.sections)
+        assert all(0 <= t < len(blob) for _, t in layout.offsets)
+        spans = {(a, b) for _, a, b in layout.sections}
+        data = {(a - 4, b) for a, b in corrupt.tflite_data_ranges(blob)}  # a vector starts with its length
+        assert data <= spans
+        model = tflite.Model.GetRootAsModel(blob, 0)
+        graph = model.Subgraphs(0)
+        vectors = dict(layout.table_vectors)
+        assert len(vectors["model.2[0].0"]) == graph.TensorsLength()
+        assert len(vectors["model.2[0].3"]) == graph.OperatorsLength()
+        assert len(vectors["model.4"]) == model.BuffersLength()
+        tensors = {a for name, a, _ in layout.sections if name.startswith("model.2[0].0[") and name.endswith("]")}
+        assert tensors == {graph.Tensors(k)._tab.Pos for k in range(graph.TensorsLength())}
+
+
+@pytest.mark.parametrize("path", [None] + SHARED_MODELS, ids=lambda p: p.name if p else "sine")
+def test_cut_at_every_section_boundary(path, tmp_path, capsys):
+    blob = models.sine_tflite() if path is None else path.read_bytes()
+    cases = list(corrupt.tflite_boundary_cuts(blob))
+    assert len(cases) > 100, len(cases)
+    outcomes = fuzz(blob, 0, 0, tmp_path, capsys, cases=cases)
+    assert outcomes["exported"] == 0, outcomes  # no cut leaves a whole model
+
+
 def test_damaged_models_through_the_console_script(tmp_path, capsys):
     """The installed `tinyml` command itself, a process per case: two of each kind of damage
     that makes an error (picked in-process), and the undamaged model."""
@@ -102,7 +138,7 @@ def test_damaged_models_through_the_console_script(tmp_path, capsys):
             seen[kind] = seen.get(kind, 0) + 1
             chosen.append((kind, data))
     capsys.readouterr()
-    assert len(chosen) == 7, [k for k, _ in chosen]
+    assert len(chosen) == 1 + 2 * 5, [k for k, _ in chosen]  # two of each of the five kinds
     for n, (kind, data) in enumerate(chosen):
         src, dst = tmp_path / f"cli{n}.tflite", tmp_path / f"cli{n}.tmdl"
         src.write_bytes(data)

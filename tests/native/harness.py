@@ -17,7 +17,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
-SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c"]
+SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c"]
 CC = "gcc"
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
@@ -255,6 +255,118 @@ def damaged_arguments(rng: np.random.Generator):
     if not -128 <= p[3] <= p[4] <= 127 or not -128 <= p[5] <= 127:
         allowed.add(TML_ERR_RANGE)
     return layer, x, tuple(p), allowed
+
+
+TML_ERR_NULL, TML_ERR_SIZE, TML_ERR_ALIGN, TML_ERR_OVERLAP = -1, -5, -6, -7  # native/core/tinyml.h
+BUFFERS = ("x", "w", "bias", "mult", "shift", "out")  # the order of tml_fc_buffers' fields
+
+
+class BufferCase:
+    """One call of tml_fc_run_checked with its buffers laid out in one arena (bytes): each
+    buffer's offset in it (None: a NULL pointer) and the length in bytes the caller claims.
+    The arena starts at a 4-byte boundary; 16 guard bytes at each end."""
+
+    def __init__(self, layer, x, params, arena, offsets, lengths, allowed):
+        self.layer, self.x, self.params = layer, x, params
+        self.arena, self.offsets, self.lengths, self.allowed = arena, offsets, lengths, allowed
+
+    def pointers_and_lengths(self, base: int) -> list[int]:
+        """tml_fc_buffers' 12 words for an arena placed at address `base`."""
+        words = []
+        for name in BUFFERS:
+            off = self.offsets[name]
+            words += [0 if off is None else base + off, self.lengths[name]]
+        return words
+
+    def expected(self):
+        """The arena after a successful call: out written with the reference's answer."""
+        from tinyml_host.reference import fully_connected
+
+        layer = self.layer
+        layer.act_min, layer.act_max, layer.output_zp = self.params[3], self.params[4], self.params[5]
+        y = fully_connected(self.x.reshape(1, -1), layer, "litert" if self.params[6] else "tflm").reshape(-1)
+        arena = bytearray(self.arena)
+        o = self.offsets["out"]
+        arena[o:o + len(y)] = y.astype(np.int8).tobytes()
+        return bytes(arena)
+
+
+def damaged_buffers(rng: np.random.Generator) -> BufferCase:
+    """What a binding could hand the core: a small layer whose buffers are at any alignment,
+    sometimes shorter than claimed shapes need, int32 ones sometimes unaligned, out sometimes
+    overlapping an input (partly or exactly), a pointer sometimes NULL, and params sometimes
+    damaged as in damaged_arguments. `allowed` holds every status the contract in tinyml.h
+    allows for what was done (empty: the call must succeed with the reference's answer)."""
+    if rng.random() < 0.3:
+        layer, x, params, allowed = damaged_arguments(rng)
+    else:
+        n_in, n_out = int(rng.integers(1, 40)), int(rng.integers(1, 12))
+        layer, x = layer_of_shape(rng, n_in, n_out)
+        params, allowed = (n_in, n_out, len(layer.multiplier), -128, 127, layer.output_zp,
+                           int(rng.integers(2))), set()
+    n_out, n_in = layer.weights.shape
+    n_ch = len(layer.multiplier)
+    data = {
+        "x": np.ascontiguousarray(x, np.int8).tobytes(),
+        "w": np.ascontiguousarray(layer.weights, np.int8).tobytes(),
+        "bias": np.ascontiguousarray(layer.bias, "<i4").tobytes(),
+        "mult": np.ascontiguousarray(layer.multiplier, "<i4").tobytes(),
+        "shift": np.ascontiguousarray(layer.shift, np.int8).tobytes(),
+    }
+    arena = bytearray(rng.integers(0, 256, 16, dtype=np.uint8).tobytes())
+    offsets, lengths = {}, {}
+    for name, blob in data.items():
+        word = name in ("bias", "mult")
+        pad = int(rng.integers(0, 8))
+        if word and rng.random() < 0.85:
+            pad += -(len(arena) + pad) % 4
+        offsets[name] = len(arena) + pad
+        arena += bytes(rng.integers(0, 256, pad, dtype=np.uint8)) + blob
+    out_needed = n_out
+    overlaps = rng.random() < 0.25
+    if overlaps:  # out over an input's bytes, from partly before to partly after it
+        target = str(rng.choice(list(data)))
+        start, size = offsets[target], len(data[target])
+        offsets["out"] = int(rng.integers(max(16, start - out_needed + 1), start + size))
+        if rng.random() < 0.3:
+            offsets["out"] = start  # exactly in place
+        arena += bytes(max(0, offsets["out"] + out_needed - len(arena)))
+    else:
+        offsets["out"] = len(arena) + int(rng.integers(0, 8))
+        arena += bytes(offsets["out"] - len(arena) + out_needed)
+    arena += bytes(rng.integers(0, 256, 16, dtype=np.uint8))
+    sizes = {"x": len(data["x"]), "w": len(data["w"]), "bias": len(data["bias"]), "mult": len(data["mult"]),
+             "shift": len(data["shift"]), "out": out_needed}
+    for name in BUFFERS:
+        lengths[name] = sizes[name]
+        if rng.random() < 0.05:  # a buffer shorter than the layer needs
+            lengths[name] = int(rng.integers(0, max(sizes[name], 1)))
+    if rng.random() < 0.05:
+        offsets[str(rng.choice(BUFFERS))] = None
+
+    allowed, overlapped = set(allowed), set()
+    if any(offsets[name] is None for name in BUFFERS):
+        allowed.add(TML_ERR_NULL)
+    shape_ok = 1 <= params[0] <= 65535 and 1 <= params[1] <= 65535 and params[2] in (1, params[1])
+    if shape_ok:
+        # damaged params keep the real buffers: a shape that grew makes them too short
+        p_in, p_out, p_ch = params[0], params[1], params[2]
+        need = {"x": p_in, "w": p_in * p_out, "bias": 4 * p_out, "mult": 4 * p_ch, "shift": p_ch, "out": p_out}
+        if any(lengths[k] < need[k] for k in need):
+            allowed.add(TML_ERR_SIZE)
+        if any(offsets[k] is not None and offsets[k] % 4 for k in ("bias", "mult")):
+            allowed.add(TML_ERR_ALIGN)
+        o = offsets["out"]
+        extent = {"x": p_in, "w": p_in * p_out, "bias": 4 * p_out, "mult": 4 * p_ch, "shift": p_ch}
+        overlapped = {k for k in extent if o is not None and offsets[k] is not None
+                      and o < offsets[k] + extent[k] and offsets[k] < o + p_out}
+        if overlapped:
+            allowed.add(TML_ERR_OVERLAP)
+        if (p_ch, p_out, p_in) != (n_ch, n_out, n_in) and not allowed:
+            raise AssertionError("a damaged shape that fits the buffers: not expected from damaged_arguments")
+    case = BufferCase(layer, x, params, bytes(arena), offsets, lengths, allowed)
+    case.overlapped = overlapped  # the buffers out overlaps
+    return case
 
 
 if __name__ == "__main__":

@@ -184,3 +184,23 @@ def test_damaged_arguments_get_a_status_or_the_right_answer(machine, kernel):
         expected = fully_connected(x.reshape(1, -1), layer, "litert" if p[6] else "tflm").reshape(-1)
         assert status == 0 and np.array_equal(got, expected), (k, p, status)
     assert 30 <= valid <= 270, valid  # both outcomes well represented
+
+
+def test_checked_call_refuses_bad_buffers_or_answers_right(machine):
+    """Fuzz of what the MicroPython binding hands the core (tml_fc_run_checked: the checks of
+    prepare and fc, then the kernel): 400 calls with buffers at any alignment, shorter than
+    the shape needs, int32 ones unaligned, out overlapping an input, a NULL, or params damaged.
+    Each returns a status the contract allows and leaves every byte as it was, or (nothing
+    wrong) writes the reference's answer into out and nothing else; never a fault."""
+    rng = np.random.default_rng(1804)
+    outcomes = {}
+    for k in range(400):
+        case = harness.damaged_buffers(rng)
+        status, arena = machine.fc_checked(case)
+        if case.allowed:
+            assert status in case.allowed and arena == case.arena, (k, case.params, status, case.allowed)
+        else:
+            assert status == 0 and arena == case.expected(), (k, case.params, status)
+        outcomes[status] = outcomes.get(status, 0) + 1
+    # every refusal the checks make was reached, and plenty of calls ran
+    assert set(outcomes) >= {0, -1, -2, -3, -4, -5, -6, -7} and outcomes[0] >= 80, outcomes

@@ -140,3 +140,30 @@ def test_random_layers_under_asan_and_ubsan(tmp_path):
     proc = subprocess.run([sys.executable, harness.__file__, str(lib), "2000", "12"], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+def test_checked_call_on_64_bit_pointers(lib):
+    """check.c on the host (64-bit pointers and size_t): the emulated cores' buffer fuzz
+    (harness.damaged_buffers), 1000 calls of tml_fc_run_checked on an arena in host memory."""
+    import ctypes
+
+    dll = harness.load(lib)
+    dll.tml_fc_run_checked.restype = ctypes.c_int
+    dll.tml_fc_run_checked.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    rng = np.random.default_rng(1806)
+    outcomes = {}
+    for k in range(1000):
+        case = harness.damaged_buffers(rng)
+        arena = (ctypes.c_uint8 * (len(case.arena) + 4))()
+        base = (ctypes.addressof(arena) + 3) // 4 * 4  # the arena starts at a word boundary
+        ctypes.memmove(base, case.arena, len(case.arena))
+        params = np.array(case.params, np.int32)
+        table = np.array(case.pointers_and_lengths(base), np.uint64)
+        status = dll.tml_fc_run_checked(params.ctypes.data, table.ctypes.data)
+        after = ctypes.string_at(base, len(case.arena))
+        if case.allowed:
+            assert status in case.allowed and after == case.arena, (k, case.params, status, case.allowed)
+        else:
+            assert status == 0 and after == case.expected(), (k, case.params, status)
+        outcomes[status] = outcomes.get(status, 0) + 1
+    assert set(outcomes) >= {0, -1, -2, -3, -4, -5, -6, -7}, outcomes

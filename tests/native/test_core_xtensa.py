@@ -215,3 +215,24 @@ def test_instruction_counts_are_exact(elf):
     cal = xtensarun.calibrate(elf)
     assert cal.ticks_per_instruction == pytest.approx(40.96)
     assert 0 < cal.call_overhead < 20
+
+
+def test_checked_call_refuses_bad_buffers_or_answers_right(elf):
+    """The binding's path fuzzed as on the Unicorn cores (test_core_emulated.py): 400 calls of
+    tml_fc_run_checked with short, unaligned, overlapping or NULL buffers or damaged params, in
+    one QEMU run: an allowed status with every byte as it was, or the reference's answer in
+    out and nothing else written; a fault ends the run with an error."""
+    rng = np.random.default_rng(1804)
+    job = xtensarun.Job()
+    cases = [harness.damaged_buffers(rng) for _ in range(400)]
+    handles = [job.fc_checked(case) for case in cases]
+    result = xtensarun.run(elf, job)
+    outcomes = {}
+    for k, (case, h) in enumerate(zip(cases, handles)):
+        status, arena = result.status(h), bytes(result.output(h))
+        if case.allowed:
+            assert status in case.allowed and arena == case.arena, (k, case.params, status, case.allowed)
+        else:
+            assert status == 0 and arena == case.expected(), (k, case.params, status)
+        outcomes[status] = outcomes.get(status, 0) + 1
+    assert set(outcomes) >= {0, -1, -2, -3, -4, -5, -6, -7} and outcomes[0] >= 80, outcomes

@@ -12,7 +12,7 @@ import sys
 from array import array
 from micropython import const
 
-from tinyml import reader
+from tinyml import quant, reader
 
 # RAM of load's objects beyond the buffers it sizes exactly (Layer, views, plans, steps), in
 # machine words, measured on the unix port (tests/device/test_ram_budget.py holds the
@@ -66,12 +66,14 @@ def _needs(contents, backend):
     (a file at a 4-byte boundary). The pure-Python backend keeps its multipliers as small-int
     pieces (12 bytes per channel), and its bias's 16-bit halves as copies where uctypes is
     missing (8 bytes per output); the native one copies the multipliers and shifts it
-    checked unless they are read-only (in ROMFS)."""
+    checked unless they are read-only (in ROMFS). quantize()'s thresholds take up to 1 KB."""
     layers = contents.layers
     buffers = (contents.n_in + contents.n_out + 2 * contents.widest + _WORD * contents.n_out + 8
                + (0 if backend == "native" else 4 * max(l.n_out for l in layers)))
     sections = [l.end - l.bias_at for l in layers]
     objects = _WORD * (_MODEL_WORDS + _LAYER_WORDS * len(layers))
+    # quantize()'s thresholds (tinyml.quant): two array('H') of one entry per reachable int8 step
+    objects += 4 * max(127 - contents.input_zp, 128 + contents.input_zp) + 8 * _WORD
     extra = 0
     copies = 0
     for l in layers:
@@ -246,7 +248,8 @@ class Model:
         self._whole = module.prepare_model([plan for plan, _ in self._steps], scratch) if whole else None
         self._run = module.run if whole else None
         self._result = [0.0] * contents.n_out
-        self._f32 = array("f", bytes(4))
+        self._bits = bytearray(4)
+        self._thresholds = quant.thresholds(contents.input_scale_halves, self.input_zp)
 
     def invoke(self):
         """Run self.input -> self.output with integer arithmetic. Allocates nothing."""
@@ -260,14 +263,10 @@ class Model:
             src = dst
 
     def quantize(self, value):
-        # TFLite quantizes in float32: round x and x/scale to float32 (exact on float32
-        # ports, and on double-precision ports such as unix through a 1-slot array).
-        f32 = self._f32
-        f32[0] = value
-        f32[0] = f32[0] / self.input_scale
-        v = f32[0]
-        q = (int(v + 0.5) if v >= 0 else -int(0.5 - v)) + self.input_zp  # half away from zero, as TFLite
-        return -128 if q < -128 else 127 if q > 127 else q
+        """TFLite's int8 for a float, bit-exact on doubles, float32 and CircuitPython's 30-bit
+        floats (tinyml.quant). Allocates nothing."""
+        high, low = self._thresholds
+        return quant.quantize(value, self._bits, high, low, self.input_zp)
 
     def dequantize(self, q):
         return (q - self.output_zp) * self.output_scale

@@ -71,9 +71,10 @@ class Layer:
 class Contents:
     """What a checked .tmdl file holds, before any section is read into RAM."""
 
-    def __init__(self, flags, rounding, block, layers, vectors_at):
+    def __init__(self, flags, rounding, block, layers, vectors_at, input_scale_halves=(0, 0)):
         (self.n_vectors, self.n_in, self.n_out, self.input_scale, self.input_zp,
          self.output_scale, self.output_zp) = block
+        self.input_scale_halves = input_scale_halves  # the float32 bits as (low 16, high 16)
         self.rounding = rounding
         self.softmax = bool(flags & FLAG_SOFTMAX)
         self.layers = layers
@@ -155,8 +156,11 @@ def read(f, image=None):
     at = HEADER_SIZE + _MODEL_BLOCK
     if at > end:
         raise ValueError("truncated .tmdl: model block needs %d bytes, %d left" % (_MODEL_BLOCK, length))
-    n_layers, n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp = struct.unpack(
-        "<HHHHfifi", _read_at(f, image, HEADER_SIZE, _MODEL_BLOCK))
+    block = _read_at(f, image, HEADER_SIZE, _MODEL_BLOCK)
+    n_layers, n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp = struct.unpack("<HHHHfifi", block)
+    # the input scale's float32 bits as two halves (small ints everywhere): a Python float
+    # may not hold it exactly (CircuitPython drops 2 mantissa bits), and quantize needs it exact
+    in_scale_bits = struct.unpack_from("<HH", block, 8)
     if not n_layers:
         raise ValueError("invalid .tmdl: no layers")
     if at + _LAYER_ENTRY * n_layers > end:
@@ -188,7 +192,8 @@ def read(f, image=None):
         if at + vectors > end:
             raise ValueError("truncated .tmdl: golden vectors need %d bytes, %d left" % (vectors, end - at))
         raise ValueError("invalid .tmdl: %d unexpected bytes after the last section" % (end - at - vectors))
-    return Contents(flags, rounding, (n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp), layers, at)
+    return Contents(flags, rounding, (n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp), layers, at,
+                    in_scale_bits)
 
 
 def _check_quantization(layer, i):
