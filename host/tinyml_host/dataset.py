@@ -165,6 +165,13 @@ def plot(takes: list[Take], path, seconds: float = 2.0) -> Path:
         axes[row][0].set_title(take.path.stem, fontsize=8, loc="left")
     for ax in axes[-1]:
         ax.set_xlabel("s")
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path) -> Path:
+    """Lay out, write (folders made as needed) and close a matplotlib figure; its path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

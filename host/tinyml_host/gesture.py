@@ -205,12 +205,7 @@ def plot_confusion(report: dict, path) -> Path:
     ax.set_ylabel("true")
     ax.set_title(f"int8 {report['int8_accuracy']:.1%}, float {report['float_accuracy']:.1%} (held-out takes)",
                  fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return dataset.save_figure(fig, path)
 
 
 def report_paths(output) -> tuple[Path, Path, Path]:

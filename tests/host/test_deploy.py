@@ -11,31 +11,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-import models
-from tinyml_host import deploy, export, reference, tmdl
+from tinyml_host import deploy, reference, tmdl
 from tinyml_host.board import Board
-from tinyml_host.sim import VirtualBoard
 
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE_FIRMWARE = os.environ.get("TINYML_REQUIRE_NATIVE") == "1"
-
-
-@pytest.fixture
-def model_file(tmp_path):
-    data = models.sine_tflite()
-    model = export.convert(data)
-    export.add_vectors(model, data, 16)
-    path = tmp_path / "sine.tmdl"
-    path.write_bytes(tmdl.encode(model))
-    return path
-
-
-@pytest.fixture
-def vboard(tmp_path):
-    with VirtualBoard(tmp_path / "flash") as vb:
-        yield vb
 
 
 def _flash_hashes(vb):

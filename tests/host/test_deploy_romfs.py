@@ -7,30 +7,13 @@ from pathlib import Path
 
 import pytest
 
-import models
-from tinyml_host import deploy, export, romfs, tmdl
+from tinyml_host import deploy, romfs, tmdl
 from tinyml_host.board import Board
 from tinyml_host.errors import TinymlError
 from tinyml_host.sim import VirtualBoard
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIET = dict(progress=lambda s: None)
-
-
-@pytest.fixture
-def model_file(tmp_path):
-    data = models.sine_tflite()
-    model = export.convert(data)
-    export.add_vectors(model, data, 16)
-    path = tmp_path / "sine.tmdl"
-    path.write_bytes(tmdl.encode(model))
-    return path
-
-
-@pytest.fixture
-def vboard(tmp_path):
-    with VirtualBoard(tmp_path / "flash") as vb:
-        yield vb
 
 
 def cli(*args, timeout=180):
