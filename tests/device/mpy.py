@@ -14,6 +14,18 @@ def require_native() -> bool:
     return os.environ.get("TINYML_REQUIRE_NATIVE") == "1"
 
 
+def native_or_skip():
+    """For a test of _tinyml itself: skip where the firmware has none, fail instead under
+    TINYML_REQUIRE_NATIVE=1 (a firmware that lost its module must not pass)."""
+    import pytest
+
+    have = "import tinyml\nprint('N', 'native' in tinyml.available_backends())"
+    if lines_with("N", run(have)) != ["True"]:
+        if require_native():
+            pytest.fail("TINYML_REQUIRE_NATIVE=1 but _tinyml is not available")
+        pytest.skip("no _tinyml here: build native/micropython (docs/firmware.md) and set TINYML_MPY_PATH to its folder")
+
+
 def run(script: str, cwd: Path | str | None = None, timeout: float = 300, env: dict | None = None,
         args: tuple[str, ...] = ()) -> str:
     """Run `script` with device/lib on the path; return stdout, fail with stderr on error.

@@ -2,11 +2,8 @@
 layer once (the C kernel then trusts it), and refuses int32 buffers that are not 4-byte
 aligned, which a Cortex-M0+ cannot load by words (a HardFault reachable from Python)."""
 
-import pytest
+from mpy import lines_with, native_or_skip, run
 
-from mpy import lines_with, require_native, run
-
-HAVE_NATIVE = "import tinyml\nprint('N', 'native' in tinyml.available_backends())"
 
 BINDING = """
 from array import array
@@ -56,10 +53,7 @@ print('Y', *out)  # 300 / 4 = 75
 
 
 def test_prepare_checks_once_and_refuses_unaligned_int32_buffers():
-    if lines_with("N", run(HAVE_NATIVE)) != ["True"]:
-        if require_native():
-            pytest.fail("TINYML_REQUIRE_NATIVE=1 but _tinyml is not available")
-        pytest.skip("no _tinyml here: build native/micropython (docs/firmware.md) and set TINYML_MPY_PATH to its folder")
+    native_or_skip()
     out = run(BINDING)
     results = dict(line.split(" ", 1) for line in lines_with("R", out))
     assert results["aligned"] == "accepted"
@@ -122,10 +116,7 @@ attempt('one-layer', _tinyml.prepare_model, (plans[0],), bytearray(0))
 
 
 def test_whole_model_in_one_call_matches_the_layer_loop_and_allocates_nothing():
-    if lines_with("N", run(HAVE_NATIVE)) != ["True"]:
-        if require_native():
-            pytest.fail("TINYML_REQUIRE_NATIVE=1 but _tinyml is not available")
-        pytest.skip("no _tinyml here: build native/micropython (docs/firmware.md) and set TINYML_MPY_PATH to its folder")
+    native_or_skip()
     out = run(WHOLE_MODEL)
     assert lines_with("E", out) == ["True True"]
     assert lines_with("A", out) == ["0"]

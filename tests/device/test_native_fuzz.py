@@ -13,14 +13,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "native"))
 import harness  # noqa: E402
-from mpy import lines_with, require_native, run  # noqa: E402
+from mpy import lines_with, native_or_skip, run  # noqa: E402
 
 CASES = 400
-HAVE_NATIVE = "import tinyml\nprint('N', 'native' in tinyml.available_backends())"
 
 # the ValueError messages (native/micropython/modtinyml.c) each status may give
 MESSAGES = {
@@ -66,10 +64,7 @@ with open('cases.bin', 'rb') as f:
 
 
 def test_binding_refuses_bad_buffers_or_answers_right(tmp_path):
-    if lines_with("N", run(HAVE_NATIVE)) != ["True"]:
-        if require_native():
-            pytest.fail("TINYML_REQUIRE_NATIVE=1 but _tinyml is not available")
-        pytest.skip("no _tinyml here: build native/micropython (docs/firmware.md) and set TINYML_MPY_PATH to its folder")
+    native_or_skip()
     rng = np.random.default_rng(1805)
     cases = [harness.damaged_buffers(rng) for _ in range(CASES)]
     records, read_only = bytearray(), []
@@ -138,10 +133,7 @@ attempt('short-out', x, view[32:34])
 def test_run_refuses_overlapping_out_x_and_scratch():
     """The whole-model call: out over x, out or x inside the model's scratch, a short out:
     each a ValueError naming it; apart, the same bytes as the layers one by one."""
-    if lines_with("N", run(HAVE_NATIVE)) != ["True"]:
-        if require_native():
-            pytest.fail("TINYML_REQUIRE_NATIVE=1 but _tinyml is not available")
-        pytest.skip("no _tinyml here: build native/micropython (docs/firmware.md) and set TINYML_MPY_PATH to its folder")
+    native_or_skip()
     out = run(RUN_OVERLAPS)
     results = dict(line.split(" ", 1) for line in lines_with("R", out))
     assert results["apart"] == "ok " + lines_with("W", out)[0]
