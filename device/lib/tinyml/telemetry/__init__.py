@@ -12,6 +12,8 @@
 #   _bluetooth     MicroPython's `bluetooth` module (ESP32, ESP32-S3, Pico W, Pico 2 W)
 #   _adafruit_ble  CircuitPython's adafruit_ble
 #   _sim           the virtual board (files shared with `tinyml monitor --port sim`)
+# and, on any board when asked for (start(link="serial")), text lines on the REPL's serial line:
+#   _serial        stdout/stdin (`tinyml monitor --port PORT` runs an app that way)
 import struct
 import sys
 
@@ -214,8 +216,17 @@ def backend(board, firmware, boards=None):
     return stack
 
 
-def start(name="tinyml", binary=False):
-    """Advertise NUS as `name` and return the Telemetry; binary=True sends binary frames."""
+def start(name="tinyml", binary=False, link=None):
+    """Advertise NUS as `name` and return the Telemetry; binary=True sends binary frames.
+    link="serial": text frames on the REPL's stdout and commands from its stdin instead, on
+    any board (a byte stream keeps no frame boundaries: no binary frames there)."""
+    if link == "serial":
+        if binary:
+            raise ValueError("the serial link carries text frames only: a byte stream keeps no frame boundaries")
+        from tinyml.telemetry import _serial
+        return Telemetry(_serial.Link(name))
+    if link is not None:
+        raise ValueError("unknown telemetry link %r; known: 'serial' (None: the board's BLE)" % (link,))
     if sys.platform == "linux":
         from tinyml.telemetry import _sim
         return Telemetry(_sim.Link(name), binary)
