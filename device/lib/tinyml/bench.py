@@ -74,3 +74,51 @@ def duty(runs, sleep="auto"):
         rows.append({"app": name, "board": hal.board_id(), "awake_ms": awake, "asleep_ms": asleep,
                      "wakeups": wakeups, "wait": wait, "options": options})
     return rows
+
+
+def autoencoder(path, backend, stream, recording, windows, step_bytes, n=4):
+    """An autoencoder model (`tinyml demo ad01`) with one backend, best called right after a
+    soft reset so that no earlier load has fragmented the heap: RAM its load takes, self-test,
+    us and bytes allocated per invoke (n invokes), and the mean squared reconstruction error
+    over `windows` float32 windows of the file `recording`, window w starting at byte
+    w * step_bytes. A MemoryError from the load is a result: {"error": ...}."""
+    from array import array
+
+    gc.collect()
+    free0, used0 = gc.mem_free(), gc.mem_alloc()
+    try:
+        m = tinyml.load(path, backend, stream=stream)
+    except MemoryError as e:
+        return {"backend": backend, "error": "MemoryError: %s" % e, "heap_free": free0}
+    gc.collect()
+    ram = gc.mem_alloc() - used0
+    passed, total = m.selftest()
+    invoke = m.invoke
+    invoke()
+    t0 = clock.ticks_us()
+    for _ in range(n):
+        invoke()
+    us = clock.ticks_diff(clock.ticks_us(), t0) / n
+    gc.collect()
+    a0 = gc.mem_alloc()
+    for _ in range(n):
+        invoke()
+    alloc = (gc.mem_alloc() - a0) / n
+    n_in = len(m.input)
+    row = array("f", bytes(4 * n_in))
+    total_error = 0.0
+    with open(recording, "rb") as f:
+        for w in range(windows):
+            f.seek(w * step_bytes)
+            f.readinto(row)
+            for i in range(n_in):
+                m.input[i] = m.quantize(row[i])
+            invoke()
+            out = m.output
+            s = 0.0
+            for i in range(n_in):
+                d = row[i] - m.dequantize(out[i])
+                s += d * d
+            total_error += s / n_in
+    return {"backend": backend, "ram": ram, "heap_free": free0, "selftest": "%d/%d" % (passed, total),
+            "us": us, "alloc": alloc, "score": total_error / windows, "weights": getattr(m, "weights", None)}
