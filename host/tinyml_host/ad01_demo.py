@@ -42,56 +42,6 @@ FLASH_PAGE = 4096
 # invoke() calls timed per backend (pure Python takes ~30-50 ms per AD01 invoke on the unix port)
 TIMED_INVOKES = {"native": 100, "viper": 30, "python": 4}
 
-# Runs on the board right after a soft reset, one backend per run, so that no earlier load
-# has fragmented the heap (a board's app would load its model first thing, too). A
-# MemoryError from load is a result.
-_MEASURE = """
-import gc, time, tinyml
-from array import array
-backend = %(backend)r
-gc.collect()
-free0, used0 = gc.mem_free(), gc.mem_alloc()
-try:
-    m = tinyml.load(%(path)r, backend, stream=True) if %(stream)r else tinyml.load(%(path)r, backend)
-except MemoryError as e:
-    m = None
-    result = {'backend': backend, 'error': 'MemoryError: %%s' %% e, 'heap_free': free0}
-if m is not None:
-    gc.collect()
-    ram = gc.mem_alloc() - used0
-    passed, total = m.selftest()
-    n = %(timed)r.get(backend, 4)
-    invoke = m.invoke
-    invoke()
-    t0 = time.ticks_us()
-    for _ in range(n):
-        invoke()
-    us = time.ticks_diff(time.ticks_us(), t0) / n
-    gc.collect()
-    a0 = gc.mem_alloc()
-    for _ in range(n):
-        invoke()
-    alloc = (gc.mem_alloc() - a0) / n
-    row = array('f', bytes(4 * %(n_in)d))
-    total_error = 0.0
-    with open(%(recording)r, 'rb') as f:
-        for w in range(%(windows)d):
-            f.seek(w * %(slice_bytes)d)
-            f.readinto(row)
-            for i in range(%(n_in)d):
-                m.input[i] = m.quantize(row[i])
-            invoke()
-            out = m.output
-            s = 0.0
-            for i in range(%(n_in)d):
-                d = row[i] - m.dequantize(out[i])
-                s += d * d
-            total_error += s / %(n_in)d
-    result = {'backend': backend, 'ram': ram, 'heap_free': free0, 'selftest': '%%d/%%d' %% (passed, total),
-              'us': us, 'alloc': alloc, 'score': total_error / %(windows)d, 'weights': getattr(m, 'weights', None)}
-print(repr(result))
-"""
-
 
 def windows_of(recording: np.ndarray) -> np.ndarray:
     """Model inputs: every run of 5 consecutive 128-value slices, flattened ([frames - 4, 640])."""
@@ -174,11 +124,12 @@ def _measure(board, path: str, stream: bool, recording: str, windows: int) -> li
     backends = board.eval_repr("import tinyml\nprint(repr(tinyml.available_backends()))")
     rows = []
     for backend in backends:
-        code = _MEASURE % {"backend": backend, "path": path, "stream": stream, "timed": TIMED_INVOKES,
-                           "n_in": BANDS * SLICES, "recording": recording, "windows": windows,
-                           "slice_bytes": BANDS * 4}
+        # after a soft reset, one backend per run, so that no earlier load has fragmented the
+        # heap (a board's app loads its model first thing, too); a MemoryError is a result
         board.soft_reset()
-        rows.append(board.eval_repr(code, timeout=1800))
+        call = (f"autoencoder({path!r}, {backend!r}, {bool(stream)!r}, {recording!r}, {int(windows)}, "
+                f"{BANDS * 4}, {TIMED_INVOKES.get(backend, 4)})")  # window w starts at slice w
+        rows.append(board.call("tinyml.bench", call, timeout=1800))
     return rows
 
 

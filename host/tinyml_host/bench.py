@@ -7,53 +7,11 @@ from pathlib import Path
 
 INVOKES = 300
 
-# Runs on the board.
-_BENCH = """
-import gc, time, tinyml
-
-def load(name, backend):
-    try:
-        return tinyml.load(name, backend)
-    except OSError:
-        raise ValueError('%%s is not on the board: `tinyml deploy --model %%s` copies it' %% (name, name))
-    except ValueError as e:
-        raise ValueError('%%s on the board: %%s' %% (name, e))
-
-def measure(m, n):
-    invoke = m.invoke
-    invoke()
-    gc.collect()
-    a0 = gc.mem_alloc()
-    for _ in range(n):
-        invoke()
-    allocated = gc.mem_alloc() - a0
-    # timed apart from the allocation count: ticks_us() itself may allocate on some ports
-    t0 = time.ticks_us()
-    for _ in range(n):
-        invoke()
-    return time.ticks_diff(time.ticks_us(), t0) / n, allocated / n
-
-rows = []
-for name in %(models)r:
-    for backend in tinyml.available_backends():
-        gc.collect()
-        free0 = gc.mem_free()
-        m = load(name, backend)
-        gc.collect()
-        ram = free0 - gc.mem_free()
-        passed, total = m.selftest()
-        us, alloc = measure(m, %(n)d)
-        rows.append({'model': name, 'backend': backend, 'us': us, 'alloc': alloc, 'ram': ram,
-                     'selftest': '%%d/%%d' %% (passed, total)})
-        del m
-print(repr(rows))
-"""
-
 
 def run_on_board(board, models: list[str], invokes: int = INVOKES) -> list[dict]:
     """models: file names on the board. Soft reset first, so the heap starts clean."""
     board.soft_reset()
-    return board.eval_repr(_BENCH % {"models": list(models), "n": invokes}, timeout=600)
+    return board.call("tinyml.bench", f"models({list(models)!r}, {int(invokes)})", timeout=600)
 
 
 def report(rows: list[dict], out_dir: Path, title: str) -> Path:
@@ -73,24 +31,9 @@ def report(rows: list[dict], out_dir: Path, title: str) -> Path:
 
 
 # --- duty cycle: how long the apps sleep between inferences --------------------------------------
-# Runs on the board: each app whose model is there runs at its own rate for a short while, then the
-# hal's counters (tinyml.hal.power_stats) say how long the board was awake and asleep.
-_DUTY = """
-import os
-from tinyml import apps, hal
-rows = []
-for name, options in %(apps)r:
-    module = __import__('tinyml.apps.' + name, None, None, ('run', 'MODEL'))
-    try:
-        os.stat(apps.model_path(module.MODEL))
-    except OSError:
-        continue
-    module.run(sleep=%(sleep)r, **options)
-    awake, asleep, wakeups, wait = hal.power_stats()
-    rows.append({'app': name, 'board': hal.board_id(), 'awake_ms': awake, 'asleep_ms': asleep,
-                 'wakeups': wakeups, 'wait': wait, 'options': options})
-print(repr(rows))
-"""
+# On the board (device/lib/tinyml/bench.py duty): each app whose model is there runs at its own
+# rate for a short while, then the hal's counters (tinyml.hal.power_stats) say how long the board
+# was awake and asleep.
 # motion: 6 inferences (16 + 5 x 8 samples at 50 Hz, about 1.1 s); sine: one sweep (64 x 20 ms)
 DUTY_APPS = (("motion", {"inferences": 6}), ("sine", {"cycles": 1}))
 SLEEPS = ("auto", "light", "idle")
@@ -99,7 +42,7 @@ SLEEPS = ("auto", "light", "idle")
 def duty_on_board(board, sleep: str = "auto") -> list[dict]:
     """The apps' duty cycle on the board (soft reset first); [] when no app's model is there."""
     board.soft_reset()
-    return board.eval_repr(_DUTY % {"apps": DUTY_APPS, "sleep": sleep}, timeout=120)
+    return board.call("tinyml.bench", f"duty({DUTY_APPS!r}, {sleep!r})", timeout=120)
 
 
 def average_power(row: dict, board_facts: dict) -> dict:

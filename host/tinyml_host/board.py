@@ -6,93 +6,14 @@ import contextlib
 import os
 from pathlib import Path
 
+from .boards import ROOT
 from .errors import TinymlError
 
 SIM_FLASH = Path("out/sim/flash")
 
-# Runs on the board: facts for deploy and `tinyml info`.
-_INFO = """
-import sys, os, gc
-gc.collect()
-try:
-    fs = os.statvfs('/')
-    free_flash = fs[0] * fs[3]
-except (AttributeError, OSError):
-    free_flash = -1
-try:
-    import _tinyml
-    native = _tinyml.variant()
-    native_builtin = not hasattr(_tinyml, '__file__')
-except ImportError:
-    native = None
-    native_builtin = False
-machine = getattr(sys.implementation, '_machine', None) or os.uname().machine
-try:
-    from tinyml import hal
-    board_id = hal.board_id()
-except Exception:  # tinyml not deployed yet, or a board not in boards.json
-    board_id = None
-print(repr({'implementation': sys.implementation.name, 'version': sys.implementation.version[:3],
-            'mpy': getattr(sys.implementation, '_mpy', 0), 'platform': sys.platform,
-            'machine': machine, 'free_ram': gc.mem_free(), 'free_flash': free_flash,
-            'native': native, 'native_builtin': native_builtin, 'board_id': board_id}))
-"""
-
-# Runs on the board: sha256 of each file, None when absent.
-_HASHES = """
-import hashlib, binascii
-def _h(p):
-    try:
-        f = open(p, 'rb')
-    except OSError:
-        return None
-    d = hashlib.sha256()
-    b = bytearray(256)
-    while True:
-        n = f.readinto(b)
-        if not n:
-            break
-        d.update(b if n == 256 else b[:n])
-    f.close()
-    return binascii.hexlify(d.digest()).decode()
-print(repr({p: _h(p) for p in %r}))
-"""
-
-
-# Runs on the board: its ROMFS partition 0 as mpremote finds it (mpremote/commands.py,
-# _do_romfs_query_partition), and whether /rom is mounted. size None: no vfs.rom_ioctl
-# (firmware built without ROMFS); 0: ROMFS support but no partition.
-_ROMFS = """
-import os
-try:
-    import vfs
-except ImportError:
-    vfs = None
-size = None
-if hasattr(vfs, 'rom_ioctl'):
-    size = 0
-    if vfs.rom_ioctl(1) > 0:
-        dev = vfs.rom_ioctl(2, 0)
-        if isinstance(dev, int):
-            size = 0
-        elif hasattr(dev, 'ioctl'):
-            size = dev.ioctl(4, 0) * dev.ioctl(5, 0)
-        else:
-            size = len(dev)
-try:
-    os.stat('/rom')
-    mounted = True
-except OSError:
-    mounted = False
-print(repr({'size': size, 'mounted': mounted}))
-"""
-
-# Runs on the board: sha256 of the first n bytes of ROMFS partition 0, read in place.
-_ROMFS_HASH = """
-import vfs, hashlib, binascii
-dev = vfs.rom_ioctl(2, 0)
-print(repr(binascii.hexlify(hashlib.sha256(memoryview(dev)[:%d]).digest()).decode()))
-"""
+# Device modules whose functions the host calls on a board (Board.call): their source runs
+# from here, so a board answers the same way whatever tinyml it holds, or none yet.
+DEVICE_LIB = ROOT / "device" / "lib"
 
 
 def autodetect_port() -> str:
@@ -150,6 +71,10 @@ class Board:
             raise TinymlError(f"cannot open board at {port}: {why} ({e})") from None
         self.port = port
         self._raw = False
+        # a launched program may still run, or its end was read in chunks with the prompt that
+        # follows: the next command enters the raw REPL afresh (Ctrl-C first)
+        self._resync = False
+        self.program_error: str | None = None  # how the last launched program ended
 
     def close(self):
         if self.transport is None:
@@ -167,22 +92,12 @@ class Board:
         self.close()
 
     def _enter(self, soft_reset: bool):
-        if soft_reset or not self._raw:
+        if soft_reset or not self._raw or self._resync:
             if self._raw:
                 self.transport.exit_raw_repl()
             self.transport.enter_raw_repl(soft_reset=soft_reset)
             self._raw = True
-
-    @contextlib.contextmanager
-    def polling(self, seconds: float = 1.0):
-        """Serial reads that return after `seconds` with what came, for loops that read a
-        stream and check a stop flag or a silence between reads (commands wait longer)."""
-        serial = self.transport.serial
-        serial.timeout = seconds
-        try:
-            yield serial
-        finally:
-            serial.timeout = BOARD_READ_TIMEOUT
+            self._resync = False
 
     def soft_reset(self):
         """Soft reset into the raw REPL: a clean heap and no state from earlier commands."""
@@ -213,6 +128,65 @@ class Board:
         if err:
             raise board_error(err)
 
+    # --- a program that runs while the host reads what it prints (apps, recording) ----------
+
+    def launch(self, code: str):
+        """Soft reset, then start code on the board without waiting for it to end: read what it
+        prints with output(), write to its stdin with send_input(), stop it with interrupt()
+        or stop_program()."""
+        self.program_error = None
+        try:
+            self._enter(True)
+            self.transport.exec_raw_no_follow(code)
+        except self._TransportError as e:
+            raise TinymlError(f"board at {self.port} did not start the program: {e}") from None
+        self._resync = True
+
+    def output(self, poll_seconds: float = 1.0):
+        """What the launched program prints, in chunks of bytes as they come; b"" when nothing
+        came for poll_seconds, so the caller can check a stop flag, a deadline or a silence
+        (and stop iterating whenever it likes). The iteration ends when the program does; then
+        `program_error` is its traceback ("" when it ended without one). A port that fails
+        (a board unplugged) raises TinymlError."""
+        serial = self.transport.serial
+        serial.timeout = poll_seconds
+        part, error = 0, b""  # the raw REPL sends: output, \x04, the error's traceback, \x04
+        try:
+            while part < 2:
+                try:
+                    data = serial.read(serial.in_waiting or 1)
+                except Exception as e:  # noqa: BLE001 - pyserial raises several types: unplugged, closed
+                    raise TinymlError(f"board at {self.port}: serial port failed: {e}") from None
+                out = b""
+                for i, piece in enumerate(data.split(b"\x04")):
+                    part += 1 if i else 0
+                    if part == 0:
+                        out += piece
+                    elif part == 1:
+                        error += piece
+                yield out
+        finally:
+            if serial.is_open:
+                serial.timeout = BOARD_READ_TIMEOUT
+        self.program_error = error.decode(errors="replace").strip()
+
+    def send_input(self, data: bytes):
+        """Bytes to the running program's stdin (a command line for the app's telemetry)."""
+        self.transport.serial.write(data)
+
+    def interrupt(self):
+        """Ctrl-C: a KeyboardInterrupt in the running program; output() then sees it end."""
+        self.transport.serial.write(b"\x03")
+
+    def stop_program(self, timeout: float = 10):
+        """Interrupt the launched program and wait up to `timeout` seconds of silence for its
+        end; what it printed since is dropped."""
+        self.interrupt()
+        try:
+            self.transport.follow(timeout)
+        except self._TransportError as e:
+            raise TinymlError(f"board at {self.port} did not stop the program: {e}") from None
+
     def eval_repr(self, code: str, timeout: float = 60):
         """Run code that prints one Python literal; return it parsed."""
         import ast
@@ -222,20 +196,29 @@ class Board:
             raise TinymlError("board printed nothing")
         return ast.literal_eval(out[-1])
 
+    def call(self, module: str, expression: str, timeout: float = 60):
+        """The value of `expression` (a Python literal) evaluated on the board among the names
+        of device module `module` ("tinyml.info"): the module's source from this checkout's
+        device/lib runs first, so the board needs no copy of it, and an older one it holds
+        does not answer instead."""
+        path = DEVICE_LIB.joinpath(*module.split(".")).with_suffix(".py")
+        return self.eval_repr(path.read_text() + f"\nprint(repr({expression}))\n", timeout=timeout)
+
     def info(self) -> dict:
-        return self.eval_repr(_INFO)
+        """The board, its firmware and _tinyml: tinyml.info.board()."""
+        return self.call("tinyml.info", "board()")
 
     def hashes(self, paths: list[str]) -> dict:
         """sha256 hex of each board file, None for a missing one."""
-        return self.eval_repr(_HASHES % (list(paths),), timeout=120)
+        return self.call("tinyml.info", f"file_hashes({list(paths)!r})", timeout=120)
 
     def romfs(self) -> dict:
         """{"size": partition 0 bytes (None: no ROMFS in this firmware, 0: no partition), "mounted": bool}"""
-        return self.eval_repr(_ROMFS)
+        return self.call("tinyml.info", "romfs()")
 
     def romfs_sha256(self, n: int) -> str:
         """sha256 hex of the first n bytes of ROMFS partition 0, as the board reads them."""
-        return self.eval_repr(_ROMFS_HASH % n, timeout=120)
+        return self.call("tinyml.info", f"romfs_sha256({int(n)})", timeout=120)
 
     def romfs_write(self, image: bytes, progress=print):
         """Write a ROMFS image to partition 0 with mpremote's own `romfs deploy` code; /rom is

@@ -122,10 +122,7 @@ def cmd_info(args):
     with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
         info = board.info()
         romfs = board.romfs()
-        models = board.eval_repr("import os\nprint(repr([f for f in os.listdir('/') if f.endswith('.tmdl')]))")
-        if romfs["mounted"]:
-            models += board.eval_repr("import os\nprint(repr(['/rom/' + f for f in os.listdir('/rom') "
-                                      "if f.endswith('.tmdl')]))")
+        models = board.call("tinyml.info", "models()")
     print(f"firmware   {info['implementation']} {'.'.join(map(str, info['version']))} ({info['platform']}), "
           f"mpy {info['mpy'] & 0xFF}.{(info['mpy'] >> 8) & 3}")
     print(f"board      {info['board_id'] or 'not a boards.json board'} ({info['machine']})")

@@ -137,36 +137,28 @@ class Display:
 
 
 def _read_take(board, stream: TakeStream, update, seconds: float) -> str | None:
-    """Read the take's output until the raw REPL's end marker; the reason it was cut short, or None."""
-    serial = board.transport.serial
+    """Read the take's output until it ends; the reason it was cut short, or None."""
     last_byte = time.monotonic()
     shown = 0.0
     deadline = time.monotonic() + seconds + 30
-    while True:
-        try:
-            data = serial.read(serial.in_waiting or 1)
-        except Exception as e:  # noqa: BLE001 - pyserial raises several types when a board goes away
-            return f"board disconnected: {e}"
-        now = time.monotonic()
-        if data:
-            last_byte = now
-            end = data.find(b"\x04")
-            stream.feed(data if end < 0 else data[:end])
-            if end >= 0:
-                error = data[end + 1:]  # the raw REPL: output, \x04, the error's traceback, \x04
-                while b"\x04" not in error and time.monotonic() < now + 5:
-                    error += serial.read(serial.in_waiting or 1)
-                text = error.split(b"\x04")[0].decode(errors="replace").strip()
-                if text:
-                    return "board error: " + text.splitlines()[-1]
-                return None if stream.ended else "the board ended the take early"
-        elif now - last_byte > SILENCE_S:
-            return f"the board sent nothing for {SILENCE_S:g} s"
-        if now > deadline:
-            return "the take did not end in time"
-        if now - shown > 0.12:
-            update(stream)
-            shown = now
+    try:
+        for data in board.output(poll_seconds=1.0):
+            now = time.monotonic()
+            if data:
+                last_byte = now
+                stream.feed(data)
+            elif now - last_byte > SILENCE_S:
+                return f"the board sent nothing for {SILENCE_S:g} s"
+            if now > deadline:
+                return "the take did not end in time"
+            if now - shown > 0.12:
+                update(stream)
+                shown = now
+    except TinymlError as e:  # the port failed: a board unplugged
+        return f"board disconnected: {e}"
+    if board.program_error:
+        return "board error: " + board.program_error.splitlines()[-1]
+    return None if stream.ended else "the board ended the take early"
 
 
 def check_options(label: str, seconds: float, takes: int, gesture: str | None, sim: bool):
@@ -204,21 +196,19 @@ def record_takes(board, data_dir, label: str, seconds: float = 2.0, takes: int =
         take_seed = seed + k if seed is not None else int(time.time() * 1000) % 1000003
         if countdown:
             display.countdown(f"{label} take {k + 1}/{takes}", countdown)
-        board.soft_reset()
-        board.transport.exec_raw_no_follow(_board_code(seconds, rate_hz, gesture, take_seed))
+        board.launch(_board_code(seconds, rate_hz, gesture, take_seed))
         stream = TakeStream(rate_hz)
         started = time.time()
         interrupted = None
         expected = int(seconds * rate_hz)
         try:
             with display.take(f"{label} take {k + 1}/{takes}", expected) as update:
-                with board.polling():
-                    reason = _read_take(board, stream, update, seconds)
+                reason = _read_take(board, stream, update, seconds)
         except KeyboardInterrupt as e:
             interrupted = e
             reason = "interrupted (Ctrl-C)"
             with contextlib.suppress(Exception):
-                board.transport.serial.write(b"\x03")
+                board.interrupt()
         meta = {"label": label, **{k2: v for k2, v in stream.header.items() if k2 not in ("expected_samples",)},
                 "rate_hz": stream.rate_hz, "window": WINDOW, "expected_samples": expected,
                 "complete": reason is None and stream.lost == 0 and len(stream.rows) == expected,

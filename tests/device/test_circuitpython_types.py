@@ -4,8 +4,11 @@ the published API of CircuitPython's board, busio, digitalio, pwmio and micropyt
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from mpy import DEVICE_LIB
+
+STUBS = Path(__file__).parent / "stubs"
 
 # what `import tinyml` plus the CircuitPython HAL and sensors load on a CircuitPython board
 CIRCUITPYTHON_PATH = ["tinyml/__init__.py", "tinyml/model.py", "tinyml/_python.py", "tinyml/boards.py",
@@ -14,7 +17,8 @@ CIRCUITPYTHON_PATH = ["tinyml/__init__.py", "tinyml/model.py", "tinyml/_python.p
                       "tinyml/sensors/bmi270.py", "tinyml/sensors/hts221.py", "tinyml/sensors/hs3003.py",
                       "tinyml/sensors/lps22hb.py", "tinyml/sensors/bmm150.py", "tinyml/apps/__init__.py", "tinyml/apps/sine.py",
                       "tinyml/apps/motion.py", "tinyml/apps/gesture.py", "tinyml/reader.py", "tinyml/clock.py", "tinyml/telemetry/__init__.py",
-                      "tinyml/telemetry/_adafruit_ble.py"]
+                      "tinyml/telemetry/_adafruit_ble.py", "tinyml/telemetry/_serial.py", "tinyml/info.py",
+                      "tinyml/bench.py"]
 # code.py runs main.py, which reads config.py: the board's own top level, beside lib/
 TOP_LEVEL = ["../code.py", "../main.py", "../config.py"]
 
@@ -27,7 +31,8 @@ def test_circuitpython_path_type_checks_against_the_stubs(tmp_path):
     # typeshed's `time` has no ticks_*/sleep_ms, as CircuitPython's has none: a call to one in
     # any of these modules fails here (test_time_calls_circuitpython_lacks_are_caught); function
     # bodies are checked too (check_untyped_defs: mypy skips unannotated ones by default).
-    config.write_text(f"[mypy]\nfollow_imports = silent\ncheck_untyped_defs = True\nmypy_path = {DEVICE_LIB}\n"
+    # stubs/: modules MicroPython and CircuitPython share that circuitpython-stubs leaves out (gc).
+    config.write_text(f"[mypy]\nfollow_imports = silent\ncheck_untyped_defs = True\nmypy_path = {DEVICE_LIB}:{STUBS}\n"
                       "[mypy-_tinyml]\nignore_missing_imports = True\n"
                       # Adafruit's BLE library ships no type information (its calls are not checked)
                       "[mypy-adafruit_ble,adafruit_ble.*]\nignore_missing_imports = True\n"

@@ -15,7 +15,7 @@ import pytest
 
 import corrupt
 import models
-from tinyml_host import bench, board, boards, cli, estimate, export, tmdl
+from tinyml_host import board, boards, cli, estimate, export, tmdl
 
 CASES = int(os.environ.get("TINYML_FUZZ_CASES", 600)) // 4   # per file type: 150 by default
 SEED = int(os.environ.get("TINYML_FUZZ_SEED", 18))
@@ -96,8 +96,13 @@ def _micropython_failure(script: str, cwd: Path) -> bytes:
     return proc.stdout + proc.stderr
 
 
+def _bench_script(model: str) -> str:
+    """What `tinyml bench` runs on the board (Board.call): device/lib/tinyml/bench.py's models()."""
+    return f"from tinyml import bench\nprint(repr(bench.models([{model!r}], 1)))\n"
+
+
 def test_bench_names_a_damaged_or_missing_model_on_the_board(sine_tmdl, tmp_path):
-    """bench's own board script in the real micropython binary, its error as the host shows it."""
+    """bench's own board code in the real micropython binary, its error as the host shows it."""
     damaged = []
     for n, data in enumerate(corrupt.mutations(sine_tmdl, 20, SEED, fix_crc=True)):
         (tmp_path / f"bad{n}.tmdl").write_bytes(data)
@@ -105,10 +110,10 @@ def test_bench_names_a_damaged_or_missing_model_on_the_board(sine_tmdl, tmp_path
             damaged.append(n)
     assert len(damaged) >= 4
     for n in damaged[:4]:
-        err = board.board_error(_micropython_failure(bench._BENCH % {"models": [f"bad{n}.tmdl"], "n": 1}, tmp_path))
+        err = board.board_error(_micropython_failure(_bench_script(f"bad{n}.tmdl"), tmp_path))
         assert str(err).startswith(f"board error: ValueError: bad{n}.tmdl on the board: "), err
         assert "Traceback" in err.detail and "Traceback" not in str(err)
-    err = board.board_error(_micropython_failure(bench._BENCH % {"models": ["gone.tmdl"], "n": 1}, tmp_path))
+    err = board.board_error(_micropython_failure(_bench_script("gone.tmdl"), tmp_path))
     assert str(err) == ("board error: ValueError: gone.tmdl is not on the board: "
                         "`tinyml deploy --model gone.tmdl` copies it"), err
 

@@ -100,15 +100,13 @@ def recording(tmp_path_factory):
         with Board(vb.port) as board:
             deploy.deploy(board, deploy.DEVICE, [model_path], progress=lambda line: None)
             (sim / "ble_central").touch()  # a central is connected from the first frame on
-            board.soft_reset()
-            board.transport.exec_raw_no_follow("from tinyml.apps import sine\nsine.run(telemetry=True)")
+            board.launch("from tinyml.apps import sine\nsine.run(telemetry=True)")
             read_until(lambda: len(_lines(chunks)) >= FRAMES_TO_RECORD)
             for i, command in enumerate(COMMANDS):
                 with open(sim / "ble_rx", "ab") as rx:
                     rx.write(command.encode() + b"\n")
                 read_until(lambda: len(replies()) > i)
-            board.transport.serial.write(b"\x03")  # stop the app
-            board.transport.follow(10)
+            board.stop_program(10)  # stop the app
             new, offset = monitor.read_sim_tx(sim / "ble_tx", offset)
             text_chunks = chunks + new
             assert board.exec(BINARY_SCRIPT).split() == ["sent", str(BINARY_FRAMES), "0"]

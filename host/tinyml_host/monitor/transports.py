@@ -140,10 +140,8 @@ class SimTransport(Transport):
                 models += [classes] if classes.exists() else []
             deploy.deploy(self.board, deploy.DEVICE, models, progress=lambda line: None)
             (self.sim / "ble_central").touch()  # a central connects
-            self.board.soft_reset()
             # the sine app (or --app), whatever config.APP says; `app NAME` switches on the same link
-            self.board.transport.exec_raw_no_follow(
-                f"{self.prelude}\nfrom tinyml import apps\napps.run({self.app!r}, telemetry=True)")
+            self.board.launch(f"{self.prelude}\nfrom tinyml import apps\napps.run({self.app!r}, telemetry=True)")
         except BaseException:
             self._stack.close()
             raise
@@ -172,8 +170,7 @@ class SimTransport(Transport):
             self._read()
             self.duty = read_sleep_trace(self.sim / "sleep.trace")
             (self.sim / "ble_central").unlink(missing_ok=True)  # disconnect, then stop the app
-            self.board.transport.serial.write(b"\x03")
-            self.board.transport.follow(10)
+            self.board.stop_program(10)
         finally:
             self._stack.close()
 
@@ -186,58 +183,11 @@ class SimTransport(Transport):
 
 # --- USB serial: the board's raw REPL ------------------------------------------------------
 
-# Runs on the board: the sine app (or --app: __APP__ is replaced) with its telemetry going to
-# stdout as text lines and RX commands read from stdin, without blocking (select.poll; a port
-# without it takes none). The device's telemetry.start (first named open) is replaced for this
-# run only: the app calls it; `app motion` switches to the motion app on the same link.
-SERIAL_APP = """
-import os, sys
-from tinyml import telemetry as _telemetry
-_app = __import__('tinyml.apps.' + '__APP__', None, None, ('MODEL',))
-try:
-    os.stat(_app.MODEL)
-except OSError:
-    raise OSError("no %s on the board: `tinyml deploy` copies it" % _app.MODEL)
-try:
-    import select as _select
-    _poll = _select.poll()
-    _poll.register(sys.stdin, _select.POLLIN)
-except (ImportError, AttributeError, OSError):
-    _poll = None
-_out = getattr(sys.stdout, 'buffer', sys.stdout)
-
-
-class _StdioLink:
-    def __init__(self):
-        self._line = b''
-
-    def connected(self):
-        return True
-
-    def notify(self, chunk):
-        _out.write(chunk)
-        return True
-
-    def read_line(self):
-        while _poll and _poll.poll(0):
-            c = sys.stdin.read(1)
-            if not c:
-                return None
-            self._line += c.encode() if isinstance(c, str) else c
-            if self._line[-1:] == b'\\n':
-                line, self._line = self._line, b''
-                return line
-        return None
-
-
-def _start(*args, **kwargs):
-    return _telemetry.Telemetry(_StdioLink())  # text frames: a byte stream has no frame boundaries
-
-
-_telemetry.open = _telemetry.start = _start
-from tinyml import apps as _apps
-_apps.run('__APP__', telemetry=True)
-"""
+def serial_app(app: str) -> str:
+    """Board code: `app` with its telemetry on the REPL's serial line (tinyml.telemetry's
+    serial link: text lines on stdout, commands from stdin), once its model is known to be
+    there; `app motion` then switches apps on the same link."""
+    return f"from tinyml import apps\napps.run(apps.switchable({app!r}), telemetry='serial')\n"
 
 
 class SerialTransport(Transport):
@@ -263,9 +213,8 @@ class SerialTransport(Transport):
 
         self.board = Board(self.port)
         try:
-            self.board.soft_reset()
-            self.board.transport.exec_raw_no_follow(SERIAL_APP.replace("__APP__", self.app))
-        except Exception as e:
+            self.board.launch(serial_app(self.app))
+        except TinymlError as e:
             self.board.close()
             self.board = None
             raise TinymlError(f"board at {self.port} did not start the app: {e}") from None
@@ -277,50 +226,37 @@ class SerialTransport(Transport):
         self._reader.start()
 
     def _read(self, sink: Sink):
-        """Output up to the raw REPL's first \\x04 is the app's; up to the second, its error."""
-        with self.board.polling():
-            self._read_polled(sink)
-
-    def _read_polled(self, sink: Sink):
-        serial = self.board.transport.serial
-        part, error = 0, b""
+        """The app's output to the sink until it ends, or until stop() (then at most 5 s more)."""
+        error = None
         give_up = None
-        while part < 2:
-            if self._stopping.is_set():
-                give_up = give_up or time.monotonic() + 5
-                if time.monotonic() > give_up:
-                    break
-            try:
-                data = serial.read(serial.in_waiting or 1)
-            except Exception as e:  # noqa: BLE001 - pyserial raises several types: unplugged, closed
-                self._failure = f"serial port failed: {e}"
-                break
-            for i, piece in enumerate(data.split(b"\x04")):
-                if i:
-                    part += 1
-                if part == 0:
-                    if piece:
-                        sink(piece)
-                elif part == 1:
-                    error += piece
-        text = error.decode(errors="replace").strip()
-        if self._stopping.is_set() and (not text or text.endswith("KeyboardInterrupt:")):
+        try:
+            for chunk in self.board.output(poll_seconds=1.0):
+                if chunk:
+                    sink(chunk)
+                if self._stopping.is_set():
+                    give_up = give_up or time.monotonic() + 5
+                    if time.monotonic() > give_up:
+                        return
+            error = self.board.program_error
+        except TinymlError as e:
+            self._failure = str(e)
+        if self._stopping.is_set() and (not error or error.endswith("KeyboardInterrupt:")):
             return  # the Ctrl-C we sent
         self.finished = True
-        last = text.splitlines()[-1] if text else ""  # a traceback's last line names the error
+        last = error.splitlines()[-1] if error else ""  # a traceback's last line names the error
         self.error = self._failure or (f"the app on the board stopped: {last}" if last
                                        else "the app on the board ended")
         self._event(self.error)
 
     async def send(self, line: str):
         if self.board and not self.finished:
-            self.board.transport.serial.write(check_command(line).encode() + b"\n")
+            self.board.send_input(check_command(line).encode() + b"\n")
 
     def _stop(self):
         self._stopping.set()
         try:
             if not self.finished:
-                self.board.transport.serial.write(b"\x03")
+                self.board.interrupt()
         except Exception:  # noqa: BLE001 - the port may already be gone; closing is all that is left
             pass
         if self._reader:

@@ -44,12 +44,13 @@ def model_path(name):
 
 
 def link(telemetry, name):
-    """The app's telemetry link: telemetry=True starts one advertised as `name`, a link
-    passed in (after a switch) is kept, False/None means no telemetry."""
-    if telemetry is True:
+    """The app's telemetry link: telemetry=True starts one advertised as `name` on the board's
+    BLE, a link name ("serial": the REPL's serial line) starts that one, a link passed in
+    (after a switch) is kept, False/None means no telemetry."""
+    if telemetry is True or isinstance(telemetry, str):
         from tinyml import telemetry as telemetry_module
 
-        return telemetry_module.start(name)
+        return telemetry_module.start(name, link=None if telemetry is True else telemetry)
     return telemetry or None
 
 

@@ -62,7 +62,7 @@ def features(ring, head, scale, out):
 
 def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, telemetry=False, sleep="auto"):
     """Classify forever (inferences=0) or that many times; print the class if verbose. With
-    telemetry (True or a link to keep) stream "seq,class,score"; RX: led on|off, app NAME."""
+    telemetry (True, "serial" or a link to keep) stream "seq,class,score"; RX: led on|off, app NAME."""
     m = tinyml.load(model)
     if len(m.input) != STATS * CHANNELS or len(m.output) < 2:
         raise ValueError("%s is not a gesture model: it takes %d inputs and gives %d outputs"

@@ -31,7 +31,7 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, env
         on_environment=None, telemetry=False, sleep="auto"):
     """Run forever (inferences=0) or for that many inferences; print p(moving) if verbose.
 
-    With telemetry (True, or a link to keep) every inference streams "seq,p_moving,duty";
+    With telemetry (True, "serial", or a link to keep) every inference streams "seq,p_moving,duty";
     RX commands: led on|off, app NAME (returns apps.Switch to run that app next); the rate is
     the model's (RATE_HZ / (WINDOW / 2) inferences per second), so `rate` gets an error.
 

@@ -17,7 +17,7 @@ def brightness(y):
 
 def run(cycles=0, verbose=False, period_ms=PERIOD_MS, model=MODEL, telemetry=False, sleep="auto"):
     """Sweep x forever (cycles=0) or for `cycles` sweeps; print x, y, duty if verbose;
-    stream "seq,x,y,duty" over BLE if telemetry (True, or a link to keep; RX commands:
+    stream "seq,x,y,duty" over BLE if telemetry (True; "serial": the REPL's serial line; or a link to keep; RX commands:
     rate N, led on|off, app NAME: returns apps.Switch to run that app next).
     Between inferences the board sleeps (hal.wait_kind: sleep="auto", "light" or "idle")."""
     m = tinyml.load(apps.model_path(model))

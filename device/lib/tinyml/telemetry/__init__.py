@@ -12,6 +12,8 @@
 #   _bluetooth     MicroPython's `bluetooth` module (ESP32, ESP32-S3, Pico W, Pico 2 W)
 #   _adafruit_ble  CircuitPython's adafruit_ble
 #   tinyml_sim.telemetry  the virtual board (files shared with `tinyml monitor --port sim`)
+# and, on any board when asked for (start(link="serial")), text lines on the REPL's serial line:
+#   _serial        stdout/stdin (`tinyml monitor --port PORT` runs an app that way)
 import struct
 
 from micropython import const
@@ -213,10 +215,19 @@ def backend(board, firmware, boards=None):
     return stack
 
 
-def start(name="tinyml", binary=False):
+def start(name="tinyml", binary=False, link=None):
     """Advertise NUS as `name` and return the Telemetry; binary=True sends binary frames.
     The stack is the board's (boards.json "ble"); on a port that is no board in boards.json
-    (the unix port built with NimBLE, a custom board) the BLE module the firmware has."""
+    (the unix port built with NimBLE, a custom board) the BLE module the firmware has.
+    link="serial": text frames on the REPL's stdout and commands from its stdin instead, on
+    any board (a byte stream keeps no frame boundaries: no binary frames there)."""
+    if link == "serial":
+        if binary:
+            raise ValueError("the serial link carries text frames only: a byte stream keeps no frame boundaries")
+        from tinyml.telemetry import _serial
+        return Telemetry(_serial.Link(name))
+    if link is not None:
+        raise ValueError("unknown telemetry link %r; known: 'serial' (None: the board's BLE)" % (link,))
     from tinyml import hal
     if hal.PLATFORM == "sim":  # the virtual board, and only it (tinyml.hal)
         from tinyml_sim import telemetry as sim  # type: ignore[import-not-found]

@@ -1,0 +1,124 @@
+# What `tinyml bench` measures on a board: latency, RAM and allocations per inference for each
+# model and backend, and the apps' time awake and asleep. host/tinyml_host/bench.py runs this
+# file's source on the board through Board.call and reports the rows. At the REPL:
+#   from tinyml import bench; bench.models(["sine.tmdl"])
+import gc
+
+import tinyml
+from tinyml import clock
+
+INVOKES = 300
+
+
+def _load(name, backend):
+    try:
+        return tinyml.load(name, backend)
+    except OSError:
+        raise ValueError("%s is not on the board: `tinyml deploy --model %s` copies it" % (name, name))
+    except ValueError as e:
+        raise ValueError("%s on the board: %s" % (name, e))
+
+
+def invoke_cost(m, n=INVOKES):
+    """(microseconds, bytes allocated) per m.invoke(), each averaged over n invokes."""
+    invoke = m.invoke
+    invoke()
+    gc.collect()
+    a0 = gc.mem_alloc()
+    for _ in range(n):
+        invoke()
+    allocated = gc.mem_alloc() - a0
+    # timed apart from the allocation count: reading the clock may itself allocate on some ports
+    t0 = clock.ticks_us()
+    for _ in range(n):
+        invoke()
+    return clock.ticks_diff(clock.ticks_us(), t0) / n, allocated / n
+
+
+def models(names, n=INVOKES):
+    """One row per model file in `names` and backend available here: us and alloc per invoke,
+    RAM the loaded model holds, and its golden vectors' self-test ("passed/total")."""
+    rows = []
+    for name in names:
+        for backend in tinyml.available_backends():
+            gc.collect()
+            free0 = gc.mem_free()
+            m = _load(name, backend)
+            gc.collect()
+            ram = free0 - gc.mem_free()
+            passed, total = m.selftest()
+            us, alloc = invoke_cost(m, n)
+            rows.append({"model": name, "backend": backend, "us": us, "alloc": alloc, "ram": ram,
+                         "selftest": "%d/%d" % (passed, total)})
+            del m
+    return rows
+
+
+def duty(runs, sleep="auto"):
+    """Each app of `runs` ((name, options) pairs) whose model is on the board runs with its
+    options (a short while: a few inferences), then tinyml.hal.power_stats() says how long the
+    board was awake and asleep; one row per app that ran."""
+    import os
+
+    from tinyml import apps, hal
+
+    rows = []
+    for name, options in runs:
+        module = __import__("tinyml.apps." + name, None, None, ("run", "MODEL"))
+        try:
+            os.stat(apps.model_path(module.MODEL))
+        except OSError:
+            continue
+        module.run(sleep=sleep, **options)
+        awake, asleep, wakeups, wait = hal.power_stats()
+        rows.append({"app": name, "board": hal.board_id(), "awake_ms": awake, "asleep_ms": asleep,
+                     "wakeups": wakeups, "wait": wait, "options": options})
+    return rows
+
+
+def autoencoder(path, backend, stream, recording, windows, step_bytes, n=4):
+    """An autoencoder model (`tinyml demo ad01`) with one backend, best called right after a
+    soft reset so that no earlier load has fragmented the heap: RAM its load takes, self-test,
+    us and bytes allocated per invoke (n invokes), and the mean squared reconstruction error
+    over `windows` float32 windows of the file `recording`, window w starting at byte
+    w * step_bytes. A MemoryError from the load is a result: {"error": ...}."""
+    from array import array
+
+    gc.collect()
+    free0, used0 = gc.mem_free(), gc.mem_alloc()
+    try:
+        m = tinyml.load(path, backend, stream=stream)
+    except MemoryError as e:
+        return {"backend": backend, "error": "MemoryError: %s" % e, "heap_free": free0}
+    gc.collect()
+    ram = gc.mem_alloc() - used0
+    passed, total = m.selftest()
+    invoke = m.invoke
+    invoke()
+    t0 = clock.ticks_us()
+    for _ in range(n):
+        invoke()
+    us = clock.ticks_diff(clock.ticks_us(), t0) / n
+    gc.collect()
+    a0 = gc.mem_alloc()
+    for _ in range(n):
+        invoke()
+    alloc = (gc.mem_alloc() - a0) / n
+    n_in = len(m.input)
+    row = array("f", bytes(4 * n_in))
+    total_error = 0.0
+    with open(recording, "rb") as f:
+        for w in range(windows):
+            f.seek(w * step_bytes)
+            f.readinto(row)
+            for i in range(n_in):
+                m.input[i] = m.quantize(row[i])
+            invoke()
+            out = m.output
+            s = 0.0
+            for i in range(n_in):
+                d = row[i] - m.dequantize(out[i])
+                s += d * d
+            total_error += s / n_in
+    return {"backend": backend, "ram": ram, "heap_free": free0, "selftest": "%d/%d" % (passed, total),
+            "us": us, "alloc": alloc, "score": total_error / windows, "weights": getattr(m, "weights", None)}
