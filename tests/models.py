@@ -91,9 +91,10 @@ def gesture_run() -> Path:
     confusion.png}. Rebuilt when the motion model, the recorder's files or the training change."""
     import shutil
 
-    from tinyml_host import cli, dataset, gesture, record, train
+    from tinyml_host import cli, dataset, gesture, train
+    from tinyml_host.virtual_board.tinyml_sim import gestures
 
-    digest = _source_digest(__file__, gesture.__file__, dataset.__file__, train.__file__, record._GESTURES)
+    digest = _source_digest(__file__, gesture.__file__, dataset.__file__, train.__file__, gestures.__file__)
     folder = CACHE / f"gesture-{digest}"
     if not (folder / "models" / "gesture.report.json").exists():
         tmp = CACHE / f"gesture-{digest}.tmp"

@@ -256,17 +256,12 @@ def train_gesture(data_dir, output="models/gesture.tflite", epochs: int = EPOCHS
 def synthesize(data_dir, labels=("still", "wave", "circle", "shake"), takes: int = 8, seconds: float = 2.0,
                seed: int = 0, board: str = "nano33_ble_sense") -> Path:
     """Takes of the virtual board's gestures computed here in CPython from its motion model
-    (device/lib/tinyml/hal/_simgestures.py), rounded and clipped as the board's IMU would
+    (virtual_board/tinyml_sim/gestures.py), rounded and clipped as the board's IMU would
     (LSM9DS1 at the ranges tinyml's driver sets: 16393 counts/g, 114.3 counts/(deg/s)), in the
     same files `tinyml record --port sim` writes. For notebooks and tests: `tinyml record`
     takes real time, this takes none."""
-    import importlib.util
+    from .virtual_board.tinyml_sim import gestures
 
-    from .record import _GESTURES
-
-    spec = importlib.util.spec_from_file_location("_simgestures", _GESTURES)
-    gestures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gestures)
     accel_lsb, gyro_lsb = 1000 / 0.061, 1000 / 8.75
     n = int(seconds * RATE_HZ)
     for label in labels:

@@ -3,12 +3,11 @@ REPL on USB serial or the virtual board's pty) into a dataset folder (dataset.py
 time: a countdown, the take with a live plot and a progress bar, the take written atomically.
 A take cut short (Ctrl-C, the board gone or silent) keeps every sample that arrived and is marked
 incomplete. On the virtual board the IMU acts out the gesture named by the label, when it knows
-one (device/lib/tinyml/hal/_simgestures.py), as a person would in front of a real board."""
+one (virtual_board/tinyml_sim/gestures.py), as a person would in front of a real board."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,15 +21,13 @@ from .errors import TinymlError
 RATE_HZ = 50               # device/lib/tinyml/record.py RATE_HZ, the gesture app's rate
 WINDOW = 50                # samples the gesture model sees at once (gesture.py)
 SILENCE_S = 3.0            # no byte for this long during a take: the board is gone
-_GESTURES = Path(__file__).resolve().parents[2] / "device" / "lib" / "tinyml" / "hal" / "_simgestures.py"
 
 
 def sim_gestures() -> tuple[str, ...]:
-    """The gestures the virtual board can act out (read from the device file itself)."""
-    spec = importlib.util.spec_from_file_location("_simgestures", _GESTURES)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return tuple(module.GESTURES)
+    """The gestures the virtual board can act out (from its own motion model)."""
+    from .virtual_board.tinyml_sim import gestures
+
+    return tuple(gestures.GESTURES)
 
 
 @dataclass
@@ -87,7 +84,7 @@ class TakeStream:
 def _board_code(seconds: float, rate_hz: int, gesture: str | None, seed: int) -> str:
     code = ""
     if gesture:  # the virtual board only: its IMU fakes act the gesture out
-        code += f"from tinyml.hal import _simdevices\n_simdevices.perform({gesture!r}, {seed})\n"
+        code += f"from tinyml_sim import devices as simdevices\nsimdevices.perform({gesture!r}, {seed})\n"
     return code + f"from tinyml import record\nrecord.stream({seconds!r}, {rate_hz})\n"
 
 
@@ -373,7 +370,7 @@ def record_ble(target: str, data_dir, label: str, board_id: str = "nano33_ble_se
             gesture = label
         check_options(label, options.get("seconds", 2.0), options.get("takes", 1), gesture, True)
         seed = 0 if seed is None else seed
-        prelude = f"from tinyml.hal import _simdevices\n_simdevices.perform({gesture!r}, {seed})" if gesture else ""
+        prelude = f"from tinyml_sim import devices as simdevices\nsimdevices.perform({gesture!r}, {seed})" if gesture else ""
         transport = SimTransport(board_id, app="record", prelude=prelude)
         return record_link(transport, data_dir, label, switch=False, gesture=gesture, seed=seed, **options)
     if gesture:

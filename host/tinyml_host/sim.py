@@ -17,11 +17,11 @@ unix port does not, the bridge here adds:
 - a ROMFS partition of the simulated board's stock size (boards.json `romfs`, or
   `romfs_size` for a custom build): an image file beside the flash directory, mounted at
   /rom at power-on and soft reset with /rom and /rom/lib on sys.path, and `vfs.rom_ioctl`
-  as the nrf/rp2/esp32 ports provide it (sim_vfs.py), so `mpremote romfs query/deploy`
+  as the nrf/rp2/esp32 ports provide it (tinyml_sim/vfs.py), so `mpremote romfs query/deploy`
   work. A board whose stock firmware has no partition gets no `vfs.rom_ioctl`, as there.
 - a heap of the simulated board's size when asked (`heap_bytes`, e.g. boards.json `heap`):
   the unix port's `-X heapsize`, with the ROMFS partition's size on top, because the
-  partition's bytes live in the unix port's heap (sim_vfs.Flash) where a board has them in
+  partition's bytes live in the unix port's heap (tinyml_sim.vfs.Flash) where a board has them in
   flash. The unix port is 64-bit: the same objects take more heap than on a 32-bit board.
 The simulated HAL writes traces to `/sim` on the board, which is `sim_dir` on the host.
 """
@@ -44,6 +44,7 @@ import traceback
 import tty
 from pathlib import Path
 
+from . import virtual_board
 from .errors import TinymlError
 
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
@@ -61,8 +62,9 @@ _ready = open(%(ready)r, 'w')
 _os.umount('/')
 _os.mount(_os.VfsPosix(%(flash)r), '/')
 _os.mount(_os.VfsPosix(%(sim)r), '/sim')
+_os.mount(_os.VfsPosix(%(virtual_board)r), '/virtual_board', readonly=True)
 _os.chdir('/')
-_sys.path[:] = ['', '.frozen', '/lib']
+_sys.path[:] = ['', '.frozen', '/lib', '/virtual_board']
 %(romfs_mount)s
 _ready.write('1')
 _ready.close()
@@ -80,13 +82,13 @@ for _name in ('boot.py', 'main.py') if _os.getenv('TINYML_SIM_RUN_MAIN') == '1' 
 del _os, _sys, _name, _ready
 """
 
-# With a ROMFS partition: sim_vfs (copied beside the boot file) becomes `vfs`; the image
-# file is opened by its host path while the host's / is still mounted.
+# With a ROMFS partition: tinyml_sim.vfs becomes `vfs`; the image file is opened by its host
+# path while the host's / is still mounted.
 _ROMFS_ATTACH = """\
-_sys.path.insert(0, %(private)r)
-import sim_vfs as _sim_vfs
+_sys.path.insert(0, %(virtual_board)r)
+import tinyml_sim.vfs as _sim_vfs
 _sys.path.pop(0)
-del _sys.modules['sim_vfs']
+del _sys.modules['tinyml_sim.vfs'], _sys.modules['tinyml_sim']  # found again in /virtual_board
 _sys.modules['vfs'] = _sim_vfs
 _sim_vfs.attach(open(%(image)r, 'r+b'), %(size)d)"""
 _ROMFS_MOUNT = "_sim_vfs.mount_romfs()\ndel _sim_vfs"
@@ -184,11 +186,11 @@ class VirtualBoard:
         self._ready = os.path.join(self._private, "ready")
         attach = mount = ""
         if self.romfs_size:
-            shutil.copy(Path(__file__).with_name("sim_vfs.py"), self._private)
-            attach = _ROMFS_ATTACH % {"private": self._private, "image": str(self.romfs_image),
+            attach = _ROMFS_ATTACH % {"virtual_board": str(virtual_board.PATH), "image": str(self.romfs_image),
                                       "size": self.romfs_size}
             mount = _ROMFS_MOUNT
         Path(self._boot).write_text(_BOOT % {"flash": str(self.flash_dir), "sim": str(self.sim_dir),
+                                             "virtual_board": str(virtual_board.PATH),
                                              "ready": self._ready, "romfs_attach": attach,
                                              "romfs_mount": mount})
         self._user_master, self._user_slave = _raw_pty()  # we keep the slave open: the port survives

@@ -8,6 +8,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE_LIB = ROOT / "device" / "lib"
+VIRTUAL_BOARD = ROOT / "host" / "tinyml_host" / "virtual_board"  # holds tinyml_sim, the simulated board
+
+
+def micropypath(*folders, virtual_board: bool = True) -> str:
+    """MICROPYPATH for the unix port: frozen modules, `folders`, device/lib, and tinyml_sim when the
+    run is on the virtual board (without it the HAL takes the port for a board it does not know)."""
+    extra = os.environ.get("TINYML_MPY_PATH")  # e.g. a folder holding a built _tinyml.mpy
+    parts = [".frozen", *map(str, folders), str(DEVICE_LIB)]
+    parts += [str(VIRTUAL_BOARD)] if virtual_board else []
+    return ":".join(parts + ([extra] if extra else []))
 
 
 def require_native() -> bool:
@@ -27,15 +37,13 @@ def native_or_skip():
 
 
 def run(script: str, cwd: Path | str | None = None, timeout: float = 300, env: dict | None = None,
-        args: tuple[str, ...] = ()) -> str:
-    """Run `script` with device/lib on the path; return stdout, fail with stderr on error.
+        args: tuple[str, ...] = (), virtual_board: bool = True) -> str:
+    """Run `script` with device/lib (and the virtual board's tinyml_sim, unless virtual_board=False)
+    on the path; return stdout, fail with stderr on error.
     args: options for the micropython binary, e.g. ("-X", "heapsize=256k")."""
     from tinyml_host.sim import find_micropython
 
-    # TINYML_MPY_PATH: extra folders for the board's path, e.g. one holding a built _tinyml.mpy
-    extra = os.environ.get("TINYML_MPY_PATH")
-    path = f".frozen:{DEVICE_LIB}" + (f":{extra}" if extra else "")
-    full_env = {**os.environ, "MICROPYPATH": path, **(env or {})}
+    full_env = {**os.environ, "MICROPYPATH": micropypath(virtual_board=virtual_board), **(env or {})}
     proc = subprocess.run([find_micropython(), *args, "-c", script], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:

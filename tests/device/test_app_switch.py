@@ -8,7 +8,7 @@ import models
 from tinyml_host import export, monitor, tmdl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mpy import DEVICE_LIB, ROOT, lines_with, run  # noqa: E402
+from mpy import ROOT, lines_with, micropypath, run  # noqa: E402
 
 SCRIPT = """
 import os, sys
@@ -39,7 +39,7 @@ except KeyboardInterrupt:
 def test_app_command_switches_apps_on_the_same_link(tmp_path):
     (tmp_path / "sine.tmdl").write_bytes(tmdl.encode(export.convert(models.sine_tflite())))
     (tmp_path / "motion.tmdl").write_bytes(tmdl.encode(export.convert(models.motion_tflite())))
-    env = {"MICROPYPATH": f".frozen:{DEVICE_LIB}", "TINYML_SIM_DIR": str(tmp_path), "TINYML_BOARD": "pico"}
+    env = {"MICROPYPATH": micropypath(), "TINYML_SIM_DIR": str(tmp_path), "TINYML_BOARD": "pico"}
     out = run(SCRIPT, cwd=tmp_path, env=env)
     assert lines_with("STOPPED", out) == ["22"]
     chunks, _ = monitor.read_sim_tx(tmp_path / "ble_tx", 0)
@@ -67,7 +67,7 @@ def test_switching_to_an_app_whose_model_is_missing_is_refused(tmp_path):
     (tmp_path / "sine.tmdl").write_bytes(tmdl.encode(export.convert(models.sine_tflite())))
     script = SCRIPT.replace("(10, b'app motion\\n'), (14, b'rate 20\\n'), (16, b'app sine\\n')",
                             "(10, b'app motion\\n')")
-    env = {"MICROPYPATH": f".frozen:{DEVICE_LIB}", "TINYML_SIM_DIR": str(tmp_path), "TINYML_BOARD": "pico"}
+    env = {"MICROPYPATH": micropypath(), "TINYML_SIM_DIR": str(tmp_path), "TINYML_BOARD": "pico"}
     out = run(script, cwd=tmp_path, env=env)
     assert lines_with("STOPPED", out) == ["22"]          # the sine app kept running
     chunks, _ = monitor.read_sim_tx(tmp_path / "ble_tx", 0)

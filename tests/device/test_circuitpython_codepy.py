@@ -108,7 +108,11 @@ def test_fakes_have_circuitpythons_module_surfaces(circuitpython):
         sorted(CIRCUITPYTHON_TIME)
 
 
-def test_code_py_runs_the_sine_app_with_circuitpythons_modules(circuitpython):
+# "linux": CircuitPython's own unix port, which is no virtual board (no tinyml_sim on its path):
+# it gets CircuitPython's backends, where a sys.platform rule would have picked the simulator
+@pytest.mark.parametrize("platform", ["nRF52840", "linux"])
+def test_code_py_runs_the_sine_app_with_circuitpythons_modules(circuitpython, monkeypatch, platform):
+    monkeypatch.setattr(sys, "platform", platform)
     with pytest.raises(Stop):
         runpy.run_path(str(ROOT / "device" / "code.py"), run_name="__main__")
     from tinyml import hal

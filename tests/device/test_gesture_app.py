@@ -42,10 +42,10 @@ def test_gesture_app_classifies_what_the_board_acts_out(tmp_path, board):
     for name in ("gesture.tmdl", "gesture.classes"):
         shutil.copy(trained / name, tmp_path / name)
     script = """
-from tinyml.hal import _simdevices
+from tinyml_sim import devices as simdevices
 from tinyml.apps import gesture
 for seed, name in enumerate(('still', 'wave', 'circle', 'shake')):
-    _simdevices.perform(name, 900 + seed)
+    simdevices.perform(name, 900 + seed)
     print('ACT', name)
     gesture.run(inferences=3, verbose=True)
 """

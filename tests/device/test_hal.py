@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import models
-from mpy import DEVICE_LIB, ROOT, lines_with, run
+from mpy import DEVICE_LIB, ROOT, VIRTUAL_BOARD, lines_with, micropypath, run
 from tinyml_host import boards, export, reference, tmdl
 
 FAKES = Path(__file__).parent / "fakes"
@@ -76,8 +76,9 @@ def test_circuitpython_backend_with_fakes(board, monkeypatch):
     for name, module in cp.modules(attrs).items():
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.syspath_prepend(str(DEVICE_LIB))
+    monkeypatch.syspath_prepend(str(VIRTUAL_BOARD))  # the sensor fakes
     from tinyml.boards import BOARDS
-    from tinyml.hal import _simdevices
+    from tinyml_sim import devices as simdevices
 
     _circuitpython = importlib.reload(importlib.import_module("tinyml.hal._circuitpython"))
     detected = _circuitpython.board_id(BOARDS)
@@ -92,7 +93,7 @@ def test_circuitpython_backend_with_fakes(board, monkeypatch):
     assert led.duty_u16() == 40000
 
     cp.DigitalInOut.made.clear()
-    mpu = _simdevices.MPU6050()
+    mpu = simdevices.MPU6050()
     mpu.frozen = True
     monkeypatch.setattr(cp.I2C, "devices", {0x68: mpu})
     f = BOARDS[board]
@@ -117,7 +118,7 @@ def test_sine_app_sets_led_from_model_on_sim(tmp_path):
     sim_dir = tmp_path / "sim"
     sim_dir.mkdir()
     out = run("import main\nmain.run(cycles=1, verbose=True, period_ms=0)", cwd=tmp_path,
-              env={"MICROPYPATH": f".frozen:{ROOT / 'device'}:{DEVICE_LIB}", "TINYML_SIM_DIR": str(sim_dir)})
+              env={"MICROPYPATH": micropypath(ROOT / "device"), "TINYML_SIM_DIR": str(sim_dir)})
     assert "sine demo on Arduino Nano 33 BLE Sense (Rev1)" in out
     data = (sim_dir / "pwm.trace").read_bytes()
     duties = [d for _, d in struct.iter_unpack("<II", data)]

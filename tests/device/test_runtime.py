@@ -11,7 +11,7 @@ import pytest
 
 import models
 from corrupt import mutations
-from mpy import DEVICE_LIB, OUTPUTS, lines_with, require_native, run
+from mpy import OUTPUTS, lines_with, micropypath, require_native, run
 from tinyml_host import export, reference, tmdl
 
 RUN_ALL = OUTPUTS + """
@@ -278,7 +278,7 @@ def test_native_mpy_for_another_architecture_falls_back_with_a_reason(tmp_path):
     _write(tmp_path, "sine.tmdl", export.convert(models.sine_tflite()))
     out = run("import tinyml\nprint('B', *tinyml.available_backends())\n"
               "try:\n    tinyml.load('sine.tmdl', 'native')\nexcept ValueError as e:\n    print('E', e)",
-              cwd=tmp_path, env={"MICROPYPATH": f".frozen:{DEVICE_LIB}:{natmod_dir}"})
+              cwd=tmp_path, env={"MICROPYPATH": micropypath(natmod_dir)})
     if require_native() and not os.environ.get("TINYML_MPY_PATH"):  # built in: /lib is never searched
         assert lines_with("B", out)[0].split()[0] == "native"
     else:

@@ -1,5 +1,5 @@
 """Sensors through the HAL's I2C bus, in the real micropython binary: each adapter against a
-register-level fake of its chip (tinyml.hal._simdevices), on the virtual board and behind a fake
+register-level fake of its chip (tinyml_sim.devices), on the virtual board and behind a fake
 of machine.I2C, for every board in boards.json; allocation-free reads; Rev1/Rev2 detection; and
 clear errors for bad wiring."""
 
@@ -77,11 +77,11 @@ def test_live_fake_shows_gravity_on_z():
 
 def test_bad_wiring_is_a_clear_error():
     script = """
-from tinyml.hal._sim import SimI2C
-from tinyml.hal import _simdevices
+from tinyml_sim.hal import SimI2C
+from tinyml_sim import devices as simdevices
 from tinyml.sensors.mpu6050 import MPU6050
 from tinyml import sensors
-for bus in (SimI2C({}), SimI2C({0x68: _simdevices.RegisterDevice()})):
+for bus in (SimI2C({}), SimI2C({0x68: simdevices.RegisterDevice()})):
     try:
         MPU6050(bus)
     except ValueError as e:
@@ -129,7 +129,8 @@ import sys
 sys.path.insert(0, {fakes!r})
 import machine
 from tinyml import hal
-from tinyml.hal import _machine, _simdevices
+from tinyml.hal import _machine
+from tinyml_sim import devices as simdevices
 from tinyml.boards import BOARDS
 
 class _Uname:
@@ -143,12 +144,12 @@ _machine.os = _Os()
 hal._backend, hal.PLATFORM = _machine, _machine.PLATFORM
 devices = {{}}
 for kind, part, addresses, _, _ in BOARDS[{board!r}]['sensors']:
-    for address, make in zip(addresses, _simdevices.FAKES.get(part, ())):
+    for address, make in zip(addresses, simdevices.FAKES.get(part, ())):
         devices[address] = make()
 machine.I2C.devices = devices
 if {frozen!r}:
-    from tinyml.hal import _sim_bmi270
-    sys.modules['bmi270'] = _sim_bmi270
+    from tinyml_sim import bmi270 as sim_bmi270
+    sys.modules['bmi270'] = sim_bmi270
 """
 
 
@@ -286,7 +287,7 @@ print('LPS22HB', hex(d[0x5c].regs[0x10]), hex(d[0x5c].regs[0x11]))
 
 def test_bmi270_fake_needs_the_whole_config_file():
     script = """
-from tinyml.hal._simdevices import BMI270
+from tinyml_sim.devices import BMI270
 dev = BMI270()
 print('RESET', dev.regs[0x00], dev.regs[0x21], dev.regs[0x7c])
 def load(n, power_save_off=True, chunk=16):
@@ -337,7 +338,7 @@ print('SLOW', values[0], values[1])
 def test_missing_or_wrong_sensors_are_clear_errors():
     script = """
 from tinyml import hal, sensors
-from tinyml.hal import _simdevices
+from tinyml_sim import devices as simdevices
 d = hal.i2c().devices
 def attempt(what):
     try:
@@ -346,7 +347,7 @@ def attempt(what):
         print('E', e)
 lsm = d.pop(0x6b)
 attempt(sensors.imu)
-d[0x6b] = _simdevices.RegisterDevice()            # something else answers at 0x6b
+d[0x6b] = simdevices.RegisterDevice()            # something else answers at 0x6b
 attempt(sensors.imu)
 d[0x6b] = lsm
 del d[0x5f]
@@ -359,7 +360,7 @@ attempt(sensors.environment)
     ]
     script = """
 from tinyml import hal, sensors
-from tinyml.hal._sim import SimI2C
+from tinyml_sim.hal import SimI2C
 try:
     sensors.environment(SimI2C({0x44: hal.i2c().devices[0x44]}))
 except ValueError as e:
@@ -391,9 +392,9 @@ except ValueError as e:
 def test_fakes_behave_as_the_datasheets_say():
     script = """
 import array
-from tinyml.hal import _simdevices
-from tinyml.hal._sim import SimI2C
-hts, mag, bmm = _simdevices.HTS221(), _simdevices.LSM9DS1Mag(), _simdevices.BMM150()
+from tinyml_sim import devices as simdevices
+from tinyml_sim.hal import SimI2C
+hts, mag, bmm = simdevices.HTS221(), simdevices.LSM9DS1Mag(), simdevices.BMM150()
 bus = SimI2C({0x5f: hts, 0x1e: mag, 0x10: bmm})
 # HTS221 and the LSM9DS1 magnetometer move to the next register only with bit 7 of the sub-address
 print('HTS', bus.readfrom_mem(0x5f, 0x30, 2) == bytes((hts.regs[0x30],) * 2),
@@ -490,14 +491,14 @@ def test_bmm150_integer_compensation_matches_bosch_float():
     dig_xyz1, two trim sets; within tinyml's rounding to 0.1 uT plus 0.01 uT."""
     script = """
 import array
-from tinyml.hal import _simdevices
-from tinyml.hal._sim import SimI2C
+from tinyml_sim import devices as simdevices
+from tinyml_sim.hal import SimI2C
 from tinyml.sensors.bmm150 import BMM150
 SETS = [None, {'x1': -7, 'y1': 5, 'z4': 120, 'x2': -20, 'y2': 40, 'z2': 600, 'z1': 30000, 'xyz1': 7500,
                'z3': 250, 'xy2': 12, 'xy1': 200}]
 field = array.array('i', bytes(12))
 for n, trim in enumerate(SETS):
-    dev = _simdevices.BMM150()
+    dev = simdevices.BMM150()
     if trim:
         dev.trim = trim
         dev.suspend()
@@ -531,7 +532,7 @@ for n, trim in enumerate(SETS):
 def test_magnetometer_errors_are_clear():
     script = """
 from tinyml import hal, sensors
-from tinyml.hal import _simdevices
+from tinyml_sim import devices as simdevices
 d = hal.i2c().devices
 def attempt(what):
     try:
@@ -540,12 +541,12 @@ def attempt(what):
         print('E', e)
 real = d.pop({address})
 attempt(sensors.magnetometer)
-d[{address}] = _simdevices.RegisterDevice()            # something else answers there
+d[{address}] = simdevices.RegisterDevice()            # something else answers there
 attempt(sensors.magnetometer)
 {more}
 """
     no_trim = """
-d[0x10] = _simdevices.BMM150()
+d[0x10] = simdevices.BMM150()
 d[0x10].trim = dict(d[0x10].trim, xyz1=0)
 d[0x10].suspend()
 attempt(sensors.magnetometer)

@@ -1,7 +1,7 @@
 """The CircuitPython sensor path in CPython, and an independent reading of the datasheets.
 
 Adafruit's own CircuitPython drivers (adafruit_lsm9ds1, adafruit_hts221, adafruit_lps2x, from PyPI)
-and tinyml's adapters read the SAME register fakes (tinyml.hal._simdevices) through a fake busio.I2C:
+and tinyml's adapters read the SAME register fakes (tinyml_sim.devices) through a fake busio.I2C:
 their readings in physical units must agree within quantization. Adafruit's drivers were written
 from the datasheets by other people, so this checks our drivers' scales and our fakes' register
 encodings against a reading of the datasheets that is not ours."""
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mpy import DEVICE_LIB
+from mpy import DEVICE_LIB, VIRTUAL_BOARD
 from tinyml_host import boards
 
 FAKES = Path(__file__).parent / "fakes"
@@ -46,6 +46,7 @@ def cp(monkeypatch):
     monkeypatch.setattr(time, "ticks_diff", lambda a, b: a - b, raising=False)
     monkeypatch.setattr(fakes.I2C, "devices", {})
     monkeypatch.syspath_prepend(str(DEVICE_LIB))
+    monkeypatch.syspath_prepend(str(VIRTUAL_BOARD))  # the register fakes
     _forget_tinyml()
     yield fakes
     _forget_tinyml()
@@ -59,11 +60,12 @@ def _forget_tinyml():
 def _bus(cp, board):
     """A busio.I2C fake holding fakes of `board`'s sensors, and tinyml's MemI2C over it."""
     from tinyml.boards import BOARDS
-    from tinyml.hal import _circuitpython, _simdevices
+    from tinyml.hal import _circuitpython
+    from tinyml_sim import devices as simdevices
 
     devices = {}
     for _, part, addresses, _, _ in BOARDS[board]["sensors"]:
-        for address, make in zip(addresses, _simdevices.FAKES[part]):
+        for address, make in zip(addresses, simdevices.FAKES[part]):
             devices[address] = make()
     cp.I2C.devices.update(devices)
     bus = cp.I2C("pin:SCL1", "pin:SDA1", frequency=400000)

@@ -8,15 +8,13 @@ import struct
 
 import pytest
 
-import simgestures
 from mpy import lines_with, run
-
-gestures = simgestures.load()
+from tinyml_host.virtual_board.tinyml_sim import gestures
 
 
 def test_micropython_and_cpython_compute_the_same_takes():
     script = """
-from tinyml.hal._simgestures import Gesture, GESTURES
+from tinyml_sim.gestures import Gesture, GESTURES
 for name in GESTURES:
     g = Gesture(name, 11)
     for k in range(5):
@@ -41,11 +39,11 @@ def test_every_imu_fake_plays_the_gesture(board, name):
     script = f"""
 import array
 from tinyml import hal, sensors
-from tinyml.hal import _simdevices
+from tinyml_sim import devices as simdevices
 imu = sensors.imu()
-_simdevices.perform({name!r}, 2)
+simdevices.perform({name!r}, 2)
 now = [0.0]
-_simdevices.IMUFake.clock = lambda: now[0]
+simdevices.IMUFake.clock = lambda: now[0]
 buf = array.array('h', bytes(12))
 print('FULL', 32767 / imu.GYRO_LSB_PER_DPS)
 for t in {times!r}:

@@ -4,12 +4,12 @@ the time helper on MicroPython, and the duty cycle the virtual board measures.""
 import pytest
 
 import models
-from mpy import DEVICE_LIB, ROOT, lines_with, run
+from mpy import ROOT, lines_with, micropypath, run
 from tinyml_host import export, tmdl
 
 
 def _env(tmp_path, board):
-    return {"MICROPYPATH": f".frozen:{ROOT / 'device'}:{DEVICE_LIB}", "TINYML_BOARD": board,
+    return {"MICROPYPATH": micropypath(ROOT / "device"), "TINYML_BOARD": board,
             "TINYML_SIM_DIR": str(tmp_path)}
 
 

@@ -161,7 +161,6 @@ def test_reconnect_restarts_advertising_and_seq_keeps_counting(cp):
 def test_start_picks_adafruit_ble_on_circuitpython(cp, monkeypatch):
     bleio, telemetry, backend = cp
     hal = types.SimpleNamespace(PLATFORM="circuitpython", board_id=lambda: "nano33_ble_sense_rev2")
-    monkeypatch.setattr(telemetry, "sys", types.SimpleNamespace(platform="nRF52840"))
     monkeypatch.setitem(sys.modules, "tinyml.hal", hal)
     monkeypatch.setattr(sys.modules["tinyml"], "hal", hal, raising=False)
     t = telemetry.start("tinyml-sine", binary=True)

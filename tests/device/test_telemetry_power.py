@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import models
-from mpy import DEVICE_LIB, ROOT, lines_with, run
+from mpy import ROOT, lines_with, micropypath, run
 from tinyml_host import export, tmdl
 
 FAKES = Path(__file__).parent / "fakes"
@@ -43,7 +43,7 @@ print('INTERVALS', [e[1] for e in fake.log if e[0] == 'advertise' and e[1] is no
 
 def test_main_applies_config_telemetry_and_a_bad_one_is_named(tmp_path):
     (tmp_path / "config.py").write_text('APP = "nothing"\nTELEMETRY = {"frame_rate_hz": 500}\n')
-    env = {"MICROPYPATH": f".frozen:{tmp_path}:{ROOT / 'device'}:{DEVICE_LIB}", "TINYML_BOARD": "pico",
+    env = {"MICROPYPATH": micropypath(tmp_path, ROOT / "device"), "TINYML_BOARD": "pico",
            "TINYML_SIM_DIR": str(tmp_path)}
     out = run("import main\ntry:\n    main.run()\nexcept ValueError as e:\n    print('ERR', e)", env=env)
     assert lines_with("ERR", out) == ["frame_rate_hz=500: an integer 1..100"]
@@ -54,7 +54,7 @@ def test_sine_app_streams_at_most_the_frame_rate(tmp_path):
     20 per second take at least 63 x 50 ms; without telemetry the app keeps its 20 ms."""
     (tmp_path / "sine.tmdl").write_bytes(tmdl.encode(export.convert(models.sine_tflite())))
     (tmp_path / "ble_central").touch()          # a central is connected to the simulated link
-    env = {"MICROPYPATH": f".frozen:{ROOT / 'device'}:{DEVICE_LIB}", "TINYML_BOARD": "nano33_ble_sense",
+    env = {"MICROPYPATH": micropypath(ROOT / "device"), "TINYML_BOARD": "nano33_ble_sense",
            "TINYML_SIM_DIR": str(tmp_path)}
     out = run("""
 from tinyml import clock, telemetry

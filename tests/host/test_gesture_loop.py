@@ -34,9 +34,9 @@ def test_record_train_deploy_classify(tmp_path):
     tinyml("deploy", "--port", "sim", "--model", "models/gesture.tmdl", "--model", "models/gesture.classes",
            cwd=tmp_path)
     (tmp_path / "act.py").write_text(
-        "from tinyml.hal import _simdevices\nfrom tinyml.apps import gesture\n"
+        "from tinyml_sim import devices as simdevices\nfrom tinyml.apps import gesture\n"
         "for seed, name in enumerate(('still', 'wave', 'circle', 'shake')):\n"
-        "    _simdevices.perform(name, 7000 + seed)\n"
+        "    simdevices.perform(name, 7000 + seed)\n"
         "    print('ACT', name)\n"
         "    gesture.run(inferences=2, verbose=True)\n")
     out = tinyml("run", "act.py", "--port", "sim", cwd=tmp_path)

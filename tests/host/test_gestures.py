@@ -1,4 +1,4 @@
-"""The virtual board's gestures (device/lib/tinyml/hal/_simgestures.py) checked against physics
+"""The virtual board's gestures (tinyml_sim/gestures.py) checked against physics
 in CPython: numerical derivatives of the gesture's own orientation and position, computed here,
 against what its accelerometer and gyroscope report."""
 
@@ -7,9 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import simgestures
+from tinyml_host.virtual_board.tinyml_sim import gestures
 
-gestures = simgestures.load()
 NAMES = gestures.GESTURES
 
 

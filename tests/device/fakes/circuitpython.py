@@ -65,7 +65,7 @@ class I2C:
         return sorted(self.devices)
 
     def writeto(self, address, buffer, *, start=0, end=None):
-        # the devices are tinyml.hal._simdevices fakes: a plain write sets their register pointer
+        # the devices are tinyml_sim.devices fakes: a plain write sets their register pointer
         self._check(address).writeto(bytes(buffer[start:end]))
 
     def readfrom_into(self, address, buffer, *, start=0, end=None):

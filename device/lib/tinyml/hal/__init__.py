@@ -1,6 +1,8 @@
 # The hardware seam: board detection, the LED and the sensor I2C bus, one backend per platform.
-#   sim           MicroPython's unix port, the virtual board (tinyml sim)
-#   machine       MicroPython on a real board
+#   sim           the virtual board (`tinyml sim`): its own package, tinyml_sim, which never
+#                 ships to a board; the virtual board puts it on sys.path, nothing else has it
+#   machine       MicroPython on a board (also the unix port without tinyml_sim: not a board,
+#                 but its real `bluetooth` stack, when built with one, serves telemetry)
 #   circuitpython CircuitPython (board, pwmio, busio, digitalio)
 # Board facts come from tinyml.boards (generated from boards.json), never from if-chains.
 import sys
@@ -8,12 +10,13 @@ import sys
 from tinyml import clock
 from tinyml.boards import BOARDS
 
-if sys.platform == "linux":
-    from tinyml.hal import _sim as _backend
-elif sys.implementation.name == "circuitpython":
-    from tinyml.hal import _circuitpython as _backend
-else:
-    from tinyml.hal import _machine as _backend
+try:
+    from tinyml_sim import hal as _backend  # type: ignore[import-not-found]
+except ImportError:
+    if sys.implementation.name == "circuitpython":
+        from tinyml.hal import _circuitpython as _backend
+    else:
+        from tinyml.hal import _machine as _backend
 
 PLATFORM = _backend.PLATFORM
 _led = None

@@ -1,7 +1,8 @@
 # MicroPython on a real board: machine.PWM on the LED pin, machine.I2C on the sensor bus.
+# machine is imported where it is used: the unix port has a `machine` module without Pin, PWM
+# or I2C, and it must still get as far as "unsupported board" (and to its BLE stack, if any).
 import os
-
-from machine import I2C, PWM, Pin
+import sys
 
 PLATFORM = "micropython"
 _PWM_HZ = 1000
@@ -9,7 +10,11 @@ _PWM_HZ = 1000
 
 def board_id(boards):
     from tinyml.hal import longest_match
-    return longest_match(os.uname().machine, boards, "machine")
+    try:
+        name = os.uname().machine
+    except AttributeError:  # ports without os.uname (unix) say the same in sys.implementation
+        name = sys.implementation._machine
+    return longest_match(name, boards, "machine")
 
 
 class _ActiveLowPWM:
@@ -25,12 +30,16 @@ class _ActiveLowPWM:
 
 
 def led(led_facts):
+    from machine import PWM, Pin
+
     pin, _, active_low, _ = led_facts
     pwm = PWM(Pin(pin), freq=_PWM_HZ, duty_u16=65535 if active_low else 0)
     return _ActiveLowPWM(pwm) if active_low else pwm
 
 
 def i2c(bus, power, pullup, sensors):
+    from machine import I2C, Pin
+
     # Sensor power and bus pull-ups first (the Nano's firmware already sets them; harmless twice).
     for switch in (power, pullup):
         if switch is not None:

@@ -11,9 +11,8 @@
 #   _ubluepy       MicroPython's nrf port (Nano 33 BLE Sense)
 #   _bluetooth     MicroPython's `bluetooth` module (ESP32, ESP32-S3, Pico W, Pico 2 W)
 #   _adafruit_ble  CircuitPython's adafruit_ble
-#   _sim           the virtual board (files shared with `tinyml monitor --port sim`)
+#   tinyml_sim.telemetry  the virtual board (files shared with `tinyml monitor --port sim`)
 import struct
-import sys
 
 from micropython import const
 
@@ -215,14 +214,35 @@ def backend(board, firmware, boards=None):
 
 
 def start(name="tinyml", binary=False):
-    """Advertise NUS as `name` and return the Telemetry; binary=True sends binary frames."""
-    if sys.platform == "linux":
-        from tinyml.telemetry import _sim
-        return Telemetry(_sim.Link(name), binary)
+    """Advertise NUS as `name` and return the Telemetry; binary=True sends binary frames.
+    The stack is the board's (boards.json "ble"); on a port that is no board in boards.json
+    (the unix port built with NimBLE, a custom board) the BLE module the firmware has."""
     from tinyml import hal
-    stack = backend(hal.board_id(), hal.PLATFORM)
+    if hal.PLATFORM == "sim":  # the virtual board, and only it (tinyml.hal)
+        from tinyml_sim import telemetry as sim  # type: ignore[import-not-found]
+        return Telemetry(sim.Link(name), binary)
+    try:
+        board = hal.board_id()
+    except ValueError as e:
+        stack = stack_present(hal.PLATFORM)
+        if stack is None:
+            raise ValueError("no BLE: %s, and its firmware has no BLE module" % e)
+    else:
+        stack = backend(board, hal.PLATFORM)
     module = __import__("tinyml.telemetry._" + stack, None, None, ("Link",))
     return Telemetry(module.Link(name), binary)
+
+
+def stack_present(firmware):
+    """The BLE stack this firmware has, by the module it provides; None when it has none."""
+    for module, stack in (("ubluepy", "ubluepy"), ("bluetooth", "bluetooth")) if firmware == "micropython" \
+            else (("_bleio", "adafruit_ble"),):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        return stack
+    return None
 
 
 open = start  # the first name of start(); apps/sine.py uses it

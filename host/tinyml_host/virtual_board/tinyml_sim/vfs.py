@@ -1,6 +1,6 @@
 # The virtual board's `vfs` module, with a ROMFS partition. Runs in MicroPython (the unix
-# port under `tinyml sim`), never in CPython, and never ships to a board: the sim copies it
-# beside its boot code and installs it as sys.modules["vfs"].
+# port under `tinyml sim`), never in CPython, and never ships to a board: the sim's boot code
+# imports it and installs it as sys.modules["vfs"].
 #
 # The unix port's vfs has VfsRom but no rom_ioctl. Here the partition is presented the way
 # the nrf, rp2 and esp32 ports present theirs (MicroPython's ports/nrf/modules/nrf/flashbdev.c,

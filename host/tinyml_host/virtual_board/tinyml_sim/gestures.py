@@ -1,5 +1,5 @@
 # Gestures a person performs with a board in hand, as an IMU would feel them: the virtual
-# board's IMU fakes (_simdevices.IMUFake) play them, and the host tests check the physics in
+# board's IMU fakes (tinyml_sim.devices.IMUFake) play them, and the host tests check the physics in
 # CPython. Pure Python, no imports beyond math, so the same file runs in MicroPython and CPython
 # and gives the same numbers in both (its own random generator, seeded per take).
 #

@@ -4,7 +4,7 @@
 # and rocking at 1 Hz, 23.5 C, 45 %RH, 1013.25 hPa) into register values with the conversion its
 # datasheet gives, at the range the driver configured, so a driver's units are checked against
 # the datasheet rather than against itself. Set `frozen = True` on a device to stop the motion and
-# write its registers yourself. perform(name) has every IMU play a gesture (_simgestures.py).
+# write its registers yourself. perform(name) has every IMU play a gesture (tinyml_sim/gestures.py).
 import math
 import time
 
@@ -112,7 +112,7 @@ class IMUFake:
     `still` replaces both by a fixed (ax, ay, az, gx, gy, gz)."""
 
     still = None
-    gesture = None        # a _simgestures.Gesture, shared by every IMU fake
+    gesture = None        # a tinyml_sim.gestures.Gesture, shared by every IMU fake
     gesture_start = 0     # time.ticks_us() when it started
     clock = None          # tests: a function giving the gesture's time in seconds
 
@@ -129,12 +129,12 @@ class IMUFake:
 
 
 def perform(name, seed=0):
-    """Every IMU fake plays gesture `name` (tinyml.hal._simgestures.GESTURES) from now on, as
+    """Every IMU fake plays gesture `name` (tinyml_sim.gestures.GESTURES) from now on, as
     take `seed` (its speed, amplitude and how the board is held); None goes back to rocking."""
     if name is None:
         IMUFake.gesture = None
         return
-    from tinyml.hal._simgestures import Gesture
+    from tinyml_sim.gestures import Gesture
 
     IMUFake.gesture = Gesture(name, seed)
     IMUFake.gesture_start = time.ticks_us()

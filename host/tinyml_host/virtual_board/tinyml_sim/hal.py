@@ -1,12 +1,13 @@
 # The virtual board: MicroPython's unix port started by `tinyml sim`.
 # The LED records every duty change to $TINYML_SIM_DIR/pwm.trace as little-endian
 # (uint32 ticks_us, uint32 duty_u16) records the host reads. The I2C bus holds
-# register-level fakes of the board's sensors (tinyml.hal._simdevices).
+# register-level fakes of the board's sensors (tinyml_sim.devices).
 import os
 import struct
 import time
 
 PLATFORM = "sim"
+FIRMWARE_MODULES = ("bmi270",)  # the frozen drivers the virtual board stands in for
 _DEFAULT_BOARD = "nano33_ble_sense"
 _ENODEV = 19  # what machine.I2C raises for an address nobody answers
 
@@ -94,20 +95,22 @@ def _raw(buf):
 
 
 def i2c(bus, power, pullup, sensors):
-    from tinyml.hal import _simdevices
+    from tinyml_sim.devices import FAKES
 
     devices = {}
     for kind, part, addresses, _, _ in sensors:
-        for address, make in zip(addresses, _simdevices.FAKES.get(part, ())):
+        for address, make in zip(addresses, FAKES.get(part, ())):
             devices[address] = make()
     return SimI2C(devices)
 
 
 def firmware_module(name):
     """A driver module the firmware would have frozen in. The virtual board has none of them;
-    it has stand-ins (tinyml/hal/_sim_<name>.py) for the few tinyml needs, which drive the
+    it has stand-ins (tinyml_sim/<name>.py) for the few tinyml needs, which drive the
     register fakes the same way the real drivers drive the chips."""
-    return __import__("tinyml.hal._sim_" + name, None, None, ("x",))
+    if name not in FIRMWARE_MODULES:
+        raise ImportError("no module named '%s'" % name)
+    return __import__("tinyml_sim." + name, None, None, ("x",))
 
 
 # Every wait is also recorded to $TINYML_SIM_DIR/sleep.trace as little-endian (uint32 ticks_ms

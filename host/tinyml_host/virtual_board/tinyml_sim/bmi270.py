@@ -4,7 +4,7 @@
 # firmware's driver do the setup. On the virtual board there is no such firmware, so this module
 # performs the same load protocol (the constructor's signature and register sequence follow the
 # micropython-lib driver) with a dummy file of the right size, against the register fake in
-# tinyml.hal._simdevices. It is never used on a real board: tinyml.hal.firmware_module() only
+# tinyml_sim.devices. It never ships to a board: tinyml.hal.firmware_module() only
 # returns it on the sim backend.
 from micropython import const
 
