@@ -25,7 +25,7 @@ import asyncio
 import types
 
 from bleak.backends.device import BLEDevice
-from bumble.core import AdvertisingData, UUID
+from bumble.core import AdvertisingData
 from bumble.device import Peer
 from bumble.gatt import Characteristic
 from bumble.hci import Address

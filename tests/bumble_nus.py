@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 
-from bumble.core import AdvertisingData, UUID
+from bumble.core import AdvertisingData
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 NUS_SERVICE = "6E400001-B5A3-F393-E0A9-E50E24DCCA9E"
