@@ -283,3 +283,28 @@ def test_cli_monitor_ble_to_csv(air, recording, monkeypatch, tmp_path, capsys):
         assert [float(v) for v in values] == pytest.approx(recording["rows"][int(seq)], rel=1e-6)
     printed = capsys.readouterr().out
     assert f"wrote {out} ({len(rows) - 1} rows)" in printed and "OK led" in printed
+
+
+# --- the adapter is bleak's API ---------------------------------------------------------------
+
+def test_the_adapter_has_the_signatures_of_the_bleak_it_stands_in_for(air):
+    """The parameters the monitor passes, by position and name, as installed bleak names them:
+    a bleak release that renames one fails here, not only on a user's laptop."""
+    import inspect
+
+    import bleak
+
+    adapter = bumble_bleak.central(air)
+
+    def leading(function, n):
+        return list(inspect.signature(function).parameters)[:n]
+
+    for cls, methods in (("BleakScanner", {"find_device_by_name": 2, "find_device_by_address": 2}),
+                         ("BleakClient", {"__init__": 4, "start_notify": 3, "write_gatt_char": 4,
+                                          "disconnect": 1, "connect": 1})):
+        for method, n in methods.items():
+            real, ours = getattr(getattr(bleak, cls), method), getattr(getattr(adapter, cls), method)
+            assert leading(ours, n) == leading(real, n), (cls, method)
+    for prop in ("is_connected", "mtu_size", "services"):
+        assert isinstance(getattr(bleak.BleakClient, prop), property)
+        assert isinstance(getattr(adapter.BleakClient, prop), property)
