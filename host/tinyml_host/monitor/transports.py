@@ -282,24 +282,34 @@ def is_address(target: str) -> bool:
     return bool(_ADDRESS.match(target))
 
 
+def load_bleak():
+    try:
+        import bleak
+    except ImportError:
+        raise TinymlError("BLE needs bleak: `make setup` installs it (pip install bleak)") from None
+    return bleak
+
+
 class BleTransport(Transport):
     """A board's NUS as a BLE central: notifications from TX, commands written to RX. A
-    disconnect is reported; with reconnect=True we connect again until stop()."""
+    disconnect is reported; with reconnect=True we connect again until stop().
 
-    def __init__(self, target: str, reconnect: bool = False, scan_timeout: float = 10.0):
+    `bleak`: what provides BleakScanner and BleakClient, the bleak package by default; the
+    tests pass a bleak-compatible central on Bumble's virtual controllers (tests/bumble_bleak.py),
+    where bleak itself would need BlueZ."""
+
+    def __init__(self, target: str, reconnect: bool = False, scan_timeout: float = 10.0, bleak=None):
         super().__init__()
         self.target, self.reconnect, self.scan_timeout = target, reconnect, scan_timeout
+        self._bleak = bleak
         self.label = f"BLE {target}"
         self.client = None
         self._task = None
         self._stopping = False
 
     async def start(self, sink: Sink):
-        try:
-            import bleak
-        except ImportError:
-            raise TinymlError("BLE needs bleak: `make setup` installs it (pip install bleak)") from None
-        self._bleak, self._sink = bleak, sink
+        bleak = self._bleak = self._bleak or load_bleak()
+        self._sink = sink
         self._loop = asyncio.get_running_loop()
         scanner = bleak.BleakScanner
         try:
@@ -385,16 +395,16 @@ class BleTransport(Transport):
 
 
 def open_transport(port: str | None = None, ble: str | None = None, board_id: str = "nano33_ble_sense",
-                   reconnect: bool = False, scan_timeout: float = 10.0, app: str = "sine") -> Transport:
+                   reconnect: bool = False, scan_timeout: float = 10.0, app: str = "sine", bleak=None) -> Transport:
     """`--ble NAME_OR_ADDRESS`, `--port sim`, `--port PATH`, or `--port auto` (or neither):
     the first USB board. `app`: what the monitor starts on a board over serial or the virtual
-    board (over BLE the board runs what it runs)."""
+    board (over BLE the board runs what it runs). `bleak`: see BleTransport."""
     if ble and port:
         raise TinymlError("pick one of --ble and --port")
     if app not in APP_NAMES:
         raise TinymlError(f"--app {app!r}: the monitor starts one of {', '.join(APP_NAMES)}")
     if ble:
-        transport = BleTransport(ble, reconnect=reconnect, scan_timeout=scan_timeout)
+        transport = BleTransport(ble, reconnect=reconnect, scan_timeout=scan_timeout, bleak=bleak)
         transport.names = APP_NAMES[app]
         return transport
     if port == "sim":
