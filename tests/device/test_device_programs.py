@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import models
-from mpy import DEVICE_LIB, ROOT, lines_with, run
+from mpy import ROOT, lines_with, micropypath, run
 from tinyml_host import export, reference, romfs, tmdl
 
 
 def _env(tmp_path, board="nano33_ble_sense"):
-    return {"MICROPYPATH": f".frozen:{ROOT / 'device'}:{DEVICE_LIB}", "TINYML_BOARD": board,
+    return {"MICROPYPATH": micropypath(ROOT / "device"), "TINYML_BOARD": board,
             "TINYML_SIM_DIR": str(tmp_path)}
 
 

@@ -66,6 +66,28 @@ print('ALLOC', gc.mem_alloc() - before)
     assert lines_with("ALLOC", out) == ["0"]
 
 
+def test_an_overrun_period_is_counted_and_not_slept(tmp_path):
+    out = run("""
+from tinyml import apps, clock, hal
+class Recorder:
+    waits = []
+    def sleep(self, ms, light):
+        self.waits.append(ms)
+kind = hal.wait_kind(False, 'auto')
+hal._backend = Recorder()
+hal.reset_power_stats()
+now = clock.ticks_ms()
+apps.pace(clock.ticks_add(now, -1000), 20, kind)   # due 980 ms ago: the inference overran
+apps.pace(clock.ticks_add(now, -1000), 20, kind)
+apps.pace(now, 500, kind)                          # due in 500 ms: a wait
+print('N', hal.overruns(), hal.power_stats()[2], len(Recorder.waits), 400 < Recorder.waits[0] <= 500)
+hal.reset_power_stats()
+print('R', hal.overruns())
+""", env=_env(tmp_path, "pico"))
+    assert lines_with("N", out) == ["2 1 1 True"]
+    assert lines_with("R", out) == ["0"]
+
+
 def test_motion_app_spends_most_of_its_time_asleep_on_the_virtual_board(tmp_path):
     """At its default rate (a sample every 20 ms, an inference every 8 samples) the motion app
     sleeps between samples; the hal counts the time (the unix port's clock, not a board's)."""

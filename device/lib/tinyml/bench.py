@@ -72,7 +72,7 @@ def duty(runs, sleep="auto"):
         module.run(sleep=sleep, **options)
         awake, asleep, wakeups, wait = hal.power_stats()
         rows.append({"app": name, "board": hal.board_id(), "awake_ms": awake, "asleep_ms": asleep,
-                     "wakeups": wakeups, "wait": wait, "options": options})
+                     "wakeups": wakeups, "overruns": hal.overruns(), "wait": wait, "options": options})
     return rows
 
 

@@ -63,6 +63,7 @@ def pace(next_at, period_ms, wait):
     if left > 0:
         hal.sleep_between(left, wait)
         return next_at
+    hal.count_overrun()
     return clock.ticks_ms()
 
 

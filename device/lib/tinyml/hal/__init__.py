@@ -105,7 +105,7 @@ def _open_bus(f):
 # virtual board reports its duty cycle: power_stats().
 IDLE = "idle"
 LIGHT = "lightsleep"
-_stats = [0, 0, 0, 0, 0]  # asleep ms, asleep us remainder, wakeups, start ticks_ms, counting (0/1)
+_stats = [0, 0, 0, 0, 0, 0]  # asleep ms, asleep us remainder, wakeups, start ticks_ms, counting (0/1), overruns
 _last_wait = [IDLE]
 
 
@@ -147,9 +147,19 @@ def power_stats():
     return (total - asleep if total > asleep else 0, asleep, _stats[2], _last_wait[0] if _stats[2] else None)
 
 
+def count_overrun():
+    """A period the app overran: its inference ended after the next one was due, so no wait."""
+    _stats[5] += 1
+
+
+def overruns():
+    """Periods overrun since the last reset_power_stats(): with wakeups, every period is counted."""
+    return _stats[5]
+
+
 def reset_power_stats():
     """Count from now (an app calls this as its loop starts)."""
-    _stats[0] = _stats[1] = _stats[2] = 0
+    _stats[0] = _stats[1] = _stats[2] = _stats[5] = 0
     _stats[3] = clock.ticks_ms()
     _stats[4] = 1
 
