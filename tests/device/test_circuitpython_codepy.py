@@ -19,7 +19,8 @@ from mpy import DEVICE_LIB, ROOT
 from tinyml_host import boards, export, reference, tmdl
 
 FAKES = Path(__file__).parent / "fakes"
-# CircuitPython's time module, all of it (its own unix port and the boards: FACTS.md)
+# CircuitPython's time module on its boards, all of it (shared-bindings/time; its unix port has
+# MicroPython's time instead, with sleep_ms and ticks_*, so only a board shows the difference)
 CIRCUITPYTHON_TIME = ("monotonic", "monotonic_ns", "sleep", "struct_time", "localtime", "mktime", "time")
 ITERATIONS = 5
 

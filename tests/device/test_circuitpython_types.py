@@ -37,10 +37,6 @@ def test_circuitpython_path_type_checks_against_the_stubs(tmp_path):
                       # Adafruit's BLE library ships no type information (its calls are not checked)
                       "[mypy-adafruit_ble,adafruit_ble.*]\nignore_missing_imports = True\n"
                       "[mypy-tinyml._viper]\nignore_errors = True\n"
-                      # model.py (the backend seam's) needs two annotations before mypy can check its
-                      # function bodies (model.py:205 `views`, :214 `_steps`); until then its module level
-                      # only; test_no_micropython_only_time_calls covers its use of time
-                      "[mypy-tinyml.model]\ncheck_untyped_defs = False\n"
                       "[mypy-tinyml.hal._machine]\nignore_errors = True\n"
                       "[mypy-tinyml.telemetry._bluetooth,tinyml.telemetry._ubluepy]\n"
                       "ignore_errors = True\n")

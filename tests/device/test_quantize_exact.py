@@ -4,12 +4,15 @@ Golden values: TFLite's QUANTIZE op, run by the LiteRT interpreter's reference k
 TFLite Micro, which must agree (the float-input AD01 model in ../shared/models, its input
 QUANTIZE's scale and zero point rewritten to each held model's),
 on inputs at and around every rounding tie of each held model's input scale: every float32
-within 4 ulps of each (k + 0.5) * scale, and the 30-bit floats (CircuitPython's, two lowest
-mantissa bits zero) within 3 steps of each. Checked three ways:
+within 4 ulps of each (k + 0.5) * scale, and the 30-bit floats within 3 steps of each, in
+both of CircuitPython's storages: a float kept in the object word loses its two lowest mantissa
+bits, which read back as zero up to CircuitPython 10.1 and as a copy of the two bits above them
+from 10.2 on (py/obj.h, mp_obj_float_get; seen on its unix port built from source). Checked
+three ways:
 - tinyml.quant in CPython, handed each input as the VM would hold it: a double (also doubles
   between float32 values, which a VM rounds to nearest float32 as TFLite's caller would), a
-  float32, and a 30-bit float emulated as a float that drops the two lowest mantissa bits after
-  every operation;
+  float32, and a 30-bit float of either storage, emulated as a float that stores every
+  operation's result that way;
 - the old float arithmetic under the same 30-bit emulation, which must disagree near ties
   (else the emulation would not be showing anything);
 - Model.quantize in the micropython binary (doubles), 0 bytes allocated per call.
@@ -43,23 +46,38 @@ def from_bits(bits: int) -> float:
     return struct.unpack("<f", struct.pack("<I", bits & 0xFFFFFFFF))[0]
 
 
+def held_bits(bits: int, refill: bool) -> int:
+    """The float32 bits a CircuitPython float keeps: the two lowest dropped, and on reading
+    zero (to 10.1) or refilled with a copy of the two bits above them (10.2 on)."""
+    bits &= ~3
+    return bits | (bits >> 2) & 3 if refill else bits
+
+
 class Float30(float):
-    """A CircuitPython float as its VM stores it: float32 with the two lowest mantissa bits
-    dropped (truncated) after every operation."""
+    """A CircuitPython float as its VM stores it (up to 10.1): float32 with the two lowest
+    mantissa bits dropped (truncated) after every operation."""
+
+    refill = False
 
     def __new__(cls, value):
-        return float.__new__(cls, from_bits(f32_bits(value) & ~3))
+        return float.__new__(cls, from_bits(held_bits(f32_bits(value), cls.refill)))
 
     def _op(name):
         def op(self, other):
-            return Float30(getattr(float(self), name)(float(other)))
+            return type(self)(getattr(float(self), name)(float(other)))
         return op
 
     __add__, __radd__, __sub__, __rsub__ = _op("__add__"), _op("__radd__"), _op("__sub__"), _op("__rsub__")
     __mul__, __rmul__, __truediv__, __rtruediv__ = _op("__mul__"), _op("__rmul__"), _op("__truediv__"), _op("__rtruediv__")
 
     def __neg__(self):
-        return Float30(-float(self))
+        return type(self)(-float(self))
+
+
+class Float30Refilled(Float30):
+    """The same from CircuitPython 10.2 on: the two dropped bits read back as the two above them."""
+
+    refill = True
 
 
 def held_scales():
@@ -84,13 +102,14 @@ def held_scales():
 
 def tie_inputs(scale, zero_point):
     """Float32 values within 4 ulps of every tie (k + 0.5) * scale an int8 output can meet,
-    and 30-bit values within 3 steps of each."""
+    and 30-bit values (both storages) within 3 steps of each."""
     values = set()
     for k in range(-129 - zero_point, 128 - zero_point):
         tie = f32_bits(np.float32((k + 0.5) * float(scale)))
         for d in range(-4, 5):
             values.add(from_bits(tie + d if tie < 1 << 31 else tie - d))
             values.add(from_bits((tie & ~3) + 4 * d))
+            values.add(from_bits(held_bits((tie & ~3) + 4 * d, refill=True)))
     return sorted(v for v in values if math.isfinite(v))
 
 
@@ -198,8 +217,9 @@ def test_exact_on_double_float32_and_30_bit_floats(golden):
         scratch = bytearray(4)
         for v, w in zip(values, want):
             assert quant.quantize(v, scratch, high, low, zp) == w, (name, v, w)  # double and float32 (v is on the grid)
-            if f32_bits(v) & 3 == 0:
-                assert quant.quantize(Float30(v), scratch, high, low, zp) == w, (name, "30-bit", v, w)
+            for storage in (Float30, Float30Refilled):
+                if held_bits(f32_bits(v), storage.refill) == f32_bits(v):  # a value this storage can hold
+                    assert quant.quantize(storage(v), scratch, high, low, zp) == w, (name, storage.__name__, v, w)
         # doubles between float32 values: a VM rounds them to nearest float32, as TFLite's caller does
         mids = [(a + b) / 2 + (b - a) / 8 for a, b in zip(values, values[1:]) if b - a < 1e-3]
         want_mid = TfliteQuantize()(scale, zp, [float(np.float32(m)) for m in mids]) if mids else []

@@ -206,7 +206,7 @@ class Model:
         # multipliers and shifts it checked, the python plan splits the bias into pieces.
         window, signed = reader.stream_window(contents)
         window = memoryview(window)
-        views = []
+        views = []  # type: list[memoryview]
 
         def prepare(layer):
             views.append(reader.place_in_window(f, layer, window, signed, len(views)))
@@ -214,8 +214,11 @@ class Model:
 
         self._setup(contents, module, prepare, whole=False)
         self._fc = _Streamed(f, module.fc).fc
-        self._steps = tuple(((l.bias_at, view, plan), dst)
-                            for l, view, (plan, dst) in zip(self.layers, views, self._steps))
+        # _steps: (plan, output buffer) per layer, the buffer None between the layers of a backend
+        # that runs whole models; its type is declared here, its first assignment in the source
+        steps = tuple(((l.bias_at, view, plan), dst)
+                      for l, view, (plan, dst) in zip(self.layers, views, self._steps))
+        self._steps = steps  # type: tuple[tuple[object, array | None], ...]
 
     def close(self):
         """Close the model file a streamed model keeps open (invoke() needs it until then)."""
@@ -253,11 +256,11 @@ class Model:
 
     def invoke(self):
         """Run self.input -> self.output with integer arithmetic. Allocates nothing."""
-        if self._whole is not None:
+        if self._run is not None:  # set together with self._whole, by a backend that runs whole models
             self._run(self._whole, self.input, self.output)
             return
         fc = self._fc
-        src = self.input
+        src = self.input  # type: array | None
         for plan, dst in self._steps:
             fc(plan, src, dst)
             src = dst

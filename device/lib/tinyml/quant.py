@@ -4,7 +4,8 @@ TFLite computes q = round(x / scale) + zero_point in float32 (x and scale float3
 quotient rounded to float32, then rounded half away from zero) and clamps to int8. Python
 floats differ by port: doubles (unix), float32 (most boards), or CircuitPython's 30-bit
 floats stored in the object word, which drop the two lowest mantissa bits after every
-operation. Float arithmetic here would round differently near the ties. Instead, load
+operation (read back as zeros up to CircuitPython 10.1, as a copy of the two bits above from
+10.2 on). Float arithmetic here would round differently near the ties. Instead, load
 computes, with integers only, the float32 thresholds t_k (k = 0, 1, ...): the smallest
 x >= 0 whose quotient rounds to k + 1 or more. A call stores x as float32 bits (exact for
 30-bit and float32 values; a double rounds to nearest, as when TFLite is handed it), and
