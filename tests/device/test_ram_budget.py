@@ -183,3 +183,51 @@ def test_streamed_every_backend_bit_exact(tmp_path):
         seen.add(backend)
     assert seen >= {"viper", "python"}
     assert not lines_with("CLOSED", out)
+
+
+def test_predict_allocates_only_its_float_result(tmp_path):
+    """predict() = quantize, invoke, dequantize: the one object it makes is the float it returns
+    (boxed on this port; in the object word on CircuitPython's), no tuple or list per call."""
+    (tmp_path / "sine.tmdl").write_bytes(tmdl.encode(export.convert(models.sine_tflite())))
+    out = run("""
+import gc, tinyml
+def per_call(f):
+    for _ in range(5):
+        f()
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(100):
+        f()
+    return (gc.mem_alloc() - before) // 100
+for backend in tinyml.available_backends():
+    m = tinyml.load('sine.tmdl', backend)
+    print('A', backend, per_call(lambda: m.predict(1.0)), per_call(lambda: m.dequantize(3)))
+""", cwd=tmp_path)
+    rows = [line.split() for line in lines_with("A", out)]
+    assert rows and all(predict == one_float for _, predict, one_float in rows), rows
+
+
+def test_stream_budget_counts_the_windows_temporary_copy_without_uctypes(monkeypatch, tmp_path):
+    """Where uctypes is missing (CircuitPython; CPython here) the stream window is made as
+    array('b', bytes(n)), which holds a copy as large while it is made: load's check before
+    allocating must count it, or a heap that holds the window once fails mid-load."""
+    import sys
+    import types
+
+    from mpy import DEVICE_LIB
+
+    model = export.convert(models.motion_tflite())
+    path = tmp_path / "motion.tmdl"
+    path.write_bytes(tmdl.encode(model))
+    # the largest layer's bias, multipliers, shifts and weights with their padding (the writer's)
+    largest = max(sum(tmdl.section_sizes(l.shape[1], l.shape[0], len(l.multiplier))) for l in model.layers)
+    monkeypatch.setitem(sys.modules, "micropython", types.SimpleNamespace(const=lambda v: v))  # no viper
+    monkeypatch.syspath_prepend(str(DEVICE_LIB))
+    for name in [m for m in sys.modules if m == "tinyml" or m.startswith("tinyml.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import tinyml
+
+    needs = tinyml.ram_needed(str(path), "python")
+    assert needs["stream_peak"] - needs["stream"] == largest
+    for name in [m for m in sys.modules if m == "tinyml" or m.startswith("tinyml.")]:
+        del sys.modules[name]

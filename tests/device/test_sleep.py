@@ -99,11 +99,13 @@ t0 = clock.ticks_ms()
 motion.run(inferences=4)
 wall = clock.ticks_diff(clock.ticks_ms(), t0)
 awake, asleep, wakeups, kind = hal.power_stats()
-print('STATS', wall, awake, asleep, wakeups, kind)
+print('STATS', wall, awake, asleep, wakeups, hal.overruns(), kind)
 """, cwd=tmp_path, env=_env(tmp_path, "pico"))
-    wall, awake, asleep, wakeups, kind = lines_with("STATS", out)[0].split()
-    wall, awake, asleep, wakeups = int(wall), int(awake), int(asleep), int(wakeups)
-    # 16 + 3 * 8 = 40 samples, a wait after each: 40 waits of up to 20 ms
-    assert wakeups == 40 and kind == "lightsleep"
-    assert 0 < asleep <= 40 * 20 and awake + asleep <= wall + 2
+    wall, awake, asleep, wakeups, overruns, kind = lines_with("STATS", out)[0].split()
+    wall, awake, asleep, wakeups, overruns = int(wall), int(awake), int(asleep), int(wakeups), int(overruns)
+    # 16 + 3 * 8 = 40 samples, a wait after each of up to 20 ms, except after a period a loaded
+    # host overran (counted); a wait may last longer than asked (the host's scheduler), and the
+    # hal counts what it really lasted
+    assert wakeups + overruns == 40 and wakeups > overruns and kind == "lightsleep"
+    assert 0 < asleep <= wall and awake + asleep <= wall + 2
     assert asleep / (awake + asleep) > 0.5, (awake, asleep)

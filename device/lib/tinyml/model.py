@@ -31,6 +31,7 @@ _MODEL_WORDS = const(224)
 _LAYER_WORDS = const(100)
 
 BACKENDS = ("native", "viper", "python")  # fastest first
+_NUMBER = (int, float)  # one tuple: isinstance(x, (int, float)) would build one per predict()
 _modules = {}
 _problems = {}
 for _name in BACKENDS:
@@ -59,7 +60,7 @@ def _backend_module(backend):
 
 def _needs(contents, backend):
     """Bytes load() keeps in RAM for this file and backend, per placement of the sections:
-    {"filesystem", "stream", "romfs", "buffers", "peak"}. buffers are input, output, hidden
+    {"filesystem", "stream", "romfs", "buffers", "peak", "stream_peak"}. buffers are input, output, hidden
     activations, the accumulator row (viper, python) and the float output list; "filesystem"
     also reads every section into RAM (and "peak" adds the largest temporary copy while it
     does: an int32 section's, or with no uctypes a layer's weights), "stream" one window as large as the largest layer, "romfs" none
@@ -88,6 +89,9 @@ def _needs(contents, backend):
              "filesystem": base + sum(sections) + copies}
     needs["peak"] = needs["filesystem"] + max(4 * l.n_out if _WEIGHTS_COPIED_ONCE else l.end - l.bias_at
                                               for l in layers)
+    # the stream window, made where uctypes is missing as array('b', bytes(n)), has a
+    # temporary copy as large while it is made
+    needs["stream_peak"] = needs["stream"] + (0 if _WEIGHTS_COPIED_ONCE else max(sections))
     return needs
 
 
@@ -102,7 +106,7 @@ def _check_budget(path, needs, placement):
 
 
 def _need(needs, placement):
-    return needs["peak" if placement == "filesystem" else placement]
+    return needs["peak" if placement == "filesystem" else "stream_peak" if placement == "stream" else placement]
 
 
 def _too_big(path, needs, placement, free, why):
@@ -122,7 +126,8 @@ def _too_big(path, needs, placement, free, why):
 def ram_needed(path, backend=None):
     """What load(path, backend) needs in RAM, from the file's layer table alone: a dict of
     bytes by placement ("filesystem", "stream", "romfs"), plus "buffers" (the activations
-    every placement has) and "peak" (filesystem, with a section's temporary copy)."""
+    every placement has), "peak" (filesystem, with a section's temporary copy) and
+    "stream_peak" (stream, with the window's temporary copy where uctypes is missing)."""
     backend = _backend_module(backend)[0]
     with open(path, "rb") as f:
         return _needs(reader.read(f, reader.image_of(f)), backend)
@@ -277,7 +282,7 @@ class Model:
     def predict(self, x):
         """Float (or sequence of floats) in; float (or list) out, softmax applied if the model has it."""
         inp = self.input
-        if isinstance(x, (int, float)):
+        if isinstance(x, _NUMBER):
             if len(inp) != 1:
                 raise ValueError("model takes %d inputs, got one number" % len(inp))
             inp[0] = self.quantize(x)
