@@ -268,3 +268,35 @@ def test_other_models_get_no_mlperf_table(tmp_path, capsys):
     path.write_bytes(tmdl.encode(export.convert(models.sine_tflite())))
     assert cli.main(["estimate", str(path), "--board", "pico"]) == 0
     assert "MLPerf" not in capsys.readouterr().out
+
+
+def test_every_board_with_a_latency_and_a_busy_current_gets_its_energy(tmp_path, monkeypatch, capsys):
+    """`tinyml estimate --json` with the shipped kernel costs, for every board: energy wherever the
+    native latency and boards.json's busy current exist, average power wherever the wait current
+    exists too, each recomputed here from the row's latency and boards.json's inputs."""
+    monkeypatch.chdir(tmp_path)                      # no out/bench/kernels.json: the shipped table
+    path = tmp_path / "sine.tmdl"
+    path.write_bytes(tmdl.encode(_model()))
+    assert cli.main(["estimate", str(path), "--json", "--rate", "5"]) == 0
+    rows = [r for r in json.loads(capsys.readouterr().out) if r["backend"] == "native"]
+    facts = boards.load()
+    assert {r["board"] for r in rows} == set(facts)
+    with_energy = set()
+    for r in rows:
+        power = facts[r["board"]]["power"]
+        busy_ma, volts = power["active"]["ma"], power["supply_v"]
+        timed_light = power["sleep_modes"]["lightsleep_timed"] and power["lightsleep"]["ma"] is not None
+        wait = power["lightsleep"] if timed_light else power["idle"]
+        if r["latency_us"] is None or busy_ma is None:
+            assert r["energy_uj"] is None and r["why_not"], r["board"]
+            continue
+        with_energy.add(r["board"])
+        assert np.isclose(r["energy_uj"], r["latency_us"] * busy_ma * volts / 1000), r["board"]
+        if wait["ma"] is None:
+            assert r["avg_mw"] is None and "no documented" in r["why_not"], r["board"]
+        else:
+            busy = r["latency_us"] * 1e-6 * 5
+            assert np.isclose(r["avg_mw"], r["energy_uj"] * 5 / 1000 + wait["ma"] * volts * (1 - busy)), r["board"]
+            assert r["avg_is_lower_bound"] == bool(wait.get("lower_bound"))
+    # the shipped table has Cortex-M4 and -M33 costs; their boards have vendor busy currents
+    assert {"nano33_ble_sense", "nano33_ble_sense_rev2", "pico2_w"} <= with_energy
