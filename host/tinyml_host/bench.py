@@ -53,6 +53,8 @@ def average_power(row: dict, board_facts: dict) -> dict:
     total = row["awake_ms"] + row["asleep_ms"]
     out = dict(row, asleep_fraction=row["asleep_ms"] / total if total else None, avg_mw=None, why_not=None)
     wait = power[row["wait"]] if row["wait"] in ("idle", "lightsleep") else None
+    # a wait current that is the datasheet's floor (lower_bound) makes the average one too
+    out["avg_is_lower_bound"] = bool(wait and wait.get("lower_bound"))
     if not total:
         out["why_not"] = "the app did not run"
     elif power["active"]["ma"] is None:
@@ -82,7 +84,8 @@ def report_duty(rows: list[dict], out_dir: Path, where: str) -> Path | None:
     for r in rows:
         table.add_row(r["app"], r["board"], str(r["wait"]), str(r["awake_ms"]), str(r["asleep_ms"]),
                       f"{r['asleep_fraction']:.1%}" if r["asleep_fraction"] is not None else "-",
-                      f"{r['avg_mw']:.2f} mW" if r["avg_mw"] is not None else "-")
+                      (">= " if r["avg_is_lower_bound"] else "") + f"{r['avg_mw']:.2f} mW"
+                      if r["avg_mw"] is not None else "-")
     Console().print(table)
     for r in rows:
         if r["why_not"]:

@@ -28,8 +28,13 @@ def test_average_power_from_a_measured_duty_cycle():
     assert np.isclose(light["avg_mw"], (0.1 * 44 + 0.9 * 0.8) * 3.3)     # 16.896 mW
     pico = bench.average_power(dict(row, board="pico", wait="lightsleep"), facts)
     assert pico["avg_mw"] is None and "busy-CPU" in pico["why_not"]
+    # Nano: 6.3 mA busy (nRF52840 PS, LDO), 3.16 uA idle (ION_RAMON_RTC, a floor), at 3.3 V
     nano = bench.average_power(dict(row, board="nano33_ble_sense"), facts)
-    assert nano["avg_mw"] is None and "idle" in nano["why_not"]
+    assert np.isclose(nano["avg_mw"], (0.1 * 6.3 + 0.9 * 0.00316) * 3.3)  # 2.0883852 mW
+    assert nano["avg_is_lower_bound"] and not out["avg_is_lower_bound"]
+    # Pico 2 W: no documented wait current on the RP2350 for time.sleep_ms
+    pico2 = bench.average_power(dict(row, board="pico2_w"), facts)
+    assert pico2["avg_mw"] is None and "idle" in pico2["why_not"]
 
 
 @pytest.fixture

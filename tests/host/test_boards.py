@@ -31,6 +31,7 @@ def test_boards_json_matches_its_schema():
     (lambda b: b["pico"]["power"]["active"].update(kind="datasheet"), "kind"),   # null figure, known kind
     (lambda b: b["esp32"]["power"]["idle"].update(kind="unknown"), "kind"),      # a figure called unknown
     (lambda b: b["pico"]["power"]["sleep_modes"].update(lightsleep_timed="yes"), "lightsleep_timed"),
+    (lambda b: b["nano33_ble_sense"]["power"]["idle"].update(lower_bound=False), "lower_bound"),  # true or absent
 ])
 def test_schema_rejects_broken_entries(mutate, where):
     data = json.loads(boards.BOARDS_JSON.read_text())
@@ -117,3 +118,44 @@ def test_documented_figures_are_the_sources_numbers():
     assert b["esp32"]["power"]["active"]["ma"] == 44.0 and "27 mA ~ 44 mA" in b["esp32"]["power"]["active"]["source"]
     assert b["esp32s3"]["power"]["lightsleep"]["ma"] == 0.24 and "240 uA" in b["esp32s3"]["power"]["lightsleep"]["source"]
     assert b["pico"]["power"]["lightsleep"]["ma"] == 1.5 and "b004e7e397" in b["pico"]["power"]["lightsleep"]["source"]
+
+
+def test_vendor_figures_are_their_documents_numbers():
+    """nRF52840 PS (CPU running, Sleep), ESP32 datasheet v5.2 Table 4-2, ESP32-S3 datasheet
+    modem-sleep and low-power tables, RP2350 datasheet Table 1446: each figure as its source states
+    it, and the RP2350 busy current as the sum of the row's supply currents it names."""
+    b = boards.load()
+    for board in ("nano33_ble_sense", "nano33_ble_sense_rev2"):
+        power = b[board]["power"]
+        assert power["active"]["ma"] == 6.3 and "6.3 mA with the LDO" in power["active"]["source"]
+        assert "nrf.dcdc(True)" in power["active"]["source"]          # why the LDO row
+        idle = power["idle"]
+        assert idle["ma"] == 3.16 / 1000 and "ION_RAMON_RTC" in idle["source"] and "3.16 uA" in idle["source"]
+        assert idle["lower_bound"] is True and "RTC_TICK_INCREASE_MSEC" in idle["source"]
+    esp = b["esp32"]["power"]
+    assert esp["deepsleep"]["ma"] == 10 / 1000 and "RTC timer + RTC memory: 10 uA" in esp["deepsleep"]["source"]
+    s3 = b["esp32s3"]["power"]
+    assert s3["active"]["ma"] == 54.6 and "the other core in idle state' 54.6 mA" in s3["active"]["source"]
+    assert s3["idle"]["ma"] == 42.3 and "'WAITI (Dual core in idle state)' 42.3 mA" in s3["idle"]["source"]
+    assert s3["deepsleep"]["ma"] == 7 / 1000 and "RTC peripherals powered down: 7 uA" in s3["deepsleep"]["source"]
+    pico2 = b["pico2_w"]["power"]
+    supplies_ua = (11000, 212, 455, 22, 1, 90)         # Table 1446, CoreMark single core @150MHz
+    assert pico2["active"]["kind"] == "derived"
+    assert pico2["active"]["ma"] == round(sum(supplies_ua) / 1000, 2) == 11.78
+    assert all(f" {ua} " in pico2["active"]["source"] for ua in supplies_ua)
+    assert pico2["supply_v"] == 3.3 and b["pico2_w"]["cpu_mhz"] == 150   # the table's supplies and clock
+
+
+def test_no_vendor_figure_means_null_with_what_was_checked():
+    """Where the vendors document no figure for the state MicroPython uses, the entry stays null and
+    names the document checked and what it gives instead."""
+    b = boards.load()
+    for board in ("pico", "pico_w"):
+        power = b[board]["power"]
+        assert power["active"]["ma"] is None and "RP2040 Datasheet, section 5.7" in power["active"]["source"]
+        assert "Table 637" in power["idle"]["source"]
+    pico2 = b["pico2_w"]["power"]
+    assert pico2["idle"]["ma"] is None and "Table 1445" in pico2["idle"]["source"]
+    assert pico2["lightsleep"]["ma"] is None and "pico_low_power" in pico2["lightsleep"]["source"]
+    for board in ("esp32", "esp32s3"):
+        assert "low-power-mode-ble.rst" in b[board]["power"]["ble_advertising"]["source"]
