@@ -31,9 +31,14 @@ tml_status tml_fc_s8_ref(const tml_fc_params *p, const int8_t *x, const int8_t *
         }
         /* unsigned sum: int32 wrap-around as in TFLite, without C's signed-overflow UB */
         uint32_t acc = (uint32_t)bias[o];
-        for (int32_t i = 0; i < n; i++) {
-            int32_t at = i < quads ? start + i / 4 * step + i % 4 : tail + i - quads;
-            acc += (uint32_t)((int32_t)w[at] * (int32_t)x[i]);
+        const int8_t *g = w + start;
+        for (int32_t i = 0; i < quads; i += 4, g += step) {
+            for (int32_t k = 0; k < 4; k++) {
+                acc += (uint32_t)((int32_t)g[k] * (int32_t)x[i + k]);
+            }
+        }
+        for (int32_t i = quads; i < n; i++) {
+            acc += (uint32_t)((int32_t)w[tail + i - quads] * (int32_t)x[i]);
         }
         int32_t c = p->n_channels == 1 ? 0 : o;
         int32_t y = tml_requantize((int32_t)acc, mult[c], shift[c], p->rounding);
