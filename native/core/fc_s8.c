@@ -189,8 +189,9 @@ static inline int32_t mac_row_c(const int8_t *x, const int8_t *r, int32_t n, int
 }
 
 /* The readable form of every path: rows 0..3 of a block from `w` (the block's start, or 16
- * bytes in for rows 4..7), nq groups of 4 inputs, each x[i] load feeding four MACs. */
-#if !defined(TML_PATH_DSP) && !defined(TML_PATH_V6M) && !defined(__riscv)
+ * bytes in for rows 4..7), nq groups of 4 inputs, each x[i] load feeding four MACs. The
+ * portable path's (rv32 does a whole block at once instead, mac_rows8). */
+#if !defined(TML_PATH_DSP) && !defined(TML_PATH_V6M) && !(defined(__riscv) && __riscv_xlen == 32)
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
