@@ -21,6 +21,11 @@ on the board's CPU (`make bench`, out/bench/kernels.json; nearest measured shape
 the clock from boards.json. CPUs without a measurement get none rather than a guess. Without
 a local out/bench/kernels.json, the table shipped in the package (data/kernel_costs.json, the
 last `make bench` committed with the kernels) is used.
+Latency with the weights in flash (ROMFS, read in place): the RAM figure plus, for every byte
+of the layers' sections (weights, bias, multipliers, shifts) that misses the board's flash
+cache, the cycles per byte boards.json `flash_read` gives (docs/benchmarks.md, Weights in
+flash). Each section is read once per invoke: sections larger together than half the cache
+(the rest holds the running code) miss on every invoke, smaller ones only on the first.
 """
 
 from __future__ import annotations
@@ -131,6 +136,28 @@ def latency_us(model: TmdlModel, costs: list[dict], cpu: str, mhz: float) -> flo
     return total / mhz
 
 
+def section_bytes(model: TmdlModel) -> int:
+    """Bytes a native invoke reads from the file's layer sections: weights, bias, multipliers, shifts."""
+    return sum(l.weights.size + 4 * l.weights.shape[0] + 5 * len(l.multiplier) for l in model.layers)
+
+
+def flash_latency_us(model: TmdlModel, ram_us: float | None, board: dict) -> tuple[float | None, str]:
+    """Native latency with the layer sections read from flash in place, and how it was priced
+    (or why it was not): the RAM latency plus the cache misses' cycles (boards.json flash_read)."""
+    facts = board["flash_read"]
+    if ram_us is None:
+        return None, "no RAM latency to add the flash reads to"
+    if facts["cycles_per_byte"] is None:
+        return None, f"no documented flash read cost ({facts['source']})"
+    read = section_bytes(model)
+    if read <= facts["cache_bytes"] // 2:
+        return ram_us, (f"{read:,} B of sections stay in the {facts['cache_bytes'] // 1024} KB flash cache "
+                        "after the first invoke")
+    extra = read * facts["cycles_per_byte"] / board["cpu_mhz"]
+    return ram_us + extra, (f"{read:,} B of sections miss the {facts['cache_bytes'] // 1024} KB flash cache on every "
+                            f"invoke: {facts['cycles_per_byte']} cycles per byte ({facts['kind']})")
+
+
 def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], costs: list[dict],
              board_facts: dict | None = None, romfs_image_bytes: int | None = None) -> list[dict]:
     """package_bytes: {"micropython": n, "circuitpython": n} (.mpy vs .py package sizes);
@@ -160,6 +187,8 @@ def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], c
             "cpu": b["cpu"],
             "cpu_mhz": b["cpu_mhz"],
         })
+        row = rows[-1]
+        row["native_flash_us"], row["flash_note"] = flash_latency_us(model, row["native_us"], b)
     return rows
 
 
@@ -207,24 +236,28 @@ def print_table(rows: list[dict], model_name: str, costs_found: bool):
 
     t = Table(title=f"estimate for {model_name} (not measured on the boards)")
     for c in ("board", "CPU", "flash (model + tinyml)", "RAM: filesystem", "RAM: ROMFS", "RAM: streamed",
-              "heap", "ROMFS partition", "fits", "MACs", "native latency"):
+              "heap", "ROMFS partition", "fits", "MACs", "native latency", "weights in flash"):
         t.add_column(c, justify="left" if c in ("board", "CPU", "fits") else "right")
     for r in rows:
         lat = f"{r['native_us']:.1f} us" if r["native_us"] is not None else "not measured"
+        flash = f"{r['native_flash_us']:.1f} us" if r["native_flash_us"] is not None else "not priced"
         heap = f"{r['heap_bytes']:,} B {r['heap_kind']}" + (" +" if r["heap_grows"] else "")
         part = f"{r['romfs_partition_bytes']:,} B" if r["romfs_partition_bytes"] else "none"
         t.add_row(r["board"], f"{r['cpu']} @ {r['cpu_mhz']} MHz",
                   f"{r['flash_bytes']:,} B of {r['flash_kb_board']} KB", f"{r['ram_bytes']:,} B",
                   f"{r['ram_romfs_bytes']:,} B", f"{r['ram_streamed_bytes']:,} B", heap, part,
                   r["verdict"]["fits"] or ("maybe " + r["verdict"]["may_fit"] if r["verdict"]["may_fit"] else "no"),
-                  f"{r['macs']:,}", lat)
-    Console(width=200).print(t)
+                  f"{r['macs']:,}", lat, flash)
+    Console(width=220).print(t)
     for r in rows:
         print(sentence(r))
+    for r in rows:
+        print(f"{r['board']}, weights in flash: {r['flash_note']}")
     print("RAM from ROMFS: input + output + 2 x widest + 4 x widest + 4 + 8 x outputs + "
           f"{PLAN_BYTES} B per layer + object headers; streamed adds the largest layer's weights and "
           "every layer's bias, multipliers and shifts. ROMFS image: the model alone, as `tinyml deploy --romfs` "
-          "writes it. Heap: boards.json (documented: from MicroPython's sources; estimated: not measured).")
+          "writes it. Heap: boards.json (documented: from MicroPython's sources; estimated: not measured). "
+          "Native latency: weights in RAM; weights in flash: plus the flash cache's misses (boards.json flash_read).")
     if not costs_found:
         print("native latency needs kernel measurements: run `make bench` (writes out/bench/kernels.json)")
 
@@ -298,7 +331,12 @@ def energy(rows: list[dict], rate_hz: float = DEFAULT_RATE_HZ, board_facts: dict
     for r in rows:
         latencies = {"native": r["native_us"]}
         for backend in BACKENDS:
-            out.append(energy_row(r["board"], facts[r["board"]], backend, latencies.get(backend), rate_hz))
+            row = energy_row(r["board"], facts[r["board"]], backend, latencies.get(backend), rate_hz)
+            # the native latency with the weights read from flash in place (ROMFS), and how it was priced
+            native = backend == "native"
+            row["latency_flash_us"] = r.get("native_flash_us") if native else None
+            row["flash_note"] = r.get("flash_note") if native else None
+            out.append(row)
     return out
 
 

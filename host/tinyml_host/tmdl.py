@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"TMDL"
-VERSION = 2
+VERSION = 3
 
 # The rounding of TFLite's requantization, stored as a code in the header's rounding byte.
 # The codes are the C core's TML_ROUNDING_* (native/core/tinyml.h); the device passes the
@@ -29,11 +29,17 @@ KNOWN_FLAGS = 0x07
 
 LAYER_FULLY_CONNECTED = 0     # the layer table's kind byte
 
+# The layer table's weight layout code (docs/format.md, "Weight layout"). The only one: rows in
+# blocks of BLOCK_ROWS, each block walked 4 inputs at a time, so that one weight pointer serves
+# every row of a block and a 32-bit load holds 4 weights of one row (native/core/tinyml.h).
+LAYOUT_BLOCKS8 = 1
+BLOCK_ROWS = 8
+
 HEADER = struct.Struct("<4sHBBII")         # magic, version, rounding, flags, body length, crc32
 CRC_START = 4                              # the CRC covers header bytes 4..11, then the body
 MODEL = struct.Struct("<HHHHfifi")         # layers, vectors, in size, out size, in scale, in zp,
                                            # out scale, out zp
-LAYER = struct.Struct("<HHHbbbBH")         # in, out, quant channels, act min, act max, out zp, kind, reserved
+LAYER = struct.Struct("<HHHbbbBH")         # in, out, quant channels, act min, act max, out zp, kind, layout
 
 
 def checksum(header_fields: bytes, body: bytes) -> int:
@@ -45,6 +51,37 @@ def pack_header(body: bytes, rounding: int, flags: int, version: int = VERSION) 
     """The 16-byte header of `body`, with its CRC."""
     covered = HEADER.pack(MAGIC, version, rounding, flags, len(body), 0)[CRC_START:12]
     return MAGIC + covered + struct.pack("<I", checksum(covered, body))
+
+
+def weight_order(n_out: int, n_in: int) -> np.ndarray:
+    """Where each weight goes in the file: order[k] is the row-major index (o * n_in + i) of
+    the weight stored k-th. Rows in full blocks of BLOCK_ROWS: for each 4 inputs, the block's
+    rows one after another (4 bytes each), then the last n_in % 4 inputs of each row in turn;
+    the rows after the last full block in row-major order."""
+    full = n_out // BLOCK_ROWS * BLOCK_ROWS
+    quads, tail = n_in // 4 * 4, n_in % 4
+    idx = np.arange(n_out * n_in).reshape(n_out, n_in)
+    parts = []
+    for b in range(0, full, BLOCK_ROWS):
+        block = idx[b:b + BLOCK_ROWS]
+        # [rows, quads, 4] -> [quads, rows, 4]
+        parts.append(block[:, :quads].reshape(BLOCK_ROWS, quads // 4, 4).transpose(1, 0, 2).reshape(-1))
+        parts.append(block[:, quads:].reshape(-1))
+    parts.append(idx[full:].reshape(-1))
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def interleave(weights: np.ndarray) -> bytes:
+    """Row-major int8 [n_out, n_in] weights in the file's layout (weight_order)."""
+    n_out, n_in = weights.shape
+    return np.ascontiguousarray(weights, "i1").reshape(-1)[weight_order(n_out, n_in)].tobytes()
+
+
+def deinterleave(data: bytes, n_out: int, n_in: int) -> np.ndarray:
+    """The file's weight bytes back to row-major int8 [n_out, n_in]."""
+    w = np.empty(n_out * n_in, np.int8)
+    w[weight_order(n_out, n_in)] = np.frombuffer(data, "i1")
+    return w.reshape(n_out, n_in)
 
 
 def section_sizes(n_in: int, n_out: int, n_channels: int) -> tuple[int, int, int, int]:
@@ -117,12 +154,12 @@ def encode(model: TmdlModel) -> bytes:
     for l in model.layers:
         n_out, n_in = l.weights.shape
         body.append(LAYER.pack(n_in, n_out, len(l.multiplier), l.act_min, l.act_max, l.output_zp,
-                               LAYER_FULLY_CONNECTED, 0))
+                               LAYER_FULLY_CONNECTED, LAYOUT_BLOCKS8))
     for l in model.layers:
         body.append(np.asarray(l.bias, "<i4").tobytes())
         body.append(np.asarray(l.multiplier, "<i4").tobytes())
         body.append(_pad4(np.asarray(l.shift, "i1").tobytes()))
-        body.append(_pad4(np.ascontiguousarray(l.weights, "i1").tobytes()))
+        body.append(_pad4(interleave(l.weights)))
     if n_vec:
         body.append(_pad4(np.asarray(model.vectors_in, "i1").tobytes()))
         body.append(_pad4(np.asarray(model.vectors_out, "i1").tobytes()))
@@ -178,9 +215,10 @@ def decode(data: bytes) -> TmdlModel:
     heads = [LAYER.unpack(r.take(LAYER.size, f"layer {i} header")) for i in range(n_layers)]
     layers = []
     width = in_size
-    for i, (n_in, n_out, n_q, act_min, act_max, l_out_zp, kind, reserved) in enumerate(heads):
-        if kind != LAYER_FULLY_CONNECTED or reserved:
-            raise ValueError(f"invalid .tmdl: layer {i} has kind {kind}, reserved {reserved} (expected 0, 0)")
+    for i, (n_in, n_out, n_q, act_min, act_max, l_out_zp, kind, layout) in enumerate(heads):
+        if kind != LAYER_FULLY_CONNECTED or layout != LAYOUT_BLOCKS8:
+            raise ValueError(f"invalid .tmdl: layer {i} has kind {kind}, weight layout {layout} "
+                             f"(expected {LAYER_FULLY_CONNECTED}, {LAYOUT_BLOCKS8})")
         if n_in != width or n_out == 0:
             raise ValueError(f"invalid .tmdl: layer {i} is {n_in}->{n_out}, previous output is {width}")
         if n_q not in (1, n_out):
@@ -190,7 +228,7 @@ def decode(data: bytes) -> TmdlModel:
         bias = np.frombuffer(r.take(4 * n_out, f"layer {i} bias"), "<i4")
         mult = np.frombuffer(r.take(4 * n_q, f"layer {i} multipliers"), "<i4")
         shift = np.frombuffer(r.take(n_q, f"layer {i} shifts"), "i1")
-        weights = np.frombuffer(r.take(n_in * n_out, f"layer {i} weights"), "i1").reshape(n_out, n_in)
+        weights = deinterleave(r.take(n_in * n_out, f"layer {i} weights"), n_out, n_in)
         if (mult < 0).any() or (shift < -31).any() or (shift > 30).any():
             raise ValueError(f"invalid .tmdl: layer {i} multiplier or shift out of range")
         layers.append(Layer(weights, bias, mult, shift, act_min, act_max, l_out_zp))

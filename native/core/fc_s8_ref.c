@@ -18,12 +18,27 @@ tml_status tml_fc_s8_ref(const tml_fc_params *p, const int8_t *x, const int8_t *
     if (st != TML_OK) {
         return st;
     }
+    const int32_t n = p->n_in, full = p->n_out / TML_BLOCK_ROWS * TML_BLOCK_ROWS, quads = n / 4 * 4;
     for (int32_t o = 0; o < p->n_out; o++) {
+        /* where row o's weights are (tinyml.h): its first 4 at `start`, each next 4 `step`
+         * further, its last n % 4 at `tail` */
+        int32_t start = o * n, step = 4, tail = o * n + quads;
+        if (o < full) {
+            const int32_t block = o / TML_BLOCK_ROWS * TML_BLOCK_ROWS * n, r = o % TML_BLOCK_ROWS;
+            start = block + 4 * r;
+            step = 4 * TML_BLOCK_ROWS;
+            tail = block + TML_BLOCK_ROWS * quads + r * (n - quads);
+        }
         /* unsigned sum: int32 wrap-around as in TFLite, without C's signed-overflow UB */
         uint32_t acc = (uint32_t)bias[o];
-        const int8_t *row = w + (int32_t)o * p->n_in;
-        for (int32_t i = 0; i < p->n_in; i++) {
-            acc += (uint32_t)((int32_t)row[i] * (int32_t)x[i]);
+        const int8_t *g = w + start;
+        for (int32_t i = 0; i < quads; i += 4, g += step) {
+            for (int32_t k = 0; k < 4; k++) {
+                acc += (uint32_t)((int32_t)g[k] * (int32_t)x[i + k]);
+            }
+        }
+        for (int32_t i = quads; i < n; i++) {
+            acc += (uint32_t)((int32_t)w[tail + i - quads] * (int32_t)x[i]);
         }
         int32_t c = p->n_channels == 1 ? 0 : o;
         int32_t y = tml_requantize((int32_t)acc, mult[c], shift[c], p->rounding);

@@ -4,8 +4,13 @@
  * ctypes, cross-compiled for Cortex-M and run under emulation, and bound into
  * MicroPython by native/micropython/. No malloc, no asserts: status codes.
  *
- * Layout contract (docs/format.md): weights row-major [n_out][n_in]; bias already
- * holds bias - input_zp * sum(row), so acc = bias[o] + sum(w[o][i] * x[i]).
+ * Layout contract (docs/format.md, "Weight layout"): the weights of a layer are stored as the
+ * .tmdl file holds them. Rows come in blocks of TML_BLOCK_ROWS: block b (rows 8b..8b+7) starts
+ * at 8 b n_in; in it, for each group of 4 inputs j < n_in / 4, the 8 rows' 4 weights one after
+ * another (row r's w[8b+r][4j..4j+3] at 32 j + 4 r), then each row's last n_in % 4 weights
+ * (row r's at 32 (n_in / 4) + r (n_in % 4)). Rows after the last full block are row-major
+ * (row o at o n_in). So one pointer walks a block and one 32-bit load holds 4 weights of a
+ * row. bias already holds bias - input_zp * sum(row), so acc = bias[o] + sum(w[o][i] * x[i]).
  */
 #ifndef TINYML_H
 #define TINYML_H
@@ -27,6 +32,8 @@ typedef enum {
 /* The rounding of TFLite's requantization. The same codes are the .tmdl header's rounding
  * byte (docs/format.md; host/tinyml_host/tmdl.py ROUNDING_*), so a reader passes it through. */
 enum { TML_ROUNDING_TFLM = 0, TML_ROUNDING_LITERT = 1 };
+
+#define TML_BLOCK_ROWS 8
 
 /* One layer's shape and output quantization; all int32 so a binding can pass an array. */
 typedef struct {

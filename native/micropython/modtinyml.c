@@ -121,7 +121,7 @@ static bool read_only(mp_obj_t obj) {
 
 // prepare(params, weights, bias, mult, shift) -> Plan: one int8 fully connected layer,
 // checked once. params: 7 int32 laid out as tml_fc_params (copied); weights int8
-// [n_out][n_in]; bias int32 [n_out]; mult int32 and shift int8 [n_channels].
+// [n_out * n_in] in the .tmdl weight layout (docs/format.md); bias int32 [n_out]; mult int32 and shift int8 [n_channels].
 static mp_obj_t tinyml_prepare(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
     size_t params_len;

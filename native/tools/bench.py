@@ -254,21 +254,36 @@ def ad01_table(console, args, cpus, rows) -> None:
     for name, b in boards_mod.load().items():
         cpu = {"cortex-m4f": "cortex-m4"}.get(b["cpu"], b["cpu"])
         clocks.setdefault(cpu, (name, b["cpu_mhz"]))
+    from tinyml_host import estimate
+    from tinyml_host.tmdl import TmdlModel
+
+    # the sections an invoke reads, for the weights-in-flash column (boards.json flash_read)
+    ad01 = TmdlModel([bench_layer(a, b)[0] for a, b in zip(AD01_WIDTHS, AD01_WIDTHS[1:])], 1.0, 0, 1.0, 0)
+    facts = boards_mod.load()
     result = []
     t = Table(title=f"AD01 (MLPerf Tiny anomaly detection, {len(layers)} dense layers, {macs:,} MACs): "
-                    f"one invoke, zero-wait-state memory, GCC {args.opt}")
-    for col in ("cpu", "tinyml cycles", "cycles/MAC", "reference cycles", "speed-up", "board at MHz", "tinyml ms"):
+                    f"one invoke, GCC {args.opt}; weights in RAM (zero wait states) and in flash (ROMFS)")
+    for col in ("cpu", "tinyml cycles", "cycles/MAC", "reference cycles", "speed-up", "board at MHz", "tinyml ms",
+                "ms, weights in flash"):
         t.add_column(col, justify="left" if col in ("cpu", "board at MHz") else "right")
     for cpu in cpus:
         total = {k: sum(cycles[(cpu, shape, k)] for shape in layers) for k in KERNELS}
         board, mhz = clocks.get(cpu, ("", None))
         ms = total["tinyml"] / (mhz * 1000) if mhz else None
+        flash_ms, flash_note = None, "no board with this CPU in boards.json"
+        if mhz:
+            flash_us, flash_note = estimate.flash_latency_us(ad01, ms * 1000, facts[board])
+            flash_ms = flash_us / 1000 if flash_us is not None else None
         result.append({"cpu": cpu, "tinyml_cycles": total["tinyml"], "reference_cycles": total["reference"],
-                       "macs": macs, "board": board, "cpu_mhz": mhz, "tinyml_ms": ms})
+                       "macs": macs, "board": board, "cpu_mhz": mhz, "tinyml_ms": ms,
+                       "tinyml_flash_ms": flash_ms, "flash_note": flash_note})
         t.add_row(cpu, f"{total['tinyml']:,}", f"{total['tinyml'] / macs:.2f}", f"{total['reference']:,}",
                   f"{total['reference'] / total['tinyml']:.1f}x", f"{board} at {mhz}" if mhz else "",
-                  f"{ms:.2f}" if ms is not None else "")
+                  f"{ms:.2f}" if ms is not None else "", f"{flash_ms:.2f}" if flash_ms is not None else "not priced")
     console.print(t)
+    for r in result:
+        if r["board"]:
+            console.print(f"{r['board']}, weights in flash: {r['flash_note']}")
     (args.out / "ad01.json").write_text(json.dumps(result, indent=1))
 
 

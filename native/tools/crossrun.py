@@ -33,6 +33,13 @@ import numpy as np
 
 import system_packages
 
+
+def _interleave(weights) -> bytes:
+    """Row-major weights in the .tmdl layout, the order the core reads (docs/format.md)."""
+    from tinyml_host.tmdl import interleave
+
+    return interleave(weights)
+
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
@@ -311,7 +318,7 @@ class Machine:
         ptrs = {
             "p": self.put(struct.pack("<7i", *params)),
             "x": self.put(np.ascontiguousarray(x, np.int8).tobytes(), offset=misalign),
-            "w": self.put(np.ascontiguousarray(layer.weights, np.int8).tobytes(), offset=misalign),
+            "w": self.put(_interleave(layer.weights), offset=misalign),
             "bias": self.put(np.ascontiguousarray(layer.bias, "<i4").tobytes()),
             "mult": self.put(np.ascontiguousarray(layer.multiplier, "<i4").tobytes()),
             "shift": self.put(np.ascontiguousarray(layer.shift, np.int8).tobytes()),
@@ -347,7 +354,7 @@ class Machine:
             n_out, n_in = l.weights.shape
             params = struct.pack("<7i", n_in, n_out, len(l.multiplier), l.act_min, l.act_max, l.output_zp,
                                  1 if rounding == "litert" else 0)
-            table += params + struct.pack("<4I", self.put(np.ascontiguousarray(l.weights, np.int8).tobytes()),
+            table += params + struct.pack("<4I", self.put(_interleave(l.weights)),
                                           self.put(np.ascontiguousarray(l.bias, "<i4").tobytes()),
                                           self.put(np.ascontiguousarray(l.multiplier, "<i4").tobytes()),
                                           self.put(np.ascontiguousarray(l.shift, np.int8).tobytes()))

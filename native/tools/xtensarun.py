@@ -50,6 +50,13 @@ import numpy as np
 
 import system_packages
 
+
+def _interleave(weights) -> bytes:
+    """Row-major weights in the .tmdl layout, the order the core reads (docs/format.md)."""
+    from tinyml_host.tmdl import interleave
+
+    return interleave(weights)
+
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
@@ -210,7 +217,7 @@ class Job:
         ptrs = {
             "p": ("in", self._in(struct.pack("<7i", *params))),
             "x": ("in", self._in(np.ascontiguousarray(x, np.int8).tobytes(), offset=misalign)),
-            "w": ("in", self._in(np.ascontiguousarray(layer.weights, np.int8).tobytes(), offset=misalign)),
+            "w": ("in", self._in(_interleave(layer.weights), offset=misalign)),
             "bias": ("in", self._in(np.ascontiguousarray(layer.bias, "<i4").tobytes())),
             "mult": ("in", self._in(np.ascontiguousarray(layer.multiplier, "<i4").tobytes())),
             "shift": ("in", self._in(np.ascontiguousarray(layer.shift, np.int8).tobytes())),

@@ -21,7 +21,8 @@ import pytest
 
 import viper_twin
 from mpy import allocations_per_model, lines_with, run
-from tinyml_host import reference
+from tinyml_host import reference, tmdl
+
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 S_MIN, S_MAX = -(1 << 30), (1 << 30) - 1  # MicroPython's small ints on a 32-bit port
@@ -201,7 +202,7 @@ def test_twin_whole_random_layers():
         n_out, n_in = layer.weights.shape
         q = ns["pieces"](A("i", np.atleast_1d(layer.bias).tolist()), A("i", np.atleast_1d(layer.multiplier).tolist()),
                           A("b", np.atleast_1d(layer.shift).tolist()), rounding == "litert")
-        w = A("b", layer.weights.reshape(-1).tolist())
+        w = A("b", np.frombuffer(tmdl.interleave(layer.weights), np.int8).tolist())  # the file's layout
         xs = np.vstack([x, rng.integers(-128, 128, size=(2, n_in)).astype(np.int8)])
         want = reference.fully_connected(xs, layer, rounding)
         for row, expected in zip(xs, want):

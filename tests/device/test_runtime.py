@@ -214,7 +214,7 @@ def test_fuzz_1000_mutated_files_on_device(tmp_path, fix_crc):
 
 def test_error_messages_name_the_problem(tmp_path):
     blob = tmdl.encode(export.convert(models.sine_tflite()))
-    body = blob[tmdl.HEADER.size:]  # layer 0's kind byte at 24 + 9, its reserved u16 at 24 + 10
+    body = blob[tmdl.HEADER.size:]  # layer 0's kind byte at 24 + 9, its weight layout u16 at 24 + 10
     files = {
         "truncated.tmdl": blob[:-8],
         "short.tmdl": blob[:7],
@@ -226,7 +226,8 @@ def test_error_messages_name_the_problem(tmp_path):
         "rounding-flip.tmdl": blob[:6] + bytes([blob[6] ^ 1]) + blob[7:],
         "flags-flip.tmdl": blob[:7] + bytes([blob[7] ^ 2]) + blob[8:],
         "kind.tmdl": tmdl.pack_header(body[:33] + b"\1" + body[34:], 0, 0) + body[:33] + b"\1" + body[34:],
-        "reserved.tmdl": tmdl.pack_header(body[:34] + b"\1" + body[35:], 0, 0) + body[:34] + b"\1" + body[35:],
+        "layout.tmdl": tmdl.pack_header(body[:34] + b"\0" + body[35:], 0, 0) + body[:34] + b"\0" + body[35:],
+        "v2.tmdl": blob[:4] + (2).to_bytes(2, "little") + blob[6:],
         "rounding-code.tmdl": tmdl.pack_header(body, 2, 0) + body,
     }
     for name, data in files.items():
@@ -243,8 +244,9 @@ def test_error_messages_name_the_problem(tmp_path):
     assert "made by an older tinyml; re-export it with `tinyml export`" in msgs["v1.tmdl"]
     assert "corrupt .tmdl: CRC32" in msgs["rounding-flip.tmdl"]  # not a model with the other rounding
     assert "corrupt .tmdl: CRC32" in msgs["flags-flip.tmdl"]
-    assert "layer 0 has kind 1, reserved 0" in msgs["kind.tmdl"]
-    assert "layer 0 has kind 0, reserved 1" in msgs["reserved.tmdl"]
+    assert "made by an older tinyml; re-export it with `tinyml export`" in msgs["v2.tmdl"]
+    assert "layer 0 has kind 1, weight layout 1 (expected 0, 1)" in msgs["kind.tmdl"]
+    assert "layer 0 has kind 0, weight layout 0 (expected 0, 1)" in msgs["layout.tmdl"]
     assert "unknown .tmdl rounding 2" in msgs["rounding-code.tmdl"]
 
 

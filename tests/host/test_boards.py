@@ -159,3 +159,28 @@ def test_no_vendor_figure_means_null_with_what_was_checked():
     assert pico2["lightsleep"]["ma"] is None and "pico_low_power" in pico2["lightsleep"]["source"]
     for board in ("esp32", "esp32s3"):
         assert "low-power-mode-ble.rst" in b[board]["power"]["ble_advertising"]["source"]
+
+
+def test_flash_read_costs_follow_their_sources():
+    """Weights in flash (docs/benchmarks.md): each board's figure or why there is none, and the
+    RP2040's worked out again from the facts its source names, so a number edited without its
+    source fails here."""
+    b = boards.load()
+    for board_id, board in b.items():
+        facts = board["flash_read"]
+        if facts["cycles_per_byte"] is None:
+            assert facts["kind"] == "unknown" and len(facts["source"]) >= 20, board_id
+        else:
+            assert facts["kind"] != "unknown" and facts["cache_bytes"] > 0, board_id
+    # RP2040: a miss fills one 8-byte line through a quad I/O continuous read: 32 address + mode
+    # bits on 4 lines, 4 dummy clocks, 64 data bits on 4 lines, at clk_sys / PICO_FLASH_SPI_CLKDIV (2)
+    spi_clocks = 32 // 4 + 4 + 64 // 4
+    for board_id in ("pico", "pico_w"):
+        facts = b[board_id]["flash_read"]
+        assert facts["cycles_per_byte"] == spi_clocks * 2 / 8 == 7.0 and facts["cache_bytes"] == 16 * 1024
+        assert "PICO_FLASH_SPI_CLKDIV" in facts["source"] and "8-byte lines" in facts["source"]
+    # RP2350: 28 QSPI clocks at clk_sys / 3 per 8-byte line, as reported
+    rp2350 = b["pico2_w"]["flash_read"]
+    assert rp2350["cycles_per_byte"] == 28 * 3 / 8 and rp2350["kind"] == "reported" and "1903" in rp2350["source"]
+    for board_id in ("nano33_ble_sense", "nano33_ble_sense_rev2", "esp32", "esp32s3"):
+        assert b[board_id]["flash_read"]["cycles_per_byte"] is None, board_id

@@ -300,3 +300,55 @@ def test_every_board_with_a_latency_and_a_busy_current_gets_its_energy(tmp_path,
             assert r["avg_is_lower_bound"] == bool(wait.get("lower_bound"))
     # the shipped table has Cortex-M4 and -M33 costs; their boards have vendor busy currents
     assert {"nano33_ble_sense", "nano33_ble_sense_rev2", "pico2_w"} <= with_energy
+
+
+def _dense(n_in, n_out):
+    rng = np.random.default_rng(n_in + n_out)
+    return tmdl.Layer(rng.integers(-128, 128, (n_out, n_in)).astype(np.int8), np.zeros(n_out, np.int32),
+                      np.array([1 << 30], np.int32), np.array([-8], np.int8), -128, 127, 0)
+
+
+def test_weights_in_flash_add_the_cache_misses_boards_json_documents():
+    # one 640x128 layer: 81,920 weights + 512 B bias + 5 B multiplier and shift, far over half
+    # the RP2040's 16 KB XIP cache: every byte misses on every invoke
+    model = tmdl.TmdlModel([_dense(640, 128)], 1.0, 0, 1.0, 0)
+    costs = [{"cpu": "cortex-m0plus", "shape": "640x128", "kernel": "tinyml", "cycles_per_mac": 5.0},
+             {"cpu": "cortex-m4", "shape": "640x128", "kernel": "tinyml", "cycles_per_mac": 2.0},
+             {"cpu": "cortex-m33", "shape": "640x128", "kernel": "tinyml", "cycles_per_mac": 2.0}]
+    rows = {r["board"]: r for r in estimate.estimate(model, 90_000, {"micropython": 1000, "circuitpython": 2000}, costs)}
+    read = 640 * 128 + 4 * 128 + 5
+    ram_us = 640 * 128 * 5.0 / 125
+    pico = rows["pico"]
+    assert np.isclose(pico["native_us"], ram_us)
+    assert np.isclose(pico["native_flash_us"], ram_us + read * 7.0 / 125)   # 7 cycles per byte (boards.json)
+    assert "82,437 B of sections miss the 16 KB flash cache" in pico["flash_note"]
+    assert np.isclose(rows["pico2_w"]["native_flash_us"], 640 * 128 * 2.0 / 150 + read * 10.5 / 150)
+    # no documented figure for the nRF52840: not priced, and the reason is given
+    nano = rows["nano33_ble_sense"]
+    assert nano["native_us"] is not None and nano["native_flash_us"] is None
+    assert "no documented flash read cost" in nano["flash_note"]
+    # no latency at all on the ESP32s: nothing to add to
+    assert rows["esp32"]["native_flash_us"] is None
+
+
+def test_sections_that_fit_half_the_cache_cost_nothing_after_the_first_invoke():
+    model = _model()  # sine: 288 weights, a few hundred bytes of sections
+    costs = [{"cpu": "cortex-m0plus", "shape": "16x16", "kernel": "tinyml", "cycles_per_mac": 12.0}]
+    rows = {r["board"]: r for r in estimate.estimate(model, 700, {"micropython": 1000, "circuitpython": 2000}, costs)}
+    assert rows["pico"]["native_flash_us"] == rows["pico"]["native_us"]
+    assert "stay in the 16 KB flash cache" in rows["pico"]["flash_note"]
+
+
+def test_cli_estimate_shows_latency_with_weights_in_flash(tmp_path, capsys):
+    path = tmp_path / "big.tmdl"
+    path.write_bytes(tmdl.encode(tmdl.TmdlModel([_dense(640, 128)], 1.0, 0, 1.0, 0)))
+    costs = tmp_path / "kernels.json"
+    costs.write_text(json.dumps([{"cpu": "cortex-m0plus", "shape": "640x128", "kernel": "tinyml",
+                                  "cycles_per_mac": 5.0, "code_bytes": 700}]))
+    assert cli.main(["estimate", str(path), "--board", "pico", "--costs", str(costs)]) == 0
+    out = capsys.readouterr().out
+    expected = 640 * 128 * 5.0 / 125 + (640 * 128 + 4 * 128 + 5) * 7.0 / 125
+    assert f"{expected:.1f} us" in out and "pico, weights in flash: 82,437 B" in out
+    assert cli.main(["estimate", str(path), "--board", "pico", "--costs", str(costs), "--json"]) == 0
+    native = next(r for r in json.loads(capsys.readouterr().out) if r["backend"] == "native")
+    assert np.isclose(native["latency_flash_us"], expected) and "7.0 cycles per byte" in native["flash_note"]

@@ -60,8 +60,9 @@ def _rewrite_header(blob, **fields):
     (lambda b: b[:-4], "truncated"),
     (lambda b: b + b"\0\0\0\0", "oversized"),
     (lambda b: b"TFL3" + b[4:], "not a .tmdl"),
-    (lambda b: _rewrite_header(b, version=3), "version 3"),
+    (lambda b: _rewrite_header(b, version=4), "version 4"),
     (lambda b: _rewrite_header(b, version=1), "made by an older tinyml; re-export it with `tinyml export`"),
+    (lambda b: _rewrite_header(b, version=2), "made by an older tinyml; re-export it with `tinyml export`"),
     (lambda b: b[:40] + bytes([b[40] ^ 1]) + b[41:], "CRC32"),
 ])
 def test_bad_files_name_the_problem(sine_model, mutate, message):
@@ -107,11 +108,13 @@ def test_structural_errors_behind_a_valid_crc(sine_model):
     struct.pack_into("<H", chain, tmdl.MODEL.size + tmdl.LAYER.size, 7)  # layer 1 input width
     with pytest.raises(ValueError, match="layer 1"):
         tmdl.decode(_with_crc(bytes(chain)))
-    for field_offset in (9, 10):  # layer 0's kind byte, its reserved u16
-        reserved = bytearray(body)
-        reserved[tmdl.MODEL.size + field_offset] = 1
+    # layer 0's kind byte (only 0, fully connected), its weight layout u16 (only 1; 0 would be
+    # version 2's row-major order, which no backend reads any more)
+    for field_offset, value in ((9, 1), (10, 0), (10, 2), (11, 1)):
+        bad = bytearray(body)
+        bad[tmdl.MODEL.size + field_offset] = value
         with pytest.raises(ValueError, match="layer 0 has kind"):
-            tmdl.decode(_with_crc(bytes(reserved)))
+            tmdl.decode(_with_crc(bytes(bad)))
     with pytest.raises(ValueError, match="unknown .tmdl rounding 2"):
         tmdl.decode(_with_crc(bytes(body), rounding=2))
     with pytest.raises(ValueError, match="flags 0x08"):

@@ -15,6 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+
+def _interleave(weights) -> bytes:
+    """Row-major weights in the .tmdl layout, the order the core reads (docs/format.md)."""
+    from tinyml_host.tmdl import interleave
+
+    return interleave(weights)
+
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c"]
@@ -73,7 +80,7 @@ def call(fn, layer, x: np.ndarray, rounding: str) -> tuple[int, np.ndarray]:
     n_out, n_in = layer.weights.shape
     p = Params(n_in, n_out, len(layer.multiplier), layer.act_min, layer.act_max, layer.output_zp,
                ROUNDING[rounding])
-    w = np.ascontiguousarray(layer.weights, np.int8).copy()
+    w = np.frombuffer(_interleave(layer.weights), np.int8).copy()  # the file's layout
     bias = np.ascontiguousarray(layer.bias, np.int32).copy()
     mult = np.ascontiguousarray(layer.multiplier, np.int32).copy()
     shift = np.ascontiguousarray(layer.shift, np.int8).copy()
@@ -92,7 +99,7 @@ def model_layers(layers, rounding: str):
     keep = []
     for entry, layer in zip(table, layers):
         n_out, n_in = layer.weights.shape
-        arrays = [np.ascontiguousarray(layer.weights, np.int8).copy(), np.ascontiguousarray(layer.bias, np.int32).copy(),
+        arrays = [np.frombuffer(_interleave(layer.weights), np.int8).copy(), np.ascontiguousarray(layer.bias, np.int32).copy(),
                   np.ascontiguousarray(layer.multiplier, np.int32).copy(), np.ascontiguousarray(layer.shift, np.int8).copy()]
         keep += arrays
         entry.p = Params(n_in, n_out, len(layer.multiplier), layer.act_min, layer.act_max, layer.output_zp,
@@ -308,7 +315,7 @@ def damaged_buffers(rng: np.random.Generator) -> BufferCase:
     n_ch = len(layer.multiplier)
     data = {
         "x": np.ascontiguousarray(x, np.int8).tobytes(),
-        "w": np.ascontiguousarray(layer.weights, np.int8).tobytes(),
+        "w": _interleave(layer.weights),
         "bias": np.ascontiguousarray(layer.bias, "<i4").tobytes(),
         "mult": np.ascontiguousarray(layer.multiplier, "<i4").tobytes(),
         "shift": np.ascontiguousarray(layer.shift, np.int8).tobytes(),

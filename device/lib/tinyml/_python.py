@@ -27,13 +27,31 @@ _LITERT_LEFT = const(2)  # LiteRT shift n + 1 > 0: r = Q 2**n + round((x m mod 2
 
 
 def mac(x, w, acc, n_in, n_out):
-    k = 0  # row start in w: k + i < len(w), a RAM size, far below 2**30 on any board
+    # w in the file's layout (docs/format.md): rows in blocks of 8, each block 4 inputs at a
+    # time (row o's 4 bytes 32 apart), then each row's last n_in % 4; rows after the last
+    # full block row-major (the same walk with a step of 4)
+    full = n_out & ~7
+    quads = n_in & ~3
+    tail = n_in - quads
     for o in range(n_out):
+        if o < full:
+            base = (o & ~7) * n_in  # the block's first byte: below len(w), a RAM size
+            k = base + 4 * (o & 7)
+            step = 32
+            t = base + 8 * quads + (o & 7) * tail
+        else:
+            k = o * n_in
+            step = 4
+            t = k + quads
         a = 0
-        for i in range(n_in):
-            a += w[k + i] * x[i]  # |a| <= 2**30 - 2**14: a small int
+        for i in range(0, quads, 4):
+            # four terms of |w x| <= 2**14, then |a| <= 2**30 - 2**14: small ints
+            a += w[k] * x[i] + w[k + 1] * x[i + 1] + w[k + 2] * x[i + 2] + w[k + 3] * x[i + 3]
+            k += step
+        for i in range(quads, n_in):
+            a += w[t] * x[i]
+            t += 1
         acc[o] = a
-        k += n_in
 
 
 _ROUNDING_LITERT = const(1)  # the .tmdl rounding code of single rounding (tinyml.reader)

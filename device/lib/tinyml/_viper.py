@@ -35,13 +35,36 @@ def fc(plan, x, out):
 
 @micropython.viper
 def mac(x: ptr8, w: ptr8, acc: ptr32, n_in: int, n_out: int):
-    k = 0
+    # w in the file's layout (docs/format.md): rows in blocks of 8, each block 4 inputs at a
+    # time (row o's 4 bytes 32 apart), then each row's last n_in % 4; rows after the last
+    # full block row-major (the same walk with a step of 4).
+    # ptr8 reads unsigned bytes; (b ^ 0x80) - 0x80 sign-extends int8
+    full = n_out & ~7
+    quads = n_in & ~3
+    tail = n_in - quads
     for o in range(n_out):
+        if o < full:
+            base = (o & ~7) * n_in
+            k = base + 4 * (o & 7)
+            step = 32
+            t = base + 8 * quads + (o & 7) * tail
+        else:
+            k = o * n_in
+            step = 4
+            t = k + quads
         a = 0
-        for i in range(n_in):
-            # ptr8 reads unsigned bytes; (b ^ 0x80) - 0x80 sign-extends int8
+        i = 0
+        while i < quads:
             a += ((int(w[k]) ^ 0x80) - 0x80) * ((int(x[i]) ^ 0x80) - 0x80)
-            k += 1
+            a += ((int(w[k + 1]) ^ 0x80) - 0x80) * ((int(x[i + 1]) ^ 0x80) - 0x80)
+            a += ((int(w[k + 2]) ^ 0x80) - 0x80) * ((int(x[i + 2]) ^ 0x80) - 0x80)
+            a += ((int(w[k + 3]) ^ 0x80) - 0x80) * ((int(x[i + 3]) ^ 0x80) - 0x80)
+            k += step
+            i += 4
+        while i < n_in:
+            a += ((int(w[t]) ^ 0x80) - 0x80) * ((int(x[i]) ^ 0x80) - 0x80)
+            t += 1
+            i += 1
         acc[o] = a
 
 

@@ -13,7 +13,7 @@ except ImportError:  # some ports leave crc32 out of binascii
     _crc32 = None  # type: ignore[assignment]
 
 _MAGIC = b"TMDL"
-VERSION = const(2)
+VERSION = const(3)
 # The header's rounding byte: the same codes as the C core's TML_ROUNDING_* (native/core/tinyml.h)
 # and host/tinyml_host/tmdl.py's ROUNDING_*; every backend takes the code as it is.
 ROUNDING_TFLM = const(0)
@@ -24,6 +24,10 @@ FLAG_FLOAT_INPUT = const(2)
 FLAG_FLOAT_OUTPUT = const(4)
 _KNOWN_FLAGS = const(7)
 _FULLY_CONNECTED = const(0)
+# The layer table's weight layout (docs/format.md): rows in blocks of 8, each block walked 4
+# inputs at a time; every backend reads the weights in this order where they lie.
+LAYOUT_BLOCKS8 = const(1)
+BLOCK_ROWS = const(8)
 HEADER_SIZE = const(16)
 _CRC_START = const(4)  # the CRC covers header bytes 4..11, then the body
 _MODEL_BLOCK = const(24)
@@ -40,7 +44,7 @@ class Layer:
     From the layer table: n_in, n_out, n_channels (1, or n_out for per-channel scales),
     act_min, act_max, output_zp, and the model's rounding code. Where its sections start in
     the file: bias_at, weights_at (multipliers and shifts follow the bias). Once placed:
-    weights (int8 [n_out][n_in]), bias (int32 [n_out], input offset folded in), multipliers
+    weights (int8 [n_out * n_in] in the file's layout, rows in blocks of 8: docs/format.md), bias (int32 [n_out], input offset folded in), multipliers
     (int32) and shifts (int8), [n_channels] each. These are arrays, or views of the file
     whose items read as unsigned bytes; the int32 ones are always 4-byte aligned."""
 
@@ -170,9 +174,10 @@ def read(f, image=None):
     layers = []
     width = n_in
     for i in range(n_layers):
-        l_in, l_out, n_q, act_min, act_max, zp, kind, reserved = struct.unpack_from("<HHHbbbBH", table, i * _LAYER_ENTRY)
-        if kind != _FULLY_CONNECTED or reserved:
-            raise ValueError("invalid .tmdl: layer %d has kind %d, reserved %d (expected 0, 0)" % (i, kind, reserved))
+        l_in, l_out, n_q, act_min, act_max, zp, kind, layout = struct.unpack_from("<HHHbbbBH", table, i * _LAYER_ENTRY)
+        if kind != _FULLY_CONNECTED or layout != LAYOUT_BLOCKS8:
+            raise ValueError("invalid .tmdl: layer %d has kind %d, weight layout %d (expected %d, %d)"
+                             % (i, kind, layout, _FULLY_CONNECTED, LAYOUT_BLOCKS8))
         if l_in != width or not l_out:
             raise ValueError("invalid .tmdl: layer %d is %d->%d, previous output is %d" % (i, l_in, l_out, width))
         if n_q != 1 and n_q != l_out:
