@@ -132,6 +132,7 @@ def test_the_subscription_probe_is_a_packet_buffer_made_before_advertising(cp):
     link = backend.Link("tinyml")
     (probe,) = bleio._packet_buffers
     assert probe._characteristic.uuid == bleio.UUID(NUS_TX)
+    assert [e[0] for e in bleio.log[:probe._made_at]] == [] and adverts(bleio)   # made, then advertising
     bleio.connect()
     bleio.subscribe(NUS_TX)
     # a PacketBuffer made after the CCCD write never saw it (CircuitPython's too): ours was first

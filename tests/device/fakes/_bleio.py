@@ -188,6 +188,8 @@ class Characteristic:
         if len(data) > self.max_length or (self.fixed_length and len(data) != self.max_length):
             raise ValueError("Value length > max_length")
         self._value = data
+        # CircuitPython notifies only connections whose CCCD enables it, silently skipping the
+        # rest (ports/nordic/common-hal/_bleio/Characteristic.c:155-202, set_value)
         for conn in adapter._connections:
             if conn.connected and self in conn._subscribed and self.properties & Characteristic.NOTIFY:
                 if len(data) > _MTU_PAYLOAD:
@@ -256,10 +258,12 @@ class CharacteristicBuffer:
 
 
 class PacketBuffer:
-    """Server side only (a local characteristic), as ports/nordic/common-hal/_bleio/PacketBuffer.c
-    has it: it follows the CCCD writes it sees after it is made (packet_buffer_on_ble_server_evt:
-    a write enabling notifications takes that connection, one without lets it go, and so does
-    its disconnect), and outgoing_packet_length raises ValueError while it has no connection."""
+    """Server side only (a local characteristic), as CircuitPython cd3da4a's
+    ports/nordic/common-hal/_bleio/PacketBuffer.c has it: it follows the CCCD writes it sees after
+    it is made (:131-185, packet_buffer_on_ble_server_evt: a write enabling notifications takes
+    that connection, one without lets it go, and so does its disconnect), and
+    outgoing_packet_length raises ValueError while it has no connection (:423-451, and
+    shared-bindings/_bleio/PacketBuffer.c, "No connection: length cannot be determined")."""
 
     def __init__(self, characteristic, *, buffer_size, max_packet_size=None):
         if not isinstance(characteristic, Characteristic):
@@ -271,6 +275,7 @@ class PacketBuffer:
         self._characteristic = characteristic
         self._max_packet_size = characteristic.max_length if max_packet_size is None else max_packet_size
         self._connection = None
+        self._made_at = len(log)    # test-side: what had happened before it was made
         _packet_buffers.append(self)
 
     def _cccd_written(self, connection, value):

@@ -4,17 +4,18 @@
 # first made. Same names, signatures, constants, IRQ event tuples and errors; it rejects what
 # the real one rejects, and raises RuntimeError where the real one would do something a test
 # must not miss. Test-side controls (not in the real module) are the module functions after
-# `# central`. Where the two bindings differ (sources as of micropython master, 2026-08):
+# `# central`. Where the two bindings differ (micropython 1c3c201, 2026-08; its mynewt-nimble 4284956):
 # - the CCCD of a notify characteristic is the handle after its value on both. NimBLE keeps it
-#   to itself, per connection: no gatts_db entry (extmod/nimble/modbluetooth_nimble.c,
+#   to itself, per connection: no gatts_db entry (extmod/nimble/modbluetooth_nimble.c:378,
 #   gatts_register_cb, "This is event is not called for the CCCD") and BLE_GAP_EVENT_SUBSCRIBE
-#   is only logged (central_gap_event_cb). btstack makes a gatts_db entry for it, 2 bytes of 0
-#   (extmod/btstack/modbluetooth_btstack.c, mp_bluetooth_gatts_register_service), stores the
-#   central's writes there without an IRQ (att_write_callback, "Suppress the Python callback
-#   for writes to the CCCD") and never clears it: one value for all connections, kept across a
-#   disconnect (mp_bluetooth_gatts_write, "TODO: These should be per-connection").
-# - neither checks the CCCD in gatts_notify (NimBLE ble_gattc_notify_custom, btstack
-#   att_server_notify): the notification goes out and a central that has not subscribed
+#   is only logged (:510-513, central_gap_event_cb); gatts_read of a handle without an entry
+#   returns b"" (extmod/modbluetooth.c:733-739 ignores the EINVAL). btstack makes a gatts_db entry for it, 2 bytes of 0
+#   (extmod/btstack/modbluetooth_btstack.c:1022-1026), stores the central's writes there without
+#   an IRQ (:950-954, att_write_callback, "Suppress the Python callback for writes to the
+#   CCCD") and never clears it: one value for all connections, kept across a disconnect
+#   (:1091, "TODO: These should be per-connection").
+# - neither checks the CCCD in gatts_notify (NimBLE nimble/host/src/ble_gattc.c:4152
+#   ble_gattc_notify_custom, btstack src/ble/att_server.c att_server_notify): the notification goes out and a central that has not subscribed
 #   discards it. `log` has what went out, `received` what the central kept.
 import errno
 

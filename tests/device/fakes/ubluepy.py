@@ -317,7 +317,10 @@ def _find(handle):
 
 
 def write(handle, data):
-    """A GATT write from the central to an attribute handle (a value or a CCCD)."""
+    """A GATT write from the central to an attribute handle (a value or a CCCD): ble_drv.c
+    (micropython 1c3c201, ports/nrf/drivers/bluetooth/ble_drv.c:977-985) passes every
+    BLE_GATTS_EVT_WRITE with its handle and bytes, the CCCD's included, to the handler
+    (ubluepy_peripheral.c:71-84)."""
     if _observer[0]._conn == _CONN_INVALID:
         raise RuntimeError("fake: no central connected")
     c = _find(handle)
