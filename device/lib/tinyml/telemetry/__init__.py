@@ -50,7 +50,7 @@ def _name_field(name, room):
     return bytes((len(encoded) + 1, _AD_COMPLETE_NAME if whole else _AD_SHORT_NAME)) + encoded, whole
 
 
-def nus_uuid_le():
+def _nus_uuid_le():
     """The NUS service UUID's 16 bytes as they go over the air (little-endian)."""
     digits = NUS_SERVICE.replace("-", "")
     return bytes(int(digits[i:i + 2], 16) for i in range(30, -1, -2))
@@ -62,7 +62,7 @@ def advertising_payloads(name):
     left (complete name if it fits, else the shortened name), so passive scanners see both. The
     scan response: the complete name when the advertisement had to shorten it (itself shortened
     past 29 bytes), else empty."""
-    uuid = nus_uuid_le()
+    uuid = _nus_uuid_le()
     adv = _AD_FLAGS + bytes((len(uuid) + 1, _AD_UUID128_COMPLETE)) + uuid
     field, whole = _name_field(name, ADV_MAX - len(adv))
     if whole:
