@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from adverts import NAMES, ad_structures, check_name_fields
 from mpy import DEVICE_LIB
 
 FAKES = Path(__file__).parent / "fakes"
@@ -76,10 +77,69 @@ def replies(bleio):
 def test_advertises_nus_and_the_name(cp):
     bleio, telemetry, backend = cp
     t = telemetry.Telemetry(backend.Link("tinyml-sine"))
-    # adafruit_ble's ProvideServicesAdvertisement: the 128-bit UUID list (0x06), then the flags;
-    # BLERadio puts the name (0x09) and the TX power (0x0A) in the scan response
-    assert adverts(bleio) == [(b"\x11\x06" + NUS_SERVICE_LE + b"\x02\x01\x06", b"\x0c\x09tinyml-sine\x02\x0a\x00")]
+    # adafruit_ble's ProvideServicesAdvertisement: the 128-bit UUID list (0x06, "incomplete"),
+    # the flags, then the name as far as it fits (8 bytes: shortened, 0x08); the scan response
+    # the complete name (0x09) and the TX power field (0x0A) BLERadio's default one has
+    assert adverts(bleio) == [(b"\x11\x06" + NUS_SERVICE_LE + b"\x02\x01\x06" + b"\x09\x08tinyml-s",
+                               b"\x0c\x09tinyml-sine\x02\x0a\x00")]
     assert bleio.adapter.name == "tinyml-sine" and not t.connected
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_advertising_carries_the_uuid_and_as_much_of_the_name_as_fits(cp, name):
+    bleio, telemetry, backend = cp
+    backend.Link(name)
+    ((adv, resp),) = adverts(bleio)
+    # the scan response keeps BLERadio's TX power field (3 bytes): 26 bytes of name fit there
+    check_name_fields(name, adv, resp, uuid_type=0x06, resp_room=26)
+    assert dict(ad_structures(resp))[0x0A] == b"\x00"
+    assert bleio.adapter.name == name      # the GAP device name is the whole name
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_a_central_listens_from_its_subscription_to_its_unsubscription_or_disconnect(cp, binary):
+    bleio, telemetry, backend = cp
+    t = telemetry.Telemetry(backend.Link("tinyml"), binary=binary)
+
+    def show(what):
+        return t.connected, t.listening, t.send((len(what),))
+
+    assert show("nobody") == (False, False, False)
+    bleio.connect()
+    assert show("connected") == (True, False, False)       # CCCD not written yet: dropped
+    bleio.subscribe(NUS_TX)
+    assert show("subscribed") == (True, True, True)
+    bleio.subscribe(NUS_TX, False)
+    assert show("unsubscribed") == (True, False, False)
+    bleio.subscribe(NUS_TX)
+    assert show("again") == (True, True, True)
+    bleio.disconnect()
+    assert show("gone") == (False, False, False)
+    bleio.connect()
+    assert show("back") == (True, False, False)            # a new connection subscribes anew
+    bleio.subscribe(NUS_TX)
+    assert show("back subscribed") == (True, True, True)
+    sent = [(3, 10), (5, 5), (8, 15)]
+    if binary:
+        assert tx(bleio) == [struct.pack("<BHBf", 0xA5, seq, 1, n) for seq, n in sent]
+    else:
+        assert tx(bleio) == [text_frame(seq, (n,)) for seq, n in sent]
+    assert (t.seq, t.sent, t.dropped) == (8, 3, 5)
+
+
+def test_the_subscription_probe_is_a_packet_buffer_made_before_advertising(cp):
+    bleio, telemetry, backend = cp
+    link = backend.Link("tinyml")
+    (probe,) = bleio._packet_buffers
+    assert probe._characteristic.uuid == bleio.UUID(NUS_TX)
+    assert [e[0] for e in bleio.log[:probe._made_at]] == [] and adverts(bleio)   # made, then advertising
+    bleio.connect()
+    bleio.subscribe(NUS_TX)
+    # a PacketBuffer made after the CCCD write never saw it (CircuitPython's too): ours was first
+    late = bleio.PacketBuffer(probe._characteristic, buffer_size=1)
+    with pytest.raises(ValueError, match="No connection"):
+        late.outgoing_packet_length
+    assert probe.outgoing_packet_length == 20 and link.listening()
 
 
 @pytest.mark.parametrize("binary", [False, True])

@@ -188,6 +188,8 @@ class Characteristic:
         if len(data) > self.max_length or (self.fixed_length and len(data) != self.max_length):
             raise ValueError("Value length > max_length")
         self._value = data
+        # CircuitPython notifies only connections whose CCCD enables it, silently skipping the
+        # rest (ports/nordic/common-hal/_bleio/Characteristic.c:155-202, set_value)
         for conn in adapter._connections:
             if conn.connected and self in conn._subscribed and self.properties & Characteristic.NOTIFY:
                 if len(data) > _MTU_PAYLOAD:
@@ -256,8 +258,51 @@ class CharacteristicBuffer:
 
 
 class PacketBuffer:
+    """Server side only (a local characteristic), as CircuitPython cd3da4a's
+    ports/nordic/common-hal/_bleio/PacketBuffer.c has it: it follows the CCCD writes it sees after
+    it is made (:131-185, packet_buffer_on_ble_server_evt: a write enabling notifications takes
+    that connection, one without lets it go, and so does its disconnect), and
+    outgoing_packet_length raises ValueError while it has no connection (:423-451, and
+    shared-bindings/_bleio/PacketBuffer.c, "No connection: length cannot be determined")."""
+
     def __init__(self, characteristic, *, buffer_size, max_packet_size=None):
-        raise RuntimeError("fake: PacketBuffer is not modelled")
+        if not isinstance(characteristic, Characteristic):
+            raise TypeError("characteristic must be of type Characteristic")
+        if buffer_size < 1:
+            raise ValueError("buffer_size must be >= 1")
+        if characteristic.service.remote:
+            raise RuntimeError("fake: client-side PacketBuffer is not modelled")
+        self._characteristic = characteristic
+        self._max_packet_size = characteristic.max_length if max_packet_size is None else max_packet_size
+        self._connection = None
+        self._made_at = len(log)    # test-side: what had happened before it was made
+        _packet_buffers.append(self)
+
+    def _cccd_written(self, connection, value):
+        if self._characteristic.properties & Characteristic.NOTIFY:
+            self._connection = connection if value & 1 else None
+
+    @property
+    def outgoing_packet_length(self):
+        if self._connection is None:
+            raise ValueError("No connection: length cannot be determined")
+        return min(self._connection.max_packet_length, self._max_packet_size, self._characteristic.max_length)
+
+    @property
+    def incoming_packet_length(self):
+        raise RuntimeError("fake: PacketBuffer reads are not modelled")
+
+    def readinto(self, buf):
+        raise RuntimeError("fake: PacketBuffer reads are not modelled")
+
+    def write(self, data, *, header=None):
+        raise RuntimeError("fake: PacketBuffer writes are not modelled")
+
+    def deinit(self):
+        _packet_buffers.remove(self)
+
+
+_packet_buffers: list = []
 
 
 class Descriptor:
@@ -383,8 +428,19 @@ def connect():
     return conn
 
 
-def subscribe(uuid):
-    adapter._connections[-1]._subscribed.add(_characteristic(uuid))
+def subscribe(uuid, on=True):
+    """The central writes the characteristic's CCCD: notifications on (off)."""
+    if not adapter.connected:
+        raise RuntimeError("fake: no central connected")
+    c = _characteristic(uuid)
+    conn = adapter._connections[-1]
+    if on:
+        conn._subscribed.add(c)
+    else:
+        conn._subscribed.discard(c)
+    for buffer in _packet_buffers:
+        if buffer._characteristic is c:
+            buffer._cccd_written(conn, 1 if on else 0)
 
 
 def write(uuid, data):
@@ -403,6 +459,9 @@ def write(uuid, data):
 def disconnect():
     for conn in adapter._connections:
         conn.connected = False
+        for buffer in _packet_buffers:
+            if buffer._connection is conn:
+                buffer._connection = None
     adapter._connections.clear()
 
 
@@ -412,3 +471,4 @@ def reset():
     notify_error = None
     log.clear()
     _adapter_services.clear()
+    _packet_buffers.clear()

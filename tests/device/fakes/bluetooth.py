@@ -1,9 +1,22 @@
-# A fake of MicroPython's `bluetooth` module (extmod/modbluetooth.c with the NimBLE binding,
-# as on ESP32; btstack on the Pico W behaves the same at this surface), peripheral role, for
-# running tinyml's backend in the unix port. Same names, signatures, constants, IRQ event
-# tuples and errors; it rejects what the real one rejects, and raises RuntimeError where the
-# real one would do something a test must not miss. Test-side controls (not in the real
-# module) are the module functions after `# central`.
+# A fake of MicroPython's `bluetooth` module (extmod/modbluetooth.c), peripheral role, for
+# running tinyml's backend in the unix port, with either binding: `stack = "nimble"` (ESP32,
+# the unix port; the default) or `stack = "btstack"` (Pico W, Pico 2 W), set before BLE() is
+# first made. Same names, signatures, constants, IRQ event tuples and errors; it rejects what
+# the real one rejects, and raises RuntimeError where the real one would do something a test
+# must not miss. Test-side controls (not in the real module) are the module functions after
+# `# central`. Where the two bindings differ (micropython 1c3c201, 2026-08; its mynewt-nimble 4284956):
+# - the CCCD of a notify characteristic is the handle after its value on both. NimBLE keeps it
+#   to itself, per connection: no gatts_db entry (extmod/nimble/modbluetooth_nimble.c:378,
+#   gatts_register_cb, "This is event is not called for the CCCD") and BLE_GAP_EVENT_SUBSCRIBE
+#   is only logged (:510-513, central_gap_event_cb); gatts_read of a handle without an entry
+#   returns b"" (extmod/modbluetooth.c:733-739 ignores the EINVAL). btstack makes a gatts_db entry for it, 2 bytes of 0
+#   (extmod/btstack/modbluetooth_btstack.c:1022-1026), stores the central's writes there without
+#   an IRQ (:950-954, att_write_callback, "Suppress the Python callback for writes to the
+#   CCCD") and never clears it: one value for all connections, kept across a disconnect
+#   (:1091, "TODO: These should be per-connection").
+# - neither checks the CCCD in gatts_notify (NimBLE nimble/host/src/ble_gattc.c:4152
+#   ble_gattc_notify_custom, btstack src/ble/att_server.c att_server_notify): the notification goes out and a central that has not subscribed
+#   discards it. `log` has what went out, `received` what the central kept.
 import errno
 
 FLAG_READ = 0x0002
@@ -26,6 +39,8 @@ record = True       # False: count notifications only, so gc.mem_alloc() sees th
 notified = 0
 notify_error = None  # an errno to fail the next gatts_notify calls with (ENOMEM: no mbufs)
 notify_budget = None  # a number: that many more notifications go out, then ENOMEM
+stack = "nimble"    # or "btstack": which binding BLE() behaves as
+received = []       # ("notify", conn, handle, bytes) the central kept: it had subscribed
 
 
 class UUID:
@@ -90,6 +105,8 @@ class BLE:
         self._advertising = False
         self._conns = set()
         self._next_handle = 1
+        self._stack = stack
+        self._subscriptions = {}   # NimBLE: (conn handle, value handle) -> CCCD value
 
     def _check_active(self):
         if not self._active:
@@ -170,7 +187,12 @@ class BLE:
                 self._uuids[value] = c[0]
                 handles.append(value)
                 if c[1] & (FLAG_NOTIFY | FLAG_INDICATE):
-                    self._next_handle += 1      # the CCCD NimBLE adds
+                    if self._stack == "btstack":
+                        cccd = _Entry()         # btstack: an entry of 2 zero bytes
+                        cccd.data = bytearray(2)
+                        cccd.len = 2
+                        self._db[self._next_handle] = cccd
+                    self._next_handle += 1      # the CCCD the stack adds after the value
                 if len(c) == 3:
                     for d in c[2]:
                         if not isinstance(d[0], UUID):
@@ -189,8 +211,11 @@ class BLE:
 
     def gatts_read(self, value_handle):
         self._check_active()
-        e = self._entry(value_handle)
-        data = bytes(e.data[:e.len])
+        if value_handle not in self._db:
+            # modbluetooth.c's gatts_read ignores the binding's EINVAL and returns len 0
+            return b""
+        e = self._db[value_handle]
+        data = bytes(e.data) if e.len == len(e.data) else bytes(e.data[:e.len])
         if e.append:
             e.len = 0
         return data
@@ -226,6 +251,8 @@ class BLE:
         notified += 1
         if record:
             log.append(("notify", conn_handle, value_handle, bytes(data)))
+            if _subscribed(self, conn_handle, value_handle):
+                received.append(("notify", conn_handle, value_handle, bytes(data)))
 
     def gatts_set_buffer(self, value_handle, len, append=False):
         self._check_active()
@@ -271,6 +298,8 @@ def connect(conn_handle=0):
 def disconnect(conn_handle=0):
     ble = _ble()
     ble._conns.discard(conn_handle)
+    for key in [k for k in ble._subscriptions if k[0] == conn_handle]:
+        del ble._subscriptions[key]     # NimBLE: per connection, no bonding to keep it
     _irq(_IRQ_CENTRAL_DISCONNECT, (conn_handle, 0, memoryview(b"\x11\x22\x33\x44\x55\x66")))
 
 
@@ -292,6 +321,30 @@ def write(value_handle, data, conn_handle=0):
     _irq(_IRQ_GATTS_WRITE, (conn_handle, value_handle))
 
 
+def subscribe(value_handle, on=True, conn_handle=0):
+    """The central writes the CCCD after `value_handle` to enable (disable) notifications.
+    No IRQ on either binding; btstack stores the value where gatts_read(value_handle + 1) sees it."""
+    ble = _ble()
+    if conn_handle not in ble._conns:
+        raise RuntimeError("fake: no central connected")
+    if not ble._flags.get(value_handle, 0) & (FLAG_NOTIFY | FLAG_INDICATE):
+        raise RuntimeError("fake: handle %d has no CCCD" % value_handle)
+    value = b"\x01\x00" if on else b"\x00\x00"
+    if ble._stack == "btstack":
+        e = ble._db[value_handle + 1]
+        e.data[:2] = value
+        e.len = 2
+    else:
+        ble._subscriptions[(conn_handle, value_handle)] = value[0]
+
+
+def _subscribed(ble, conn_handle, value_handle):
+    if ble._stack == "btstack":
+        e = ble._db.get(value_handle + 1)
+        return e is not None and e.len == 2 and e.data[0] & 1 == 1
+    return ble._subscriptions.get((conn_handle, value_handle), 0) & 1 == 1
+
+
 def handle_of(uuid):
     """The value handle of the characteristic with this UUID string, as a central discovers it."""
     for handle, u in _ble()._uuids.items():
@@ -301,5 +354,8 @@ def handle_of(uuid):
 
 
 def reset():
+    global stack
     BLE._instance = None
+    stack = "nimble"
     del log[:]
+    del received[:]

@@ -220,12 +220,15 @@ class Peripheral:
 
     def advertise(self, *, device_name=None, services=None, data=None, connectable=None):
         self._role = "peripheral"
+        if data is not None and not isinstance(data, _BUFFERS):
+            raise TypeError("object with buffer protocol required")
+        has_data = data is not None and len(data) > 0
         packet = bytearray()
         name = device_name if isinstance(device_name, str) else ""
         if name:
-            packet += bytes((1 + len(name), 0x09)) + name.encode()
-        if data is None:
-            packet += b"\x02\x01\x06"
+            packet += bytes((1 + len(name.encode()), 0x09)) + name.encode()
+        if not has_data:
+            packet += b"\x02\x01\x06"    # flags only without data=
         if services is not None:
             services = list(services)
             for kind, field in ((1, 0x03), (2, 0x07)):
@@ -238,12 +241,23 @@ class Peripheral:
                         uuids += bytes((u.value & 0xFF, u.value >> 8)) if kind == 1 else u.full
                 if uuids:
                     packet += bytes((1 + len(uuids), field)) + uuids
-        if data is not None:
-            raise RuntimeError("fake: ble_drv copies data= over the start of the packet; not modelled")
+        if has_data:
+            if len(data) + len(packet) > _MAX_ADV:
+                raise OSError("can't fit data into advertisement packet")
+            if packet:
+                # ble_drv_advertise_data copies data= over the start of what it built and adds
+                # its length: the name and services get overwritten, the tail is stale bytes
+                raise RuntimeError("fake: data= with device_name or services sends garbage")
+            packet = bytearray(data)
         if len(packet) > _MAX_ADV:
             # ble_drv.c writes past its 31-byte buffer first (undefined behaviour), then the
             # SoftDevice refuses the length
             raise OSError("Can not apply advertisement data. status: 0x09")
+        if _advertising[0]:
+            # ble_drv.c configures the advertising set before stopping it, and the SoftDevice
+            # refuses new parameters while advertising (ble_gap.h, sd_ble_gap_adv_set_configure:
+            # NRF_ERROR_INVALID_STATE)
+            raise OSError("Can not apply advertisement data. status: 0x08")
         if connectable is None or connectable:
             _observer[0] = self
         _advertising[0] = True
@@ -303,7 +317,10 @@ def _find(handle):
 
 
 def write(handle, data):
-    """A GATT write from the central to an attribute handle (a value or a CCCD)."""
+    """A GATT write from the central to an attribute handle (a value or a CCCD): ble_drv.c
+    (micropython 1c3c201, ports/nrf/drivers/bluetooth/ble_drv.c:977-985) passes every
+    BLE_GATTS_EVT_WRITE with its handle and bytes, the CCCD's included, to the handler
+    (ubluepy_peripheral.c:71-84)."""
     if _observer[0]._conn == _CONN_INVALID:
         raise RuntimeError("fake: no central connected")
     c = _find(handle)

@@ -7,6 +7,7 @@
 #   t.on_command(callback)                # callback(name, argument) for valid RX commands
 #   t.poll()                              # in the main loop: run commands, answer OK/ERR
 #   t.connected                           # a central is connected
+#   t.listening                           # ...and has enabled notifications on TX
 # Backends (a "link" each, picked from boards.json's "ble" facts and the firmware):
 #   _ubluepy       MicroPython's nrf port (Nano 33 BLE Sense)
 #   _bluetooth     MicroPython's `bluetooth` module (ESP32, ESP32-S3, Pico W, Pico 2 W)
@@ -26,6 +27,48 @@ NUS_SERVICE = "6E400001-B5A3-F393-E0A9-E50E24DCCA9E"
 NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"   # phone -> board, write
 NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"   # board -> phone, notify
 _NEWLINE = const(10)
+ADV_MAX = const(31)       # bytes of legacy advertising data, and of a scan response
+_AD_FLAGS = b"\x02\x01\x06"   # LE General Discoverable, BR/EDR not supported
+_AD_SHORT_NAME = const(0x08)
+_AD_COMPLETE_NAME = const(0x09)
+_AD_UUID128_COMPLETE = const(0x07)
+
+
+def fit_name(name, room):
+    """(the longest start of `name` whose UTF-8 fits in `room` bytes, whether that is all of
+    it); ValueError for an empty or non-str name."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("telemetry name: a non-empty str, got %r" % (name,))
+    cut = name
+    while len(cut.encode()) > room:
+        cut = cut[:-1]     # by characters, so a multi-byte character is never split
+    return cut, cut == name
+
+
+def _name_field(name, room):
+    cut, whole = fit_name(name, room - 2)
+    encoded = cut.encode()
+    return bytes((len(encoded) + 1, _AD_COMPLETE_NAME if whole else _AD_SHORT_NAME)) + encoded, whole
+
+
+def _nus_uuid_le():
+    """The NUS service UUID's 16 bytes as they go over the air (little-endian)."""
+    digits = NUS_SERVICE.replace("-", "")
+    return bytes(int(digits[i:i + 2], 16) for i in range(30, -1, -2))
+
+
+def advertising_payloads(name):
+    """(advertising data, scan response), each at most ADV_MAX bytes. The advertisement: flags,
+    the NUS UUID (complete list of 128-bit UUIDs) and as much of the name as fits in the 10 bytes
+    left (complete name if it fits, else the shortened name), so passive scanners see both. The
+    scan response: the complete name when the advertisement had to shorten it (itself shortened
+    past 29 bytes), else empty."""
+    uuid = _nus_uuid_le()
+    adv = _AD_FLAGS + bytes((len(uuid) + 1, _AD_UUID128_COMPLETE)) + uuid
+    field, whole = _name_field(name, ADV_MAX - len(adv))
+    if whole:
+        return adv + field, b""
+    return adv + field, _name_field(name, ADV_MAX)[0]
 
 # Radio settings, and what each costs (docs/telemetry.md, Power). The radio draws its current
 # per event, so the cost is events per second: advertising events while no central is
@@ -87,9 +130,11 @@ def parse_command(data):
 
 
 class Telemetry:
-    """Frames to a link. A link has connected(), notify(chunk) -> bool (False: not sent, never
-    raises, never waits) and read() -> bytes received since the last call, or None; it sets
-    `overrun` when received bytes had to be discarded. (The sim link has read_line() instead.)"""
+    """Frames to a link. A link has connected(), listening() (connected and subscribed to TX;
+    optional, connected() stands in), notify(chunk) -> bool (False: not sent, never raises,
+    never waits) and read() -> bytes received since the last call, or None; it sets `overrun`
+    when received bytes had to be discarded. (The sim link has read_line() instead.)
+    A frame offered while nobody listens is dropped and counted in `dropped`, never in `sent`."""
 
     def __init__(self, link, binary=False):
         self.link = link
@@ -99,6 +144,7 @@ class Telemetry:
         self.dropped = 0
         self._callback = None
         self._read = getattr(link, "read", None) or link.read_line
+        self._listening = getattr(link, "listening", None) or link.connected
         # RX: one command line, bounded; bytes past LINE_MAX are discarded until the newline
         self._line = bytearray(LINE_MAX)
         self._line_len = 0
@@ -114,6 +160,12 @@ class Telemetry:
     @property
     def connected(self):
         return self.link.connected()
+
+    @property
+    def listening(self):
+        """A central is connected and has enabled notifications on TX (its CCCD): frames go
+        out only then. A link that cannot tell (the sim link) listens whenever connected."""
+        return self._listening()
 
     def on_command(self, callback):
         self._callback = callback
@@ -165,7 +217,7 @@ class Telemetry:
             n = len(values)
             if not 1 <= n <= BINARY_MAX_VALUES:
                 raise ValueError("a binary frame holds 1..4 values, got %d" % n)
-            if not self.link.connected():
+            if not self._listening():
                 self.dropped += 1
                 return False
             frame = self._frame
@@ -174,7 +226,7 @@ class Telemetry:
                 struct.pack_into("<f", frame, 4 + 4 * i, values[i])
             ok = self.link.notify(self._frames[n]) is not False
         else:
-            if not self.link.connected():
+            if not self._listening():
                 self.dropped += 1
                 return False
             line = ("%d," % self.seq + ",".join("%.4g" % v for v in values) + "\n").encode()

@@ -3,12 +3,25 @@
 # and the IRQ API can be tested against a fake (docs/telemetry.md, "Device backends").
 # The IRQ handler allocates nothing: the stack appends RX writes into a fixed buffer
 # (gatts_set_buffer(..., append=True)); the handler only notes that there is something to read.
-import binascii
+#
+# Subscription (the central writing TX's CCCD) reaches Python on neither stack as an event:
+# - btstack (Pico W, Pico 2 W) keeps the CCCD in its attribute table at TX's value handle + 1
+#   and gives no IRQ for it (extmod/btstack/modbluetooth_btstack.c, att_write_callback:
+#   "Suppress the Python callback for writes to the CCCD"); gatts_read(tx + 1) returns its
+#   2 bytes. The value is not per connection and survives a disconnect (same file,
+#   mp_bluetooth_gatts_write: "TODO: These should be per-connection"), so we clear it.
+# - NimBLE (ESP32, the unix port) handles the CCCD itself: no table entry (modbluetooth_nimble.c,
+#   gatts_register_cb: "This is event is not called for the CCCD"), BLE_GAP_EVENT_SUBSCRIBE
+#   only logged, so gatts_read(tx + 1) returns b"" (modbluetooth.c's gatts_read ignores the
+#   error). Nothing tells Python about a subscription: there a central listens from its connect.
+# Neither stack checks the CCCD before gatts_notify (NimBLE's ble_gattc_notify_custom, btstack's
+# att_server_notify send regardless), so the check is ours.
+from micropython import const
+from time import ticks_diff, ticks_ms
 
 import bluetooth
-from micropython import const
 
-from tinyml.telemetry import NUS_RX, NUS_SERVICE, NUS_TX, SETTINGS
+from tinyml.telemetry import NUS_RX, NUS_SERVICE, NUS_TX, SETTINGS, advertising_payloads
 
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
@@ -17,20 +30,19 @@ _FLAG_WRITE_NO_RESPONSE = const(0x0004)
 _FLAG_WRITE = const(0x0008)
 _FLAG_NOTIFY = const(0x0010)
 _RX_BUFFER = const(128)   # RX bytes the stack holds between two polls; more are dropped by it
-NAME_MAX = const(29)      # the name goes alone in the scan response: 31 - 2 bytes of header
-
-
-def advertising_payloads(name):
-    """(advertising data, scan response): flags and the NUS service UUID, then the name."""
-    uuid = bytes(reversed(binascii.unhexlify(NUS_SERVICE.replace("-", ""))))
-    adv = b"\x02\x01\x06" + bytes((len(uuid) + 1, 0x07)) + uuid
-    encoded = name.encode()[:NAME_MAX]
-    return adv, bytes((len(encoded) + 1, 0x09)) + encoded
+_CCCD_NOTIFY = const(1)   # bit 0 of the CCCD's first byte: notifications enabled
+_CCCD_OFF = b"\x00\x00"
+# btstack: how often the CCCD is read again. gatts_read allocates a bytes object, so it is read
+# at most this often rather than per frame: a subscription is seen within this time (frames in
+# between are dropped and counted), and so is an unsubscription (frames in between are counted
+# as sent). A disconnect is an IRQ and takes effect at once.
+CCCD_CHECK_MS = 250
 
 
 class Link:
     def __init__(self, name):
         self.name = name
+        self._adv, self._resp = advertising_payloads(name)   # ValueError for a bad name first
         self._ble = bluetooth.BLE()
         self._ble.active(True)
         self._ble.config(gap_name=name)
@@ -43,8 +55,12 @@ class Link:
             )),
         ))
         self._ble.gatts_set_buffer(self._rx, _RX_BUFFER, True)
-        self._adv, self._resp = advertising_payloads(name)
+        # the CCCD follows TX's value handle on both stacks; only btstack lets us read it
+        self._cccd = self._tx + 1
+        self.subscription_known = len(self._ble.gatts_read(self._cccd)) == 2
         self._conn = None
+        self._subscribed = False
+        self._checked_at = 0
         self._rx_pending = False
         self.overrun = False
         self._advertise()
@@ -59,20 +75,36 @@ class Link:
                 self._rx_pending = True
         elif event == _IRQ_CENTRAL_CONNECT:
             self._conn = data[0]
+            self._subscribed = False
+            self._checked_at = ticks_ms()
         elif event == _IRQ_CENTRAL_DISCONNECT:
             if data[0] == self._conn:
                 self._conn = None
+                self._subscribed = False
+                if self.subscription_known:
+                    # the next central must subscribe again, as the BLE spec says for an unbonded one
+                    self._ble.gatts_write(self._cccd, _CCCD_OFF)
             self._advertise()   # reconnect without a reset
 
     def connected(self):
         return self._conn is not None
 
+    def listening(self):
+        if self._conn is None:
+            return False
+        if not self.subscription_known:
+            return True
+        now = ticks_ms()
+        if ticks_diff(now, self._checked_at) >= CCCD_CHECK_MS:
+            self._checked_at = now
+            self._subscribed = self._ble.gatts_read(self._cccd)[0] & _CCCD_NOTIFY != 0
+        return self._subscribed
+
     def notify(self, chunk):
-        conn = self._conn
-        if conn is None:
+        if not self.listening():
             return False
         try:
-            self._ble.gatts_notify(conn, self._tx, chunk)
+            self._ble.gatts_notify(self._conn, self._tx, chunk)
         except OSError:
             # ENOMEM (NimBLE out of buffers), ENOTCONN (the central just left): drop
             return False

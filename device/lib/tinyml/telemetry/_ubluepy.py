@@ -2,15 +2,21 @@
 # ubluepy calls the connection handler from the SoftDevice's event interrupt with
 # (event, handle, data): data is a bytearray over the event's memory, valid during the call.
 # The handler allocates nothing: it copies RX bytes into a fixed ring that poll() drains.
+# A central listens from its write of TX's CCCD: ble_drv.c passes every BLE_GATTS_EVT_WRITE to
+# the handler with the attribute's handle, the CCCD's included, and the SoftDevice clears the
+# CCCD with each new connection (BLE_GATTS_EVT_SYS_ATTR_MISSING -> sys_attr_set(NULL)).
 from micropython import const
 from ubluepy import UUID, Characteristic, Peripheral, Service, constants
 
-from tinyml.telemetry import NUS_RX, NUS_SERVICE, NUS_TX
+from tinyml.telemetry import NUS_RX, NUS_SERVICE, NUS_TX, advertising_payloads, fit_name
 
 _RING = const(128)     # RX bytes buffered between two polls (one slot stays free)
-# ble_drv.c puts the name (2 + n bytes), the flags (3) and the 128-bit service UUID (18) in one
-# 31-byte advertising packet and has no scan response: the name fits in 8 bytes there
-NAME_MAX = const(8)
+# ble_drv.c has no scan response (scan_rsp_data NULL). advertise(data=...) alone sends exactly
+# those bytes (copied to the start of an empty packet), so the packet is ours: flags, the NUS
+# UUID and as much of the name as fits (advertising_payloads). The GAP device name, which a
+# central reads after connecting, is only set by advertise(device_name=...), whose packet holds
+# the name (2 + n bytes) and the flags (3): 26 bytes of it.
+GAP_NAME_MAX = const(26)
 _CONNECTED = constants.EVT_GAP_CONNECTED
 _DISCONNECTED = constants.EVT_GAP_DISCONNECTED
 _WRITE = constants.EVT_GATTS_WRITE
@@ -29,7 +35,8 @@ def value_handle(characteristic):
 
 class Link:
     def __init__(self, name):
-        self.name = name[:NAME_MAX]
+        self.name = name
+        self._adv = advertising_payloads(name)[0]
         self._service = Service(UUID(NUS_SERVICE))
         self._rx = Characteristic(UUID(NUS_RX), props=Characteristic.PROP_WRITE | Characteristic.PROP_WRITE_WO_RESP)
         self._tx = Characteristic(UUID(NUS_TX), props=Characteristic.PROP_NOTIFY, attrs=Characteristic.ATTR_CCCD)
@@ -37,7 +44,6 @@ class Link:
         self._service.addCharacteristic(self._tx)
         self._periph = Peripheral()
         self._periph.addService(self._service)
-        self._services = [self._service]   # built once: advertise() runs again in the handler
         self._rx_handle = value_handle(self._rx)
         self._ring = bytearray(_RING)
         self._head = 0          # written by the handler only
@@ -46,10 +52,16 @@ class Link:
         self._connected = False
         self._subscribed = False
         self._periph.setConnectionHandler(self._event)
+        # the SoftDevice refuses to reconfigure a running advertisement (sd_ble_gap_adv_set_configure:
+        # NRF_ERROR_INVALID_STATE) and ble_drv.c configures before it stops, so stop first (a
+        # no-op unless advertising: a second start(), or between the two calls here)
+        self._periph.advertise_stop()
+        self._periph.advertise(device_name=fit_name(name, GAP_NAME_MAX)[0])
+        self._periph.advertise_stop()
         self._advertise()
 
     def _advertise(self):
-        self._periph.advertise(device_name=self.name, services=self._services)
+        self._periph.advertise(data=self._adv)
 
     def _event(self, event, handle, data):
         if event == _WRITE:
@@ -81,6 +93,9 @@ class Link:
 
     def connected(self):
         return self._connected
+
+    def listening(self):
+        return self._connected and self._subscribed
 
     def notify(self, chunk):
         if not (self._connected and self._subscribed):
