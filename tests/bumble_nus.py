@@ -29,26 +29,15 @@ ADV_MAX = 31   # bytes of legacy advertising data, and of a scan response
 ADV_INTERVAL_MS = 50   # faster than the board's 1 s (telemetry.SETTINGS): discovery is not timed here
 
 
-def advertising_payloads(name: str) -> tuple[bytes, bytes]:
-    """(advertising data, scan response): flags, the NUS UUID and as much of the name as fits
-    (complete, else shortened), then the complete name in the scan response (issue 14, part 3)."""
-    uuid = bytes(reversed(binascii.unhexlify(NUS_SERVICE.replace("-", ""))))
-    adv = bytes((2, AdvertisingData.FLAGS, 0x06)) + bytes((len(uuid) + 1, AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS)) + uuid
-    encoded = name.encode()
-    room = ADV_MAX - len(adv) - 2
-    kind = AdvertisingData.COMPLETE_LOCAL_NAME if len(encoded) <= room else AdvertisingData.SHORTENED_LOCAL_NAME
-    adv += bytes((min(len(encoded), room) + 1, kind)) + encoded[:room]
-    response = bytes((len(encoded[:ADV_MAX - 2]) + 1, AdvertisingData.COMPLETE_LOCAL_NAME)) + encoded[:ADV_MAX - 2]
-    return adv, response
-
-
 class NusPeripheral:
     """frames: [(seq, [notification bytes, ...]), ...] in the order sent; replies: {command
-    line without newline: [notification bytes, ...]}."""
+    line without newline: [notification bytes, ...]}; adverts: (advertising data, scan response)
+    as the board's tinyml.telemetry.advertising_payloads(name) made them."""
 
-    def __init__(self, frames, replies, name="tinyml", address="D4:CA:6E:11:22:33", period=0.01,
+    def __init__(self, frames, replies, adverts, name="tinyml", address="D4:CA:6E:11:22:33", period=0.01,
                  chunking="board"):
         self.frames, self.replies = list(frames), dict(replies)
+        self.adverts = adverts
         self.name, self.address, self.period, self.chunking = name, address, period, chunking
         # what happened, for the tests to check
         self.connections = 0
@@ -75,7 +64,7 @@ class NusPeripheral:
         device.add_service(Service(NUS_SERVICE, [self.tx, self.rx]))
         self.tx.on(self.tx.EVENT_SUBSCRIPTION, self._on_subscription)
         device.on(device.EVENT_CONNECTION, self._on_connection)
-        self.advertising_data, self.scan_response = advertising_payloads(self.name)
+        self.advertising_data, self.scan_response = self.adverts
         await self._advertise()
         return self
 
