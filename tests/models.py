@@ -91,10 +91,12 @@ def gesture_run() -> Path:
     confusion.png}. Rebuilt when the motion model, the recorder's files or the training change."""
     import shutil
 
-    from tinyml_host import cli, dataset, gesture, train
+    from tinyml_host import cli, dataset, export, gesture, tmdl, train
     from tinyml_host.virtual_board.tinyml_sim import gestures
 
-    digest = _source_digest(__file__, gesture.__file__, dataset.__file__, train.__file__, gestures.__file__)
+    # the folder holds .tmdl files too: a format change (tmdl, export) must rebuild it
+    digest = _source_digest(__file__, gesture.__file__, dataset.__file__, train.__file__, gestures.__file__,
+                            tmdl.__file__, export.__file__)
     folder = CACHE / f"gesture-{digest}"
     if not (folder / "models" / "gesture.report.json").exists():
         tmp = CACHE / f"gesture-{digest}.tmp"

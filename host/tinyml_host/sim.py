@@ -293,11 +293,12 @@ class VirtualBoard:
             if master is not None:
                 os.close(master)
 
-    def _restart(self, raw: bool) -> bytes:
-        """Start a fresh child; in raw mode, take it to the raw REPL and drop its banner."""
+    def _restart(self, raw: bool, run_main: bool | None = None) -> bytes:
+        """Start a fresh child; in raw mode, take it to the raw REPL and drop its banner.
+        run_main: whether boot runs main.py (default: in the friendly REPL, as after a reset)."""
         self._kill_child()
         self.resets += 1
-        self._spawn(run_main=not raw)
+        self._spawn(run_main=not raw if run_main is None else run_main)
         self._wait_ready()
         if not raw:
             return b""
@@ -377,6 +378,19 @@ class VirtualBoard:
         if self._stop.is_set():
             return
         self._child.wait(timeout=5)
+        if self._child.returncode == -signal.SIGINT:
+            # A Ctrl-C's SIGINT that arrived as the program ended: the port handles SIGINT only
+            # while it runs code and restores the default action (exit) before its REPL, so
+            # _to_child's check and the signal can cross. On a board that Ctrl-C would reach
+            # the prompt: come back at the same prompt, no reset message, no main.py. The raw
+            # REPL clears its line on Ctrl-C and prints nothing (its ">" is out already); the
+            # friendly one shows its banner and prompt. Seen at start-up under load: mpremote's
+            # first Ctrl-C reached the boot code as it finished.
+            self._last_in, self._out_cr = 0, False
+            banner = self._restart(self._raw_mode, run_main=False)
+            if not self._raw_mode:
+                os.write(self._user_master, banner)
+            return
         soft = self._last_in == CTRL_D and self._child.returncode == 0
         if soft:
             os.write(self._user_master, SOFT_REBOOT)

@@ -162,6 +162,25 @@ def test_board_survives_a_crash(vboard, transport):
     transport.exit_raw_repl()
 
 
+def test_a_ctrl_c_that_lands_after_the_program_ended_leaves_the_board_at_its_prompt(vboard, transport):
+    # The bridge turns Ctrl-C into SIGINT while the port runs code; if the program ends just
+    # before the signal lands, the port is back at its REPL with SIGINT's default action and
+    # exits. Seen under load as mpremote's raw REPL turning friendly ("could not complete raw
+    # paste"). Here the signal is sent at the raw prompt directly, the worst case of that race.
+    (vboard.flash_dir / "main.py").write_text("open('main_ran', 'w').close()\n")
+    transport.enter_raw_repl(soft_reset=False)
+    assert transport.eval("6 * 7") == 42
+    resets = vboard.resets
+    os.kill(vboard._child.pid, signal.SIGINT)
+    deadline = time.monotonic() + TIMEOUT
+    while vboard.resets == resets and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert vboard.resets == resets + 1
+    assert transport.eval("1 + 1") == 2        # still the raw REPL at its prompt: mpremote carries on
+    transport.exit_raw_repl()
+    assert not (vboard.flash_dir / "main_ran").exists()   # no reset ran main.py
+
+
 def _lines(stream):
     """A queue of the stream's lines, read on a thread so that waiting for one is bounded."""
     lines = queue.Queue()
