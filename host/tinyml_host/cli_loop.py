@@ -12,17 +12,18 @@ from .errors import TinymlError
 def cmd_record(args):
     from . import record
 
-    if args.sensor != "imu":
-        raise TinymlError(f"--sensor {args.sensor}: only the IMU records for now")
     if args.ble and args.port:
         raise TinymlError("pick one of --ble and --port")
+    if args.ble and args.sensor != "imu":
+        raise TinymlError(f"--sensor {args.sensor} over --ble: the record app streams the IMU only (one BLE "
+                          "notification per IMU sample); record other sensors over USB serial (--port)")
     if args.ble:
         record.record_ble(args.ble, Path(args.data), args.label, board_id=args.board, gesture=args.gesture,
                           seconds=args.seconds, takes=args.takes, seed=args.seed, countdown=args.countdown,
                           live=False if args.no_live else None)
         return
     record.record(args.port, Path(args.data), args.label, board_id=args.board, gesture=args.gesture,
-                  seconds=args.seconds, takes=args.takes, seed=args.seed, countdown=args.countdown,
+                  sensor=args.sensor, seconds=args.seconds, takes=args.takes, seed=args.seed, countdown=args.countdown,
                   live=False if args.no_live else None)
 
 
@@ -60,7 +61,8 @@ def cmd_compress(args):
 
 
 def add_commands(sub):
-    s = sub.add_parser("record", help="record labelled IMU takes from a board into a dataset folder")
+    s = sub.add_parser("record", help="record labelled takes of a sensor (the IMU by default) from a board "
+                                      "into a dataset folder")
     s.add_argument("--label", required=True, help="what the takes show, e.g. wave (names a folder)")
     s.add_argument("--seconds", type=float, default=2.0, help="length of each take (default 2)")
     s.add_argument("--takes", type=int, default=1, help="takes in a row, a countdown before each (default 1)")
@@ -71,7 +73,8 @@ def add_commands(sub):
                                                  "address; 'sim': the virtual board's simulated link)")
     s.add_argument("--data", default="data", help="dataset folder (default data/)")
     s.add_argument("--gesture", help="--port sim: the gesture the virtual board acts out (default: the label's)")
-    s.add_argument("--sensor", default="imu", help="which sensor (default imu, the only one for now)")
+    s.add_argument("--sensor", default="imu", help="imu (default: 50 Hz), environment (temperature, humidity, "
+                                                   "pressure) or magnetometer, each at its data rate")
     s.add_argument("--seed", type=int, help="--port sim: first take's variation (default: from the clock)")
     s.add_argument("--countdown", type=int, default=3, help="seconds of countdown before each take (default 3)")
     s.add_argument("--no-live", action="store_true", help="no live plot (also when output is not a terminal)")

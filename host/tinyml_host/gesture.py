@@ -62,6 +62,11 @@ class Split:
 def split_by_take(takes: list[dataset.Take], test_fraction: float = TEST_FRACTION, seed: int = SEED) -> Split:
     """Features of every window, with each label's takes shuffled (seeded) and the last
     test_fraction of them (at least one) held out whole for the test set."""
+    others = [t for t in takes if not t.is_imu]
+    if others:
+        t = others[0]
+        raise TinymlError(f"{t.path}: a take of {', '.join(t.meta['channels'])}, not the IMU's; the gesture model "
+                          "reads IMU takes only: keep other sensors' takes in another dataset folder")
     rates = {t.meta["rate_hz"] for t in takes}
     if rates != {RATE_HZ}:
         raise TinymlError(f"takes at {sorted(rates)} Hz: the gesture model reads {RATE_HZ} Hz")
