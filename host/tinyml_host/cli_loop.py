@@ -36,6 +36,15 @@ def cmd_data(args):
     print(f"wrote {dataset.plot(takes, png)}")
 
 
+def _epochs(args) -> int:
+    from . import gesture
+
+    epochs = gesture.EPOCHS if args.epochs is None else args.epochs
+    if not 1 <= epochs <= 10000:
+        raise TinymlError(f"--epochs must be 1 to 10000, got {epochs}")
+    return epochs
+
+
 def train_gesture(args):
     """`tinyml train gesture DIR`: called by cli.cmd_train."""
     from . import gesture
@@ -43,8 +52,9 @@ def train_gesture(args):
     if not args.data:
         raise TinymlError("tinyml train gesture needs the dataset folder: tinyml train gesture DIR")
     output = Path(args.output or "models/gesture.tflite")
-    print(f"training the gesture model on {args.data} and quantizing it with the TFLite converter ...")
-    result = gesture.train_gesture(args.data, output)
+    epochs = _epochs(args)
+    print(f"training the gesture model on {args.data} ({epochs} epochs) and quantizing it with the TFLite converter ...")
+    result = gesture.train_gesture(args.data, output, epochs=epochs)
     tmdl_path, report_path, png_path = gesture.report_paths(output)
     r = result.report
     print(f"classes {', '.join(r['classes'])}; held-out takes: float {r['float_accuracy']:.1%}, "
@@ -55,7 +65,7 @@ def train_gesture(args):
 def cmd_compress(args):
     from . import compress
 
-    rows = compress.compress(args.dir, Path(args.output))
+    rows = compress.compress(args.dir, Path(args.output), epochs=_epochs(args))
     compress.print_table(rows)
     print(f"wrote {Path(args.output) / 'compress.json'}")
 
@@ -89,4 +99,6 @@ def add_commands(sub):
                                         "accuracy and estimated latency")
     s.add_argument("dir", help="the dataset folder")
     s.add_argument("-o", "--output", default="out/compress", help="folder for compress.json and the models")
+    s.add_argument("--epochs", type=int, help="training epochs of the baseline, teacher and student (default 80; "
+                                              "the pruned network's fine-tuning takes at most 40)")
     s.set_defaults(func=cmd_compress)
