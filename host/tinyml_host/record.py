@@ -1,9 +1,10 @@
-"""`tinyml record`: stream sensor samples (the IMU by default) from a board (device/lib/tinyml/record.py, over the raw
-REPL on USB serial or the virtual board's pty) into a dataset folder (dataset.py), one take at a
-time: a countdown, the take with a live plot and a progress bar, the take written atomically.
-A take cut short (Ctrl-C, the board gone or silent) keeps every sample that arrived and is marked
-incomplete. On the virtual board the IMU acts out the gesture named by the label, when it knows
-one (device/lib/tinyml/hal/_simgestures.py), as a person would in front of a real board."""
+"""`tinyml record`: stream sensor samples (the IMU by default) from a board
+(device/lib/tinyml/record.py, over the raw REPL on USB serial or the virtual board's pty) into a
+dataset folder (dataset.py), one take at a time: a countdown, the take with a live plot and a
+progress bar, the take written atomically. A take cut short (Ctrl-C, the board gone or silent)
+keeps every sample that arrived and is marked incomplete. On the virtual board the IMU acts out
+the gesture named by the label, when it knows one (device/lib/tinyml/hal/_simgestures.py), as a
+person would in front of a real board."""
 
 from __future__ import annotations
 
