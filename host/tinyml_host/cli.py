@@ -25,6 +25,8 @@ def cmd_train(args):
         return train_gesture(args)
     if args.data:
         raise TinymlError(f"tinyml train {args.model} makes its own data; a dataset folder is for `train gesture`")
+    if args.epochs is not None:
+        raise TinymlError(f"--epochs is for `train gesture`; tinyml train {args.model} has its own")
     print(f"training the {args.model} model and quantizing it with the TFLite converter ...")
     path = train.write_model(args.model, args.output or f"models/{args.model}.tflite")
     print(f"wrote {path} ({path.stat().st_size} bytes)")
@@ -248,6 +250,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("data", nargs="?", help="gesture: the dataset folder `tinyml record` wrote")
     s.add_argument("-o", "--output", help="default models/MODEL.tflite")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
+    s.add_argument("--epochs", type=int, help="gesture: training epochs (default 80; fewer trains faster, "
+                                              "check the report's accuracy)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("export", help="convert an int8 .tflite to a .tmdl for the board")

@@ -12,17 +12,18 @@ from .errors import TinymlError
 def cmd_record(args):
     from . import record
 
-    if args.sensor != "imu":
-        raise TinymlError(f"--sensor {args.sensor}: only the IMU records for now")
     if args.ble and args.port:
         raise TinymlError("pick one of --ble and --port")
+    if args.ble and args.sensor != "imu":
+        raise TinymlError(f"--sensor {args.sensor} over --ble: the record app streams the IMU only (one BLE "
+                          "notification per IMU sample); record other sensors over USB serial (--port)")
     if args.ble:
         record.record_ble(args.ble, Path(args.data), args.label, board_id=args.board, gesture=args.gesture,
                           seconds=args.seconds, takes=args.takes, seed=args.seed, countdown=args.countdown,
                           live=False if args.no_live else None)
         return
     record.record(args.port, Path(args.data), args.label, board_id=args.board, gesture=args.gesture,
-                  seconds=args.seconds, takes=args.takes, seed=args.seed, countdown=args.countdown,
+                  sensor=args.sensor, seconds=args.seconds, takes=args.takes, seed=args.seed, countdown=args.countdown,
                   live=False if args.no_live else None)
 
 
@@ -35,6 +36,15 @@ def cmd_data(args):
     print(f"wrote {dataset.plot(takes, png)}")
 
 
+def _epochs(args) -> int:
+    from . import gesture
+
+    epochs = gesture.EPOCHS if args.epochs is None else args.epochs
+    if not 1 <= epochs <= 10000:
+        raise TinymlError(f"--epochs must be 1 to 10000, got {epochs}")
+    return epochs
+
+
 def train_gesture(args):
     """`tinyml train gesture DIR`: called by cli.cmd_train."""
     from . import gesture
@@ -42,8 +52,9 @@ def train_gesture(args):
     if not args.data:
         raise TinymlError("tinyml train gesture needs the dataset folder: tinyml train gesture DIR")
     output = Path(args.output or "models/gesture.tflite")
-    print(f"training the gesture model on {args.data} and quantizing it with the TFLite converter ...")
-    result = gesture.train_gesture(args.data, output)
+    epochs = _epochs(args)
+    print(f"training the gesture model on {args.data} ({epochs} epochs) and quantizing it with the TFLite converter ...")
+    result = gesture.train_gesture(args.data, output, epochs=epochs)
     tmdl_path, report_path, png_path = gesture.report_paths(output)
     r = result.report
     print(f"classes {', '.join(r['classes'])}; held-out takes: float {r['float_accuracy']:.1%}, "
@@ -54,13 +65,14 @@ def train_gesture(args):
 def cmd_compress(args):
     from . import compress
 
-    rows = compress.compress(args.dir, Path(args.output))
+    rows = compress.compress(args.dir, Path(args.output), epochs=_epochs(args))
     compress.print_table(rows)
     print(f"wrote {Path(args.output) / 'compress.json'}")
 
 
 def add_commands(sub):
-    s = sub.add_parser("record", help="record labelled IMU takes from a board into a dataset folder")
+    s = sub.add_parser("record", help="record labelled takes of a sensor (the IMU by default) from a board "
+                                      "into a dataset folder")
     s.add_argument("--label", required=True, help="what the takes show, e.g. wave (names a folder)")
     s.add_argument("--seconds", type=float, default=2.0, help="length of each take (default 2)")
     s.add_argument("--takes", type=int, default=1, help="takes in a row, a countdown before each (default 1)")
@@ -71,7 +83,8 @@ def add_commands(sub):
                                                  "address; 'sim': the virtual board's simulated link)")
     s.add_argument("--data", default="data", help="dataset folder (default data/)")
     s.add_argument("--gesture", help="--port sim: the gesture the virtual board acts out (default: the label's)")
-    s.add_argument("--sensor", default="imu", help="which sensor (default imu, the only one for now)")
+    s.add_argument("--sensor", default="imu", help="imu (default: 50 Hz), environment (temperature, humidity, "
+                                                   "pressure) or magnetometer, each at its data rate")
     s.add_argument("--seed", type=int, help="--port sim: first take's variation (default: from the clock)")
     s.add_argument("--countdown", type=int, default=3, help="seconds of countdown before each take (default 3)")
     s.add_argument("--no-live", action="store_true", help="no live plot (also when output is not a terminal)")
@@ -86,4 +99,6 @@ def add_commands(sub):
                                         "accuracy and estimated latency")
     s.add_argument("dir", help="the dataset folder")
     s.add_argument("-o", "--output", default="out/compress", help="folder for compress.json and the models")
+    s.add_argument("--epochs", type=int, help="training epochs of the baseline, teacher and student (default 80; "
+                                              "the pruned network's fine-tuning takes at most 40)")
     s.set_defaults(func=cmd_compress)

@@ -96,7 +96,8 @@ def distil(split: gesture.Split, hidden, epochs: int = gesture.EPOCHS, seed: int
         student_loss_weight=STUDENT_LOSS_WEIGHT)
     tf.keras.utils.set_random_seed(seed)
     distiller.compile(optimizer=keras.optimizers.Adam(0.01), loss=loss)
-    distiller.fit(split.x_train, split.y_train, epochs=epochs, batch_size=32, verbose=0)
+    data, steps = gesture.batches(split.x_train, split.y_train, seed)
+    distiller.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=0, shuffle=False)
     return _with_softmax(teacher, seed), _with_softmax(student, seed)
 
 

@@ -1,8 +1,10 @@
-"""A dataset folder of IMU takes, as `tinyml record` writes it and `tinyml train gesture` reads it:
+"""A dataset folder of sensor takes, as `tinyml record` writes it and `tinyml train gesture` reads it:
 
-    DIR/<label>/<take>.npy    float32 (samples, 6): accel x, y, z in g, gyro x, y, z in deg/s
-    DIR/<label>/<take>.json   what, where, when: label, board, sensor, units, rate, window,
-                              samples, complete (False: cut short, with the reason), lost, time
+    DIR/<label>/<take>.npy    float32 (samples, channels): the IMU's accel x, y, z in g, gyro x,
+                              y, z in deg/s (CHANNELS, UNITS), or another sensor's `channels`
+    DIR/<label>/<take>.json   what, where, when: label, board, sensor, kind, channels, units,
+                              rate, window, samples, complete (False: cut short, with the
+                              reason), lost, time
 
 Both files are written to a temporary name and renamed into place, data first: a take exists
 once its .json does, so a crash mid-write leaves no half take (an .npy without .json is ignored).
@@ -37,12 +39,16 @@ def check_label(label: str) -> str:
 @dataclass
 class Take:
     meta: dict
-    data: np.ndarray   # (samples, 6) float32
+    data: np.ndarray   # (samples, channels) float32
     path: Path         # the .json
 
     @property
     def label(self) -> str:
         return self.meta["label"]
+
+    @property
+    def is_imu(self) -> bool:
+        return tuple(self.meta.get("channels", CHANNELS)) == CHANNELS
 
     @property
     def seconds(self) -> float:
@@ -78,7 +84,7 @@ def new_take_name(data_dir: Path, label: str) -> Path:
 def write_take(path: Path, data: np.ndarray, meta: dict) -> Path:
     """Write one take (its samples, then its metadata); `path` is the .json."""
     path = Path(path)
-    data = np.asarray(data, dtype=np.float32).reshape(-1, len(CHANNELS))
+    data = np.asarray(data, dtype=np.float32).reshape(-1, len(meta.get("channels", CHANNELS)))
     meta = {"format": FORMAT, "channels": list(CHANNELS), "units": list(UNITS), **meta,
             "samples": int(len(data)), "file": path.with_suffix(".npy").name}
     _atomic_write(path.with_suffix(".npy"), lambda f: np.save(f, data))
@@ -104,8 +110,9 @@ def load(data_dir) -> list[Take]:
             data = np.load(npy)
         except (OSError, ValueError) as e:
             raise TinymlError(f"{npy}: cannot read the take's samples ({e})") from None
-        if data.ndim != 2 or data.shape[1] != len(CHANNELS) or len(data) != meta["samples"]:
-            raise TinymlError(f"{npy}: expected ({meta['samples']}, {len(CHANNELS)}) samples, found {data.shape}")
+        width = len(meta.get("channels", CHANNELS))
+        if data.ndim != 2 or data.shape[1] != width or len(data) != meta["samples"]:
+            raise TinymlError(f"{npy}: expected ({meta['samples']}, {width}) samples, found {data.shape}")
         takes.append(Take(meta, data.astype(np.float32), meta_path))
     if not takes:
         raise TinymlError(f"{data_dir} holds no takes: record some with `tinyml record --data {data_dir} --label NAME`")
@@ -140,9 +147,17 @@ def print_summary(takes: list[Take], data_dir, console=None):
     (console or Console()).print(table)
 
 
+def _unit_groups(take: Take) -> list[tuple[str, list[int]]]:
+    """The take's channels grouped by unit, in order: (unit, channel indices)."""
+    groups: dict[str, list[int]] = {}
+    for i, unit in enumerate(take.meta.get("units", UNITS)):
+        groups.setdefault(unit, []).append(i)
+    return list(groups.items())
+
+
 def plot(takes: list[Take], path, seconds: float = 2.0) -> Path:
-    """A PNG with one row per label: accelerometer and gyroscope of the first take of each, the
-    first `seconds`."""
+    """A PNG with one row per label, one plot per unit (the IMU: accelerometer and gyroscope) of
+    the first take of each, the first `seconds`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -151,17 +166,21 @@ def plot(takes: list[Take], path, seconds: float = 2.0) -> Path:
     firsts = {}
     for t in takes:
         firsts.setdefault(t.label, t)
-    fig, axes = plt.subplots(len(firsts), 2, figsize=(10, 2.2 * len(firsts)), squeeze=False)
+    columns = max(len(_unit_groups(t)) for t in firsts.values())
+    fig, axes = plt.subplots(len(firsts), columns, figsize=(5 * columns, 2.2 * len(firsts)), squeeze=False)
     for row, (label, take) in enumerate(firsts.items()):
         n = min(len(take.data), int(seconds * take.meta["rate_hz"]))
         x = np.arange(n) / take.meta["rate_hz"]
-        for col, (lo, unit) in enumerate(((0, "g"), (3, "deg/s"))):
+        names = take.meta.get("channels", CHANNELS)
+        groups = _unit_groups(take)
+        for col, (unit, channels) in enumerate(groups):
             ax = axes[row][col]
-            for c in range(3):
-                ax.plot(x, take.data[:n, lo + c], label=CHANNELS[lo + c], linewidth=1)
+            for c in channels:
+                ax.plot(x, take.data[:n, c], label=names[c], linewidth=1)
             ax.set_ylabel(f"{label}\n{unit}")
-            if row == 0:
-                ax.legend(loc="upper right", fontsize=7, ncol=3)
+            ax.legend(loc="upper right", fontsize=7, ncol=3)
+        for col in range(len(groups), columns):
+            axes[row][col].set_visible(False)
         axes[row][0].set_title(take.path.stem, fontsize=8, loc="left")
     for ax in axes[-1]:
         ax.set_xlabel("s")

@@ -1,9 +1,10 @@
-"""`tinyml record`: stream IMU samples from a board (device/lib/tinyml/record.py, over the raw
-REPL on USB serial or the virtual board's pty) into a dataset folder (dataset.py), one take at a
-time: a countdown, the take with a live plot and a progress bar, the take written atomically.
-A take cut short (Ctrl-C, the board gone or silent) keeps every sample that arrived and is marked
-incomplete. On the virtual board the IMU acts out the gesture named by the label, when it knows
-one (virtual_board/tinyml_sim/gestures.py), as a person would in front of a real board."""
+"""`tinyml record`: stream sensor samples (the IMU by default) from a board
+(device/lib/tinyml/record.py, over the raw REPL on USB serial or the virtual board's pty) into a
+dataset folder (dataset.py), one take at a time: a countdown, the take with a live plot and a
+progress bar, the take written atomically. A take cut short (Ctrl-C, the board gone or silent)
+keeps every sample that arrived and is marked incomplete. On the virtual board the IMU acts out
+the gesture named by the label, when it knows one (virtual_board/tinyml_sim/gestures.py), as a
+person would in front of a real board."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ from . import dataset
 from .errors import TinymlError
 
 RATE_HZ = 50               # device/lib/tinyml/record.py RATE_HZ, the gesture app's rate
+# what each of device/lib/tinyml/record.py's SENSORS gives, in the units of the tinyml.sensors API
+# (its values are integers: centi-degrees C, centi-%RH, Pa; 0.1 uT), and the factor to the units
+# a dataset stores; the IMU's factors come from its header (counts per g and per deg/s)
+SENSORS = {
+    "imu": {"channels": ("ax", "ay", "az", "gx", "gy", "gz"), "units": ("g", "g", "g", "deg/s", "deg/s", "deg/s")},
+    "environment": {"channels": ("temperature", "humidity", "pressure"), "units": ("degC", "%RH", "hPa"),
+                    "scale": (0.01, 0.01, 0.01)},
+    "magnetometer": {"channels": ("mx", "my", "mz"), "units": ("uT", "uT", "uT"), "scale": (0.1, 0.1, 0.1)},
+}
 WINDOW = 50                # samples the gesture model sees at once (gesture.py)
 SILENCE_S = 3.0            # no byte for this long during a take: the board is gone
 
@@ -34,9 +44,9 @@ def sim_gestures() -> tuple[str, ...]:
 class TakeStream:
     """What arrived of one take: parses the board's lines, checks sequence numbers."""
 
-    rate_hz: int = RATE_HZ
+    rate_hz: float = RATE_HZ
     header: dict = field(default_factory=dict)
-    rows: list = field(default_factory=list)    # raw counts, int16 x 6
+    rows: list = field(default_factory=list)    # raw counts: int16 x 6 (IMU), or the S line's values
     lost: int = 0
     late: int | None = None
     ended: bool = False
@@ -50,15 +60,18 @@ class TakeStream:
             self._line(line.rstrip(b"\r"))
 
     def _line(self, line: bytes):
-        if len(line) == 29 and line[:1] == b"R":
+        values, digits = self.header.get("values", 6), self.header.get("digits", 4)
+        if len(line) == 5 + values * digits and line[:1] == b"R":
             try:
-                words = [int(line[1 + 4 * i:5 + 4 * i], 16) for i in range(7)]
+                seq = int(line[1:5], 16)
+                words = [int(line[5 + digits * i:5 + digits * (i + 1)], 16) for i in range(values)]
             except ValueError:
                 self.other.append(line.decode(errors="replace"))
                 return
             expected = len(self.rows) + self.lost
-            self.lost += (words[0] - expected) & 0xFFFF
-            self.rows.append([w - 65536 if w & 0x8000 else w for w in words[1:]])
+            self.lost += (seq - expected) & 0xFFFF
+            sign = 1 << (4 * digits - 1)
+            self.rows.append([w - 2 * sign if w & sign else w for w in words])
         elif line.startswith(b"H "):
             parts = line.decode(errors="replace").split()
             if len(parts) == 7:
@@ -66,26 +79,43 @@ class TakeStream:
                                "gyro_lsb_per_dps": float(parts[4]), "rate_hz": int(parts[5]),
                                "expected_samples": int(parts[6])}
                 self.rate_hz = self.header["rate_hz"]
+        elif line.startswith(b"S "):
+            parts = line.decode(errors="replace").split()
+            if len(parts) == 8 and parts[2] in SENSORS and parts[7] in ("4", "8"):
+                rate = float(parts[4])
+                self.header = {"board": parts[1], "kind": parts[2], "sensor": parts[3],
+                               "rate_hz": int(rate) if rate == int(rate) else rate,
+                               "expected_samples": int(parts[5]), "values": int(parts[6]), "digits": int(parts[7])}
+                self.rate_hz = self.header["rate_hz"]
+            else:
+                self.other.append(line.decode(errors="replace"))
         elif line.startswith(b"E "):
             self.late = int(line[2:].strip() or 0)
             self.ended = True
         elif line.strip():
             self.other.append(line.decode(errors="replace"))
 
+    @property
+    def kind(self) -> str:
+        return self.header.get("kind", "imu")
+
     def physical(self) -> np.ndarray:
-        raw = np.array(self.rows, dtype=np.float32).reshape(-1, 6)
+        """The samples in the dataset's units (SENSORS), float32 (samples, values)."""
+        raw = np.array(self.rows, dtype=np.float64).reshape(-1, self.header.get("values", 6))
         if not self.header:
-            return raw
-        scale = np.array([1 / self.header["accel_lsb_per_g"]] * 3 + [1 / self.header["gyro_lsb_per_dps"]] * 3,
-                         np.float32)
-        return raw * scale
+            return raw.astype(np.float32)
+        if self.kind == "imu":
+            scale = [1 / self.header["accel_lsb_per_g"]] * 3 + [1 / self.header["gyro_lsb_per_dps"]] * 3
+        else:
+            scale = SENSORS[self.kind]["scale"]
+        return (raw * np.array(scale)).astype(np.float32)
 
 
-def _board_code(seconds: float, rate_hz: int, gesture: str | None, seed: int) -> str:
+def _board_code(seconds: float, rate_hz: int | None, gesture: str | None, seed: int, sensor: str = "imu") -> str:
     code = ""
     if gesture:  # the virtual board only: its IMU fakes act the gesture out
         code += f"from tinyml_sim import devices as simdevices\nsimdevices.perform({gesture!r}, {seed})\n"
-    return code + f"from tinyml import record\nrecord.stream({seconds!r}, {rate_hz})\n"
+    return code + f"from tinyml import record\nrecord.stream({seconds!r}, {rate_hz!r}, {sensor!r})\n"
 
 
 class Display:
@@ -118,21 +148,24 @@ class Display:
         from rich.text import Text
 
         n = len(stream.rows)
-        data = stream.physical()[-2 * stream.rate_hz:]
+        data = stream.physical()[-int(2 * stream.rate_hz):]
         fig = plotext.figure
         fig.clear()
         fig.theme("dark")
         fig.plot_size(80, 14)
         if len(data) >= 2:
             x = list(range(len(data)))
-            for c, name in enumerate(dataset.CHANNELS[:3]):
-                fig.draw(fig.signal(x, data[:, c].tolist()).label(name + " g"))
-            for c, name in enumerate(dataset.CHANNELS[3:]):
-                fig.draw(fig.signal(x, (data[:, 3 + c] / 100).tolist()).label(name + " 100 deg/s"))
+            facts = SENSORS[stream.kind]
+            for c, (name, unit) in enumerate(zip(facts["channels"], facts["units"])):
+                if unit == "deg/s":  # beside accelerations of about 1 g
+                    fig.draw(fig.signal(x, (data[:, c] / 100).tolist()).label(name + " 100 deg/s"))
+                else:
+                    fig.draw(fig.signal(x, data[:, c].tolist()).label(f"{name} {unit}"))
         seconds = n / stream.rate_hz
-        head = Text(f"{self._title}  {seconds:.1f} / {self._expected / stream.rate_hz:.1f} s  "
+        expected = stream.header.get("expected_samples", self._expected)
+        head = Text(f"{self._title}  {seconds:.1f} / {expected / stream.rate_hz:.1f} s  "
                     f"{n} samples, {stream.lost} lost", style="bold")
-        return Group(head, ProgressBar(total=max(1, self._expected), completed=n, width=60),
+        return Group(head, ProgressBar(total=max(1, expected), completed=n, width=60),
                      Text.from_ansi(fig.build().string()))
 
 
@@ -161,8 +194,12 @@ def _read_take(board, stream: TakeStream, update, seconds: float) -> str | None:
     return None if stream.ended else "the board ended the take early"
 
 
-def check_options(label: str, seconds: float, takes: int, gesture: str | None, sim: bool):
+def check_options(label: str, seconds: float, takes: int, gesture: str | None, sim: bool, sensor: str = "imu"):
     dataset.check_label(label)
+    if sensor not in SENSORS:
+        raise TinymlError(f"--sensor {sensor}: tinyml records {', '.join(SENSORS)}")
+    if gesture and sensor != "imu":
+        raise TinymlError(f"--gesture moves the virtual board's IMU; --sensor {sensor} records something else")
     if not 0 < seconds <= 600:
         raise TinymlError(f"--seconds must be in (0, 600], got {seconds:g}")
     if takes < 1:
@@ -184,11 +221,16 @@ class Recorded:
 
 def record_takes(board, data_dir, label: str, seconds: float = 2.0, takes: int = 1, gesture: str | None = None,
                  seed: int | None = None, sim: bool = False, countdown: int = 3, live: bool | None = None,
-                 rate_hz: int = RATE_HZ, progress=print) -> list[Recorded]:
-    """Record `takes` takes of `seconds` each from `board` (board.Board) into data_dir/label.
-    gesture: what the virtual board acts out (sim=True only). Returns what was written; a take cut
-    short is written too, then recording stops (KeyboardInterrupt re-raised, or a TinymlError)."""
-    check_options(label, seconds, takes, gesture, sim)
+                 rate_hz: float | None = None, sensor: str = "imu", progress=print) -> list[Recorded]:
+    """Record `takes` takes of `seconds` each of `sensor` (SENSORS) from `board` (board.Board)
+    into data_dir/label, at rate_hz (None: RATE_HZ for the IMU, the sensor's own data rate for the
+    others). gesture: what the virtual board acts out (sim=True only). Returns what was written; a
+    take cut short is written too, then recording stops (KeyboardInterrupt re-raised, or a
+    TinymlError). A board that cannot read the sensor at all is a TinymlError saying why, with
+    nothing written."""
+    check_options(label, seconds, takes, gesture, sim, sensor)
+    if rate_hz is None and sensor == "imu":
+        rate_hz = RATE_HZ
     display = Display(sys.stdout.isatty() if live is None else live)
     written = []
     for k in range(takes):
@@ -196,11 +238,11 @@ def record_takes(board, data_dir, label: str, seconds: float = 2.0, takes: int =
         take_seed = seed + k if seed is not None else int(time.time() * 1000) % 1000003
         if countdown:
             display.countdown(f"{label} take {k + 1}/{takes}", countdown)
-        board.launch(_board_code(seconds, rate_hz, gesture, take_seed))
-        stream = TakeStream(rate_hz)
+        board.launch(_board_code(seconds, rate_hz, gesture, take_seed, sensor))
+        stream = TakeStream(rate_hz or RATE_HZ)
         started = time.time()
         interrupted = None
-        expected = int(seconds * rate_hz)
+        expected = int(seconds * rate_hz) if rate_hz else 0   # else the board's header says
         try:
             with display.take(f"{label} take {k + 1}/{takes}", expected) as update:
                 reason = _read_take(board, stream, update, seconds)
@@ -209,7 +251,12 @@ def record_takes(board, data_dir, label: str, seconds: float = 2.0, takes: int =
             reason = "interrupted (Ctrl-C)"
             with contextlib.suppress(Exception):
                 board.interrupt()
-        meta = {"label": label, **{k2: v for k2, v in stream.header.items() if k2 not in ("expected_samples",)},
+        if not stream.header and not stream.rows and reason and reason.startswith("board error"):
+            raise TinymlError(f"the board cannot record --sensor {sensor}: {reason[len('board error: '):]}")
+        expected = stream.header.get("expected_samples", expected)
+        facts = SENSORS[stream.kind]
+        meta = {"label": label, "kind": stream.kind, "channels": list(facts["channels"]), "units": list(facts["units"]),
+                **{k2: v for k2, v in stream.header.items() if k2 not in ("expected_samples", "values", "digits", "kind")},
                 "rate_hz": stream.rate_hz, "window": WINDOW, "expected_samples": expected,
                 "complete": reason is None and stream.lost == 0 and len(stream.rows) == expected,
                 "reason": reason, "lost": stream.lost, "late": stream.late,
@@ -369,15 +416,15 @@ def record_ble(target: str, data_dir, label: str, board_id: str = "nano33_ble_se
 
 
 def record(port: str | None, data_dir, label: str, board_id: str = "nano33_ble_sense", gesture: str | None = None,
-           **options) -> list[Recorded]:
+           sensor: str = "imu", **options) -> list[Recorded]:
     """`tinyml record`: connect (the virtual board gets tinyml deployed first), then record_takes.
     With --port sim the virtual board acts out `gesture`, else the gesture named by the label."""
     from .board import connect
 
     sim = port == "sim"
-    if sim and gesture is None and label in sim_gestures():
+    if sim and sensor == "imu" and gesture is None and label in sim_gestures():
         gesture = label
-    check_options(label, options.get("seconds", 2.0), options.get("takes", 1), gesture, sim)
+    check_options(label, options.get("seconds", 2.0), options.get("takes", 1), gesture, sim, sensor)
     with connect(port, board_id) as board:
         if sim:
             from . import deploy
@@ -388,7 +435,7 @@ def record(port: str | None, data_dir, label: str, board_id: str = "nano33_ble_s
             if "yes" not in found:
                 raise TinymlError(f"the board at {board.port} has no tinyml.record: "
                                   f"copy tinyml with `tinyml deploy --port {board.port}`")
-        if sim and gesture is None:
+        if sim and gesture is None and sensor == "imu":
             print(f"the virtual board knows no gesture {label!r} (it knows {', '.join(sim_gestures())}): "
                   "it shows its default rocking; --gesture NAME picks one", file=sys.stderr)
-        return record_takes(board, data_dir, label, gesture=gesture, sim=sim, **options)
+        return record_takes(board, data_dir, label, gesture=gesture, sim=sim, sensor=sensor, **options)

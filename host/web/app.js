@@ -42,10 +42,12 @@ function parseSeq(text) {
 const SEQ_WRAP = 0x10000;
 
 class FrameDecoder {
-  constructor({ onFrame = () => {}, onReply = () => {} } = {}) {
+  constructor({ onFrame = () => {}, onReply = () => {}, onClasses = () => {} } = {}) {
     this.onFrame = onFrame;
     this.onReply = onReply;
+    this.onClasses = onClasses;
     this.decoder = new TextDecoder("utf-8", { fatal: false }); // errors="replace"
+    this.classNames = [];  // the gesture app's, from its CLASSES line: what the board runs, kept over Clear
     this.reset();
   }
 
@@ -91,6 +93,11 @@ class FrameDecoder {
     if (text.startsWith("OK ") || text.startsWith("ERR ")) {
       this.replies.push(text);
       this.onReply(text);
+      return;
+    }
+    if (text.startsWith("CLASSES ")) {  // the gesture app names its classes, by index
+      this.classNames = text.split(/\s+/).slice(1);
+      this.onClasses(this.classNames);
       return;
     }
     const [seqText, ...valueTexts] = text.split(",");
@@ -168,7 +175,7 @@ let chartBig = null;         // per series: on the right-hand axis for large val
 let chartNarrow = false;     // drawn for a phone-width screen
 let renderQueued = false;
 
-const parser = new FrameDecoder({ onFrame: addToChart, onReply: showReply });
+const parser = new FrameDecoder({ onFrame: addToChart, onReply: showReply, onClasses: showClasses });
 
 function columnNames(count) {
   const names = APP_COLUMNS[app];
@@ -179,6 +186,21 @@ function columnNames(count) {
 function formatValue(v) {
   if (!Number.isFinite(v)) return String(v);
   return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
+}
+
+// the gesture app's class by name once the board has sent its CLASSES line
+function formatColumn(name, v) {
+  const classes = parser.classNames;
+  if (name === "class" && Number.isInteger(v) && v >= 0 && v < classes.length) return classes[v];
+  return formatValue(v);
+}
+
+function showClasses() {
+  if (app !== "gesture") {  // only the gesture app sends CLASSES: its frames are class, score
+    app = "gesture";
+    resetChart();
+  }
+  scheduleRender();
 }
 
 function setState(next, message, isError = false) {
@@ -236,7 +258,7 @@ function makeChart(big) {
   big.forEach((b, i) => series.push({
     label: names[i], stroke: SERIES_COLORS[i % SERIES_COLORS.length], width: 2,
     scale: twoAxes && b ? "big" : "small", points: { show: false },
-    value: (u, v) => (v == null ? "–" : formatValue(v)),
+    value: (u, v) => (v == null ? "–" : formatColumn(names[i], v)),
   }));
   const axes = [{ ...axisStyle }, { ...axisStyle, scale: "small", size: 44 }];
   chartNarrow = isNarrow();
@@ -299,7 +321,7 @@ function render() {
   const last = parser.rows[parser.rows.length - 1];
   if (last) {
     const names = columnNames(last.length - 1);
-    ui.last.textContent = `#${last[0]}  ` + last.slice(1).map((v, i) => `${names[i]} ${formatValue(v)}`).join("  ");
+    ui.last.textContent = `#${last[0]}  ` + last.slice(1).map((v, i) => `${names[i]} ${formatColumn(names[i], v)}`).join("  ");
   } else {
     ui.last.textContent = "–";
   }

@@ -144,3 +144,71 @@ def test_a_micropython_only_time_call_fails_on_this_path(circuitpython):
     assert clock.ticks_diff(clock.ticks_ms(), t0) >= 1
     assert clock.ticks_diff(5, (1 << 30) - 5) == 10      # across the wrap
     assert clock.ticks_add((1 << 30) - 1, 2) == 1
+    t0 = clock.ticks_us()
+    clock.sleep_us(2000)
+    assert clock.ticks_diff(clock.ticks_us(), t0) >= 1000
+
+
+def _sensor_fakes(monkeypatch, board="nano33_ble_sense"):
+    """The board's sensors (the virtual board's register fakes) on the fake busio.I2C."""
+    import circuitpython as fakes
+    from tinyml.boards import BOARDS
+    from tinyml_host.virtual_board.tinyml_sim import devices as simdevices  # `import tinyml_sim` fails: no sim HAL
+
+    devices = {}
+    for _, part, addresses, _, _ in BOARDS[board]["sensors"]:
+        for address, make in zip(addresses, simdevices.FAKES[part]):
+            devices[address] = make()
+    monkeypatch.setattr(fakes.I2C, "devices", devices)
+    return devices
+
+
+def test_tinyml_record_streams_a_sensor_with_circuitpythons_modules(circuitpython, monkeypatch):
+    """`tinyml record --sensor environment`'s board side (tinyml.record.stream) on CircuitPython:
+    tinyml.clock's ticks and sleeps, and sys.stdout without .buffer."""
+    monkeypatch.setattr(sys.modules[__name__], "ITERATIONS", 1000)
+    _sensor_fakes(monkeypatch)
+    written = []
+    monkeypatch.setattr(sys, "stdout", types.SimpleNamespace(write=lambda b: written.append(bytes(b))))
+    from tinyml import record
+
+    record.stream(0.24, None, "environment")   # 12.5 Hz: 3 samples
+    monkeypatch.undo()
+    lines = b"".join(written).decode().splitlines()
+    assert lines[0] == "S nano33_ble_sense environment HTS221+LPS22HB 12.5 3 3 8" and lines[-1] == "E 0"
+    assert [line[:5] for line in lines[1:-1]] == ["R0000", "R0001", "R0002"]
+    for line in lines[1:-1]:
+        values = [int(line[5 + 8 * i:13 + 8 * i], 16) for i in range(3)]
+        # the fakes' 23.5 C, 45 %RH, 1013.25 hPa in centi-C, centi-%RH and Pa, as each part quantizes
+        assert values == pytest.approx([2350, 4500, 101325], abs=3)
+    # the 80 ms between samples waited with time.sleep (the first sample is due at once)
+    assert [s for s in circuitpython.sleeps if s != 0.05] == pytest.approx([0.08, 0.08], abs=0.02)
+
+
+@pytest.fixture
+def gesture_model():
+    """Trained (or found in the cache) before the CircuitPython fixture replaces `time`."""
+    return models.gesture_run() / "models"
+
+
+def test_gesture_app_classifies_with_circuitpythons_modules(gesture_model, circuitpython, monkeypatch, capsys):
+    """The gesture app on CircuitPython's module surfaces, the Nano's IMU fake acting out a wave
+    (on the host's clock), with the model `tinyml train gesture` made from the virtual board's takes."""
+    import shutil
+
+    monkeypatch.setattr(sys.modules[__name__], "ITERATIONS", 100000)
+    for name in ("gesture.tmdl", "gesture.classes"):
+        shutil.copy(gesture_model / name, name)   # the test's cwd is the board's drive
+    _sensor_fakes(monkeypatch)
+    from tinyml_host.virtual_board.tinyml_sim import devices as simdevices
+    from tinyml_host.virtual_board.tinyml_sim.gestures import Gesture
+
+    start = host_time.monotonic()
+    monkeypatch.setattr(simdevices.IMUFake, "gesture", Gesture("wave", 900))
+    monkeypatch.setattr(simdevices.IMUFake, "clock", lambda: host_time.monotonic() - start)
+    from tinyml.apps import gesture
+
+    gesture.run(inferences=3, verbose=True)
+    classes = [line.split("class=")[1].split()[0] for line in capsys.readouterr().out.splitlines() if "class=" in line]
+    assert len(classes) == 3 and classes.count("wave") >= 2, classes
+    assert len(circuitpython.sleeps) > 50   # it paced its 50 Hz with time.sleep

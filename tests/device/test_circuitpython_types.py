@@ -16,7 +16,8 @@ CIRCUITPYTHON_PATH = ["tinyml/__init__.py", "tinyml/model.py", "tinyml/_python.p
                       "tinyml/sensors/mpu6050.py", "tinyml/sensors/_chip.py", "tinyml/sensors/lsm9ds1.py",
                       "tinyml/sensors/bmi270.py", "tinyml/sensors/hts221.py", "tinyml/sensors/hs3003.py",
                       "tinyml/sensors/lps22hb.py", "tinyml/sensors/bmm150.py", "tinyml/apps/__init__.py", "tinyml/apps/sine.py",
-                      "tinyml/apps/motion.py", "tinyml/apps/gesture.py", "tinyml/reader.py", "tinyml/clock.py", "tinyml/telemetry/__init__.py",
+                      "tinyml/apps/motion.py", "tinyml/apps/gesture.py", "tinyml/apps/record.py", "tinyml/record.py",
+                      "tinyml/reader.py", "tinyml/clock.py", "tinyml/telemetry/__init__.py",
                       "tinyml/telemetry/_adafruit_ble.py", "tinyml/telemetry/_serial.py", "tinyml/info.py",
                       "tinyml/bench.py"]
 # code.py runs main.py, which reads config.py: the board's own top level, beside lib/

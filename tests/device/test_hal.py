@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import models
-from mpy import DEVICE_LIB, ROOT, VIRTUAL_BOARD, lines_with, micropypath, run
+from mpy import DEVICE_LIB, ROOT, lines_with, micropypath, run
 from tinyml_host import boards, export, reference, tmdl
 
 FAKES = Path(__file__).parent / "fakes"
@@ -76,9 +76,9 @@ def test_circuitpython_backend_with_fakes(board, monkeypatch):
     for name, module in cp.modules(attrs).items():
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.syspath_prepend(str(DEVICE_LIB))
-    monkeypatch.syspath_prepend(str(VIRTUAL_BOARD))  # the sensor fakes
     from tinyml.boards import BOARDS
-    from tinyml_sim import devices as simdevices
+    # the sensor fakes, from the host package: `import tinyml_sim` must keep failing in CPython
+    from tinyml_host.virtual_board.tinyml_sim import devices as simdevices
 
     _circuitpython = importlib.reload(importlib.import_module("tinyml.hal._circuitpython"))
     detected = _circuitpython.board_id(BOARDS)

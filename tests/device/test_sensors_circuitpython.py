@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mpy import DEVICE_LIB, VIRTUAL_BOARD
+from mpy import DEVICE_LIB
 from tinyml_host import boards
 
 FAKES = Path(__file__).parent / "fakes"
@@ -46,7 +46,6 @@ def cp(monkeypatch):
     monkeypatch.setattr(time, "ticks_diff", lambda a, b: a - b, raising=False)
     monkeypatch.setattr(fakes.I2C, "devices", {})
     monkeypatch.syspath_prepend(str(DEVICE_LIB))
-    monkeypatch.syspath_prepend(str(VIRTUAL_BOARD))  # the register fakes
     _forget_tinyml()
     yield fakes
     _forget_tinyml()
@@ -61,7 +60,7 @@ def _bus(cp, board):
     """A busio.I2C fake holding fakes of `board`'s sensors, and tinyml's MemI2C over it."""
     from tinyml.boards import BOARDS
     from tinyml.hal import _circuitpython
-    from tinyml_sim import devices as simdevices
+    from tinyml_host.virtual_board.tinyml_sim import devices as simdevices  # not `tinyml_sim`: see test_hal
 
     devices = {}
     for _, part, addresses, _, _ in BOARDS[board]["sensors"]:

@@ -87,6 +87,13 @@ imu = sensors.imu()
 for dev in hal.i2c().devices.values():
     dev.frozen = True                     # the fakes' own arithmetic would count as allocation
 print('ALLOC', allocated(record.Recorder(imu, out=Discard()), 200), allocated(record.Recorder(imu), 200))
+if 'nano' in hal.board_id():              # the other sensors `tinyml record --sensor` reads
+    env = sensors.environment()
+    mag = sensors.magnetometer()
+    for dev in hal.i2c().devices.values():
+        dev.frozen = True
+    print('OTHERS', allocated(record.Recorder(env, env.RATE_HZ, Discard(), 3, True), 200),
+          allocated(record.Recorder(mag, mag.RATE_HZ, Discard(), 3), 200))
 """
 
 
@@ -95,6 +102,7 @@ def test_recording_allocates_nothing_per_sample(board):
     """Reading the IMU and writing one sample line, to a writer and to the raw REPL's stdout."""
     out = run(RECORD_ALLOC, env={"TINYML_BOARD": board})
     assert lines_with("ALLOC", out) == ["0 0"]
+    assert lines_with("OTHERS", out) == (["0 0"] if board.startswith("nano") else [])
 
 
 def test_recorder_lines_carry_the_raw_counts_and_sequence():
@@ -136,6 +144,40 @@ print(repr(out.data))
         values = [w - 65536 if w & 0x8000 else w for w in words[1:]]
         assert line[0] == "R" and words[0] == seq
         assert values == [(-1) ** i * (seq * 1000 + i) for i in range(6)]
+
+
+def test_recorder_lines_of_32_bit_values_keep_the_sign():
+    """The environment's int32 values go out as two 16-bit halves: 8 hex digits of the 32-bit
+    two's complement, negative temperatures included."""
+    script = """
+from tinyml import record
+
+
+class FakeEnvironment:
+    def read_into(self, values):
+        values[0] = -1250
+        values[1] = 4500
+        values[2] = 101325
+
+
+class Collect:
+    data = b''
+
+    def write(self, b):
+        self.data += bytes(b)
+
+
+out = Collect()
+r = record.Recorder(FakeEnvironment(), 12.5, out, 3, True)
+r.sensor_header('nano33_ble_sense', 'environment', 'HTS221+LPS22HB', 2)
+r.run(2)
+print(repr(out.data))
+"""
+    data = eval(run(script).strip().splitlines()[-1])  # noqa: S307 - a bytes literal printed by our script
+    lines = data.decode().splitlines()
+    assert lines[0] == "S nano33_ble_sense environment HTS221+LPS22HB 12.5 2 3 8"
+    expected = "".join("%08x" % (v & 0xFFFFFFFF) for v in (-1250, 4500, 101325))
+    assert lines[1:] == ["R0000" + expected, "R0001" + expected, "E 0"]
 
 
 FRAME_ALLOC = """

@@ -16,8 +16,9 @@ def _env(tmp_path, board):
 def test_clock_is_micropythons_own_time_on_micropython(tmp_path):
     out = run("import time\nfrom tinyml import clock\n"
               "print('SAME', clock.ticks_ms is time.ticks_ms, clock.ticks_us is time.ticks_us,"
-              " clock.ticks_diff is time.ticks_diff, clock.ticks_add is time.ticks_add, clock.sleep_ms is time.sleep_ms)")
-    assert lines_with("SAME", out) == ["True True True True True"]
+              " clock.ticks_diff is time.ticks_diff, clock.ticks_add is time.ticks_add, clock.sleep_ms is time.sleep_ms,"
+              " clock.sleep_us is time.sleep_us)")
+    assert lines_with("SAME", out) == ["True True True True True True"]
 
 
 @pytest.mark.parametrize("board, ble, sleep, kind", [

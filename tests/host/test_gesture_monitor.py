@@ -22,12 +22,15 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT / "host"), "COLUMNS": "200"}
 
 
 def test_monitor_names_the_classes_the_gesture_app_sends(tmp_path):
+    """The board's CLASSES line names the classes of the model it runs: it wins over a host file
+    (here one with other names), which only stands in until the line arrives."""
     trained = models.gesture_run() / "models"
     (tmp_path / "models").mkdir()
     for name in ("gesture.tmdl", "gesture.classes"):
         shutil.copy(trained / name, tmp_path / "models" / name)
+    (tmp_path / "stale.classes").write_text("one\ntwo\nthree\nfour\n")
     proc = subprocess.run([sys.executable, "-m", "tinyml_host.cli", "monitor", "--port", "sim", "--app", "gesture",
-                           "--seconds", "4", "--no-live", "--csv", "frames.csv"],
+                           "--seconds", "4", "--no-live", "--csv", "frames.csv", "--classes", "stale.classes"],
                           cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "frames.csv") as f:
@@ -37,6 +40,8 @@ def test_monitor_names_the_classes_the_gesture_app_sends(tmp_path):
     assert all(0 <= int(float(r[1])) < len(classes) and 0 < float(r[2]) <= 1 for r in rows[1:])
     last = rows[-1]
     assert f"class {classes[int(float(last[1]))]}" in proc.stdout
+    assert "classes (from the board)" in proc.stdout and " ".join(classes) in proc.stdout
+    assert "one" not in proc.stdout.split("last frame")[1].split("\n")[0]
 
 
 def test_class_names_from_a_classes_file_or_a_report(tmp_path):

@@ -101,6 +101,15 @@ def test_training_needs_two_labels_and_two_takes_each(tmp_path):
         gesture.train_gesture(tmp_path / "few", tmp_path / "m.tmdl")
 
 
+def test_epochs_option_trains_that_many_epochs(tmp_path, capsys):
+    from tinyml_host import cli
+
+    gesture.synthesize(tmp_path / "data", labels=("wave", "still"), takes=2, seconds=1.2)
+    assert cli.main(["train", "gesture", str(tmp_path / "data"), "-o", str(tmp_path / "m.tflite"), "--epochs", "3"]) == 0
+    assert "(3 epochs)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "m.report.json").read_text())["epochs"] == 3
+
+
 def test_cli_train_takes_a_dataset_only_for_gesture(capsys):
     from tinyml_host import cli
 
@@ -108,3 +117,7 @@ def test_cli_train_takes_a_dataset_only_for_gesture(capsys):
     assert "tinyml train: error: tinyml train sine makes its own data" in capsys.readouterr().err
     assert cli.main(["train", "gesture"]) == 1
     assert "needs the dataset folder" in capsys.readouterr().err
+    assert cli.main(["train", "gesture", "data", "--epochs", "0"]) == 1
+    assert "tinyml train: error: --epochs must be 1 to 10000, got 0" in capsys.readouterr().err
+    assert cli.main(["train", "sine", "--epochs", "5"]) == 1
+    assert "--epochs is for `train gesture`" in capsys.readouterr().err

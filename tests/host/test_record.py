@@ -112,13 +112,72 @@ def test_bad_record_arguments_are_clear_errors(tmp_path):
             (["--label", "a/b"], "label 'a/b' must be 1-40 letters"),
             (["--label", "wave", "--gesture", "jump", "--port", "sim"], "knows no gesture 'jump'"),
             (["--label", "wave", "--ble", "nano", "--port", "sim"], "pick one of --ble and --port"),
-            (["--label", "wave", "--sensor", "pressure"], "only the IMU records"),
+            (["--label", "wave", "--sensor", "pressure"], "--sensor pressure: tinyml records imu, environment, magnetometer"),
+            (["--label", "room", "--sensor", "environment", "--ble", "sim"], "the record app streams the IMU only"),
+            (["--label", "room", "--sensor", "environment", "--gesture", "wave", "--port", "sim"],
+             "--gesture moves the virtual board's IMU"),
             (["--label", "wave", "--seconds", "0"], "--seconds must be in (0, 600], got 0"),
             (["--label", "wave", "--gesture", "wave"], "--gesture is for the virtual board"),
     ):
         proc = _run(["record", "--data", "ds", "--countdown", "0"] + args, tmp_path)
         assert proc.returncode == 1 and "tinyml record: error: " in proc.stderr and message in proc.stderr, \
             (args, proc.stderr)
+
+
+def test_stream_parses_another_sensors_lines_with_32_bit_values():
+    """The S header and 8-hex-digit values (the environment's), negative ones too."""
+    s = record.TakeStream()
+    values = [-1250, 4500, 101325]     # -12.5 C, 45 %RH, 1013.25 hPa in the sensors API's integers
+    line = b"R0000" + b"".join(b"%08x" % (v & 0xFFFFFFFF) for v in values) + b"\n"
+    s.feed(b"S nano33_ble_sense environment HTS221+LPS22HB 12.5 2 3 8\n" + line + line.replace(b"R0000", b"R0002")
+           + b"E 0\n")
+    assert s.header["kind"] == "environment" and s.header["sensor"] == "HTS221+LPS22HB" and s.rate_hz == 12.5
+    assert s.rows == [values, values] and s.lost == 1 and s.ended
+    assert s.physical().reshape(-1).tolist() == pytest.approx([-12.5, 45.0, 1013.25] * 2)
+
+
+@pytest.mark.parametrize("board, sensor, part, rate, expected", [
+    # the virtual board's states (tinyml_sim/devices.py): 23.5 C, 45 %RH, 1013.25 hPa; the LSM9DS1's
+    # field 0.2, 0, -0.45 gauss, the BMM150's 25, -10, 40 uT
+    ("nano33_ble_sense", "environment", "HTS221+LPS22HB", 12.5, (23.5, 45.0, 1013.25)),
+    ("nano33_ble_sense_rev2", "environment", "HS3003+LPS22HB", 25, (23.5, 45.0, 1013.25)),
+    ("nano33_ble_sense", "magnetometer", "LSM9DS1Mag", 20, (20.0, 0.0, -45.0)),
+    ("nano33_ble_sense_rev2", "magnetometer", "BMM150", 30, (25.0, -10.0, 40.0)),
+])
+def test_record_other_sensors_at_their_data_rate(tmp_path, board, sensor, part, rate, expected):
+    proc = _run(["record", "--port", "sim", "--board", board, "--sensor", sensor, "--label", "room",
+                 "--seconds", "2", "--countdown", "0", "--data", "ds"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    [take] = dataset.load(tmp_path / "ds")
+    m = take.meta
+    assert (m["kind"], m["sensor"], m["board"], m["rate_hz"]) == (sensor, part, board, rate)
+    assert m["channels"] == list(record.SENSORS[sensor]["channels"]) and m["units"] == list(record.SENSORS[sensor]["units"])
+    assert m["complete"] and m["lost"] == 0 and m["samples"] == m["expected_samples"] == int(2 * rate)
+    assert take.data.mean(axis=0).tolist() == pytest.approx(expected, abs=0.3)   # quantized by each part
+    proc = _run(["data", "ds"], tmp_path)
+    assert proc.returncode == 0 and "room" in proc.stdout and "2.0" in proc.stdout, proc.stderr
+    assert (tmp_path / "ds" / "samples.png").stat().st_size > 1000
+
+
+def test_a_sensor_the_board_lacks_is_a_clear_error_and_no_take(tmp_path):
+    proc = _run(["record", "--port", "sim", "--board", "esp32", "--sensor", "environment", "--label", "room",
+                 "--seconds", "1", "--countdown", "0", "--data", "ds"], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "tinyml record: error: the board cannot record --sensor environment: ValueError: esp32 has no " \
+           "environment sensor in boards.json (its sensors: MPU-6050)" in proc.stderr
+    assert not list((tmp_path / "ds").glob("*/*.json"))
+
+
+def test_gesture_training_refuses_another_sensors_takes(tmp_path):
+    from tinyml_host import gesture
+
+    gesture.synthesize(tmp_path, labels=("wave", "still"), takes=2)
+    path = dataset.new_take_name(tmp_path, "room")
+    dataset.write_take(path, np.zeros((60, 3)), {"label": "room", "rate_hz": 25, "complete": True,
+                                                  "channels": ["temperature", "humidity", "pressure"],
+                                                  "units": ["degC", "%RH", "hPa"]})
+    with pytest.raises(TinymlError, match="temperature, humidity, pressure, not the IMU's"):
+        gesture.train_gesture(tmp_path, tmp_path / "m.tflite")
 
 
 def test_a_half_written_take_is_not_a_take(tmp_path):

@@ -1,6 +1,6 @@
 """The telemetry web page (host/web) in a real headless Chromium, served by `tinyml web`, talking
 to a fake navigator.bluetooth that replays notifications recorded from the virtual board's
-sine app (and the board's own replies to commands)."""
+sine app (and the board's own replies to commands) and gesture app (its class names)."""
 
 from __future__ import annotations
 
@@ -123,6 +123,64 @@ def recording(tmp_path_factory):
     assert any(len(f[2]) > 1 for f in frames)  # some frames span two notifications
     assert len(binary) == BINARY_FRAMES and all(c[0] == 0xA5 and len(c) == 16 for c in binary)
     return {"frames": frames, "replies": dict(zip(COMMANDS, replies())), "binary": binary}
+
+
+@pytest.fixture(scope="module")
+def gesture_recording(tmp_path_factory):
+    """What the gesture app on the virtual board notifies to a central that connects after the
+    app started (frames before that were dropped): its CLASSES line, then seq,class,score frames
+    while the board acts out a wave. The model and its names are those `tinyml train gesture`
+    made from the virtual board's takes (tests/models.py)."""
+    from tinyml_host.board import Board
+    from tinyml_host.sim import VirtualBoard
+
+    trained = models.gesture_run() / "models"
+    tmp = tmp_path_factory.mktemp("web-gesture")
+    for name in ("gesture.tmdl", "gesture.classes"):
+        shutil.copy(trained / name, tmp / name)
+    classes = (trained / "gesture.classes").read_text().split()
+    chunks, offset = [], 0
+    with VirtualBoard(tmp / "flash") as vb:
+        sim = Path(vb.sim_dir)
+        for name in ("ble_tx", "ble_rx", "ble_central"):
+            (sim / name).unlink(missing_ok=True)
+        with Board(vb.port) as board:
+            deploy.deploy(board, deploy.DEVICE, [tmp / "gesture.tmdl", tmp / "gesture.classes"],
+                          progress=lambda line: None)
+            board.launch("from tinyml_sim import devices\ndevices.perform('wave', 5)\n"
+                         "from tinyml.apps import gesture\ngesture.run(telemetry=True)")
+            time.sleep(2.5)   # the first window fills (1 s), frames go out to nobody
+            (sim / "ble_central").touch()
+            deadline = time.monotonic() + 30
+            while len([line for line in _lines(chunks) if not line[0].startswith(b"CLASSES")]) < 4:
+                assert time.monotonic() < deadline, f"the board sent {len(chunks)} notifications only"
+                time.sleep(0.05)
+                new, offset = monitor.read_sim_tx(sim / "ble_tx", offset)
+                chunks.extend(new)
+            board.stop_program()
+            (sim / "ble_central").unlink()
+    lines = [b"".join(line).decode().strip() for line in _lines(chunks)]
+    assert lines[0] == "CLASSES " + " ".join(classes), lines[:2]
+    frames = [line.split(",") for line in lines[1:] if not line.startswith("CLASSES")]
+    assert int(frames[0][0]) > 1   # the frames sent before the central connected were dropped
+    return {"chunks": chunks, "classes": classes, "frames": [(int(a), float(b), float(c)) for a, b, c in frames]}
+
+
+def test_the_page_names_the_gesture_apps_classes(page, gesture_recording):
+    """The page learns the app and its class names from the board's CLASSES line, and shows the
+    class by name, as tinyml monitor does from the same bytes."""
+    connect(page)
+    assert feed(page, gesture_recording["chunks"]) == len(gesture_recording["chunks"])
+    frames, classes = gesture_recording["frames"], gesture_recording["classes"]
+    seq, cls, score = frames[-1]
+    assert classes[int(cls)] == "wave"   # the board acted out a wave
+    expect(page.locator("#last")).to_have_text(re.compile(rf"^#{seq}\s+class wave\s+score {re.escape(f'{score:.6g}')}$"))
+    assert counters(page) == {"frames": len(frames), "lost": expected_lost([f[0] for f in frames]), "bad": 0}
+    assert page.evaluate("() => window.tinymlTelemetry.parser.classNames") == classes
+    host = monitor.FrameDecoder()
+    for c in gesture_recording["chunks"]:
+        host.feed(c)
+    assert host.class_names == tuple(classes) and [tuple(r) for r in host.rows] == frames and host.bad == 0
 
 
 def expected_lost(seqs: list[int]) -> int:
@@ -654,7 +712,8 @@ def test_the_page_decodes_as_tinyml_monitor_does(page, recording):
             elif kind == "text":
                 text += f"{seq},".encode() + b",".join(b"%.4g" % v for v in values) + b"\n"
             elif kind == "reply":
-                text += rng.choice([b"OK rate\n", b"ERR usage: led on|off\n", b"OK\n"])
+                text += rng.choice([b"OK rate\n", b"ERR usage: led on|off\n", b"OK\n", b"CLASSES still wave\n",
+                                    b"CLASSES circle shake x\n"])
             elif kind == "garbage":
                 text += bytes(rng.integers(0x20, 0x7F, int(rng.integers(1, 30)), dtype=np.uint8)) + b"\n"
             else:
@@ -668,13 +727,14 @@ def test_the_page_decodes_as_tinyml_monitor_does(page, recording):
     page_results = page.evaluate("""streams => streams.map((chunks) => {
         const d = new window.tinymlTelemetry.FrameDecoder();
         for (const c of chunks) d.feed(new Uint8Array(c));
-        return {rows: d.rows, replies: d.replies, lost: d.lost, bad: d.bad};
+        return {rows: d.rows, replies: d.replies, lost: d.lost, bad: d.bad, classes: d.classNames};
     })""", [[list(c) for c in chunks] for chunks in streams])
     for chunks, got in zip(streams, page_results):
         host = monitor.FrameDecoder()
         for c in chunks:
             host.feed(c)
-        assert got == {"rows": host.rows, "replies": host.replies, "lost": host.lost, "bad": host.bad}
+        assert got == {"rows": host.rows, "replies": host.replies, "lost": host.lost, "bad": host.bad,
+                       "classes": list(host.class_names)}
     assert sum(r["bad"] for r in page_results) > 0 and sum(r["lost"] for r in page_results) > 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from .frames import FrameDecoder, LineAssembler, csv_header, write_csv  # noqa: F401
 from .transports import (BleTransport, SerialTransport, SimTransport, Transport,  # noqa: F401
                          check_command, open_transport, read_sim_tx)
-from .view import report  # noqa: F401
+from .view import column_names, report  # noqa: F401
 
 TICK = 0.05         # seconds between reads of what arrived
 REDRAW = 0.25       # seconds between live redraws: plotting costs more than reading
@@ -116,7 +116,7 @@ def watch(transport: Transport, seconds: float, commands=(), csv_path: Path | No
     except KeyboardInterrupt:
         session.interrupted = True
     if csv_path:
-        write_csv(csv_path, session.frames.rows, transport.names)
+        write_csv(csv_path, session.frames.rows, column_names(session))
     return session
 
 

@@ -1,6 +1,7 @@
 """Telemetry frames back from notifications (docs/telemetry.md): text lines `seq,v1,...\\n`
 split over notifications, binary frames (0xA5, seq uint16 LE, n, n float32 LE) one per
-notification, and `OK name` / `ERR reason` replies. Frames lost are counted from gaps in seq."""
+notification, `OK name` / `ERR reason` replies, and the gesture app's `CLASSES name0 name1 ...`
+line (its class names, by index). Frames lost are counted from gaps in seq."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class FrameDecoder:
         self.pending = b""
         self.rows: list[list[float]] = []
         self.replies: list[str] = []
+        self.class_names: tuple[str, ...] = ()   # from the board's last CLASSES line
         self.lost = 0
         self.bad = 0
         self._last_seq: int | None = None
@@ -51,6 +53,9 @@ class FrameDecoder:
             return
         if text.startswith(("OK ", "ERR ")):
             self.replies.append(text)
+            return
+        if text.startswith("CLASSES "):
+            self.class_names = tuple(text.split()[1:])
             return
         try:
             seq, *values = text.split(",")

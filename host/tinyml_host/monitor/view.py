@@ -13,12 +13,26 @@ PLOT_POINTS = 100   # values per series in the live plot
 def _names(session) -> list[str]:
     rows = session.frames.rows
     width = len(rows[-1]) - 1 if rows else 0
-    names = list(session.transport.names)
+    names = list(column_names(session))
     return names if len(names) == width else [f"v{i}" for i in range(1, width + 1)]
 
 
+def column_names(session) -> tuple[str, ...]:
+    """What the frames carry after seq: the gesture app's columns once the board has named its
+    classes (over BLE the host cannot know which app runs), else the transport's app's."""
+    from .transports import GESTURE_NAMES
+
+    return GESTURE_NAMES if session.frames.class_names else session.transport.names
+
+
+def class_names(session) -> tuple[str, ...]:
+    """The gesture app's class names: the board's own (its CLASSES line, for the model it runs),
+    else the host's (`--classes`, models/gesture.classes) until that line arrives."""
+    return session.frames.class_names or session.transport.class_names
+
+
 def _value(session, name: str, v: float) -> str:
-    classes = session.transport.class_names
+    classes = class_names(session)
     if name == "class" and classes and 0 <= v < len(classes) and v == int(v):
         return f"{name} {classes[int(v)]}"
     return f"{name} {v:.5g}"
@@ -92,6 +106,9 @@ def report(session, console=None):
     t.add_row("frames per second", f"{f.frames / session.elapsed:.1f}" if session.elapsed else "-")
     if f.rows:
         t.add_row("last frame", _last_values(session))
+    if class_names(session):
+        source = "from the board" if session.frames.class_names else "from the host's file"
+        t.add_row(f"classes ({source})", " ".join(class_names(session)))
     for command in session.sent:
         t.add_row("command sent", command)
     for reply in f.replies:

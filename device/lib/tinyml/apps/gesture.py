@@ -3,7 +3,11 @@
 # (class i of n: (i + 1) / n of full) and stream "seq,class,score" over telemetry.
 # Features, as host/tinyml_host/gesture.py computes them: per channel (accel in g, gyro in
 # 100 deg/s) mean, standard deviation, minimum, maximum, mean absolute change; 30 numbers.
-# Class names come from gesture.classes (one per line, written beside the model by training).
+# Class names come from gesture.classes (one per line, written beside the model by training);
+# with telemetry the app sends them as the text line "CLASSES name0 name1 ...\n" when a central
+# connects and every CLASSES_EVERY frames after (a central may subscribe to notifications a
+# little after it connects, and would miss a line sent once), so `tinyml monitor` and the web
+# page show names, not indices.
 import math
 from array import array
 
@@ -15,6 +19,7 @@ CLASSES = "gesture.classes"
 RATE_HZ = 50          # host/tinyml_host/gesture.py RATE_HZ, WINDOW, GYRO_UNIT_DPS
 WINDOW = 50
 HOP = 25
+CLASSES_EVERY = 10    # frames between repeats of the CLASSES line: 5 s at one frame per HOP
 GYRO_UNIT_DPS = 100
 CHANNELS = 6
 STATS = 5
@@ -68,6 +73,7 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, tel
         raise ValueError("%s is not a gesture model: it takes %d inputs and gives %d outputs"
                          % (model, len(m.input), len(m.output)))
     names = class_names(n=len(m.output))
+    names_line = ("CLASSES " + " ".join(names) + "\n").encode()
     imu = sensors.imu()
     led = hal.led()
     state = {"led": True, "next": None}
@@ -88,6 +94,7 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, tel
     sample = array("h", bytes(2 * CHANNELS))
     feats = array("f", bytes(4 * STATS * CHANNELS))
     head = seen = done = 0
+    was_connected = False
     n = len(m.output)
     if verbose:
         print("gesture app on %s, backend %s, classes %s" % (hal.board_name(), m.backend, " ".join(names)))
@@ -114,6 +121,10 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, tel
             if verbose:
                 print("class=%s score=%.3f" % (names[best], scores[best]))
             if link:
+                connected = link.connected
+                if connected and (not was_connected or done % CLASSES_EVERY == 0):
+                    link.send_line(names_line)
+                was_connected = connected
                 link.send((best, scores[best]))
             done += 1
         if link:

@@ -11,11 +11,13 @@
 #   values[TEMPERATURE]                 #   centi-degrees C (2350 is 23.5 C)
 #   values[HUMIDITY]                    #   centi-%RH (4500 is 45 %RH)
 #   values[PRESSURE]                    #   Pa, which is centi-hPa (101325 is 1013.25 hPa)
+#   env.RATE_HZ                         # the slowest part's output data rate: every read is fresh
 #
 #   mag = tinyml.sensors.magnetometer() # Nano: LSM9DS1's magnetometer (Rev1), BMM150 (Rev2)
 #   field = array('h', bytes(6))
 #   mag.read_into(field)                # x, y, z in 0.1 uT (= 1 milligauss; 482 is 48.2 uT),
 #                                       # compensated; allocates nothing; mag.LSB_PER_UT == 10
+#   mag.RATE_HZ                         # its output data rate
 #
 # Each part has an adapter module tinyml.sensors.<part> (lower case, no dash) with a class named
 # after the part; a missing sensor is a ValueError naming the part and its address.
@@ -86,6 +88,7 @@ class Environment:
 
     def __init__(self, parts):
         self.parts = tuple(parts)
+        self.RATE_HZ = min(part.RATE_HZ for part in self.parts)
 
     def read_into(self, values):
         """values: array('i') of 3, filled in place; allocates nothing."""

@@ -38,6 +38,7 @@ def _s8(v):
 
 class BMM150:
     LSB_PER_UT = LSB_PER_UT
+    RATE_HZ = 30     # the data rate set below (_NORMAL_30HZ)
     OVERFLOW = OVERFLOW
 
     def __init__(self, i2c, address=ADDRESS):

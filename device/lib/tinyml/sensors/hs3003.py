@@ -17,6 +17,8 @@ ADDRESS = 0x44
 
 
 class HS3003:
+    RATE_HZ = 50     # one request per read: every 20 ms leaves the 16.9 ms conversion time to finish
+
     def __init__(self, i2c, address=ADDRESS):
         self._i2c = i2c
         self._address = address

@@ -16,6 +16,8 @@ ADDRESS = 0x5F
 
 
 class HTS221:
+    RATE_HZ = 12.5   # the output data rate set below (_PD_BDU_12HZ5): faster reads repeat a sample
+
     def __init__(self, i2c, address=ADDRESS):
         check_id(i2c, address, _WHO_AM_I, 0xBC, "HTS221")
         c = i2c.readfrom_mem(address, _AUTO_INC | _CALIBRATION, 16)

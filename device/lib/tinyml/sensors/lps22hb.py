@@ -17,6 +17,8 @@ LSB_PER_HPA = 4096
 
 
 class LPS22HB:
+    RATE_HZ = 25     # the output data rate set below (_ODR_25HZ_BDU)
+
     def __init__(self, i2c, address=ADDRESS):
         check_id(i2c, address, _WHO_AM_I, 0xB1, "LPS22HB")
         self._i2c = i2c

@@ -61,6 +61,7 @@ class LSM9DS1Mag:
     """The LSM9DS1's magnetometer die: x, y, z in 0.1 uT (= 1 milligauss)."""
 
     LSB_PER_UT = MAG_LSB_PER_UT
+    RATE_HZ = 20     # the output data rate set below (_TEMPCOMP_UHP_20HZ)
 
     def __init__(self, i2c, address=MAG_ADDRESS):
         check_id(i2c, address, _WHO_AM_I, 0x3D, "LSM9DS1 magnetometer")

@@ -8,6 +8,7 @@
 #   t.poll()                              # in the main loop: run commands, answer OK/ERR
 #   t.connected                           # a central is connected
 #   t.listening                           # ...and has enabled notifications on TX
+#   t.send_line(b"CLASSES a b\n")         # a text line that is not a frame (no seq)
 # Backends (a "link" each, picked from boards.json's "ble" facts and the firmware):
 #   _ubluepy       MicroPython's nrf port (Nano 33 BLE Sense)
 #   _bluetooth     MicroPython's `bluetooth` module (ESP32, ESP32-S3, Pico W, Pico 2 W)
@@ -240,6 +241,17 @@ class Telemetry:
             return True
         self.dropped += 1
         return False
+
+    def send_line(self, line):
+        """Offer a text line that is not a frame (bytes ending in a newline: the gesture app's
+        class names): no seq, not counted; True if all of it went out."""
+        if not self.link.connected():
+            return False
+        if self._broken:
+            line = b"\n" + line
+        result = self._write(line)
+        self._broken = result is None
+        return result is True
 
     def _write(self, data):
         """Notify data in 20-byte chunks; True if all went out, False if none did, None if the
