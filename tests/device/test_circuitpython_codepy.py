@@ -54,8 +54,9 @@ def _circuitpython_time(sleeps: list):
 
 
 def _forget_device_modules():
+    # the sim's register fakes too: they bind `time` when imported, here CircuitPython's surface
     for name in [m for m in sys.modules if m in ("main", "config", "code_py") or m == "tinyml"
-                 or m.startswith("tinyml.")]:
+                 or m.startswith(("tinyml.", "tinyml_host.virtual_board.tinyml_sim"))]:
         del sys.modules[name]
 
 
