@@ -161,8 +161,28 @@ def main(argv=None) -> int:
             SHIPPED_COSTS.write_text((args.out / "kernels.json").read_text())
             console.print(f"updated {SHIPPED_COSTS.relative_to(ROOT)} (commit it with the kernel change)")
     xtensa_section(console, args, build_dir)
+    if not viper_section(console, args):
+        return 1
     console.print(f"figures in {args.out}; cycle model: native/tools/cycles.py, docs/benchmarks.md")
     return 0
+
+
+def viper_section(console, args) -> bool:
+    """The viper backend on MicroPython's qemu port (viper_bench.py): skipped with the reason when
+    qemu or TINYML_QEMU_FIRMWARE is missing; False when a run given firmware fails."""
+    import viper_bench
+
+    why = viper_bench.skip_reason()
+    if why:
+        console.print(f"[yellow]skipped viper (qemu port)[/yellow]: {why}")
+        return True
+    try:
+        data = viper_bench.run(args.out, update_shipped=args.out == ROOT / "out" / "bench")
+    except viper_bench.BenchError as e:
+        console.print(f"[red]viper (qemu port) failed[/red]: {e}")
+        return False
+    viper_bench.print_tables(data)
+    return True
 
 
 def available_cpus() -> tuple[list[str], list[tuple[str, str]]]:
