@@ -15,6 +15,10 @@ Every measured call is also checked bit-exact against the numpy reference.
 Xtensa (xtensa-lx106, the ESP8266's core, under QEMU: xtensarun.py) is counted in executed
 instructions per MAC, not priced in cycles (no public per-instruction timings): its own table
 and out/bench/xtensa.json.
+
+The viper backend on MicroPython's qemu port (viper_bench.py): run when TINYML_QEMU_FIRMWARE names
+qemu-port firmware (docs/benchmarks.md, "Viper on the boards"), else skipped with the reason;
+writes out/bench/viper_costs.json and, with the default --out, host/tinyml_host/data/viper_costs.json.
 """
 
 from __future__ import annotations
