@@ -26,6 +26,11 @@ of the layers' sections (weights, bias, multipliers, shifts) that misses the boa
 cache, the cycles per byte boards.json `flash_read` gives (docs/benchmarks.md, Weights in
 flash). Each section is read once per invoke: sections larger together than half the cache
 (the rest holds the running code) miss on every invoke, smaller ones only on the first.
+Viper latency (the backend stock firmware runs): executed instructions per invoke() measured on
+MicroPython's qemu port (native/tools/viper_bench.py, data/viper_costs.json) and fitted per viper
+emitter as per_invoke + per_layer x layers + per_output x outputs + per_mac x MACs; the MAC loop's
+instructions are priced with the cycle model of the board's core, every other instruction at
+1 cycle (the minimum on these single-issue cores, so that part is low); divided by the clock.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ from .tmdl import TmdlModel
 
 KERNEL_COSTS = Path("out/bench/kernels.json")
 SHIPPED_COSTS = Path(__file__).parent / "data" / "kernel_costs.json"  # written by `make bench`
+VIPER_COSTS = Path(__file__).parent / "data" / "viper_costs.json"  # written by native/tools/viper_bench.py
+VIPER_BASIS = ("estimated from instruction counts on MicroPython's qemu port; MAC loop priced by the cycle model, "
+               "other instructions at 1 cycle each")
 OBJECT_HEADER = 32   # bytes per array/tuple object on a 32-bit port, an estimate
 ARRAYS_PER_LAYER = 6  # weights, bias, multipliers, shifts, params, and the layer tuple
 CPU_OF_BOARD = {"cortex-m4f": "cortex-m4"}  # boards.json cpu -> benchmarked core
@@ -158,16 +166,45 @@ def flash_latency_us(model: TmdlModel, ram_us: float | None, board: dict) -> tup
                             f"invoke: {facts['cycles_per_byte']} cycles per byte ({facts['kind']})")
 
 
+def load_viper_costs(path: Path = VIPER_COSTS) -> dict[str, dict]:
+    from .inputs import read_viper_costs
+
+    return read_viper_costs(path)
+
+
+def viper_cycles(model: TmdlModel, cost: dict) -> float:
+    """Cycles of one viper invoke() from a cpu's row of viper_costs.json."""
+    macs = sum(l.weights.size for l in model.layers)
+    instructions = (cost["per_invoke"] + cost["per_layer"] * len(model.layers)
+                    + cost["per_output"] * sum(l.weights.shape[0] for l in model.layers) + cost["per_mac"] * macs)
+    in_loop = cost["loop_instructions_per_mac"] * macs
+    return cost["loop_cycles_per_mac"] * macs + max(0.0, instructions - in_loop)
+
+
+def viper_latency(model: TmdlModel, viper_costs: dict[str, dict], cpu: str, mhz: float) -> tuple[float | None, str]:
+    """(microseconds, basis) of one viper invoke() on a board's cpu; (None, why) without a figure."""
+    cost = viper_costs.get(cpu)
+    if cost is None:
+        return None, f"no viper measurement for {cpu}"
+    if "why_not" in cost:
+        return None, cost["why_not"]
+    return viper_cycles(model, cost) / mhz, f"{VIPER_BASIS} ({cost['emitter']} emitter, measured on {cost['measured_on']})"
+
+
 def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], costs: list[dict],
-             board_facts: dict | None = None, romfs_image_bytes: int | None = None) -> list[dict]:
+             board_facts: dict | None = None, romfs_image_bytes: int | None = None,
+             viper_costs: dict[str, dict] | None = None) -> list[dict]:
     """package_bytes: {"micropython": n, "circuitpython": n} (.mpy vs .py package sizes);
-    romfs_image_bytes: the ROMFS image of the model (romfs.build), default the file's size."""
+    romfs_image_bytes: the ROMFS image of the model (romfs.build), default the file's size;
+    viper_costs: data/viper_costs.json's cpus (default: the shipped file)."""
     rows = []
+    viper_costs = load_viper_costs() if viper_costs is None else viper_costs
     ram_fs, ram_rom, ram_stream = model_ram(model), romfs_ram(model), streamed_ram(model)
     image = tmdl_bytes if romfs_image_bytes is None else romfs_image_bytes
     for board_id, b in (board_facts or boards_mod.load()).items():
         cpu = CPU_OF_BOARD.get(b["cpu"], b["cpu"])
         firmware = "micropython" if "micropython" in b["firmware"] else b["firmware"][0]
+        viper_us, viper_basis = viper_latency(model, viper_costs, b["cpu"], b["cpu_mhz"])
         rows.append({
             "board": board_id,
             "flash_bytes": tmdl_bytes + package_bytes[firmware],
@@ -184,6 +221,8 @@ def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], c
             "verdict": verdict(b, ram_fs, ram_rom, ram_stream, image),
             "macs": sum(l.weights.size for l in model.layers),
             "native_us": latency_us(model, costs, cpu, b["cpu_mhz"]),
+            "viper_us": viper_us,
+            "viper_basis": viper_basis,
             "cpu": b["cpu"],
             "cpu_mhz": b["cpu_mhz"],
         })
@@ -236,7 +275,7 @@ def print_table(rows: list[dict], model_name: str, costs_found: bool):
 
     t = Table(title=f"estimate for {model_name} (not measured on the boards)")
     for c in ("board", "CPU", "flash (model + tinyml)", "RAM: filesystem", "RAM: ROMFS", "RAM: streamed",
-              "heap", "ROMFS partition", "fits", "MACs", "native latency", "weights in flash"):
+              "heap", "ROMFS partition", "fits", "MACs", "native latency", "weights in flash", "viper latency"):
         t.add_column(c, justify="left" if c in ("board", "CPU", "fits") else "right")
     for r in rows:
         lat = f"{r['native_us']:.1f} us" if r["native_us"] is not None else "not measured"
@@ -247,8 +286,8 @@ def print_table(rows: list[dict], model_name: str, costs_found: bool):
                   f"{r['flash_bytes']:,} B of {r['flash_kb_board']} KB", f"{r['ram_bytes']:,} B",
                   f"{r['ram_romfs_bytes']:,} B", f"{r['ram_streamed_bytes']:,} B", heap, part,
                   r["verdict"]["fits"] or ("maybe " + r["verdict"]["may_fit"] if r["verdict"]["may_fit"] else "no"),
-                  f"{r['macs']:,}", lat, flash)
-    Console(width=220).print(t)
+                  f"{r['macs']:,}", lat, flash, f"{r['viper_us']:,.0f} us" if r["viper_us"] is not None else "-")
+    Console(width=240).print(t)
     for r in rows:
         print(sentence(r))
     for r in rows:
@@ -258,6 +297,9 @@ def print_table(rows: list[dict], model_name: str, costs_found: bool):
           "every layer's bias, multipliers and shifts. ROMFS image: the model alone, as `tinyml deploy --romfs` "
           "writes it. Heap: boards.json (documented: from MicroPython's sources; estimated: not measured). "
           "Native latency: weights in RAM; weights in flash: plus the flash cache's misses (boards.json flash_read).")
+    print("viper latency: " + VIPER_BASIS + " (the interpreter's real cycles are more: a floor for that part); "
+          "invoke() only, predict()'s float conversion not included. No figure: " +
+          "; ".join(sorted({f"{r['cpu']}: {r['viper_basis']}" for r in rows if r["viper_us"] is None})))
     if not costs_found:
         print("native latency needs kernel measurements: run `make bench` (writes out/bench/kernels.json)")
 
@@ -285,12 +327,14 @@ def wait_state(power: dict) -> str:
     return "idle"
 
 
-def energy_row(board_id: str, board: dict, backend: str, latency: float | None, rate_hz: float) -> dict:
+def energy_row(board_id: str, board: dict, backend: str, latency: float | None, rate_hz: float,
+               basis: str | None = None) -> dict:
+    """basis: how the latency was found, or why there is none (viper: estimate()'s viper_basis)."""
     power = board["power"]
     volts, active = power["supply_v"], power["active"]
     state = wait_state(power)
     wait = power[state]
-    row = {"board": board_id, "backend": backend, "latency_us": latency, "rate_hz": rate_hz,
+    row = {"board": board_id, "backend": backend, "latency_us": latency, "latency_basis": basis, "rate_hz": rate_hz,
            "supply_v": volts, "active_ma": active["ma"], "active_kind": active["kind"],
            "wait_state": state, "wait_ma": wait["ma"], "wait_kind": wait["kind"],
            "energy_uj": None, "avg_mw": None, "avg_is_lower_bound": bool(wait.get("lower_bound")),
@@ -299,8 +343,8 @@ def energy_row(board_id: str, board: dict, backend: str, latency: float | None, 
         row["why_not"] = f"no documented busy-CPU current: {active['source']}"
         return row
     if latency is None:
-        row["why_not"] = (f"no latency for the {backend} backend on {board['cpu']}" +
-                          (" (run `make bench`)" if backend == "native" else " (not benchmarked per board)"))
+        why = {"native": " (run `make bench`)", "viper": f" ({basis})" if basis else ""}.get(backend, " (not benchmarked per board)")
+        row["why_not"] = f"no latency for the {backend} backend on {board['cpu']}{why}"
         return row
     # us x mA x V = nJ
     row["energy_uj"] = latency * active["ma"] * volts / 1000.0
@@ -329,9 +373,11 @@ def energy(rows: list[dict], rate_hz: float = DEFAULT_RATE_HZ, board_facts: dict
     facts = board_facts or boards_mod.load()
     out = []
     for r in rows:
-        latencies = {"native": r["native_us"]}
+        latencies = {"native": r["native_us"], "viper": r.get("viper_us")}
+        bases = {"native": "make bench's cycle model of the native kernel", "viper": r.get("viper_basis")}
         for backend in BACKENDS:
-            row = energy_row(r["board"], facts[r["board"]], backend, latencies.get(backend), rate_hz)
+            row = energy_row(r["board"], facts[r["board"]], backend, latencies.get(backend), rate_hz,
+                             bases.get(backend))
             # the native latency with the weights read from flash in place (ROMFS), and how it was priced
             native = backend == "native"
             row["latency_flash_us"] = r.get("native_flash_us") if native else None
@@ -350,7 +396,7 @@ def print_energy(rows: list[dict], rate_hz: float):
         t.add_column(c, justify="left" if c in ("board", "backend", "wait between") else "right")
     for r in rows:
         if r["latency_us"] is None and r["backend"] != "native":
-            continue  # no per-board latency for viper/python: one line below says so
+            continue  # python everywhere, viper on Xtensa: no per-board latency; lines below say why
         cur = f"{r['active_ma']:g} mA @ {r['supply_v']:g} V ({r['active_kind']})" if r["active_ma"] else "unknown"
         floor = ">= " if r["avg_is_lower_bound"] else ""
         wait = (f"{r['wait_state']} {floor}{r['wait_ma']:g} mA" if r["wait_ma"]
@@ -368,7 +414,7 @@ def print_energy(rows: list[dict], rate_hz: float):
         print(">= : the wait's documented current is a floor (boards.json lower_bound: the port keeps more "
               "running than the datasheet's state), so the average is at least this; under 1 mW cannot be "
               "claimed from it.")
-    print("viper and python backends: no per-board latency (only the native kernel is benchmarked per CPU), "
-          "so no energy for them. Assumed: the busy current for the whole latency, nothing else powered, "
+    print("python backend: no per-board latency (benchmarked on no board), so no energy for it; viper's latency is "
+          "estimated from qemu instruction counts (see above). Assumed: the busy current for the whole latency, nothing else powered, "
           "waking free, no BLE link; the wait is a timed machine.lightsleep where the port has one "
           "(boards.json power.sleep_modes), else time.sleep_ms.")

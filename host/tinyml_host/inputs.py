@@ -85,3 +85,32 @@ def read_kernel_costs(path) -> list[dict]:
         if isinstance(cpm, bool) or not isinstance(cpm, (int, float)) or not (math.isfinite(cpm) and cpm > 0):
             raise TinymlError(f"{where}: cycles_per_mac is {cpm!r}, expected a positive number")
     return rows
+
+
+VIPER_COST_FIELDS = ("per_invoke", "per_layer", "per_output", "per_mac", "loop_instructions_per_mac",
+                     "loop_cycles_per_mac")
+
+
+def read_viper_costs(path) -> dict[str, dict]:
+    """The viper cost table (data/viper_costs.json, native/tools/viper_bench.py): per boards.json cpu
+    either the instruction fit and MAC-loop figures or a "why_not"; {} when the file is absent."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    data = read_json(path, "viper costs from native/tools/viper_bench.py")
+    cpus = data.get("cpus") if isinstance(data, dict) else None
+    if not isinstance(cpus, dict):
+        raise TinymlError(f"{path}: expected an object with a 'cpus' object")
+    for cpu, row in cpus.items():
+        where = f"{path}: cpu {cpu!r}"
+        if not isinstance(row, dict):
+            raise TinymlError(f"{where} is {type(row).__name__}, expected an object")
+        if "why_not" in row:
+            if not isinstance(row["why_not"], str):
+                raise TinymlError(f"{where}: why_not is {row['why_not']!r}, expected a string")
+            continue
+        for key in VIPER_COST_FIELDS:
+            v = row.get(key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0):
+                raise TinymlError(f"{where}: field {key!r} is {v!r}, expected a number >= 0")
+    return cpus

@@ -15,6 +15,10 @@ Every measured call is also checked bit-exact against the numpy reference.
 Xtensa (xtensa-lx106, the ESP8266's core, under QEMU: xtensarun.py) is counted in executed
 instructions per MAC, not priced in cycles (no public per-instruction timings): its own table
 and out/bench/xtensa.json.
+
+The viper backend on MicroPython's qemu port (viper_bench.py): run when TINYML_QEMU_FIRMWARE names
+qemu-port firmware (docs/benchmarks.md, "Viper on the boards"), else skipped with the reason;
+writes out/bench/viper_costs.json and, with the default --out, host/tinyml_host/data/viper_costs.json.
 """
 
 from __future__ import annotations
@@ -161,8 +165,28 @@ def main(argv=None) -> int:
             SHIPPED_COSTS.write_text((args.out / "kernels.json").read_text())
             console.print(f"updated {SHIPPED_COSTS.relative_to(ROOT)} (commit it with the kernel change)")
     xtensa_section(console, args, build_dir)
+    if not viper_section(console, args):
+        return 1
     console.print(f"figures in {args.out}; cycle model: native/tools/cycles.py, docs/benchmarks.md")
     return 0
+
+
+def viper_section(console, args) -> bool:
+    """The viper backend on MicroPython's qemu port (viper_bench.py): skipped with the reason when
+    qemu or TINYML_QEMU_FIRMWARE is missing; False when a run given firmware fails."""
+    import viper_bench
+
+    why = viper_bench.skip_reason()
+    if why:
+        console.print(f"[yellow]skipped viper (qemu port)[/yellow]: {why}")
+        return True
+    try:
+        data = viper_bench.measure_all(args.out, update_shipped=args.out == ROOT / "out" / "bench")
+    except viper_bench.BenchError as e:
+        console.print(f"[red]viper (qemu port) failed[/red]: {e}")
+        return False
+    viper_bench.print_tables(data)
+    return True
 
 
 def available_cpus() -> tuple[list[str], list[tuple[str, str]]]:

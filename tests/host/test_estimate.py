@@ -194,6 +194,11 @@ def test_energy_json_against_hand_computed_figures(tmp_path, capsys):
     assert np.isclose(pico2["energy_uj"], 288 * 4.0 / 150 * 11.78 * 3.3 / 1000)  # 0.29855 uJ
     assert pico2["avg_mw"] is None and "no documented idle current" in pico2["why_not"]
     # Pico (RP2040): no documented busy current at 125 MHz; viper/python: no per-board latency
+
+
+    assert np.isclose(nano["energy_uj"], 288 * 4.0 / 64 * 7.0 * 3.3 / 1000)  # 0.4158 uJ
+    assert nano["avg_mw"] is None and nano["wait_state"] == "idle" and "idle" in nano["why_not"]
+    # Pico: no busy current documented; ESP32 viper (xtensawin, not run under qemu here): no latency
     assert rows[("pico", "native")]["energy_uj"] is None and "busy-CPU" in rows[("pico", "native")]["why_not"]
     assert rows[("esp32", "viper")]["latency_us"] is None and rows[("esp32", "viper")]["energy_uj"] is None
 
@@ -352,3 +357,71 @@ def test_cli_estimate_shows_latency_with_weights_in_flash(tmp_path, capsys):
     assert cli.main(["estimate", str(path), "--board", "pico", "--costs", str(costs), "--json"]) == 0
     native = next(r for r in json.loads(capsys.readouterr().out) if r["backend"] == "native")
     assert np.isclose(native["latency_flash_us"], expected) and "7.0 cycles per byte" in native["flash_note"]
+
+
+# --- viper latency per board (data/viper_costs.json, native/tools/viper_bench.py) ----------------
+
+def _shipped_viper():
+    if not estimate.VIPER_COSTS.exists():
+        pytest.skip("no data/viper_costs.json shipped (native/tools/viper_bench.py writes it)")
+    return json.loads(estimate.VIPER_COSTS.read_text())["cpus"]
+
+
+def _viper_by_hand(cost, mhz):
+    """The sine model: layers 1->16, 16->16, 16->1: 3 layers, 33 outputs, 288 MACs."""
+    instructions = cost["per_invoke"] + 3 * cost["per_layer"] + 33 * cost["per_output"] + 288 * cost["per_mac"]
+    outside_the_loop = instructions - 288 * cost["loop_instructions_per_mac"]
+    return (288 * cost["loop_cycles_per_mac"] + outside_the_loop) / mhz
+
+
+def test_viper_latency_per_board_from_the_shipped_table_by_hand():
+    shipped = _shipped_viper()
+    rows = {r["board"]: r for r in estimate.estimate(_model(), 700, {"micropython": 1000, "circuitpython": 2000}, [])}
+    for board, cpu, mhz in (("nano33_ble_sense", "cortex-m4f", 64), ("pico", "cortex-m0plus", 125),
+                            ("pico2_w", "cortex-m33", 150)):
+        if "why_not" in shipped[cpu]:
+            assert rows[board]["viper_us"] is None and rows[board]["viper_basis"] == shipped[cpu]["why_not"]
+            continue
+        assert np.isclose(rows[board]["viper_us"], _viper_by_hand(shipped[cpu], mhz))
+        assert "qemu" in rows[board]["viper_basis"]
+    # the ESP32s run the xtensawin emitter, which no qemu port here runs
+    assert rows["esp32"]["viper_us"] is None and "xtensawin" in rows["esp32"]["viper_basis"]
+
+
+def test_viper_latency_with_a_given_table():
+    # 1000 + 3*200 + 33*10 + 288*50 = 16,330 instructions, 288*48 of them in the MAC loop at
+    # 60 cycles per MAC: 17,280 + (16,330 - 13,824) = 19,786 cycles, at 64 MHz 309.15625 us
+    costs = {"cortex-m4f": {"emitter": "armv7m", "measured_on": "mps2-an385", "per_invoke": 1000, "per_layer": 200,
+                            "per_output": 10, "per_mac": 50, "loop_instructions_per_mac": 48, "loop_cycles_per_mac": 60},
+             "xtensa-lx6": {"why_not": "not run here"}}
+    rows = {r["board"]: r for r in estimate.estimate(_model(), 700, {"micropython": 1000, "circuitpython": 2000}, [],
+                                                     viper_costs=costs)}
+    assert np.isclose(rows["nano33_ble_sense"]["viper_us"], 309.15625)
+    assert rows["esp32"]["viper_us"] is None and rows["esp32"]["viper_basis"] == "not run here"
+    assert rows["pico"]["viper_us"] is None and "no viper measurement for cortex-m0plus" in rows["pico"]["viper_basis"]
+
+
+def test_estimate_json_and_table_carry_the_viper_latency_and_its_basis(tmp_path, capsys):
+    shipped = _shipped_viper()
+    if "why_not" in shipped["cortex-m0plus"]:
+        pytest.skip("the shipped table has no armv6m (Pico) figure")
+    rows = _energy_json(tmp_path, capsys, [], "--board", "pico")
+    viper = rows[("pico", "viper")]
+    assert np.isclose(viper["latency_us"], _viper_by_hand(shipped["cortex-m0plus"], 125))
+    assert "instruction counts on MicroPython's qemu port" in viper["latency_basis"]
+    assert cli.main(["estimate", str(tmp_path / "sine.tmdl"), "--board", "pico"]) == 0
+    out = capsys.readouterr().out
+    assert "viper latency" in out and f"{_viper_by_hand(shipped['cortex-m0plus'], 125):,.0f} us" in out
+
+
+def test_a_damaged_viper_table_is_an_error_naming_the_field(tmp_path):
+    from tinyml_host.errors import TinymlError
+    from tinyml_host.inputs import read_viper_costs
+
+    bad = tmp_path / "viper_costs.json"
+    bad.write_text(json.dumps({"cpus": {"cortex-m4f": {"per_invoke": 1, "per_layer": 1, "per_output": 1,
+                                                       "per_mac": -5, "loop_instructions_per_mac": 1,
+                                                       "loop_cycles_per_mac": 1}}}))
+    with pytest.raises(TinymlError, match="cortex-m4f.*'per_mac' is -5"):
+        read_viper_costs(bad)
+    assert read_viper_costs(tmp_path / "absent.json") == {}

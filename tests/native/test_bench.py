@@ -26,12 +26,13 @@ def test_a_missing_cross_compiler_skips_only_its_rows(monkeypatch):
 
 def test_bench_with_no_toolchain_names_every_skipped_row(monkeypatch, tmp_path, capsys):
     gccs = {cpu.gcc for cpu in crossrun.CPUS.values()}
-    _without(monkeypatch, *gccs, "xtensa-lx106-elf-gcc", "qemu-system-xtensa")
+    _without(monkeypatch, *gccs, "xtensa-lx106-elf-gcc", "qemu-system-xtensa", "qemu-system-arm")
     assert bench.main(["--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     for cpu in crossrun.CPUS:
         assert f"skipped {cpu}" in printed
     assert "skipped xtensa-lx106" in printed
+    assert "skipped viper (qemu port)" in printed and "qemu-system-arm not found" in printed
     assert not (tmp_path / "kernels.json").exists()  # nothing measured, nothing written as if it were
 
 
