@@ -98,7 +98,7 @@ import tinyml._viper as viper
 import machine
 # mp_obj_fun_bc_t: base, context, child_table, then the code pointer (32-bit port)
 at = machine.mem32[id(viper.mac) + 12]
-print('M', at, bytes(machine.mem8[at + i] for i in range(512)).hex())
+print('M', at, bytes(machine.mem8[at + i] for i in range(2048)).hex())
 for round in range(%(rounds)d):
     for line in open('models.txt'):
         name, n = line.split()
@@ -255,9 +255,11 @@ def _branch_target(ins) -> int | None:
 
 
 def mac_loop(code: bytes, address: int, emitter: str):
-    """One iteration of the innermost loop of viper's mac() as it executes: [(insn, taken)].
+    """One iteration of the MAC loop of viper's mac() as it executes: [(insn, taken)].
 
-    The loop is the shortest span from a backward branch's target to that branch holding a multiply.
+    The loop is the span from a backward branch's target to that branch holding the most
+    multiplies (the shortest of those): mac() unrolls its main loop by 4 inputs and has a
+    one-input loop for the rest, which runs only for n_in % 4 inputs.
     Inside it the armv6m emitter materializes `i < n` as a 0/1 in r0 with forward branches
     (blt over `movs r0, #0; b`) before `cmp r0, #0; bne head`; of the paths through those branches
     the one that goes round again is the one whose last `movs r0, #imm` before the back branch is not 0.
@@ -276,7 +278,8 @@ def mac_loop(code: bytes, address: int, emitter: str):
         if target is None or target >= ins.address:
             continue
         body = [i for i in insns[:k + 1] if i.address >= target]
-        if any(i.kind == "mul" for i in body) and (best is None or len(body) < len(best)):
+        muls = sum(i.kind == "mul" for i in body)
+        if muls and (best is None or (muls, -len(body)) > (sum(i.kind == "mul" for i in best), -len(best))):
             best = body
     if best is None:
         raise BenchError(f"no loop with a multiply found in viper's mac() ({emitter} code at {address:#x})")
@@ -284,6 +287,11 @@ def mac_loop(code: bytes, address: int, emitter: str):
     if len(paths) != 1:
         raise BenchError(f"viper's mac() loop ({emitter}): {len(paths)} paths go round, expected 1")
     return paths[0]
+
+
+def macs_per_iteration(loop) -> int:
+    """Multiplies in one iteration of the MAC loop: the MACs it does."""
+    return sum(ins.kind == "mul" for ins, _ in loop)
 
 
 def _paths(body):
@@ -390,17 +398,20 @@ def measure_machine(machine: str, firmware: Path, models: dict, checks: dict) ->
     coef = fit(models, {n: instructions[n] for n in models})
     at, code = result["mac_code"]
     loop = mac_loop(code, at, MACHINES[machine]["emitter"])
-    if abs(coef["per_mac"] - len(loop)) > 0.5:  # the traced loop must be what the counts say runs per MAC
+    k = macs_per_iteration(loop)
+    if abs(coef["per_mac"] - len(loop) / k) > 0.5:  # the traced loop must be what the counts say runs per MAC
         raise BenchError(f"qemu {machine}: {coef['per_mac']} instructions per MAC counted, but the traced MAC loop "
-                         f"has {len(loop)}")
+                         f"has {len(loop)} for {k} MACs")
     return {
         "machine": machine, "core": MACHINES[machine]["core"], "emitter": MACHINES[machine]["emitter"],
         "firmware": str(firmware), "micropython": result["version"], "board": result["machine_name"],
         "instructions_per_tick": {"assumed": per_tick, "calibrated": round(measured_per_tick, 1)},
         "instructions": instructions, "spread_over_rounds": spread, "fit": coef,
         "checks": {n: {"measured": instructions[n], "fitted": round(fitted(coef, checks[n]))} for n in checks},
-        "mac_loop": {"instructions": len(loop), "code": [f"{i.mnemonic} {i.op_str}".strip() for i, _ in loop],
-                     "cycles": {core: loop_cycles(loop, core) for emitter, core in EMITTER_OF_CPU.values()
+        # per MAC: one iteration's instructions and cycles over the MACs it does
+        "mac_loop": {"instructions": len(loop) / k, "macs_per_iteration": k,
+                     "code": [f"{i.mnemonic} {i.op_str}".strip() for i, _ in loop],
+                     "cycles": {core: loop_cycles(loop, core) / k for emitter, core in EMITTER_OF_CPU.values()
                                 if emitter == MACHINES[machine]["emitter"]}},
         "models": {n: {"layers": [list(l.weights.shape[::-1]) for l in every[n].layers]} for n in every},
     }
