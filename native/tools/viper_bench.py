@@ -257,8 +257,8 @@ def _branch_target(ins) -> int | None:
 def mac_loop(code: bytes, address: int, emitter: str):
     """One iteration of the MAC loop of viper's mac() as it executes: [(insn, taken)].
 
-    The loop is the span from a backward branch's target to that branch holding the most
-    multiplies (the shortest of those): mac() unrolls its main loop by 4 inputs and has a
+    The loop is the innermost span from a backward branch's target to that branch holding the
+    most multiplies (the shortest of those): mac() unrolls its main loop by 4 inputs and has a
     one-input loop for the rest, which runs only for n_in % 4 inputs.
     Inside it the armv6m emitter materializes `i < n` as a 0/1 in r0 with forward branches
     (blt over `movs r0, #0; b`) before `cmp r0, #0; bne head`; of the paths through those branches
@@ -278,6 +278,8 @@ def mac_loop(code: bytes, address: int, emitter: str):
         if target is None or target >= ins.address:
             continue
         body = [i for i in insns[:k + 1] if i.address >= target]
+        if any((t := _branch_target(i)) is not None and target <= t < i.address for i in body[:-1]):
+            continue  # an outer loop: the MAC loop is an innermost one
         muls = sum(i.kind == "mul" for i in body)
         if muls and (best is None or (muls, -len(body)) > (sum(i.kind == "mul" for i in best), -len(best))):
             best = body

@@ -98,3 +98,39 @@ def test_the_armv7m_loop_with_an_it_block_is_one_path(tmp_path):
     assert [i.mnemonic for i, _ in loop] == ["ldrb", "muls", "adds", "cmp", "ite", "movs", "movs", "cmp", "bne"]
     # Cortex-M4 (cycles.py): ldrb 2, then 1 each for muls adds cmp ite and the two moves and cmp, bne taken 1 + P = 3
     assert viper_bench.loop_cycles(loop, "cortex-m4") == 2 + 7 + 3
+
+
+def test_the_mac_loop_is_the_innermost_loop_with_the_most_multiplies(tmp_path):
+    """mac() now has, inside its loop over outputs, a loop of 4 MACs per iteration (the file's
+    blocks of 4 inputs) and a one-MAC loop for the rest: the 4-MAC loop is the one per MAC,
+    not the outer loop (which holds every multiply) nor the shorter one-MAC tail."""
+    source = """\
+    .syntax unified
+    .thumb
+outer:
+    movs r1, #0
+quad:
+    ldrb r3, [r4]
+    muls r3, r5
+    ldrb r3, [r4, #1]
+    muls r3, r5
+    ldrb r3, [r4, #2]
+    muls r3, r5
+    ldrb r3, [r4, #3]
+    muls r3, r5
+    adds r1, #4
+    cmp r1, r2
+    bne quad
+tail:
+    ldrb r3, [r4]
+    muls r3, r5
+    adds r1, #1
+    cmp r1, r6
+    bne tail
+    subs r7, #1
+    bne outer
+"""
+    code = _assemble(tmp_path, source, "cortex-m0")
+    loop = viper_bench.mac_loop(code + b"\x00\xbf" * 4, 0x1000, "armv6m")
+    assert [i.mnemonic for i, _ in loop] == ["ldrb", "muls"] * 4 + ["adds", "cmp", "bne"]
+    assert viper_bench.macs_per_iteration(loop) == 4
