@@ -384,8 +384,8 @@ class VirtualBoard:
             # _to_child's check and the signal can cross. On a board that Ctrl-C would reach
             # the prompt: come back at the same prompt, no reset message, no main.py. The raw
             # REPL clears its line on Ctrl-C and prints nothing (its ">" is out already); the
-            # friendly one shows its banner and prompt. Seen at start-up under load: mpremote's
-            # first Ctrl-C reached the boot code as it finished.
+            # friendly one shows its banner and prompt. (Under load mpremote once met the friendly
+            # REPL where it expected the raw one; a crossed SIGINT is one way to get there.)
             self._last_in, self._out_cr = 0, False
             banner = self._restart(self._raw_mode, run_main=False)
             if not self._raw_mode:
