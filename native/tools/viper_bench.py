@@ -317,10 +317,17 @@ def _paths(body):
 
 
 def _goes_round(path) -> bool:
-    """False when the path sets r0 to 0 right before `cmp r0, #0; bne head` (that path leaves the loop).
-    Moves inside an IT block (the armv7m emitter's `ite lt; movs r0, #1; movs r0, #0`) are conditional
-    and decide nothing here: that code has a single path."""
-    tests_r0 = len(path) >= 2 and path[-2][0].mnemonic.startswith("cmp") and path[-2][0].op_str == "r0, #0"
+    """False when the path sets r0 to 0 right before `cmp r0, #0; bne head`, or before the form the
+    emitter uses when head is out of a conditional branch's reach, `cmp r0, #0; beq out; b head`
+    (that path leaves the loop). Moves inside an IT block (the armv7m emitter's `ite lt; movs r0, #1;
+    movs r0, #0`) are conditional and decide nothing here: that code has a single path."""
+    def is_cmp_r0(ins):
+        return ins.mnemonic.startswith("cmp") and ins.op_str == "r0, #0"
+
+    near = len(path) >= 2 and is_cmp_r0(path[-2][0])
+    far = (len(path) >= 3 and is_cmp_r0(path[-3][0]) and path[-2][0].mnemonic == "beq"
+           and path[-1][0].mnemonic == "b")
+    tests_r0 = near or far
     last, in_it = None, 0
     for ins, _ in path:
         if ins.mnemonic.startswith("it"):

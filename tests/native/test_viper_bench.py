@@ -134,3 +134,14 @@ tail:
     loop = viper_bench.mac_loop(code + b"\x00\xbf" * 4, 0x1000, "armv6m")
     assert [i.mnemonic for i, _ in loop] == ["ldrb", "muls"] * 4 + ["adds", "cmp", "bne"]
     assert viper_bench.macs_per_iteration(loop) == 4
+
+
+def test_a_loop_too_long_for_bne_goes_round_by_beq_over_a_branch(tmp_path):
+    """When the loop head is out of a conditional branch's reach the armv6m emitter ends the loop
+    with `cmp r0, #0; beq out; b head`: the path that set r0 to 0 leaves, the other goes round."""
+    source = ARMV6M_LOOP.replace("2:  cmp r0, #0\n    bne head\n", "2:  cmp r0, #0\n    beq 3f\n    b head\n3:\n")
+    assert source != ARMV6M_LOOP
+    code = _assemble(tmp_path, source, "cortex-m0")
+    loop = viper_bench.mac_loop(code + b"\x00\xbf" * 4, 0x1000, "armv6m")
+    assert [i.mnemonic for i, _ in loop] == ["ldrb", "muls", "adds", "cmp", "blt", "movs", "cmp", "beq", "b"]
+    assert [t for _, t in loop][-3:] == [False, False, True]
