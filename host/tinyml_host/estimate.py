@@ -45,7 +45,7 @@ KERNEL_COSTS = Path("out/bench/kernels.json")
 SHIPPED_COSTS = Path(__file__).parent / "data" / "kernel_costs.json"  # written by `make bench`
 VIPER_COSTS = Path(__file__).parent / "data" / "viper_costs.json"  # written by native/tools/viper_bench.py
 VIPER_BASIS = ("estimated from instruction counts on MicroPython's qemu port; MAC loop priced by the cycle model, "
-               "other instructions at 1 cycle each; measured on the format-2 viper code (today's is faster)")
+               "other instructions at 1 cycle each")
 OBJECT_HEADER = 32   # bytes per array/tuple object on a 32-bit port, an estimate
 ARRAYS_PER_LAYER = 6  # weights, bias, multipliers, shifts, params, and the layer tuple
 CPU_OF_BOARD = {"cortex-m4f": "cortex-m4"}  # boards.json cpu -> benchmarked core
