@@ -92,3 +92,27 @@ def test_main_runs_the_app_config_names(tmp_path):
               cwd=tmp_path, env=_env(tmp_path, "esp32"))
     assert lines_with("E", out) == ["unknown app 'dance' in config.py; choose one of sine, motion, gesture, record"]
     assert len((tmp_path / "pwm.trace").read_bytes()) == 64 * 8  # one sweep: 64 LED updates
+
+
+def test_push_sample_keeps_the_last_window_and_allocates_nothing(tmp_path):
+    out = run("""
+import gc
+from array import array
+from tinyml import apps
+ring = array('h', bytes(2 * 3 * 4))
+sample = array('h', bytes(6))
+head = 0
+for k in range(6):                        # 6 samples into a window of 4: the last 4 stay
+    sample[0], sample[1], sample[2] = k, 10 * k, -k
+    head = apps.push_sample(ring, head, sample, 4)
+print('RING', head, list(ring))
+_ = before = 0                            # the script's own globals exist before counting
+gc.collect()
+before = gc.mem_alloc()
+for _ in range(200):
+    head = apps.push_sample(ring, head, sample, 4)
+print('ALLOC', gc.mem_alloc() - before)
+""", env=_env(tmp_path))
+    # slots 0 and 1 were overwritten by samples 4 and 5; the oldest (sample 2) is at head 2
+    assert lines_with("RING", out) == ["2 [4, 40, -4, 5, 50, -5, 2, 20, -2, 3, 30, -3]"]
+    assert lines_with("ALLOC", out) == ["0"]

@@ -54,6 +54,15 @@ def link(telemetry, name):
     return telemetry or None
 
 
+def push_sample(ring, head, sample, window):
+    """Write one IMU sample (a value per channel) into slot `head` of `ring`, which holds the last
+    `window` samples; return the next slot, the oldest sample's. Allocates nothing."""
+    n = len(sample)
+    for c in range(n):
+        ring[head * n + c] = sample[c]
+    return (head + 1) % window
+
+
 def pace(next_at, period_ms, wait):
     """Sleep until period_ms after next_at (a clock.ticks_ms time) in the wait `wait`
     (hal.wait_kind()), and return that time: the apps run at their rate however long an

@@ -103,9 +103,7 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, tel
     due = clock.ticks_ms()
     while not inferences or done < inferences:
         imu.read_into(sample)
-        for c in range(CHANNELS):
-            ring[head * CHANNELS + c] = sample[c]
-        head = (head + 1) % WINDOW
+        head = apps.push_sample(ring, head, sample, WINDOW)
         seen += 1
         if seen >= WINDOW and (seen - WINDOW) % HOP == 0:
             features(ring, head, scale, feats)

@@ -75,9 +75,7 @@ def run(inferences=0, verbose=False, period_ms=1000 // RATE_HZ, model=MODEL, env
     next_at = clock.ticks_ms()
     while not inferences or done < inferences:
         imu.read_into(sample)
-        for c in range(CHANNELS):
-            ring[head * CHANNELS + c] = sample[c]
-        head = (head + 1) % WINDOW
+        head = apps.push_sample(ring, head, sample, WINDOW)
         seen += 1
         if env is not None and seen % ENV_EVERY == 1:
             env.read_into(climate)
