@@ -54,7 +54,8 @@ def test_output_then_the_error_then_the_board_answers_again(board):
 
 def test_send_input_reaches_the_programs_stdin(board):
     board.launch("import sys\nprint('ready')\nline = sys.stdin.readline()\nprint('got', line.strip())")
-    assert "ready" in _read_all(board, until=b"ready")
+    # the whole line: its "\r\n" may come in a later chunk than "ready", and would then lead the next read
+    assert "ready\n" in _read_all(board, until=b"ready\r\n")
     board.send_input(b"led off\n")
     assert _read_all(board) == "got led off\n" and board.program_error == ""
 
