@@ -47,7 +47,7 @@ from pathlib import Path
 from . import virtual_board
 from .errors import TinymlError
 
-RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
+RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"  # to its ">": that can arrive in a later read
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 CTRL_A, CTRL_B, CTRL_C, CTRL_D = 0x01, 0x02, 0x03, 0x04
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from mpremote.transport_serial import SerialTransport
 
+from tinyml_host import sim
 from tinyml_host.sim import VirtualBoard
 
 HOST = Path(__file__).resolve().parents[2] / "host"
@@ -162,6 +163,26 @@ def test_board_survives_a_crash(vboard, transport):
     transport.exit_raw_repl()
 
 
+class _OneByteReads:
+    """The os module for tinyml_host.sim with every read returning at most one byte: what a
+    loaded machine can do to the child's output, deterministically (the raw prompt's ">" once
+    came in a later read than its "raw REPL; CTRL-B to exit" line and reached mpremote twice)."""
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    @staticmethod
+    def read(fd, n):
+        return os.read(fd, 1)
+
+
+@pytest.fixture(params=["as it comes", "one byte per read"])
+def split_reads(request, monkeypatch):
+    if request.param == "one byte per read":
+        monkeypatch.setattr(sim, "os", _OneByteReads())
+
+
+@pytest.mark.usefixtures("split_reads")
 def test_a_ctrl_c_that_lands_after_the_program_ended_leaves_the_board_at_its_prompt(vboard, transport):
     # The bridge turns Ctrl-C into SIGINT while the port runs code; if the program ends just
     # before the signal lands, the port is back at its REPL with SIGINT's default action and
