@@ -8,7 +8,12 @@ unix port does not, the bridge here adds:
 - after power-on and a soft reset in the friendly REPL, boot.py and main.py run;
 - Ctrl-C interrupts a running program: the unix port reads Ctrl-C as a byte at its REPL
   but needs SIGINT while it runs code, so the bridge signals it whenever it has its SIGINT
-  handler installed (Linux: /proc/PID/status) and otherwise passes the byte on. The child's
+  handler installed (Linux: /proc/PID/status) and otherwise passes the byte on. The unix
+  port raises KeyboardInterrupt from inside its signal handler (MICROPY_ASYNC_KBD_INTR), where
+  a board raises it at the VM's next safe point: landing while the port holds its qstr or GC
+  lock, it leaves the lock held and the next parse or allocation hangs for good. So the bridge
+  sends the signal once the child waits in a system call (sleeping, reading, writing: never
+  inside those locks), or after SIGINT_WAIT when it computes without a pause. The child's
   terminal is fully raw, so every other byte (Ctrl-Z, Ctrl-\\, binary data) arrives as on
   a UART;
 - text output ends lines with \r\n, as a board's does (the unix port leaves that to the
@@ -132,6 +137,18 @@ def _catches_sigint(pid: int) -> bool:
     return False
 
 
+SIGINT_WAIT = 0.5  # longest wait for a running child to reach a system call before a Ctrl-C
+
+
+def _running(pid: int) -> bool:
+    """Whether the process is on a CPU or ready for one (state R), not waiting in a system call."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "R"
+    except (OSError, IndexError):
+        return False
+
+
 def _make_controlling_tty():
     # In the child: its own session (stop() kills it as a group), the pty as its terminal.
     os.setsid()
@@ -173,6 +190,9 @@ class VirtualBoard:
         self._raw_mode = False   # which REPL the user last asked for (Ctrl-A raw, Ctrl-B friendly)
         self._last_in = 0        # last byte sent to the child: Ctrl-D, then exit, is a soft reset
         self._out_cr = False     # the last byte sent to the user was \r
+        self._raw_due = False    # the user sent Ctrl-A and the raw REPL's banner has not reached them
+        self._out_tail = b""     # the end of the output so far, to find the banner across reads
+        self._in_tail = b""      # the last two bytes from the user, to tell Ctrl-A from raw paste
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -325,15 +345,19 @@ class VirtualBoard:
                     break
                 with open(self.sim_dir / "bridge.log", "a") as log:
                     traceback.print_exc(file=log)
-                self._raw_mode = False
+                self._raw_mode = self._raw_due = False
                 os.write(self._user_master, self._restart(False))
 
     def _to_child(self, data: bytes):
         """User bytes to the child, each Ctrl-C as SIGINT if the child is running code."""
         for i, part in enumerate(data.split(bytes([CTRL_C]))):
             if i:
-                if _catches_sigint(self._child.pid):
-                    os.kill(self._child.pid, signal.SIGINT)
+                pid, deadline = self._child.pid, time.monotonic() + SIGINT_WAIT
+                while _catches_sigint(pid):  # each time: the program may end meanwhile
+                    if not _running(pid) or time.monotonic() > deadline:
+                        os.kill(pid, signal.SIGINT)  # right after the check: it may wake
+                        break
+                    time.sleep(0.0005)
                 else:
                     part = bytes([CTRL_C]) + part
             try:
@@ -351,6 +375,10 @@ class VirtualBoard:
             lead = b"\r" if self._out_cr else b""
             out = re.sub(rb"(?<!\r)\n", b"\r\n", lead + out)[len(lead):]
         self._out_cr = out.endswith(b"\r")
+        if self._raw_due:
+            seen = self._out_tail + out
+            self._raw_due = RAW_PROMPT not in seen
+            self._out_tail = seen[-len(RAW_PROMPT):]
         os.write(self._user_master, out)
 
     def _pump(self):
@@ -358,11 +386,13 @@ class VirtualBoard:
         ready, _, _ = select.select([self._user_master, self._child_master, self._wake_r], [], [], 0.5)
         if self._user_master in ready:
             data = os.read(self._user_master, 4096)
-            for b in data:
-                if b == CTRL_A:
-                    self._raw_mode = True
+            for i, b in enumerate(data):
+                if b == CTRL_A and (self._in_tail + data[:i])[-2:] != b"\x05A":  # not raw paste's \x05A\x01
+                    self._raw_mode = self._raw_due = True
+                    self._out_tail = b""
                 elif b == CTRL_B:
-                    self._raw_mode = False
+                    self._raw_mode = self._raw_due = False
+            self._in_tail = (self._in_tail + data)[-2:]
             if data:
                 self._last_in = data[-1]
                 self._to_child(data)
@@ -388,15 +418,16 @@ class VirtualBoard:
             # REPL where it expected the raw one; a crossed SIGINT is one way to get there.)
             self._last_in, self._out_cr = 0, False
             banner = self._restart(self._raw_mode, run_main=False)
-            if not self._raw_mode:
+            if not self._raw_mode or self._raw_due:  # or the Ctrl-A's answer died with the child
                 os.write(self._user_master, banner)
+                self._raw_due = False
             return
         soft = self._last_in == CTRL_D and self._child.returncode == 0
         if soft:
             os.write(self._user_master, SOFT_REBOOT)
         else:
             self._raw_mode = False  # a crash or exit is a hard reset: the board comes up friendly
-        self._last_in, self._out_cr = 0, False
+        self._last_in, self._out_cr, self._raw_due = 0, False, False
         os.write(self._user_master, self._restart(self._raw_mode))
 
 

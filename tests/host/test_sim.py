@@ -202,6 +202,46 @@ def test_a_ctrl_c_that_lands_after_the_program_ended_leaves_the_board_at_its_pro
     assert not (vboard.flash_dir / "main_ran").exists()   # no reset ran main.py
 
 
+def test_a_ctrl_c_that_kills_the_port_before_it_answers_ctrl_a_still_gives_the_raw_prompt(vboard, transport):
+    # mpremote connects with Ctrl-C then Ctrl-A; if the Ctrl-C's SIGINT lands after the program
+    # ended, the port dies at its REPL, here after the bridge passed it Ctrl-A and before it
+    # answered (made certain by stopping it). The restarted port must still answer that Ctrl-A.
+    pid = vboard._child.pid
+    os.kill(pid, signal.SIGSTOP)
+    transport.serial.write(b"\r\x01")
+    deadline = time.monotonic() + TIMEOUT
+    while not vboard._raw_due and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGINT)   # pending while stopped: delivered before the port reads again
+    os.kill(pid, signal.SIGCONT)
+    data = transport.read_until(1, b"raw REPL; CTRL-B to exit\r\n", timeout=TIMEOUT)
+    assert data.endswith(b"raw REPL; CTRL-B to exit\r\n"), data
+    assert vboard._child.pid != pid
+    assert transport.eval("1 + 1") == 2
+
+
+def test_ctrl_c_reaches_a_program_where_it_waits_not_inside_the_interpreter(vboard, transport):
+    # The unix port raises KeyboardInterrupt from its signal handler; inside the parser's qstr
+    # lock that left the lock held and the next command hung (the flaky "could not complete
+    # raw paste"). The bridge waits for a system call first: the interrupt lands in sleep_ms,
+    # never in the exec() that parses (parsing takes most of its time, 5 ms in each round asleep).
+    transport.enter_raw_repl(soft_reset=False)
+    transport.exec_raw_no_follow(
+        "import time\n"
+        "n = 0\n"
+        "while True:\n"
+        "    for k in range(2000):\n"
+        "        exec('q%d = n' % (k % 20))\n"
+        "    n += 1\n"
+        "    time.sleep_ms(5)\n")
+    time.sleep(0.5)
+    transport.serial.write(b"\x03")
+    out, err = transport.follow(timeout=TIMEOUT)
+    assert err.rstrip().endswith(b"KeyboardInterrupt:"), err
+    assert b'<stdin>", line 7' in err and b"<string>" not in err, err
+    assert transport.eval("n") > 0 and transport.eval("1 + 1") == 2   # no lock left held
+
+
 def _lines(stream):
     """A queue of the stream's lines, read on a thread so that waiting for one is bounded."""
     lines = queue.Queue()
