@@ -17,7 +17,7 @@ Layers: `make bench`'s table shapes (bench.SHAPES, its random layers) and, when
 ../shared/models is there, AD01's ten layers with the model's own weights, TFLite's bias and
 each layer's input zero point (input_offset = -zero point, as TFLite Micro passes it; tinyml
 gets the same layer with that offset folded into its bias), on the first window of the real
-recording, each layer fed the one before it's output.
+recording, each layer fed the previous layer's output.
 """
 
 from __future__ import annotations
