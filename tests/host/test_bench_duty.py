@@ -26,8 +26,18 @@ def test_average_power_from_a_measured_duty_cycle():
     assert np.isclose(out["avg_mw"], (0.1 * 44 + 0.9 * 27) * 3.3)        # 94.71 mW
     light = bench.average_power(dict(row, wait="lightsleep"), facts)
     assert np.isclose(light["avg_mw"], (0.1 * 44 + 0.9 * 0.8) * 3.3)     # 16.896 mW
+    # Pico, measured at the 5 V USB input: 21.24 mA busy (cpottle9/RP2-PowerControl), 1.5 mA in a
+    # timed lightsleep (MicroPython commit b004e7e397)
     pico = bench.average_power(dict(row, board="pico", wait="lightsleep"), facts)
-    assert pico["avg_mw"] is None and "busy-CPU" in pico["why_not"]
+    assert np.isclose(pico["avg_mw"], (0.1 * 21.24 + 0.9 * 1.5) * 5.0)   # 17.37 mW
+    # Pico W, radio off: 20.94 mA busy, 18.35 mA in time.sleep_ms
+    pico_w = bench.average_power(dict(row, board="pico_w"), facts)
+    assert np.isclose(pico_w["avg_mw"], (0.1 * 20.94 + 0.9 * 18.35) * 5.0)  # 93.045 mW
+    # no busy current: no average
+    facts_without = json.loads(json.dumps(facts))
+    facts_without["pico"]["power"]["active"]["ma"] = None
+    nothing = bench.average_power(dict(row, board="pico", wait="lightsleep"), facts_without)
+    assert nothing["avg_mw"] is None and "busy-CPU" in nothing["why_not"]
     # Nano: 6.3 mA busy (nRF52840 PS, LDO), 3.16 uA idle (ION_RAMON_RTC, a floor), at 3.3 V
     nano = bench.average_power(dict(row, board="nano33_ble_sense"), facts)
     assert np.isclose(nano["avg_mw"], (0.1 * 6.3 + 0.9 * 0.00316) * 3.3)  # 2.0883852 mW
