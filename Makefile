@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-packages demo demo-ad01 test bench clean
+.PHONY: setup system-packages demo demo-ad01 test bench natmods clean
 
 setup: $(STAMP)
 
@@ -29,12 +29,21 @@ demo-ad01: setup
 	@test -f out/bench/kernels.json || ! command -v arm-none-eabi-gcc >/dev/null || $(BIN)/python native/tools/bench.py
 	$(BIN)/tinyml demo ad01
 
+# The device tests run _tinyml from the shipped x64 module (native/prebuilt) in the PyPI micropython
+# and fail where it is missing; TINYML_MICROPYTHON=... TINYML_MPY_PATH=... test another firmware.
 test: setup system-packages
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	TINYML_MPY_PATH="$${TINYML_MPY_PATH-$(CURDIR)/native/prebuilt/x64}" TINYML_REQUIRE_NATIVE="$${TINYML_REQUIRE_NATIVE-1}" \
+	    $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Runs every row whose toolchain is here and names the rows it skips (`make system-packages` adds them).
 bench: setup
 	$(BIN)/python native/tools/bench.py
+
+# The prebuilt _tinyml.mpy per architecture in native/prebuilt/ (run after any change to native/core
+# or the binding; a test fails until it is): needs a MicroPython source tree and the cross compilers.
+natmods: setup system-packages
+	@test -n "$(MPY_DIR)" || { echo "make natmods needs MPY_DIR=/path/to/micropython (a source tree)"; exit 2; }
+	$(BIN)/python native/tools/natmods.py build $(MPY_DIR)
 
 clean:
 	rm -rf out build models/*.tflite models/*.tmdl
