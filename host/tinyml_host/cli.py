@@ -118,6 +118,21 @@ def cmd_run(args):
         board.run(code)
 
 
+def _native_line(info: dict) -> str:
+    """Which backend the board's tinyml will pick, and why."""
+    from . import prebuilt
+
+    if info["native"]:
+        where = "built into the firmware" if info["native_builtin"] else "lib/_tinyml.mpy"
+        return f"_tinyml {info['native']} ({where}): backend native"
+    if info["implementation"] == "circuitpython":
+        return "no native modules on CircuitPython: backend python"
+    if prebuilt.for_board(info["mpy"]):
+        return (f"no _tinyml yet: backend viper; `tinyml deploy` installs the prebuilt "
+                f"{prebuilt.arch_name(info['mpy'] >> 10)} module (backend native)")
+    return f"no _tinyml: backend viper ({prebuilt.why_none(info['mpy'])})"
+
+
 def cmd_info(args):
     from .board import connect
 
@@ -128,7 +143,7 @@ def cmd_info(args):
     print(f"firmware   {info['implementation']} {'.'.join(map(str, info['version']))} ({info['platform']}), "
           f"mpy {info['mpy'] & 0xFF}.{(info['mpy'] >> 8) & 3}")
     print(f"board      {info['board_id'] or 'not a boards.json board'} ({info['machine']})")
-    print(f"native     {'_tinyml ' + info['native'] if info['native'] else 'no _tinyml (viper or python backend)'}")
+    print(f"native     {_native_line(info)}")
     print(f"free RAM   {info['free_ram']} bytes")
     print(f"free flash {info['free_flash']} bytes" if info["free_flash"] >= 0 else "free flash unknown")
     if romfs["size"]:

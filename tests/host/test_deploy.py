@@ -134,6 +134,9 @@ def test_run_info_bench_against_the_board(vboard, model_file, tmp_path):
     assert info.returncode == 0, info.stderr
     assert "micropython" in info.stdout and "sine.tmdl" in info.stdout and "free RAM" in info.stdout
     assert "board      nano33_ble_sense (" in info.stdout  # the virtual board's simulated identity
+    # deploy installed the shipped x64 module (or the firmware has its own): info says which backend runs
+    where = "built into the firmware" if NATIVE_FIRMWARE else "lib/_tinyml.mpy"
+    assert f"({where}): backend native" in info.stdout
 
     out_dir = tmp_path / "bench"
     bench = cli("bench", "--port", vboard.port, "--out", str(out_dir), "--invokes", "50")
@@ -196,6 +199,14 @@ def test_a_fresh_clone_installs_the_shipped_module_of_the_boards_architecture(ar
     sent = deploy.native_module_for(board, deploy.SHIPPED, lambda s: None)
     assert sent.remote == "lib/_tinyml.mpy"
     assert prebuilt.mpy_header(sent.data)["arch"] == arch and sent.sha256 == entry["sha256"]
+
+
+def test_info_before_deploy_says_the_board_runs_viper_until_deploy_installs_the_module(vboard):
+    if NATIVE_FIRMWARE:
+        pytest.skip("this firmware has _tinyml built in: there is no before")
+    info = cli("info", "--port", vboard.port)
+    assert info.returncode == 0, info.stderr
+    assert "no _tinyml yet: backend viper; `tinyml deploy` installs the prebuilt x64 module" in info.stdout
 
 
 def test_an_esp32_gets_no_module_and_is_told_why(monkeypatch, tmp_path):
