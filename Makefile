@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-packages demo demo-ad01 test bench natmods clean
+.PHONY: setup system-packages demo demo-ad01 test bench natmods firmware clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,12 @@ bench: setup
 natmods: setup system-packages
 	@test -n "$(MPY_DIR)" || { echo "make natmods needs MPY_DIR=/path/to/micropython (a source tree)"; exit 2; }
 	$(BIN)/python native/tools/natmods.py build $(MPY_DIR)
+
+# MicroPython firmware with _tinyml built in, for a board of boards.json (clones a MicroPython
+# release, or MICROPYTHON_DIR=...; ROMFS_BYTES=... on rp2); the file lands in out/firmware/.
+firmware: setup
+	@test -n "$(BOARD)" || { echo "make firmware needs BOARD=<a boards.json id: nano33_ble_sense, pico, pico_w, pico2_w>"; exit 2; }
+	$(BIN)/tinyml firmware $(BOARD) $(if $(MICROPYTHON_DIR),--micropython-dir $(MICROPYTHON_DIR)) $(if $(ROMFS_BYTES),--romfs-bytes $(ROMFS_BYTES))
 
 clean:
 	rm -rf out build models/*.tflite models/*.tmdl

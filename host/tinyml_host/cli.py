@@ -154,6 +154,19 @@ def cmd_info(args):
     print(f"models     {', '.join(models) if models else 'none (tinyml deploy copies models/sine.tmdl)'}")
 
 
+def cmd_firmware(args):
+    from . import firmware
+
+    p = firmware.plan(args.board, args.micropython_dir, args.romfs_bytes, args.release)
+    if args.dry_run:
+        for step in p.steps:
+            print(step.shell())
+        print(f"# then copy {p.built} to {p.out}; flash it: {p.flash}")
+        return 0
+    firmware.run(p)
+    return 0
+
+
 def cmd_bench(args):
     from . import bench
     from .board import connect
@@ -323,6 +336,15 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="board, firmware, native module, free RAM and flash, models")
     _board_args(s)
     s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("firmware", help="build MicroPython firmware with _tinyml built in for a board (out/firmware/)")
+    s.add_argument("board", help="a boards.json id: nano33_ble_sense, pico, pico_w, pico2_w (esp32: prints the ESP-IDF line)")
+    s.add_argument("--micropython-dir", type=Path, default=os.environ.get("MICROPYTHON_DIR") or None,
+                   help="an existing MicroPython tree (default: clone the release into out/firmware/; or MICROPYTHON_DIR)")
+    s.add_argument("--release", default="v1.28.0", help="the MicroPython release to clone (default v1.28.0)")
+    s.add_argument("--romfs-bytes", type=int, help="rp2 only: reserve a ROMFS partition of this size (a multiple of 4096)")
+    s.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    s.set_defaults(func=cmd_firmware)
 
     s = sub.add_parser("bench", help="latency, RAM and allocations per inference on the board")
     _board_args(s)
