@@ -21,7 +21,9 @@ target_link_libraries(usermod INTERFACE usermod_tinyml)
 
 # `make firmware --romfs-bytes N` on an rp2 port of a MicroPython release before pico-sdk 2.3,
 # whose CMake has no MICROPY_HW_ROMFS_BYTES option: its mpconfigport.h takes the size as a C
-# define, and an INTERFACE definition of this library reaches every source of the firmware.
+# define. An INTERFACE definition of this library reaches every source of the firmware; the
+# qstr scan takes its defines from MICROPY_CPP_DEF_EXTRA (py/mkrules.cmake), so it goes there too.
 if(DEFINED TINYML_ROMFS_BYTES)
     target_compile_definitions(usermod_tinyml INTERFACE MICROPY_HW_ROMFS_BYTES=${TINYML_ROMFS_BYTES})
+    list(APPEND MICROPY_CPP_DEF_EXTRA MICROPY_HW_ROMFS_BYTES=${TINYML_ROMFS_BYTES})
 endif()

@@ -67,12 +67,15 @@ def test_our_cmake_turns_tinyml_romfs_bytes_into_the_c_define_every_firmware_sou
     (tmp_path / "CMakeLists.txt").write_text(
         "cmake_minimum_required(VERSION 3.13)\nproject(fw C)\nadd_library(usermod INTERFACE)\n"
         f"include({cmake.as_posix()})\nadd_library(firmware OBJECT main.c)\n"
-        "target_link_libraries(firmware usermod)\n")
+        "target_link_libraries(firmware usermod)\n"
+        # py/mkrules.cmake's qstr scan preprocesses with these defines, not the target's interface ones
+        'message(STATUS "qstr defines: ${MICROPY_CPP_DEF_EXTRA}")\n')
     build = tmp_path / "build"
-    subprocess.run(["cmake", "-S", str(tmp_path), "-B", str(build), "-DTINYML_ROMFS_BYTES=327680",
-                    "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"], check=True, capture_output=True)
+    proc = subprocess.run(["cmake", "-S", str(tmp_path), "-B", str(build), "-DTINYML_ROMFS_BYTES=327680",
+                           "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"], check=True, capture_output=True, text=True)
     commands = (build / "compile_commands.json").read_text()
     assert "main.c" in commands and "-DMICROPY_HW_ROMFS_BYTES=327680" in commands
+    assert "qstr defines: MICROPY_HW_ROMFS_BYTES=327680" in proc.stdout
 
 
 def test_bad_requests_are_refused_with_the_reason(tmp_path):
