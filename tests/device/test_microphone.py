@@ -1,0 +1,135 @@
+"""The microphone in the HAL: each backend against a fake of its platform's exact API
+(machine.I2S, audiobusio.PDMIn), in the runtime it runs in; samples, lost blocks, allocation."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mpy import DEVICE_LIB, lines_with, run
+from tinyml_host import boards
+
+FAKES = Path(__file__).parent / "fakes"
+BLOCK = 64
+
+
+def slot(n):
+    """What the fake INMP441 sends for sample n: a 24-bit two's complement value (a ramp that
+    crosses zero and reaches both ends of the range) at the top of a 32-bit slot, low byte 0."""
+    s24 = ((n * 40961) % (1 << 24)) - (1 << 23)
+    return (s24 << 8) & 0xFFFFFFFF
+
+
+def expected_int16(first, count):
+    # the data sheet's 24-bit sample, its upper 16 bits: an arithmetic shift of the signed value
+    s24 = ((np.arange(first, first + count, dtype=np.int64) * 40961) % (1 << 24)) - (1 << 23)
+    return (s24 >> 8).astype(np.int16).tolist()
+
+
+I2S_SCRIPT = f"""
+import sys, gc
+sys.path.insert(0, {str(FAKES)!r})
+import machine
+from array import array
+def slot(n):
+    s24 = ((n * 40961) % (1 << 24)) - (1 << 23)
+    return (s24 << 8) & 0xFFFFFFFF
+machine.I2S.source = slot
+from tinyml.boards import BOARDS
+from tinyml.hal import _machine
+mic = _machine.microphone(BOARDS[BOARD]['mic'], {BLOCK})
+mic.start()
+print('LOG', machine.log[-1])
+block = array('h', bytes(2 * {BLOCK}))
+mic.readinto(block)
+print('B0', list(block), mic.lost)
+mic.readinto(block)
+print('B1', list(block), mic.lost)
+# the app away for three buffers' time: two complete blocks wait, the older ones are dropped
+i2s = machine.I2S.live[0]
+for _ in range(3):
+    i2s.dma()
+    gc.collect()   # a pending-check point: the scheduled callback runs
+mic.readinto(block)
+print('B2', list(block), mic.lost)
+gc.collect()
+before = gc.mem_alloc()
+for _ in range(50):
+    mic.readinto(block)
+print('ALLOC', gc.mem_alloc() - before, mic.lost)
+mic.stop()
+print('STOP', machine.log[-1], machine.I2S.live)
+"""
+
+
+@pytest.mark.parametrize("board", ["esp32", "esp32s3", "pico", "pico_w", "pico2_w"])
+def test_i2s_microphone_reads_the_inmp441_slot_as_int16(board):
+    out = run(f"BOARD = {board!r}\n" + I2S_SCRIPT)
+    mic = boards.load()[board]["microphone"]["micropython"]
+    # machine.I2S(id, sck, ws, sd, RX=0, bits 32, MONO=0, 16 kHz, ibuf: 4 blocks of 32-bit slots)
+    assert lines_with("LOG", out) == [str(("I2S", mic["id"], mic["sck"], mic["ws"], mic["sd"], 0, 32, 0, 16000,
+                                           4 * 4 * BLOCK))]
+    first = lines_with("B0", out)[0]
+    assert first == f"{expected_int16(0, BLOCK)} 0"
+    assert lines_with("B1", out)[0] == f"{expected_int16(BLOCK, BLOCK)} 0"
+    # blocks 2, 3, 4 captured while the app was away: each new full buffer replaced the unread
+    # one before it (2 by 3, 3 by 4), so the app gets the newest, block 4, and 2 were lost
+    b2 = lines_with("B2", out)[0]
+    assert b2 == f"{expected_int16(4 * BLOCK, BLOCK)} 2"
+    assert lines_with("ALLOC", out) == ["0 2"]
+    assert lines_with("STOP", out)[0] == f"('I2S.deinit', {mic['id']}) []"
+
+
+def test_machine_backend_says_why_a_board_has_no_microphone():
+    out = run(f"""
+import sys
+sys.path.insert(0, {str(FAKES)!r})
+from tinyml.boards import BOARDS
+from tinyml.hal import _machine
+for board in ('nano33_ble_sense', 'nano33_ble_sense_rev2'):
+    try:
+        _machine.microphone(BOARDS[board]['mic'], 64)
+    except ValueError as e:
+        print('ERR', e)
+try:
+    _machine.microphone((None, None), 64)
+except ValueError as e:
+    print('ERR', e)
+""")
+    errs = lines_with("ERR", out)
+    assert len(errs) == 3
+    assert all("_tinyml's nRF52840 PDM capture" in e for e in errs[:2])
+    assert "no microphone under MicroPython" in errs[2]
+
+
+def test_readinto_checks_its_buffer_and_the_start():
+    out = run(f"""
+import sys
+sys.path.insert(0, {str(FAKES)!r})
+from array import array
+from tinyml.boards import BOARDS
+from tinyml.hal import _machine
+mic = _machine.microphone(BOARDS['pico']['mic'], 64)
+for buf in (array('h', bytes(128)), array('h', bytes(100))):
+    try:
+        mic.readinto(buf)
+    except ValueError as e:
+        print('ERR', e)
+mic.start()
+try:
+    mic.readinto(array('h', bytes(100)))
+except ValueError as e:
+    print('ERR', e)
+""")
+    assert lines_with("ERR", out) == ["microphone not started: call start() first",
+                                      "microphone readinto needs an array('h') of 64 samples, got 50",
+                                      "microphone readinto needs an array('h') of 64 samples, got 50"]
+
+
+def test_pico_i2s_pins_suit_the_rp2_port():
+    # rp2's machine.I2S drives SCK and WS as PIO side-set pins: ws must be sck + 1
+    for board, facts in boards.load().items():
+        mic = facts["microphone"]["micropython"]
+        if facts["mcu"].startswith("RP") and mic is not None:
+            assert mic["interface"] == "i2s" and mic["ws"] == mic["sck"] + 1, board
