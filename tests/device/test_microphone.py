@@ -53,11 +53,13 @@ for _ in range(3):
     gc.collect()   # a pending-check point: the scheduled callback runs
 mic.readinto(block)
 print('B2', list(block), mic.lost)
-gc.collect()
-before = gc.mem_alloc()
-for _ in range(50):
-    mic.readinto(block)
-print('ALLOC', gc.mem_alloc() - before, mic.lost)
+def blocks(n):   # in a function: a new global (the loop variable) would grow the globals dict
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(n):
+        mic.readinto(block)
+    return gc.mem_alloc() - before
+print('ALLOC', blocks(50), mic.lost)
 mic.stop()
 print('STOP', machine.log[-1], machine.I2S.live)
 """
@@ -133,3 +135,96 @@ def test_pico_i2s_pins_suit_the_rp2_port():
         mic = facts["microphone"]["micropython"]
         if facts["mcu"].startswith("RP") and mic is not None:
             assert mic["interface"] == "i2s" and mic["ws"] == mic["sck"] + 1, board
+
+
+def _circuitpython_backend(monkeypatch, board):
+    monkeypatch.syspath_prepend(str(FAKES))
+    import importlib
+
+    import circuitpython as cp
+
+    mic = boards.load()[board]["microphone"]["circuitpython"]
+    names = [mic[k] for k in ("clock", "data", "power") if mic[k]]
+    attrs = {n: f"pin:{n}" for n in names}
+    for name, module in cp.modules(attrs).items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.syspath_prepend(str(DEVICE_LIB))
+    from tinyml.boards import BOARDS
+
+    cp.PDMIn.made.clear()
+    cp.DigitalInOut.made.clear()
+    monkeypatch.setattr(cp.PDMIn, "source", staticmethod(lambda n: (n * 7919) % 65536))
+    monkeypatch.setattr(cp.PDMIn, "short_by", 0)
+    backend = importlib.reload(importlib.import_module("tinyml.hal._circuitpython"))
+    return cp, backend, BOARDS[board]["mic"], mic
+
+
+@pytest.mark.parametrize("board", ["nano33_ble_sense", "nano33_ble_sense_rev2", "pico", "pico_w", "pico2_w"])
+def test_pdmin_microphone_records_16_bit_and_counts_what_it_misses(board, monkeypatch):
+    from array import array
+
+    cp, backend, facts, mic_facts = _circuitpython_backend(monkeypatch, board)
+    mic = backend.microphone(facts, BLOCK)
+    mic.start()
+    pdm = cp.PDMIn.made[-1]
+    assert (pdm.clock_pin, pdm.data_pin, pdm.sample_rate, pdm.bit_depth, pdm.mono) == (
+        f"pin:{mic_facts['clock']}", f"pin:{mic_facts['data']}", 16000, 16, True)
+    powered = {d.pin for d in cp.DigitalInOut.made if d.direction == "output" and d.value}
+    assert powered == ({f"pin:{mic_facts['power']}"} if mic_facts["power"] else set())
+
+    block = array("h", bytes(2 * BLOCK))
+    mic.readinto(block)
+    # unsigned 16-bit samples with silence at 32768, as signed int16
+    assert list(block) == [(n * 7919) % 65536 - 32768 for n in range(BLOCK)]
+    assert mic.lost == 0
+    # the app takes 10 ms (160 samples at 16 kHz) before its next record(): 2.5 blocks of 64
+    # not heard, so 2 lost and half a block carried over; then record() itself misses 32
+    cp.Ticks.now += 10
+    mic.readinto(block)
+    assert mic.lost == 2
+    monkeypatch.setattr(cp.PDMIn, "short_by", 32)
+    mic.readinto(block)
+    assert mic.lost == 3   # 32 carried + 32 missed = one more block
+    mic.stop()
+    assert pdm.deinited
+
+
+def test_pdmin_at_another_rate_or_without_a_microphone_is_a_clear_error(monkeypatch):
+    cp, backend, facts, _ = _circuitpython_backend(monkeypatch, "pico")
+    monkeypatch.setattr(cp.PDMIn, "__init__", _wrap_rate(cp.PDMIn.__init__, 15625))
+    mic = backend.microphone(facts, BLOCK)
+    with pytest.raises(ValueError, match="PDMIn records at 15625 Hz here, not the 16000 Hz"):
+        mic.start()
+    with pytest.raises(ValueError, match="no microphone under CircuitPython"):
+        backend.microphone((None, None), BLOCK)
+
+
+def _wrap_rate(init, rate):
+    def wrapped(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.sample_rate = rate   # what a port's clock can actually make ("check sample_rate")
+    return wrapped
+
+
+def test_pdmin_microphone_allocates_nothing_per_block():
+    out = run(f"""
+import sys, gc
+sys.path.insert(0, {str(FAKES / 'cp_on_mpy')!r})
+sys.modules['micropython'] = __import__('micropython')
+from array import array
+import tinyml.hal._circuitpython as backend
+mic = backend.microphone((None, ('pdm', 'GP16', 'GP18', None)), {BLOCK})
+mic.start()
+block = array('h', bytes(2 * {BLOCK}))
+mic.readinto(block)
+print('FIRST', list(block[:4]))
+def blocks(n):   # in a function: a new global (the loop variable) would grow the globals dict
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(n):
+        mic.readinto(block)
+    return gc.mem_alloc() - before
+print('ALLOC', blocks(50), mic.lost)
+""")
+    assert lines_with("FIRST", out) == [str([(n * 7919) % 65536 - 32768 for n in range(4)])]
+    assert lines_with("ALLOC", out) == ["0 0"]
