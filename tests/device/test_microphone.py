@@ -228,3 +228,40 @@ print('ALLOC', blocks(50), mic.lost)
 """)
     assert lines_with("FIRST", out) == [str([(n * 7919) % 65536 - 32768 for n in range(4)])]
     assert lines_with("ALLOC", out) == ["0 0"]
+
+
+def test_sim_microphone_plays_the_stream_in_real_time_counts_late_blocks_allocates_nothing(tmp_path):
+    # a stream of 3 s whose sample n is n mod 30011 (as int16): any sample says where it came from
+    stream = (np.arange(48000) % 30011).astype("<i2")
+    (tmp_path / "mic.pcm").write_bytes(stream.tobytes())
+    (tmp_path / "mic.cues").write_text("0\n48000\n")
+    out = run(f"""
+import gc, time
+from array import array
+from tinyml import hal
+mic = hal.microphone(320)
+mic.start()
+block = array('h', bytes(640))
+t0 = time.ticks_ms()
+mic.readinto(block)
+first = block[0]
+def blocks(n):
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(n):
+        mic.readinto(block)
+    return gc.mem_alloc() - before
+print('ALLOC', blocks(25), mic.lost)
+print('PACE', time.ticks_diff(time.ticks_ms(), t0))
+after = block[0]
+time.sleep_ms(200)     # away for 10 blocks of 20 ms: two wait, eight are dropped
+mic.readinto(block)
+print('LATE', first, after, block[0], mic.lost)
+""", env={"TINYML_SIM_DIR": str(tmp_path)})
+    alloc, lost = lines_with("ALLOC", out)[0].split()
+    assert (alloc, lost) == ("0", "0")
+    assert 480 <= int(lines_with("PACE", out)[0]) < 700   # 26 blocks of 20 ms, paced in real time
+    first, after, late, lost = map(int, lines_with("LATE", out)[0].split())
+    assert after == first + 25 * 320          # consecutive blocks, no gap
+    # 200 ms away: the block read next is one of the two newest; 8 or 9 dropped (timing)
+    assert lost in (8, 9) and late == after + (lost + 1) * 320
