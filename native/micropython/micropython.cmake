@@ -9,6 +9,12 @@ target_sources(usermod_tinyml INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/../core/fc_s8.c
     ${CMAKE_CURRENT_LIST_DIR}/../core/model.c
     ${CMAKE_CURRENT_LIST_DIR}/../core/check.c
+    ${CMAKE_CURRENT_LIST_DIR}/../core/conv_check.c
+    ${CMAKE_CURRENT_LIST_DIR}/../core/conv_s8.c
+    ${CMAKE_CURRENT_LIST_DIR}/../core/dwconv_s8.c
+    ${CMAKE_CURRENT_LIST_DIR}/../core/pool_s8.c
+    ${CMAKE_CURRENT_LIST_DIR}/../core/add_s8.c
+    ${CMAKE_CURRENT_LIST_DIR}/../core/softmax_s8.c
 )
 
 target_include_directories(usermod_tinyml INTERFACE

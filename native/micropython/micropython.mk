@@ -6,4 +6,5 @@ TINYML_CORE := $(TINYML_DIR)/../core
 
 SRC_USERMOD_C += $(TINYML_DIR)/modtinyml.c
 SRC_USERMOD_LIB_C += $(TINYML_CORE)/requantize.c $(TINYML_CORE)/fc_s8.c $(TINYML_CORE)/model.c $(TINYML_CORE)/check.c
+SRC_USERMOD_LIB_C += $(TINYML_CORE)/conv_s8.c $(TINYML_CORE)/dwconv_s8.c $(TINYML_CORE)/pool_s8.c $(TINYML_CORE)/add_s8.c $(TINYML_CORE)/softmax_s8.c $(TINYML_CORE)/conv_check.c
 CFLAGS_USERMOD += -I$(TINYML_CORE)

@@ -43,7 +43,8 @@ def _interleave(weights) -> bytes:
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
-CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c"]
+CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c",
+                "conv_check.c", "conv_s8_ref.c", "conv_s8.c", "dwconv_s8.c", "pool_s8.c", "add_s8.c", "softmax_s8.c"]
 SUPPORT = TOOLS / "emu_support.c"
 
 # Memory map (the same for every CPU): vector table and code in FLASH, data and stack in RAM.
@@ -134,7 +135,7 @@ def build(cpu: str, out_dir: Path, opt: str = "-O2", exports=EXPORTS, sources=No
     srcs = [CORE / s for s in CORE_SOURCES] + [SUPPORT] if sources is None else list(sources)
     flags = [*spec.cflags, *CFLAGS, opt]
     key = hashlib.sha256(repr((flags, list(exports), _linker_script())).encode()
-                         + b"".join(s.read_bytes() for s in [*srcs, CORE / "tinyml.h"])).hexdigest()[:16]
+                         + b"".join(s.read_bytes() for s in [*srcs, CORE / "tinyml.h", CORE / "kernel.h"])).hexdigest()[:16]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     elf = out_dir / f"{cpu}{opt}-{key}.elf"
