@@ -175,6 +175,72 @@ def random_conv(rng, depthwise: bool, **geometry_args) -> tuple[Conv, np.ndarray
     return Conv(params, draw(shape), bias, mult, shift, depthwise), draw((g["in_h"], g["in_w"], c))
 
 
+def conv_args(layer: Conv, x: np.ndarray) -> tuple[tuple, list, int]:
+    """(params, input buffers, scratch bytes) of a conv or depthwise layer for crossrun's
+    Machine.kernel: x, weights, bias and multipliers (int32), shifts."""
+    p = layer.params
+    scratch = 0 if (p["filter_h"], p["filter_w"]) == (1, 1) else p["filter_h"] * p["filter_w"] * p["in_c"]
+    inputs = [np.asarray(x, np.int8).reshape(-1), layer.weight_bytes(), layer.bias, layer.mult, layer.shift]
+    return tuple(int(p[f]) for f in CONV_FIELDS), inputs, scratch
+
+
+def random_pool(rng) -> tuple[dict, np.ndarray]:
+    g = random_geometry(rng, max_filter=4)
+    act = sorted(int(v) for v in rng.integers(-128, 128, 2)) if rng.random() < 0.3 else (-128, 127)
+    params = {f: g[f] for f in POOL_FIELDS if f in g}
+    params.update(channels=g["in_c"], act_min=act[0], act_max=act[1])
+    return params, rng.integers(-128, 128, size=(g["in_h"], g["in_w"], g["in_c"])).astype(np.int8)
+
+
+def random_add(rng) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Scales as TFLite's prepare derives them from three random tensor scales."""
+    from tinyml_host.reference import quantize_multiplier
+
+    s1, s2, so = np.exp(rng.uniform(np.log(1e-3), np.log(1.0), 3))
+    twice = 2 * max(s1, s2)
+    (m1, e1), (m2, e2), (mo, eo) = (quantize_multiplier(float(v)) for v in (s1 / twice, s2 / twice, twice / ((1 << 20) * so)))
+    size = int(rng.integers(1, 300))
+    act = sorted(int(v) for v in rng.integers(-128, 128, 2)) if rng.random() < 0.3 else (-128, 127)
+    params = dict(size=size, left_shift=20, input1_offset=int(rng.integers(-127, 129)), input1_multiplier=m1,
+                  input1_shift=e1, input2_offset=int(rng.integers(-127, 129)), input2_multiplier=m2, input2_shift=e2,
+                  output_multiplier=mo, output_shift=max(eo, -31), output_zp=int(rng.integers(-128, 128)),
+                  act_min=act[0], act_max=act[1], rounding=int(rng.integers(2)))
+    draw = lambda: rng.integers(-128, 128, size=size).astype(np.int8)  # noqa: E731
+    return params, draw(), draw()
+
+
+def softmax_params_for(beta: float, input_scale: float, rows: int, depth: int) -> dict:
+    """TFLite's PreprocessSoftmaxScaling (5 integer bits) and CalculateInputRadius."""
+    from tinyml_host.reference import quantize_multiplier
+
+    real = min(beta * input_scale * (1 << 26), (1 << 31) - 1.0)
+    mult, left = quantize_multiplier(real)
+    radius = int(np.floor(31 * (1 << 26) / (1 << left)))
+    return dict(rows=rows, depth=depth, input_multiplier=mult, input_left_shift=left, diff_min=-radius)
+
+
+def random_softmax(rng) -> tuple[dict, np.ndarray]:
+    rows, depth = int(rng.integers(1, 5)), int(rng.integers(1, 200))
+    params = softmax_params_for(float(rng.uniform(0.5, 2)), float(np.exp(rng.uniform(np.log(1e-3), np.log(0.5)))),
+                                rows, depth)
+    return params, rng.integers(-128, 128, size=rows * depth).astype(np.int8)
+
+
+def exercise_elementwise(dll, count: int, seed: int) -> int:
+    """Pools, add and softmax on random parameters with exactly sized buffers (for the
+    sanitizers): each must accept them; returns the failures."""
+    rng = np.random.default_rng(seed)
+    bad = 0
+    for _ in range(count):
+        params, x = random_pool(rng)
+        bad += sum(run_pool(dll, params, x, kind)[0] != 0 for kind in ("avg", "max"))
+        params, a, b = random_add(rng)
+        bad += run_add(dll, params, a, b)[0] != 0
+        params, x = random_softmax(rng)
+        bad += run_softmax(dll, params, x)[0] != 0
+    return int(bad)
+
+
 def compare_paths(lib: Path, count: int, seed: int) -> int:
     """tml_conv_s8 == tml_conv_s8_ref and tml_dwconv_s8 == tml_dwconv_s8_ref on `count` random
     layers each; returns mismatches."""
@@ -198,4 +264,4 @@ if __name__ == "__main__":
     root = Path(__file__).resolve().parents[2]
     sys.path.insert(0, str(root / "host"))
     lib, count, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    sys.exit(1 if compare_paths(lib, count, seed) else 0)
+    sys.exit(1 if compare_paths(lib, count, seed) or exercise_elementwise(load(lib), count, seed) else 0)
