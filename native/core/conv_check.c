@@ -39,6 +39,11 @@ int tml_conv_shape_ok(const tml_conv_params *p)
     return window_shape_ok(p) && volume(p->filter_h, p->filter_w, p->in_c) <= MAX_DIM;
 }
 
+int tml_dwconv_shape_ok(const tml_conv_params *p)
+{
+    return window_shape_ok(p) && p->out_c == p->in_c && volume(p->filter_h, p->filter_w, p->in_c) <= TML_MAX_TENSOR;
+}
+
 /* The quantization and ranges as tml_fc_check sees them, with n_in standing for the patch. */
 static tml_status quant_check(const tml_conv_params *p, int32_t n_in, const int32_t *mult, const int8_t *shift)
 {
@@ -72,7 +77,7 @@ tml_status tml_dwconv_check(const tml_conv_params *p, const int32_t *mult, const
     if (p == 0 || mult == 0 || shift == 0) {
         return TML_ERR_NULL;
     }
-    if (!window_shape_ok(p) || p->out_c != p->in_c || volume(p->filter_h, p->filter_w, p->in_c) > TML_MAX_TENSOR) {
+    if (!tml_dwconv_shape_ok(p)) {
         return TML_ERR_SHAPE;
     }
     return quant_check(p, 1, mult, shift);

@@ -152,6 +152,8 @@ int tml_window_ok(int32_t in, int32_t out, int32_t filter, int32_t stride, int32
 
 /* The shape part of tml_conv_check (no quantization), for the scratch size. */
 int tml_conv_shape_ok(const tml_conv_params *p);
+/* The shape part of tml_dwconv_check, for the buffer checks (check.c). */
+int tml_dwconv_shape_ok(const tml_conv_params *p);
 
 /* The largest tensor, in bytes, the window ops take: sizes and offsets fit int32 everywhere. */
 #define TML_MAX_TENSOR (1 << 24)

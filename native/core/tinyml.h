@@ -226,7 +226,8 @@ typedef struct {
 
 /* Which buffer a TML_ERR_NULL, TML_ERR_SIZE, TML_ERR_ALIGN or TML_ERR_OVERLAP is about. */
 typedef enum {
-    TML_BUF_NONE, TML_BUF_X, TML_BUF_W, TML_BUF_BIAS, TML_BUF_MULT, TML_BUF_SHIFT, TML_BUF_OUT, TML_BUF_SCRATCH
+    TML_BUF_NONE, TML_BUF_X, TML_BUF_W, TML_BUF_BIAS, TML_BUF_MULT, TML_BUF_SHIFT, TML_BUF_OUT, TML_BUF_SCRATCH,
+    TML_BUF_X2  /* ADD's second input */
 } tml_buffer;
 
 /* Once per layer (prepare): NULLs, shape, weights/bias/mult/shift long enough, bias and mult
@@ -248,6 +249,62 @@ tml_status tml_fc_check_call(const tml_fc_params *p, const tml_fc_buffers *b, tm
 /* Both checks, then tml_fc_s8: the whole path of a binding's prepare + fc in one call, for
  * callers that run a layer once and for the emulated fuzz. Writes out only when TML_OK. */
 tml_status tml_fc_run_checked(const tml_fc_params *p, const tml_fc_buffers *b);
+
+/* The convolution family's buffers as the caller holds them, each pointer with its length in
+ * bytes. A kernel uses the ones it takes and ignores the others: CONV_2D x, w, bias, mult,
+ * shift, out, scratch; DEPTHWISE_CONV_2D the same without scratch; the pools and SOFTMAX x
+ * and out; ADD x, x2 and out. */
+typedef struct {
+    const int8_t *x;
+    size_t x_len;
+    const int8_t *x2;
+    size_t x2_len;
+    const int8_t *w;
+    size_t w_len;
+    const int32_t *bias;
+    size_t bias_len;
+    const int32_t *mult;
+    size_t mult_len;
+    const int8_t *shift;
+    size_t shift_len;
+    int8_t *out;
+    size_t out_len;
+    int8_t *scratch;
+    size_t scratch_len;
+} tml_op_buffers;
+
+/* As for fully connected layers: *_check_layer once per layer (prepare), *_check_call before
+ * every call (O(1)), *_run_checked both and then the kernel, writing out (and scratch) only
+ * when TML_OK. `bad` (may be NULL) gets the buffer a NULL, SIZE, ALIGN or OVERLAP is about.
+ *
+ * Layer (CONV_2D, DEPTHWISE_CONV_2D): weights, bias, mult and shift not NULL and as long as
+ * the shape needs, bias and mult 4-byte aligned, then tml_conv_check / tml_dwconv_check.
+ * x, out and scratch are not looked at.
+ * Call: the shape again (cheap; the params may have changed), weights, bias, mult and shift
+ * again (a RAM buffer may have moved or shrunk), x and out as long as the tensors, scratch
+ * as long as tml_conv_scratch_bytes (CONV_2D; may be NULL when that is 0), and no overlap of
+ * out with x, weights, bias, mult, shift or scratch, nor of scratch with x, weights, bias,
+ * mult or shift, over the bytes the kernel touches: it writes out and scratch while it still
+ * reads the others, so any overlap (out == x included) would give wrong results. */
+tml_status tml_conv_check_layer(const tml_conv_params *p, const tml_op_buffers *b, tml_buffer *bad);
+tml_status tml_conv_check_call(const tml_conv_params *p, const tml_op_buffers *b, tml_buffer *bad);
+tml_status tml_conv_run_checked(const tml_conv_params *p, const tml_op_buffers *b);
+tml_status tml_dwconv_check_layer(const tml_conv_params *p, const tml_op_buffers *b, tml_buffer *bad);
+tml_status tml_dwconv_check_call(const tml_conv_params *p, const tml_op_buffers *b, tml_buffer *bad);
+tml_status tml_dwconv_run_checked(const tml_conv_params *p, const tml_op_buffers *b);
+
+/* The pools, ADD and SOFTMAX have no constant buffers: their layer check is the params'
+ * (tml_pool_check, tml_add_check, tml_softmax_check). Call: that check again, x (and ADD's
+ * x2) and out not NULL and as long as the tensors, out overlapping no input. ADD alone may
+ * write in place: out may be x or x2 exactly (each element is read before it is written),
+ * but not overlap either otherwise. */
+tml_status tml_pool_check_call(const tml_pool_params *p, const tml_op_buffers *b, tml_buffer *bad);
+tml_status tml_avgpool_run_checked(const tml_pool_params *p, const tml_op_buffers *b);
+tml_status tml_maxpool_run_checked(const tml_pool_params *p, const tml_op_buffers *b);
+tml_status tml_add_check_call(const tml_add_params *p, const tml_op_buffers *b, tml_buffer *bad);
+tml_status tml_add_run_checked(const tml_add_params *p, const tml_op_buffers *b);
+tml_status tml_softmax_check_call(const tml_softmax_params *p, const tml_op_buffers *b, tml_buffer *bad);
+tml_status tml_softmax_run_checked(const tml_softmax_params *p, const tml_op_buffers *b);
 
 /* Name of the path tml_fc_s8 was compiled to, for benchmarks and info(). */
 const char *tml_fc_s8_variant(void);
