@@ -173,8 +173,8 @@ def _damage(rng, kind: str, p: dict, data: dict):
 class OpCase:
     """One checked call: its kind, params (a tuple in the struct's order), the arena (bytes,
     starting at a word boundary, 16 guard bytes at each end), each buffer's offset in it (None:
-    NULL) and the length in bytes the caller claims, the statuses allowed, the buffers out
-    (or scratch) overlaps, and for a valid call the reference's out."""
+    NULL) and the length in bytes the caller claims, the statuses allowed, the overlaps as
+    (out or scratch, the buffer it overlaps) pairs, and for a valid call the reference's out."""
 
     def __init__(self, kind, params, arena, offsets, lengths, allowed, overlapped, answer):
         self.kind, self.params, self.arena, self.offsets, self.lengths = kind, params, arena, offsets, lengths
@@ -284,13 +284,13 @@ def damaged_case(rng, dll, kind: str) -> OpCase:
             # ADD reads element i of both inputs before writing out[i]: out == an input is fine
             exact = kind == "add" and offsets.get(b) is not None and offsets[b] == offsets.get("out")
             if meet("out", b) and not exact:
-                overlapped.add(b)
+                overlapped.add(("out", b))
         if "scratch" in used and need.get("scratch"):
-            if meet("scratch", "out") or any(meet("scratch", b) for b in reads):
-                overlapped.add("scratch")
+            overlapped |= {("scratch", b) for b in ["out"] + reads if meet("scratch", b)}
         if overlapped:
             allowed.add(OVERLAP)
-    answer = None if allowed else _answer(dll, kind, p, data, layer)
+    # params and lengths valid: the answer (a binding that copies mult and shift may run it)
+    answer = None if allowed - {OVERLAP} else _answer(dll, kind, p, data, layer)
     return OpCase(kind, params, bytes(arena), offsets, lengths, allowed, overlapped, answer)
 
 
