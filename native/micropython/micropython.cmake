@@ -3,14 +3,10 @@
 # See docs/firmware.md.
 add_library(usermod_tinyml INTERFACE)
 
-target_sources(usermod_tinyml INTERFACE
-    ${CMAKE_CURRENT_LIST_DIR}/modtinyml.c
-    ${CMAKE_CURRENT_LIST_DIR}/../core/requantize.c
-    ${CMAKE_CURRENT_LIST_DIR}/../core/fc_s8.c
-    ${CMAKE_CURRENT_LIST_DIR}/../core/model.c
-    ${CMAKE_CURRENT_LIST_DIR}/../core/check.c
-    ${CMAKE_CURRENT_LIST_DIR}/../core/features.c
-)
+# every C file of native/core but the readable references (*_ref.c), which only the tests build
+file(GLOB TINYML_CORE_SOURCES ${CMAKE_CURRENT_LIST_DIR}/../core/*.c)
+list(FILTER TINYML_CORE_SOURCES EXCLUDE REGEX "_ref\\.c$")
+target_sources(usermod_tinyml INTERFACE ${CMAKE_CURRENT_LIST_DIR}/modtinyml.c ${TINYML_CORE_SOURCES})
 
 target_include_directories(usermod_tinyml INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}
