@@ -106,6 +106,7 @@ class Plan:
     snr_shift: int
     log_correction_bits: int       # filterbank output shifted by this before the log
     channel_matrix: np.ndarray = field(repr=False, default=None)  # uint64 (channels, bins)
+    fft_order: np.ndarray = field(repr=False, default=None)  # the complex FFT's input order (fft_size / 2)
 
 
 def _f32(x) -> np.float32:
@@ -262,6 +263,7 @@ def plan(config: FrontendConfig = MICRO_SPEECH) -> Plan:
              _gain_lut(config, config.smoothing_bits - correction) if config.enable_pcan else np.zeros(0, np.int16),
              snr_shift, correction)
     p.channel_matrix = _channel_matrix(p)
+    p.fft_order = _digit_reversed_order(half, p.radices)
     return p
 
 
@@ -343,8 +345,7 @@ def complex_fft(re: np.ndarray, im: np.ndarray, p: Plan) -> tuple[np.ndarray, np
     """kissfft's forward transform of fft_size / 2 points in Q15, scaled by 1 / n: each
     butterfly divides by its radix first (multiply by 32767 // radix, round half up)."""
     n = len(re)
-    order = _digit_reversed_order(n, p.radices)
-    re, im = re[order].astype(np.int64), im[order].astype(np.int64)
+    re, im = re[p.fft_order].astype(np.int64), im[p.fft_order].astype(np.int64)
     span = 1
     for level in range(len(p.radices) - 1, -1, -1):
         radix = p.radices[level]
