@@ -279,6 +279,26 @@ def _channel_matrix(p: Plan) -> np.ndarray:
     return m
 
 
+# --- the config for a board: packed bytes -------------------------------------------------------
+
+PACK_MAGIC = b"TFE1"
+
+
+def pack_config(p: Plan) -> bytes:
+    """The plan as the board's front end reads it (device/lib/tinyml/features.py; the layout is
+    docs/features.md, "Packed config"): b"TFE1", 15 int32 scalars in tml_fe_config's order, then
+    the tables as little-endian 16-bit values, each sized by the scalars."""
+    c = p.config
+    scalars = [p.window_samples, p.step_samples, p.fft_size, c.num_channels, p.start_bin, p.end_bin,
+               c.smoothing_bits, p.even_smoothing, p.odd_smoothing, p.min_signal_remaining, int(c.enable_pcan),
+               p.snr_shift if c.enable_pcan else 0, int(c.enable_log), p.log_correction_bits, c.scale_shift]
+    tables = [np.asarray(p.window, "<i2"), np.asarray(p.twiddles, "<i2").reshape(-1),
+              np.asarray(p.split_twiddles, "<i2").reshape(-1), np.asarray(p.bin_channel, "<u2"),
+              np.asarray(p.bin_weight, "<i2"), np.asarray(p.bin_unweight, "<i2"),
+              np.asarray(p.gain_lut if c.enable_pcan else np.zeros(0), "<i2"), np.asarray(p.fft_order, "<u2")]
+    return PACK_MAGIC + np.asarray(scalars, "<i4").tobytes() + b"".join(t.tobytes() for t in tables)
+
+
 # --- stage 1: the window ---------------------------------------------------------------------
 
 class WindowState:
