@@ -16,6 +16,10 @@ except ValueError as e:  # a _tinyml.mpy for another architecture or MicroPython
 if getattr(_tinyml, "ABI", 1) != _ABI:
     raise ImportError("_tinyml is ABI %d, this tinyml needs %d: rebuild it (docs/firmware.md)"
                       % (getattr(_tinyml, "ABI", 1), _ABI))
+# _tinyml has no SOFTMAX yet (issue 23): the pure-Python kernel, bit-exact with TFLite Micro, runs it
+from tinyml._python import prepare_softmax, softmax  # noqa: F401,E402
+
+BORROWED = {"softmax": "the pure-Python kernel: _tinyml has no SOFTMAX yet"}
 fc = _tinyml.fc
 run = _tinyml.run
 _prepare = _tinyml.prepare

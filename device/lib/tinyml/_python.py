@@ -255,3 +255,216 @@ def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
         elif r > hi:
             r = hi
         out[o] = r + out_zp
+
+
+# SOFTMAX, bit-exact with TFLite Micro's int8 softmax (gemmlowp's fixed-point exp and
+# reciprocal over int32 raw values). Those int32 values are held as 16-bit halves
+# v = h 2**16 + l (h signed, l in [0, 2**16)), in a small array of "registers", never as one
+# int; the helpers below read halves and write halves. The exp of every possible difference
+# from the row's maximum (an int8 difference: 256 values) is computed once, at prepare; each
+# run sums those exps, takes the sum's reciprocal (Newton's method, as gemmlowp) and scales.
+# The bound of each line is stated beside it; tests/device/test_python_requantize.py runs
+# this source in CPython with every value checked against the small-int range.
+_MAX_SOFTMAX_ROW = const(4095)  # TFLite sums exps (each <= 1) in 12 integer bits: 4096 would overflow
+# gemmlowp's exp barrel shifter: exp(-2**k) for k = -2 .. 4 as int32 halves (bits 24..30 of the remainder)
+_EXP_H = (25519, 19874, 12054, 4434, 600, 10, 0)
+_EXP_L = (48763, 52210, 44140, 43684, 10935, 65041, 242)
+
+
+def _srdhm(r, d, ah, al, bh, bl):
+    """r[d], r[d+1] = the halves of SaturatingRoundingDoublingHighMul(a, b): the int32 nearest
+    a b / 2**31, ties away from zero, INT32_MAX for INT32_MIN squared."""
+    if ah == bh == -0x8000 and al == bl == 0:
+        r[d] = 0x7FFF
+        r[d + 1] = 0xFFFF
+        return
+    neg = 1 if (ah < 0) != (bh < 0) else 0
+    if ah < 0:  # magnitudes, |a| <= 2**31: 15-bit limbs a = a2 2**30 + a1 2**15 + a0, a2 <= 2
+        ah = -ah - (1 if al else 0)
+        al = -al & 0xFFFF
+    if bh < 0:
+        bh = -bh - (1 if bl else 0)
+        bl = -bl & 0xFFFF
+    a0 = al & 0x7FFF
+    a1 = (al >> 15) | ((ah & 0x3FFF) << 1)
+    a2 = ah >> 14
+    b0 = bl & 0x7FFF
+    b1 = (bl >> 15) | ((bh & 0x3FFF) << 1)
+    b2 = bh >> 14
+    # floor((|a b| + 2**30 - neg) / 2**31), column by column in base 2**15; every limb
+    # product of a0, a1, b0, b1 is below 2**30, those with a2 or b2 below 2**17
+    c0 = a0 * b0 - neg
+    p = a0 * b1
+    q = a1 * b0
+    c1 = (p & 0x7FFF) + (q & 0x7FFF) + (c0 >> 15)  # < 2**17
+    t = a1 * b1
+    c2 = (p >> 15) + (q >> 15) + (c1 >> 15) + (t & 0x7FFF) + a0 * b2 + a2 * b0 + 1  # + 2**30; < 2**19
+    c3 = (t >> 15) + (c2 >> 15) + a1 * b2 + a2 * b1  # < 2**18
+    c4 = a2 * b2 + (c3 >> 15)  # < 2**4
+    u = c3 & 0x7FFF
+    lo = ((u & 3) << 14) | ((c2 & 0x7FFF) >> 1)
+    hi = (c4 << 13) + (u >> 2)  # the result c4 2**29 + u 2**14 + ... is below 2**31
+    if neg:  # C's division truncates: the negative product rounds to -floor(...)
+        hi = -hi - (1 if lo else 0)
+        lo = -lo & 0xFFFF
+    r[d] = hi
+    r[d + 1] = lo
+
+
+def _add(r, d, ah, al, bh, bl):
+    """r[d], r[d+1] = the halves of a + b, wrapped to int32."""
+    lo = al + bl
+    hi = ah + bh + (lo >> 16)
+    r[d] = ((hi + 0x8000) & 0xFFFF) - 0x8000
+    r[d + 1] = lo & 0xFFFF
+
+
+def _sub(r, d, ah, al, bh, bl):
+    """r[d], r[d+1] = the halves of a - b, wrapped to int32."""
+    lo = al - bl
+    hi = ah - bh + (lo >> 16)  # lo >> 16 is -1 on a borrow
+    r[d] = ((hi + 0x8000) & 0xFFFF) - 0x8000
+    r[d + 1] = lo & 0xFFFF
+
+
+def _shl_saturating(r, d, ah, al, e):
+    """r[d], r[d+1] = gemmlowp's SaturatingRoundingMultiplyByPOT<e> (a 2**e, saturated), 0 < e < 15."""
+    limit = 1 << (15 - e)  # |a| >= 2**(31-e) saturates
+    if ah >= limit:
+        r[d] = 0x7FFF
+        r[d + 1] = 0xFFFF
+    elif ah < -limit or (ah == -limit and al == 0):
+        r[d] = -0x8000
+        r[d + 1] = 0
+    else:
+        lo = al << e  # < 2**30
+        r[d] = (ah << e) + (lo >> 16)
+        r[d + 1] = lo & 0xFFFF
+
+
+def _rounding_shift(x, e):
+    """gemmlowp's RoundingDivideByPOT of a small int x: x / 2**e, ties away from zero."""
+    mask = (1 << e) - 1
+    return (x >> e) + (1 if (x & mask) > (mask >> 1) + (1 if x < 0 else 0) else 0)
+
+
+def _mul_small(r, a, b):
+    """SaturatingRoundingDoublingHighMul of small ints whose result is known to be small."""
+    _srdhm(r, 0, a >> 16, a & 0xFFFF, b >> 16, b & 0xFFFF)
+    return (r[0] << 16) + r[1]
+
+
+def _exp_near_zero(r, d, x):
+    """r[d], r[d+1] = exp(x) in Q0.31 for x in [-1/4, 0) in Q0.31 (x a small int in
+    [-2**29, 0)): gemmlowp's Taylor expansion around -1/8."""
+    x = x + 0x10000000  # |x| <= 2**28
+    x2 = _mul_small(r, x, x)  # <= 2**25
+    x3 = _mul_small(r, x2, x)  # <= 2**22
+    x4 = _mul_small(r, x2, x2)  # <= 2**19
+    poly = _mul_small(r, _rounding_shift(x4, 2) + x3, 715827883) + x2  # 1/3; |poly| < 2**26
+    s = x + _rounding_shift(poly, 1)
+    _srdhm(r, d, 28917, 43156, s >> 16, s & 0xFFFF)  # 1895147668 = exp(-1/8) in Q0.31
+    _add(r, d, 28917, 43156, r[d], r[d + 1])
+
+
+def _exp_on_negative(r, d, ah, al):
+    """r[d], r[d+1] = gemmlowp's exp_on_negative_values of a <= 0 in Q5.26, in Q0.31."""
+    below_quarter = (((ah & 0xFF) << 16) | al) - 0x1000000  # (a mod 1/4) - 1/4: in [-2**24, 0)
+    _sub(r, 2, below_quarter >> 16, below_quarter & 0xFFFF, ah, al)  # the remainder: whole quarters
+    remainder_h = r[2]
+    _exp_near_zero(r, d, below_quarter << 5)  # to Q0.31: |.| <= 2**29
+    for k in range(7):
+        if remainder_h & (0x100 << k):
+            _srdhm(r, d, r[d], r[d + 1], _EXP_H[k], _EXP_L[k])
+    if ah == 0 and al == 0:
+        r[d] = 0x7FFF
+        r[d + 1] = 0xFFFF
+
+
+def prepare_softmax(op):
+    """The plan softmax() runs a SOFTMAX op with: the exp of every int8 difference from the
+    row's maximum down to diff_min, as int32 halves (array('h'), array('H')), and the shapes."""
+    p = op.params
+    mult_l, mult_h = struct.unpack_from("<Hh", p, 0)
+    left_shift = struct.unpack_from("<i", p, 4)[0]  # in [0, 31]: checked at load
+    dmin_l, dmin_h = struct.unpack_from("<Hh", p, 8)
+    diff_min = -256 if dmin_h < -1 else (dmin_h << 16) + dmin_l  # <= 0: checked at load
+    if op.out_c > _MAX_SOFTMAX_ROW:
+        raise ValueError("SOFTMAX over %d values: TFLite's int8 softmax sums at most %d"
+                         % (op.out_c, _MAX_SOFTMAX_ROW))
+    exp_h = array("h", bytes(512))
+    exp_l = array("H", bytes(512))
+    r = array("i", bytes(32))
+    for k in range(256):
+        if -k < diff_min:
+            break
+        # MultiplyByQuantizedMultiplierGreaterThanOne(-k, mult, left_shift): -k << left_shift wraps in int32
+        if left_shift < 16:
+            v = -k << left_shift  # |v| < 2**23
+            xh = v >> 16
+            xl = v & 0xFFFF
+        else:
+            xh = (((-k << (left_shift - 16)) + 0x8000) & 0xFFFF) - 0x8000
+            xl = 0
+        _srdhm(r, 4, xh, xl, mult_h, mult_l)
+        _exp_on_negative(r, 6, r[4], r[5])
+        exp_h[k] = r[6]
+        exp_l[k] = r[7]
+    return exp_h, exp_l, diff_min, op.out_h * op.out_w, op.out_c, op.act_min, op.act_max, array("i", bytes(32))
+
+
+def _reciprocal(r, d, ah, al):
+    """r[d], r[d+1] = gemmlowp's one_over_one_plus_x_for_x_in_0_1 of a in [0, 2**31) (Q0.31):
+    1 / (1 + a) in Q0.31, by three Newton steps from 48/17 - 32/17 (a + 1) / 2."""
+    hh = 0x4000 + (ah >> 1)  # (1 + a) / 2 = (a + 2**31) >> 1, in [2**30, 2**31)
+    hl = ((ah & 1) << 15) | (al >> 1)
+    _srdhm(r, d, hh, hl, -15421, 50116)  # -32/17 in Q2.29
+    _add(r, d, 23130, 23130, r[d], r[d + 1])  # + 48/17 in Q2.29
+    for _ in range(3):
+        _srdhm(r, 2, hh, hl, r[d], r[d + 1])
+        _sub(r, 2, 0x2000, 0, r[2], r[3])  # 1 - half_denominator x, 1 = 2**29 in Q2.29
+        _srdhm(r, 2, r[d], r[d + 1], r[2], r[3])
+        _shl_saturating(r, 2, r[2], r[3], 2)  # Q4.27 to Q2.29
+        _add(r, d, r[d], r[d + 1], r[2], r[3])
+    _shl_saturating(r, d, r[d], r[d + 1], 1)  # Q2.29 halved is Q1.30, to Q0.31
+
+
+def softmax(plan, x, out):
+    """SOFTMAX over the last dimension, x (int8) -> out (int8, scale 1/256, zero point -128).
+    Allocates nothing."""
+    exp_h, exp_l, diff_min, rows, depth, act_min, act_max, r = plan
+    low = -128 if act_min < -128 else act_min
+    for row in range(rows):
+        start = row * depth
+        end = start + depth
+        top = -128
+        for i in range(start, end):
+            if x[i] > top:
+                top = x[i]
+        # the sum of exps in Q12.19, as halves: each term (exp rescaled to Q12.19) < 2**19
+        sum_h = 0
+        sum_l = 0
+        for i in range(start, end):
+            k = top - x[i]
+            if -k >= diff_min:
+                sum_l += (((exp_h[k] << 5) + (exp_l[k] >> 11)) + 1) >> 1
+                sum_h += sum_l >> 16
+                sum_l &= 0xFFFF
+        # GetReciprocal: 2**19 <= sum < 2**31 (at most 4096 terms), so 1 <= leading zeros <= 12
+        zeros = 1
+        while not (sum_h << zeros) & 0x8000:
+            zeros += 1
+        shifted_l = sum_l << zeros  # < 2**28
+        shifted_h = ((sum_h << zeros) + (shifted_l >> 16)) & 0x7FFF  # minus 2**31: in [0, 2**31)
+        _reciprocal(r, 4, shifted_h, shifted_l & 0xFFFF)
+        # out = exp x reciprocal / 2**(31 - 8 + bits over one), rounded; its top half suffices
+        # as the shift is at least 23: floor((p + 2**(e-1)) / 2**e) = ((p >> (e-1)) + 1) >> 1
+        e_minus_17 = 12 - zeros + 23 - 17
+        for i in range(start, end):
+            k = top - x[i]
+            if -k >= diff_min:
+                _srdhm(r, 0, r[4], r[5], exp_h[k], exp_l[k])
+                v = ((r[0] >> e_minus_17) + 1 >> 1) - 128
+                out[i] = act_max if v > act_max else low if v < low else v
+            else:
+                out[i] = low

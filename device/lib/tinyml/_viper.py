@@ -11,6 +11,11 @@ from array import array
 
 import micropython
 
+# SOFTMAX runs once per inference over a handful of values: the pure-Python kernel serves
+from tinyml._python import prepare_softmax, softmax  # noqa: F401,E402
+
+BORROWED = {"softmax": "the pure-Python kernel"}
+
 _acc = array("i")  # the accumulator row every plan shares: only live inside one fc() call
 
 
