@@ -79,6 +79,148 @@ def fc(plan, x, out):
     requantize(acc, q, out, n_out, act_min, act_max, out_zp)
 
 
+# The window kernels. A window's output position (oy, ox) reads input rows oy * stride_h -
+# pad_top + ky and columns ox * stride_w - pad_left + kx (docs/format.md, "Operators").
+_cols = array("b")  # the im2col row every CONV_2D plan shares: only live inside one conv() call
+
+
+def _geometry(op):
+    return (op.in_h, op.in_w, op.in_c, op.out_h, op.out_w, op.filter_h, op.filter_w, op.stride_h, op.stride_w,
+            op.pad_top, op.pad_left, op.input_zp)
+
+
+def prepare_conv(op):
+    """The plan conv() runs a CONV_2D op with: fc's plan of its [out_c, K] matrix, and its
+    geometry. mac() bounds a row at 65535 terms."""
+    global _cols
+    if op.n_in > 65535:
+        raise ValueError("CONV_2D window of %d values: the python backend takes at most 65535" % op.n_in)
+    if len(_cols) < op.n_in:
+        _cols = array("b", bytes(op.n_in))
+    return prepare(op), _geometry(op)
+
+
+def conv(plan, x, out):
+    """CONV_2D, x (int8 NHWC) -> out: each output position's window gathered into one row
+    (positions outside the input as the input zero point, as the folded bias expects), then
+    the fully connected layer's mac and requantize over it. Allocates nothing."""
+    matrix, geometry = plan
+    w, q, n_in, n_out, act_min, act_max, out_zp, _ = matrix
+    in_h, in_w, in_c, out_h, out_w, fh, fw, sh, sw, pt, pl, zp = geometry
+    cols = _cols
+    acc = _acc
+    at = 0
+    for oy in range(out_h):
+        y0 = oy * sh - pt
+        for ox in range(out_w):
+            x0 = ox * sw - pl
+            k = 0
+            for iy in range(y0, y0 + fh):
+                for ix in range(x0, x0 + fw):
+                    if 0 <= iy < in_h and 0 <= ix < in_w:
+                        src = (iy * in_w + ix) * in_c
+                        for c in range(in_c):
+                            cols[k + c] = x[src + c]
+                    else:
+                        for c in range(k, k + in_c):
+                            cols[c] = zp
+                    k += in_c
+            mac(cols, w, acc, n_in, n_out)
+            requantize(acc, q, out, n_out, act_min, act_max, out_zp, at)
+            at += n_out
+
+
+def prepare_depthwise(op):
+    """The plan depthwise() runs a DEPTHWISE_CONV_2D op with: signed weights [fh, fw, C],
+    pieces() of its own bias (not folded) and quantization, geometry and clamp."""
+    global _acc
+    if op.filter_h * op.filter_w > 16384:  # |w (x - zp)| < 2**15 a tap: the sum stays a small int
+        raise ValueError("DEPTHWISE_CONV_2D window of %d taps: the python backend takes at most 16384"
+                         % (op.filter_h * op.filter_w))
+    if len(_acc) < op.out_c:
+        _acc = array("i", bytes(4 * op.out_c))
+    w = op.weights
+    signed = w if op.weights_signed else _int8_view(w)
+    q = pieces(op.bias, op.multipliers, op.shifts, op.rounding == _ROUNDING_LITERT, op.out_c, op.n_channels)
+    return signed, q, _geometry(op), op.act_min, op.act_max, op.output_zp, (w, op.bias)
+
+
+def depthwise(plan, x, out):
+    """DEPTHWISE_CONV_2D (depth multiplier 1), x -> out: per channel, the sum of w (x - zp) over
+    the window's positions inside the input, then requantize with the bias. Allocates nothing."""
+    w, q, geometry, act_min, act_max, out_zp, _ = plan
+    in_h, in_w, c_n, out_h, out_w, fh, fw, sh, sw, pt, pl, zp = geometry
+    acc = _acc
+    at = 0
+    for oy in range(out_h):
+        y0 = oy * sh - pt
+        ky0 = -y0 if y0 < 0 else 0
+        ky1 = in_h - y0 if y0 + fh > in_h else fh
+        for ox in range(out_w):
+            x0 = ox * sw - pl
+            kx0 = -x0 if x0 < 0 else 0
+            kx1 = in_w - x0 if x0 + fw > in_w else fw
+            for c in range(c_n):
+                acc[c] = 0
+            for ky in range(ky0, ky1):
+                for kx in range(kx0, kx1):
+                    src = ((y0 + ky) * in_w + x0 + kx) * c_n
+                    tap = (ky * fw + kx) * c_n
+                    for c in range(c_n):
+                        acc[c] += w[tap + c] * (x[src + c] - zp)  # |.| < 2**15 a tap
+            requantize(acc, q, out, c_n, act_min, act_max, out_zp, at)
+            at += c_n
+
+
+def prepare_pool(op):
+    """The plan average_pool() and max_pool() run with: geometry and clamp."""
+    if op.filter_h * op.filter_w > 1 << 22:  # a sum of int8 taps stays a small int
+        raise ValueError("pool window of %d taps: the python backend takes at most %d"
+                         % (op.filter_h * op.filter_w, 1 << 22))
+    return _geometry(op), op.act_min, op.act_max
+
+
+def average_pool(plan, x, out):
+    """AVERAGE_POOL_2D: the mean of the window's positions inside the input, rounded half away
+    from zero, clamped (input and output share scale and zero point). Allocates nothing."""
+    _pool(plan, x, out, False)
+
+
+def max_pool(plan, x, out):
+    """MAX_POOL_2D: the largest of the window's positions inside the input, clamped."""
+    _pool(plan, x, out, True)
+
+
+def _pool(plan, x, out, largest):
+    geometry, act_min, act_max = plan
+    in_h, in_w, c_n, out_h, out_w, fh, fw, sh, sw, pt, pl, _ = geometry
+    at = 0
+    for oy in range(out_h):
+        y0 = oy * sh - pt
+        ky0 = -y0 if y0 < 0 else 0
+        ky1 = in_h - y0 if y0 + fh > in_h else fh
+        for ox in range(out_w):
+            x0 = ox * sw - pl
+            kx0 = -x0 if x0 < 0 else 0
+            kx1 = in_w - x0 if x0 + fw > in_w else fw
+            count = (ky1 - ky0) * (kx1 - kx0)
+            for c in range(c_n):
+                v = -128 if largest else 0
+                for ky in range(ky0, ky1):
+                    src = ((y0 + ky) * in_w + x0 + kx0) * c_n + c
+                    for _ in range(kx0, kx1):
+                        if largest:
+                            if x[src] > v:
+                                v = x[src]
+                        else:
+                            v += x[src]
+                        src += c_n
+                if not largest:
+                    v = (v + (count >> 1)) // count if v > 0 else -((-v + (count >> 1)) // count)
+                out[at + c] = act_min if v < act_min else act_max if v > act_max else v
+            at += c_n
+
+
 def _int8_view(buf):
     # weights used in place (a view of a ROMFS file) read as unsigned bytes: index them
     # through a signed uctypes array at the same address instead (as fast as an array).
@@ -158,8 +300,8 @@ def _halves(bias, n_out):
             uctypes.struct(at, {"v": (uctypes.ARRAY | 0, uctypes.INT16 | n)}, uctypes.LITTLE_ENDIAN).v)
 
 
-def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
-    """out[o] = clamp(requantized(acc[o] + bias[o]) + out_zp), bit-exact with TFLite:
+def requantize(acc, q, out, n_out, act_min, act_max, out_zp, at=0):
+    """out[at + o] = clamp(requantized(acc[o] + bias[o]) + out_zp), bit-exact with TFLite:
     TFLM's SaturatingRoundingDoublingHighMul + RoundingDivideByPOT, or LiteRT's single
     rounding, per the kinds pieces() recorded. q = pieces(...); acc[o] a small int (mac's
     are); act_min - out_zp and act_max - out_zp in [-255, 255] (int8 values)."""
@@ -254,7 +396,7 @@ def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
             r = lo
         elif r > hi:
             r = hi
-        out[o] = r + out_zp
+        out[at + o] = r + out_zp
 
 
 # SOFTMAX, bit-exact with TFLite Micro's int8 softmax (gemmlowp's fixed-point exp and
