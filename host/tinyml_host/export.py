@@ -411,10 +411,11 @@ def _softmax(b: _Builder, op, where: str) -> tmdl.Op:
         raise TinymlError(f"{where}: output shape {list(g.shape(y_i, where))} differs from its input's")
     opts = _options(op, tflite.SoftmaxOptions, tflite.BuiltinOptions.SoftmaxOptions, where)
     beta = 1.0 if opts is None else opts.Beta()
-    mult, left, diff_min = softmax_params(beta, b.quant[x][0], b.single)
-    if mult <= 0 or not 0 <= left <= 31:
+    # TFLite's prepare checks (aborts on) a factor beta x scale x 2**26 not above 1
+    if not (math.isfinite(beta) and beta * b.quant[x][0] * (1 << 26) > 1):
         raise TinymlError(f"{where}: beta {beta:g} x input scale {b.quant[x][0]:g} is outside what an int8 "
-                          "SOFTMAX can scale (TFLite needs a factor of at least 2**-26)")
+                          "SOFTMAX can scale (TFLite needs beta x scale above 2**-26)")
+    mult, left, diff_min = softmax_params(beta, b.quant[x][0], b.single)
     y = b.new(y_i, where, "output", shaped=True)
     return tmdl.Op(tmdl.OP_SOFTMAX, (x,), y, -128, 127, params=np.array([mult, left, diff_min, 0], np.int32))
 
@@ -582,7 +583,13 @@ def _op_name(g: _Graph, op, code: int) -> str:
 
 
 def convert(data: bytes, rounding: str = "tflm") -> tmdl.TmdlModel:
-    """Build a TmdlModel (without test vectors) from .tflite bytes.
+    """Build a TmdlModel (without test vectors) from .tflite bytes (see convert_mapped)."""
+    return convert_mapped(data, rounding)[0]
+
+
+def convert_mapped(data: bytes, rounding: str = "tflm") -> tuple[tmdl.TmdlModel, list[int]]:
+    """A TmdlModel (without test vectors) from .tflite bytes, and for each of its tensors the
+    TFLite tensor it is (the first name, when RESHAPEs give it more), to compare intermediates.
 
     Checked in three steps, each before the next trusts the bytes: LiteRT's flatbuffer
     verifier (structure), this reader (what tinyml needs: supported ops, shapes, types,
@@ -639,7 +646,10 @@ def convert(data: bytes, rounding: str = "tflm") -> tmdl.TmdlModel:
             tmdl.check_op(op, model.tensors, f"operator {k} ({op.name})")
     except ValueError as e:
         raise TinymlError(f"the converted graph breaks a .tmdl rule: {e}") from e
-    return model
+    sources = [0] * len(b.tensors)
+    for index, k in sorted(b.alias.items(), reverse=True):
+        sources[k] = index
+    return model, sources
 
 
 def interpreter_int8(tflite_bytes: bytes, model: tmdl.TmdlModel, x: np.ndarray) -> np.ndarray:
