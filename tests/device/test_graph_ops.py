@@ -88,6 +88,7 @@ def _windows(op, x):
 
 
 def _requantize(acc, op, rounding, zp):
+    rounding = reference.op_rounding(op.kind, rounding)
     out = reference.requantize(acc, op.multiplier, op.shift.astype(np.int64), rounding) + zp
     return np.clip(out, op.act_min, op.act_max)
 

@@ -81,8 +81,13 @@ def _kernels(module, backend, op):
 
 
 def _chains(contents, backend):
-    """True when load runs the whole model in one backend call (native, FULLY_CONNECTED only)."""
-    return backend == "native" and contents.is_dense
+    """True when load runs the whole model in one backend call (native, FULLY_CONNECTED only).
+    Not when the arena plan puts the output over the input (the input is dead by the time the
+    last op writes): the chain reads its input and writes its output in one call, and the C
+    core refuses overlapping x and out."""
+    x, y = contents.tensors[0], contents.tensors[-1]
+    apart = x.offset + x.size <= y.offset or y.offset + y.size <= x.offset
+    return backend == "native" and contents.is_dense and apart
 
 
 def _needs(contents, backend):

@@ -79,7 +79,9 @@ class Op:
          self.filter_w, self.stride_h, self.stride_w, self.pad_top, self.pad_left, self.at,
          self.length) = entry
         self.x2 = None if x2 == _NO_TENSOR else x2
-        self.rounding = rounding
+        # LiteRT's reference kernels round twice, as TFLite Micro does, in CONV_2D and
+        # DEPTHWISE_CONV_2D (docs/format.md; host: reference.op_rounding)
+        self.rounding = ROUNDING_TFLM if self.kind in (CONV_2D, DEPTHWISE_CONV_2D) else rounding
         self.weights = self.bias = self.multipliers = self.shifts = self.params = None
         self.weights_signed = True  # False for a view of the file: its items read as unsigned bytes
         self.n_in = self.n_out = 0
