@@ -44,6 +44,7 @@ WEIGHTED_OPS = MATRIX_OPS + (OP_DEPTHWISE_CONV_2D,)
 WINDOW_OPS = (OP_CONV_2D, OP_DEPTHWISE_CONV_2D, OP_AVERAGE_POOL_2D, OP_MAX_POOL_2D)
 ADD_PARAMS = 8        # int32: in1 mult, in1 shift, in2 mult, in2 shift, out mult, out shift, left shift, 0
 SOFTMAX_PARAMS = 4    # int32: input multiplier, input left shift, diff_min, 0
+SOFTMAX_MAX_DEPTH = 4095  # TFLite sums a row's exps (each <= 1) in 12 integer bits
 NO_TENSOR = 0xFFFF    # an op's second input when it has one input
 
 # The weight layout of FULLY_CONNECTED and CONV_2D matrices (docs/format.md, "Weight layout"):
@@ -263,7 +264,8 @@ class TmdlModel:
 
 def lifetimes(ops: list[Op], n_tensors: int) -> list[tuple[int, int]]:
     """(first, last) op index during which each tensor must keep its bytes: from the op that
-    writes it (the input: from 0) to the last op that reads it (the output: to the end)."""
+    writes it to the last op that reads it; the model's input and output for the whole invoke,
+    so that m.input still holds what was written after invoke() and can be run again."""
     first = [0] * n_tensors
     last = [0] * n_tensors
     for i, op in enumerate(ops):
@@ -271,7 +273,7 @@ def lifetimes(ops: list[Op], n_tensors: int) -> list[tuple[int, int]]:
         last[op.output] = max(last[op.output], i)
         for t in op.inputs:
             last[t] = max(last[t], i)
-    last[n_tensors - 1] = len(ops)
+    last[0] = last[n_tensors - 1] = len(ops)
     return list(zip(first, last))
 
 
@@ -411,8 +413,11 @@ def check_op(op: Op, tensors: list[Tensor], where: str) -> None:
     if op.kind in (OP_ADD, OP_SOFTMAX) and any(tensors[t].shape != y.shape for t in op.inputs):
         raise ValueError(f"invalid .tmdl: {where} input shapes {[tensors[t].shape for t in op.inputs]}, "
                          f"output {y.shape}")
-    if op.kind == OP_SOFTMAX and y.zero_point != -128:
-        raise ValueError(f"invalid .tmdl: {where} output zero point {y.zero_point}, SOFTMAX gives -128")
+    if op.kind == OP_SOFTMAX and (y.zero_point != -128 or (op.act_min, op.act_max) != (-128, 127)
+                                  or not 1 <= y.shape[2] <= SOFTMAX_MAX_DEPTH):
+        raise ValueError(f"invalid .tmdl: {where} output zero point {y.zero_point}, range [{op.act_min}, "
+                         f"{op.act_max}], {y.shape[2]} values a row: SOFTMAX gives zero point -128, the whole "
+                         f"int8 range, and sums at most {SOFTMAX_MAX_DEPTH} values (TFLite's 12 integer bits)")
     if op.kind in WEIGHTED_OPS:
         n_out = y.size if op.kind == OP_FULLY_CONNECTED else y.shape[2]
         if op.channels not in (1, n_out):

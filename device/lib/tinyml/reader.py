@@ -34,6 +34,7 @@ SOFTMAX = const(6)
 KIND_NAMES = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "SOFTMAX")
 _ADD_PARAMS = const(8)
 _SOFTMAX_PARAMS = const(4)
+_SOFTMAX_MAX_DEPTH = const(4095)  # TFLite sums a row's exps (each <= 1) in 12 integer bits
 _NO_TENSOR = const(0xFFFF)
 # The weight layout of FULLY_CONNECTED and CONV_2D (docs/format.md): rows in blocks of 8, each
 # block walked 4 inputs at a time; every backend reads the weights in this order where they lie.
@@ -343,8 +344,11 @@ def _check_op(op, tensors, where):
             if (x.h, x.w, x.c) != (y.h, y.w, y.c):
                 raise ValueError("invalid .tmdl: %s input shape (%d, %d, %d), output (%d, %d, %d)"
                                  % (where, x.h, x.w, x.c, y.h, y.w, y.c))
-    if kind == SOFTMAX and op.output_zp != -128:
-        raise ValueError("invalid .tmdl: %s output zero point %d, SOFTMAX gives -128" % (where, op.output_zp))
+    if kind == SOFTMAX and (op.output_zp != -128 or op.act_min != -128 or op.act_max != 127
+                            or not 1 <= op.out_c <= _SOFTMAX_MAX_DEPTH):
+        raise ValueError("invalid .tmdl: %s output zero point %d, range [%d, %d], %d values a row: SOFTMAX gives "
+                         "zero point -128, the whole int8 range, and sums at most %d values (TFLite's 12 integer bits)"
+                         % (where, op.output_zp, op.act_min, op.act_max, op.out_c, _SOFTMAX_MAX_DEPTH))
     if op.weighted:
         n_out = tensors[op.y].size if kind == FULLY_CONNECTED else op.out_c
         if op.n_channels != 1 and op.n_channels != n_out:
@@ -354,7 +358,8 @@ def _check_op(op, tensors, where):
 
 def lifetimes(ops, n_tensors):
     """(first, last): per tensor, the op index from which it must keep its bytes (the op that
-    writes it; the input: 0) to the last op that reads it (the output: the end)."""
+    writes it) to the last op that reads it; the model's input and output: the whole invoke
+    (tmdl.lifetimes on the host: m.input survives invoke())."""
     first = array("H", bytes(2 * n_tensors))
     last = array("H", bytes(2 * n_tensors))
     for i, op in enumerate(ops):
@@ -364,7 +369,7 @@ def lifetimes(ops, n_tensors):
         for t in (op.x,) if op.x2 is None else (op.x, op.x2):
             if last[t] < i:
                 last[t] = i
-    last[n_tensors - 1] = len(ops)
+    last[0] = last[n_tensors - 1] = len(ops)
     return first, last
 
 
