@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-packages demo demo-ad01 test bench clean
+.PHONY: setup system-packages demo demo-ad01 test bench natmods firmware clean
 
 setup: $(STAMP)
 
@@ -29,12 +29,27 @@ demo-ad01: setup
 	@test -f out/bench/kernels.json || ! command -v arm-none-eabi-gcc >/dev/null || $(BIN)/python native/tools/bench.py
 	$(BIN)/tinyml demo ad01
 
+# The device tests run _tinyml from the shipped x64 module (native/prebuilt) in the PyPI micropython
+# and fail where it is missing; TINYML_MICROPYTHON=... TINYML_MPY_PATH=... test another firmware.
 test: setup system-packages
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	TINYML_MPY_PATH="$${TINYML_MPY_PATH-$(CURDIR)/native/prebuilt/x64}" TINYML_REQUIRE_NATIVE="$${TINYML_REQUIRE_NATIVE-1}" \
+	    $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Runs every row whose toolchain is here and names the rows it skips (`make system-packages` adds them).
 bench: setup
 	$(BIN)/python native/tools/bench.py
+
+# The prebuilt _tinyml.mpy per architecture in native/prebuilt/ (run after any change to native/core
+# or the binding; a test fails until it is): needs a MicroPython source tree and the cross compilers.
+natmods: setup system-packages
+	@test -n "$(MPY_DIR)" || { echo "make natmods needs MPY_DIR=/path/to/micropython (a source tree)"; exit 2; }
+	$(BIN)/python native/tools/natmods.py build $(MPY_DIR)
+
+# MicroPython firmware with _tinyml built in, for a board of boards.json (clones a MicroPython
+# release, or MICROPYTHON_DIR=...; ROMFS_BYTES=... on rp2); the file lands in out/firmware/.
+firmware: setup
+	@test -n "$(BOARD)" || { echo "make firmware needs BOARD=<a boards.json id: nano33_ble_sense, pico, pico_w, pico2_w>"; exit 2; }
+	$(BIN)/tinyml firmware $(BOARD) $(if $(MICROPYTHON_DIR),--micropython-dir $(MICROPYTHON_DIR)) $(if $(ROMFS_BYTES),--romfs-bytes $(ROMFS_BYTES))
 
 clean:
 	rm -rf out build models/*.tflite models/*.tmdl

@@ -132,6 +132,21 @@ def cmd_run(args):
         board.run(code)
 
 
+def _native_line(info: dict) -> str:
+    """Which backend the board's tinyml will pick, and why."""
+    from . import prebuilt
+
+    if info["native"]:
+        where = "built into the firmware" if info["native_builtin"] else "lib/_tinyml.mpy"
+        return f"_tinyml {info['native']} ({where}): backend native"
+    if info["implementation"] == "circuitpython":
+        return "no native modules on CircuitPython: backend python"
+    if prebuilt.for_board(info["mpy"]):
+        return (f"no _tinyml yet: backend viper; `tinyml deploy` installs the prebuilt "
+                f"{prebuilt.arch_name(info['mpy'] >> 10)} module (backend native)")
+    return f"no _tinyml: backend viper ({prebuilt.why_none(info['mpy'])})"
+
+
 def cmd_info(args):
     from .board import connect
 
@@ -142,7 +157,7 @@ def cmd_info(args):
     print(f"firmware   {info['implementation']} {'.'.join(map(str, info['version']))} ({info['platform']}), "
           f"mpy {info['mpy'] & 0xFF}.{(info['mpy'] >> 8) & 3}")
     print(f"board      {info['board_id'] or 'not a boards.json board'} ({info['machine']})")
-    print(f"native     {'_tinyml ' + info['native'] if info['native'] else 'no _tinyml (viper or python backend)'}")
+    print(f"native     {_native_line(info)}")
     print(f"free RAM   {info['free_ram']} bytes")
     print(f"free flash {info['free_flash']} bytes" if info["free_flash"] >= 0 else "free flash unknown")
     if romfs["size"]:
@@ -151,6 +166,19 @@ def cmd_info(args):
     else:
         print("ROMFS      none in this firmware" + (" (no vfs.rom_ioctl)" if romfs["size"] is None else ""))
     print(f"models     {', '.join(models) if models else 'none (tinyml deploy copies models/sine.tmdl)'}")
+
+
+def cmd_firmware(args):
+    from . import firmware
+
+    p = firmware.plan(args.board, args.micropython_dir, args.romfs_bytes, args.release)
+    if args.dry_run:
+        for step in p.steps:
+            print(step.shell())
+        print(f"# then copy {p.built} to {p.out}; flash it: {p.flash}")
+        return 0
+    firmware.run(p)
+    return 0
 
 
 def cmd_bench(args):
@@ -322,6 +350,15 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="board, firmware, native module, free RAM and flash, models")
     _board_args(s)
     s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("firmware", help="build MicroPython firmware with _tinyml built in for a board (out/firmware/)")
+    s.add_argument("board", help="a boards.json id: nano33_ble_sense, pico, pico_w, pico2_w (esp32: prints the ESP-IDF line)")
+    s.add_argument("--micropython-dir", type=Path, default=os.environ.get("MICROPYTHON_DIR") or None,
+                   help="an existing MicroPython tree (default: clone the release into out/firmware/; or MICROPYTHON_DIR)")
+    s.add_argument("--release", default="v1.28.0", help="the MicroPython release to clone (default v1.28.0)")
+    s.add_argument("--romfs-bytes", type=int, help="rp2 only: reserve a ROMFS partition of this size (a multiple of 4096)")
+    s.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    s.set_defaults(func=cmd_firmware)
 
     s = sub.add_parser("bench", help="latency, RAM and allocations per inference on the board")
     _board_args(s)

@@ -15,13 +15,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import prebuilt
 from .boards import ROOT
 from .errors import TinymlError
 
 DEVICE = ROOT / "device"
-NATIVE_MPY = ROOT / "native" / "micropython" / "_tinyml.mpy"  # where the natmod Makefile puts it
-MPY_ARCHS = ["", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
-             "xtensa", "xtensawin", "rv32imc", "rv64imc"]  # MicroPython's .mpy architecture codes
+# A natmod the user built here (the natmod Makefile puts it there); else the shipped one for the
+# board's architecture (native/prebuilt, tinyml_host.prebuilt)
+NATIVE_MPY = ROOT / "native" / "micropython" / "_tinyml.mpy"
+SHIPPED = "shipped"  # deploy(native_mpy=SHIPPED): the user's build when it suits, else native/prebuilt
 # Stay .py: main.py, boot.py, code.py because the board runs them by name; config.py because
 # users edit it on the board; _viper.py because
 # viper code compiles to machine code, which mpy-cross would need the board's -march for.
@@ -94,22 +96,37 @@ def plan(device_dir: Path, models: list[Path], compile_to_mpy: bool) -> list[Fil
     return files
 
 
-def _arch_name(code: int) -> str:
-    return MPY_ARCHS[code] if code < len(MPY_ARCHS) else "?"
-
-
-def native_module_for(board_info: dict, mpy_file: Path | None, progress=print) -> FileToSend | None:
-    """The built _tinyml.mpy, when it suits the board and the firmware has no built-in one."""
-    if mpy_file is None or not Path(mpy_file).exists() or board_info["native_builtin"]:
+def native_module_for(board_info: dict, mpy_file: Path | str | None, progress=print) -> FileToSend | None:
+    """The _tinyml.mpy to install, when the firmware has no built-in one: mpy_file when it suits
+    the board; with SHIPPED, the user's own build (NATIVE_MPY) when it suits, else the prebuilt
+    module of the board's architecture (native/prebuilt)."""
+    if mpy_file is None or board_info["native_builtin"]:
         return None
-    data = Path(mpy_file).read_bytes()
-    if len(data) < 4 or data[:1] != b"M":
-        raise TinymlError(f"{mpy_file} is not a .mpy file")
-    file_arch = _arch_name(data[2] >> 2)
-    board_arch = _arch_name(board_info["mpy"] >> 10)
-    if data[1] != board_info["mpy"] & 0xFF or file_arch != board_arch:
-        progress(f"  {mpy_file} is for {file_arch} .mpy v{data[1]}, the board needs {board_arch or 'no native code'} "
-                 f"v{board_info['mpy'] & 0xFF}: not installed (build it with ARCH={board_arch}, docs/firmware.md)")
+    if mpy_file == SHIPPED:
+        own = _suitable(board_info, NATIVE_MPY, progress) if NATIVE_MPY.exists() else None
+        if own:
+            return own
+        shipped = prebuilt.for_board(board_info["mpy"])
+        if shipped is None:
+            progress(f"  native module: none installed ({prebuilt.why_none(board_info['mpy'])}); viper or python runs")
+            return None
+        return FileToSend("lib/_tinyml.mpy", shipped.read_bytes(), str(shipped))
+    if not Path(mpy_file).exists():
+        return None
+    return _suitable(board_info, Path(mpy_file), progress)
+
+
+def _suitable(board_info: dict, mpy_file: Path, progress) -> FileToSend | None:
+    data = mpy_file.read_bytes()
+    try:
+        header = prebuilt.mpy_header(data)
+    except ValueError:
+        raise TinymlError(f"{mpy_file} is not a .mpy file") from None
+    board_arch = prebuilt.arch_name(board_info["mpy"] >> 10)
+    if header["mpy_version"] != board_info["mpy"] & 0xFF or header["arch"] != board_arch:
+        progress(f"  {mpy_file} is for {header['arch']} .mpy v{header['mpy_version']}, the board needs "
+                 f"{board_arch or 'no native code'} v{board_info['mpy'] & 0xFF}: not installed "
+                 f"(build it with ARCH={board_arch}, docs/firmware.md)")
         return None
     return FileToSend("lib/_tinyml.mpy", data, str(mpy_file))
 
@@ -135,7 +152,7 @@ def _counterpart(remote: str) -> str | None:
 
 
 def deploy(board, device_dir: Path = DEVICE, models: list[Path] = (), progress=print,
-           native_mpy: Path | None = NATIVE_MPY) -> dict:
+           native_mpy: Path | str | None = SHIPPED) -> dict:
     """Copy what differs; returns {"copied": [...], "unchanged": n, "removed": [...]}."""
     board.soft_reset()  # stop whatever runs, close files a killed deploy left open
     info = board.info()

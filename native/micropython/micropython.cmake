@@ -9,6 +9,7 @@ target_sources(usermod_tinyml INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/../core/fc_s8.c
     ${CMAKE_CURRENT_LIST_DIR}/../core/model.c
     ${CMAKE_CURRENT_LIST_DIR}/../core/check.c
+    ${CMAKE_CURRENT_LIST_DIR}/../core/features.c
 )
 
 target_include_directories(usermod_tinyml INTERFACE
@@ -17,3 +18,10 @@ target_include_directories(usermod_tinyml INTERFACE
 )
 
 target_link_libraries(usermod INTERFACE usermod_tinyml)
+
+# `make firmware --romfs-bytes N` on an rp2 port of a MicroPython release before pico-sdk 2.3,
+# whose CMake has no MICROPY_HW_ROMFS_BYTES option: its mpconfigport.h takes the size as a C
+# define, and an INTERFACE definition of this library reaches every source of the firmware.
+if(DEFINED TINYML_ROMFS_BYTES)
+    target_compile_definitions(usermod_tinyml INTERFACE MICROPY_HW_ROMFS_BYTES=${TINYML_ROMFS_BYTES})
+endif()

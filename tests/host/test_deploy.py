@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from tinyml_host import deploy, reference, tmdl
+from tinyml_host import deploy, prebuilt, reference, tmdl
 from tinyml_host.board import Board
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,10 +35,11 @@ def test_deploy_copies_compiles_and_runs(vboard, model_file):
         result = deploy.deploy(board, deploy.DEVICE, [model_file], progress=lambda s: None)
         assert "lib/tinyml/model.mpy" in result["copied"] and "main.py" in result["copied"]
         assert "lib/tinyml/_viper.py" in result["copied"]  # viper stays source
+        # the PyPI unix port (x64) gets the shipped x64 module; a firmware with _tinyml built in none
+        assert ("lib/_tinyml.mpy" in result["copied"]) is not NATIVE_FIRMWARE
         out = board.exec("import tinyml\nm = tinyml.load('sine.tmdl')\nprint(m.backend, m.selftest())",
                          soft_reset=True)
-    # a firmware built with _tinyml (TINYML_REQUIRE_NATIVE=1) picks it; the PyPI unix port has viper
-    assert out.split() == ["native" if NATIVE_FIRMWARE else "viper", "(16,", "16)"]
+    assert out.split() == ["native", "(16,", "16)"]
     flash = vboard.flash_dir
     assert (flash / "sine.tmdl").read_bytes() == model_file.read_bytes()
     assert (flash / "main.py").read_bytes() == (deploy.DEVICE / "main.py").read_bytes()
@@ -132,6 +134,9 @@ def test_run_info_bench_against_the_board(vboard, model_file, tmp_path):
     assert info.returncode == 0, info.stderr
     assert "micropython" in info.stdout and "sine.tmdl" in info.stdout and "free RAM" in info.stdout
     assert "board      nano33_ble_sense (" in info.stdout  # the virtual board's simulated identity
+    # deploy installed the shipped x64 module (or the firmware has its own): info says which backend runs
+    where = "built into the firmware" if NATIVE_FIRMWARE else "lib/_tinyml.mpy"
+    assert f"({where}): backend native" in info.stdout
 
     out_dir = tmp_path / "bench"
     bench = cli("bench", "--port", vboard.port, "--out", str(out_dir), "--invokes", "50")
@@ -169,7 +174,7 @@ def test_no_board_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def _fake_mpy(arch: str, version: int = 6, sub: int = 3) -> bytes:
-    return bytes([ord("M"), version, (deploy.MPY_ARCHS.index(arch) << 2) | sub, 31]) + b"\0" * 16
+    return bytes([ord("M"), version, (prebuilt.MPY_ARCHS.index(arch) << 2) | sub, 31]) + b"\0" * 16
 
 
 def test_native_mpy_installed_only_for_the_matching_architecture(tmp_path):
@@ -183,6 +188,33 @@ def test_native_mpy_installed_only_for_the_matching_architecture(tmp_path):
     assert "armv7emsp" in said[-1] and "ARCH=x64" in said[-1]
     assert deploy.native_module_for({**board_x64, "native_builtin": True}, good, said.append) is None
     assert deploy.native_module_for(board_x64, tmp_path / "absent.mpy", said.append) is None
+
+
+@pytest.mark.parametrize("arch", ["x64", "armv6m", "armv7emsp", "rv32imc"])
+def test_a_fresh_clone_installs_the_shipped_module_of_the_boards_architecture(arch, monkeypatch, tmp_path):
+    monkeypatch.setattr(deploy, "NATIVE_MPY", tmp_path / "not-built.mpy")  # no build of the user's own
+    entry = prebuilt.manifest()["modules"][arch]
+    board = {"mpy": entry["mpy_version"] | (entry["mpy_sub_version"] << 8) | (prebuilt.MPY_ARCHS.index(arch) << 10),
+             "native_builtin": False}
+    sent = deploy.native_module_for(board, deploy.SHIPPED, lambda s: None)
+    assert sent.remote == "lib/_tinyml.mpy"
+    assert prebuilt.mpy_header(sent.data)["arch"] == arch and sent.sha256 == entry["sha256"]
+
+
+def test_info_before_deploy_says_the_board_runs_viper_until_deploy_installs_the_module(vboard):
+    if NATIVE_FIRMWARE:
+        pytest.skip("this firmware has _tinyml built in: there is no before")
+    info = cli("info", "--port", vboard.port)
+    assert info.returncode == 0, info.stderr
+    assert "no _tinyml yet: backend viper; `tinyml deploy` installs the prebuilt x64 module" in info.stdout
+
+
+def test_an_esp32_gets_no_module_and_is_told_why(monkeypatch, tmp_path):
+    monkeypatch.setattr(deploy, "NATIVE_MPY", tmp_path / "not-built.mpy")
+    said = []
+    esp32 = {"mpy": 6 | (3 << 8) | (prebuilt.MPY_ARCHS.index("xtensawin") << 10), "native_builtin": False}
+    assert deploy.native_module_for(esp32, deploy.SHIPPED, said.append) is None
+    assert "xtensa-esp32-elf-gcc" in said[-1] and "viper" in said[-1]
 
 
 def test_deploy_installs_a_built_native_module(vboard, model_file, tmp_path):
