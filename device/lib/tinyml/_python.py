@@ -221,6 +221,91 @@ def _pool(plan, x, out, largest):
             at += c_n
 
 
+# ADD, TFLite's int8 add: out = clamp(R((R1((x1 - z1) << left) + R2((x2 - z2) << left)), mo, so) + zo)
+# with R the requantization of each input (its multiplier is at most 1/2: a shift <= 0) and of
+# the sum. An input's term takes one of 256 values, one per int8: prepare_add tabulates them
+# (_rescale, at load), so a run adds two table entries per element and requantizes the sums a
+# chunk at a time through requantize() with a zero bias. A table entry is refused from
+# 2**28 on (TFLite's left shift 20 gives |entry| <= 255 2**19), so every sum is a small int.
+_ADD_CHUNK = const(64)
+_ADD_LIMIT = const(0x10000000)
+
+
+def _rescale(x, rec, j):
+    """TFLite's requantization of one value x, |x| < 2**30, by the multiplier pieces() recorded
+    at rec[j:j+6] with a shift <= 0, unclamped: the int32 result (ValueError from 2**28 on)."""
+    m0 = rec[j]
+    m1 = rec[j + 1]
+    m2 = rec[j + 2]
+    kind = rec[j + 3]
+    n = rec[j + 4]
+    if kind == _LITERT_LEFT or rec[j + 5]:
+        raise ValueError("ADD: an input multiplier above 1/2 (TFLite's are at most 1/2)")
+    x0 = x & 0x7FFF
+    xh = x >> 15  # |xh| < 2**15
+    x2 = xh >> 15  # 0 or -1
+    x1 = xh & 0x7FFF
+    # Q = floor(x m / 2**30) = qh 2**15 + ql, as in requantize()
+    c0 = x0 * m0
+    c1 = x0 * m1 + x1 * m0 + (c0 >> 15)
+    c2 = x0 * m2 + x1 * m1 + x2 * m0 + (c1 >> 15)
+    qh = xh * m2 + x2 * m1 + (c2 >> 15)  # |qh| < 2**17
+    ql = c2 & 0x7FFF
+    if kind == _TFLM_RIGHT:
+        ql += 1 if qh >= 0 else -1
+    if n >= 15:
+        r = ((qh + (ql >> 15) >> (n - 15)) + 1) >> 1
+    elif -(1 << (13 + n)) <= qh < 1 << (13 + n):  # then |r| <= 2**28
+        r = ((qh << (15 - n)) + (ql >> n) + 1) >> 1
+    else:
+        r = _ADD_LIMIT
+    if not -_ADD_LIMIT < r < _ADD_LIMIT:
+        raise ValueError("ADD: a scaled input beyond 2**28 (left shift too large for this backend)")
+    return r
+
+
+def add_tables(op):
+    """ADD's two tables of scaled inputs (array('i') indexed by the int8 value's low byte, so a
+    signed value indexes them directly) and the output's multiplier and shift as (mult bytes,
+    array('b')): what the python and viper backends share."""
+    raw = bytes(op.params)[:32]
+    left = struct.unpack_from("<i", raw, 24)[0]  # in [0, 22]: checked at load
+    single = op.rounding == _ROUNDING_LITERT
+    tables = []
+    for k, zp in ((0, op.input_zp), (8, op.input2_zp)):
+        shift = array("b", (struct.unpack_from("<i", raw, k + 4)[0],))
+        rec = pieces(array("i", bytes(4)), raw[k:k + 4], shift, single, 1, 1)[2]
+        t = array("i", bytes(1024))
+        for v in range(-128, 128):
+            t[v & 0xFF] = _rescale((v - zp) << left, rec, 0)
+        tables.append(t)
+    return tables[0], tables[1], raw[16:20], array("b", (struct.unpack_from("<i", raw, 20)[0],))
+
+
+def prepare_add(op, x2):
+    """The plan add() runs an ADD op with: the two tables, the output's pieces() over a zero
+    bias of one chunk, the second input's view, size and clamp."""
+    global _acc
+    if len(_acc) < _ADD_CHUNK:
+        _acc = array("i", bytes(4 * _ADD_CHUNK))
+    t1, t2, mult, shift = add_tables(op)
+    zero = array("i", bytes(4 * _ADD_CHUNK))
+    q = pieces(zero, mult, shift, op.rounding == _ROUNDING_LITERT, _ADD_CHUNK, 1)
+    return t1, t2, q, x2, op.out_h * op.out_w * op.out_c, op.act_min, op.act_max, op.output_zp, zero
+
+
+def add(plan, x, out):
+    """ADD, x + the plan's second input -> out, element by element (same shapes). out may be
+    either input: each chunk is read before it is written. Allocates nothing."""
+    t1, t2, q, x2, n, act_min, act_max, out_zp, _ = plan
+    acc = _acc
+    for at in range(0, n, _ADD_CHUNK):
+        m = n - at if n - at < _ADD_CHUNK else _ADD_CHUNK
+        for j in range(m):
+            acc[j] = t1[x[at + j]] + t2[x2[at + j]]
+        requantize(acc, q, out, m, act_min, act_max, out_zp, at)
+
+
 def _int8_view(buf):
     # weights used in place (a view of a ROMFS file) read as unsigned bytes: index them
     # through a signed uctypes array at the same address instead (as fast as an array).

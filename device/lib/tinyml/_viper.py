@@ -10,10 +10,14 @@
 from array import array
 
 import micropython
+from micropython import const
 
 # SOFTMAX runs once per inference over a handful of values, and a pool once over a small
 # tensor: the pure-Python kernels serve
 from tinyml._python import average_pool, max_pool, prepare_pool, prepare_softmax, softmax  # noqa: F401,E402
+from tinyml._python import add_tables
+
+_ADD_CHUNK = const(64)
 
 BORROWED = {"softmax": "the pure-Python kernel", "average_pool": "the pure-Python kernel",
             "max_pool": "the pure-Python kernel"}
@@ -101,6 +105,44 @@ def depthwise(plan, x, out):
             params[7] = at
             requantize(acc, bias, mult, shift, out, params)
             at += c_n
+
+
+def prepare_add(op, x2):
+    """The plan add() runs an ADD op with: the pure-Python backend's two tables of scaled inputs
+    (tinyml._python.add_tables), each entry stored plus 2**28 (non-negative: a ptr32 read
+    zero-extends on 64-bit ports), the output's quantization as requantize() reads it over a
+    zero bias of one chunk, the second input's view and size."""
+    global _acc
+    if len(_acc) < _ADD_CHUNK:
+        _acc = array("i", bytes(4 * _ADD_CHUNK))
+    t1, t2, mult, shift = add_tables(op)
+    for t in (t1, t2):
+        for k in range(256):
+            t[k] += 0x10000000  # |entry| < 2**28: checked by add_tables
+    params = array("i", (0, _ADD_CHUNK, 1, op.act_min, op.act_max, op.output_zp, op.rounding, 0))
+    return (t1, t2, array("i", bytes(4 * _ADD_CHUNK)), array("i", bytes(mult)), shift, params, x2,
+            op.out_h * op.out_w * op.out_c)
+
+
+def add(plan, x, out):
+    """ADD, x + the plan's second input -> out, a chunk at a time (out may be either input:
+    each chunk is read before it is written). Allocates nothing."""
+    t1, t2, zero, mult, shift, params, x2, n = plan
+    acc = _acc
+    for at in range(0, n, _ADD_CHUNK):
+        m = n - at if n - at < _ADD_CHUNK else _ADD_CHUNK
+        _add_sums(x, x2, t1, t2, acc, at, m)
+        params[1] = m
+        params[7] = at
+        requantize(acc, zero, mult, shift, out, params)
+
+
+@micropython.viper
+def _add_sums(x1: ptr8, x2: ptr8, t1: ptr32, t2: ptr32, acc: ptr32, at: int, n: int):
+    # acc[j] = t1[x1[at + j]] + t2[x2[at + j]] (the tables' offsets of 2**28 taken out):
+    # ptr8 reads the int8 as its low byte, the tables' index
+    for j in range(n):
+        acc[j] = int(t1[x1[at + j]]) + int(t2[x2[at + j]]) - 0x20000000
 
 
 @micropython.viper

@@ -67,7 +67,7 @@ class Op:
     one per output channel), x, x2 (second input tensor of ADD, else None), y (tensor
     indices), act_min, act_max, filter_h/_w, stride_h/_w, pad_top/_left, and where its
     constants are in the file (at, length). The shapes it works on, from the tensors: in_h,
-    in_w, in_c, out_h, out_w, out_c, input_zp, output_zp; for FULLY_CONNECTED and CONV_2D the
+    in_w, in_c, out_h, out_w, out_c, input_zp, output_zp (and input2_zp for ADD); for FULLY_CONNECTED and CONV_2D the
     matrix it multiplies by, n_out rows of n_in (a window's filter_h x filter_w x in_c values).
 
     Once placed: bias (int32), multipliers (int32), shifts (int8), weights (int8, in the
@@ -95,6 +95,8 @@ class Op:
             self.n_in, self.n_out = x.size, y.size
         elif self.kind == CONV_2D:
             self.n_in, self.n_out = self.filter_h * self.filter_w * x.c, y.c
+        elif self.kind == ADD:
+            self.input2_zp = tensors[self.x2].zero_point
 
     @property
     def name(self):
