@@ -261,7 +261,9 @@ class Model:
         if self._file is not None:
             self._file.close()
             self._file = None
-            self._streamed.file = None
+            streamed = self._streamed
+            if streamed is not None:
+                streamed.file = None
 
     def _setup(self, contents, module, prepare=None):
         self.rounding = reader.ROUNDING_NAMES[contents.rounding]

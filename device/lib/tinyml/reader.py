@@ -193,13 +193,6 @@ def _read_at(f, image, at, n):
     return f.read(n)
 
 
-def _read_at(f, image, at, n):
-    if image is not None:
-        return image[at:at + n]
-    f.seek(at)
-    return f.read(n)
-
-
 def _check_header(f, image, size):
     """(rounding, flags, body length) of a file whose header, length and CRC are right."""
     if size < HEADER_SIZE:
