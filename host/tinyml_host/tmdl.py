@@ -518,6 +518,9 @@ def decode(data: bytes) -> TmdlModel:
     if ops[-1].output != n_tensors - 1 or len(written) != n_tensors:
         raise ValueError("invalid .tmdl: the last operator must write the last tensor, and every tensor be written")
     check_arena(ops, tensors, arena)
+    if (in_zp, out_zp) != (tensors[0].zero_point, tensors[-1].zero_point):
+        raise ValueError(f"invalid .tmdl: the model's zero points ({in_zp}, {out_zp}) are not its input and output "
+                         f"tensors' ({tensors[0].zero_point}, {tensors[-1].zero_point})")
     n_in, n_out = tensors[0].size, tensors[-1].size
     vin = np.frombuffer(r.take(n_vec * n_in, "test vector inputs"), "i1").reshape(n_vec, n_in)
     vout = np.frombuffer(r.take(n_vec * n_out, "test vector outputs"), "i1").reshape(n_vec, n_out)

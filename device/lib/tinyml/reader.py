@@ -260,6 +260,9 @@ def read(f, image=None):
     if at > end:
         raise ValueError("truncated .tmdl: operator constants end at %d, file ends at %d" % (at, end))
     check_arena(ops, tensors, arena)
+    if in_zp != tensors[0].zero_point or out_zp != tensors[-1].zero_point:
+        raise ValueError("invalid .tmdl: the model's zero points (%d, %d) are not its input and output tensors' (%d, %d)"
+                         % (in_zp, out_zp, tensors[0].zero_point, tensors[-1].zero_point))
     vectors = _pad4(n_vec * tensors[0].size) + _pad4(n_vec * tensors[-1].size)
     if at + vectors != end:
         if at + vectors > end:
