@@ -33,7 +33,10 @@ except ImportError:
     _PYTHON_VIEW_WORDS = 8
     _WEIGHTS_COPIED_ONCE = False  # array('b', bytes(n)): a temporary copy as large
 _MODEL_WORDS = const(224)
-_OP_WORDS = const(100)
+# per op, format 4 (measured on the unix port, AD01's 10 ops and the random MLPs): the Op (its
+# table entry tuple and a small attribute table: reader.Op reads the rest through properties),
+# its placed sections' buffer objects, its plan and its step
+_OP_WORDS = const(106)
 _TENSOR_WORDS = const(12)
 _SOFTMAX_TABLE = const(1024)  # tinyml._python.prepare_softmax: exp of every int8 difference, 4 bytes each
 

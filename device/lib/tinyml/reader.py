@@ -75,28 +75,55 @@ class Op:
     These are arrays, or views of the file whose items read as unsigned bytes; the int32 ones
     are always 4-byte aligned."""
 
+    # RAM: an instance's attributes live in a hash table of its own (about 20 bytes an entry on
+    # a 64-bit port, 10 on a 32-bit one): the table entry's fields are read from the entry
+    # tuple and the shapes from the tensors, through properties; the constants' fields default
+    # to the class's. load reads them while it prepares (the plans copy what they use).
+    weights = bias = multipliers = shifts = params = None
+    weights_signed = True  # False for a view of the file: its items read as unsigned bytes
+    n_in = n_out = 0
+
     def __init__(self, entry, tensors, rounding):
-        (self.kind, _, self.n_channels, self.x, x2, self.y, self.act_min, self.act_max, self.filter_h,
-         self.filter_w, self.stride_h, self.stride_w, self.pad_top, self.pad_left, self.at,
-         self.length) = entry
-        self.x2 = None if x2 == _NO_TENSOR else x2
+        self._entry = entry
         # LiteRT's reference kernels round twice, as TFLite Micro does, in CONV_2D and
         # DEPTHWISE_CONV_2D (docs/format.md; host: reference.op_rounding)
-        self.rounding = ROUNDING_TFLM if self.kind in (CONV_2D, DEPTHWISE_CONV_2D) else rounding
-        self.weights = self.bias = self.multipliers = self.shifts = self.params = None
-        self.weights_signed = True  # False for a view of the file: its items read as unsigned bytes
-        self.n_in = self.n_out = 0
+        self.rounding = ROUNDING_TFLM if entry[0] in (CONV_2D, DEPTHWISE_CONV_2D) else rounding
+
+    kind = property(lambda self: self._entry[0])
+    n_channels = property(lambda self: self._entry[2])
+    x = property(lambda self: self._entry[3])
+    x2 = property(lambda self: None if self._entry[4] == _NO_TENSOR else self._entry[4])
+    y = property(lambda self: self._entry[5])
+    act_min = property(lambda self: self._entry[6])
+    act_max = property(lambda self: self._entry[7])
+    at = property(lambda self: self._entry[14])
+    length = property(lambda self: self._entry[15])
 
     def shape_from(self, tensors):
-        x, y = tensors[self.x], tensors[self.y]
-        self.in_h, self.in_w, self.in_c, self.input_zp = x.h, x.w, x.c, x.zero_point
-        self.out_h, self.out_w, self.out_c, self.output_zp = y.h, y.w, y.c, y.zero_point
+        self._xt = x = tensors[self.x]
+        self._yt = y = tensors[self.y]
         if self.kind == FULLY_CONNECTED:
             self.n_in, self.n_out = x.size, y.size
         elif self.kind == CONV_2D:
             self.n_in, self.n_out = self.filter_h * self.filter_w * x.c, y.c
         elif self.kind == ADD:
-            self.input2_zp = tensors[self.x2].zero_point
+            self._x2t = tensors[self.x2]
+
+    filter_h = property(lambda self: self._entry[8])
+    filter_w = property(lambda self: self._entry[9])
+    stride_h = property(lambda self: self._entry[10])
+    stride_w = property(lambda self: self._entry[11])
+    pad_top = property(lambda self: self._entry[12])
+    pad_left = property(lambda self: self._entry[13])
+    in_h = property(lambda self: self._xt.h)
+    in_w = property(lambda self: self._xt.w)
+    in_c = property(lambda self: self._xt.c)
+    input_zp = property(lambda self: self._xt.zero_point)
+    input2_zp = property(lambda self: self._x2t.zero_point)  # ADD's second input
+    out_h = property(lambda self: self._yt.h)
+    out_w = property(lambda self: self._yt.w)
+    out_c = property(lambda self: self._yt.c)
+    output_zp = property(lambda self: self._yt.zero_point)
 
     @property
     def name(self):
