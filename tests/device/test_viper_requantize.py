@@ -94,7 +94,7 @@ def _twin_run(fn, probed, acc, bias, mult, shift, rounding, zp=0, act=(-128, 127
     for i in range(0, len(acc), CHUNK):
         j = min(i + CHUNK, len(acc))
         out = viper_twin.Ptr8(np.zeros(j - i, np.int64))
-        params = viper_twin.Ptr32([0, j - i, j - i if per_channel else 1, act[0], act[1], zp, rounding == "litert"])
+        params = viper_twin.Ptr32([0, j - i, j - i if per_channel else 1, act[0], act[1], zp, rounding == "litert", 0])
         fn(viper_twin.Ptr32(acc[i:j]), viper_twin.Ptr32(bias[i:j]), viper_twin.Ptr32(mult[i:j] if per_channel else mult),
            viper_twin.Ptr8(shift[i:j] if per_channel else shift), out, params)
         outs.extend(out.signed())
@@ -203,7 +203,7 @@ def test_real_viper_function_bit_exact(tmp_path):
         (tmp_path / f"{name}.bias").write_bytes(bias.astype("<i4").tobytes())
         (tmp_path / f"{name}.mult").write_bytes(mult.astype("<i4").tobytes())
         (tmp_path / f"{name}.shift").write_bytes(shift.astype("i1").tobytes())
-        params = [0, len(acc), len(mult), act[0], act[1], zp, int(rounding == "litert")]
+        params = [0, len(acc), len(mult), act[0], act[1], zp, int(rounding == "litert"), 0]
         (tmp_path / f"{name}.params").write_bytes(np.array(params, "<i4").tobytes())
     (tmp_path / "cases.txt").write_text(" ".join(cases))
     done = lines_with("DONE", run(DIRECT, cwd=tmp_path))
@@ -252,7 +252,7 @@ def test_accumulator_plus_bias_wraps_like_int32_every_backend(tmp_path, rounding
     w[1::2] *= -1
     bias = np.array([I32_MAX - 1000, I32_MIN + 1000, I32_MAX, I32_MIN], np.int32)
     layer = Layer(w, bias, np.array([1 << 30], np.int32), np.array([-20], np.int8), -128, 127, 0)
-    model = TmdlModel([layer], 0.1, 0, 0.1, 0, rounding=rounding)
+    model = TmdlModel.dense([layer], 0.1, 0, 0.1, 0, rounding=rounding)
     (tmp_path / "wrap.tmdl").write_bytes(tmdl.encode(model))
     x = np.repeat(np.array([127, -128, 0, 1], np.int8)[:, None], n_in, axis=1)
     expected = [int(v) for v in reference.run(model, x).reshape(-1)]

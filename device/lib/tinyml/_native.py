@@ -16,6 +16,26 @@ except ValueError as e:  # a _tinyml.mpy for another architecture or MicroPython
 if getattr(_tinyml, "ABI", 1) != _ABI:
     raise ImportError("_tinyml is ABI %d, this tinyml needs %d: rebuild it (docs/firmware.md)"
                       % (getattr(_tinyml, "ABI", 1), _ABI))
+# _tinyml of ABI 3 has FULLY_CONNECTED only: the convolution family (CONV_2D, DEPTHWISE_CONV_2D,
+# pools, ADD) runs on the viper kernels where this port has the emitter, else on the pure-Python
+# ones, and SOFTMAX on the pure-Python kernel (bit-exact with TFLite Micro), until _tinyml's
+# ABI 4 binds native/core's window ops (branch convbind)
+from tinyml._python import prepare_softmax, softmax  # noqa: F401,E402
+
+try:
+    from tinyml._viper import (add, average_pool, conv, depthwise, max_pool, prepare_add,  # noqa: F401
+                               prepare_conv, prepare_depthwise, prepare_pool)
+    _LENDER = "viper"
+except (ImportError, SyntaxError, AttributeError):  # no viper code emitter on this port
+    from tinyml._python import (add, average_pool, conv, depthwise, max_pool, prepare_add,  # noqa: F401
+                                prepare_conv, prepare_depthwise, prepare_pool)
+    _LENDER = "pure-Python"
+
+_WHY = "the %s kernel: _tinyml has no %s yet"
+BORROWED = {"softmax": _WHY % ("pure-Python", "SOFTMAX")}
+for _run, _kind in (("conv", "CONV_2D"), ("depthwise", "DEPTHWISE_CONV_2D"), ("average_pool", "AVERAGE_POOL_2D"),
+                    ("max_pool", "MAX_POOL_2D"), ("add", "ADD")):
+    BORROWED[_run] = _WHY % (_LENDER if _run in ("conv", "depthwise", "add") else "pure-Python", _kind)
 fc = _tinyml.fc
 run = _tinyml.run
 _prepare = _tinyml.prepare

@@ -79,6 +79,233 @@ def fc(plan, x, out):
     requantize(acc, q, out, n_out, act_min, act_max, out_zp)
 
 
+# The window kernels. A window's output position (oy, ox) reads input rows oy * stride_h -
+# pad_top + ky and columns ox * stride_w - pad_left + kx (docs/format.md, "Operators").
+_cols = array("b")  # the im2col row every CONV_2D plan shares: only live inside one conv() call
+
+
+def _geometry(op):
+    return (op.in_h, op.in_w, op.in_c, op.out_h, op.out_w, op.filter_h, op.filter_w, op.stride_h, op.stride_w,
+            op.pad_top, op.pad_left, op.input_zp)
+
+
+def prepare_conv(op):
+    """The plan conv() runs a CONV_2D op with: fc's plan of its [out_c, K] matrix, and its
+    geometry. mac() bounds a row at 65535 terms."""
+    global _cols
+    if op.n_in > 65535:
+        raise ValueError("CONV_2D window of %d values: the python backend takes at most 65535" % op.n_in)
+    if len(_cols) < op.n_in:
+        _cols = array("b", bytes(op.n_in))
+    return prepare(op), _geometry(op)
+
+
+def conv(plan, x, out):
+    """CONV_2D, x (int8 NHWC) -> out: each output position's window gathered into one row
+    (positions outside the input as the input zero point, as the folded bias expects), then
+    the fully connected layer's mac and requantize over it. Allocates nothing."""
+    matrix, geometry = plan
+    w, q, n_in, n_out, act_min, act_max, out_zp, _ = matrix
+    in_h, in_w, in_c, out_h, out_w, fh, fw, sh, sw, pt, pl, zp = geometry
+    cols = _cols
+    acc = _acc
+    at = 0
+    for oy in range(out_h):
+        y0 = oy * sh - pt
+        for ox in range(out_w):
+            x0 = ox * sw - pl
+            k = 0
+            for iy in range(y0, y0 + fh):
+                for ix in range(x0, x0 + fw):
+                    if 0 <= iy < in_h and 0 <= ix < in_w:
+                        src = (iy * in_w + ix) * in_c
+                        for c in range(in_c):
+                            cols[k + c] = x[src + c]
+                    else:
+                        for c in range(k, k + in_c):
+                            cols[c] = zp
+                    k += in_c
+            mac(cols, w, acc, n_in, n_out)
+            requantize(acc, q, out, n_out, act_min, act_max, out_zp, at)
+            at += n_out
+
+
+def prepare_depthwise(op):
+    """The plan depthwise() runs a DEPTHWISE_CONV_2D op with: signed weights [fh, fw, C],
+    pieces() of its own bias (not folded) and quantization, geometry and clamp."""
+    global _acc
+    if op.filter_h * op.filter_w > 16384:  # |w (x - zp)| < 2**15 a tap: the sum stays a small int
+        raise ValueError("DEPTHWISE_CONV_2D window of %d taps: the python backend takes at most 16384"
+                         % (op.filter_h * op.filter_w))
+    if len(_acc) < op.out_c:
+        _acc = array("i", bytes(4 * op.out_c))
+    w = op.weights
+    signed = w if op.weights_signed else _int8_view(w)
+    q = pieces(op.bias, op.multipliers, op.shifts, op.rounding == _ROUNDING_LITERT, op.out_c, op.n_channels)
+    return signed, q, _geometry(op), op.act_min, op.act_max, op.output_zp, (w, op.bias)
+
+
+def depthwise(plan, x, out):
+    """DEPTHWISE_CONV_2D (depth multiplier 1), x -> out: per channel, the sum of w (x - zp) over
+    the window's positions inside the input, then requantize with the bias. Allocates nothing."""
+    w, q, geometry, act_min, act_max, out_zp, _ = plan
+    in_h, in_w, c_n, out_h, out_w, fh, fw, sh, sw, pt, pl, zp = geometry
+    acc = _acc
+    at = 0
+    for oy in range(out_h):
+        y0 = oy * sh - pt
+        ky0 = -y0 if y0 < 0 else 0
+        ky1 = in_h - y0 if y0 + fh > in_h else fh
+        for ox in range(out_w):
+            x0 = ox * sw - pl
+            kx0 = -x0 if x0 < 0 else 0
+            kx1 = in_w - x0 if x0 + fw > in_w else fw
+            for c in range(c_n):
+                acc[c] = 0
+            for ky in range(ky0, ky1):
+                for kx in range(kx0, kx1):
+                    src = ((y0 + ky) * in_w + x0 + kx) * c_n
+                    tap = (ky * fw + kx) * c_n
+                    for c in range(c_n):
+                        acc[c] += w[tap + c] * (x[src + c] - zp)  # |.| < 2**15 a tap
+            requantize(acc, q, out, c_n, act_min, act_max, out_zp, at)
+            at += c_n
+
+
+def prepare_pool(op):
+    """The plan average_pool() and max_pool() run with: geometry and clamp."""
+    if op.filter_h * op.filter_w > 1 << 22:  # a sum of int8 taps stays a small int
+        raise ValueError("pool window of %d taps: the python backend takes at most %d"
+                         % (op.filter_h * op.filter_w, 1 << 22))
+    return _geometry(op), op.act_min, op.act_max
+
+
+def average_pool(plan, x, out):
+    """AVERAGE_POOL_2D: the mean of the window's positions inside the input, rounded half away
+    from zero, clamped (input and output share scale and zero point). Allocates nothing."""
+    _pool(plan, x, out, False)
+
+
+def max_pool(plan, x, out):
+    """MAX_POOL_2D: the largest of the window's positions inside the input, clamped."""
+    _pool(plan, x, out, True)
+
+
+def _pool(plan, x, out, largest):
+    geometry, act_min, act_max = plan
+    in_h, in_w, c_n, out_h, out_w, fh, fw, sh, sw, pt, pl, _ = geometry
+    at = 0
+    for oy in range(out_h):
+        y0 = oy * sh - pt
+        ky0 = -y0 if y0 < 0 else 0
+        ky1 = in_h - y0 if y0 + fh > in_h else fh
+        for ox in range(out_w):
+            x0 = ox * sw - pl
+            kx0 = -x0 if x0 < 0 else 0
+            kx1 = in_w - x0 if x0 + fw > in_w else fw
+            count = (ky1 - ky0) * (kx1 - kx0)
+            for c in range(c_n):
+                v = -128 if largest else 0
+                for ky in range(ky0, ky1):
+                    src = ((y0 + ky) * in_w + x0 + kx0) * c_n + c
+                    for _ in range(kx0, kx1):
+                        if largest:
+                            if x[src] > v:
+                                v = x[src]
+                        else:
+                            v += x[src]
+                        src += c_n
+                if not largest:
+                    v = (v + (count >> 1)) // count if v > 0 else -((-v + (count >> 1)) // count)
+                out[at + c] = act_min if v < act_min else act_max if v > act_max else v
+            at += c_n
+
+
+# ADD, TFLite's int8 add: out = clamp(R((R1((x1 - z1) << left) + R2((x2 - z2) << left)), mo, so) + zo)
+# with R the requantization of each input (its multiplier is at most 1/2: a shift <= 0) and of
+# the sum. An input's term takes one of 256 values, one per int8: prepare_add tabulates them
+# (_rescale, at load), so a run adds two table entries per element and requantizes the sums a
+# chunk at a time through requantize() with a zero bias. A table entry is refused from
+# 2**28 on (TFLite's left shift 20 gives |entry| <= 255 2**19), so every sum is a small int.
+_ADD_CHUNK = const(64)
+_ADD_LIMIT = const(0x10000000)
+
+
+def _rescale(x, rec, j):
+    """TFLite's requantization of one value x, |x| < 2**30, by the multiplier pieces() recorded
+    at rec[j:j+6] with a shift <= 0, unclamped: the int32 result (ValueError from 2**28 on)."""
+    m0 = rec[j]
+    m1 = rec[j + 1]
+    m2 = rec[j + 2]
+    kind = rec[j + 3]
+    n = rec[j + 4]
+    if kind == _LITERT_LEFT or rec[j + 5]:
+        raise ValueError("ADD: an input multiplier above 1/2 (TFLite's are at most 1/2)")
+    x0 = x & 0x7FFF
+    xh = x >> 15  # |xh| < 2**15
+    x2 = xh >> 15  # 0 or -1
+    x1 = xh & 0x7FFF
+    # Q = floor(x m / 2**30) = qh 2**15 + ql, as in requantize()
+    c0 = x0 * m0
+    c1 = x0 * m1 + x1 * m0 + (c0 >> 15)
+    c2 = x0 * m2 + x1 * m1 + x2 * m0 + (c1 >> 15)
+    qh = xh * m2 + x2 * m1 + (c2 >> 15)  # |qh| < 2**17
+    ql = c2 & 0x7FFF
+    if kind == _TFLM_RIGHT:
+        ql += 1 if qh >= 0 else -1
+    if n >= 15:
+        r = ((qh + (ql >> 15) >> (n - 15)) + 1) >> 1
+    elif -(1 << (13 + n)) <= qh < 1 << (13 + n):  # then |r| <= 2**28
+        r = ((qh << (15 - n)) + (ql >> n) + 1) >> 1
+    else:
+        r = _ADD_LIMIT
+    if not -_ADD_LIMIT < r < _ADD_LIMIT:
+        raise ValueError("ADD: a scaled input beyond 2**28 (left shift too large for this backend)")
+    return r
+
+
+def add_tables(op):
+    """ADD's two tables of scaled inputs (array('i') indexed by the int8 value's low byte, so a
+    signed value indexes them directly) and the output's multiplier and shift as (mult bytes,
+    array('b')): what the python and viper backends share."""
+    raw = bytes(op.params)[:32]
+    left = struct.unpack_from("<i", raw, 24)[0]  # in [0, 22]: checked at load
+    single = op.rounding == _ROUNDING_LITERT
+    tables = []
+    for k, zp in ((0, op.input_zp), (8, op.input2_zp)):
+        shift = array("b", (struct.unpack_from("<i", raw, k + 4)[0],))
+        rec = pieces(array("i", bytes(4)), raw[k:k + 4], shift, single, 1, 1)[2]
+        t = array("i", bytes(1024))
+        for v in range(-128, 128):
+            t[v & 0xFF] = _rescale((v - zp) << left, rec, 0)
+        tables.append(t)
+    return tables[0], tables[1], raw[16:20], array("b", (struct.unpack_from("<i", raw, 20)[0],))
+
+
+def prepare_add(op, x2):
+    """The plan add() runs an ADD op with: the two tables, the output's pieces() over a zero
+    bias of one chunk, the second input's view, size and clamp."""
+    global _acc
+    if len(_acc) < _ADD_CHUNK:
+        _acc = array("i", bytes(4 * _ADD_CHUNK))
+    t1, t2, mult, shift = add_tables(op)
+    zero = array("i", bytes(4 * _ADD_CHUNK))
+    q = pieces(zero, mult, shift, op.rounding == _ROUNDING_LITERT, _ADD_CHUNK, 1)
+    return t1, t2, q, x2, op.out_h * op.out_w * op.out_c, op.act_min, op.act_max, op.output_zp, zero
+
+
+def add(plan, x, out):
+    """ADD, x + the plan's second input -> out, element by element (same shapes). out may be
+    either input: each chunk is read before it is written. Allocates nothing."""
+    t1, t2, q, x2, n, act_min, act_max, out_zp, _ = plan
+    acc = _acc
+    for at in range(0, n, _ADD_CHUNK):
+        m = n - at if n - at < _ADD_CHUNK else _ADD_CHUNK
+        for j in range(m):
+            acc[j] = t1[x[at + j]] + t2[x2[at + j]]
+        requantize(acc, q, out, m, act_min, act_max, out_zp, at)
+
+
 def _int8_view(buf):
     # weights used in place (a view of a ROMFS file) read as unsigned bytes: index them
     # through a signed uctypes array at the same address instead (as fast as an array).
@@ -158,8 +385,8 @@ def _halves(bias, n_out):
             uctypes.struct(at, {"v": (uctypes.ARRAY | 0, uctypes.INT16 | n)}, uctypes.LITTLE_ENDIAN).v)
 
 
-def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
-    """out[o] = clamp(requantized(acc[o] + bias[o]) + out_zp), bit-exact with TFLite:
+def requantize(acc, q, out, n_out, act_min, act_max, out_zp, at=0):
+    """out[at + o] = clamp(requantized(acc[o] + bias[o]) + out_zp), bit-exact with TFLite:
     TFLM's SaturatingRoundingDoublingHighMul + RoundingDivideByPOT, or LiteRT's single
     rounding, per the kinds pieces() recorded. q = pieces(...); acc[o] a small int (mac's
     are); act_min - out_zp and act_max - out_zp in [-255, 255] (int8 values)."""
@@ -254,4 +481,217 @@ def requantize(acc, q, out, n_out, act_min, act_max, out_zp):
             r = lo
         elif r > hi:
             r = hi
-        out[o] = r + out_zp
+        out[at + o] = r + out_zp
+
+
+# SOFTMAX, bit-exact with TFLite Micro's int8 softmax (gemmlowp's fixed-point exp and
+# reciprocal over int32 raw values). Those int32 values are held as 16-bit halves
+# v = h 2**16 + l (h signed, l in [0, 2**16)), in a small array of "registers", never as one
+# int; the helpers below read halves and write halves. The exp of every possible difference
+# from the row's maximum (an int8 difference: 256 values) is computed once, at prepare; each
+# run sums those exps, takes the sum's reciprocal (Newton's method, as gemmlowp) and scales.
+# The bound of each line is stated beside it; tests/device/test_python_requantize.py runs
+# this source in CPython with every value checked against the small-int range.
+_MAX_SOFTMAX_ROW = const(4095)  # TFLite sums exps (each <= 1) in 12 integer bits: 4096 would overflow
+# gemmlowp's exp barrel shifter: exp(-2**k) for k = -2 .. 4 as int32 halves (bits 24..30 of the remainder)
+_EXP_H = (25519, 19874, 12054, 4434, 600, 10, 0)
+_EXP_L = (48763, 52210, 44140, 43684, 10935, 65041, 242)
+
+
+def _srdhm(r, d, ah, al, bh, bl):
+    """r[d], r[d+1] = the halves of SaturatingRoundingDoublingHighMul(a, b): the int32 nearest
+    a b / 2**31, ties away from zero, INT32_MAX for INT32_MIN squared."""
+    if ah == bh == -0x8000 and al == bl == 0:
+        r[d] = 0x7FFF
+        r[d + 1] = 0xFFFF
+        return
+    neg = 1 if (ah < 0) != (bh < 0) else 0
+    if ah < 0:  # magnitudes, |a| <= 2**31: 15-bit limbs a = a2 2**30 + a1 2**15 + a0, a2 <= 2
+        ah = -ah - (1 if al else 0)
+        al = -al & 0xFFFF
+    if bh < 0:
+        bh = -bh - (1 if bl else 0)
+        bl = -bl & 0xFFFF
+    a0 = al & 0x7FFF
+    a1 = (al >> 15) | ((ah & 0x3FFF) << 1)
+    a2 = ah >> 14
+    b0 = bl & 0x7FFF
+    b1 = (bl >> 15) | ((bh & 0x3FFF) << 1)
+    b2 = bh >> 14
+    # floor((|a b| + 2**30 - neg) / 2**31), column by column in base 2**15; every limb
+    # product of a0, a1, b0, b1 is below 2**30, those with a2 or b2 below 2**17
+    c0 = a0 * b0 - neg
+    p = a0 * b1
+    q = a1 * b0
+    c1 = (p & 0x7FFF) + (q & 0x7FFF) + (c0 >> 15)  # < 2**17
+    t = a1 * b1
+    c2 = (p >> 15) + (q >> 15) + (c1 >> 15) + (t & 0x7FFF) + a0 * b2 + a2 * b0 + 1  # + 2**30; < 2**19
+    c3 = (t >> 15) + (c2 >> 15) + a1 * b2 + a2 * b1  # < 2**18
+    c4 = a2 * b2 + (c3 >> 15)  # < 2**4
+    u = c3 & 0x7FFF
+    lo = ((u & 3) << 14) | ((c2 & 0x7FFF) >> 1)
+    hi = (c4 << 13) + (u >> 2)  # the result c4 2**29 + u 2**14 + ... is below 2**31
+    if neg:  # C's division truncates: the negative product rounds to -floor(...)
+        hi = -hi - (1 if lo else 0)
+        lo = -lo & 0xFFFF
+    r[d] = hi
+    r[d + 1] = lo
+
+
+def _add(r, d, ah, al, bh, bl):
+    """r[d], r[d+1] = the halves of a + b, wrapped to int32."""
+    lo = al + bl
+    hi = ah + bh + (lo >> 16)
+    r[d] = ((hi + 0x8000) & 0xFFFF) - 0x8000
+    r[d + 1] = lo & 0xFFFF
+
+
+def _sub(r, d, ah, al, bh, bl):
+    """r[d], r[d+1] = the halves of a - b, wrapped to int32."""
+    lo = al - bl
+    hi = ah - bh + (lo >> 16)  # lo >> 16 is -1 on a borrow
+    r[d] = ((hi + 0x8000) & 0xFFFF) - 0x8000
+    r[d + 1] = lo & 0xFFFF
+
+
+def _shl_saturating(r, d, ah, al, e):
+    """r[d], r[d+1] = gemmlowp's SaturatingRoundingMultiplyByPOT<e> (a 2**e, saturated), 0 < e < 15."""
+    limit = 1 << (15 - e)  # |a| >= 2**(31-e) saturates
+    if ah >= limit:
+        r[d] = 0x7FFF
+        r[d + 1] = 0xFFFF
+    elif ah < -limit or (ah == -limit and al == 0):
+        r[d] = -0x8000
+        r[d + 1] = 0
+    else:
+        lo = al << e  # < 2**30
+        r[d] = (ah << e) + (lo >> 16)
+        r[d + 1] = lo & 0xFFFF
+
+
+def _rounding_shift(x, e):
+    """gemmlowp's RoundingDivideByPOT of a small int x: x / 2**e, ties away from zero."""
+    mask = (1 << e) - 1
+    return (x >> e) + (1 if (x & mask) > (mask >> 1) + (1 if x < 0 else 0) else 0)
+
+
+def _mul_small(r, a, b):
+    """SaturatingRoundingDoublingHighMul of small ints whose result is known to be small."""
+    _srdhm(r, 0, a >> 16, a & 0xFFFF, b >> 16, b & 0xFFFF)
+    return (r[0] << 16) + r[1]
+
+
+def _exp_near_zero(r, d, x):
+    """r[d], r[d+1] = exp(x) in Q0.31 for x in [-1/4, 0) in Q0.31 (x a small int in
+    [-2**29, 0)): gemmlowp's Taylor expansion around -1/8."""
+    x = x + 0x10000000  # |x| <= 2**28
+    x2 = _mul_small(r, x, x)  # <= 2**25
+    x3 = _mul_small(r, x2, x)  # <= 2**22
+    x4 = _mul_small(r, x2, x2)  # <= 2**19
+    poly = _mul_small(r, _rounding_shift(x4, 2) + x3, 715827883) + x2  # 1/3; |poly| < 2**26
+    s = x + _rounding_shift(poly, 1)
+    _srdhm(r, d, 28917, 43156, s >> 16, s & 0xFFFF)  # 1895147668 = exp(-1/8) in Q0.31
+    _add(r, d, 28917, 43156, r[d], r[d + 1])
+
+
+def _exp_on_negative(r, d, ah, al):
+    """r[d], r[d+1] = gemmlowp's exp_on_negative_values of a <= 0 in Q5.26, in Q0.31."""
+    below_quarter = (((ah & 0xFF) << 16) | al) - 0x1000000  # (a mod 1/4) - 1/4: in [-2**24, 0)
+    _sub(r, 2, below_quarter >> 16, below_quarter & 0xFFFF, ah, al)  # the remainder: whole quarters
+    remainder_h = r[2]
+    _exp_near_zero(r, d, below_quarter << 5)  # to Q0.31: |.| <= 2**29
+    for k in range(7):
+        if remainder_h & (0x100 << k):
+            _srdhm(r, d, r[d], r[d + 1], _EXP_H[k], _EXP_L[k])
+    if ah == 0 and al == 0:
+        r[d] = 0x7FFF
+        r[d + 1] = 0xFFFF
+
+
+def prepare_softmax(op):
+    """The plan softmax() runs a SOFTMAX op with: the exp of every int8 difference from the
+    row's maximum down to diff_min, as int32 halves (array('h'), array('H')), and the shapes."""
+    p = op.params
+    mult_l, mult_h = struct.unpack_from("<Hh", p, 0)
+    left_shift = struct.unpack_from("<i", p, 4)[0]  # in [0, 31]: checked at load
+    dmin_l, dmin_h = struct.unpack_from("<Hh", p, 8)
+    diff_min = -256 if dmin_h < -1 else (dmin_h << 16) + dmin_l  # <= 0: checked at load
+    if op.out_c > _MAX_SOFTMAX_ROW:
+        raise ValueError("SOFTMAX over %d values: TFLite's int8 softmax sums at most %d"
+                         % (op.out_c, _MAX_SOFTMAX_ROW))
+    exp_h = array("h", bytes(512))
+    exp_l = array("H", bytes(512))
+    r = array("i", bytes(32))
+    for k in range(256):
+        if -k < diff_min:
+            break
+        # MultiplyByQuantizedMultiplierGreaterThanOne(-k, mult, left_shift): -k << left_shift wraps in int32
+        if left_shift < 16:
+            v = -k << left_shift  # |v| < 2**23
+            xh = v >> 16
+            xl = v & 0xFFFF
+        else:
+            xh = (((-k << (left_shift - 16)) + 0x8000) & 0xFFFF) - 0x8000
+            xl = 0
+        _srdhm(r, 4, xh, xl, mult_h, mult_l)
+        _exp_on_negative(r, 6, r[4], r[5])
+        exp_h[k] = r[6]
+        exp_l[k] = r[7]
+    return exp_h, exp_l, diff_min, op.out_h * op.out_w, op.out_c, op.act_min, op.act_max, array("i", bytes(32))
+
+
+def _reciprocal(r, d, ah, al):
+    """r[d], r[d+1] = gemmlowp's one_over_one_plus_x_for_x_in_0_1 of a in [0, 2**31) (Q0.31):
+    1 / (1 + a) in Q0.31, by three Newton steps from 48/17 - 32/17 (a + 1) / 2."""
+    hh = 0x4000 + (ah >> 1)  # (1 + a) / 2 = (a + 2**31) >> 1, in [2**30, 2**31)
+    hl = ((ah & 1) << 15) | (al >> 1)
+    _srdhm(r, d, hh, hl, -15421, 50116)  # -32/17 in Q2.29
+    _add(r, d, 23130, 23130, r[d], r[d + 1])  # + 48/17 in Q2.29
+    for _ in range(3):
+        _srdhm(r, 2, hh, hl, r[d], r[d + 1])
+        _sub(r, 2, 0x2000, 0, r[2], r[3])  # 1 - half_denominator x, 1 = 2**29 in Q2.29
+        _srdhm(r, 2, r[d], r[d + 1], r[2], r[3])
+        _shl_saturating(r, 2, r[2], r[3], 2)  # Q4.27 to Q2.29
+        _add(r, d, r[d], r[d + 1], r[2], r[3])
+    _shl_saturating(r, d, r[d], r[d + 1], 1)  # Q2.29 halved is Q1.30, to Q0.31
+
+
+def softmax(plan, x, out):
+    """SOFTMAX over the last dimension, x (int8) -> out (int8, scale 1/256, zero point -128).
+    Allocates nothing."""
+    exp_h, exp_l, diff_min, rows, depth, act_min, act_max, r = plan
+    low = -128 if act_min < -128 else act_min
+    for row in range(rows):
+        start = row * depth
+        end = start + depth
+        top = -128
+        for i in range(start, end):
+            if x[i] > top:
+                top = x[i]
+        # the sum of exps in Q12.19, as halves: each term (exp rescaled to Q12.19) < 2**19
+        sum_h = 0
+        sum_l = 0
+        for i in range(start, end):
+            k = top - x[i]
+            if -k >= diff_min:
+                sum_l += (((exp_h[k] << 5) + (exp_l[k] >> 11)) + 1) >> 1
+                sum_h += sum_l >> 16
+                sum_l &= 0xFFFF
+        # GetReciprocal: 2**19 <= sum < 2**31 (at most 4096 terms), so 1 <= leading zeros <= 12
+        zeros = 1
+        while not (sum_h << zeros) & 0x8000:
+            zeros += 1
+        shifted_l = sum_l << zeros  # < 2**28
+        shifted_h = ((sum_h << zeros) + (shifted_l >> 16)) & 0x7FFF  # minus 2**31: in [0, 2**31)
+        _reciprocal(r, 4, shifted_h, shifted_l & 0xFFFF)
+        # out = exp x reciprocal / 2**(31 - 8 + bits over one), rounded; its top half suffices
+        # as the shift is at least 23: floor((p + 2**(e-1)) / 2**e) = ((p >> (e-1)) + 1) >> 1
+        e_minus_17 = 12 - zeros + 23 - 17
+        for i in range(start, end):
+            k = top - x[i]
+            if -k >= diff_min:
+                _srdhm(r, 0, r[4], r[5], exp_h[k], exp_l[k])
+                v = ((r[0] >> e_minus_17) + 1 >> 1) - 128
+                out[i] = act_max if v > act_max else low if v < low else v
+            else:
+                out[i] = low

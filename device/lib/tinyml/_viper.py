@@ -10,8 +10,20 @@
 from array import array
 
 import micropython
+from micropython import const
+
+# SOFTMAX runs once per inference over a handful of values, and a pool once over a small
+# tensor: the pure-Python kernels serve
+from tinyml._python import average_pool, max_pool, prepare_pool, prepare_softmax, softmax  # noqa: F401,E402
+from tinyml._python import add_tables
+
+_ADD_CHUNK = const(64)
+
+BORROWED = {"softmax": "the pure-Python kernel", "average_pool": "the pure-Python kernel",
+            "max_pool": "the pure-Python kernel"}
 
 _acc = array("i")  # the accumulator row every plan shares: only live inside one fc() call
+_cols = array("b")  # the im2col row every CONV_2D plan shares: only live inside one conv() call
 
 
 def prepare(layer):
@@ -20,8 +32,9 @@ def prepare(layer):
     global _acc
     if len(_acc) < layer.n_out:
         _acc = array("i", bytes(4 * layer.n_out))
+    # the last entry: where requantize() writes its first output (a window op's position)
     params = array("i", (layer.n_in, layer.n_out, layer.n_channels, layer.act_min, layer.act_max,
-                         layer.output_zp, layer.rounding))
+                         layer.output_zp, layer.rounding, 0))
     return layer.weights, layer.bias, layer.multipliers, layer.shifts, params, layer.n_in, layer.n_out
 
 
@@ -31,6 +44,152 @@ def fc(plan, x, out):
     acc = _acc
     mac(x, w, acc, n_in, n_out)
     requantize(acc, bias, mult, shift, out, params)
+
+
+def _geometry(op):
+    # what _im2col and _depthwise_taps read: the window's origin (entries 5, 6) is set per
+    # position; everything stored non-negative (a ptr32 read zero-extends on 64-bit ports)
+    return array("i", (op.in_h, op.in_w, op.in_c, op.filter_h, op.filter_w, 0, 0, op.input_zp + 128,
+                       op.pad_top, op.pad_left))
+
+
+def prepare_conv(op):
+    """The plan conv() runs a CONV_2D op with: fc's plan of its [out_c, K] matrix, geometry."""
+    global _cols
+    if len(_cols) < op.n_in:
+        _cols = array("b", bytes(op.n_in))
+    return prepare(op), _geometry(op), op.out_h, op.out_w, op.stride_h, op.stride_w
+
+
+def conv(plan, x, out):
+    """CONV_2D: each output position's window gathered into one row (outside the input: the
+    input zero point), then fc's mac and requantize. Allocates nothing."""
+    matrix, geometry, out_h, out_w, sh, sw = plan
+    w, bias, mult, shift, params, n_in, n_out = matrix
+    cols = _cols
+    acc = _acc
+    at = 0
+    for oy in range(out_h):
+        geometry[5] = oy * sh
+        for ox in range(out_w):
+            geometry[6] = ox * sw
+            _im2col(x, cols, geometry)
+            mac(cols, w, acc, n_in, n_out)
+            params[7] = at
+            requantize(acc, bias, mult, shift, out, params)
+            at += n_out
+
+
+def prepare_depthwise(op):
+    """The plan depthwise() runs a DEPTHWISE_CONV_2D op with: its own bias (not folded),
+    quantization and clamp as requantize() reads them, geometry."""
+    global _acc
+    if len(_acc) < op.out_c:
+        _acc = array("i", bytes(4 * op.out_c))
+    params = array("i", (0, op.out_c, op.n_channels, op.act_min, op.act_max, op.output_zp, op.rounding, 0))
+    return (op.weights, op.bias, op.multipliers, op.shifts, params, _geometry(op), op.out_h, op.out_w,
+            op.stride_h, op.stride_w, op.out_c)
+
+
+def depthwise(plan, x, out):
+    """DEPTHWISE_CONV_2D (depth multiplier 1): per position, the sums of w (x - zp) over the
+    window's taps inside the input, then requantize with the bias. Allocates nothing."""
+    w, bias, mult, shift, params, geometry, out_h, out_w, sh, sw, c_n = plan
+    acc = _acc
+    at = 0
+    for oy in range(out_h):
+        geometry[5] = oy * sh
+        for ox in range(out_w):
+            geometry[6] = ox * sw
+            _depthwise_taps(x, w, acc, geometry)
+            params[7] = at
+            requantize(acc, bias, mult, shift, out, params)
+            at += c_n
+
+
+def prepare_add(op, x2):
+    """The plan add() runs an ADD op with: the pure-Python backend's two tables of scaled inputs
+    (tinyml._python.add_tables), each entry stored plus 2**28 (non-negative: a ptr32 read
+    zero-extends on 64-bit ports), the output's quantization as requantize() reads it over a
+    zero bias of one chunk, the second input's view and size."""
+    global _acc
+    if len(_acc) < _ADD_CHUNK:
+        _acc = array("i", bytes(4 * _ADD_CHUNK))
+    t1, t2, mult, shift = add_tables(op)
+    for t in (t1, t2):
+        for k in range(256):
+            t[k] += 0x10000000  # |entry| < 2**28: checked by add_tables
+    params = array("i", (0, _ADD_CHUNK, 1, op.act_min, op.act_max, op.output_zp, op.rounding, 0))
+    return (t1, t2, array("i", bytes(4 * _ADD_CHUNK)), array("i", bytes(mult)), shift, params, x2,
+            op.out_h * op.out_w * op.out_c)
+
+
+def add(plan, x, out):
+    """ADD, x + the plan's second input -> out, a chunk at a time (out may be either input:
+    each chunk is read before it is written). Allocates nothing."""
+    t1, t2, zero, mult, shift, params, x2, n = plan
+    acc = _acc
+    for at in range(0, n, _ADD_CHUNK):
+        m = n - at if n - at < _ADD_CHUNK else _ADD_CHUNK
+        _add_sums(x, x2, t1, t2, acc, at, m)
+        params[1] = m
+        params[7] = at
+        requantize(acc, zero, mult, shift, out, params)
+
+
+@micropython.viper
+def _add_sums(x1: ptr8, x2: ptr8, t1: ptr32, t2: ptr32, acc: ptr32, at: int, n: int):
+    # acc[j] = t1[x1[at + j]] + t2[x2[at + j]] (the tables' offsets of 2**28 taken out):
+    # ptr8 reads the int8 as its low byte, the tables' index
+    for j in range(n):
+        acc[j] = int(t1[x1[at + j]]) + int(t2[x2[at + j]]) - 0x20000000
+
+
+@micropython.viper
+def _im2col(x: ptr8, cols: ptr8, g: ptr32):
+    in_h = int(g[0])
+    in_w = int(g[1])
+    in_c = int(g[2])
+    fw = int(g[4])
+    zp = int(g[7]) - 128
+    k = 0
+    for ky in range(int(g[3])):
+        iy = int(g[5]) + ky - int(g[8])
+        for kx in range(fw):
+            ix = int(g[6]) + kx - int(g[9])
+            if iy >= 0 and iy < in_h and ix >= 0 and ix < in_w:
+                src = (iy * in_w + ix) * in_c
+                for c in range(in_c):
+                    cols[k + c] = x[src + c]
+            else:
+                for c in range(in_c):
+                    cols[k + c] = zp
+            k += in_c
+
+
+@micropython.viper
+def _depthwise_taps(x: ptr8, w: ptr8, acc: ptr32, g: ptr32):
+    # acc[c] = sum of w[ky, kx, c] (x - zp) over the taps inside the input; ptr8 reads
+    # unsigned bytes: (b ^ 0x80) - 0x80 sign-extends int8
+    in_h = int(g[0])
+    in_w = int(g[1])
+    c_n = int(g[2])
+    fw = int(g[4])
+    zp = int(g[7]) - 128
+    for c in range(c_n):
+        acc[c] = 0
+    for ky in range(int(g[3])):
+        iy = int(g[5]) + ky - int(g[8])
+        if iy < 0 or iy >= in_h:
+            continue
+        for kx in range(fw):
+            ix = int(g[6]) + kx - int(g[9])
+            if ix < 0 or ix >= in_w:
+                continue
+            src = (iy * in_w + ix) * c_n
+            tap = (ky * fw + kx) * c_n
+            for c in range(c_n):
+                acc[c] = int(acc[c]) + ((int(w[tap + c]) ^ 0x80) - 0x80) * (((int(x[src + c]) ^ 0x80) - 0x80) - zp)
 
 
 @micropython.viper
@@ -73,7 +232,7 @@ def requantize(acc: ptr32, bias: ptr32, mult: ptr32, shift: ptr8, out: ptr8, par
     """out[o] = clamp(requantized(acc[o] + bias[o]) + out_zp), bit-exact with TFLite.
 
     mult: array('i'), shift: array('b'), one entry or one per output; params: the layer's
-    array('i') (n_in, n_out, n_channels, act_min, act_max, output_zp, rounding), rounding the
+    array('i') (n_in, n_out, n_channels, act_min, act_max, output_zp, rounding, out offset), rounding the
     .tmdl code: 1 litert (single rounding), 0 tflm.
 
     The 64-bit product x * m is done in 16-bit pieces, x = xh 2**16 + xl (xh signed,
@@ -94,6 +253,7 @@ def requantize(acc: ptr32, bias: ptr32, mult: ptr32, shift: ptr8, out: ptr8, par
     lo = ((int(params[3]) & 0xFF) ^ 0x80) - 0x80 - zp  # clamp before adding zp: no overflow
     hi = ((int(params[4]) & 0xFF) ^ 0x80) - 0x80 - zp
     litert = int(params[6]) & 1
+    at = int(params[7])  # where the first output goes
     mh = 0
     ml = 0
     s = 0
@@ -172,4 +332,4 @@ def requantize(acc: ptr32, bias: ptr32, mult: ptr32, shift: ptr8, out: ptr8, par
             r = lo
         elif r > hi:
             r = hi
-        out[o] = r + zp
+        out[at + o] = r + zp

@@ -1,12 +1,17 @@
-# Load a .tmdl file (docs/format.md) and run it. load() checks the file and prepares every
-# layer on one backend; invoke() is one loop over the prepared plans and allocates nothing.
+# Load a .tmdl file (docs/format.md) and run its graph. load() checks the file, places every
+# tensor in one arena and prepares every operator on one backend; invoke() is one loop over the
+# prepared (run, plan, input, output) steps and allocates nothing.
 #
-# A backend is one module, tinyml._<name>, with prepare(layer) -> plan (once, at load) and
-# fc(plan, x, out) (one int8 fully connected layer per call); adding a backend is adding a
-# module and its name to BACKENDS. A backend may also offer prepare_model(plans, scratch) and
-# run(model, x, out), every layer in one call (native: one crossing into C per invoke); load()
-# uses them for models whose sections stay put (not streamed). Importing a backend's module
-# raises ImportError (or SyntaxError, for viper on a port without the emitter) when this board cannot run it.
+# A backend is one module, tinyml._<name>, with a prepare and a run function per operator kind
+# (_KERNELS: prepare(op) -> plan and fc(plan, x, out) for FULLY_CONNECTED, prepare_conv and conv
+# for CONV_2D, ...); x and out are views of the arena, and ADD's prepare takes its second
+# input's view. Adding a backend is adding a module and its name to BACKENDS; a backend without
+# a kind's functions cannot load models that use it. A backend may also offer
+# prepare_model(plans, scratch) and run(model, x, out), every layer of a chain of
+# FULLY_CONNECTED ops in one call (native: one crossing into C per invoke); load() uses them
+# for such models when their constants stay put (not streamed). Importing a backend's module
+# raises ImportError (or SyntaxError, for viper on a port without the emitter) when this board
+# cannot run it.
 import gc
 import sys
 from array import array
@@ -14,23 +19,32 @@ from micropython import const
 
 from tinyml import quant, reader
 
-# RAM of load's objects beyond the buffers it sizes exactly (Layer, views, plans, steps), in
-# machine words, measured on the unix port (tests/device/test_ram_budget.py holds the
-# estimate above what load really takes, and close to it).
+# RAM of load's objects beyond the buffers it sizes exactly (Contents, Op and Tensor objects,
+# views, plans, steps), in machine words, measured on the unix port
+# (tests/device/test_ram_budget.py holds the estimate above what load really takes, and close to it).
 _WORD = 8 if sys.maxsize > 0x7FFFFFFF else 4
 try:  # the pure-Python backend reads the bias in place through uctypes, or keeps a copy
     import uctypes  # type: ignore[import-not-found]  # noqa: F401
     _PYTHON_BIAS_COPY = 0
-    _PYTHON_VIEW_WORDS = 24  # per layer: two uctypes views of the bias and their descriptors
+    _PYTHON_VIEW_WORDS = 24  # per weighted op: two uctypes views of the bias and their descriptors
     _WEIGHTS_COPIED_ONCE = True  # reader.int8_buffer: a bytearray, no temporary copy
 except ImportError:
     _PYTHON_BIAS_COPY = 8  # bytes per output
     _PYTHON_VIEW_WORDS = 8
     _WEIGHTS_COPIED_ONCE = False  # array('b', bytes(n)): a temporary copy as large
 _MODEL_WORDS = const(224)
-_LAYER_WORDS = const(100)
+# per op, format 4 (measured on the unix port, AD01's 10 ops and the random MLPs): the Op (its
+# table entry tuple and a small attribute table: reader.Op reads the rest through properties),
+# its placed sections' buffer objects, its plan and its step
+_OP_WORDS = const(106)
+_TENSOR_WORDS = const(12)
+_SOFTMAX_TABLE = const(1024)  # tinyml._python.prepare_softmax: exp of every int8 difference, 4 bytes each
 
 BACKENDS = ("native", "viper", "python")  # fastest first
+# (prepare, run) function names of each operator kind, by the kind's code (tinyml.reader)
+_KERNELS = (("prepare", "fc"), ("prepare_conv", "conv"), ("prepare_depthwise", "depthwise"),
+            ("prepare_pool", "average_pool"), ("prepare_pool", "max_pool"), ("prepare_add", "add"),
+            ("prepare_softmax", "softmax"))
 _NUMBER = (int, float)  # one tuple: isinstance(x, (int, float)) would build one per predict()
 _modules = {}
 _problems = {}
@@ -58,37 +72,63 @@ def _backend_module(backend):
     return backend, _modules[backend]
 
 
+def _kernels(module, backend, op):
+    """The backend's (prepare, run) functions for op's kind; ValueError when it has none."""
+    prepare_name, run_name = _KERNELS[op.kind]
+    run = getattr(module, run_name, None)
+    if run is None:
+        others = [b for b in available_backends() if hasattr(_modules[b], run_name)]
+        raise ValueError("backend %r cannot run %s yet%s" % (backend, op.name, "; load(path, %r) can" % others[0]
+                                                             if others else ""))
+    return getattr(module, prepare_name), run
+
+
+def _chains(contents, backend):
+    """True when load runs the whole model in one backend call (native, FULLY_CONNECTED only).
+    Not when the arena plan puts the output over the input (the input is dead by the time the
+    last op writes): the chain reads its input and writes its output in one call, and the C
+    core refuses overlapping x and out."""
+    x, y = contents.tensors[0], contents.tensors[-1]
+    apart = x.offset + x.size <= y.offset or y.offset + y.size <= x.offset
+    return backend == "native" and contents.is_dense and apart
+
+
 def _needs(contents, backend):
-    """Bytes load() keeps in RAM for this file and backend, per placement of the sections:
-    {"filesystem", "stream", "romfs", "buffers", "peak", "stream_peak"}. buffers are input, output, hidden
-    activations, the accumulator row (viper, python) and the float output list; "filesystem"
-    also reads every section into RAM (and "peak" adds the largest temporary copy while it
-    does: an int32 section's, or with no uctypes a layer's weights), "stream" one window as large as the largest layer, "romfs" none
-    (a file at a 4-byte boundary). The pure-Python backend keeps its multipliers as small-int
-    pieces (12 bytes per channel), and its bias's 16-bit halves as copies where uctypes is
-    missing (8 bytes per output); the native one copies the multipliers and shifts it
-    checked unless they are read-only (in ROMFS). quantize()'s thresholds take up to 1 KB."""
-    layers = contents.layers
-    buffers = (contents.n_in + contents.n_out + 2 * contents.widest + _WORD * contents.n_out + 8
-               + (0 if backend == "native" else 4 * max(l.n_out for l in layers)))
-    sections = [l.end - l.bias_at for l in layers]
-    objects = _WORD * (_MODEL_WORDS + _LAYER_WORDS * len(layers))
+    """Bytes load() keeps in RAM for this file and backend, per placement of the constants:
+    {"filesystem", "stream", "romfs", "buffers", "peak", "stream_peak"}. buffers are the arena
+    (every tensor at its planned place), the native chain's two hidden rows (native,
+    FULLY_CONNECTED only, not streamed), the accumulator row (viper, python), the softmax
+    kernel's table, and the float output list; "filesystem" also reads every op's constants
+    into RAM (and "peak" adds the largest temporary copy while it does: an int32 section's, or
+    with no uctypes an op's weights), "stream" one window as large as the largest op's, "romfs"
+    none (a file at a 4-byte boundary). The pure-Python backend keeps its multipliers as
+    small-int pieces (12 bytes per channel), and its bias's 16-bit halves as copies where
+    uctypes is missing (8 bytes per output); the native one copies the multipliers and shifts
+    it checked unless they are read-only (in ROMFS). quantize()'s thresholds take up to 1 KB."""
+    ops = contents.ops
+    matrices = [op for op in ops if op.kind <= reader.CONV_2D]
+    buffers = contents.arena_bytes + _WORD * contents.n_out + 8
+    if backend != "native" and matrices:
+        buffers += 4 * max(op.n_out for op in matrices)
+    buffers += _SOFTMAX_TABLE * sum(op.kind == reader.SOFTMAX for op in ops)
+    chain = 2 * max(op.n_out for op in ops[:-1]) if _chains(contents, backend) and len(ops) > 1 else 0
+    sections = [op.length for op in ops]
+    objects = _WORD * (_MODEL_WORDS + _OP_WORDS * len(ops) + _TENSOR_WORDS * len(contents.tensors))
     # quantize()'s thresholds (tinyml.quant): two array('H') of one entry per reachable int8 step
     objects += 4 * max(127 - contents.input_zp, 128 + contents.input_zp) + 8 * _WORD
     extra = 0
     copies = 0
-    for l in layers:
-        if backend == "python":
-            extra += _PYTHON_BIAS_COPY * l.n_out + 12 * l.n_channels + _WORD * _PYTHON_VIEW_WORDS
-        copies += 4 * l.n_channels + (l.n_channels + 3) // 4 * 4
-    if backend != "native":
-        copies = 0
+    for op in ops:
+        if backend == "python" and op.weighted:
+            extra += _PYTHON_BIAS_COPY * op.bias_count + 12 * op.n_channels + _WORD * _PYTHON_VIEW_WORDS
+        if backend == "native" and op.kind == reader.FULLY_CONNECTED:
+            copies += 4 * op.n_channels + (op.n_channels + 3) // 4 * 4
     base = buffers + objects + extra
-    needs = {"buffers": buffers, "romfs": base,
+    needs = {"buffers": buffers + chain, "romfs": base + chain,
              "stream": base + max(sections) + copies,
-             "filesystem": base + sum(sections) + copies}
-    needs["peak"] = needs["filesystem"] + max(4 * l.n_out if _WEIGHTS_COPIED_ONCE else l.end - l.bias_at
-                                              for l in layers)
+             "filesystem": base + chain + sum(sections) + copies}
+    needs["peak"] = needs["filesystem"] + max(4 * op.bias_count if _WEIGHTS_COPIED_ONCE else op.length
+                                              for op in ops)
     # the stream window, made where uctypes is missing as array('b', bytes(n)), has a
     # temporary copy as large while it is made
     needs["stream_peak"] = needs["stream"] + (0 if _WEIGHTS_COPIED_ONCE else max(sections))
@@ -124,54 +164,52 @@ def _too_big(path, needs, placement, free, why):
 
 
 def ram_needed(path, backend=None):
-    """What load(path, backend) needs in RAM, from the file's layer table alone: a dict of
-    bytes by placement ("filesystem", "stream", "romfs"), plus "buffers" (the activations
-    every placement has), "peak" (filesystem, with a section's temporary copy) and
+    """What load(path, backend) needs in RAM, from the file's tables alone: a dict of bytes by
+    placement ("filesystem", "stream", "romfs"), plus "buffers" (the arena and the other
+    buffers every placement has), "peak" (filesystem, with a section's temporary copy) and
     "stream_peak" (stream, with the window's temporary copy where uctypes is missing)."""
     backend = _backend_module(backend)[0]
     with open(path, "rb") as f:
         return _needs(reader.read(f, reader.image_of(f)), backend)
 
 
-def _closed(plan, x, out):
-    raise ValueError("the streamed model's file is closed: load it again")
-
-
 class _Streamed:
-    """A backend's fc with each layer's sections (bias, multipliers, shifts, weights) read from
-    the file, into the one window every layer shares, just before the layer runs. seek and
-    readinto into a view made at load allocate nothing."""
+    """Runs an op with its constants read from the file, into the one window every op shares,
+    just before it runs. seek and readinto into a view made at load allocate nothing."""
 
-    def __init__(self, f, fc):
-        self._file = f
-        self._fc = fc
+    def __init__(self, f):
+        self.file = f
 
-    def fc(self, plan, x, out):
-        at, view, inner = plan
-        f = self._file
+    def run(self, plan, x, out):
+        at, view, run, inner = plan
+        f = self.file
+        if f is None:
+            raise ValueError("the streamed model's file is closed: load it again")
         f.seek(at)
         if f.readinto(view) != len(view):
             raise ValueError("streamed .tmdl: the file ended early (changed since load?)")
-        self._fc(inner, x, out)
+        run(inner, x, out)
 
 
 class Model:
-    """An int8 fully connected network loaded from a .tmdl file.
+    """An int8 graph loaded from a .tmdl file.
 
-    input, output: array('b') of quantized int8 values; invoke() runs input -> output.
-    predict(x) quantizes float(s), invokes, and dequantizes. layers: the reader's Layer
-    objects (named fields); the golden vectors stay in the file until selftest() reads them.
-    weights: where the layers' sections are: "RAM" (read from an ordinary file), "in place"
-    (a file with the buffer protocol, in ROMFS), "in place, int32 copied" (such a file not
-    at a 4-byte boundary: bias and multipliers copied to RAM), or "streamed" (load(path,
-    stream=True) from an ordinary file: each layer read into one window just before it runs
-    in invoke(); the file stays open until close()).
+    input, output: views (int8) of the model's input and output tensors in its arena;
+    invoke() runs input -> output. predict(x) quantizes float(s), invokes, and dequantizes
+    (a model ending in SOFTMAX gives probabilities). layers: the reader's Op objects (named
+    fields), in the order they run; the golden vectors stay in the file until selftest()
+    reads them. weights: where the ops' constants are: "RAM" (read from an ordinary file),
+    "in place" (a file with the buffer protocol, in ROMFS), "in place, int32 copied" (such a
+    file not at a 4-byte boundary: bias, multipliers and params copied to RAM), or "streamed"
+    (load(path, stream=True) from an ordinary file: each op's constants read into one window
+    just before it runs in invoke(); the file stays open until close()).
     """
 
     def __init__(self, path, backend=None, stream=False):
         self.backend, module = _backend_module(backend)
         self.path = path
         self._file = None
+        self._streamed = None
         f = open(path, "rb")
         try:
             image = reader.image_of(f)
@@ -193,7 +231,7 @@ class Model:
                 f.close()
 
     def _place(self, f, image, contents, module, stream):
-        if image is not None:  # ROMFS: weights, bias, multipliers and shifts stay in flash
+        if image is not None:  # ROMFS: every op's constants stay in flash
             self.weights = "in place" if reader.place_in_image(image, contents) else "in place, int32 copied"
             self._setup(contents, module)
         elif stream:
@@ -206,55 +244,61 @@ class Model:
             self._setup(contents, module)
 
     def _setup_streamed(self, f, contents, module):
-        # Every layer lives in one window, refilled from the file before it runs. Each layer
-        # is prepared while its own sections are in the window: the native plan copies the
+        # Every op's constants live in one window, refilled from the file before it runs. Each
+        # op is prepared while its own constants are in the window: the native plan copies the
         # multipliers and shifts it checked, the python plan splits the bias into pieces.
         window, signed = reader.stream_window(contents)
         window = memoryview(window)
-        views = []  # type: list[memoryview]
+        self._streamed = streamed = _Streamed(f)
 
-        def prepare(layer):
-            views.append(reader.place_in_window(f, layer, window, signed, len(views)))
-            return module.prepare(layer)
+        def prepare(prepare_kind, run, op, i, *more):
+            if not op.length:
+                return run, prepare_kind(op, *more)
+            view = reader.place_in_window(f, op, window, signed, i)
+            return streamed.run, (op.at, view, run, prepare_kind(op, *more))
 
-        self._setup(contents, module, prepare, whole=False)
-        self._fc = _Streamed(f, module.fc).fc
-        # _steps: (plan, output buffer) per layer, the buffer None between the layers of a backend
-        # that runs whole models; its type is declared here, its first assignment in the source
-        steps = tuple(((l.bias_at, view, plan), dst)
-                      for l, view, (plan, dst) in zip(self.layers, views, self._steps))
-        self._steps = steps  # type: tuple[tuple[object, array | None], ...]
+        self._setup(contents, module, prepare)
 
     def close(self):
         """Close the model file a streamed model keeps open (invoke() needs it until then)."""
         if self._file is not None:
             self._file.close()
             self._file = None
-            self._fc = _closed
+            streamed = self._streamed
+            if streamed is not None:
+                streamed.file = None
 
-    def _setup(self, contents, module, prepare=None, whole=True):
+    def _setup(self, contents, module, prepare=None):
         self.rounding = reader.ROUNDING_NAMES[contents.rounding]
         self.softmax = contents.softmax
         self.input_scale, self.input_zp = contents.input_scale, contents.input_zp
         self.output_scale, self.output_zp = contents.output_scale, contents.output_zp
         self.n_vectors = contents.n_vectors
         self._vectors_at = contents.vectors_at
-        self.layers = contents.layers
-        widest = contents.widest
-        self.input = array("b", bytes(contents.n_in))
-        self.output = array("b", bytes(contents.n_out))
-        whole = whole and hasattr(module, "prepare_model")
-        # the hidden activations alternate between two buffers: two arrays for the loop in
-        # invoke(), the two halves of one scratch array for a backend that runs the whole model
-        scratch = array("b", bytes(2 * widest)) if whole else None
-        hidden = (None, None) if whole else (array("b", bytes(widest)), array("b", bytes(widest)))
-        last = len(self.layers) - 1
-        self._fc = module.fc
-        prepare = prepare or module.prepare
-        self._steps = tuple((prepare(l), self.output if i == last else hidden[i & 1])
-                            for i, l in enumerate(self.layers))
-        self._whole = module.prepare_model([plan for plan, _ in self._steps], scratch) if whole else None
-        self._run = module.run if whole else None
+        self.layers = ops = contents.ops
+        self.tensors = tensors = contents.tensors
+        self._arena = array("b", bytes(contents.arena_bytes))
+        arena = memoryview(self._arena)
+        views = [arena[t.offset:t.offset + t.size] for t in tensors]
+        self.input = views[0]
+        self.output = views[-1]
+        self._borrowed = getattr(module, "BORROWED", {})
+        steps = []
+        for i, op in enumerate(ops):
+            prepare_kind, run = _kernels(module, self.backend, op)
+            more = () if op.x2 is None else (views[op.x2],)
+            if prepare is None:
+                step = run, prepare_kind(op, *more)
+            else:
+                step = prepare(prepare_kind, run, op, i, *more)
+            steps.append((step[0], step[1], views[op.x], views[op.y]))
+        self._steps = tuple(steps)
+        self._whole = self._run = None
+        if prepare is None and _chains(contents, self.backend) and hasattr(module, "prepare_model"):
+            # the hidden activations alternate between the two halves of one scratch array
+            widest = max(op.n_out for op in ops[:-1]) if len(ops) > 1 else 0
+            self._whole = module.prepare_model([plan for _, plan, _, _ in steps], array("b", bytes(2 * widest)))
+            self._run = module.run
         self._result = [0.0] * contents.n_out
         self._bits = bytearray(4)
         self._thresholds = quant.thresholds(contents.input_scale_halves, self.input_zp)
@@ -264,11 +308,8 @@ class Model:
         if self._run is not None:  # set together with self._whole, by a backend that runs whole models
             self._run(self._whole, self.input, self.output)
             return
-        fc = self._fc
-        src = self.input  # type: array | None
-        for plan, dst in self._steps:
-            fc(plan, src, dst)
-            src = dst
+        for run, plan, x, out in self._steps:
+            run(plan, x, out)
 
     def quantize(self, value):
         """TFLite's int8 for a float, bit-exact on doubles, float32 and CircuitPython's 30-bit
@@ -280,7 +321,7 @@ class Model:
         return (q - self.output_zp) * self.output_scale
 
     def predict(self, x):
-        """Float (or sequence of floats) in; float (or list) out, softmax applied if the model has it."""
+        """Float (or sequence of floats) in; float (or list) out (probabilities after a SOFTMAX)."""
         inp = self.input
         if isinstance(x, _NUMBER):
             if len(inp) != 1:
@@ -296,13 +337,11 @@ class Model:
         return out[0] if len(out) == 1 else list(out)
 
     def output_values(self):
-        """The last invoke()'s output as floats (softmax applied if the model has it).
+        """The last invoke()'s output as floats (probabilities for a model ending in SOFTMAX).
         Returns the same list object every time: copy it to keep a result."""
         out = self._result
         for i in range(len(out)):
             out[i] = self.dequantize(self.output[i])
-        if self.softmax:
-            _softmax(out)
         return out
 
     def selftest(self, verbose=False):
@@ -318,7 +357,7 @@ class Model:
                 f.seek(outputs_at + v * n_out)
                 f.readinto(expected)
                 self.invoke()
-                ok = self.output == expected
+                ok = bytes(self.output) == bytes(expected)
                 passed += ok
                 if verbose and not ok:
                     print("vector %d: got %s expected %s" % (v, list(self.output), list(expected)))
@@ -326,44 +365,57 @@ class Model:
 
     @property
     def param_bytes(self):
-        return sum(l.weight_bytes + l.quant_bytes for l in self.layers)
+        return sum(op.length for op in self.layers)
 
     @property
     def ram_bytes(self):
-        """Bytes of the buffers invoke() and predict() work in (weights excluded)."""
+        """Bytes of the buffers invoke() and predict() work in (the arena and scratch; weights excluded)."""
         return self.ram_needed["buffers"]
 
     def info(self):
         lines = ["tinyml model %s: backend %s, rounding %s, weights %s" % (self.path, self.backend, self.rounding,
                                                                            self.weights),
-                 "  input  %d int8, scale %g, zero point %d" % (len(self.input), self.input_scale, self.input_zp)]
-        for n, l in enumerate(self.layers):
-            lines.append("  layer %d: dense %d -> %d, %s weight scales, activation [%d, %d]"
-                         % (n, l.n_in, l.n_out, "per-channel" if l.n_channels > 1 else "per-tensor",
-                            l.act_min, l.act_max))
-        lines.append("  output %d int8, scale %g, zero point %d%s" % (len(self.output), self.output_scale,
-                                                                   self.output_zp, ", softmax" if self.softmax else ""))
-        lines.append("  %d parameter bytes, %d RAM bytes for buffers, %d golden vectors"
+                 "  input  %s int8, scale %g, zero point %d" % (_shape(self.tensors[0]), self.input_scale,
+                                                                self.input_zp)]
+        for n, op in enumerate(self.layers):
+            lines.append("  layer %d: %s" % (n, self._describe(op)))
+        lines.append("  output %s int8, scale %g, zero point %d" % (_shape(self.tensors[-1]), self.output_scale,
+                                                                   self.output_zp))
+        lines.append("  %d parameter bytes, %d RAM bytes for the arena and buffers, %d golden vectors"
                      % (self.param_bytes, self.ram_bytes, self.n_vectors))
         needs = self.ram_needed
         lines.append("  load needs about %d bytes of RAM from the filesystem, %d streamed, %d from ROMFS"
                      % (needs["filesystem"], needs["stream"], needs["romfs"]))
         return "\n".join(lines)
 
+    def _describe(self, op):
+        t = self.tensors
+        kind = op.kind
+        if kind == reader.FULLY_CONNECTED:
+            text = "dense %d -> %d" % (op.n_in, op.n_out)
+        elif kind == reader.ADD:
+            text = "add %s + %s" % (_shape(t[op.x]), _shape(t[op.x2]))
+        elif kind == reader.SOFTMAX:
+            text = "softmax %s" % _shape(t[op.x])
+        else:
+            text = "%s %dx%d stride %d,%d %s -> %s" % (
+                ("conv", "depthwise conv", "average pool", "max pool")[kind - 1], op.filter_h, op.filter_w,
+                op.stride_h, op.stride_w, _shape(t[op.x]), _shape(t[op.y]))
+        if op.weighted:
+            text += ", %s weight scales" % ("per-channel" if op.n_channels > 1 else "per-tensor")
+        if op.act_min > -128 or op.act_max < 127:
+            text += ", activation [%d, %d]" % (op.act_min, op.act_max)
+        if _KERNELS[kind][1] in self._borrowed:
+            text += " (%s)" % self._borrowed[_KERNELS[kind][1]]
+        return text
+
     def __repr__(self):
-        shape = "->".join([str(len(self.input))] + [str(l.n_out) for l in self.layers])
+        shape = "->".join([str(self.tensors[0].size)] + [str(self.tensors[op.y].size) for op in self.layers])
         return "<Model %s %s backend=%s>" % (self.path, shape, self.backend)
 
 
-def _softmax(values):
-    from math import exp
-    top = max(values)
-    total = 0.0
-    for i in range(len(values)):
-        values[i] = exp(values[i] - top)
-        total += values[i]
-    for i in range(len(values)):
-        values[i] /= total
+def _shape(t):
+    return str(t.c) if t.h == t.w == 1 else "%dx%dx%d" % (t.h, t.w, t.c)
 
 
 def load(path, backend=None, stream=False):

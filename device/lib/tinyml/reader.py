@@ -1,8 +1,9 @@
-# The board's reader of the .tmdl format (docs/format.md): checks a file and describes it
-# as a Contents with one Layer (named fields) per layer, then puts each layer's sections
-# where the model will use them: arrays in RAM, views of a file that supports the buffer
-# protocol (ROMFS), or one buffer the weights are streamed into. host/tinyml_host/tmdl.py is
-# the host's writer and reader; tests keep the two in agreement.
+# The board's reader of the .tmdl format (docs/format.md): checks a file and describes it as a
+# Contents: its tensors (shape, zero point, place in the arena) and its operators (named
+# fields), then puts each operator's constants where the model will use them: arrays in RAM,
+# views of a file that supports the buffer protocol (ROMFS), or one window every operator's
+# constants are streamed into. host/tinyml_host/tmdl.py is the host's writer and reader (its
+# decode() makes the same checks); tests keep the two in agreement.
 import struct
 from array import array
 from micropython import const
@@ -13,80 +14,175 @@ except ImportError:  # some ports leave crc32 out of binascii
     _crc32 = None  # type: ignore[assignment]
 
 _MAGIC = b"TMDL"
-VERSION = const(3)
+VERSION = const(4)
 # The header's rounding byte: the same codes as the C core's TML_ROUNDING_* (native/core/tinyml.h)
 # and host/tinyml_host/tmdl.py's ROUNDING_*; every backend takes the code as it is.
 ROUNDING_TFLM = const(0)
 ROUNDING_LITERT = const(1)
 ROUNDING_NAMES = ("tflm", "litert")  # by code
-FLAG_SOFTMAX = const(1)
 FLAG_FLOAT_INPUT = const(2)
 FLAG_FLOAT_OUTPUT = const(4)
-_KNOWN_FLAGS = const(7)
-_FULLY_CONNECTED = const(0)
-# The layer table's weight layout (docs/format.md): rows in blocks of 8, each block walked 4
-# inputs at a time; every backend reads the weights in this order where they lie.
-LAYOUT_BLOCKS8 = const(1)
+_KNOWN_FLAGS = const(6)
+# Operator kinds, the op table's kind byte
+FULLY_CONNECTED = const(0)
+CONV_2D = const(1)
+DEPTHWISE_CONV_2D = const(2)
+AVERAGE_POOL_2D = const(3)
+MAX_POOL_2D = const(4)
+ADD = const(5)
+SOFTMAX = const(6)
+KIND_NAMES = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "SOFTMAX")
+_ADD_PARAMS = const(8)
+_SOFTMAX_PARAMS = const(4)
+_SOFTMAX_MAX_DEPTH = const(4095)  # TFLite sums a row's exps (each <= 1) in 12 integer bits
+_NO_TENSOR = const(0xFFFF)
+# The weight layout of FULLY_CONNECTED and CONV_2D (docs/format.md): rows in blocks of 8, each
+# block walked 4 inputs at a time; every backend reads the weights in this order where they lie.
 BLOCK_ROWS = const(8)
 HEADER_SIZE = const(16)
 _CRC_START = const(4)  # the CRC covers header bytes 4..11, then the body
-_MODEL_BLOCK = const(24)
-_LAYER_ENTRY = const(12)
+_MODEL_BLOCK = const(28)
+_TENSOR_ENTRY = const(12)
+_OP_ENTRY = const(32)
 
 
 def _pad4(n):
     return n + (-n % 4)
 
 
-class Layer:
-    """One int8 fully connected layer.
+class Tensor:
+    """An int8 NHWC tensor of batch 1: h, w, c, zero_point, offset (in the arena), size."""
 
-    From the layer table: n_in, n_out, n_channels (1, or n_out for per-channel scales),
-    act_min, act_max, output_zp, and the model's rounding code. Where its sections start in
-    the file: bias_at, weights_at (multipliers and shifts follow the bias). Once placed:
-    weights (int8 [n_out * n_in] in the file's layout, rows in blocks of 8: docs/format.md), bias (int32 [n_out], input offset folded in), multipliers
-    (int32) and shifts (int8), [n_channels] each. These are arrays, or views of the file
-    whose items read as unsigned bytes; the int32 ones are always 4-byte aligned."""
+    def __init__(self, h, w, c, zero_point, offset):
+        self.h = h
+        self.w = w
+        self.c = c
+        self.zero_point = zero_point
+        self.offset = offset
+        self.size = h * w * c
 
-    def __init__(self, n_in, n_out, n_channels, act_min, act_max, output_zp, rounding, at):
-        self.n_in = n_in
-        self.n_out = n_out
-        self.n_channels = n_channels
-        self.act_min = act_min
-        self.act_max = act_max
-        self.output_zp = output_zp
-        self.rounding = rounding
-        self.bias_at = at
-        self.weights_at = at + 4 * n_out + 4 * n_channels + _pad4(n_channels)
-        self.end = self.weights_at + _pad4(n_in * n_out)
-        self.weights = self.bias = self.multipliers = self.shifts = None
-        self.weights_signed = True  # False for a view of the file: its items read as unsigned bytes
+
+class Op:
+    """One operator, from its op table entry: kind, n_channels (quantization channels: 1, or
+    one per output channel), x, x2 (second input tensor of ADD, else None), y (tensor
+    indices), act_min, act_max, filter_h/_w, stride_h/_w, pad_top/_left, and where its
+    constants are in the file (at, length). The shapes it works on, from the tensors: in_h,
+    in_w, in_c, out_h, out_w, out_c, input_zp, output_zp (and input2_zp for ADD); for FULLY_CONNECTED and CONV_2D the
+    matrix it multiplies by, n_out rows of n_in (a window's filter_h x filter_w x in_c values).
+
+    Once placed: bias (int32), multipliers (int32), shifts (int8), weights (int8, in the
+    file's layout for the matrix kinds: docs/format.md), or params (int32, ADD and SOFTMAX).
+    These are arrays, or views of the file whose items read as unsigned bytes; the int32 ones
+    are always 4-byte aligned."""
+
+    # RAM: an instance's attributes live in a hash table of its own (about 20 bytes an entry on
+    # a 64-bit port, 10 on a 32-bit one): the table entry's fields are read from the entry
+    # tuple and the shapes from the tensors, through properties; the constants' fields default
+    # to the class's. load reads them while it prepares (the plans copy what they use).
+    weights = bias = multipliers = shifts = params = None
+    weights_signed = True  # False for a view of the file: its items read as unsigned bytes
+    n_in = n_out = 0
+
+    def __init__(self, entry, tensors, rounding):
+        self._entry = entry
+        # LiteRT's reference kernels round twice, as TFLite Micro does, in CONV_2D and
+        # DEPTHWISE_CONV_2D (docs/format.md; host: reference.op_rounding)
+        self.rounding = ROUNDING_TFLM if entry[0] in (CONV_2D, DEPTHWISE_CONV_2D) else rounding
+
+    kind = property(lambda self: self._entry[0])
+    n_channels = property(lambda self: self._entry[2])
+    x = property(lambda self: self._entry[3])
+    x2 = property(lambda self: None if self._entry[4] == _NO_TENSOR else self._entry[4])
+    y = property(lambda self: self._entry[5])
+    act_min = property(lambda self: self._entry[6])
+    act_max = property(lambda self: self._entry[7])
+    at = property(lambda self: self._entry[14])
+    length = property(lambda self: self._entry[15])
+
+    def shape_from(self, tensors):
+        self._xt = x = tensors[self.x]
+        self._yt = y = tensors[self.y]
+        if self.kind == FULLY_CONNECTED:
+            self.n_in, self.n_out = x.size, y.size
+        elif self.kind == CONV_2D:
+            self.n_in, self.n_out = self.filter_h * self.filter_w * x.c, y.c
+        elif self.kind == ADD:
+            self._x2t = tensors[self.x2]
+
+    filter_h = property(lambda self: self._entry[8])
+    filter_w = property(lambda self: self._entry[9])
+    stride_h = property(lambda self: self._entry[10])
+    stride_w = property(lambda self: self._entry[11])
+    pad_top = property(lambda self: self._entry[12])
+    pad_left = property(lambda self: self._entry[13])
+    in_h = property(lambda self: self._xt.h)
+    in_w = property(lambda self: self._xt.w)
+    in_c = property(lambda self: self._xt.c)
+    input_zp = property(lambda self: self._xt.zero_point)
+    input2_zp = property(lambda self: self._x2t.zero_point)  # ADD's second input
+    out_h = property(lambda self: self._yt.h)
+    out_w = property(lambda self: self._yt.w)
+    out_c = property(lambda self: self._yt.c)
+    output_zp = property(lambda self: self._yt.zero_point)
+
+    @property
+    def name(self):
+        return KIND_NAMES[self.kind]
+
+    @property
+    def weighted(self):
+        return self.kind <= DEPTHWISE_CONV_2D
+
+    @property
+    def bias_count(self):
+        return self.out_c if self.kind == DEPTHWISE_CONV_2D else self.n_out
 
     @property
     def weight_bytes(self):
+        if self.kind == DEPTHWISE_CONV_2D:
+            return self.filter_h * self.filter_w * self.out_c
         return self.n_in * self.n_out
+
+    def constants_size(self):
+        """Bytes of the constants section its kind and shapes need (docs/format.md)."""
+        if self.weighted:
+            return 4 * self.bias_count + 4 * self.n_channels + _pad4(self.n_channels) + _pad4(self.weight_bytes)
+        if self.kind == ADD:
+            return 4 * _ADD_PARAMS
+        if self.kind == SOFTMAX:
+            return 4 * _SOFTMAX_PARAMS
+        return 0
 
     @property
     def quant_bytes(self):
-        """Bias, multipliers and shifts: what a layer holds besides its weights."""
-        return 4 * self.n_out + 5 * self.n_channels
+        """Bias, multipliers and shifts: what a weighted op holds besides its weights."""
+        return 4 * self.bias_count + 5 * self.n_channels if self.weighted else self.length
 
 
 class Contents:
-    """What a checked .tmdl file holds, before any section is read into RAM."""
+    """What a checked .tmdl file holds, before any constants are read into RAM."""
 
-    def __init__(self, flags, rounding, block, layers, vectors_at, input_scale_halves=(0, 0)):
-        (self.n_vectors, self.n_in, self.n_out, self.input_scale, self.input_zp,
-         self.output_scale, self.output_zp) = block
+    def __init__(self, rounding, flags, block, tensors, ops, vectors_at, input_scale_halves):
+        (self.n_vectors, self.arena_bytes, self.input_scale, self.input_zp, self.output_scale,
+         self.output_zp) = block
         self.input_scale_halves = input_scale_halves  # the float32 bits as (low 16, high 16)
         self.rounding = rounding
-        self.softmax = bool(flags & FLAG_SOFTMAX)
-        self.layers = layers
+        self.float_input = bool(flags & FLAG_FLOAT_INPUT)
+        self.float_output = bool(flags & FLAG_FLOAT_OUTPUT)
+        self.tensors = tensors
+        self.ops = ops
         self.vectors_at = vectors_at
+        self.n_in = tensors[0].size
+        self.n_out = tensors[-1].size
 
     @property
-    def widest(self):
-        return max(max(l.n_in, l.n_out) for l in self.layers)
+    def softmax(self):
+        """True when the graph ends in SOFTMAX (its int8 output is a probability in 1/256ths)."""
+        return self.ops[-1].kind == SOFTMAX
+
+    @property
+    def is_dense(self):
+        return all(op.kind == FULLY_CONNECTED for op in self.ops)
 
 
 def _crc32_soft(data, crc=0):
@@ -124,14 +220,8 @@ def _read_at(f, image, at, n):
     return f.read(n)
 
 
-def read(f, image=None):
-    """Check the file's header, CRC and structure; return its Contents. `image` is a view of
-    the whole file when it supports the buffer protocol, else None. Reads only the header,
-    the model block and the layer table into RAM (and 256 bytes at a time for the CRC)."""
-    if image is not None:
-        size = len(image)
-    else:
-        size = f.seek(0, 2)
+def _check_header(f, image, size):
+    """(rounding, flags, body length) of a file whose header, length and CRC are right."""
     if size < HEADER_SIZE:
         raise ValueError("truncated .tmdl: %d bytes, header alone is %d" % (size, HEADER_SIZE))
     magic, version, rounding, flags, length, crc = struct.unpack("<4sHBBII", _read_at(f, image, 0, HEADER_SIZE))
@@ -155,60 +245,204 @@ def read(f, image=None):
         raise ValueError("unknown .tmdl rounding %d" % rounding)
     if flags & ~_KNOWN_FLAGS:
         raise ValueError("unknown .tmdl flags 0x%02x" % flags)
+    return rounding, flags, length
 
+
+def _need(at, n, end, what):
+    if at + n > end:
+        raise ValueError("truncated .tmdl: %s needs %d bytes at offset %d, file ends at %d" % (what, n, at, end))
+
+
+def read(f, image=None):
+    """Check the file's header, CRC and structure; return its Contents. `image` is a view of
+    the whole file when it supports the buffer protocol, else None. Reads only the header, the
+    model block, and the tensor and operator tables one entry at a time (and 256 bytes at a
+    time for the CRC); the constants' values are checked when they are placed."""
+    size = len(image) if image is not None else f.seek(0, 2)
+    rounding, flags, length = _check_header(f, image, size)
     end = HEADER_SIZE + length
-    at = HEADER_SIZE + _MODEL_BLOCK
-    if at > end:
-        raise ValueError("truncated .tmdl: model block needs %d bytes, %d left" % (_MODEL_BLOCK, length))
-    block = _read_at(f, image, HEADER_SIZE, _MODEL_BLOCK)
-    n_layers, n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp = struct.unpack("<HHHHfifi", block)
+    at = HEADER_SIZE
+    _need(at, _MODEL_BLOCK, end, "model block")
+    block = _read_at(f, image, at, _MODEL_BLOCK)
+    n_ops, n_tensors, n_vec, _, arena, in_scale, in_zp, out_scale, out_zp = struct.unpack("<HHHHIfifi", block)
     # the input scale's float32 bits as two halves (small ints everywhere): a Python float
     # may not hold it exactly (CircuitPython drops 2 mantissa bits), and quantize needs it exact
-    in_scale_bits = struct.unpack_from("<HH", block, 8)
-    if not n_layers:
-        raise ValueError("invalid .tmdl: no layers")
-    if at + _LAYER_ENTRY * n_layers > end:
-        raise ValueError("truncated .tmdl: layer table needs %d bytes, %d left" % (_LAYER_ENTRY * n_layers, end - at))
-    table = _read_at(f, image, at, _LAYER_ENTRY * n_layers)
-    at += _LAYER_ENTRY * n_layers
-    layers = []
-    width = n_in
-    for i in range(n_layers):
-        l_in, l_out, n_q, act_min, act_max, zp, kind, layout = struct.unpack_from("<HHHbbbBH", table, i * _LAYER_ENTRY)
-        if kind != _FULLY_CONNECTED or layout != LAYOUT_BLOCKS8:
-            raise ValueError("invalid .tmdl: layer %d has kind %d, weight layout %d (expected %d, %d)"
-                             % (i, kind, layout, _FULLY_CONNECTED, LAYOUT_BLOCKS8))
-        if l_in != width or not l_out:
-            raise ValueError("invalid .tmdl: layer %d is %d->%d, previous output is %d" % (i, l_in, l_out, width))
-        if n_q != 1 and n_q != l_out:
-            raise ValueError("invalid .tmdl: layer %d has %d quantization channels for %d outputs" % (i, n_q, l_out))
-        if act_min > act_max:
-            raise ValueError("invalid .tmdl: layer %d activation range [%d, %d]" % (i, act_min, act_max))
-        layer = Layer(l_in, l_out, n_q, act_min, act_max, zp, rounding, at)
-        if layer.end > end:
-            raise ValueError("truncated .tmdl: layer %d needs %d bytes, %d left" % (i, layer.end - at, end - at))
-        layers.append(layer)
-        at = layer.end
-        width = l_out
-    if width != n_out:
-        raise ValueError("invalid .tmdl: last layer gives %d outputs, header says %d" % (width, n_out))
-    vectors = _pad4(n_vec * n_in) + _pad4(n_vec * n_out)
+    in_scale_bits = struct.unpack_from("<HH", block, 12)
+    if n_ops == 0 or n_tensors < 2:
+        raise ValueError("invalid .tmdl: %d operators over %d tensors" % (n_ops, n_tensors))
+    at += _MODEL_BLOCK
+    tensors = []
+    for k in range(n_tensors):
+        _need(at, _TENSOR_ENTRY, end, "tensor %d" % k)
+        h, w, c, zp, _, offset = struct.unpack("<HHHbBI", _read_at(f, image, at, _TENSOR_ENTRY))
+        if not (h and w and c):
+            raise ValueError("invalid .tmdl: tensor %d has shape (%d, %d, %d)" % (k, h, w, c))
+        tensors.append(Tensor(h, w, c, zp, offset))
+        at += _TENSOR_ENTRY
+    _need(at, _OP_ENTRY * n_ops, end, "operator table")
+    ops = _read_ops(f, image, at, n_ops, tensors, rounding)
+    at += _OP_ENTRY * n_ops
+    for op in ops:
+        at += op.length
+    if at > end:
+        raise ValueError("truncated .tmdl: operator constants end at %d, file ends at %d" % (at, end))
+    check_arena(ops, tensors, arena)
+    if in_zp != tensors[0].zero_point or out_zp != tensors[-1].zero_point:
+        raise ValueError("invalid .tmdl: the model's zero points (%d, %d) are not its input and output tensors' (%d, %d)"
+                         % (in_zp, out_zp, tensors[0].zero_point, tensors[-1].zero_point))
+    vectors = _pad4(n_vec * tensors[0].size) + _pad4(n_vec * tensors[-1].size)
     if at + vectors != end:
         if at + vectors > end:
             raise ValueError("truncated .tmdl: golden vectors need %d bytes, %d left" % (vectors, end - at))
         raise ValueError("invalid .tmdl: %d unexpected bytes after the last section" % (end - at - vectors))
-    return Contents(flags, rounding, (n_vec, n_in, n_out, in_scale, in_zp, out_scale, out_zp), layers, at,
+    return Contents(rounding, flags, (n_vec, arena, in_scale, in_zp, out_scale, out_zp), tensors, ops, at,
                     in_scale_bits)
 
 
-def _check_quantization(layer, i):
-    mult, shift = layer.multipliers, layer.shifts
-    for c in range(layer.n_channels):
-        s = shift[c]
-        if s > 127:  # a view of the file reads unsigned bytes
-            s -= 256
-        if struct.unpack_from("<i", mult, 4 * c)[0] < 0 or not -31 <= s <= 30:
-            raise ValueError("invalid .tmdl: layer %d multiplier or shift out of range" % i)
+def _read_ops(f, image, at, n_ops, tensors, rounding):
+    """The operator table, one 32-byte entry at a time, each checked against the tensors and
+    the ops before it."""
+    n_tensors = len(tensors)
+    written = bytearray(n_tensors)
+    written[0] = 1
+    constants_at = at + _OP_ENTRY * n_ops  # the first op's constants follow the table
+    ops = []
+    for i in range(n_ops):
+        op = Op(struct.unpack("<BBHHHHbbHHHHHHII", _read_at(f, image, at + _OP_ENTRY * i, _OP_ENTRY)), tensors,
+                rounding)
+        where = "operator %d (%s)" % (i, KIND_NAMES[op.kind] if op.kind < len(KIND_NAMES)
+                                      else "unknown kind %d" % op.kind)
+        if op.kind >= len(KIND_NAMES):
+            raise ValueError("invalid .tmdl: %s: tinyml knows kinds 0 to %d" % (where, len(KIND_NAMES) - 1))
+        for t in (op.x, op.y) if op.x2 is None else (op.x, op.x2, op.y):
+            if t >= n_tensors:
+                raise ValueError("invalid .tmdl: %s names tensor %d; there are %d" % (where, t, n_tensors))
+        if not written[op.x] or (op.x2 is not None and not written[op.x2]) or written[op.y]:
+            raise ValueError("invalid .tmdl: %s reads a tensor not yet written, or writes one twice" % where)
+        written[op.y] = 1
+        if op.n_channels and not op.weighted:
+            raise ValueError("invalid .tmdl: %s has quantization channels" % where)
+        op.shape_from(tensors)
+        need = op.constants_size()
+        if op.length != need or op.at != (constants_at if need else 0):
+            raise ValueError("invalid .tmdl: %s constants are %d bytes at %d; its shapes need %d at %d"
+                             % (where, op.length, op.at, need, constants_at if need else 0))
+        _check_op(op, tensors, where)
+        constants_at += need
+        ops.append(op)
+    if ops[-1].y != n_tensors - 1 or not all(written):
+        raise ValueError("invalid .tmdl: the last operator must write the last tensor, and every tensor be written")
+    return ops
+
+
+def _check_window(op, where):
+    """Every output position's window overlaps the input (so a pool never averages nothing)."""
+    for name, f, s, p, n_in, n_out in (("height", op.filter_h, op.stride_h, op.pad_top, op.in_h, op.out_h),
+                                       ("width", op.filter_w, op.stride_w, op.pad_left, op.in_w, op.out_w)):
+        if f < 1 or s < 1:
+            raise ValueError("invalid .tmdl: %s has filter (%d, %d), stride (%d, %d)"
+                             % (where, op.filter_h, op.filter_w, op.stride_h, op.stride_w))
+        if p >= f or (n_out - 1) * s - p >= n_in:
+            raise ValueError("invalid .tmdl: %s: output %s %d with filter %d, stride %d and padding %d reads "
+                             "outside an input of %s %d" % (where, name, n_out, f, s, p, name, n_in))
+
+
+def _check_op(op, tensors, where):
+    """The shapes and ranges an op of its kind needs (its constants' values: _check_values)."""
+    kind = op.kind
+    if op.act_min > op.act_max:
+        raise ValueError("invalid .tmdl: %s activation range [%d, %d]" % (where, op.act_min, op.act_max))
+    if (op.x2 is not None) != (kind == ADD):
+        raise ValueError("invalid .tmdl: %s has %d inputs" % (where, 1 if op.x2 is None else 2))
+    if CONV_2D <= kind <= MAX_POOL_2D:
+        _check_window(op, where)
+        if kind != CONV_2D and op.in_c != op.out_c:
+            raise ValueError("invalid .tmdl: %s maps %d channels to %d" % (where, op.in_c, op.out_c))
+    elif op.filter_h or op.filter_w or op.stride_h or op.stride_w or op.pad_top or op.pad_left:
+        raise ValueError("invalid .tmdl: %s has a filter, stride or padding" % where)
+    if kind in (AVERAGE_POOL_2D, MAX_POOL_2D) and op.input_zp != op.output_zp:
+        raise ValueError("invalid .tmdl: %s changes the zero point (%d -> %d)" % (where, op.input_zp, op.output_zp))
+    if kind in (ADD, SOFTMAX):
+        y = tensors[op.y]
+        for t in (op.x,) if op.x2 is None else (op.x, op.x2):
+            x = tensors[t]
+            if (x.h, x.w, x.c) != (y.h, y.w, y.c):
+                raise ValueError("invalid .tmdl: %s input shape (%d, %d, %d), output (%d, %d, %d)"
+                                 % (where, x.h, x.w, x.c, y.h, y.w, y.c))
+    if kind == SOFTMAX and (op.output_zp != -128 or op.act_min != -128 or op.act_max != 127
+                            or not 1 <= op.out_c <= _SOFTMAX_MAX_DEPTH):
+        raise ValueError("invalid .tmdl: %s output zero point %d, range [%d, %d], %d values a row: SOFTMAX gives "
+                         "zero point -128, the whole int8 range, and sums at most %d values (TFLite's 12 integer bits)"
+                         % (where, op.output_zp, op.act_min, op.act_max, op.out_c, _SOFTMAX_MAX_DEPTH))
+    if op.weighted:
+        n_out = tensors[op.y].size if kind == FULLY_CONNECTED else op.out_c
+        if op.n_channels != 1 and op.n_channels != n_out:
+            raise ValueError("invalid .tmdl: %s has %d quantization channels for %d outputs"
+                             % (where, op.n_channels, n_out))
+
+
+def lifetimes(ops, n_tensors):
+    """(first, last): per tensor, the op index from which it must keep its bytes (the op that
+    writes it) to the last op that reads it; the model's input and output: the whole invoke
+    (tmdl.lifetimes on the host: m.input survives invoke())."""
+    first = array("H", bytes(2 * n_tensors))
+    last = array("H", bytes(2 * n_tensors))
+    for i, op in enumerate(ops):
+        first[op.y] = i
+        if last[op.y] < i:
+            last[op.y] = i
+        for t in (op.x,) if op.x2 is None else (op.x, op.x2):
+            if last[t] < i:
+                last[t] = i
+    last[0] = last[n_tensors - 1] = len(ops)
+    return first, last
+
+
+def check_arena(ops, tensors, arena_bytes):
+    """Every tensor inside the arena at a 4-byte boundary, and no two tensors that are live at
+    the same time sharing a byte (so an op's output never overlaps its inputs)."""
+    for k, t in enumerate(tensors):
+        if t.offset % 4 or t.offset + t.size > arena_bytes:
+            raise ValueError("invalid .tmdl: tensor %d (%d bytes at %d) is not inside the %d-byte arena at a 4-byte "
+                             "boundary" % (k, t.size, t.offset, arena_bytes))
+    first, last = lifetimes(ops, len(tensors))
+    for a in range(len(tensors)):
+        ta = tensors[a]
+        for b in range(a):
+            tb = tensors[b]
+            if (first[a] <= last[b] and first[b] <= last[a]
+                    and ta.offset < tb.offset + tb.size and tb.offset < ta.offset + ta.size):
+                raise ValueError("invalid .tmdl: tensors %d and %d are live together and overlap in the arena" % (b, a))
+
+
+def _i32(buf, k):
+    return struct.unpack_from("<i", buf, 4 * k)[0]
+
+
+def _i8(buf, k):
+    s = buf[k]
+    return s - 256 if s > 127 else s  # a view of the file reads unsigned bytes
+
+
+def _check_values(op, i):
+    """The constants' values an op of its kind needs: multipliers >= 0, shifts in [-31, 30],
+    ADD's left shift in [0, 22], SOFTMAX's left shift in [0, 31] and diff_min <= 0."""
+    where = "operator %d (%s)" % (i, op.name)
+    if op.weighted:
+        for c in range(op.n_channels):
+            if _i32(op.multipliers, c) < 0 or not -31 <= _i8(op.shifts, c) <= 30:
+                raise ValueError("invalid .tmdl: %s multiplier or shift out of range" % where)
+    elif op.kind == ADD:
+        p = op.params
+        for k in (0, 2, 4):
+            if _i32(p, k) < 0 or not -31 <= _i32(p, k + 1) <= 30:
+                raise ValueError("invalid .tmdl: %s multiplier, shift or left shift out of range" % where)
+        if not 0 <= _i32(p, 6) <= 22:
+            raise ValueError("invalid .tmdl: %s multiplier, shift or left shift out of range" % where)
+    elif op.kind == SOFTMAX:
+        p = op.params
+        if _i32(p, 0) < 0 or not 0 <= _i32(p, 1) <= 31 or _i32(p, 2) > 0:
+            raise ValueError("invalid .tmdl: %s input multiplier, left shift or diff_min out of range" % where)
 
 
 def _array(f, typecode, count, itemsize, at):
@@ -219,24 +453,25 @@ def _array(f, typecode, count, itemsize, at):
     return a
 
 
-def _place_quantization(f, layer):
-    at = layer.bias_at
-    layer.bias = _array(f, "i", layer.n_out, 4, at)
-    at += 4 * layer.n_out
-    layer.multipliers = _array(f, "i", layer.n_channels, 4, at)
-    layer.shifts = _array(f, "b", layer.n_channels, 1, at + 4 * layer.n_channels)
-
-
 def place_in_ram(f, contents):
-    """Read every section into RAM (a file on an ordinary filesystem); the weights into
-    int8_buffer()s, so the largest allocation is each layer's weights once, not twice."""
-    for i, layer in enumerate(contents.layers):
-        _place_quantization(f, layer)
-        _check_quantization(layer, i)
-        layer.weights, layer.weights_signed = int8_buffer(layer.weight_bytes)
-        f.seek(layer.weights_at)
-        if layer.weight_bytes and f.readinto(layer.weights) != layer.weight_bytes:
-            raise ValueError("truncated .tmdl: file ends inside layer %d weights" % i)
+    """Read every op's constants into RAM (a file on an ordinary filesystem); the weights into
+    int8_buffer()s, so the largest allocation is each op's weights once, not twice."""
+    for i, op in enumerate(contents.ops):
+        at = op.at
+        if op.weighted:
+            op.bias = _array(f, "i", op.bias_count, 4, at)
+            at += 4 * op.bias_count
+            op.multipliers = _array(f, "i", op.n_channels, 4, at)
+            at += 4 * op.n_channels
+            op.shifts = _array(f, "b", op.n_channels, 1, at)
+            at += _pad4(op.n_channels)
+            op.weights, op.weights_signed = int8_buffer(op.weight_bytes)
+            f.seek(at)
+            if op.weight_bytes and f.readinto(op.weights) != op.weight_bytes:
+                raise ValueError("truncated .tmdl: file ends inside operator %d weights" % i)
+        elif op.length:
+            op.params = _array(f, "i", op.length // 4, 4, at)
+        _check_values(op, i)
 
 
 def image_of(f):
@@ -257,28 +492,37 @@ def is_word_aligned(buf):
     return addressof(buf) & 3 == 0
 
 
+def _point_at(op, buf, base, int32_in_place, signed):
+    """Point op's sections at their bytes in buf, its constants starting at buf[base]; int32
+    sections are copied into arrays unless they can be used in place (word-aligned)."""
+    def int32(at, n):
+        view = buf[at:at + 4 * n]
+        return view if int32_in_place else array("i", bytes(view))
+
+    if op.weighted:
+        at = base
+        op.bias = int32(at, op.bias_count)
+        at += 4 * op.bias_count
+        op.multipliers = int32(at, op.n_channels)
+        at += 4 * op.n_channels
+        op.shifts = buf[at:at + op.n_channels]
+        at += _pad4(op.n_channels)
+        op.weights = buf[at:at + op.weight_bytes]
+        op.weights_signed = signed
+    elif op.length:
+        op.params = int32(base, op.length // 4)
+
+
 def place_in_image(image, contents):
-    """Use each layer's sections where they lie in `image` (views, no copy). The int32
-    sections are used in place only when the file starts at a 4-byte boundary: a Cortex-M0+
-    cannot load words from other addresses, and mpremote's own ROMFS builder does not align
-    file data. In a file that does not, bias and multipliers are copied into RAM arrays (4
-    bytes per output); the weights and shifts, bytes, stay in place. Returns whether the
-    int32 sections are in place."""
+    """Use each op's constants where they lie in `image` (views, no copy). The int32 sections
+    are used in place only when the file starts at a 4-byte boundary: a Cortex-M0+ cannot load
+    words from other addresses, and mpremote's own ROMFS builder does not align file data. In
+    a file that does not, bias, multipliers and params are copied into RAM arrays; the weights
+    and shifts, bytes, stay in place. Returns whether the int32 sections are in place."""
     aligned = is_word_aligned(image)
-    for i, layer in enumerate(contents.layers):
-        at = layer.bias_at
-        mult_at = at + 4 * layer.n_out
-        shift_at = mult_at + 4 * layer.n_channels
-        if aligned:
-            layer.bias = image[at:mult_at]
-            layer.multipliers = image[mult_at:shift_at]
-        else:
-            layer.bias = array("i", bytes(image[at:mult_at]))
-            layer.multipliers = array("i", bytes(image[mult_at:shift_at]))
-        layer.shifts = image[shift_at:shift_at + layer.n_channels]
-        layer.weights = image[layer.weights_at:layer.weights_at + layer.weight_bytes]
-        layer.weights_signed = False
-        _check_quantization(layer, i)
+    for i, op in enumerate(contents.ops):
+        _point_at(op, image, op.at, aligned, False)
+        _check_values(op, i)
     return aligned
 
 
@@ -295,27 +539,20 @@ def int8_buffer(n):
 
 
 def stream_window(contents):
-    """The one buffer a streamed model reads each layer's sections into, as large as the
-    largest layer's bias, multipliers, shifts and weights together, and whether its bytes
-    read as signed (int8_buffer())."""
-    return int8_buffer(max(l.end - l.bias_at for l in contents.layers))
+    """The one buffer a streamed model reads each op's constants into, as large as the largest
+    op's, and whether its bytes read as signed (int8_buffer())."""
+    return int8_buffer(max(op.length for op in contents.ops))
 
 
-def place_in_window(f, layer, window, signed, i):
-    """Read `layer`'s sections from f into `window` (a memoryview of stream_window()) and
-    point the layer at them. The window's start is word-aligned (an array's data) and every
-    section keeps its offset from the layer's 4-aligned start, so the int32 views are aligned."""
-    n = layer.end - layer.bias_at
-    f.seek(layer.bias_at)
+def place_in_window(f, op, window, signed, i):
+    """Read op's constants from f into `window` (a memoryview of stream_window()) and point
+    the op at them. The window's start is word-aligned (an array's data) and every section
+    keeps its offset from the op's 4-aligned start, so the int32 views are aligned. Returns
+    the view the op's constants fill (refilled before each run)."""
+    n = op.length
+    f.seek(op.at)
     if f.readinto(window[:n]) != n:
-        raise ValueError("truncated .tmdl: file ends inside layer %d" % i)
-    mult_at = 4 * layer.n_out
-    shift_at = mult_at + 4 * layer.n_channels
-    weights_at = layer.weights_at - layer.bias_at
-    layer.bias = window[:mult_at]
-    layer.multipliers = window[mult_at:shift_at]
-    layer.shifts = window[shift_at:shift_at + layer.n_channels]
-    layer.weights = window[weights_at:weights_at + layer.weight_bytes]
-    layer.weights_signed = signed
-    _check_quantization(layer, i)
+        raise ValueError("truncated .tmdl: file ends inside operator %d" % i)
+    _point_at(op, window, 0, True, signed)
+    _check_values(op, i)
     return window[:n]
