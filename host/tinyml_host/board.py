@@ -28,13 +28,16 @@ def autodetect_port() -> str:
 
 
 @contextlib.contextmanager
-def connect(port: str | None, board_id: str = "nano33_ble_sense", romfs_size: int | None = None):
+def connect(port: str | None, board_id: str = "nano33_ble_sense", romfs_size: int | None = None, mic=None):
     """A Board at `port`; "sim" runs the virtual board on out/sim/flash for the duration
-    (romfs_size: its ROMFS partition, default the board's stock one)."""
+    (romfs_size: its ROMFS partition, default the board's stock one; mic: what its microphone
+    hears, a WAV file or a folder of them)."""
+    if mic is not None and port != "sim":
+        raise TinymlError("--mic feeds the virtual board's microphone: use it with --port sim")
     if port == "sim":
         from .sim import VirtualBoard
 
-        with VirtualBoard(SIM_FLASH, board=board_id, romfs_size=romfs_size) as vb, Board(vb.port) as b:
+        with VirtualBoard(SIM_FLASH, board=board_id, romfs_size=romfs_size, mic=mic) as vb, Board(vb.port) as b:
             yield b
         return
     with Board(port or autodetect_port()) as b:

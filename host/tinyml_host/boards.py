@@ -40,6 +40,18 @@ def _sleep(modes):
     return (modes["lightsleep_timed"], bool(modes["lightsleep_keeps_ble"]), bool(modes["lightsleep_keeps_usb"]))
 
 
+def _mic(mp, cp):
+    """(micropython, circuitpython): ("i2s", id, sck, ws, sd) or ("pdm", clock, data, power) or None
+    for MicroPython; ("pdm", clock, data, power) or None for CircuitPython."""
+    if mp is None:
+        m = None
+    elif mp["interface"] == "i2s":
+        m = ("i2s", mp["id"], mp["sck"], mp["ws"], mp["sd"])
+    else:
+        m = ("pdm", mp["clock"], mp["data"], mp["power"])
+    return (m, None if cp is None else ("pdm", cp["clock"], cp["data"], cp["power"]))
+
+
 def device_module(boards: dict) -> str:
     """Only the facts the board needs at run time (cheap to import on a board)."""
     lines = ["# Generated from boards.json by `tinyml boards --write`; do not edit.",
@@ -47,6 +59,8 @@ def device_module(boards: dict) -> str:
              "# i2c: (micropython id, scl, sda, circuitpython scl, sda, frequency)",
              "# power, pullup: (micropython pin, circuitpython pin) to drive high, or None",
              "# sensors: (kind, part, addresses, micropython driver, circuitpython driver)",
+             "# mic: (micropython: ('i2s', id, sck, ws, sd) | ('pdm', clock, data, power) | None,",
+             "#       circuitpython: ('pdm', clock, data, power) | None)",
              "# sleep: (machine.lightsleep(ms) is a timed sleep, it keeps a BLE link, it keeps USB serial)",
              "BOARDS = {"]
     for board_id, b in boards.items():
@@ -62,6 +76,7 @@ def device_module(boards: dict) -> str:
             "pullup": _pair(b["i2c_pullup"]),
             "sensors": tuple((s["kind"], s["part"], tuple(s["addresses"]), s["driver"]["micropython"],
                               s["driver"]["circuitpython"]) for s in b["sensors"]),
+            "mic": _mic(b["microphone"]["micropython"], b["microphone"]["circuitpython"]),
             "ble": (b["ble"]["micropython"], b["ble"]["circuitpython"]),
             "sleep": _sleep(b["power"]["sleep_modes"]),
         }

@@ -59,7 +59,7 @@ def _describe(model) -> str:
 def cmd_sim(args):
     from . import sim
 
-    return sim.run_sim(args.flash, args.board, args.romfs_size, args.heap)
+    return sim.run_sim(args.flash, args.board, args.romfs_size, args.heap, mic=args.mic)
 
 
 def cmd_demo(args):
@@ -128,7 +128,7 @@ def cmd_run(args):
     from .inputs import read_text
 
     code = read_text(args.script, "a Python script")
-    with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
+    with connect(args.port, args.board, romfs_size=args.romfs_size, mic=args.mic) as board:
         board.run(code)
 
 
@@ -243,7 +243,7 @@ def cmd_monitor(args):
     from . import monitor
 
     transport = monitor.open_transport(args.port, args.ble, args.board, reconnect=args.reconnect,
-                                       scan_timeout=args.scan_timeout, app=args.app)
+                                       scan_timeout=args.scan_timeout, app=args.app, mic=args.mic)
     classes = args.classes or ("models/gesture.classes" if args.app == "gesture" else None)
     if classes and (args.classes or Path(classes).exists()):
         transport.class_names = monitor.transports.read_class_names(classes)
@@ -276,6 +276,13 @@ def _board_args(s):
     s.add_argument("--romfs-size", type=int, metavar="BYTES",
                    help="with --port sim: ROMFS partition size of a custom firmware build "
                         "(default: the board's stock partition)")
+
+
+def _mic_arg(s, sim_only=False):
+    s.add_argument("--mic", metavar="FILE_OR_DIR",
+                   help=("with --port sim: " if sim_only else "") + "what the virtual board's microphone hears: "
+                        "a WAV file or a folder of them played in name order (any rate, made 16 kHz mono), "
+                        "from when a microphone starts; then silence")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -314,6 +321,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--heap", metavar="BYTES|board",
                    help="MicroPython heap of the virtual board: bytes, or 'board' for the simulated board's "
                         "stock heap (boards.json); default the unix port's own (2 MB)")
+    _mic_arg(s)
     s.set_defaults(func=cmd_sim)
 
     s = sub.add_parser("demo", help="sine: train, export, deploy to the virtual board, run and plot; "
@@ -345,6 +353,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run a script on the board (after a soft reset), showing its output")
     s.add_argument("script")
     _board_args(s)
+    _mic_arg(s, sim_only=True)
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("info", help="board, firmware, native module, free RAM and flash, models")
@@ -387,6 +396,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("monitor", help="watch live telemetry: --ble NAME, --port PATH (USB serial) or --port sim")
     _board_args(s)
+    _mic_arg(s, sim_only=True)
     s.add_argument("--ble", metavar="NAME_OR_ADDRESS", help="connect over BLE (bleak) to the board's NUS")
     s.add_argument("--reconnect", action="store_true", help="BLE: connect again after a disconnect")
     s.add_argument("--scan-timeout", type=float, default=10, help="BLE: seconds to look for the board")

@@ -24,7 +24,7 @@ def cmd_record(args):
         return
     record.record(args.port, Path(args.data), args.label, board_id=args.board, gesture=args.gesture,
                   sensor=args.sensor, seconds=args.seconds, takes=args.takes, seed=args.seed, countdown=args.countdown,
-                  live=False if args.no_live else None)
+                  live=False if args.no_live else None, mic=args.mic, count=args.count)
 
 
 def cmd_data(args):
@@ -84,7 +84,13 @@ def add_commands(sub):
     s.add_argument("--data", default="data", help="dataset folder (default data/)")
     s.add_argument("--gesture", help="--port sim: the gesture the virtual board acts out (default: the label's)")
     s.add_argument("--sensor", default="imu", help="imu (default: 50 Hz), environment (temperature, humidity, "
-                                                   "pressure) or magnetometer, each at its data rate")
+                                                   "pressure), magnetometer, each at its data rate, or mic "
+                                                   "(one-second 16 kHz WAV clips)")
+    s.add_argument("--count", type=int, help="--sensor mic: clips in a row, a prompt before each (default 1; "
+                                             "the same as --takes)")
+    s.add_argument("--mic", metavar="FILE_OR_DIR",
+                   help="--port sim: what the virtual board's microphone hears, a WAV file or a folder of "
+                        "them; at each prompt it plays the next file, after the last the first again")
     s.add_argument("--seed", type=int, help="--port sim: first take's variation (default: from the clock)")
     s.add_argument("--countdown", type=int, default=3, help="seconds of countdown before each take (default 3)")
     s.add_argument("--no-live", action="store_true", help="no live plot (also when output is not a terminal)")

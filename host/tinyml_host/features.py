@@ -106,6 +106,7 @@ class Plan:
     snr_shift: int
     log_correction_bits: int       # filterbank output shifted by this before the log
     channel_matrix: np.ndarray = field(repr=False, default=None)  # uint64 (channels, bins)
+    fft_order: np.ndarray = field(repr=False, default=None)  # the complex FFT's input order (fft_size / 2)
 
 
 def _f32(x) -> np.float32:
@@ -262,6 +263,7 @@ def plan(config: FrontendConfig = MICRO_SPEECH) -> Plan:
              _gain_lut(config, config.smoothing_bits - correction) if config.enable_pcan else np.zeros(0, np.int16),
              snr_shift, correction)
     p.channel_matrix = _channel_matrix(p)
+    p.fft_order = _digit_reversed_order(half, p.radices)
     return p
 
 
@@ -275,6 +277,26 @@ def _channel_matrix(p: Plan) -> np.ndarray:
         if band < p.config.num_channels:
             m[band, k] = np.uint64(int(p.bin_unweight[k]) % (1 << 64))
     return m
+
+
+# --- the config for a board: packed bytes -------------------------------------------------------
+
+PACK_MAGIC = b"TFE1"
+
+
+def pack_config(p: Plan) -> bytes:
+    """The plan as the board's front end reads it (device/lib/tinyml/features.py; the layout is
+    docs/features.md, "Packed config"): b"TFE1", 15 int32 scalars in tml_fe_config's order, then
+    the tables as little-endian 16-bit values, each sized by the scalars."""
+    c = p.config
+    scalars = [p.window_samples, p.step_samples, p.fft_size, c.num_channels, p.start_bin, p.end_bin,
+               c.smoothing_bits, p.even_smoothing, p.odd_smoothing, p.min_signal_remaining, int(c.enable_pcan),
+               p.snr_shift if c.enable_pcan else 0, int(c.enable_log), p.log_correction_bits, c.scale_shift]
+    tables = [np.asarray(p.window, "<i2"), np.asarray(p.twiddles, "<i2").reshape(-1),
+              np.asarray(p.split_twiddles, "<i2").reshape(-1), np.asarray(p.bin_channel, "<u2"),
+              np.asarray(p.bin_weight, "<i2"), np.asarray(p.bin_unweight, "<i2"),
+              np.asarray(p.gain_lut if c.enable_pcan else np.zeros(0), "<i2"), np.asarray(p.fft_order, "<u2")]
+    return PACK_MAGIC + np.asarray(scalars, "<i4").tobytes() + b"".join(t.tobytes() for t in tables)
 
 
 # --- stage 1: the window ---------------------------------------------------------------------
@@ -343,8 +365,7 @@ def complex_fft(re: np.ndarray, im: np.ndarray, p: Plan) -> tuple[np.ndarray, np
     """kissfft's forward transform of fft_size / 2 points in Q15, scaled by 1 / n: each
     butterfly divides by its radix first (multiply by 32767 // radix, round half up)."""
     n = len(re)
-    order = _digit_reversed_order(n, p.radices)
-    re, im = re[order].astype(np.int64), im[order].astype(np.int64)
+    re, im = re[p.fft_order].astype(np.int64), im[p.fft_order].astype(np.int64)
     span = 1
     for level in range(len(p.radices) - 1, -1, -1):
         radix = p.radices[level]

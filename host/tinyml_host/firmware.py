@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ class Plan:
     out: Path          # where it is copied
     flash: str         # how to flash it
     esp_idf: bool = False
+    romfs_check: bool = False   # rp2 with a ROMFS size: check the firmware stays below it
 
 
 def _romfs_cmake(mp_dir: Path, romfs_bytes: int) -> str:
@@ -109,7 +111,35 @@ def plan(board_id: str, mp_dir: Path | None = None, romfs_bytes: int | None = No
         env = {"CMAKE_ARGS": _romfs_cmake(mp_dir, romfs_bytes)} if romfs_bytes else {}
         steps.append(Step("build", ["make", "-C", str(port_dir), f"BOARD={board}",
                                     f"USER_C_MODULES={NATIVE / 'micropython' / 'micropython.cmake'}"], env))
-    return Plan(board_id, steps, built, out, flash)
+    return Plan(board_id, steps, built, out, flash, romfs_check=port == "rp2" and bool(romfs_bytes))
+
+
+XIP_BASE = 0x10000000   # where an RP2040/RP2350's flash appears in its address space
+
+
+def check_rp2_romfs(image: bytes) -> None:
+    """Refuse an rp2 firmware that reaches into its own ROMFS partition. Releases before pico-sdk
+    2.3 place ROMFS just below the filesystem with no linker reservation, so a firmware larger
+    than the code space left would be overwritten by the first `tinyml deploy --romfs`. The
+    partition's place is in the image's binary info: a block device entry named "ROMFS"
+    (u16 type, u16 tag, u32 name address, u32 start address, u32 size)."""
+    name = image.find(b"ROMFS\0")
+    if name < 0:
+        raise TinymlError("the firmware has no ROMFS partition entry: the ROMFS size did not reach the build")
+    ref = struct.pack("<I", XIP_BASE + name)
+    at = image.find(ref)
+    while at >= 0:
+        start, size = struct.unpack_from("<II", image, at + 4)
+        if XIP_BASE <= start and size and size % 4096 == 0:
+            break
+        at = image.find(ref, at + 1)
+    else:
+        raise TinymlError("cannot find where the ROMFS partition starts in the firmware's binary info")
+    if XIP_BASE + len(image) > start:
+        fits = (start - XIP_BASE + size - len(image)) // 4096 * 4096
+        raise TinymlError(f"the firmware ({len(image):,} bytes) reaches into the ROMFS partition that starts "
+                          f"{start - XIP_BASE:,} bytes into flash; a deploy would overwrite it: build again with "
+                          f"--romfs-bytes {fits} or less")
 
 
 def run(p: Plan, progress=print) -> Path:
@@ -128,6 +158,8 @@ def run(p: Plan, progress=print) -> Path:
             raise TinymlError(f"{step.what} failed (exit {proc.returncode}){hint}: {step.shell()}")
     if not p.built.exists():
         raise TinymlError(f"the build finished but left no {p.built}")
+    if p.romfs_check:
+        check_rp2_romfs(p.built.with_suffix(".bin").read_bytes())
     p.out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(p.built, p.out)
     progress(f"firmware with _tinyml: {p.out} ({p.out.stat().st_size:,} bytes)\nflash it: {p.flash}")

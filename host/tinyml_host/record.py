@@ -9,6 +9,7 @@ person would in front of a real board."""
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -109,6 +110,121 @@ class TakeStream:
         else:
             scale = SENSORS[self.kind]["scale"]
         return (raw * np.array(scale)).astype(np.float32)
+
+
+# --- the microphone: prompted one-second clips, written as 16 kHz mono int16 WAV ---------------
+
+CLIP_SECONDS = 1.0
+CLIP_FORMAT = "tinyml-clip/1"
+
+
+@dataclass
+class ClipStream:
+    """What arrived of one clip (device/lib/tinyml/record.py record_clip): A header, R lines, E."""
+
+    header: dict = field(default_factory=dict)
+    samples: list = field(default_factory=list)
+    seq_gaps: int = 0
+    lost: int | None = None
+    ended: bool = False
+    other: list = field(default_factory=list)
+    _buf: bytes = b""
+
+    def feed(self, data: bytes):
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        for line in lines:
+            self._line(line.rstrip(b"\r"))
+
+    def _line(self, line: bytes):
+        per = self.header.get("per_line", 0)
+        if per and line[:1] == b"R" and len(line) == 5 + 4 * per:
+            try:
+                seq = int(line[1:5], 16)
+                words = [int(line[5 + 4 * i:9 + 4 * i], 16) for i in range(per)]
+            except ValueError:
+                self.other.append(line.decode(errors="replace"))
+                return
+            self.seq_gaps += (seq - len(self.samples) // per) & 0xFFFF
+            self.samples.extend(w - 0x10000 if w & 0x8000 else w for w in words)
+        elif line.startswith(b"A "):
+            parts = line.decode(errors="replace").split()
+            if len(parts) == 6:
+                self.header = {"board": parts[1], "sensor": parts[2], "rate_hz": int(parts[3]),
+                               "expected_samples": int(parts[4]), "per_line": int(parts[5])}
+        elif line.startswith(b"E ") and self.header:
+            self.lost = int(line[2:].strip() or 0)
+            self.ended = True
+        elif line.strip():
+            self.other.append(line.decode(errors="replace"))
+
+    def audio(self) -> np.ndarray:
+        return np.array(self.samples[:self.header.get("expected_samples", len(self.samples))], dtype=np.int16)
+
+
+def _clip_code(cue: int | None) -> str:
+    code = ""
+    if cue is not None:  # the virtual board only: the room plays file `cue` from now, as a person speaks
+        code += f"from tinyml_sim import mic as simmic\nsimmic.cue({cue})\n"
+    return code + f"from tinyml import record\nrecord.record_clip({CLIP_SECONDS!r})\n"
+
+
+def record_clips(board, data_dir, label: str, count: int = 1, sim_files: int = 0, countdown: int = 3,
+                 progress=print) -> list[Recorded]:
+    """`tinyml record --sensor mic`: `count` prompted one-second clips from the board's microphone
+    into data_dir/label as 16 kHz mono int16 WAV, each with its .json (dataset.py's layout, format
+    tinyml-clip/1). sim_files: on the virtual board, how many --mic files it holds; clip k plays
+    file k modulo that many at its prompt (0: the room stays as it is)."""
+    dataset.check_label(label)
+    if count < 1:
+        raise TinymlError(f"--count must be at least 1, got {count}")
+    written = []
+    for k in range(count):
+        path = dataset.new_take_name(data_dir, label)
+        title = f"{label} clip {k + 1}/{count}"
+        for left in range(countdown, 0, -1):
+            progress(f"{title}: say {label!r} in {left} ...")
+            time.sleep(1)
+        progress(f"{title}: say {label!r} now")
+        started = time.time()
+        board.launch(_clip_code(k % sim_files if sim_files else None))
+        stream = ClipStream()
+        interrupted = None
+        try:
+            reason = _read_take(board, stream, lambda s: None, CLIP_SECONDS)
+        except KeyboardInterrupt as e:
+            interrupted, reason = e, "interrupted (Ctrl-C)"
+            with contextlib.suppress(Exception):
+                board.interrupt()
+        if not stream.header and reason and reason.startswith("board error"):
+            raise TinymlError(f"the board cannot record --sensor mic: {reason[len('board error: '):]}")
+        clip = stream.audio()
+        expected = stream.header.get("expected_samples", int(CLIP_SECONDS * 16000))
+        lost = stream.lost if stream.lost is not None else 0
+        meta = {"format": CLIP_FORMAT, "label": label, "kind": "mic", **{key: v for key, v in stream.header.items()
+                                                                     if key not in ("per_line",)},
+                "rate_hz": stream.header.get("rate_hz", 16000), "channels": 1, "sample_format": "int16",
+                "samples": int(len(clip)), "file": path.with_suffix(".wav").name,
+                "complete": reason is None and lost == 0 and stream.seq_gaps == 0 and len(clip) == expected,
+                "reason": reason, "lost_blocks": lost, "lost_lines": stream.seq_gaps,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                "sim_cue": k % sim_files if sim_files else None}
+        if not meta["complete"] and reason is None:
+            meta["reason"] = (f"{lost} blocks lost by the capture" if lost else
+                              f"{stream.seq_gaps} lines lost on the link" if stream.seq_gaps else "fewer samples than asked for")
+        from .audio import write_wav
+
+        write_wav(path.with_suffix(".wav"), clip, meta["rate_hz"])   # data first: a clip exists once its .json does
+        dataset._atomic_write(path, lambda f: f.write(json.dumps(meta, indent=1).encode() + b"\n"))
+        rec = Recorded(path.with_suffix(".wav"), len(clip), meta["complete"], lost, meta["reason"])
+        written.append(rec)
+        state = "complete" if rec.complete else f"INCOMPLETE ({rec.reason})"
+        progress(f"{rec.path}: {rec.samples} samples at {meta['rate_hz']} Hz, {lost} blocks lost, {state}")
+        if interrupted is not None:
+            raise interrupted
+        if not rec.complete:
+            raise TinymlError(f"clip cut short, kept as incomplete in {rec.path}: {rec.reason}")
+    return written
 
 
 def _board_code(seconds: float, rate_hz: int | None, gesture: str | None, seed: int, sensor: str = "imu") -> str:
@@ -416,12 +532,16 @@ def record_ble(target: str, data_dir, label: str, board_id: str = "nano33_ble_se
 
 
 def record(port: str | None, data_dir, label: str, board_id: str = "nano33_ble_sense", gesture: str | None = None,
-           sensor: str = "imu", **options) -> list[Recorded]:
+           sensor: str = "imu", mic=None, count: int | None = None, **options) -> list[Recorded]:
     """`tinyml record`: connect (the virtual board gets tinyml deployed first), then record_takes.
     With --port sim the virtual board acts out `gesture`, else the gesture named by the label."""
     from .board import connect
 
     sim = port == "sim"
+    if sensor == "mic":
+        return _record_mic(port, data_dir, label, board_id, gesture, mic, count, options)
+    if mic is not None or count is not None:
+        raise TinymlError("--mic and --count are for --sensor mic")
     if sim and sensor == "imu" and gesture is None and label in sim_gestures():
         gesture = label
     check_options(label, options.get("seconds", 2.0), options.get("takes", 1), gesture, sim, sensor)
@@ -439,3 +559,33 @@ def record(port: str | None, data_dir, label: str, board_id: str = "nano33_ble_s
             print(f"the virtual board knows no gesture {label!r} (it knows {', '.join(sim_gestures())}): "
                   "it shows its default rocking; --gesture NAME picks one", file=sys.stderr)
         return record_takes(board, data_dir, label, gesture=gesture, sim=sim, sensor=sensor, **options)
+
+
+def _record_mic(port, data_dir, label, board_id, gesture, mic, count, options) -> list[Recorded]:
+    from .audio import mic_files
+    from .board import connect
+
+    dataset.check_label(label)
+    if gesture:
+        raise TinymlError("--gesture moves the virtual board's IMU; --sensor mic records sound")
+    if mic is not None and port != "sim":
+        raise TinymlError("--mic feeds the virtual board's microphone: use it with --port sim")
+    takes = options.get("takes", 1)
+    if count is not None and takes not in (1, count):
+        raise TinymlError("give --count or --takes, not both")
+    if options.get("seconds", 2.0) not in (2.0, CLIP_SECONDS):
+        raise TinymlError(f"--sensor mic records clips of {CLIP_SECONDS:g} s; leave out --seconds")
+    count = count if count is not None else takes
+    with connect(port, board_id, mic=mic) as board:
+        if port == "sim":
+            from . import deploy
+
+            deploy.deploy(board, deploy.DEVICE, [], progress=lambda line: None)
+        else:
+            found = board.exec("try:\n import tinyml.record\n print('yes')\nexcept ImportError:\n print('no')\n")
+            if "yes" not in found:
+                raise TinymlError(f"the board at {board.port} has no tinyml.record: "
+                                  f"copy tinyml with `tinyml deploy --port {board.port}`")
+        sim_files = len(mic_files(mic)) if port == "sim" and mic else 0
+        return record_clips(board, data_dir, label, count=count, sim_files=sim_files,
+                            countdown=options.get("countdown", 3))

@@ -28,6 +28,8 @@ unix port does not, the bridge here adds:
   the unix port's `-X heapsize`, with the ROMFS partition's size on top, because the
   partition's bytes live in the unix port's heap (tinyml_sim.vfs.Flash) where a board has them in
   flash. The unix port is 64-bit: the same objects take more heap than on a 32-bit board.
+- a microphone that hears audio files (`mic`: a WAV file or a folder of them): tinyml_host.audio
+  writes them to the sim dir as one 16 kHz stream, which tinyml_sim/mic.py plays in real time.
 The simulated HAL writes traces to `/sim` on the board, which is `sim_dir` on the host.
 """
 
@@ -159,7 +161,8 @@ class VirtualBoard:
     """A MicroPython unix-port process behind a pty that mpremote can open as a board."""
 
     def __init__(self, flash_dir, board: str = "nano33_ble_sense", micropython: str | None = None,
-                 sim_dir=None, romfs_size: int | None = None, romfs_image=None, heap_bytes: int | None = None):
+                 sim_dir=None, romfs_size: int | None = None, romfs_image=None, heap_bytes: int | None = None,
+                 mic=None):
         self.flash_dir = Path(flash_dir).resolve()
         self.sim_dir = Path(sim_dir).resolve() if sim_dir else self.flash_dir.parent / "sim"
         self.board = board
@@ -176,6 +179,8 @@ class VirtualBoard:
             raise TinymlError(f"heap of {heap_bytes} bytes is too small for MicroPython to start "
                               f"(the virtual board needs at least {MIN_HEAP})")
         self.heap_bytes = heap_bytes  # None: the unix port's default heap
+        self.mic = mic                # what the microphone hears: a WAV file, a folder of them, None: silence
+        self.mic_files: list = []
         self.romfs_image = Path(romfs_image).resolve() if romfs_image else self.flash_dir.parent / "romfs.img"
         self.micropython = micropython or find_micropython()
         self.port: str | None = None
@@ -201,6 +206,9 @@ class VirtualBoard:
         self.sim_dir.mkdir(parents=True, exist_ok=True)
         if self.romfs_size:
             self._prepare_romfs()  # before anything that stop() would have to undo
+        from .audio import prepare_mic
+
+        self.mic_files = prepare_mic(self.mic, self.sim_dir)  # also clears a previous run's sound
         self._private = tempfile.mkdtemp(prefix="tinyml-sim-")
         self._boot = os.path.join(self._private, "boot_sim.py")
         self._ready = os.path.join(self._private, "ready")
@@ -436,14 +444,14 @@ def _interrupt(signum, frame):
 
 
 def run_sim(flash_dir, board: str = "nano33_ble_sense", romfs_size: int | None = None,
-            heap: str | None = None) -> int:
+            heap: str | None = None, mic=None) -> int:
     """`tinyml sim`: start the virtual board and serve it until Ctrl-C or SIGTERM."""
     from .boards import load
 
     if board not in load():
         raise TinymlError(f"unknown board {board!r}; see `tinyml boards`")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, a service manager: stop as for Ctrl-C
-    vb = VirtualBoard(flash_dir, board=board, romfs_size=romfs_size, heap_bytes=heap_size(heap, board))
+    vb = VirtualBoard(flash_dir, board=board, romfs_size=romfs_size, heap_bytes=heap_size(heap, board), mic=mic)
     try:
         vb.start()
         print(f"virtual {board} running, flash in {vb.flash_dir}, traces in {vb.sim_dir}")
@@ -454,6 +462,9 @@ def run_sim(flash_dir, board: str = "nano33_ble_sense", romfs_size: int | None =
         if vb.heap_bytes is not None:
             held = " with the ROMFS partition on top, which the virtual board keeps in its heap" if vb.romfs_size else ""
             print(f"heap: {vb.heap_bytes} bytes (the unix port's -X {vb.heap_args()[1]}{held})")
+        if vb.mic_files:
+            print(f"microphone: {len(vb.mic_files)} file(s) from {mic}, 16 kHz mono, played from the moment "
+                  "a microphone starts, then silence")
         print(f"port: {vb.port}")
         print(f"try:  mpremote connect {vb.port} ls      (Ctrl-C here to stop the board)", flush=True)
         while True:

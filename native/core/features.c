@@ -5,6 +5,13 @@
  * define it on every target here. No C library: the emulated and natmod builds have none. */
 #include "tml_features.h"
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+#include <arm_acle.h>
+#define TML_FE_DSP 1
+#else
+#define TML_FE_DSP 0
+#endif
+
 #define WINDOW_BITS 12
 #define NOISE_BITS 14
 #define PCAN_SNR_BITS 12
@@ -31,12 +38,28 @@ typedef struct {
 } cpx16;
 
 static int bit_length32(uint32_t x) {
+#if defined(__GNUC__) && defined(__ARM_FEATURE_CLZ)
+    return x ? 32 - __builtin_clz(x) : 0;   /* one CLZ */
+#else
     int n = 0;
-    while (x) {
-        ++n;
-        x >>= 1;
+    if (x >> 16) {
+        n += 16;
+        x >>= 16;
     }
-    return n;
+    if (x >> 8) {
+        n += 8;
+        x >>= 8;
+    }
+    if (x >> 4) {
+        n += 4;
+        x >>= 4;
+    }
+    if (x >> 2) {
+        n += 2;
+        x >>= 2;
+    }
+    return n + (x >> 1 ? 2 : (int)x);
+#endif
 }
 
 static int is_power_of_two(int32_t x) {
@@ -47,7 +70,7 @@ static int is_power_of_two(int32_t x) {
 static int check_scalars(const tml_fe_config *cfg) {
     int32_t half;
     if (!cfg || !cfg->window || !cfg->twiddles || !cfg->split_twiddles || !cfg->bin_band || !cfg->bin_weight ||
-        !cfg->bin_unweight || (cfg->enable_pcan && !cfg->gain_lut)) {
+        !cfg->bin_unweight || !cfg->fft_order || (cfg->enable_pcan && !cfg->gain_lut)) {
         return TML_ERR_NULL;
     }
     if (cfg->window_samples < 4 || cfg->window_samples > TML_FE_MAX_WINDOW || cfg->step_samples < 1 ||
@@ -65,7 +88,8 @@ static int check_scalars(const tml_fe_config *cfg) {
         cfg->min_signal_remaining < 0 || cfg->min_signal_remaining > (1 << NOISE_BITS) ||
         (cfg->enable_pcan != 0 && cfg->enable_pcan != 1) || (cfg->enable_log != 0 && cfg->enable_log != 1) ||
         (cfg->enable_pcan && (cfg->snr_shift < 0 || cfg->snr_shift > 31)) || cfg->log_correction_bits < -31 ||
-        cfg->log_correction_bits > 31 || cfg->scale_shift < 0 || cfg->scale_shift > 16) {
+        cfg->log_correction_bits > 31 || cfg->scale_shift < 0 || cfg->scale_shift > 16 ||
+        cfg->twiddles[0] != Q15_ONE || cfg->twiddles[1] != 0) {
         return TML_ERR_RANGE;
     }
     return TML_OK;
@@ -79,6 +103,11 @@ int tml_fe_check(const tml_fe_config *cfg) {
     }
     for (k = 0; k < cfg->end_bin - cfg->start_bin; ++k) {
         if (cfg->bin_band[k] > cfg->num_channels || (k > 0 && cfg->bin_band[k] < cfg->bin_band[k - 1])) {
+            return TML_ERR_SHAPE;
+        }
+    }
+    for (k = 0; k < cfg->fft_size / 2; ++k) {
+        if (cfg->fft_order[k] >= cfg->fft_size / 2) {
             return TML_ERR_SHAPE;
         }
     }
@@ -112,7 +141,13 @@ int tml_fe_reset(const tml_fe_config *cfg, tml_fe_state *state) {
     return TML_OK;
 }
 
-/* --- FFT: kissfft's arithmetic, 16-bit, radix 4 then at most one radix 2 --- */
+/* --- FFT: kissfft's arithmetic, 16-bit, radix 4 then at most one radix 2 ---
+ *
+ * Two versions of the same arithmetic: plain C on structs (the reference, every core), and on
+ * Armv7E-M/Armv8-M with the DSP extension, a complex value packed in a word (real part low)
+ * so that one SMLSD/SMLADX makes each half of a complex product with its rounding constant,
+ * SADD16/SSUB16 the wrapping 16-bit sums, SASX/SSAX the rotations by -i and +i. Both are
+ * tested value for value against features.py on every core. */
 
 static int16_t round_q15(int32_t x) {
     return (int16_t)((x + (1 << 14)) >> 15);
@@ -146,30 +181,137 @@ static cpx16 csub(cpx16 a, cpx16 b) {
     return out;
 }
 
-static void butterfly4(cpx16 *x, int32_t span, int32_t tw_step, const int16_t *tw) {
-    int32_t k;
+/* energies: |X[k]|^2 as TensorFlow keeps it, an int32 that wraps */
+static int32_t energy_of(int32_t re, int32_t im) {
+    return (int32_t)((uint32_t)(re * re) + (uint32_t)(im * im));
+}
+
+#if TML_FE_DSP
+typedef uint32_t __attribute__((may_alias)) tml_word;   /* two int16: real low, imaginary high */
+/* the same in a caller's table, which may sit at any even address (a ROMFS file, say): Armv7E-M
+ * and Armv8-M Mainline load unaligned words */
+typedef uint32_t __attribute__((may_alias, aligned(2))) tml_table_word;
+
+static inline uint32_t pack16(int32_t lo, int32_t hi) {
+    return (uint32_t)(uint16_t)lo | ((uint32_t)hi << 16);
+}
+
+/* (lo >> 15, hi_top >> 16) as two int16: one PKHTB (GCC 12 makes an UBFX and an ORR of pack16) */
+static inline uint32_t pack_q15(int32_t hi_top, int32_t lo) {
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #15" : "=r"(r) : "r"(hi_top), "r"(lo));
+    return r;
+}
+
+/* (lo >> 12, hi_top >> 16) as two int16 */
+static inline uint32_t pack_q12(int32_t hi_top, int32_t lo) {
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #12" : "=r"(r) : "r"(hi_top), "r"(lo));
+    return r;
+}
+
+/* the top halves of hi_top and lo */
+static inline uint32_t pack_q16(int32_t hi_top, int32_t lo) {
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi_top), "r"(lo));
+    return r;
+}
+
+#define DIV4_C2 ((2 * (Q15_ONE / 4)) * 0x10001)   /* 2 * 8191 in both halves */
+#define DIV2_C2 ((2 * (Q15_ONE / 2)) * 0x10001)
+
+/* both halves times c (32767 / radix), rounded as round_q15: c2 holds 2c in both halves, so
+ * each product is 2 (v * c + 2^14), whose bits 31..16 are the rounded result (|v * 2c| < 2^30). */
+static inline uint32_t pdiv(uint32_t a, int32_t c2) {
+    return pack_q16(__smlatt((int32_t)a, c2, 1 << 15), __smlabb((int32_t)a, c2, 1 << 15));
+}
+
+/* (a.r*w.r - a.i*w.i, a.r*w.i + a.i*w.r), each rounded as round_q15; the sums stay below 2^31 */
+static inline uint32_t pmul(uint32_t a, uint32_t w) {
+    return pack_q15((int32_t)((uint32_t)__smladx((int32_t)a, (int32_t)w, 1 << 14) << 1),
+                    __smlsd((int32_t)a, (int32_t)w, 1 << 14));
+}
+
+static inline uint32_t padd(uint32_t a, uint32_t b) {
+    return (uint32_t)__sadd16((int32_t)a, (int32_t)b);
+}
+
+static inline uint32_t psub(uint32_t a, uint32_t b) {
+    return (uint32_t)__ssub16((int32_t)a, (int32_t)b);
+}
+
+static inline void butterfly4_words(tml_word *x, int32_t span, uint32_t w1, uint32_t w2, uint32_t w3, int unit) {
+    uint32_t a0 = pdiv(x[0], DIV4_C2), a1 = pdiv(x[span], DIV4_C2), a2 = pdiv(x[2 * span], DIV4_C2),
+             a3 = pdiv(x[3 * span], DIV4_C2);
+    uint32_t s0 = unit ? a1 : pmul(a1, w1), s1 = unit ? a2 : pmul(a2, w2), s2 = unit ? a3 : pmul(a3, w3);
+    uint32_t s5 = psub(a0, s1), f0 = padd(a0, s1), s3 = padd(s0, s2), s4 = psub(s0, s2);
+    x[0] = padd(f0, s3);
+    x[2 * span] = psub(f0, s3);
+    x[span] = (uint32_t)__ssax((int32_t)s5, (int32_t)s4);      /* (s5.r + s4.i, s5.i - s4.r) */
+    x[3 * span] = (uint32_t)__sasx((int32_t)s5, (int32_t)s4);  /* (s5.r - s4.i, s5.i + s4.r) */
+}
+#endif
+
+#if !TML_FE_DSP
+static void butterfly4(cpx16 *x, int32_t span, const int16_t *t1, const int16_t *t2, const int16_t *t3, int unit) {
+    cpx16 a0 = cdiv(x[0], 4), a1 = cdiv(x[span], 4), a2 = cdiv(x[2 * span], 4), a3 = cdiv(x[3 * span], 4);
+    cpx16 s0 = unit ? a1 : cmul(a1, t1), s1 = unit ? a2 : cmul(a2, t2), s2 = unit ? a3 : cmul(a3, t3);
+    cpx16 s5 = csub(a0, s1), f0 = cadd(a0, s1), s3 = cadd(s0, s2), s4 = csub(s0, s2);
+    x[0] = cadd(f0, s3);
+    x[2 * span] = csub(f0, s3);
+    x[span].r = (int16_t)(s5.r + s4.i);
+    x[span].i = (int16_t)(s5.i - s4.r);
+    x[3 * span].r = (int16_t)(s5.r - s4.i);
+    x[3 * span].i = (int16_t)(s5.i + s4.r);
+}
+#endif
+
+/* One radix-4 stage: butterflies over groups of 4 * span values, twiddles t^k, t^2k, t^3k with
+ * t = tw[step]. Index k outer, so each twiddle triple is read once per stage. At k = 0 the
+ * twiddle is tw[0] = (32767, 0) (tml_fe_check) and the products are skipped: after the division
+ * by 4 every value v is in [-8191, 8191], where (v * 32767 + 2^14) >> 15 = v exactly. */
+static void radix4_stage(cpx16 *x, int32_t n, int32_t span, int32_t step, const int16_t *tw) {
+    int32_t k, g, group = 4 * span;
     for (k = 0; k < span; ++k) {
-        cpx16 a0 = cdiv(x[k], 4), a1 = cdiv(x[k + span], 4), a2 = cdiv(x[k + 2 * span], 4),
-              a3 = cdiv(x[k + 3 * span], 4);
-        cpx16 s0 = cmul(a1, tw + 2 * (k * tw_step)), s1 = cmul(a2, tw + 2 * (2 * k * tw_step)),
-              s2 = cmul(a3, tw + 2 * (3 * k * tw_step));
-        cpx16 s5 = csub(a0, s1), f0 = cadd(a0, s1), s3 = cadd(s0, s2), s4 = csub(s0, s2);
-        x[k] = cadd(f0, s3);
-        x[k + 2 * span] = csub(f0, s3);
-        x[k + span].r = (int16_t)(s5.r + s4.i);
-        x[k + span].i = (int16_t)(s5.i - s4.r);
-        x[k + 3 * span].r = (int16_t)(s5.r - s4.i);
-        x[k + 3 * span].i = (int16_t)(s5.i + s4.r);
+        const int16_t *t1 = tw + 2 * k * step, *t2 = tw + 4 * k * step, *t3 = tw + 6 * k * step;
+#if TML_FE_DSP
+        uint32_t w1 = *(const tml_table_word *)t1, w2 = *(const tml_table_word *)t2, w3 = *(const tml_table_word *)t3;
+        tml_word *xw = (tml_word *)x + k, *end = (tml_word *)x + n;
+        (void)g;
+        if (k == 0) {
+            for (; xw < end; xw += group) {
+                butterfly4_words(xw, span, 0, 0, 0, 1);
+            }
+        } else {
+            for (; xw < end; xw += group) {
+                butterfly4_words(xw, span, w1, w2, w3, 0);
+            }
+        }
+#else
+        if (k == 0) {
+            for (g = 0; g < n; g += group) {
+                butterfly4(x + g, span, t1, t2, t3, 1);
+            }
+        } else {
+            for (g = k; g < n; g += group) {
+                butterfly4(x + g, span, t1, t2, t3, 0);
+            }
+        }
+#endif
     }
 }
 
-static void butterfly2(cpx16 *x, int32_t span, int32_t tw_step, const int16_t *tw) {
-    int32_t k;
-    for (k = 0; k < span; ++k) {
-        cpx16 a0 = cdiv(x[k], 2), a1 = cdiv(x[k + span], 2);
-        cpx16 t = cmul(a1, tw + 2 * (k * tw_step));
-        x[k] = cadd(a0, t);
-        x[k + span] = csub(a0, t);
+/* A radix-2 stage (only ever the first, span 1, when log2 of the size is odd). No shortcut at
+ * k = 0 here: halved values reach -16384, whose product with 32767 rounds to -16383. */
+static void radix2_stage(cpx16 *x, int32_t n, int32_t span, int32_t step, const int16_t *tw) {
+    int32_t k, g;
+    for (g = 0; g < n; g += 2 * span) {
+        for (k = 0; k < span; ++k) {
+            cpx16 a0 = cdiv(x[g + k], 2), a1 = cdiv(x[g + k + span], 2);
+            cpx16 t = cmul(a1, tw + 2 * (k * step));
+            x[g + k] = cadd(a0, t);
+            x[g + k + span] = csub(a0, t);
+        }
     }
 }
 
@@ -181,21 +323,14 @@ static void complex_fft(cpx16 *x, int32_t n, const int16_t *tw) {
         m /= radices[levels++];
     }
     for (level = levels - 1; level >= 0; --level) {
-        int32_t radix = radices[level], group = radix * span, g;
-        for (g = 0; g < n; g += group) {
-            if (radix == 4) {
-                butterfly4(x + g, span, n / group, tw);
-            } else {
-                butterfly2(x + g, span, n / group, tw);
-            }
+        int32_t group = radices[level] * span;
+        if (radices[level] == 4) {
+            radix4_stage(x, n, span, n / group, tw);
+        } else {
+            radix2_stage(x, n, span, n / group, tw);
         }
         span = group;
     }
-}
-
-/* |X[k]|^2 as TensorFlow keeps it: an int32 that wraps */
-static int32_t energy_of(int32_t re, int32_t im) {
-    return (int32_t)((uint32_t)(re * re) + (uint32_t)(im * im));
 }
 
 /* The real spectrum's energies, bins 0..n (n = fft_size / 2), from the packed complex FFT. */
@@ -204,6 +339,25 @@ static void split_energies(const cpx16 *z, int32_t n, const int16_t *split, int3
     cpx16 dc = cdiv(z[0], 2);
     e[0] = energy_of((int16_t)(dc.r + dc.i), 0);
     e[n] = energy_of((int16_t)(dc.r - dc.i), 0);
+#if TML_FE_DSP
+    {
+        const tml_word *zw = (const tml_word *)z;
+        const tml_table_word *sw = (const tml_table_word *)split;
+        for (k = 1; k <= n / 2; ++k) {
+            uint32_t a = pdiv(zw[k], DIV2_C2), b = zw[n - k];
+            uint32_t sum, t, lo, hi;
+            b = pdiv(pack16((int32_t)b, -((int32_t)b >> 16)), DIV2_C2);
+            sum = padd(a, b);
+            t = pmul(psub(a, b), sw[k - 1]);
+            /* ((s.r + t.r) >> 1, (s.i + t.i) >> 1) and ((s.r - t.r) >> 1, (t.i - s.i) >> 1) */
+            lo = (uint32_t)__shadd16((int32_t)sum, (int32_t)t);
+            hi = (uint32_t)__shsub16((int32_t)((sum & 0xFFFFu) | (t & 0xFFFF0000u)),
+                                     (int32_t)((t & 0xFFFFu) | (sum & 0xFFFF0000u)));
+            e[k] = (int32_t)__smuad((int32_t)lo, (int32_t)lo);   /* wraps, as energy_of */
+            e[n - k] = (int32_t)__smuad((int32_t)hi, (int32_t)hi);
+        }
+    }
+#else
     for (k = 1; k <= n / 2; ++k) {
         cpx16 a = cdiv(z[k], 2), b, sum, t;
         b.r = z[n - k].r;
@@ -214,98 +368,146 @@ static void split_energies(const cpx16 *z, int32_t n, const int16_t *split, int3
         e[k] = energy_of((int16_t)((sum.r + t.r) >> 1), (int16_t)((sum.i + t.i) >> 1));
         e[n - k] = energy_of((int16_t)((sum.r - t.r) >> 1), (int16_t)((t.i - sum.i) >> 1));
     }
+#endif
 }
 
 /* --- window --- */
 
-/* kissfft's input order for n = 2^log2n points: radix-4 digits of pos, most significant first,
- * become the least significant digits of the index; a last radix-2 digit when log2n is odd. */
-static int32_t digit_reversed(int32_t pos, int32_t log2n) {
-    int32_t index = 0, out = 0, bits = log2n;
-    while (bits >= 2) {
-        bits -= 2;
-        index |= ((pos >> bits) & 3) << out;
-        out += 2;
+/* The windowed samples in order into lin, zero-padded to fft_size. Returns the FFT's input
+ * shift: 15 - the bit length of the largest |y|, -32768 counting as 0 (its 16-bit negation
+ * wraps). Only that bit length matters, so the magnitudes are OR-ed, and |-32768| & 0x7FFF is 0. */
+static int32_t window_linear(const tml_fe_config *cfg, const int16_t *samples, int16_t *lin) {
+    int32_t i = 0, bits = 0;
+#if TML_FE_DSP
+    {
+        /* two samples at a time; the largest and smallest y kept per half (SSUB16 + SEL), which
+         * gives the peak unless the smallest is -32768: then the OR below is done over lin */
+        const tml_table_word *x = (const tml_table_word *)samples, *c = (const tml_table_word *)cfg->window;
+        tml_word *y = (tml_word *)lin;
+        uint32_t most = 0x80008000u, least = 0x7FFF7FFFu, t;
+        int32_t pairs = cfg->window_samples / 2, hi, lo;
+        for (i = 0; i < pairs; ++i) {
+            uint32_t xs = x[i], cs = c[i], v;
+            v = pack_q12((int32_t)((uint32_t)__smlatt((int32_t)xs, (int32_t)cs, 0) << 4), __smlabb((int32_t)xs, (int32_t)cs, 0));
+            y[i] = v;
+            __asm__("ssub16 %1, %2, %3\n\tsel %0, %2, %3" : "=r"(most), "=&r"(t) : "r"(v), "r"(most) : "cc");
+            __asm__("ssub16 %1, %2, %3\n\tsel %0, %3, %2" : "=r"(least), "=&r"(t) : "r"(v), "r"(least) : "cc");
+        }
+        hi = (int16_t)(most >> 16) > (int16_t)most ? (int16_t)(most >> 16) : (int16_t)most;
+        lo = (int16_t)(least >> 16) < (int16_t)least ? (int16_t)(least >> 16) : (int16_t)least;
+        i = 2 * pairs;
+        if (lo == -32768) {
+            int32_t k;
+            for (k = 0; k < i; ++k) {
+                bits |= (lin[k] < 0 ? -lin[k] : lin[k]) & 0x7FFF;
+            }
+        } else {
+            bits = hi > -lo ? hi : -lo;
+            bits = bits < 0 ? 0 : bits;
+        }
     }
-    if (bits) {
-        index |= (pos & 1) << out;
+#endif
+    for (; i < cfg->window_samples; ++i) {
+        int32_t v = (int16_t)((samples[i] * cfg->window[i]) >> WINDOW_BITS);
+        bits |= (v < 0 ? -v : v) & 0x7FFF;
+        lin[i] = (int16_t)v;
     }
-    return index;
+    if (i < cfg->fft_size) {
+        /* copied forward rather than a zeroing loop, which GCC would make a memset call */
+        lin[i] = 0;
+        for (++i; i < cfg->fft_size; ++i) {
+            lin[i] = lin[i - 1];
+        }
+    }
+    return 15 - bit_length32((uint32_t)bits);
 }
 
-static int16_t windowed(const tml_fe_config *cfg, const int16_t *samples, int32_t i) {
-    return i < cfg->window_samples ? (int16_t)((samples[i] * cfg->window[i]) >> WINDOW_BITS) : 0;
-}
-
+#if !TML_FE_DSP
 static int16_t scaled_up(int16_t v, int32_t shift) {
     return (int16_t)(uint16_t)((uint32_t)(uint16_t)v << shift);
 }
+#endif
 
-/* The windowed samples, shifted left as far as the loudest allows, zero-padded, packed two to a
- * complex value, in the FFT's input order. Returns the shift. */
-static int32_t window_into_fft(const tml_fe_config *cfg, const int16_t *samples, cpx16 *z) {
-    int32_t n = cfg->fft_size / 2, log2n = bit_length32((uint32_t)n) - 1, i, peak = 0, shift;
-    for (i = 0; i < cfg->window_samples; ++i) {
-        int16_t v = windowed(cfg, samples, i);
-        int16_t magnitude = (int16_t)-v;   /* -32768 stays negative: it never counts */
-        if (v > magnitude) {
-            magnitude = v;
-        }
-        if (magnitude > peak) {
-            peak = magnitude;
-        }
-    }
-    shift = 15 - bit_length32((uint32_t)peak);
+/* Pairs of windowed samples, shifted left (wrapping in 16 bits), into the FFT's input order. */
+static void gather_fft_input(const tml_fe_config *cfg, const int16_t *lin, int32_t shift, cpx16 *z) {
+    int32_t i, n = cfg->fft_size / 2;
+#if TML_FE_DSP
+    /* both halves at once: the low half's bits shifted past 16 are cleared from the high half */
+    const tml_word *pairs = (const tml_word *)lin;
+    tml_word *zw = (tml_word *)z;
+    const uint16_t *order = cfg->fft_order;
+    uint32_t keep = ~(((1u << shift) - 1u) << 16);
     for (i = 0; i < n; ++i) {
-        int32_t src = 2 * digit_reversed(i, log2n);
-        z[i].r = scaled_up(windowed(cfg, samples, src), shift);
-        z[i].i = scaled_up(windowed(cfg, samples, src + 1), shift);
+        zw[i] = (pairs[order[i]] << shift) & keep;
     }
-    return shift;
+#else
+    const uint16_t *order = cfg->fft_order;
+    for (i = 0; i < n; ++i) {
+        const int16_t *pair = lin + 2 * order[i];
+        z[i].r = scaled_up(pair[0], shift);
+        z[i].i = scaled_up(pair[1], shift);
+    }
+#endif
 }
 
 /* --- filterbank, square root --- */
 
 /* Channel c = its upper band's bins by weight + its lower band's bins by unweight. Bands come
- * in bin order (tml_fe_check), so one walk over the bins writes each channel once. */
+ * in bin order (tml_fe_check), so one walk over the bins writes each channel once. The sums are
+ * u64 in the definition; |weight * energy| < 2^46 and at most 4096 bins, so an int64 sum never
+ * overflows and equals the u64 one read back (one SMLAL per product on Cortex-M). */
 static void accumulate_channels(const tml_fe_config *cfg, const int32_t *e, uint64_t *sums) {
-    int32_t j = 0, n_bins = cfg->end_bin - cfg->start_bin, band;
-    uint64_t owed = 0;   /* the previous band's unweighted sum, owed to the channel above it */
-    for (band = 0; band <= cfg->num_channels; ++band) {
-        uint64_t weighted = 0, unweighted = 0;
-        for (; j < n_bins && cfg->bin_band[j] == band; ++j) {
-            uint64_t energy = (uint64_t)(int64_t)e[cfg->start_bin + j];
-            weighted += (uint64_t)(int64_t)cfg->bin_weight[j] * energy;
-            unweighted += (uint64_t)(int64_t)cfg->bin_unweight[j] * energy;
+    int32_t j = 0, n_bins = cfg->end_bin - cfg->start_bin, band, n_channels = cfg->num_channels;
+    const int32_t *energy = e + cfg->start_bin;
+    const uint16_t *bin_band = cfg->bin_band;
+    const int16_t *weight = cfg->bin_weight, *unweight = cfg->bin_unweight;
+    int64_t owed = 0;   /* the previous band's unweighted sum, owed to the channel above it */
+    for (band = 0; band <= n_channels; ++band) {
+        int64_t weighted = 0, unweighted = 0;
+        for (; j < n_bins && bin_band[j] == band; ++j) {
+            weighted += (int64_t)weight[j] * energy[j];
+            unweighted += (int64_t)unweight[j] * energy[j];
         }
         if (band >= 1) {
-            sums[band - 1] = owed + weighted;
+            sums[band - 1] = (uint64_t)(owed + weighted);
         }
         owed = unweighted;
     }
 }
 
-/* floor(sqrt(v)), plus one when the remainder is larger than the root, saturating at 16 bits
- * below 2^32 and at 32 bits above. */
+/* floor(sqrt(v)) digit by digit from the highest power of 4 <= v, plus one when the remainder
+ * is larger than the root, saturating at 16 bits below 2^32 and at 32 bits above. */
 static uint32_t rounded_sqrt(uint64_t v) {
-    uint64_t root = 0, bit = (uint64_t)1 << 62, rest = v;
-    uint64_t cap = (v >> 32) ? 0xFFFFFFFFu : 0xFFFFu;
-    while (bit > rest) {
-        bit >>= 2;
-    }
-    while (bit) {
-        if (rest >= root + bit) {
-            rest -= root + bit;
-            root = (root >> 1) + bit;
-        } else {
-            root >>= 1;
+    if (!(v >> 32)) {
+        uint32_t rest = (uint32_t)v, root = 0, bit;
+        if (!rest) {
+            return 0;
         }
-        bit >>= 2;
+        bit = 1u << ((bit_length32(rest) - 1) & ~1);
+        while (bit) {
+            uint32_t trial = root + bit;
+            if (rest >= trial) {
+                rest -= trial;
+                root = (root >> 1) + bit;
+            } else {
+                root >>= 1;
+            }
+            bit >>= 2;
+        }
+        return (rest > root && root != 0xFFFFu) ? root + 1 : root;
+    } else {
+        uint64_t root = 0, rest = v, bit = (uint64_t)1 << (32 + ((bit_length32((uint32_t)(v >> 32)) - 1) & ~1));
+        while (bit) {
+            if (rest >= root + bit) {
+                rest -= root + bit;
+                root = (root >> 1) + bit;
+            } else {
+                root >>= 1;
+            }
+            bit >>= 2;
+        }
+        return (uint32_t)((rest > root && root != 0xFFFFFFFFu) ? root + 1 : root);
     }
-    if (rest > root && root != cap) {
-        ++root;
-    }
-    return (uint32_t)root;
 }
 
 /* --- noise reduction, PCAN, log --- */
@@ -386,8 +588,10 @@ static void frame_from_window(const tml_fe_config *cfg, tml_fe_state *state, uin
     uint64_t *sums = (uint64_t *)scratch;
     cpx16 *z = (cpx16 *)(sums + cfg->num_channels);
     int32_t *energies = (int32_t *)(z + cfg->fft_size / 2);
+    int16_t *lin = (int16_t *)energies;    /* the windowed samples, used up before the energies */
     uint32_t *signal = (uint32_t *)sums;   /* the roots replace the sums, front to back */
-    int32_t shift = window_into_fft(cfg, state->samples, z), c;
+    int32_t shift = window_linear(cfg, state->samples, lin), c;
+    gather_fft_input(cfg, lin, shift, z);
     complex_fft(z, cfg->fft_size / 2, cfg->twiddles);
     split_energies(z, cfg->fft_size / 2, cfg->split_twiddles, energies);
     accumulate_channels(cfg, energies, sums);
@@ -403,10 +607,27 @@ static void frame_from_window(const tml_fe_config *cfg, tml_fe_state *state, uin
     }
 }
 
+/* n samples forward from src to dst (dst <= src when they overlap) */
+static void copy_samples(int16_t *dst, const int16_t *src, int32_t n) {
+    int32_t i = 0;
+#if TML_FE_DSP
+    /* a word (two samples) at a time: each word is read before the one written over it */
+    tml_table_word *d = (tml_table_word *)dst;
+    const tml_table_word *s = (const tml_table_word *)src;
+    for (; i < n / 2; ++i) {
+        d[i] = s[i];
+    }
+    i *= 2;
+#endif
+    for (; i < n; ++i) {
+        dst[i] = src[i];
+    }
+}
+
 int tml_fe_push(const tml_fe_config *cfg, tml_fe_state *state, const int16_t *samples, int32_t n_samples,
                 int32_t *consumed, uint16_t *frame, void *scratch) {
     int status = check_scalars(cfg);
-    int32_t take, i;
+    int32_t take;
     if (status != TML_OK) {
         return status;
     }
@@ -424,18 +645,14 @@ int tml_fe_push(const tml_fe_config *cfg, tml_fe_state *state, const int16_t *sa
     if (take > n_samples) {
         take = n_samples;
     }
-    for (i = 0; i < take; ++i) {
-        state->samples[state->filled + i] = samples[i];
-    }
+    copy_samples(state->samples + state->filled, samples, take);
     state->filled += take;
     *consumed = take;
     if (state->filled < cfg->window_samples) {
         return 0;
     }
     frame_from_window(cfg, state, frame, scratch);
-    for (i = 0; i < cfg->window_samples - cfg->step_samples; ++i) {
-        state->samples[i] = state->samples[i + cfg->step_samples];
-    }
+    copy_samples(state->samples, state->samples + cfg->step_samples, cfg->window_samples - cfg->step_samples);
     state->filled -= cfg->step_samples;
     return 1;
 }

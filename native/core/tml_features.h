@@ -38,6 +38,8 @@ typedef struct {
     const int16_t *bin_weight;     /* per bin: weight in band, 1.0 = 4096 */
     const int16_t *bin_unweight;   /* per bin: weight in the band below */
     const int16_t *gain_lut;       /* TML_FE_GAIN_LUT_SIZE entries when enable_pcan, else unused */
+    const uint16_t *fft_order;     /* fft_size / 2 entries: the complex FFT's i-th input is the pair of
+                                      windowed samples 2 * fft_order[i], + 1 (kissfft's digit-reversed order) */
 } tml_fe_config;
 
 typedef struct {
@@ -47,7 +49,8 @@ typedef struct {
 } tml_fe_state;
 
 /* TML_OK, or why the config cannot run: TML_ERR_NULL (a table), TML_ERR_SHAPE (sizes, bins,
- * bands), TML_ERR_RANGE (a constant or shift out of its range). */
+ * bands, an fft_order entry past fft_size / 2), TML_ERR_RANGE (a constant or shift out of its
+ * range; a first twiddle other than (32767, 0), which the FFT takes as exactly one). */
 int tml_fe_check(const tml_fe_config *cfg);
 
 /* Bytes of scratch tml_fe_push needs for this config (an 8-byte aligned buffer); 0 if invalid. */

@@ -3,14 +3,10 @@
 # See docs/firmware.md.
 add_library(usermod_tinyml INTERFACE)
 
-target_sources(usermod_tinyml INTERFACE
-    ${CMAKE_CURRENT_LIST_DIR}/modtinyml.c
-    ${CMAKE_CURRENT_LIST_DIR}/../core/requantize.c
-    ${CMAKE_CURRENT_LIST_DIR}/../core/fc_s8.c
-    ${CMAKE_CURRENT_LIST_DIR}/../core/model.c
-    ${CMAKE_CURRENT_LIST_DIR}/../core/check.c
-    ${CMAKE_CURRENT_LIST_DIR}/../core/features.c
-)
+# every C file of native/core but the readable references (*_ref.c), which only the tests build
+file(GLOB TINYML_CORE_SOURCES ${CMAKE_CURRENT_LIST_DIR}/../core/*.c)
+list(FILTER TINYML_CORE_SOURCES EXCLUDE REGEX "_ref\\.c$")
+target_sources(usermod_tinyml INTERFACE ${CMAKE_CURRENT_LIST_DIR}/modtinyml.c ${TINYML_CORE_SOURCES})
 
 target_include_directories(usermod_tinyml INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}
@@ -21,7 +17,9 @@ target_link_libraries(usermod INTERFACE usermod_tinyml)
 
 # `make firmware --romfs-bytes N` on an rp2 port of a MicroPython release before pico-sdk 2.3,
 # whose CMake has no MICROPY_HW_ROMFS_BYTES option: its mpconfigport.h takes the size as a C
-# define, and an INTERFACE definition of this library reaches every source of the firmware.
+# define. An INTERFACE definition of this library reaches every source of the firmware; the
+# qstr scan takes its defines from MICROPY_CPP_DEF_EXTRA (py/mkrules.cmake), so it goes there too.
 if(DEFINED TINYML_ROMFS_BYTES)
     target_compile_definitions(usermod_tinyml INTERFACE MICROPY_HW_ROMFS_BYTES=${TINYML_ROMFS_BYTES})
+    list(APPEND MICROPY_CPP_DEF_EXTRA MICROPY_HW_ROMFS_BYTES=${TINYML_ROMFS_BYTES})
 endif()

@@ -8,6 +8,9 @@
 // only O(1) checks, and tml_fc_s8 trusts the checked parameters (native/core/tinyml.h).
 // prepare_model(plans, scratch) chains prepared layers into a Model; run(model, x, out)
 // runs all of them in one call (tml_model_run).
+// The convolution family (ABI 4) has the same shape: prepare_conv / prepare_dwconv /
+// prepare_pool / prepare_add / prepare_softmax check a layer once and return an OpPlan;
+// conv, dwconv, avgpool, maxpool, add and softmax run it after the core's O(1) call check.
 // Every check is the core's (native/core/check.c); this file maps a status to a ValueError.
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
@@ -19,7 +22,7 @@
 
 #include "tinyml.h"
 
-#define TINYML_ABI_VERSION (3)
+#define TINYML_ABI_VERSION (4)
 
 // One prepared layer. The multipliers and shifts the kernel trusts cannot change behind its
 // back: read-only buffers (a model file in ROMFS, bytes) are used where they lie, writable
@@ -278,6 +281,344 @@ static mp_obj_t tinyml_run(mp_obj_t model_in, mp_obj_t x_in, mp_obj_t out_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_run_obj, tinyml_run);
 
+// ---- the convolution family (native/core/tinyml.h, .tmdl version 4) ----
+
+enum { OP_CONV, OP_DWCONV, OP_POOL, OP_ADD, OP_SOFTMAX };
+
+// One prepared window op. Like a Plan: the params are a checked copy; a filter's multipliers
+// and shifts are used in place when read-only and copied into `own` when writable; weights
+// and bias are looked up on every call. The pools, add and softmax have only params.
+typedef struct {
+    mp_obj_base_t base;
+    int32_t kind;
+    union {
+        tml_conv_params conv;
+        tml_pool_params pool;
+        tml_add_params add;
+        tml_softmax_params softmax;
+    } p;
+    mp_obj_t weights;       // conv and dwconv; None for the others
+    mp_obj_t bias;
+    mp_obj_t mult_obj;      // read-only multipliers and shifts used in place (kept alive), or None
+    mp_obj_t shift_obj;
+    const int32_t *mult;
+    const int8_t *shift;
+    int32_t own[];
+} tinyml_op_t;
+
+#if MICROPY_ENABLE_DYNRUNTIME
+mp_obj_full_type_t tinyml_op_type;
+#else
+static MP_DEFINE_CONST_OBJ_TYPE(tinyml_op_type, MP_QSTR_OpPlan, MP_TYPE_FLAG_NONE);
+#endif
+#define OP_TYPE ((const mp_obj_type_t *)&tinyml_op_type)
+
+// The core's status for a window op as the ValueError a user sees (a switch, not a table: a
+// natmod cannot hold tables of pointers).
+static void raise_op(tml_status st, tml_buffer which, int32_t kind) {
+    mp_rom_error_text_t msg;
+    switch (st) {
+        case TML_ERR_NULL: // an empty buffer may have no storage: shorter than needed, too
+        case TML_ERR_SIZE:
+            msg = which == TML_BUF_X ? (kind == OP_ADD ? MP_ERROR_TEXT("x1 shorter than size")
+                                                       : MP_ERROR_TEXT("x shorter than the input tensor"))
+                : which == TML_BUF_X2 ? MP_ERROR_TEXT("x2 shorter than size")
+                : which == TML_BUF_W ? MP_ERROR_TEXT("weights shorter than the filters")
+                : which == TML_BUF_BIAS ? MP_ERROR_TEXT("bias shorter than out_c")
+                : which == TML_BUF_MULT ? MP_ERROR_TEXT("multipliers shorter than n_channels")
+                : which == TML_BUF_SHIFT ? MP_ERROR_TEXT("shifts shorter than n_channels")
+                : which == TML_BUF_SCRATCH ? MP_ERROR_TEXT("scratch shorter than conv_scratch_bytes(params)")
+                : MP_ERROR_TEXT("out shorter than the output tensor");
+            break;
+        case TML_ERR_ALIGN:
+            msg = which == TML_BUF_BIAS ? MP_ERROR_TEXT("bias must be 4-byte aligned (int32)")
+                : MP_ERROR_TEXT("multipliers must be 4-byte aligned (int32)");
+            break;
+        case TML_ERR_OVERLAP:
+            msg = which == TML_BUF_X ? (kind == OP_ADD ? MP_ERROR_TEXT("out overlaps x1 (it may only be x1 itself)")
+                                                       : MP_ERROR_TEXT("out overlaps x"))
+                : which == TML_BUF_X2 ? MP_ERROR_TEXT("out overlaps x2 (it may only be x2 itself)")
+                : which == TML_BUF_W ? MP_ERROR_TEXT("out overlaps weights")
+                : which == TML_BUF_BIAS ? MP_ERROR_TEXT("out overlaps bias")
+                : which == TML_BUF_SCRATCH ? MP_ERROR_TEXT("scratch overlaps x, out, weights, bias, multipliers or shifts")
+                : MP_ERROR_TEXT("out overlaps multipliers or shifts");
+            break;
+        case TML_ERR_SHAPE:
+            msg = kind == OP_CONV ? MP_ERROR_TEXT("bad conv shape: sizes, TFLite's VALID/SAME output and padding, channels 1 or out_c, patch <= 65535")
+                : kind == OP_DWCONV ? MP_ERROR_TEXT("bad depthwise shape: sizes, TFLite's VALID/SAME output and padding, out_c == in_c, channels 1 or out_c")
+                : kind == OP_POOL ? MP_ERROR_TEXT("bad pool shape: sizes, TFLite's VALID/SAME output and padding")
+                : kind == OP_ADD ? MP_ERROR_TEXT("add size must be 1..16777216")
+                : MP_ERROR_TEXT("softmax needs rows >= 1 and depth 1..511");
+            break;
+        case TML_ERR_QUANT:
+            msg = kind == OP_ADD ? MP_ERROR_TEXT("bad add left_shift, offsets, multipliers, shifts or rounding")
+                : kind == OP_SOFTMAX ? MP_ERROR_TEXT("bad softmax multiplier, left shift or diff_min")
+                : MP_ERROR_TEXT("bad multiplier, shift or rounding");
+            break;
+        case TML_ERR_RANGE:
+            msg = MP_ERROR_TEXT("bad activation range or zero point");
+            break;
+        default:
+            msg = MP_ERROR_TEXT("bad argument");
+            break;
+    }
+    mp_raise_ValueError(msg);
+}
+
+static void copy_bytes(void *dst, const void *src, size_t n) {
+    for (size_t i = 0; i < n; i++) {  // a loop: a natmod has no memcpy
+        ((uint8_t *)dst)[i] = ((const uint8_t *)src)[i];
+    }
+}
+
+// params: an array('i') of exactly the struct's fields, copied (its buffer need not be
+// aligned, and may change later).
+static void params_of(mp_obj_t obj, void *dst, size_t size, mp_rom_error_text_t msg) {
+    size_t len;
+    const void *src = buffer_of(obj, MP_BUFFER_READ, &len);
+    if (len != size) {
+        mp_raise_ValueError(msg);
+    }
+    copy_bytes(dst, src, size);
+}
+
+static tinyml_op_t *new_op(int32_t kind, const void *params, size_t size, size_t own_words) {
+    tinyml_op_t *op = mp_obj_malloc_var(tinyml_op_t, own, int32_t, own_words, OP_TYPE);
+    op->kind = kind;
+    copy_bytes(&op->p, params, size);
+    op->weights = op->bias = op->mult_obj = op->shift_obj = mp_const_none;
+    op->mult = 0;
+    op->shift = 0;
+    return op;
+}
+
+// prepare_conv / prepare_dwconv(params, weights, bias, mult, shift) -> OpPlan. params: 18 int32
+// as tml_conv_params; conv weights int8 [out_c, filter_h filter_w in_c] in the .tmdl layout,
+// bias int32 [out_c] with the input offset folded in; depthwise weights int8
+// [filter_h][filter_w][in_c], bias as TFLite has it; mult int32 and shift int8 [n_channels].
+static mp_obj_t prepare_filter(const mp_obj_t *args, int32_t kind) {
+    tml_conv_params params;
+    params_of(args[0], &params, sizeof(params), MP_ERROR_TEXT("params must hold 18 int32 (tml_conv_params)"));
+    tml_op_buffers b = { 0 };
+    b.w = buffer_of(args[1], MP_BUFFER_READ, &b.w_len);
+    b.bias = buffer_of(args[2], MP_BUFFER_READ, &b.bias_len);
+    b.mult = buffer_of(args[3], MP_BUFFER_READ, &b.mult_len);
+    b.shift = buffer_of(args[4], MP_BUFFER_READ, &b.shift_len);
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = kind == OP_CONV ? tml_conv_check_layer(&params, &b, &which)
+                                    : tml_dwconv_check_layer(&params, &b, &which);
+    if (st != TML_OK) {
+        raise_op(st, which, kind);
+    }
+    size_t n_ch = (size_t)params.n_channels;
+    bool in_place = read_only(args[3]) && read_only(args[4]);
+    tinyml_op_t *op = new_op(kind, &params, sizeof(params), in_place ? 0 : n_ch + (n_ch + 3) / 4);
+    op->weights = args[1];
+    op->bias = args[2];
+    if (in_place) {
+        op->mult_obj = args[3];
+        op->shift_obj = args[4];
+        op->mult = b.mult;
+        op->shift = b.shift;
+    } else {
+        int8_t *shift_copy = (int8_t *)(op->own + n_ch);
+        for (size_t c = 0; c < n_ch; c++) {
+            op->own[c] = b.mult[c];
+            shift_copy[c] = b.shift[c];
+        }
+        op->mult = op->own;
+        op->shift = shift_copy;
+    }
+    return MP_OBJ_FROM_PTR(op);
+}
+
+static mp_obj_t tinyml_prepare_conv(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return prepare_filter(args, OP_CONV);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tinyml_prepare_conv_obj, 5, 5, tinyml_prepare_conv);
+
+static mp_obj_t tinyml_prepare_dwconv(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    return prepare_filter(args, OP_DWCONV);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tinyml_prepare_dwconv_obj, 5, 5, tinyml_prepare_dwconv);
+
+// prepare_pool(params) -> OpPlan for avgpool and maxpool: 13 int32 as tml_pool_params.
+static mp_obj_t tinyml_prepare_pool(mp_obj_t params_in) {
+    tml_pool_params params;
+    params_of(params_in, &params, sizeof(params), MP_ERROR_TEXT("params must hold 13 int32 (tml_pool_params)"));
+    tml_status st = tml_pool_check(&params);
+    if (st != TML_OK) {
+        raise_op(st, TML_BUF_NONE, OP_POOL);
+    }
+    return MP_OBJ_FROM_PTR(new_op(OP_POOL, &params, sizeof(params), 0));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(tinyml_prepare_pool_obj, tinyml_prepare_pool);
+
+// prepare_add(params) -> OpPlan: 14 int32 as tml_add_params.
+static mp_obj_t tinyml_prepare_add(mp_obj_t params_in) {
+    tml_add_params params;
+    params_of(params_in, &params, sizeof(params), MP_ERROR_TEXT("params must hold 14 int32 (tml_add_params)"));
+    tml_status st = tml_add_check(&params);
+    if (st != TML_OK) {
+        raise_op(st, TML_BUF_NONE, OP_ADD);
+    }
+    return MP_OBJ_FROM_PTR(new_op(OP_ADD, &params, sizeof(params), 0));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(tinyml_prepare_add_obj, tinyml_prepare_add);
+
+// prepare_softmax(params) -> OpPlan: 5 int32 as tml_softmax_params.
+static mp_obj_t tinyml_prepare_softmax(mp_obj_t params_in) {
+    tml_softmax_params params;
+    params_of(params_in, &params, sizeof(params), MP_ERROR_TEXT("params must hold 5 int32 (tml_softmax_params)"));
+    tml_status st = tml_softmax_check(&params);
+    if (st != TML_OK) {
+        raise_op(st, TML_BUF_NONE, OP_SOFTMAX);
+    }
+    return MP_OBJ_FROM_PTR(new_op(OP_SOFTMAX, &params, sizeof(params), 0));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(tinyml_prepare_softmax_obj, tinyml_prepare_softmax);
+
+// conv_scratch_bytes(params) -> the bytes of scratch conv() needs (0 for a 1x1 filter, and for
+// params that do not pass the check).
+static mp_obj_t tinyml_conv_scratch_bytes(mp_obj_t params_in) {
+    tml_conv_params params;
+    params_of(params_in, &params, sizeof(params), MP_ERROR_TEXT("params must hold 18 int32 (tml_conv_params)"));
+    return MP_OBJ_NEW_SMALL_INT(tml_conv_scratch_bytes(&params));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(tinyml_conv_scratch_bytes_obj, tinyml_conv_scratch_bytes);
+
+MP_NOINLINE static const tinyml_op_t *op_of(mp_obj_t obj, int32_t kind) {
+    if (!mp_obj_is_exact_type(obj, OP_TYPE) || ((const tinyml_op_t *)MP_OBJ_TO_PTR(obj))->kind != kind) {
+        mp_raise_TypeError(kind == OP_CONV ? MP_ERROR_TEXT("plan must come from _tinyml.prepare_conv")
+            : kind == OP_DWCONV ? MP_ERROR_TEXT("plan must come from _tinyml.prepare_dwconv")
+            : kind == OP_POOL ? MP_ERROR_TEXT("plan must come from _tinyml.prepare_pool")
+            : kind == OP_ADD ? MP_ERROR_TEXT("plan must come from _tinyml.prepare_add")
+            : MP_ERROR_TEXT("plan must come from _tinyml.prepare_softmax"));
+    }
+    return MP_OBJ_TO_PTR(obj);
+}
+
+// b: op's buffers as they are now, x into out; the rest empty.
+MP_NOINLINE static void op_buffers(tml_op_buffers *b, const tinyml_op_t *op, mp_obj_t x_in, mp_obj_t out_in) {
+    b->x2 = 0;
+    b->x2_len = 0;
+    b->scratch = 0;
+    b->scratch_len = 0;
+    b->w = 0;
+    b->w_len = 0;
+    b->bias = 0;
+    b->bias_len = 0;
+    b->mult = op->mult;
+    b->shift = op->shift;
+    b->mult_len = b->shift_len = 0;
+    if (op->kind == OP_CONV || op->kind == OP_DWCONV) {
+        b->w = buffer_of(op->weights, MP_BUFFER_READ, &b->w_len);
+        b->bias = buffer_of(op->bias, MP_BUFFER_READ, &b->bias_len);
+        b->mult_len = 4 * (size_t)op->p.conv.n_channels;
+        b->shift_len = (size_t)op->p.conv.n_channels;
+    }
+    b->x = buffer_of(x_in, MP_BUFFER_READ, &b->x_len);
+    b->out = buffer_of(out_in, MP_BUFFER_WRITE, &b->out_len);
+}
+
+// conv(plan, x, out, scratch): int8 NHWC x into out; scratch a writable buffer of
+// conv_scratch_bytes(params) bytes, or None when that is 0. Allocates nothing.
+static mp_obj_t tinyml_conv(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    const tinyml_op_t *op = op_of(args[0], OP_CONV);
+    tml_op_buffers b;
+    op_buffers(&b, op, args[1], args[2]);
+    if (args[3] != mp_const_none) {
+        b.scratch = buffer_of(args[3], MP_BUFFER_WRITE, &b.scratch_len);
+    }
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = tml_conv_check_call(&op->p.conv, &b, &which);
+    if (st != TML_OK) {
+        raise_op(st, which, OP_CONV);
+    }
+    tml_conv_s8(&op->p.conv, b.x, b.w, b.bias, b.mult, b.shift, b.out, b.scratch);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tinyml_conv_obj, 4, 4, tinyml_conv);
+
+// dwconv(plan, x, out). Allocates nothing.
+static mp_obj_t tinyml_dwconv(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
+    const tinyml_op_t *op = op_of(plan_in, OP_DWCONV);
+    tml_op_buffers b;
+    op_buffers(&b, op, x_in, out_in);
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = tml_dwconv_check_call(&op->p.conv, &b, &which);
+    if (st != TML_OK) {
+        raise_op(st, which, OP_DWCONV);
+    }
+    tml_dwconv_s8(&op->p.conv, b.x, b.w, b.bias, b.mult, b.shift, b.out);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_dwconv_obj, tinyml_dwconv);
+
+static void pool_call(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in, bool average) {
+    const tinyml_op_t *op = op_of(plan_in, OP_POOL);
+    tml_op_buffers b;
+    op_buffers(&b, op, x_in, out_in);
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = tml_pool_check_call(&op->p.pool, &b, &which);
+    if (st != TML_OK) {
+        raise_op(st, which, OP_POOL);
+    }
+    if (average) {
+        tml_avgpool_s8(&op->p.pool, b.x, b.out);
+    } else {
+        tml_maxpool_s8(&op->p.pool, b.x, b.out);
+    }
+}
+
+// avgpool(plan, x, out) and maxpool(plan, x, out), one plan for both. Allocate nothing.
+static mp_obj_t tinyml_avgpool(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
+    pool_call(plan_in, x_in, out_in, true);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_avgpool_obj, tinyml_avgpool);
+
+static mp_obj_t tinyml_maxpool(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
+    pool_call(plan_in, x_in, out_in, false);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_maxpool_obj, tinyml_maxpool);
+
+// add(plan, x1, x2, out): out may be x1 or x2 itself. Allocates nothing.
+static mp_obj_t tinyml_add(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    const tinyml_op_t *op = op_of(args[0], OP_ADD);
+    tml_op_buffers b;
+    op_buffers(&b, op, args[1], args[3]);
+    b.x2 = buffer_of(args[2], MP_BUFFER_READ, &b.x2_len);
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = tml_add_check_call(&op->p.add, &b, &which);
+    if (st != TML_OK) {
+        raise_op(st, which, OP_ADD);
+    }
+    tml_add_s8(&op->p.add, b.x, b.x2, b.out);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tinyml_add_obj, 4, 4, tinyml_add);
+
+// softmax(plan, x, out). Allocates nothing.
+static mp_obj_t tinyml_softmax(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in) {
+    const tinyml_op_t *op = op_of(plan_in, OP_SOFTMAX);
+    tml_op_buffers b;
+    op_buffers(&b, op, x_in, out_in);
+    tml_buffer which = TML_BUF_NONE;
+    tml_status st = tml_softmax_check_call(&op->p.softmax, &b, &which);
+    if (st != TML_OK) {
+        raise_op(st, which, OP_SOFTMAX);
+    }
+    tml_softmax_s8(&op->p.softmax, b.x, b.out);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_softmax_obj, tinyml_softmax);
+
 // variant() -> which optimized path this build runs ("arm-dsp", "portable", ...).
 static mp_obj_t tinyml_variant(void) {
     const char *name = tml_fc_s8_variant();
@@ -299,11 +640,26 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     tinyml_model_type.base.type = (void *)&mp_type_type;
     tinyml_model_type.flags = MP_TYPE_FLAG_NONE;
     tinyml_model_type.name = MP_QSTR_Model;
+    tinyml_op_type.base.type = (void *)&mp_type_type;
+    tinyml_op_type.flags = MP_TYPE_FLAG_NONE;
+    tinyml_op_type.name = MP_QSTR_OpPlan;
     mp_store_global(MP_QSTR_prepare, MP_OBJ_FROM_PTR(&tinyml_prepare_obj));
     mp_store_global(MP_QSTR_fc, MP_OBJ_FROM_PTR(&tinyml_fc_obj));
     mp_store_global(MP_QSTR_prepare_model, MP_OBJ_FROM_PTR(&tinyml_prepare_model_obj));
     mp_store_global(MP_QSTR_run, MP_OBJ_FROM_PTR(&tinyml_run_obj));
     mp_store_global(MP_QSTR_variant, MP_OBJ_FROM_PTR(&tinyml_variant_obj));
+    mp_store_global(MP_QSTR_prepare_conv, MP_OBJ_FROM_PTR(&tinyml_prepare_conv_obj));
+    mp_store_global(MP_QSTR_conv, MP_OBJ_FROM_PTR(&tinyml_conv_obj));
+    mp_store_global(MP_QSTR_conv_scratch_bytes, MP_OBJ_FROM_PTR(&tinyml_conv_scratch_bytes_obj));
+    mp_store_global(MP_QSTR_prepare_dwconv, MP_OBJ_FROM_PTR(&tinyml_prepare_dwconv_obj));
+    mp_store_global(MP_QSTR_dwconv, MP_OBJ_FROM_PTR(&tinyml_dwconv_obj));
+    mp_store_global(MP_QSTR_prepare_pool, MP_OBJ_FROM_PTR(&tinyml_prepare_pool_obj));
+    mp_store_global(MP_QSTR_avgpool, MP_OBJ_FROM_PTR(&tinyml_avgpool_obj));
+    mp_store_global(MP_QSTR_maxpool, MP_OBJ_FROM_PTR(&tinyml_maxpool_obj));
+    mp_store_global(MP_QSTR_prepare_add, MP_OBJ_FROM_PTR(&tinyml_prepare_add_obj));
+    mp_store_global(MP_QSTR_add, MP_OBJ_FROM_PTR(&tinyml_add_obj));
+    mp_store_global(MP_QSTR_prepare_softmax, MP_OBJ_FROM_PTR(&tinyml_prepare_softmax_obj));
+    mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&tinyml_softmax_obj));
     mp_store_global(MP_QSTR_ABI, MP_OBJ_NEW_SMALL_INT(TINYML_ABI_VERSION));
     MP_DYNRUNTIME_INIT_EXIT
 }
@@ -317,6 +673,18 @@ static const mp_rom_map_elem_t tinyml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_prepare_model), MP_ROM_PTR(&tinyml_prepare_model_obj) },
     { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&tinyml_run_obj) },
     { MP_ROM_QSTR(MP_QSTR_variant), MP_ROM_PTR(&tinyml_variant_obj) },
+    { MP_ROM_QSTR(MP_QSTR_prepare_conv), MP_ROM_PTR(&tinyml_prepare_conv_obj) },
+    { MP_ROM_QSTR(MP_QSTR_conv), MP_ROM_PTR(&tinyml_conv_obj) },
+    { MP_ROM_QSTR(MP_QSTR_conv_scratch_bytes), MP_ROM_PTR(&tinyml_conv_scratch_bytes_obj) },
+    { MP_ROM_QSTR(MP_QSTR_prepare_dwconv), MP_ROM_PTR(&tinyml_prepare_dwconv_obj) },
+    { MP_ROM_QSTR(MP_QSTR_dwconv), MP_ROM_PTR(&tinyml_dwconv_obj) },
+    { MP_ROM_QSTR(MP_QSTR_prepare_pool), MP_ROM_PTR(&tinyml_prepare_pool_obj) },
+    { MP_ROM_QSTR(MP_QSTR_avgpool), MP_ROM_PTR(&tinyml_avgpool_obj) },
+    { MP_ROM_QSTR(MP_QSTR_maxpool), MP_ROM_PTR(&tinyml_maxpool_obj) },
+    { MP_ROM_QSTR(MP_QSTR_prepare_add), MP_ROM_PTR(&tinyml_prepare_add_obj) },
+    { MP_ROM_QSTR(MP_QSTR_add), MP_ROM_PTR(&tinyml_add_obj) },
+    { MP_ROM_QSTR(MP_QSTR_prepare_softmax), MP_ROM_PTR(&tinyml_prepare_softmax_obj) },
+    { MP_ROM_QSTR(MP_QSTR_softmax), MP_ROM_PTR(&tinyml_softmax_obj) },
     { MP_ROM_QSTR(MP_QSTR_ABI), MP_ROM_INT(TINYML_ABI_VERSION) },
 };
 static MP_DEFINE_CONST_DICT(tinyml_module_globals, tinyml_module_globals_table);

@@ -172,6 +172,7 @@ class CycleCounter:
         self.pairs: Counter = Counter()
         self.prev = -1
         self.active = False
+        self.by_pc: Counter = Counter()   # cycles per instruction address of the last measure()
         text_end = max(a + len(b) for a, b in machine.elf.sections.values() if a < 0x2000_0000)
 
         def on_code(uc, address, size, user):
@@ -204,6 +205,7 @@ class CycleCounter:
             if a >= 0:
                 succ[(a, b != a + self.insn(a).size)] += n
         cycles = instructions = 0
+        self.by_pc = Counter()
         # price each instruction given its predecessor, then its own branch outcome
         preds: dict[int, Counter] = {}
         for (a, b), n in self.pairs.items():
@@ -216,11 +218,14 @@ class CycleCounter:
             n_total = sum(pc.values())
             instructions += n_total
             # the branch outcome is independent of the predecessor: split the counts
+            here = 0
             for a, n in pc.items():
                 ia = self.insn(a) if a >= 0 else None
-                cycles += n * self.model(ia, ib, False)
+                here += n * self.model(ia, ib, False)
             if n_taken:
-                cycles += n_taken * (self.model(None, ib, True) - self.model(None, ib, False))
+                here += n_taken * (self.model(None, ib, True) - self.model(None, ib, False))
+            self.by_pc[b] += here
+            cycles += here
         return result, instructions, cycles
 
 
@@ -288,6 +293,7 @@ class RiscvCycleCounter:
         machine.uc.hook_add(unicorn.UC_HOOK_CODE, self._on_code, begin=0x400, end=text_end)
 
     def _reset(self):
+        self.by_pc: Counter = Counter()   # cycles per instruction address
         self.prev: RvInsn | None = None
         self.predicted: int | None = None   # the branch predictor's one entry: last taken backward branch
         self.cycles = 0
@@ -321,6 +327,7 @@ class RiscvCycleCounter:
             if prev.kind == "load" and prev.writes in cur.reads:
                 cycles += 1                                       # load-use bubble
         self.cycles += cycles
+        self.by_pc[address] += cycles
         self.prev = cur
 
     def measure(self, fn):

@@ -84,6 +84,12 @@ class _Checked:
 
     __rmul__ = __mul__
 
+    def __floordiv__(self, o):
+        return self._new("//", self, o, self.v // _value(o))
+
+    def __mod__(self, o):
+        return self._new("%", self, o, self.v % _value(o))
+
     def __lshift__(self, o):
         return self._new("<<", self, o, self.v << self._lcount(self, o))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import struct
 import subprocess
 from pathlib import Path
 
@@ -67,12 +68,15 @@ def test_our_cmake_turns_tinyml_romfs_bytes_into_the_c_define_every_firmware_sou
     (tmp_path / "CMakeLists.txt").write_text(
         "cmake_minimum_required(VERSION 3.13)\nproject(fw C)\nadd_library(usermod INTERFACE)\n"
         f"include({cmake.as_posix()})\nadd_library(firmware OBJECT main.c)\n"
-        "target_link_libraries(firmware usermod)\n")
+        "target_link_libraries(firmware usermod)\n"
+        # py/mkrules.cmake's qstr scan preprocesses with these defines, not the target's interface ones
+        'message(STATUS "qstr defines: ${MICROPY_CPP_DEF_EXTRA}")\n')
     build = tmp_path / "build"
-    subprocess.run(["cmake", "-S", str(tmp_path), "-B", str(build), "-DTINYML_ROMFS_BYTES=327680",
-                    "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"], check=True, capture_output=True)
+    proc = subprocess.run(["cmake", "-S", str(tmp_path), "-B", str(build), "-DTINYML_ROMFS_BYTES=327680",
+                           "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"], check=True, capture_output=True, text=True)
     commands = (build / "compile_commands.json").read_text()
     assert "main.c" in commands and "-DMICROPY_HW_ROMFS_BYTES=327680" in commands
+    assert "qstr defines: MICROPY_HW_ROMFS_BYTES=327680" in proc.stdout
 
 
 def test_bad_requests_are_refused_with_the_reason(tmp_path):
@@ -136,3 +140,23 @@ def test_dry_run_prints_the_commands_and_runs_nothing(capsys):
     assert out[0].startswith("git clone --depth 1 --branch v1.28.0 ")
     assert any("USER_C_MODULES=" in line and "BOARD=ARDUINO_NANO_33_BLE_SENSE" in line for line in out)
     assert out[-1].startswith("# then copy ") and "bossac" in out[-1]
+
+
+def _rp2_image(code_bytes: int, romfs_start: int, romfs_size: int) -> bytes:
+    """A firmware image of code_bytes whose binary info declares a ROMFS block device, laid out as
+    the pico-sdk's bi_block_device entry is: u16 type, u16 tag, u32 name, u32 address, u32 size."""
+    image = bytearray(code_bytes)
+    image[100:106] = b"ROMFS\0"
+    entry = struct.pack("<HHIII", 6, 0x4D50, firmware.XIP_BASE + 100, firmware.XIP_BASE + romfs_start, romfs_size)
+    image[200:200 + len(entry)] = entry
+    return bytes(image)
+
+
+def test_an_rp2_firmware_below_its_romfs_passes_and_one_reaching_into_it_is_refused():
+    code_space = 655360   # RPI_PICO: 2 MB flash less the 1,408 KB filesystem
+    firmware.check_rp2_romfs(_rp2_image(300_000, code_space - 327680, 327680))
+    with pytest.raises(TinymlError, match=r"firmware \(346,324 bytes\) reaches into the ROMFS partition that starts "
+                                          r"327,680 bytes into flash.*--romfs-bytes 307200 or less"):
+        firmware.check_rp2_romfs(_rp2_image(346_324, code_space - 327680, 327680))
+    with pytest.raises(TinymlError, match="no ROMFS partition entry"):
+        firmware.check_rp2_romfs(bytes(1000))

@@ -17,7 +17,8 @@ TML_OK, TML_ERR_NULL, TML_ERR_SHAPE, TML_ERR_RANGE, TML_ERR_ALIGN = 0, -1, -2, -
 _INTS = ("window_samples", "step_samples", "fft_size", "num_channels", "start_bin", "end_bin", "smoothing_bits",
          "even_smoothing", "odd_smoothing", "min_signal_remaining", "enable_pcan", "snr_shift", "enable_log",
          "log_correction_bits", "scale_shift")
-_TABLES = ("window", "twiddles", "split_twiddles", "bin_band", "bin_weight", "bin_unweight", "gain_lut")
+_TABLES = ("window", "twiddles", "split_twiddles", "bin_band", "bin_weight", "bin_unweight", "gain_lut",
+           "fft_order")
 
 
 class Config(ctypes.Structure):
@@ -52,6 +53,7 @@ def tables(plan) -> dict[str, np.ndarray]:
         "bin_weight": np.ascontiguousarray(plan.bin_weight, np.int16),
         "bin_unweight": np.ascontiguousarray(plan.bin_unweight, np.int16),
         "gain_lut": np.ascontiguousarray(plan.gain_lut if len(plan.gain_lut) else np.zeros(125), np.int16),
+        "fft_order": np.ascontiguousarray(plan.fft_order, np.uint16),
     }
 
 
@@ -140,6 +142,7 @@ def configs():
         "log_off": F.replace(F.MICRO_SPEECH, enable_log=False),
         "fft_256": F.replace(F.MICRO_SPEECH, window_size=16, window_step=8),
         "fft_1024": F.replace(F.MICRO_SPEECH, window_size=64, window_step=32, num_channels=64),
+        "odd_window": F.replace(F.MICRO_SPEECH, window_size=31, window_step=13, num_channels=23),
         "odd_settings": F.replace(F.MICRO_SPEECH, smoothing_bits=5, even_smoothing=0.3, odd_smoothing=0.9,
                                   min_signal_remaining=0.2, scale_shift=9, pcan_strength=0.5, pcan_offset=3.0,
                                   gain_bits=24),

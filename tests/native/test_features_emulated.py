@@ -28,7 +28,7 @@ class EmulatedFrontend:
         arrays = fh.tables(plan)
         pointers = [machine.put(arrays[name].tobytes(), align=4) for name in fh._TABLES]
         values = fh.scalars(plan)
-        self.cfg = machine.put(struct.pack("<15i7I", *(values[n] for n in fh._INTS), *pointers))
+        self.cfg = machine.put(struct.pack("<15i8I", *(values[n] for n in fh._INTS), *pointers))
         n_ch = plan.config.num_channels
         samples = machine.put(bytes(2 * plan.window_samples))
         noise = machine.put(bytes(4 * n_ch))
@@ -74,7 +74,7 @@ def machine(request, tmp_path_factory):
     return m
 
 
-@pytest.mark.parametrize("name", ["micro_speech", "op_defaults", "fft_1024", "odd_settings"])
+@pytest.mark.parametrize("name", ["micro_speech", "op_defaults", "fft_1024", "odd_window", "odd_settings"])
 def test_bit_exact_on_emulated_cores(machine, name):
     config = fh.configs()[name]
     for signal, audio in fh.audio_cases(8).items():

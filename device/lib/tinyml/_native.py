@@ -5,7 +5,7 @@
 # reason, when this board cannot run it.
 from array import array
 
-_ABI = 3  # _tinyml's prepare/Plan/fc and prepare_model/Model/run interface
+_ABI = 4  # _tinyml's prepare/Plan/fc, prepare_model/Model/run, and (4) the convolution family's prepare_*/OpPlan
 
 try:
     import _tinyml

@@ -3,6 +3,8 @@
 # i2c: (micropython id, scl, sda, circuitpython scl, sda, frequency)
 # power, pullup: (micropython pin, circuitpython pin) to drive high, or None
 # sensors: (kind, part, addresses, micropython driver, circuitpython driver)
+# mic: (micropython: ('i2s', id, sck, ws, sd) | ('pdm', clock, data, power) | None,
+#       circuitpython: ('pdm', clock, data, power) | None)
 # sleep: (machine.lightsleep(ms) is a timed sleep, it keeps a BLE link, it keeps USB serial)
 BOARDS = {
     'nano33_ble_sense': {
@@ -14,6 +16,7 @@ BOARDS = {
         'power': (22, 'VDD_ENV'),
         'pullup': (32, 'R_PULLUP'),
         'sensors': (('imu', 'LSM9DS1', (107, 30), 'lsm9ds1', 'adafruit_lsm9ds1'), ('temperature_humidity', 'HTS221', (95,), 'hts221', 'adafruit_hts221'), ('pressure', 'LPS22HB', (92,), 'lps22h', 'adafruit_lps2x')),
+        'mic': (('pdm', 26, 25, 17), ('pdm', 'PDMCLK', 'PDMDIN', 'MIC_PWR')),
         'ble': ('ubluepy', 'adafruit_ble'),
         'sleep': (False, False, False),
     },
@@ -26,6 +29,7 @@ BOARDS = {
         'power': (22, 'VDD_ENV'),
         'pullup': (32, 'R_PULLUP'),
         'sensors': (('imu', 'BMI270', (104,), 'bmi270', None), ('magnetometer', 'BMM150', (16,), 'bmm150', None), ('temperature_humidity', 'HS3003', (68,), 'hs3003', None), ('pressure', 'LPS22HB', (92,), 'lps22h', 'adafruit_lps2x')),
+        'mic': (('pdm', 26, 25, 17), ('pdm', 'PDMCLK', 'PDMDIN', 'MIC_PWR')),
         'ble': ('ubluepy', 'adafruit_ble'),
         'sleep': (False, False, False),
     },
@@ -38,6 +42,7 @@ BOARDS = {
         'power': None,
         'pullup': None,
         'sensors': (('imu', 'MPU-6050', (104,), 'tinyml.sensors.mpu6050', 'tinyml.sensors.mpu6050'),),
+        'mic': (('i2s', 0, 32, 25, 33), None),
         'ble': ('bluetooth', None),
         'sleep': (True, False, False),
     },
@@ -50,6 +55,7 @@ BOARDS = {
         'power': None,
         'pullup': None,
         'sensors': (('imu', 'MPU-6050', (104,), 'tinyml.sensors.mpu6050', 'tinyml.sensors.mpu6050'),),
+        'mic': (('i2s', 0, 4, 5, 6), None),
         'ble': ('bluetooth', None),
         'sleep': (True, False, False),
     },
@@ -62,6 +68,7 @@ BOARDS = {
         'power': None,
         'pullup': None,
         'sensors': (('imu', 'MPU-6050', (104,), 'tinyml.sensors.mpu6050', 'tinyml.sensors.mpu6050'),),
+        'mic': (('i2s', 0, 16, 17, 18), ('pdm', 'GP16', 'GP18', None)),
         'ble': (None, None),
         'sleep': (True, False, True),
     },
@@ -74,6 +81,7 @@ BOARDS = {
         'power': None,
         'pullup': None,
         'sensors': (('imu', 'MPU-6050', (104,), 'tinyml.sensors.mpu6050', 'tinyml.sensors.mpu6050'),),
+        'mic': (('i2s', 0, 16, 17, 18), ('pdm', 'GP16', 'GP18', None)),
         'ble': ('bluetooth', None),
         'sleep': (True, False, True),
     },
@@ -86,6 +94,7 @@ BOARDS = {
         'power': None,
         'pullup': None,
         'sensors': (('imu', 'MPU-6050', (104,), 'tinyml.sensors.mpu6050', 'tinyml.sensors.mpu6050'),),
+        'mic': (('i2s', 0, 16, 17, 18), ('pdm', 'GP16', 'GP18', None)),
         'ble': ('bluetooth', None),
         'sleep': (True, False, True),
     },

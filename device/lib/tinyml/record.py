@@ -6,6 +6,11 @@
 #   R<seq><v1>...<vn>    seq mod 65536 in 4 hex digits, then each value: 4 hex digits (int16 raw
 #                        counts: IMU, magnetometer) or 8 (int32: the environment's Pa and centi-units)
 #   E <late>             end; late = samples read after their slot (the loop fell behind)
+# The microphone ("mic"): one clip, captured whole into RAM first (the serial link must not
+# make the capture drop blocks), then sent:
+#   A <board> <part> <rate Hz> <samples> <samples per line>
+#   R<seq><s1>...<sn>    int16 samples, 4 hex digits each; the last line padded with zeros
+#   E <lost>             blocks the capture dropped (the microphone's `lost`)
 # Sensors (tinyml.sensors): "imu" (ax ay az gx gy gz, 50 Hz, the gesture app's rate),
 # "environment" (temperature, humidity, pressure) and "magnetometer" (x y z), each at its parts'
 # output data rate (RATE_HZ) so that every sample is a fresh reading.
@@ -20,7 +25,8 @@ from micropython import const
 from tinyml import clock
 
 RATE_HZ = 50          # the gesture app's rate (host/tinyml_host/gesture.py RATE_HZ)
-SENSORS = ("imu", "environment", "magnetometer")
+SENSORS = ("imu", "environment", "magnetometer", "mic")
+MIC_LINE = 32         # samples per line of a clip
 _CHANNELS = const(6)
 _HEX = b"0123456789abcdef"
 IMU_MARK = 0xA6       # first byte of a binary IMU frame; text frames never start with it
@@ -137,6 +143,57 @@ class FrameRecorder:
         self.seq += 1
 
 
+def _hex4(line, pos, value):
+    value &= 0xFFFF
+    line[pos] = _HEX[value >> 12]
+    line[pos + 1] = _HEX[(value >> 8) & 15]
+    line[pos + 2] = _HEX[(value >> 4) & 15]
+    line[pos + 3] = _HEX[value & 15]
+
+
+def capture(mic, clip, block):
+    """Fill `clip` (an array('h')) from the started microphone, a block at a time."""
+    n = 0
+    total = len(clip)
+    size = mic.block
+    while n < total:
+        mic.readinto(block)
+        take = size if total - n > size else total - n
+        for k in range(take):
+            clip[n + k] = block[k]
+        n += take
+
+
+def record_clip(seconds, out=None):
+    """`tinyml record --sensor mic`: one clip of `seconds` from hal.microphone(), then its lines."""
+    from tinyml import hal
+
+    mic = hal.microphone()
+    out = out if out is not None else _stdout_bytes()
+    samples = int(seconds * mic.RATE_HZ)
+    if samples < 1:
+        raise ValueError("a clip needs at least one sample, got %r s" % (seconds,))
+    clip = array("h", bytes(2 * samples))
+    block = array("h", bytes(2 * mic.block))
+    mic.start()
+    try:
+        capture(mic, clip, block)
+    finally:
+        mic.stop()
+    out.write(("A %s %s %d %d %d\n" % (hal.board_id(), type(mic).__name__, mic.RATE_HZ, samples, MIC_LINE)).encode())
+    line = bytearray(1 + 4 + 4 * MIC_LINE + 1)
+    line[0] = ord("R")
+    line[len(line) - 1] = ord("\n")
+    seq = 0
+    for first in range(0, samples, MIC_LINE):
+        _hex4(line, 1, seq)
+        for k in range(MIC_LINE):
+            _hex4(line, 5 + 4 * k, clip[first + k] if first + k < samples else 0)
+        out.write(line)
+        seq += 1
+    out.write(b"E %d\n" % mic.lost)
+
+
 def stream(seconds, rate_hz=None, sensor="imu"):
     """`tinyml record` runs this on the board: header, seconds * rate samples, end line. rate_hz
     None: the sensor's own (the IMU's RATE_HZ, the others' output data rate)."""
@@ -161,6 +218,9 @@ def stream(seconds, rate_hz=None, sensor="imu"):
         samples = int(seconds * rate)
         recorder = Recorder(mag, rate, values=3)
         recorder.sensor_header(hal.board_id(), sensor, type(mag).__name__, samples)
+    elif sensor == "mic":
+        record_clip(seconds)
+        return
     else:
         raise ValueError("unknown sensor %r; tinyml records %s" % (sensor, ", ".join(SENSORS)))
     recorder.run(samples)

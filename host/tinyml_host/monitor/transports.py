@@ -105,7 +105,7 @@ class SimTransport(Transport):
     names = SINE_NAMES
 
     def __init__(self, board_id: str, flash: Path = Path("out/sim/flash"),
-                 model: Path | None = None, app: str = "sine", prelude: str = ""):
+                 model: Path | None = None, app: str = "sine", prelude: str = "", mic=None):
         super().__init__()
         self.app = app
         self.names = APP_NAMES[app]
@@ -113,6 +113,7 @@ class SimTransport(Transport):
         self.board_id, self.flash = board_id, Path(flash)
         self.model = Path(model) if model is not None else None  # the record app needs none
         self.prelude = prelude  # board code run before the app (tinyml record: the gesture to act)
+        self.mic = mic          # what the virtual board's microphone hears (--mic)
         self.label = f"virtual {board_id}, simulated BLE link"
         self._stack = contextlib.ExitStack()
         self._offset = 0
@@ -126,7 +127,7 @@ class SimTransport(Transport):
         if self.model is not None and not self.model.exists():
             raise TinymlError(f"{self.model} not found: run `make demo` or `tinyml export` first")
         try:
-            vb = self._stack.enter_context(VirtualBoard(self.flash, board=self.board_id))
+            vb = self._stack.enter_context(VirtualBoard(self.flash, board=self.board_id, mic=self.mic))
             self.sim = Path(vb.sim_dir)
             for name in ("ble_tx", "ble_rx", "ble_central", "sleep.trace"):
                 (self.sim / name).unlink(missing_ok=True)
@@ -395,12 +396,15 @@ class BleTransport(Transport):
 
 
 def open_transport(port: str | None = None, ble: str | None = None, board_id: str = "nano33_ble_sense",
-                   reconnect: bool = False, scan_timeout: float = 10.0, app: str = "sine", bleak=None) -> Transport:
+                   reconnect: bool = False, scan_timeout: float = 10.0, app: str = "sine", bleak=None,
+                   mic=None) -> Transport:
     """`--ble NAME_OR_ADDRESS`, `--port sim`, `--port PATH`, or `--port auto` (or neither):
     the first USB board. `app`: what the monitor starts on a board over serial or the virtual
     board (over BLE the board runs what it runs). `bleak`: see BleTransport."""
     if ble and port:
         raise TinymlError("pick one of --ble and --port")
+    if mic is not None and port != "sim":
+        raise TinymlError("--mic feeds the virtual board's microphone: use it with --port sim")
     if app not in APP_NAMES:
         raise TinymlError(f"--app {app!r}: the monitor starts one of {', '.join(APP_NAMES)}")
     if ble:
@@ -408,7 +412,7 @@ def open_transport(port: str | None = None, ble: str | None = None, board_id: st
         transport.names = APP_NAMES[app]
         return transport
     if port == "sim":
-        return SimTransport(board_id, app=app)
+        return SimTransport(board_id, app=app, mic=mic)
     if port in (None, "auto"):
         from ..board import autodetect_port
 

@@ -1,4 +1,5 @@
-"""Fakes of CircuitPython's busio.I2C, digitalio.DigitalInOut and pwmio.PWMOut API surfaces,
+"""Fakes of CircuitPython's busio.I2C, digitalio.DigitalInOut, pwmio.PWMOut, audiobusio.PDMIn and
+supervisor.ticks_ms API surfaces,
 for running tinyml's CircuitPython backend in CPython. Stricter than the real ones where they
 differ: I2C calls without the lock held fail, as on a board they would race."""
 
@@ -81,10 +82,64 @@ class I2C:
         self.readfrom_into(address, buffer_in, start=in_start, end=in_end)
 
 
+class Ticks:
+    """supervisor.ticks_ms(): milliseconds wrapping at 2**29; the test moves `now`."""
+
+    now = 0
+
+    @staticmethod
+    def ticks_ms():
+        return Ticks.now & ((1 << 29) - 1)
+
+
+class PDMIn:
+    """audiobusio.PDMIn(clock_pin, data_pin, *, sample_rate=16000, bit_depth=8, mono=True,
+    oversample=64, startup_delay=0.11) as circuitpython-stubs documents it: record(destination,
+    destination_length) blocks, fills unsigned samples (array('H') for 16 bits, bytearray for 8)
+    and returns how many it recorded. The microphone is `source(n)`, the unsigned 16-bit value of
+    sample n; recording advances Ticks by its duration, as time would pass on a board."""
+
+    made = []
+    source = staticmethod(lambda n: 32768)
+    short_by = 0   # samples a record() misses ("less than destination_length": processing time)
+
+    def __init__(self, clock_pin, data_pin, *, sample_rate=16000, bit_depth=8, mono=True, oversample=64,
+                 startup_delay=0.11):
+        if bit_depth % 8 or oversample % 8:
+            raise ValueError("bit_depth and oversample must be multiples of 8")
+        if not 0.0 <= startup_delay <= 1.0:
+            raise ValueError("startup_delay must be in 0.0-1.0")
+        if sample_rate * oversample < 1000000:
+            raise ValueError("sample_rate x oversample must be at least 1 MHz")
+        self.clock_pin, self.data_pin, self.bit_depth, self.mono = clock_pin, data_pin, bit_depth, mono
+        self.sample_rate = sample_rate
+        self.sample = 0
+        self.deinited = False
+        PDMIn.made.append(self)
+
+    def record(self, destination, destination_length):
+        if self.deinited:
+            raise ValueError("Object has been deinitialized and can no longer be used")
+        if self.bit_depth == 16 and getattr(destination, "typecode", None) != "H":
+            raise ValueError("16-bit recording needs an array('H')")
+        got = destination_length - PDMIn.short_by
+        for k in range(got):
+            destination[k] = PDMIn.source(self.sample + k)
+        self.sample += destination_length   # the missed samples passed by all the same
+        Ticks.now += destination_length * 1000 // self.sample_rate
+        return got
+
+    def deinit(self):
+        self.deinited = True
+
+
 def modules(board_attrs: dict):
-    """sys.modules entries for board, busio, digitalio, pwmio and a const-only micropython."""
+    """sys.modules entries for board, busio, digitalio, pwmio, audiobusio, supervisor and a
+    const-only micropython."""
     return {"board": types.SimpleNamespace(**board_attrs),
             "busio": types.SimpleNamespace(I2C=I2C),
             "digitalio": types.SimpleNamespace(DigitalInOut=DigitalInOut),
             "pwmio": types.SimpleNamespace(PWMOut=PWMOut),
+            "audiobusio": types.SimpleNamespace(PDMIn=PDMIn),
+            "supervisor": types.SimpleNamespace(ticks_ms=Ticks.ticks_ms),
             "micropython": types.SimpleNamespace(const=lambda v: v)}

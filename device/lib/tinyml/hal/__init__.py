@@ -1,4 +1,5 @@
-# The hardware seam: board detection, the LED and the sensor I2C bus, one backend per platform.
+# The hardware seam: board detection, the LED, the sensor I2C bus and the microphone, one backend
+# per platform.
 #   sim           the virtual board (`tinyml sim`): its own package, tinyml_sim, which never
 #                 ships to a board; the virtual board puts it on sys.path, nothing else has it
 #   machine       MicroPython on a board (also the unix port without tinyml_sim: not a board,
@@ -85,6 +86,31 @@ def led():
 def i2c():
     """The sensor I2C bus (machine.I2C API: scan, readfrom_mem_into, writeto_mem), powered up."""
     return _open_bus(facts())
+
+
+# --- the microphone -------------------------------------------------------------------------
+# Every backend gives the same object (docs/architecture.md, "Microphones"):
+#   RATE_HZ = 16000, block (samples per readinto), lost (blocks dropped since start()),
+#   start(), stop(), readinto(buf) -> samples: fills buf, an array('h') of `block` samples,
+#   with the next captured block of 16 kHz mono int16, waiting until it has been captured.
+# Capture runs while the app works on the previous block (a double buffer); when the app is
+# too slow, the oldest block is dropped and counted in `lost`. Nothing is allocated per block.
+MIC_RATE_HZ = 16000
+MIC_BLOCK = 512       # 32 ms of audio
+_mic = None
+
+
+def microphone(block=MIC_BLOCK):
+    """The board's microphone (boards.json `microphone` for this firmware), not started yet.
+    One per run: asking again gives the same object, and a different block size is an error."""
+    global _mic
+    if not isinstance(block, int) or not 16 <= block <= 16000 or block % 2:
+        raise ValueError("microphone block must be an even number of samples in 16..16000, got %r" % (block,))
+    if _mic is None:
+        _mic = _backend.microphone(facts()["mic"], block)
+    elif _mic.block != block:
+        raise ValueError("the microphone is open with blocks of %d samples, not %d" % (_mic.block, block))
+    return _mic
 
 
 def _open_bus(f):

@@ -1,4 +1,6 @@
-# CircuitPython: pwmio.PWMOut for the LED (duty_cycle is 0..65535), busio.I2C for sensors.
+# CircuitPython: pwmio.PWMOut for the LED (duty_cycle is 0..65535), busio.I2C for sensors,
+# audiobusio.PDMIn for the microphone.
+import array
 import time
 
 import board as _board
@@ -116,3 +118,80 @@ def sleep(ms, light):
     """time.sleep: CircuitPython idles the CPU while it waits. Its deeper sleeps (the alarm
     module) end code.py or need alarms set up, so `light` is not used here."""
     time.sleep(ms / 1000)
+
+
+# --- the microphone: a PDM microphone through audiobusio.PDMIn --------------------------------
+# PDMIn.record() is blocking and captures only while it runs: there is no background capture
+# to double-buffer, so the audio between two calls (the app's time on the previous block) is not
+# heard. `lost` counts that gap in whole blocks, from supervisor.ticks_ms (an int below 2**29:
+# no allocation), plus any samples record() itself reports missing.
+_TICKS_MASK = (1 << 29) - 1
+
+
+def microphone(mic_facts, block):
+    cp = mic_facts[1]
+    if cp is None:
+        raise ValueError("this board has no microphone under CircuitPython (boards.json microphone)")
+    return PDMMicrophone(cp, block)
+
+
+class PDMMicrophone:
+    RATE_HZ = 16000
+
+    def __init__(self, cp_facts, block):
+        self.block = block
+        self.lost = 0
+        self._facts = cp_facts
+        # 16-bit samples come unsigned (docs: "16-bit unsigned samples"), silence at 32768
+        self._raw = array.array("H", bytes(2 * block))
+        self._mic = None
+        self._power = None
+        self._missed = 0     # samples not heard since start(), not yet counted in `lost`
+        self._end = -1       # supervisor.ticks_ms() when the last record() returned
+        self._ticks = None
+
+    def start(self):
+        import audiobusio
+        import supervisor
+
+        if self._mic is not None:
+            return
+        _, clock, data, power = self._facts
+        if power is not None and self._power is None:
+            self._power = digitalio.DigitalInOut(getattr(_board, power))
+            self._power.switch_to_output(value=True)
+        # nRF52840: 16-bit mono at 16 kHz only; RP2040: 8 or 16 bit mono, 64x oversampling
+        self._mic = audiobusio.PDMIn(getattr(_board, clock), getattr(_board, data), sample_rate=self.RATE_HZ,
+                                     bit_depth=16, mono=True, oversample=64)
+        if self._mic.sample_rate != self.RATE_HZ:
+            rate = self._mic.sample_rate
+            self.stop()
+            raise ValueError("PDMIn records at %d Hz here, not the %d Hz tinyml needs" % (rate, self.RATE_HZ))
+        self._ticks = supervisor.ticks_ms
+        self.lost = 0
+        self._missed = 0
+        self._end = -1
+
+    def stop(self):
+        if self._mic is not None:
+            self._mic.deinit()
+            self._mic = None
+
+    def readinto(self, buf):
+        if len(buf) != self.block:
+            raise ValueError("microphone readinto needs an array('h') of %d samples, got %d" % (self.block, len(buf)))
+        mic = self._mic
+        if mic is None or self._ticks is None:
+            raise ValueError("microphone not started: call start() first")
+        if self._end >= 0:
+            self._missed += ((self._ticks() - self._end) & _TICKS_MASK) * (self.RATE_HZ // 1000)
+        got = mic.record(self._raw, self.block)
+        self._end = self._ticks()
+        self._missed += self.block - got
+        if self._missed >= self.block:
+            self.lost += self._missed // self.block
+            self._missed %= self.block
+        raw = self._raw
+        for k in range(self.block):
+            buf[k] = raw[k] - 32768
+        return self.block

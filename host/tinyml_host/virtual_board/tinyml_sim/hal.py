@@ -132,3 +132,12 @@ def sleep(ms, light):
         struct.pack_into("<III", _sleep_record, 0, t0, time.ticks_diff(time.ticks_ms(), t0), 1 if light else 0)
         trace.write(_sleep_record)
         trace.flush()
+
+
+def microphone(mic_facts, block):
+    """The simulated board's microphone, whichever kind the board has (tinyml_sim/mic.py)."""
+    if mic_facts[0] is None and mic_facts[1] is None:
+        raise ValueError("this board has no microphone (boards.json microphone)")
+    from tinyml_sim.mic import SimMicrophone
+
+    return SimMicrophone(block)

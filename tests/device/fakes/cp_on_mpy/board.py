@@ -1,0 +1,3 @@
+board_id = "raspberry_pi_pico"
+GP16 = "GP16"
+GP18 = "GP18"

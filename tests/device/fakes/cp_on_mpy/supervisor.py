@@ -1,0 +1,5 @@
+now = [0]
+
+
+def ticks_ms():
+    return now[0]
