@@ -4,6 +4,8 @@
 #   "gesture" reads the IMU, your model (`tinyml train gesture`) names the gesture, the LED
 #             brightness shows which; needs gesture.tmdl and gesture.classes on the board
 #   "record"  streams the IMU over telemetry for `tinyml record --ble NAME`
+#   "kws"     listens to the microphone for keywords (needs kws.tmdl: `tinyml train kws`, or a model
+#             from TensorFlow's training exported with `tinyml export --frontend micro --labels ...`)
 APP = "sine"
 
 # Telemetry radio settings (tinyml.telemetry.SETTINGS; docs/telemetry.md, Power: what each costs):

@@ -35,10 +35,36 @@ def cmd_train(args):
 def cmd_export(args):
     from . import export, tmdl
 
-    model = export.export(args.model, args.output, rounding=args.rounding, vectors=args.vectors)
+    model = export.export(args.model, args.output, rounding=args.rounding, vectors=args.vectors,
+                          frontend=_frontend_record(args.frontend), labels=_labels(args.labels))
     size = Path(args.output).stat().st_size
     print(f"wrote {args.output}: {_describe(model)}, {size} bytes, arena {model.arena_bytes} bytes, "
           f"rounding {model.rounding}, {len(model.vectors_in)} golden vectors (format version {tmdl.VERSION})")
+
+
+FRONTENDS = {"micro": "TensorFlow's micro frontend with micro_speech's settings and int8 conversion "
+                      "(speech_commands --preprocess=micro, TFLM's micro_speech)"}
+
+
+def _frontend_record(name):
+    """The .tmdl front end record for --frontend NAME (docs/features.md, "In the model file")."""
+    if name is None:
+        return None
+    from . import features
+
+    return features.frontend_record(features.plan(features.MICRO_SPEECH), features.micro_speech_int8)
+
+
+def _labels(text):
+    """--labels: a comma-separated list, or a file with one label per line."""
+    if text is None:
+        return None
+    path = Path(text)
+    names = path.read_text().splitlines() if path.is_file() else text.split(",")
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise TinymlError(f"--labels {text!r} names no labels")
+    return names
 
 
 def _describe(model) -> str:
@@ -310,6 +336,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="requantization rounding to be bit-exact with: TFLite Micro (default) or LiteRT")
     s.add_argument("--vectors", type=_vector_count, default=16,
                    help="golden test vectors to embed, 0 to 65535 (default 16)")
+    s.add_argument("--frontend", choices=sorted(FRONTENDS),
+                   help="the audio front end the model was trained on, recorded in the .tmdl so the board "
+                        "computes the same features: micro = " + FRONTENDS["micro"])
+    s.add_argument("--labels", help="the output classes in output order: a,b,c or a file with one per line")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("sim", help="start the virtual board on a pseudo-terminal for mpremote")

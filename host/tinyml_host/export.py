@@ -1,6 +1,6 @@
 """Read a full-int8 TFLite flatbuffer (with the `tflite` package) and build a .tmdl graph.
 
-Supported: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D (depth multiplier 1, no dilation),
+Supported: FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D (no dilation; a depth multiplier above 1 as a CONV_2D),
 AVERAGE_POOL_2D, MAX_POOL_2D, ADD (no broadcasting) and SOFTMAX (int8, as TFLite Micro computes
 it) over NHWC int8 tensors with batch 1; RESHAPE anywhere (no op: the reshaped tensor shares the original's bytes);
 QUANTIZE first from a float input and DEQUANTIZE last to a float output (the board quantizes
@@ -477,12 +477,13 @@ def _convolution(b: _Builder, op, where: str, depthwise: bool) -> tmdl.Op:
     if weights.ndim != 4:
         raise TinymlError(f"{where}: filter {g.label(w_i)} has shape {list(weights.shape)}, expected 4 dimensions")
     n_out = out_shape[2]
+    multiplier = 1
     if depthwise:
         opts = _conv_options(op, tflite.DepthwiseConv2DOptions, tflite.BuiltinOptions.DepthwiseConv2DOptions, where)
-        if weights.shape[0] != 1 or weights.shape[3] != n_out or n_out != in_shape[2]:
+        if weights.shape[0] != 1 or weights.shape[3] != n_out or n_out % in_shape[2]:
             raise TinymlError(f"{where}: {in_shape[2]} input channels to {n_out} with filter "
-                              f"{list(weights.shape)}: depth multiplier {n_out / in_shape[2]:g}; "
-                              "tinyml supports depth multiplier 1")
+                              f"{list(weights.shape)}: not a depthwise convolution tinyml knows")
+        multiplier = n_out // in_shape[2]
         scales = _per_channel_filter(g, w_i, n_out, 3, where)
     else:
         opts = _conv_options(op, tflite.Conv2DOptions, tflite.BuiltinOptions.Conv2DOptions, where)
@@ -496,8 +497,19 @@ def _convolution(b: _Builder, op, where: str, depthwise: bool) -> tmdl.Op:
     # TFLite's order: double(input scale) * double(filter scale) / double(output scale)
     mults, shifts = _multipliers([in_scale * float(s) / out_scale for s in scales], where, b.single)
     act_min, act_max = _activation_range(opts.FusedActivationFunction(), out_scale, out_zp, where)
-    if depthwise:
+    if depthwise and multiplier == 1:
         kind, w, bias = tmdl.OP_DEPTHWISE_CONV_2D, weights[0].copy(), bias.astype(np.int32)
+    elif depthwise:
+        # A depth multiplier M > 1 (TensorFlow's converter makes one of a convolution over a
+        # single channel, e.g. micro_speech's tiny_conv) is a CONV_2D whose output channel o reads
+        # input channel o // M only: the same sums, the same requantization, padding counting as
+        # the input zero point either way (skipped taps contribute nothing in both).
+        fh, fw = weights.shape[1:3]
+        dense = np.zeros((n_out, fh, fw, in_shape[2]), np.int8)
+        for o in range(n_out):
+            dense[o, :, :, o // multiplier] = weights[0, :, :, o]
+        w = dense.reshape(n_out, -1)
+        kind, bias = tmdl.OP_CONV_2D, _folded_bias(bias, in_zp, w, where)
     else:
         w = weights.reshape(n_out, -1).copy()
         kind, bias = tmdl.OP_CONV_2D, _folded_bias(bias, in_zp, w, where)
@@ -707,13 +719,19 @@ def add_vectors(model: tmdl.TmdlModel, tflite_bytes: bytes, count: int = 16, see
     model.vectors_in, model.vectors_out = x, golden_y.astype(np.int8)
 
 
-def export(tflite_path, out_path, rounding: str = "tflm", vectors: int = 16) -> tmdl.TmdlModel:
-    """Read, check and convert a .tflite, attach golden vectors, write the .tmdl atomically.
-    Every problem with the input is a TinymlError that starts with the file's name."""
+def export(tflite_path, out_path, rounding: str = "tflm", vectors: int = 16, frontend: bytes | None = None,
+           labels: list[str] | None = None) -> tmdl.TmdlModel:
+    """Read, check and convert a .tflite, attach golden vectors (and the front end record and
+    labels, when given), write the .tmdl atomically. Every problem with the input is a
+    TinymlError that starts with the file's name."""
     data = Path(tflite_path).read_bytes()
     try:
         model = convert(data, rounding)
         add_vectors(model, data, vectors)
+        model.frontend = frontend
+        model.labels = list(labels or [])
+        if labels and len(labels) != model.output_size:
+            raise TinymlError(f"{len(labels)} labels ({', '.join(labels)}) for a model of {model.output_size} outputs")
     except TinymlError as e:
         raise TinymlError(f"{tflite_path}: {e}") from e
     out = Path(out_path)

@@ -15,6 +15,7 @@ changes every frame after it.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, field, replace  # noqa: F401  (replace: for callers)
 
 import numpy as np
@@ -670,3 +671,44 @@ def read_wav(path) -> tuple[int, np.ndarray]:
         if w.getnchannels() > 1:
             data = data.reshape(-1, w.getnchannels())[:, 0]
         return w.getframerate(), data.astype(np.int16)
+
+
+# --- the model file's front end record -----------------------------------------------------------
+# A .tmdl's front end record (docs/format.md, "Records"; layout in docs/features.md, "In the model
+# file") holds the packed config and the conversion of uint16 frame values to the model's int8
+# input as thresholds: the board counts them instead of doing float arithmetic per value, and
+# any monotonic conversion (micro_speech's integer formula, or to_int8 for a model's own scale)
+# is reproduced exactly.
+
+def int8_thresholds(convert) -> np.ndarray:
+    """For a non-decreasing conversion of uint16 values to int8, t[k] = the smallest v with
+    convert(v) >= -127 + k, for the levels some v reaches: convert(v) = -128 + #{k: t[k] <= v}."""
+    q = np.asarray(convert(np.arange(65536)), np.int64)
+    if (np.diff(q) < 0).any() or q.min() < -128 or q.max() > 127:
+        raise TinymlError("the int8 conversion of the front end's values must be non-decreasing int8")
+    t = np.searchsorted(q, np.arange(-127, 128), side="left")
+    return t[t < 65536].astype(np.uint16)
+
+
+def frontend_record(p: Plan, convert) -> bytes:
+    """The front end record's data: u32 length of the packed config, the config padded to 4,
+    u16 count of thresholds, u16 0, the thresholds (int8_thresholds(convert))."""
+    config = pack_config(p)
+    t = int8_thresholds(convert)
+    return (struct.pack("<I", len(config)) + config + b"\0" * (-len(config) % 4)
+            + struct.pack("<HH", len(t), 0) + t.astype("<u2").tobytes())
+
+
+def split_record(data: bytes) -> tuple[bytes, np.ndarray]:
+    """(packed config, thresholds) of a front end record's data."""
+    (n,) = struct.unpack_from("<I", data)
+    at = 4 + n + (-n % 4)
+    (count, _) = struct.unpack_from("<HH", data, at)
+    if at + 4 + 2 * count != len(data) or count > 255:
+        raise TinymlError(f"damaged front end record: {len(data)} bytes for a {n}-byte config and {count} thresholds")
+    return bytes(data[4:4 + n]), np.frombuffer(data, "<u2", count, at + 4)
+
+
+def apply_thresholds(frames: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """uint16 frame values to int8 with a record's thresholds, as the board does."""
+    return (np.searchsorted(thresholds, np.asarray(frames), side="right") - 128).astype(np.int8)

@@ -46,6 +46,11 @@ ADD_PARAMS = 8        # int32: in1 mult, in1 shift, in2 mult, in2 shift, out mul
 SOFTMAX_PARAMS = 4    # int32: input multiplier, input left shift, diff_min, 0
 SOFTMAX_MAX_DEPTH = 4095  # TFLite sums a row's exps (each <= 1) in 12 integer bits
 NO_TENSOR = 0xFFFF    # an op's second input when it has one input
+# Records after the golden vectors (docs/format.md, "Records"): what the model needs around it.
+RECORD = struct.Struct("<HHI")   # type, reserved (0), data length in bytes (then the data, padded to 4)
+RECORD_FRONTEND = 1   # the feature front end the model was trained on (tinyml_host.features packs it)
+RECORD_LABELS = 2     # the output classes' names, UTF-8, one per line, in output order
+RECORD_NAMES = {RECORD_FRONTEND: "front end", RECORD_LABELS: "labels"}
 
 # The weight layout of FULLY_CONNECTED and CONV_2D matrices (docs/format.md, "Weight layout"):
 # rows in blocks of BLOCK_ROWS, each block walked 4 inputs at a time, so that one weight
@@ -218,6 +223,8 @@ class TmdlModel:
     vectors_in: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
     vectors_out: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
     arena_bytes: int = 0
+    frontend: bytes | None = None              # RECORD_FRONTEND's data
+    labels: list[str] = field(default_factory=list)
 
     @classmethod
     def dense(cls, layers: list[Layer], input_scale: float, input_zp: int, output_scale: float,
@@ -316,6 +323,40 @@ def constants_size(op: Op, tensors: list[Tensor]) -> int:
     return {OP_ADD: 4 * ADD_PARAMS, OP_SOFTMAX: 4 * SOFTMAX_PARAMS}.get(op.kind, 0)
 
 
+def encode_records(model: TmdlModel) -> list[bytes]:
+    if model.labels and len(model.labels) != model.output_size:
+        raise ValueError(f"{len(model.labels)} labels for {model.output_size} outputs")
+    if any(not l or "\n" in l for l in model.labels):
+        raise ValueError("a label is empty or holds a line break")
+    records = []
+    if model.frontend is not None:
+        records.append((RECORD_FRONTEND, bytes(model.frontend)))
+    if model.labels:
+        records.append((RECORD_LABELS, "\n".join(model.labels).encode()))
+    return [RECORD.pack(kind, 0, len(data)) + _pad_bytes(data) for kind, data in records]
+
+
+def decode_records(r: "_Reader", n_out: int) -> dict[int, bytes]:
+    """The records up to the end of the body, by type; a type this reader does not know is
+    skipped (it adds something optional), the same type twice or a label count that is not the
+    output count refused."""
+    records: dict[int, bytes] = {}
+    while r.pos < len(r.body):
+        kind, reserved, length = RECORD.unpack(r.take(RECORD.size, "record header"))
+        data = r.take(length, f"record of type {kind}")
+        if kind in records or reserved:
+            raise ValueError(f"invalid .tmdl: a second record of type {kind}, or a non-zero reserved field")
+        records[kind] = data
+    if RECORD_LABELS in records:
+        try:
+            labels = records[RECORD_LABELS].decode().split("\n")
+        except UnicodeDecodeError:
+            raise ValueError("invalid .tmdl: the labels are not UTF-8 text") from None
+        if len(labels) != n_out:
+            raise ValueError(f"invalid .tmdl: {len(labels)} labels for {n_out} outputs")
+    return records
+
+
 def encode(model: TmdlModel) -> bytes:
     if not model.ops:
         raise ValueError("model has no operators")
@@ -339,6 +380,7 @@ def encode(model: TmdlModel) -> bytes:
     if n_vec:
         body.append(_pad_bytes(np.asarray(model.vectors_in, "i1").tobytes()))
         body.append(_pad_bytes(np.asarray(model.vectors_out, "i1").tobytes()))
+    body += encode_records(model)
     data = b"".join(body)
     return pack_header(data, ROUNDING[model.rounding], model.flags) + data
 
@@ -524,12 +566,13 @@ def decode(data: bytes) -> TmdlModel:
     n_in, n_out = tensors[0].size, tensors[-1].size
     vin = np.frombuffer(r.take(n_vec * n_in, "test vector inputs"), "i1").reshape(n_vec, n_in)
     vout = np.frombuffer(r.take(n_vec * n_out, "test vector outputs"), "i1").reshape(n_vec, n_out)
-    if r.pos != len(body):
-        raise ValueError(f"invalid .tmdl: {len(body) - r.pos} unexpected bytes after the last section")
+    records = decode_records(r, n_out)
     names = {code: name for name, code in ROUNDING.items()}
+    labels = records[RECORD_LABELS].decode().split("\n") if RECORD_LABELS in records else []
     return TmdlModel(ops, tensors, in_scale, in_zp, out_scale, out_zp, rounding=names[rounding],
                      float_input=bool(flags & FLAG_FLOAT_INPUT), float_output=bool(flags & FLAG_FLOAT_OUTPUT),
-                     vectors_in=vin, vectors_out=vout, arena_bytes=arena)
+                     vectors_in=vin, vectors_out=vout, arena_bytes=arena,
+                     frontend=records.get(RECORD_FRONTEND), labels=labels)
 
 
 def read(path) -> TmdlModel:

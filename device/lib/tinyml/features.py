@@ -532,3 +532,38 @@ def _radix2(re, im, tw, n, span, step):
             re[i1] = ((a0r - tr + 32768) & 0xFFFF) - 32768
             im[i1] = ((a0i - ti + 32768) & 0xFFFF) - 32768
         g += 2 * span
+
+
+# --- the model file's front end record (docs/features.md, "In the model file") ---
+
+def split_record(data):
+    """(packed config, thresholds) of a .tmdl's front end record (Model.frontend_config()): the
+    thresholds convert a frame's uint16 values to the model's int8 input (to_int8)."""
+    mv = memoryview(data)
+    n = mv[0] | mv[1] << 8 | mv[2] << 16 | mv[3] << 24
+    at = 4 + n + (-n % 4)
+    if at + 4 > len(mv):
+        raise ValueError("damaged front end record: %d bytes for a %d-byte config" % (len(mv), n))
+    count = mv[at] | mv[at + 1] << 8
+    if count > 255 or at + 4 + 2 * count != len(mv):
+        raise ValueError("damaged front end record: %d bytes for a %d-byte config and %d thresholds"
+                         % (len(mv), n, count))
+    thresholds = array("H", bytes(mv[at + 4:]))
+    return bytes(mv[4:4 + n]), thresholds
+
+
+def to_int8(frame, thresholds, out, at=0):
+    """out[at + c] = the model's int8 for frame[c]: -128 + how many thresholds are <= it (a
+    binary search; integers only, nothing allocated)."""
+    n = len(thresholds)
+    for c in range(len(frame)):
+        v = frame[c]
+        lo = 0
+        hi = n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if thresholds[mid] <= v:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[at + c] = lo - 128

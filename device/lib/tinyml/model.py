@@ -275,6 +275,8 @@ class Model:
         self.output_scale, self.output_zp = contents.output_scale, contents.output_zp
         self.n_vectors = contents.n_vectors
         self._vectors_at = contents.vectors_at
+        self.labels = contents.labels  # the output classes' names, or None
+        self._frontend_at = contents.frontend_at
         self.layers = ops = contents.ops
         self.tensors = tensors = contents.tensors
         self._arena = array("b", bytes(contents.arena_bytes))
@@ -343,6 +345,17 @@ class Model:
         for i in range(len(out)):
             out[i] = self.dequantize(self.output[i])
         return out
+
+    def frontend_config(self):
+        """The front end the model was trained on, as the bytes the file holds (tinyml.features
+        reads them), or None for a model without one. Read from the file now: load() keeps it out
+        of RAM."""
+        if self._frontend_at is None:
+            return None
+        at, n = self._frontend_at
+        with open(self.path, "rb") as f:
+            f.seek(at)
+            return f.read(n)
 
     def selftest(self, verbose=False):
         """Run the golden vectors stored in the file (read from it now); return (passed, total)."""

@@ -34,6 +34,9 @@ SOFTMAX = const(6)
 KIND_NAMES = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "SOFTMAX")
 _ADD_PARAMS = const(8)
 _SOFTMAX_PARAMS = const(4)
+_RECORD_HEADER = const(8)  # u16 type, u16 reserved, u32 length (docs/format.md, "Records")
+RECORD_FRONTEND = const(1)
+RECORD_LABELS = const(2)
 _SOFTMAX_MAX_DEPTH = const(4095)  # TFLite sums a row's exps (each <= 1) in 12 integer bits
 _NO_TENSOR = const(0xFFFF)
 # The weight layout of FULLY_CONNECTED and CONV_2D (docs/format.md): rows in blocks of 8, each
@@ -174,6 +177,8 @@ class Contents:
         self.vectors_at = vectors_at
         self.n_in = tensors[0].size
         self.n_out = tensors[-1].size
+        self.labels = None       # the output classes' names, when the file has them
+        self.frontend_at = None  # (offset, length) of the front end's data, when the file has one
 
     @property
     def softmax(self):
@@ -291,12 +296,36 @@ def read(f, image=None):
         raise ValueError("invalid .tmdl: the model's zero points (%d, %d) are not its input and output tensors' (%d, %d)"
                          % (in_zp, out_zp, tensors[0].zero_point, tensors[-1].zero_point))
     vectors = _pad4(n_vec * tensors[0].size) + _pad4(n_vec * tensors[-1].size)
-    if at + vectors != end:
-        if at + vectors > end:
-            raise ValueError("truncated .tmdl: golden vectors need %d bytes, %d left" % (vectors, end - at))
-        raise ValueError("invalid .tmdl: %d unexpected bytes after the last section" % (end - at - vectors))
-    return Contents(rounding, flags, (n_vec, arena, in_scale, in_zp, out_scale, out_zp), tensors, ops, at,
-                    in_scale_bits)
+    if at + vectors > end:
+        raise ValueError("truncated .tmdl: golden vectors need %d bytes, %d left" % (vectors, end - at))
+    contents = Contents(rounding, flags, (n_vec, arena, in_scale, in_zp, out_scale, out_zp), tensors, ops, at,
+                        in_scale_bits)
+    _read_records(f, image, at + vectors, end, contents)
+    return contents
+
+
+def _read_records(f, image, at, end, contents):
+    """The records after the golden vectors (docs/format.md, "Records"): where the front end's
+    data lies (read when an app sets the front end up) and the labels; types this reader does
+    not know are skipped."""
+    seen = 0
+    while at < end:
+        _need(at, _RECORD_HEADER, end, "record header")
+        kind, reserved, length = struct.unpack("<HHI", _read_at(f, image, at, _RECORD_HEADER))
+        at += _RECORD_HEADER
+        _need(at, length, end, "record of type %d" % kind)
+        bit = 1 << kind if kind < 16 else 0
+        if reserved or seen & bit:
+            raise ValueError("invalid .tmdl: a second record of type %d, or a non-zero reserved field" % kind)
+        seen |= bit
+        if kind == RECORD_FRONTEND:
+            contents.frontend_at = (at, length)
+        elif kind == RECORD_LABELS:
+            labels = str(bytes(_read_at(f, image, at, length)), "utf-8").split("\n")
+            if len(labels) != contents.n_out:
+                raise ValueError("invalid .tmdl: %d labels for %d outputs" % (len(labels), contents.n_out))
+            contents.labels = labels
+        at += _pad4(length)
 
 
 def _read_ops(f, image, at, n_ops, tensors, rounding):

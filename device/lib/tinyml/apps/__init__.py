@@ -3,7 +3,7 @@
 # Switch, and run() starts the next app on the same BLE link.
 from tinyml import clock, hal
 
-APPS = ("sine", "motion", "gesture", "record")
+APPS = ("sine", "motion", "gesture", "record", "kws")
 
 
 class Switch:
