@@ -32,15 +32,19 @@ fe = features.Frontend(config)
 frame = array('H', bytes(2 * 256))
 out = array('b', bytes(256))
 got = bytearray(65536)
-gc.collect()
-before = gc.mem_alloc()
-for start in range(0, 65536, 256):
+alloc = 0
+start = 0
+while start < 65536:
     for i in range(256):
         frame[i] = start + i
+    gc.collect()
+    before = gc.mem_alloc()
     features.to_int8(frame, thresholds, out)
+    alloc += gc.mem_alloc() - before
     for i in range(256):
         got[start + i] = out[i] & 255
-print('ALLOC', gc.mem_alloc() - before)
+    start += 256
+print('ALLOC', alloc)
 with open('got.bin', 'wb') as f:
     f.write(got)
 print('CH', fe.num_channels)
@@ -55,13 +59,11 @@ print('CH', fe.num_channels)
 RECOGNIZER = """
 from tinyml.apps import kws
 r = kws.Recognizer(3, 100, ['silence', 'yes', 'no'])   # an inference every 100 ms: 10 averaged
-yes = bytes([0, 127 + 128, 0])   # int8 scores as bytes: -128, 127, -128
-sil = bytes([127 + 128, 0, 0])
-def scores(b):
-    return [x - 256 if x > 127 else x for x in b]
+yes = [-128, 127, -128]   # int8 scores
+sil = [127, -128, -128]
 t = 0
 for k in range(40):
-    s = scores(sil if k < 5 or 20 <= k < 26 else yes)
+    s = sil if k < 5 or 20 <= k < 26 else yes
     found = r.update(s, t)
     if found >= 0:
         print('D', k, found, r.score)
