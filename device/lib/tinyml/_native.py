@@ -3,6 +3,7 @@
 # _tinyml.fc(plan, x, out) runs it; _tinyml.prepare_model chains the plans of a model so that
 # _tinyml.run(model, x, out) runs every layer in one call. Importing this module raises ImportError, with the
 # reason, when this board cannot run it.
+import struct
 from array import array
 
 _ABI = 4  # _tinyml's prepare/Plan/fc, prepare_model/Model/run, and (4) the convolution family's prepare_*/OpPlan
@@ -16,26 +17,73 @@ except ValueError as e:  # a _tinyml.mpy for another architecture or MicroPython
 if getattr(_tinyml, "ABI", 1) != _ABI:
     raise ImportError("_tinyml is ABI %d, this tinyml needs %d: rebuild it (docs/firmware.md)"
                       % (getattr(_tinyml, "ABI", 1), _ABI))
-# _tinyml of ABI 3 has FULLY_CONNECTED only: the convolution family (CONV_2D, DEPTHWISE_CONV_2D,
-# pools, ADD) runs on the viper kernels where this port has the emitter, else on the pure-Python
-# ones, and SOFTMAX on the pure-Python kernel (bit-exact with TFLite Micro), until _tinyml's
-# ABI 4 binds native/core's window ops (branch convbind)
-from tinyml._python import prepare_softmax, softmax  # noqa: F401,E402
+# ABI 4: the convolution family (CONV_2D, DEPTHWISE_CONV_2D, pools, ADD, SOFTMAX) in C too, each
+# checked once at prepare (an OpPlan) and in O(1) before every call (native/core/check.c).
+_scratch = bytearray(0)  # CONV_2D's im2col patches, shared by every conv: as large as the largest needs
+BORROWED = {}  # kernels another backend lends this one: none
 
-try:
-    from tinyml._viper import (add, average_pool, conv, depthwise, max_pool, prepare_add,  # noqa: F401
-                               prepare_conv, prepare_depthwise, prepare_pool)
-    _LENDER = "viper"
-except (ImportError, SyntaxError, AttributeError):  # no viper code emitter on this port
-    from tinyml._python import (add, average_pool, conv, depthwise, max_pool, prepare_add,  # noqa: F401
-                                prepare_conv, prepare_depthwise, prepare_pool)
-    _LENDER = "pure-Python"
 
-_WHY = "the %s kernel: _tinyml has no %s yet"
-BORROWED = {"softmax": _WHY % ("pure-Python", "SOFTMAX")}
-for _run, _kind in (("conv", "CONV_2D"), ("depthwise", "DEPTHWISE_CONV_2D"), ("average_pool", "AVERAGE_POOL_2D"),
-                    ("max_pool", "MAX_POOL_2D"), ("add", "ADD")):
-    BORROWED[_run] = _WHY % (_LENDER if _run in ("conv", "depthwise", "add") else "pure-Python", _kind)
+def _int32s(buf, n):
+    """The first n int32 of a section, array or view of the file (its items read as bytes)."""
+    return struct.unpack_from("<%di" % n, buf)
+
+
+def _conv_params(op):
+    return array("i", (op.in_h, op.in_w, op.in_c, op.out_h, op.out_w, op.out_c, op.filter_h, op.filter_w,
+                       op.stride_h, op.stride_w, op.pad_top, op.pad_left, op.input_zp, op.n_channels,
+                       op.act_min, op.act_max, op.output_zp, op.rounding))
+
+
+def prepare_conv(op):
+    """CONV_2D as _tinyml.conv runs it: an OpPlan and its scratch size (the shared _scratch grows to it)."""
+    global _scratch
+    params = _conv_params(op)
+    need = _tinyml.conv_scratch_bytes(params)
+    if len(_scratch) < need:
+        _scratch = bytearray(need)
+    return _tinyml.prepare_conv(params, op.weights, op.bias, op.multipliers, op.shifts), need
+
+
+def conv(plan, x, out):
+    _tinyml.conv(plan[0], x, out, _scratch if plan[1] else None)
+
+
+def prepare_depthwise(op):
+    return _tinyml.prepare_dwconv(_conv_params(op), op.weights, op.bias, op.multipliers, op.shifts)
+
+
+depthwise = _tinyml.dwconv
+
+
+def prepare_pool(op):
+    return _tinyml.prepare_pool(array("i", (op.in_h, op.in_w, op.in_c, op.out_h, op.out_w, op.filter_h, op.filter_w,
+                                            op.stride_h, op.stride_w, op.pad_top, op.pad_left, op.act_min,
+                                            op.act_max)))
+
+
+average_pool = _tinyml.avgpool
+max_pool = _tinyml.maxpool
+
+
+def prepare_add(op, x2):
+    """ADD as _tinyml.add runs it, with its second input's view: x + x2 -> out."""
+    m1, s1, m2, s2, mo, so, left = _int32s(op.params, 7)
+    params = array("i", (op.out_h * op.out_w * op.out_c, left, -op.input_zp, m1, s1, -op.input2_zp, m2, s2, mo, so,
+                         op.output_zp, op.act_min, op.act_max, op.rounding))
+    return _tinyml.prepare_add(params), x2
+
+
+def add(plan, x, out):
+    _tinyml.add(plan[0], x, plan[1], out)
+
+
+def prepare_softmax(op):
+    mult, left, diff_min = _int32s(op.params, 3)
+    return _tinyml.prepare_softmax(array("i", (op.out_h * op.out_w, op.out_c, mult, left, diff_min)))
+
+
+softmax = _tinyml.softmax
+
 fc = _tinyml.fc
 run = _tinyml.run
 _prepare = _tinyml.prepare
