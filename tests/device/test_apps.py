@@ -90,7 +90,7 @@ def test_main_runs_the_app_config_names(tmp_path):
     out = run("import main\nmain.run(cycles=1, period_ms=0)\n"
               "from tinyml import apps\ntry:\n    apps.run('dance')\nexcept ValueError as e:\n    print('E', e)",
               cwd=tmp_path, env=_env(tmp_path, "esp32"))
-    assert lines_with("E", out) == ["unknown app 'dance' in config.py; choose one of sine, motion, gesture, record"]
+    assert lines_with("E", out) == ["unknown app 'dance' in config.py; choose one of sine, motion, gesture, record, kws"]
     assert len((tmp_path / "pwm.trace").read_bytes()) == 64 * 8  # one sweep: 64 LED updates
 
 
