@@ -17,7 +17,19 @@ from tinyml_host import deploy, prebuilt, reference, tmdl
 from tinyml_host.board import Board
 
 ROOT = Path(__file__).resolve().parents[2]
-NATIVE_FIRMWARE = os.environ.get("TINYML_REQUIRE_NATIVE") == "1"
+
+
+def _builtin_native() -> bool:
+    """Whether the virtual board's firmware has _tinyml built in (a TINYML_MICROPYTHON build with
+    the module; the PyPI unix port has none): then deploy installs no .mpy."""
+    from tinyml_host.sim import find_micropython
+
+    proc = subprocess.run([find_micropython(), "-c", "import _tinyml"], capture_output=True, text=True,
+                          env={**os.environ, "MICROPYPATH": ".frozen"})
+    return proc.returncode == 0
+
+
+NATIVE_FIRMWARE = _builtin_native()
 
 
 def _flash_hashes(vb):
