@@ -88,9 +88,9 @@ class Op:
 
     def __init__(self, entry, tensors, rounding):
         self._entry = entry
-        # LiteRT's reference kernels round twice, as TFLite Micro does, in CONV_2D and
-        # DEPTHWISE_CONV_2D (docs/format.md; host: reference.op_rounding)
-        self.rounding = ROUNDING_TFLM if entry[0] in (CONV_2D, DEPTHWISE_CONV_2D) else rounding
+        # LiteRT's reference kernels round twice, as TFLite Micro does, in CONV_2D,
+        # DEPTHWISE_CONV_2D and ADD (docs/format.md; host: reference.op_rounding)
+        self.rounding = ROUNDING_TFLM if entry[0] in (CONV_2D, DEPTHWISE_CONV_2D, ADD) else rounding
 
     kind = property(lambda self: self._entry[0])
     n_channels = property(lambda self: self._entry[2])
