@@ -20,6 +20,21 @@ def micropypath(*folders, virtual_board: bool = True) -> str:
     return ":".join(parts + ([extra] if extra else []))
 
 
+def deployed_lib(folder: Path) -> Path:
+    """device/lib as `tinyml deploy` puts it on a MicroPython board: compiled to .mpy (viper
+    modules stay source). Code loaded from .mpy leaves no parse garbage between its objects,
+    so a heap measured with it is the heap a board has; from .py, the compiler's garbage
+    fragments it. Returns the folder to put on MICROPYPATH in place of device/lib."""
+    from tinyml_host import deploy
+
+    for f in deploy.plan(ROOT / "device", [], compile_to_mpy=True):
+        if f.remote.startswith("lib/"):
+            target = Path(folder) / f.remote[len("lib/"):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(f.data)
+    return Path(folder)
+
+
 def require_native() -> bool:
     return os.environ.get("TINYML_REQUIRE_NATIVE") == "1"
 

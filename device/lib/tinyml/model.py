@@ -135,14 +135,15 @@ def _needs(contents, backend):
     return needs
 
 
-def _check_budget(path, needs, placement):
-    """MemoryError before allocating, when the heap cannot hold what load needs."""
+def _check_budget(path, needs, placement, held=0):
+    """MemoryError before allocating, when the heap cannot hold what load needs (of which
+    `held` bytes, the stream window, are allocated already)."""
     if not hasattr(gc, "mem_free"):  # CPython standing in for a board in tests: no heap limit
         return
     gc.collect()
     free = gc.mem_free()
-    if _need(needs, placement) > free:
-        raise MemoryError(_too_big(path, needs, placement, free, ""))
+    if _need(needs, placement) - held > free:
+        raise MemoryError(_too_big(path, needs, placement, free + held, ""))
 
 
 def _need(needs, placement):
@@ -213,12 +214,19 @@ class Model:
         f = open(path, "rb")
         try:
             image = reader.image_of(f)
+            # a streamed model's window, the largest piece, before the reader's many small ones
+            streamed = stream and image is None
+            window = reader.stream_window(f) if streamed else None
             contents = reader.read(f, image)
+            largest = max(op.length for op in contents.ops)
+            if streamed and (window is None or len(window[0]) != largest):  # read() checked the table
+                window = None
+                window = reader.int8_buffer(largest)
             self.ram_needed = needs = _needs(contents, self.backend)
             placement = "romfs" if image is not None else "stream" if stream else "filesystem"
-            _check_budget(path, needs, placement)
+            _check_budget(path, needs, placement, len(window[0]) if window else 0)
             try:
-                self._place(f, image, contents, module, stream)
+                self._place(f, image, contents, module, window)
             except MemoryError:
                 # enough bytes free in all, but not in one piece: the heap is fragmented
                 self._file = None
@@ -230,24 +238,24 @@ class Model:
             if self._file is None:
                 f.close()
 
-    def _place(self, f, image, contents, module, stream):
+    def _place(self, f, image, contents, module, window):
         if image is not None:  # ROMFS: every op's constants stay in flash
             self.weights = "in place" if reader.place_in_image(image, contents) else "in place, int32 copied"
             self._setup(contents, module)
-        elif stream:
+        elif window is not None:  # load(path, stream=True) of an ordinary file
             self.weights = "streamed"
             self._file = f
-            self._setup_streamed(f, contents, module)
+            self._setup_streamed(f, contents, module, window)
         else:
             reader.place_in_ram(f, contents)
             self.weights = "RAM"
             self._setup(contents, module)
 
-    def _setup_streamed(self, f, contents, module):
+    def _setup_streamed(self, f, contents, module, window):
         # Every op's constants live in one window, refilled from the file before it runs. Each
         # op is prepared while its own constants are in the window: the native plan copies the
         # multipliers and shifts it checked, the python plan splits the bias into pieces.
-        window, signed = reader.stream_window(contents)
+        window, signed = window
         window = memoryview(window)
         self._streamed = streamed = _Streamed(f)
 

@@ -4,6 +4,7 @@
 # views of a file that supports the buffer protocol (ROMFS), or one window every operator's
 # constants are streamed into. host/tinyml_host/tmdl.py is the host's writer and reader (its
 # decode() makes the same checks); tests keep the two in agreement.
+import gc
 import struct
 from array import array
 from micropython import const
@@ -567,10 +568,28 @@ def int8_buffer(n):
     return bytearray(n), False
 
 
-def stream_window(contents):
-    """The one buffer a streamed model reads each op's constants into, as large as the largest
-    op's, and whether its bytes read as signed (int8_buffer())."""
-    return int8_buffer(max(op.length for op in contents.ops))
+def stream_window(f):
+    """(buffer, signed) or None for a file too short to say: the one buffer a streamed model reads each op's constants into, as large as the largest
+    op's, and whether its bytes read as signed (int8_buffer()). Sized from the op table's length
+    fields alone, before read() makes its objects: the window is the largest piece load()
+    allocates, and made first, after a collection, it finds the heap in one piece instead of
+    split by the reader's tables (read() then checks every length)."""
+    gc.collect()
+    block = _read_at(f, None, HEADER_SIZE, _MODEL_BLOCK)
+    if len(block) != _MODEL_BLOCK:
+        return None  # a damaged file: read() says what is wrong with it
+    n_ops, n_tensors = struct.unpack_from("<HH", block)
+    at = HEADER_SIZE + _MODEL_BLOCK + _TENSOR_ENTRY * n_tensors + 28  # entry's constants length
+    largest = 0
+    for i in range(n_ops):
+        field = _read_at(f, None, at + _OP_ENTRY * i, 4)
+        if len(field) != 4:
+            return None
+        n = struct.unpack("<I", field)[0]
+        if n > largest:
+            largest = n
+    gc.collect()
+    return int8_buffer(largest)
 
 
 def place_in_window(f, op, window, signed, i):
