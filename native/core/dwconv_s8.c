@@ -1,100 +1,609 @@
-/* DEPTHWISE_CONV_2D, int8, depth multiplier 1. Channels are contiguous in NHWC and in the
- * [filter_h][filter_w][C] weights, so four channels are done together: four accumulators,
- * each tap one run of 4 input bytes and 4 weight bytes. The taps inside the input are worked
- * out once per output pixel (TFLite skips the others), so the inner loops have no bounds tests.
- * - "arm-dsp": one word load each of x and w, SXTB16 splits them into halfword pairs, SADD16
- *   adds the input offset to two channels at once, SMLABB/SMLATT do the four MACs.
- * - elsewhere: byte loads, four MACs per tap in C.
- * Requantization as fc_s8.c's (kernel.h), the multiplier's constants set up once per layer for
- * per-tensor scales. Tested against tml_dwconv_s8_ref bit for bit on every core. */
+/* DEPTHWISE_CONV_2D, int8, depth multiplier 1. A 3x3 filter makes 9 MACs per output, so what
+ * is done per output (taps, requantization set-up, loop overhead) costs as much as the MACs:
+ * it is hoisted as far out as it goes.
+ * - Channels are done four at a time (contiguous in NHWC and in the [filter_h][filter_w][C]
+ *   weights), each group of four over every output pixel: its weights, bias and requantization
+ *   constants are set up once per layer, not once per pixel.
+ * - The taps inside the input (TFLite skips the others) depend on the row alone (filter rows)
+ *   and on the column alone (filter columns): worked out once per row and once per layer, so
+ *   the MAC loops have no bounds tests.
+ * - The input offset: acc = bias + sum w (x - zp) = bias - zp sum w + sum w x. For the columns
+ *   whose window is inside the input left and right ("interior"), sum w over the row's taps is
+ *   worked out once per group and row range, so their MAC loops multiply x as it is; the edge
+ *   columns add the offset to x in the loop.
+ * - "arm-dsp": the group's weights split into halfword pairs (SXTB16) once and kept on the
+ *   stack, so per tap one word load of x, SXTB16 twice and SMLABB/SMLATT four times; 3x3
+ *   filters unrolled. Requantization by SMMULR when the layer allows it (requant_fast).
+ * - elsewhere: the group's weights packed on the stack, four byte MACs per tap in C.
+ * Filters of more than DW_MAX_TAPS taps, and the last in_c % 4 channels, go one channel at a
+ * time through plain C. Tested against tml_dwconv_s8_ref bit for bit on every core. */
 #include "kernel.h"
 
-/* The in-bounds taps of one output pixel: filter rows ky_lo..ky_hi - 1, columns kx_lo..kx_hi - 1,
- * tap (ky, kx) reading input (iy0 + ky, ix0 + kx). */
-typedef struct {
-    int32_t iy0, ix0, ky_lo, ky_hi, kx_lo, kx_hi;
-} taps;
+/* taps of a group's weights staged on the stack (8 bytes each on arm-dsp, 4 elsewhere) */
+#define DW_MAX_TAPS 32
+/* edge columns of a 3x3 filter given their own copy of the weights (arm-dsp) */
+#define DW_MAX_EDGES 4
 
-static void taps_of(const tml_conv_params *p, int32_t oy, int32_t ox, taps *t)
+#if defined(__GNUC__)
+#define TML_INLINE inline __attribute__((always_inline))
+#else
+#define TML_INLINE inline
+#endif
+
+/* Loops, not memcpy/memset: a natmod and the emulated builds have no C library (as conv_s8.c) */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TML_NO_LIBCALLS __attribute__((noinline, optimize("no-tree-loop-distribute-patterns")))
+#else
+#define TML_NO_LIBCALLS
+#endif
+
+/* What does not change from group to group: the window's geometry and the interior columns
+ * ox_lo..ox_hi - 1 (their filter columns all inside the input). */
+typedef struct {
+    const tml_conv_params *p;
+    const int8_t *x;
+    int8_t *out;
+    int32_t ch, row_step, taps, offset, ox_lo, ox_hi;
+} dw_layer;
+
+/* Filter rows *lo..*hi - 1 of output row oy are inside the input; the first reads input row iy0 + *lo. */
+static inline void rows_of(const tml_conv_params *p, int32_t oy, int32_t *iy0, int32_t *lo, int32_t *hi)
 {
-    t->iy0 = oy * p->stride_h - p->pad_top;
-    t->ix0 = ox * p->stride_w - p->pad_left;
-    t->ky_lo = t->iy0 < 0 ? -t->iy0 : 0;
-    t->ky_hi = p->in_h - t->iy0 < p->filter_h ? p->in_h - t->iy0 : p->filter_h;
-    t->kx_lo = t->ix0 < 0 ? -t->ix0 : 0;
-    t->kx_hi = p->in_w - t->ix0 < p->filter_w ? p->in_w - t->ix0 : p->filter_w;
+    *iy0 = oy * p->stride_h - p->pad_top;
+    *lo = *iy0 < 0 ? -*iy0 : 0;
+    *hi = p->in_h - *iy0 < p->filter_h ? p->in_h - *iy0 : p->filter_h;
 }
 
-/* Channels c..c+3 of one output pixel: acc[k] += sum over the taps of w * (x + offset). */
-static inline TML_HOT void mac_quad(const tml_conv_params *p, const taps *t, const int8_t *x, const int8_t *w,
-                                    int32_t c, int32_t acc[4])
+static inline void cols_of(const tml_conv_params *p, int32_t ox, int32_t *ix0, int32_t *lo, int32_t *hi)
 {
-    const int32_t ch = p->in_c, row_step = p->in_w * ch, offset = -p->input_zp;
-    const int32_t cols = t->kx_hi - t->kx_lo;
-    const int8_t *xr = x + ((t->iy0 + t->ky_lo) * p->in_w + t->ix0 + t->kx_lo) * ch + c;
-    const int8_t *wr = w + (t->ky_lo * p->filter_w + t->kx_lo) * ch + c;
-#if TML_PATH_DSP
-    const uint32_t offset2 = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
-    uint32_t a0 = (uint32_t)acc[0], a1 = (uint32_t)acc[1], a2 = (uint32_t)acc[2], a3 = (uint32_t)acc[3];
-    for (int32_t ky = t->ky_lo; ky < t->ky_hi; ky++, xr += row_step, wr += p->filter_w * ch) {
-        const int8_t *xp = xr, *wp = wr;
-        for (int32_t k = 0; k < cols; k++, xp += ch, wp += ch) {
-            const uint32_t xv = load32(xp), wv = load32(wp);
-            const uint32_t x02 = __sadd16(__sxtb16(xv), offset2), x13 = __sadd16(sxtb16_ror8(xv), offset2);
-            const uint32_t w02 = __sxtb16(wv), w13 = sxtb16_ror8(wv);
-            a0 = (uint32_t)__smlabb((int32_t)w02, (int32_t)x02, (int32_t)a0);
-            a2 = (uint32_t)__smlatt((int32_t)w02, (int32_t)x02, (int32_t)a2);
-            a1 = (uint32_t)__smlabb((int32_t)w13, (int32_t)x13, (int32_t)a1);
-            a3 = (uint32_t)__smlatt((int32_t)w13, (int32_t)x13, (int32_t)a3);
+    *ix0 = ox * p->stride_w - p->pad_left;
+    *lo = *ix0 < 0 ? -*ix0 : 0;
+    *hi = p->in_w - *ix0 < p->filter_w ? p->in_w - *ix0 : p->filter_w;
+}
+
+/* requantize, any layer: tml_requantize restated (kernel.h), then clamp */
+static inline int8_t requant_any(const requant *q, int32_t rounding, int32_t acc, int32_t lo, int32_t hi, int32_t zp)
+{
+    const int32_t y = rounding == TML_ROUNDING_LITERT ? requant_litert(q, acc) : requant_tflm(q, acc);
+    return clamp_s8(y, lo, hi, zp);
+}
+
+/* ---- one channel at a time: the last in_c % 4 channels, and filters of more than DW_MAX_TAPS taps ---- */
+
+static void dw_channel(const dw_layer *d, const int8_t *w, const int32_t *bias, const int32_t *mult,
+                       const int8_t *shift, int32_t c)
+{
+    const tml_conv_params *p = d->p;
+    const int32_t ch = d->ch, zp = p->output_zp, lo = p->act_min - zp, hi = p->act_max - zp;
+    const int32_t k = p->n_channels == 1 ? 0 : c;
+    requant q;
+    requant_setup(&q, mult[k], shift[k], p->rounding);
+    int8_t *o = d->out + c;
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        int32_t iy0, ky_lo, ky_hi;
+        rows_of(p, oy, &iy0, &ky_lo, &ky_hi);
+        for (int32_t ox = 0; ox < p->out_w; ox++, o += ch) {
+            int32_t ix0, kx_lo, kx_hi;
+            cols_of(p, ox, &ix0, &kx_lo, &kx_hi);
+            /* unsigned sums: int32 wrap-around as in TFLite, without C's signed-overflow UB */
+            uint32_t a = (uint32_t)bias[c];
+            for (int32_t ky = ky_lo; ky < ky_hi; ky++) {
+                const int8_t *xr = d->x + ((iy0 + ky) * p->in_w + ix0 + kx_lo) * ch + c;
+                const int8_t *wr = w + (ky * p->filter_w + kx_lo) * ch + c;
+                for (int32_t k = 0; k < kx_hi - kx_lo; k++) {
+                    a += (uint32_t)(wr[k * ch] * (xr[k * ch] + d->offset));
+                }
+            }
+            *o = requant_any(&q, p->rounding, (int32_t)a, lo, hi, zp);
         }
     }
+}
+
+/* ---- four channels at a time ---- */
+
+/* A group's requantization. The usual layer (TFLite Micro rounding, shift <= -1, and an
+ * accumulator that cannot reach 2^30 in magnitude) takes requant_fast; others requant_any. */
+typedef struct {
+    int32_t mult[4], round[4], right[4];
+    requant q[4];
+    int fast;
+} group_requant;
+
+static void group_requant_setup(group_requant *g, const tml_conv_params *p, const int32_t *bias,
+                                const int32_t *mult, const int8_t *shift, int32_t c, int32_t taps)
+{
+    g->fast = p->rounding == TML_ROUNDING_TFLM && taps <= 16384;
+    for (int32_t k = 0; k < 4; k++) {
+        const int32_t i = p->n_channels == 1 ? 0 : c + k;
+        requant_setup(&g->q[k], mult[i], shift[i], p->rounding);
+        g->mult[k] = mult[i];
+        g->right[k] = -shift[i];
+        g->round[k] = g->right[k] >= 1 ? (int32_t)(1u << (g->right[k] - 1)) : 0;
+        /* |acc| <= |bias| + taps 128 255 (|w| <= 128, |x - zp| <= 255): below 2^30 */
+        const uint32_t b = bias[c + k] < 0 ? 0u - (uint32_t)bias[c + k] : (uint32_t)bias[c + k];
+        if (shift[i] > -1 || b >= (1u << 30) - (uint32_t)taps * 32640u) {
+            g->fast = 0;
+        }
+    }
+}
+
+/* TFLite Micro's requantization for shift <= -1 and |acc| < 2^30: high = (2 acc m + 2^31) >> 32
+ * (= SaturatingRoundingDoublingHighMul, as 2 acc fits), then RoundingDivideByPOT(high, right)
+ * = (high + 2^(right - 1) - (high < 0)) >> right, which cannot overflow (|high| < 2^30). */
+static TML_INLINE int32_t requant_fast(int32_t acc, int32_t m, int32_t round, int32_t right)
+{
+#if TML_PATH_DSP && defined(__GNUC__)
+    int32_t high;
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"((int32_t)((uint32_t)acc << 1)), "r"(m));
 #else
-    /* unsigned sums: int32 wrap-around as in TFLite, without C's signed-overflow UB */
-    uint32_t a0 = (uint32_t)acc[0], a1 = (uint32_t)acc[1], a2 = (uint32_t)acc[2], a3 = (uint32_t)acc[3];
-    for (int32_t ky = t->ky_lo; ky < t->ky_hi; ky++, xr += row_step, wr += p->filter_w * ch) {
-        const int8_t *xp = xr, *wp = wr;
-        for (int32_t k = 0; k < cols; k++, xp += ch, wp += ch) {
-            a0 += (uint32_t)(wp[0] * (xp[0] + offset));
-            a1 += (uint32_t)(wp[1] * (xp[1] + offset));
-            a2 += (uint32_t)(wp[2] * (xp[2] + offset));
-            a3 += (uint32_t)(wp[3] * (xp[3] + offset));
+    const int32_t high = high_mul(acc, m);
+#endif
+    return (int32_t)((uint32_t)high + (uint32_t)round + (uint32_t)(high >> 31)) >> right;
+}
+
+/* How a group's outputs are requantized: requant_fast, clamped to the full int8 range or to
+ * [act_min, act_max], or requant_any. */
+enum { STORE_FAST_FULL, STORE_FAST_CLAMP, STORE_ANY };
+
+static TML_INLINE int8_t store_fast(int32_t acc, int32_t m, int32_t round, int32_t right, int32_t zp, int32_t lo,
+                                    int32_t hi, int mode)
+{
+    int32_t v = requant_fast(acc, m, round, right) + zp;  /* |v| < 2^30 */
+#if TML_PATH_DSP
+    if (mode == STORE_FAST_FULL) {
+        return (int8_t)__ssat(v, 8);
+    }
+#endif
+    (void)mode;
+    if (TML_RARELY(v < lo)) {
+        v = lo;
+    }
+    if (TML_RARELY(v > hi)) {
+        v = hi;
+    }
+    return (int8_t)v;
+}
+
+/* four outputs of one pixel, spelled out: a loop indexes the constants through the stack */
+static TML_INLINE void store4(int8_t *o, const uint32_t a[4], const group_requant *g, const tml_conv_params *p,
+                              int mode)
+{
+    const int32_t zp = p->output_zp;
+    if (mode != STORE_ANY) {
+        const int32_t lo = p->act_min, hi = p->act_max;
+        o[0] = store_fast((int32_t)a[0], g->mult[0], g->round[0], g->right[0], zp, lo, hi, mode);
+        o[1] = store_fast((int32_t)a[1], g->mult[1], g->round[1], g->right[1], zp, lo, hi, mode);
+        o[2] = store_fast((int32_t)a[2], g->mult[2], g->round[2], g->right[2], zp, lo, hi, mode);
+        o[3] = store_fast((int32_t)a[3], g->mult[3], g->round[3], g->right[3], zp, lo, hi, mode);
+    } else {
+        for (int32_t k = 0; k < 4; k++) {
+            o[k] = requant_any(&g->q[k], p->rounding, (int32_t)a[k], p->act_min - zp, p->act_max - zp, zp);
+        }
+    }
+}
+
+#if TML_PATH_DSP
+
+/* A group's weights for the MAC loops: per tap, channels (0, 2) and (1, 3) as halfword pairs. */
+typedef struct {
+    uint32_t w02, w13;
+} tap_w;
+
+static TML_NO_LIBCALLS void stage_weights(tap_w *wq, const int8_t *w, int32_t c, int32_t ch, int32_t taps)
+{
+    for (int32_t t = 0; t < taps; t++) {
+        const uint32_t v = load32(w + t * ch + c);
+        wq[t].w02 = __sxtb16(v);
+        wq[t].w13 = sxtb16_ror8(v);
+    }
+}
+
+/* sum over `rows` rows of `cols` taps (the rows `stride` taps apart) of w * offset, per channel */
+static void offset_terms(const tap_w *wq, int32_t rows, int32_t cols, int32_t stride, int32_t offset,
+                         uint32_t corr[4])
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (int32_t r = 0; r < rows; r++, wq += stride) {
+        for (int32_t k = 0; k < cols; k++) {
+            a0 += (int16_t)wq[k].w02;
+            a2 += (int16_t)(wq[k].w02 >> 16);
+            a1 += (int16_t)wq[k].w13;
+            a3 += (int16_t)(wq[k].w13 >> 16);
+        }
+    }
+    corr[0] = (uint32_t)(a0 * offset);
+    corr[1] = (uint32_t)(a1 * offset);
+    corr[2] = (uint32_t)(a2 * offset);
+    corr[3] = (uint32_t)(a3 * offset);
+}
+
+/* one tap: x's 4 bytes at xp against the tap's split weights, the offset added to x if asked */
+#define DSP_TAP(xp, wt, add_offset) \
+    do { \
+        const uint32_t xv_ = load32(xp); \
+        uint32_t x02_ = __sxtb16(xv_), x13_ = sxtb16_ror8(xv_); \
+        if (add_offset) { \
+            x02_ = __sadd16(x02_, off2); \
+            x13_ = __sadd16(x13_, off2); \
+        } \
+        a0 = (uint32_t)__smlabb((int32_t)(wt).w02, (int32_t)x02_, (int32_t)a0); \
+        a2 = (uint32_t)__smlatt((int32_t)(wt).w02, (int32_t)x02_, (int32_t)a2); \
+        a1 = (uint32_t)__smlabb((int32_t)(wt).w13, (int32_t)x13_, (int32_t)a1); \
+        a3 = (uint32_t)__smlatt((int32_t)(wt).w13, (int32_t)x13_, (int32_t)a3); \
+    } while (0)
+
+/* rows x cols taps from xp (rows row_step apart, taps ch apart) and wq (rows fw taps apart) */
+static TML_INLINE void mac_taps(const int8_t *xp, int32_t ch, int32_t row_step, const tap_w *wq,
+                                int32_t fw, int32_t rows, int32_t cols, uint32_t off2, int add_offset,
+                                uint32_t acc[4])
+{
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (int32_t r = 0; r < rows; r++, xp += row_step, wq += fw) {
+        const int8_t *xc = xp;
+        for (int32_t k = 0; k < cols; k++, xc += ch) {
+            DSP_TAP(xc, wq[k], add_offset);
+        }
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+}
+
+/* A run of interior pixels of one output row, 3x3 filter (rows filter rows of it inside the
+ * input), requant_fast: everything the assembly below reads, at fixed offsets. */
+typedef struct {
+    const int8_t *x;       /* 0: the pixel's first tap */
+    const tap_w *wq;       /* 4: the first filter row's taps */
+    int32_t rows;          /* 8: 1..3 */
+    int32_t ch;            /* 12 */
+    int32_t row_step;      /* 16: bytes between input rows */
+    int32_t x_step;        /* 20: stride_w ch */
+    int8_t *out;           /* 24: the pixel's 4 outputs */
+    int32_t n;             /* 28: pixels left, >= 1 */
+    uint32_t acc0[4];      /* 32: bias + the offset's terms */
+    int32_t q[4][3];       /* 48: per channel mult, round, right */
+    int32_t zp;            /* 96 */
+    uint32_t lo4, hi4;     /* 100: act_min, act_max in each byte */
+} row3_job;
+
+/* Per pixel: the accumulators from acc0; per filter row the 3 taps, each one run of loads (x
+ * word, the tap's two weight words: 2 + 1 + 1 cycles), SXTB16 x twice, SMLABB/SMLATT four
+ * times; then per channel the requant_fast steps (SMMULR on 2 acc, the rounding shift), + zp,
+ * SSAT; the four bytes packed (BFI) and clamped to [act_min, act_max] at once (SSUB8 + SEL
+ * twice), one word store. MAC registers: r0 x, r1 wq, r2 rows left, r3 row_step, r4-r7 the
+ * accumulators, r8-r11 loaded words, r12 ch, lr 2 ch; the job at [sp]. */
+__attribute__((naked, noinline))
+static void row3_dsp(row3_job *job)
+{
+    (void)job;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push  {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
+        "10:\n"
+        "ldr   lr, [sp]\n"
+        "ldm   lr, {r0, r1, r2, r12}\n"
+        "ldr   r3, [lr, #16]\n"
+        "add   lr, lr, #32\n"
+        "ldm   lr, {r4, r5, r6, r7}\n"
+        "lsl   lr, r12, #1\n"
+        "1:\n"
+        "ldr   r8, [r0]\n"
+        "ldr   r10, [r1]\n"
+        "ldr   r11, [r1, #4]\n"
+        "sxtb16 r9, r8\n"
+        "smlabb r4, r10, r9, r4\n"
+        "smlatt r6, r10, r9, r6\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "smlabb r5, r11, r8, r5\n"
+        "smlatt r7, r11, r8, r7\n"
+        "ldr   r8, [r0, r12]\n"
+        "ldr   r10, [r1, #8]\n"
+        "ldr   r11, [r1, #12]\n"
+        "sxtb16 r9, r8\n"
+        "smlabb r4, r10, r9, r4\n"
+        "smlatt r6, r10, r9, r6\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "smlabb r5, r11, r8, r5\n"
+        "smlatt r7, r11, r8, r7\n"
+        "ldr   r8, [r0, lr]\n"
+        "ldr   r10, [r1, #16]\n"
+        "ldr   r11, [r1, #20]\n"
+        "sxtb16 r9, r8\n"
+        "smlabb r4, r10, r9, r4\n"
+        "smlatt r6, r10, r9, r6\n"
+        "sxtb16 r8, r8, ror #8\n"
+        "smlabb r5, r11, r8, r5\n"
+        "smlatt r7, r11, r8, r7\n"
+        "add   r0, r0, r3\n"
+        "adds  r1, r1, #24\n"
+        "subs  r2, r2, #1\n"
+        "bne   1b\n"
+        /* requantize: r12 the job, lr its constants, r3 zp */
+        "ldr   r12, [sp]\n"
+        "add   lr, r12, #48\n"
+        "ldr   r3, [r12, #96]\n"
+        "ldm   lr!, {r8, r9, r10}\n"
+        "lsl   r4, r4, #1\n"
+        "smmulr r4, r4, r8\n"
+        "add   r11, r4, r9\n"
+        "add   r4, r11, r4, asr #31\n"
+        "asr   r4, r4, r10\n"
+        "add   r4, r4, r3\n"
+        "ssat  r4, #8, r4\n"
+        "ldm   lr!, {r8, r9, r10}\n"
+        "lsl   r5, r5, #1\n"
+        "smmulr r5, r5, r8\n"
+        "add   r11, r5, r9\n"
+        "add   r5, r11, r5, asr #31\n"
+        "asr   r5, r5, r10\n"
+        "add   r5, r5, r3\n"
+        "ssat  r5, #8, r5\n"
+        "ldm   lr!, {r8, r9, r10}\n"
+        "lsl   r6, r6, #1\n"
+        "smmulr r6, r6, r8\n"
+        "add   r11, r6, r9\n"
+        "add   r6, r11, r6, asr #31\n"
+        "asr   r6, r6, r10\n"
+        "add   r6, r6, r3\n"
+        "ssat  r6, #8, r6\n"
+        "ldm   lr!, {r8, r9, r10}\n"
+        "lsl   r7, r7, #1\n"
+        "smmulr r7, r7, r8\n"
+        "add   r11, r7, r9\n"
+        "add   r7, r11, r7, asr #31\n"
+        "asr   r7, r7, r10\n"
+        "add   r7, r7, r3\n"
+        "ssat  r7, #8, r7\n"
+        "bfi   r4, r5, #8, #8\n"
+        "bfi   r4, r6, #16, #8\n"
+        "bfi   r4, r7, #24, #8\n"
+        "ldm   lr, {r3, r8, r9}\n"          /* zp, lo4, hi4 */
+        "ssub8 r10, r4, r8\n"
+        "sel   r4, r4, r8\n"                /* max(v, act_min) per byte */
+        "ssub8 r10, r4, r9\n"
+        "sel   r4, r9, r4\n"                /* min(v, act_max) per byte */
+        /* store, then the next pixel */
+        "ldm   r12, {r0, r1, r2, r3}\n"     /* x, wq, rows, ch */
+        "ldr   r5, [r12, #20]\n"
+        "ldr   r6, [r12, #24]\n"
+        "ldr   r7, [r12, #28]\n"
+        "str   r4, [r6]\n"
+        "add   r0, r0, r5\n"
+        "add   r6, r6, r3\n"
+        "str   r0, [r12]\n"
+        "str   r6, [r12, #24]\n"
+        "subs  r7, r7, #1\n"
+        "str   r7, [r12, #28]\n"
+        "bne   10b\n"
+        "pop   {r0, r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+}
+
+#else /* portable C, Armv6-M */
+
+typedef struct {
+    int8_t w[4];
+} tap_w;
+
+static TML_NO_LIBCALLS void stage_weights(tap_w *wq, const int8_t *w, int32_t c, int32_t ch, int32_t taps)
+{
+    for (int32_t t = 0; t < taps; t++) {
+        for (int32_t k = 0; k < 4; k++) {
+            wq[t].w[k] = w[t * ch + c + k];
+        }
+    }
+}
+
+static void offset_terms(const tap_w *wq, int32_t rows, int32_t cols, int32_t stride, int32_t offset,
+                         uint32_t corr[4])
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (int32_t r = 0; r < rows; r++, wq += stride) {
+        for (int32_t k = 0; k < cols; k++) {
+            a0 += wq[k].w[0];
+            a1 += wq[k].w[1];
+            a2 += wq[k].w[2];
+            a3 += wq[k].w[3];
+        }
+    }
+    corr[0] = (uint32_t)(a0 * offset);
+    corr[1] = (uint32_t)(a1 * offset);
+    corr[2] = (uint32_t)(a2 * offset);
+    corr[3] = (uint32_t)(a3 * offset);
+}
+
+static TML_INLINE void mac_taps(const int8_t *xp, int32_t ch, int32_t row_step, const tap_w *wq,
+                                int32_t fw, int32_t rows, int32_t cols, int32_t offset, int add_offset,
+                                uint32_t acc[4])
+{
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    if (!add_offset) {
+        offset = 0;
+    }
+    for (int32_t r = 0; r < rows; r++, xp += row_step, wq += fw) {
+        const int8_t *xc = xp;
+        for (int32_t k = 0; k < cols; k++, xc += ch) {
+            const int8_t *wt = wq[k].w;
+            a0 += (uint32_t)(wt[0] * (xc[0] + offset));
+            a1 += (uint32_t)(wt[1] * (xc[1] + offset));
+            a2 += (uint32_t)(wt[2] * (xc[2] + offset));
+            a3 += (uint32_t)(wt[3] * (xc[3] + offset));
+        }
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+}
+
+#endif
+
+/* Output pixel ox of a row (xrow: the row's first filter row, wrow its weights): interior
+ * (every filter column inside the input: acc from bias + corr, x as it is) or at an edge
+ * (its columns only, the offset added to x). */
+static TML_INLINE void dw_pixel(const dw_layer *d, const int8_t *xrow, const tap_w *wrow, int32_t rows, int32_t ox,
+                                int interior, const uint32_t acc0[4], const uint32_t corr[4], int8_t *o,
+                                const group_requant *g, int mode)
+{
+    const tml_conv_params *p = d->p;
+    const int32_t ch = d->ch, fw = p->filter_w;
+#if TML_PATH_DSP
+    const uint32_t off2 = ((uint32_t)d->offset & 0xFFFFu) * 0x10001u;
+#else
+    const int32_t off2 = d->offset;
+#endif
+    int32_t ix0, kx_lo, kx_hi;
+    cols_of(p, ox, &ix0, &kx_lo, &kx_hi);
+    const int8_t *xp = xrow + (ix0 + kx_lo) * ch;
+    uint32_t acc[4];
+    if (interior) {
+        acc[0] = acc0[0] + corr[0];
+        acc[1] = acc0[1] + corr[1];
+        acc[2] = acc0[2] + corr[2];
+        acc[3] = acc0[3] + corr[3];
+        mac_taps(xp, ch, d->row_step, wrow, fw, rows, fw, off2, 0, acc);
+    } else {
+        acc[0] = acc0[0];
+        acc[1] = acc0[1];
+        acc[2] = acc0[2];
+        acc[3] = acc0[3];
+        mac_taps(xp, ch, d->row_step, wrow + kx_lo, fw, rows, kx_hi - kx_lo, off2, 1, acc);
+    }
+    store4(o, acc, g, p, mode);
+}
+
+/* Channels c..c+3 over every output pixel, their outputs stored by `mode` (a constant: one
+ * copy of the loop per mode). */
+static TML_INLINE void dw_group_pixels(const dw_layer *d, const tap_w *wq, const group_requant *g, const int32_t *bias,
+                                       int32_t c, int mode)
+{
+    const tml_conv_params *p = d->p;
+    const int32_t ch = d->ch, fw = p->filter_w, row_step = d->row_step;
+    const uint32_t acc0[4] = {(uint32_t)bias[c], (uint32_t)bias[c + 1], (uint32_t)bias[c + 2], (uint32_t)bias[c + 3]};
+    uint32_t corr[4];  /* set with corr_lo, corr_hi: the filter rows it is for */
+    int32_t corr_lo = -1, corr_hi = -1;
+#if TML_PATH_DSP
+    /* the interior of each row of a 3x3 filter in one call; each edge column too, with its
+     * own copy of the weights: the 3 input columns s..s+2 read are inside the input and hold
+     * the window's, the weights of the taps outside it 0 (so the offset's terms, from the
+     * same weights, count only the taps inside) */
+    const int use_row3 = fw == 3 && mode != STORE_ANY && d->ox_lo < d->ox_hi;
+    const int32_t n_edges = d->ox_lo + p->out_w - d->ox_hi;
+    const int edges3 = use_row3 && p->filter_h <= 3 && p->in_w >= 3 && n_edges <= DW_MAX_EDGES;
+    row3_job job;
+    tap_w edge_w[DW_MAX_EDGES][9];
+    int32_t edge_s[DW_MAX_EDGES];
+    uint32_t edge_corr[DW_MAX_EDGES][4];
+    if (use_row3) {
+        job.ch = ch;
+        job.row_step = row_step;
+        job.x_step = p->stride_w * ch;
+        for (int32_t k = 0; k < 4; k++) {
+            job.q[k][0] = g->mult[k];
+            job.q[k][1] = g->round[k];
+            job.q[k][2] = g->right[k];
+        }
+        job.zp = p->output_zp;
+        job.lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
+        job.hi4 = ((uint32_t)p->act_max & 0xFFu) * 0x01010101u;
+    }
+    if (edges3) {
+        for (int32_t e = 0; e < n_edges; e++) {
+            const int32_t ox = e < d->ox_lo ? e : d->ox_hi + e - d->ox_lo;
+            int32_t ix0, kx_lo, kx_hi;
+            cols_of(p, ox, &ix0, &kx_lo, &kx_hi);
+            int32_t s0 = ix0 + kx_lo;
+            if (s0 + 3 > p->in_w) {
+                s0 = p->in_w - 3;
+            }
+            edge_s[e] = s0;
+            for (int32_t t = 0; t < 3 * p->filter_h; t++) {
+                const int32_t kx = s0 + t % 3 - ix0;
+                const int inside = kx >= kx_lo && kx < kx_hi;
+                edge_w[e][t].w02 = inside ? wq[t - t % 3 + kx].w02 : 0;
+                edge_w[e][t].w13 = inside ? wq[t - t % 3 + kx].w13 : 0;
+            }
         }
     }
 #endif
-    acc[0] = (int32_t)a0; acc[1] = (int32_t)a1; acc[2] = (int32_t)a2; acc[3] = (int32_t)a3;
-}
-
-/* One channel, for the last in_c % 4 */
-static int32_t mac_one(const tml_conv_params *p, const taps *t, const int8_t *x, const int8_t *w, int32_t c,
-                       int32_t acc)
-{
-    const int32_t ch = p->in_c, offset = -p->input_zp;
-    uint32_t a = (uint32_t)acc;
-    for (int32_t ky = t->ky_lo; ky < t->ky_hi; ky++) {
-        for (int32_t kx = t->kx_lo; kx < t->kx_hi; kx++) {
-            const int32_t xv = x[((t->iy0 + ky) * p->in_w + t->ix0 + kx) * ch + c];
-            a += (uint32_t)(w[(ky * p->filter_w + kx) * ch + c] * (xv + offset));
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        int32_t iy0, ky_lo, ky_hi;
+        rows_of(p, oy, &iy0, &ky_lo, &ky_hi);
+        const int32_t rows = ky_hi - ky_lo;
+        if (d->ox_lo < d->ox_hi && (ky_lo != corr_lo || ky_hi != corr_hi)) {
+            offset_terms(wq + ky_lo * fw, rows, fw, fw, d->offset, corr);
+#if TML_PATH_DSP
+            if (edges3) {
+                for (int32_t e = 0; e < n_edges; e++) {
+                    offset_terms(edge_w[e] + ky_lo * 3, rows, 3, 3, d->offset, edge_corr[e]);
+                }
+            }
+#endif
+            corr_lo = ky_lo;
+            corr_hi = ky_hi;
+        }
+        const int8_t *xrow = d->x + (iy0 + ky_lo) * row_step + c;
+        const tap_w *wrow = wq + ky_lo * fw;
+        int8_t *orow = d->out + oy * p->out_w * ch + c;
+        int32_t ox = 0;
+#if TML_PATH_DSP
+        if (edges3) {
+            for (int32_t e = 0; e < n_edges; e++) {
+                job.x = xrow + edge_s[e] * ch;
+                job.wq = edge_w[e] + ky_lo * 3;
+                job.rows = rows;
+                job.out = orow + (e < d->ox_lo ? e : d->ox_hi + e - d->ox_lo) * ch;
+                job.n = 1;
+                for (int32_t k = 0; k < 4; k++) {
+                    job.acc0[k] = acc0[k] + edge_corr[e][k];
+                }
+                row3_dsp(&job);
+            }
+            ox = d->ox_lo;
+        }
+#endif
+        for (; ox < d->ox_lo; ox++) {
+            dw_pixel(d, xrow, wrow, rows, ox, 0, acc0, corr, orow + ox * ch, g, mode);
+        }
+#if TML_PATH_DSP
+        if (use_row3) {
+            job.x = xrow + (ox * p->stride_w - p->pad_left) * ch;
+            job.wq = wrow;
+            job.rows = rows;
+            job.out = orow + ox * ch;
+            job.n = d->ox_hi - ox;
+            for (int32_t k = 0; k < 4; k++) {
+                job.acc0[k] = acc0[k] + corr[k];
+            }
+            row3_dsp(&job);
+            ox = d->ox_hi;
+        }
+#endif
+        for (; ox < d->ox_hi; ox++) {
+            dw_pixel(d, xrow, wrow, rows, ox, 1, acc0, corr, orow + ox * ch, g, mode);
+        }
+#if TML_PATH_DSP
+        if (edges3) {
+            ox = p->out_w;
+        }
+#endif
+        for (; ox < p->out_w; ox++) {
+            dw_pixel(d, xrow, wrow, rows, ox, 0, acc0, corr, orow + ox * ch, g, mode);
         }
     }
-    return (int32_t)a;
 }
 
-static inline int8_t requant_one(const tml_conv_params *p, const requant *per_tensor, int32_t c, int32_t acc,
-                                 const int32_t *mult, const int8_t *shift)
+static TML_HOT void dw_group(const dw_layer *d, const int8_t *w, const int32_t *bias, const int32_t *mult,
+                             const int8_t *shift, int32_t c)
 {
-    const int32_t zp = p->output_zp;
-    requant q;
-    if (p->n_channels != 1) {
-        requant_setup(&q, mult[c], shift[c], p->rounding);
+    const tml_conv_params *p = d->p;
+    tap_w wq[DW_MAX_TAPS];
+    stage_weights(wq, w, c, d->ch, d->taps);
+    group_requant g;
+    group_requant_setup(&g, p, bias, mult, shift, c, d->taps);
+    if (!g.fast) {
+        dw_group_pixels(d, wq, &g, bias, c, STORE_ANY);
+#if TML_PATH_DSP
+    } else if (p->act_min == -128 && p->act_max == 127) {
+        dw_group_pixels(d, wq, &g, bias, c, STORE_FAST_FULL);
+#endif
     } else {
-        q.mult = per_tensor->mult; /* field by field: a struct copy can become a memcpy call */
-        q.left = per_tensor->left;
-        q.right = per_tensor->right;
-        q.mask = per_tensor->mask;
-        q.round = per_tensor->round;
+        dw_group_pixels(d, wq, &g, bias, c, STORE_FAST_CLAMP);
     }
-    const int32_t y = p->rounding == TML_ROUNDING_LITERT ? requant_litert(&q, acc) : requant_tflm(&q, acc);
-    return clamp_s8(y, p->act_min - zp, p->act_max - zp, zp);
 }
 
 tml_status tml_dwconv_s8(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
@@ -104,25 +613,35 @@ tml_status tml_dwconv_s8(const tml_conv_params *p, const int8_t *x, const int8_t
         return TML_ERR_NULL;
     }
     /* p, mult and shift passed tml_dwconv_check when the layer was prepared (tinyml.h) */
-    const int32_t ch = p->in_c, quads = ch & ~3;
-    requant per_tensor;
-    requant_setup(&per_tensor, mult[0], shift[0], p->rounding);
-    for (int32_t oy = 0; oy < p->out_h; oy++) {
-        for (int32_t ox = 0; ox < p->out_w; ox++, out += ch) {
-            taps t;
-            taps_of(p, oy, ox, &t);
-            int32_t c = 0;
-            for (; c < quads; c += 4) {
-                int32_t acc[4] = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
-                mac_quad(p, &t, x, w, c, acc);
-                for (int32_t k = 0; k < 4; k++) {
-                    out[c + k] = requant_one(p, &per_tensor, c + k, acc[k], mult, shift);
-                }
+    dw_layer d;
+    d.p = p;
+    d.x = x;
+    d.out = out;
+    d.ch = p->in_c;
+    d.row_step = p->in_w * p->in_c;
+    d.taps = p->filter_h * p->filter_w;
+    d.offset = -p->input_zp;
+    /* the interior columns are contiguous: ix0 grows with ox */
+    d.ox_lo = 0;
+    d.ox_hi = 0;
+    for (int32_t ox = 0; ox < p->out_w; ox++) {
+        int32_t ix0, kx_lo, kx_hi;
+        cols_of(p, ox, &ix0, &kx_lo, &kx_hi);
+        if (kx_lo == 0 && kx_hi == p->filter_w) {
+            if (d.ox_hi == 0) {
+                d.ox_lo = ox;
             }
-            for (; c < ch; c++) {
-                out[c] = requant_one(p, &per_tensor, c, mac_one(p, &t, x, w, c, bias[c]), mult, shift);
-            }
+            d.ox_hi = ox + 1;
         }
+    }
+    int32_t c = 0;
+    if (d.taps <= DW_MAX_TAPS) {
+        for (; c + 4 <= d.ch; c += 4) {
+            dw_group(&d, w, bias, mult, shift, c);
+        }
+    }
+    for (; c < d.ch; c++) {
+        dw_channel(&d, w, bias, mult, shift, c);
     }
     return TML_OK;
 }

@@ -73,6 +73,16 @@ def test_shapes_of_the_mlperf_models_match_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, name, g)
 
 
+def test_depthwise_3x3_paths_match_the_host(machine, host):
+    """dwconv_s8.c's 3x3 paths (interior runs and edge columns in assembly on arm-dsp, the
+    requantization shortcut and its fallback), buffers at every alignment."""
+    for k, (layer, x) in enumerate(window_ops.depthwise_3x3_layers(np.random.default_rng(33), 48)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
+        params, inputs, _ = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 def test_pools_add_softmax_match_the_host(machine, host):
     rng = np.random.default_rng(91)
     for k in range(40):

@@ -125,6 +125,13 @@ def test_optimized_paths_equal_references_on_random_layers(tmp_path):
     assert window_ops.compare_paths(lib, 600, seed=31) == 0
 
 
+def test_depthwise_3x3_paths_equal_the_reference(dll):
+    for k, (layer, x) in enumerate(window_ops.depthwise_3x3_layers(np.random.default_rng(34), 300)):
+        s_ref, want = window_ops.run_conv(dll, layer, x, "tml_dwconv_s8_ref")
+        status, got = window_ops.run_conv(dll, layer, x, "tml_dwconv_s8")
+        assert s_ref == 0 and status == 0 and np.array_equal(got, want), (k, layer.params)
+
+
 def _runtime(name):
     path = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
     return path if os.path.isabs(path) and os.path.exists(path) else None

@@ -265,3 +265,37 @@ if __name__ == "__main__":
     sys.path.insert(0, str(root / "host"))
     lib, count, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     sys.exit(1 if compare_paths(lib, count, seed) or exercise_elementwise(load(lib), count, seed) else 0)
+
+
+def depthwise_3x3_layers(rng, count: int) -> list[tuple[Conv, np.ndarray]]:
+    """3x3 depthwise layers (dwconv_s8.c's assembly path on arm-dsp): odd and small sizes (an
+    input narrower than the filter included), strides 1 and 2, SAME and VALID (padding on
+    every edge), 4 to 13 channels (groups of four and the rest), converter-like scales (shift
+    <= -1, small bias: the fast requantization) and others (a bias near 2^31, shifts >= 0),
+    the whole int8 range or a ReLU6-like clamp, per-channel or per-tensor."""
+    from tinyml_host.reference import quantize_multiplier
+
+    layers = []
+    while len(layers) < count:
+        in_h, in_w = int(rng.integers(1, 8)), int(rng.integers(1, 9))
+        stride = int(rng.integers(1, 3))
+        same = bool(rng.integers(2)) or in_h < 3 or in_w < 3
+        out_h, pad_top = window(rng, in_h, 3, stride, same)
+        out_w, pad_left = window(rng, in_w, 3, stride, same)
+        c = int(rng.choice([4, 5, 7, 8, 12, 13]))
+        n_q = c if rng.integers(2) else 1
+        usual = rng.random() < 0.75
+        scales = rng.uniform(0.5, 1.0, n_q) / (16.0 * 9) if usual else np.exp(rng.uniform(np.log(1e-6), np.log(3.0), n_q))
+        q = [quantize_multiplier(float(v)) for v in scales]
+        zp_out = int(rng.integers(-128, 128))
+        act = (-128, 127) if rng.integers(2) else (max(zp_out, -128), min(zp_out + 100, 127))
+        params = dict(in_h=in_h, in_w=in_w, in_c=c, out_h=out_h, out_w=out_w, out_c=c, filter_h=3, filter_w=3,
+                      stride_h=stride, stride_w=stride, pad_top=pad_top, pad_left=pad_left,
+                      input_zp=int(rng.integers(-128, 128)), n_channels=n_q, act_min=act[0], act_max=act[1],
+                      output_zp=zp_out, rounding=0 if usual or rng.integers(2) else 1)
+        span = 5000 if usual else int(rng.choice([1 << 20, (1 << 30) - 300000, 1 << 31]))
+        bias = np.clip(rng.integers(-span, span, size=c, dtype=np.int64), -(1 << 31), (1 << 31) - 1)
+        weights = rng.integers(-128, 128, size=(3, 3, c)).astype(np.int8)
+        layer = Conv(params, weights, bias, [m for m, _ in q], np.clip([s for _, s in q], -31, 30), True)
+        layers.append((layer, rng.integers(-128, 128, size=(in_h, in_w, c)).astype(np.int8)))
+    return layers
