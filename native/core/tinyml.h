@@ -64,6 +64,148 @@ tml_status tml_fc_s8_ref(const tml_fc_params *p, const int8_t *x, const int8_t *
 tml_status tml_fc_s8(const tml_fc_params *p, const int8_t *x, const int8_t *w,
                      const int32_t *bias, const int32_t *mult, const int8_t *shift, int8_t *out);
 
+/* Where row o's weight for input i sits in the layout above: the one statement of it in C,
+ * for the references (fc_s8_ref.c, conv_s8_ref.c). o < n_out, i < n_in. */
+size_t tml_weight_index(int32_t n_in, int32_t n_out, int32_t o, int32_t i);
+
+/* ---- the convolution family: int8 NHWC tensors, batch 1 (docs/format.md, version 4) ----
+ *
+ * Output pixel (oy, ox) reads input rows oy stride_h - pad_top + ky (ky < filter_h) and
+ * columns ox stride_w - pad_left + kx. The output size and padding must be TFLite's for
+ * VALID or SAME padding (checked): every window then holds at least one input pixel. */
+
+/* CONV_2D and DEPTHWISE_CONV_2D (depth multiplier 1: out_c == in_c). All int32 so a binding
+ * can pass an array. */
+typedef struct {
+    int32_t in_h;
+    int32_t in_w;
+    int32_t in_c;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t out_c;
+    int32_t filter_h;
+    int32_t filter_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_top;
+    int32_t pad_left;
+    int32_t input_zp;
+    int32_t n_channels;   /* 1 (per-tensor) or out_c (per-channel) */
+    int32_t act_min;
+    int32_t act_max;
+    int32_t output_zp;
+    int32_t rounding;     /* TML_ROUNDING_TFLM or TML_ROUNDING_LITERT */
+} tml_conv_params;
+
+#define TML_CONV_PARAMS_FIELDS 18
+
+/* Bytes of each tensor, for a binding's length checks (0 when p does not pass its check). */
+int32_t tml_conv_input_bytes(const tml_conv_params *p);
+int32_t tml_conv_output_bytes(const tml_conv_params *p);
+
+/* CONV_2D. Weights: the matrix [out_c, K], K = filter_h filter_w in_c in TFLite's OHWI order
+ * (row o, then filter row, filter column, input channel), in the fully connected layout above.
+ * bias [out_c] has the input offset folded in (bias - input_zp * sum of the row), and a padded
+ * input position counts as input_zp, so acc = bias[o] + sum of w * x over the whole patch is
+ * TFLite's bias + sum of w * (x - input_zp) over the taps inside the input.
+ * Checked once (at load): shapes, output size and padding, quantization, ranges. */
+tml_status tml_conv_check(const tml_conv_params *p, const int32_t *mult, const int8_t *shift);
+
+/* Bytes of the caller-owned scratch tml_conv_s8 needs (the patches it gathers; 0 when it
+ * reads its patches in place, as for 1x1 filters), or 0 when p is not valid. */
+int32_t tml_conv_scratch_bytes(const tml_conv_params *p);
+
+/* The readable reference: runs tml_conv_check itself. No scratch. */
+tml_status tml_conv_s8_ref(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int8_t *shift, int8_t *out);
+
+/* Patch by patch (im2col into scratch) through the fully connected kernel's row loop. p, mult
+ * and shift must have passed tml_conv_check; scratch holds tml_conv_scratch_bytes(p) bytes
+ * (any alignment; may be NULL when that is 0); bias and mult 4-byte aligned. */
+tml_status tml_conv_s8(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                       const int32_t *mult, const int8_t *shift, int8_t *out, int8_t *scratch);
+
+/* DEPTHWISE_CONV_2D, depth multiplier 1. Weights int8 [filter_h][filter_w][C] (TFLite's order),
+ * bias [C] as TFLite has it (not folded): acc = bias[c] + sum over the taps inside the input
+ * of w * (x - input_zp); taps outside are skipped. Checked once (at load), like conv. */
+tml_status tml_dwconv_check(const tml_conv_params *p, const int32_t *mult, const int8_t *shift);
+tml_status tml_dwconv_s8_ref(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                             const int32_t *mult, const int8_t *shift, int8_t *out);
+/* p, mult and shift checked; bias and mult 4-byte aligned. No scratch. */
+tml_status tml_dwconv_s8(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                         const int32_t *mult, const int8_t *shift, int8_t *out);
+
+/* AVERAGE_POOL_2D and MAX_POOL_2D: input and output share scale and zero point (the exporter
+ * checks), so they work on the int8 values themselves; taps outside the input are skipped. */
+typedef struct {
+    int32_t in_h;
+    int32_t in_w;
+    int32_t channels;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t filter_h;
+    int32_t filter_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_top;
+    int32_t pad_left;
+    int32_t act_min;
+    int32_t act_max;
+} tml_pool_params;
+
+#define TML_POOL_PARAMS_FIELDS 13
+
+tml_status tml_pool_check(const tml_pool_params *p);
+/* Average: the sum over the taps inside, divided by their count, halves away from zero, as
+ * TFLite's int8 kernel rounds. Both run tml_pool_check. */
+tml_status tml_avgpool_s8(const tml_pool_params *p, const int8_t *x, int8_t *out);
+tml_status tml_maxpool_s8(const tml_pool_params *p, const int8_t *x, int8_t *out);
+
+/* ADD of two tensors of the same shape (no broadcast), TFLite's int8 scheme: each input
+ * (x + offset) << left_shift is rescaled by its multiplier, the sum by the output's, every
+ * multiplication by tml_requantize in the model's rounding. */
+typedef struct {
+    int32_t size;              /* elements */
+    int32_t left_shift;        /* 20 in TFLite's int8 add */
+    int32_t input1_offset;     /* -input1 zero point */
+    int32_t input1_multiplier;
+    int32_t input1_shift;      /* <= 0 */
+    int32_t input2_offset;
+    int32_t input2_multiplier;
+    int32_t input2_shift;
+    int32_t output_multiplier;
+    int32_t output_shift;      /* <= 0 */
+    int32_t output_zp;
+    int32_t act_min;
+    int32_t act_max;
+    int32_t rounding;
+} tml_add_params;
+
+#define TML_ADD_PARAMS_FIELDS 14
+
+tml_status tml_add_check(const tml_add_params *p);
+/* Runs tml_add_check. out may be x1 or x2 exactly (each element is read before it is written). */
+tml_status tml_add_s8(const tml_add_params *p, const int8_t *x1, const int8_t *x2, int8_t *out);
+
+/* SOFTMAX int8 -> int8 (output scale 1/256, zero point -128) over each row of `depth` values,
+ * as TFLite Micro computes it: differences from the row's maximum, rescaled by input_multiplier
+ * << input_left_shift into 5 integer bits, a fixed-point exp, 1 / the sum, all in gemmlowp's
+ * fixed-point arithmetic. input_multiplier, input_left_shift and diff_min are what TFLite's
+ * PreprocessSoftmaxScaling and CalculateInputRadius give for beta and the input scale. */
+typedef struct {
+    int32_t rows;
+    int32_t depth;
+    int32_t input_multiplier;
+    int32_t input_left_shift;  /* 0..31 */
+    int32_t diff_min;          /* <= 0: differences below it give exp 0 */
+} tml_softmax_params;
+
+#define TML_SOFTMAX_PARAMS_FIELDS 5
+
+tml_status tml_softmax_check(const tml_softmax_params *p);
+/* Runs tml_softmax_check. out may not overlap x (each row is read twice). */
+tml_status tml_softmax_s8(const tml_softmax_params *p, const int8_t *x, int8_t *out);
+
 /* ---- check.c: every check a binding needs, so the binding only converts objects ---- */
 
 /* A layer's buffers as the caller holds them: each pointer with its length in bytes. */

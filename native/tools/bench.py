@@ -92,6 +92,91 @@ def measure(cpu: str, shapes, kernels, build_dir: Path, opt: str = "-O2") -> lis
     return rows
 
 
+# Convolution-family layers at the shapes of MLPerf Tiny's KWS (DS-CNN, 49x10 MFCC input) and
+# VWW (MobileNetV1 0.25 at 96x96; its first layer at half the resolution, to keep the emulation short):
+# (label, depthwise, in_h, in_w, in_c, out_c, filter_h, filter_w, stride), SAME padding
+WINDOW_SHAPES = [
+    ("KWS conv 10x4/2", False, 49, 10, 1, 64, 10, 4, 2),
+    ("KWS depthwise 3x3", True, 25, 5, 64, 64, 3, 3, 1),
+    ("KWS pointwise 1x1", False, 25, 5, 64, 64, 1, 1, 1),
+    ("VWW conv 3x3/2", False, 48, 48, 3, 8, 3, 3, 2),
+    ("VWW depthwise 3x3/2", True, 24, 24, 16, 16, 3, 3, 2),
+    ("VWW depthwise 3x3", True, 12, 12, 64, 64, 3, 3, 1),
+    ("VWW pointwise 1x1", False, 6, 6, 128, 128, 1, 1, 1),
+]
+
+
+def window_layer(shape, per_channel: bool, seed: int = 3):
+    """A conv or depthwise layer of one WINDOW_SHAPES row with converter-like quantization."""
+    from tinyml_host.reference import quantize_multiplier
+
+    sys.path.insert(0, str(ROOT / "tests" / "native"))
+    import window_ops
+
+    label, depthwise, in_h, in_w, in_c, out_c, fh, fw, stride = shape
+    rng = np.random.default_rng(seed)
+    out_h, pad_top = window_ops.window(rng, in_h, fh, stride, True)
+    out_w, pad_left = window_ops.window(rng, in_w, fw, stride, True)
+    n_q = out_c if per_channel else 1
+    q = [quantize_multiplier(float(s)) for s in rng.uniform(0.5, 1.0, n_q) / (16.0 * fh * fw * (1 if depthwise else in_c))]
+    params = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=fh, filter_w=fw,
+                  stride_h=stride, stride_w=stride, pad_top=pad_top, pad_left=pad_left, input_zp=-5, n_channels=n_q,
+                  act_min=-128, act_max=127, output_zp=-3, rounding=0)
+    weights = rng.integers(-127, 128, size=(fh, fw, in_c) if depthwise else (out_c, fh * fw * in_c)).astype(np.int8)
+    layer = window_ops.Conv(params, weights, rng.integers(-5000, 5000, size=out_c), [m for m, _ in q],
+                            [s for _, s in q], depthwise)
+    return layer, rng.integers(-128, 128, size=(in_h, in_w, in_c)).astype(np.int8), out_h * out_w * out_c * fh * fw * (
+        1 if depthwise else in_c)
+
+
+def measure_window(cpu: str, build_dir: Path, opt: str = "-O2") -> list[dict]:
+    """Cycles per MAC (MACs counted over the whole filter, padding included) of tml_conv_s8 and
+    tml_dwconv_s8 at WINDOW_SHAPES, per-channel and per-tensor; each result checked against the
+    host build of the reference (tests/native/test_window_ops_host.py ties that to TFLite Micro)."""
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "tests" / "native"))
+    import harness
+    import window_ops
+
+    host = window_ops.load(harness.build(Path(tempfile.mkdtemp())))
+    machine = crossrun.Machine(crossrun.build(cpu, build_dir, opt=opt), cpu)
+    counter = counter_for(machine)
+    rows = []
+    for shape in WINDOW_SHAPES:
+        for per_channel in (True, False):
+            layer, x, macs = window_layer(shape, per_channel)
+            name = "tml_dwconv_s8" if layer.depthwise else "tml_conv_s8"
+            _, want = window_ops.run_conv(host, layer, x, name + "_ref")
+            params, inputs, scratch = window_ops.conv_args(layer, x)
+            (status, got), _, cycles = counter.measure(lambda: machine.kernel(
+                name, params, inputs, layer.out_size(), scratch=None if layer.depthwise else scratch))
+            if status != 0 or not np.array_equal(got, want):
+                raise SystemExit(f"{cpu} {name} {shape[0]}: wrong result (status {status})")
+            rows.append({"cpu": cpu, "layer": shape[0], "per_channel": per_channel, "macs": macs, "cycles": cycles,
+                         "cycles_per_mac": round(cycles / macs, 3), "opt": opt})
+    return rows
+
+
+def window_section(console, args, cpus, build_dir: Path) -> None:
+    from rich.table import Table
+
+    rows = [r for cpu in cpus for r in measure_window(cpu, build_dir, args.opt)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "window_ops.json").write_text(json.dumps(rows, indent=1))
+    by = {(r["cpu"], r["layer"], r["per_channel"]): r for r in rows}
+    table = Table(title=f"int8 convolutions, cycles per MAC (per-channel / per-tensor scales), GCC {args.opt}")
+    table.add_column("layer")
+    table.add_column("MACs", justify="right")
+    for cpu in cpus:
+        table.add_column(cpu, justify="right")
+    for shape in WINDOW_SHAPES:
+        cells = [f"{by[(c, shape[0], True)]['cycles_per_mac']:.2f} / {by[(c, shape[0], False)]['cycles_per_mac']:.2f}"
+                 for c in cpus]
+        table.add_row(shape[0], f"{by[(cpus[0], shape[0], True)]['macs']:,}", *cells)
+    console.print(table)
+
+
 def measure_xtensa(shapes, kernels, build_dir: Path, opts=("-O2",)) -> list[dict]:
     """Instructions per MAC on xtensa-lx106 under QEMU: one run per optimization level."""
     import xtensarun
@@ -150,6 +235,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench")
     ap.add_argument("--opt", default="-O2", help="GCC optimization level for the main table")
     ap.add_argument("--no-opt-levels", action="store_true", help="skip the -O2/-O3/-Os comparison")
+    ap.add_argument("--conv-only", action="store_true", help="only the convolution table (WINDOW_SHAPES)")
     args = ap.parse_args(argv)
     from rich.console import Console
 
@@ -158,7 +244,11 @@ def main(argv=None) -> int:
     for what, why in skipped:
         console.print(f"[yellow]skipped {what}[/yellow]: {why}")
     build_dir = args.out / "build"
+    if cpus and args.conv_only:
+        window_section(console, args, cpus, build_dir)
+        return 0
     if cpus:
+        window_section(console, args, cpus, build_dir)
         unicorn_tables(console, args, cpus, build_dir)
         if not skipped and args.opt == "-O2" and args.out == ROOT / "out" / "bench":
             # the table `tinyml estimate` ships with, for a checkout where `make bench` never ran

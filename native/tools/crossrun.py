@@ -43,7 +43,8 @@ def _interleave(weights) -> bytes:
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
-CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c", "features.c"]
+CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c", "features.c",
+                "conv_check.c", "conv_s8_ref.c", "conv_s8.c", "dwconv_s8.c", "pool_s8.c", "add_s8.c", "softmax_s8.c"]
 SUPPORT = TOOLS / "emu_support.c"
 
 # Memory map (the same for every CPU): vector table and code in FLASH, data and stack in RAM.
@@ -86,7 +87,9 @@ CPUS = {
 }
 
 EXPORTS = ("tml_fc_s8", "tml_fc_s8_ref", "tml_fc_s8_variant", "tml_requantize", "tml_fc_check",
-           "tml_requantize_many", "tml_fc_s8_checked", "tml_model_check", "tml_model_run", "tml_fc_run_checked")
+           "tml_requantize_many", "tml_fc_s8_checked", "tml_model_check", "tml_model_run", "tml_fc_run_checked",
+           "tml_conv_s8", "tml_conv_s8_ref", "tml_conv_scratch_bytes", "tml_dwconv_s8", "tml_dwconv_s8_ref",
+           "tml_avgpool_s8", "tml_maxpool_s8", "tml_add_s8", "tml_softmax_s8")
 
 CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-g",
           "-ffunction-sections", "-fdata-sections", "-nostdlib", "-nostartfiles")
@@ -134,7 +137,7 @@ def build(cpu: str, out_dir: Path, opt: str = "-O2", exports=EXPORTS, sources=No
     srcs = [CORE / s for s in CORE_SOURCES] + [SUPPORT] if sources is None else list(sources)
     flags = [*spec.cflags, *CFLAGS, opt]
     key = hashlib.sha256(repr((flags, list(exports), _linker_script())).encode()
-                         + b"".join(s.read_bytes() for s in [*srcs, CORE / "tinyml.h"])).hexdigest()[:16]
+                         + b"".join(s.read_bytes() for s in [*srcs, CORE / "tinyml.h", CORE / "kernel.h"])).hexdigest()[:16]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     elf = out_dir / f"{cpu}{opt}-{key}.elf"
@@ -366,6 +369,30 @@ class Machine:
         checked = self.call("tml_model_check", at, len(layers))
         status = self.call("tml_model_run", at, len(layers), xp, out, scratch)
         return checked, status, np.frombuffer(self.read(out, n_out), np.int8).copy()
+
+    def kernel(self, name: str, params: tuple, inputs: list, out_len: int, misalign: int = 0,
+               scratch: int | None = None) -> tuple[int, np.ndarray]:
+        """One call of a window-op kernel (native/core/tinyml.h): an int32 params struct, the
+        `inputs` (bytes; an np.int32 array goes to a word boundary, anything else `misalign`
+        bytes past one), out, then a scratch of `scratch` bytes when not None (0: NULL). 16
+        guard bytes after out and scratch must come back untouched."""
+        self.reset_heap()
+        guard = bytes(range(0xA0, 0xB0))
+        args = [self.put(struct.pack(f"<{len(params)}i", *params))]
+        for data in inputs:
+            word = isinstance(data, np.ndarray) and data.dtype == np.int32
+            blob = np.ascontiguousarray(data, "<i4").tobytes() if word else bytes(np.asarray(data, np.int8).tobytes())
+            args.append(self.put(blob, offset=0 if word else misalign))
+        out = self.put(bytes(out_len) + guard, offset=misalign)
+        args.append(out)
+        scratch_at = None
+        if scratch is not None:
+            scratch_at = self.put(bytes(scratch) + guard, offset=misalign) if scratch else 0
+            args.append(scratch_at)
+        status = self.call(name, *args)
+        if self.read(out + out_len, len(guard)) != guard or (scratch_at and self.read(scratch_at + scratch, 16) != guard):
+            raise EmuFault(f"{self.cpu.name}: {name} wrote past the end of out or scratch")
+        return status, np.frombuffer(self.read(out, out_len), np.int8).copy()
 
     def requantize_many(self, acc: np.ndarray, multiplier: int, shift: int, rounding: int) -> np.ndarray:
         """tml_requantize on every element of `acc`, in one emulated call (emu_support.c)."""

@@ -60,7 +60,8 @@ def _interleave(weights) -> bytes:
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
-CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c"]
+CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c",
+                "conv_check.c", "conv_s8_ref.c", "conv_s8.c", "dwconv_s8.c", "pool_s8.c", "add_s8.c", "softmax_s8.c"]
 LIBGCC = TOOLS / "xtensa_libgcc.c"   # __muldi3: missing from Debian's libgcc for lx106
 DRIVER = [LIBGCC, TOOLS / "emu_support.c", TOOLS / "xtensa_driver.c", TOOLS / "xtensa_start.S"]
 
@@ -135,7 +136,7 @@ SECTIONS {
 
 def _link(out_dir: Path, name: str, flags, script: str, srcs, extra) -> Path:
     key = hashlib.sha256(repr((flags, script, extra)).encode()
-                         + b"".join(Path(s).read_bytes() for s in [*srcs, CORE / "tinyml.h"])).hexdigest()[:16]
+                         + b"".join(Path(s).read_bytes() for s in [*srcs, CORE / "tinyml.h", CORE / "kernel.h"])).hexdigest()[:16]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     elf = out_dir / f"{name}-{key}.elf"

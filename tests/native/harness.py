@@ -24,7 +24,8 @@ def _interleave(weights) -> bytes:
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
-SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c", "features.c"]
+SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c", "features.c",
+           "conv_check.c", "conv_s8_ref.c", "conv_s8.c", "dwconv_s8.c", "pool_s8.c", "add_s8.c", "softmax_s8.c"]
 CC = "gcc"
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 

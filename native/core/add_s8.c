@@ -1,0 +1,65 @@
+/* ADD, int8, two tensors of one shape: TFLite's scheme. Both inputs are brought to a common
+ * scale with left_shift bits of headroom (each multiplier is its scale over twice the larger
+ * input scale), summed, and the sum rescaled to the output's. */
+#include "kernel.h"
+
+static int offset_ok(int32_t offset)
+{
+    return offset >= -127 && offset <= 128;  /* -zero point of an int8 tensor */
+}
+
+static int rescale_ok(int32_t multiplier, int32_t shift)
+{
+    return multiplier >= 0 && shift >= -31 && shift <= 0;
+}
+
+tml_status tml_add_check(const tml_add_params *p)
+{
+    if (p == 0) {
+        return TML_ERR_NULL;
+    }
+    if (p->size < 1 || p->size > TML_MAX_TENSOR) {
+        return TML_ERR_SHAPE;
+    }
+    /* (x + offset) << left_shift within 2^30: the two rescaled inputs' sum cannot overflow */
+    if (p->left_shift < 0 || p->left_shift > 22 || !offset_ok(p->input1_offset) || !offset_ok(p->input2_offset) ||
+        !rescale_ok(p->input1_multiplier, p->input1_shift) || !rescale_ok(p->input2_multiplier, p->input2_shift) ||
+        !rescale_ok(p->output_multiplier, p->output_shift) ||
+        (p->rounding != TML_ROUNDING_TFLM && p->rounding != TML_ROUNDING_LITERT)) {
+        return TML_ERR_QUANT;
+    }
+    if (p->act_min > p->act_max || p->act_min < -128 || p->act_max > 127 || p->output_zp < -128 ||
+        p->output_zp > 127) {
+        return TML_ERR_RANGE;
+    }
+    return TML_OK;
+}
+
+static int32_t rescaled_input(int32_t v, int32_t offset, int32_t left_shift, int32_t multiplier, int32_t shift,
+                              int32_t rounding)
+{
+    /* |v + offset| <= 255: the shift stays below 2^30 (checked) */
+    const int32_t shifted = (v + offset) * ((int32_t)1 << left_shift);
+    return tml_requantize(shifted, multiplier, shift, rounding);
+}
+
+tml_status tml_add_s8(const tml_add_params *p, const int8_t *x1, const int8_t *x2, int8_t *out)
+{
+    if (x1 == 0 || x2 == 0 || out == 0) {
+        return TML_ERR_NULL;
+    }
+    tml_status st = tml_add_check(p);
+    if (st != TML_OK) {
+        return st;
+    }
+    const int32_t zp = p->output_zp, lo = p->act_min - zp, hi = p->act_max - zp;
+    for (int32_t i = 0; i < p->size; i++) {
+        const int32_t a = rescaled_input(x1[i], p->input1_offset, p->left_shift, p->input1_multiplier,
+                                         p->input1_shift, p->rounding);
+        const int32_t b = rescaled_input(x2[i], p->input2_offset, p->left_shift, p->input2_multiplier,
+                                         p->input2_shift, p->rounding);
+        /* multipliers below 2^31 and shifts <= 0 do not grow a value: |a + b| < 2^31 */
+        out[i] = clamp_s8(tml_requantize(a + b, p->output_multiplier, p->output_shift, p->rounding), lo, hi, zp);
+    }
+    return TML_OK;
+}

@@ -1,0 +1,98 @@
+"""The convolution-family kernels cross-compiled for Cortex-M0+, M4, M33 and rv32imac and run
+under Unicorn (native/tools/crossrun.py), bit for bit against the host build, whose results
+test_window_ops_host.py ties to TFLite Micro. Buffers at every alignment; guard bytes after
+out and scratch must stay untouched."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import harness
+import window_ops
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "native" / "tools"))
+import crossrun  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    return window_ops.load(harness.build(tmp_path_factory.mktemp("host")))
+
+
+@pytest.fixture(scope="module", params=list(crossrun.CPUS))
+def machine(request, tmp_path_factory):
+    cpu = request.param
+    try:
+        crossrun.gcc(cpu)
+        crossrun._unicorn()
+    except crossrun.ToolMissing as e:
+        pytest.fail(str(e), pytrace=False)
+    return crossrun.Machine(crossrun.build(cpu, tmp_path_factory.mktemp(f"emu-{cpu}")), cpu)
+
+
+@pytest.mark.parametrize("depthwise", [False, True], ids=["conv", "dwconv"])
+def test_random_convolutions_match_the_host(machine, host, depthwise):
+    rng = np.random.default_rng(77 + depthwise)
+    name = "tml_dwconv_s8" if depthwise else "tml_conv_s8"
+    for k in range(60):
+        layer, x = window_ops.random_conv(rng, depthwise, max_hw=9, max_c=12)
+        _, want = window_ops.run_conv(host, layer, x, name + "_ref")
+        params, inputs, scratch = window_ops.conv_args(layer, x)
+        for kernel in (name, name + "_ref"):
+            status, got = machine.kernel(kernel, params, inputs, layer.out_size(), misalign=k % 4,
+                                         scratch=scratch if kernel == "tml_conv_s8" else None)
+            assert status == 0 and np.array_equal(got, want), (machine.cpu.name, kernel, k, layer.params)
+
+
+def test_shapes_of_the_mlperf_models_match_the_host(machine, host):
+    """KWS's 10x4 stride-2 first layer, depthwise 3x3 and pointwise layers with channel counts
+    of 64 (every full block and DSP path), a stride-2 3x3 as VWW starts."""
+    rng = np.random.default_rng(5)
+    shapes = [(False, dict(in_h=13, in_w=10, in_c=1, filter_h=10, filter_w=4, stride_h=2, stride_w=2, out_c=16)),
+              (False, dict(in_h=5, in_w=5, in_c=64, filter_h=1, filter_w=1, stride_h=1, stride_w=1, out_c=64)),
+              (True, dict(in_h=6, in_w=5, in_c=64, filter_h=3, filter_w=3, stride_h=1, stride_w=1, out_c=64)),
+              (False, dict(in_h=12, in_w=12, in_c=3, filter_h=3, filter_w=3, stride_h=2, stride_w=2, out_c=8))]
+    for depthwise, g in shapes:
+        layer, _ = window_ops.random_conv(rng, depthwise)
+        oh, pt = window_ops.window(rng, g["in_h"], g["filter_h"], g["stride_h"], True)
+        ow, pl = window_ops.window(rng, g["in_w"], g["filter_w"], g["stride_w"], True)
+        layer.params.update(g, out_h=oh, out_w=ow, pad_top=pt, pad_left=pl, n_channels=1, rounding=0)
+        k_len = g["filter_h"] * g["filter_w"] * g["in_c"]
+        layer.weights = rng.integers(-128, 128, size=(g["filter_h"], g["filter_w"], g["in_c"]) if depthwise
+                                     else (g["out_c"], k_len)).astype(np.int8)
+        layer.bias = rng.integers(-5000, 5000, size=g["out_c"]).astype(np.int32)
+        layer.mult, layer.shift = np.array([1518500250], np.int32), np.array([-9], np.int8)
+        x = rng.integers(-128, 128, size=(g["in_h"], g["in_w"], g["in_c"])).astype(np.int8)
+        name = "tml_dwconv_s8" if depthwise else "tml_conv_s8"
+        _, want = window_ops.run_conv(host, layer, x, name + "_ref")
+        params, inputs, scratch = window_ops.conv_args(layer, x)
+        status, got = machine.kernel(name, params, inputs, layer.out_size(),
+                                     scratch=scratch if not depthwise else None)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, name, g)
+
+
+def test_pools_add_softmax_match_the_host(machine, host):
+    rng = np.random.default_rng(91)
+    for k in range(40):
+        params, x = window_ops.random_pool(rng)
+        for kind in ("avg", "max"):
+            _, want = window_ops.run_pool(host, params, x, kind)
+            status, got = machine.kernel(f"tml_{kind}pool_s8", tuple(params[f] for f in window_ops.POOL_FIELDS), [x],
+                                         len(want), misalign=k % 4)
+            assert status == 0 and np.array_equal(got, want), (machine.cpu.name, kind, k, params)
+        params, a, b = window_ops.random_add(rng)
+        _, want = window_ops.run_add(host, params, a, b)
+        status, got = machine.kernel("tml_add_s8", tuple(params[f] for f in window_ops.ADD_FIELDS), [a, b], len(want),
+                                     misalign=k % 4)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, "add", k, params)
+        params, x = window_ops.random_softmax(rng)
+        _, want = window_ops.run_softmax(host, params, x)
+        status, got = machine.kernel("tml_softmax_s8", tuple(params[f] for f in window_ops.SOFTMAX_FIELDS), [x],
+                                     len(want), misalign=k % 4)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, "softmax", k, params)
+
+
+def test_conv_variant_is_the_cores_own(machine):
+    assert machine.variant() == machine.cpu.variant

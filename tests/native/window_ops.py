@@ -1,0 +1,267 @@
+"""The convolution-family kernels of native/core through ctypes: params structs, calls with
+exactly sized buffers (ASan sees any overrun), and random layers to compare paths on.
+
+Run as a script (`python window_ops.py LIB COUNT SEED`) it compares each optimized kernel with
+its reference on COUNT random layers and exits non-zero on a mismatch: the sanitizer test runs
+it in a subprocess with libasan/libubsan preloaded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from pathlib import Path
+
+import numpy as np
+
+CONV_FIELDS = ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "filter_h", "filter_w", "stride_h", "stride_w",
+               "pad_top", "pad_left", "input_zp", "n_channels", "act_min", "act_max", "output_zp", "rounding")
+POOL_FIELDS = ("in_h", "in_w", "channels", "out_h", "out_w", "filter_h", "filter_w", "stride_h", "stride_w",
+               "pad_top", "pad_left", "act_min", "act_max")
+ADD_FIELDS = ("size", "left_shift", "input1_offset", "input1_multiplier", "input1_shift", "input2_offset",
+              "input2_multiplier", "input2_shift", "output_multiplier", "output_shift", "output_zp", "act_min",
+              "act_max", "rounding")
+SOFTMAX_FIELDS = ("rows", "depth", "input_multiplier", "input_left_shift", "diff_min")
+
+
+def _struct(name, fields):
+    return type(name, (ctypes.Structure,), {"_fields_": [(f, ctypes.c_int32) for f in fields]})
+
+
+ConvParams = _struct("ConvParams", CONV_FIELDS)
+PoolParams = _struct("PoolParams", POOL_FIELDS)
+AddParams = _struct("AddParams", ADD_FIELDS)
+SoftmaxParams = _struct("SoftmaxParams", SOFTMAX_FIELDS)
+
+P = ctypes.c_void_p
+
+
+def load(lib: Path):
+    dll = ctypes.CDLL(str(lib))
+    for name, n in (("tml_conv_s8", 8), ("tml_conv_s8_ref", 7), ("tml_dwconv_s8", 7), ("tml_dwconv_s8_ref", 7),
+                    ("tml_avgpool_s8", 3), ("tml_maxpool_s8", 3), ("tml_add_s8", 4), ("tml_softmax_s8", 3),
+                    ("tml_conv_check", 3), ("tml_dwconv_check", 3), ("tml_pool_check", 1), ("tml_add_check", 1),
+                    ("tml_softmax_check", 1), ("tml_conv_scratch_bytes", 1), ("tml_conv_input_bytes", 1),
+                    ("tml_conv_output_bytes", 1)):
+        fn = getattr(dll, name)
+        fn.restype = ctypes.c_int32
+        fn.argtypes = [P] * n
+    return dll
+
+
+def _ptr(a: np.ndarray):
+    return a.ctypes.data_as(P) if a.size else None
+
+
+class Conv:
+    """One CONV_2D or DEPTHWISE_CONV_2D layer as the kernels take it. weights: conv [out_c, K]
+    row-major (OHWI, interleaved on the way in), depthwise [filter_h, filter_w, C]."""
+
+    def __init__(self, params: dict, weights, bias, mult, shift, depthwise: bool):
+        self.params = dict(params)
+        self.weights = np.asarray(weights, np.int8)
+        self.bias = np.asarray(bias, np.int32)
+        self.mult = np.asarray(mult, np.int32)
+        self.shift = np.asarray(shift, np.int8)
+        self.depthwise = depthwise
+
+    def struct(self):
+        return ConvParams(*(int(self.params[f]) for f in CONV_FIELDS))
+
+    def weight_bytes(self) -> np.ndarray:
+        if self.depthwise:
+            return np.ascontiguousarray(self.weights).reshape(-1).copy()
+        from tinyml_host.tmdl import interleave
+
+        return np.frombuffer(interleave(self.weights), np.int8).copy()
+
+    def out_size(self) -> int:
+        p = self.params
+        return p["out_h"] * p["out_w"] * p["out_c"]
+
+
+def run_conv(dll, layer: Conv, x: np.ndarray, kernel: str) -> tuple[int, np.ndarray]:
+    """kernel: "tml_conv_s8", "tml_conv_s8_ref", "tml_dwconv_s8" or "tml_dwconv_s8_ref"; every
+    buffer exactly sized, scratch as tml_conv_scratch_bytes says."""
+    p = layer.struct()
+    w, bias = layer.weight_bytes(), layer.bias.copy()
+    mult, shift = layer.mult.copy(), layer.shift.copy()
+    xb = np.ascontiguousarray(x, np.int8).reshape(-1).copy()
+    out = np.zeros(layer.out_size(), np.int8)
+    args = [ctypes.byref(p), _ptr(xb), _ptr(w), _ptr(bias), _ptr(mult), _ptr(shift), _ptr(out)]
+    if kernel == "tml_conv_s8":
+        scratch = np.zeros(dll.tml_conv_scratch_bytes(ctypes.byref(p)), np.int8)
+        args.append(_ptr(scratch))
+    status = getattr(dll, kernel)(*args)
+    return status, out
+
+
+def run_pool(dll, params: dict, x: np.ndarray, kind: str) -> tuple[int, np.ndarray]:
+    p = PoolParams(*(int(params[f]) for f in POOL_FIELDS))
+    xb = np.ascontiguousarray(x, np.int8).reshape(-1).copy()
+    out = np.zeros(params["out_h"] * params["out_w"] * params["channels"], np.int8)
+    status = getattr(dll, f"tml_{kind}pool_s8")(ctypes.byref(p), _ptr(xb), _ptr(out))
+    return status, out
+
+
+def run_add(dll, params: dict, x1: np.ndarray, x2: np.ndarray) -> tuple[int, np.ndarray]:
+    p = AddParams(*(int(params[f]) for f in ADD_FIELDS))
+    a = np.ascontiguousarray(x1, np.int8).reshape(-1).copy()
+    b = np.ascontiguousarray(x2, np.int8).reshape(-1).copy()
+    out = np.zeros(params["size"], np.int8)
+    status = dll.tml_add_s8(ctypes.byref(p), _ptr(a), _ptr(b), _ptr(out))
+    return status, out
+
+
+def run_softmax(dll, params: dict, x: np.ndarray) -> tuple[int, np.ndarray]:
+    p = SoftmaxParams(*(int(params[f]) for f in SOFTMAX_FIELDS))
+    xb = np.ascontiguousarray(x, np.int8).reshape(-1).copy()
+    out = np.zeros(params["rows"] * params["depth"], np.int8)
+    status = dll.tml_softmax_s8(ctypes.byref(p), _ptr(xb), _ptr(out))
+    return status, out
+
+
+# ---- random layers ----
+
+def window(rng, in_size: int, filter_size: int, stride: int, same: bool) -> tuple[int, int]:
+    """TFLite's output size and leading padding for one dimension (ComputePaddingHeightWidth)."""
+    if same:
+        out = (in_size + stride - 1) // stride
+        return out, max((out - 1) * stride + filter_size - in_size, 0) // 2
+    return (in_size - filter_size) // stride + 1, 0
+
+
+def random_geometry(rng, max_hw: int = 12, max_c: int = 20, max_filter: int = 5) -> dict:
+    """Odd sizes, filters up to 5 (and 10x4-like), strides 1-3, SAME or VALID."""
+    while True:
+        fh, fw = int(rng.integers(1, max_filter + 1)), int(rng.integers(1, max_filter + 1))
+        if rng.random() < 0.1:
+            fh, fw = 10, 4
+        sh, sw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        in_h, in_w = int(rng.integers(1, max_hw + 1)), int(rng.integers(1, max_hw + 1))
+        same = bool(rng.integers(2))
+        if not same and (in_h < fh or in_w < fw):
+            continue
+        out_h, pad_top = window(rng, in_h, fh, sh, same)
+        out_w, pad_left = window(rng, in_w, fw, sw, same)
+        return dict(in_h=in_h, in_w=in_w, out_h=out_h, out_w=out_w, filter_h=fh, filter_w=fw, stride_h=sh,
+                    stride_w=sw, pad_top=pad_top, pad_left=pad_left, in_c=int(rng.integers(1, max_c + 1)))
+
+
+def _quant(rng, n: int, saturate: bool):
+    from tinyml_host.reference import quantize_multiplier
+
+    scales = np.exp(rng.uniform(np.log(1e-7), np.log(4.0 if saturate else 0.05), n))
+    q = [quantize_multiplier(float(s), single_rounding=bool(rng.integers(2))) for s in scales]
+    return (np.array([m for m, _ in q], np.int32), np.clip([s for _, s in q], -31, 30).astype(np.int8))
+
+
+def random_conv(rng, depthwise: bool, **geometry_args) -> tuple[Conv, np.ndarray]:
+    g = random_geometry(rng, **geometry_args)
+    c = g["in_c"]
+    out_c = c if depthwise else int(rng.integers(1, 40))
+    n_q = out_c if rng.integers(2) else 1
+    mult, shift = _quant(rng, n_q, saturate=rng.random() < 0.1)
+    zp = int(rng.integers(-128, 128))
+    act = sorted(int(v) for v in rng.integers(-128, 128, 2)) if rng.random() < 0.3 else (-128, 127)
+    params = dict(g, out_c=out_c, input_zp=zp, n_channels=n_q, act_min=act[0], act_max=act[1],
+                  output_zp=int(rng.integers(-128, 128)), rounding=int(rng.integers(2)))
+    edges = rng.random() < 0.2  # saturating weights and inputs at the int8 edges
+    draw = (lambda shape: rng.choice(np.array([-128, 127], np.int8), size=shape)) if edges else \
+        (lambda shape: rng.integers(-128, 128, size=shape).astype(np.int8))
+    shape = (g["filter_h"], g["filter_w"], c) if depthwise else (out_c, g["filter_h"] * g["filter_w"] * c)
+    span = int(rng.choice([1 << 10, 1 << 20, 1 << 31]))
+    bias = np.clip(rng.integers(-span, span, size=out_c, dtype=np.int64), -(1 << 31), (1 << 31) - 1)
+    return Conv(params, draw(shape), bias, mult, shift, depthwise), draw((g["in_h"], g["in_w"], c))
+
+
+def conv_args(layer: Conv, x: np.ndarray) -> tuple[tuple, list, int]:
+    """(params, input buffers, scratch bytes) of a conv or depthwise layer for crossrun's
+    Machine.kernel: x, weights, bias and multipliers (int32), shifts."""
+    p = layer.params
+    scratch = 0 if (p["filter_h"], p["filter_w"]) == (1, 1) else p["filter_h"] * p["filter_w"] * p["in_c"]
+    inputs = [np.asarray(x, np.int8).reshape(-1), layer.weight_bytes(), layer.bias, layer.mult, layer.shift]
+    return tuple(int(p[f]) for f in CONV_FIELDS), inputs, scratch
+
+
+def random_pool(rng) -> tuple[dict, np.ndarray]:
+    g = random_geometry(rng, max_filter=4)
+    act = sorted(int(v) for v in rng.integers(-128, 128, 2)) if rng.random() < 0.3 else (-128, 127)
+    params = {f: g[f] for f in POOL_FIELDS if f in g}
+    params.update(channels=g["in_c"], act_min=act[0], act_max=act[1])
+    return params, rng.integers(-128, 128, size=(g["in_h"], g["in_w"], g["in_c"])).astype(np.int8)
+
+
+def random_add(rng) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Scales as TFLite's prepare derives them from three random tensor scales."""
+    from tinyml_host.reference import quantize_multiplier
+
+    s1, s2, so = np.exp(rng.uniform(np.log(1e-3), np.log(1.0), 3))
+    twice = 2 * max(s1, s2)
+    (m1, e1), (m2, e2), (mo, eo) = (quantize_multiplier(float(v)) for v in (s1 / twice, s2 / twice, twice / ((1 << 20) * so)))
+    size = int(rng.integers(1, 300))
+    act = sorted(int(v) for v in rng.integers(-128, 128, 2)) if rng.random() < 0.3 else (-128, 127)
+    params = dict(size=size, left_shift=20, input1_offset=int(rng.integers(-127, 129)), input1_multiplier=m1,
+                  input1_shift=e1, input2_offset=int(rng.integers(-127, 129)), input2_multiplier=m2, input2_shift=e2,
+                  output_multiplier=mo, output_shift=max(eo, -31), output_zp=int(rng.integers(-128, 128)),
+                  act_min=act[0], act_max=act[1], rounding=int(rng.integers(2)))
+    draw = lambda: rng.integers(-128, 128, size=size).astype(np.int8)  # noqa: E731
+    return params, draw(), draw()
+
+
+def softmax_params_for(beta: float, input_scale: float, rows: int, depth: int) -> dict:
+    """TFLite's PreprocessSoftmaxScaling (5 integer bits) and CalculateInputRadius."""
+    from tinyml_host.reference import quantize_multiplier
+
+    real = min(beta * input_scale * (1 << 26), (1 << 31) - 1.0)
+    mult, left = quantize_multiplier(real)
+    radius = int(np.floor(31 * (1 << 26) / (1 << left)))
+    return dict(rows=rows, depth=depth, input_multiplier=mult, input_left_shift=left, diff_min=-radius)
+
+
+def random_softmax(rng) -> tuple[dict, np.ndarray]:
+    rows, depth = int(rng.integers(1, 5)), int(rng.integers(1, 200))
+    params = softmax_params_for(float(rng.uniform(0.5, 2)), float(np.exp(rng.uniform(np.log(1e-3), np.log(0.5)))),
+                                rows, depth)
+    return params, rng.integers(-128, 128, size=rows * depth).astype(np.int8)
+
+
+def exercise_elementwise(dll, count: int, seed: int) -> int:
+    """Pools, add and softmax on random parameters with exactly sized buffers (for the
+    sanitizers): each must accept them; returns the failures."""
+    rng = np.random.default_rng(seed)
+    bad = 0
+    for _ in range(count):
+        params, x = random_pool(rng)
+        bad += sum(run_pool(dll, params, x, kind)[0] != 0 for kind in ("avg", "max"))
+        params, a, b = random_add(rng)
+        bad += run_add(dll, params, a, b)[0] != 0
+        params, x = random_softmax(rng)
+        bad += run_softmax(dll, params, x)[0] != 0
+    return int(bad)
+
+
+def compare_paths(lib: Path, count: int, seed: int) -> int:
+    """tml_conv_s8 == tml_conv_s8_ref and tml_dwconv_s8 == tml_dwconv_s8_ref on `count` random
+    layers each; returns mismatches."""
+    dll = load(lib)
+    rng = np.random.default_rng(seed)
+    bad = 0
+    for k in range(count):
+        for depthwise in (False, True):
+            layer, x = random_conv(rng, depthwise)
+            name = "tml_dwconv_s8" if depthwise else "tml_conv_s8"
+            s_ref, want = run_conv(dll, layer, x, name + "_ref")
+            s_fast, got = run_conv(dll, layer, x, name)
+            if s_ref != 0 or s_fast != 0 or not np.array_equal(got, want):
+                bad += 1
+                print(f"{k} {name} {layer.params} status {s_ref} {s_fast}: differences at "
+                      f"{np.flatnonzero(got != want)[:5]}", file=sys.stderr)
+    return bad
+
+
+if __name__ == "__main__":
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "host"))
+    lib, count, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    sys.exit(1 if compare_paths(lib, count, seed) or exercise_elementwise(load(lib), count, seed) else 0)
