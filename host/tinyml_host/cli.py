@@ -220,7 +220,7 @@ def cmd_estimate(args):
     costs = estimate.load_costs(Path(args.costs))
     image, _ = romfs.build_from([Path(args.model)])
     rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs,
-                             romfs_image_bytes=len(image))
+                             romfs_image_bytes=len(image), tmdl_data=Path(args.model).read_bytes())
     if args.board:
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
