@@ -64,6 +64,10 @@ def cmd_sim(args):
 
 def cmd_demo(args):
     _show_tool_logs(args)
+    if args.which == "mlperf":
+        from . import mlperf_demo
+
+        return mlperf_demo.main(out_dir=args.out, models_dir=Path(args.models) if args.models != "models" else None)
     if args.which == "ad01":
         from . import ad01_demo
 
@@ -318,10 +322,11 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="sine: train, export, deploy to the virtual board, run and plot; "
                                     "ad01: MLPerf Tiny's anomaly-detection model on each board's heap and flash")
-    s.add_argument("which", nargs="?", choices=["sine", "ad01"], default="sine",
+    s.add_argument("which", nargs="?", choices=["sine", "ad01", "mlperf"], default="sine",
                    help="sine (default): the hello world; ad01: a real-size model (../shared/models/ad01_int8.tflite, "
                         "else a same-shape model from `tinyml train ad01`) per board: RAM, ROMFS, streamed, latency, "
-                        "anomaly score vs TFLite")
+                        "anomaly score vs TFLite; mlperf: MLPerf Tiny's five models per board (fits, RAM, latency, "
+                        "energy; estimates)")
     s.add_argument("--retrain", action="store_true", help="train again even if models/sine.tflite "
                                                           "(models/ad01.tflite) exists")
     s.add_argument("--windows", type=int, help="ad01: score only the first N windows of the recording (default all)")

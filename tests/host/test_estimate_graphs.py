@@ -55,10 +55,10 @@ def test_graph_latency_is_units_times_cycles_per_unit(cnn):
     assert pico["native_us"] is None and "no cycle figure" in pico["native_basis"]
 
 
-def test_shipped_op_costs_price_every_kind_on_every_benchmarked_core():
+def test_shipped_op_costs_price_the_mlperf_kinds_on_the_cortex_m4():
     shipped = estimate.load_op_costs()
-    for cpu in ("cortex-m4", "cortex-m33", "cortex-m0plus", "rv32imac"):
-        assert {"CONV_2D", "CONV_2D 1x1", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "SOFTMAX"} <= set(shipped[cpu])
+    for cpu in ("cortex-m4",):   # the other cores: not yet run through model_bench (docs/benchmarks.md)
+        assert {"CONV_2D", "CONV_2D 1x1", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "SOFTMAX"} <= set(shipped[cpu])
 
 
 def test_ram_is_the_devices_own_figure(cnn, tmp_path):
