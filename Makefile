@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-packages demo demo-ad01 test bench natmods firmware clean
+.PHONY: setup system-packages demo demo-ad01 demo-mlperf test bench natmods firmware clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ demo: setup
 demo-ad01: setup
 	@test -f out/bench/kernels.json || ! command -v arm-none-eabi-gcc >/dev/null || $(BIN)/python native/tools/bench.py
 	$(BIN)/tinyml demo ad01
+
+# MLPerf Tiny's five models (../shared/models) per board: fits in RAM / ROMFS / streamed, latency, energy
+# (tinyml estimate; graphs priced with data/op_costs.json, which native/tools/model_bench.py writes).
+demo-mlperf: setup
+	$(BIN)/tinyml demo mlperf
 
 # The device tests run _tinyml from the shipped x64 module (native/prebuilt) in the PyPI micropython
 # and fail where it is missing; TINYML_MICROPYTHON=... TINYML_MPY_PATH=... test another firmware.

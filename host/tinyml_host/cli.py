@@ -90,6 +90,10 @@ def cmd_sim(args):
 
 def cmd_demo(args):
     _show_tool_logs(args)
+    if args.which == "mlperf":
+        from . import mlperf_demo
+
+        return mlperf_demo.main(out_dir=args.out, models_dir=Path(args.models) if args.models != "models" else None)
     if args.which == "ad01":
         from . import ad01_demo
 
@@ -246,7 +250,7 @@ def cmd_estimate(args):
     costs = estimate.load_costs(Path(args.costs))
     image, _ = romfs.build_from([Path(args.model)])
     rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs,
-                             romfs_image_bytes=len(image))
+                             romfs_image_bytes=len(image), tmdl_data=Path(args.model).read_bytes())
     if args.board:
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
@@ -356,10 +360,11 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="sine: train, export, deploy to the virtual board, run and plot; "
                                     "ad01: MLPerf Tiny's anomaly-detection model on each board's heap and flash")
-    s.add_argument("which", nargs="?", choices=["sine", "ad01"], default="sine",
+    s.add_argument("which", nargs="?", choices=["sine", "ad01", "mlperf"], default="sine",
                    help="sine (default): the hello world; ad01: a real-size model (../shared/models/ad01_int8.tflite, "
                         "else a same-shape model from `tinyml train ad01`) per board: RAM, ROMFS, streamed, latency, "
-                        "anomaly score vs TFLite")
+                        "anomaly score vs TFLite; mlperf: MLPerf Tiny's five models per board (fits, RAM, latency, "
+                        "energy; estimates)")
     s.add_argument("--retrain", action="store_true", help="train again even if models/sine.tflite "
                                                           "(models/ad01.tflite) exists")
     s.add_argument("--windows", type=int, help="ad01: score only the first N windows of the recording (default all)")

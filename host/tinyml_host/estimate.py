@@ -31,6 +31,13 @@ MicroPython's qemu port (native/tools/viper_bench.py, data/viper_costs.json) and
 emitter as per_invoke + per_layer x layers + per_output x outputs + per_mac x MACs; the MAC loop's
 instructions are priced with the cycle model of the board's core, every other instruction at
 1 cycle (the minimum on these single-issue cores, so that part is low); divided by the clock.
+
+Graphs (format 4: convolutions, pools, ADD, SOFTMAX): RAM is the board's own figure,
+device/lib/tinyml/model.py's _needs run on the host (device_ram.py; the "native" backend where
+the firmware is MicroPython, "python" on CircuitPython): "filesystem", "romfs" and "stream".
+Latency: each op's work (MACs for convolutions, window taps for pools, elements for ADD and
+SOFTMAX) times the cycles per unit of its kind on the board's core, measured on MLPerf Tiny's
+layers by native/tools/model_bench.py (data/op_costs.json); FULLY_CONNECTED as above.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from .tmdl import TmdlModel
 
 KERNEL_COSTS = Path("out/bench/kernels.json")
 SHIPPED_COSTS = Path(__file__).parent / "data" / "kernel_costs.json"  # written by `make bench`
+OP_COSTS = Path(__file__).parent / "data" / "op_costs.json"  # written by native/tools/model_bench.py
 VIPER_COSTS = Path(__file__).parent / "data" / "viper_costs.json"  # written by native/tools/viper_bench.py
 VIPER_BASIS = ("estimated from instruction counts on MicroPython's qemu port; MAC loop priced by the cycle model, "
                "other instructions at 1 cycle each")
@@ -146,6 +154,8 @@ def latency_us(model: TmdlModel, costs: list[dict], cpu: str, mhz: float) -> flo
 
 def section_bytes(model: TmdlModel) -> int:
     """Bytes a native invoke reads from the file's layer sections: weights, bias, multipliers, shifts."""
+    if not model.is_dense:
+        return sum(len(op.constants()) for op in model.ops)
     return sum(l.weights.size + 4 * l.weights.shape[0] + 5 * len(l.multiplier) for l in model.layers)
 
 
@@ -191,20 +201,93 @@ def viper_latency(model: TmdlModel, viper_costs: dict[str, dict], cpu: str, mhz:
     return viper_cycles(model, cost) / mhz, f"{VIPER_BASIS} ({cost['emitter']} emitter, measured on {cost['measured_on']})"
 
 
+# --- graphs ----------------------------------------------------------------------------------
+# op_costs.json: {"cpus": {cpu: {category: cycles per unit}}, ...}; a category is the op's kind
+# name, CONV_2D split into "CONV_2D 1x1" (pointwise) and "CONV_2D" (any other filter).
+UNIT = {"CONV_2D": "MAC", "CONV_2D 1x1": "MAC", "DEPTHWISE_CONV_2D": "MAC", "FULLY_CONNECTED": "MAC",
+        "AVERAGE_POOL_2D": "tap", "MAX_POOL_2D": "tap", "ADD": "element", "SOFTMAX": "element"}
+
+
+def op_work(op, tensors) -> tuple[str, int]:
+    """(category, units) of one op: MACs over the whole filter for the weighted kinds, output
+    elements x filter taps for pools, elements for ADD and SOFTMAX."""
+    from . import tmdl
+
+    out = tensors[op.output]
+    if op.kind == tmdl.OP_FULLY_CONNECTED:
+        return "FULLY_CONNECTED", int(op.weights.size)
+    if op.kind == tmdl.OP_CONV_2D:
+        return ("CONV_2D 1x1" if tuple(op.filter) == (1, 1) else "CONV_2D"), out.shape[0] * out.shape[1] * int(
+            op.weights.size)
+    if op.kind in (tmdl.OP_DEPTHWISE_CONV_2D, tmdl.OP_AVERAGE_POOL_2D, tmdl.OP_MAX_POOL_2D):
+        return op.name, out.size * op.filter[0] * op.filter[1]
+    return op.name, out.size
+
+
+def graph_macs(model: TmdlModel) -> int:
+    return sum(n for op in model.ops for cat, n in [op_work(op, model.tensors)] if UNIT[cat] == "MAC")
+
+
+def load_op_costs(path: Path = OP_COSTS) -> dict:
+    import json
+
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())["cpus"]
+
+
+def graph_latency_us(model: TmdlModel, costs: list[dict], op_costs: dict, cpu: str, mhz: float
+                     ) -> tuple[float | None, str]:
+    """(microseconds, basis) of a native invoke of a graph: FULLY_CONNECTED at kernel_costs.json's
+    nearest shape, every other op its units x op_costs.json's cycles per unit; (None, why)."""
+    total = 0.0
+    for op in model.ops:
+        cat, units = op_work(op, model.tensors)
+        if cat == "FULLY_CONNECTED":
+            n_out, n_in = op.weights.shape
+            per = cycles_per_mac(costs, cpu, n_in, n_out)
+        else:
+            per = op_costs.get(cpu, {}).get(cat)
+        if per is None:
+            return None, f"no cycle figure for {cat} on {cpu}"
+        total += units * per
+    return total / mhz, "native kernels under the cycle model, per op kind (data/op_costs.json)"
+
+
 def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], costs: list[dict],
              board_facts: dict | None = None, romfs_image_bytes: int | None = None,
-             viper_costs: dict[str, dict] | None = None) -> list[dict]:
+             viper_costs: dict[str, dict] | None = None, op_costs: dict | None = None,
+             tmdl_data: bytes | None = None) -> list[dict]:
     """package_bytes: {"micropython": n, "circuitpython": n} (.mpy vs .py package sizes);
     romfs_image_bytes: the ROMFS image of the model (romfs.build), default the file's size;
-    viper_costs: data/viper_costs.json's cpus (default: the shipped file)."""
+    viper_costs: data/viper_costs.json's cpus (default: the shipped file); op_costs:
+    data/op_costs.json's cpus (graphs; default the shipped file); tmdl_data: the file's bytes
+    (graphs: the device's RAM figure reads them; default tmdl.encode(model))."""
     rows = []
     viper_costs = load_viper_costs() if viper_costs is None else viper_costs
-    ram_fs, ram_rom, ram_stream = model_ram(model), romfs_ram(model), streamed_ram(model)
+    graph = not model.is_dense
+    if graph:
+        from . import device_ram
+        from .tmdl import encode
+
+        op_costs = load_op_costs() if op_costs is None else op_costs
+        data = encode(model) if tmdl_data is None else tmdl_data
+        needs = {fw: device_ram.ram_needed(data, backend, uctypes=fw == "micropython")
+                 for fw, backend in (("micropython", "native"), ("circuitpython", "python"))}
+    else:
+        ram_fs, ram_rom, ram_stream = model_ram(model), romfs_ram(model), streamed_ram(model)
     image = tmdl_bytes if romfs_image_bytes is None else romfs_image_bytes
     for board_id, b in (board_facts or boards_mod.load()).items():
         cpu = CPU_OF_BOARD.get(b["cpu"], b["cpu"])
         firmware = "micropython" if "micropython" in b["firmware"] else b["firmware"][0]
-        viper_us, viper_basis = viper_latency(model, viper_costs, b["cpu"], b["cpu_mhz"])
+        if graph:
+            n = needs["micropython" if firmware == "micropython" else "circuitpython"]
+            ram_fs, ram_rom, ram_stream = n["filesystem"], n["romfs"], n["stream"]
+            native_us, native_basis = graph_latency_us(model, costs, op_costs, cpu, b["cpu_mhz"])
+            viper_us, viper_basis = None, "viper is priced for dense models only (graphs: docs/benchmarks.md)"
+        else:
+            native_us = latency_us(model, costs, cpu, b["cpu_mhz"])
+            viper_us, viper_basis = viper_latency(model, viper_costs, b["cpu"], b["cpu_mhz"])
         rows.append({
             "board": board_id,
             "flash_bytes": tmdl_bytes + package_bytes[firmware],
@@ -219,14 +302,15 @@ def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], c
             "romfs_image_bytes": image,
             "romfs_partition_bytes": b["romfs"]["bytes"],
             "verdict": verdict(b, ram_fs, ram_rom, ram_stream, image),
-            "macs": sum(l.weights.size for l in model.layers),
-            "native_us": latency_us(model, costs, cpu, b["cpu_mhz"]),
+            "macs": graph_macs(model) if graph else sum(l.weights.size for l in model.layers),
+            "native_us": native_us,
             "viper_us": viper_us,
             "viper_basis": viper_basis,
             "cpu": b["cpu"],
             "cpu_mhz": b["cpu_mhz"],
         })
         row = rows[-1]
+        row["native_basis"] = native_basis if graph else "make bench's cycle model of the fully connected kernel"
         row["native_flash_us"], row["flash_note"] = flash_latency_us(model, row["native_us"], b)
     return rows
 

@@ -1,0 +1,63 @@
+"""The board's own RAM figure for a .tmdl: device/lib/tinyml/model.py's _needs run on the host.
+
+`tinyml.ram_needed(path, backend)` on a board returns what load() will keep in RAM, from the
+file's tables alone (reader.read, then model._needs). The host runs that same code rather than
+a second formula: device/lib/tinyml's reader.py, quant.py and model.py are imported here under
+CPython as a private copy of the `tinyml` package, with `micropython.const` as the identity and,
+for a MicroPython board, a `uctypes` module present (MicroPython ports have it; CircuitPython
+has not, which changes the pure-Python backend's copies). Two facts of the board are set
+after import, where model.py reads them from the running interpreter: the machine word (4
+bytes on every board in boards.json; CPython's would be 8).
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import sys
+import types
+from pathlib import Path
+
+DEVICE_LIB = Path(__file__).resolve().parents[2] / "device" / "lib"
+BOARD_WORD = 4    # bytes: every board in boards.json is a 32-bit MCU
+_loaded: dict[bool, tuple] = {}
+
+
+def _stub(name: str, **attrs) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    mod.__dict__.update(attrs)
+    return mod
+
+
+def _device_modules(uctypes: bool):
+    """(reader, model) modules of device/lib/tinyml, imported with or without a uctypes module."""
+    if uctypes in _loaded:
+        return _loaded[uctypes]
+    names = ("micropython", "uctypes", "tinyml")
+    saved = {k: v for k, v in sys.modules.items() if k in names or k.startswith("tinyml.")}
+    for k in saved:
+        del sys.modules[k]
+    package = _stub("tinyml", __path__=[str(DEVICE_LIB / "tinyml")])
+    sys.modules.update({"micropython": _stub("micropython", const=lambda v: v), "tinyml": package})
+    if uctypes:
+        sys.modules["uctypes"] = _stub("uctypes", addressof=lambda buf: 0)
+    try:
+        reader = importlib.import_module("tinyml.reader")
+        model = importlib.import_module("tinyml.model")
+    finally:
+        for k in [k for k in sys.modules if k in names or k.startswith("tinyml.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+    _loaded[uctypes] = (reader, model)
+    return reader, model
+
+
+def ram_needed(tmdl_data: bytes, backend: str, uctypes: bool = True, word: int = BOARD_WORD) -> dict:
+    """model._needs of the file for `backend` ("native", "viper", "python"): bytes by placement
+    {"filesystem", "stream", "romfs", "buffers", "peak", "stream_peak"}, as ram_needed() on a
+    32-bit board says (uctypes: a MicroPython port; False: CircuitPython; word: 8 for a 64-bit
+    port such as the unix one)."""
+    reader, model = _device_modules(uctypes)
+    model._WORD = word
+    f = io.BytesIO(tmdl_data)
+    return model._needs(reader.read(f, None), backend)
