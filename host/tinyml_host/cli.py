@@ -52,7 +52,7 @@ def _frontend_record(name):
         return None
     from . import features
 
-    return features.frontend_record(features.plan(features.MICRO_SPEECH), features.micro_speech_int8)
+    return features.frontend_record(features.MICRO_SPEECH, features.micro_speech_int8)
 
 
 def _labels(text):

@@ -690,23 +690,41 @@ def int8_thresholds(convert) -> np.ndarray:
     return t[t < 65536].astype(np.uint16)
 
 
-def frontend_record(p: Plan, convert) -> bytes:
-    """The front end record's data: u32 length of the packed config, the config padded to 4,
-    u16 count of thresholds, u16 0, the thresholds (int8_thresholds(convert))."""
-    config = pack_config(p)
+def frontend_record(config: FrontendConfig, convert) -> bytes:
+    """The front end record's data (docs/features.md, "In the model file"): u32 length of the
+    packed config, the config padded to 4; u16 count of thresholds, u16 0, the thresholds
+    (int8_thresholds(convert)) padded to 4; u32 length of the settings as JSON (what the host
+    recomputes the features from: FrontendConfig's fields), the JSON padded to 4."""
+    import json
+
+    def padded(part: bytes) -> bytes:
+        return part + b"\0" * (-len(part) % 4)
+
+    packed = pack_config(plan(config))
     t = int8_thresholds(convert)
-    return (struct.pack("<I", len(config)) + config + b"\0" * (-len(config) % 4)
-            + struct.pack("<HH", len(t), 0) + t.astype("<u2").tobytes())
+    settings = json.dumps({k: getattr(config, k) for k in config.__dataclass_fields__}, sort_keys=True).encode()
+    return (struct.pack("<I", len(packed)) + padded(packed)
+            + struct.pack("<HH", len(t), 0) + padded(t.astype("<u2").tobytes())
+            + struct.pack("<I", len(settings)) + padded(settings))
 
 
-def split_record(data: bytes) -> tuple[bytes, np.ndarray]:
-    """(packed config, thresholds) of a front end record's data."""
-    (n,) = struct.unpack_from("<I", data)
-    at = 4 + n + (-n % 4)
-    (count, _) = struct.unpack_from("<HH", data, at)
-    if at + 4 + 2 * count != len(data) or count > 255:
-        raise TinymlError(f"damaged front end record: {len(data)} bytes for a {n}-byte config and {count} thresholds")
-    return bytes(data[4:4 + n]), np.frombuffer(data, "<u2", count, at + 4)
+def split_record(data: bytes) -> tuple[bytes, np.ndarray, FrontendConfig]:
+    """(packed config, thresholds, settings) of a front end record's data."""
+    import json
+
+    data = bytes(data)
+    try:
+        (n,) = struct.unpack_from("<I", data)
+        at = 4 + n + (-n % 4)
+        (count, _) = struct.unpack_from("<HH", data, at)
+        at2 = at + 4 + 2 * count + (-(2 * count) % 4)
+        (m,) = struct.unpack_from("<I", data, at2)
+        settings = json.loads(data[at2 + 4:at2 + 4 + m])
+        if at2 + 4 + m + (-m % 4) != len(data) or count > 255:
+            raise ValueError
+        return data[4:4 + n], np.frombuffer(data, "<u2", count, at + 4), FrontendConfig(**settings)
+    except (struct.error, ValueError, TypeError) as e:
+        raise TinymlError(f"damaged front end record ({len(data)} bytes): {e}") from None
 
 
 def apply_thresholds(frames: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

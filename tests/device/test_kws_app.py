@@ -20,7 +20,7 @@ MICRO_SPEECH = ROOT.parent / "shared" / "models" / "micro_speech"
 def test_the_boards_int8_conversion_is_micro_speechs_formula_on_every_value(tmp_path):
     from tinyml_host import features
 
-    record = features.frontend_record(features.plan(features.MICRO_SPEECH), features.micro_speech_int8)
+    record = features.frontend_record(features.MICRO_SPEECH, features.micro_speech_int8)
     (tmp_path / "fe.bin").write_bytes(record)
     out = run("""
 import gc

@@ -545,10 +545,16 @@ def split_record(data):
     if at + 4 > len(mv):
         raise ValueError("damaged front end record: %d bytes for a %d-byte config" % (len(mv), n))
     count = mv[at] | mv[at + 1] << 8
-    if count > 255 or at + 4 + 2 * count != len(mv):
+    end = at + 4 + 2 * count
+    # then the settings as JSON, for the host: u32 length, the text, padded to 4
+    tail = end + (-end % 4)
+    if count > 255 or tail + 4 > len(mv):
         raise ValueError("damaged front end record: %d bytes for a %d-byte config and %d thresholds"
                          % (len(mv), n, count))
-    thresholds = array("H", bytes(mv[at + 4:]))
+    m = mv[tail] | mv[tail + 1] << 8 | mv[tail + 2] << 16 | mv[tail + 3] << 24
+    if tail + 4 + m + (-m % 4) != len(mv):
+        raise ValueError("damaged front end record: %d bytes, its parts end at %d" % (len(mv), tail + 4 + m))
+    thresholds = array("H", bytes(mv[at + 4:end]))
     return bytes(mv[4:4 + n]), thresholds
 
 
