@@ -395,6 +395,18 @@ def _parser() -> argparse.ArgumentParser:
     _board_args(s)
     s.set_defaults(func=cmd_info)
 
+    s = sub.add_parser("features", help="the int8 features the board computes for a 16 kHz WAV (host or --port)")
+    s.add_argument("wav", help="a WAV file (mono int16; other rates are resampled to 16 kHz)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--frontend", choices=sorted(FRONTENDS), help="a named front end (default micro)")
+    g.add_argument("--model", help="a .tmdl whose recorded front end to use")
+    s.add_argument("--port", help="compute on this board (sim: the virtual board) instead of the host's reference")
+    s.add_argument("--board", default="nano33_ble_sense", help="the virtual board's identity with --port sim")
+    s.add_argument("--backend", choices=["native", "viper", "python"], help="the board's implementation (--port)")
+    s.add_argument("--json", action="store_true", help='print {"frames": [[int8, ...], ...]}, one row per hop')
+    s.add_argument("-o", "--out", help="the spectrogram PNG (default out/features/WAV.png)")
+    s.set_defaults(func=lambda args: __import__("tinyml_host.features_cmd", fromlist=["run"]).run(args))
+
     s = sub.add_parser("firmware", help="build MicroPython firmware with _tinyml built in for a board (out/firmware/)")
     s.add_argument("board", help="a boards.json id: nano33_ble_sense, pico, pico_w, pico2_w (esp32: prints the ESP-IDF line)")
     s.add_argument("--micropython-dir", type=Path, default=os.environ.get("MICROPYTHON_DIR") or None,
