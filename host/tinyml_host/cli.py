@@ -453,8 +453,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="send this RX command once frames come (e.g. 'rate 10'; repeatable)")
     s.add_argument("--no-live", action="store_true", help="no live view, only the final report "
                                                           "(also when output is not a terminal)")
-    s.add_argument("--app", default="sine", choices=["sine", "gesture"],
-                   help="the app to start over --port (default sine); gesture sends seq,class,score")
+    s.add_argument("--app", default="sine", choices=["sine", "gesture", "kws"],
+                   help="the app to start over --port (default sine); gesture and kws (models/kws.tmdl, "
+                        "with --mic on the virtual board) send seq,class,score")
     s.add_argument("--classes", help="class names for the gesture app: a .classes file or a training "
                                      "report .json (default models/gesture.classes)")
     s.set_defaults(func=cmd_monitor)

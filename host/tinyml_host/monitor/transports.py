@@ -25,9 +25,11 @@ NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"   # central writes commands here
 NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"   # board notifies frames here
 NOTIFY_BYTES = 20                                  # BLE default MTU 23 minus 3
 SINE_NAMES = ("x", "y", "duty")                    # what the sine app sends after seq
-GESTURE_NAMES = ("class", "score")                 # what the gesture app sends after seq
-APP_NAMES = {"sine": SINE_NAMES, "gesture": GESTURE_NAMES, "record": ("ax", "ay", "az", "gx", "gy", "gz")}
-APP_MODELS = {"sine": Path("models/sine.tmdl"), "gesture": Path("models/gesture.tmdl"), "record": None}
+GESTURE_NAMES = ("class", "score")                 # what the gesture and kws apps send after seq
+APP_NAMES = {"sine": SINE_NAMES, "gesture": GESTURE_NAMES, "kws": GESTURE_NAMES,
+             "record": ("ax", "ay", "az", "gx", "gy", "gz")}
+APP_MODELS = {"sine": Path("models/sine.tmdl"), "gesture": Path("models/gesture.tmdl"), "kws": Path("models/kws.tmdl"),
+              "record": None}
 RECONNECT_DELAY = 1.0                              # seconds between BLE reconnect attempts
 
 Sink = Callable[[bytes], None]
