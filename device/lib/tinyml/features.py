@@ -12,6 +12,11 @@
 # source in CPython with every operation range-checked. Known limit: a filterbank sum that
 # wraps negative in the definition's u64 (only when a bin's real and imaginary parts are both
 # -32768) is not reproduced; nor sums of 2**54 and above (a channel over ~2,000 full-scale bins).
+#
+# Frontend(config) picks the fastest backend this board has, as tinyml.load does for models:
+# native (_tinyml.frontend, the C core), viper (tinyml._fe_viper), then this module's pure
+# Python. All three give the same frames and offer the same: push(samples, start, end),
+# ready, frame (array 'H'), frame_int8(out, divisor, zero_point), reset(), num_channels, step.
 from array import array
 
 from micropython import const
@@ -86,7 +91,95 @@ def unpack(buf):
     return ints, window, twiddles, split, band, weight, unweight, lut, order
 
 
-class Frontend:
+BACKENDS = ("native", "viper", "python")  # fastest first
+
+
+def int8_of(frame, out, divisor=666, zero_point=-128):
+    """A frame as a model's int8 input: clamp((v * 256 + divisor // 2) // divisor + zero_point)
+    into out (array 'b' or bytearray, read as int8); micro_speech's is 666, -128
+    (docs/features.md, "To a model's int8 input"). Allocates nothing."""
+    if divisor < 1 or not -128 <= zero_point <= 127:
+        raise ValueError("divisor must be >= 1, zero_point in -128..127")
+    half = divisor // 2
+    mask = 0xFF if isinstance(out, bytearray) else -1   # a bytearray holds the int8's bits
+    for c in range(len(frame)):
+        q = (frame[c] * 256 + half) // divisor + zero_point
+        out[c] = (-128 if q < -128 else (127 if q > 127 else q)) & mask
+    return out
+
+
+class _Native:
+    """The C core through _tinyml (ABI 5): the config checked once in C, each push one call."""
+
+    def __init__(self, config):
+        from tinyml import _native   # ImportError, with the reason, where there is no _tinyml
+        t = _native._tinyml
+        self._fe = t.frontend(config)   # ValueError naming what is wrong with the config
+        self._push = t.fe_push
+        self._read = t.fe_frame
+        self._read_s8 = t.fe_frame_s8
+        self._reset = t.fe_reset
+        ints = array("i", bytes(config[4:4 + 4 * _N_INTS]))
+        self.num_channels = ints[_CH]
+        self.step = ints[_S]
+        self.frame = array("H", bytes(2 * ints[_CH]))
+        self.ready = False
+
+    def reset(self):
+        self._reset(self._fe)
+        self.ready = False
+
+    def push(self, samples, start=0, end=-1):
+        taken = self._push(self._fe, samples, start, end)
+        self.ready = self._read(self._fe, self.frame)
+        return taken
+
+    def frame_int8(self, out, divisor=666, zero_point=-128):
+        self._read_s8(self._fe, out, divisor, zero_point)
+        return out
+
+
+def _viper_class():
+    from tinyml import _fe_viper   # ImportError or SyntaxError without viper
+    return _fe_viper.ViperFrontend
+
+
+def Frontend(config, backend=None):
+    """A front end on `backend` ("native", "viper", "python"; None: the first this board runs).
+    ValueError for a damaged config or an unknown or unavailable backend."""
+    problems = []
+    for name in BACKENDS if backend is None else (backend,):
+        try:
+            if name == "native":
+                return _Native(config)
+            if name == "viper":
+                return _viper_class()(config)
+            if name == "python":
+                return PythonFrontend(config)
+            raise ValueError("unknown backend %r; choose one of %s" % (name, ", ".join(BACKENDS)))
+        except (ImportError, SyntaxError, AttributeError) as e:
+            problems.append("%s: %s" % (name, e))
+    raise ValueError("front-end backend not available: " + "; ".join(problems))
+
+
+def available_backends():
+    """Front-end backends this firmware can run, fastest first."""
+    names = ["python"]
+    try:
+        _viper_class()
+        names.insert(0, "viper")
+    except (ImportError, SyntaxError, AttributeError):
+        pass
+    try:
+        from tinyml import _native
+        if hasattr(_native._tinyml, "frontend"):
+            names.insert(0, "native")
+    except ImportError:
+        pass
+    return tuple(names)
+
+
+class PythonFrontend:
     """One stream: push() int16 samples (any array or memoryview of them) in chunks of any size;
     each time the window fills, `frame` (array 'H', num_channels) gets the next frame."""
 
@@ -98,6 +191,8 @@ class Frontend:
             raise ValueError("front end: smoothing_bits below 2 is not supported on the board")
         n, h, ch = ints[_W], ints[_FFT] // 2, ints[_CH]
         self.num_channels = ch
+        self.step = ints[_S]
+        self.ready = False
         self.samples = array("h", bytes(2 * n))
         self.filled = 0
         self.lin = array("h", bytes(2 * ints[_FFT]))   # windowed samples, zero-padded
@@ -114,6 +209,7 @@ class Frontend:
 
     def reset(self):
         self.filled = 0
+        self.ready = False
         for c in range(self.num_channels):
             self.noise_hi[c] = 0
             self.noise_lo[c] = 0
@@ -142,6 +238,10 @@ class Frontend:
             self.filled = n - step
             self.ready = True
         return take
+
+    def frame_int8(self, out, divisor=666, zero_point=-128):
+        """The latest frame as a model's int8 input (int8_of) into out."""
+        return int8_of(self.frame, out, divisor, zero_point)
 
     # --- one frame ---
 
