@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import viper_twin
-from mpy import lines_with, run
-from tinyml_host import features as F
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "host"))   # this tree's, also as a script
+import viper_twin  # noqa: E402
+from mpy import lines_with, run  # noqa: E402
+from tinyml_host import features as F  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "device" / "lib" / "tinyml" / "features.py"
@@ -70,6 +71,39 @@ def test_pure_python_is_exact_with_every_value_a_small_int(name):
     for signal, audio in signals(3, 2500).items():
         want = F.Frontend(config).feed(audio)
         fe = ns["PythonFrontend"](packed)
+        buf = viper_twin.Array("h", audio.astype("<i2").tobytes())
+        got, at = [], 0
+        while at < len(audio):
+            end = min(len(audio), at + int(rng.integers(1, 400)))
+            at += int(viper_twin._value(fe.push(buf, at, end)))
+            if fe.ready:
+                got.append([int(viper_twin._value(v)) for v in fe.frame.values])
+        got = np.array(got, np.uint16).reshape(-1, config.num_channels)
+        assert np.array_equal(got, want), (name, signal)
+
+
+VIPER_SOURCE = SOURCE.with_name("_fe_viper.py")
+
+
+def test_viper_constants_are_small_ints():
+    import ast
+    for node in ast.walk(ast.parse(VIPER_SOURCE.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            assert -(1 << 30) <= node.value < (1 << 30), node.value
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_viper_is_exact_as_a_32_bit_port_computes(name):
+    """The viper kernels' own source on 32-bit Words (every result a signed 32-bit value, ptr32
+    reads never negative, ptr16 stores wrapping), sequenced by features.ViperFrontend."""
+    ns = viper_twin.load_python(SOURCE.read_text())
+    kernels = viper_twin.viper_module(VIPER_SOURCE)
+    config = CONFIGS[name]
+    packed = F.pack_config(F.plan(config))
+    rng = np.random.default_rng(11)
+    for signal, audio in signals(4, 1500).items():
+        want = F.Frontend(config).feed(audio)
+        fe = ns["ViperFrontend"](packed, kernels)
         buf = viper_twin.Array("h", audio.astype("<i2").tobytes())
         got, at = [], 0
         while at < len(audio):
@@ -209,7 +243,6 @@ def test_frontend_picks_the_fastest_backend():
 
 if __name__ == "__main__":
     import tempfile
-    sys.path.insert(0, str(ROOT / "host"))
     audio = clips() or {"noise": signals(1, 16000)["noise_loud"]}
     for backend in ("python", "viper", "native"):
         try:

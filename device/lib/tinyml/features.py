@@ -140,8 +140,8 @@ class _Native:
 
 
 def _viper_class():
-    from tinyml import _fe_viper   # ImportError or SyntaxError without viper
-    return _fe_viper.ViperFrontend
+    from tinyml import _fe_viper   # noqa: F401  ImportError or SyntaxError without viper
+    return ViperFrontend
 
 
 def Frontend(config, backend=None):
@@ -482,6 +482,68 @@ class PythonFrontend:
             th = (ln >> (16 - scale)) & 0xFFFF
             tl = (ln & (0xFFFF >> scale)) << scale
             out[c] = (th + ((tl + 32768) >> 16)) & 0xFFFF
+
+
+class ViperFrontend(PythonFrontend):
+    """The same stream with every stage in viper (tinyml._fe_viper): the Python here only
+    sequences the stages. Allocates nothing per push."""
+
+    def __init__(self, config, kernels=None):
+        if kernels is None:   # (the tests give a 32-bit twin of the module)
+            from tinyml import _fe_viper as kernels   # ImportError or SyntaxError where there is no viper
+        PythonFrontend.__init__(self, config)
+        ints = self.ints
+        h = ints[_FFT] // 2
+        self._v = kernels
+        self.xre = array("h", bytes(2 * (h + 1)))   # the real spectrum
+        self.xim = array("h", bytes(2 * (h + 1)))
+        self._fb = array("i", (ints[_START], ints[_END] - ints[_START], ints[_CH], 0))
+        self._nr = array("i", (ints[_SB], ints[_EVEN], ints[_ODD], ints[_MIN]))
+
+    def push(self, samples, start=0, end=-1):
+        if end < 0:
+            end = len(samples)
+        n = self.ints[_W]
+        f = self.filled
+        take = n - f
+        if take > end - start:
+            take = end - start
+        copy16 = self._v.copy16
+        copy16(self.samples, f, samples, start, take)
+        self.filled = f + take
+        self.ready = False
+        if self.filled == n:
+            self._frame()
+            step = self.ints[_S]
+            copy16(self.samples, 0, self.samples, step, n - step)
+            self.filled = n - step
+            self.ready = True
+        return take
+
+    def _frame(self):
+        v = self._v
+        ints = self.ints
+        h = ints[_FFT] // 2
+        re = self.re
+        im = self.im
+        tw = self.twiddles
+        shift = v.window(self.samples, self.window, self.lin, ints[_W], ints[_FFT])
+        v.gather(self.lin, self.order, re, im, h, shift)
+        span = 1
+        if self.radix2:
+            v.radix2(re, im, tw, h, 1, h // 2)
+            span = 2
+        while span < h:
+            v.radix4(re, im, tw, h, span, h // (4 * span))
+            span *= 4
+        v.split(re, im, self.split, self.xre, self.xim, h)
+        v.energies(self.xre, self.xim, self.e_hi, self.e_lo, ints[_START], ints[_END])
+        self._fb[3] = shift
+        v.filterbank(self.e_hi, self.e_lo, self.band, self.weight, self.unweight, self.signal, self._fb)
+        v.noise(self.signal, self.noise_hi, self.noise_lo, ints[_CH], self._nr)
+        if ints[_PCAN]:
+            v.pcan(self.signal, self.noise_hi, self.noise_lo, self.lut, ints[_CH], ints[_SNR])
+        v.log(self.signal, self.frame, self.log_lut, ints[_CH], ints[_CB], ints[_SCALE], ints[_LOG])
 
 
 def _energy(eh, el, k, r, i):
