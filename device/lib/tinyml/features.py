@@ -120,6 +120,7 @@ class _Native:
         self._read_s8 = t.fe_frame_s8
         self._reset = t.fe_reset
         ints = array("i", bytes(config[4:4 + 4 * _N_INTS]))
+        self.ints = ints   # the packed scalars, as the Python backend has them (apps read ints[1], the hop)
         self.num_channels = ints[_CH]
         self.step = ints[_S]
         self.frame = array("H", bytes(2 * ints[_CH]))
