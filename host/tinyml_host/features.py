@@ -627,8 +627,14 @@ MICRO_SPEECH_FEATURE_SCALE = 10.0 / 256.0
 
 def micro_speech_int8(frames: np.ndarray) -> np.ndarray:
     """micro_speech's conversion: clamp((v * 256 + 333) // 666 - 128, -128, 127)."""
+    return int8_by_divisor(frames, MICRO_SPEECH_DIVISOR, -128)
+
+
+def int8_by_divisor(frames: np.ndarray, divisor: int, zero_point: int) -> np.ndarray:
+    """micro_speech's integer conversion with another divisor and zero point (what the board's
+    frame_int8 computes): clamp((v * 256 + divisor // 2) // divisor + zero_point, -128, 127)."""
     v = np.asarray(frames).astype(np.int64)
-    q = (v * 256 + MICRO_SPEECH_DIVISOR // 2) // MICRO_SPEECH_DIVISOR - 128
+    q = (v * 256 + divisor // 2) // divisor + zero_point
     return np.clip(q, -128, 127).astype(np.int8)
 
 

@@ -26,7 +26,8 @@ typedef enum {
     TML_ERR_RANGE = -4,      /* act_min > act_max, or a bound outside int8 */
     TML_ERR_SIZE = -5,       /* a buffer shorter than the layer needs (check.c) */
     TML_ERR_ALIGN = -6,      /* an int32 buffer (bias, mult) not 4-byte aligned (check.c) */
-    TML_ERR_OVERLAP = -7     /* out overlaps an input buffer (check.c) */
+    TML_ERR_OVERLAP = -7,    /* out overlaps an input buffer (check.c) */
+    TML_ERR_FORMAT = -8      /* bytes that are not what they should hold (a packed config's magic) */
 } tml_status;
 
 /* The rounding of TFLite's requantization. The same codes are the .tmdl header's rounding

@@ -68,4 +68,31 @@ int tml_fe_reset(const tml_fe_config *cfg, tml_fe_state *state);
 int tml_fe_push(const tml_fe_config *cfg, tml_fe_state *state, const int16_t *samples, int32_t n_samples,
                 int32_t *consumed, uint16_t *frame, void *scratch);
 
+/* ---- the packed config and the binding's checks (fe_config.c) ---- */
+
+#define TML_FE_PACKED_HEADER 64    /* b"TFE1" and 15 int32 */
+
+/* cfg from a packed config (tinyml_host.features.pack_config; docs/features.md, "Packed
+ * config"): the scalars read byte by byte (little-endian, any alignment), the tables pointing
+ * into `bytes`, which must stay as they are while cfg is used. TML_OK when cfg passed
+ * tml_fe_check; TML_ERR_NULL (no bytes or cfg), TML_ERR_FORMAT (not b"TFE1" or shorter than
+ * the header), TML_ERR_ALIGN (bytes at an odd address: the tables are int16), TML_ERR_SIZE
+ * (length other than the scalars say), or tml_fe_check's status. cfg's pointers are NULL
+ * unless TML_OK. */
+int tml_fe_unpack(const uint8_t *bytes, int32_t n_bytes, tml_fe_config *cfg);
+
+/* The count of samples[start:end] in a buffer of n_bytes read as int16 (end -1: to the end):
+ * >= 0, or TML_ERR_SIZE (start or end outside 0 <= start <= end <= n_bytes / 2), TML_ERR_ALIGN
+ * (samples at an odd address). */
+int32_t tml_fe_span(const void *samples, int32_t n_bytes, int32_t start, int32_t end);
+
+/* out can take a frame of cfg's num_channels items of item_bytes (2: uint16, 1: int8): TML_OK,
+ * TML_ERR_SIZE (shorter; or item_bytes not 1 or 2), TML_ERR_ALIGN (uint16 at an odd address). */
+int tml_fe_check_frame(const tml_fe_config *cfg, const void *out, int32_t n_bytes, int32_t item_bytes);
+
+/* A frame as a model's int8 input: out[c] = clamp((frame[c] * 256 + divisor / 2) / divisor +
+ * zero_point, -128, 127). micro_speech's is divisor 666, zero point -128 (docs/features.md,
+ * "To a model's int8 input"). TML_ERR_RANGE for divisor < 1 or zero_point outside -128..127. */
+int tml_fe_frame_s8(const uint16_t *frame, int32_t n, int32_t divisor, int32_t zero_point, int8_t *out);
+
 #endif

@@ -12,6 +12,9 @@
 // prepare_pool / prepare_add / prepare_softmax check a layer once and return an OpPlan;
 // conv, dwconv, avgpool, maxpool, add and softmax run it after the core's O(1) call check.
 // Every check is the core's (native/core/check.c); this file maps a status to a ValueError.
+// The audio front end (ABI 5): frontend(config) checks a packed config once (tml_fe_unpack)
+// and returns a Frontend holding its state and scratch; fe_push feeds it int16 samples and
+// fe_frame / fe_frame_s8 read the latest frame (native/core/tml_features.h).
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
 #else
@@ -21,8 +24,9 @@
 #include <stddef.h>
 
 #include "tinyml.h"
+#include "tml_features.h"
 
-#define TINYML_ABI_VERSION (4)
+#define TINYML_ABI_VERSION (5)
 
 // One prepared layer. The multipliers and shifts the kernel trusts cannot change behind its
 // back: read-only buffers (a model file in ROMFS, bytes) are used where they lie, writable
@@ -619,6 +623,189 @@ static mp_obj_t tinyml_softmax(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in)
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_softmax_obj, tinyml_softmax);
 
+// ---- the audio front end (native/core/tml_features.h, docs/features.md) ----
+
+// One stream. The config's tables are used where they lie when its bytes are read-only (bytes,
+// a ROMFS file) and at an even address; otherwise they are copied into `own`, so nothing can
+// change them behind the core's back. own: the scratch (8-byte aligned, first), the window's
+// samples, the noise estimate, the latest frame, then the config's copy if any.
+typedef struct {
+    mp_obj_base_t base;
+    tml_fe_config cfg;
+    tml_fe_state state;
+    mp_obj_t config_obj;    // the bytes cfg points into (kept alive)
+    uint16_t *frame;
+    void *scratch;
+    int32_t ready;          // the last push made the frame
+    uint64_t own[];
+} tinyml_fe_t;
+
+#if MICROPY_ENABLE_DYNRUNTIME
+mp_obj_full_type_t tinyml_fe_type;
+#else
+static MP_DEFINE_CONST_OBJ_TYPE(tinyml_fe_type, MP_QSTR_Frontend, MP_TYPE_FLAG_NONE);
+#endif
+#define FE_TYPE ((const mp_obj_type_t *)&tinyml_fe_type)
+
+static void raise_fe(int st) {
+    mp_rom_error_text_t msg;
+    switch (st) {
+        case TML_ERR_FORMAT:
+            msg = MP_ERROR_TEXT("config is not a packed front-end config (TFE1)");
+            break;
+        case TML_ERR_SIZE:
+            msg = MP_ERROR_TEXT("config length is not what its sizes say");
+            break;
+        case TML_ERR_NULL:
+            msg = MP_ERROR_TEXT("config lacks a table");
+            break;
+        case TML_ERR_SHAPE:
+            msg = MP_ERROR_TEXT("config sizes, bins or bands out of range");
+            break;
+        case TML_ERR_RANGE:
+            msg = MP_ERROR_TEXT("config constant or shift out of range");
+            break;
+        default:
+            msg = MP_ERROR_TEXT("bad front-end config");
+            break;
+    }
+    mp_raise_ValueError(msg);
+}
+
+static size_t words8(size_t bytes) {
+    return (bytes + 7) / 8;
+}
+
+// frontend(config) -> Frontend: a packed config (tinyml_host.features.pack_config), checked
+// once; the stream starts empty (an empty window, a zero noise estimate).
+static mp_obj_t tinyml_frontend(mp_obj_t config_in) {
+    size_t len;
+    const uint8_t *bytes = buffer_of(config_in, MP_BUFFER_READ, &len);
+    int32_t n_bytes = len > 0x7FFFFFFF ? 0x7FFFFFFF : (int32_t)len;
+    bool in_place = read_only(config_in) && (uintptr_t)bytes % 2 == 0;
+    uint8_t *temp = NULL;
+    if (!in_place && len >= TML_FE_PACKED_HEADER) {
+        // checked in a copy first (heap memory is aligned, and a writable config may change),
+        // then sized and copied into the Frontend
+        temp = m_new(uint8_t, len);
+        copy_bytes(temp, bytes, len);
+    }
+    tml_fe_config cfg;
+    int st = tml_fe_unpack(temp ? temp : bytes, n_bytes, &cfg);
+    if (st != TML_OK) {
+        if (temp) {
+            m_del(uint8_t, temp, len);
+        }
+        raise_fe(st);
+    }
+    size_t scratch = (size_t)tml_fe_scratch_bytes(&cfg);
+    size_t n = (size_t)cfg.window_samples, ch = (size_t)cfg.num_channels;
+    size_t copy = in_place ? 0 : words8(len);
+    size_t own = copy + words8(scratch) + words8(2 * n) + words8(4 * ch) + words8(2 * ch);
+    tinyml_fe_t *fe = mp_obj_malloc_var(tinyml_fe_t, own, uint64_t, own, FE_TYPE);
+    fe->config_obj = in_place ? config_in : mp_const_none;
+    fe->ready = 0;
+    if (!in_place) {
+        copy_bytes(fe->own, temp, len);
+        m_del(uint8_t, temp, len);
+        tml_fe_unpack((const uint8_t *)fe->own, n_bytes, &cfg);  // the same bytes: passes again
+    }
+    fe->cfg = cfg;
+    uint64_t *at = fe->own + copy;
+    fe->scratch = at;
+    at += words8(scratch);
+    fe->state.samples = (int16_t *)at;
+    at += words8(2 * n);
+    fe->state.noise_estimate = (uint32_t *)at;
+    at += words8(4 * ch);
+    fe->frame = (uint16_t *)at;
+    for (size_t c = 0; c < ch; c++) {
+        fe->frame[c] = 0;
+    }
+    tml_fe_reset(&fe->cfg, &fe->state);
+    return MP_OBJ_FROM_PTR(fe);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(tinyml_frontend_obj, tinyml_frontend);
+
+MP_NOINLINE static tinyml_fe_t *fe_of(mp_obj_t obj) {
+    if (!mp_obj_is_exact_type(obj, FE_TYPE)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("fe must come from _tinyml.frontend"));
+    }
+    return MP_OBJ_TO_PTR(obj);
+}
+
+// fe_push(fe, samples, start, end) -> taken: samples[start:end] (int16; end -1: to the end)
+// until the window is full, then one frame (kept in fe) and the window moves on by one step.
+// Call again from start + taken until it takes nothing. Allocates nothing.
+static mp_obj_t tinyml_fe_push(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    tinyml_fe_t *fe = fe_of(args[0]);
+    size_t len;
+    const int16_t *samples = buffer_of(args[1], MP_BUFFER_READ, &len);
+    int32_t start = mp_obj_get_int(args[2]), end = mp_obj_get_int(args[3]);
+    int32_t count = tml_fe_span(samples, len > 0x7FFFFFFF ? 0x7FFFFFFF : (int32_t)len, start, end);
+    if (count < 0) {
+        mp_raise_ValueError(count == TML_ERR_ALIGN ? MP_ERROR_TEXT("samples must be 2-byte aligned (int16)")
+                                                   : MP_ERROR_TEXT("start, end outside samples"));
+    }
+    int32_t consumed = 0;
+    int st = tml_fe_push(&fe->cfg, &fe->state, count ? samples + start : 0, count, &consumed, fe->frame,
+        fe->scratch);
+    if (st < 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("bad front-end state"));  // not reachable: the state is fe's own
+    }
+    fe->ready = st;
+    return MP_OBJ_NEW_SMALL_INT(consumed);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tinyml_fe_push_obj, 4, 4, tinyml_fe_push);
+
+static void *frame_out(tinyml_fe_t *fe, mp_obj_t out_in, int32_t item_bytes) {
+    size_t len;
+    void *out = buffer_of(out_in, MP_BUFFER_WRITE, &len);
+    int st = tml_fe_check_frame(&fe->cfg, out, len > 0x7FFFFFFF ? 0x7FFFFFFF : (int32_t)len, item_bytes);
+    if (st != TML_OK) {
+        mp_raise_ValueError(st == TML_ERR_ALIGN ? MP_ERROR_TEXT("out must be 2-byte aligned (uint16)")
+            : item_bytes == 2 ? MP_ERROR_TEXT("out shorter than num_channels uint16")
+            : MP_ERROR_TEXT("out shorter than num_channels int8"));
+    }
+    return out;
+}
+
+// fe_frame(fe, out) -> bool: the latest frame (zeros before the first) into out, num_channels
+// uint16; True when the last push made it. Allocates nothing.
+static mp_obj_t tinyml_fe_frame(mp_obj_t fe_in, mp_obj_t out_in) {
+    tinyml_fe_t *fe = fe_of(fe_in);
+    uint16_t *out = frame_out(fe, out_in, 2);
+    for (int32_t c = 0; c < fe->cfg.num_channels; c++) {
+        out[c] = fe->frame[c];
+    }
+    return mp_obj_new_bool(fe->ready);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(tinyml_fe_frame_obj, tinyml_fe_frame);
+
+// fe_frame_s8(fe, out, divisor, zero_point) -> bool: the latest frame as a model's int8 input,
+// clamp((v * 256 + divisor // 2) // divisor + zero_point) (micro_speech: 666, -128).
+static mp_obj_t tinyml_fe_frame_s8(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    tinyml_fe_t *fe = fe_of(args[0]);
+    int8_t *out = frame_out(fe, args[1], 1);
+    if (tml_fe_frame_s8(fe->frame, fe->cfg.num_channels, mp_obj_get_int(args[2]), mp_obj_get_int(args[3]), out)
+        != TML_OK) {
+        mp_raise_ValueError(MP_ERROR_TEXT("divisor must be >= 1, zero_point in -128..127"));
+    }
+    return mp_obj_new_bool(fe->ready);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tinyml_fe_frame_s8_obj, 4, 4, tinyml_fe_frame_s8);
+
+// fe_reset(fe): an empty window and a zero noise estimate, as new.
+static mp_obj_t tinyml_fe_reset(mp_obj_t fe_in) {
+    tinyml_fe_t *fe = fe_of(fe_in);
+    tml_fe_reset(&fe->cfg, &fe->state);
+    fe->ready = 0;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(tinyml_fe_reset_obj, tinyml_fe_reset);
+
 // variant() -> which optimized path this build runs ("arm-dsp", "portable", ...).
 static mp_obj_t tinyml_variant(void) {
     const char *name = tml_fc_s8_variant();
@@ -643,6 +830,9 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     tinyml_op_type.base.type = (void *)&mp_type_type;
     tinyml_op_type.flags = MP_TYPE_FLAG_NONE;
     tinyml_op_type.name = MP_QSTR_OpPlan;
+    tinyml_fe_type.base.type = (void *)&mp_type_type;
+    tinyml_fe_type.flags = MP_TYPE_FLAG_NONE;
+    tinyml_fe_type.name = MP_QSTR_Frontend;
     mp_store_global(MP_QSTR_prepare, MP_OBJ_FROM_PTR(&tinyml_prepare_obj));
     mp_store_global(MP_QSTR_fc, MP_OBJ_FROM_PTR(&tinyml_fc_obj));
     mp_store_global(MP_QSTR_prepare_model, MP_OBJ_FROM_PTR(&tinyml_prepare_model_obj));
@@ -660,6 +850,11 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_add, MP_OBJ_FROM_PTR(&tinyml_add_obj));
     mp_store_global(MP_QSTR_prepare_softmax, MP_OBJ_FROM_PTR(&tinyml_prepare_softmax_obj));
     mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&tinyml_softmax_obj));
+    mp_store_global(MP_QSTR_frontend, MP_OBJ_FROM_PTR(&tinyml_frontend_obj));
+    mp_store_global(MP_QSTR_fe_push, MP_OBJ_FROM_PTR(&tinyml_fe_push_obj));
+    mp_store_global(MP_QSTR_fe_frame, MP_OBJ_FROM_PTR(&tinyml_fe_frame_obj));
+    mp_store_global(MP_QSTR_fe_frame_s8, MP_OBJ_FROM_PTR(&tinyml_fe_frame_s8_obj));
+    mp_store_global(MP_QSTR_fe_reset, MP_OBJ_FROM_PTR(&tinyml_fe_reset_obj));
     mp_store_global(MP_QSTR_ABI, MP_OBJ_NEW_SMALL_INT(TINYML_ABI_VERSION));
     MP_DYNRUNTIME_INIT_EXIT
 }
@@ -685,6 +880,11 @@ static const mp_rom_map_elem_t tinyml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_add), MP_ROM_PTR(&tinyml_add_obj) },
     { MP_ROM_QSTR(MP_QSTR_prepare_softmax), MP_ROM_PTR(&tinyml_prepare_softmax_obj) },
     { MP_ROM_QSTR(MP_QSTR_softmax), MP_ROM_PTR(&tinyml_softmax_obj) },
+    { MP_ROM_QSTR(MP_QSTR_frontend), MP_ROM_PTR(&tinyml_frontend_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fe_push), MP_ROM_PTR(&tinyml_fe_push_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fe_frame), MP_ROM_PTR(&tinyml_fe_frame_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fe_frame_s8), MP_ROM_PTR(&tinyml_fe_frame_s8_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fe_reset), MP_ROM_PTR(&tinyml_fe_reset_obj) },
     { MP_ROM_QSTR(MP_QSTR_ABI), MP_ROM_INT(TINYML_ABI_VERSION) },
 };
 static MP_DEFINE_CONST_DICT(tinyml_module_globals, tinyml_module_globals_table);

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import viper_twin
-from mpy import lines_with, run
-from tinyml_host import features as F
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "host"))   # this tree's, also as a script
+import viper_twin  # noqa: E402
+from mpy import lines_with, run  # noqa: E402
+from tinyml_host import features as F  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "device" / "lib" / "tinyml" / "features.py"
@@ -69,7 +70,40 @@ def test_pure_python_is_exact_with_every_value_a_small_int(name):
     rng = np.random.default_rng(7)
     for signal, audio in signals(3, 2500).items():
         want = F.Frontend(config).feed(audio)
-        fe = ns["Frontend"](packed)
+        fe = ns["PythonFrontend"](packed)
+        buf = viper_twin.Array("h", audio.astype("<i2").tobytes())
+        got, at = [], 0
+        while at < len(audio):
+            end = min(len(audio), at + int(rng.integers(1, 400)))
+            at += int(viper_twin._value(fe.push(buf, at, end)))
+            if fe.ready:
+                got.append([int(viper_twin._value(v)) for v in fe.frame.values])
+        got = np.array(got, np.uint16).reshape(-1, config.num_channels)
+        assert np.array_equal(got, want), (name, signal)
+
+
+VIPER_SOURCE = SOURCE.with_name("_fe_viper.py")
+
+
+def test_viper_constants_are_small_ints():
+    import ast
+    for node in ast.walk(ast.parse(VIPER_SOURCE.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            assert -(1 << 30) <= node.value < (1 << 30), node.value
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_viper_is_exact_as_a_32_bit_port_computes(name):
+    """The viper kernels' own source on 32-bit Words (every result a signed 32-bit value, ptr32
+    reads never negative, ptr16 stores wrapping), sequenced by features.ViperFrontend."""
+    ns = viper_twin.load_python(SOURCE.read_text())
+    kernels = viper_twin.viper_module(VIPER_SOURCE)
+    config = CONFIGS[name]
+    packed = F.pack_config(F.plan(config))
+    rng = np.random.default_rng(11)
+    for signal, audio in signals(4, 1500).items():
+        want = F.Frontend(config).feed(audio)
+        fe = ns["ViperFrontend"](packed, kernels)
         buf = viper_twin.Array("h", audio.astype("<i2").tobytes())
         got, at = [], 0
         while at < len(audio):
@@ -86,11 +120,12 @@ import gc, time
 from array import array
 from tinyml.features import Frontend
 cfg = open('{cfg}', 'rb').read()
-fe = Frontend(cfg)
+fe = Frontend(cfg, '{backend}')
+print('B', fe.__class__.__name__)
+i8 = array('b', bytes(fe.num_channels))
 for name in {names}:
     audio = array('h', open('{folder}/' + name + '.pcm', 'rb').read())
     fe.reset()
-    fe.filled = 0
     sizes = (1, 7, 33, 160, 321, 999, 2)
     at = k = 0
     while at < len(audio):
@@ -100,42 +135,66 @@ for name in {names}:
             at += fe.push(audio, at, end)
             if fe.ready:
                 print('F', name, bytes(fe.frame).hex())
+                if k % 5 == 0:
+                    fe.frame_int8(i8, {divisor}, {zero_point})
+                    print('I', name, bytes(i8).hex())
 # allocation and time per hop, once the first frame has been made
 audio = array('h', open('{folder}/' + {names}[0] + '.pcm', 'rb').read())
 fe.reset()
-step = cfg and fe.ints[1]
+step = fe.step
 at = fe.push(audio, 0, len(audio))
 def hops_from(at, count):
     while count and at + step <= len(audio):
         at += fe.push(audio, at, at + step)
+        fe.frame_int8(i8, {divisor}, {zero_point})
         count -= 1
     return at
-# the allocation of 5 hops and of 5 + 35 hops: what a hop allocates shows as the difference
-gc.collect()
-before = gc.mem_alloc()
+# 5 hops to warm up (a first call may allocate once), then what 35 more allocate, then time 40
 hops_from(at, 5)
-few = gc.mem_alloc() - before
 fe.reset()
 at = fe.push(audio, 0, len(audio))
+at = hops_from(at, 1)
+before = 0   # a new global grows the module's dict: not inside the measurement
 gc.collect()
 before = gc.mem_alloc()
+at = hops_from(at, 35)
+print('ALLOC', gc.mem_alloc() - before, 35)
+fe.reset()
+at = fe.push(audio, 0, len(audio))
 t0 = time.ticks_us()
 hops_from(at, 40)
 t1 = time.ticks_us()
-print('ALLOC', gc.mem_alloc() - before - few, 35)
 print('MS', time.ticks_diff(t1, t0) / 1000 / 40)
 """
 
 
-def run_device(tmp_path: Path, config, audio: dict[str, np.ndarray]):
+CLASSES = {"python": "PythonFrontend", "viper": "ViperFrontend", "native": "_Native"}
+INT8 = {"python": (666, -128), "viper": (300, 3), "native": (1000, -7)}  # a divisor and zero point each
+
+
+def run_device(tmp_path: Path, config, audio: dict[str, np.ndarray], backend: str = "python"):
+    """frames by clip name, the int8 conversions checked against the reference, bytes allocated
+    by 35 more hops, ms per hop, on `backend` (its class name must say so)."""
     (tmp_path / "cfg.bin").write_bytes(F.pack_config(F.plan(config)))
     for name, a in audio.items():
         (tmp_path / f"{name}.pcm").write_bytes(np.asarray(a, "<i2").tobytes())
-    out = run(FEED.format(cfg=tmp_path / "cfg.bin", folder=tmp_path, names=list(audio)), timeout=900)
-    frames = {}
-    for line in lines_with("F", out):
-        name, hexed = line.split()
-        frames.setdefault(name, []).append(np.frombuffer(bytes.fromhex(hexed), "<u2"))
+    divisor, zero_point = INT8[backend]
+    out = run(FEED.format(
+        cfg=tmp_path / "cfg.bin", folder=tmp_path, names=list(audio), backend=backend, divisor=divisor,
+        zero_point=zero_point), timeout=900)
+    assert lines_with("B", out)[0] == CLASSES[backend], out[:200]
+    frames, count = {}, {}
+    for line in out.splitlines():
+        tag, _, rest = line.partition(" ")
+        if tag == "F":
+            name, hexed = rest.split()
+            frames.setdefault(name, []).append(np.frombuffer(bytes.fromhex(hexed), "<u2"))
+        elif tag == "I":   # the int8 of the frame printed just before
+            name, hexed = rest.split()
+            want = F.int8_by_divisor(frames[name][-1], divisor, zero_point)
+            assert np.frombuffer(bytes.fromhex(hexed), np.int8).tolist() == want.tolist(), name
+            count[name] = count.get(name, 0) + 1
+    assert sum(count.values()) > 0
     alloc, hops = map(int, lines_with("ALLOC", out)[0].split())
     return frames, alloc, hops, float(lines_with("MS", out)[0])
 
@@ -147,28 +206,50 @@ def _check(frames, config, audio):
         assert np.array_equal(got, want), name
 
 
-def test_micro_speech_clips_in_micropython(tmp_path):
+@pytest.mark.parametrize("backend", ["python", "viper"])
+def test_micro_speech_clips_in_micropython(tmp_path, backend):
     audio = clips()
     if not audio:
         pytest.skip(f"{CLIPS} not present")
-    frames, alloc, hops, _ = run_device(tmp_path, F.MICRO_SPEECH, audio)
+    frames, alloc, hops, _ = run_device(tmp_path, F.MICRO_SPEECH, audio, backend)
     _check(frames, F.MICRO_SPEECH, audio)
     assert hops == 35 and alloc == 0
 
 
-@pytest.mark.parametrize("name", ["pcan_off", "noise_reduction_off", "channels_16_fft_256", "odd_window_23"])
-def test_synthetic_audio_in_micropython(tmp_path, name):
-    audio = {k: v for k, v in signals(5, 8000).items() if k in ("noise_loud", "chirp", "square_clipped", "silence")}
-    frames, alloc, hops, _ = run_device(tmp_path, CONFIGS[name], audio)
-    _check(frames, CONFIGS[name], audio)
+SYNTHETIC = ["pcan_off", "noise_reduction_off", "channels_16_fft_256", "odd_window_23"]
+
+
+def synthetic_audio():
+    return {k: v for k, v in signals(5, 8000).items() if k in ("noise_loud", "chirp", "square_clipped", "silence")}
+
+
+@pytest.mark.parametrize("backend", ["python", "viper"])
+@pytest.mark.parametrize("name", SYNTHETIC)
+def test_synthetic_audio_in_micropython(tmp_path, name, backend):
+    frames, alloc, hops, _ = run_device(tmp_path, CONFIGS[name], synthetic_audio(), backend)
+    _check(frames, CONFIGS[name], synthetic_audio())
     assert alloc == 0
+
+
+def test_frontend_picks_the_fastest_backend():
+    """native where _tinyml is (TINYML_MPY_PATH), then viper, then pure Python; an unknown
+    backend is refused by name."""
+    out = run("from tinyml import features\nprint('A', ' '.join(features.available_backends()))\n"
+              "try:\n features.Frontend(b'', 'fortran')\nexcept ValueError as e:\n print('E', e)")
+    backends = lines_with("A", out)[0].split()
+    assert backends[-2:] == ["viper", "python"] and backends[0] in ("native", "viper")
+    assert "unknown backend 'fortran'" in lines_with("E", out)[0]
 
 
 if __name__ == "__main__":
     import tempfile
-    sys.path.insert(0, str(ROOT / "host"))
     audio = clips() or {"noise": signals(1, 16000)["noise_loud"]}
-    with tempfile.TemporaryDirectory() as d:
-        _, alloc, hops, ms = run_device(Path(d), F.MICRO_SPEECH, dict(list(audio.items())[:1]))
-    print(f"pure Python, unix port: {ms:.2f} ms per 20 ms hop (micro_speech, 40 channels), "
-          f"{alloc} bytes allocated by {hops} more hops")
+    for backend in ("python", "viper", "native"):
+        try:
+            with tempfile.TemporaryDirectory() as d:
+                _, alloc, hops, ms = run_device(Path(d), F.MICRO_SPEECH, dict(list(audio.items())[:1]), backend)
+        except AssertionError as e:
+            print(f"{backend}: not available here ({str(e).splitlines()[-1][:100]})")
+            continue
+        print(f"{backend}, unix port: {ms:.3f} ms per 20 ms hop (micro_speech, 40 channels), "
+              f"{alloc} bytes allocated by {hops} more hops")

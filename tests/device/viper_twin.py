@@ -211,17 +211,63 @@ class Ptr8:
         return [(b ^ 0x80) - 0x80 for b in self.values]
 
 
-def _function_node(name: str) -> ast.FunctionDef:
-    tree = ast.parse(VIPER_SOURCE.read_text())
+class _ArrayPtr:
+    """ptr16 or ptr32 over a twin Array (or a list), as viper on a 32-bit port sees it: ptr16
+    reads the unsigned 16 bits and stores the low 16; ptr32 reads the signed word, which a
+    64-bit port would read zero-extended, so reading a negative one raises."""
+
+    def __init__(self, target, bits: int):
+        self.values = target.values if isinstance(target, Array) else target
+        self.typecode = target.typecode if isinstance(target, Array) else ("h" if bits == 16 else "i")
+        self.bits = bits
+
+    def __getitem__(self, i):
+        v = self.values[_value(i)]
+        if self.bits == 16:
+            return v & 0xFFFF
+        if v < 0:
+            raise Overflow(f"ptr32 read of {v}: a 64-bit port reads it zero-extended")
+        return v
+
+    def __setitem__(self, i, v):
+        v = _value(v)
+        if self.bits == 16:
+            v &= 0xFFFF
+            if self.typecode == "h":
+                v = (v ^ 0x8000) - 0x8000
+        else:
+            v = _wrap32(v)
+        self.values[_value(i)] = v
+
+
+def _function_node(name: str, source: Path = VIPER_SOURCE) -> ast.FunctionDef:
+    tree = ast.parse(source.read_text())
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == name:
             return node
-    raise LookupError(f"{VIPER_SOURCE} has no function {name}")
+    raise LookupError(f"{source} has no function {name}")
 
 
-def constants(name: str) -> list[int]:
+def viper_module(source: Path):
+    """Every @micropython.viper function of `source` as a 32-bit twin (load()), its ptr16 and
+    ptr32 arguments given as twin Arrays (or lists) and viewed through _ArrayPtr: call them as
+    the module's functions."""
+    module = type(source.stem, (), {})
+    for node in ast.parse(source.read_text()).body:
+        if isinstance(node, ast.FunctionDef) and any("viper" in ast.unparse(d) for d in node.decorator_list):
+            kinds = [ast.unparse(a.annotation) if a.annotation else "" for a in node.args.args]
+            fn = load(node.name, source=source)
+
+            def call(*args, _fn=fn, _kinds=kinds):
+                return _fn(*(_ArrayPtr(a, 16 if k == "ptr16" else 32) if k in ("ptr16", "ptr32") else
+                             (Word(a) if k == "int" else a) for a, k in zip(args, _kinds)))
+            setattr(module, node.name, staticmethod(call))
+    return module
+
+
+def constants(name: str, source: Path = VIPER_SOURCE) -> list[int]:
     """Every integer literal in the function (viper loads a non-small int as an object)."""
-    return [n.value for n in ast.walk(_function_node(name))
+    return [n.value for n in ast.walk(_function_node(name, source))
             if isinstance(n, ast.Constant) and isinstance(n.value, int) and not isinstance(n.value, bool)]
 
 
@@ -245,10 +291,11 @@ class _Probe(ast.NodeTransformer):
         return node
 
 
-def load(name: str, probe: str | None = None, probed: list | None = None):
-    """The viper function `name` as CPython code on Words. With `probe`, each value the variable
-    has at the clamp (the int32 requantized result) is appended to `probed`."""
-    node = _function_node(name)
+def load(name: str, probe: str | None = None, probed: list | None = None, source: Path = VIPER_SOURCE):
+    """The viper function `name` (of _viper.py or `source`) as CPython code on Words. With
+    `probe`, each value the variable has at the clamp (the int32 requantized result) is
+    appended to `probed`."""
+    node = _function_node(name, source)
     node.decorator_list = []
     node.returns = None
     for arg in node.args.args:
@@ -260,7 +307,7 @@ def load(name: str, probe: str | None = None, probed: list | None = None):
             raise LookupError(f"no single `if {probe} < ...` clamp in {name}")
     module = ast.fix_missing_locations(ast.Module([node], type_ignores=[]))
     namespace = {"int": Word, "_probe": (lambda v: probed.append(_value(v))) if probe else None}
-    exec(compile(module, f"{VIPER_SOURCE} ({name}, 32-bit twin)", "exec"), namespace)
+    exec(compile(module, f"{source} ({name}, 32-bit twin)", "exec"), namespace)
     return namespace[name]
 
 

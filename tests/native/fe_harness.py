@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-TML_OK, TML_ERR_NULL, TML_ERR_SHAPE, TML_ERR_RANGE, TML_ERR_ALIGN = 0, -1, -2, -4, -6
+TML_OK, TML_ERR_NULL, TML_ERR_SHAPE, TML_ERR_RANGE, TML_ERR_SIZE, TML_ERR_ALIGN, TML_ERR_FORMAT = 0, -1, -2, -4, -5, -6, -8
 _INTS = ("window_samples", "step_samples", "fft_size", "num_channels", "start_bin", "end_bin", "smoothing_bits",
          "even_smoothing", "odd_smoothing", "min_signal_remaining", "enable_pcan", "snr_shift", "enable_log",
          "log_correction_bits", "scale_shift")
@@ -40,7 +40,26 @@ def load(lib: Path):
     dll.tml_fe_push.restype = ctypes.c_int
     dll.tml_fe_push.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32,
                                 ctypes.POINTER(ctypes.c_int32), ctypes.c_void_p, ctypes.c_void_p]
+    dll.tml_fe_unpack.restype = ctypes.c_int
+    dll.tml_fe_unpack.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p]
+    dll.tml_fe_span.restype = ctypes.c_int32
+    dll.tml_fe_span.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
+    dll.tml_fe_check_frame.restype = ctypes.c_int
+    dll.tml_fe_check_frame.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32]
+    dll.tml_fe_frame_s8.restype = ctypes.c_int
+    dll.tml_fe_frame_s8.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p]
     return dll
+
+
+def unpack(dll, packed: bytes, offset: int = 0):
+    """tml_fe_unpack on `packed` placed at `offset` of a 16-byte aligned buffer: (status, Config,
+    the buffer, which the Config points into)."""
+    buf = np.zeros((len(packed) + offset + 31) // 16, np.dtype((np.void, 16)))   # 16-byte aligned
+    raw = buf.view(np.uint8)
+    raw[offset:offset + len(packed)] = np.frombuffer(packed, np.uint8)
+    cfg = Config()
+    status = dll.tml_fe_unpack(raw.ctypes.data + offset, len(packed), ctypes.byref(cfg))
+    return status, cfg, buf
 
 
 def tables(plan) -> dict[str, np.ndarray]:
@@ -79,19 +98,25 @@ def make_config(values: dict[str, int], arrays: dict[str, np.ndarray | None]) ->
 
 
 class NativeFrontend:
-    """One tml_fe_state with its buffers, fed like features.Frontend (frames before out_scale)."""
+    """One tml_fe_state with its buffers, fed like features.Frontend (frames before out_scale).
+    packed: a packed config read by tml_fe_unpack instead of the plan's tables."""
 
-    def __init__(self, dll, plan):
+    def __init__(self, dll, plan, packed: bytes | None = None):
         self.dll, self.plan = dll, plan
-        self.arrays = tables(plan)
-        self.cfg = make_config(scalars(plan), self.arrays)
+        if packed is None:
+            self.arrays = tables(plan)
+            self.cfg = make_config(scalars(plan), self.arrays)
+        else:
+            status, self.cfg, self.arrays = unpack(dll, packed)
+            assert status == TML_OK, status
         assert dll.tml_fe_check(ctypes.byref(self.cfg)) == TML_OK
-        self.samples = np.zeros(plan.window_samples, np.int16)
-        self.noise = np.zeros(plan.config.num_channels, np.uint32)
+        n_ch = self.cfg.num_channels
+        self.samples = np.zeros(self.cfg.window_samples, np.int16)
+        self.noise = np.zeros(n_ch, np.uint32)
         self.state = State(self.samples.ctypes.data, self.noise.ctypes.data, 0)
         n = dll.tml_fe_scratch_bytes(ctypes.byref(self.cfg))
         self.scratch = np.zeros((n + 7) // 8, np.uint64)   # 8-byte aligned, exactly n bytes used
-        self.frame = np.zeros(plan.config.num_channels, np.uint16)
+        self.frame = np.zeros(n_ch, np.uint16)
         assert dll.tml_fe_reset(ctypes.byref(self.cfg), ctypes.byref(self.state)) == TML_OK
 
     def feed(self, audio: np.ndarray) -> np.ndarray:
@@ -109,7 +134,7 @@ class NativeFrontend:
                 frames.append(self.frame.copy())
             elif at >= len(audio):
                 break
-        return np.array(frames, np.uint16).reshape(-1, self.plan.config.num_channels)
+        return np.array(frames, np.uint16).reshape(-1, len(self.frame))
 
 
 def audio_cases(seed: int):

@@ -2,6 +2,7 @@
 ASan/UBSan too; damaged configs and arguments get status codes."""
 
 import ctypes
+import struct
 import os
 import subprocess
 import sys
@@ -104,3 +105,87 @@ def test_damaged_push_arguments_are_refused(dll):
     assert consumed.value == -7 and not fe.samples.any()   # nothing taken on a refusal
     assert push(samples=None, n=0) == 0 and consumed.value == 0
     assert push() == 0 and consumed.value == 100 and fe.state.filled == 100
+
+
+# --- the packed config read in place, and the binding's checks (fe_config.c) ---
+
+def test_unpacked_config_points_into_the_bytes_and_runs_exact(dll):
+    for name, config in fh.configs().items():
+        plan = F.plan(config)
+        packed = F.pack_config(plan)
+        for offset in (0, 2, 6):   # ROMFS data may start at 2 mod 4
+            status, cfg, buf = fh.unpack(dll, packed, offset)
+            assert status == fh.TML_OK, (name, offset)
+            want = fh.scalars(plan)
+            assert {n: getattr(cfg, n) for n in fh._INTS} == want, name
+            base = buf.ctypes.data + offset
+            assert cfg.window == base + 64 and cfg.fft_order == base + len(packed) - plan.fft_size, name
+            assert (cfg.gain_lut is not None) == bool(config.enable_pcan), name
+        audio = fh.audio_cases(2)["chirp"]
+        assert np.array_equal(fh.NativeFrontend(dll, plan, packed).feed(audio), F.Frontend(config).feed(audio)), name
+
+
+def test_damaged_packed_configs_are_refused(dll):
+    packed = F.pack_config(F.plan(F.MICRO_SPEECH))
+
+    def status(data, offset=0):
+        st, cfg, _ = fh.unpack(dll, data, offset)
+        if st != fh.TML_OK:
+            assert cfg.window is None and cfg.fft_order is None   # nothing half-set
+        return st
+
+    def scalar(k, v):
+        return packed[:4 + 4 * k] + struct.pack("<i", v) + packed[8 + 4 * k:]
+
+    assert dll.tml_fe_unpack(None, 100, ctypes.byref(fh.Config())) == fh.TML_ERR_NULL
+    assert dll.tml_fe_unpack(packed, len(packed), None) == fh.TML_ERR_NULL
+    assert status(b"TFE2" + packed[4:]) == fh.TML_ERR_FORMAT
+    assert status(packed[:63]) == fh.TML_ERR_FORMAT
+    assert status(packed, offset=1) == fh.TML_ERR_ALIGN
+    assert status(packed[:-2]) == fh.TML_ERR_SIZE
+    assert status(packed + b"\0\0") == fh.TML_ERR_SIZE
+    assert status(packed[:-1]) == fh.TML_ERR_SIZE
+    for k, v, want in [(0, 3, fh.TML_ERR_SHAPE), (0, 1 << 30, fh.TML_ERR_SHAPE), (0, -5, fh.TML_ERR_SHAPE),
+                       (2, (1 << 31) - 1, fh.TML_ERR_SHAPE), (2, 4, fh.TML_ERR_SHAPE), (4, 0, fh.TML_ERR_SHAPE),
+                       (5, 1000, fh.TML_ERR_SHAPE), (5, 1, fh.TML_ERR_SHAPE), (10, 7, fh.TML_ERR_RANGE),
+                       (10, 0, fh.TML_ERR_SIZE), (3, 0, fh.TML_ERR_SHAPE), (6, 40, fh.TML_ERR_RANGE),
+                       (14, 17, fh.TML_ERR_RANGE), (1, 0, fh.TML_ERR_SHAPE)]:
+        assert status(scalar(k, v)) == want, (k, v)
+    order_at = len(packed) - 512
+    bad_order = packed[:order_at] + struct.pack("<H", 256) + packed[order_at + 2:]
+    assert status(bad_order) == fh.TML_ERR_SHAPE
+    no_pcan = F.pack_config(F.plan(F.replace(F.MICRO_SPEECH, enable_pcan=False)))
+    assert status(no_pcan) == fh.TML_OK
+
+
+def test_push_span_frame_checks_and_int8(dll):
+    a = np.zeros(8, np.int16)
+    p = a.ctypes.data
+    assert dll.tml_fe_span(p, 16, 0, -1) == 8
+    assert dll.tml_fe_span(p, 16, 3, 5) == 2
+    assert dll.tml_fe_span(p, 16, 8, 8) == 0
+    assert dll.tml_fe_span(p, 17, 0, -1) == 8
+    for start, end in [(-1, 4), (5, 4), (0, 9), (0, -2), (9, -1)]:
+        assert dll.tml_fe_span(p, 16, start, end) == fh.TML_ERR_SIZE, (start, end)
+    assert dll.tml_fe_span(p + 1, 16, 0, 4) == fh.TML_ERR_ALIGN
+    assert dll.tml_fe_span(p + 1, 16, 4, 4) == 0
+    plan = F.plan(F.MICRO_SPEECH)
+    cfg = fh.make_config(fh.scalars(plan), fh.tables(plan))
+    out = np.zeros(64, np.int16)
+    o = out.ctypes.data
+    assert dll.tml_fe_check_frame(ctypes.byref(cfg), o, 80, 2) == fh.TML_OK
+    assert dll.tml_fe_check_frame(ctypes.byref(cfg), o, 79, 2) == fh.TML_ERR_SIZE
+    assert dll.tml_fe_check_frame(ctypes.byref(cfg), o + 1, 80, 2) == fh.TML_ERR_ALIGN
+    assert dll.tml_fe_check_frame(ctypes.byref(cfg), o + 1, 40, 1) == fh.TML_OK
+    assert dll.tml_fe_check_frame(ctypes.byref(cfg), o, 39, 1) == fh.TML_ERR_SIZE
+    assert dll.tml_fe_check_frame(ctypes.byref(cfg), o, 80, 4) == fh.TML_ERR_SIZE
+    assert dll.tml_fe_check_frame(None, o, 80, 2) == fh.TML_ERR_NULL
+    frame = np.concatenate([np.arange(0, 65536, 97), [65535, 0, 1, 332, 333, 334, 665, 666, 667]]).astype(np.uint16)
+    got = np.zeros(len(frame), np.int8)
+    for divisor, zp in [(666, -128), (1, 0), (1000, 5), (2 ** 30, 127), (257, -128), (3, 127)]:
+        assert dll.tml_fe_frame_s8(frame.ctypes.data, len(frame), divisor, zp, got.ctypes.data) == fh.TML_OK
+        assert np.array_equal(got, F.int8_by_divisor(frame, divisor, zp)), (divisor, zp)
+    assert np.array_equal(F.int8_by_divisor(frame, 666, -128), F.micro_speech_int8(frame))
+    for divisor, zp in [(0, 0), (-1, 0), (666, 128), (666, -129)]:
+        assert dll.tml_fe_frame_s8(frame.ctypes.data, 4, divisor, zp, got.ctypes.data) == fh.TML_ERR_RANGE
+    assert dll.tml_fe_frame_s8(None, 4, 666, 0, got.ctypes.data) == fh.TML_ERR_NULL

@@ -6,7 +6,8 @@
 import struct
 from array import array
 
-_ABI = 4  # _tinyml's prepare/Plan/fc, prepare_model/Model/run, and (4) the convolution family's prepare_*/OpPlan
+_ABI = 5  # _tinyml's prepare/Plan/fc, prepare_model/Model/run, (4) the convolution family's prepare_*/OpPlan,
+          # (5) the audio front end's frontend/fe_push/fe_frame/fe_frame_s8/fe_reset
 
 try:
     import _tinyml

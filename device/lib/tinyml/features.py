@@ -12,6 +12,11 @@
 # source in CPython with every operation range-checked. Known limit: a filterbank sum that
 # wraps negative in the definition's u64 (only when a bin's real and imaginary parts are both
 # -32768) is not reproduced; nor sums of 2**54 and above (a channel over ~2,000 full-scale bins).
+#
+# Frontend(config) picks the fastest backend this board has, as tinyml.load does for models:
+# native (_tinyml.frontend, the C core), viper (tinyml._fe_viper), then this module's pure
+# Python. All three give the same frames and offer the same: push(samples, start, end),
+# ready, frame (array 'H'), frame_int8(out, divisor, zero_point), reset(), num_channels, step.
 from array import array
 
 from micropython import const
@@ -86,7 +91,96 @@ def unpack(buf):
     return ints, window, twiddles, split, band, weight, unweight, lut, order
 
 
-class Frontend:
+BACKENDS = ("native", "viper", "python")  # fastest first
+
+
+def int8_of(frame, out, divisor=666, zero_point=-128):
+    """A frame as a model's int8 input: clamp((v * 256 + divisor // 2) // divisor + zero_point)
+    into out (array 'b' or bytearray, read as int8); micro_speech's is 666, -128
+    (docs/features.md, "To a model's int8 input"). Allocates nothing."""
+    if divisor < 1 or not -128 <= zero_point <= 127:
+        raise ValueError("divisor must be >= 1, zero_point in -128..127")
+    half = divisor // 2
+    mask = 0xFF if isinstance(out, bytearray) else -1   # a bytearray holds the int8's bits
+    for c in range(len(frame)):
+        q = (frame[c] * 256 + half) // divisor + zero_point
+        out[c] = (-128 if q < -128 else (127 if q > 127 else q)) & mask
+    return out
+
+
+class _Native:
+    """The C core through _tinyml (ABI 5): the config checked once in C, each push one call."""
+
+    def __init__(self, config):
+        from tinyml import _native   # ImportError, with the reason, where there is no _tinyml
+        t = _native._tinyml
+        self._fe = t.frontend(config)   # ValueError naming what is wrong with the config
+        self._push = t.fe_push
+        self._read = t.fe_frame
+        self._read_s8 = t.fe_frame_s8
+        self._reset = t.fe_reset
+        ints = array("i", bytes(config[4:4 + 4 * _N_INTS]))
+        self.ints = ints   # the packed scalars, as the Python backend has them (apps read ints[1], the hop)
+        self.num_channels = ints[_CH]
+        self.step = ints[_S]
+        self.frame = array("H", bytes(2 * ints[_CH]))
+        self.ready = False
+
+    def reset(self):
+        self._reset(self._fe)
+        self.ready = False
+
+    def push(self, samples, start=0, end=-1):
+        taken = self._push(self._fe, samples, start, end)
+        self.ready = self._read(self._fe, self.frame)
+        return taken
+
+    def frame_int8(self, out, divisor=666, zero_point=-128):
+        self._read_s8(self._fe, out, divisor, zero_point)
+        return out
+
+
+def _viper_class():
+    from tinyml import _fe_viper   # noqa: F401  ImportError or SyntaxError without viper
+    return ViperFrontend
+
+
+def Frontend(config, backend=None):
+    """A front end on `backend` ("native", "viper", "python"; None: the first this board runs).
+    ValueError for a damaged config or an unknown or unavailable backend."""
+    problems = []
+    for name in BACKENDS if backend is None else (backend,):
+        try:
+            if name == "native":
+                return _Native(config)
+            if name == "viper":
+                return _viper_class()(config)
+            if name == "python":
+                return PythonFrontend(config)
+            raise ValueError("unknown backend %r; choose one of %s" % (name, ", ".join(BACKENDS)))
+        except (ImportError, SyntaxError, AttributeError) as e:
+            problems.append("%s: %s" % (name, e))
+    raise ValueError("front-end backend not available: " + "; ".join(problems))
+
+
+def available_backends():
+    """Front-end backends this firmware can run, fastest first."""
+    names = ["python"]
+    try:
+        _viper_class()
+        names.insert(0, "viper")
+    except (ImportError, SyntaxError, AttributeError):
+        pass
+    try:
+        from tinyml import _native
+        if hasattr(_native._tinyml, "frontend"):
+            names.insert(0, "native")
+    except ImportError:
+        pass
+    return tuple(names)
+
+
+class PythonFrontend:
     """One stream: push() int16 samples (any array or memoryview of them) in chunks of any size;
     each time the window fills, `frame` (array 'H', num_channels) gets the next frame."""
 
@@ -98,6 +192,8 @@ class Frontend:
             raise ValueError("front end: smoothing_bits below 2 is not supported on the board")
         n, h, ch = ints[_W], ints[_FFT] // 2, ints[_CH]
         self.num_channels = ch
+        self.step = ints[_S]
+        self.ready = False
         self.samples = array("h", bytes(2 * n))
         self.filled = 0
         self.lin = array("h", bytes(2 * ints[_FFT]))   # windowed samples, zero-padded
@@ -114,6 +210,7 @@ class Frontend:
 
     def reset(self):
         self.filled = 0
+        self.ready = False
         for c in range(self.num_channels):
             self.noise_hi[c] = 0
             self.noise_lo[c] = 0
@@ -142,6 +239,10 @@ class Frontend:
             self.filled = n - step
             self.ready = True
         return take
+
+    def frame_int8(self, out, divisor=666, zero_point=-128):
+        """The latest frame as a model's int8 input (int8_of) into out."""
+        return int8_of(self.frame, out, divisor, zero_point)
 
     # --- one frame ---
 
@@ -382,6 +483,68 @@ class Frontend:
             th = (ln >> (16 - scale)) & 0xFFFF
             tl = (ln & (0xFFFF >> scale)) << scale
             out[c] = (th + ((tl + 32768) >> 16)) & 0xFFFF
+
+
+class ViperFrontend(PythonFrontend):
+    """The same stream with every stage in viper (tinyml._fe_viper): the Python here only
+    sequences the stages. Allocates nothing per push."""
+
+    def __init__(self, config, kernels=None):
+        if kernels is None:   # (the tests give a 32-bit twin of the module)
+            from tinyml import _fe_viper as kernels   # ImportError or SyntaxError where there is no viper
+        PythonFrontend.__init__(self, config)
+        ints = self.ints
+        h = ints[_FFT] // 2
+        self._v = kernels
+        self.xre = array("h", bytes(2 * (h + 1)))   # the real spectrum
+        self.xim = array("h", bytes(2 * (h + 1)))
+        self._fb = array("i", (ints[_START], ints[_END] - ints[_START], ints[_CH], 0))
+        self._nr = array("i", (ints[_SB], ints[_EVEN], ints[_ODD], ints[_MIN]))
+
+    def push(self, samples, start=0, end=-1):
+        if end < 0:
+            end = len(samples)
+        n = self.ints[_W]
+        f = self.filled
+        take = n - f
+        if take > end - start:
+            take = end - start
+        copy16 = self._v.copy16
+        copy16(self.samples, f, samples, start, take)
+        self.filled = f + take
+        self.ready = False
+        if self.filled == n:
+            self._frame()
+            step = self.ints[_S]
+            copy16(self.samples, 0, self.samples, step, n - step)
+            self.filled = n - step
+            self.ready = True
+        return take
+
+    def _frame(self):
+        v = self._v
+        ints = self.ints
+        h = ints[_FFT] // 2
+        re = self.re
+        im = self.im
+        tw = self.twiddles
+        shift = v.window(self.samples, self.window, self.lin, ints[_W], ints[_FFT])
+        v.gather(self.lin, self.order, re, im, h, shift)
+        span = 1
+        if self.radix2:
+            v.radix2(re, im, tw, h, 1, h // 2)
+            span = 2
+        while span < h:
+            v.radix4(re, im, tw, h, span, h // (4 * span))
+            span *= 4
+        v.split(re, im, self.split, self.xre, self.xim, h)
+        v.energies(self.xre, self.xim, self.e_hi, self.e_lo, ints[_START], ints[_END])
+        self._fb[3] = shift
+        v.filterbank(self.e_hi, self.e_lo, self.band, self.weight, self.unweight, self.signal, self._fb)
+        v.noise(self.signal, self.noise_hi, self.noise_lo, ints[_CH], self._nr)
+        if ints[_PCAN]:
+            v.pcan(self.signal, self.noise_hi, self.noise_lo, self.lut, ints[_CH], ints[_SNR])
+        v.log(self.signal, self.frame, self.log_lut, ints[_CH], ints[_CB], ints[_SCALE], ints[_LOG])
 
 
 def _energy(eh, el, k, r, i):
