@@ -25,9 +25,15 @@ DEVICE = ROOT / "device"
 NATIVE_MPY = ROOT / "native" / "micropython" / "_tinyml.mpy"
 SHIPPED = "shipped"  # deploy(native_mpy=SHIPPED): the user's build when it suits, else native/prebuilt
 # Stay .py: main.py, boot.py, code.py because the board runs them by name; config.py because
-# users edit it on the board; _viper.py because
-# viper code compiles to machine code, which mpy-cross would need the board's -march for.
-KEEP_SOURCE = {"main.py", "boot.py", "code.py", "config.py", "_viper.py"}
+# users edit it on the board; viper modules (keeps_source) because viper code compiles to
+# machine code, which mpy-cross would need the board's -march for.
+KEEP_SOURCE = {"main.py", "boot.py", "code.py", "config.py"}
+VIPER = b"@micropython.viper"
+
+
+def keeps_source(path: Path) -> bool:
+    """Whether a device .py file goes to the board as source rather than .mpy."""
+    return path.name in KEEP_SOURCE or VIPER in path.read_bytes()
 # In device/ for mip and for freezing, not for the board's filesystem.
 HOST_ONLY = {"package.json", "manifest.py"}
 
@@ -83,7 +89,7 @@ def plan(device_dir: Path, models: list[Path], compile_to_mpy: bool) -> list[Fil
                 or any(p == "__pycache__" or p.startswith(".") for p in rel_parts)):
             continue  # caches and hidden files (tool caches, editor files) stay on the host
         remote = path.relative_to(device_dir).as_posix()
-        if compile_to_mpy and path.suffix == ".py" and path.name not in KEEP_SOURCE:
+        if compile_to_mpy and path.suffix == ".py" and not keeps_source(path):
             remote = remote[:-3] + ".mpy"
             files.append(FileToSend(remote, compile_mpy(path, remote), str(path)))
         else:
