@@ -50,6 +50,12 @@ def sources_sha256() -> str:
     return h.hexdigest()
 
 
+def mip_package() -> str:
+    """native/prebuilt/ARCH/package.json: `mpremote mip install github:OWNER/tinyml/native/prebuilt/ARCH/package.json`
+    puts that architecture's _tinyml.mpy in the board's /lib (the URL is relative to the file)."""
+    return json.dumps({"urls": [["_tinyml.mpy", "_tinyml.mpy"]], "version": f"abi{abi()}"}, indent=2) + "\n"
+
+
 def abi() -> int:
     """The binding's ABI number, as modtinyml.c declares it."""
     m = re.search(r"TINYML_ABI_VERSION\s+\((\d+)", (NATIVE / "micropython" / "modtinyml.c").read_text())
@@ -91,6 +97,7 @@ def build(mpy_dir: Path, progress=print) -> dict:
             out = PREBUILT / arch / "_tinyml.mpy"
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(data)
+            (out.parent / "package.json").write_text(mip_package())
             modules[arch] = {**header, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
             progress(f"built {arch}: {len(data)} bytes, .mpy v{header['mpy_version']}.{header['mpy_sub_version']}")
     manifest = {"abi": abi(), "sources_sha256": sources_sha256(), "micropython": micropython_commit(mpy_dir),

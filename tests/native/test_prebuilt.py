@@ -54,6 +54,16 @@ def test_every_buildable_architecture_is_shipped_and_matches_its_manifest():
     assert "xtensawin" in manifest["not_buildable"]
 
 
+def test_each_architecture_has_a_mip_package_that_installs_its_module():
+    import json
+
+    for arch in natmods.manifest()["modules"]:
+        package = json.loads((natmods.PREBUILT / arch / "package.json").read_text())
+        # mip resolves a relative source against the package.json's own URL and installs into /lib
+        assert package["urls"] == [["_tinyml.mpy", "_tinyml.mpy"]], arch
+        assert package["version"] == f"abi{natmods.abi()}"
+
+
 def test_the_x64_module_loads_in_the_pypi_micropython_and_is_the_abi_the_runtime_needs(tmp_path):
     from mpy import lines_with, run
 
