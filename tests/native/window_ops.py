@@ -175,11 +175,42 @@ def random_conv(rng, depthwise: bool, **geometry_args) -> tuple[Conv, np.ndarray
     return Conv(params, draw(shape), bias, mult, shift, depthwise), draw((g["in_h"], g["in_w"], c))
 
 
+def pair_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """CONV_2D layers conv_s8.c's two-pixel path takes on arm-dsp (TFLite Micro rounding, shifts
+    <= -1, |bias| well below 2^30): 1x1 filters (in place, in_c % 4 of 0 to 3), K % 4 of 0 to
+    3, out_c around a block of 8, odd and even pixel counts, per-tensor and per-channel, the
+    int8 edges, and now and then a bias at the edge of the path's bound."""
+    layers = []
+    while len(layers) < n:
+        layer, x = random_conv(rng, False, max_hw=7, max_c=13)
+        p = layer.params
+        if len(layers) % 3 == 0:
+            kh, kw = 1, 1
+            out_h, pt = window(rng, p["in_h"], 1, p["stride_h"], True)
+            out_w, pl = window(rng, p["in_w"], 1, p["stride_w"], True)
+            p.update(filter_h=1, filter_w=1, out_h=out_h, out_w=out_w, pad_top=pt, pad_left=pl)
+            layer.weights = rng.integers(-128, 128, size=(p["out_c"], p["in_c"])).astype(np.int8)
+        k = p["filter_h"] * p["filter_w"] * p["in_c"]
+        p["rounding"] = 0
+        layer.shift = np.minimum(layer.shift, -1).astype(np.int8)
+        room = (1 << 30) - k * 16384
+        span = int(rng.choice([1 << 10, 1 << 20, room]))
+        layer.bias = rng.integers(-span + 1, span, size=p["out_c"]).astype(np.int32)
+        layers.append((layer, x))
+    return layers
+
+
+def conv_scratch_bytes(filter_h: int, filter_w: int, in_c: int) -> int:
+    """tml_conv_scratch_bytes: two patches as int16, K rounded up to 4, and 4 bytes to align them."""
+    k = filter_h * filter_w * in_c
+    return 4 * ((k + 3) & ~3) + 4
+
+
 def conv_args(layer: Conv, x: np.ndarray) -> tuple[tuple, list, int]:
     """(params, input buffers, scratch bytes) of a conv or depthwise layer for crossrun's
     Machine.kernel: x, weights, bias and multipliers (int32), shifts."""
     p = layer.params
-    scratch = 0 if (p["filter_h"], p["filter_w"]) == (1, 1) else p["filter_h"] * p["filter_w"] * p["in_c"]
+    scratch = conv_scratch_bytes(p["filter_h"], p["filter_w"], p["in_c"])
     inputs = [np.asarray(x, np.int8).reshape(-1), layer.weight_bytes(), layer.bias, layer.mult, layer.shift]
     return tuple(int(p[f]) for f in CONV_FIELDS), inputs, scratch
 
