@@ -115,5 +115,17 @@ def test_pools_add_softmax_match_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, "softmax", k, params)
 
 
+def test_add_fast_path_on_every_int8_pair(machine):
+    """add_s8.c's TFLite Micro path on the core (SMMULR on arm-dsp) against TFLite's arithmetic
+    on all 65,536 input pairs, for a few random scale sets."""
+    rng = np.random.default_rng(13)
+    a, b = window_ops.every_int8_pair()
+    for k in range(3):
+        params = window_ops.add_params_tflm(rng)
+        status, got = machine.kernel("tml_add_s8", tuple(params[f] for f in window_ops.ADD_FIELDS), [a, b], a.size,
+                                     misalign=k)
+        assert status == 0 and np.array_equal(got, window_ops.tflm_add(params, a, b)), (machine.cpu.name, params)
+
+
 def test_conv_variant_is_the_cores_own(machine):
     assert machine.variant() == machine.cpu.variant

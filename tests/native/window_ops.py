@@ -240,6 +240,46 @@ def random_add(rng) -> tuple[dict, np.ndarray, np.ndarray]:
     return params, draw(), draw()
 
 
+def tflm_add(params: dict, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """TFLite Micro's int8 ADD (reference_ops::AddElementwise, TFLite Micro rounding), element by
+    element in int64: what add_s8.c's fast path must equal on every input pair."""
+    def srdhm(x, m):
+        p = x.astype(np.int64) * m
+        nudge = np.where(p >= 0, 1 << 30, 1 - (1 << 30))
+        q = p + nudge
+        return np.where(q >= 0, q >> 31, -((-q) >> 31))  # C division by 2^31: toward zero
+
+    def rdbpot(x, e):
+        mask = (1 << e) - 1
+        return (x >> e) + ((x & mask) > (mask >> 1) + (x < 0))
+
+    def rescale(x, m, s):
+        return rdbpot(srdhm(x, m), -s)
+
+    ls = params["left_shift"]
+    x1 = (a.astype(np.int64) + params["input1_offset"]) << ls
+    x2 = (b.astype(np.int64) + params["input2_offset"]) << ls
+    total = rescale(x1, params["input1_multiplier"], params["input1_shift"]) + \
+        rescale(x2, params["input2_multiplier"], params["input2_shift"])
+    y = rescale(total, params["output_multiplier"], params["output_shift"]) + params["output_zp"]
+    return np.clip(y, params["act_min"], params["act_max"]).astype(np.int8)
+
+
+def every_int8_pair() -> tuple[np.ndarray, np.ndarray]:
+    """All 65,536 (a, b) pairs of int8 values, as two tensors."""
+    v = np.arange(-128, 128, dtype=np.int8)
+    return np.repeat(v, 256), np.tile(v, 256)
+
+
+def add_params_tflm(rng) -> dict:
+    """random_add's scales, TFLite Micro rounding, every int8 pair, left shifts up to 22 now and then."""
+    params, _, _ = random_add(rng)
+    params.update(size=65536, rounding=0)
+    if rng.random() < 0.3:
+        params["left_shift"] = int(rng.integers(0, 23))
+    return params
+
+
 def softmax_params_for(beta: float, input_scale: float, rows: int, depth: int) -> dict:
     """TFLite's PreprocessSoftmaxScaling (5 integer bits) and CalculateInputRadius."""
     from tinyml_host.reference import quantize_multiplier
