@@ -120,7 +120,7 @@ def test_add_fast_path_on_every_int8_pair(machine):
     on all 65,536 input pairs, for a few random scale sets."""
     rng = np.random.default_rng(13)
     a, b = window_ops.every_int8_pair()
-    for k in range(3):
+    for k in range(6):
         params = window_ops.add_params_tflm(rng)
         status, got = machine.kernel("tml_add_s8", tuple(params[f] for f in window_ops.ADD_FIELDS), [a, b], a.size,
                                      misalign=k)
