@@ -32,12 +32,16 @@ static int reads_in_place(const tml_conv_params *p)
     return p->filter_h == 1 && p->filter_w == 1;
 }
 
+/* One size on every core (a binding need not know which path it runs): two patches of K
+ * inputs, K rounded up to 4, as int16, and 4 bytes to align them. arm-dsp uses all of it, 1x1
+ * filters included (pair_stage); the other paths the first K bytes, none for a 1x1 filter. */
 int32_t tml_conv_scratch_bytes(const tml_conv_params *p)
 {
-    if (p == 0 || !tml_conv_shape_ok(p) || reads_in_place(p)) {
+    if (p == 0 || !tml_conv_shape_ok(p)) {
         return 0;
     }
-    return p->filter_h * p->filter_w * p->in_c;
+    const int32_t k = p->filter_h * p->filter_w * p->in_c;
+    return 4 * ((k + 3) & ~3) + 4;
 }
 
 /* Output pixel (oy, ox)'s patch in OHWI order: filter row by filter row, each the in-bounds
@@ -60,14 +64,386 @@ static void gather_patch(const tml_conv_params *p, const int8_t *x, int32_t oy, 
     }
 }
 
+#if TML_PATH_DSP
+/* ---- arm-dsp: two output pixels per pass ----
+ *
+ * The two pixels' patches (A and B) are staged in the scratch as int16, K rounded up to 4: per
+ * group of 4 inputs A's (x0, x2), (x1, x3), then B's, 16 bytes, what SXTB16 and SXTB16 ROR 8
+ * give, so pair_block's LDM loads a group of both pixels and each weight word, split once,
+ * serves both pixels' SMLADs (as CMSIS-NN's two-column kernel does). Requantization by
+ * requant_fast (SMMULR), whose conditions pair_ok checks per layer; other layers take the
+ * fully connected kernel per pixel. */
+
+/* TFLite Micro rounding, every shift <= -1 and |acc| < 2^30: |bias| + K 128 128 (the patch is
+ * raw int8, the input offset folded into the bias) */
+static int pair_ok(const tml_conv_params *p, const int32_t *bias, const int8_t *shift, int32_t k)
+{
+    if (p->rounding != TML_ROUNDING_TFLM) {
+        return 0;
+    }
+    const uint32_t room = (1u << 30) - (uint32_t)k * 16384u;  /* k <= 65535 (checked) */
+    for (int32_t o = 0; o < p->out_c; o++) {
+        const uint32_t b = bias[o] < 0 ? 0u - (uint32_t)bias[o] : (uint32_t)bias[o];
+        if (shift[p->n_channels == 1 ? 0 : o] > -1 || b >= room) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* byte i of patch `which` (0: A, 1: B) in the interleaved int8 staging: 8 bytes per group */
+#define STAGE_AT(which, i) (8 * ((i) >> 2) + 4 * (which) + ((i) & 3))
+
+static TML_NO_LIBCALLS void stage_fill(int8_t *top, int32_t which, int32_t i, int32_t n, int8_t v)
+{
+    for (; n > 0; n--, i++) {
+        top[STAGE_AT(which, i)] = v;
+    }
+}
+
+static TML_NO_LIBCALLS void stage_copy(int8_t *top, int32_t which, int32_t i, const int8_t *src, int32_t n)
+{
+    for (; n > 0 && (i & 3); n--, i++) {
+        top[STAGE_AT(which, i)] = *src++;
+    }
+    for (; n >= 4; n -= 4, i += 4, src += 4) {
+        const uint32_t v = load32(src);
+        memcpy(top + STAGE_AT(which, i), &v, 4);  /* one STR: the staging is word aligned */
+    }
+    for (; n > 0; n--, i++) {
+        top[STAGE_AT(which, i)] = *src++;
+    }
+}
+
+/* Pixel (oy, ox)'s patch (as gather_patch) into the interleaved int8 staging */
+static void stage_patch(const tml_conv_params *p, const int8_t *x, int32_t oy, int32_t ox, int8_t *top,
+                        int32_t which)
+{
+    const int32_t c = p->in_c, row_bytes = p->filter_w * c;
+    const int8_t zp = (int8_t)p->input_zp;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t kx_lo = ix0 < 0 ? -ix0 : 0;
+    const int32_t kx_hi = p->in_w - ix0 < p->filter_w ? p->in_w - ix0 : p->filter_w;
+    int32_t i = 0;
+    for (int32_t ky = 0; ky < p->filter_h; ky++, i += row_bytes) {
+        const int32_t iy = iy0 + ky;
+        if (iy < 0 || iy >= p->in_h) {
+            stage_fill(top, which, i, row_bytes, zp);
+            continue;
+        }
+        stage_fill(top, which, i, kx_lo * c, zp);
+        stage_copy(top, which, i + kx_lo * c, x + (iy * p->in_w + ix0 + kx_lo) * c, (kx_hi - kx_lo) * c);
+        stage_fill(top, which, i + kx_hi * c, (p->filter_w - kx_hi) * c, zp);
+    }
+}
+
+/* The int16 groups of pixels A and B (ng groups, the last zero padded past k) into xs. A 1x1
+ * filter's patches are the input pixels themselves; others are staged as int8 in the upper half
+ * of xs first and widened forward in place: group j's 8 bytes sit at 8 ng + 8 j, at or above
+ * the 16 bytes it becomes (16 j + 16 <= 8 ng + 8 j + 8 for j < ng), and are read before. */
+static TML_NO_LIBCALLS void pair_stage(const tml_conv_params *p, const int8_t *x, int32_t pa, int32_t pb,
+                                       int32_t k, int32_t ng, uint32_t *xs)
+{
+    int32_t nq = k >> 2, t = k & 3;
+    const int8_t *a, *b;
+    int32_t step;
+    if (p->filter_h == 1 && p->filter_w == 1) {
+        const int32_t ow = p->out_w;
+        a = x + ((pa / ow) * p->stride_h * p->in_w + (pa % ow) * p->stride_w) * p->in_c;
+        b = x + ((pb / ow) * p->stride_h * p->in_w + (pb % ow) * p->stride_w) * p->in_c;
+        step = 4;
+    } else {
+        int8_t *top = (int8_t *)(xs + 2 * ng);
+        stage_patch(p, x, pa / p->out_w, pa % p->out_w, top, 0);
+        stage_patch(p, x, pb / p->out_w, pb % p->out_w, top, 1);
+        stage_fill(top, 0, k, 4 * ng - k, 0);
+        stage_fill(top, 1, k, 4 * ng - k, 0);
+        a = top;
+        b = top + 4;
+        step = 8;
+        if (t) {
+            t = 0;
+            nq = ng;  /* the staged tail is already padded */
+        }
+    }
+    int32_t j = 0;
+    for (; j < nq; j++, a += step, b += step, xs += 4) {
+        const uint32_t va = load32(a), vb = load32(b);
+        xs[0] = __sxtb16(va);
+        xs[1] = sxtb16_ror8(va);
+        xs[2] = __sxtb16(vb);
+        xs[3] = sxtb16_ror8(vb);
+    }
+    if (t) {  /* a 1x1 filter's last in_c % 4 inputs: no word load past the pixel */
+        const int32_t a1 = t > 1 ? a[1] : 0, a2 = t > 2 ? a[2] : 0;
+        const int32_t b1 = t > 1 ? b[1] : 0, b2 = t > 2 ? b[2] : 0;
+        xs[0] = (uint32_t)(uint16_t)a[0] | (uint32_t)a2 << 16;
+        xs[1] = (uint32_t)(uint16_t)a1;
+        xs[2] = (uint32_t)(uint16_t)b[0] | (uint32_t)b2 << 16;
+        xs[3] = (uint32_t)(uint16_t)b1;
+    }
+}
+
+
+/* One group of 4 inputs of both pixels against 2 rows (r12, lr their weight words at OFF and
+ * OFF + 4 from r1): r8-r11 A's and B's halfword pairs, r4/r5 row 0 (A, B), r6/r7 row 1 */
+#define PAIR_GROUP(OFF) \
+    "ldm   r0!, {r8, r9, r10, r11}\n" \
+    "ldr   r12, [r1, #" #OFF "]\n" \
+    "ldr   lr, [r1, #" #OFF "+4]\n" \
+    "sxtb16 r3, r12\n" \
+    "smlad r4, r3, r8, r4\n" \
+    "smlad r5, r3, r10, r5\n" \
+    "sxtb16 r12, r12, ror #8\n" \
+    "smlad r4, r12, r9, r4\n" \
+    "smlad r5, r12, r11, r5\n" \
+    "sxtb16 r3, lr\n" \
+    "smlad r6, r3, r8, r6\n" \
+    "smlad r7, r3, r10, r7\n" \
+    "sxtb16 lr, lr, ror #8\n" \
+    "smlad r6, lr, r9, r6\n" \
+    "smlad r7, lr, r11, r7\n"
+
+typedef struct {
+    const uint32_t *xs;    /* 0: the staged groups (word aligned) */
+    const int8_t *w;       /* 4: the block's weights */
+    int32_t nq;            /* 8: groups of 4 inputs, >= 0 */
+    const int32_t *init;   /* 12: the accumulators' start, row r's A at 2 r, B at 2 r + 1 */
+    const int32_t *mult;   /* 16: the block's first row's multiplier and shift */
+    const int8_t *shift;   /* 20 */
+    int32_t qstep;         /* 24: 1 per-channel, 0 per-tensor */
+    int8_t *oa;            /* 28: the block's outputs of pixel A, and B (A's again for a lone pixel) */
+    int8_t *ob;            /* 32 */
+    int32_t zp2;           /* 36: 2 output_zp + 1 */
+    int32_t lo;            /* 40: act_min, act_max */
+    int32_t hi;            /* 44 */
+    int32_t full;          /* 48: act range [-128, 127]: SSAT alone clamps */
+} pair_job;
+
+/* requant_fast's RoundingDivideByPOT(high, right) + zp in three steps: with h = high + (high < 0
+ * ? -1 : 0) and q = h >> (right - 1), it is floor((q + 1) / 2) (nested floors), so
+ * SSAT #8 of (q + 2 zp + 1) ASR 1 gives it plus zp, clamped to int8. A: the accumulator, M the
+ * multiplier, R right - 1, r12 2 zp + 1. */
+#define PAIR_REQUANT(A, M, R) \
+    "lsl   " A ", " A ", #1\n" \
+    "smmulr " A ", " A ", " M "\n" \
+    "add   " A ", " A ", " A ", asr #31\n" \
+    "asr   " A ", " A ", " R "\n" \
+    "add   " A ", " A ", r12\n" \
+    "ssat  " A ", #8, " A ", asr #1\n"
+#define PAIR_CLAMP(A) \
+    "cmp   " A ", r2\n" \
+    "it    lt\n" \
+    "movlt " A ", r2\n" \
+    "cmp   " A ", r3\n" \
+    "it    gt\n" \
+    "movgt " A ", r3\n"
+
+/* A block's 8 rows for both pixels, two rows per pass over the staged groups (two groups per
+ * turn), each pass's four outputs requantized and stored */
+__attribute__((naked, noinline))
+static void pair_block(pair_job *job)
+{
+    (void)job;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
+        "movs  r3, #0\n"
+        "push  {r0, r3}\n"                     /* [sp] the job, [sp, #4] the row pair rp */
+        "10:\n"
+        "ldr   r0, [sp]\n"
+        "ldr   r3, [sp, #4]\n"
+        "ldr   r12, [r0, #12]\n"
+        "add   r12, r12, r3, lsl #4\n"
+        "ldm   r12, {r4, r5, r6, r7}\n"
+        "ldr   r1, [r0, #4]\n"
+        "add   r1, r1, r3, lsl #3\n"            /* rows 2 rp, 2 rp + 1: 8 rp bytes in */
+        "ldr   r2, [r0, #8]\n"
+        "ldr   r0, [r0, #0]\n"
+        "tst   r2, #1\n"
+        "add   r2, r0, r2, lsl #4\n"            /* xs's end */
+        "beq   2f\n"
+        PAIR_GROUP(0)
+        "adds  r1, r1, #32\n"
+        "2:\n"
+        "cmp   r0, r2\n"
+        "beq   4f\n"
+        "3:\n"
+        PAIR_GROUP(0)
+        PAIR_GROUP(32)
+        "adds  r1, r1, #64\n"
+        "cmp   r0, r2\n"
+        "bne   3b\n"
+        "4:\n"
+        "ldr   r0, [sp]\n"
+        "ldr   r3, [sp, #4]\n"
+        "ldr   r1, [r0, #16]\n"
+        "ldr   r2, [r0, #20]\n"
+        "ldr   r12, [r0, #24]\n"
+        "mul   lr, r3, r12\n"
+        "lsl   lr, lr, #1\n"                    /* row 2 rp's constants (row 0's per-tensor) */
+        "ldr   r8, [r1, lr, lsl #2]\n"
+        "ldrsb r9, [r2, lr]\n"
+        "add   lr, lr, r12\n"
+        "ldr   r10, [r1, lr, lsl #2]\n"
+        "ldrsb r11, [r2, lr]\n"
+        "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */
+        "mvn   r11, r11\n"
+        "ldr   r12, [r0, #36]\n"
+        PAIR_REQUANT("r4", "r8", "r9")
+        PAIR_REQUANT("r5", "r8", "r9")
+        PAIR_REQUANT("r6", "r10", "r11")
+        PAIR_REQUANT("r7", "r10", "r11")
+        "ldr   r1, [r0, #48]\n"
+        "cbnz  r1, 5f\n"
+        "ldr   r2, [r0, #40]\n"
+        "ldr   r3, [r0, #44]\n"
+        PAIR_CLAMP("r4")
+        PAIR_CLAMP("r5")
+        PAIR_CLAMP("r6")
+        PAIR_CLAMP("r7")
+        "5:\n"
+        "ldr   r3, [sp, #4]\n"
+        "ldr   r1, [r0, #28]\n"
+        "add   r1, r1, r3, lsl #1\n"
+        "strb  r4, [r1]\n"
+        "strb  r6, [r1, #1]\n"
+        "ldr   r1, [r0, #32]\n"
+        "add   r1, r1, r3, lsl #1\n"
+        "strb  r5, [r1]\n"
+        "strb  r7, [r1, #1]\n"
+        "adds  r3, r3, #1\n"
+        "str   r3, [sp, #4]\n"
+        "cmp   r3, #4\n"
+        "bne   10b\n"
+        "add   sp, sp, #8\n"
+        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+}
+
+/* the last k % 4 weights of a row (t of them at w) as halfword pairs (w0, w2), (w1, 0) */
+static inline void tail_pairs(const int8_t *w, int32_t t, uint32_t *e, uint32_t *o)
+{
+    const int32_t w1 = t > 1 ? w[1] : 0, w2 = t > 2 ? w[2] : 0;
+    *e = (uint32_t)(uint16_t)w[0] | (uint32_t)w2 << 16;
+    *o = (uint32_t)(uint16_t)w1;
+}
+
+/* A row-major row (after the last full block) for both pixels, in C */
+static inline void pair_row(const uint32_t *xs, const int8_t *w, int32_t nq, int32_t t, int32_t *a, int32_t *b)
+{
+    uint32_t sa = (uint32_t)*a, sb = (uint32_t)*b;
+    for (int32_t j = 0; j < nq; j++, xs += 4, w += 4) {
+        const uint32_t v = load32(w), e = __sxtb16(v), o = sxtb16_ror8(v);
+        sa = __smlad(e, xs[0], __smlad(o, xs[1], sa));
+        sb = __smlad(e, xs[2], __smlad(o, xs[3], sb));
+    }
+    if (t) {
+        uint32_t e, o;
+        tail_pairs(w, t, &e, &o);
+        sa = __smlad(e, xs[0], __smlad(o, xs[1], sa));
+        sb = __smlad(e, xs[2], __smlad(o, xs[3], sb));
+    }
+    *a = (int32_t)sa;
+    *b = (int32_t)sb;
+}
+
+static inline int8_t pair_store(int32_t acc, int32_t m, int32_t round, int32_t right, int32_t zp, int32_t lo,
+                                int32_t hi, int full)
+{
+    int32_t high;
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"((int32_t)((uint32_t)acc << 1)), "r"(m));
+    int32_t v = ((int32_t)((uint32_t)high + (uint32_t)round + (uint32_t)(high >> 31)) >> right) + zp;
+    if (full) {
+        return (int8_t)__ssat(v, 8);
+    }
+    v = v < lo ? lo : v;
+    return (int8_t)(v > hi ? hi : v);
+}
+
+/* Requantize rows o .. o + count - 1 of both pixels (acc as pair_job's), A's into oa, B's into
+ * ob when `two` */
+static TML_HOT void pair_finish(const tml_conv_params *p, const int32_t *mult, const int8_t *shift, int32_t o,
+                                int32_t count, const int32_t *acc, int8_t *oa, int8_t *ob, int two)
+{
+    const int32_t zp = p->output_zp, lo = p->act_min, hi = p->act_max;
+    const int full = lo == -128 && hi == 127, per_channel = p->n_channels != 1;
+    for (int32_t r = 0; r < count; r++) {
+        const int32_t i = per_channel ? o + r : 0, m = mult[i], right = -shift[i];
+        const int32_t round = (int32_t)(1u << (right - 1));
+        oa[o + r] = pair_store(acc[2 * r], m, round, right, zp, lo, hi, full);
+        if (two) {
+            ob[o + r] = pair_store(acc[2 * r + 1], m, round, right, zp, lo, hi, full);
+        }
+    }
+}
+
+static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                               const int32_t *mult, const int8_t *shift, int8_t *out, int8_t *scratch)
+{
+    const int32_t k = p->filter_h * p->filter_w * p->in_c, nq = k >> 2, t = k & 3, ng = (k + 3) >> 2;
+    const int32_t n_out = p->out_c, full = n_out & ~(TML_BLOCK_ROWS - 1), pixels = p->out_h * p->out_w;
+    const int32_t qstep = p->n_channels == 1 ? 0 : 1;
+    uint32_t *xs = (uint32_t *)(void *)(scratch + ((0u - (uintptr_t)scratch) & 3u));
+    const uint32_t *xt = xs + 4 * nq;  /* the tail group */
+    int32_t init[2 * TML_BLOCK_ROWS];
+    pair_job job;
+    job.xs = xs;
+    job.nq = nq;
+    job.init = init;
+    job.qstep = qstep;
+    job.zp2 = 2 * p->output_zp + 1;
+    job.lo = p->act_min;
+    job.hi = p->act_max;
+    job.full = p->act_min == -128 && p->act_max == 127;
+    for (int32_t pa = 0; pa < pixels; pa += 2) {
+        const int two = pa + 1 < pixels;
+        int8_t *oa = out + pa * n_out, *ob = two ? oa + n_out : oa;
+        pair_stage(p, x, pa, two ? pa + 1 : pa, k, ng, xs);
+        for (int32_t o = 0; o < full; o += TML_BLOCK_ROWS) {
+            const int8_t *wb = w + o * k;
+            if (t) {
+                const int8_t *wt = wb + 4 * TML_BLOCK_ROWS * nq;
+                for (int32_t r = 0; r < TML_BLOCK_ROWS; r++, wt += t) {
+                    uint32_t e, od;
+                    tail_pairs(wt, t, &e, &od);
+                    init[2 * r] = (int32_t)__smlad(e, xt[0], __smlad(od, xt[1], (uint32_t)bias[o + r]));
+                    init[2 * r + 1] = (int32_t)__smlad(e, xt[2], __smlad(od, xt[3], (uint32_t)bias[o + r]));
+                }
+            } else {
+                for (int32_t r = 0; r < TML_BLOCK_ROWS; r++) {
+                    init[2 * r] = init[2 * r + 1] = bias[o + r];
+                }
+            }
+            job.w = wb;
+            job.mult = mult + o * qstep;
+            job.shift = shift + o * qstep;
+            job.oa = oa + o;
+            job.ob = ob + o;
+            pair_block(&job);
+        }
+        for (int32_t o = full; o < n_out; o++) {
+            int32_t acc[2] = {bias[o], bias[o]};
+            pair_row(xs, w + o * k, nq, t, &acc[0], &acc[1]);
+            pair_finish(p, mult, shift, o, 1, acc, oa, ob, two);
+        }
+    }
+}
+#endif
+
 tml_status tml_conv_s8(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                        const int32_t *mult, const int8_t *shift, int8_t *out, int8_t *scratch)
 {
-    if (p == 0 || x == 0 || w == 0 || bias == 0 || mult == 0 || shift == 0 || out == 0 ||
-        (scratch == 0 && !reads_in_place(p))) {
+    if (p == 0 || x == 0 || w == 0 || bias == 0 || mult == 0 || shift == 0 || out == 0 || scratch == 0) {
         return TML_ERR_NULL;
     }
-    /* p, mult and shift passed tml_conv_check: the patch is a row of the fully connected kernel */
+    /* p, mult and shift passed tml_conv_check */
+#if TML_PATH_DSP
+    if (pair_ok(p, bias, shift, p->filter_h * p->filter_w * p->in_c)) {
+        conv_pairs(p, x, w, bias, mult, shift, out, scratch);
+        return TML_OK;
+    }
+#endif
+    /* the patch is a row of the fully connected kernel */
     tml_fc_params fc;
     fc.n_in = p->filter_h * p->filter_w * p->in_c;
     fc.n_out = p->out_c;

@@ -484,8 +484,8 @@ static mp_obj_t tinyml_prepare_softmax(mp_obj_t params_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(tinyml_prepare_softmax_obj, tinyml_prepare_softmax);
 
-// conv_scratch_bytes(params) -> the bytes of scratch conv() needs (0 for a 1x1 filter, and for
-// params that do not pass the check).
+// conv_scratch_bytes(params) -> the bytes of scratch conv() needs (1x1 filters included: two
+// pixels staged as int16 on arm-dsp; one size on every port), 0 for params that do not pass the check.
 static mp_obj_t tinyml_conv_scratch_bytes(mp_obj_t params_in) {
     tml_conv_params params;
     params_of(params_in, &params, sizeof(params), MP_ERROR_TEXT("params must hold 18 int32 (tml_conv_params)"));

@@ -108,8 +108,8 @@ def tinyml_call(machine, op: tmdl.Op, tensors: list, x: np.ndarray, x2, rounding
                   np.asarray(op.shift, np.int8)]
         if depthwise:
             return lambda: machine.kernel("tml_dwconv_s8", params, inputs, out.size)
-        # tml_conv_scratch_bytes: the gathered patch, none for a 1x1 filter read in place
-        scratch = 0 if (fh, fw) == (1, 1) else fh * fw * ic
+        # tml_conv_scratch_bytes: two patches as int16, K rounded up to 4, and 4 bytes to align them
+        scratch = 4 * ((fh * fw * ic + 3) & ~3) + 4
         return lambda: machine.kernel("tml_conv_s8", params, inputs, out.size, scratch=scratch)
     if op.kind in (tmdl.OP_AVERAGE_POOL_2D, tmdl.OP_MAX_POOL_2D):
         (fh, fw), (sh, sw), (pt, pl) = op.filter, op.stride, op.padding

@@ -75,13 +75,14 @@ def _ptr(a):
 
 
 def _conv(depthwise=False):
-    """A 5x5x4 -> 3x3 SAME stride-2 3x3 layer, per channel, with exactly sized buffers."""
+    """A 5x5x4 -> 3x3 SAME stride-2 3x3 layer, per channel, with exactly sized buffers (scratch:
+    two 36-input patches as int16 and 4 bytes to align them)."""
     out_c = 4 if depthwise else 6
     p = dict(in_h=5, in_w=5, in_c=4, out_h=3, out_w=3, out_c=out_c, filter_h=3, filter_w=3, stride_h=2, stride_w=2,
              pad_top=1, pad_left=1, input_zp=-3, n_channels=out_c, act_min=-128, act_max=127, output_zp=2, rounding=0)
     arrays = dict(x=np.arange(100, dtype=np.int8), w=np.ones(36 if depthwise else 216, np.int8),
                   bias=np.zeros(out_c, np.int32), mult=np.full(out_c, 1 << 30, np.int32), shift=np.zeros(out_c, np.int8),
-                  out=np.zeros(36 if depthwise else 54, np.int8), scratch=None if depthwise else np.zeros(36, np.int8))
+                  out=np.zeros(36 if depthwise else 54, np.int8), scratch=None if depthwise else np.zeros(148, np.int8))
     return window_ops.ConvParams(*(p[f] for f in window_ops.CONV_FIELDS)), arrays
 
 
@@ -112,7 +113,7 @@ def test_conv_checks_name_the_buffer(dll):
     x, out, w, scratch = (a[k].ctypes.data for k in ("x", "out", "w", "scratch"))
     assert _check(call, p, _buffers(a, x=(x, 99))) == (SIZE, BUF_X)
     assert _check(call, p, _buffers(a, out=(out, 53))) == (SIZE, BUF_OUT)
-    assert _check(call, p, _buffers(a, scratch=(scratch, 35))) == (SIZE, BUF_SCRATCH)
+    assert _check(call, p, _buffers(a, scratch=(scratch, 147))) == (SIZE, BUF_SCRATCH)
     assert _check(call, p, _buffers(a, scratch=None)) == (NULL, BUF_SCRATCH)
     assert _check(layer, p, _buffers(a, w=(w, 215))) == (SIZE, BUF_W)
     assert _check(call, p, _buffers(a, w=(w, 215))) == (SIZE, BUF_W)  # a RAM buffer may shrink after prepare
@@ -123,12 +124,15 @@ def test_conv_checks_name_the_buffer(dll):
     assert _check(call, p, _buffers(a, out=(x + 46, 54))) == (OVERLAP, BUF_X)  # x's last 54 bytes
     assert _check(call, p, _buffers(a, out=(x + 100, 54))) == (OK, BUF_NONE)  # just after x (its array is 100)
     assert _check(call, p, _buffers(a, out=(w, 54))) == (OVERLAP, BUF_W)
-    assert _check(call, p, _buffers(a, scratch=(x + 64, 36))) == (OVERLAP, BUF_SCRATCH)
-    assert _check(call, p, _buffers(a, scratch=(out + 18, 36))) == (OVERLAP, BUF_SCRATCH)
+    assert _check(call, p, _buffers(a, scratch=(x + 64, 148))) == (OVERLAP, BUF_SCRATCH)
+    assert _check(call, p, _buffers(a, scratch=(out + 18, 148))) == (OVERLAP, BUF_SCRATCH)
     p.out_h = 2  # SAME needs 3 rows here, VALID 2 without padding
     assert _check(call, p, _buffers(a)) == (SHAPE, BUF_NONE)
     p.out_h, p.filter_h, p.filter_w, p.pad_top, p.pad_left = 3, 1, 1, 0, 0  # 1x1, stride 2: 5 -> 3
-    assert _check(call, p, _buffers(a, scratch=None)) == (OK, BUF_NONE)  # no scratch for 1x1: NULL is fine
+    # a 1x1 filter needs a scratch too now (arm-dsp stages its pixels as int16): 4 x 4 + 4 bytes
+    assert _check(call, p, _buffers(a, scratch=None)) == (NULL, BUF_SCRATCH)
+    assert _check(call, p, _buffers(a, scratch=(scratch, 20))) == (OK, BUF_NONE)
+    assert _check(call, p, _buffers(a, scratch=(scratch, 19))) == (SIZE, BUF_SCRATCH)
 
 
 def test_dwconv_and_elementwise_checks(dll):

@@ -73,6 +73,17 @@ def test_shapes_of_the_mlperf_models_match_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, name, g)
 
 
+def test_conv_pair_path_matches_the_host(machine, host):
+    """conv_s8.c's two-pixel path (arm-dsp; the other cores' fully connected path on the same
+    layers): 1x1 in place and staged patches, every K % 4, partial blocks, odd pixel counts,
+    buffers at every alignment."""
+    for k, (layer, x) in enumerate(window_ops.pair_conv_layers(np.random.default_rng(41), 48)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
+        params, inputs, scratch = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 def test_depthwise_3x3_paths_match_the_host(machine, host):
     """dwconv_s8.c's 3x3 paths (interior runs and edge columns in assembly on arm-dsp, the
     requantization shortcut and its fallback), buffers at every alignment."""
@@ -102,6 +113,18 @@ def test_pools_add_softmax_match_the_host(machine, host):
         status, got = machine.kernel("tml_softmax_s8", tuple(params[f] for f in window_ops.SOFTMAX_FIELDS), [x],
                                      len(want), misalign=k % 4)
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, "softmax", k, params)
+
+
+def test_add_fast_path_on_every_int8_pair(machine):
+    """add_s8.c's TFLite Micro path on the core (SMMULR on arm-dsp) against TFLite's arithmetic
+    on all 65,536 input pairs, for a few random scale sets."""
+    rng = np.random.default_rng(13)
+    a, b = window_ops.every_int8_pair()
+    for k in range(6):
+        params = window_ops.add_params_tflm(rng)
+        status, got = machine.kernel("tml_add_s8", tuple(params[f] for f in window_ops.ADD_FIELDS), [a, b], a.size,
+                                     misalign=k)
+        assert status == 0 and np.array_equal(got, window_ops.tflm_add(params, a, b)), (machine.cpu.name, params)
 
 
 def test_conv_variant_is_the_cores_own(machine):

@@ -79,10 +79,9 @@ def needs(kind: str, p: dict) -> dict:
     """Bytes of each buffer the kernel touches, for params that pass shape_ok."""
     if kind in ("conv", "dwconv"):
         taps = p["filter_h"] * p["filter_w"] * p["in_c"]
-        one_by_one = (p["filter_h"], p["filter_w"]) == (1, 1)
         return dict(x=p["in_h"] * p["in_w"] * p["in_c"], out=p["out_h"] * p["out_w"] * p["out_c"],
                     w=taps if kind == "dwconv" else taps * p["out_c"], bias=4 * p["out_c"], mult=4 * p["n_channels"],
-                    shift=p["n_channels"], scratch=0 if kind == "dwconv" or one_by_one else taps)
+                    shift=p["n_channels"], scratch=0 if kind == "dwconv" else 4 * ((taps + 3) & ~3) + 4)
     if kind in ("avgpool", "maxpool"):
         return dict(x=p["in_h"] * p["in_w"] * p["channels"], out=p["out_h"] * p["out_w"] * p["channels"])
     if kind == "add":

@@ -175,11 +175,42 @@ def random_conv(rng, depthwise: bool, **geometry_args) -> tuple[Conv, np.ndarray
     return Conv(params, draw(shape), bias, mult, shift, depthwise), draw((g["in_h"], g["in_w"], c))
 
 
+def pair_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """CONV_2D layers conv_s8.c's two-pixel path takes on arm-dsp (TFLite Micro rounding, shifts
+    <= -1, |bias| well below 2^30): 1x1 filters (in place, in_c % 4 of 0 to 3), K % 4 of 0 to
+    3, out_c around a block of 8, odd and even pixel counts, per-tensor and per-channel, the
+    int8 edges, and now and then a bias at the edge of the path's bound."""
+    layers = []
+    while len(layers) < n:
+        layer, x = random_conv(rng, False, max_hw=7, max_c=13)
+        p = layer.params
+        if len(layers) % 3 == 0:
+            kh, kw = 1, 1
+            out_h, pt = window(rng, p["in_h"], 1, p["stride_h"], True)
+            out_w, pl = window(rng, p["in_w"], 1, p["stride_w"], True)
+            p.update(filter_h=1, filter_w=1, out_h=out_h, out_w=out_w, pad_top=pt, pad_left=pl)
+            layer.weights = rng.integers(-128, 128, size=(p["out_c"], p["in_c"])).astype(np.int8)
+        k = p["filter_h"] * p["filter_w"] * p["in_c"]
+        p["rounding"] = 0
+        layer.shift = np.minimum(layer.shift, -1).astype(np.int8)
+        room = (1 << 30) - k * 16384
+        span = int(rng.choice([1 << 10, 1 << 20, room]))
+        layer.bias = rng.integers(-span + 1, span, size=p["out_c"]).astype(np.int32)
+        layers.append((layer, x))
+    return layers
+
+
+def conv_scratch_bytes(filter_h: int, filter_w: int, in_c: int) -> int:
+    """tml_conv_scratch_bytes: two patches as int16, K rounded up to 4, and 4 bytes to align them."""
+    k = filter_h * filter_w * in_c
+    return 4 * ((k + 3) & ~3) + 4
+
+
 def conv_args(layer: Conv, x: np.ndarray) -> tuple[tuple, list, int]:
     """(params, input buffers, scratch bytes) of a conv or depthwise layer for crossrun's
     Machine.kernel: x, weights, bias and multipliers (int32), shifts."""
     p = layer.params
-    scratch = 0 if (p["filter_h"], p["filter_w"]) == (1, 1) else p["filter_h"] * p["filter_w"] * p["in_c"]
+    scratch = conv_scratch_bytes(p["filter_h"], p["filter_w"], p["in_c"])
     inputs = [np.asarray(x, np.int8).reshape(-1), layer.weight_bytes(), layer.bias, layer.mult, layer.shift]
     return tuple(int(p[f]) for f in CONV_FIELDS), inputs, scratch
 
@@ -207,6 +238,46 @@ def random_add(rng) -> tuple[dict, np.ndarray, np.ndarray]:
                   act_min=act[0], act_max=act[1], rounding=int(rng.integers(2)))
     draw = lambda: rng.integers(-128, 128, size=size).astype(np.int8)  # noqa: E731
     return params, draw(), draw()
+
+
+def tflm_add(params: dict, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """TFLite Micro's int8 ADD (reference_ops::AddElementwise, TFLite Micro rounding), element by
+    element in int64: what add_s8.c's fast path must equal on every input pair."""
+    def srdhm(x, m):
+        p = x.astype(np.int64) * m
+        nudge = np.where(p >= 0, 1 << 30, 1 - (1 << 30))
+        q = p + nudge
+        return np.where(q >= 0, q >> 31, -((-q) >> 31))  # C division by 2^31: toward zero
+
+    def rdbpot(x, e):
+        mask = (1 << e) - 1
+        return (x >> e) + ((x & mask) > (mask >> 1) + (x < 0))
+
+    def rescale(x, m, s):
+        return rdbpot(srdhm(x, m), -s)
+
+    ls = params["left_shift"]
+    x1 = (a.astype(np.int64) + params["input1_offset"]) << ls
+    x2 = (b.astype(np.int64) + params["input2_offset"]) << ls
+    total = rescale(x1, params["input1_multiplier"], params["input1_shift"]) + \
+        rescale(x2, params["input2_multiplier"], params["input2_shift"])
+    y = rescale(total, params["output_multiplier"], params["output_shift"]) + params["output_zp"]
+    return np.clip(y, params["act_min"], params["act_max"]).astype(np.int8)
+
+
+def every_int8_pair() -> tuple[np.ndarray, np.ndarray]:
+    """All 65,536 (a, b) pairs of int8 values, as two tensors."""
+    v = np.arange(-128, 128, dtype=np.int8)
+    return np.repeat(v, 256), np.tile(v, 256)
+
+
+def add_params_tflm(rng) -> dict:
+    """random_add's scales, TFLite Micro rounding, every int8 pair, left shifts up to 22 now and then."""
+    params, _, _ = random_add(rng)
+    params.update(size=65536, rounding=0)
+    if rng.random() < 0.3:
+        params["left_shift"] = int(rng.integers(0, 23))
+    return params
 
 
 def softmax_params_for(beta: float, input_scale: float, rows: int, depth: int) -> dict:
