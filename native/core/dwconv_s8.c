@@ -475,6 +475,7 @@ static TML_INLINE void dw_group_pixels(const dw_layer *d, const tap_w *wq, const
     const int32_t ch = d->ch, fw = p->filter_w, row_step = d->row_step;
     const uint32_t acc0[4] = {(uint32_t)bias[c], (uint32_t)bias[c + 1], (uint32_t)bias[c + 2], (uint32_t)bias[c + 3]};
     uint32_t corr[4];  /* set with corr_lo, corr_hi: the filter rows it is for */
+    corr[0] = corr[1] = corr[2] = corr[3] = 0;  /* GCC -O3 cannot tell it is set before use; 4 stores, not a memset call */
     int32_t corr_lo = -1, corr_hi = -1;
 #if TML_PATH_DSP
     /* the interior of each row of a 3x3 filter in one call; each edge column too, with its

@@ -372,7 +372,7 @@ def ad01_table(console, args, cpus, rows) -> None:
     from tinyml_host.tmdl import TmdlModel
 
     # the sections an invoke reads, for the weights-in-flash column (boards.json flash_read)
-    ad01 = TmdlModel([bench_layer(a, b)[0] for a, b in zip(AD01_WIDTHS, AD01_WIDTHS[1:])], 1.0, 0, 1.0, 0)
+    ad01 = TmdlModel.dense([bench_layer(a, b)[0] for a, b in zip(AD01_WIDTHS, AD01_WIDTHS[1:])], 1.0, 0, 1.0, 0)
     facts = boards_mod.load()
     result = []
     t = Table(title=f"AD01 (MLPerf Tiny anomaly detection, {len(layers)} dense layers, {macs:,} MACs): "

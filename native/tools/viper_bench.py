@@ -161,7 +161,7 @@ def synthetic_models() -> dict[str, list]:
 def tmdl_of(layers):
     from tinyml_host.tmdl import TmdlModel
 
-    return TmdlModel(layers=layers, input_scale=0.05, input_zp=-3, output_scale=0.1, output_zp=-3)
+    return TmdlModel.dense(layers, input_scale=0.05, input_zp=-3, output_scale=0.1, output_zp=-3)
 
 
 def real_models() -> dict:
