@@ -1,0 +1,170 @@
+"""Keyword spotting accuracy on the Free Spoken Digit Dataset (ten digits, three speakers),
+measured the way issue 22 states its goals, written as a table:
+
+- own voice: per speaker, trained on recordings 0-34 of each digit, tested on 35-49;
+- other voices: each speaker held out in turn, trained on the other two (plus, with
+  --espeak N, N synthetic espeak-ng voices saying the digits).
+
+Each row: float and int8 accuracy (int8 through the .tmdl's integer arithmetic on the front
+end's int8 input, as the board computes it), size. Both front ends (kws.FRONTENDS) unless
+--frontend picks one. Features (of every clip and its augmented copies) are cached under
+out/cache, so a second run trains only.
+
+    PYTHONPATH=host python -m tinyml_host.kws_bench --out out/kws_bench [--espeak 40] [--copies 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import audio, features, kws, speech_synth
+
+ROOT = Path(__file__).resolve().parents[2]
+FSDD = ROOT.parent / "shared" / "audio" / "fsdd" / "recordings"
+CACHE = ROOT / "out" / "cache"
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+OWN_TRAIN = 35   # recordings 0..34 of each digit train, 35..49 test
+
+
+def _features_one(args):
+    clip, config = args
+    return features.microfrontend(clip, config)
+
+
+def frames_parallel(clips, config, workers: int) -> np.ndarray:
+    if workers <= 1:
+        return kws.frames(clips, config)
+    from multiprocessing import get_context
+
+    with get_context("fork").Pool(workers) as pool:  # forked before TensorFlow is imported
+        return np.stack(pool.map(_features_one, [(c, config) for c in clips], chunksize=32))
+
+
+def corpus(espeak: int, copies: int, seed: int):
+    """Clips (FSDD, then synthetic), their digit, speaker, index, and `copies` augmented copies each."""
+    ds = audio.load(FSDD)
+    clips, digit, speaker, index = [], [], [], []
+    for c in ds.clips:
+        clips.append(kws.fit_clip(c.audio))
+        digit.append(int(c.label))
+        speaker.append(c.speaker)
+        index.append(int(c.path.stem.split("_")[2]))
+    if espeak:
+        for k, (voice, variant, speed, pitch) in enumerate(speech_synth.speakers(espeak, seed)):
+            for d, word in enumerate(DIGITS):
+                rate, x = speech_synth.speak(word, voice, variant, speed, pitch)
+                clips.append(kws.fit_clip(audio.resample(x, rate)))
+                digit.append(d)
+                speaker.append(f"espeak{k}")
+                index.append(0)
+    noise = [kws.synthetic_noise(60.0, seed)]
+    rng = np.random.default_rng(seed)
+    a = kws.Augment(copies=copies)
+    augmented = [[kws.augment(x, rng, noise, a) for _ in range(copies)] for x in clips]
+    return clips, np.array(digit), np.array(speaker), np.array(index), augmented
+
+
+def cached_frames(frontend: str, clips, augmented, key: str, workers: int):
+    path = CACHE / f"kws_bench-{frontend}-{key}.npz"
+    if path.exists():
+        z = np.load(path)
+        return z["plain"], z["augmented"]
+    config = kws.FRONTENDS[frontend]
+    plain = frames_parallel(clips, config, workers)
+    flat = [x for copies in augmented for x in copies]
+    aug = frames_parallel(flat, config, workers).reshape(len(clips), len(augmented[0]), *plain.shape[1:]) \
+        if flat else np.zeros((len(clips), 0, *plain.shape[1:]), np.uint16)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, plain=plain, augmented=aug)
+    return plain, aug
+
+
+def run_one(frontend, plain, aug, y, train_mask, test_mask, hidden, epochs, seed):
+    from . import gesture, tmdl
+
+    x_train = np.concatenate([plain[train_mask]] + [aug[train_mask, k] for k in range(aug.shape[1])])
+    y_train = np.concatenate([y[train_mask]] * (1 + aug.shape[1]))
+    model = kws.fit(kws.build_dnn(x_train[0].size, 10, hidden, seed=seed), kws.model_input(x_train), y_train,
+                    epochs, seed)
+    x_test = kws.model_input(plain[test_mask])
+    float_acc = gesture.accuracy(model.predict(x_test, verbose=0, batch_size=256), y[test_mask])
+    rng = np.random.default_rng(seed)
+    rep = kws.model_input(x_train[rng.choice(len(x_train), min(500, len(x_train)), replace=False)])
+    data, m, encoded = gesture.int8_model(model, rep)
+    params = kws.frontend_params(frontend, m.input_scale, m.input_zp)
+    int8_acc = gesture.accuracy(kws.int8_scores(m, plain[test_mask], params), y[test_mask])
+    return {"float_accuracy": float_acc, "int8_accuracy": int8_acc, "tmdl_bytes": len(tmdl.encode(m)),
+            "params": int(model.count_params()), "train_clips": int(len(x_train)), "test_clips": int(test_mask.sum())}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="out/kws_bench")
+    p.add_argument("--frontend", choices=list(kws.FRONTENDS), action="append")
+    p.add_argument("--espeak", type=int, default=0, help="synthetic voices added to the other-voices training")
+    p.add_argument("--copies", type=int, default=2, help="augmented copies of each training clip")
+    p.add_argument("--hidden", default=",".join(map(str, kws.HIDDEN)))
+    p.add_argument("--epochs", type=int, default=kws.EPOCHS)
+    p.add_argument("--workers", type=int, default=1, help="processes computing features")
+    p.add_argument("--only", choices=["own", "other"], help="one of the two experiments")
+    p.add_argument("--seed", type=int, default=kws.SEED)
+    args = p.parse_args(argv)
+    if not FSDD.is_dir():
+        raise SystemExit(f"no FSDD recordings at {FSDD}: the benchmark needs them")
+    hidden = tuple(int(h) for h in args.hidden.split(","))
+    t0 = time.time()
+    clips, y, speaker, index, augmented = corpus(args.espeak, args.copies, args.seed)
+    # what decides the clips and their features; not the rest of kws.py, which trains
+    import inspect
+
+    decides = [inspect.getsource(f) for f in (kws.fit_clip, kws.augment, kws.synthetic_noise, audio.resample)]
+    key = hashlib.sha256(repr((args.espeak, args.copies, args.seed, repr(kws.Augment()), decides,
+                               Path(features.__file__).read_bytes())).encode()).hexdigest()[:12]
+    fsdd = ~np.char.startswith(speaker.astype(str), "espeak")
+    people = sorted(set(speaker[fsdd]))
+    rows = []
+    for frontend in args.frontend or list(kws.FRONTENDS):
+        plain, aug = cached_frames(frontend, clips, augmented, key, args.workers)
+        print(f"{frontend}: features ready ({time.time() - t0:.0f} s)", flush=True)
+        for who in people:
+            if args.only in (None, "own"):
+                mine = speaker == who
+                r = run_one(frontend, plain, aug, y, mine & (index < OWN_TRAIN), mine & (index >= OWN_TRAIN),
+                            hidden, args.epochs, args.seed)
+                rows.append({"frontend": frontend, "experiment": "own voice", "speaker": who, **r})
+                print(rows[-1], flush=True)
+            if args.only in (None, "other"):
+                r = run_one(frontend, plain, aug, y, speaker != who, speaker == who, hidden, args.epochs, args.seed)
+                rows.append({"frontend": frontend, "experiment": "other voices", "speaker": who, **r})
+                print(rows[-1], flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    setup = {"hidden": list(hidden), "epochs": args.epochs, "copies": args.copies, "espeak_voices": args.espeak,
+             "seed": args.seed, "seconds": round(time.time() - t0)}
+    (out / "kws_bench.json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=1) + "\n")
+    lines = [f"FSDD ten digits, DNN {'-'.join(map(str, hidden))}, {args.copies} augmented copies, "
+             f"{args.espeak} espeak-ng voices added to other-voices training, {args.epochs} epochs", "",
+             "| front end | experiment | test speaker | float | int8 | .tmdl bytes |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['frontend']} | {r['experiment']} | {r['speaker']} | {r['float_accuracy']:.1%} | "
+                     f"{r['int8_accuracy']:.1%} | {r['tmdl_bytes']} |")
+    for frontend in args.frontend or list(kws.FRONTENDS):
+        for exp in ("own voice", "other voices"):
+            sel = [r for r in rows if r["frontend"] == frontend and r["experiment"] == exp]
+            if sel:
+                lines.append(f"| {frontend} | {exp} | mean | {np.mean([r['float_accuracy'] for r in sel]):.1%} | "
+                             f"{np.mean([r['int8_accuracy'] for r in sel]):.1%} | |")
+    (out / "kws_bench.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    main()
