@@ -127,8 +127,8 @@ def print_result(r: dict, model_path, data_dir, console=None):
 
     console = console or Console()
     what = "clips" if r["kind"] == "audio" else "windows"
-    console.print(f"{model_path} on {data_dir}: accuracy {r['accuracy']:.1%} over {r['examples']} {what} "
-                  "(int8, integer arithmetic)")
+    print(f"{model_path} on {data_dir}: accuracy {r['accuracy']:.1%} over {r['examples']} {what} "
+          "(int8, integer arithmetic)")  # one line, never wrapped: scripts grep it
     table = Table(title="confusion (rows true, columns predicted)")
     table.add_column("class")
     table.add_column("accuracy", justify="right")
