@@ -166,3 +166,89 @@ def kws_run() -> Path:
         shutil.rmtree(folder, ignore_errors=True)
         tmp.replace(folder)
     return folder
+
+
+RANDOM_CNN_COUNT = 12
+
+
+def cnn_recipe(index: int) -> dict:
+    """The layers of random CNN number `index`: input (h, w, c), then a list of blocks, each
+    (kind, options) with kind conv, depthwise, avgpool, maxpool or residual (a SAME stride-1
+    convolution added to its own input), then a dense head (with or without softmax), and
+    whether weights are per channel. Odd sizes, both paddings and strides 1 and 2 all occur
+    over the recipes (test_graphs.py checks)."""
+    rng = np.random.default_rng(5000 + index)
+    h, w, c = int(rng.integers(5, 14)), int(rng.integers(4, 12)), int(rng.integers(1, 5))
+    blocks = []
+    size = min(h, w)
+    for _ in range(int(rng.integers(2, 5))):
+        kind = str(rng.choice(["conv", "depthwise", "avgpool", "maxpool", "residual"]))
+        k = int(rng.integers(1, 4)) if kind != "residual" else 3
+        stride = int(rng.integers(1, 3)) if kind != "residual" else 1
+        padding = str(rng.choice(["same", "valid"])) if kind != "residual" else "same"
+        if padding == "valid" and size - k + 1 < 2:
+            padding = "same"
+        if kind in ("avgpool", "maxpool"):
+            k = max(k, 2)
+            padding = "same" if size < k + 1 else padding
+        act = str(rng.choice(["relu", "relu6", "linear"]))
+        blocks.append((kind, {"k": k, "stride": stride, "padding": padding, "act": act,
+                              "filters": int(rng.integers(2, 10))}))
+        size = (size + stride - 1) // stride if padding == "same" else (size - k + stride) // stride
+    head = {"classes": int(rng.integers(2, 7)), "softmax": bool(index % 2)}
+    return {"input": (h, w, c), "blocks": blocks, "head": head, "per_channel": index % 3 != 0}
+
+
+def _cnn_keras(recipe: dict, seed: int):
+    import tensorflow as tf
+
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(seed)
+    act = {"relu": "relu", "relu6": tf.nn.relu6, "linear": None}
+    bias = tf.keras.initializers.RandomNormal(0, 0.3)
+    x = inp = tf.keras.Input(shape=recipe["input"], batch_size=1)  # batch 1: Flatten is a plain RESHAPE
+    for kind, o in recipe["blocks"]:
+        if kind == "conv":
+            x = L.Conv2D(o["filters"], o["k"], o["stride"], o["padding"], activation=act[o["act"]],
+                         bias_initializer=bias)(x)
+        elif kind == "depthwise":
+            x = L.DepthwiseConv2D(o["k"], o["stride"], o["padding"], activation=act[o["act"]],
+                                  bias_initializer=bias)(x)
+        elif kind == "avgpool":
+            x = L.AveragePooling2D(o["k"], o["stride"], o["padding"])(x)
+        elif kind == "maxpool":
+            x = L.MaxPooling2D(o["k"], o["stride"], o["padding"])(x)
+        else:
+            branch = L.Conv2D(x.shape[-1], 3, 1, "same", activation=act[o["act"]], bias_initializer=bias)(x)
+            x = L.Add()([x, branch])
+    x = L.Flatten()(x)
+    x = L.Dense(recipe["head"]["classes"], activation="softmax" if recipe["head"]["softmax"] else None,
+                bias_initializer=bias)(x)
+    return tf.keras.Model(inp, x)
+
+
+def random_cnn_tflite(index: int) -> bytes:
+    """Random CNN number `index` (cnn_recipe) made by the real TFLite converter: full int8 with
+    a representative dataset, int8 input and output, cached under out/cache. A test generator
+    for every .tmdl operator (the device side uses it too)."""
+    def make():
+        import tensorflow as tf
+
+        from tinyml_host.train import _converter_log
+
+        recipe = cnn_recipe(index)
+        model = _cnn_keras(recipe, index)
+        rng = np.random.default_rng(index)
+        rep = (rng.standard_normal((32,) + recipe["input"]) * rng.uniform(0.5, 3)).astype(np.float32)
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([r[None]] for r in rep)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        if not recipe["per_channel"]:
+            converter._experimental_disable_per_channel = True
+        with _converter_log():
+            return converter.convert()
+
+    return _cached(f"cnn{index:02d}-{_source_digest(__file__)}.tflite", make)

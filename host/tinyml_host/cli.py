@@ -42,9 +42,23 @@ def cmd_export(args):
 
     model = export.export(args.model, args.output, rounding=args.rounding, vectors=args.vectors)
     size = Path(args.output).stat().st_size
-    shape = "->".join([str(model.input_size)] + [str(l.shape[0]) for l in model.layers])
-    print(f"wrote {args.output}: {shape}, {size} bytes, rounding {model.rounding}, "
-          f"{len(model.vectors_in)} golden vectors (format version {tmdl.VERSION})")
+    print(f"wrote {args.output}: {_describe(model)}, {size} bytes, arena {model.arena_bytes} bytes, "
+          f"rounding {model.rounding}, {len(model.vectors_in)} golden vectors (format version {tmdl.VERSION})")
+
+
+def _describe(model) -> str:
+    """A dense chain as its widths (1->16->16->1), any other graph as its operator counts."""
+    from collections import Counter
+
+    from . import tmdl
+
+    kinds = [op.kind for op in model.ops]
+    if set(kinds[:-1]) == {tmdl.OP_FULLY_CONNECTED} and kinds[-1] in (tmdl.OP_FULLY_CONNECTED, tmdl.OP_SOFTMAX):
+        widths = "->".join([str(model.input_size)] + [str(l.shape[0]) for l in model.layers])
+        return widths + (" softmax" if model.softmax else "")
+    counts = Counter(op.name for op in model.ops)
+    shape = "x".join(map(str, model.tensors[0].shape))
+    return f"{shape} -> {model.output_size}, " + ", ".join(f"{name} x{n}" for name, n in counts.items())
 
 
 def cmd_sim(args):

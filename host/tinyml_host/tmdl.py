@@ -1,11 +1,13 @@
 """The .tmdl file format: the one contract between host and device (docs/format.md).
 
-This module is the host's only reader and writer of it. The device's reader is
-device/lib/tinyml/model.py; tests keep the two in agreement.
+Version 4 describes a graph: tensors (shape, zero point, place in the arena), then operators in
+the order they run, each with its constants. This module is the host's only reader and writer
+of it; the device's reader is device/lib/tinyml/reader.py, and tests keep the two in agreement.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"TMDL"
-VERSION = 3
+VERSION = 4
 
 # The rounding of TFLite's requantization, stored as a code in the header's rounding byte.
 # The codes are the C core's TML_ROUNDING_* (native/core/tinyml.h); the device passes the
@@ -22,24 +24,42 @@ ROUNDING_TFLM = 0     # TFLite Micro / CMSIS-NN: double rounding
 ROUNDING_LITERT = 1   # LiteRT reference kernels / XNNPACK: single rounding
 ROUNDING = {"tflm": ROUNDING_TFLM, "litert": ROUNDING_LITERT}
 
-FLAG_SOFTMAX = 0x01           # apply softmax (in float, after dequantization) to the output
 FLAG_FLOAT_INPUT = 0x02       # the .tflite took float input through a QUANTIZE op
 FLAG_FLOAT_OUTPUT = 0x04      # the .tflite gave float output through a DEQUANTIZE op
-KNOWN_FLAGS = 0x07
+KNOWN_FLAGS = 0x06            # 0x01 (version 3's float softmax) is gone: SOFTMAX is an operator
 
-LAYER_FULLY_CONNECTED = 0     # the layer table's kind byte
+# Operator kinds: the op table's kind byte (docs/format.md, "Operators").
+OP_FULLY_CONNECTED = 0
+OP_CONV_2D = 1
+OP_DEPTHWISE_CONV_2D = 2
+OP_AVERAGE_POOL_2D = 3
+OP_MAX_POOL_2D = 4
+OP_ADD = 5
+OP_SOFTMAX = 6
+OP_NAMES = {OP_FULLY_CONNECTED: "FULLY_CONNECTED", OP_CONV_2D: "CONV_2D",
+            OP_DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D", OP_AVERAGE_POOL_2D: "AVERAGE_POOL_2D",
+            OP_MAX_POOL_2D: "MAX_POOL_2D", OP_ADD: "ADD", OP_SOFTMAX: "SOFTMAX"}
+MATRIX_OPS = (OP_FULLY_CONNECTED, OP_CONV_2D)     # weights [out, K] in the blocks-of-8 layout
+WEIGHTED_OPS = MATRIX_OPS + (OP_DEPTHWISE_CONV_2D,)
+WINDOW_OPS = (OP_CONV_2D, OP_DEPTHWISE_CONV_2D, OP_AVERAGE_POOL_2D, OP_MAX_POOL_2D)
+ADD_PARAMS = 8        # int32: in1 mult, in1 shift, in2 mult, in2 shift, out mult, out shift, left shift, 0
+SOFTMAX_PARAMS = 4    # int32: input multiplier, input left shift, diff_min, 0
+NO_TENSOR = 0xFFFF    # an op's second input when it has one input
 
-# The layer table's weight layout code (docs/format.md, "Weight layout"). The only one: rows in
-# blocks of BLOCK_ROWS, each block walked 4 inputs at a time, so that one weight pointer serves
-# every row of a block and a 32-bit load holds 4 weights of one row (native/core/tinyml.h).
-LAYOUT_BLOCKS8 = 1
+# The weight layout of FULLY_CONNECTED and CONV_2D matrices (docs/format.md, "Weight layout"):
+# rows in blocks of BLOCK_ROWS, each block walked 4 inputs at a time, so that one weight
+# pointer serves every row of a block and a 32-bit load holds 4 weights of one row.
 BLOCK_ROWS = 8
+ALIGN = 4             # every section and every tensor in the arena starts at a multiple of 4
 
 HEADER = struct.Struct("<4sHBBII")         # magic, version, rounding, flags, body length, crc32
 CRC_START = 4                              # the CRC covers header bytes 4..11, then the body
-MODEL = struct.Struct("<HHHHfifi")         # layers, vectors, in size, out size, in scale, in zp,
-                                           # out scale, out zp
-LAYER = struct.Struct("<HHHbbbBH")         # in, out, quant channels, act min, act max, out zp, kind, layout
+MODEL = struct.Struct("<HHHHIfifi")        # ops, tensors, vectors, reserved, arena bytes,
+                                           # in scale, in zp, out scale, out zp
+TENSOR = struct.Struct("<HHHbBI")          # h, w, c, zero point, reserved, arena offset
+OP = struct.Struct("<BBHHHHbbHHHHHHII")    # kind, reserved, quant channels, input, input 2, output,
+                                           # act min, act max, filter h, w, stride h, w, pad top,
+                                           # left, constants offset (from the file's start), length
 
 
 def checksum(header_fields: bytes, body: bytes) -> int:
@@ -59,7 +79,7 @@ def weight_order(n_out: int, n_in: int) -> np.ndarray:
     rows one after another (4 bytes each), then the last n_in % 4 inputs of each row in turn;
     the rows after the last full block in row-major order."""
     full = n_out // BLOCK_ROWS * BLOCK_ROWS
-    quads, tail = n_in // 4 * 4, n_in % 4
+    quads = n_in // 4 * 4
     idx = np.arange(n_out * n_in).reshape(n_out, n_in)
     parts = []
     for b in range(0, full, BLOCK_ROWS):
@@ -84,14 +104,19 @@ def deinterleave(data: bytes, n_out: int, n_in: int) -> np.ndarray:
     return w.reshape(n_out, n_in)
 
 
+def _pad(n: int) -> int:
+    return n + (-n % ALIGN)
+
+
 def section_sizes(n_in: int, n_out: int, n_channels: int) -> tuple[int, int, int, int]:
-    """Bytes of a layer's bias, multipliers, shifts and weights sections, padding included."""
-    return 4 * n_out, 4 * n_channels, n_channels + (-n_channels % 4), n_in * n_out + (-(n_in * n_out) % 4)
+    """Bytes of a matrix op's bias, multipliers, shifts and weights sections, padding included."""
+    return 4 * n_out, 4 * n_channels, _pad(n_channels), _pad(n_in * n_out)
 
 
 @dataclass
 class Layer:
-    """One int8 fully connected layer, ready for integer-only evaluation.
+    """One int8 fully connected layer, ready for integer-only evaluation: the payload of a
+    FULLY_CONNECTED op, and what dense code (compress, estimate, the C tests) works with.
 
     bias already holds bias - input_zp * sum(weights of the row), so a kernel computes
     acc = bias[o] + sum(w[o, i] * x[i]) with no per-element offset.
@@ -111,58 +136,207 @@ class Layer:
 
 
 @dataclass
+class Tensor:
+    """An int8 activation tensor, NHWC with batch 1 (a vector is 1 x 1 x n)."""
+
+    shape: tuple[int, int, int]   # h, w, c
+    zero_point: int
+    offset: int = 0               # where it lies in the arena (plan_arena)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass
+class Op:
+    """One operator. Which fields it uses depends on its kind (docs/format.md, "Operators"):
+
+    FULLY_CONNECTED, CONV_2D: weights int8 [out, K] row-major (K = inputs, or filter_h x
+    filter_w x in_c in TFLite's OHWI order), bias int32 [out] with the input offset folded in
+    (padded positions of a convolution count as the input zero point), multiplier int32 and
+    shift int8 [1 or out]. DEPTHWISE_CONV_2D: weights int8 [filter_h, filter_w, c], bias
+    int32 [c] as TFLite has it (not folded), multiplier, shift [1 or c]. AVERAGE_POOL_2D,
+    MAX_POOL_2D: no constants. ADD: params int32 [ADD_PARAMS]. SOFTMAX: params int32
+    [SOFTMAX_PARAMS]."""
+
+    kind: int
+    inputs: tuple[int, ...]
+    output: int
+    act_min: int = -128
+    act_max: int = 127
+    filter: tuple[int, int] = (0, 0)
+    stride: tuple[int, int] = (0, 0)
+    padding: tuple[int, int] = (0, 0)   # top, left
+    weights: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    multiplier: np.ndarray | None = None
+    shift: np.ndarray | None = None
+    params: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        return OP_NAMES.get(self.kind, f"kind {self.kind}")
+
+    @property
+    def channels(self) -> int:
+        """Quantization channels: 1 (per-tensor) or the output channels; 0 without weights."""
+        return 0 if self.multiplier is None else len(self.multiplier)
+
+    def constants(self) -> bytes:
+        """The op's constants section, padded to 4 bytes (docs/format.md)."""
+        if self.kind in WEIGHTED_OPS:
+            w = (interleave(self.weights) if self.kind in MATRIX_OPS
+                 else np.ascontiguousarray(self.weights, "i1").tobytes())
+            return b"".join(_pad_bytes(s) for s in (np.asarray(self.bias, "<i4").tobytes(),
+                                                     np.asarray(self.multiplier, "<i4").tobytes(),
+                                                     np.asarray(self.shift, "i1").tobytes(), w))
+        if self.kind in (OP_ADD, OP_SOFTMAX):
+            return np.asarray(self.params, "<i4").tobytes()
+        return b""
+
+
+def _pad_bytes(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % ALIGN)
+
+
+@dataclass
 class TmdlModel:
-    layers: list[Layer]
+    """A graph of int8 operators over tensors. Tensor 0 is the model's input, the last tensor
+    its output; ops run in list order; arena_bytes holds every tensor at its offset."""
+
+    ops: list[Op]
+    tensors: list[Tensor]
     input_scale: float
     input_zp: int
     output_scale: float
     output_zp: int
     rounding: str = "tflm"
-    softmax: bool = False
     float_input: bool = False
     float_output: bool = False
     vectors_in: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
     vectors_out: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
+    arena_bytes: int = 0
+
+    @classmethod
+    def dense(cls, layers: list[Layer], input_scale: float, input_zp: int, output_scale: float,
+              output_zp: int, **kw) -> "TmdlModel":
+        """A chain of fully connected layers as a graph, its arena planned."""
+        tensors = [Tensor((1, 1, layers[0].weights.shape[1]), input_zp)]
+        ops = []
+        for layer in layers:
+            ops.append(Op(OP_FULLY_CONNECTED, (len(tensors) - 1,), len(tensors), layer.act_min, layer.act_max,
+                          weights=layer.weights, bias=layer.bias, multiplier=layer.multiplier, shift=layer.shift))
+            tensors.append(Tensor((1, 1, layer.weights.shape[0]), layer.output_zp))
+        model = cls(ops, tensors, input_scale, input_zp, output_scale, output_zp, **kw)
+        model.arena_bytes = plan_arena(model.ops, model.tensors)
+        return model
 
     @property
     def input_size(self) -> int:
-        return self.layers[0].weights.shape[1]
+        return self.tensors[0].size
 
     @property
     def output_size(self) -> int:
-        return self.layers[-1].weights.shape[0]
+        return self.tensors[-1].size
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The FULLY_CONNECTED ops as Layers (all of a dense model's ops)."""
+        return [Layer(op.weights, op.bias, op.multiplier, op.shift, op.act_min, op.act_max,
+                      self.tensors[op.output].zero_point)
+                for op in self.ops if op.kind == OP_FULLY_CONNECTED]
+
+    @property
+    def is_dense(self) -> bool:
+        return all(op.kind == OP_FULLY_CONNECTED for op in self.ops)
+
+    @property
+    def softmax(self) -> bool:
+        """True when the graph ends in SOFTMAX (its int8 output is a probability in 1/256ths)."""
+        return self.ops[-1].kind == OP_SOFTMAX
 
     @property
     def flags(self) -> int:
-        return ((FLAG_SOFTMAX if self.softmax else 0)
-                | (FLAG_FLOAT_INPUT if self.float_input else 0)
-                | (FLAG_FLOAT_OUTPUT if self.float_output else 0))
+        return (FLAG_FLOAT_INPUT if self.float_input else 0) | (FLAG_FLOAT_OUTPUT if self.float_output else 0)
 
 
-def _pad4(data: bytes) -> bytes:
-    return data + b"\0" * (-len(data) % 4)
+def lifetimes(ops: list[Op], n_tensors: int) -> list[tuple[int, int]]:
+    """(first, last) op index during which each tensor must keep its bytes: from the op that
+    writes it (the input: from 0) to the last op that reads it (the output: to the end)."""
+    first = [0] * n_tensors
+    last = [0] * n_tensors
+    for i, op in enumerate(ops):
+        first[op.output] = i
+        last[op.output] = max(last[op.output], i)
+        for t in op.inputs:
+            last[t] = max(last[t], i)
+    last[n_tensors - 1] = len(ops)
+    return list(zip(first, last))
+
+
+def plan_arena(ops: list[Op], tensors: list[Tensor]) -> int:
+    """Place every tensor in one arena, sharing bytes between tensors that are never live at
+    the same time, as TFLite Micro's greedy planner does (largest first, each at the lowest
+    4-aligned offset clear of the live tensors placed so far). Sets each tensor's offset and
+    returns the arena's size."""
+    live = lifetimes(ops, len(tensors))
+    placed: list[int] = []
+    end = 0
+    for t in sorted(range(len(tensors)), key=lambda k: (-tensors[k].size, k)):
+        a0, a1 = live[t]
+        busy = sorted((tensors[p].offset, tensors[p].offset + tensors[p].size) for p in placed
+                      if live[p][0] <= a1 and a0 <= live[p][1])
+        offset = 0
+        for lo, hi in busy:
+            if offset + tensors[t].size <= lo:
+                break
+            offset = max(offset, _pad(hi))
+        tensors[t].offset = offset
+        placed.append(t)
+        end = max(end, offset + tensors[t].size)
+    return _pad(end)
+
+
+def constants_size(op: Op, tensors: list[Tensor]) -> int:
+    """Bytes of an op's constants section, from its kind and shapes alone (what a reader checks
+    an op entry's length against)."""
+    out = tensors[op.output]
+    n_q = op.channels
+    if op.kind in MATRIX_OPS:
+        k = tensors[op.inputs[0]].size if op.kind == OP_FULLY_CONNECTED else op.filter[0] * op.filter[1] * \
+            tensors[op.inputs[0]].shape[2]
+        n = out.size if op.kind == OP_FULLY_CONNECTED else out.shape[2]
+        return sum(section_sizes(k, n, n_q))
+    if op.kind == OP_DEPTHWISE_CONV_2D:
+        c = out.shape[2]
+        return 4 * c + 4 * n_q + _pad(n_q) + _pad(op.filter[0] * op.filter[1] * c)
+    return {OP_ADD: 4 * ADD_PARAMS, OP_SOFTMAX: 4 * SOFTMAX_PARAMS}.get(op.kind, 0)
 
 
 def encode(model: TmdlModel) -> bytes:
-    if not model.layers:
-        raise ValueError("model has no layers")
+    if not model.ops:
+        raise ValueError("model has no operators")
     if model.rounding not in ROUNDING:
         raise ValueError(f"unknown rounding {model.rounding!r}; use one of {', '.join(ROUNDING)}")
+    if not model.arena_bytes:
+        model.arena_bytes = plan_arena(model.ops, model.tensors)
     n_vec = len(model.vectors_in)
-    body = [MODEL.pack(len(model.layers), n_vec, model.input_size, model.output_size,
+    head = [MODEL.pack(len(model.ops), len(model.tensors), n_vec, 0, model.arena_bytes,
                        model.input_scale, model.input_zp, model.output_scale, model.output_zp)]
-    for l in model.layers:
-        n_out, n_in = l.weights.shape
-        body.append(LAYER.pack(n_in, n_out, len(l.multiplier), l.act_min, l.act_max, l.output_zp,
-                               LAYER_FULLY_CONNECTED, LAYOUT_BLOCKS8))
-    for l in model.layers:
-        body.append(np.asarray(l.bias, "<i4").tobytes())
-        body.append(np.asarray(l.multiplier, "<i4").tobytes())
-        body.append(_pad4(np.asarray(l.shift, "i1").tobytes()))
-        body.append(_pad4(interleave(l.weights)))
+    for t in model.tensors:
+        head.append(TENSOR.pack(*t.shape, t.zero_point, 0, t.offset))
+    sections = [op.constants() for op in model.ops]
+    at = HEADER.size + sum(map(len, head)) + OP.size * len(model.ops)
+    for op, data in zip(model.ops, sections):
+        second = op.inputs[1] if len(op.inputs) > 1 else NO_TENSOR
+        head.append(OP.pack(op.kind, 0, op.channels, op.inputs[0], second, op.output, op.act_min, op.act_max,
+                            *op.filter, *op.stride, *op.padding, at if data else 0, len(data)))
+        at += len(data)
+    body = head + sections
     if n_vec:
-        body.append(_pad4(np.asarray(model.vectors_in, "i1").tobytes()))
-        body.append(_pad4(np.asarray(model.vectors_out, "i1").tobytes()))
+        body.append(_pad_bytes(np.asarray(model.vectors_in, "i1").tobytes()))
+        body.append(_pad_bytes(np.asarray(model.vectors_out, "i1").tobytes()))
     data = b"".join(body)
     return pack_header(data, ROUNDING[model.rounding], model.flags) + data
 
@@ -173,7 +347,7 @@ class _Reader:
         self.pos = 0
 
     def take(self, n: int, what: str) -> bytes:
-        end = self.pos + n + (-n % 4)   # sections are padded to 4 bytes
+        end = self.pos + _pad(n)   # sections are padded to 4 bytes
         if end > len(self.body):
             raise ValueError(f"truncated .tmdl: {what} needs {n} bytes at offset "
                              f"{HEADER.size + self.pos}, file ends at {HEADER.size + len(self.body)}")
@@ -182,8 +356,8 @@ class _Reader:
         return chunk
 
 
-def decode(data: bytes) -> TmdlModel:
-    """Parse and validate; every problem is a ValueError that names it."""
+def _check_header(data: bytes) -> tuple[int, int, bytes]:
+    """(rounding, flags, body) of a file whose header, length and CRC are right."""
     if len(data) < HEADER.size:
         raise ValueError(f"truncated .tmdl: {len(data)} bytes, header alone is {HEADER.size}")
     magic, version, rounding, flags, body_len, crc = HEADER.unpack_from(data)
@@ -201,48 +375,153 @@ def decode(data: bytes) -> TmdlModel:
     actual = checksum(data[CRC_START:12], body)
     if actual != crc:
         raise ValueError(f"corrupt .tmdl: CRC32 0x{actual:08x} != 0x{crc:08x} in header")
-    names = {code: name for name, code in ROUNDING.items()}
-    if rounding not in names:
+    if rounding not in ROUNDING.values():
         raise ValueError(f"unknown .tmdl rounding {rounding}")
     if flags & ~KNOWN_FLAGS:
         raise ValueError(f"unknown .tmdl flags 0x{flags:02x}")
+    return rounding, flags, body
 
+
+def _check_window(op: Op, where: str, x: Tensor, y: Tensor) -> None:
+    """Every output position's window overlaps the input (so a pool never averages nothing)."""
+    for axis, name in ((0, "height"), (1, "width")):
+        f, s, p = op.filter[axis], op.stride[axis], op.padding[axis]
+        if f < 1 or s < 1:
+            raise ValueError(f"invalid .tmdl: {where} has filter {op.filter}, stride {op.stride}")
+        if p >= f or (y.shape[axis] - 1) * s - p >= x.shape[axis]:
+            raise ValueError(f"invalid .tmdl: {where}: output {name} {y.shape[axis]} with filter {f}, stride {s} "
+                             f"and padding {p} reads outside an input of {name} {x.shape[axis]}")
+
+
+def check_op(op: Op, tensors: list[Tensor], where: str) -> None:
+    """The shapes, ranges and quantization an op of its kind needs; ValueError names the problem."""
+    x, y = tensors[op.inputs[0]], tensors[op.output]
+    if op.act_min > op.act_max:
+        raise ValueError(f"invalid .tmdl: {where} activation range [{op.act_min}, {op.act_max}]")
+    if (len(op.inputs) == 2) != (op.kind == OP_ADD):
+        raise ValueError(f"invalid .tmdl: {where} has {len(op.inputs)} inputs")
+    if op.kind in WINDOW_OPS:
+        _check_window(op, where, x, y)
+        if op.kind != OP_CONV_2D and x.shape[2] != y.shape[2]:
+            raise ValueError(f"invalid .tmdl: {where} maps {x.shape[2]} channels to {y.shape[2]}")
+    elif op.filter != (0, 0) or op.stride != (0, 0) or op.padding != (0, 0):
+        raise ValueError(f"invalid .tmdl: {where} has a filter, stride or padding")
+    if op.kind in (OP_AVERAGE_POOL_2D, OP_MAX_POOL_2D) and x.zero_point != y.zero_point:
+        raise ValueError(f"invalid .tmdl: {where} changes the zero point ({x.zero_point} -> {y.zero_point})")
+    if op.kind in (OP_ADD, OP_SOFTMAX) and any(tensors[t].shape != y.shape for t in op.inputs):
+        raise ValueError(f"invalid .tmdl: {where} input shapes {[tensors[t].shape for t in op.inputs]}, "
+                         f"output {y.shape}")
+    if op.kind == OP_SOFTMAX and y.zero_point != -128:
+        raise ValueError(f"invalid .tmdl: {where} output zero point {y.zero_point}, SOFTMAX gives -128")
+    if op.kind in WEIGHTED_OPS:
+        n_out = y.size if op.kind == OP_FULLY_CONNECTED else y.shape[2]
+        if op.channels not in (1, n_out):
+            raise ValueError(f"invalid .tmdl: {where} has {op.channels} quantization channels for {n_out} outputs")
+        if (op.multiplier < 0).any() or (op.shift < -31).any() or (op.shift > 30).any():
+            raise ValueError(f"invalid .tmdl: {where} multiplier or shift out of range")
+    elif op.channels:
+        raise ValueError(f"invalid .tmdl: {where} has quantization channels")
+    if op.kind == OP_ADD:
+        mults, shifts, left = op.params[0:6:2], op.params[1:6:2], int(op.params[6])
+        if (mults < 0).any() or (shifts < -31).any() or (shifts > 30).any() or not 0 <= left <= 22:
+            raise ValueError(f"invalid .tmdl: {where} multiplier, shift or left shift out of range")
+    if op.kind == OP_SOFTMAX:
+        mult, left, diff_min = (int(v) for v in op.params[:3])
+        if mult < 0 or not 0 <= left <= 31 or diff_min > 0:
+            raise ValueError(f"invalid .tmdl: {where} input multiplier, left shift or diff_min out of range")
+
+
+def check_arena(ops: list[Op], tensors: list[Tensor], arena_bytes: int) -> None:
+    """Every tensor inside the arena at a 4-byte boundary, and no two tensors that are live at
+    the same time sharing a byte (an op's output never overlaps its inputs)."""
+    for k, t in enumerate(tensors):
+        if t.offset % ALIGN or t.offset + t.size > arena_bytes:
+            raise ValueError(f"invalid .tmdl: tensor {k} ({t.size} bytes at {t.offset}) is not inside the "
+                             f"{arena_bytes}-byte arena at a 4-byte boundary")
+    live = lifetimes(ops, len(tensors))
+    for a in range(len(tensors)):
+        for b in range(a):
+            ta, tb = tensors[a], tensors[b]
+            if (live[a][0] <= live[b][1] and live[b][0] <= live[a][1]
+                    and ta.offset < tb.offset + tb.size and tb.offset < ta.offset + ta.size):
+                raise ValueError(f"invalid .tmdl: tensors {b} and {a} are live together and overlap in the arena")
+
+
+def _constants(op: Op, data: bytes, tensors: list[Tensor]) -> None:
+    """Fill an op's constant fields from its section."""
+    y = tensors[op.output]
+    if op.kind in WEIGHTED_OPS:
+        n = y.size if op.kind == OP_FULLY_CONNECTED else y.shape[2]
+        n_q = op.channels
+        r = _Reader(data)
+        op.bias = np.frombuffer(r.take(4 * n, "bias"), "<i4")
+        op.multiplier = np.frombuffer(r.take(4 * n_q, "multipliers"), "<i4")
+        op.shift = np.frombuffer(r.take(n_q, "shifts"), "i1")
+        if op.kind == OP_DEPTHWISE_CONV_2D:
+            op.weights = np.frombuffer(r.take(op.filter[0] * op.filter[1] * n, "weights"), "i1").reshape(
+                op.filter[0], op.filter[1], n)
+        else:
+            k = (tensors[op.inputs[0]].size if op.kind == OP_FULLY_CONNECTED
+                 else op.filter[0] * op.filter[1] * tensors[op.inputs[0]].shape[2])
+            op.weights = deinterleave(r.take(n * k, "weights"), n, k)
+    elif op.kind in (OP_ADD, OP_SOFTMAX):
+        op.params = np.frombuffer(data, "<i4")
+
+
+def decode(data: bytes) -> TmdlModel:
+    """Parse and validate; every problem is a ValueError that names it."""
+    rounding, flags, body = _check_header(data)
     r = _Reader(body)
-    (n_layers, n_vec, in_size, out_size, in_scale, in_zp, out_scale, out_zp) = MODEL.unpack(
+    (n_ops, n_tensors, n_vec, _, arena, in_scale, in_zp, out_scale, out_zp) = MODEL.unpack(
         r.take(MODEL.size, "model block"))
-    if n_layers == 0:
-        raise ValueError("invalid .tmdl: no layers")
-    heads = [LAYER.unpack(r.take(LAYER.size, f"layer {i} header")) for i in range(n_layers)]
-    layers = []
-    width = in_size
-    for i, (n_in, n_out, n_q, act_min, act_max, l_out_zp, kind, layout) in enumerate(heads):
-        if kind != LAYER_FULLY_CONNECTED or layout != LAYOUT_BLOCKS8:
-            raise ValueError(f"invalid .tmdl: layer {i} has kind {kind}, weight layout {layout} "
-                             f"(expected {LAYER_FULLY_CONNECTED}, {LAYOUT_BLOCKS8})")
-        if n_in != width or n_out == 0:
-            raise ValueError(f"invalid .tmdl: layer {i} is {n_in}->{n_out}, previous output is {width}")
-        if n_q not in (1, n_out):
-            raise ValueError(f"invalid .tmdl: layer {i} has {n_q} quantization channels for {n_out} outputs")
-        if act_min > act_max:
-            raise ValueError(f"invalid .tmdl: layer {i} activation range [{act_min}, {act_max}]")
-        bias = np.frombuffer(r.take(4 * n_out, f"layer {i} bias"), "<i4")
-        mult = np.frombuffer(r.take(4 * n_q, f"layer {i} multipliers"), "<i4")
-        shift = np.frombuffer(r.take(n_q, f"layer {i} shifts"), "i1")
-        weights = deinterleave(r.take(n_in * n_out, f"layer {i} weights"), n_out, n_in)
-        if (mult < 0).any() or (shift < -31).any() or (shift > 30).any():
-            raise ValueError(f"invalid .tmdl: layer {i} multiplier or shift out of range")
-        layers.append(Layer(weights, bias, mult, shift, act_min, act_max, l_out_zp))
-        width = n_out
-    if width != out_size:
-        raise ValueError(f"invalid .tmdl: last layer gives {width} outputs, header says {out_size}")
-    vin = np.frombuffer(r.take(n_vec * in_size, "test vector inputs"), "i1").reshape(n_vec, in_size)
-    vout = np.frombuffer(r.take(n_vec * out_size, "test vector outputs"), "i1").reshape(n_vec, out_size)
+    if n_ops == 0 or n_tensors < 2:
+        raise ValueError(f"invalid .tmdl: {n_ops} operators over {n_tensors} tensors")
+    tensors = []
+    for k in range(n_tensors):
+        h, w, c, zp, _, offset = TENSOR.unpack(r.take(TENSOR.size, f"tensor {k}"))
+        if not (h and w and c):
+            raise ValueError(f"invalid .tmdl: tensor {k} has shape {(h, w, c)}")
+        tensors.append(Tensor((h, w, c), zp, offset))
+    entries = [OP.unpack(r.take(OP.size, f"operator {i}")) for i in range(n_ops)]
+    written = {0}
+    ops = []
+    at = HEADER.size + r.pos
+    for i, (kind, _, n_q, x, x2, y, lo, hi, fh, fw, sh, sw, pt, pl, c_at, c_len) in enumerate(entries):
+        where = f"operator {i} ({OP_NAMES.get(kind, f'unknown kind {kind}')})"
+        if kind not in OP_NAMES:
+            raise ValueError(f"invalid .tmdl: {where}: tinyml knows kinds 0 to {max(OP_NAMES)}")
+        inputs = (x,) if x2 == NO_TENSOR else (x, x2)
+        for t in inputs + (y,):
+            if t >= n_tensors:
+                raise ValueError(f"invalid .tmdl: {where} names tensor {t}; there are {n_tensors}")
+        if any(t not in written for t in inputs) or y in written:
+            raise ValueError(f"invalid .tmdl: {where} reads a tensor not yet written, or writes one twice")
+        written.add(y)
+        op = Op(kind, inputs, y, lo, hi, (fh, fw), (sh, sw), (pt, pl))
+        if kind in WEIGHTED_OPS:  # the channel count, checked by check_op once read
+            op.multiplier = np.zeros(n_q, np.int32)
+        elif n_q:
+            raise ValueError(f"invalid .tmdl: {where} has quantization channels")
+        need = constants_size(op, tensors)
+        if c_len != need or c_at != (at if need else 0):
+            raise ValueError(f"invalid .tmdl: {where} constants are {c_len} bytes at {c_at}; "
+                             f"its shapes need {need} at {at if need else 0}")
+        _constants(op, r.take(c_len, f"{where} constants"), tensors)
+        check_op(op, tensors, where)
+        at += c_len
+        ops.append(op)
+    if ops[-1].output != n_tensors - 1 or len(written) != n_tensors:
+        raise ValueError("invalid .tmdl: the last operator must write the last tensor, and every tensor be written")
+    check_arena(ops, tensors, arena)
+    n_in, n_out = tensors[0].size, tensors[-1].size
+    vin = np.frombuffer(r.take(n_vec * n_in, "test vector inputs"), "i1").reshape(n_vec, n_in)
+    vout = np.frombuffer(r.take(n_vec * n_out, "test vector outputs"), "i1").reshape(n_vec, n_out)
     if r.pos != len(body):
         raise ValueError(f"invalid .tmdl: {len(body) - r.pos} unexpected bytes after the last section")
-    return TmdlModel(layers, in_scale, in_zp, out_scale, out_zp,
-                     rounding=names[rounding],
-                     softmax=bool(flags & FLAG_SOFTMAX), float_input=bool(flags & FLAG_FLOAT_INPUT),
-                     float_output=bool(flags & FLAG_FLOAT_OUTPUT), vectors_in=vin, vectors_out=vout)
+    names = {code: name for name, code in ROUNDING.items()}
+    return TmdlModel(ops, tensors, in_scale, in_zp, out_scale, out_zp, rounding=names[rounding],
+                     float_input=bool(flags & FLAG_FLOAT_INPUT), float_output=bool(flags & FLAG_FLOAT_OUTPUT),
+                     vectors_in=vin, vectors_out=vout, arena_bytes=arena)
 
 
 def read(path) -> TmdlModel:

@@ -82,7 +82,7 @@ def _big_model(rounding="tflm"):
         w = rng.integers(-128, 128, size=(n_out, n_in)).astype(np.int8)
         bias = rng.integers(-(1 << 16), 1 << 16, size=n_out).astype(np.int32)
         layers.append(Layer(w, bias, np.array([1 << 30], np.int32), np.array([-12], np.int8), -128, 127, 3))
-    return TmdlModel(layers, 0.05, 0, 0.1, 3, rounding=rounding)
+    return TmdlModel.dense(layers, 0.05, 0, 0.1, 3, rounding=rounding)
 
 
 SMALL_HEAP = """

@@ -262,7 +262,7 @@ def test_extreme_layers_every_backend(tmp_path):
     for k in range(40):
         layer, x = random_layer(rng, max_dim=96)
         rounding = ("tflm", "litert")[k % 2]
-        model = tmdl.TmdlModel([layer], 0.1, 0, 0.1, 0, rounding=rounding)
+        model = tmdl.TmdlModel.dense([layer], 0.1, 0, 0.1, 0, rounding=rounding)
         name = f"x{k:02d}.tmdl"
         _write(tmp_path, name, model)
         xs = np.vstack([x, rng.integers(-128, 128, size=x.shape).astype(np.int8)])

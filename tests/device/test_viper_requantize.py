@@ -252,7 +252,7 @@ def test_accumulator_plus_bias_wraps_like_int32_every_backend(tmp_path, rounding
     w[1::2] *= -1
     bias = np.array([I32_MAX - 1000, I32_MIN + 1000, I32_MAX, I32_MIN], np.int32)
     layer = Layer(w, bias, np.array([1 << 30], np.int32), np.array([-20], np.int8), -128, 127, 0)
-    model = TmdlModel([layer], 0.1, 0, 0.1, 0, rounding=rounding)
+    model = TmdlModel.dense([layer], 0.1, 0, 0.1, 0, rounding=rounding)
     (tmp_path / "wrap.tmdl").write_bytes(tmdl.encode(model))
     x = np.repeat(np.array([127, -128, 0, 1], np.int8)[:, None], n_in, axis=1)
     expected = [int(v) for v in reference.run(model, x).reshape(-1)]

@@ -324,7 +324,7 @@ def _dense(n_in, n_out):
 def test_weights_in_flash_add_the_cache_misses_boards_json_documents():
     # one 640x128 layer: 81,920 weights + 512 B bias + 5 B multiplier and shift, far over half
     # the RP2040's 16 KB XIP cache: every byte misses on every invoke
-    model = tmdl.TmdlModel([_dense(640, 128)], 1.0, 0, 1.0, 0)
+    model = tmdl.TmdlModel.dense([_dense(640, 128)], 1.0, 0, 1.0, 0)
     costs = [{"cpu": "cortex-m0plus", "shape": "640x128", "kernel": "tinyml", "cycles_per_mac": 5.0},
              {"cpu": "cortex-m4", "shape": "640x128", "kernel": "tinyml", "cycles_per_mac": 2.0},
              {"cpu": "cortex-m33", "shape": "640x128", "kernel": "tinyml", "cycles_per_mac": 2.0}]
@@ -354,7 +354,7 @@ def test_sections_that_fit_half_the_cache_cost_nothing_after_the_first_invoke():
 
 def test_cli_estimate_shows_latency_with_weights_in_flash(tmp_path, capsys):
     path = tmp_path / "big.tmdl"
-    path.write_bytes(tmdl.encode(tmdl.TmdlModel([_dense(640, 128)], 1.0, 0, 1.0, 0)))
+    path.write_bytes(tmdl.encode(tmdl.TmdlModel.dense([_dense(640, 128)], 1.0, 0, 1.0, 0)))
     costs = tmp_path / "kernels.json"
     costs.write_text(json.dumps([{"cpu": "cortex-m0plus", "shape": "640x128", "kernel": "tinyml",
                                   "cycles_per_mac": 5.0, "code_bytes": 700}]))

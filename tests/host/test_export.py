@@ -30,27 +30,45 @@ def test_unsupported_op_is_named_with_its_index():
         export.convert(data)
 
 
-def test_float_edges_and_softmax_are_accepted():
-    # float in/out: QUANTIZE first, DEQUANTIZE last; SOFTMAX last runs in float on the board
+@pytest.mark.parametrize("rounding", ["tflm", "litert"])
+def test_float_edges_and_int8_softmax_are_bit_exact(rounding):
+    # float in/out: QUANTIZE first, DEQUANTIZE last; SOFTMAX is an int8 op as TFLite computes it
     data = _keras_tflite(lambda L: [L.Dense(8, activation="relu"), L.Dense(3, activation="softmax")], 5,
                          int8_io=False)
-    model = export.convert(data)
+    model = export.convert(data, rounding)
     assert model.float_input and model.float_output and model.softmax
-    x = np.random.default_rng(1).standard_normal((20, 5)).astype(np.float32)
-    from ai_edge_litert import interpreter as litert
+    assert [op.name for op in model.ops] == ["FULLY_CONNECTED", "FULLY_CONNECTED", "SOFTMAX"]
+    assert (model.output_scale, model.output_zp) == (1 / 256, -128)
+    x = np.random.default_rng(1).standard_normal((40, 5)).astype(np.float32) * 3
+    expected = golden.run(data, x, rounding).reshape(len(x), -1)
+    np.testing.assert_array_equal(reference.predict(model, x), expected)
 
-    interp = litert.Interpreter(model_content=data,
-                                experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF)
-    interp.allocate_tensors()
-    inp, outp = interp.get_input_details()[0], interp.get_output_details()[0]
-    expected = []
-    for row in x:
-        interp.set_tensor(inp["index"], row.reshape(1, -1))
-        interp.invoke()
-        expected.append(interp.get_tensor(outp["index"]).reshape(-1))
-    litert_model = export.convert(data, "litert")
-    # TFLite's int8 softmax output has 1/256 steps; ours is float softmax of the same logits
-    np.testing.assert_allclose(reference.predict(litert_model, x), np.array(expected), atol=2 / 256 + 1e-6)
+
+def test_softmax_params_are_tflites():
+    """PreprocessSoftmaxScaling with 5 integer bits, worked by hand for beta 1, input scale 1/16:
+    1/16 x 2**26 = 2**22 = 0.5 x 2**23, so multiplier 2**30 and left shift 23; the input radius
+    31 x 2**26 / 2**23 = 248, so diff_min -248."""
+    assert export.softmax_params(1.0, 1 / 16, False) == (1 << 30, 23, -248)
+    # a factor too large for int32 is capped at 2**31 - 1 (shift 31, radius 31 x 2**26 / 2**31 = 0.97)
+    assert export.softmax_params(1.0, 1e6, False) == ((1 << 31) - 1, 31, 0)
+
+
+def test_softmax_with_another_output_scale_is_refused():
+    import tflite
+
+    data = _keras_tflite(lambda L: [L.Dense(4), L.Softmax()], 5)
+    # the converter always gives 1/256: alter the file to see the check
+    blob = bytearray(data)
+    m = tflite.Model.GetRootAsModel(blob, 0)
+    sub = m.Subgraphs(0)
+    op = next(sub.Operators(i) for i in range(sub.OperatorsLength())
+              if m.OperatorCodes(sub.Operators(i).OpcodeIndex()).BuiltinCode() == tflite.BuiltinOperator.SOFTMAX)
+    q = sub.Tensors(op.Outputs(0)).Quantization()
+    at = _vector_start(q, 8)   # QuantizationParameters.scale
+    blob[at:at + 4] = np.float32(1 / 128).tobytes()
+    with pytest.raises(TinymlError, match=r"SOFTMAX at operator index \d+: output .* scale 0.0078125 and zero "
+                                          r"point -128; an int8 SOFTMAX gives scale 1/256"):
+        export.convert(bytes(blob))
 
 
 def test_float_model_is_refused():

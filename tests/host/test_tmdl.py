@@ -60,8 +60,9 @@ def _rewrite_header(blob, **fields):
     (lambda b: b[:-4], "truncated"),
     (lambda b: b + b"\0\0\0\0", "oversized"),
     (lambda b: b"TFL3" + b[4:], "not a .tmdl"),
-    (lambda b: _rewrite_header(b, version=4), "version 4"),
+    (lambda b: _rewrite_header(b, version=5), "version 5; this tinyml reads version 4"),
     (lambda b: _rewrite_header(b, version=1), "made by an older tinyml; re-export it with `tinyml export`"),
+    (lambda b: _rewrite_header(b, version=3), "made by an older tinyml; re-export it with `tinyml export`"),
     (lambda b: _rewrite_header(b, version=2), "made by an older tinyml; re-export it with `tinyml export`"),
     (lambda b: b[:40] + bytes([b[40] ^ 1]) + b[41:], "CRC32"),
 ])
@@ -98,27 +99,45 @@ def _with_crc(body_bytes, flags=0, rounding=0):
     return tmdl.pack_header(body_bytes, rounding, flags) + body_bytes
 
 
+def _op_entry(model, index: int) -> int:
+    """Where operator `index`'s 32-byte entry starts in the body."""
+    return tmdl.MODEL.size + tmdl.TENSOR.size * len(model.tensors) + tmdl.OP.size * index
+
+
 def test_structural_errors_behind_a_valid_crc(sine_model):
-    body = bytearray(tmdl.encode(sine_model)[tmdl.HEADER.size:])
-    zero_layers = bytearray(body)
-    struct.pack_into("<H", zero_layers, 0, 0)
-    with pytest.raises(ValueError, match="no layers"):
-        tmdl.decode(_with_crc(bytes(zero_layers)))
-    chain = bytearray(body)
-    struct.pack_into("<H", chain, tmdl.MODEL.size + tmdl.LAYER.size, 7)  # layer 1 input width
-    with pytest.raises(ValueError, match="layer 1"):
-        tmdl.decode(_with_crc(bytes(chain)))
-    # layer 0's kind byte (only 0, fully connected), its weight layout u16 (only 1; 0 would be
-    # version 2's row-major order, which no backend reads any more)
-    for field_offset, value in ((9, 1), (10, 0), (10, 2), (11, 1)):
+    body = bytes(tmdl.encode(sine_model)[tmdl.HEADER.size:])
+
+    def changed(offset, fmt, value):
         bad = bytearray(body)
-        bad[tmdl.MODEL.size + field_offset] = value
-        with pytest.raises(ValueError, match="layer 0 has kind"):
-            tmdl.decode(_with_crc(bytes(bad)))
+        struct.pack_into(fmt, bad, offset, value)
+        return _with_crc(bytes(bad))
+
+    with pytest.raises(ValueError, match="0 operators"):
+        tmdl.decode(changed(0, "<H", 0))
+    with pytest.raises(ValueError, match=r"operator 1 \(FULLY_CONNECTED\) names tensor 9; there are 4"):
+        tmdl.decode(changed(_op_entry(sine_model, 1) + 4, "<H", 9))
+    with pytest.raises(ValueError, match="operator 1 .* reads a tensor not yet written"):
+        tmdl.decode(changed(_op_entry(sine_model, 1) + 4, "<H", 3))
+    with pytest.raises(ValueError, match=r"operator 0 \(unknown kind 9\)"):
+        tmdl.decode(changed(_op_entry(sine_model, 0), "B", 9))
+    with pytest.raises(ValueError, match="operator 0 .* activation range"):
+        tmdl.decode(_with_crc(bytes(_set(body, _op_entry(sine_model, 0) + 10, "<bb", 5, 4))))
+    with pytest.raises(ValueError, match="constants are"):
+        tmdl.decode(changed(_op_entry(sine_model, 0) + 28, "<I", 4))
+    with pytest.raises(ValueError, match="not inside the 4-byte arena"):
+        tmdl.decode(changed(8, "<I", 4))   # the model block's arena bytes
     with pytest.raises(ValueError, match="unknown .tmdl rounding 2"):
-        tmdl.decode(_with_crc(bytes(body), rounding=2))
+        tmdl.decode(_with_crc(body, rounding=2))
     with pytest.raises(ValueError, match="flags 0x08"):
-        tmdl.decode(_with_crc(bytes(body), flags=0x08))
+        tmdl.decode(_with_crc(body, flags=0x08))
+    with pytest.raises(ValueError, match="flags 0x01"):  # version 3's float softmax is gone
+        tmdl.decode(_with_crc(body, flags=0x01))
+
+
+def _set(body: bytes, offset: int, fmt: str, *values) -> bytearray:
+    bad = bytearray(body)
+    struct.pack_into(fmt, bad, offset, *values)
+    return bad
 
 
 def test_int32_sections_are_4_byte_aligned_in_the_file():
@@ -126,10 +145,12 @@ def test_int32_sections_are_4_byte_aligned_in_the_file():
     at a 4-byte boundary (the ROMFS image tinyml builds) can be used in place."""
     model = export.convert(models.random_mlp_tflite(3))  # 4 -> ... odd widths, per-tensor
     blob = tmdl.encode(model)
-    at = tmdl.HEADER.size + tmdl.MODEL.size + tmdl.LAYER.size * len(model.layers)
-    for layer in model.layers:
+    at = tmdl.HEADER.size + _op_entry(model, len(model.ops))
+    for k, (op, layer) in enumerate(zip(model.ops, model.layers)):
         n_out, n_in = layer.weights.shape
         bias, mult, shifts, weights = tmdl.section_sizes(n_in, n_out, len(layer.multiplier))
+        entry = tmdl.OP.unpack_from(blob, tmdl.HEADER.size + _op_entry(model, k))
+        assert entry[-2:] == (at, bias + mult + shifts + weights)
         assert at % 4 == 0 and blob[at:at + bias] == layer.bias.astype("<i4").tobytes()
         assert (at + bias) % 4 == 0
         assert blob[at + bias:at + bias + 4 * len(layer.multiplier)] == layer.multiplier.astype("<i4").tobytes()
