@@ -277,6 +277,9 @@ def _parser() -> argparse.ArgumentParser:
                         "PCAN on, as TF's speech_commands; logmel: both off); the report compares both")
     s.add_argument("--words", help="kws: comma-separated labels to recognise; other labels become 'unknown' "
                                    "(default: every label)")
+    s.add_argument("--model", dest="kws_model", choices=["auto", "dnn", "tiny_conv", "cnn"],
+                   help="kws: the network (default auto: each, and the smallest within 1 point of the most accurate "
+                        "is exported; the report lists all)")
     s.add_argument("--no-compare", action="store_true", help="kws: train the chosen front end only")
     s.add_argument("--copies", type=int, help="kws: augmented copies of each training clip (default 3)")
     s.set_defaults(func=cmd_train)

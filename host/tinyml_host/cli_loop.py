@@ -71,9 +71,9 @@ def train_gesture(args):
 
 
 def _not_for_gesture(args):
-    for option in ("frontend", "words", "copies"):
+    for option, name in (("frontend", "frontend"), ("words", "words"), ("copies", "copies"), ("kws_model", "model")):
         if getattr(args, option, None) is not None:
-            raise TinymlError(f"--{option} is an option of `tinyml train kws`")
+            raise TinymlError(f"--{name} is an option of `tinyml train kws`")
     if getattr(args, "no_compare", False):
         raise TinymlError("--no-compare is an option of `tinyml train kws`")
 
@@ -91,11 +91,17 @@ def train_kws(args):
         raise TinymlError(f"--copies must be 0 to 50, got {copies}")
     words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
     report = kws.train_kws(args.data, output, frontend=args.frontend or "micro", words=words,
-                           compare=not args.no_compare, epochs=epochs, augment_with=kws.Augment(copies=copies))
+                           model=args.kws_model or "auto", compare=not args.no_compare, epochs=epochs, augment_with=kws.Augment(copies=copies))
+    for r in report["candidates"]:
+        print(f"{r['model']:9} on {r['frontend']}: held-out clips float {r['float_accuracy']:.1%}, "
+              f"int8 {r['int8_accuracy']:.1%}, {r['tmdl_bytes']} bytes")
     for name, r in report["frontends"].items():
-        print(f"front end {name}: held-out clips float {r['float_accuracy']:.1%}, int8 {r['int8_accuracy']:.1%}")
+        if name != report["frontend"]["frontend"]:
+            print(f"{r['model']:9} on {name}: held-out clips float {r['float_accuracy']:.1%}, "
+                  f"int8 {r['int8_accuracy']:.1%} (front end comparison)")
     per = ", ".join(f"{c} {'-' if a is None else f'{a:.0%}'}" for c, a in report["per_class"].items())
-    print(f"exported {report['frontend']['frontend']}: int8 {report['int8_accuracy']:.1%} ({per})")
+    print(f"exported {report['model']['kind']} on {report['frontend']['frontend']}: int8 "
+          f"{report['int8_accuracy']:.1%} ({per})")
     files = report["files"]
     print(f"wrote {files['tflite']}, {files['tmdl']} ({report['tmdl_bytes']} bytes), {files['classes']}, "
           f"{files['frontend']}, {files['report']}, {files['confusion']}")

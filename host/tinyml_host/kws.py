@@ -305,19 +305,54 @@ def featurize(sp: Split, frontend: str, train_clips: list[np.ndarray], y_train: 
 
 # --- the model ------------------------------------------------------------------------------
 
-def build_dnn(n_in: int, n_classes: int, hidden=HIDDEN, dropout: float = DROPOUT, seed: int = SEED):
-    """Dense -> batch norm -> ReLU per hidden layer (the converter folds the batch norm into
-    the dense layer's weights and the ReLU into its activation), dropout between, softmax."""
+MODELS = ("dnn", "tiny_conv", "cnn")
+
+
+def build(kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN, dropout: float = DROPOUT,
+          seed: int = SEED, batch_size: int | None = None):
+    """A Keras model taking the flat (frames * channels) feature vector, so every kind reads the
+    same input as the board hands it:
+    - dnn: Dense -> batch norm -> ReLU per hidden layer ("Hello Edge"'s DNN; the converter folds
+      the batch norm into the dense layer's weights and the ReLU into its activation), dropout
+      between, softmax;
+    - tiny_conv: TensorFlow speech_commands' tiny_conv: one 8-filter 10x8 stride-2 convolution,
+      dense, softmax;
+    - cnn: two convolutions (16 and 32 filters, 3x3, stride 2) with batch norm, dense, softmax.
+    batch_size=1 is for conversion: with a fixed batch the converter makes Flatten one RESHAPE
+    (a free batch gives SHAPE/STRIDED_SLICE/PACK, which tinyml does not run). Train with the
+    free batch, then copy the weights into the batch-1 twin (for_conversion)."""
     tf = gesture._tf()
-    tf.keras.backend.clear_session()  # layer names go into the .tflite
+    L = tf.keras.layers
     tf.keras.utils.set_random_seed(seed)
-    layers = [tf.keras.Input(shape=(n_in,))]
-    for h in hidden:
-        layers += [tf.keras.layers.Dense(h), tf.keras.layers.BatchNormalization(), tf.keras.layers.ReLU()]
+    layers = [tf.keras.Input(shape=(frames * channels,), batch_size=batch_size)]
+    if kind == "dnn":
+        for h in hidden:
+            layers += [L.Dense(h), L.BatchNormalization(), L.ReLU()]
+            if dropout:
+                layers.append(L.Dropout(dropout))
+    elif kind == "tiny_conv":
+        layers += [L.Reshape((frames, channels, 1)), L.Conv2D(8, (10, 8), strides=2, padding="same"), L.ReLU()]
         if dropout:
-            layers.append(tf.keras.layers.Dropout(dropout))
-    layers.append(tf.keras.layers.Dense(n_classes, activation="softmax"))
+            layers.append(L.Dropout(dropout))
+        layers.append(L.Flatten())
+    elif kind == "cnn":
+        layers.append(L.Reshape((frames, channels, 1)))
+        for filters in (16, 32):
+            layers += [L.Conv2D(filters, (3, 3), strides=2, padding="same"), L.BatchNormalization(), L.ReLU()]
+        if dropout:
+            layers.append(L.Dropout(dropout))
+        layers.append(L.Flatten())
+    else:
+        raise TinymlError(f"--model {kind}: choose one of {', '.join(MODELS)}")
+    layers.append(L.Dense(n_classes, activation="softmax"))
     return tf.keras.Sequential(layers)
+
+
+def for_conversion(model, kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN):
+    """The trained model's batch-1 twin, same weights (see build)."""
+    twin = build(kind, frames, channels, n_classes, hidden, batch_size=1)
+    twin.set_weights(model.get_weights())
+    return twin
 
 
 def fit(model, x, y, epochs: int = EPOCHS, seed: int = SEED):
@@ -391,6 +426,7 @@ def per_class(scores: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
 
 @dataclass
 class Trained:
+    kind: str
     frontend: str
     model: object
     tflite: bytes
@@ -400,54 +436,79 @@ class Trained:
     int8_accuracy: float
     int8_scores: np.ndarray
     y_test: np.ndarray
+    tmdl_bytes: int
+
+    def row(self, classes) -> dict:
+        return {"model": self.kind, "frontend": self.frontend, "float_accuracy": self.float_accuracy,
+                "int8_accuracy": self.int8_accuracy, "tmdl_bytes": self.tmdl_bytes,
+                "params": int(self.model.count_params()),
+                "int8_accuracy_per_kb": self.int8_accuracy / (self.tmdl_bytes / 1024),
+                "per_class": per_class(self.int8_scores, self.y_test, classes)}
 
 
-def train_frontend(sp: Split, feats: Features, hidden=HIDDEN, epochs: int = EPOCHS, seed: int = SEED) -> Trained:
-    model = fit(build_dnn(feats.x_train.shape[1], len(sp.classes), hidden, seed=seed), feats.x_train,
-                feats.y_train, epochs, seed)
-    float_scores = model.predict(feats.x_test, verbose=0, batch_size=256)
+def train_model(kind: str, frontend: str, x_train: np.ndarray, y_train: np.ndarray, frames_test: np.ndarray,
+                y_test: np.ndarray, n_classes: int, hidden=HIDDEN, epochs: int = EPOCHS, seed: int = SEED) -> Trained:
+    """Train, convert (the TFLite converter, full int8), export, and score the int8 model on the
+    test frames through its integer arithmetic with the board's int8 conversion."""
+    from . import tmdl
+
+    frames_n, channels = frames_test.shape[1:]
+    model = fit(build(kind, frames_n, channels, n_classes, hidden, seed=seed), x_train, y_train, epochs, seed)
+    float_scores = model.predict(model_input(frames_test), verbose=0, batch_size=256)
     rng = np.random.default_rng(seed)
-    representative = feats.x_train[rng.choice(len(feats.x_train), min(500, len(feats.x_train)), replace=False)]
-    data, m, _ = gesture.int8_model(model, representative)
-    params = frontend_params(feats.frontend, m.input_scale, m.input_zp)
-    scores = int8_scores(m, feats.frames_test, params)
-    return Trained(feats.frontend, model, data, m, params, gesture.accuracy(float_scores, feats.y_test),
-                   gesture.accuracy(scores, feats.y_test), scores, feats.y_test)
+    representative = x_train[rng.choice(len(x_train), min(500, len(x_train)), replace=False)]
+    twin = for_conversion(model, kind, frames_n, channels, n_classes, hidden)
+    data, m, encoded = gesture.int8_model(twin, representative)
+    params = frontend_params(frontend, m.input_scale, m.input_zp)
+    scores = int8_scores(m, frames_test, params)
+    return Trained(kind, frontend, model, data, m, params, gesture.accuracy(float_scores, y_test),
+                   gesture.accuracy(scores, y_test), scores, y_test, len(encoded))
+
+
+def pick(candidates: list[Trained], within: float = 0.01) -> Trained:
+    """The smallest model whose int8 accuracy is within `within` of the best: accuracy first,
+    then bytes (a model twice the size for a point less error is not worth a board's flash)."""
+    best = max(t.int8_accuracy for t in candidates)
+    return min((t for t in candidates if t.int8_accuracy >= best - within), key=lambda t: t.tmdl_bytes)
 
 
 def board_estimates(tmdl_model, tmdl_bytes: int) -> dict:
-    """Estimated latency of the model (the front end not included) and RAM per board."""
+    """Estimated latency of the model (the front end not included) and RAM per board; estimate.py
+    prices dense layers only, so a model with convolutions gets none yet."""
     from . import estimate
 
+    if not tmdl_model.is_dense:
+        return {}
     rows = estimate.estimate(tmdl_model, tmdl_bytes, estimate.package_sizes(), estimate.load_costs())
     return {r["board"]: {"native_us": r["native_us"], "viper_us": r["viper_us"], "ram_bytes": r["ram_bytes"],
                          "ram_romfs_bytes": r["ram_romfs_bytes"], "verdict": r["verdict"]} for r in rows}
 
 
-def report_of(sp: Split, chosen: Trained, others: list[Trained], a: Augment, epochs: int, hidden) -> dict:
-    from . import estimate, tmdl
-
-    encoded = tmdl.encode(chosen.tmdl_model)
+def report_of(sp: Split, chosen: Trained, candidates: list[Trained], others: list[Trained], a: Augment,
+              epochs: int, hidden) -> dict:
     m = chosen.tmdl_model
+    boards = board_estimates(m, chosen.tmdl_bytes)
     return {
         "task": "kws",
         "classes": sp.classes,
-        "model": {"kind": "dnn", "hidden": list(hidden), "params": int(chosen.model.count_params())},
+        "model": {"kind": chosen.kind, "hidden": list(hidden) if chosen.kind == "dnn" else None,
+                  "params": int(chosen.model.count_params())},
         "frontend": chosen.params,
         "float_accuracy": chosen.float_accuracy,
         "int8_accuracy": chosen.int8_accuracy,
         "per_class": per_class(chosen.int8_scores, chosen.y_test, sp.classes),
         "confusion": gesture.confusion(chosen.int8_scores, chosen.y_test, len(sp.classes)),
         "confusion_of": "int8 model on the held-out clips; rows true class, columns predicted",
-        "frontends": {t.frontend: {"float_accuracy": t.float_accuracy, "int8_accuracy": t.int8_accuracy,
-                                   "per_class": per_class(t.int8_scores, t.y_test, sp.classes)}
-                      for t in [chosen, *others]},
-        "tmdl_bytes": len(encoded),
+        "candidates": [t.row(sp.classes) for t in candidates],
+        "chosen_by": "the smallest .tmdl within 1 point of the best int8 accuracy",
+        "frontends": {t.frontend: t.row(sp.classes) for t in [chosen, *others]},
+        "frontends_note": f"both front ends with the chosen model ({chosen.kind}), same split, same clips",
+        "tmdl_bytes": chosen.tmdl_bytes,
         "tflite_bytes": len(chosen.tflite),
-        "ram_bytes": estimate.model_ram(m),
-        "layers": [int(l.weights.shape[0]) for l in m.layers],
-        "boards": board_estimates(m, len(encoded)),
-        "boards_note": "latency of the model's invoke only: the front end's cost on the board is not measured yet",
+        "arena_bytes": int(m.arena_bytes),
+        "boards": boards,
+        "boards_note": ("latency of the model's invoke only: the front end's cost on the board is not measured yet"
+                        if boards else "no per-board estimate: estimate.py prices dense layers only"),
         "split": {"how": sp.how, "train_groups": sp.groups("train"), "test_groups": sp.groups("test"),
                   "train_clips": len(sp.train), "test_clips": len(sp.test)},
         "augment": asdict(a),
@@ -465,36 +526,50 @@ def output_paths(output) -> dict:
 
 
 def train_kws(data_dir, output="models/kws.tflite", frontend: str = "micro", words: list[str] | None = None,
-              compare: bool = True, epochs: int = EPOCHS, hidden=HIDDEN, augment_with: Augment = Augment(),
+              model: str = "auto", compare: bool = True, epochs: int = EPOCHS, hidden=HIDDEN, augment_with: Augment = Augment(),
               silence: bool = True, seed: int = SEED, log=print) -> dict:
     """`tinyml train kws DIR -o OUTPUT`: the files of output_paths beside OUTPUT; returns the report.
-    With compare, the other front end is trained on the same split and clips for the report."""
+    model: one of MODELS, or "auto": each, and the pick() of them exported. With compare, the
+    chosen model is trained on the other front end too, same split and clips, for the report."""
     from . import tmdl
 
     output = Path(output)
     if output.suffix != ".tflite":
         raise TinymlError(f"-o {output}: give the .tflite path; the .tmdl and the report go beside it")
+    if model != "auto" and model not in MODELS:
+        raise TinymlError(f"--model {model}: choose auto or one of {', '.join(MODELS)}")
     if frontend not in FRONTENDS:
         raise TinymlError(f"--frontend {frontend}: choose one of {', '.join(FRONTENDS)}")
     ds = audio.load(data_dir)
     sp = split(ds, words, silence, seed=seed)
     log(f"{len(sp.train)} training clips, {len(sp.test)} test clips ({sp.how}); classes {', '.join(sp.classes)}")
     clips, y = augmented_audio(sp, augment_with, seed)
-    results = []
-    for name in [frontend] + ([n for n in FRONTENDS if n != frontend] if compare else []):
-        log(f"front end {name}: features of {len(clips)} training clips (with {augment_with.copies} augmented "
-            f"copies each) and {len(sp.test)} test clips ...")
-        feats = featurize(sp, name, clips, y)
-        log(f"front end {name}: training the DNN ({epochs} epochs) and quantizing it ...")
-        results.append(train_frontend(sp, feats, hidden, epochs, seed))
-    chosen = results[0]
-    report = report_of(sp, chosen, results[1:], augment_with, epochs, hidden)
+    kinds = list(MODELS) if model == "auto" else [model]
+    feats = {}
+
+    def features_for(name):
+        if name not in feats:
+            log(f"front end {name}: features of {len(clips)} training clips ({augment_with.copies} augmented "
+                f"copies each) and {len(sp.test)} test clips ...")
+            feats[name] = featurize(sp, name, clips, y)
+        return feats[name]
+
+    def train_one(kind, name):
+        f = features_for(name)
+        log(f"{kind} on {name} features: training ({epochs} epochs), quantizing, exporting ...")
+        return train_model(kind, name, f.x_train, f.y_train, f.frames_test, f.y_test, len(sp.classes), hidden,
+                           epochs, seed)
+
+    candidates = [train_one(kind, frontend) for kind in kinds]
+    chosen = pick(candidates)
+    others = [train_one(chosen.kind, n) for n in FRONTENDS if n != frontend] if compare else []
+    report = report_of(sp, chosen, candidates, others, augment_with, epochs, hidden)
     report["dataset"] = str(data_dir)
     paths = output_paths(output)
     report["files"] = {k: str(v) for k, v in paths.items()}
     export_files = {
         "tflite": chosen.tflite,
-        "tmdl": tmdl.encode(chosen.tmdl_model),
+        "tmdl": tmdl.encode(chosen.tmdl_model),  # the same bytes train_model measured
         "classes": "".join(c + "\n" for c in sp.classes).encode(),
         "frontend": json.dumps(chosen.params, indent=1).encode() + b"\n",
         "report": json.dumps(report, indent=1).encode() + b"\n",

@@ -86,28 +86,20 @@ def cached_frames(frontend: str, clips, augmented, key: str, workers: int):
     return plain, aug
 
 
-def run_one(frontend, plain, aug, y, train_mask, test_mask, hidden, epochs, seed):
-    from . import gesture, tmdl
-
+def run_one(kind, frontend, plain, aug, y, train_mask, test_mask, hidden, epochs, seed):
     x_train = np.concatenate([plain[train_mask]] + [aug[train_mask, k] for k in range(aug.shape[1])])
     y_train = np.concatenate([y[train_mask]] * (1 + aug.shape[1]))
-    model = kws.fit(kws.build_dnn(x_train[0].size, 10, hidden, seed=seed), kws.model_input(x_train), y_train,
-                    epochs, seed)
-    x_test = kws.model_input(plain[test_mask])
-    float_acc = gesture.accuracy(model.predict(x_test, verbose=0, batch_size=256), y[test_mask])
-    rng = np.random.default_rng(seed)
-    rep = kws.model_input(x_train[rng.choice(len(x_train), min(500, len(x_train)), replace=False)])
-    data, m, encoded = gesture.int8_model(model, rep)
-    params = kws.frontend_params(frontend, m.input_scale, m.input_zp)
-    int8_acc = gesture.accuracy(kws.int8_scores(m, plain[test_mask], params), y[test_mask])
-    return {"float_accuracy": float_acc, "int8_accuracy": int8_acc, "tmdl_bytes": len(tmdl.encode(m)),
-            "params": int(model.count_params()), "train_clips": int(len(x_train)), "test_clips": int(test_mask.sum())}
+    t = kws.train_model(kind, frontend, kws.model_input(x_train), y_train, plain[test_mask], y[test_mask], 10,
+                        hidden, epochs, seed)
+    return {"float_accuracy": t.float_accuracy, "int8_accuracy": t.int8_accuracy, "tmdl_bytes": t.tmdl_bytes,
+            "params": int(t.model.count_params()), "train_clips": int(len(x_train)), "test_clips": int(test_mask.sum())}
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="out/kws_bench")
     p.add_argument("--frontend", choices=list(kws.FRONTENDS), action="append")
+    p.add_argument("--model", choices=list(kws.MODELS), action="append", help="default: every kind")
     p.add_argument("--espeak", type=int, default=0, help="synthetic voices added to the other-voices training")
     p.add_argument("--copies", type=int, default=2, help="augmented copies of each training clip")
     p.add_argument("--hidden", default=",".join(map(str, kws.HIDDEN)))
@@ -128,39 +120,40 @@ def main(argv=None):
     key = hashlib.sha256(repr((args.espeak, args.copies, args.seed, repr(kws.Augment()), decides,
                                Path(features.__file__).read_bytes())).encode()).hexdigest()[:12]
     fsdd = ~np.char.startswith(speaker.astype(str), "espeak")
-    people = sorted(set(speaker[fsdd]))
+    people = [str(p) for p in sorted(set(speaker[fsdd]))]
     rows = []
     for frontend in args.frontend or list(kws.FRONTENDS):
         plain, aug = cached_frames(frontend, clips, augmented, key, args.workers)
         print(f"{frontend}: features ready ({time.time() - t0:.0f} s)", flush=True)
-        for who in people:
-            if args.only in (None, "own"):
-                mine = speaker == who
-                r = run_one(frontend, plain, aug, y, mine & (index < OWN_TRAIN), mine & (index >= OWN_TRAIN),
-                            hidden, args.epochs, args.seed)
-                rows.append({"frontend": frontend, "experiment": "own voice", "speaker": who, **r})
-                print(rows[-1], flush=True)
-            if args.only in (None, "other"):
-                r = run_one(frontend, plain, aug, y, speaker != who, speaker == who, hidden, args.epochs, args.seed)
-                rows.append({"frontend": frontend, "experiment": "other voices", "speaker": who, **r})
-                print(rows[-1], flush=True)
+        for kind in args.model or list(kws.MODELS):
+            for who in people:
+                if args.only in (None, "own"):
+                    mine = speaker == who
+                    r = run_one(kind, frontend, plain, aug, y, mine & (index < OWN_TRAIN), mine & (index >= OWN_TRAIN),
+                                hidden, args.epochs, args.seed)
+                    rows.append({"model": kind, "frontend": frontend, "experiment": "own voice", "speaker": who, **r})
+                    print(rows[-1], flush=True)
+                if args.only in (None, "other"):
+                    r = run_one(kind, frontend, plain, aug, y, speaker != who, speaker == who, hidden, args.epochs,
+                                args.seed)
+                    rows.append({"model": kind, "frontend": frontend, "experiment": "other voices", "speaker": who, **r})
+                    print(rows[-1], flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     setup = {"hidden": list(hidden), "epochs": args.epochs, "copies": args.copies, "espeak_voices": args.espeak,
              "seed": args.seed, "seconds": round(time.time() - t0)}
     (out / "kws_bench.json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=1) + "\n")
-    lines = [f"FSDD ten digits, DNN {'-'.join(map(str, hidden))}, {args.copies} augmented copies, "
-             f"{args.espeak} espeak-ng voices added to other-voices training, {args.epochs} epochs", "",
-             "| front end | experiment | test speaker | float | int8 | .tmdl bytes |", "|---|---|---|---|---|---|"]
+    lines = [f"FSDD ten digits (DNN {'-'.join(map(str, hidden))}), {args.copies} augmented copies, "
+             f"{args.espeak} espeak-ng voices in the other-voices training, {args.epochs} epochs", "",
+             "| model | front end | experiment | test speaker | float | int8 | .tmdl bytes |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['frontend']} | {r['experiment']} | {r['speaker']} | {r['float_accuracy']:.1%} | "
-                     f"{r['int8_accuracy']:.1%} | {r['tmdl_bytes']} |")
-    for frontend in args.frontend or list(kws.FRONTENDS):
-        for exp in ("own voice", "other voices"):
-            sel = [r for r in rows if r["frontend"] == frontend and r["experiment"] == exp]
-            if sel:
-                lines.append(f"| {frontend} | {exp} | mean | {np.mean([r['float_accuracy'] for r in sel]):.1%} | "
-                             f"{np.mean([r['int8_accuracy'] for r in sel]):.1%} | |")
+        lines.append(f"| {r['model']} | {r['frontend']} | {r['experiment']} | {r['speaker']} | "
+                     f"{r['float_accuracy']:.1%} | {r['int8_accuracy']:.1%} | {r['tmdl_bytes']} |")
+    for key in sorted({(r["model"], r["frontend"], r["experiment"]) for r in rows}):
+        sel = [r for r in rows if (r["model"], r["frontend"], r["experiment"]) == key]
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | mean | {np.mean([r['float_accuracy'] for r in sel]):.1%} | "
+                     f"{np.mean([r['int8_accuracy'] for r in sel]):.1%} | |")
     (out / "kws_bench.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
