@@ -59,6 +59,8 @@ class Augment:
     gain_db: float = 6.0                # gain uniform in +-gain_db
     noise_probability: float = 0.8
     snr_db: tuple = (5.0, 10.0, 20.0)   # background noise mixed at one of these SNRs
+    freq_mask: int = 0                  # SpecAugment on the copies' frames: up to this many channels zeroed
+    time_mask: int = 0                  # and up to this many frames
 
 
 NO_AUGMENT = Augment(copies=0)
@@ -295,9 +297,33 @@ class Features:
         return model_input(self.frames_test)
 
 
-def featurize(sp: Split, frontend: str, train_clips: list[np.ndarray], y_train: np.ndarray) -> Features:
+def mask_frames(f: np.ndarray, rng, a: Augment) -> np.ndarray:
+    """SpecAugment's masks on (n, frames, channels): one band of 0..freq_mask channels and one
+    stretch of 0..time_mask frames set to 0 (the front end's value for no energy) per example."""
+    f = f.copy()
+    n, t, c = f.shape
+    for i in range(n):
+        if a.freq_mask:
+            w = int(rng.integers(0, a.freq_mask + 1))
+            start = int(rng.integers(0, c - w + 1))
+            f[i, :, start:start + w] = 0
+        if a.time_mask:
+            w = int(rng.integers(0, a.time_mask + 1))
+            start = int(rng.integers(0, t - w + 1))
+            f[i, start:start + w, :] = 0
+    return f
+
+
+def featurize(sp: Split, frontend: str, train_clips: list[np.ndarray], y_train: np.ndarray,
+              a: Augment = NO_AUGMENT, seed: int = SEED) -> Features:
+    """Features of the training clips (augmented_audio's order: each clip, then its copies; the
+    copies' frames masked as `a` says) and of the test clips."""
     config = FRONTENDS[frontend]
-    x_train = model_input(frames(train_clips, config))
+    f = frames(train_clips, config)
+    if a.copies and (a.freq_mask or a.time_mask):
+        copy = np.arange(len(f)) % (1 + a.copies) != 0
+        f[copy] = mask_frames(f[copy], np.random.default_rng(seed + 2), a)
+    x_train = model_input(f)
     test_frames = frames([e.audio for e in sp.test], config)
     y_test = np.array([sp.classes.index(e.label) for e in sp.test], np.int64)
     return Features(frontend, x_train, y_train, test_frames, y_test)
@@ -551,7 +577,7 @@ def train_kws(data_dir, output="models/kws.tflite", frontend: str = "micro", wor
         if name not in feats:
             log(f"front end {name}: features of {len(clips)} training clips ({augment_with.copies} augmented "
                 f"copies each) and {len(sp.test)} test clips ...")
-            feats[name] = featurize(sp, name, clips, y)
+            feats[name] = featurize(sp, name, clips, y, augment_with, seed)
         return feats[name]
 
     def train_one(kind, name):

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ def frames_parallel(clips, config, workers: int) -> np.ndarray:
         return np.stack(pool.map(_features_one, [(c, config) for c in clips], chunksize=32))
 
 
-def corpus(espeak: int, copies: int, seed: int):
+def corpus(espeak: int, a: kws.Augment, seed: int):
     """Clips (FSDD, then synthetic), their digit, speaker, index, and `copies` augmented copies each."""
     ds = audio.load(FSDD)
     clips, digit, speaker, index = [], [], [], []
@@ -66,8 +67,7 @@ def corpus(espeak: int, copies: int, seed: int):
                 index.append(0)
     noise = [kws.synthetic_noise(60.0, seed)]
     rng = np.random.default_rng(seed)
-    a = kws.Augment(copies=copies)
-    augmented = [[kws.augment(x, rng, noise, a) for _ in range(copies)] for x in clips]
+    augmented = [[kws.augment(x, rng, noise, a) for _ in range(a.copies)] for x in clips]
     return clips, np.array(digit), np.array(speaker), np.array(index), augmented
 
 
@@ -86,8 +86,12 @@ def cached_frames(frontend: str, clips, augmented, key: str, workers: int):
     return plain, aug
 
 
-def run_one(kind, frontend, plain, aug, y, train_mask, test_mask, hidden, epochs, seed):
-    x_train = np.concatenate([plain[train_mask]] + [aug[train_mask, k] for k in range(aug.shape[1])])
+def run_one(kind, frontend, plain, aug, y, train_mask, test_mask, hidden, epochs, seed, a: kws.Augment):
+    copies = [aug[train_mask, k] for k in range(aug.shape[1])]
+    if a.freq_mask or a.time_mask:
+        rng = np.random.default_rng(seed + 2)
+        copies = [kws.mask_frames(c, rng, a) for c in copies]
+    x_train = np.concatenate([plain[train_mask]] + copies)
     y_train = np.concatenate([y[train_mask]] * (1 + aug.shape[1]))
     t = kws.train_model(kind, frontend, kws.model_input(x_train), y_train, plain[test_mask], y[test_mask], 10,
                         hidden, epochs, seed)
@@ -107,17 +111,21 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=1, help="processes computing features")
     p.add_argument("--only", choices=["own", "other"], help="one of the two experiments")
     p.add_argument("--seed", type=int, default=kws.SEED)
+    p.add_argument("--speed", type=float, default=kws.Augment.speed, help="speed perturbation, 1 +- this")
+    p.add_argument("--freq-mask", type=int, default=0, help="SpecAugment: up to this many channels masked")
+    p.add_argument("--time-mask", type=int, default=0, help="SpecAugment: up to this many frames masked")
     args = p.parse_args(argv)
     if not FSDD.is_dir():
         raise SystemExit(f"no FSDD recordings at {FSDD}: the benchmark needs them")
     hidden = tuple(int(h) for h in args.hidden.split(","))
     t0 = time.time()
-    clips, y, speaker, index, augmented = corpus(args.espeak, args.copies, args.seed)
+    a = kws.Augment(copies=args.copies, speed=args.speed, freq_mask=args.freq_mask, time_mask=args.time_mask)
+    clips, y, speaker, index, augmented = corpus(args.espeak, a, args.seed)
     # what decides the clips and their features; not the rest of kws.py, which trains
     import inspect
 
     decides = [inspect.getsource(f) for f in (kws.fit_clip, kws.augment, kws.synthetic_noise, audio.resample)]
-    key = hashlib.sha256(repr((args.espeak, args.copies, args.seed, repr(kws.Augment()), decides,
+    key = hashlib.sha256(repr((args.espeak, args.copies, args.seed, repr(replace(a, freq_mask=0, time_mask=0)), decides,
                                Path(features.__file__).read_bytes())).encode()).hexdigest()[:12]
     fsdd = ~np.char.startswith(speaker.astype(str), "espeak")
     people = [str(p) for p in sorted(set(speaker[fsdd]))]
@@ -130,20 +138,20 @@ def main(argv=None):
                 if args.only in (None, "own"):
                     mine = speaker == who
                     r = run_one(kind, frontend, plain, aug, y, mine & (index < OWN_TRAIN), mine & (index >= OWN_TRAIN),
-                                hidden, args.epochs, args.seed)
+                                hidden, args.epochs, args.seed, a)
                     rows.append({"model": kind, "frontend": frontend, "experiment": "own voice", "speaker": who, **r})
                     print(rows[-1], flush=True)
                 if args.only in (None, "other"):
                     r = run_one(kind, frontend, plain, aug, y, speaker != who, speaker == who, hidden, args.epochs,
-                                args.seed)
+                                args.seed, a)
                     rows.append({"model": kind, "frontend": frontend, "experiment": "other voices", "speaker": who, **r})
                     print(rows[-1], flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    setup = {"hidden": list(hidden), "epochs": args.epochs, "copies": args.copies, "espeak_voices": args.espeak,
+    setup = {"hidden": list(hidden), "epochs": args.epochs, "augment": asdict(a), "espeak_voices": args.espeak,
              "seed": args.seed, "seconds": round(time.time() - t0)}
     (out / "kws_bench.json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=1) + "\n")
-    lines = [f"FSDD ten digits (DNN {'-'.join(map(str, hidden))}), {args.copies} augmented copies, "
+    lines = [f"FSDD ten digits (DNN {'-'.join(map(str, hidden))}), augmentation {asdict(a)}, "
              f"{args.espeak} espeak-ng voices in the other-voices training, {args.epochs} epochs", "",
              "| model | front end | experiment | test speaker | float | int8 | .tmdl bytes |",
              "|---|---|---|---|---|---|---|"]

@@ -204,3 +204,21 @@ def test_tinyml_data_summarises_and_plots_audio(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "yes" in out and "_background_noise_" in out and "16000" in out
     assert (tmp_path / "s.png").stat().st_size > 5000
+
+
+def test_spec_masks_zero_one_band_and_one_stretch_at_most():
+    f = np.full((200, 49, 40), 500, np.uint16)
+    masked = kws.mask_frames(f, np.random.default_rng(0), kws.Augment(freq_mask=6, time_mask=8))
+    assert np.array_equal(f, np.full_like(f, 500))          # the input is left alone
+    widths, lengths = [], []
+    for m in masked:
+        zero = m == 0
+        channels = np.flatnonzero(zero.all(axis=0))
+        frames = np.flatnonzero(zero.all(axis=1))
+        widths.append(len(channels))
+        lengths.append(len(frames))
+        if len(channels):
+            assert channels[-1] - channels[0] + 1 == len(channels)      # one contiguous band
+        # every zero is in the band or the stretch
+        assert np.array_equal(zero, zero.all(axis=0)[None, :] | zero.all(axis=1)[:, None])
+    assert max(widths) == 6 and max(lengths) == 8 and min(widths) == 0
