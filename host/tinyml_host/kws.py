@@ -331,7 +331,7 @@ def featurize(sp: Split, frontend: str, train_clips: list[np.ndarray], y_train: 
 
 # --- the model ------------------------------------------------------------------------------
 
-MODELS = ("dnn", "tiny_conv", "cnn")
+MODELS = ("dnn", "dnn_cmn", "tiny_conv", "cnn")
 
 
 def build(kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN, dropout: float = DROPOUT,
@@ -341,6 +341,9 @@ def build(kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN, 
     - dnn: Dense -> batch norm -> ReLU per hidden layer ("Hello Edge"'s DNN; the converter folds
       the batch norm into the dense layer's weights and the ReLU into its activation), dropout
       between, softmax;
+    - dnn_cmn: the same after removing each channel's mean over the clip (cepstral mean
+      normalisation: a fixed gain per channel, such as a different microphone, cancels). That is
+      linear, so for_conversion folds it into the first dense layer and the board runs a plain dnn;
     - tiny_conv: TensorFlow speech_commands' tiny_conv: one 8-filter 10x8 stride-2 convolution,
       dense, softmax;
     - cnn: two convolutions (16 and 32 filters, 3x3, stride 2) with batch norm, dense, softmax.
@@ -351,7 +354,10 @@ def build(kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN, 
     L = tf.keras.layers
     tf.keras.utils.set_random_seed(seed)
     layers = [tf.keras.Input(shape=(frames * channels,), batch_size=batch_size)]
-    if kind == "dnn":
+    if kind == "dnn_cmn" and batch_size is None:
+        layers += [L.Reshape((frames, channels)), L.Lambda(lambda z: z - tf.reduce_mean(z, axis=1, keepdims=True)),
+                   L.Flatten()]
+    if kind in ("dnn", "dnn_cmn"):
         for h in hidden:
             layers += [L.Dense(h), L.BatchNormalization(), L.ReLU()]
             if dropout:
@@ -377,7 +383,12 @@ def build(kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN, 
 def for_conversion(model, kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN):
     """The trained model's batch-1 twin, same weights (see build)."""
     twin = build(kind, frames, channels, n_classes, hidden, batch_size=1)
-    twin.set_weights(model.get_weights())
+    weights = model.get_weights()
+    if kind == "dnn_cmn":
+        # Dense(x - mean_t x) = x @ K' with K'[t, c] = K[t, c] - mean over t' of K[t', c]
+        k = weights[0].reshape(frames, channels, -1)
+        weights[0] = (k - k.mean(axis=0, keepdims=True)).reshape(frames * channels, -1)
+    twin.set_weights(weights)
     return twin
 
 

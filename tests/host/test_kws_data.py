@@ -222,3 +222,21 @@ def test_spec_masks_zero_one_band_and_one_stretch_at_most():
         # every zero is in the band or the stretch
         assert np.array_equal(zero, zero.all(axis=0)[None, :] | zero.all(axis=1)[:, None])
     assert max(widths) == 6 and max(lengths) == 8 and min(widths) == 0
+
+
+@pytest.mark.parametrize("kind", kws.MODELS)
+def test_the_batch_one_twin_computes_what_was_trained(kind):
+    """for_conversion copies the weights (folding dnn_cmn's mean removal into the first dense
+    layer): the same outputs as the trained model, on inputs far from zero mean per channel."""
+    model = kws.build(kind, 49, 40, 5, hidden=(16,), dropout=0.0, seed=3)
+    rng = np.random.default_rng(0)
+    x = (rng.uniform(0, 10, (4, 49, 40)) + rng.uniform(0, 20, (4, 1, 40))).reshape(4, -1).astype(np.float32)
+    model.predict(x, verbose=0)  # builds the batch norm statistics' variables
+    for layer in model.layers:   # non-trivial batch norm statistics, as after training
+        if "batch_normalization" in layer.name:
+            w = layer.get_weights()
+            layer.set_weights([w[0] * 1.5, w[1] + 0.2, w[2] + 0.3, w[3] * 2.0])
+    twin = kws.for_conversion(model, kind, 49, 40, 5, hidden=(16,))
+    expected = model.predict(x, verbose=0)
+    got = np.concatenate([twin.predict(row[None], verbose=0) for row in x])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
