@@ -2,10 +2,8 @@
  * noise reduction, PCAN, log. Every wrap and rounding is the definition's (docs/features.md):
  * 16-bit FFT arithmetic wraps, energies wrap in 32 bits, sums are 64-bit. Conversions to
  * int16_t/int32_t of out-of-range values rely on two's complement wrapping, as GCC and Clang
- * define it on every target here. */
+ * define it on every target here. No C library: the emulated and natmod builds have none. */
 #include "tml_features.h"
-
-#include <string.h>
 
 #define WINDOW_BITS 12
 #define NOISE_BITS 14
@@ -80,7 +78,7 @@ int tml_fe_check(const tml_fe_config *cfg) {
         return status;
     }
     for (k = 0; k < cfg->end_bin - cfg->start_bin; ++k) {
-        if (cfg->bin_band[k] > cfg->num_channels) {
+        if (cfg->bin_band[k] > cfg->num_channels || (k > 0 && cfg->bin_band[k] < cfg->bin_band[k - 1])) {
             return TML_ERR_SHAPE;
         }
     }
@@ -97,14 +95,19 @@ int32_t tml_fe_scratch_bytes(const tml_fe_config *cfg) {
 
 int tml_fe_reset(const tml_fe_config *cfg, tml_fe_state *state) {
     int status = tml_fe_check(cfg);
+    int32_t i;
     if (status != TML_OK) {
         return status;
     }
     if (!state || !state->samples || !state->noise_estimate) {
         return TML_ERR_NULL;
     }
-    memset(state->samples, 0, sizeof(int16_t) * (size_t)cfg->window_samples);
-    memset(state->noise_estimate, 0, sizeof(uint32_t) * (size_t)cfg->num_channels);
+    /* the samples need no clearing: filled = 0 marks them unused. A plain zeroing loop would
+     * become a memset call, and the emulated and natmod builds have no C library. */
+    state->noise_estimate[0] = 0;
+    for (i = 1; i < cfg->num_channels; ++i) {
+        state->noise_estimate[i] = state->noise_estimate[i - 1];
+    }
     state->filled = 0;
     return TML_OK;
 }
@@ -263,20 +266,22 @@ static int32_t window_into_fft(const tml_fe_config *cfg, const int16_t *samples,
 
 /* --- filterbank, square root --- */
 
+/* Channel c = its upper band's bins by weight + its lower band's bins by unweight. Bands come
+ * in bin order (tml_fe_check), so one walk over the bins writes each channel once. */
 static void accumulate_channels(const tml_fe_config *cfg, const int32_t *e, uint64_t *sums) {
-    int32_t k, c;
-    for (c = 0; c < cfg->num_channels; ++c) {
-        sums[c] = 0;
-    }
-    for (k = cfg->start_bin; k < cfg->end_bin; ++k) {
-        int32_t j = k - cfg->start_bin, band = cfg->bin_band[j];
-        uint64_t energy = (uint64_t)(int64_t)e[k];
+    int32_t j = 0, n_bins = cfg->end_bin - cfg->start_bin, band;
+    uint64_t owed = 0;   /* the previous band's unweighted sum, owed to the channel above it */
+    for (band = 0; band <= cfg->num_channels; ++band) {
+        uint64_t weighted = 0, unweighted = 0;
+        for (; j < n_bins && cfg->bin_band[j] == band; ++j) {
+            uint64_t energy = (uint64_t)(int64_t)e[cfg->start_bin + j];
+            weighted += (uint64_t)(int64_t)cfg->bin_weight[j] * energy;
+            unweighted += (uint64_t)(int64_t)cfg->bin_unweight[j] * energy;
+        }
         if (band >= 1) {
-            sums[band - 1] += (uint64_t)(int64_t)cfg->bin_weight[j] * energy;
+            sums[band - 1] = owed + weighted;
         }
-        if (band < cfg->num_channels) {
-            sums[band] += (uint64_t)(int64_t)cfg->bin_unweight[j] * energy;
-        }
+        owed = unweighted;
     }
 }
 
@@ -401,7 +406,7 @@ static void frame_from_window(const tml_fe_config *cfg, tml_fe_state *state, uin
 int tml_fe_push(const tml_fe_config *cfg, tml_fe_state *state, const int16_t *samples, int32_t n_samples,
                 int32_t *consumed, uint16_t *frame, void *scratch) {
     int status = check_scalars(cfg);
-    int32_t take;
+    int32_t take, i;
     if (status != TML_OK) {
         return status;
     }
@@ -419,8 +424,8 @@ int tml_fe_push(const tml_fe_config *cfg, tml_fe_state *state, const int16_t *sa
     if (take > n_samples) {
         take = n_samples;
     }
-    if (take > 0) {
-        memcpy(state->samples + state->filled, samples, sizeof(int16_t) * (size_t)take);
+    for (i = 0; i < take; ++i) {
+        state->samples[state->filled + i] = samples[i];
     }
     state->filled += take;
     *consumed = take;
@@ -428,8 +433,9 @@ int tml_fe_push(const tml_fe_config *cfg, tml_fe_state *state, const int16_t *sa
         return 0;
     }
     frame_from_window(cfg, state, frame, scratch);
-    memmove(state->samples, state->samples + cfg->step_samples,
-            sizeof(int16_t) * (size_t)(cfg->window_samples - cfg->step_samples));
+    for (i = 0; i < cfg->window_samples - cfg->step_samples; ++i) {
+        state->samples[i] = state->samples[i + cfg->step_samples];
+    }
     state->filled -= cfg->step_samples;
     return 1;
 }

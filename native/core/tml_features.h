@@ -34,7 +34,7 @@ typedef struct {
     const int16_t *window;         /* window_samples coefficients, 1.0 = 4096 */
     const int16_t *twiddles;       /* fft_size / 2 pairs (re, im), Q15 */
     const int16_t *split_twiddles; /* fft_size / 4 pairs (re, im), Q15 */
-    const uint16_t *bin_band;      /* per bin start..end-1: its band 0..num_channels */
+    const uint16_t *bin_band;      /* per bin start..end-1: its band 0..num_channels, never decreasing */
     const int16_t *bin_weight;     /* per bin: weight in band, 1.0 = 4096 */
     const int16_t *bin_unweight;   /* per bin: weight in the band below */
     const int16_t *gain_lut;       /* TML_FE_GAIN_LUT_SIZE entries when enable_pcan, else unused */

@@ -9,6 +9,7 @@ target_sources(usermod_tinyml INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/../core/fc_s8.c
     ${CMAKE_CURRENT_LIST_DIR}/../core/model.c
     ${CMAKE_CURRENT_LIST_DIR}/../core/check.c
+    ${CMAKE_CURRENT_LIST_DIR}/../core/features.c
 )
 
 target_include_directories(usermod_tinyml INTERFACE

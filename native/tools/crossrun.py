@@ -43,7 +43,7 @@ def _interleave(weights) -> bytes:
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "native" / "core"
 TOOLS = ROOT / "native" / "tools"
-CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c"]
+CORE_SOURCES = ["requantize.c", "fc_s8_ref.c", "fc_s8.c", "model.c", "check.c", "features.c"]
 SUPPORT = TOOLS / "emu_support.c"
 
 # Memory map (the same for every CPU): vector table and code in FLASH, data and stack in RAM.

@@ -73,6 +73,9 @@ def test_damaged_configs_are_refused(dll):
     bands = arrays["bin_band"].copy()
     bands[7] = 41
     assert _status(dll, good, dict(arrays, bin_band=bands)) == fh.TML_ERR_SHAPE
+    bands = arrays["bin_band"].copy()
+    bands[20] = bands[19] - 1          # bands out of bin order
+    assert _status(dll, good, dict(arrays, bin_band=bands)) == fh.TML_ERR_SHAPE
     assert dll.tml_fe_scratch_bytes(ctypes.byref(fh.make_config(dict(good, num_channels=0), arrays))) == 0
     no_pcan = dict(good, enable_pcan=0, snr_shift=-1)
     assert _status(dll, no_pcan, dict(arrays, gain_lut=None)) == fh.TML_OK
