@@ -23,10 +23,15 @@ def cmd_train(args):
         from .cli_loop import train_gesture
 
         return train_gesture(args)
+    if args.model == "kws":
+        from .cli_loop import train_kws
+
+        return train_kws(args)
     if args.data:
-        raise TinymlError(f"tinyml train {args.model} makes its own data; a dataset folder is for `train gesture`")
+        raise TinymlError(f"tinyml train {args.model} makes its own data; a dataset folder is for `train gesture` "
+                          "and `train kws`")
     if args.epochs is not None:
-        raise TinymlError(f"--epochs is for `train gesture`; tinyml train {args.model} has its own")
+        raise TinymlError(f"--epochs is for `train gesture` and `train kws`; tinyml train {args.model} has its own")
     print(f"training the {args.model} model and quantizing it with the TFLite converter ...")
     path = train.write_model(args.model, args.output or f"models/{args.model}.tflite")
     print(f"wrote {path} ({path.stat().st_size} bytes)")
@@ -322,15 +327,26 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
-    s.add_argument("model", choices=["sine", "motion", "ad01", "gesture"],
+    s.add_argument("model", choices=["sine", "motion", "ad01", "gesture", "kws"],
                    help="sine (LED demo), motion (IMU still/moving), ad01 (an autoencoder of MLPerf Tiny's "
-                        "anomaly-detection shape, trained briefly on synthetic machine sound) or gesture "
-                        "(from your recorded DIR)")
-    s.add_argument("data", nargs="?", help="gesture: the dataset folder `tinyml record` wrote")
+                        "anomaly-detection shape, trained briefly on synthetic machine sound), gesture "
+                        "(from your recorded DIR) or kws (keyword spotting from a folder of WAV clips)")
+    s.add_argument("data", nargs="?", help="gesture: the dataset folder `tinyml record` wrote; kws: a folder of "
+                                           "WAV clips, one folder per label (Speech Commands layout)")
     s.add_argument("-o", "--output", help="default models/MODEL.tflite")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
-    s.add_argument("--epochs", type=int, help="gesture: training epochs (default 80; fewer trains faster, "
-                                              "check the report's accuracy)")
+    s.add_argument("--epochs", type=int, help="gesture, kws: training epochs (default 80 and 40; fewer trains "
+                                              "faster, check the report's accuracy)")
+    s.add_argument("--frontend", choices=["micro", "logmel"],
+                   help="kws: the audio front end the model is exported with (default micro: noise reduction and "
+                        "PCAN on, as TF's speech_commands; logmel: both off); the report compares both")
+    s.add_argument("--words", help="kws: comma-separated labels to recognise; other labels become 'unknown' "
+                                   "(default: every label)")
+    s.add_argument("--model", dest="kws_model", choices=["auto", "dnn", "tiny_conv", "cnn"],
+                   help="kws: the network (default auto: each, and the smallest within 1 point of the most accurate "
+                        "is exported; the report lists all)")
+    s.add_argument("--no-compare", action="store_true", help="kws: train the chosen front end only")
+    s.add_argument("--copies", type=int, help="kws: augmented copies of each training clip (default 3)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("export", help="convert an int8 .tflite to a .tmdl for the board")

@@ -1,5 +1,5 @@
 """The user's own-data loop on the command line: `tinyml record`, `tinyml data`,
-`tinyml train gesture` and `tinyml compress`. cli.py adds these to its table (add_commands) and
+`tinyml train gesture`, `tinyml train kws`, `tinyml evaluate` and `tinyml compress`. cli.py adds these to its table (add_commands) and
 turns their TinymlErrors into one message, as for every command."""
 
 from __future__ import annotations
@@ -28,18 +28,25 @@ def cmd_record(args):
 
 
 def cmd_data(args):
-    from . import dataset
+    from . import audio_data, dataset
 
+    if audio_data.is_audio_folder(args.dir):
+        ds = audio_data.load(args.dir)
+        audio_data.print_summary(ds)
+        png = Path(args.plot) if args.plot else Path(args.dir) / "spectrograms.png"
+        print(f"wrote {audio_data.plot_spectrograms(ds, png)}")
+        return
     takes = dataset.load(args.dir)
     dataset.print_summary(takes, args.dir)
     png = Path(args.plot) if args.plot else Path(args.dir) / "samples.png"
     print(f"wrote {dataset.plot(takes, png)}")
 
 
-def _epochs(args) -> int:
+def _epochs(args, default=None) -> int:
     from . import gesture
 
-    epochs = gesture.EPOCHS if args.epochs is None else args.epochs
+    default = gesture.EPOCHS if default is None else default
+    epochs = default if args.epochs is None else args.epochs
     if not 1 <= epochs <= 10000:
         raise TinymlError(f"--epochs must be 1 to 10000, got {epochs}")
     return epochs
@@ -51,6 +58,7 @@ def train_gesture(args):
 
     if not args.data:
         raise TinymlError("tinyml train gesture needs the dataset folder: tinyml train gesture DIR")
+    _not_for_gesture(args)
     output = Path(args.output or "models/gesture.tflite")
     epochs = _epochs(args)
     print(f"training the gesture model on {args.data} ({epochs} epochs) and quantizing it with the TFLite converter ...")
@@ -60,6 +68,55 @@ def train_gesture(args):
     print(f"classes {', '.join(r['classes'])}; held-out takes: float {r['float_accuracy']:.1%}, "
           f"int8 {r['int8_accuracy']:.1%} ({r['test_windows']} windows of {len(r['test_takes'])} takes)")
     print(f"wrote {output}, {tmdl_path} ({r['tmdl_bytes']} bytes, {r['params']} parameters), {report_path}, {png_path}")
+
+
+def _not_for_gesture(args):
+    for option, name in (("frontend", "frontend"), ("words", "words"), ("copies", "copies"), ("kws_model", "model")):
+        if getattr(args, option, None) is not None:
+            raise TinymlError(f"--{name} is an option of `tinyml train kws`")
+    if getattr(args, "no_compare", False):
+        raise TinymlError("--no-compare is an option of `tinyml train kws`")
+
+
+def train_kws(args):
+    """`tinyml train kws DIR`: called by cli.cmd_train."""
+    from . import kws
+
+    if not args.data:
+        raise TinymlError("tinyml train kws needs the folder of WAV clips: tinyml train kws DIR")
+    output = Path(args.output or "models/kws.tflite")
+    epochs = _epochs(args, kws.EPOCHS)
+    copies = kws.Augment().copies if args.copies is None else args.copies
+    if not 0 <= copies <= 50:
+        raise TinymlError(f"--copies must be 0 to 50, got {copies}")
+    words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
+    report = kws.train_kws(args.data, output, frontend=args.frontend or "micro", words=words,
+                           model=args.kws_model or "auto", compare=not args.no_compare, epochs=epochs, augment_with=kws.Augment(copies=copies))
+    for r in report["candidates"]:
+        print(f"{r['model']:9} on {r['frontend']}: held-out clips float {r['float_accuracy']:.1%}, "
+              f"int8 {r['int8_accuracy']:.1%}, {r['tmdl_bytes']} bytes")
+    for name, r in report["frontends"].items():
+        if name != report["frontend"]["frontend"]:
+            print(f"{r['model']:9} on {name}: held-out clips float {r['float_accuracy']:.1%}, "
+                  f"int8 {r['int8_accuracy']:.1%} (front end comparison)")
+    per = ", ".join(f"{c} {'-' if a is None else f'{a:.0%}'}" for c, a in report["per_class"].items())
+    print(f"exported {report['model']['kind']} on {report['frontend']['frontend']}: int8 "
+          f"{report['int8_accuracy']:.1%} ({per})")
+    files = report["files"]
+    print(f"wrote {files['tflite']}, {files['tmdl']} ({report['tmdl_bytes']} bytes), {files['classes']}, "
+          f"{files['frontend']}, {files['report']}, {files['confusion']}")
+
+
+def cmd_evaluate(args):
+    import json
+
+    from . import evaluate
+
+    result = evaluate.evaluate(args.model, args.data)
+    if args.json:
+        print(json.dumps(result))
+        return
+    evaluate.print_result(result, args.model, args.data)
 
 
 def cmd_compress(args):
@@ -96,10 +153,19 @@ def add_commands(sub):
     s.add_argument("--no-live", action="store_true", help="no live plot (also when output is not a terminal)")
     s.set_defaults(func=cmd_record)
 
-    s = sub.add_parser("data", help="summarise a dataset folder and plot samples per label to a PNG")
+    s = sub.add_parser("data", help="summarise a dataset folder (IMU takes or WAV clips) and plot samples "
+                                    "(a spectrogram for audio) per label to a PNG")
     s.add_argument("dir", help="the dataset folder")
-    s.add_argument("--plot", help="PNG to write (default DIR/samples.png)")
+    s.add_argument("--plot", help="PNG to write (default DIR/samples.png, DIR/spectrograms.png for audio)")
     s.set_defaults(func=cmd_data)
+
+    s = sub.add_parser("evaluate", help="score a .tflite or .tmdl model on a dataset folder of its kind (audio "
+                                        "or IMU) through its int8 arithmetic")
+    s.add_argument("model", help="the .tflite or .tmdl (its .classes, and for kws its .frontend.json, beside it)")
+    s.add_argument("data", help="the dataset folder")
+    s.add_argument("--json", action="store_true",
+                   help="print one JSON object: accuracy (0..1), per_class ({label: accuracy}), confusion, ...")
+    s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("compress", help="prune, distil and quantize the gesture model; one table of sizes, "
                                         "accuracy and estimated latency")

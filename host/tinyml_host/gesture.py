@@ -205,7 +205,7 @@ def evaluate(model, split: Split) -> Result:
     return Result(model, data, m, report, split)
 
 
-def plot_confusion(report: dict, path) -> Path:
+def plot_confusion(report: dict, path, held_out: str = "takes") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -222,7 +222,7 @@ def plot_confusion(report: dict, path) -> Path:
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted (int8)")
     ax.set_ylabel("true")
-    ax.set_title(f"int8 {report['int8_accuracy']:.1%}, float {report['float_accuracy']:.1%} (held-out takes)",
+    ax.set_title(f"int8 {report['int8_accuracy']:.1%}, float {report['float_accuracy']:.1%} (held-out {held_out})",
                  fontsize=9)
     return dataset.save_figure(fig, path)
 

@@ -21,12 +21,13 @@ import harness  # noqa: E402
 import system_packages  # noqa: E402
 import test_web  # noqa: E402  (tests/host is on sys.path: pytest's rootdir-less test modules)
 import xtensarun  # noqa: E402
+from tinyml_host import speech_synth  # noqa: E402
 
 INSTALLER = ROOT / ".ci" / "install-system-packages.sh"
 
 
 def test_list_names_exactly_the_programs_the_suite_runs():
-    runs = {harness.CC, xtensarun.GCC, xtensarun.QEMU, test_web.CHROMIUM_COMMAND,
+    runs = {harness.CC, xtensarun.GCC, xtensarun.QEMU, test_web.CHROMIUM_COMMAND, speech_synth.ESPEAK,
             *(cpu.gcc for cpu in crossrun.CPUS.values())}
     assert set(system_packages.packages()) == runs
 

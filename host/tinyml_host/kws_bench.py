@@ -1,0 +1,171 @@
+"""Keyword spotting accuracy on the Free Spoken Digit Dataset (ten digits, three speakers),
+measured the way issue 22 states its goals, written as a table:
+
+- own voice: per speaker, trained on recordings 0-34 of each digit, tested on 35-49;
+- other voices: each speaker held out in turn, trained on the other two (plus, with
+  --espeak N, N synthetic espeak-ng voices saying the digits).
+
+Each row: float and int8 accuracy (int8 through the .tmdl's integer arithmetic on the front
+end's int8 input, as the board computes it), size. Both front ends (kws.FRONTENDS) unless
+--frontend picks one. Features (of every clip and its augmented copies) are cached under
+out/cache, so a second run trains only.
+
+    PYTHONPATH=host python -m tinyml_host.kws_bench --out out/kws_bench [--espeak 40] [--copies 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import audio_data, features, kws, speech_synth
+
+ROOT = Path(__file__).resolve().parents[2]
+FSDD = ROOT.parent / "shared" / "audio" / "fsdd" / "recordings"
+CACHE = ROOT / "out" / "cache"
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+OWN_TRAIN = 35   # recordings 0..34 of each digit train, 35..49 test
+
+
+def _features_one(args):
+    clip, config = args
+    return features.microfrontend(clip, config)
+
+
+def frames_parallel(clips, config, workers: int) -> np.ndarray:
+    if workers <= 1:
+        return kws.frames(clips, config)
+    from multiprocessing import get_context
+
+    with get_context("fork").Pool(workers) as pool:  # forked before TensorFlow is imported
+        return np.stack(pool.map(_features_one, [(c, config) for c in clips], chunksize=32))
+
+
+def corpus(espeak: int, a: kws.Augment, seed: int):
+    """Clips (FSDD, then synthetic), their digit, speaker, index, and `copies` augmented copies each."""
+    ds = audio_data.load(FSDD)
+    clips, digit, speaker, index = [], [], [], []
+    for c in ds.clips:
+        clips.append(kws.fit_clip(c.audio))
+        digit.append(int(c.label))
+        speaker.append(c.speaker)
+        index.append(int(c.path.stem.split("_")[2]))
+    if espeak:
+        for k, (voice, variant, speed, pitch) in enumerate(speech_synth.speakers(espeak, seed)):
+            for d, word in enumerate(DIGITS):
+                rate, x = speech_synth.speak(word, voice, variant, speed, pitch)
+                clips.append(kws.fit_clip(audio_data.resample(x, rate)))
+                digit.append(d)
+                speaker.append(f"espeak{k}")
+                index.append(0)
+    noise = [kws.synthetic_noise(60.0, seed)]
+    rng = np.random.default_rng(seed)
+    augmented = [[kws.augment(x, rng, noise, a) for _ in range(a.copies)] for x in clips]
+    return clips, np.array(digit), np.array(speaker), np.array(index), augmented
+
+
+def cached_frames(frontend: str, clips, augmented, key: str, workers: int):
+    path = CACHE / f"kws_bench-{frontend}-{key}.npz"
+    if path.exists():
+        z = np.load(path)
+        return z["plain"], z["augmented"]
+    config = kws.FRONTENDS[frontend]
+    plain = frames_parallel(clips, config, workers)
+    flat = [x for copies in augmented for x in copies]
+    aug = frames_parallel(flat, config, workers).reshape(len(clips), len(augmented[0]), *plain.shape[1:]) \
+        if flat else np.zeros((len(clips), 0, *plain.shape[1:]), np.uint16)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, plain=plain, augmented=aug)
+    return plain, aug
+
+
+def run_one(kind, frontend, plain, aug, y, train_mask, test_mask, hidden, epochs, seed, a: kws.Augment):
+    copies = [aug[train_mask, k] for k in range(aug.shape[1])]
+    if a.freq_mask or a.time_mask:
+        rng = np.random.default_rng(seed + 2)
+        copies = [kws.mask_frames(c, rng, a) for c in copies]
+    x_train = np.concatenate([plain[train_mask]] + copies)
+    y_train = np.concatenate([y[train_mask]] * (1 + aug.shape[1]))
+    t = kws.train_model(kind, frontend, kws.model_input(x_train), y_train, plain[test_mask], y[test_mask], 10,
+                        hidden, epochs, seed)
+    return {"float_accuracy": t.float_accuracy, "int8_accuracy": t.int8_accuracy, "tmdl_bytes": t.tmdl_bytes,
+            "params": int(t.model.count_params()), "train_clips": int(len(x_train)), "test_clips": int(test_mask.sum())}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="out/kws_bench")
+    p.add_argument("--frontend", choices=list(kws.FRONTENDS), action="append")
+    p.add_argument("--model", choices=list(kws.MODELS), action="append", help="default: every kind")
+    p.add_argument("--espeak", type=int, default=0, help="synthetic voices added to the other-voices training")
+    p.add_argument("--copies", type=int, default=2, help="augmented copies of each training clip")
+    p.add_argument("--hidden", default=",".join(map(str, kws.HIDDEN)))
+    p.add_argument("--epochs", type=int, default=kws.EPOCHS)
+    p.add_argument("--workers", type=int, default=1, help="processes computing features")
+    p.add_argument("--only", choices=["own", "other"], help="one of the two experiments")
+    p.add_argument("--seed", type=int, default=kws.SEED)
+    p.add_argument("--speed", type=float, default=kws.Augment.speed, help="speed perturbation, 1 +- this")
+    p.add_argument("--freq-mask", type=int, default=0, help="SpecAugment: up to this many channels masked")
+    p.add_argument("--time-mask", type=int, default=0, help="SpecAugment: up to this many frames masked")
+    args = p.parse_args(argv)
+    if not FSDD.is_dir():
+        raise SystemExit(f"no FSDD recordings at {FSDD}: the benchmark needs them")
+    hidden = tuple(int(h) for h in args.hidden.split(","))
+    t0 = time.time()
+    a = kws.Augment(copies=args.copies, speed=args.speed, freq_mask=args.freq_mask, time_mask=args.time_mask)
+    clips, y, speaker, index, augmented = corpus(args.espeak, a, args.seed)
+    # what decides the clips and their features; not the rest of kws.py, which trains
+    import inspect
+
+    decides = [inspect.getsource(f) for f in (kws.fit_clip, kws.augment, kws.synthetic_noise, audio_data.resample)]
+    key = hashlib.sha256(repr((args.espeak, args.copies, args.seed, repr(replace(a, freq_mask=0, time_mask=0)), decides,
+                               Path(features.__file__).read_bytes())).encode()).hexdigest()[:12]
+    fsdd = ~np.char.startswith(speaker.astype(str), "espeak")
+    people = [str(p) for p in sorted(set(speaker[fsdd]))]
+    rows = []
+    for frontend in args.frontend or list(kws.FRONTENDS):
+        plain, aug = cached_frames(frontend, clips, augmented, key, args.workers)
+        print(f"{frontend}: features ready ({time.time() - t0:.0f} s)", flush=True)
+        for kind in args.model or list(kws.MODELS):
+            for who in people:
+                if args.only in (None, "own"):
+                    mine = speaker == who
+                    r = run_one(kind, frontend, plain, aug, y, mine & (index < OWN_TRAIN), mine & (index >= OWN_TRAIN),
+                                hidden, args.epochs, args.seed, a)
+                    rows.append({"model": kind, "frontend": frontend, "experiment": "own voice", "speaker": who, **r})
+                    print(rows[-1], flush=True)
+                if args.only in (None, "other"):
+                    r = run_one(kind, frontend, plain, aug, y, speaker != who, speaker == who, hidden, args.epochs,
+                                args.seed, a)
+                    rows.append({"model": kind, "frontend": frontend, "experiment": "other voices", "speaker": who, **r})
+                    print(rows[-1], flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    setup = {"hidden": list(hidden), "epochs": args.epochs, "augment": asdict(a), "espeak_voices": args.espeak,
+             "seed": args.seed, "seconds": round(time.time() - t0)}
+    (out / "kws_bench.json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=1) + "\n")
+    lines = [f"FSDD ten digits (DNN {'-'.join(map(str, hidden))}), augmentation {asdict(a)}, "
+             f"{args.espeak} espeak-ng voices in the other-voices training, {args.epochs} epochs", "",
+             "| model | front end | experiment | test speaker | float | int8 | .tmdl bytes |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['frontend']} | {r['experiment']} | {r['speaker']} | "
+                     f"{r['float_accuracy']:.1%} | {r['int8_accuracy']:.1%} | {r['tmdl_bytes']} |")
+    for key in sorted({(r["model"], r["frontend"], r["experiment"]) for r in rows}):
+        sel = [r for r in rows if (r["model"], r["frontend"], r["experiment"]) == key]
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | mean | {np.mean([r['float_accuracy'] for r in sel]):.1%} | "
+                     f"{np.mean([r['int8_accuracy'] for r in sel]):.1%} | |")
+    (out / "kws_bench.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    main()

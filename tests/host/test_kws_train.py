@@ -1,0 +1,190 @@
+"""`tinyml train kws DIR` on espeak-ng voices (cached, models.kws_run) and `tinyml evaluate` on
+keyword and gesture models. The int8 results are checked again with TFLite's own interpreter;
+the accuracy goals are measured on FSDD by kws_bench.py, not here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import models
+from tinyml_host import audio_data, cli, dataset, evaluate, gesture, kws, speech_synth, tmdl
+from tinyml_host.errors import TinymlError
+
+needs_espeak = pytest.mark.skipif(not speech_synth.available(),
+                                  reason="espeak-ng is not installed (apt-get install espeak-ng): no voices to train on")
+
+
+@pytest.fixture(scope="module")
+def run():
+    folder = models.kws_run()
+    return folder, json.loads((folder / "models" / "kws.report.json").read_text())
+
+
+@needs_espeak
+def test_report_is_consistent_and_better_than_chance(run):
+    folder, r = run
+    assert r["classes"] == ["left", "no", "right", "yes", kws.UNKNOWN, kws.SILENCE]
+    c = np.array(r["confusion"])
+    assert c.sum() == r["split"]["test_clips"]
+    assert np.trace(c) / c.sum() == pytest.approx(r["int8_accuracy"])
+    for i, name in enumerate(r["classes"]):
+        assert r["per_class"][name] == pytest.approx(c[i, i] / c[i].sum())
+    assert set(r["frontends"]) == {"micro", "logmel"} and r["frontend"]["frontend"] == "micro"
+    assert r["frontends"]["micro"]["int8_accuracy"] == r["int8_accuracy"]
+    assert r["frontends"]["logmel"]["model"] == r["model"]["kind"]   # the comparison uses the chosen network
+    # six classes, 1/6 by chance; 36 held-out clips of 6 unseen synthetic voices: measured 100 %
+    # with the micro front end here (and 42 % with logmel, which this short training suits less)
+    assert r["int8_accuracy"] >= 0.9
+    if r["model"]["kind"] == "dnn":
+        assert set(r["boards"]) >= {"nano33_ble_sense", "pico"} and r["boards"]["nano33_ble_sense"]["native_us"] > 0
+    else:  # estimate.py prices dense layers only: no figure rather than a wrong one
+        assert r["boards"] == {} and "dense layers only" in r["boards_note"]
+    assert (folder / "models" / "kws.confusion.png").stat().st_size > 5000
+
+
+@needs_espeak
+def test_every_network_is_tried_and_the_pick_is_the_smallest_near_the_best(run):
+    folder, r = run
+    rows = {c["model"]: c for c in r["candidates"]}
+    assert set(rows) == set(kws.MODELS) and all(c["frontend"] == "micro" for c in rows.values())
+    best = max(c["int8_accuracy"] for c in rows.values())
+    near = [c for c in rows.values() if c["int8_accuracy"] >= best - 0.01]
+    assert r["model"]["kind"] == min(near, key=lambda c: c["tmdl_bytes"])["model"]
+    assert rows[r["model"]["kind"]]["tmdl_bytes"] == r["tmdl_bytes"]
+    assert rows["tiny_conv"]["tmdl_bytes"] < rows["dnn"]["tmdl_bytes"]
+
+
+@needs_espeak
+def test_speakers_are_held_out_whole(run):
+    folder, r = run
+    train, test = set(r["split"]["train_groups"]), set(r["split"]["test_groups"])
+    assert not train & test
+    speakers = {g for g in test if g.startswith("speaker:")}
+    assert len(speakers) == round(kws.TEST_FRACTION * models.KWS_SPEAKERS)
+    assert {g for g in train | test if g.startswith("speaker:")} == \
+        {f"speaker:espeak{k}" for k in range(models.KWS_SPEAKERS)}
+
+
+@needs_espeak
+def test_model_files_agree_with_the_report(run):
+    folder, r = run
+    m = tmdl.read(folder / "models" / "kws.tmdl")
+    params = json.loads((folder / "models" / "kws.frontend.json").read_text())
+    assert params == r["frontend"]
+    assert m.input_size == params["frames"] * params["channels"] == 49 * 40 and m.output_size == len(r["classes"])
+    assert m.is_dense == (r["model"]["kind"] == "dnn")
+    assert (m.input_scale, m.input_zp) == (pytest.approx(params["input_scale"]), params["input_zero_point"])
+    assert (folder / "models" / "kws.classes").read_text().split() == r["classes"]
+    assert (folder / "models" / "kws.tmdl").stat().st_size == r["tmdl_bytes"]
+
+
+def _held_out_folder(run, tmp_path):
+    """The test speakers' clips (links to them), in the same layout."""
+    folder, r = run
+    test = {g.split(":", 1)[1] for g in r["split"]["test_groups"] if g.startswith("speaker:")}
+    out = tmp_path / "held_out"
+    for clip in audio_data.load(folder / "data").clips:
+        if clip.speaker in test:
+            (out / clip.path.parent.name).mkdir(parents=True, exist_ok=True)
+            (out / clip.path.parent.name / clip.path.name).symlink_to(clip.path)
+    return out
+
+
+@needs_espeak
+@pytest.mark.parametrize("suffix", [".tmdl", ".tflite"])
+def test_evaluate_on_the_held_out_speakers_repeats_the_reports_rows(run, tmp_path, capsys, suffix):
+    """Same clips, same front end, same int8 model: the confusion rows of the words and of
+    unknown are the training report's (silence is made by training, not in the folder)."""
+    folder, r = run
+    held = _held_out_folder(run, tmp_path)
+    assert cli.main(["evaluate", str(folder / "models" / f"kws{suffix}"), str(held), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"accuracy", "per_class", "confusion"} and 0 <= out["accuracy"] <= 1
+    assert out["confusion"][:-1] == r["confusion"][:-1]
+    assert out["per_class"][kws.SILENCE] is None and out["per_class"]["yes"] == r["per_class"]["yes"]
+
+
+@needs_espeak
+def test_evaluate_agrees_with_tflites_interpreter(run, tmp_path):
+    from ai_edge_litert import interpreter as litert
+
+    folder, r = run
+    held = _held_out_folder(run, tmp_path)
+    result = evaluate.evaluate(folder / "models" / "kws.tflite", held)
+    config, params = kws.read_frontend_params(folder / "models" / "kws.frontend.json")
+    ds = audio_data.load(held)
+    x = kws.int8_input(np.stack([evaluate.features_of(c.audio, config, params["clip_samples"]) for c in ds.clips]),
+                       params)
+    interp = litert.Interpreter(model_content=(folder / "models" / "kws.tflite").read_bytes())
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    predicted = []
+    for row in x:
+        interp.set_tensor(inp["index"], row.reshape(1, -1))
+        interp.invoke()
+        predicted.append(int(np.argmax(interp.get_tensor(out["index"])[0])))
+    truth = [r["classes"].index(c.label if c.label in r["classes"] else kws.UNKNOWN) for c in ds.clips]
+    assert gesture.confusion(np.eye(len(r["classes"]))[predicted], np.array(truth), len(r["classes"])) == \
+        result["confusion"]
+
+
+def test_evaluate_a_gesture_model_on_its_held_out_takes(tmp_path, capsys):
+    folder = models.gesture_run()
+    report = json.loads((folder / "models" / "gesture.report.json").read_text())
+    held = tmp_path / "takes"
+    for take in dataset.load(folder / "data"):
+        if take.path.stem in report["test_takes"]:
+            (held / take.label).mkdir(parents=True, exist_ok=True)
+            for f in (take.path, take.path.with_suffix(".npy")):
+                shutil.copy(f, held / take.label / f.name)
+    capsys.readouterr()  # what building the cached gesture run printed
+    assert cli.main(["evaluate", str(folder / "models" / "gesture.tmdl"), str(held), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["confusion"] == report["confusion"] and out["accuracy"] == pytest.approx(report["int8_accuracy"])
+    assert out["kind"] == "imu" and set(out["per_class"]) == set(report["classes"])
+    assert cli.main(["evaluate", str(folder / "models" / "gesture.tflite"), str(held)]) == 0
+    assert f"accuracy {report['int8_accuracy']:.1%}" in capsys.readouterr().out
+
+
+def test_evaluate_refuses_mismatches(tmp_path, capsys):
+    folder = models.gesture_run()
+    wavs = tmp_path / "wavs"
+    speech_synth.write_wav(wavs / "yes" / "a_nohash_0.wav", np.zeros(8000, np.int16))
+    with pytest.raises(TinymlError, match="gesture.frontend.json beside it: not a keyword model"):
+        evaluate.evaluate(folder / "models" / "gesture.tmdl", wavs)
+    lonely = tmp_path / "m.tmdl"
+    shutil.copy(folder / "models" / "gesture.tmdl", lonely)
+    with pytest.raises(TinymlError, match="m.classes is missing"):
+        evaluate.evaluate(lonely, folder / "data")
+    with pytest.raises(TinymlError, match="give a .tflite or .tmdl"):
+        evaluate.evaluate(tmp_path / "m.onnx", folder / "data")
+    (tmp_path / "m.classes").write_text("a\nb\nc\n")
+    with pytest.raises(TinymlError, match="3 classes, the model has 4 outputs"):
+        evaluate.evaluate(lonely, folder / "data")
+    (tmp_path / "m.classes").write_text("circle\nshake\nstill\nstir\n")
+    with pytest.raises(TinymlError, match="labels wave are not among the model's classes"):
+        evaluate.evaluate(lonely, folder / "data")
+    assert cli.main(["evaluate", str(lonely), str(tmp_path / "nowhere")]) == 1
+    assert "no dataset folder" in capsys.readouterr().err
+
+
+@needs_espeak
+def test_evaluate_refuses_an_imu_folder_for_a_keyword_model(run):
+    folder, _ = run
+    with pytest.raises(TinymlError, match="IMU takes, but the model takes 1960 inputs"):
+        evaluate.evaluate(folder / "models" / "kws.tmdl", models.gesture_run() / "data")
+
+
+def test_train_kws_command_line_errors(tmp_path, capsys):
+    assert cli.main(["train", "kws"]) == 1
+    assert "needs the folder of WAV clips" in capsys.readouterr().err
+    assert cli.main(["train", "gesture", str(tmp_path), "--frontend", "micro"]) == 1
+    assert "--frontend is an option of `tinyml train kws`" in capsys.readouterr().err
+    assert cli.main(["train", "kws", str(tmp_path), "--copies", "-1"]) == 1
+    assert "--copies must be 0 to 50" in capsys.readouterr().err
+    assert cli.main(["train", "kws", str(tmp_path), "-o", str(tmp_path / "k.tmdl")]) == 1
+    assert "give the .tflite path" in capsys.readouterr().err
