@@ -426,15 +426,25 @@ def _check_header(data: bytes) -> tuple[int, int, bytes]:
     return rounding, flags, body
 
 
+def window_geometry_ok(n_in: int, n_out: int, f: int, s: int, p: int) -> bool:
+    """TFLite's VALID (no padding) or SAME (output ceil(in / stride), padding before half the
+    total, rounded down) along one axis: the only windows a converted model has, and what the C
+    core checks (native/core/conv_check.c, tml_window_ok). Every window then overlaps the input."""
+    valid = (n_in - f) // s + 1 if n_in >= f else 0
+    same = -(-n_in // s)
+    same_pad = max((same - 1) * s + f - n_in, 0) // 2
+    return (p == 0 and n_out == valid) or (n_out == same and p == same_pad)
+
+
 def _check_window(op: Op, where: str, x: Tensor, y: Tensor) -> None:
-    """Every output position's window overlaps the input (so a pool never averages nothing)."""
     for axis, name in ((0, "height"), (1, "width")):
         f, s, p = op.filter[axis], op.stride[axis], op.padding[axis]
         if f < 1 or s < 1:
             raise ValueError(f"invalid .tmdl: {where} has filter {op.filter}, stride {op.stride}")
-        if p >= f or (y.shape[axis] - 1) * s - p >= x.shape[axis]:
+        if not window_geometry_ok(x.shape[axis], y.shape[axis], f, s, p):
             raise ValueError(f"invalid .tmdl: {where}: output {name} {y.shape[axis]} with filter {f}, stride {s} "
-                             f"and padding {p} reads outside an input of {name} {x.shape[axis]}")
+                             f"and padding {p} is neither TFLite's VALID nor SAME over an input of {name} "
+                             f"{x.shape[axis]}")
 
 
 def check_op(op: Op, tensors: list[Tensor], where: str) -> None:

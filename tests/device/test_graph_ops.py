@@ -18,14 +18,14 @@ from tinyml_host import reference, tmdl
 
 
 def _window(rng, size):
-    """filter, stride, padding and output size of a window over `size` that stays in bounds."""
+    """filter, stride, padding and output size of a TFLite window over `size`: VALID or SAME
+    (docs/format.md, the only geometry the format takes), padding worked out here."""
     f = int(rng.integers(1, min(size, 4) + 1))
     s = int(rng.integers(1, 3))
-    p = int(rng.integers(0, f))
-    out = (size + p - f) // s + 1 if size + p >= f else 1
-    while out > 1 and (out - 1) * s - p >= size:
-        out -= 1
-    return f, s, p, max(out, 1)
+    if rng.integers(0, 2):   # VALID
+        return f, s, 0, (size - f) // s + 1
+    out = -(-size // s)      # SAME
+    return f, s, max((out - 1) * s + f - size, 0) // 2, out
 
 
 def _quant(rng, n, per_channel):

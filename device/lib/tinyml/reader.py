@@ -366,15 +366,19 @@ def _read_ops(f, image, at, n_ops, tensors, rounding):
 
 
 def _check_window(op, where):
-    """Every output position's window overlaps the input (so a pool never averages nothing)."""
+    """TFLite's VALID or SAME window along each axis (tmdl.window_geometry_ok on the host, the C
+    core's tml_window_ok): every window then overlaps the input (a pool never averages nothing)."""
     for name, f, s, p, n_in, n_out in (("height", op.filter_h, op.stride_h, op.pad_top, op.in_h, op.out_h),
                                        ("width", op.filter_w, op.stride_w, op.pad_left, op.in_w, op.out_w)):
         if f < 1 or s < 1:
             raise ValueError("invalid .tmdl: %s has filter (%d, %d), stride (%d, %d)"
                              % (where, op.filter_h, op.filter_w, op.stride_h, op.stride_w))
-        if p >= f or (n_out - 1) * s - p >= n_in:
-            raise ValueError("invalid .tmdl: %s: output %s %d with filter %d, stride %d and padding %d reads "
-                             "outside an input of %s %d" % (where, name, n_out, f, s, p, name, n_in))
+        valid = (n_in - f) // s + 1 if n_in >= f else 0
+        same = (n_in + s - 1) // s
+        same_pad = max((same - 1) * s + f - n_in, 0) // 2
+        if not ((p == 0 and n_out == valid) or (n_out == same and p == same_pad)):
+            raise ValueError("invalid .tmdl: %s: output %s %d with filter %d, stride %d and padding %d is neither "
+                             "TFLite's VALID nor SAME over an input of %s %d" % (where, name, n_out, f, s, p, name, n_in))
 
 
 def _check_op(op, tensors, where):
