@@ -84,6 +84,16 @@ def autoencoder(path, backend, stream, recording, windows, step_bytes, n=4):
     w * step_bytes. A MemoryError from the load is a result: {"error": ...}."""
     from array import array
 
+    # the recording's window buffer first: the bench's own, not the model's, and not left to
+    # find a piece in the heap the load has just filled (2,560 bytes for AD01's 640 floats);
+    # its size is the input tensor's, the first entry after the 16-byte header and the 28-byte
+    # model block (docs/format.md)
+    import struct
+
+    with open(path, "rb") as f:
+        f.seek(16 + 28)
+        h, w, c = struct.unpack("<HHH", f.read(6))
+    row = array("f", bytes(4 * h * w * c))
     gc.collect()
     free0, used0 = gc.mem_free(), gc.mem_alloc()
     try:
@@ -105,7 +115,6 @@ def autoencoder(path, backend, stream, recording, windows, step_bytes, n=4):
         invoke()
     alloc = (gc.mem_alloc() - a0) / n
     n_in = len(m.input)
-    row = array("f", bytes(4 * n_in))
     total_error = 0.0
     with open(recording, "rb") as f:
         for w in range(windows):
