@@ -39,6 +39,8 @@ _MODEL_WORDS = const(224)
 _OP_WORDS = const(106)
 _TENSOR_WORDS = const(12)
 _SOFTMAX_TABLE = const(1024)  # tinyml._python.prepare_softmax: exp of every int8 difference, 4 bytes each
+# viper and python: ADD's two tables of each input's 256 scaled values (int32) and a zero bias chunk of 64
+_ADD_TABLES = const(2 * 1024 + 4 * 64)
 
 BACKENDS = ("native", "viper", "python")  # fastest first
 # (prepare, run) function names of each operator kind, by the kind's code (tinyml.reader)
@@ -110,7 +112,15 @@ def _needs(contents, backend):
     buffers = contents.arena_bytes + _WORD * contents.n_out + 8
     if backend != "native" and matrices:
         buffers += 4 * max(op.n_out for op in matrices)
-    buffers += _SOFTMAX_TABLE * sum(op.kind == reader.SOFTMAX for op in ops)
+    convs = [op.n_in for op in ops if op.kind == reader.CONV_2D]
+    if backend == "native":
+        # _tinyml.conv's scratch, shared: tml_conv_scratch_bytes, 4 bytes per patch value (rounded
+        # up to 4 values) and 4; SOFTMAX and ADD in C need no tables
+        buffers += 4 * ((max(convs) + 3) // 4 * 4) + 4 if convs else 0
+    else:
+        buffers += max(convs) if convs else 0   # the shared im2col row (_python._cols)
+        buffers += _SOFTMAX_TABLE * sum(op.kind == reader.SOFTMAX for op in ops)
+        buffers += _ADD_TABLES * sum(op.kind == reader.ADD for op in ops)
     chain = 2 * max(op.n_out for op in ops[:-1]) if _chains(contents, backend) and len(ops) > 1 else 0
     sections = [op.length for op in ops]
     objects = _WORD * (_MODEL_WORDS + _OP_WORDS * len(ops) + _TENSOR_WORDS * len(contents.tensors))
@@ -121,7 +131,7 @@ def _needs(contents, backend):
     for op in ops:
         if backend == "python" and op.weighted:
             extra += _PYTHON_BIAS_COPY * op.bias_count + 12 * op.n_channels + _WORD * _PYTHON_VIEW_WORDS
-        if backend == "native" and op.kind == reader.FULLY_CONNECTED:
+        if backend == "native" and op.weighted:  # a plan's copy of writable multipliers and shifts
             copies += 4 * op.n_channels + (op.n_channels + 3) // 4 * 4
     base = buffers + objects + extra
     needs = {"buffers": buffers + chain, "romfs": base + chain,
