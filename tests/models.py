@@ -150,9 +150,9 @@ def kws_run() -> Path:
     yes,no,left,right` on it, cached as out/cache/kws-<digest>/: data/, models/kws.*"""
     import shutil
 
-    from tinyml_host import audio, cli, cli_loop, export, features, gesture, kws, speech_synth, tmdl
+    from tinyml_host import audio_data, cli, cli_loop, export, features, gesture, kws, speech_synth, tmdl
 
-    digest = _source_digest(__file__, audio.__file__, kws.__file__, speech_synth.__file__, features.__file__,
+    digest = _source_digest(__file__, audio_data.__file__, kws.__file__, speech_synth.__file__, features.__file__,
                             gesture.__file__, cli_loop.__file__, tmdl.__file__, export.__file__)
     folder = CACHE / f"kws-{digest}"
     if not (folder / "models" / "kws.report.json").exists():

@@ -497,6 +497,12 @@ def train_model(kind: str, frontend: str, x_train: np.ndarray, y_train: np.ndarr
     twin = for_conversion(model, kind, frames_n, channels, n_classes, hidden)
     data, m, encoded = gesture.int8_model(twin, representative)
     params = frontend_params(frontend, m.input_scale, m.input_zp)
+    # the .tmdl records its front end (docs/format.md, "Records"), so the keyword app, `tinyml
+    # features` and `evaluate` compute what it was trained on: the config and this very int8
+    # conversion, as thresholds
+    m.frontend = features.frontend_record(FRONTENDS[frontend], lambda v: features.to_int8(
+        v, params["input_scale"], params["input_zero_point"], params["feature_scale"]))
+    encoded = tmdl.encode(m)
     scores = int8_scores(m, frames_test, params)
     return Trained(kind, frontend, model, data, m, params, gesture.accuracy(float_scores, y_test),
                    gesture.accuracy(scores, y_test), scores, y_test, len(encoded))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import models
-from tinyml_host import audio_data, cli, dataset, evaluate, gesture, kws, speech_synth, tmdl
+from tinyml_host import audio_data, cli, dataset, evaluate, features, gesture, kws, speech_synth, tmdl
 from tinyml_host.errors import TinymlError
 
 needs_espeak = pytest.mark.skipif(not speech_synth.available(),
@@ -188,3 +188,18 @@ def test_train_kws_command_line_errors(tmp_path, capsys):
     assert "--copies must be 0 to 50" in capsys.readouterr().err
     assert cli.main(["train", "kws", str(tmp_path), "-o", str(tmp_path / "k.tmdl")]) == 1
     assert "give the .tflite path" in capsys.readouterr().err
+
+
+def test_the_trained_model_records_its_front_end_for_the_board(run):
+    """The .tmdl carries the front end it was trained on (docs/format.md, "Records"): the
+    settings of the report's front end and an int8 conversion that is training's to_int8 on
+    every uint16 value, so the keyword app computes what training did."""
+    folder, report = run
+    m = tmdl.read(folder / "models" / "kws.tmdl")
+    assert m.frontend is not None
+    _, thresholds, settings = features.split_record(m.frontend)
+    params = kws.read_frontend_params(folder / "models" / "kws.frontend.json")[1]
+    assert settings == kws.FRONTENDS[params["frontend"]]
+    v = np.arange(65536)
+    want = features.to_int8(v, params["input_scale"], params["input_zero_point"], params["feature_scale"])
+    assert (features.apply_thresholds(v, thresholds) == want.reshape(-1)).all()
