@@ -112,11 +112,21 @@ def cmd_evaluate(args):
 
     from . import evaluate
 
-    result = evaluate.evaluate(args.model, args.data)
+    if args.port:
+        from .board import connect
+
+        quiet = args.json  # stdout is the JSON object alone
+        with connect(args.port, args.board) as board:
+            result = evaluate.evaluate(args.model, args.data, board, args.backend,
+                                       progress=(lambda s: None) if quiet else print)
+        where = f"board {args.port}" + (f", {args.backend}" if args.backend else "")
+    else:
+        result = evaluate.evaluate(args.model, args.data, backend=args.backend)
+        where = "host reference"
     if args.json:
         print(json.dumps(result))
         return
-    evaluate.print_result(result, args.model, args.data)
+    evaluate.print_result(result, args.model, args.data, where=where)
 
 
 def cmd_compress(args):
@@ -164,7 +174,13 @@ def add_commands(sub):
     s.add_argument("model", help="the .tflite or .tmdl (its .classes, and for kws its .frontend.json, beside it)")
     s.add_argument("data", help="the dataset folder")
     s.add_argument("--json", action="store_true",
-                   help="print one JSON object: accuracy (0..1), per_class ({label: accuracy}), confusion, ...")
+                   help="print one JSON object: accuracy (0..1), per_class ({label: accuracy}), confusion, ..., "
+                        "and for audio files ([{path, label, predicted, scores}])")
+    s.add_argument("--port", help="run a keyword model's whole path (front end and model) on this board "
+                                  "(sim: the virtual board) instead of the host's reference")
+    s.add_argument("--board", default="nano33_ble_sense", help="the virtual board's identity with --port sim")
+    s.add_argument("--backend", choices=["native", "viper", "python"],
+                   help="the board's implementation of the front end and the model (--port)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("compress", help="prune, distil and quantize the gesture model; one table of sizes, "

@@ -27,7 +27,8 @@ typedef enum {
     TML_ERR_SIZE = -5,       /* a buffer shorter than the layer needs (check.c) */
     TML_ERR_ALIGN = -6,      /* an int32 buffer (bias, mult) not 4-byte aligned (check.c) */
     TML_ERR_OVERLAP = -7,    /* out overlaps an input buffer (check.c) */
-    TML_ERR_FORMAT = -8      /* bytes that are not what they should hold (a packed config's magic) */
+    TML_ERR_FORMAT = -8,     /* bytes that are not what they should hold (a packed config's magic) */
+    TML_ERR_UNSUPPORTED = -9 /* not built for this chip (tml_pdm.h on anything but the nRF52840) */
 } tml_status;
 
 /* The rounding of TFLite's requantization. The same codes are the .tmdl header's rounding

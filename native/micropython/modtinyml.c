@@ -15,6 +15,10 @@
 // The audio front end (ABI 5): frontend(config) checks a packed config once (tml_fe_unpack)
 // and returns a Frontend holding its state and scratch; fe_push feeds it int16 samples and
 // fe_frame / fe_frame_s8 read the latest frame (native/core/tml_features.h).
+// The nRF52840 PDM capture (tml_pdm.h): pdm_start / pdm_read / pdm_stop exist only in
+// firmware built for that chip (NRF52840_XXAA or TINYML_PDM_NRF52), never in the natmod. They
+// are additions that code looks for with hasattr, not part of the always-present API, so they
+// change no ABI version.
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
 #else
@@ -25,6 +29,7 @@
 
 #include "tinyml.h"
 #include "tml_features.h"
+#include "tml_pdm.h"
 
 #define TINYML_ABI_VERSION (5)
 
@@ -817,6 +822,67 @@ static mp_obj_t tinyml_variant(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(tinyml_variant_obj, tinyml_variant);
 
+#if TML_PDM_BUILT && !MICROPY_ENABLE_DYNRUNTIME
+// PDM capture: one peripheral, so one module-level state. EasyDMA writes into the two buffers
+// given to pdm_start; the root pointers keep them alive (and unmoved) until pdm_stop.
+static tml_pdm_t tinyml_pdm;
+MP_REGISTER_ROOT_POINTER(mp_obj_t tinyml_pdm_bufs[2]);
+
+// pdm_start(buf0, buf1, clk, din, power): 16 kHz mono int16 capture into buf0 and buf1 in
+// turn (writable, same even length in samples, 4-byte aligned); power is the pin that powers
+// the microphone, or -1. A running capture is stopped first.
+static mp_obj_t tinyml_pdm_start(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    size_t len0, len1;
+    int16_t *b0 = buffer_of(args[0], MP_BUFFER_WRITE, &len0);
+    int16_t *b1 = buffer_of(args[1], MP_BUFFER_WRITE, &len1);
+    if (len0 != len1 || (len0 & 3u) != 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("pdm buffers must have the same even number of int16"));
+    }
+    tml_pdm_stop(&tinyml_pdm);
+    int st = tml_pdm_start(&tinyml_pdm, b0, b1, len0 / 2, mp_obj_get_int(args[2]), mp_obj_get_int(args[3]),
+                           mp_obj_get_int(args[4]));
+    if (st != TML_OK) {
+        mp_raise_ValueError(st == TML_ERR_ALIGN ? MP_ERROR_TEXT("pdm buffers must be 4-byte aligned")
+                            : st == TML_ERR_RANGE ? MP_ERROR_TEXT("pdm pins must be distinct, 0..47 (power -1: none)")
+                            : MP_ERROR_TEXT("pdm buffers must hold 2..32766 int16, not the same buffer"));
+    }
+    MP_STATE_VM(tinyml_pdm_bufs)[0] = args[0];
+    MP_STATE_VM(tinyml_pdm_bufs)[1] = args[1];
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tinyml_pdm_start_obj, 5, 5, tinyml_pdm_start);
+
+// pdm_read(out) -> lost: waits for the next full block (polling the peripheral's events, with
+// pending callbacks and Ctrl-C handled meanwhile), copies it into out, returns the count of
+// blocks lost since pdm_start. Allocates nothing.
+static mp_obj_t tinyml_pdm_read(mp_obj_t out_obj) {
+    size_t len;
+    int16_t *out = buffer_of(out_obj, MP_BUFFER_WRITE, &len);
+    if (!tinyml_pdm.running) {
+        mp_raise_ValueError(MP_ERROR_TEXT("pdm not started"));
+    }
+    if (len != 2 * tinyml_pdm.n) {
+        mp_raise_ValueError(MP_ERROR_TEXT("pdm_read needs out as long as a pdm buffer"));
+    }
+    while (tml_pdm_poll(&tinyml_pdm) < 0) {
+        mp_event_handle_nowait();
+    }
+    tml_pdm_take(&tinyml_pdm, out);
+    return mp_obj_new_int_from_uint(tinyml_pdm.lost);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(tinyml_pdm_read_obj, tinyml_pdm_read);
+
+// pdm_stop(): stops the capture, powers the microphone off, lets the buffers go.
+static mp_obj_t tinyml_pdm_stop(void) {
+    tml_pdm_stop(&tinyml_pdm);
+    MP_STATE_VM(tinyml_pdm_bufs)[0] = MP_OBJ_NULL;
+    MP_STATE_VM(tinyml_pdm_bufs)[1] = MP_OBJ_NULL;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(tinyml_pdm_stop_obj, tinyml_pdm_stop);
+#endif
+
 #if MICROPY_ENABLE_DYNRUNTIME
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
@@ -886,6 +952,11 @@ static const mp_rom_map_elem_t tinyml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_fe_frame_s8), MP_ROM_PTR(&tinyml_fe_frame_s8_obj) },
     { MP_ROM_QSTR(MP_QSTR_fe_reset), MP_ROM_PTR(&tinyml_fe_reset_obj) },
     { MP_ROM_QSTR(MP_QSTR_ABI), MP_ROM_INT(TINYML_ABI_VERSION) },
+    #if TML_PDM_BUILT
+    { MP_ROM_QSTR(MP_QSTR_pdm_start), MP_ROM_PTR(&tinyml_pdm_start_obj) },
+    { MP_ROM_QSTR(MP_QSTR_pdm_read), MP_ROM_PTR(&tinyml_pdm_read_obj) },
+    { MP_ROM_QSTR(MP_QSTR_pdm_stop), MP_ROM_PTR(&tinyml_pdm_stop_obj) },
+    #endif
 };
 static MP_DEFINE_CONST_DICT(tinyml_module_globals, tinyml_module_globals_table);
 

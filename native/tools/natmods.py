@@ -39,7 +39,8 @@ REBUILD = "make natmods MPY_DIR=/path/to/micropython"
 
 def source_files() -> list[Path]:
     """Everything the natmod is compiled from: the C core, the binding and its Makefile."""
-    core = sorted(p for p in (NATIVE / "core").iterdir() if p.suffix in (".c", ".h"))
+    # pdm_nrf52.c is firmware-only (the Makefile leaves it out); its header is included
+    core = sorted(p for p in (NATIVE / "core").iterdir() if p.suffix in (".c", ".h") and p.name != "pdm_nrf52.c")
     return core + [NATIVE / "micropython" / "modtinyml.c", NATIVE / "micropython" / "Makefile"]
 
 

@@ -110,3 +110,31 @@ print('HEARD', heard, hal.led().duty_u16())
     assert heard == [word], out
     index = ["silence", "unknown", "yes", "no"].index(word)
     assert lines_with("HEARD", out) == [f"1 {(index + 1) * 65535 // 4}"], out
+
+
+@pytest.mark.skipif(not MICRO_SPEECH.is_dir(), reason="../shared/models/micro_speech (TFLM's model and clips) is absent")
+def test_the_app_allocates_nothing_per_block_or_inference(tmp_path):
+    # the same app run twice as long allocates the same: its loop (microphone block, front end
+    # hop, int8 conversion, inference, recognizer) allocates nothing; measured with the collector
+    # off, in a silent room (no detection: a detection's print and telemetry may allocate)
+    model = _export_micro_speech(tmp_path)
+    sim = tmp_path / "sim"
+    sim.mkdir()
+    out = run(f"""
+import gc
+from tinyml.apps import kws
+def allocated(n):
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    kws.run(inferences=n, model={str(model)!r})
+    used = gc.mem_alloc() - before
+    gc.enable()
+    return used
+allocated(5)   # the first runs make what a run makes once (the microphone, lazily made module state)
+allocated(5)
+short = allocated(5)
+long = allocated(30)
+print('ALLOC', long - short)
+""", cwd=tmp_path, env={"TINYML_SIM_DIR": str(sim)}, args=("-X", "heapsize=4M"))
+    assert lines_with("ALLOC", out) == ["0"], out

@@ -267,3 +267,72 @@ print('LATE', first, after, block[0], mic.lost)
     # starts (11 if the wake-up is late); two wait, the rest are dropped; the block read next is
     # the oldest of the two waiting
     assert lost in (7, 8, 9) and late == after + (lost + 1) * 320
+
+
+# A fake of _tinyml's nRF52840 PDM capture (pdm_start / pdm_read / pdm_stop, present only in
+# firmware built for that chip), put in sys.modules so it stands in whatever the binary has.
+PDM_SCRIPT = f"""
+import sys, gc
+from array import array
+class FakePDM:
+    log = []
+    n = 0          # samples delivered so far
+    lost = 0
+    def pdm_start(self, b0, b1, clk, din, power):
+        self.log.append(('pdm_start', len(b0), len(b1), b0 is b1, clk, din, power))
+        self.n = 0
+        self.lost = 0
+    def pdm_read(self, out):
+        n = self.n
+        for k in range(len(out)):
+            out[k] = ((n + k) * 7919) % 65536 - 32768
+        self.n = n + len(out)
+        return self.lost
+    def pdm_stop(self):
+        self.log.append(('pdm_stop',))
+fake = FakePDM()
+sys.modules['_tinyml'] = fake
+from tinyml.boards import BOARDS
+from tinyml.hal import _machine
+mic = _machine.microphone(BOARDS[BOARD]['mic'], {BLOCK})
+try:
+    mic.readinto(array('h', bytes(2 * {BLOCK})))
+except ValueError as e:
+    print('ERR', e)
+mic.start()
+mic.start()   # a second start does nothing
+print('LOG', fake.log)
+block = array('h', bytes(2 * {BLOCK}))
+print('R', mic.readinto(block), list(block) == [((k * 7919) % 65536) - 32768 for k in range({BLOCK})], mic.lost)
+fake.lost = 3  # the capture dropped three blocks while the app was away
+mic.readinto(block)
+print('LOST', mic.lost)
+def blocks(n):
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(n):
+        mic.readinto(block)
+    return gc.mem_alloc() - before
+print('ALLOC', blocks(50), mic.lost)
+mic.stop()
+mic.stop()
+print('STOP', fake.log[1:])
+try:
+    _machine.microphone(BOARDS[BOARD]['mic'], 63)
+except ValueError as e:
+    print('ERR', e)
+"""
+
+
+@pytest.mark.parametrize("board", ["nano33_ble_sense", "nano33_ble_sense_rev2"])
+def test_pdm_microphone_drives_tinymls_nrf52840_capture(board):
+    out = run(f"BOARD = {board!r}\n" + PDM_SCRIPT)
+    mic = boards.load()[board]["microphone"]["micropython"]
+    # two distinct DMA buffers of one block each, the board's clock, data and power pins
+    assert lines_with("LOG", out) == [str([("pdm_start", BLOCK, BLOCK, False, mic["clock"], mic["data"], mic["power"])])]
+    assert lines_with("R", out) == [f"{BLOCK} True 0"]
+    assert lines_with("LOST", out) == ["3"]
+    assert lines_with("ALLOC", out) == ["0 3"]   # 0 bytes allocated per block
+    assert lines_with("STOP", out) == ["[('pdm_stop',)]"]
+    assert lines_with("ERR", out) == ["microphone not started: call start() first",
+                                      "the PDM microphone's block must be an even number of samples, got 63"]

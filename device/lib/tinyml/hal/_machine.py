@@ -66,7 +66,8 @@ def sleep(ms, light):
         time.sleep_ms(ms)  # type: ignore[attr-defined]
 
 
-# --- the microphone: an I2S MEMS microphone (INMP441) through machine.I2S ----------------------
+# --- the microphone: an I2S MEMS microphone (INMP441) through machine.I2S, or the nRF52840's -----
+# --- PDM microphone through _tinyml's capture ------------------------------------------------
 # The INMP441 sends 24-bit two's complement samples, MSB first, in 32-bit I2S slots (64 clocks
 # per frame; with L/R tied to GND it talks in the left slot, which I2S.MONO keeps). So the port
 # reads bits=32: each sample arrives as a little-endian int32 with the 24 bits at the top, and
@@ -83,12 +84,55 @@ def microphone(mic_facts, block):
         raise ValueError("this board has no microphone under MicroPython (boards.json microphone)")
     if mp[0] == "pdm":
         try:
-            from _tinyml import pdm  # noqa: F401 - the nRF52840 capture, built into the firmware
+            import _tinyml
         except ImportError:
+            _tinyml = None
+        if not hasattr(_tinyml, "pdm_start"):  # only firmware built for the nRF52840 has it
             raise ValueError("this board's PDM microphone needs _tinyml's nRF52840 PDM capture, which this "
                              "firmware does not have (MicroPython's ports have no PDM driver)")
-        raise ValueError("_tinyml.pdm is present but tinyml.hal does not drive it yet")
+        return PDMMicrophone(mp, block, _tinyml)
     return I2SMicrophone(mp, block)
+
+
+class PDMMicrophone:
+    """The nRF52840's PDM peripheral through _tinyml (native/core/tml_pdm.h): EasyDMA fills two
+    buffers in turn, 16 kHz mono int16; readinto waits for the next full one and copies it.
+    lost: blocks the app did not read in time (exact while it reads at least once per block,
+    a lower bound when it is away longer: the capture is polled, not interrupt-driven)."""
+
+    RATE_HZ = 16000
+
+    def __init__(self, mp_facts, block, native):
+        if block < 2 or block % 2:
+            raise ValueError("the PDM microphone's block must be an even number of samples, got %d" % block)
+        self.block = block
+        self.lost = 0
+        self._facts = mp_facts
+        self._native = native
+        # the DMA buffers; word-aligned as EasyDMA needs (array data comes from the heap)
+        self._dma = (array("h", bytes(2 * block)), array("h", bytes(2 * block)))
+        self._running = False
+
+    def start(self):
+        if self._running:
+            return
+        _, clock, data, power = self._facts
+        self._native.pdm_start(self._dma[0], self._dma[1], clock, data, -1 if power is None else power)
+        self.lost = 0
+        self._running = True
+
+    def stop(self):
+        if self._running:
+            self._native.pdm_stop()
+            self._running = False
+
+    def readinto(self, buf):
+        if len(buf) != self.block:
+            raise ValueError("microphone readinto needs an array('h') of %d samples, got %d" % (self.block, len(buf)))
+        if not self._running:
+            raise ValueError("microphone not started: call start() first")
+        self.lost = self._native.pdm_read(buf)
+        return self.block
 
 
 class I2SMicrophone:
