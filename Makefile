@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup system-packages demo demo-ad01 demo-mlperf test bench natmods firmware clean
+.PHONY: setup system-packages demo demo-ad01 demo-mlperf test docs bench natmods firmware clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,11 @@ demo-mlperf: setup
 test: setup system-packages
 	TINYML_MPY_PATH="$${TINYML_MPY_PATH-$(CURDIR)/native/prebuilt/x64}" TINYML_REQUIRE_NATIVE="$${TINYML_REQUIRE_NATIVE-1}" \
 	    $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The documentation site (MkDocs + Material) from docs/ into out/site/; the CLI reference page is
+# generated from the parser (docs/hooks/cli_reference.py). `make test` builds it with --strict too.
+docs: setup
+	$(BIN)/mkdocs build --strict
 
 # Runs every row whose toolchain is here and names the rows it skips (`make system-packages` adds them).
 bench: setup
