@@ -41,8 +41,19 @@ def sim_gestures() -> tuple[str, ...]:
     return tuple(gestures.GESTURES)
 
 
+class _LineFeed:
+    """Board output arriving in chunks, split into lines (CR stripped) for the stream's _line;
+    an unfinished line waits in its _buf."""
+
+    def feed(self, data: bytes):
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        for line in lines:
+            self._line(line.rstrip(b"\r"))
+
+
 @dataclass
-class TakeStream:
+class TakeStream(_LineFeed):
     """What arrived of one take: parses the board's lines, checks sequence numbers."""
 
     rate_hz: float = RATE_HZ
@@ -53,12 +64,6 @@ class TakeStream:
     ended: bool = False
     other: list = field(default_factory=list)   # lines that were not ours (errors, reboot banners)
     _buf: bytes = b""
-
-    def feed(self, data: bytes):
-        self._buf += data
-        *lines, self._buf = self._buf.split(b"\n")
-        for line in lines:
-            self._line(line.rstrip(b"\r"))
 
     def _line(self, line: bytes):
         values, digits = self.header.get("values", 6), self.header.get("digits", 4)
@@ -119,7 +124,7 @@ CLIP_FORMAT = "tinyml-clip/1"
 
 
 @dataclass
-class ClipStream:
+class ClipStream(_LineFeed):
     """What arrived of one clip (device/lib/tinyml/record.py record_clip): A header, R lines, E."""
 
     header: dict = field(default_factory=dict)
@@ -129,12 +134,6 @@ class ClipStream:
     ended: bool = False
     other: list = field(default_factory=list)
     _buf: bytes = b""
-
-    def feed(self, data: bytes):
-        self._buf += data
-        *lines, self._buf = self._buf.split(b"\n")
-        for line in lines:
-            self._line(line.rstrip(b"\r"))
 
     def _line(self, line: bytes):
         per = self.header.get("per_line", 0)
