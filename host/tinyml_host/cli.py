@@ -260,14 +260,20 @@ def cmd_estimate(args):
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
             raise TinymlError(f"unknown board {args.board!r}; see `tinyml boards`")
+    estimate.keyword_app_cpu(model, rows)   # a keyword model (front end record): the app's CPU share
     energy = estimate.energy(rows, args.rate)
     if args.json:
         import json
 
+        for e in energy:
+            if model.frontend is not None:
+                e["kws_app"] = next(r["kws_app"] for r in rows if r["board"] == e["board"]) \
+                    if e["backend"] == "native" else None
         print(json.dumps(energy, indent=1))
         return
     estimate.print_table(rows, args.model, bool(costs))
     estimate.print_energy(energy, args.rate)
+    estimate.print_keyword_app(rows)
     from . import mlperf
 
     if mlperf.is_ad01_shaped(model):

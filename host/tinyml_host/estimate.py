@@ -315,6 +315,80 @@ def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], c
     return rows
 
 
+FRONTEND_COSTS = Path(__file__).parent / "data" / "frontend_costs.json"  # native/tools/fe_bench.py writes it
+KWS_EVERY_HOPS = 2   # device/lib/tinyml/apps/kws.py's EVERY: the model runs every second hop
+_SAME_WORK = ("sample_rate", "window_size", "window_step", "num_channels", "enable_pcan", "enable_log")
+
+
+def load_frontend_costs(path: Path = FRONTEND_COSTS) -> dict:
+    import json
+
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def keyword_app_cpu(model: TmdlModel, rows: list[dict], fe_costs: dict | None = None,
+                    every: int = KWS_EVERY_HOPS) -> None:
+    """For a model with a front end record (a keyword model): each row gains "kws_app", the CPU
+    the keyword app's two computations take on that board with the native backend, as a share of
+    the core at its clock: the front end on every hop (frontend_costs.json's median cycles per hop
+    on the board's core) and the model every `every` hops (the row's native_us). The app's Python
+    around them (the recognizer, the audio block's hand-off) is not counted; viper and python have
+    no cycle model for the front end, so their share is None with the reason."""
+    if model.frontend is None:
+        return
+    from .features import split_record
+
+    config = split_record(model.frontend)[2]
+    fe_costs = load_frontend_costs() if fe_costs is None else fe_costs
+    measured = fe_costs.get("config", {})
+    same = bool(measured) and all(measured.get(k) == getattr(config, k) for k in _SAME_WORK)
+    hops_per_s = 1000.0 / config.window_step
+    for row in rows:
+        cpu = CPU_OF_BOARD.get(row["cpu"], row["cpu"])
+        fe_cycles = fe_costs.get("cores", {}).get(cpu, {}).get("median") if same else None
+        out = {"hop_ms": config.window_step, "every_hops": every, "frontend_cycles_per_hop": fe_cycles,
+               "frontend_share": None, "model_share": None, "share": None,
+               "other_backends": "viper and python: no cycle model of their front end"}
+        if fe_cycles is None:
+            out["why"] = ("the front end's cycles were measured at micro_speech's settings only "
+                          "(native/tools/fe_bench.py)" if fe_costs and not same else
+                          f"no front end cycle figure for {cpu}")
+        else:
+            out["frontend_share"] = fe_cycles * hops_per_s / (row["cpu_mhz"] * 1e6)
+            if row["native_us"] is None:
+                out["why"] = "no native latency figure for the model on this core"
+            else:
+                out["model_share"] = row["native_us"] * 1e-6 * hops_per_s / every
+                out["share"] = out["frontend_share"] + out["model_share"]
+        row["kws_app"] = out
+
+
+def print_keyword_app(rows: list[dict], console=None) -> None:
+    """The keyword app's CPU share per board (rows that keyword_app_cpu filled), a narrow table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = [r for r in rows if r.get("kws_app")]
+    if not rows:
+        return
+    first = rows[0]["kws_app"]
+    t = Table(title=f"keyword app, native backend: front end every {first['hop_ms']} ms hop, model every "
+                    f"{first['every_hops']} hops", title_justify="left")
+    for name, justify in (("board", "left"), ("MHz", "right"), ("front end/hop", "right"),
+                          ("front end", "right"), ("model", "right"), ("CPU", "right")):
+        t.add_column(name, justify=justify)
+    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+    for r in rows:
+        k = r["kws_app"]
+        fe = "-" if k["frontend_cycles_per_hop"] is None else f"{k['frontend_cycles_per_hop']:,} cyc"
+        t.add_row(r["board"], f"{r['cpu_mhz']:g}", fe, pct(k["frontend_share"]), pct(k["model_share"]),
+                  pct(k["share"]))
+    console = console or Console(width=100)
+    console.print(t)
+    console.print("CPU: the share of the core the front end and the model take; the app's Python around "
+                  "them is not counted; viper and python: not estimated (docs/kws.md).")
+
+
 def package_sizes() -> dict[str, int]:
     from . import deploy
 
