@@ -783,3 +783,34 @@ except ValueError as e:
         assert lines_with("L", out) == ["ValueError no BLE on pico"]
     else:
         assert lines_with("L", out) == ["True True False"]
+
+
+def test_nimble_listening_checks_allocate_nothing_per_frame():
+    # listening() runs once per frame: on NimBLE without the command it compares ticks, which
+    # must not allocate (the real ticks_ms here: small ints on the unix port, as on a board)
+    body = """
+import gc
+before = 0
+t = make(binary=True)
+fake.connect(0)
+subscribe()
+t.link._connected_at -= backend.LEGACY_LISTEN_MS    # a central that never said `listening`
+fake.record = False
+values = (1.5, -2.25, 0.125, 40000)
+for i in range(20):
+    t.send(values)
+gc.collect()
+before = gc.mem_alloc()
+for i in range(500):
+    t.send(values)
+print('LEGACY', gc.mem_alloc() - before, t.sent)
+tell()
+gc.collect()
+before = gc.mem_alloc()
+for i in range(500):
+    t.send(values)
+print('TOLD', gc.mem_alloc() - before, t.sent)
+"""
+    out = run(script("bluetooth", body))
+    assert lines_with("LEGACY", out) == ["0 520"]   # every frame sent, 0 bytes for 500
+    assert lines_with("TOLD", out) == ["0 1020"]
