@@ -9,6 +9,9 @@ const NUS_RX = "6e400002-b5a3-f393-e0a9-e50e24dcca9e"; // we write commands here
 const NUS_TX = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"; // the board notifies frames here
 const NAME_PREFIX = "tinyml";     // telemetry.open("tinyml-sine") advertises this name
 const NOTIFY_PAYLOAD = 20;        // bytes per write at BLE's default MTU, as the board sends
+// written to RX right after enabling notifications, at every connect: the board then knows we
+// listen, which NimBLE (ESP32, Pico W's NimBLE builds) does not report (docs/telemetry.md)
+const LISTENING_COMMAND = "listening";
 const BINARY_MARK = 0xa5;         // first byte of a binary frame, never of a text line
 const CHART_POINTS = 600;         // frames shown in the chart; the CSV keeps more
 const MAX_ROWS = 200000;          // frames kept for the CSV (~35 min at 100 frames/s)
@@ -41,6 +44,12 @@ function parseSeq(text) {
 // so rows stay in order in the CSV.
 const SEQ_WRAP = 0x10000;
 
+// the board's answer to `listening`: "OK listening", or from a board older than the command,
+// its parser's refusal, which quotes the line (as frames.py's is_listening_reply)
+function isListeningReply(text) {
+  return text === "OK listening" || (text.startsWith("ERR ") && text.includes("'listening'"));
+}
+
 class FrameDecoder {
   constructor({ onFrame = () => {}, onReply = () => {}, onClasses = () => {} } = {}) {
     this.onFrame = onFrame;
@@ -54,7 +63,8 @@ class FrameDecoder {
   reset() {
     this.pending = new Uint8Array(0);
     this.rows = [];        // [seq, v1, v2, ...] as received, for the CSV
-    this.replies = [];
+    this.replies = [];           // the board's answers to our commands
+    this.listeningReplies = [];  // ...to the `listening` sent at each connect, kept apart
     this.frames = 0;
     this.lost = 0;
     this.bad = 0;
@@ -91,6 +101,10 @@ class FrameDecoder {
   _line(text) {
     if (!text) return;  // the board starts a line afresh after one it could not finish
     if (text.startsWith("OK ") || text.startsWith("ERR ")) {
+      if (isListeningReply(text)) {
+        this.listeningReplies.push(text);
+        return;
+      }
       this.replies.push(text);
       this.onReply(text);
       return;
@@ -377,6 +391,11 @@ async function connect() {
     tx = txChar;
     await txChar.startNotifications();
     setState("connected", `Connected to ${device.name || "a board"}.`);
+    try {
+      await write(new TextEncoder().encode(LISTENING_COMMAND + "\n"));
+    } catch (e) {  // a board that sees the subscription streams without it
+      showProblem(`could not send “${LISTENING_COMMAND}”: ${e && e.message ? e.message : e}`);
+    }
   } catch (e) {
     if (tx) tx.removeEventListener("characteristicvaluechanged", onNotification);
     tx = null;

@@ -33,7 +33,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--host-resolver-rules=MAP insecure.test 127.0.0.1"]
 PHONE = {"width": 412, "height": 915}
 DESKTOP = {"width": 1280, "height": 860}
-COMMANDS = ["led off", "rate 20", "led purple", "led on"]  # the board's replies are recorded too
+# the board's replies are recorded too; `listening` is what the page writes at each connect
+COMMANDS = ["listening", "led off", "rate 20", "led purple", "led on"]
 FRAMES_TO_RECORD = 120
 BINARY_FIRST_SEQ = 65520  # binary frames are recorded from here: their uint16 seq wraps to 0
 BINARY_FRAMES = 40
@@ -199,7 +200,8 @@ FAKE_BLUETOOTH = r"""
   const PROPERTIES = ["broadcast", "read", "writeWithoutResponse", "write", "notify", "indicate",
                       "authenticatedSignedWrites", "reliableWrite", "writableAuxiliaries"];
   const MTU_PAYLOAD = 20;
-  const log = { requests: [], connects: 0, disconnectCalls: 0, written: [], notified: 0, dropped: 0, errors: [] };
+  const log = { requests: [], connects: 0, disconnectCalls: 0, written: [], notified: 0, dropped: 0, errors: [],
+                steps: [] };  // "notify on" and each write's text, in order
   const replies = {};
   let rxPending = "";
 
@@ -236,6 +238,7 @@ FAKE_BLUETOOTH = r"""
       this._live();
       if (!this.properties.notify && !this.properties.indicate) throw fail("NotSupportedError", "GATT operation not permitted.");
       this._notifying = true;
+      log.steps.push("notify on");
       return this;
     }
     async stopNotifications() { this._notifying = false; return this; }
@@ -250,6 +253,7 @@ FAKE_BLUETOOTH = r"""
       // a board at the default MTU takes 20 bytes per write without response
       if (kind === "writeWithoutResponse" && bytes.length > MTU_PAYLOAD) throw fail("NetworkError", "GATT operation failed for unknown reason.");
       log.written.push(Array.from(bytes));
+      log.steps.push(String.fromCharCode(...bytes));
       rxPending += String.fromCharCode(...bytes);
       let nl;
       while ((nl = rxPending.indexOf("\n")) >= 0) {
@@ -574,7 +578,7 @@ def test_commands_go_out_as_bytes_and_the_board_reply_shows(page, recording):
     connect(page)
     page.click("text=LED off")
     expect(page.locator("#reply")).to_have_text("OK led")  # the virtual board's own reply
-    assert b"".join(bytes(w) for w in fake_log(page)["written"]) == b"led off\n"
+    assert b"".join(bytes(w) for w in fake_log(page)["written"]) == b"listening\nled off\n"
     expect(page.locator("#reply")).to_have_class(re.compile(r"\bok\b"))
 
     page.fill("#command", "rate 20")
@@ -587,9 +591,32 @@ def test_commands_go_out_as_bytes_and_the_board_reply_shows(page, recording):
     expect(page.locator("#reply")).to_have_text("ERR usage: led on|off")
     expect(page.locator("#reply")).to_have_class(re.compile(r"\berror\b"))
     written = [bytes(w) for w in fake_log(page)["written"]]
-    assert b"".join(written) == b"led off\nrate 20\nrate 50\nled purple\n"
+    assert b"".join(written) == b"listening\nled off\nrate 20\nrate 50\nled purple\n"
     assert all(len(w) <= 20 for w in written)
     assert recording["replies"]["led purple"][0].startswith(b"ERR ")  # the board refused it itself
+
+
+def test_the_page_says_listening_after_enabling_notifications_at_every_connect(page, recording):
+    # docs/telemetry.md, "Listening": the board on NimBLE cannot see the CCCD write, so the page
+    # writes `listening` after it; the board's "OK listening" is not a reply to the user
+    assert b"".join(recording["replies"]["listening"]) == b"OK listening\n"   # the board's own
+    connect(page)
+    page.wait_for_function("() => window.__fakeBle.log.notified >= 1")   # the reply came
+    assert fake_log(page)["steps"] == ["notify on", "listening\n"]
+    expect(page.locator("#reply")).to_have_text("–")   # as before any reply
+    page.click("#disconnect")
+    expect(page.locator("#state")).to_have_text("disconnected")
+    page.click("#connect")
+    expect(page.locator("#state")).to_have_text("connected")
+    page.wait_for_function("() => window.__fakeBle.log.notified >= 2")
+    page.click("text=LED on")
+    expect(page.locator("#reply")).to_have_text("OK led")
+    assert fake_log(page)["steps"] == ["notify on", "listening\n"] * 2 + ["led on\n"]
+    # a board older than the command refuses it; that is not shown as the user's error either
+    refusal = b"ERR expected 'name argument', got 'listening'\n"
+    assert feed(page, [refusal[i:i + 20] for i in range(0, len(refusal), 20)]) == 3
+    page.evaluate("() => new Promise(requestAnimationFrame)")
+    expect(page.locator("#reply")).to_have_text("OK led")
 
 
 def test_csv_export_holds_every_frame(page, recording):
