@@ -130,6 +130,8 @@ def brief(text: str, explain: bool) -> str:
 def board_details(r: dict, energy: list[dict], facts: dict, explain: bool = False) -> None:
     """Print every figure behind one board's row, and the reasons where one is missing (whole
     with `explain`, else cut to their first clause)."""
+    from rich.padding import Padding
+
 
     v = r["verdict"]
     word = {"yes": "fits", "maybe": "may fit (over the initial heap, which grows)", "no": "does not fit"}
@@ -183,7 +185,7 @@ def board_details(r: dict, energy: list[dict], facts: dict, explain: bool = Fals
         t.add_row(e["backend"], f"{e['latency_us']:.1f} us" if e["latency_us"] is not None else "-", in_flash,
                   f"{e['energy_uj']:.3f} uJ" if e["energy_uj"] is not None else "-",
                   f"{floor}{e['avg_mw']:.3f} mW" if e["avg_mw"] is not None else "-", under)
-    term.show(t)
+    term.show(Padding(t, (0, 0, 0, 2)))  # under the facts above
     reasons: dict[str, list[str]] = {}  # the same reason for several backends: said once
     for e in mine:
         if e["why_not"] and e["latency_us"] is not None:
