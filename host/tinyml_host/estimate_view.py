@@ -76,7 +76,6 @@ def ram_needed(r: dict) -> int:
 
 
 def summary_table(rows: list[dict], energy: list[dict], rate_hz: float):
-
     native = {e["board"]: e for e in energy if e["backend"] == "native"}
     t = term.table()
     for name, justify in (("board", "left"), ("fits", "left"), ("RAM / heap", "right"), ("flash", "right"),
