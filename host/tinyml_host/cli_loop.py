@@ -62,8 +62,8 @@ def train_gesture(args):
     _not_for_gesture(args)
     output = Path(args.output or "models/gesture.tflite")
     epochs = _epochs(args)
-    say(f"training the gesture model on {args.data} ({epochs} epochs) and quantizing it with the TFLite converter ...",
-        indent="  ")
+    say(f"training the gesture model ({epochs} epochs) on {args.data} and quantizing it with the TFLite converter ...",
+        indent="  ")  # the figures before the path, which may fold onto the next line
     result = gesture.train_gesture(args.data, output, epochs=epochs)
     tmdl_path, report_path, png_path = gesture.report_paths(output)
     r = result.report
