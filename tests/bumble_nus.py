@@ -10,6 +10,14 @@ device's telemetry code sent, recorded in the micropython binary (tests/host/tes
 - replies: a command line written to RX gets the reply the device code gave to that line,
   sent between two frames, as the board's poll() does between two sends.
 
+`stack` is which of the board's stacks it plays, in what it sees of a central listening
+(docs/telemetry.md, "Listening"): "cccd" (ubluepy, adafruit_ble; btstack at its CCCD read) sees
+the central's CCCD write, and a central listens from it to its CCCD write of 0 or its
+disconnect; "nimble" (ESP32, Pico W on NimBLE: MicroPython's binding reports no CCCD write) sees
+none, so a central listens from the RX command `listening` to its disconnect, the clock starts at
+the first connection, and notifications go out whatever the CCCD says (NimBLE does not check
+it). The `listening` line is answered as any other, with the device code's recorded reply.
+
 `chunking="mtu"` sends each text frame in notifications as long as the connection's ATT MTU
 allows (MTU - 3 bytes) instead of the board's 20 bytes: what a central must read as well.
 """
@@ -35,11 +43,14 @@ class NusPeripheral:
     as the board's tinyml.telemetry.advertising_payloads(name) made them."""
 
     def __init__(self, frames, replies, adverts, name="tinyml", address="D4:CA:6E:11:22:33", period=0.01,
-                 chunking="board"):
+                 chunking="board", stack="cccd"):
+        if stack not in ("cccd", "nimble"):
+            raise ValueError(f"stack: 'cccd' or 'nimble', not {stack!r}")
         self.frames, self.replies = list(frames), dict(replies)
         self.adverts = adverts
-        self.name, self.address, self.period, self.chunking = name, address, period, chunking
+        self.name, self.address, self.period, self.chunking, self.stack = name, address, period, chunking, stack
         # what happened, for the tests to check
+        self.events: list[tuple] = []           # ("connection",) ("subscription", on) ("rx", bytes) ("disconnection",)
         self.connections = 0
         self.subscriptions: list[bool] = []     # notify enabled or disabled, per CCCD write
         self.disconnects: list[int] = []        # HCI reasons
@@ -76,11 +87,15 @@ class NusPeripheral:
 
     def _on_connection(self, connection):
         self.connections += 1
+        self.events.append(("connection",))
         self._line = b""
+        if self.stack == "nimble" and self._clock is None:   # the board runs whoever listens
+            self._clock = asyncio.get_running_loop().create_task(self._run())
         connection.on(connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(connection, reason))
 
     def _on_disconnection(self, connection, reason):
         self.disconnects.append(reason)
+        self.events.append(("disconnection",))
         if self._listening is connection:
             self._listening = None
         # one central at a time, as the board: advertise again once it is gone
@@ -88,15 +103,21 @@ class NusPeripheral:
 
     def _on_subscription(self, connection, notify_enabled, indicate_enabled):
         self.subscriptions.append(notify_enabled)
+        self.events.append(("subscription", notify_enabled))
+        if self.stack == "nimble":
+            return          # the stack keeps the CCCD to itself
         self._listening = connection if notify_enabled else None
         if notify_enabled and self._clock is None:
             self._clock = asyncio.get_running_loop().create_task(self._run())
 
     def _on_rx(self, connection, value: bytes):
         self.writes.append(bytes(value))
+        self.events.append(("rx", bytes(value)))
         self._line += bytes(value)
         while b"\n" in self._line:
             line, self._line = self._line.split(b"\n", 1)
+            if line == b"listening" and self.stack == "nimble":
+                self._listening = connection
             reply = self.replies.get(line.decode(errors="replace"))
             if reply is None:
                 self.unanswered.append(line)
@@ -109,7 +130,8 @@ class NusPeripheral:
             chunks = [data[i:i + size] for i in range(0, len(data), size)]
         for chunk in chunks:
             self.notification_sizes.append(len(chunk))
-            await self.device.notify_subscriber(connection, self.tx, chunk)
+            # NimBLE notifies whatever the CCCD says; Bumble's server, like the others, checks it
+            await self.device.notify_subscriber(connection, self.tx, chunk, force=self.stack == "nimble")
 
     async def _run(self):
         for seq, chunks in self.frames:

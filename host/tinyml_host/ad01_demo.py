@@ -166,57 +166,80 @@ def _fmt_us(us: float) -> str:
     return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.0f} us"
 
 
-def print_report(results: dict, console) -> None:
-    from rich.table import Table
+def _way(run: dict) -> str:
+    return run["way"].replace(", custom ", " (custom ").replace(" partition", ")") if ", custom " in run["way"] \
+        else run["way"]
 
-    t = Table(title=f"{results['model']['label']} on the virtual board with each board's heap (unix port, 64-bit)",
-              caption=f"score: mean squared error of the reconstruction over {results['windows']} windows of the "
-                      f"{results['recording']}; the TFLite Micro interpreter's: {results['tflite_score']:.6f}")
-    for c in ("boards", "heap / ROMFS", "estimate (32-bit)", "way", "backend", "load RAM", "vectors",
-              "invoke()", "alloc", "score"):
-        t.add_column(c, justify="left" if c in ("boards", "estimate (32-bit)", "way", "backend") else "right")
+
+EXPECTED_PLACE = {"RAM": "RAM", "ROMFS": "in place", "streamed": "streamed"}
+
+
+def print_report(results: dict, console) -> None:
+    """A heading per group of boards (heap, partition, the estimate's verdict), then its runs: one
+    table with the same columns throughout, in term.WIDTH columns."""
+
+    from . import term
+
+    term.say(f"{results['model']['label']} on the virtual board with each board's heap (unix port, 64-bit); "
+             f"score: mean squared error of the reconstruction over {results['windows']} windows of the "
+             f"{results['recording']}; the TFLite Micro interpreter's: {results['tflite_score']:.6f}",
+             file=console.file)
+    columns = ("way", "backend", "load RAM", "vectors", "invoke()", "alloc", "score")
+    groups = []  # (heading, rows of cells)
     for g in results["groups"]:
-        heap = (f"{g['heap'] / 1024:.0f} KB" if g["heap"] else "2 MB") + " / " + (
+        heap = (f"heap {g['heap'] / 1024:.0f} KB" if g["heap"] else "heap 2 MB") + ", ROMFS " + (
             f"{g['partition'] / 1024:.0f} KB" if g["partition"] else "none")
         v = g["verdict"]
-        verdict = "-" if v is None else ("fits " + v["fits"]) if v["fits"] else (
-            "may fit " + v["may_fit"]) if v["may_fit"] else "does not fit"
-        first = True
+        verdict = "" if v is None else "; estimate (32-bit board): " + (("fits " + v["fits"]) if v["fits"] else (
+            "may fit " + v["may_fit"]) if v["may_fit"] else "does not fit")
+        cells = []
         for run in g["runs"] or [{"way": "not run (below)", "rows": [{}]}]:
             for r in run.get("rows") or [{}]:
-                cells = [", ".join(g["boards"]) if first else "", heap if first else "", verdict if first else "",
-                         run["way"], r.get("backend", "")]
+                row = [_way(run), r.get("backend", "")]
                 if "error" in r:
-                    cells += [f"MemoryError, {r['heap_free'] // 1024} KB free", "", "", "", ""]
+                    row += [f"MemoryError, {r['heap_free'] // 1024} KB free", "", "", "", ""]
                 elif r:
-                    placed = f" ({r['weights']})" if r.get("weights") else ""  # where load put the weights
-                    cells += [f"{r['ram']:,} B{placed}", r["selftest"], _fmt_us(r["us"]), f"{r['alloc']:g}",
-                              f"{r['score']:.6f}"]
+                    way = run["way"].split()[0].rstrip(",")
+                    odd = r.get("weights") and r["weights"] != EXPECTED_PLACE.get(way)
+                    placed = f" ({r['weights']})" if odd else ""  # where load put the weights, if unexpected
+                    row += [f"{r['ram']:,} B{placed}", r["selftest"], _fmt_us(r["us"]), f"{r['alloc']:g}",
+                            f"{r['score']:.6f}"]
                 else:
-                    cells += [""] * 5
-                t.add_row(*cells)
-                first = False
-    console.print(t)
+                    row += [""] * 5
+                cells.append(row)
+        groups.append((f"{', '.join(g['boards'])}: {heap}{verdict}", cells))
+    # one width per column over every group, so the groups' tables line up under the first header
+    widths = [max([len(c)] + [len(row[i]) for _, rows in groups for row in rows]) for i, c in enumerate(columns)]
+    for n, (heading, rows) in enumerate(groups):
+        console.print()
+        term.say(heading, indent="  ", file=console.file)
+        t = term.table(show_header=n == 0)
+        for c, w in zip(columns, widths):
+            t.add_column(c, justify="left" if c in ("way", "backend") else "right", width=w, no_wrap=True)
+        for row in rows:
+            t.add_row(*row)
+        term.show(t, console=console)
     notes: dict = {}
     for g in results["groups"]:
         for note in g["notes"]:
             notes.setdefault(note, []).extend(g["boards"])
     for note, boards in notes.items():
-        console.print(f"  {', '.join(boards)}: {note}")
+        term.say(f"{', '.join(boards)}: {note}", first="  ", indent="    ", file=console.file)
 
     mlperf.print_comparison(results["estimate"], console)
     missing = [r["board"] for r in results["estimate"] if r["native_us"] is None]
     if missing:
-        console.print(f"  no native estimate for {', '.join(missing)}: "
-                      + ("no cycle figures for their CPU in out/bench/kernels.json"
-                         if results["costs_found"] else "run `make bench` first (writes out/bench/kernels.json)"))
+        term.say(f"no native estimate for {', '.join(missing)}: "
+                 + ("no cycle figures for their CPU in out/bench/kernels.json"
+                    if results["costs_found"] else "run `make bench` first (writes out/bench/kernels.json)"),
+                 first="  ", indent="    ", file=console.file)
 
 
 def main(out_dir: str = "out", models_dir: Path = Path("models"), retrain: bool = False,
          windows: int | None = None, boards: list[str] | None = None) -> int:
-    from rich.console import Console
+    from . import term
 
-    console = Console(width=200)
+    console = term.console()
     say = console.print
     out = Path(out_dir)
     work = out / "ad01"
@@ -262,7 +285,7 @@ def main(out_dir: str = "out", models_dir: Path = Path("models"), retrain: bool 
     results["estimate_disagreements"] = disagreements
     path.write_text(json.dumps(results, indent=2))
     for d in disagreements:
-        say(f"  estimate vs virtual board: {d}")
+        term.say(f"estimate vs virtual board: {d}", first="  ", indent="    ")
     if problems:
         raise TinymlError("; ".join(problems))
     return 0

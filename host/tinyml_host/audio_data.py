@@ -170,7 +170,7 @@ def summary(ds: Dataset) -> list[dict]:
 
 
 def print_summary(ds: Dataset, console=None):
-    from rich.console import Console
+    from . import term
     from rich.table import Table
 
     table = Table(title=f"audio dataset {ds.root}: {len(ds.clips)} clips, {len(ds.noise)} noise recordings "
@@ -180,7 +180,7 @@ def print_summary(ds: Dataset, console=None):
     for r in summary(ds):
         table.add_row(r["label"], str(r["clips"]), str(r["speakers"]), f"{r['seconds']:.1f}",
                       ", ".join(str(x) for x in r["rates"]))
-    (console or Console()).print(table)
+    (console or term.console()).print(table)
 
 
 def plot_spectrograms(ds: Dataset, path, config: features.FrontendConfig | None = None) -> Path:

@@ -15,7 +15,7 @@ def run_on_board(board, models: list[str], invokes: int = INVOKES) -> list[dict]
 
 
 def report(rows: list[dict], out_dir: Path, title: str) -> Path:
-    from rich.console import Console
+    from . import term
     from rich.table import Table
 
     table = Table(title=title)
@@ -23,7 +23,7 @@ def report(rows: list[dict], out_dir: Path, title: str) -> Path:
         table.add_column(col, justify="left" if col in ("model", "backend") else "right")
     for r in rows:
         table.add_row(r["model"], r["backend"], f"{r['us']:.1f}", f"{r['alloc']:g}", str(r["ram"]), r["selftest"])
-    Console().print(table)
+    term.console().print(table)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "board.json"
     path.write_text(json.dumps(rows, indent=2))
@@ -68,7 +68,7 @@ def average_power(row: dict, board_facts: dict) -> dict:
 
 
 def report_duty(rows: list[dict], out_dir: Path, where: str) -> Path | None:
-    from rich.console import Console
+    from . import term
     from rich.table import Table
 
     from . import boards
@@ -86,13 +86,13 @@ def report_duty(rows: list[dict], out_dir: Path, where: str) -> Path | None:
                       f"{r['asleep_fraction']:.1%}" if r["asleep_fraction"] is not None else "-",
                       (">= " if r["avg_is_lower_bound"] else "") + f"{r['avg_mw']:.2f} mW"
                       if r["avg_mw"] is not None else "-")
-    Console().print(table)
+    term.console().print(table)
     for r in rows:
         if r["why_not"]:
-            print(f"{r['app']}: no average power: {r['why_not']}")
+            term.say(f"{r['app']}: no average power: {r['why_not']}", indent="  ")
     if "virtual" in where:
-        print("on the virtual board the time awake is the PC's, far shorter than a board's: "
-              "the fraction asleep is the app's pacing, not a board's")
+        term.say("on the virtual board the time awake is the PC's, far shorter than a board's: "
+                 "the fraction asleep is the app's pacing, not a board's")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "duty.json"
     path.write_text(json.dumps(rows, indent=2))

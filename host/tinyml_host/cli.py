@@ -42,9 +42,12 @@ def cmd_export(args):
 
     model = export.export(args.model, args.output, rounding=args.rounding, vectors=args.vectors,
                           frontend=_frontend_record(args.frontend), labels=_labels(args.labels))
+    from . import term
+
     size = Path(args.output).stat().st_size
-    print(f"wrote {args.output}: {_describe(model)}, {size} bytes, arena {model.arena_bytes} bytes, "
-          f"rounding {model.rounding}, {len(model.vectors_in)} golden vectors (format version {tmdl.VERSION})")
+    term.say(f"wrote {args.output}: {_describe(model)}, {size} bytes, arena {model.arena_bytes} bytes, "
+             f"rounding {model.rounding}, {len(model.vectors_in)} golden vectors (format version {tmdl.VERSION})",
+             indent="  ")
 
 
 FRONTENDS = {"micro": "TensorFlow's micro frontend with micro_speech's settings and int8 conversion "
@@ -189,30 +192,35 @@ def cmd_info(args):
         info = board.info()
         romfs = board.romfs()
         models = board.call("tinyml.info", "models()")
-    print(f"firmware   {info['implementation']} {'.'.join(map(str, info['version']))} ({info['platform']}), "
-          f"mpy {info['mpy'] & 0xFF}.{(info['mpy'] >> 8) & 3}")
-    print(f"board      {info['board_id'] or 'not a boards.json board'} ({info['machine']})")
-    print(f"native     {_native_line(info)}")
-    print(f"free RAM   {info['free_ram']} bytes")
-    print(f"free flash {info['free_flash']} bytes" if info["free_flash"] >= 0 else "free flash unknown")
+    from . import term
+
+    def line(key, text):
+        term.say(text, first=f"{key:<11}", indent=" " * 11)
+
+    line("firmware", f"{info['implementation']} {'.'.join(map(str, info['version']))} ({info['platform']}), "
+                     f"mpy {info['mpy'] & 0xFF}.{(info['mpy'] >> 8) & 3}")
+    line("board", f"{info['board_id'] or 'not a boards.json board'} ({info['machine']})")
+    line("native", _native_line(info))
+    line("free RAM", f"{info['free_ram']} bytes")
+    line("free flash", f"{info['free_flash']} bytes" if info["free_flash"] >= 0 else "unknown")
     if romfs["size"]:
-        print(f"ROMFS      {romfs['size']} byte partition, "
-              + ("mounted at /rom" if romfs["mounted"] else "empty or not a valid image (tinyml deploy --romfs)"))
+        line("ROMFS", f"{romfs['size']} byte partition, "
+                      + ("mounted at /rom" if romfs["mounted"] else "empty or not a valid image (tinyml deploy --romfs)"))
     else:
-        print("ROMFS      none in this firmware" + (" (no vfs.rom_ioctl)" if romfs["size"] is None else ""))
-    print(f"models     {', '.join(models) if models else 'none (tinyml deploy copies models/sine.tmdl)'}")
+        line("ROMFS", "none in this firmware" + (" (no vfs.rom_ioctl)" if romfs["size"] is None else ""))
+    line("models", ", ".join(models) if models else "none (tinyml deploy copies models/sine.tmdl)")
 
 
 def cmd_firmware(args):
-    from . import firmware
+    from . import firmware, term
 
     p = firmware.plan(args.board, args.micropython_dir, args.romfs_bytes, args.release)
     if args.dry_run:
         for step in p.steps:
-            print(step.shell())
-        print(f"# then copy {p.built} to {p.out}; flash it: {p.flash}")
+            print(term.shell(step.shell()))
+        term.say(term.relative(f"then copy {p.built} to {p.out}; flash it: {p.flash}"), first="# ", indent="#   ")
         return 0
-    firmware.run(p)
+    firmware.run(p, progress=lambda text: term.say(text, indent="    "))
     return 0
 
 
@@ -248,7 +256,7 @@ def cmd_repl(args):
 
 
 def cmd_estimate(args):
-    from . import estimate, romfs
+    from . import boards, estimate, estimate_view, mlperf, romfs
     from .inputs import read_tmdl
 
     model = read_tmdl(args.model)
@@ -265,19 +273,21 @@ def cmd_estimate(args):
     if args.json:
         import json
 
-        for e in energy:
-            if model.frontend is not None:
-                e["kws_app"] = next(r["kws_app"] for r in rows if r["board"] == e["board"]) \
-                    if e["backend"] == "native" else None
-        print(json.dumps(energy, indent=1))
+        # each energy row (board x backend) carries its board's estimate too; the energy keys win
+        by_board = {r["board"]: r for r in rows}
+        print(json.dumps([{**by_board[e["board"]], **e} for e in energy], indent=1))
         return
-    estimate.print_table(rows, args.model, bool(costs))
-    estimate.print_energy(energy, args.rate)
-    estimate.print_keyword_app(rows)
-    from . import mlperf
-
+    detail = "explain" if args.explain else "board" if args.board else "none"
+    estimate_view.print_summary(rows, energy, args.model, args.rate, detail)
+    if detail != "none":
+        estimate_view.print_details(rows, energy, boards.load(), args.explain)
+    estimate_view.print_keyword_app(rows)
     if mlperf.is_ad01_shaped(model):
         mlperf.print_comparison(rows)
+    if args.explain:
+        estimate_view.print_explanation(bool(costs), estimate.VIPER_BASIS, estimate.PLAN_BYTES)
+    elif not costs:
+        print("native latency needs kernel measurements: run `make bench` (writes out/bench/kernels.json)")
 
 
 def cmd_monitor(args):
@@ -327,10 +337,16 @@ def _mic_arg(s, sim_only=False):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tinyml", description="TinyML for MicroPython and CircuitPython boards")
+    from . import term
+
+    def formatter(prog):  # argparse wraps to the terminal's width: the CLI's width instead
+        return argparse.HelpFormatter(prog, width=term.width() - 2)
+
+    p = argparse.ArgumentParser(prog="tinyml", description="TinyML for MicroPython and CircuitPython boards",
+                                formatter_class=formatter)
     p.add_argument("--debug", action="store_true",
                    help=f"show the Python traceback of an error (also: {DEBUG_ENV}=1)")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("train", help="train a model and quantize it to an int8 .tflite")
     s.add_argument("model", choices=["sine", "motion", "ad01", "gesture", "kws"],
@@ -455,12 +471,15 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("estimate", help="flash, RAM and latency of a model on each board, before deploying")
     s.add_argument("model", help="the .tmdl file")
-    s.add_argument("--board", help="only this boards.json id")
+    s.add_argument("--board", help="only this boards.json id, with every figure behind its row")
     s.add_argument("--costs", default="out/bench/kernels.json", help="kernel measurements from `make bench`")
     s.add_argument("--rate", type=float, default=1.0, metavar="HZ",
                    help="inferences per second for the average power (default 1); asleep in between")
+    s.add_argument("--explain", action="store_true",
+                   help="every board's figures, the reasons where one is missing, and how each is found")
     s.add_argument("--json", action="store_true",
-                   help="print the energy rows as JSON (board, backend, latency_us, energy_uj, avg_mw, rate_hz, ...)")
+                   help="print every figure as JSON: a row per board and backend (board, backend, latency_us, "
+                        "energy_uj, avg_mw, rate_hz, ..., and the board's verdict, ram_bytes, flash_bytes, ...)")
     s.set_defaults(func=cmd_estimate)
 
     s = sub.add_parser("monitor", help="watch live telemetry: --ble NAME, --port PATH (USB serial) or --port sim")
@@ -498,6 +517,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="regenerate device/lib/tinyml/boards.py and device/package.json")
     s.set_defaults(func=cmd_boards)
     for s in sub.choices.values():  # also after the command: `tinyml export x.tflite -o y --debug`
+        s.formatter_class = formatter
         s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import TinymlError
+from .term import say
 
 
 def cmd_record(args):
@@ -61,13 +62,15 @@ def train_gesture(args):
     _not_for_gesture(args)
     output = Path(args.output or "models/gesture.tflite")
     epochs = _epochs(args)
-    print(f"training the gesture model on {args.data} ({epochs} epochs) and quantizing it with the TFLite converter ...")
+    say(f"training the gesture model ({epochs} epochs) on {args.data} and quantizing it with the TFLite converter ...",
+        indent="  ")  # the figures before the path, which may fold onto the next line
     result = gesture.train_gesture(args.data, output, epochs=epochs)
     tmdl_path, report_path, png_path = gesture.report_paths(output)
     r = result.report
-    print(f"classes {', '.join(r['classes'])}; held-out takes: float {r['float_accuracy']:.1%}, "
-          f"int8 {r['int8_accuracy']:.1%} ({r['test_windows']} windows of {len(r['test_takes'])} takes)")
-    print(f"wrote {output}, {tmdl_path} ({r['tmdl_bytes']} bytes, {r['params']} parameters), {report_path}, {png_path}")
+    say(f"classes {', '.join(r['classes'])}; held-out takes: float {r['float_accuracy']:.1%}, "
+        f"int8 {r['int8_accuracy']:.1%} ({r['test_windows']} windows of {len(r['test_takes'])} takes)", indent="  ")
+    say(f"wrote {output}, {tmdl_path} ({r['tmdl_bytes']} bytes, {r['params']} parameters), {report_path}, {png_path}",
+        indent="  ")
 
 
 def _not_for_gesture(args):
@@ -99,11 +102,11 @@ def train_kws(args):
             print(f"{r['model']:9} on {name}: held-out clips float {r['float_accuracy']:.1%}, "
                   f"int8 {r['int8_accuracy']:.1%} (front end comparison)")
     per = ", ".join(f"{c} {'-' if a is None else f'{a:.0%}'}" for c, a in report["per_class"].items())
-    print(f"exported {report['model']['kind']} on {report['frontend']['frontend']}: int8 "
-          f"{report['int8_accuracy']:.1%} ({per})")
+    say(f"exported {report['model']['kind']} on {report['frontend']['frontend']}: int8 "
+        f"{report['int8_accuracy']:.1%} ({per})", indent="  ")
     files = report["files"]
-    print(f"wrote {files['tflite']}, {files['tmdl']} ({report['tmdl_bytes']} bytes), {files['classes']}, "
-          f"{files['frontend']}, {files['report']}, {files['confusion']}")
+    say(f"wrote {files['tflite']}, {files['tmdl']} ({report['tmdl_bytes']} bytes), {files['classes']}, "
+        f"{files['frontend']}, {files['report']}, {files['confusion']}", indent="  ")
 
 
 def cmd_evaluate(args):

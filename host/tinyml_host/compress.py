@@ -158,12 +158,13 @@ BOARD = "nano33_ble_sense"
 
 
 def print_table(rows: list[dict], board: str = BOARD, console=None):
-    from rich.console import Console
-    from rich.table import Table
+    from . import term
 
     if not rows:
         raise TinymlError("nothing to show")
-    t = Table(title=f"gesture model compressed (accuracy on held-out takes; latency estimated on {board})")
+    term.say(f"gesture model compressed (accuracy on held-out takes; latency estimated on {board}):",
+             file=console.file if console else None)
+    t = term.table()
     for c in ("step", "layers", "params", "float32 B", ".tmdl B", "RAM B", "MACs", "float acc", "int8 acc",
               "latency us"):
         t.add_column(c, justify="left" if c in ("step", "layers") else "right")
@@ -172,7 +173,4 @@ def print_table(rows: list[dict], board: str = BOARD, console=None):
         t.add_row(r["step"], "-".join(map(str, r["layers"])), str(r["params"]), str(r["float32_bytes"]),
                   str(r["tmdl_bytes"]), str(r["ram_bytes"]), str(r["macs"]), f"{r['float_accuracy']:.1%}",
                   f"{r['int8_accuracy']:.1%}", "-" if lat is None else f"{lat:.1f}")
-    import sys
-
-    # a pipe or a log gets the whole table, not one squeezed to 80 columns
-    (console or Console(width=None if sys.stdout.isatty() else 140)).print(t)
+    term.show(t, console=console)

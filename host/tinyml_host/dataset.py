@@ -144,7 +144,7 @@ def summary(takes: list[Take]) -> list[dict]:
 
 
 def print_summary(takes: list[Take], data_dir, console=None):
-    from rich.console import Console
+    from . import term
     from rich.table import Table
 
     table = Table(title=f"dataset {data_dir}: {len(takes)} takes")
@@ -153,7 +153,7 @@ def print_summary(takes: list[Take], data_dir, console=None):
     for r in summary(takes):
         table.add_row(r["label"], str(r["takes"]), str(r["incomplete"]), f"{r['seconds']:.1f}", str(r["samples"]),
                       ", ".join(f"{x:g}" for x in r["rates"]), ", ".join(r["boards"]))
-    (console or Console()).print(table)
+    (console or term.console()).print(table)
 
 
 def _unit_groups(take: Take) -> list[tuple[str, list[int]]]:

@@ -67,12 +67,12 @@ def plot(path: Path, xs, ys, trace, grid_x, grid_ref):
 
 
 def main(retrain: bool = False, out_dir: str = "out", models_dir: Path = MODELS) -> int:
-    from rich.console import Console
+    from . import term
     from rich.table import Table
 
     from .sim import VirtualBoard
 
-    console = Console()
+    console = term.console()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tflite_path, tmdl_path = Path(models_dir) / "sine.tflite", Path(models_dir) / "sine.tmdl"

@@ -363,103 +363,12 @@ def keyword_app_cpu(model: TmdlModel, rows: list[dict], fe_costs: dict | None = 
         row["kws_app"] = out
 
 
-def print_keyword_app(rows: list[dict], console=None) -> None:
-    """The keyword app's CPU share per board (rows that keyword_app_cpu filled), a narrow table."""
-    from rich.console import Console
-    from rich.table import Table
-
-    rows = [r for r in rows if r.get("kws_app")]
-    if not rows:
-        return
-    first = rows[0]["kws_app"]
-    t = Table(title=f"keyword app, native backend: front end every {first['hop_ms']} ms hop, model every "
-                    f"{first['every_hops']} hops", title_justify="left")
-    for name, justify in (("board", "left"), ("MHz", "right"), ("front end/hop", "right"),
-                          ("front end", "right"), ("model", "right"), ("CPU", "right")):
-        t.add_column(name, justify=justify)
-    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
-    for r in rows:
-        k = r["kws_app"]
-        fe = "-" if k["frontend_cycles_per_hop"] is None else f"{k['frontend_cycles_per_hop']:,} cyc"
-        t.add_row(r["board"], f"{r['cpu_mhz']:g}", fe, pct(k["frontend_share"]), pct(k["model_share"]),
-                  pct(k["share"]))
-    console = console or Console(width=100)
-    console.print(t)
-    console.print("CPU: the share of the core the front end and the model take; the app's Python around "
-                  "them is not counted; viper and python: not estimated (docs/kws.md).")
-
-
 def package_sizes() -> dict[str, int]:
     from . import deploy
 
     mpy = sum(len(f.data) for f in deploy.plan(deploy.DEVICE, [], compile_to_mpy=True))
     py = sum(len(f.data) for f in deploy.plan(deploy.DEVICE, [], compile_to_mpy=False))
     return {"micropython": mpy, "circuitpython": py}
-
-
-def _kb(n: int) -> str:
-    return f"{n / 1024:,.1f} KB"
-
-
-def sentence(r: dict) -> str:
-    """The verdict for one board in plain words, with the figures it rests on."""
-    v = r["verdict"]
-    heap = f"{_kb(r['heap_bytes'])} heap ({r['heap_kind']}{', grows on demand' if r['heap_grows'] else ''})"
-    word = {"yes": "fits", "maybe": "may fit (over the initial heap, which grows)", "no": "does not fit"}
-    parts = [f"RAM from the filesystem {_kb(r['ram_bytes'])}: {word[v['ram']]}"]
-    if r["romfs_partition_bytes"]:
-        where = f"ROMFS image {_kb(r['romfs_image_bytes'])} in the stock {_kb(r['romfs_partition_bytes'])} partition"
-        if r["romfs_image_bytes"] > r["romfs_partition_bytes"]:
-            parts.append(f"{where}: does not fit (a larger partition needs a custom build)")
-        else:
-            parts.append(f"{where}, {_kb(r['ram_romfs_bytes'])} RAM: {word[v['romfs']]}")
-    else:
-        parts.append("ROMFS: no partition in stock firmware (a custom build can add one)")
-    parts.append(f"streamed {_kb(r['ram_streamed_bytes'])} RAM: {word[v['streamed']]}")
-    where = {"RAM": "in RAM", "ROMFS": "in the stock ROMFS partition",
-             "streamed": "only streamed (load(path, stream=True))"}
-    if v["fits"]:
-        fits = "fits " + where[v["fits"]]
-    elif v["may_fit"]:
-        fits = f"may fit {where[v['may_fit']]}, if the heap grows that far (not measured)"
-    else:
-        fits = "does not fit"
-    return f"{r['board']}: {fits}. {heap}; " + "; ".join(parts)
-
-
-def print_table(rows: list[dict], model_name: str, costs_found: bool):
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=f"estimate for {model_name} (not measured on the boards)")
-    for c in ("board", "CPU", "flash (model + tinyml)", "RAM: filesystem", "RAM: ROMFS", "RAM: streamed",
-              "heap", "ROMFS partition", "fits", "MACs", "native latency", "weights in flash", "viper latency"):
-        t.add_column(c, justify="left" if c in ("board", "CPU", "fits") else "right")
-    for r in rows:
-        lat = f"{r['native_us']:.1f} us" if r["native_us"] is not None else "not measured"
-        flash = f"{r['native_flash_us']:.1f} us" if r["native_flash_us"] is not None else "not priced"
-        heap = f"{r['heap_bytes']:,} B {r['heap_kind']}" + (" +" if r["heap_grows"] else "")
-        part = f"{r['romfs_partition_bytes']:,} B" if r["romfs_partition_bytes"] else "none"
-        t.add_row(r["board"], f"{r['cpu']} @ {r['cpu_mhz']} MHz",
-                  f"{r['flash_bytes']:,} B of {r['flash_kb_board']} KB", f"{r['ram_bytes']:,} B",
-                  f"{r['ram_romfs_bytes']:,} B", f"{r['ram_streamed_bytes']:,} B", heap, part,
-                  r["verdict"]["fits"] or ("maybe " + r["verdict"]["may_fit"] if r["verdict"]["may_fit"] else "no"),
-                  f"{r['macs']:,}", lat, flash, f"{r['viper_us']:,.0f} us" if r["viper_us"] is not None else "-")
-    Console(width=240).print(t)
-    for r in rows:
-        print(sentence(r))
-    for r in rows:
-        print(f"{r['board']}, weights in flash: {r['flash_note']}")
-    print("RAM from ROMFS: input + output + 2 x widest + 4 x widest + 4 + 8 x outputs + "
-          f"{PLAN_BYTES} B per layer + object headers; streamed adds the largest layer's weights and "
-          "every layer's bias, multipliers and shifts. ROMFS image: the model alone, as `tinyml deploy --romfs` "
-          "writes it. Heap: boards.json (documented: from MicroPython's sources; estimated: not measured). "
-          "Native latency: weights in RAM; weights in flash: plus the flash cache's misses (boards.json flash_read).")
-    print("viper latency: " + VIPER_BASIS + " (the interpreter's real cycles are more: a floor for that part); "
-          "invoke() only, predict()'s float conversion not included. No figure: " +
-          "; ".join(sorted({f"{r['cpu']}: {r['viper_basis']}" for r in rows if r["viper_us"] is None})))
-    if not costs_found:
-        print("native latency needs kernel measurements: run `make bench` (writes out/bench/kernels.json)")
 
 
 # --- energy -----------------------------------------------------------------------------------
@@ -542,37 +451,3 @@ def energy(rows: list[dict], rate_hz: float = DEFAULT_RATE_HZ, board_facts: dict
             row["flash_note"] = r.get("flash_note") if native else None
             out.append(row)
     return out
-
-
-def print_energy(rows: list[dict], rate_hz: float):
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=f"energy estimate at {rate_hz:g} inferences/s (from boards.json power facts; not measured)")
-    for c in ("board", "backend", "latency", "busy current", "energy / inference", "wait between",
-              "average power", "< 1 mW"):
-        t.add_column(c, justify="left" if c in ("board", "backend", "wait between") else "right")
-    for r in rows:
-        if r["latency_us"] is None and r["backend"] != "native":
-            continue  # python everywhere, viper on Xtensa: no per-board latency; lines below say why
-        cur = f"{r['active_ma']:g} mA @ {r['supply_v']:g} V ({r['active_kind']})" if r["active_ma"] else "unknown"
-        floor = ">= " if r["avg_is_lower_bound"] else ""
-        wait = (f"{r['wait_state']} {floor}{r['wait_ma']:g} mA" if r["wait_ma"]
-                else f"{r['wait_state']} unknown")
-        avg = f"{floor}{r['avg_mw']:.3f} mW" if r["avg_mw"] is not None else "-"
-        under = {True: "yes", False: "no", None: "?" if r["avg_is_lower_bound"] and r["avg_mw"] is not None else "-"}
-        t.add_row(r["board"], r["backend"], f"{r['latency_us']:.1f} us" if r["latency_us"] is not None else "-",
-                  cur, f"{r['energy_uj']:.3f} uJ" if r["energy_uj"] is not None else "-", wait, avg,
-                  under[r["under_1mw"]])
-    Console(width=200).print(t)
-    for r in rows:
-        if r["why_not"] and r["latency_us"] is not None:
-            print(f"{r['board']} {r['backend']}: cannot compute: {r['why_not']}")
-    if any(r["avg_is_lower_bound"] and r["avg_mw"] is not None for r in rows):
-        print(">= : the wait's documented current is a floor (boards.json lower_bound: the port keeps more "
-              "running than the datasheet's state), so the average is at least this; under 1 mW cannot be "
-              "claimed from it.")
-    print("python backend: no per-board latency (benchmarked on no board), so no energy for it; viper's latency is "
-          "estimated from qemu instruction counts (see above). Assumed: the busy current for the whole latency, nothing else powered, "
-          "waking free, no BLE link; the wait is a timed machine.lightsleep where the port has one "
-          "(boards.json power.sleep_modes), else time.sleep_ms.")

@@ -290,13 +290,14 @@ def evaluate(model_path, data_dir, board=None, backend: str | None = None, progr
 
 
 def print_result(r: dict, model_path, data_dir, console=None, where: str = "host reference"):
-    from rich.console import Console
+    from . import term
     from rich.table import Table
 
-    console = console or Console()
+    console = console or term.console()
     what = "clips" if r["kind"] == "audio" else "windows"
-    print(f"{model_path} on {data_dir}: accuracy {r['accuracy']:.1%} over {r['examples']} {what} "
-          f"(int8, integer arithmetic, {where})")  # one line, never wrapped: scripts grep it
+    # the answer first, on the first line whatever the paths' length: scripts grep it
+    term.say(f"accuracy {r['accuracy']:.1%} over {r['examples']} {what} (int8, integer arithmetic, {where}): "
+             f"{model_path} on {data_dir}", indent="  ")
     table = Table(title="confusion (rows true, columns predicted)")
     table.add_column("class")
     table.add_column("accuracy", justify="right")
@@ -308,6 +309,7 @@ def print_result(r: dict, model_path, data_dir, console=None, where: str = "host
     console.print(table)
     wrong = [f for f in r.get("files", []) if f["predicted"] != f["label"]]
     for f in wrong[:20]:
-        print(f"  {f['path']}: {f['label']}, predicted {f['predicted']} (scores {' '.join(map(str, f['scores']))})")
+        term.say(f"{f['path']}: {f['label']}, predicted {f['predicted']} (scores {' '.join(map(str, f['scores']))})",
+                 first="  ", indent="    ")
     if len(wrong) > 20:
         print(f"  ... and {len(wrong) - 20} more clips predicted wrong (--json lists every clip)")

@@ -105,5 +105,7 @@ def run(args) -> int:
         print(json.dumps({"frames": frames.tolist()}))
         return 0
     png = plot(frames, wav, where, Path(args.out) if args.out else Path("out/features") / (wav.stem + ".png"))
-    print(f"{wav}: {frames.shape[0]} frames of {frames.shape[1]} int8 features ({where}); {png}")
+    from . import term
+
+    term.say(f"{wav}: {frames.shape[0]} frames of {frames.shape[1]} int8 features ({where}); {png}", indent="  ")
     return 0

@@ -14,6 +14,8 @@ AD01_RESULTS = [
 ]
 AD01_WIDTHS = [640, 128, 128, 128, 128, 8, 128, 128, 128, 128, 640]
 AD01_MACS = sum(a * b for a, b in zip(AD01_WIDTHS, AD01_WIDTHS[1:]))  # 264,192
+HOW = ("tinyml rows: estimates, make bench's cycle model x each layer's MACs, kernels only; the others: "
+       "MLPerf Tiny, measured on the board.")
 CAVEAT = ("Not like for like: tinyml's figures are a cycle model of its kernels (zero-wait-state memory, no "
           "interpreter or Python around them), MLPerf's are whole inferences measured on other boards at other "
           f"clocks; cycles/MAC = latency x clock / {AD01_MACS:,} MACs puts them on one scale.")
@@ -26,20 +28,22 @@ def is_ad01_shaped(model: TmdlModel) -> bool:
 
 def print_comparison(rows: list[dict], console=None) -> None:
     """rows: `estimate.estimate`'s, for an AD01-shaped model."""
-    from rich.console import Console
-    from rich.table import Table
 
-    console = console or Console(width=200)
-    t = Table(title="one AD01 inference: tinyml's native kernel (estimate) beside MLPerf Tiny's published results")
-    for c in ("", "CPU", "latency", "cycles/MAC", "how"):
+    from . import term
+
+    console = console or term.console()
+    t = term.table()
+    for c in ("", "CPU", "latency", "cycles/MAC"):
         t.add_column(c, justify="right" if c in ("latency", "cycles/MAC") else "left")
     for r in rows:
         if r["native_us"] is not None:
             t.add_row(f"tinyml, {r['board']}", f"{r['cpu']} @ {r['cpu_mhz']} MHz", f"{r['native_us'] / 1000:.2f} ms",
-                      f"{r['native_us'] * r['cpu_mhz'] / AD01_MACS:.2f}",
-                      "estimate: make bench's cycle model x each layer's MACs; kernels only")
+                      f"{r['native_us'] * r['cpu_mhz'] / AD01_MACS:.2f}")
     for m in AD01_RESULTS:
         per_mac = f"{m['ms'] * 1000 * m['mhz'] / AD01_MACS:.2f}" if m["mhz"] else "-"
-        t.add_row(m["system"], m["board"], f"{m['ms']:.2f} ms", per_mac, "MLPerf Tiny, measured on the board")
-    console.print(t)
-    console.print("  " + CAVEAT)
+        t.add_row(m["system"], m["board"], f"{m['ms']:.2f} ms", per_mac)
+    console.print()
+    term.say("one AD01 inference: tinyml's native kernel (estimate) beside MLPerf Tiny's published results:",
+             file=console.file)
+    term.show(t, console=console)
+    term.say(HOW + " " + CAVEAT, file=console.file)

@@ -52,26 +52,28 @@ def rows_for(models_dir: Path, out: Path, say=print) -> list[dict]:
 
 
 def print_table(table: list[dict]) -> None:
-    from rich.console import Console
-    from rich.table import Table
 
-    t = Table(title="MLPerf Tiny per board (tinyml estimate: not measured on the boards)")
-    for c in ("model", "board", "fits", "RAM that way", "RAM / ROMFS / streamed", "native ms", "weights in flash ms",
-              "energy / inference"):
-        t.add_column(c, justify="right" if c in ("RAM that way", "native ms", "weights in flash ms",
-                                                  "energy / inference") else "left")
+    from . import term
+
+    term.say("MLPerf Tiny per board (tinyml estimate: not measured on the boards); `tinyml boards` lists "
+             "each board's CPU and clock")
+    t = term.table()
+    for c in ("model", "board", "fits", "RAM that way", "native ms", "in flash ms", "energy"):
+        t.add_column(c, justify="left" if c in ("model", "board", "fits") else "right")
     for r in table:
         fits = r["fits"] or (f"maybe {r['may_fit']}" if r["may_fit"] else "no")
-        t.add_row(r["model"], f"{r['board']} ({r['cpu']} @ {r['cpu_mhz']} MHz)", fits,
-                  f"{r['ram_bytes']:,} B" if r["ram_bytes"] else "-", f"{r['ram']} / {r['romfs']} / {r['streamed']}",
+        t.add_row(r["model"], r["board"], fits,
+                  f"{r['ram_bytes']:,} B" if r["ram_bytes"] else "-",
                   f"{r['native_ms']:.1f}" if r["native_ms"] is not None else "-",
                   f"{r['native_flash_ms']:.1f}" if r["native_flash_ms"] is not None else "-",
                   f"{r['energy_uj'] / 1000:.2f} mJ" if r["energy_uj"] is not None else "-")
-        if r["board"] != table[-1]["board"] and r is not table[-1] and table[table.index(r) + 1]["model"] != r["model"]:
+        if r is not table[-1] and table[table.index(r) + 1]["model"] != r["model"]:
             t.add_section()
-    Console(width=200).print(t)
-    print("native: the kernels under make bench's cycle model (zero wait states), per op kind "
-          "(data/op_costs.json); energy: that latency x boards.json's busy current (none where it has no figure).")
+    term.show(t)
+    term.say("fits: where the model loads on the stock firmware (RAM, ROMFS or streamed; RAM / ROMFS / "
+             "streamed each: mlperf_demo.json). native: the kernels under make bench's cycle model (zero wait "
+             "states), per op kind (data/op_costs.json); in flash: with the weights read from flash in place; "
+             "energy per inference: that latency x boards.json's busy current (- where it has no figure).")
 
 
 def main(out_dir: str = "out", models_dir: Path | None = None) -> int:

@@ -34,6 +34,14 @@ WINDOW = 50                # samples the gesture model sees at once (gesture.py)
 SILENCE_S = 3.0            # no byte for this long during a take: the board is gone
 
 
+
+def _progress(text: str) -> None:
+    """A line of progress, folded to the terminal's width (term.py)."""
+    from . import term
+
+    term.say(text, indent="  ")
+
+
 def sim_gestures() -> tuple[str, ...]:
     """The gestures the virtual board can act out (from its own motion model)."""
     from .virtual_board.tinyml_sim import gestures
@@ -169,7 +177,7 @@ def _clip_code(cue: int | None) -> str:
 
 
 def record_clips(board, data_dir, label: str, count: int = 1, sim_files: int = 0, countdown: int = 3,
-                 progress=print) -> list[Recorded]:
+                 progress=_progress) -> list[Recorded]:
     """`tinyml record --sensor mic`: `count` prompted one-second clips from the board's microphone
     into data_dir/label as 16 kHz mono int16 WAV, each with its .json (dataset.py's layout, format
     tinyml-clip/1). sim_files: on the virtual board, how many --mic files it holds; clip k plays
@@ -253,7 +261,9 @@ class Display:
         from rich.live import Live
 
         self._title, self._expected = title, expected
-        with Live(self._render(TakeStream()), refresh_per_second=8, transient=True) as live:
+        from . import term
+
+        with Live(self._render(TakeStream()), console=term.console(), refresh_per_second=8, transient=True) as live:
             yield lambda stream: live.update(self._render(stream))
 
     def _render(self, stream: TakeStream):
@@ -336,7 +346,7 @@ class Recorded:
 
 def record_takes(board, data_dir, label: str, seconds: float = 2.0, takes: int = 1, gesture: str | None = None,
                  seed: int | None = None, sim: bool = False, countdown: int = 3, live: bool | None = None,
-                 rate_hz: float | None = None, sensor: str = "imu", progress=print) -> list[Recorded]:
+                 rate_hz: float | None = None, sensor: str = "imu", progress=_progress) -> list[Recorded]:
     """Record `takes` takes of `seconds` each of `sensor` (SENSORS) from `board` (board.Board)
     into data_dir/label, at rate_hz (None: RATE_HZ for the IMU, the sensor's own data rate for the
     others). gesture: what the virtual board acts out (sim=True only). Returns what was written; a
@@ -433,7 +443,7 @@ class LinkStream:
 
 def record_link(transport, data_dir, label: str, seconds: float = 2.0, takes: int = 1, countdown: int = 3,
                 live: bool | None = None, switch: bool = True, gesture: str | None = None, seed: int | None = None,
-                progress=print) -> list[Recorded]:
+                progress=_progress) -> list[Recorded]:
     """Record takes from the record app over `transport` (monitor.transports: BleTransport, or a
     SimTransport running the record app). switch: send `app record` first (a real board runs
     another app with telemetry). A BLE link may drop frames: they are counted as lost."""

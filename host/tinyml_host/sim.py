@@ -454,17 +454,21 @@ def run_sim(flash_dir, board: str = "nano33_ble_sense", romfs_size: int | None =
     vb = VirtualBoard(flash_dir, board=board, romfs_size=romfs_size, heap_bytes=heap_size(heap, board), mic=mic)
     try:
         vb.start()
-        print(f"virtual {board} running, flash in {vb.flash_dir}, traces in {vb.sim_dir}")
+        from .term import say
+
+        say(f"virtual {board} running, flash in {vb.flash_dir}, traces in {vb.sim_dir}", indent="  ")
         if vb.romfs_size:
-            print(f"ROMFS partition: {vb.romfs_size} bytes in {vb.romfs_image} (mounted at /rom when it holds an image)")
+            say(f"ROMFS partition: {vb.romfs_size} bytes in {vb.romfs_image} (mounted at /rom when it holds an image)",
+                indent="  ")
         else:
-            print("no ROMFS partition (as this board's stock firmware; --romfs-size BYTES simulates a custom build)")
+            say("no ROMFS partition (as this board's stock firmware; --romfs-size BYTES simulates a custom build)",
+                indent="  ")
         if vb.heap_bytes is not None:
             held = " with the ROMFS partition on top, which the virtual board keeps in its heap" if vb.romfs_size else ""
-            print(f"heap: {vb.heap_bytes} bytes (the unix port's -X {vb.heap_args()[1]}{held})")
+            say(f"heap: {vb.heap_bytes} bytes (the unix port's -X {vb.heap_args()[1]}{held})", indent="  ")
         if vb.mic_files:
-            print(f"microphone: {len(vb.mic_files)} file(s) from {mic}, 16 kHz mono, played from the moment "
-                  "a microphone starts, then silence")
+            say(f"microphone: {len(vb.mic_files)} file(s) from {mic}, 16 kHz mono, played from the moment "
+                "a microphone starts, then silence", indent="  ")
         print(f"port: {vb.port}")
         print(f"try:  mpremote connect {vb.port} ls      (Ctrl-C here to stop the board)", flush=True)
         while True:

@@ -63,17 +63,22 @@ def url_of(server: http.server.ThreadingHTTPServer) -> str:
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, directory: Path | str | None = None) -> int:
+    from . import term
+
     server = make_server(host, port, directory)
     url = url_of(server)
     port = server.server_address[1]
-    lines = [f"serving {page_dir(directory)} at {url}  (Ctrl-C stops)",
-             f"  laptop: open {url} in Chrome or Edge (Web Bluetooth: Chrome on Android, Windows, macOS,",
-             "          ChromeOS; on Linux enable chrome://flags/#enable-experimental-web-platform-features)",
-             f"  phone:  over USB, `adb reverse tcp:{port} tcp:{port}`, then open http://localhost:{port}/",
-             "          in Chrome on the phone; or put host/web on any https host (static files only)"]
+    lines = [term.wrap(f"serving at {url} (Ctrl-C stops): {page_dir(directory)}", first="", indent="  "),
+             term.wrap(f"open {url} in Chrome or Edge (Web Bluetooth: Chrome on Android, Windows, macOS, "
+                       "ChromeOS; on Linux enable chrome://flags/#enable-experimental-web-platform-features)",
+                       first="  laptop: ", indent=" " * 10),
+             term.wrap(f"over USB, `adb reverse tcp:{port} tcp:{port}`, then open http://localhost:{port}/ in Chrome "
+                       "on the phone; or put host/web on any https host (static files only)",
+                       first="  phone:  ", indent=" " * 10)]
     if host not in LOCAL_HOSTS:
-        lines.append(f"  note:   http://{host}:{port}/ is not a secure context for other devices: browsers hide "
-                     "Web Bluetooth there; use localhost (adb reverse) or https")
+        lines.append(term.wrap(f"http://{host}:{port}/ is not a secure context for other devices: browsers hide "
+                               "Web Bluetooth there; use localhost (adb reverse) or https",
+                               first="  note:   ", indent=" " * 10))
     print("\n".join(lines), flush=True)
     try:
         server.serve_forever()

@@ -9,11 +9,23 @@ const NUS_RX = "6e400002-b5a3-f393-e0a9-e50e24dcca9e"; // we write commands here
 const NUS_TX = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"; // the board notifies frames here
 const NAME_PREFIX = "tinyml";     // telemetry.open("tinyml-sine") advertises this name
 const NOTIFY_PAYLOAD = 20;        // bytes per write at BLE's default MTU, as the board sends
+// written to RX right after enabling notifications, at every connect: the board then knows we
+// listen, which NimBLE (ESP32, Pico W's NimBLE builds) does not report (docs/telemetry.md)
+const LISTENING_COMMAND = "listening";
 const BINARY_MARK = 0xa5;         // first byte of a binary frame, never of a text line
 const CHART_POINTS = 600;         // frames shown in the chart; the CSV keeps more
 const MAX_ROWS = 200000;          // frames kept for the CSV (~35 min at 100 frames/s)
 const SERIES_COLORS = ["#2563eb", "#dc2626", "#059669", "#d97706"];
-const APP_COLUMNS = { sine: ["x", "y", "duty"], motion: ["p_moving", "duty"], gesture: ["class", "score"] }; // what each app's frames carry
+const APP_COLUMNS = { sine: ["x", "y", "duty"], motion: ["p_moving", "duty"], gesture: ["class", "score"],
+                      kws: ["class", "score"] }; // what each app's frames carry
+// apps whose frames are (class, score) and that name their classes in a CLASSES line: the page
+// shows the latest class by name, large, and the last HISTORY of them. The gesture app sends one
+// frame per classification, the kws app one per keyword heard (a detection).
+const CLASS_VIEW = {
+  gesture: { latest: "gesture", history: "last classifications", waiting: "no classification yet", flash: false },
+  kws: { latest: "keyword heard", history: "last detections", waiting: "listening: no keyword heard yet", flash: true },
+};
+const HISTORY = 8;
 
 // ---- wire format -------------------------------------------------------------------------
 
@@ -41,6 +53,12 @@ function parseSeq(text) {
 // so rows stay in order in the CSV.
 const SEQ_WRAP = 0x10000;
 
+// the board's answer to `listening`: "OK listening", or from a board older than the command,
+// its parser's refusal, which quotes the line (as frames.py's is_listening_reply)
+function isListeningReply(text) {
+  return text === "OK listening" || (text.startsWith("ERR ") && text.includes("'listening'"));
+}
+
 class FrameDecoder {
   constructor({ onFrame = () => {}, onReply = () => {}, onClasses = () => {} } = {}) {
     this.onFrame = onFrame;
@@ -54,7 +72,8 @@ class FrameDecoder {
   reset() {
     this.pending = new Uint8Array(0);
     this.rows = [];        // [seq, v1, v2, ...] as received, for the CSV
-    this.replies = [];
+    this.replies = [];           // the board's answers to our commands
+    this.listeningReplies = [];  // ...to the `listening` sent at each connect, kept apart
     this.frames = 0;
     this.lost = 0;
     this.bad = 0;
@@ -91,6 +110,10 @@ class FrameDecoder {
   _line(text) {
     if (!text) return;  // the board starts a line afresh after one it could not finish
     if (text.startsWith("OK ") || text.startsWith("ERR ")) {
+      if (isListeningReply(text)) {
+        this.listeningReplies.push(text);
+        return;
+      }
       this.replies.push(text);
       this.onReply(text);
       return;
@@ -161,6 +184,8 @@ const ui = {
   chart: $("chart"), chartEmpty: $("chart-empty"), reply: $("reply"),
   form: $("command-form"), command: $("command"), send: $("send"), rate: $("rate"), setRate: $("set-rate"),
   exportCsv: $("export"), clear: $("clear"), exportNote: $("export-note"),
+  classes: $("classes"), classLatest: $("class-latest"), classLabel: $("class-label"), className: $("class-name"),
+  classScore: $("class-score"), historyLabel: $("history-label"), classHistory: $("class-history"),
 };
 
 let app = "sine";            // which app's column names to show; follows `app NAME` + OK
@@ -174,8 +199,37 @@ let chartData = null;        // [x[], series1[], ...] for the last CHART_POINTS 
 let chartBig = null;         // per series: on the right-hand axis for large values
 let chartNarrow = false;     // drawn for a phone-width screen
 let renderQueued = false;
+const recent = [];           // the class apps' last HISTORY frames, newest first: {seq, cls, score, at}
+let recentShown = {};        // what the class view last drew: redrawn only when that changes
 
-const parser = new FrameDecoder({ onFrame: addToChart, onReply: showReply, onClasses: showClasses });
+const parser = new FrameDecoder({ onFrame, onReply: showReply, onClasses: showClasses });
+
+function onFrame(row, x) {
+  if (CLASS_VIEW[app] && row.length === 3) {
+    recent.unshift({ seq: row[0], cls: row[1], score: row[2], at: new Date() });
+    if (recent.length > HISTORY) recent.length = HISTORY;
+  }
+  addToChart(row, x);
+}
+
+// The app a board runs, from the name it advertises (apps.link: "tinyml-" + app), or its first
+// 8 bytes, "tinyml-k", when only the advertisement's shortened name reached the browser: one
+// letter names one app. null when the name says nothing.
+function appFromName(name) {
+  if (!name || !name.startsWith(NAME_PREFIX + "-")) return null;
+  const rest = name.slice(NAME_PREFIX.length + 1);
+  if (APP_COLUMNS[rest]) return rest;
+  const candidates = name.length === 8 ? Object.keys(APP_COLUMNS).filter((a) => a.startsWith(rest)) : [];
+  return candidates.length === 1 ? candidates[0] : null;
+}
+
+function setApp(next) {
+  if (next === app) return;
+  app = next;
+  resetChart();
+  recent.length = 0;
+  scheduleRender();
+}
 
 function columnNames(count) {
   const names = APP_COLUMNS[app];
@@ -196,10 +250,9 @@ function formatColumn(name, v) {
 }
 
 function showClasses() {
-  if (app !== "gesture") {  // only the gesture app sends CLASSES: its frames are class, score
-    app = "gesture";
-    resetChart();
-  }
+  // the gesture and kws apps send CLASSES; a board whose name did not say which is taken for
+  // the gesture app (the page's behaviour before the kws app existed)
+  if (!CLASS_VIEW[app]) setApp("gesture");
   scheduleRender();
 }
 
@@ -225,10 +278,7 @@ function showReply(text) {
   const error = text.startsWith("ERR");
   ui.reply.classList.toggle("error", error);
   ui.reply.classList.toggle("ok", !error);
-  if (!error && text === "OK app" && requestedApp) {
-    app = requestedApp;
-    resetChart();
-  }
+  if (!error && text === "OK app" && requestedApp) setApp(requestedApp);
 }
 
 function showProblem(text) {  // the page's own, not the board's
@@ -255,9 +305,11 @@ function makeChart(big) {
   const twoAxes = big.some(Boolean) && !big.every(Boolean);
   const axisStyle = { stroke: "#475569", grid: { stroke: "#e2e8f0" }, ticks: { stroke: "#cbd5e1" } };
   const series = [{ label: "seq", value: (u, v) => (v == null ? "–" : String(v)) }];
+  const dots = Boolean(CLASS_VIEW[app]);  // class frames are events (a keyword heard): no line between them
   big.forEach((b, i) => series.push({
-    label: names[i], stroke: SERIES_COLORS[i % SERIES_COLORS.length], width: 2,
-    scale: twoAxes && b ? "big" : "small", points: { show: false },
+    label: names[i], stroke: SERIES_COLORS[i % SERIES_COLORS.length], width: 2, scale: twoAxes && b ? "big" : "small",
+    points: dots ? { show: true, size: 9, fill: SERIES_COLORS[i % SERIES_COLORS.length] } : { show: false },
+    ...(dots ? { paths: () => null } : {}),
     value: (u, v) => (v == null ? "–" : formatColumn(names[i], v)),
   }));
   const axes = [{ ...axisStyle }, { ...axisStyle, scale: "small", size: 44 }];
@@ -326,6 +378,46 @@ function render() {
     ui.last.textContent = "–";
   }
   if (chart) chart.setData(chartData);
+  renderClasses();
+}
+
+const clock = (d) => d.toTimeString().slice(0, 8);
+
+function renderClasses() {
+  const view = CLASS_VIEW[app];
+  ui.classes.hidden = !view;
+  if (!view) return;
+  const latest = recent[0];
+  const names = parser.classNames.join(" ");  // a CLASSES line after the frames renames them
+  if (latest === recentShown.latest && names === recentShown.names && app === recentShown.app) return;
+  const isNew = latest !== recentShown.latest;
+  recentShown = { latest, names, app };
+  ui.classLabel.textContent = view.latest;
+  ui.classLatest.setAttribute("aria-live", view.flash ? "polite" : "off");  // a keyword is news; a gesture every 0.5 s is not
+  ui.historyLabel.textContent = view.history;
+  ui.className.textContent = latest ? formatColumn("class", latest.cls) : "–";
+  ui.classScore.textContent = latest ? `score ${formatValue(latest.score)}` : view.waiting;
+  if (isNew && view.flash) {
+    ui.classLatest.classList.remove("fresh");
+    if (latest) {
+      void ui.classLatest.offsetWidth;  // restart the highlight: a keyword was just heard
+      ui.classLatest.classList.add("fresh");
+    }
+  }
+  ui.classHistory.replaceChildren(...recent.map((h) => {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = formatColumn("class", h.cls);
+    const score = document.createElement("span");
+    score.className = "score";
+    score.textContent = formatValue(h.score);
+    const when = document.createElement("span");
+    when.className = "when";
+    when.textContent = `#${h.seq} · ${clock(h.at)}`;
+    item.append(name, score, when);
+    return item;
+  }));
 }
 
 new ResizeObserver(() => {
@@ -366,6 +458,10 @@ async function connect() {
         optionalServices: [NUS_SERVICE],
       });
       device.addEventListener("gattserverdisconnected", onDisconnected);
+      // what the board runs, by its name; after that `app NAME` + OK decides (a board keeps its
+      // name when it switches apps, so a reconnect does not look again)
+      const named = appFromName(device.name);
+      if (named) setApp(named);
     }
     setState("connecting", `Connecting to ${device.name || "the board"} …`);
     const server = await device.gatt.connect();
@@ -377,6 +473,11 @@ async function connect() {
     tx = txChar;
     await txChar.startNotifications();
     setState("connected", `Connected to ${device.name || "a board"}.`);
+    try {
+      await write(new TextEncoder().encode(LISTENING_COMMAND + "\n"));
+    } catch (e) {  // a board that sees the subscription streams without it
+      showProblem(`could not send “${LISTENING_COMMAND}”: ${e && e.message ? e.message : e}`);
+    }
   } catch (e) {
     if (tx) tx.removeEventListener("characteristicvaluechanged", onNotification);
     tx = null;
@@ -484,6 +585,7 @@ ui.exportCsv.addEventListener("click", exportCsv);
 ui.clear.addEventListener("click", () => {
   parser.reset();
   resetChart();
+  recent.length = 0;
   ui.exportNote.textContent = "";
   render();
 });
@@ -502,4 +604,4 @@ if (problem) {
 }
 
 // for the tests and the console
-window.tinymlTelemetry = { FrameDecoder, parser, SERIES_COLORS, NUS_SERVICE, NUS_RX, NUS_TX };
+window.tinymlTelemetry = { FrameDecoder, parser, appFromName, SERIES_COLORS, NUS_SERVICE, NUS_RX, NUS_TX };

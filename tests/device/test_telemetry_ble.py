@@ -23,9 +23,11 @@ NUS_SERVICE_LE = bytes.fromhex(NUS_SERVICE.replace("-", ""))[::-1]   # as it goe
 COMMAND_HELP = {"rate": "rate N: frames per second, 1..100", "led": "led on|off", "app": "app sine|motion|gesture|record"}
 
 # Per backend: how the central side is driven, in the fake's terms. Every snippet defines the
-# same helpers: make(name, binary) (in script()), connect() (connect and enable notifications,
-# as a NUS client does), subscribe(on), disconnect(), write(data), tx() (what the central
-# received), adverts(), fail(on). "bluetooth" is the NimBLE binding (ESP32), "bluetooth-btstack"
+# same helpers: make(name, binary) (in script()), connect() (connect, enable notifications and
+# write the command `listening`, which the board's next poll() reads: what tinyml monitor and
+# the web page do), subscribe(on), tell() (the command and the poll), disconnect(),
+# write(data), tx_all() (what the central received), tx() (the same less "OK listening"
+# replies, such as the one to connect()'s command), adverts(), fail(on). "bluetooth" is the NimBLE binding (ESP32), "bluetooth-btstack"
 # the Pico W's; the btstack backend reads the CCCD at most every CCCD_CHECK_MS of its clock,
 # which these snippets drive by hand (settle() lets that time pass).
 BACKENDS = {
@@ -39,13 +41,16 @@ def subscribe(on=True):
 def connect():
     fake.connect(0)
     subscribe()
+    tell()
 def disconnect():
     fake.disconnect()
 def write(data):
     fake.write(fake.handle_of(NUS_RX), data)
-def tx():
+def tx_all():
     h = fake.handle_of(NUS_TX)
     return [e[2] for e in fake.log if e[0] == 'notify' and e[1] == h]
+def tx():
+    return [n for n in tx_all() if n != b'OK listening\\n']
 def adverts():
     return [e[2] for e in fake.log if e[0] == 'advertise' and e[1] == '']   # data= ones, not the GAP name's
 def fail(on):
@@ -61,13 +66,16 @@ def subscribe(on=True):
 def connect():
     fake.connect(0)
     subscribe()
+    tell()
 def disconnect():
     fake.disconnect(0)
 def write(data):
     fake.write(fake.handle_of(NUS_RX), data)
-def tx():
+def tx_all():
     h = fake.handle_of(NUS_TX)
     return [e[3] for e in fake.received if e[2] == h]
+def tx():
+    return [n for n in tx_all() if n != b'OK listening\\n']
 def adverts():
     return [(e[2], e[3]) for e in fake.log if e[0] == 'advertise']
 def fail(on):
@@ -95,9 +103,14 @@ import sys
 sys.path.insert(0, {str(FAKES)!r})
 from tinyml.telemetry import Telemetry, NUS_RX, NUS_TX
 {BACKENDS[backend]}
+made = []
 def make(name='tinyml-sine', binary=False):
     link = backend.Link(name)
-    return Telemetry(link, binary)
+    made.append(Telemetry(link, binary))
+    return made[-1]
+def tell():
+    write(b'listening\\n')
+    made[-1].poll()
 {body}
 """
 
@@ -266,26 +279,154 @@ print('COUNT', (t.sent, t.dropped))
     assert values(out, "COUNT") == [(1, 3)]
 
 
-def test_nimble_reports_no_subscription_so_a_central_listens_from_its_connect():
+NIMBLE_CLOCK = """
+clock = [0]
+backend.ticks_ms = lambda: clock[0]
+events = []
+handler = fake.BLE()._irq
+def spy(event, data):
+    events.append(event)
+    handler(event, data)
+fake.BLE().irq(spy)     # the IRQs the binding delivers, as the backend receives them
+def air():
+    return len([e for e in fake.log if e[0] == 'notify'])
+"""
+
+
+def test_nimble_listening_starts_at_the_command_and_ends_at_the_disconnect():
     # What the real NimBLE binding allows (fakes/bluetooth.py header): no IRQ for the CCCD
-    # write, no gatts_db entry to read it from. Frames between connect and subscription go
-    # out, count as sent, and the central discards them; this test pins that known gap.
+    # write, no gatts_db entry to read it from. So the central says it listens: after enabling
+    # notifications it writes `listening` on RX (docs/telemetry.md, "Listening"). Nothing goes
+    # on the air before that, and every notification that does reaches a subscribed central.
     body = """
 t = make()
+""" + NIMBLE_CLOCK + """
+def show(what):
+    print('S', what, t.connected, t.listening, t.send((len(what),)), air(), len(fake.received))
 fake.connect(0)
 print('KNOWN', t.link.subscription_known, fake.BLE().gatts_read(fake.handle_of(NUS_TX) + 1))
-print('S', t.listening, t.send((1,)))
+clock[0] += 1500
+show('connected')                   # dropped: nobody has said anything
 subscribe()
-print('S', t.listening, t.send((2,)))
-print('AIR', len([e for e in fake.log if e[0] == 'notify']))
+clock[0] += 500
+show('subscribed')                  # the stack saw the CCCD write; the binding said nothing
+print('IRQ', events)
+tell()
+show('told')                        # from the command's poll on: sent, and received
+tell()
+show('told again')                  # idempotent
+subscribe(False)
+show('unsubscribed')                # unseen on NimBLE: sent, counted, discarded by the central
+disconnect()
+show('gone')
+fake.connect(0)
+subscribe()
+show('back')                        # a new connection must say it again
+tell()
+show('back told')
+clock[0] += 60000
+disconnect()
+fake.connect(0)
+show('back again')                  # the legacy wait counts from each connect
+print('IRQ', events)
+print('TX', tx())
+print('COUNT', (t.seq, t.sent, t.dropped))
+"""
+    out = run(script("bluetooth", body))
+    assert lines_with("KNOWN", out) == ["False b''"]
+    assert lines_with("S", out) == [
+        "connected True False False 0 0", "subscribed True False False 0 0",
+        "told True True True 2 2",           # "OK listening" and the frame
+        "told again True True True 4 4", "unsubscribed True True True 5 4",
+        "gone False False False 5 4", "back True False False 5 4", "back told True True True 7 6",
+        "back again True False False 7 6"]
+    # the binding gave connect and RX write IRQs only: none for the CCCD writes (it has none)
+    assert values(out, "IRQ") == [[1], [1, 3, 3, 2, 1, 3, 2, 1]]
+    assert values(out, "TX") == [[text_frame(3, (4,)), text_frame(4, (10,)), text_frame(8, (9,))]]
+    assert values(out, "COUNT") == [(9, 4, 5)]
+
+
+def test_nimble_central_that_never_says_listening_listens_after_the_legacy_wait():
+    # A phone app (Bluefruit Connect, nRF Connect) knows nothing of `listening`: after
+    # LEGACY_LISTEN_MS from its connect it listens as every central did before the command, and
+    # frames before its subscription go out, count as sent and are discarded (the old gap).
+    body = """
+t = make()
+""" + NIMBLE_CLOCK + """
+print('WAIT', backend.LEGACY_LISTEN_MS)
+fake.connect(0)
+clock[0] += backend.LEGACY_LISTEN_MS - 1
+print('S', t.listening, t.send((1,)))
+clock[0] += 1
+print('S', t.listening, t.send((2,)))     # not subscribed yet: on the air, discarded
+subscribe()
+print('S', t.listening, t.send((3,)))
+print('AIR', air())
 print('TX', tx())
 print('COUNT', (t.sent, t.dropped))
 """
     out = run(script("bluetooth", body))
-    assert lines_with("KNOWN", out) == ["False b''"]
-    assert lines_with("S", out) == ["True True", "True True"]
-    assert values(out, "AIR") == [2] and values(out, "TX") == [[text_frame(2, (2,))]]
-    assert values(out, "COUNT") == [(2, 0)]
+    assert values(out, "WAIT") == [5000]
+    assert lines_with("S", out) == ["False False", "True True", "True True"]
+    assert values(out, "AIR") == [2] and values(out, "TX") == [[text_frame(3, (3,))]]
+    assert values(out, "COUNT") == [(2, 1)]
+
+
+@pytest.mark.parametrize("backend", ["ubluepy", "bluetooth-btstack"])
+def test_where_the_stack_shows_the_cccd_it_decides_and_the_command_only_hastens_btstack(backend):
+    # ubluepy reports the CCCD write itself, before the command (the central writes the CCCD
+    # first); btstack shows it at its next read, which the command brings forward. A command
+    # without a subscription starts nothing, and a CCCD write of 0 ends listening either way.
+    body = """
+t = make()
+def show(what):
+    print('S', what, t.listening, t.send((len(what),)))
+fake.connect(0)
+fake.subscribe(%s)
+show('subscribed')                  # btstack: its CCCD not read again yet
+tell()
+show('told')                        # btstack: read at the command
+subscribe(False)
+show('unsubscribed')
+tell()
+show('told, not subscribed')
+subscribe()
+show('subscribed again')
+disconnect()
+fake.connect(0)
+tell()
+show('back, told, not subscribed')
+print('COUNT', (t.seq, t.sent, t.dropped))
+"""
+    tx = "NUS_TX" if backend == "ubluepy" else "fake.handle_of(NUS_TX)"
+    out = run(script(backend, body % tx))
+    first = "True" if backend == "ubluepy" else "False"
+    assert lines_with("S", out) == [f"subscribed {first} {first}", "told True True", "unsubscribed False False",
+                                    "told, not subscribed False False", "subscribed again True True",
+                                    "back, told, not subscribed False False"]
+    assert values(out, "COUNT") == ([(6, 3, 3)] if backend == "ubluepy" else [(6, 2, 4)])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_listening_is_a_command_of_its_own(backend):
+    # answered "OK listening", not passed to the app; with an argument it is a usage error
+    body = """
+t = make()
+got = []
+t.on_command(lambda name, arg: got.append((name, arg)))
+fake.connect(0)
+subscribe()
+for line in (b'listening\\n', b' listening \\r\\n', b'listening now\\n', b'listen\\n', b'led on\\n'):
+    write(line)
+    t.poll()
+print('GOT', got)
+print('TX', tx_all())
+"""
+    out = run(script(backend, body))
+    assert values(out, "GOT") == [[("led", "on")]]
+    replies = reply_lines(values(out, "TX")[0])
+    assert replies[:3] == ["OK listening", "OK listening", "ERR usage: listening"]
+    assert replies[3].startswith("ERR expected 'name argument'") and replies[4:] == ["OK led"]
 
 
 def test_bluetooth_text_frame_cut_midway_leaves_its_part_on_a_line_of_its_own():
@@ -342,9 +483,13 @@ def expected_reply(line):
     except UnicodeDecodeError:
         return "ERR command is not text"
     parts = text.split()
+    if parts == ["listening"]:
+        return "OK listening"
     if len(parts) != 2:
         return None  # some "ERR expected 'name argument', got ..." (repr differs between runtimes)
     name, arg = parts
+    if name == "listening":
+        return "ERR usage: listening"
     if name not in COMMAND_HELP:
         return None  # "ERR unknown command ..."
     if name == "rate":
@@ -357,7 +502,7 @@ def expected_reply(line):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fuzzed_rx_gets_one_reply_per_line_and_never_crashes(backend):
     rng = random.Random(6)
-    words = [b"rate", b"led", b"app", b"on", b"off", b"sine", b"7", b"0", b"101", b"x", b" ", b"\t", b"\r"]
+    words = [b"rate", b"led", b"app", b"listening", b"on", b"off", b"sine", b"7", b"0", b"101", b"x", b" ", b"\t", b"\r"]
     stream = b"\xff\xfe\n" + b"\n" + b"rate 20" + b"\r\n" + b"x" * 100 + b"\n" + b"led on\n"
     for _ in range(300):
         r = rng.random()
@@ -384,7 +529,7 @@ connect()
 for data in {writes!r}:
     write(data)
     t.poll()
-print('TX', tx())
+print('TX', tx_all()[1:])     # after connect()'s "OK listening"
 print('GOT', len(got))
 """
     out = run(script(backend, body))
@@ -394,7 +539,9 @@ print('GOT', len(got))
     for line, reply in zip(lines, replies):
         want = expected_reply(line)
         assert reply == want if want else reply.startswith("ERR "), (line, reply)
-    assert values(out, "GOT") == [sum(r.startswith("OK ") for r in replies)]
+    # every OK but "OK listening" went through the app's callback
+    assert values(out, "GOT") == [sum(r.startswith("OK ") and r != "OK listening" for r in replies)]
+    assert "OK listening" in replies
     assert replies[:4] == ["ERR command is not text", "ERR expected 'name argument', got ''", "OK rate",
                            "ERR command too long"]
 
@@ -499,7 +646,8 @@ print('SENT', (fake.notified, b.sent, t.sent, b.dropped + t.dropped))
     # text frames format floats into new strings: measured 896 B per 4-value frame on the 64-bit
     # unix port (strings, the join, the encode, two memoryview chunks)
     assert 400 < text < 1200, text
-    assert values(out, "SENT") == [(20 + 20 * 2 + 500 + 200, 520, 120, 0)]
+    # notifications: connect()'s "OK listening", 20 binary and 20 text frames of 2 each, then 500 + 100 * 2
+    assert values(out, "SENT") == [(1 + 20 + 20 * 2 + 500 + 200, 520, 120, 0)]
 
 
 def test_ubluepy_rx_handler_copies_the_event_data():
@@ -635,3 +783,34 @@ except ValueError as e:
         assert lines_with("L", out) == ["ValueError no BLE on pico"]
     else:
         assert lines_with("L", out) == ["True True False"]
+
+
+def test_nimble_listening_checks_allocate_nothing_per_frame():
+    # listening() runs once per frame: on NimBLE without the command it compares ticks, which
+    # must not allocate (the real ticks_ms here: small ints on the unix port, as on a board)
+    body = """
+import gc
+before = 0
+t = make(binary=True)
+fake.connect(0)
+subscribe()
+t.link._connected_at -= backend.LEGACY_LISTEN_MS    # a central that never said `listening`
+fake.record = False
+values = (1.5, -2.25, 0.125, 40000)
+for i in range(20):
+    t.send(values)
+gc.collect()
+before = gc.mem_alloc()
+for i in range(500):
+    t.send(values)
+print('LEGACY', gc.mem_alloc() - before, t.sent)
+tell()
+gc.collect()
+before = gc.mem_alloc()
+for i in range(500):
+    t.send(values)
+print('TOLD', gc.mem_alloc() - before, t.sent)
+"""
+    out = run(script("bluetooth", body))
+    assert lines_with("LEGACY", out) == ["0 520"]   # every frame sent, 0 bytes for 500
+    assert lines_with("TOLD", out) == ["0 1020"]

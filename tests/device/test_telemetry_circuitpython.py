@@ -253,3 +253,34 @@ def test_backend_type_checks_against_circuitpython_stubs(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(config), "--no-incremental",
                            "--cache-dir=/dev/null", str(bad)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "write" in proc.stdout and "interval" in proc.stdout, proc.stdout
+
+
+def test_the_listening_command_is_answered_and_the_cccd_decides(cp):
+    # tinyml's centrals write `listening` after enabling notifications (docs/telemetry.md,
+    # "Listening"). CircuitPython's PacketBuffer has seen the CCCD write by then, so the command
+    # changes nothing here: a command alone starts nothing (UARTService.write would skip the
+    # central silently and the frame would count as sent), a CCCD write of 0 ends listening.
+    bleio, telemetry, backend = cp
+    t = telemetry.Telemetry(backend.Link("tinyml"))
+    got = []
+    t.on_command(lambda name, arg: got.append(name))
+
+    def tell():
+        bleio.write(NUS_RX, b"listening\n")
+        t.poll()
+        return t.listening, t.send((1,))
+
+    bleio.connect()
+    assert tell() == (False, False)           # not subscribed: no reply either (nobody listens)
+    bleio.subscribe(NUS_TX)
+    assert tell() == (True, True)
+    bleio.subscribe(NUS_TX, False)
+    assert (t.listening, t.send((2,))) == (False, False)
+    assert tell() == (False, False)
+    bleio.subscribe(NUS_TX)
+    bleio.disconnect()
+    assert not t.connected                    # and advertising again (adafruit_ble: at this look)
+    bleio.connect()
+    assert tell() == (False, False)           # a new connection subscribes anew
+    assert replies(bleio) == ["OK listening", "2,1"] and got == []
+    assert (t.seq, t.sent, t.dropped) == (5, 1, 4)

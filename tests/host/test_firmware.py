@@ -131,12 +131,13 @@ def test_a_build_leaves_the_flashable_file_in_out_and_says_how_to_flash_it(tmp_p
     out = capsys.readouterr().out
     made = tmp_path / "out" / "pico-micropython-custom-tinyml.uf2"
     assert made.read_bytes() == b"UF2"
-    assert f"firmware with _tinyml: {made}" in out and "hold BOOTSEL" in out
+    assert out.count("firmware with _tinyml:") == 1 and str(made) in out and "hold BOOTSEL" in out
 
 
 def test_dry_run_prints_the_commands_and_runs_nothing(capsys):
     assert cli.main(["firmware", "nano33_ble_sense", "--dry-run"]) == 0
-    out = capsys.readouterr().out.splitlines()
+    # commands folded to the terminal's width continue with a backslash: one command a line again
+    out = capsys.readouterr().out.replace(" \\\n    ", " ").replace("\n#   ", " ").splitlines()
     assert out[0].startswith("git clone --depth 1 --branch v1.28.0 ")
     assert any("USER_C_MODULES=" in line and "BOARD=ARDUINO_NANO_33_BLE_SENSE" in line for line in out)
     assert out[-1].startswith("# then copy ") and "bossac" in out[-1]

@@ -22,7 +22,7 @@ import models
 from tinyml_host import deploy, export, monitor, reference, tmdl
 from tinyml_host.board import Board
 from tinyml_host.errors import TinymlError
-from tinyml_host.monitor import transports, view
+from tinyml_host.monitor import frames, transports, view
 from tinyml_host.sim import VirtualBoard
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,6 +226,7 @@ def fake_bleak(board: FakeBoard):
 
         async def start_notify(self, char_specifier, callback, **kwargs):
             assert char_specifier.upper() == NUS_TX and self._connected
+            board.writes.append(("start_notify", char_specifier))
             self._task = asyncio.create_task(self._stream(callback))
 
         async def _stream(self, callback):
@@ -268,8 +269,11 @@ def test_ble_streams_notifications_and_a_command_reaches_the_board(board):
     seqs = [int(r[0]) for r in session.frames.rows]
     assert len(seqs) >= 10 and seqs == list(range(1, len(seqs) + 1))
     assert session.frames.lost == 0 and session.frames.bad == 0
-    assert board.writes == [(NUS_RX, b"led off\n", True)]  # RX allows write with response
-    assert session.frames.replies == ["OK led"]
+    # notifications enabled, then `listening` (docs/telemetry.md), then the command; RX allows
+    # write with response
+    assert board.writes == [("start_notify", NUS_TX), (NUS_RX, b"listening\n", True), (NUS_RX, b"led off\n", True)]
+    assert session.frames.replies == ["OK led"]                     # the user's command's
+    assert session.frames.listening_replies == ["OK listening"]
     assert board.connections == 1 and not t.finished and t.error is None
     assert "D4:CA:6E:11:22:33" in t.label
 
@@ -315,10 +319,24 @@ def test_ble_reconnects_and_counts_what_the_board_dropped_meanwhile(board):
     session = monitor.watch(t, 1.2, live=False)
     assert board.connections == 3
     assert [text for _, text in t.events] == ["disconnected, reconnecting", "reconnected"] * 2
+    # every connection subscribes and says `listening` again
+    assert board.writes == [("start_notify", NUS_TX), (NUS_RX, b"listening\n", True)] * 3
     seqs = [int(r[0]) for r in session.frames.rows]
     assert seqs[:10] == list(range(1, 11)) and seqs[10] == 10 + board.dropped_while_away + 1
     assert session.frames.lost == 2 * board.dropped_while_away == lost_between_kept(seqs)
     assert not t.finished and t.error is None
+
+
+def test_the_reply_to_listening_is_kept_apart_from_the_users_replies():
+    # a board older than the command refuses it with its parser's message (one word where it
+    # expects two), which quotes the line; the user's own replies are unchanged
+    decoder = frames.FrameDecoder()
+    for line in (b"OK listening\n", b"ERR expected 'name argument', got 'listening'\n", b"OK led\n",
+                 b"ERR usage: led on|off\n", b"ERR unknown command 'listen'; known: app, led, listening, rate\n"):
+        decoder.feed(line)
+    assert decoder.listening_replies == ["OK listening", "ERR expected 'name argument', got 'listening'"]
+    assert decoder.replies == ["OK led", "ERR usage: led on|off",
+                               "ERR unknown command 'listen'; known: app, led, listening, rate"]
 
 
 def test_commands_must_be_one_printable_line():

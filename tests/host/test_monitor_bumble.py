@@ -25,9 +25,10 @@ from tinyml_host.monitor import transports
 
 pytestmark = pytest.mark.timeout(120)
 
-# RX commands sent while recording, by the poll (one per frame) that reads them: valid ones,
-# one the app's parser refuses, one longer than a 20-byte write
-COMMANDS = {40: "led off", 60: "rate 100", 80: "led purple", 100: "led offfffffffffffffffffffff", 120: "led on"}
+# RX commands sent while recording, by the poll (one per frame) that reads them: `listening`
+# (what the monitor writes at each connect), valid ones, one the app's parser refuses, one
+# longer than a 20-byte write
+COMMANDS = {20: "listening", 40: "led off", 60: "rate 100", 80: "led purple", 100: "led offfffffffffffffffffffff", 120: "led on"}
 RECORD = """
 import binascii
 from tinyml import telemetry
@@ -182,14 +183,55 @@ def test_monitor_streams_the_recorded_frames_in_20_byte_notifications_and_gets_t
     assert bleak.stats.mtus == [23] and max(map(len, bleak.stats.received)) == 20
     assert nano.notification_sizes[:len(bleak.stats.received)] == [len(n) for n in bleak.stats.received]
     # each command in writes of at most 20 bytes, each answered with the device code's reply
+    # (after `listening`, which the monitor writes once notifications are enabled)
     long = commands[2].encode() + b"\n"
-    assert len(long) == 29 and nano.writes == [b"led off\n", b"led purple\n", long[:20], long[20:]]
+    assert len(long) == 29 and nano.writes == [b"listening\n", b"led off\n", b"led purple\n", long[:20], long[20:]]
     assert nano.unanswered == []
     assert session.frames.replies == [text_of(recording["replies"][c]) for c in commands]
     assert session.frames.replies == ["OK led", "ERR usage: led on|off", "ERR usage: led on|off"]
+    assert session.frames.listening_replies == [text_of(recording["replies"]["listening"])] == ["OK listening"]
     # the host subscribed once and hung up at the end (HCI reason 0x13, remote user terminated)
     assert nano.subscriptions == [True] and nano.disconnects == [0x13]
     assert not t.finished and t.error is None
+
+
+def test_on_nimble_the_board_listens_from_the_monitors_listening_command(air, recording):
+    # The board plays NimBLE: it never sees the CCCD write, notifies whatever the CCCD says, and
+    # counts a central as listening from its `listening` line. Over real ATT the monitor writes
+    # the CCCD (a write with response) and then `listening`, so nothing the board sends is
+    # wasted: every notification on the air reaches the monitor, and every frame due before the
+    # command is dropped and counted by the board, not sent into the void.
+    nano = board(air, recording, stack="nimble")
+    bleak = bumble_bleak.central(air)
+    t = monitor.open_transport(ble=NAME, bleak=bleak)
+    session = monitor.watch(t, 1.0, ["led off"], live=False)
+    assert nano.events[:3] == [("connection",), ("subscription", True), ("rx", b"listening\n")]
+    seqs = seqs_of(session)
+    assert len(seqs) >= 20 and seqs == nano.sent[:len(seqs)] and session.frames.lost == 0
+    assert nano.dropped == list(range(1, seqs[0]))     # due between the connect and the command
+    assert len(bleak.stats.received) == len(nano.notification_sizes)   # none discarded
+    assert session.frames.listening_replies == ["OK listening"] and session.frames.replies == ["OK led"]
+    check_rows_equal_recorded(session, recording["rows"])
+
+
+def test_on_nimble_a_central_that_never_says_listening_gets_nothing_it_would_discard(air, recording):
+    # a central that connects and subscribes late without the command (what the board cannot
+    # tell from a phone app that never sends it): the NimBLE board keeps dropping frames, rather
+    # than notifying a central that would discard them. (On the board such a central listens
+    # after LEGACY_LISTEN_MS, which tests/device/test_telemetry_ble.py covers, not played here.)
+    nano = board(air, recording, stack="nimble")
+    bleak = bumble_bleak.central(air)
+
+    async def silent_central():
+        device = await bleak.BleakScanner.find_device_by_name(NAME, timeout=3)
+        async with bleak.BleakClient(device) as client:
+            await asyncio.sleep(0.2)
+            await client.start_notify(NUS_TX, lambda char, data: None)
+            await asyncio.sleep(0.2)
+
+    asyncio.run(silent_central())
+    assert ("subscription", True) in nano.events and nano.sent == [] and len(nano.dropped) >= 20
+    assert bleak.stats.received == [] and nano.notification_sizes == []
 
 
 @pytest.mark.parametrize("chunking", ["board", "mtu"])
@@ -237,20 +279,40 @@ def test_binary_frames_arrive_one_per_notification_and_decode_as_recorded(air, r
 
 # --- disconnect and reconnect ---------------------------------------------------------------
 
-def test_when_the_board_drops_the_link_reconnect_resumes_the_stream(air, recording):
-    nano = board(air, recording)
-    nano.drop_link_after = {30}
+class _DropAfterFirst:
+    """drop_link_after for a board whose first frames were dropped: the n-th frame it sends."""
+
+    def __init__(self, n):
+        self.n, self.sent = n, 0
+
+    def __contains__(self, seq):
+        self.sent += 1
+        return self.sent == self.n
+
+
+@pytest.mark.parametrize("stack", ["cccd", "nimble"])
+def test_when_the_board_drops_the_link_reconnect_resumes_the_stream(air, recording, stack):
+    nano = board(air, recording, stack=stack)
     bleak = bumble_bleak.central(air)
     t = monitor.open_transport(ble=NAME, bleak=bleak, reconnect=True)
+    # the board hangs up after the 30th frame it sends: seq 30 on "cccd", whose clock starts at
+    # the subscription; later on "nimble", whose clock starts at the connection and which
+    # drops the frames due before the command
+    nano.drop_link_after = _DropAfterFirst(30)
     session = monitor.watch(t, 1.5, live=False)
     assert [text for _, text in t.events] == ["disconnected, reconnecting", "reconnected"]
     assert nano.connections == 2 and nano.subscriptions == [True, True]
+    # each connection subscribed, then said `listening`, before anything else on RX
+    assert [e for e in nano.events if e[0] != "disconnection"] == \
+        [("connection",), ("subscription", True), ("rx", b"listening\n")] * 2
     assert nano.disconnects[0] == 0x13   # the board hung up
     seqs = seqs_of(session)
+    first = seqs[0]
     # everything the board notified arrived; what it dropped while nobody listened is counted
-    assert seqs == nano.sent[:len(seqs)] and seqs[:30] == list(range(1, 31))
-    away = [s for s in nano.dropped if s < seqs[30]]   # the board dropped more after the final hang-up
-    assert away == list(range(31, seqs[30])) and away and session.frames.lost == len(away)
+    assert seqs == nano.sent[:len(seqs)] and seqs[:30] == list(range(first, first + 30))
+    assert nano.dropped[:first - 1] == list(range(1, first))
+    away = [s for s in nano.dropped if first + 29 < s < seqs[30]]   # more after the final hang-up
+    assert away == list(range(first + 30, seqs[30])) and away and session.frames.lost == len(away)
     check_rows_equal_recorded(session, recording["rows"])
     assert not t.finished and t.error is None
 

@@ -16,8 +16,10 @@ from mpy import lines_with, run  # noqa: E402
 
 def test_commands_are_parsed_strictly_and_fuzz_never_crashes():
     rng = np.random.default_rng(4)
-    words = [b"rate", b"led", b"app", b"on", b"off", b"sine", b"20", b"0", b"101", b"-3", b"x", b"\xff", b" "]
-    cases = [b"rate 20", b"rate 0", b"rate x", b"led on", b"led blue", b"app motion", b"\xff\xfe", b"", b"rate 20 30"]
+    words = [b"rate", b"led", b"app", b"listening", b"on", b"off", b"sine", b"20", b"0", b"101", b"-3", b"x", b"\xff",
+             b" "]
+    cases = [b"rate 20", b"rate 0", b"rate x", b"led on", b"led blue", b"app motion", b"\xff\xfe", b"", b"rate 20 30",
+             b"listening", b" listening\r", b"listening on", b"listen"]
     for _ in range(1000):
         n = int(rng.integers(0, 4))
         parts = [words[int(rng.integers(len(words)))] for _ in range(n)]
@@ -38,8 +40,12 @@ for data in {cases!r}:
                             "ERR usage: rate N: frames per second, 1..100", "OK led on", "ERR usage: led on|off",
                             "OK app motion", "ERR command is not text", "ERR expected 'name argument', got ''",
                             "ERR expected 'name argument', got 'rate 20 30'"]
+    # the one command without an argument (docs/telemetry.md, "Listening")
+    assert verdicts[9:13] == ["OK listening None", "OK listening None", "ERR usage: listening",
+                              "ERR expected 'name argument', got 'listen'"]
     ok = [v for v in verdicts if v.startswith("OK")]
-    assert ok and all(v.split()[1] in ("rate", "led", "app") for v in ok)
+    assert ok and all(v.split()[1] in ("rate", "led", "app", "listening") for v in ok)
+    assert all(v == "OK listening None" for v in ok if v.split()[1] == "listening")
 
 
 def test_frames_are_dropped_while_nobody_listens_and_resume_after_reconnect(tmp_path):

@@ -1,6 +1,7 @@
 """The telemetry web page (host/web) in a real headless Chromium, served by `tinyml web`, talking
 to a fake navigator.bluetooth that replays notifications recorded from the virtual board's
-sine app (and the board's own replies to commands) and gesture app (its class names)."""
+sine app (and the board's own replies to commands) and gesture app (its class names), or that
+connects the page to the virtual board itself (the kws app hearing a clip in its microphone)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 import models
-from tinyml_host import deploy, export, monitor, tmdl, web
+from tinyml_host import cli, deploy, export, monitor, tmdl, web
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "out" / "web"
@@ -33,7 +35,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--host-resolver-rules=MAP insecure.test 127.0.0.1"]
 PHONE = {"width": 412, "height": 915}
 DESKTOP = {"width": 1280, "height": 860}
-COMMANDS = ["led off", "rate 20", "led purple", "led on"]  # the board's replies are recorded too
+# the board's replies are recorded too; `listening` is what the page writes at each connect
+COMMANDS = ["listening", "led off", "rate 20", "led purple", "led on"]
 FRAMES_TO_RECORD = 120
 BINARY_FIRST_SEQ = 65520  # binary frames are recorded from here: their uint16 seq wraps to 0
 BINARY_FRAMES = 40
@@ -52,6 +55,8 @@ for n in range({BINARY_FRAMES}):
 print('sent', t.sent, t.dropped)
 """
 NUS_SERVICE = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"  # as the page must spell it: lowercase
+MICRO_SPEECH = ROOT.parent / "shared" / "models" / "micro_speech"  # TFLM's model and clips
+LEAD_IN_S = 3  # silence in the microphone before the words: time for the page to connect
 
 # ---- a recording from the virtual board --------------------------------------------------------
 
@@ -175,6 +180,14 @@ def test_the_page_names_the_gesture_apps_classes(page, gesture_recording):
     seq, cls, score = frames[-1]
     assert classes[int(cls)] == "wave"   # the board acted out a wave
     expect(page.locator("#last")).to_have_text(re.compile(rf"^#{seq}\s+class wave\s+score {re.escape(f'{score:.6g}')}$"))
+    # the class view (shared with the kws app): the latest class large, then the last few
+    expect(page.locator("#class-label")).to_have_text("gesture")   # the board's name said nothing
+    expect(page.locator("#class-name")).to_have_text("wave")
+    expect(page.locator("#class-score")).to_have_text(f"score {score:.6g}")
+    shown = frames[::-1][:8]
+    expect(page.locator("#class-history li .name")).to_have_text([classes[int(c)] for _, c, _ in shown])
+    expect(page.locator("#class-history li .when")).to_have_text([re.compile(rf"^#{s} · \d\d:\d\d:\d\d$")
+                                                                  for s, _, _ in shown])
     assert counters(page) == {"frames": len(frames), "lost": expected_lost([f[0] for f in frames]), "bad": 0}
     assert page.evaluate("() => window.tinymlTelemetry.parser.classNames") == classes
     host = monitor.FrameDecoder()
@@ -199,9 +212,13 @@ FAKE_BLUETOOTH = r"""
   const PROPERTIES = ["broadcast", "read", "writeWithoutResponse", "write", "notify", "indicate",
                       "authenticatedSignedWrites", "reliableWrite", "writableAuxiliaries"];
   const MTU_PAYLOAD = 20;
-  const log = { requests: [], connects: 0, disconnectCalls: 0, written: [], notified: 0, dropped: 0, errors: [] };
+  const log = { requests: [], connects: 0, disconnectCalls: 0, written: [], notified: 0, dropped: 0, errors: [],
+                steps: [] };  // "notify on" and each write's text, in order
   const replies = {};
   let rxPending = "";
+  // a board behind the fake (tests that connect the page to the virtual board expose these):
+  // told of the subscription and each RX write, awaited, as the page awaits the real calls
+  const board = (hook, ...args) => (typeof window[hook] === "function" ? window[hook](...args) : undefined);
 
   // BluetoothUUID.getService()/getCharacteristic(): lowercase 128-bit strings, 16/32-bit
   // numbers, or a standard name; anything else (uppercase too) is a TypeError
@@ -236,6 +253,8 @@ FAKE_BLUETOOTH = r"""
       this._live();
       if (!this.properties.notify && !this.properties.indicate) throw fail("NotSupportedError", "GATT operation not permitted.");
       this._notifying = true;
+      log.steps.push("notify on");
+      await board("__boardSubscribed");
       return this;
     }
     async stopNotifications() { this._notifying = false; return this; }
@@ -243,13 +262,15 @@ FAKE_BLUETOOTH = r"""
     async writeValue(value) { return this._write(value, "write"); }
     async writeValueWithResponse(value) { return this._write(value, "write"); }
     async writeValueWithoutResponse(value) { return this._write(value, "writeWithoutResponse"); }
-    _write(value, kind) {
+    async _write(value, kind) {
       const bytes = bytesOf(value);
       this._live();
       if (!this.properties[kind]) throw fail("NotSupportedError", "GATT operation not permitted.");
       // a board at the default MTU takes 20 bytes per write without response
       if (kind === "writeWithoutResponse" && bytes.length > MTU_PAYLOAD) throw fail("NetworkError", "GATT operation failed for unknown reason.");
       log.written.push(Array.from(bytes));
+      log.steps.push(String.fromCharCode(...bytes));
+      await board("__boardWrite", Array.from(bytes));
       rxPending += String.fromCharCode(...bytes);
       let nl;
       while ((nl = rxPending.indexOf("\n")) >= 0) {
@@ -310,18 +331,18 @@ FAKE_BLUETOOTH = r"""
   class Device extends EventTarget {
     constructor(allowed) {
       super();
-      this.id = "fake+tinyml+sine==";
-      this.name = "tinyml-sine";
+      this.id = "fake+" + fake.name + "==";
+      this.name = fake.name;
       this._allowed = allowed;
       this.gatt = new RemoteGATTServer(this);
     }
   }
 
-  const ADVERTISED = { name: "tinyml-sine", services: [SERVICE] };
+  const ADVERTISED_SERVICES = [SERVICE];
   function matches(filter) {
-    if (filter.services && !filter.services.every((s) => ADVERTISED.services.includes(canonical(s, "service")))) return false;
-    if (filter.name !== undefined && filter.name !== ADVERTISED.name) return false;
-    if (filter.namePrefix !== undefined && !ADVERTISED.name.startsWith(filter.namePrefix)) return false;
+    if (filter.services && !filter.services.every((s) => ADVERTISED_SERVICES.includes(canonical(s, "service")))) return false;
+    if (filter.name !== undefined && filter.name !== fake.name) return false;
+    if (filter.namePrefix !== undefined && !fake.name.startsWith(filter.namePrefix)) return false;
     return true;
   }
 
@@ -350,6 +371,7 @@ FAKE_BLUETOOTH = r"""
   const fake = window.__fakeBle = {
     log,
     withoutNus: false,  // a board named tinyml-... that runs something else
+    name: "tinyml-sine",  // what the board advertises, as the chooser and device.name give it
     setReplies(map) { Object.assign(replies, map); },
     notify(chunks) {  // the board notifies on TX, one event per notification
       let delivered = 0;
@@ -368,6 +390,7 @@ FAKE_BLUETOOTH = r"""
       device.gatt.connected = false;
       for (const c of device.gatt._service._characteristics) c._notifying = false;
       rxPending = "";
+      board("__boardGone");
       setTimeout(() => device.dispatchEvent(new Event("gattserverdisconnected", { bubbles: true })), 0);
     },
   };
@@ -574,7 +597,7 @@ def test_commands_go_out_as_bytes_and_the_board_reply_shows(page, recording):
     connect(page)
     page.click("text=LED off")
     expect(page.locator("#reply")).to_have_text("OK led")  # the virtual board's own reply
-    assert b"".join(bytes(w) for w in fake_log(page)["written"]) == b"led off\n"
+    assert b"".join(bytes(w) for w in fake_log(page)["written"]) == b"listening\nled off\n"
     expect(page.locator("#reply")).to_have_class(re.compile(r"\bok\b"))
 
     page.fill("#command", "rate 20")
@@ -587,9 +610,32 @@ def test_commands_go_out_as_bytes_and_the_board_reply_shows(page, recording):
     expect(page.locator("#reply")).to_have_text("ERR usage: led on|off")
     expect(page.locator("#reply")).to_have_class(re.compile(r"\berror\b"))
     written = [bytes(w) for w in fake_log(page)["written"]]
-    assert b"".join(written) == b"led off\nrate 20\nrate 50\nled purple\n"
+    assert b"".join(written) == b"listening\nled off\nrate 20\nrate 50\nled purple\n"
     assert all(len(w) <= 20 for w in written)
     assert recording["replies"]["led purple"][0].startswith(b"ERR ")  # the board refused it itself
+
+
+def test_the_page_says_listening_after_enabling_notifications_at_every_connect(page, recording):
+    # docs/telemetry.md, "Listening": the board on NimBLE cannot see the CCCD write, so the page
+    # writes `listening` after it; the board's "OK listening" is not a reply to the user
+    assert b"".join(recording["replies"]["listening"]) == b"OK listening\n"   # the board's own
+    connect(page)
+    page.wait_for_function("() => window.__fakeBle.log.notified >= 1")   # the reply came
+    assert fake_log(page)["steps"] == ["notify on", "listening\n"]
+    expect(page.locator("#reply")).to_have_text("–")   # as before any reply
+    page.click("#disconnect")
+    expect(page.locator("#state")).to_have_text("disconnected")
+    page.click("#connect")
+    expect(page.locator("#state")).to_have_text("connected")
+    page.wait_for_function("() => window.__fakeBle.log.notified >= 2")
+    page.click("text=LED on")
+    expect(page.locator("#reply")).to_have_text("OK led")
+    assert fake_log(page)["steps"] == ["notify on", "listening\n"] * 2 + ["led on\n"]
+    # a board older than the command refuses it; that is not shown as the user's error either
+    refusal = b"ERR expected 'name argument', got 'listening'\n"
+    assert feed(page, [refusal[i:i + 20] for i in range(0, len(refusal), 20)]) == 3
+    page.evaluate("() => new Promise(requestAnimationFrame)")
+    expect(page.locator("#reply")).to_have_text("OK led")
 
 
 def test_csv_export_holds_every_frame(page, recording):
@@ -763,3 +809,166 @@ def test_tinyml_web_serves_the_page_and_names_a_missing_one(server, tmp_path, ca
     assert cli.main(["web", "--port", "0", "--dir", str(tmp_path)]) == 1
     assert "no index.html" in capsys.readouterr().err
     assert web.page_dir() == ROOT / "host" / "web"
+
+
+# ---- the kws app on the virtual board, connected to the page -----------------------------------
+
+
+class BoardCentral:
+    """The other end of the fake navigator.bluetooth: the virtual board's simulated BLE link (its
+    files in the sim dir, tinyml_sim/telemetry.py). The page's subscription connects a central
+    (ble_central), its RX writes reach the board (ble_rx), its disconnect leaves, and pump()
+    notifies the page of what the board sent (ble_tx), notification by notification."""
+
+    def __init__(self, page, sim: Path):
+        self.page, self.sim = page, sim
+        self.chunks: list[bytes] = []
+        self.written = b""
+        self._offset = 0
+        page.expose_function("__boardSubscribed", lambda: (sim / "ble_central").touch())
+        page.expose_function("__boardWrite", self._write)
+        page.expose_function("__boardGone", lambda: (sim / "ble_central").unlink(missing_ok=True))
+
+    def _write(self, data):
+        self.written += bytes(data)
+        with open(self.sim / "ble_rx", "ab") as rx:
+            rx.write(bytes(data))
+
+    def pump_until(self, done, what: str, timeout: float = 30):
+        deadline = time.monotonic() + timeout
+        while True:
+            new, self._offset = monitor.read_sim_tx(self.sim / "ble_tx", self._offset)
+            self.chunks += new
+            assert feed(self.page, new) == len(new)   # the page is subscribed: each one arrives
+            if done():
+                return
+            assert time.monotonic() < deadline, f"no {what} from the board within {timeout} s: {b''.join(self.chunks)!r}"
+            self.page.wait_for_timeout(50)   # the page's calls into the board are served meanwhile
+
+    def decoded(self) -> monitor.FrameDecoder:
+        """What tinyml monitor makes of the same notifications."""
+        host = monitor.FrameDecoder()
+        for c in self.chunks:
+            host.feed(c)
+        return host
+
+
+def write_silence(path: Path, seconds: float):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(bytes(2 * int(16000 * seconds)))
+
+
+@pytest.mark.skipif(not MICRO_SPEECH.is_dir(), reason="../shared/models/micro_speech (TFLM's model and clips) is absent")
+def test_the_page_shows_the_keywords_the_virtual_board_hears(browser, server, tmp_path):
+    """Issue 22's end to end: TFLM's micro_speech, exported with its front end and labels, runs in
+    the kws app on the virtual board; its microphone hears silence, then TFLM's "yes" clip three
+    times and its "no" clip, 2 s apart. The page, connected to the board's simulated BLE link by
+    the fake navigator.bluetooth, says `listening`, shows each keyword the board sends by name
+    with its score, and the last ones; the LED lights for each keyword at its own brightness.
+
+    Which clips become detections is the recognizer's call: "yes" averages 200 to 214 against its
+    threshold of 200 (kws.THRESHOLD), and on a busy machine the simulated microphone drops the
+    blocks the app is too late for, so one "yes" or the "no" may go unheard (or a word be heard
+    twice), hence three of them. The page is held to what the board sent, decoded by tinyml
+    monitor's FrameDecoder."""
+    model = tmp_path / "kws.tmdl"
+    assert cli.main(["export", str(MICRO_SPEECH / "micro_speech_quantized.tflite"), "--frontend", "micro",
+                     "--labels", "silence,unknown,yes,no", "-o", str(model)]) == 0
+    clips = tmp_path / "clips"   # played in name order, from the moment the app starts its microphone
+    clips.mkdir()
+    write_silence(clips / "0_lead_in.wav", LEAD_IN_S)
+    for i, word in enumerate(["yes", "yes", "yes", "no"]):
+        if i:
+            write_silence(clips / f"{i}_gap.wav", 1)   # 2 s from word to word: more than SUPPRESS_MS
+        shutil.copy(MICRO_SPEECH / f"{word}_1000ms.wav", clips / f"{i}_{word}.wav")
+    sound_s = LEAD_IN_S + 4 + 3
+
+    from tinyml_host.board import Board
+    from tinyml_host.sim import VirtualBoard
+
+    page = open_page(browser, server)
+    with VirtualBoard(tmp_path / "flash", mic=clips) as vb:
+        sim = Path(vb.sim_dir)
+        for name in ("ble_tx", "ble_rx", "ble_central", "ble_name", "pwm.trace"):
+            (sim / name).unlink(missing_ok=True)
+        central = BoardCentral(page, sim)
+        with Board(vb.port) as board:
+            deploy.deploy(board, deploy.DEVICE, [model], progress=lambda line: None)
+            board.launch("from tinyml import apps\napps.run('kws', telemetry=True)")
+            deadline = time.monotonic() + 30
+            while not (sim / "ble_name").exists():   # the app advertises: its link is up
+                assert time.monotonic() < deadline, "the kws app did not start its telemetry"
+                time.sleep(0.05)
+            started = time.monotonic()
+            page.evaluate("n => { window.__fakeBle.name = n; }", (sim / "ble_name").read_text())  # in the chooser
+            connect(page)
+            expect(page.locator("#class-label")).to_have_text("keyword heard")   # the page knew by the name
+            central.pump_until(lambda: b"OK listening\n" in b"".join(central.chunks), "reply to `listening`")
+            connected_after = time.monotonic() - started
+
+            central.pump_until(lambda: len(central.decoded().rows) >= 1, "keyword", timeout=sound_s + 10)
+            host = central.decoded()
+            names = host.class_names
+            assert names == ("silence", "unknown", "yes", "no"), names   # the board's CLASSES line
+            (seq, cls, score), = host.rows
+            assert names[int(cls)] == "yes", host.rows   # the first keyword the board heard
+            expect(page.locator("#class-name")).to_have_text("yes")
+            expect(page.locator("#class-score")).to_have_text(f"score {score:.6g}")
+            expect(page.locator("#last")).to_have_text(re.compile(rf"^#{seq}\s+class yes\s+score {re.escape(f'{score:.6g}')}$"))
+
+            def heard_no():
+                return any(names[int(c)] == "no" for _, c, _ in central.decoded().rows)
+
+            central.pump_until(lambda: heard_no() or time.monotonic() > started + sound_s + 3, "end of the sound",
+                               timeout=sound_s + 10)
+            rows = central.decoded().rows
+            heard = [names[int(c)] for _, c, _ in rows]
+            assert heard.count("yes") >= 1 and set(heard) <= {"yes", "no"}, rows
+            assert [r[0] for r in rows] == list(range(1, len(rows) + 1)), \
+                f"the board dropped detections: the page listened {connected_after:.1f} s after the app started"
+            shown = rows[::-1][:8]
+            expect(page.locator("#class-name")).to_have_text(heard[-1])
+            expect(page.locator("#class-history li .name")).to_have_text([names[int(c)] for _, c, _ in shown])
+            expect(page.locator("#class-history li .score")).to_have_text([f"{v:.6g}" for _, _, v in shown])
+            expect(page.locator("#class-history li .when")).to_have_text([re.compile(rf"^#{s} · ") for s, _, _ in shown])
+            assert counters(page) == {"frames": len(rows), "lost": 0, "bad": 0}
+            OUT.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(OUT / "telemetry-kws.png"), full_page=True)
+
+            # `listening` went to the board after the subscription, its OK kept from the user
+            assert fake_log(page)["steps"][:2] == ["notify on", "listening\n"]
+            assert page.evaluate("() => window.tinymlTelemetry.parser.listeningReplies") == ["OK listening"]
+            expect(page.locator("#reply")).to_have_text("–")
+            page.click("text=LED on")   # a command to the kws app itself (the LED shows detections still)
+            central.pump_until(lambda: b"OK led\n" in b"".join(central.chunks), "reply to `led on`")
+            expect(page.locator("#reply")).to_have_text("OK led")
+            assert central.written == b"listening\nled on\n"
+            board.stop_program(10)
+            central.pump_until(lambda: True, "")   # detections after the checks above, if any
+        duties = [d for _, d in struct.iter_unpack("<II", (sim / "pwm.trace").read_bytes())]
+    # the LED lights once per detection, at one brightness per keyword, another for each keyword
+    heard = [names[int(c)] for _, c, _ in central.decoded().rows]
+    lit = [d for d in duties if d]
+    assert len(lit) == len(heard), (duties, heard)
+    level = dict(zip(heard, lit))
+    assert [level[w] for w in heard] == lit and len(set(level.values())) == len(level), (duties, heard)
+    assert page.errors == []
+    page.context.close()
+
+
+def test_the_page_knows_the_app_from_the_boards_name(browser, server):
+    """apps.link advertises "tinyml-" + the app; a browser that saw only the advertisement has its
+    first 8 bytes, "tinyml-k", which still name one app."""
+    page = open_page(browser, server)
+    names = ["tinyml-kws", "tinyml-k", "tinyml-gesture", "tinyml-g", "tinyml-sine", "tinyml-s", "tinyml-motion",
+             "tinyml-m", "tinyml-record", "tinyml-kw", "tinyml-x", "tinyml", "other-kws", ""]
+    got = page.evaluate("ns => ns.map((n) => window.tinymlTelemetry.appFromName(n))", names)
+    assert dict(zip(names, got)) == {
+        "tinyml-kws": "kws", "tinyml-k": "kws", "tinyml-gesture": "gesture", "tinyml-g": "gesture",
+        "tinyml-sine": "sine", "tinyml-s": "sine", "tinyml-motion": "motion", "tinyml-m": "motion",
+        "tinyml-record": None, "tinyml-kw": None, "tinyml-x": None, "tinyml": None, "other-kws": None, "": None}
+    assert page.errors == []
+    page.context.close()

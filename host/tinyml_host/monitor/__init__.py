@@ -104,10 +104,10 @@ def watch(transport: Transport, seconds: float, commands=(), csv_path: Path | No
           live: bool | None = None, console=None) -> Session:
     """Stream from `transport` for `seconds` (0: until Ctrl-C), send `commands` once frames
     come, show the live view if `live` (default: when the console is a terminal), write CSV."""
-    from rich.console import Console
+    from .. import term
 
     commands = [check_command(c) for c in commands]
-    console = console or Console()
+    console = console or term.console()
     if live is None:
         live = console.is_terminal
     session = Session(transport, seconds)

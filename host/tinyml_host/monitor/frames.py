@@ -1,7 +1,8 @@
 """Telemetry frames back from notifications (docs/telemetry.md): text lines `seq,v1,...\\n`
 split over notifications, binary frames (0xA5, seq uint16 LE, n, n float32 LE) one per
-notification, `OK name` / `ERR reason` replies, and the gesture app's `CLASSES name0 name1 ...`
-line (its class names, by index). Frames lost are counted from gaps in seq."""
+notification, `OK name` / `ERR reason` replies (those to `listening` kept apart), and the
+gesture app's `CLASSES name0 name1 ...` line (its class names, by index). Frames lost are
+counted from gaps in seq."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ MAX_VALUES = 4        # a binary frame is at most 20 bytes: 4 + 4 * 4
 SEQ_WRAP = 1 << 16    # binary seq is a uint16
 
 
+def is_listening_reply(text: str) -> bool:
+    """The board's answer to the `listening` a BLE central sends at each connect: `OK listening`,
+    or from a board older than the command, its parser's refusal, which quotes the line."""
+    return text == "OK listening" or (text.startswith("ERR ") and "'listening'" in text)
+
+
 class FrameDecoder:
     """Notifications in, rows `[seq, v1, ...]` out, with counts of frames lost and bad.
 
@@ -27,7 +34,8 @@ class FrameDecoder:
         self.stream = stream
         self.pending = b""
         self.rows: list[list[float]] = []
-        self.replies: list[str] = []
+        self.replies: list[str] = []             # the board's answers to our commands
+        self.listening_replies: list[str] = []   # ...to the `listening` the transport sends
         self.class_names: tuple[str, ...] = ()   # from the board's last CLASSES line
         self.lost = 0
         self.bad = 0
@@ -52,7 +60,10 @@ class FrameDecoder:
         if not text:
             return
         if text.startswith(("OK ", "ERR ")):
-            self.replies.append(text)
+            if is_listening_reply(text):
+                self.listening_replies.append(text)
+            else:
+                self.replies.append(text)
             return
         if text.startswith("CLASSES "):
             self.class_names = tuple(text.split()[1:])

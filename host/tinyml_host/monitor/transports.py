@@ -31,6 +31,9 @@ APP_NAMES = {"sine": SINE_NAMES, "gesture": GESTURE_NAMES, "kws": GESTURE_NAMES,
 APP_MODELS = {"sine": Path("models/sine.tmdl"), "gesture": Path("models/gesture.tmdl"), "kws": Path("models/kws.tmdl"),
               "record": None}
 RECONNECT_DELAY = 1.0                              # seconds between BLE reconnect attempts
+# written to RX right after enabling notifications, at every connect: the board then knows we
+# listen, which NimBLE (ESP32, Pico W's NimBLE builds) does not report (docs/telemetry.md)
+LISTENING_COMMAND = "listening"
 
 Sink = Callable[[bytes], None]
 
@@ -346,6 +349,11 @@ class BleTransport(Transport):
             try:
                 async with self._bleak.BleakClient(self.device, disconnected_callback=self._on_disconnect) as client:
                     await client.start_notify(NUS_TX, self._on_notify)
+                    try:
+                        await self._write(client, LISTENING_COMMAND)
+                    except Exception as e:  # noqa: BLE001 - per OS backend; a board that sees
+                        # the CCCD streams without it, so report it and go on
+                        self._event(f"could not send {LISTENING_COMMAND!r}: {e}")
                     self.client = client
                     if connected.done():
                         self._event("reconnected")
@@ -372,11 +380,16 @@ class BleTransport(Transport):
             await asyncio.sleep(RECONNECT_DELAY)
 
     async def send(self, line: str):
-        data = check_command(line).encode() + b"\n"
+        check_command(line)
         client = self.client
         if client is None or not client.is_connected:
             self._event(f"not connected, command {line!r} not sent")
             return
+        await self._write(client, line)
+
+    @staticmethod
+    async def _write(client, line: str):
+        data = line.encode() + b"\n"
         # write with response where RX allows it: the board then has the command for sure
         char = None
         services = getattr(client, "services", None)

@@ -94,7 +94,7 @@ def live(session, width: int = 80, height: int = 24) -> RenderableType:
 
 def report(session, console=None):
     """The final table: frames received and lost for every transport, replies, link events."""
-    from rich.console import Console
+    from .. import term
 
     t = Table(title=f"telemetry, {session.elapsed:.1f} s, {session.transport.label}")
     t.add_column("measure")
@@ -123,7 +123,7 @@ def report(session, console=None):
         t.add_row("average power (estimated)", mw)
     if session.interrupted:
         t.add_row("stopped", "Ctrl-C")
-    (console or Console()).print(t)
+    (console or term.console()).print(t)
 
 
 def _average_mw(transport, duty) -> str:

@@ -7,7 +7,8 @@
 #   t.on_command(callback)                # callback(name, argument) for valid RX commands
 #   t.poll()                              # in the main loop: run commands, answer OK/ERR
 #   t.connected                           # a central is connected
-#   t.listening                           # ...and has enabled notifications on TX
+#   t.listening                           # ...and has enabled notifications on TX (or said
+#                                         # so with the RX command `listening`)
 #   t.send_line(b"CLASSES a b\n")         # a text line that is not a frame (no seq)
 # Backends (a "link" each, picked from boards.json's "ble" facts and the firmware):
 #   _ubluepy       MicroPython's nrf port (Nano 33 BLE Sense)
@@ -101,6 +102,9 @@ COMMANDS = {  # type: dict[str, tuple]
     "rate": ("int", (1, 100), "rate N: frames per second, 1..100"),
     "led": ("word", ("on", "off"), "led on|off"),
     "app": ("word", ("sine", "motion", "gesture", "record"), "app sine|motion|gesture|record"),
+    # a central says it has enabled notifications on TX: the one command without an argument,
+    # handled here, not by the app (docs/telemetry.md, "Listening")
+    "listening": ("none", None, "listening"),
 }
 
 
@@ -111,12 +115,16 @@ def parse_command(data):
     except UnicodeError:
         raise ValueError("command is not text")
     parts = text.split()
+    if len(parts) == 1 and parts[0] in COMMANDS and COMMANDS[parts[0]][0] == "none":
+        return parts[0], None
     if len(parts) != 2:
         raise ValueError("expected 'name argument', got %r" % text[:32])
     name, arg = parts
     if name not in COMMANDS:
         raise ValueError("unknown command %r; known: %s" % (name[:16], ", ".join(sorted(COMMANDS))))
     kind, allowed, usage = COMMANDS[name]
+    if kind == "none":
+        raise ValueError("usage: " + usage)
     if kind == "int":
         try:
             value = int(arg)
@@ -132,7 +140,8 @@ def parse_command(data):
 
 class Telemetry:
     """Frames to a link. A link has connected(), listening() (connected and subscribed to TX;
-    optional, connected() stands in), notify(chunk) -> bool (False: not sent, never raises,
+    optional, connected() stands in), listening_command() (optional: the central sent the RX
+    command `listening`, so it listens from now until it unsubscribes or leaves), notify(chunk) -> bool (False: not sent, never raises,
     never waits) and read() -> bytes received since the last call, or None; it sets `overrun`
     when received bytes had to be discarded. (The sim link has read_line() instead.)
     A frame offered while nobody listens is dropped and counted in `dropped`, never in `sent`."""
@@ -164,8 +173,9 @@ class Telemetry:
 
     @property
     def listening(self):
-        """A central is connected and has enabled notifications on TX (its CCCD): frames go
-        out only then. A link that cannot tell (the sim link) listens whenever connected."""
+        """A central is connected and has enabled notifications on TX (its CCCD write, or the
+        RX command `listening` it sends after it): frames go out only then. A link that cannot
+        tell (the sim link) listens whenever connected."""
         return self._listening()
 
     def on_command(self, callback):
@@ -203,7 +213,13 @@ class Telemetry:
         except ValueError as e:
             self._write(b"ERR %s\n" % str(e).encode())
             return
-        if self._callback:
+        if name == "listening":
+            # the central has enabled notifications: what NimBLE cannot see (docs/telemetry.md,
+            # "Listening"); links that see the CCCD exactly, or nothing at all, have no hook
+            heard = getattr(self.link, "listening_command", None)
+            if heard:
+                heard()
+        elif self._callback:
             try:
                 self._callback(name, arg)
             except ValueError as e:  # the app refuses a valid command: say why

@@ -13,7 +13,10 @@
 # - NimBLE (ESP32, the unix port) handles the CCCD itself: no table entry (modbluetooth_nimble.c,
 #   gatts_register_cb: "This is event is not called for the CCCD"), BLE_GAP_EVENT_SUBSCRIBE
 #   only logged, so gatts_read(tx + 1) returns b"" (modbluetooth.c's gatts_read ignores the
-#   error). Nothing tells Python about a subscription: there a central listens from its connect.
+#   error). Nothing tells Python about a subscription: there a central listens from its RX
+#   command `listening`, which tinyml's centrals write right after enabling notifications, or,
+#   for a central that never sends it (a phone app), from LEGACY_LISTEN_MS after its connect.
+# On btstack the command makes us read the CCCD at once rather than at the next check.
 # Neither stack checks the CCCD before gatts_notify (NimBLE's ble_gattc_notify_custom, btstack's
 # att_server_notify send regardless), so the check is ours.
 from micropython import const
@@ -37,6 +40,11 @@ _CCCD_OFF = b"\x00\x00"
 # between are dropped and counted), and so is an unsubscription (frames in between are counted
 # as sent). A disconnect is an IRQ and takes effect at once.
 CCCD_CHECK_MS = 250
+# NimBLE: a central that has not sent `listening` this long after its connect (Bluefruit
+# Connect, nRF Connect: they know nothing of it) listens from then on, as every central did
+# before the command: frames go out, and those before its subscription count as sent though it
+# discards them. tinyml monitor and the web page send the command well within this time.
+LEGACY_LISTEN_MS = 5000
 
 
 class Link:
@@ -59,7 +67,8 @@ class Link:
         self._cccd = self._tx + 1
         self.subscription_known = len(self._ble.gatts_read(self._cccd)) == 2
         self._conn = None
-        self._subscribed = False
+        self._subscribed = False    # NimBLE: the command came; btstack: the CCCD at the last read
+        self._connected_at = 0
         self._checked_at = 0
         self._rx_pending = False
         self.overrun = False
@@ -76,7 +85,7 @@ class Link:
         elif event == _IRQ_CENTRAL_CONNECT:
             self._conn = data[0]
             self._subscribed = False
-            self._checked_at = ticks_ms()
+            self._connected_at = self._checked_at = ticks_ms()
         elif event == _IRQ_CENTRAL_DISCONNECT:
             if data[0] == self._conn:
                 self._conn = None
@@ -93,12 +102,28 @@ class Link:
         if self._conn is None:
             return False
         if not self.subscription_known:
-            return True
+            # NimBLE: the command, or a central that has not sent it in LEGACY_LISTEN_MS
+            return self._subscribed or ticks_diff(ticks_ms(), self._connected_at) >= LEGACY_LISTEN_MS
         now = ticks_ms()
         if ticks_diff(now, self._checked_at) >= CCCD_CHECK_MS:
-            self._checked_at = now
-            self._subscribed = self._ble.gatts_read(self._cccd)[0] & _CCCD_NOTIFY != 0
+            self._read_cccd(now)
         return self._subscribed
+
+    def _read_cccd(self, now):
+        self._checked_at = now
+        self._subscribed = self._ble.gatts_read(self._cccd)[0] & _CCCD_NOTIFY != 0
+
+    def listening_command(self):
+        """The central sent `listening` after enabling notifications. NimBLE: it listens from
+        now until it disconnects (its unsubscription is as invisible as its subscription).
+        btstack: read the CCCD now, not up to CCCD_CHECK_MS later (once per command, not per
+        frame); the CCCD still decides, so an unsubscription ends it."""
+        if self._conn is None:
+            return
+        if self.subscription_known:
+            self._read_cccd(ticks_ms())
+        else:
+            self._subscribed = True
 
     def notify(self, chunk):
         if not self.listening():

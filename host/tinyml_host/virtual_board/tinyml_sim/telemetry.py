@@ -1,6 +1,7 @@
 # The virtual board's BLE link: notifications go to $TINYML_SIM_DIR/ble_tx (records of one
 # length byte and up to 20 payload bytes), writes from the central come from ble_rx (lines).
 # A central is connected while ble_central exists (`tinyml monitor --port sim` creates it).
+# ble_name holds the name the board advertises, for a central that picks a board by its name.
 import os
 
 
@@ -13,6 +14,8 @@ class Link:
         self._rx_path = base + "/ble_rx"
         self._rx_pos = 0
         self._len = bytearray(1)
+        with open(base + "/ble_name", "w") as f:
+            f.write(name)
 
     def connected(self):
         try:
