@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from . import dataset, gesture
-from .virtual_board.tinyml_sim import gestures as sim
 
 TAKES = 3            # per gesture and session, as recorded
 SECONDS = 6.0
@@ -70,7 +69,9 @@ def run_session(folder, seed: int, folds: int = gesture.FOLDS, epochs: int = ges
     s = score(result, wide_takes)
     held = score(result, [t for t in dataset.load(recorded) if t.path.stem in set(r["test_takes"])])
     both = score(result, [t for t in dataset.load(recorded) if t.path.stem in set(r["test_takes"])] + wide_takes)
-    return {"seed": seed, "held_out": held, "wide": s, "all_held_out": both,
+    # every fold's model (trained on other takes) on the same wide takes
+    folds_wide = [score(f, wide_takes)["int8_accuracy"] for f in (result.folds or [result])]
+    return {"seed": seed, "held_out": held, "wide": s, "all_held_out": both, "folds_wide_int8": folds_wide,
             "cross_validation": r["cross_validation"], "warnings": r["warnings"], "params": r["params"],
             "speeds": {"recorded": [t.meta["speed"] for t in dataset.load(recorded)],
                        "wide": [t.meta["speed"] for t in wide_takes]},
@@ -99,7 +100,8 @@ def main(argv=None):
         cv = row["cross_validation"]
         print(f"session {seed}: held-out take float {row['held_out']['float_accuracy']:.1%} int8 "
               f"{row['held_out']['int8_accuracy']:.1%}; wide takes float {row['wide']['float_accuracy']:.1%} "
-              f"int8 {row['wide']['int8_accuracy']:.1%}; cross-validation int8 "
+              f"int8 {row['wide']['int8_accuracy']:.1%} (each fold's model: "
+              + ", ".join(f"{a:.1%}" for a in row["folds_wide_int8"]) + "); cross-validation int8 "
               + (f"{cv['int8_min']:.1%}-{cv['int8_max']:.1%}" if cv else "-")
               + (" ; compress " + ", ".join(f"{r['step']} {r['params']} {r['int8_accuracy']:.1%}"
                                             for r in row["compress"]) if args.compress else "")

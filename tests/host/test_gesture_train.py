@@ -127,7 +127,7 @@ def test_augmented_copies_of_a_take():
     assert scaled[:, 2] == pytest.approx(1.0)                     # gravity is not motion
     faster = gesture.augment_take(take, rng, only["tempo"])
     tempo = len(take) / len(faster)
-    assert 0.7 <= tempo * 0.99 and tempo <= 1.4 * 1.01
+    assert 0.6 <= tempo * 1.01 and tempo * 0.99 <= 1.7
     # one period is 50 / tempo samples now; the gyro's swing times the tempo, the accel's its square
     assert faster[:, 4].std() / take[:, 4].std() == pytest.approx(tempo, rel=0.03)
     assert faster[:, 0].std() / take[:, 0].std() == pytest.approx(tempo ** 2, rel=0.03)
@@ -170,7 +170,7 @@ def test_the_report_gives_the_spread_over_folds_and_the_augmentation(run):
     assert len(cv["per_take"]) == models.GESTURE_TAKES * 4           # every take held out once
     assert cv["int8_min"] >= 0.95
     a = report["augment"]
-    assert a["copies"] == 8 and a["scale"] == [0.5, 1.6] and a["tempo"] == [0.7, 1.4] and a["rotate_deg"] == 20.0
+    assert a["copies"] == 8 and a["scale"] == [0.5, 1.6] and a["tempo"] == [0.6, 1.7] and a["rotate_deg"] == 20.0
     assert report["warnings"] == []                                   # 10 varied takes per gesture
 
 
