@@ -137,6 +137,37 @@ def compress_run() -> Path:
     return folder
 
 
+GESTURE_SESSIONS = 5
+
+
+def gesture_sessions() -> tuple[Path, list[dict]]:
+    """Issue 27's check: gesture_bench's sessions (3 takes of 6 s per gesture, recorded as
+    `tinyml record --port sim` would, trained by `tinyml train gesture` with only its model's own
+    fold, scored on held-out takes drawn wider), and `tinyml compress` on session 0; cached
+    as out/cache/gesture-sessions-<digest>/ (rows.json, compress/compress.json)."""
+    import json
+    import shutil
+
+    from tinyml_host import compress, dataset, export, gesture, gesture_bench, tmdl, train
+    from tinyml_host.virtual_board.tinyml_sim import gestures
+
+    digest = _source_digest(__file__, gesture.__file__, gesture_bench.__file__, compress.__file__, dataset.__file__,
+                            train.__file__, gestures.__file__, tmdl.__file__, export.__file__)
+    folder = CACHE / f"gesture-sessions-{digest}"
+    if not (folder / "rows.json").exists():
+        tmp = CACHE / f"gesture-sessions-{digest}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        rows = [gesture_bench.run_session(tmp, seed, folds=1) for seed in range(GESTURE_SESSIONS)]
+        costs = tmp / "kernels.json"
+        costs.write_text(json.dumps([{"cpu": "cortex-m4", "kernel": "tinyml", "shape": f"{n}x{n}",
+                                      "cycles_per_mac": CYCLES_PER_MAC} for n in (16, 64)]))
+        compress.compress(tmp / "session0" / "recorded", tmp / "compress", costs_path=costs)
+        (tmp / "rows.json").write_text(json.dumps(rows))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.replace(folder)
+    return folder, json.loads((folder / "rows.json").read_text())
+
+
 # keyword spotting on espeak-ng voices: few words and voices, a short training, so the run takes
 # well under a minute; the accuracy goals are measured on FSDD by kws_bench.py, not here
 KWS_WORDS = ("yes", "no", "left", "right")

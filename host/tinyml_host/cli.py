@@ -32,6 +32,8 @@ def cmd_train(args):
                           "and `train kws`")
     if args.epochs is not None:
         raise TinymlError(f"--epochs is for `train gesture` and `train kws`; tinyml train {args.model} has its own")
+    if args.no_augment or args.augment_off or args.folds is not None:
+        raise TinymlError("--no-augment, --augment-off and --folds are options of `tinyml train gesture`")
     print(f"training the {args.model} model and quantizing it with the TFLite converter ...")
     path = train.write_model(args.model, args.output or f"models/{args.model}.tflite")
     print(f"wrote {path} ({path.stat().st_size} bytes)")
@@ -357,8 +359,16 @@ def _parser() -> argparse.ArgumentParser:
                                            "WAV clips, one folder per label (Speech Commands layout)")
     s.add_argument("-o", "--output", help="default models/MODEL.tflite")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
-    s.add_argument("--epochs", type=int, help="gesture, kws: training epochs (default 80 and 40; fewer trains "
+    s.add_argument("--epochs", type=int, help="gesture, kws: training epochs (default 40 each; fewer trains "
                                               "faster, check the report's accuracy)")
+    s.add_argument("--no-augment", action="store_true",
+                   help="gesture: train on the takes as recorded, without augmented copies (the report says which)")
+    s.add_argument("--augment-off", metavar="KINDS",
+                   help="gesture: turn these augmentations off, comma-separated: scale (motion size), tempo, "
+                        "rotate (how the board sits in the hand), noise, bias")
+    s.add_argument("--folds", type=int,
+                   help="gesture: cross-validation folds of whole takes (default 4, fewer when a label has fewer "
+                        "takes: then one take of each label is held out per fold); 1: train the one model only")
     s.add_argument("--frontend", choices=["micro", "logmel"],
                    help="kws: the audio front end the model is exported with (default micro: noise reduction and "
                         "PCAN on, as TF's speech_commands; logmel: both off); the report compares both")

@@ -53,6 +53,28 @@ def _epochs(args, default=None) -> int:
     return epochs
 
 
+def gesture_augment(args):
+    """The Augment that --no-augment and --augment-off KIND,... ask for."""
+    from . import gesture
+
+    off = getattr(args, "augment_off", None)
+    if getattr(args, "no_augment", False):
+        if off:
+            raise TinymlError("--no-augment turns every augmentation off; --augment-off names some")
+        return gesture.NO_AUGMENT
+    if off:
+        return gesture.augment_without(k.strip() for k in off.split(",") if k.strip())
+    return gesture.Augment()
+
+
+def describe_augment(a) -> str:
+    if not a.copies:
+        return "no augmentation"
+    return (f"{a.copies} augmented copies of each training take: size x{a.scale[0]:g}-{a.scale[1]:g}, "
+            f"tempo x{a.tempo[0]:g}-{a.tempo[1]:g}, turned up to {a.rotate_deg:g} deg, noise up to "
+            f"{a.noise[0]:g} g / {a.noise[1]:g} deg/s, bias up to {a.bias[0]:g} g / {a.bias[1]:g} deg/s")
+
+
 def train_gesture(args):
     """`tinyml train gesture DIR`: called by cli.cmd_train."""
     from . import gesture
@@ -62,15 +84,35 @@ def train_gesture(args):
     _not_for_gesture(args)
     output = Path(args.output or "models/gesture.tflite")
     epochs = _epochs(args)
-    say(f"training the gesture model ({epochs} epochs) on {args.data} and quantizing it with the TFLite converter ...",
-        indent="  ")  # the figures before the path, which may fold onto the next line
-    result = gesture.train_gesture(args.data, output, epochs=epochs)
+    augment = gesture_augment(args)
+    folds = gesture.FOLDS if args.folds is None else args.folds
+    if not 1 <= folds <= 20:
+        raise TinymlError(f"--folds must be 1 to 20, got {folds}")
+    # the figures before the path, which may fold onto the next line
+    say(f"training the gesture model ({epochs} epochs; {describe_augment(augment)}) on {args.data} and "
+        "quantizing it with the TFLite converter ...", indent="  ")
+    result = gesture.train_gesture(args.data, output, epochs=epochs, augment=augment, folds=folds)
     tmdl_path, report_path, png_path = gesture.report_paths(output)
     r = result.report
     say(f"classes {', '.join(r['classes'])}; held-out takes: float {r['float_accuracy']:.1%}, "
         f"int8 {r['int8_accuracy']:.1%} ({r['test_windows']} windows of {len(r['test_takes'])} takes)", indent="  ")
+    cv = r["cross_validation"]
+    if cv:
+        folds_text = ", ".join(f"{a:.1%}" for a in cv["int8_accuracy"])
+        say(f"cross-validation, {cv['how']}: int8 {cv['int8_mean']:.1%} mean, {cv['int8_min']:.1%} to "
+            f"{cv['int8_max']:.1%} ({folds_text})", indent="  ")
+    for w in r["warnings"]:
+        say(f"warning: {w}", indent="  ")
     say(f"wrote {output}, {tmdl_path} ({r['tmdl_bytes']} bytes, {r['params']} parameters), {report_path}, {png_path}",
         indent="  ")
+
+
+def _not_for_kws(args):
+    if getattr(args, "no_augment", False) or getattr(args, "augment_off", None):
+        raise TinymlError("--no-augment and --augment-off are options of `tinyml train gesture`; "
+                          "kws: --copies 0 turns augmentation off")
+    if getattr(args, "folds", None) is not None:
+        raise TinymlError("--folds is an option of `tinyml train gesture`")
 
 
 def _not_for_gesture(args):
@@ -87,6 +129,7 @@ def train_kws(args):
 
     if not args.data:
         raise TinymlError("tinyml train kws needs the folder of WAV clips: tinyml train kws DIR")
+    _not_for_kws(args)
     output = Path(args.output or "models/kws.tflite")
     epochs = _epochs(args, kws.EPOCHS)
     copies = kws.Augment().copies if args.copies is None else args.copies
@@ -142,6 +185,7 @@ def cmd_compress(args):
     if audio_data.is_audio_folder(args.dir):   # WAV clips: a keyword model
         from . import kws, kws_compress
 
+        _not_for_kws(args)
         rows = kws_compress.compress(args.dir, Path(args.output), kind=args.model or "dnn",
                                      epochs=_epochs(args, kws.EPOCHS), words=_words(args.words))
         kws_compress.print_table(rows)
@@ -149,7 +193,7 @@ def cmd_compress(args):
         if args.model or args.words:
             raise TinymlError("--model and --words are for keyword datasets (a folder of WAV clips); "
                               f"{args.dir} holds IMU takes")
-        rows = compress.compress(args.dir, Path(args.output), epochs=_epochs(args))
+        rows = compress.compress(args.dir, Path(args.output), epochs=_epochs(args), augment=gesture_augment(args))
         compress.print_table(rows)
     print(f"wrote {Path(args.output) / 'compress.json'}")
 
@@ -204,9 +248,12 @@ def add_commands(sub):
                                         "of sizes, accuracy and estimated latency")
     s.add_argument("dir", help="the dataset folder: IMU takes (gesture) or WAV clips (keywords)")
     s.add_argument("-o", "--output", default="out/compress", help="folder for compress.json and the models")
-    s.add_argument("--epochs", type=int, help="training epochs of the baseline, teacher and student (default 80 "
-                                              "for gestures, 40 for keywords; the pruned network's fine-tuning "
-                                              "takes at most 40 and 20)")
+    s.add_argument("--epochs", type=int, help="training epochs of the baseline, teacher and student (default 40, "
+                                              "for keywords too; the pruned network's fine-tuning takes at most "
+                                              "20)")
     s.add_argument("--model", choices=["dnn", "cnn"], help="keywords: the network to compress (default dnn)")
     s.add_argument("--words", help="keywords: comma-separated labels to recognise, as for `tinyml train kws`")
+    s.add_argument("--no-augment", action="store_true", help="train on the takes as recorded (as `train gesture`)")
+    s.add_argument("--augment-off", metavar="KINDS", help="turn these augmentations off, comma-separated: "
+                                                          "scale, tempo, rotate, noise, bias")
     s.set_defaults(func=cmd_compress)

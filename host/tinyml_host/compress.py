@@ -30,7 +30,7 @@ from .errors import TinymlError
 
 TEACHER_HIDDEN = (64, 32)
 KEEP = 0.5             # fraction of each hidden layer's neurons that pruning keeps
-FINE_TUNE_EPOCHS = 40   # the pruned network, starting from the kept weights; fewer when epochs is lower
+FINE_TUNE_EPOCHS = 20   # the pruned network, starting from the kept weights; fewer when epochs is lower
 TEMPERATURE = 4.0
 STUDENT_LOSS_WEIGHT = 0.3
 
@@ -119,13 +119,14 @@ def row(step: str, result: gesture.Result, costs: list[dict], package_bytes: dic
 
 
 def compress(data_dir, out_dir, epochs: int = gesture.EPOCHS, seed: int = gesture.SEED,
-             costs_path: Path = estimate.KERNEL_COSTS) -> list[dict]:
+             costs_path: Path = estimate.KERNEL_COSTS, augment: gesture.Augment = gesture.Augment()) -> list[dict]:
     """Baseline, pruned, distilled (and the teacher, for reference): rows as described above,
-    written to OUT_DIR/compress.json with each model's .tflite and .tmdl beside it."""
+    written to OUT_DIR/compress.json with each model's .tflite and .tmdl beside it. The split
+    and the augmentation are `tinyml train gesture`'s (fold 0): the baseline is its model."""
     from . import tmdl
 
     out_dir = Path(out_dir)
-    split = gesture.split_by_take(dataset.load(data_dir), seed=seed)
+    split = gesture.split_by_take(dataset.load(data_dir), seed=seed, augment=augment)
     costs = estimate.load_costs(Path(costs_path))
     package_bytes = estimate.package_sizes()
     n = len(split.classes)

@@ -148,7 +148,9 @@ def _imu_inputs(model, data_dir, classes):
 
     if model.input_size != gesture.FEATURES:
         raise TinymlError(f"{data_dir} holds IMU takes, but the model takes {model.input_size} inputs, not the "
-                          f"gesture model's {gesture.FEATURES}")
+                          f"gesture model's {gesture.FEATURES}"
+                          + (" (a gesture model from before the log features: retrain it with `tinyml train gesture`)"
+                             if model.input_size == 30 else ""))
     takes = dataset.load(data_dir)
     bad = [t for t in takes if not t.is_imu or t.meta["rate_hz"] != gesture.RATE_HZ]
     if bad:

@@ -55,6 +55,17 @@ class Random:
         return math.sqrt(-2 * math.log(u)) * math.cos(2 * math.pi * self.random())
 
 
+def mix(n):
+    """An integer hash of a seed (31 bits in, 31 out). The generator's first draws are close to
+    linear in its seed, so takes seeded 0, 1, 2 (a session's takes, `--seed N` counting up)
+    would step speed and size through their ranges in even strides, and sessions 1000 apart
+    would repeat each other; hashed, nearby seeds give unrelated takes."""
+    n &= 0x7FFFFFFF
+    for _ in range(2):
+        n = ((n >> 16) ^ n) * 0x45D9F3B & 0x7FFFFFFF
+    return (n >> 16) ^ n
+
+
 def rotate(u, angle, v):
     """v rotated by `angle` (radians) about the unit axis u (Rodrigues)."""
     c, s = math.cos(angle), math.sin(angle)
@@ -91,16 +102,19 @@ def _holding(rng):
 
 
 class Gesture:
-    """One take of gesture `name`, its variation drawn from `seed`. t in seconds from its start."""
+    """One take of gesture `name`, its variation drawn from `seed`. t in seconds from its start.
+    speed_range, amplitude_range: where this take's speed and size are drawn from (default
+    SPEED_RANGE, AMPLITUDE_RANGE); the same seed draws the same fractions of either range, so
+    a wider range moves the extremes outwards and leaves grip, phase and noise as they were."""
 
-    def __init__(self, name, seed=0):
+    def __init__(self, name, seed=0, speed_range=None, amplitude_range=None):
         if name not in _SHAPES:
             raise ValueError("unknown gesture %r; known: %s" % (name, ", ".join(GESTURES)))
         self.name = name
-        rng = Random(seed * 7919 + GESTURES.index(name))
+        rng = Random(mix(seed * 7919 + GESTURES.index(name)))
         axis, angle_deg, rot_multiple, (px, pz, phase_z), freq = _SHAPES[name]
-        self.speed = rng.uniform(*SPEED_RANGE)
-        self.amplitude = rng.uniform(*AMPLITUDE_RANGE)
+        self.speed = rng.uniform(*(speed_range or SPEED_RANGE))
+        self.amplitude = rng.uniform(*(amplitude_range or AMPLITUDE_RANGE))
         self.omega = 2 * math.pi * freq * self.speed         # rad/s of the stroke
         self.rot_omega = self.omega * rot_multiple
         self.axis = axis
