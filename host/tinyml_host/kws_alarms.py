@@ -226,8 +226,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threshold", type=int, help="the recognizer's threshold (default: the app's, 200)")
     args = ap.parse_args(argv)
     model = tmdl.read(args.model) if args.model else micro_speech_model()
-    if not model.labels:
-        raise TinymlError(f"{args.model}: no labels in the model (tinyml export --labels)")
+    if not model.labels and args.model:   # `tinyml train kws` writes them beside it, as the app reads them
+        classes = Path(args.model).with_suffix(".classes")
+        model.labels = classes.read_text().split() if classes.exists() else []
+    if len(model.labels) != model.output_size:
+        raise TinymlError(f"{args.model}: no labels for its {model.output_size} outputs, in the model "
+                          "(tinyml export --labels) or in a .classes file beside it")
     audio, sources = non_keyword_stream(args.minutes * 60, args.seed, speech=not args.noise_only)
     found = detections(model, audio, list(model.labels), threshold=args.threshold)
     hours = len(audio) / RATE / 3600
@@ -240,4 +244,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except TinymlError as e:
+        sys.exit(f"kws_alarms: error: {e}")

@@ -182,6 +182,8 @@ def compress(data_dir, out_dir, kind: str = "dnn", epochs: int = kws.EPOCHS, see
         log(f"{step}: quantizing, exporting ...")
         t = kws.quantized(model, kind, frontend, f.x_train, f.frames_test, f.y_test, n, seed=seed,
                           **_widths(kind, widths))
+        t.tmdl_model.labels = list(sp.classes)   # the keyword app names what it hears from the file
+        t.tmdl_bytes = len(tmdl.encode(t.tmdl_model))
         return t, _row(step, kind, widths, t, package_bytes)
 
     results = {}

@@ -71,6 +71,7 @@ def test_every_step_is_a_keyword_model_the_board_can_run(run):
         m = tmdl.read(path)
         assert path.stat().st_size == r["tmdl_bytes"]
         assert m.frontend is not None          # the board computes its input from the microphone
+        assert m.labels == sorted(models.KWS_WORDS) + ["unknown", "silence"]   # and names what it hears
         dense = [op for op in m.ops if op.kind == tmdl.OP_FULLY_CONNECTED]
         assert [op.weights.shape[0] for op in dense][:-1] == r["widths"]
         assert r["macs"] == sum(op.weights.size for op in dense)
