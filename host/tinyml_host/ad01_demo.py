@@ -7,8 +7,8 @@ autoencoder of the same shape that `tinyml train ad01` makes from synthetic mach
 1. export it to .tmdl (tflm rounding, 16 golden vectors from the TFLite Micro interpreter);
 2. `tinyml estimate`'s verdict per board: fits in RAM, in the stock ROMFS partition, only
    streamed, or not;
-3. on the virtual board with each board's own heap (the unix port's -X heapsize; the ROMFS
-   partition on top, since the sim holds it in heap), every way the estimate says fits, plus
+3. on the virtual board with each board's own heap (free after boot as on the unix port given
+   that heap; the ROMFS partition it holds in heap is not counted, sim.py), every way the estimate says fits, plus
    the ways it says do not (to check the verdict: they must end in MemoryError), and a ROMFS
    partition of a custom build where the stock one is too small: RAM taken by `load`
    (gc.mem_alloc around it), golden vectors, latency and bytes allocated per invoke() per

@@ -186,6 +186,7 @@ def cmd_info(args):
     from .board import connect
 
     with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
+        board.soft_reset()  # what a program left in the heap (main.py's app) is not the board's
         info = board.info()
         romfs = board.romfs()
         models = board.call("tinyml.info", "models()")
@@ -193,7 +194,7 @@ def cmd_info(args):
           f"mpy {info['mpy'] & 0xFF}.{(info['mpy'] >> 8) & 3}")
     print(f"board      {info['board_id'] or 'not a boards.json board'} ({info['machine']})")
     print(f"native     {_native_line(info)}")
-    print(f"free RAM   {info['free_ram']} bytes")
+    print(f"free RAM   {info['free_ram']} bytes (after a soft reset)")
     print(f"free flash {info['free_flash']} bytes" if info["free_flash"] >= 0 else "free flash unknown")
     if romfs["size"]:
         print(f"ROMFS      {romfs['size']} byte partition, "
