@@ -103,9 +103,9 @@ def cmd_demo(args):
         from . import ad01_demo
 
         return ad01_demo.main(out_dir=args.out, models_dir=Path(args.models), retrain=args.retrain,
-                              windows=args.windows, boards=args.board)
-    if args.windows is not None or args.board:
-        raise TinymlError("--windows and --board are options of `tinyml demo ad01`")
+                              windows=args.windows, boards=args.board, stand_in=args.stand_in)
+    if args.windows is not None or args.board or args.stand_in:
+        raise TinymlError("--windows, --board and --stand-in are options of `tinyml demo ad01`")
     from . import demo
 
     return demo.main(retrain=args.retrain, out_dir=args.out, models_dir=Path(args.models))
@@ -386,6 +386,9 @@ def _parser() -> argparse.ArgumentParser:
                                                           "(models/ad01.tflite) exists")
     s.add_argument("--windows", type=int, help="ad01: score only the first N windows of the recording (default all)")
     s.add_argument("--board", action="append", help="ad01: only this boards.json id (repeatable; default all)")
+    s.add_argument("--stand-in", action="store_true",
+                   help="ad01: run the same-shape stand-in (what a clone without ../shared/models runs) even "
+                        "where MLPerf Tiny's AD01 is there")
     s.add_argument("--out", default="out", help="where the plot and results go")
     s.add_argument("--models", default="models", help="where sine.tflite and sine.tmdl live")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
