@@ -6,8 +6,9 @@
 # for all of them: the unix port's GC heap holds the partition's bytes (tinyml_sim.vfs.Flash) and
 # the Python stand-ins listed below. So with a board's heap (`tinyml sim --heap`) the port gets a
 # heap large enough for those too, and power_on() loads the stand-ins, then holds back the rest of
-# the surplus in one block: what is free afterwards is what the same port started with only the
-# board's heap has free (the host measures that figure and passes it in). The one heap is still
+# the surplus (the holes their compiling left first, then one block): what is free afterwards is
+# what the same port started with only the board's heap has free, in one piece (the host measures
+# that figure and passes it in; tests/host/test_sim_heap.py compares both). The one heap is still
 # the unix port's, 64-bit: the board's own objects take more of it than on a 32-bit board.
 import gc
 
