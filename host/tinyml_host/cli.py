@@ -108,9 +108,9 @@ def cmd_demo(args):
         from . import ad01_demo
 
         return ad01_demo.main(out_dir=args.out, models_dir=Path(args.models), retrain=args.retrain,
-                              windows=args.windows, boards=args.board)
-    if args.windows is not None or args.board:
-        raise TinymlError("--windows and --board are options of `tinyml demo ad01`")
+                              windows=args.windows, boards=args.board, stand_in=args.stand_in)
+    if args.windows is not None or args.board or args.stand_in:
+        raise TinymlError("--windows, --board and --stand-in are options of `tinyml demo ad01`")
     from . import demo
 
     return demo.main(retrain=args.retrain, out_dir=args.out, models_dir=Path(args.models))
@@ -191,6 +191,7 @@ def cmd_info(args):
     from .board import connect
 
     with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
+        board.soft_reset()  # what a program left in the heap (main.py's app) is not the board's
         info = board.info()
         romfs = board.romfs()
         models = board.call("tinyml.info", "models()")
@@ -203,7 +204,7 @@ def cmd_info(args):
                      f"mpy {info['mpy'] & 0xFF}.{(info['mpy'] >> 8) & 3}")
     line("board", f"{info['board_id'] or 'not a boards.json board'} ({info['machine']})")
     line("native", _native_line(info))
-    line("free RAM", f"{info['free_ram']} bytes")
+    line("free RAM", f"{info['free_ram']} bytes (after a soft reset)")
     line("free flash", f"{info['free_flash']} bytes" if info["free_flash"] >= 0 else "unknown")
     if romfs["size"]:
         line("ROMFS", f"{romfs['size']} byte partition, "
@@ -415,6 +416,9 @@ def _parser() -> argparse.ArgumentParser:
                                                           "(models/ad01.tflite) exists")
     s.add_argument("--windows", type=int, help="ad01: score only the first N windows of the recording (default all)")
     s.add_argument("--board", action="append", help="ad01: only this boards.json id (repeatable; default all)")
+    s.add_argument("--stand-in", action="store_true",
+                   help="ad01: run the same-shape stand-in (what a clone without ../shared/models runs) even "
+                        "where MLPerf Tiny's AD01 is there")
     s.add_argument("--out", default="out", help="where the plot and results go")
     s.add_argument("--models", default="models", help="where sine.tflite and sine.tmdl live")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")

@@ -20,7 +20,7 @@ Latency: multiply-accumulates of each layer times the native kernel's measured c
 on the board's CPU (`make bench`, out/bench/kernels.json; nearest measured shape), divided by
 the clock from boards.json. CPUs without a measurement get none rather than a guess. Without
 a local out/bench/kernels.json, the table shipped in the package (data/kernel_costs.json, the
-last `make bench` committed with the kernels) is used.
+last `native/tools/bench.py --update-shipped` committed with the kernels) is used.
 Latency with the weights in flash (ROMFS, read in place): the RAM figure plus, for every byte
 of the layers' sections (weights, bias, multipliers, shifts) that misses the board's flash
 cache, the cycles per byte boards.json `flash_read` gives (docs/benchmarks.md, Weights in
@@ -49,7 +49,7 @@ from . import boards as boards_mod
 from .tmdl import TmdlModel
 
 KERNEL_COSTS = Path("out/bench/kernels.json")
-SHIPPED_COSTS = Path(__file__).parent / "data" / "kernel_costs.json"  # written by `make bench`
+SHIPPED_COSTS = Path(__file__).parent / "data" / "kernel_costs.json"  # native/tools/bench.py --update-shipped
 OP_COSTS = Path(__file__).parent / "data" / "op_costs.json"  # written by native/tools/model_bench.py
 VIPER_COSTS = Path(__file__).parent / "data" / "viper_costs.json"  # written by native/tools/viper_bench.py
 VIPER_BASIS = ("estimated from instruction counts on MicroPython's qemu port; MAC loop priced by the cycle model, "

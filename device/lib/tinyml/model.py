@@ -23,14 +23,14 @@ from tinyml import quant, reader
 # views, plans, steps), in machine words, measured on the unix port
 # (tests/device/test_ram_budget.py holds the estimate above what load really takes, and close to it).
 _WORD = 8 if sys.maxsize > 0x7FFFFFFF else 4
-try:  # the pure-Python backend reads the bias in place through uctypes, or keeps a copy
+try:  # the pure-Python backend reads the bias and multipliers in place through uctypes, or keeps copies
     import uctypes  # type: ignore[import-not-found]  # noqa: F401
     _PYTHON_BIAS_COPY = 0
-    _PYTHON_VIEW_WORDS = 24  # per weighted op: two uctypes views of the bias and their descriptors
+    _PYTHON_VIEW_WORDS = 36  # per weighted op: uctypes views of the bias (two) and multipliers (one), descriptors
     _WEIGHTS_COPIED_ONCE = True  # reader.int8_buffer: a bytearray, no temporary copy
 except ImportError:
-    _PYTHON_BIAS_COPY = 8  # bytes per output
-    _PYTHON_VIEW_WORDS = 8
+    _PYTHON_BIAS_COPY = 8  # bytes per output (the bias's halves twice); the multipliers' take half that
+    _PYTHON_VIEW_WORDS = 12
     _WEIGHTS_COPIED_ONCE = False  # array('b', bytes(n)): a temporary copy as large
 _MODEL_WORDS = const(224)
 # per op, format 4 (measured on the unix port, AD01's 10 ops and the random MLPs): the Op (its
@@ -103,9 +103,8 @@ def _needs(contents, backend):
     kernel's table, and the float output list; "filesystem" also reads every op's constants
     into RAM (and "peak" adds the largest temporary copy while it does: an int32 section's, or
     with no uctypes an op's weights), "stream" one window as large as the largest op's, "romfs"
-    none (a file at a 4-byte boundary). The pure-Python backend keeps its multipliers as
-    small-int pieces (12 bytes per channel), and its bias's 16-bit halves as copies where
-    uctypes is missing (8 bytes per output); the native one copies the multipliers and shifts
+    none (a file at a 4-byte boundary). The pure-Python backend reads its bias and multipliers
+    as 16-bit halves, copies where uctypes is missing (8 bytes per output, 4 per channel); the native one copies the multipliers and shifts
     it checked unless they are read-only (in ROMFS). quantize()'s thresholds take up to 1 KB."""
     ops = contents.ops
     matrices = [op for op in ops if op.kind <= reader.CONV_2D]
@@ -130,7 +129,7 @@ def _needs(contents, backend):
     copies = 0
     for op in ops:
         if backend == "python" and op.weighted:
-            extra += _PYTHON_BIAS_COPY * op.bias_count + 12 * op.n_channels + _WORD * _PYTHON_VIEW_WORDS
+            extra += _PYTHON_BIAS_COPY * op.bias_count + _PYTHON_BIAS_COPY // 2 * op.n_channels + _WORD * _PYTHON_VIEW_WORDS
         if backend == "native" and op.weighted:  # a plan's copy of writable multipliers and shifts
             copies += 4 * op.n_channels + (op.n_channels + 3) // 4 * 4
     base = buffers + objects + extra
