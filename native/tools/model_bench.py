@@ -202,6 +202,14 @@ def op_costs(results: list[dict]) -> dict:
             for cpu, cats in sorted(sums.items())}
 
 
+def _counter(machine):
+    """One cycle counter per machine: each counter adds a code hook to the emulator for good, so a
+    counter per op would run every later op under all of the earlier ops' hooks too."""
+    if getattr(machine, "_model_bench_counter", None) is None:
+        machine._model_bench_counter = counter_for(machine)
+    return machine._model_bench_counter
+
+
 def price(entry: Model, cpu: str, machine, build: str, cache: Cache, impl: str = "tinyml",
           external=None) -> list[dict]:
     """One row per op: {"op", "kind", "macs", "cycles", "cached"}; Mismatch when an output differs
@@ -218,7 +226,7 @@ def price(entry: Model, cpu: str, machine, build: str, cache: Cache, impl: str =
         want = np.asarray(values[op.output], np.int8).reshape(-1)
         if hit is None:
             if impl == "tinyml":
-                (status, got), instructions, cycles = counter_for(machine).measure(
+                (status, got), instructions, cycles = _counter(machine).measure(
                     tinyml_call(machine, op, model.tensors, x, x2, model.rounding))
             else:
                 status, got, instructions, cycles = external.run(op, model.tensors, np.asarray(x).reshape(-1),
