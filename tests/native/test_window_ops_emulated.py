@@ -84,6 +84,16 @@ def test_conv_pair_path_matches_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
 
 
+def test_conv_dead_rows_match_the_host(machine, host):
+    """conv_s8.c's rows of all-zero weights (a constant each, row pairs skipped on arm-dsp),
+    beside live rows in and outside the requantization shortcut."""
+    for k, (layer, x) in enumerate(window_ops.dead_row_conv_layers(np.random.default_rng(43), 60)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
+        params, inputs, scratch = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 def test_depthwise_3x3_paths_match_the_host(machine, host):
     """dwconv_s8.c's 3x3 paths (interior runs and edge columns in assembly on arm-dsp, the
     requantization shortcut and its fallback), buffers at every alignment."""

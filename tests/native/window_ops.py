@@ -200,6 +200,45 @@ def pair_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     return layers
 
 
+def dead_row_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """CONV_2D layers with rows of all-zero weights, as converters leave dead channels (VWW's
+    pointwise layers: a bias of about 2^30, shifts of -25 to -31, now and then a shift of 0):
+    conv_s8.c stores their constant and skips a row pair whose rows are both dead. Single dead
+    rows, dead pairs, whole dead blocks and dead rows past the last block; any rounding; the
+    live rows now and then outside the path's requantization shortcut."""
+    layers = []
+    while len(layers) < n:
+        layer, x = random_conv(rng, False, max_hw=6, max_c=13)
+        p = layer.params
+        out_c = int(rng.integers(8, 41))
+        k = p["filter_h"] * p["filter_w"] * p["in_c"]
+        p["out_c"] = out_c
+        if p["n_channels"] != 1:
+            p["n_channels"] = out_c
+        layer.mult, layer.shift = _quant(rng, p["n_channels"], saturate=False)
+        if rng.random() < 0.7:
+            p["rounding"] = 0
+            layer.shift = np.minimum(layer.shift, -1).astype(np.int8)
+        layer.weights = rng.integers(-128, 128, size=(out_c, k)).astype(np.int8)
+        layer.bias = rng.integers(-(1 << 20), 1 << 20, size=out_c).astype(np.int64)
+        pattern = rng.random()
+        if pattern < 0.3:
+            dead = rng.random(out_c) < 0.5
+        elif pattern < 0.6:
+            dead = np.repeat(rng.random((out_c + 1) // 2) < 0.6, 2)[:out_c]
+        else:
+            dead = np.repeat(rng.random((out_c + 7) // 8) < 0.5, 8)[:out_c] | (rng.random(out_c) < 0.2)
+        layer.weights[dead] = 0
+        big = rng.choice(np.array([1 << 30, -(1 << 30), (1 << 30) + 128, -(1 << 30) - 64, 5000], np.int64), dead.sum())
+        layer.bias[dead] = big
+        layer.bias = layer.bias.astype(np.int32)
+        if p["n_channels"] != 1:
+            layer.shift = layer.shift.copy()
+            layer.shift[dead] = rng.choice(np.array([-31, -28, -25, 0], np.int8), dead.sum())
+        layers.append((layer, x))
+    return layers
+
+
 def conv_scratch_bytes(filter_h: int, filter_w: int, in_c: int) -> int:
     """tml_conv_scratch_bytes: two patches as int16, K rounded up to 4, and 4 bytes to align them."""
     k = filter_h * filter_w * in_c
