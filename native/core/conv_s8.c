@@ -215,7 +215,7 @@ typedef struct {
     const uint32_t *xs;    /* 0: the staged groups (word aligned) */
     const int8_t *w;       /* 4: the block's weights */
     int32_t nq;            /* 8: groups of 4 inputs, >= 0 */
-    const int32_t *init;   /* 12: the accumulators' start, row r's A at 2 r, B at 2 r + 1 */
+    int32_t *init;         /* 12: the accumulators' start, row r's A at 2 r, B at 2 r + 1 */
     const int32_t *mult;   /* 16: the block's first row's multiplier and shift */
     const int8_t *shift;   /* 20 */
     int32_t qstep;         /* 24: 1 per-channel, 0 per-tensor */
@@ -249,96 +249,111 @@ typedef struct {
     "movgt " A ", r3\n"
 
 /* A block's 8 rows for both pixels, two rows per pass over the staged groups (two groups per
- * turn), each pass's four outputs requantized and stored */
+ * turn), each pass's four outputs requantized and stored. pair_block is the usual block;
+ * pair_block_any also skips the row pairs job->skip names and, with job->raw, leaves the
+ * accumulators in init instead (the tests cost the usual block 10 cycles per row pair). */
+#define PAIR_ENTRY \
+    ".syntax unified\n" \
+    "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+    "movs  r3, #0\n" \
+    "push  {r0, r3}\n"                     /* [sp] the job, [sp, #4] the row pair rp */ \
+    "10:\n" \
+    "ldr   r0, [sp]\n" \
+    "ldr   r3, [sp, #4]\n" \
+    "ldr   r12, [r0, #12]\n" \
+    "add   r12, r12, r3, lsl #4\n" \
+    "ldm   r12, {r4, r5, r6, r7}\n"
+#define PAIR_SKIP \
+    "ldr   r1, [r0, #56]\n" \
+    "lsr   r1, r1, r3\n" \
+    "tst   r1, #1\n" \
+    "bne   4f\n"
+#define PAIR_MACS \
+    "ldr   r1, [r0, #4]\n" \
+    "add   r1, r1, r3, lsl #3\n"            /* rows 2 rp, 2 rp + 1: 8 rp bytes in */ \
+    "ldr   r2, [r0, #8]\n" \
+    "ldr   r0, [r0, #0]\n" \
+    "tst   r2, #1\n" \
+    "add   r2, r0, r2, lsl #4\n"            /* xs's end */ \
+    "beq   2f\n" \
+    PAIR_GROUP(0) \
+    "adds  r1, r1, #32\n" \
+    "2:\n" \
+    "cmp   r0, r2\n" \
+    "beq   4f\n" \
+    "3:\n" \
+    PAIR_GROUP(0) \
+    PAIR_GROUP(32) \
+    "adds  r1, r1, #64\n" \
+    "cmp   r0, r2\n" \
+    "bne   3b\n" \
+    "4:\n" \
+    "ldr   r0, [sp]\n" \
+    "ldr   r3, [sp, #4]\n"
+#define PAIR_RAW \
+    "ldr   r1, [r0, #52]\n" \
+    "cbz   r1, 6f\n" \
+    "ldr   r12, [r0, #12]\n"               /* raw: back where they started */ \
+    "add   r12, r12, r3, lsl #4\n" \
+    "stm   r12, {r4, r5, r6, r7}\n" \
+    "b     7f\n" \
+    "6:\n"
+#define PAIR_STORE \
+    "ldr   r1, [r0, #16]\n" \
+    "ldr   r2, [r0, #20]\n" \
+    "ldr   r12, [r0, #24]\n" \
+    "mul   lr, r3, r12\n" \
+    "lsl   lr, lr, #1\n"                    /* row 2 rp's constants (row 0's per-tensor) */ \
+    "ldr   r8, [r1, lr, lsl #2]\n" \
+    "ldrsb r9, [r2, lr]\n" \
+    "add   lr, lr, r12\n" \
+    "ldr   r10, [r1, lr, lsl #2]\n" \
+    "ldrsb r11, [r2, lr]\n" \
+    "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */ \
+    "mvn   r11, r11\n" \
+    "ldr   r12, [r0, #36]\n" \
+    PAIR_REQUANT("r4", "r8", "r9") \
+    PAIR_REQUANT("r5", "r8", "r9") \
+    PAIR_REQUANT("r6", "r10", "r11") \
+    PAIR_REQUANT("r7", "r10", "r11") \
+    "ldr   r1, [r0, #48]\n" \
+    "cbnz  r1, 5f\n" \
+    "ldr   r2, [r0, #40]\n" \
+    "ldr   r3, [r0, #44]\n" \
+    PAIR_CLAMP("r4") \
+    PAIR_CLAMP("r5") \
+    PAIR_CLAMP("r6") \
+    PAIR_CLAMP("r7") \
+    "5:\n" \
+    "ldr   r3, [sp, #4]\n" \
+    "ldr   r1, [r0, #28]\n" \
+    "add   r1, r1, r3, lsl #1\n" \
+    "strb  r4, [r1]\n" \
+    "strb  r6, [r1, #1]\n" \
+    "ldr   r1, [r0, #32]\n" \
+    "add   r1, r1, r3, lsl #1\n" \
+    "strb  r5, [r1]\n" \
+    "strb  r7, [r1, #1]\n" \
+    "7:\n" \
+    "adds  r3, r3, #1\n" \
+    "str   r3, [sp, #4]\n" \
+    "cmp   r3, #4\n" \
+    "bne   10b\n" \
+    "add   sp, sp, #8\n" \
+    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
+
 __attribute__((naked, noinline))
 static void pair_block(pair_job *job)
 {
     (void)job;
-    __asm__ volatile(
-        ".syntax unified\n"
-        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
-        "movs  r3, #0\n"
-        "push  {r0, r3}\n"                     /* [sp] the job, [sp, #4] the row pair rp */
-        "10:\n"
-        "ldr   r0, [sp]\n"
-        "ldr   r3, [sp, #4]\n"
-        "ldr   r12, [r0, #12]\n"
-        "add   r12, r12, r3, lsl #4\n"
-        "ldm   r12, {r4, r5, r6, r7}\n"
-        "ldr   r1, [r0, #56]\n"
-        "lsr   r1, r1, r3\n"
-        "tst   r1, #1\n"
-        "bne   4f\n"
-        "ldr   r1, [r0, #4]\n"
-        "add   r1, r1, r3, lsl #3\n"            /* rows 2 rp, 2 rp + 1: 8 rp bytes in */
-        "ldr   r2, [r0, #8]\n"
-        "ldr   r0, [r0, #0]\n"
-        "tst   r2, #1\n"
-        "add   r2, r0, r2, lsl #4\n"            /* xs's end */
-        "beq   2f\n"
-        PAIR_GROUP(0)
-        "adds  r1, r1, #32\n"
-        "2:\n"
-        "cmp   r0, r2\n"
-        "beq   4f\n"
-        "3:\n"
-        PAIR_GROUP(0)
-        PAIR_GROUP(32)
-        "adds  r1, r1, #64\n"
-        "cmp   r0, r2\n"
-        "bne   3b\n"
-        "4:\n"
-        "ldr   r0, [sp]\n"
-        "ldr   r3, [sp, #4]\n"
-        "ldr   r1, [r0, #52]\n"
-        "cbz   r1, 6f\n"
-        "ldr   r12, [r0, #12]\n"               /* raw: back where they started */
-        "add   r12, r12, r3, lsl #4\n"
-        "stm   r12, {r4, r5, r6, r7}\n"
-        "b     7f\n"
-        "6:\n"
-        "ldr   r1, [r0, #16]\n"
-        "ldr   r2, [r0, #20]\n"
-        "ldr   r12, [r0, #24]\n"
-        "mul   lr, r3, r12\n"
-        "lsl   lr, lr, #1\n"                    /* row 2 rp's constants (row 0's per-tensor) */
-        "ldr   r8, [r1, lr, lsl #2]\n"
-        "ldrsb r9, [r2, lr]\n"
-        "add   lr, lr, r12\n"
-        "ldr   r10, [r1, lr, lsl #2]\n"
-        "ldrsb r11, [r2, lr]\n"
-        "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */
-        "mvn   r11, r11\n"
-        "ldr   r12, [r0, #36]\n"
-        PAIR_REQUANT("r4", "r8", "r9")
-        PAIR_REQUANT("r5", "r8", "r9")
-        PAIR_REQUANT("r6", "r10", "r11")
-        PAIR_REQUANT("r7", "r10", "r11")
-        "ldr   r1, [r0, #48]\n"
-        "cbnz  r1, 5f\n"
-        "ldr   r2, [r0, #40]\n"
-        "ldr   r3, [r0, #44]\n"
-        PAIR_CLAMP("r4")
-        PAIR_CLAMP("r5")
-        PAIR_CLAMP("r6")
-        PAIR_CLAMP("r7")
-        "5:\n"
-        "ldr   r3, [sp, #4]\n"
-        "ldr   r1, [r0, #28]\n"
-        "add   r1, r1, r3, lsl #1\n"
-        "strb  r4, [r1]\n"
-        "strb  r6, [r1, #1]\n"
-        "ldr   r1, [r0, #32]\n"
-        "add   r1, r1, r3, lsl #1\n"
-        "strb  r5, [r1]\n"
-        "strb  r7, [r1, #1]\n"
-        "7:\n"
-        "adds  r3, r3, #1\n"
-        "str   r3, [sp, #4]\n"
-        "cmp   r3, #4\n"
-        "bne   10b\n"
-        "add   sp, sp, #8\n"
-        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+    __asm__ volatile(PAIR_ENTRY PAIR_MACS PAIR_STORE);
+}
+
+__attribute__((naked, noinline))
+static void pair_block_any(pair_job *job)
+{
+    (void)job;
+    __asm__ volatile(PAIR_ENTRY PAIR_SKIP PAIR_MACS PAIR_RAW PAIR_STORE);
 }
 
 /* the last k % 4 weights of a row (t of them at w) as halfword pairs (w0, w2), (w1, 0) */
@@ -462,6 +477,53 @@ static TML_NO_LIBCALLS int32_t find_dead(const tml_conv_params *p, const int8_t 
     return count;
 }
 
+/* A block pair_block cannot take alone: dead rows (their constants through init and m = 2^30,
+ * shift -1; row pairs of two skipped) or rows outside requant_fast (raw accumulators, then C).
+ * Out of conv_pairs' loop, whose registers it would take. */
+static __attribute__((noinline)) void pair_slow(const tml_conv_params *p, pair_job *job, const int32_t *bias,
+                                                const int32_t *mult, const int8_t *shift, int32_t k, int32_t o,
+                                                int all_fast, uint32_t dead, const int8_t *dead_v, int8_t *oa,
+                                                int8_t *ob, int two)
+{
+    int32_t blk_mult[TML_BLOCK_ROWS];
+    int8_t blk_shift[TML_BLOCK_ROWS];
+    int32_t *init = job->init;
+    const int32_t qstep = job->qstep;
+    job->skip = 0;
+    job->raw = !all_fast && !pair_fast(p, bias, shift, k, o, TML_BLOCK_ROWS);
+    if (dead) {
+        /* a dead row's accumulator is 4 (v - zp), requantized by m = 2^30, shift -1 to v - zp
+         * exactly (PAIR_REQUANT: SMMULR gives 2 (v - zp), the halving the rest) */
+        int fast = p->rounding == TML_ROUNDING_TFLM;
+        for (int32_t r = 0; r < TML_BLOCK_ROWS; r++) {
+            if ((dead >> r) & 1u) {
+                init[2 * r] = init[2 * r + 1] = 4 * (dead_v[o + r] - p->output_zp);
+                blk_mult[r] = 1 << 30;
+                blk_shift[r] = -1;
+            } else {
+                const int32_t i = qstep ? o + r : 0;
+                blk_mult[r] = mult[i];
+                blk_shift[r] = shift[i];
+                fast = fast && pair_fast(p, bias, shift, k, o + r, 1);
+            }
+        }
+        for (int32_t rp = 0; rp < TML_BLOCK_ROWS / 2; rp++) {
+            if (((dead >> (2 * rp)) & 3u) == 3u) {
+                job->skip |= 1u << rp;
+            }
+        }
+        job->mult = blk_mult;
+        job->shift = blk_shift;
+        job->qstep = 1;
+        job->raw = !fast;
+    }
+    pair_block_any(job);
+    job->qstep = qstep;
+    if (job->raw) {
+        pair_finish(p, mult, shift, o, TML_BLOCK_ROWS, init, oa, ob, two, 0, dead, dead_v + o);
+    }
+}
+
 static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                                const int32_t *mult, const int8_t *shift, int8_t *out, int8_t *scratch, int all_fast)
 {
@@ -484,8 +546,6 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
     uint32_t dead_bits[PAIR_DEAD_ROWS / 32];
     int8_t dead_v[PAIR_DEAD_ROWS];
     const int any_dead = find_dead(p, w, bias, mult, shift, k, dead_bits, dead_v) != 0;
-    int32_t blk_mult[TML_BLOCK_ROWS];
-    int8_t blk_shift[TML_BLOCK_ROWS];
     for (int32_t pa = 0; pa < pixels; pa += 2) {
         const int two = pa + 1 < pixels;
         int8_t *oa = out + pa * n_out, *ob = two ? oa + n_out : oa;
@@ -509,43 +569,13 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
             job.w = wb;
             job.oa = oa + o;
             job.ob = ob + o;
-            if (!dead) {
-                job.mult = mult + o * qstep;
-                job.shift = shift + o * qstep;
-                job.qstep = qstep;
-                job.skip = 0;
-                job.raw = !all_fast && !pair_fast(p, bias, shift, k, o, TML_BLOCK_ROWS);
-            } else {
-                /* a dead row's accumulator is 4 (v - zp), requantized by m = 2^30, shift -1 to
-                 * v - zp exactly (PAIR_REQUANT: SMMULR gives 2 (v - zp), the halving the rest) */
-                int fast = p->rounding == TML_ROUNDING_TFLM;
-                job.skip = 0;
-                for (int32_t r = 0; r < TML_BLOCK_ROWS; r++) {
-                    if ((dead >> r) & 1u) {
-                        init[2 * r] = init[2 * r + 1] = 4 * (dead_v[o + r] - p->output_zp);
-                        blk_mult[r] = 1 << 30;
-                        blk_shift[r] = -1;
-                    } else {
-                        const int32_t i = qstep ? o + r : 0;
-                        blk_mult[r] = mult[i];
-                        blk_shift[r] = shift[i];
-                        fast = fast && pair_fast(p, bias, shift, k, o + r, 1);
-                    }
-                }
-                for (int32_t rp = 0; rp < TML_BLOCK_ROWS / 2; rp++) {
-                    if (((dead >> (2 * rp)) & 3u) == 3u) {
-                        job.skip |= 1u << rp;
-                    }
-                }
-                job.mult = blk_mult;
-                job.shift = blk_shift;
-                job.qstep = 1;
-                job.raw = !fast;
+            job.mult = mult + o * qstep;
+            job.shift = shift + o * qstep;
+            if (all_fast && !dead) {
+                pair_block(&job);
+                continue;
             }
-            pair_block(&job);
-            if (job.raw) {
-                pair_finish(p, mult, shift, o, TML_BLOCK_ROWS, init, oa, ob, two, 0, dead, dead_v + o);
-            }
+            pair_slow(p, &job, bias, mult, shift, k, o, all_fast, dead, dead_v, oa, ob, two);
         }
         for (int32_t o = full; o < n_out; o++) {
             int32_t acc[2] = {bias[o], bias[o]};
