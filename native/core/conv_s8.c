@@ -248,7 +248,7 @@ typedef struct {
     "it    gt\n" \
     "movgt " A ", r3\n"
 
-/* A block's 8 rows for both pixels, two rows per pass over the staged groups (two groups per
+/* A block's 8 rows for both pixels, two rows per pass over the staged groups (four groups per
  * turn), each pass's four outputs requantized and stored. pair_block is the usual block;
  * pair_block_any also skips the row pairs job->skip names and, with job->raw, leaves the
  * accumulators in init instead (the tests cost the usual block 10 cycles per row pair). */
@@ -273,18 +273,25 @@ typedef struct {
     "add   r1, r1, r3, lsl #3\n"            /* rows 2 rp, 2 rp + 1: 8 rp bytes in */ \
     "ldr   r2, [r0, #8]\n" \
     "ldr   r0, [r0, #0]\n" \
-    "tst   r2, #1\n" \
+    "lsls  r12, r2, #31\n"                 /* nq bit 0 to N, bit 1 to C */ \
     "add   r2, r0, r2, lsl #4\n"            /* xs's end */ \
-    "beq   2f\n" \
+    "bpl   1f\n" \
     PAIR_GROUP(0) \
-    "adds  r1, r1, #32\n" \
+    "add   r1, r1, #32\n"                  /* keeps C */ \
+    "1:\n" \
+    "bcc   2f\n" \
+    PAIR_GROUP(0) \
+    PAIR_GROUP(32) \
+    "add   r1, r1, #64\n" \
     "2:\n" \
     "cmp   r0, r2\n" \
     "beq   4f\n" \
     "3:\n" \
     PAIR_GROUP(0) \
     PAIR_GROUP(32) \
-    "adds  r1, r1, #64\n" \
+    PAIR_GROUP(64) \
+    PAIR_GROUP(96) \
+    "adds  r1, r1, #128\n" \
     "cmp   r0, r2\n" \
     "bne   3b\n" \
     "4:\n" \
