@@ -272,7 +272,7 @@ typedef struct {
     int8_t *out;           /* 24: the pixel's 4 outputs */
     int32_t n;             /* 28: the segment's pixels left */
     const uint32_t *acc0;  /* 32: the segment's accumulator start */
-    int32_t pad_;          /* 36 */
+    int32_t tail;          /* 36: rowN_dsp: taps after the groups of 3 */
     int32_t pad2_[2];      /* 40 */
     int32_t q[4][3];       /* 48: per channel mult, round, right */
     int32_t zp;            /* 96 */
@@ -294,145 +294,180 @@ typedef struct {
  * SSAT; the four bytes packed (BFI) and clamped to [act_min, act_max] at once (SSUB8 + SEL
  * twice), one word store. MAC registers: r0 x, r1 wq, r2 rows left, r3 row_step, r4-r7 the
  * accumulators, r8-r11 loaded words, r12 ch, lr 2 ch; the job at [sp]. */
+#define ROW_TAP(XOFF, WOFF) \
+        "ldr   r8, [r0" XOFF "]\n" \
+        "ldr   r10, [r1, #" WOFF "]\n" \
+        "ldr   r11, [r1, #" WOFF "+4]\n" \
+        "sxtb16 r9, r8\n" \
+        "smlabb r4, r10, r9, r4\n" \
+        "smlatt r6, r10, r9, r6\n" \
+        "sxtb16 r8, r8, ror #8\n" \
+        "smlabb r5, r11, r8, r5\n" \
+        "smlatt r7, r11, r8, r7\n"
+
+#define ROW_HEAD \
+        ".syntax unified\n" \
+        "push  {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+        "mov   r12, r0\n" \
+        "b     20f\n" \
+        "10:\n" \
+        "ldr   lr, [sp]\n" \
+        "ldm   lr, {r0, r1, r2, r12}\n" \
+        "ldr   r3, [lr, #16]\n" \
+        "ldr   lr, [lr, #32]\n" \
+        "ldm   lr, {r4, r5, r6, r7}\n" \
+        "lsl   lr, r12, #1\n" \
+        "1:\n" \
+        "ldr   r8, [r0]\n" \
+        "ldr   r10, [r1]\n" \
+        "ldr   r11, [r1, #4]\n" \
+        "sxtb16 r9, r8\n" \
+        "smlabb r4, r10, r9, r4\n" \
+        "smlatt r6, r10, r9, r6\n" \
+        "sxtb16 r8, r8, ror #8\n" \
+        "smlabb r5, r11, r8, r5\n" \
+        "smlatt r7, r11, r8, r7\n" \
+        "ldr   r8, [r0, r12]\n" \
+        "ldr   r10, [r1, #8]\n" \
+        "ldr   r11, [r1, #12]\n" \
+        "sxtb16 r9, r8\n" \
+        "smlabb r4, r10, r9, r4\n" \
+        "smlatt r6, r10, r9, r6\n" \
+        "sxtb16 r8, r8, ror #8\n" \
+        "smlabb r5, r11, r8, r5\n" \
+        "smlatt r7, r11, r8, r7\n" \
+        "ldr   r8, [r0, lr]\n" \
+        "ldr   r10, [r1, #16]\n" \
+        "ldr   r11, [r1, #20]\n" \
+        "sxtb16 r9, r8\n" \
+        "smlabb r4, r10, r9, r4\n" \
+        "smlatt r6, r10, r9, r6\n" \
+        "sxtb16 r8, r8, ror #8\n" \
+        "smlabb r5, r11, r8, r5\n" \
+        "smlatt r7, r11, r8, r7\n" \
+        "add   r0, r0, r3\n" \
+        "adds  r1, r1, #24\n" \
+        "subs  r2, r2, #1\n" \
+        "bne   1b\n"
+
+#define ROW_TAIL \
+        /* the last taps % 3 taps (rowN_dsp) */ \
+        "ldr   r3, [sp]\n" \
+        "ldr   r2, [r3, #36]\n" \
+        "cbz   r2, 5f\n" \
+        ROW_TAP("", "0") \
+        "cmp   r2, #1\n" \
+        "beq   5f\n" \
+        ROW_TAP(", r12", "8") \
+        "5:\n"
+
+#define ROW_REST \
+        /* requantize: r12 the job, lr its constants, r3 zp */ \
+        "ldr   r12, [sp]\n" \
+        "add   lr, r12, #48\n" \
+        "ldr   r3, [r12, #96]\n" \
+        "ldm   lr!, {r8, r9, r10}\n" \
+        "lsl   r4, r4, #1\n" \
+        "smmulr r4, r4, r8\n" \
+        "add   r11, r4, r9\n" \
+        "add   r4, r11, r4, asr #31\n" \
+        "asr   r4, r4, r10\n" \
+        "add   r4, r4, r3\n" \
+        "ssat  r4, #8, r4\n" \
+        "ldm   lr!, {r8, r9, r10}\n" \
+        "lsl   r5, r5, #1\n" \
+        "smmulr r5, r5, r8\n" \
+        "add   r11, r5, r9\n" \
+        "add   r5, r11, r5, asr #31\n" \
+        "asr   r5, r5, r10\n" \
+        "add   r5, r5, r3\n" \
+        "ssat  r5, #8, r5\n" \
+        "ldm   lr!, {r8, r9, r10}\n" \
+        "lsl   r6, r6, #1\n" \
+        "smmulr r6, r6, r8\n" \
+        "add   r11, r6, r9\n" \
+        "add   r6, r11, r6, asr #31\n" \
+        "asr   r6, r6, r10\n" \
+        "add   r6, r6, r3\n" \
+        "ssat  r6, #8, r6\n" \
+        "ldm   lr!, {r8, r9, r10}\n" \
+        "lsl   r7, r7, #1\n" \
+        "smmulr r7, r7, r8\n" \
+        "add   r11, r7, r9\n" \
+        "add   r7, r11, r7, asr #31\n" \
+        "asr   r7, r7, r10\n" \
+        "add   r7, r7, r3\n" \
+        "ssat  r7, #8, r7\n" \
+        "bfi   r4, r5, #8, #8\n" \
+        "bfi   r4, r6, #16, #8\n" \
+        "bfi   r4, r7, #24, #8\n" \
+        "ldm   lr, {r3, r8, r9}\n"          /* zp, lo4, hi4 */ \
+        "ssub8 r10, r4, r8\n" \
+        "sel   r4, r4, r8\n"                /* max(v, act_min) per byte */ \
+        "ssub8 r10, r4, r9\n" \
+        "sel   r4, r9, r4\n"                /* min(v, act_max) per byte */ \
+        /* store, then the next pixel */ \
+        "ldm   r12, {r0, r1, r2, r3}\n"     /* x, wq, rows, ch */ \
+        "ldr   r5, [r12, #20]\n" \
+        "ldr   r6, [r12, #24]\n" \
+        "ldr   r7, [r12, #28]\n" \
+        "str   r4, [r6]\n" \
+        "add   r0, r0, r5\n" \
+        "add   r6, r6, r3\n" \
+        "str   r0, [r12]\n" \
+        "str   r6, [r12, #24]\n" \
+        "subs  r7, r7, #1\n" \
+        "str   r7, [r12, #28]\n" \
+        "bne   10b\n" \
+        /* the row's next segment */ \
+        "20:\n" \
+        "ldr   r0, [r12, #112]\n" \
+        "cbz   r0, 30f\n" \
+        "subs  r0, r0, #1\n" \
+        "str   r0, [r12, #112]\n" \
+        "ldr   r1, [r12, #108]\n" \
+        "ldm   r1!, {r2, r3, r5, r6, r7}\n"   /* x_off, wq, acc0, out_off, n */ \
+        "str   r1, [r12, #108]\n" \
+        "ldr   r0, [r12, #116]\n" \
+        "add   r2, r2, r0\n" \
+        "ldr   r0, [r12, #120]\n" \
+        "add   r6, r6, r0\n" \
+        "str   r2, [r12, #0]\n" \
+        "str   r3, [r12, #4]\n" \
+        "str   r6, [r12, #24]\n" \
+        "str   r7, [r12, #28]\n" \
+        "str   r5, [r12, #32]\n" \
+        "b     10b\n" \
+        /* the next output row */ \
+        "30:\n" \
+        "ldr   r0, [r12, #124]\n" \
+        "subs  r0, r0, #1\n" \
+        "beq   40f\n" \
+        "str   r0, [r12, #124]\n" \
+        "add   r3, r12, #116\n" \
+        "ldm   r3, {r0, r1, r2, r4, r5, r6, r7}\n"  /* x_row, out_row, rows_left, x_row_step, out_row_step, seg0, nseg */ \
+        "add   r0, r0, r4\n" \
+        "add   r1, r1, r5\n" \
+        "strd  r0, r1, [r12, #116]\n" \
+        "strd  r6, r7, [r12, #108]\n" \
+        "b     20b\n" \
+        "40:\n" \
+        "pop   {r0, r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
+
 __attribute__((naked, noinline))
 static void row3_dsp(row3_job *job)
 {
     (void)job;
-    __asm__ volatile(
-        ".syntax unified\n"
-        "push  {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
-        "mov   r12, r0\n"
-        "b     20f\n"
-        "10:\n"
-        "ldr   lr, [sp]\n"
-        "ldm   lr, {r0, r1, r2, r12}\n"
-        "ldr   r3, [lr, #16]\n"
-        "ldr   lr, [lr, #32]\n"
-        "ldm   lr, {r4, r5, r6, r7}\n"
-        "lsl   lr, r12, #1\n"
-        "1:\n"
-        "ldr   r8, [r0]\n"
-        "ldr   r10, [r1]\n"
-        "ldr   r11, [r1, #4]\n"
-        "sxtb16 r9, r8\n"
-        "smlabb r4, r10, r9, r4\n"
-        "smlatt r6, r10, r9, r6\n"
-        "sxtb16 r8, r8, ror #8\n"
-        "smlabb r5, r11, r8, r5\n"
-        "smlatt r7, r11, r8, r7\n"
-        "ldr   r8, [r0, r12]\n"
-        "ldr   r10, [r1, #8]\n"
-        "ldr   r11, [r1, #12]\n"
-        "sxtb16 r9, r8\n"
-        "smlabb r4, r10, r9, r4\n"
-        "smlatt r6, r10, r9, r6\n"
-        "sxtb16 r8, r8, ror #8\n"
-        "smlabb r5, r11, r8, r5\n"
-        "smlatt r7, r11, r8, r7\n"
-        "ldr   r8, [r0, lr]\n"
-        "ldr   r10, [r1, #16]\n"
-        "ldr   r11, [r1, #20]\n"
-        "sxtb16 r9, r8\n"
-        "smlabb r4, r10, r9, r4\n"
-        "smlatt r6, r10, r9, r6\n"
-        "sxtb16 r8, r8, ror #8\n"
-        "smlabb r5, r11, r8, r5\n"
-        "smlatt r7, r11, r8, r7\n"
-        "add   r0, r0, r3\n"
-        "adds  r1, r1, #24\n"
-        "subs  r2, r2, #1\n"
-        "bne   1b\n"
-        /* requantize: r12 the job, lr its constants, r3 zp */
-        "ldr   r12, [sp]\n"
-        "add   lr, r12, #48\n"
-        "ldr   r3, [r12, #96]\n"
-        "ldm   lr!, {r8, r9, r10}\n"
-        "lsl   r4, r4, #1\n"
-        "smmulr r4, r4, r8\n"
-        "add   r11, r4, r9\n"
-        "add   r4, r11, r4, asr #31\n"
-        "asr   r4, r4, r10\n"
-        "add   r4, r4, r3\n"
-        "ssat  r4, #8, r4\n"
-        "ldm   lr!, {r8, r9, r10}\n"
-        "lsl   r5, r5, #1\n"
-        "smmulr r5, r5, r8\n"
-        "add   r11, r5, r9\n"
-        "add   r5, r11, r5, asr #31\n"
-        "asr   r5, r5, r10\n"
-        "add   r5, r5, r3\n"
-        "ssat  r5, #8, r5\n"
-        "ldm   lr!, {r8, r9, r10}\n"
-        "lsl   r6, r6, #1\n"
-        "smmulr r6, r6, r8\n"
-        "add   r11, r6, r9\n"
-        "add   r6, r11, r6, asr #31\n"
-        "asr   r6, r6, r10\n"
-        "add   r6, r6, r3\n"
-        "ssat  r6, #8, r6\n"
-        "ldm   lr!, {r8, r9, r10}\n"
-        "lsl   r7, r7, #1\n"
-        "smmulr r7, r7, r8\n"
-        "add   r11, r7, r9\n"
-        "add   r7, r11, r7, asr #31\n"
-        "asr   r7, r7, r10\n"
-        "add   r7, r7, r3\n"
-        "ssat  r7, #8, r7\n"
-        "bfi   r4, r5, #8, #8\n"
-        "bfi   r4, r6, #16, #8\n"
-        "bfi   r4, r7, #24, #8\n"
-        "ldm   lr, {r3, r8, r9}\n"          /* zp, lo4, hi4 */
-        "ssub8 r10, r4, r8\n"
-        "sel   r4, r4, r8\n"                /* max(v, act_min) per byte */
-        "ssub8 r10, r4, r9\n"
-        "sel   r4, r9, r4\n"                /* min(v, act_max) per byte */
-        /* store, then the next pixel */
-        "ldm   r12, {r0, r1, r2, r3}\n"     /* x, wq, rows, ch */
-        "ldr   r5, [r12, #20]\n"
-        "ldr   r6, [r12, #24]\n"
-        "ldr   r7, [r12, #28]\n"
-        "str   r4, [r6]\n"
-        "add   r0, r0, r5\n"
-        "add   r6, r6, r3\n"
-        "str   r0, [r12]\n"
-        "str   r6, [r12, #24]\n"
-        "subs  r7, r7, #1\n"
-        "str   r7, [r12, #28]\n"
-        "bne   10b\n"
-        /* the row's next segment */
-        "20:\n"
-        "ldr   r0, [r12, #112]\n"
-        "cbz   r0, 30f\n"
-        "subs  r0, r0, #1\n"
-        "str   r0, [r12, #112]\n"
-        "ldr   r1, [r12, #108]\n"
-        "ldm   r1!, {r2, r3, r5, r6, r7}\n"   /* x_off, wq, acc0, out_off, n */
-        "str   r1, [r12, #108]\n"
-        "ldr   r0, [r12, #116]\n"
-        "add   r2, r2, r0\n"
-        "ldr   r0, [r12, #120]\n"
-        "add   r6, r6, r0\n"
-        "str   r2, [r12, #0]\n"
-        "str   r3, [r12, #4]\n"
-        "str   r6, [r12, #24]\n"
-        "str   r7, [r12, #28]\n"
-        "str   r5, [r12, #32]\n"
-        "b     10b\n"
-        /* the next output row */
-        "30:\n"
-        "ldr   r0, [r12, #124]\n"
-        "subs  r0, r0, #1\n"
-        "beq   40f\n"
-        "str   r0, [r12, #124]\n"
-        "add   r3, r12, #116\n"
-        "ldm   r3, {r0, r1, r2, r4, r5, r6, r7}\n"  /* x_row, out_row, rows_left, x_row_step, out_row_step, seg0, nseg */
-        "add   r0, r0, r4\n"
-        "add   r1, r1, r5\n"
-        "strd  r0, r1, [r12, #116]\n"
-        "strd  r6, r7, [r12, #108]\n"
-        "b     20b\n"
-        "40:\n"
-        "pop   {r0, r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+    __asm__ volatile(ROW_HEAD ROW_REST);
+}
+
+/* The same for a row of more than 3 taps (one filter row, every column inside the input): job
+ * rows is taps / 3, row_step 3 ch, and pad (offset 36) the last taps % 3 */
+__attribute__((naked, noinline))
+static void rowN_dsp(row3_job *job)
+{
+    (void)job;
+    __asm__ volatile(ROW_HEAD ROW_TAIL ROW_REST);
 }
 
 #else /* portable C, Armv6-M */
@@ -653,6 +688,49 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
 }
 #endif
 
+#if TML_PATH_DSP
+/* Channels c..c+3 of a one-row filter of more than 3 taps whose every window is inside the
+ * input (StrWW's Nx1 filters, seen as 1xN: tml_dwconv_s8): one rowN_dsp call for the layer, the
+ * row's taps as rows of 3 (row_step 3 ch) and a tail of taps % 3. */
+static TML_INLINE void dw_group_rowN(const dw_layer *d, const tap_w *wq, const group_requant *g,
+                                     const uint32_t acc0[4])
+{
+    const tml_conv_params *p = d->p;
+    const int32_t ch = d->ch, fw = p->filter_w;
+    row3_job job;
+    row3_seg seg;
+    uint32_t acc[4];
+    offset_terms(wq, 1, fw, fw, d->offset, acc);
+    for (int32_t k = 0; k < 4; k++) {
+        acc[k] += acc0[k];
+        job.q[k][0] = g->mult[k];
+        job.q[k][1] = g->round[k];
+        job.q[k][2] = g->right[k];
+    }
+    job.ch = ch;
+    job.rows = fw / 3;
+    job.tail = fw % 3;
+    job.row_step = 3 * ch;
+    job.x_step = p->stride_w * ch;
+    job.zp = p->output_zp;
+    job.lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
+    job.hi4 = ((uint32_t)p->act_max & 0xFFu) * 0x01010101u;
+    seg.x_off = 0;  /* pad_left is 0: every window inside */
+    seg.wq = wq;
+    seg.acc0 = acc;
+    seg.out_off = 0;
+    seg.n = p->out_w;
+    job.seg0 = job.seg = &seg;
+    job.nseg = job.segs_left = 1;
+    job.x_row = d->x + d->c;  /* filter_h 1: pad_top 0 */
+    job.out_row = d->out + d->c;
+    job.rows_left = p->out_h;
+    job.x_row_step = p->stride_h * d->row_step;
+    job.out_row_step = p->out_w * ch;
+    rowN_dsp(&job);
+}
+#endif
+
 /* Channels c..c+3 over every output pixel, their outputs stored by `mode` (a constant: one
  * copy of the loop per mode). */
 static TML_INLINE void dw_group_pixels(const dw_layer *d, const tap_w *wq, const group_requant *g, const int32_t *bias,
@@ -664,6 +742,10 @@ static TML_INLINE void dw_group_pixels(const dw_layer *d, const tap_w *wq, const
 #if TML_PATH_DSP
     if (fw == 3 && mode != STORE_ANY && d->ox_lo < d->ox_hi) {
         dw_group_rows3(d, wq, g, acc0, mode);
+        return;
+    }
+    if (fw > 3 && p->filter_h == 1 && mode != STORE_ANY && d->ox_lo == 0 && d->ox_hi == p->out_w) {
+        dw_group_rowN(d, wq, g, acc0);
         return;
     }
 #endif
@@ -721,6 +803,32 @@ tml_status tml_dwconv_s8(const tml_conv_params *p, const int8_t *x, const int8_t
         return TML_ERR_NULL;
     }
     /* p, mult and shift passed tml_dwconv_check when the layer was prepared (tinyml.h) */
+#if TML_PATH_DSP
+    /* an Nx1 filter on a one-column input (StrWW) is a 1xN filter on a one-row input: the same
+     * bytes of input, weights and output, and the row paths above take it */
+    tml_conv_params t;
+    if (p->in_w == 1 && p->filter_w == 1 && p->out_w == 1 && p->filter_h > 1) {
+        t.in_c = p->in_c;  /* field by field: a struct copy is a memcpy call */
+        t.out_c = p->out_c;
+        t.input_zp = p->input_zp;
+        t.n_channels = p->n_channels;
+        t.act_min = p->act_min;
+        t.act_max = p->act_max;
+        t.output_zp = p->output_zp;
+        t.rounding = p->rounding;
+        t.in_h = 1;
+        t.in_w = p->in_h;
+        t.out_h = 1;
+        t.out_w = p->out_h;
+        t.filter_h = 1;
+        t.filter_w = p->filter_h;
+        t.stride_h = p->stride_w;
+        t.stride_w = p->stride_h;
+        t.pad_top = p->pad_left;
+        t.pad_left = p->pad_top;
+        p = &t;
+    }
+#endif
     dw_layer d;
     d.p = p;
     d.x = x;

@@ -125,6 +125,16 @@ def test_pools_add_softmax_match_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, "softmax", k, params)
 
 
+def test_depthwise_column_filters_match_the_host(machine, host):
+    """dwconv_s8.c's Nx1 filters on one-column inputs (StrWW's; 1xN rows on arm-dsp), buffers at
+    every alignment."""
+    for k, (layer, x) in enumerate(window_ops.depthwise_column_layers(np.random.default_rng(35), 60)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
+        params, inputs, _ = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 def test_pools_of_large_windows_match_the_host(machine, host):
     """pool_s8.c's channel groups on windows of 125 to 300 taps (arm-dsp sums halfword pairs up
     to 255 taps), whole-window and SAME-padded, inputs random and at both int8 edges."""

@@ -409,3 +409,36 @@ def depthwise_3x3_layers(rng, count: int) -> list[tuple[Conv, np.ndarray]]:
         layer = Conv(params, weights, bias, [m for m, _ in q], np.clip([s for _, s in q], -31, 30), True)
         layers.append((layer, rng.integers(-128, 128, size=(in_h, in_w, c)).astype(np.int8)))
     return layers
+
+
+def depthwise_column_layers(rng, count: int) -> list[tuple[Conv, np.ndarray]]:
+    """Depthwise layers with an Nx1 filter on a one-column input (StrWW's, which dwconv_s8.c
+    takes as 1xN on one row on arm-dsp; the N-tap assembly for N > 3, the 3-tap one for N = 3):
+    N 2 to 16, strides 1 to 3, VALID and SAME, 4 to 13 channels, converter-like scales and
+    others, per-channel or per-tensor, the whole int8 range or a clamp."""
+    from tinyml_host.reference import quantize_multiplier
+
+    layers = []
+    while len(layers) < count:
+        n = int(rng.integers(2, 17))
+        in_h = int(rng.integers(1, 31))
+        stride = int(rng.integers(1, 4))
+        same = bool(rng.integers(2)) or in_h < n
+        out_h, pad_top = window(rng, in_h, n, stride, same)
+        c = int(rng.choice([4, 5, 8, 12, 13]))
+        n_q = c if rng.integers(2) else 1
+        usual = rng.random() < 0.75
+        scales = rng.uniform(0.5, 1.0, n_q) / (16.0 * n) if usual else np.exp(rng.uniform(np.log(1e-6), np.log(3.0), n_q))
+        q = [quantize_multiplier(float(v)) for v in scales]
+        zp_out = int(rng.integers(-128, 128))
+        act = (-128, 127) if rng.integers(2) else (max(zp_out, -128), min(zp_out + 100, 127))
+        params = dict(in_h=in_h, in_w=1, in_c=c, out_h=out_h, out_w=1, out_c=c, filter_h=n, filter_w=1,
+                      stride_h=stride, stride_w=1, pad_top=pad_top, pad_left=0,
+                      input_zp=int(rng.integers(-128, 128)), n_channels=n_q, act_min=act[0], act_max=act[1],
+                      output_zp=zp_out, rounding=0 if usual or rng.integers(2) else 1)
+        span = 5000 if usual else int(rng.choice([1 << 20, (1 << 30) - 300000, 1 << 31]))
+        bias = np.clip(rng.integers(-span, span, size=c, dtype=np.int64), -(1 << 31), (1 << 31) - 1)
+        weights = rng.integers(-128, 128, size=(n, 1, c)).astype(np.int8)
+        layer = Conv(params, weights, bias, [m for m, _ in q], np.clip([s for _, s in q], -31, 30), True)
+        layers.append((layer, rng.integers(-128, 128, size=(in_h, 1, c)).astype(np.int8)))
+    return layers
