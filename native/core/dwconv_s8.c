@@ -274,8 +274,9 @@ typedef struct {
     const uint32_t *acc0;  /* 32: the segment's accumulator start */
     int32_t tail;          /* 36: rowN_dsp: taps after the groups of 3 */
     int32_t pad2_[2];      /* 40 */
-    int32_t q[4][3];       /* 48: per channel mult, round, right */
-    int32_t zp;            /* 96 */
+    int32_t q[4][2];       /* 48: per channel mult, right - 1 */
+    int32_t pad3_[4];      /* 80 */
+    int32_t zp2;           /* 96: 2 output_zp + 1 */
     uint32_t lo4, hi4;     /* 100: act_min, act_max in each byte */
     const row3_seg *seg;   /* 108: the next segment of this row */
     int32_t segs_left;     /* 112: segments of this row after the current one */
@@ -317,38 +318,26 @@ typedef struct {
         "ldr   lr, [lr, #32]\n" \
         "ldm   lr, {r4, r5, r6, r7}\n" \
         "lsl   lr, r12, #1\n" \
+        "cmp   r2, #3\n" \
+        "bne   1f\n"                          /* 1 or 2 filter rows, or rowN_dsp's: ROW_LOOP */ \
+        ROW_TAP("", "0") ROW_TAP(", r12", "8") ROW_TAP(", lr", "16") \
+        "add   r0, r0, r3\n" \
+        ROW_TAP("", "24") ROW_TAP(", r12", "32") ROW_TAP(", lr", "40") \
+        "add   r0, r0, r3\n" \
+        ROW_TAP("", "48") ROW_TAP(", r12", "56") ROW_TAP(", lr", "64") \
+        "add   r0, r0, r3\n" \
+        "add   r1, r1, #72\n" \
+        "2:\n"
+
+/* any number of filter rows (groups of 3 taps), out of line: back to 2 */
+#define ROW_LOOP \
         "1:\n" \
-        "ldr   r8, [r0]\n" \
-        "ldr   r10, [r1]\n" \
-        "ldr   r11, [r1, #4]\n" \
-        "sxtb16 r9, r8\n" \
-        "smlabb r4, r10, r9, r4\n" \
-        "smlatt r6, r10, r9, r6\n" \
-        "sxtb16 r8, r8, ror #8\n" \
-        "smlabb r5, r11, r8, r5\n" \
-        "smlatt r7, r11, r8, r7\n" \
-        "ldr   r8, [r0, r12]\n" \
-        "ldr   r10, [r1, #8]\n" \
-        "ldr   r11, [r1, #12]\n" \
-        "sxtb16 r9, r8\n" \
-        "smlabb r4, r10, r9, r4\n" \
-        "smlatt r6, r10, r9, r6\n" \
-        "sxtb16 r8, r8, ror #8\n" \
-        "smlabb r5, r11, r8, r5\n" \
-        "smlatt r7, r11, r8, r7\n" \
-        "ldr   r8, [r0, lr]\n" \
-        "ldr   r10, [r1, #16]\n" \
-        "ldr   r11, [r1, #20]\n" \
-        "sxtb16 r9, r8\n" \
-        "smlabb r4, r10, r9, r4\n" \
-        "smlatt r6, r10, r9, r6\n" \
-        "sxtb16 r8, r8, ror #8\n" \
-        "smlabb r5, r11, r8, r5\n" \
-        "smlatt r7, r11, r8, r7\n" \
+        ROW_TAP("", "0") ROW_TAP(", r12", "8") ROW_TAP(", lr", "16") \
         "add   r0, r0, r3\n" \
         "adds  r1, r1, #24\n" \
         "subs  r2, r2, #1\n" \
-        "bne   1b\n"
+        "bne   1b\n" \
+        "b     2b\n"
 
 #define ROW_TAIL \
         /* the last taps % 3 taps (rowN_dsp) */ \
@@ -362,46 +351,42 @@ typedef struct {
         "5:\n"
 
 #define ROW_REST \
-        /* requantize: r12 the job, lr its constants, r3 zp */ \
+        /* requantize as conv_s8.c's PAIR_REQUANT: r12 the job, lr its constants, r3 2 zp + 1 */ \
         "ldr   r12, [sp]\n" \
         "add   lr, r12, #48\n" \
         "ldr   r3, [r12, #96]\n" \
-        "ldm   lr!, {r8, r9, r10}\n" \
+        "ldm   lr!, {r8, r9}\n" \
         "lsl   r4, r4, #1\n" \
         "smmulr r4, r4, r8\n" \
-        "add   r11, r4, r9\n" \
-        "add   r4, r11, r4, asr #31\n" \
-        "asr   r4, r4, r10\n" \
+        "add   r4, r4, r4, asr #31\n" \
+        "asr   r4, r4, r9\n" \
         "add   r4, r4, r3\n" \
-        "ssat  r4, #8, r4\n" \
-        "ldm   lr!, {r8, r9, r10}\n" \
+        "ssat  r4, #8, r4, asr #1\n" \
+        "ldm   lr!, {r8, r9}\n" \
         "lsl   r5, r5, #1\n" \
         "smmulr r5, r5, r8\n" \
-        "add   r11, r5, r9\n" \
-        "add   r5, r11, r5, asr #31\n" \
-        "asr   r5, r5, r10\n" \
+        "add   r5, r5, r5, asr #31\n" \
+        "asr   r5, r5, r9\n" \
         "add   r5, r5, r3\n" \
-        "ssat  r5, #8, r5\n" \
-        "ldm   lr!, {r8, r9, r10}\n" \
+        "ssat  r5, #8, r5, asr #1\n" \
+        "ldm   lr!, {r8, r9}\n" \
         "lsl   r6, r6, #1\n" \
         "smmulr r6, r6, r8\n" \
-        "add   r11, r6, r9\n" \
-        "add   r6, r11, r6, asr #31\n" \
-        "asr   r6, r6, r10\n" \
+        "add   r6, r6, r6, asr #31\n" \
+        "asr   r6, r6, r9\n" \
         "add   r6, r6, r3\n" \
-        "ssat  r6, #8, r6\n" \
-        "ldm   lr!, {r8, r9, r10}\n" \
+        "ssat  r6, #8, r6, asr #1\n" \
+        "ldm   lr!, {r8, r9}\n" \
         "lsl   r7, r7, #1\n" \
         "smmulr r7, r7, r8\n" \
-        "add   r11, r7, r9\n" \
-        "add   r7, r11, r7, asr #31\n" \
-        "asr   r7, r7, r10\n" \
+        "add   r7, r7, r7, asr #31\n" \
+        "asr   r7, r7, r9\n" \
         "add   r7, r7, r3\n" \
-        "ssat  r7, #8, r7\n" \
+        "ssat  r7, #8, r7, asr #1\n" \
         "bfi   r4, r5, #8, #8\n" \
         "bfi   r4, r6, #16, #8\n" \
         "bfi   r4, r7, #24, #8\n" \
-        "ldm   lr, {r3, r8, r9}\n"          /* zp, lo4, hi4 */ \
+        "ldrd  r8, r9, [r12, #100]\n"      /* lo4, hi4 */ \
         "ssub8 r10, r4, r8\n" \
         "sel   r4, r4, r8\n"                /* max(v, act_min) per byte */ \
         "ssub8 r10, r4, r9\n" \
@@ -458,7 +443,7 @@ __attribute__((naked, noinline))
 static void row3_dsp(row3_job *job)
 {
     (void)job;
-    __asm__ volatile(ROW_HEAD ROW_REST);
+    __asm__ volatile(ROW_HEAD ROW_REST ROW_LOOP);
 }
 
 /* The same for a row of more than 3 taps (one filter row, every column inside the input): job
@@ -467,7 +452,7 @@ __attribute__((naked, noinline))
 static void rowN_dsp(row3_job *job)
 {
     (void)job;
-    __asm__ volatile(ROW_HEAD ROW_TAIL ROW_REST);
+    __asm__ volatile(ROW_HEAD ROW_TAIL ROW_REST ROW_LOOP);
 }
 
 #else /* portable C, Armv6-M */
@@ -586,10 +571,9 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
     job.x_step = p->stride_w * ch;
     for (int32_t k = 0; k < 4; k++) {
         job.q[k][0] = g->mult[k];
-        job.q[k][1] = g->round[k];
-        job.q[k][2] = g->right[k];
+        job.q[k][1] = g->right[k] - 1;
     }
-    job.zp = p->output_zp;
+    job.zp2 = 2 * p->output_zp + 1;
     job.lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
     job.hi4 = ((uint32_t)p->act_max & 0xFFu) * 0x01010101u;
     job.x_row_step = p->stride_h * row_step;
@@ -704,15 +688,14 @@ static TML_INLINE void dw_group_rowN(const dw_layer *d, const tap_w *wq, const g
     for (int32_t k = 0; k < 4; k++) {
         acc[k] += acc0[k];
         job.q[k][0] = g->mult[k];
-        job.q[k][1] = g->round[k];
-        job.q[k][2] = g->right[k];
+        job.q[k][1] = g->right[k] - 1;
     }
     job.ch = ch;
     job.rows = fw / 3;
     job.tail = fw % 3;
     job.row_step = 3 * ch;
     job.x_step = p->stride_w * ch;
-    job.zp = p->output_zp;
+    job.zp2 = 2 * p->output_zp + 1;
     job.lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
     job.hi4 = ((uint32_t)p->act_max & 0xFFu) * 0x01010101u;
     seg.x_off = 0;  /* pad_left is 0: every window inside */
