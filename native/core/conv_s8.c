@@ -2,7 +2,8 @@
  * patch gathered into a caller-owned scratch buffer (im2col), padded with the input zero point,
  * then multiplied by the weights through tml_fc_s8, so a convolution runs on the same per-CPU
  * row loops as a fully connected layer (fc_s8.c) and needs no code of its own for them. A 1x1
- * filter's patch is the input pixel itself (such a filter has no padding): no gathering. */
+ * filter's patch is the input pixel itself (such a filter has no padding): no gathering. On
+ * arm-dsp every layer takes a two-pixel kernel of its own instead (below). */
 #include "kernel.h"
 
 /* Loops, not memcpy/memset: a natmod and the emulated builds have no C library. GCC would turn

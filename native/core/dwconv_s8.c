@@ -13,7 +13,10 @@
  *   columns add the offset to x in the loop.
  * - "arm-dsp": the group's weights split into halfword pairs (SXTB16) once and kept on the
  *   stack, so per tap one word load of x, SXTB16 twice and SMLABB/SMLATT four times; 3x3
- *   filters unrolled. Requantization by SMMULR when the layer allows it (requant_fast).
+ *   filters in assembly (row3_dsp), one call per row class running its edge columns and
+ *   interior; rows of more than 3 taps inside the input too (rowN_dsp), which an Nx1 filter on
+ *   a one-column input (StrWW) becomes when seen as 1xN. Requantization by SMMULR when the
+ *   layer allows it (requant_fast).
  * - elsewhere: the group's weights packed on the stack, four byte MACs per tap in C.
  * Filters of more than DW_MAX_TAPS taps, and the last in_c % 4 channels, go one channel at a
  * time through plain C. Tested against tml_dwconv_s8_ref bit for bit on every core. */
