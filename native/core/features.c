@@ -475,55 +475,122 @@ static void accumulate_channels(const tml_fe_config *cfg, const int32_t *e, uint
     }
 }
 
-/* floor(sqrt(v)) digit by digit from the highest power of 4 <= v, plus one when the remainder
- * is larger than the root, saturating at 16 bits below 2^32 and at 32 bits above. */
+/* cores with a divide instruction (Armv7-M, Armv8-M Mainline, RISC-V M, the 64-bit hosts) */
+#ifndef TML_FE_HW_DIVIDE   /* (-DTML_FE_HW_DIVIDE=0 tests the other path on a host) */
+#if (defined(__ARM_FEATURE_IDIV) && __ARM_FEATURE_IDIV) || defined(__riscv_div) || defined(__x86_64__) || \
+    defined(__aarch64__)
+#define TML_FE_HW_DIVIDE 1
+#else
+#define TML_FE_HW_DIVIDE 0
+#endif
+#endif
+
+#if TML_FE_HW_DIVIDE
+/* round(sqrt((i + 64.5) * 2^24) / 256), at most 255: the top 8 bits of sqrt(m) for the m in
+ * [2^30, 2^32) with m >> 24 = i + 64, within 256 of it */
+static const uint8_t sqrt_seed[192] = {
+    128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 144, 145, 146, 147, 148, 149, 150,
+    151, 151, 152, 153, 154, 155, 156, 156, 157, 158, 159, 160, 160, 161, 162, 163, 164, 164, 165, 166, 167, 167, 168, 169,
+    170, 170, 171, 172, 173, 173, 174, 175, 176, 176, 177, 178, 179, 179, 180, 181, 181, 182, 183, 183, 184, 185, 186, 186,
+    187, 188, 188, 189, 190, 190, 191, 192, 192, 193, 194, 194, 195, 196, 196, 197, 198, 198, 199, 200, 200, 201, 201, 202,
+    203, 203, 204, 205, 205, 206, 206, 207, 208, 208, 209, 210, 210, 211, 211, 212, 213, 213, 214, 214, 215, 216, 216, 217,
+    217, 218, 219, 219, 220, 220, 221, 221, 222, 223, 223, 224, 224, 225, 225, 226, 227, 227, 228, 228, 229, 229, 230, 230,
+    231, 232, 232, 233, 233, 234, 234, 235, 235, 236, 237, 237, 238, 238, 239, 239, 240, 240, 241, 241, 242, 242, 243, 243,
+    244, 244, 245, 246, 246, 247, 247, 248, 248, 249, 249, 250, 250, 251, 251, 252, 252, 253, 253, 254, 254, 255, 255, 255,
+};
+
+/* floor(sqrt(v)), 0 < v < 2^32: a seed from the top 8 bits of v shifted up by an even amount,
+ * one Newton step (one hardware divide), then down to the floor. A Newton step from any x > 0
+ * lands on or above floor(sqrt(v)), so the loop ends on it whatever the seed; the seed's error
+ * (< 256 at 2^16) only decides how often it turns (at most once, but the loop needs no proof). */
+static uint32_t floor_sqrt32(uint32_t v) {
+    int32_t half = (32 - bit_length32(v)) >> 1;
+    uint32_t x = ((uint32_t)sqrt_seed[((v << (2 * half)) >> 24) - 64] << 8) >> half;   /* >= 1 */
+    x = (x + v / x) >> 1;
+    x = x > 0xFFFFu ? 0xFFFFu : x;
+    while (x * x > v) {
+        --x;
+    }
+    return x;
+}
+#else
+/* floor(sqrt(v)), 0 < v < 2^32, digit by digit from the highest power of 4 <= v */
+static uint32_t floor_sqrt32(uint32_t v) {
+    uint32_t root = 0, bit = 1u << ((bit_length32(v) - 1) & ~1);
+    while (bit) {
+        uint32_t trial = root + bit;
+        if (v >= trial) {
+            v -= trial;
+            root = (root >> 1) + bit;
+        } else {
+            root >>= 1;
+        }
+        bit >>= 2;
+    }
+    return root;
+}
+#endif
+
+/* floor(sqrt(v)) plus one when v - floor^2 is larger than the floor, saturating at 16 bits
+ * below 2^32 and at 32 bits above. Above 2^32: the root of v's top bits (an even shift that
+ * leaves 31 or 32), then the remaining bits two at a time (each adds one bit to the root). */
 static uint32_t rounded_sqrt(uint64_t v) {
     if (!(v >> 32)) {
-        uint32_t rest = (uint32_t)v, root = 0, bit;
-        if (!rest) {
+        uint32_t root, rest;
+        if (!v) {
             return 0;
         }
-        bit = 1u << ((bit_length32(rest) - 1) & ~1);
-        while (bit) {
-            uint32_t trial = root + bit;
-            if (rest >= trial) {
-                rest -= trial;
-                root = (root >> 1) + bit;
-            } else {
-                root >>= 1;
-            }
-            bit >>= 2;
-        }
+        root = floor_sqrt32((uint32_t)v);
+        rest = (uint32_t)v - root * root;
         return (rest > root && root != 0xFFFFu) ? root + 1 : root;
     } else {
-        uint64_t root = 0, rest = v, bit = (uint64_t)1 << (32 + ((bit_length32((uint32_t)(v >> 32)) - 1) & ~1));
-        while (bit) {
-            if (rest >= root + bit) {
-                rest -= root + bit;
-                root = (root >> 1) + bit;
-            } else {
-                root >>= 1;
+        int32_t pairs = (bit_length32((uint32_t)(v >> 32)) + 1) >> 1;   /* v >> 2 * pairs < 2^32 */
+        uint32_t top = (uint32_t)(v >> (2 * pairs)), root = floor_sqrt32(top);
+        uint64_t rest = top - root * root, trial;
+        while (pairs--) {
+            rest = (rest << 2) | ((uint32_t)(v >> (2 * pairs)) & 3u);
+            trial = ((uint64_t)root << 2) | 1u;
+            root <<= 1;
+            if (rest >= trial) {
+                rest -= trial;
+                root |= 1u;
             }
-            bit >>= 2;
         }
-        return (uint32_t)((rest > root && root != 0xFFFFFFFFu) ? root + 1 : root);
+        return (rest > root && root != 0xFFFFFFFFu) ? root + 1 : root;
     }
 }
 
-/* --- noise reduction, PCAN, log --- */
+/* --- noise reduction, PCAN, log: one channel at a time, the settings read once per frame --- */
 
-static void reduce_noise(const tml_fe_config *cfg, uint32_t *estimate, uint32_t *signal) {
-    int32_t c;
-    for (c = 0; c < cfg->num_channels; ++c) {
-        uint32_t k = (uint32_t)((c & 1) ? cfg->odd_smoothing : cfg->even_smoothing);
-        uint32_t up = signal[c] << cfg->smoothing_bits;
-        uint32_t est = (uint32_t)(((uint64_t)up * k + (uint64_t)estimate[c] * ((1u << NOISE_BITS) - k)) >> NOISE_BITS);
-        uint32_t floor = (uint32_t)(((uint64_t)signal[c] * (uint32_t)cfg->min_signal_remaining) >> NOISE_BITS);
-        uint32_t kept;
-        estimate[c] = est;
-        kept = (up - (est < up ? est : up)) >> cfg->smoothing_bits;
-        signal[c] = kept > floor ? kept : floor;
-    }
+typedef struct {
+    uint32_t smoothing[2];         /* even, odd channels */
+    uint32_t min_remaining;
+    int32_t smoothing_bits, snr_shift, correction_bits, scale_shift, enable_pcan, enable_log;
+    const int16_t *gain_lut;
+} channel_settings;
+
+static void read_channel_settings(const tml_fe_config *cfg, channel_settings *cs) {
+    cs->smoothing[0] = (uint32_t)cfg->even_smoothing;
+    cs->smoothing[1] = (uint32_t)cfg->odd_smoothing;
+    cs->min_remaining = (uint32_t)cfg->min_signal_remaining;
+    cs->smoothing_bits = cfg->smoothing_bits;
+    cs->snr_shift = cfg->snr_shift;
+    cs->correction_bits = cfg->log_correction_bits;
+    cs->scale_shift = cfg->scale_shift;
+    cs->enable_pcan = cfg->enable_pcan;
+    cs->enable_log = cfg->enable_log;
+    cs->gain_lut = cfg->gain_lut;
+}
+
+/* updates *estimate; returns the signal kept */
+static uint32_t reduce_noise(const channel_settings *cs, uint32_t k, uint32_t *estimate, uint32_t signal) {
+    uint32_t up = signal << cs->smoothing_bits;
+    uint32_t est = (uint32_t)(((uint64_t)up * k + (uint64_t)*estimate * ((1u << NOISE_BITS) - k)) >> NOISE_BITS);
+    uint32_t floor = (uint32_t)(((uint64_t)signal * cs->min_remaining) >> NOISE_BITS);
+    uint32_t kept;
+    *estimate = est;
+    kept = (up - (est < up ? est : up)) >> cs->smoothing_bits;
+    return kept > floor ? kept : floor;
 }
 
 static int16_t pcan_gain(uint32_t noise, const int16_t *lut) {
@@ -542,17 +609,13 @@ static int16_t pcan_gain(uint32_t noise, const int16_t *lut) {
     return (int16_t)(result + y[0]);
 }
 
-static void gain_control(const tml_fe_config *cfg, const uint32_t *estimate, uint32_t *signal) {
-    int32_t c;
-    for (c = 0; c < cfg->num_channels; ++c) {
-        uint32_t gain = (uint32_t)(int32_t)pcan_gain(estimate[c], cfg->gain_lut);
-        uint32_t snr = (uint32_t)(((uint64_t)signal[c] * gain) >> cfg->snr_shift);
-        if (snr < (2u << PCAN_SNR_BITS)) {
-            signal[c] = (snr * snr) >> (2 + 2 * PCAN_SNR_BITS - PCAN_OUTPUT_BITS);
-        } else {
-            signal[c] = (snr >> (PCAN_SNR_BITS - PCAN_OUTPUT_BITS)) - (1u << PCAN_OUTPUT_BITS);
-        }
+static uint32_t gain_control(const channel_settings *cs, uint32_t estimate, uint32_t signal) {
+    uint32_t gain = (uint32_t)(int32_t)pcan_gain(estimate, cs->gain_lut);
+    uint32_t snr = (uint32_t)(((uint64_t)signal * gain) >> cs->snr_shift);
+    if (snr < (2u << PCAN_SNR_BITS)) {
+        return (snr * snr) >> (2 + 2 * PCAN_SNR_BITS - PCAN_OUTPUT_BITS);
     }
+    return (snr >> (PCAN_SNR_BITS - PCAN_OUTPUT_BITS)) - (1u << PCAN_OUTPUT_BITS);
 }
 
 /* log2(x) in 16.16 fixed point, x >= 2: the exponent, then the mantissa corrected by the table */
@@ -567,18 +630,18 @@ static uint32_t log2_q16(uint32_t x) {
     return ((uint32_t)exponent << LOG_BITS) + (uint32_t)frac;
 }
 
-static uint16_t log_scaled(const tml_fe_config *cfg, uint32_t value) {
+static uint16_t log_scaled(const channel_settings *cs, uint32_t value) {
     const uint32_t half = 1u << (LOG_BITS - 1);
     uint32_t ln;
-    if (!cfg->enable_log) {
+    if (!cs->enable_log) {
         return (uint16_t)(value < 0xFFFF ? value : 0xFFFF);
     }
-    value = cfg->log_correction_bits >= 0 ? value << cfg->log_correction_bits : value >> -cfg->log_correction_bits;
+    value = cs->correction_bits >= 0 ? value << cs->correction_bits : value >> -cs->correction_bits;
     if (value <= 1) {
         return 0;
     }
     ln = (uint32_t)(((uint64_t)LOG_COEFF * log2_q16(value) + half) >> LOG_BITS);
-    value = ((ln << cfg->scale_shift) + half) >> LOG_BITS;
+    value = ((ln << cs->scale_shift) + half) >> LOG_BITS;
     return (uint16_t)(value < 0xFFFF ? value : 0xFFFF);
 }
 
@@ -589,21 +652,20 @@ static void frame_from_window(const tml_fe_config *cfg, tml_fe_state *state, uin
     cpx16 *z = (cpx16 *)(sums + cfg->num_channels);
     int32_t *energies = (int32_t *)(z + cfg->fft_size / 2);
     int16_t *lin = (int16_t *)energies;    /* the windowed samples, used up before the energies */
-    uint32_t *signal = (uint32_t *)sums;   /* the roots replace the sums, front to back */
-    int32_t shift = window_linear(cfg, state->samples, lin), c;
+    uint32_t *estimate = state->noise_estimate;
+    int32_t shift = window_linear(cfg, state->samples, lin), c, n_channels = cfg->num_channels;
+    channel_settings cs;
     gather_fft_input(cfg, lin, shift, z);
     complex_fft(z, cfg->fft_size / 2, cfg->twiddles);
     split_energies(z, cfg->fft_size / 2, cfg->split_twiddles, energies);
     accumulate_channels(cfg, energies, sums);
-    for (c = 0; c < cfg->num_channels; ++c) {
-        signal[c] = rounded_sqrt(sums[c]) >> shift;
-    }
-    reduce_noise(cfg, state->noise_estimate, signal);
-    if (cfg->enable_pcan) {
-        gain_control(cfg, state->noise_estimate, signal);
-    }
-    for (c = 0; c < cfg->num_channels; ++c) {
-        frame[c] = log_scaled(cfg, signal[c]);
+    read_channel_settings(cfg, &cs);
+    for (c = 0; c < n_channels; ++c) {
+        uint32_t signal = reduce_noise(&cs, cs.smoothing[c & 1], estimate + c, rounded_sqrt(sums[c]) >> shift);
+        if (cs.enable_pcan) {
+            signal = gain_control(&cs, estimate[c], signal);
+        }
+        frame[c] = log_scaled(&cs, signal);
     }
 }
 
