@@ -240,15 +240,173 @@ static inline uint32_t psub(uint32_t a, uint32_t b) {
     return (uint32_t)__ssub16((int32_t)a, (int32_t)b);
 }
 
-static inline void butterfly4_words(tml_word *x, int32_t span, uint32_t w1, uint32_t w2, uint32_t w3, int unit) {
-    uint32_t a0 = pdiv(x[0], DIV4_C2), a1 = pdiv(x[span], DIV4_C2), a2 = pdiv(x[2 * span], DIV4_C2),
-             a3 = pdiv(x[3 * span], DIV4_C2);
-    uint32_t s0 = unit ? a1 : pmul(a1, w1), s1 = unit ? a2 : pmul(a2, w2), s2 = unit ? a3 : pmul(a3, w3);
-    uint32_t s5 = psub(a0, s1), f0 = padd(a0, s1), s3 = padd(s0, s2), s4 = psub(s0, s2);
-    x[0] = padd(f0, s3);
-    x[2 * span] = psub(f0, s3);
-    x[span] = (uint32_t)__ssax((int32_t)s5, (int32_t)s4);      /* (s5.r + s4.i, s5.i - s4.r) */
-    x[3 * span] = (uint32_t)__sasx((int32_t)s5, (int32_t)s4);  /* (s5.r - s4.i, s5.i + s4.r) */
+/* The butterflies of one twiddle index k of a radix-4 stage, at p, p + group, ... below end
+ * (at least one), in assembly: in C (the packed helpers above), GCC 12 spilled the operands'
+ * addresses, a twiddle and the constants to the stack, ~65 cycles a butterfly against ~55 here. Each value is divided as pdiv does; a1..a3 are then doubled
+ * (|a| <= 8191 after the division, so 2a fits) so that the products take the same rounding
+ * constant 2^15 and the halves come out by one PKHTB, as pdiv's: (2X + 2^15) >> 16 equals
+ * (X + 2^14) >> 15. Sums and differences as butterfly4_words. w: w1, w2, w3 (read in the loop:
+ * kept in registers they would push another operand to the stack). */
+static void radix4_column(tml_word *p, const tml_word *end, int32_t span_bytes, const uint32_t *w) {
+    uint32_t a0, a1, a2, a3, t, q;
+    __asm__ volatile(
+        "1:\n\t"
+        "add    %[q], %[p], %[s], lsl #1\n\t"
+        "ldr    %[a0], [%[p]]\n\t"
+        "ldr    %[a1], [%[p], %[s]]\n\t"
+        "ldr    %[a2], [%[q]]\n\t"
+        "ldr    %[a3], [%[q], %[s]]\n\t"
+        "smlatt %[t], %[a0], %[c2], %[rc]\n\t"
+        "smlabb %[a0], %[a0], %[c2], %[rc]\n\t"
+        "pkhtb  %[a0], %[t], %[a0], asr #16\n\t"
+        "smlatt %[t], %[a1], %[c2], %[rc]\n\t"
+        "smlabb %[a1], %[a1], %[c2], %[rc]\n\t"
+        "pkhtb  %[a1], %[t], %[a1], asr #16\n\t"
+        "smlatt %[t], %[a2], %[c2], %[rc]\n\t"
+        "smlabb %[a2], %[a2], %[c2], %[rc]\n\t"
+        "pkhtb  %[a2], %[t], %[a2], asr #16\n\t"
+        "smlatt %[t], %[a3], %[c2], %[rc]\n\t"
+        "smlabb %[a3], %[a3], %[c2], %[rc]\n\t"
+        "pkhtb  %[a3], %[t], %[a3], asr #16\n\t"
+        "ldr    %[q], [%[w]]\n\t"
+        "sadd16 %[a1], %[a1], %[a1]\n\t"
+        "smladx %[t], %[a1], %[q], %[rc]\n\t"
+        "smlsd  %[a1], %[a1], %[q], %[rc]\n\t"
+        "pkhtb  %[a1], %[t], %[a1], asr #16\n\t"
+        "ldr    %[q], [%[w], #4]\n\t"
+        "sadd16 %[a2], %[a2], %[a2]\n\t"
+        "smladx %[t], %[a2], %[q], %[rc]\n\t"
+        "smlsd  %[a2], %[a2], %[q], %[rc]\n\t"
+        "pkhtb  %[a2], %[t], %[a2], asr #16\n\t"
+        "ldr    %[q], [%[w], #8]\n\t"
+        "sadd16 %[a3], %[a3], %[a3]\n\t"
+        "smladx %[t], %[a3], %[q], %[rc]\n\t"
+        "smlsd  %[a3], %[a3], %[q], %[rc]\n\t"
+        "pkhtb  %[a3], %[t], %[a3], asr #16\n\t"
+        "ssub16 %[t], %[a0], %[a2]\n\t"        /* s5 = a0 - s1 */
+        "sadd16 %[a0], %[a0], %[a2]\n\t"       /* a0 + s1 */
+        "sadd16 %[a2], %[a1], %[a3]\n\t"       /* s3 = s0 + s2 */
+        "ssub16 %[a1], %[a1], %[a3]\n\t"       /* s4 = s0 - s2 */
+        "sadd16 %[a3], %[a0], %[a2]\n\t"
+        "ssub16 %[a0], %[a0], %[a2]\n\t"
+        "ssax   %[a2], %[t], %[a1]\n\t"         /* (s5.r + s4.i, s5.i - s4.r) */
+        "sasx   %[t], %[t], %[a1]\n\t"          /* (s5.r - s4.i, s5.i + s4.r) */
+        "add    %[q], %[p], %[s], lsl #1\n\t"
+        "str    %[a3], [%[p]]\n\t"
+        "str    %[a2], [%[p], %[s]]\n\t"
+        "str    %[a0], [%[q]]\n\t"
+        "str    %[t], [%[q], %[s]]\n\t"
+        "add    %[p], %[p], %[s], lsl #2\n\t"
+        "cmp    %[p], %[end]\n\t"
+        "blo    1b"
+        : [p] "+r"(p), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "=&r"(t), [q] "=&r"(q)
+        : [end] "r"(end), [s] "r"(span_bytes), [w] "r"(w), [c2] "r"(DIV4_C2), [rc] "r"(1 << 15)
+        : "cc", "memory");
+}
+
+/* The last radix-4 stage (one group, twiddle step 1: its k-th butterfly takes tw[k], tw[2k],
+ * tw[3k]) for k = 1 .. span - 1, one butterfly per k as radix4_column does, the loop over k in
+ * here too: u = 4k bytes indexes x and the twiddles alike. */
+static void radix4_last_row(tml_word *x, int32_t span_bytes, const tml_table_word *tw) {
+    uint32_t a0, a1, a2, a3, t, q, u = 4;
+    __asm__ volatile(
+        "1:\n\t"
+        "add    %[q], %[x], %[u]\n\t"
+        "ldr    %[a0], [%[q]]\n\t"
+        "ldr    %[a1], [%[q], %[s]]\n\t"
+        "add    %[q], %[q], %[s], lsl #1\n\t"
+        "ldr    %[a2], [%[q]]\n\t"
+        "ldr    %[a3], [%[q], %[s]]\n\t"
+        "smlatt %[t], %[a0], %[c2], %[rc]\n\t"
+        "smlabb %[a0], %[a0], %[c2], %[rc]\n\t"
+        "pkhtb  %[a0], %[t], %[a0], asr #16\n\t"
+        "smlatt %[t], %[a1], %[c2], %[rc]\n\t"
+        "smlabb %[a1], %[a1], %[c2], %[rc]\n\t"
+        "pkhtb  %[a1], %[t], %[a1], asr #16\n\t"
+        "smlatt %[t], %[a2], %[c2], %[rc]\n\t"
+        "smlabb %[a2], %[a2], %[c2], %[rc]\n\t"
+        "pkhtb  %[a2], %[t], %[a2], asr #16\n\t"
+        "smlatt %[t], %[a3], %[c2], %[rc]\n\t"
+        "smlabb %[a3], %[a3], %[c2], %[rc]\n\t"
+        "pkhtb  %[a3], %[t], %[a3], asr #16\n\t"
+        "ldr    %[q], [%[tw], %[u]]\n\t"
+        "sadd16 %[a1], %[a1], %[a1]\n\t"
+        "smladx %[t], %[a1], %[q], %[rc]\n\t"
+        "smlsd  %[a1], %[a1], %[q], %[rc]\n\t"
+        "pkhtb  %[a1], %[t], %[a1], asr #16\n\t"
+        "ldr    %[q], [%[tw], %[u], lsl #1]\n\t"
+        "sadd16 %[a2], %[a2], %[a2]\n\t"
+        "smladx %[t], %[a2], %[q], %[rc]\n\t"
+        "smlsd  %[a2], %[a2], %[q], %[rc]\n\t"
+        "pkhtb  %[a2], %[t], %[a2], asr #16\n\t"
+        "add    %[q], %[u], %[u], lsl #1\n\t"
+        "ldr    %[q], [%[tw], %[q]]\n\t"
+        "sadd16 %[a3], %[a3], %[a3]\n\t"
+        "smladx %[t], %[a3], %[q], %[rc]\n\t"
+        "smlsd  %[a3], %[a3], %[q], %[rc]\n\t"
+        "pkhtb  %[a3], %[t], %[a3], asr #16\n\t"
+        "ssub16 %[t], %[a0], %[a2]\n\t"
+        "sadd16 %[a0], %[a0], %[a2]\n\t"
+        "sadd16 %[a2], %[a1], %[a3]\n\t"
+        "ssub16 %[a1], %[a1], %[a3]\n\t"
+        "sadd16 %[a3], %[a0], %[a2]\n\t"
+        "ssub16 %[a0], %[a0], %[a2]\n\t"
+        "ssax   %[a2], %[t], %[a1]\n\t"
+        "sasx   %[t], %[t], %[a1]\n\t"
+        "add    %[q], %[x], %[u]\n\t"
+        "str    %[a3], [%[q]]\n\t"
+        "str    %[a2], [%[q], %[s]]\n\t"
+        "add    %[q], %[q], %[s], lsl #1\n\t"
+        "str    %[a0], [%[q]]\n\t"
+        "str    %[t], [%[q], %[s]]\n\t"
+        "adds   %[u], %[u], #4\n\t"
+        "cmp    %[u], %[s]\n\t"
+        "blo    1b"
+        : [u] "+r"(u), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "=&r"(t), [q] "=&r"(q)
+        : [x] "r"(x), [s] "r"(span_bytes), [tw] "r"(tw), [c2] "r"(DIV4_C2), [rc] "r"(1 << 15)
+        : "cc", "memory");
+}
+
+/* the same at k = 0, where the twiddles are one (see radix4_stage) */
+static void radix4_column_unit(tml_word *p, const tml_word *end, int32_t span_bytes) {
+    uint32_t a0, a1, a2, a3, t, q;
+    __asm__ volatile(
+        "1:\n\t"
+        "add    %[q], %[p], %[s], lsl #1\n\t"
+        "ldr    %[a0], [%[p]]\n\t"
+        "ldr    %[a1], [%[p], %[s]]\n\t"
+        "ldr    %[a2], [%[q]]\n\t"
+        "ldr    %[a3], [%[q], %[s]]\n\t"
+        "smlatt %[t], %[a0], %[c2], %[rc]\n\t"
+        "smlabb %[a0], %[a0], %[c2], %[rc]\n\t"
+        "pkhtb  %[a0], %[t], %[a0], asr #16\n\t"
+        "smlatt %[t], %[a1], %[c2], %[rc]\n\t"
+        "smlabb %[a1], %[a1], %[c2], %[rc]\n\t"
+        "pkhtb  %[a1], %[t], %[a1], asr #16\n\t"
+        "smlatt %[t], %[a2], %[c2], %[rc]\n\t"
+        "smlabb %[a2], %[a2], %[c2], %[rc]\n\t"
+        "pkhtb  %[a2], %[t], %[a2], asr #16\n\t"
+        "smlatt %[t], %[a3], %[c2], %[rc]\n\t"
+        "smlabb %[a3], %[a3], %[c2], %[rc]\n\t"
+        "pkhtb  %[a3], %[t], %[a3], asr #16\n\t"
+        "ssub16 %[t], %[a0], %[a2]\n\t"
+        "sadd16 %[a0], %[a0], %[a2]\n\t"
+        "sadd16 %[a2], %[a1], %[a3]\n\t"
+        "ssub16 %[a1], %[a1], %[a3]\n\t"
+        "sadd16 %[a3], %[a0], %[a2]\n\t"
+        "ssub16 %[a0], %[a0], %[a2]\n\t"
+        "ssax   %[a2], %[t], %[a1]\n\t"
+        "sasx   %[t], %[t], %[a1]\n\t"
+        "str    %[a3], [%[p]]\n\t"
+        "str    %[a2], [%[p], %[s]]\n\t"
+        "str    %[a0], [%[q]]\n\t"
+        "str    %[t], [%[q], %[s]]\n\t"
+        "add    %[p], %[p], %[s], lsl #2\n\t"
+        "cmp    %[p], %[end]\n\t"
+        "blo    1b"
+        : [p] "+r"(p), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [t] "=&r"(t), [q] "=&r"(q)
+        : [end] "r"(end), [s] "r"(span_bytes), [c2] "r"(DIV4_C2), [rc] "r"(1 << 15)
+        : "cc", "memory");
 }
 #endif
 
@@ -271,29 +429,31 @@ static void butterfly4(cpx16 *x, int32_t span, const int16_t *t1, const int16_t 
  * twiddle is tw[0] = (32767, 0) (tml_fe_check) and the products are skipped: after the division
  * by 4 every value v is in [-8191, 8191], where (v * 32767 + 2^14) >> 15 = v exactly. */
 static void radix4_stage(cpx16 *x, int32_t n, int32_t span, int32_t step, const int16_t *tw) {
-    int32_t k, g, group = 4 * span;
+    int32_t k, g;
     for (k = 0; k < span; ++k) {
         const int16_t *t1 = tw + 2 * k * step, *t2 = tw + 4 * k * step, *t3 = tw + 6 * k * step;
 #if TML_FE_DSP
-        uint32_t w1 = *(const tml_table_word *)t1, w2 = *(const tml_table_word *)t2, w3 = *(const tml_table_word *)t3;
-        tml_word *xw = (tml_word *)x + k, *end = (tml_word *)x + n;
+        uint32_t w[3];
         (void)g;
+        if (k == 1 && 4 * span == n) {   /* the last stage: step 1, one butterfly per k */
+            radix4_last_row((tml_word *)x, 4 * span, (const tml_table_word *)tw);
+            break;
+        }
         if (k == 0) {
-            for (; xw < end; xw += group) {
-                butterfly4_words(xw, span, 0, 0, 0, 1);
-            }
+            radix4_column_unit((tml_word *)x, (tml_word *)x + n, 4 * span);
         } else {
-            for (; xw < end; xw += group) {
-                butterfly4_words(xw, span, w1, w2, w3, 0);
-            }
+            w[0] = *(const tml_table_word *)t1;
+            w[1] = *(const tml_table_word *)t2;
+            w[2] = *(const tml_table_word *)t3;
+            radix4_column((tml_word *)x + k, (tml_word *)x + n, 4 * span, w);
         }
 #else
         if (k == 0) {
-            for (g = 0; g < n; g += group) {
+            for (g = 0; g < n; g += 4 * span) {
                 butterfly4(x + g, span, t1, t2, t3, 1);
             }
         } else {
-            for (g = k; g < n; g += group) {
+            for (g = k; g < n; g += 4 * span) {
                 butterfly4(x + g, span, t1, t2, t3, 0);
             }
         }
