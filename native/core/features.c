@@ -37,6 +37,14 @@ typedef struct {
     int16_t r, i;
 } cpx16;
 
+/* Each stage a function of its own: inlined into tml_fe_push, their loops shared one register
+ * allocation and GCC spilled their pointers to the stack. */
+#if defined(__GNUC__)
+#define STAGE __attribute__((noinline)) static
+#else
+#define STAGE static
+#endif
+
 static int bit_length32(uint32_t x) {
 #if defined(__GNUC__) && defined(__ARM_FEATURE_CLZ)
     return x ? 32 - __builtin_clz(x) : 0;   /* one CLZ */
@@ -476,7 +484,7 @@ static void radix2_stage(cpx16 *x, int32_t n, int32_t span, int32_t step, const 
 }
 
 /* In place on n digit-reversed values; the DFT divided by n. */
-static void complex_fft(cpx16 *x, int32_t n, const int16_t *tw) {
+STAGE void complex_fft(cpx16 *x, int32_t n, const int16_t *tw) {
     int32_t radices[16], levels = 0, m = n, span = 1, level;
     while (m > 1) {
         radices[levels] = (m % 4 == 0) ? 4 : 2;
@@ -494,7 +502,7 @@ static void complex_fft(cpx16 *x, int32_t n, const int16_t *tw) {
 }
 
 /* The real spectrum's energies, bins 0..n (n = fft_size / 2), from the packed complex FFT. */
-static void split_energies(const cpx16 *z, int32_t n, const int16_t *split, int32_t *e) {
+STAGE void split_energies(const cpx16 *z, int32_t n, const int16_t *split, int32_t *e) {
     int32_t k;
     cpx16 dc = cdiv(z[0], 2);
     e[0] = energy_of((int16_t)(dc.r + dc.i), 0);
@@ -536,7 +544,7 @@ static void split_energies(const cpx16 *z, int32_t n, const int16_t *split, int3
 /* The windowed samples in order into lin, zero-padded to fft_size. Returns the FFT's input
  * shift: 15 - the bit length of the largest |y|, -32768 counting as 0 (its 16-bit negation
  * wraps). Only that bit length matters, so the magnitudes are OR-ed, and |-32768| & 0x7FFF is 0. */
-static int32_t window_linear(const tml_fe_config *cfg, const int16_t *samples, int16_t *lin) {
+STAGE int32_t window_linear(const tml_fe_config *cfg, const int16_t *samples, int16_t *lin) {
     int32_t i = 0, bits = 0;
 #if TML_FE_DSP
     {
@@ -589,7 +597,7 @@ static int16_t scaled_up(int16_t v, int32_t shift) {
 #endif
 
 /* Pairs of windowed samples, shifted left (wrapping in 16 bits), into the FFT's input order. */
-static void gather_fft_input(const tml_fe_config *cfg, const int16_t *lin, int32_t shift, cpx16 *z) {
+STAGE void gather_fft_input(const tml_fe_config *cfg, const int16_t *lin, int32_t shift, cpx16 *z) {
     int32_t i, n = cfg->fft_size / 2;
 #if TML_FE_DSP
     /* both halves at once: the low half's bits shifted past 16 are cleared from the high half */
@@ -613,29 +621,42 @@ static void gather_fft_input(const tml_fe_config *cfg, const int16_t *lin, int32
 /* --- filterbank, square root --- */
 
 /* Channel c = its upper band's bins by weight + its lower band's bins by unweight. Bands come
- * in bin order (tml_fe_check), so one walk over the bins writes each channel once. The sums are
- * u64 in the definition; |weight * energy| < 2^46 and at most 4096 bins, so an int64 sum never
- * overflows and equals the u64 one read back (one SMLAL per product on Cortex-M). */
-static void accumulate_channels(const tml_fe_config *cfg, const int32_t *e, uint64_t *sums) {
-    int32_t j = 0, n_bins = cfg->end_bin - cfg->start_bin, band, n_channels = cfg->num_channels;
+ * in bin order (tml_fe_check), so one walk over the bins writes each channel once: band b's
+ * unweighted sum is written to channel b, its weighted sum then added to channel b - 1. Every
+ * band before the last bin's ends at a bin of a later band, so its loop needs no end check.
+ * The sums are u64 in the definition; |weight * energy| < 2^46 and at most 4096 bins, so an
+ * int64 sum never overflows and equals the u64 one read back (one SMLAL per product on
+ * Cortex-M). */
+STAGE void accumulate_channels(const tml_fe_config *cfg, const int32_t *e, uint64_t *sums) {
     const int32_t *energy = e + cfg->start_bin;
-    const uint16_t *bin_band = cfg->bin_band;
+    int32_t n_bins = cfg->end_bin - cfg->start_bin;
+    const uint16_t *bin_band = cfg->bin_band, *bands_end = bin_band + n_bins;
     const int16_t *weight = cfg->bin_weight, *unweight = cfg->bin_unweight;
-    int64_t owed = 0;   /* the previous band's unweighted sum, owed to the channel above it */
+    uint32_t band, n_channels = (uint32_t)cfg->num_channels, last = n_bins ? bands_end[-1] : 0;
     for (band = 0; band <= n_channels; ++band) {
         int64_t weighted = 0, unweighted = 0;
-        for (; j < n_bins && bin_band[j] == band; ++j) {
-            weighted += (int64_t)weight[j] * energy[j];
-            unweighted += (int64_t)unweight[j] * energy[j];
+        if (band < last) {
+            for (; *bin_band == band; ++bin_band) {
+                int32_t en = *energy++;
+                weighted += (int64_t)*weight++ * en;
+                unweighted += (int64_t)*unweight++ * en;
+            }
+        } else if (band == last) {
+            for (; bin_band < bands_end; ++bin_band) {
+                int32_t en = *energy++;
+                weighted += (int64_t)*weight++ * en;
+                unweighted += (int64_t)*unweight++ * en;
+            }
         }
         if (band >= 1) {
-            sums[band - 1] = (uint64_t)(owed + weighted);
+            sums[band - 1] = (uint64_t)((int64_t)sums[band - 1] + weighted);
         }
-        owed = unweighted;
+        if (band < n_channels) {
+            sums[band] = (uint64_t)unweighted;
+        }
     }
 }
 
-/* cores with a divide instruction (Armv7-M, Armv8-M Mainline, RISC-V M, the 64-bit hosts) */
 #ifndef TML_FE_HW_DIVIDE   /* (-DTML_FE_HW_DIVIDE=0 tests the other path on a host) */
 #if (defined(__ARM_FEATURE_IDIV) && __ARM_FEATURE_IDIV) || defined(__riscv_div) || defined(__x86_64__) || \
     defined(__aarch64__)
