@@ -483,12 +483,16 @@ static void radix2_stage(cpx16 *x, int32_t n, int32_t span, int32_t step, const 
     }
 }
 
-/* In place on n digit-reversed values; the DFT divided by n. */
-STAGE void complex_fft(cpx16 *x, int32_t n, const int16_t *tw) {
+/* In place on n digit-reversed values; the DFT divided by n. The first stage is skipped with
+ * first_done (gather_fft_input did it). */
+STAGE void complex_fft(cpx16 *x, int32_t n, const int16_t *tw, int first_done) {
     int32_t radices[16], levels = 0, m = n, span = 1, level;
     while (m > 1) {
         radices[levels] = (m % 4 == 0) ? 4 : 2;
         m /= radices[levels++];
+    }
+    if (first_done) {   /* gather_fft_input did the first stage */
+        span = radices[--levels];
     }
     for (level = levels - 1; level >= 0; --level) {
         int32_t group = radices[level] * span;
@@ -596,8 +600,69 @@ static int16_t scaled_up(int16_t v, int32_t shift) {
 }
 #endif
 
-/* Pairs of windowed samples, shifted left (wrapping in 16 bits), into the FFT's input order. */
-STAGE void gather_fft_input(const tml_fe_config *cfg, const int16_t *lin, int32_t shift, cpx16 *z) {
+#if TML_FE_DSP
+/* The gather below fused with the FFT's first stage when that is radix 4 (span 1, twiddles one,
+ * as radix4_column_unit): butterfly b's four inputs are the pairs at order[4b .. 4b + 3], its
+ * outputs z[4b .. 4b + 3]; the inputs never pass through z. */
+static void gather_first_radix4(const uint16_t *order, const tml_word *pairs, int32_t shift, tml_word *z,
+                                const tml_word *end) {
+    uint32_t a0, a1, a2, a3, t, keep = ~(((1u << shift) - 1u) << 16);
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrh   %[t], [%[o]]\n\t"
+        "ldr    %[a0], [%[lin], %[t], lsl #2]\n\t"
+        "ldrh   %[t], [%[o], #2]\n\t"
+        "ldr    %[a1], [%[lin], %[t], lsl #2]\n\t"
+        "ldrh   %[t], [%[o], #4]\n\t"
+        "ldr    %[a2], [%[lin], %[t], lsl #2]\n\t"
+        "ldrh   %[t], [%[o], #6]\n\t"
+        "ldr    %[a3], [%[lin], %[t], lsl #2]\n\t"
+        "adds   %[o], %[o], #8\n\t"
+        "lsl    %[a0], %[a0], %[sh]\n\t"
+        "and    %[a0], %[a0], %[keep]\n\t"
+        "smlatt %[t], %[a0], %[c2], %[rc]\n\t"
+        "smlabb %[a0], %[a0], %[c2], %[rc]\n\t"
+        "pkhtb  %[a0], %[t], %[a0], asr #16\n\t"
+        "lsl    %[a1], %[a1], %[sh]\n\t"
+        "and    %[a1], %[a1], %[keep]\n\t"
+        "smlatt %[t], %[a1], %[c2], %[rc]\n\t"
+        "smlabb %[a1], %[a1], %[c2], %[rc]\n\t"
+        "pkhtb  %[a1], %[t], %[a1], asr #16\n\t"
+        "lsl    %[a2], %[a2], %[sh]\n\t"
+        "and    %[a2], %[a2], %[keep]\n\t"
+        "smlatt %[t], %[a2], %[c2], %[rc]\n\t"
+        "smlabb %[a2], %[a2], %[c2], %[rc]\n\t"
+        "pkhtb  %[a2], %[t], %[a2], asr #16\n\t"
+        "lsl    %[a3], %[a3], %[sh]\n\t"
+        "and    %[a3], %[a3], %[keep]\n\t"
+        "smlatt %[t], %[a3], %[c2], %[rc]\n\t"
+        "smlabb %[a3], %[a3], %[c2], %[rc]\n\t"
+        "pkhtb  %[a3], %[t], %[a3], asr #16\n\t"
+        "ssub16 %[t], %[a0], %[a2]\n\t"
+        "sadd16 %[a0], %[a0], %[a2]\n\t"
+        "sadd16 %[a2], %[a1], %[a3]\n\t"
+        "ssub16 %[a1], %[a1], %[a3]\n\t"
+        "sadd16 %[a3], %[a0], %[a2]\n\t"
+        "ssub16 %[a0], %[a0], %[a2]\n\t"
+        "ssax   %[a2], %[t], %[a1]\n\t"
+        "sasx   %[t], %[t], %[a1]\n\t"
+        "str    %[a3], [%[z]]\n\t"
+        "str    %[a2], [%[z], #4]\n\t"
+        "str    %[a0], [%[z], #8]\n\t"
+        "str    %[t], [%[z], #12]\n\t"
+        "adds   %[z], %[z], #16\n\t"
+        "cmp    %[z], %[end]\n\t"
+        "blo    1b"
+        : [o] "+r"(order), [z] "+r"(z), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+          [t] "=&r"(t)
+        : [lin] "r"(pairs), [end] "r"(end), [sh] "r"(shift), [keep] "r"(keep), [c2] "r"(DIV4_C2), [rc] "r"(1 << 15)
+        : "cc", "memory");
+}
+#endif
+
+/* Pairs of windowed samples, shifted left (wrapping in 16 bits), into the FFT's input order.
+ * Returns 1 when it has also done the FFT's first stage. */
+STAGE int gather_fft_input(const tml_fe_config *cfg, const int16_t *lin, int32_t shift, cpx16 *z) {
     int32_t i, n = cfg->fft_size / 2;
 #if TML_FE_DSP
     /* both halves at once: the low half's bits shifted past 16 are cleared from the high half */
@@ -605,6 +670,10 @@ STAGE void gather_fft_input(const tml_fe_config *cfg, const int16_t *lin, int32_
     tml_word *zw = (tml_word *)z;
     const uint16_t *order = cfg->fft_order;
     uint32_t keep = ~(((1u << shift) - 1u) << 16);
+    if (n & 0x55555554) {   /* a power of 4 from 4 on: radix 4 first (complex_fft) */
+        gather_first_radix4(order, pairs, shift, zw, zw + n);
+        return 1;
+    }
     for (i = 0; i < n; ++i) {
         zw[i] = (pairs[order[i]] << shift) & keep;
     }
@@ -616,6 +685,7 @@ STAGE void gather_fft_input(const tml_fe_config *cfg, const int16_t *lin, int32_
         z[i].i = scaled_up(pair[1], shift);
     }
 #endif
+    return 0;
 }
 
 /* --- filterbank, square root --- */
@@ -836,8 +906,7 @@ static void frame_from_window(const tml_fe_config *cfg, tml_fe_state *state, uin
     uint32_t *estimate = state->noise_estimate;
     int32_t shift = window_linear(cfg, state->samples, lin), c, n_channels = cfg->num_channels;
     channel_settings cs;
-    gather_fft_input(cfg, lin, shift, z);
-    complex_fft(z, cfg->fft_size / 2, cfg->twiddles);
+    complex_fft(z, cfg->fft_size / 2, cfg->twiddles, gather_fft_input(cfg, lin, shift, z));
     split_energies(z, cfg->fft_size / 2, cfg->split_twiddles, energies);
     accumulate_channels(cfg, energies, sums);
     read_channel_settings(cfg, &cs);
