@@ -200,11 +200,7 @@ typedef uint32_t __attribute__((may_alias)) tml_word;   /* two int16: real low, 
  * and Armv8-M Mainline load unaligned words */
 typedef uint32_t __attribute__((may_alias, aligned(2))) tml_table_word;
 
-static inline uint32_t pack16(int32_t lo, int32_t hi) {
-    return (uint32_t)(uint16_t)lo | ((uint32_t)hi << 16);
-}
-
-/* (lo >> 15, hi_top >> 16) as two int16: one PKHTB (GCC 12 makes an UBFX and an ORR of pack16) */
+/* (lo >> 15, hi_top >> 16) as two int16: one PKHTB (GCC 12 makes an UBFX and an ORR of the C) */
 static inline uint32_t pack_q15(int32_t hi_top, int32_t lo) {
     uint32_t r;
     __asm__("pkhtb %0, %1, %2, asr #15" : "=r"(r) : "r"(hi_top), "r"(lo));
@@ -222,6 +218,13 @@ static inline uint32_t pack_q12(int32_t hi_top, int32_t lo) {
 static inline uint32_t pack_q16(int32_t hi_top, int32_t lo) {
     uint32_t r;
     __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi_top), "r"(lo));
+    return r;
+}
+
+/* (lo's low half, hi's high half): one PKHBT */
+static inline uint32_t pack_bt(uint32_t lo, uint32_t hi) {
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(lo), "r"(hi));
     return r;
 }
 
@@ -518,13 +521,12 @@ STAGE void split_energies(const cpx16 *z, int32_t n, const int16_t *split, int32
         for (k = 1; k <= n / 2; ++k) {
             uint32_t a = pdiv(zw[k], DIV2_C2), b = zw[n - k];
             uint32_t sum, t, lo, hi;
-            b = pdiv(pack16((int32_t)b, -((int32_t)b >> 16)), DIV2_C2);
+            b = pdiv(pack_bt(b, psub(0, b)), DIV2_C2);   /* conj, the negation wrapping */
             sum = padd(a, b);
             t = pmul(psub(a, b), sw[k - 1]);
             /* ((s.r + t.r) >> 1, (s.i + t.i) >> 1) and ((s.r - t.r) >> 1, (t.i - s.i) >> 1) */
             lo = (uint32_t)__shadd16((int32_t)sum, (int32_t)t);
-            hi = (uint32_t)__shsub16((int32_t)((sum & 0xFFFFu) | (t & 0xFFFF0000u)),
-                                     (int32_t)((t & 0xFFFFu) | (sum & 0xFFFF0000u)));
+            hi = (uint32_t)__shsub16((int32_t)pack_bt(sum, t), (int32_t)pack_bt(t, sum));
             e[k] = (int32_t)__smuad((int32_t)lo, (int32_t)lo);   /* wraps, as energy_of */
             e[n - k] = (int32_t)__smuad((int32_t)hi, (int32_t)hi);
         }
@@ -545,6 +547,26 @@ STAGE void split_energies(const cpx16 *z, int32_t n, const int16_t *split, int32
 
 /* --- window --- */
 
+#if TML_FE_DSP
+/* ((x.lo * c.lo) >> 12, (x.hi * c.hi) >> 12) as two int16 */
+static inline uint32_t windowed_pair(uint32_t xs, uint32_t cs) {
+    return pack_q12((int32_t)((uint32_t)__smlatt((int32_t)xs, (int32_t)cs, 0) << 4), __smlabb((int32_t)xs, (int32_t)cs, 0));
+}
+
+/* per half, the larger (smaller) of a and b: SSUB16 sets the GE flags that SEL reads */
+static inline uint32_t max16x2(uint32_t a, uint32_t b) {
+    uint32_t r, t;
+    __asm__("ssub16 %1, %2, %3\n\tsel %0, %2, %3" : "=r"(r), "=&r"(t) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+
+static inline uint32_t min16x2(uint32_t a, uint32_t b) {
+    uint32_t r, t;
+    __asm__("ssub16 %1, %2, %3\n\tsel %0, %3, %2" : "=r"(r), "=&r"(t) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+#endif
+
 /* The windowed samples in order into lin, zero-padded to fft_size. Returns the FFT's input
  * shift: 15 - the bit length of the largest |y|, -32768 counting as 0 (its 16-bit negation
  * wraps). Only that bit length matters, so the magnitudes are OR-ed, and |-32768| & 0x7FFF is 0. */
@@ -556,14 +578,20 @@ STAGE int32_t window_linear(const tml_fe_config *cfg, const int16_t *samples, in
          * gives the peak unless the smallest is -32768: then the OR below is done over lin */
         const tml_table_word *x = (const tml_table_word *)samples, *c = (const tml_table_word *)cfg->window;
         tml_word *y = (tml_word *)lin;
-        uint32_t most = 0x80008000u, least = 0x7FFF7FFFu, t;
+        uint32_t most = 0x80008000u, least = 0x7FFF7FFFu;
         int32_t pairs = cfg->window_samples / 2, hi, lo;
-        for (i = 0; i < pairs; ++i) {
-            uint32_t xs = x[i], cs = c[i], v;
-            v = pack_q12((int32_t)((uint32_t)__smlatt((int32_t)xs, (int32_t)cs, 0) << 4), __smlabb((int32_t)xs, (int32_t)cs, 0));
+        for (i = 0; i < pairs; ++i) {   /* two pairs a turn (and the last alone when odd) */
+            uint32_t v = windowed_pair(x[i], c[i]), v2;
             y[i] = v;
-            __asm__("ssub16 %1, %2, %3\n\tsel %0, %2, %3" : "=r"(most), "=&r"(t) : "r"(v), "r"(most) : "cc");
-            __asm__("ssub16 %1, %2, %3\n\tsel %0, %3, %2" : "=r"(least), "=&r"(t) : "r"(v), "r"(least) : "cc");
+            most = max16x2(v, most);
+            least = min16x2(v, least);
+            if (++i == pairs) {
+                break;
+            }
+            v2 = windowed_pair(x[i], c[i]);
+            y[i] = v2;
+            most = max16x2(v2, most);
+            least = min16x2(v2, least);
         }
         hi = (int16_t)(most >> 16) > (int16_t)most ? (int16_t)(most >> 16) : (int16_t)most;
         lo = (int16_t)(least >> 16) < (int16_t)least ? (int16_t)(least >> 16) : (int16_t)least;
@@ -926,6 +954,13 @@ static void copy_samples(int16_t *dst, const int16_t *src, int32_t n) {
     /* a word (two samples) at a time: each word is read before the one written over it */
     tml_table_word *d = (tml_table_word *)dst;
     const tml_table_word *s = (const tml_table_word *)src;
+    for (; i + 4 <= n / 2; i += 4) {   /* four words read, then written: still forward */
+        uint32_t w0 = s[i], w1 = s[i + 1], w2 = s[i + 2], w3 = s[i + 3];
+        d[i] = w0;
+        d[i + 1] = w1;
+        d[i + 2] = w2;
+        d[i + 3] = w3;
+    }
     for (; i < n / 2; ++i) {
         d[i] = s[i];
     }
