@@ -422,16 +422,46 @@ static void radix4_column_unit(tml_word *p, const tml_word *end, int32_t span_by
 #endif
 
 #if !TML_FE_DSP
+/* One of x's values divided by 4 (cdiv), as an int32 */
+static int32_t quarter(int16_t v) {
+    return (v * (Q15_ONE / 4) + (1 << 14)) >> 15;
+}
+
+/* kissfft's radix-4 butterfly, the sums in int32: after the division every value is within
+ * [-8192, 8192] and every rounded product within [-2^14, 2^14] (|a.r w.r - a.i w.i| < 2^29), so
+ * none needs cmul's wrap to 16 bits; the sums and differences after them only add and subtract,
+ * and their low 16 bits (what the stores keep) do not depend on where they wrap. One wrap per
+ * output instead of one per operation (each a sign extension on these cores). */
 static void butterfly4(cpx16 *x, int32_t span, const int16_t *t1, const int16_t *t2, const int16_t *t3, int unit) {
-    cpx16 a0 = cdiv(x[0], 4), a1 = cdiv(x[span], 4), a2 = cdiv(x[2 * span], 4), a3 = cdiv(x[3 * span], 4);
-    cpx16 s0 = unit ? a1 : cmul(a1, t1), s1 = unit ? a2 : cmul(a2, t2), s2 = unit ? a3 : cmul(a3, t3);
-    cpx16 s5 = csub(a0, s1), f0 = cadd(a0, s1), s3 = cadd(s0, s2), s4 = csub(s0, s2);
-    x[0] = cadd(f0, s3);
-    x[2 * span] = csub(f0, s3);
-    x[span].r = (int16_t)(s5.r + s4.i);
-    x[span].i = (int16_t)(s5.i - s4.r);
-    x[3 * span].r = (int16_t)(s5.r - s4.i);
-    x[3 * span].i = (int16_t)(s5.i + s4.r);
+    int32_t a0r = quarter(x[0].r), a0i = quarter(x[0].i), a1r = quarter(x[span].r), a1i = quarter(x[span].i);
+    int32_t a2r = quarter(x[2 * span].r), a2i = quarter(x[2 * span].i);
+    int32_t a3r = quarter(x[3 * span].r), a3i = quarter(x[3 * span].i);
+    int32_t s0r = a1r, s0i = a1i, s1r = a2r, s1i = a2i, s2r = a3r, s2i = a3i;
+    int32_t s5r, s5i, f0r, f0i, s3r, s3i, s4r, s4i;
+    if (!unit) {
+        s0r = (a1r * t1[0] - a1i * t1[1] + (1 << 14)) >> 15;
+        s0i = (a1r * t1[1] + a1i * t1[0] + (1 << 14)) >> 15;
+        s1r = (a2r * t2[0] - a2i * t2[1] + (1 << 14)) >> 15;
+        s1i = (a2r * t2[1] + a2i * t2[0] + (1 << 14)) >> 15;
+        s2r = (a3r * t3[0] - a3i * t3[1] + (1 << 14)) >> 15;
+        s2i = (a3r * t3[1] + a3i * t3[0] + (1 << 14)) >> 15;
+    }
+    s5r = a0r - s1r;
+    s5i = a0i - s1i;
+    f0r = a0r + s1r;
+    f0i = a0i + s1i;
+    s3r = s0r + s2r;
+    s3i = s0i + s2i;
+    s4r = s0r - s2r;
+    s4i = s0i - s2i;
+    x[0].r = (int16_t)(f0r + s3r);
+    x[0].i = (int16_t)(f0i + s3i);
+    x[2 * span].r = (int16_t)(f0r - s3r);
+    x[2 * span].i = (int16_t)(f0i - s3i);
+    x[span].r = (int16_t)(s5r + s4i);
+    x[span].i = (int16_t)(s5i - s4r);
+    x[3 * span].r = (int16_t)(s5r - s4i);
+    x[3 * span].i = (int16_t)(s5i + s4r);
 }
 #endif
 
@@ -733,6 +763,29 @@ STAGE void accumulate_channels(const tml_fe_config *cfg, const int32_t *e, uint6
     uint32_t band, n_channels = (uint32_t)cfg->num_channels, last = n_bins ? bands_end[-1] : 0;
     for (band = 0; band <= n_channels; ++band) {
         int64_t weighted = 0, unweighted = 0;
+#if defined(__ARM_ARCH_6M__)
+        /* Armv6-M has no 32 x 32 -> 64 multiply (GCC calls __muldi3, ~40 cycles): the energy in
+         * 16-bit halves instead, w * e = w * (e >> 16) * 2^16 + w * (e & 0xFFFF), each product an
+         * int32 (|w| <= 2^15), each half summed apart in int64 and the two joined once per band */
+        int64_t weighted_hi = 0, unweighted_hi = 0;
+        const uint16_t *stop = bin_band;
+        if (band < last) {
+            while (*stop == band) {
+                ++stop;
+            }
+        } else if (band == last) {
+            stop = bands_end;
+        }
+        for (; bin_band < stop; ++bin_band) {
+            int32_t en = *energy++, hi = en >> 16, lo = en & 0xFFFF, w = *weight++, u = *unweight++;
+            weighted_hi += w * hi;
+            weighted += w * lo;
+            unweighted_hi += u * hi;
+            unweighted += u * lo;
+        }
+        weighted += weighted_hi * 65536;
+        unweighted += unweighted_hi * 65536;
+#else
         if (band < last) {
             for (; *bin_band == band; ++bin_band) {
                 int32_t en = *energy++;
@@ -746,6 +799,7 @@ STAGE void accumulate_channels(const tml_fe_config *cfg, const int32_t *e, uint6
                 unweighted += (int64_t)*unweight++ * en;
             }
         }
+#endif
         if (band >= 1) {
             sums[band - 1] = (uint64_t)((int64_t)sums[band - 1] + weighted);
         }
