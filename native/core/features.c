@@ -252,12 +252,13 @@ static inline uint32_t psub(uint32_t a, uint32_t b) {
 }
 
 /* The butterflies of one twiddle index k of a radix-4 stage, at p, p + group, ... below end
- * (at least one), in assembly: in C (the packed helpers above), GCC 12 spilled the operands'
- * addresses, a twiddle and the constants to the stack, ~65 cycles a butterfly against ~55 here. Each value is divided as pdiv does; a1..a3 are then doubled
- * (|a| <= 8191 after the division, so 2a fits) so that the products take the same rounding
- * constant 2^15 and the halves come out by one PKHTB, as pdiv's: (2X + 2^15) >> 16 equals
- * (X + 2^14) >> 15. Sums and differences as butterfly4_words. w: w1, w2, w3 (read in the loop:
- * kept in registers they would push another operand to the stack). */
+ * (at least one), in assembly: in C on the packed helpers above, GCC 12 spilled the operands'
+ * addresses, a twiddle and the constants to the stack (~65 cycles a butterfly, ~55 here). Each
+ * value is divided as pdiv does; a1..a3 are then doubled (|a| <= 8191 after the division, so 2a
+ * fits) so that the products take pdiv's rounding constant 2^15 and their halves come out by one
+ * PKHTB each: (2X + 2^15) >> 16 equals (X + 2^14) >> 15. The sums are kissfft's (docs/features.md,
+ * step 3). w: w1, w2, w3, read in the loop (kept in registers they would push another operand to
+ * the stack). */
 static void radix4_column(tml_word *p, const tml_word *end, int32_t span_bytes, const uint32_t *w) {
     uint32_t a0, a1, a2, a3, t, q;
     __asm__ volatile(
@@ -580,7 +581,8 @@ STAGE void split_energies(const cpx16 *z, int32_t n, const int16_t *split, int32
 #if TML_FE_DSP
 /* ((x.lo * c.lo) >> 12, (x.hi * c.hi) >> 12) as two int16 */
 static inline uint32_t windowed_pair(uint32_t xs, uint32_t cs) {
-    return pack_q12((int32_t)((uint32_t)__smlatt((int32_t)xs, (int32_t)cs, 0) << 4), __smlabb((int32_t)xs, (int32_t)cs, 0));
+    return pack_q12((int32_t)((uint32_t)__smlatt((int32_t)xs, (int32_t)cs, 0) << 4),
+                    __smlabb((int32_t)xs, (int32_t)cs, 0));
 }
 
 /* per half, the larger (smaller) of a and b: SSUB16 sets the GE flags that SEL reads */
@@ -822,14 +824,18 @@ STAGE void accumulate_channels(const tml_fe_config *cfg, const int32_t *e, uint6
 /* round(sqrt((i + 64.5) * 2^24) / 256), at most 255: the top 8 bits of sqrt(m) for the m in
  * [2^30, 2^32) with m >> 24 = i + 64, within 256 of it */
 static const uint8_t sqrt_seed[192] = {
-    128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143, 144, 144, 145, 146, 147, 148, 149, 150,
-    151, 151, 152, 153, 154, 155, 156, 156, 157, 158, 159, 160, 160, 161, 162, 163, 164, 164, 165, 166, 167, 167, 168, 169,
-    170, 170, 171, 172, 173, 173, 174, 175, 176, 176, 177, 178, 179, 179, 180, 181, 181, 182, 183, 183, 184, 185, 186, 186,
-    187, 188, 188, 189, 190, 190, 191, 192, 192, 193, 194, 194, 195, 196, 196, 197, 198, 198, 199, 200, 200, 201, 201, 202,
-    203, 203, 204, 205, 205, 206, 206, 207, 208, 208, 209, 210, 210, 211, 211, 212, 213, 213, 214, 214, 215, 216, 216, 217,
-    217, 218, 219, 219, 220, 220, 221, 221, 222, 223, 223, 224, 224, 225, 225, 226, 227, 227, 228, 228, 229, 229, 230, 230,
-    231, 232, 232, 233, 233, 234, 234, 235, 235, 236, 237, 237, 238, 238, 239, 239, 240, 240, 241, 241, 242, 242, 243, 243,
-    244, 244, 245, 246, 246, 247, 247, 248, 248, 249, 249, 250, 250, 251, 251, 252, 252, 253, 253, 254, 254, 255, 255, 255,
+    128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 140, 141, 142, 143,
+    144, 144, 145, 146, 147, 148, 149, 150, 151, 151, 152, 153, 154, 155, 156, 156,
+    157, 158, 159, 160, 160, 161, 162, 163, 164, 164, 165, 166, 167, 167, 168, 169,
+    170, 170, 171, 172, 173, 173, 174, 175, 176, 176, 177, 178, 179, 179, 180, 181,
+    181, 182, 183, 183, 184, 185, 186, 186, 187, 188, 188, 189, 190, 190, 191, 192,
+    192, 193, 194, 194, 195, 196, 196, 197, 198, 198, 199, 200, 200, 201, 201, 202,
+    203, 203, 204, 205, 205, 206, 206, 207, 208, 208, 209, 210, 210, 211, 211, 212,
+    213, 213, 214, 214, 215, 216, 216, 217, 217, 218, 219, 219, 220, 220, 221, 221,
+    222, 223, 223, 224, 224, 225, 225, 226, 227, 227, 228, 228, 229, 229, 230, 230,
+    231, 232, 232, 233, 233, 234, 234, 235, 235, 236, 237, 237, 238, 238, 239, 239,
+    240, 240, 241, 241, 242, 242, 243, 243, 244, 244, 245, 246, 246, 247, 247, 248,
+    248, 249, 249, 250, 250, 251, 251, 252, 252, 253, 253, 254, 254, 255, 255, 255,
 };
 
 /* floor(sqrt(v)), 0 < v < 2^32: a seed from the top 8 bits of v shifted up by an even amount,
