@@ -138,6 +138,18 @@ def add(plan, x, out):
 
 
 @micropython.viper
+def scatter(src: ptr8, dst: ptr8, positions: int, n: int, stride: int, first: int):
+    # tinyml._python.scatter: a streamed CONV_2D's block of n channels to its place in dst
+    s = 0
+    d = first
+    for _ in range(positions):
+        for c in range(n):
+            dst[d + c] = src[s + c]
+        s += n
+        d += stride
+
+
+@micropython.viper
 def _add_sums(x1: ptr8, x2: ptr8, t1: ptr32, t2: ptr32, acc: ptr32, at: int, n: int):
     # acc[j] = t1[x1[at + j]] + t2[x2[at + j]] (the tables' offsets of 2**28 taken out):
     # ptr8 reads the int8 as its low byte, the tables' index

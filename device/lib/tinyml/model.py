@@ -42,6 +42,20 @@ _SOFTMAX_TABLE = const(1024)  # tinyml._python.prepare_softmax: exp of every int
 # viper and python: ADD's two tables of each input's 256 scaled values (int32) and a zero bias chunk of 64
 _ADD_TABLES = const(2 * 1024 + 4 * 64)
 
+# load(path, stream=True) reads each layer's weights a block of output rows at a time: about
+# this many bytes, in whole groups of 8 rows (stream=N asks for N). 4 KB is under 8 % of the
+# smallest heap in boards.json (the ESP32's 56 KB) and reads AD01 in 10-row-group blocks
+# (docs/models.md: the figures for other sizes).
+DEFAULT_BLOCK = const(4096)
+# per streamed block, in words (measured on the unix port, tests/device/test_ram_budget.py):
+# its step and plan tuples, the views of the window, bias and output it runs on, and the
+# backend's plan (native: a Plan object; viper: its params array; python: its pieces' views)
+_BLOCK_WORDS = {"native": 46, "viper": 54, "python": 90}
+# and on top for a block of a convolution (its geometry in the plan)
+_CONV_BLOCK_WORDS = {"native": 16, "viper": 38, "python": 26}
+# per op streamed, in words (as _OP_WORDS, measured): the Op, its quantization's arrays
+_STREAM_OP_WORDS = const(68)
+
 BACKENDS = ("native", "viper", "python")  # fastest first
 # (prepare, run) function names of each operator kind, by the kind's code (tinyml.reader)
 _KERNELS = (("prepare", "fc"), ("prepare_conv", "conv"), ("prepare_depthwise", "depthwise"),
@@ -57,6 +71,10 @@ for _name in BACKENDS:
         _problems[_name] = str(e)
     except (SyntaxError, AttributeError):  # no viper code emitter on this port
         _problems[_name] = "this port has no viper code emitter"
+# a streamed CONV_2D's block copied to its channels (_Streamed.run_channels): in viper where the
+# port has it, else in Python (tinyml._python is pure Python: every port imports it)
+_scatter = getattr(_modules.get("viper") or _modules.get("python") or __import__("tinyml._python", None, None,
+                                                                                 ("scatter",)), "scatter")
 
 
 def available_backends():
@@ -95,23 +113,84 @@ def _chains(contents, backend):
     return backend == "native" and contents.is_dense and apart
 
 
-def _needs(contents, backend):
+def _rows_per_block(op, block):
+    """Output rows (FULLY_CONNECTED) or channels (CONV_2D) a streamed op reads at a time: as many
+    whole groups of 8 (the weight layout's unit, docs/format.md: rows r0 to r1, r0 a multiple
+    of 8, are the bytes r0 x n_in to r1 x n_in) as `block` bytes hold, at least one group, at
+    most all; DEPTHWISE_CONV_2D, whose channels are interleaved in the file: all."""
+    n = op.bias_count
+    if op.kind > reader.CONV_2D:
+        return n
+    rows = block // op.n_in // 8 * 8
+    rows = rows if rows > 8 else 8
+    return rows if rows < n else n
+
+
+def stream_reads(contents, block=DEFAULT_BLOCK):
+    """(window, reads, bytes) of load(path, stream=block): the window's size (the largest block),
+    and the file reads and bytes read per invoke() (one read per block of every weighted op)."""
+    window = reads = total = 0
+    for op in contents.ops:
+        if op.weighted:
+            rows = _rows_per_block(op, block)
+            size = rows * op.weight_bytes // op.bias_count
+            window = size if size > window else window
+            reads += (op.bias_count + rows - 1) // rows
+            total += op.weight_bytes
+    return window, reads, total
+
+
+def _stream_ram(contents, backend, block, base):
+    """RAM of load(path, stream=block) beside `base` (objects, quantize()'s thresholds): the
+    buffers (the accumulator row as wide as the widest block), the window, every weighted op's
+    bias (and, by backend, its quantization: viper keeps the arrays, native its checked copy,
+    python its pieces), a CONV_2D's output block when it takes more than one, and the blocks'
+    plans and views."""
+    window = stream_reads(contents, block)[0]
+    ram = base + window + _WORD * _STREAM_OP_WORDS * len(contents.ops)
+    acc = scatter = 0
+    for op in contents.ops:
+        if not op.weighted:
+            continue
+        rows = _rows_per_block(op, block)
+        blocks = (op.bias_count + rows - 1) // rows
+        ch = op.n_channels
+        ram += 4 * op.bias_count
+        if backend == "viper":
+            ram += 5 * ch
+        elif backend == "native":
+            ram += 4 * ch + (ch + 3) // 4 * 4 if ch > 1 else blocks * 8
+        elif backend == "python":
+            ram += _PYTHON_BIAS_COPY * op.bias_count + (12 * ch if ch > 1 else 12 * blocks)
+        ram += blocks * _WORD * (_BLOCK_WORDS[backend] + (op.kind != reader.FULLY_CONNECTED
+                                                           and _CONV_BLOCK_WORDS[backend]))
+        if op.kind <= reader.CONV_2D:
+            acc = rows if rows > acc else acc
+        if op.kind == reader.CONV_2D and blocks > 1:
+            n = op.out_h * op.out_w * rows
+            scatter = n if n > scatter else scatter
+    if backend != "native":
+        ram += 4 * acc
+    return ram + scatter
+
+
+def _needs(contents, backend, block=DEFAULT_BLOCK):
     """Bytes load() keeps in RAM for this file and backend, per placement of the constants:
     {"filesystem", "stream", "romfs", "buffers", "peak", "stream_peak"}. buffers are the arena
     (every tensor at its planned place), the native chain's two hidden rows (native,
     FULLY_CONNECTED only, not streamed), the accumulator row (viper, python), the softmax
     kernel's table, and the float output list; "filesystem" also reads every op's constants
     into RAM (and "peak" adds the largest temporary copy while it does: an int32 section's, or
-    with no uctypes an op's weights), "stream" one window as large as the largest op's, "romfs"
-    none (a file at a 4-byte boundary). The pure-Python backend keeps its multipliers as
-    small-int pieces (12 bytes per channel), and its bias's 16-bit halves as copies where
-    uctypes is missing (8 bytes per output); the native one copies the multipliers and shifts
-    it checked unless they are read-only (in ROMFS). quantize()'s thresholds take up to 1 KB."""
+    with no uctypes an op's weights), "stream" (load(path, stream=block)) everything but the
+    weights, which go through a window of one block (_stream_ram), "romfs" none (a file at a
+    4-byte boundary). The pure-Python backend keeps its multipliers as small-int pieces (12
+    bytes per channel), and its bias's 16-bit halves as copies where uctypes is missing (8
+    bytes per output); the native one copies the multipliers and shifts it checked unless they
+    are read-only (in ROMFS). quantize()'s thresholds take up to 1 KB."""
     ops = contents.ops
     matrices = [op for op in ops if op.kind <= reader.CONV_2D]
     buffers = contents.arena_bytes + _WORD * contents.n_out + 8
-    if backend != "native" and matrices:
-        buffers += 4 * max(op.n_out for op in matrices)
+    acc = 4 * max(op.n_out for op in matrices) if backend != "native" and matrices else 0
     convs = [op.n_in for op in ops if op.kind == reader.CONV_2D]
     if backend == "native":
         # _tinyml.conv's scratch, shared: tml_conv_scratch_bytes, 4 bytes per patch value (rounded
@@ -123,25 +202,29 @@ def _needs(contents, backend):
         buffers += _ADD_TABLES * sum(op.kind == reader.ADD for op in ops)
     chain = 2 * max(op.n_out for op in ops[:-1]) if _chains(contents, backend) and len(ops) > 1 else 0
     sections = [op.length for op in ops]
-    objects = _WORD * (_MODEL_WORDS + _OP_WORDS * len(ops) + _TENSOR_WORDS * len(contents.tensors))
-    # quantize()'s thresholds (tinyml.quant): two array('H') of one entry per reachable int8 step
-    objects += 4 * max(127 - contents.input_zp, 128 + contents.input_zp) + 8 * _WORD
+    # the model, its tensors and quantize()'s thresholds (tinyml.quant): two array('H') of one
+    # entry per reachable int8 step
+    objects = _WORD * (_MODEL_WORDS + _TENSOR_WORDS * len(contents.tensors) + 8)
+    objects += 4 * max(127 - contents.input_zp, 128 + contents.input_zp)
     extra = 0
     copies = 0
+    params = 0  # ADD's and SOFTMAX's constants, in RAM when streamed
     for op in ops:
         if backend == "python" and op.weighted:
             extra += _PYTHON_BIAS_COPY * op.bias_count + 12 * op.n_channels + _WORD * _PYTHON_VIEW_WORDS
         if backend == "native" and op.weighted:  # a plan's copy of writable multipliers and shifts
             copies += 4 * op.n_channels + (op.n_channels + 3) // 4 * 4
-    base = buffers + objects + extra
-    needs = {"buffers": buffers + chain, "romfs": base + chain,
-             "stream": base + max(sections) + copies,
+        if not op.weighted:
+            params += op.length
+    base = buffers + acc + objects + _WORD * _OP_WORDS * len(ops) + extra
+    needs = {"buffers": buffers + acc + chain, "romfs": base + chain,
+             "stream": _stream_ram(contents, backend, block, buffers + objects + params),
              "filesystem": base + chain + sum(sections) + copies}
     needs["peak"] = needs["filesystem"] + max(4 * op.bias_count if _WEIGHTS_COPIED_ONCE else op.length
                                               for op in ops)
     # the stream window, made where uctypes is missing as array('b', bytes(n)), has a
     # temporary copy as large while it is made
-    needs["stream_peak"] = needs["stream"] + (0 if _WEIGHTS_COPIED_ONCE else max(sections))
+    needs["stream_peak"] = needs["stream"] + (0 if _WEIGHTS_COPIED_ONCE else stream_reads(contents, block)[0])
     return needs
 
 
@@ -167,39 +250,86 @@ def _too_big(path, needs, placement, free, why):
         remedy = ("deploy it to ROMFS, where its weights stay in flash (`tinyml deploy --romfs`): "
                   "load then needs about %d bytes" % needs["romfs"])
         if placement == "filesystem":
-            remedy += (", or load(path, stream=True), which reads one layer at a time: about %d bytes"
+            remedy += (", or load(path, stream=True), which reads the weights a few KB at a time: about %d bytes"
                        % needs["stream"])
     return ("tinyml.load(%r): needs about %d bytes of RAM (%s), %d bytes are free%s; %s"
             % (path, _need(needs, placement), "weights in place" if placement == "romfs" else
                "streamed" if placement == "stream" else "whole model in RAM", free, why, remedy))
 
 
-def ram_needed(path, backend=None):
+def ram_needed(path, backend=None, stream=True):
     """What load(path, backend) needs in RAM, from the file's tables alone: a dict of bytes by
     placement ("filesystem", "stream", "romfs"), plus "buffers" (the arena and the other
     buffers every placement has), "peak" (filesystem, with a section's temporary copy) and
-    "stream_peak" (stream, with the window's temporary copy where uctypes is missing)."""
+    "stream_peak" (stream, with the window's temporary copy where uctypes is missing).
+    "stream" is for load(path, backend, stream) (True: DEFAULT_BLOCK bytes a block)."""
     backend = _backend_module(backend)[0]
     with open(path, "rb") as f:
-        return _needs(reader.read(f, reader.image_of(f)), backend)
+        return _needs(reader.read(f, reader.image_of(f)), backend, _block_bytes(stream))
+
+
+def _block_bytes(stream):
+    """The block size load(path, stream=...) asks for: DEFAULT_BLOCK for True, else the bytes given."""
+    if stream is True or not stream:
+        return DEFAULT_BLOCK
+    if not isinstance(stream, int) or stream < 1:
+        raise ValueError("stream=%r: give True or a block size in bytes (default %d)" % (stream, DEFAULT_BLOCK))
+    return stream
 
 
 class _Streamed:
-    """Runs an op with its constants read from the file, into the one window every op shares,
-    just before it runs. seek and readinto into a view made at load allocate nothing."""
+    """Runs one block of a streamed op: its weights read from the file into the window every
+    block shares, just before it runs (seek and readinto into a view made at load allocate
+    nothing), then the backend's kernel on the smaller op the block is (_Block)."""
 
     def __init__(self, f):
         self.file = f
 
-    def run(self, plan, x, out):
-        at, view, run, inner = plan
+    def _fill(self, at, view):
         f = self.file
         if f is None:
             raise ValueError("the streamed model's file is closed: load it again")
         f.seek(at)
         if f.readinto(view) != len(view):
             raise ValueError("streamed .tmdl: the file ended early (changed since load?)")
+
+    def run(self, plan, x, out):
+        """A block whose output is contiguous (rows of a FULLY_CONNECTED; a whole op): out is its view."""
+        at, view, run, inner = plan
+        self._fill(at, view)
         run(inner, x, out)
+
+    def run_channels(self, plan, x, out):
+        """A block of a CONV_2D's output channels: run into the block's own output, then copied
+        to its channels of every position of out."""
+        at, view, run, inner, part, positions, c0 = plan
+        self._fill(at, view)
+        run(inner, x, part)
+        _scatter(part, out, positions, len(part) // positions, len(out) // positions, c0)
+
+
+class _Block:
+    """Rows r0 to r1 of a FULLY_CONNECTED op (output channels of a CONV_2D) as a backend's
+    prepare sees an op: the same kind over those rows' weights (a view of the window), bias and
+    per-channel quantization; every other field is the op's."""
+
+    def __init__(self, op, r0, r1, weights, signed):
+        self._op = op
+        self.n_out = self.out_c = r1 - r0
+        self.bias = memoryview(op.bias)[r0:r1]
+        if op.n_channels > 1:
+            self.n_channels = r1 - r0
+            self.multipliers = memoryview(op.multipliers)[r0:r1]
+            self.shifts = memoryview(op.shifts)[r0:r1]
+        else:
+            self.n_channels = 1
+            self.multipliers = op.multipliers
+            self.shifts = op.shifts
+        self.weights = weights
+        self.weights_signed = signed
+
+    def __getattr__(self, name):
+        return getattr(self._op, name)
 
 
 class Model:
@@ -212,8 +342,10 @@ class Model:
     reads them. weights: where the ops' constants are: "RAM" (read from an ordinary file),
     "in place" (a file with the buffer protocol, in ROMFS), "in place, int32 copied" (such a
     file not at a 4-byte boundary: bias, multipliers and params copied to RAM), or "streamed"
-    (load(path, stream=True) from an ordinary file: each op's constants read into one window
-    just before it runs in invoke(); the file stays open until close()).
+    (load(path, stream=True) from an ordinary file: each op's weights read a block of output
+    rows at a time into one small window just before the block runs in invoke(); the file
+    stays open until close()). stream_reads: the file reads and bytes one invoke() makes
+    ((0, 0) unless streamed).
     """
 
     def __init__(self, path, backend=None, stream=False):
@@ -221,26 +353,21 @@ class Model:
         self.path = path
         self._file = None
         self._streamed = None
+        self.stream_reads = (0, 0)  # file reads and bytes read per invoke() (streamed)
+        block = _block_bytes(stream)
         f = open(path, "rb")
         try:
             image = reader.image_of(f)
-            # a streamed model's window, the largest piece, before the reader's many small ones
-            streamed = stream and image is None
-            window = reader.stream_window(f) if streamed else None
             contents = reader.read(f, image)
-            largest = max(op.length for op in contents.ops)
-            if streamed and (window is None or len(window[0]) != largest):  # read() checked the table
-                window = None
-                window = reader.int8_buffer(largest)
-            self.ram_needed = needs = _needs(contents, self.backend)
+            self.ram_needed = needs = _needs(contents, self.backend, block)
             placement = "romfs" if image is not None else "stream" if stream else "filesystem"
-            _check_budget(path, needs, placement, len(window[0]) if window else 0)
+            _check_budget(path, needs, placement)
             try:
-                self._place(f, image, contents, module, window)
+                self._place(f, image, contents, module, block if placement == "stream" else 0)
             except MemoryError:
                 # enough bytes free in all, but not in one piece: the heap is fragmented
                 self._file = None
-                contents = None
+                self._steps = contents = None
                 gc.collect()
                 raise MemoryError(_too_big(path, needs, placement, gc.mem_free() if hasattr(gc, "mem_free") else 0,
                                            ", but not in one piece (load models early, after a reset)"))
@@ -248,32 +375,63 @@ class Model:
             if self._file is None:
                 f.close()
 
-    def _place(self, f, image, contents, module, window):
+    def _place(self, f, image, contents, module, block):
         if image is not None:  # ROMFS: every op's constants stay in flash
             self.weights = "in place" if reader.place_in_image(image, contents) else "in place, int32 copied"
             self._setup(contents, module)
-        elif window is not None:  # load(path, stream=True) of an ordinary file
+        elif block:  # load(path, stream=True) of an ordinary file
             self.weights = "streamed"
             self._file = f
-            self._setup_streamed(f, contents, module, window)
+            self._setup_streamed(f, contents, module, block)
         else:
             reader.place_in_ram(f, contents)
             self.weights = "RAM"
             self._setup(contents, module)
 
-    def _setup_streamed(self, f, contents, module, window):
-        # Every op's constants live in one window, refilled from the file before it runs. Each
-        # op is prepared while its own constants are in the window: the native plan copies the
-        # multipliers and shifts it checked, the python plan splits the bias into pieces.
-        window, signed = window
+    def _setup_streamed(self, f, contents, module, block):
+        # Everything but the weights is read into RAM; each weighted op becomes blocks of output
+        # rows (channels), each prepared as the smaller op it is (_Block) over a view of the one
+        # window its weights are read into before it runs. A CONV_2D of more than one block
+        # runs each into `part` and copies it to its channels.
+        reader.place_in_ram(f, contents, weights=False)
+        size, reads, total = stream_reads(contents, block)
+        window, signed = reader.int8_buffer(size)
         window = memoryview(window)
+        parts = 0
+        for op in contents.ops:
+            if op.kind == reader.CONV_2D and _rows_per_block(op, block) < op.n_out:
+                n = op.out_h * op.out_w * _rows_per_block(op, block)
+                parts = n if n > parts else parts
+        part = memoryview(array("b", bytes(parts)))
         self._streamed = streamed = _Streamed(f)
+        self.stream_reads = (reads, total)
 
-        def prepare(prepare_kind, run, op, i, *more):
-            if not op.length:
-                return run, prepare_kind(op, *more)
-            view = reader.place_in_window(f, op, window, signed, i)
-            return streamed.run, (op.at, view, run, prepare_kind(op, *more))
+        def prepare(prepare_kind, run, op, i, x, out, *more):
+            if not op.weighted:
+                return ((run, prepare_kind(op, *more), x, out),)
+            rows = _rows_per_block(op, block)
+            per_row = op.weight_bytes // op.bias_count
+            at = reader.weights_at(op)
+            positions = op.out_h * op.out_w
+            steps = []
+            for r0 in range(0, op.bias_count, rows):
+                r1 = r0 + rows if r0 + rows < op.bias_count else op.bias_count
+                view = window[:(r1 - r0) * per_row]
+                if op.kind == reader.DEPTHWISE_CONV_2D:  # one block: the whole op
+                    op.weights, op.weights_signed = view, signed
+                    inner = prepare_kind(op)
+                else:
+                    inner = prepare_kind(_Block(op, r0, r1, view, signed))
+                if op.kind == reader.FULLY_CONNECTED:
+                    steps.append((streamed.run, (at + r0 * per_row, view, run, inner), x, out[r0:r1]))
+                elif r1 - r0 == op.bias_count:
+                    steps.append((streamed.run, (at, view, run, inner), x, out))
+                else:
+                    steps.append((streamed.run_channels, (at + r0 * per_row, view, run, inner,
+                                                          part[:positions * (r1 - r0)], positions, r0), x, out))
+            # the plans hold what they use: the op keeps no view of the window or its arrays
+            op.weights = op.bias = op.multipliers = op.shifts = None
+            return steps
 
         self._setup(contents, module, prepare)
 
@@ -308,10 +466,9 @@ class Model:
             prepare_kind, run = _kernels(module, self.backend, op)
             more = () if op.x2 is None else (views[op.x2],)
             if prepare is None:
-                step = run, prepare_kind(op, *more)
-            else:
-                step = prepare(prepare_kind, run, op, i, *more)
-            steps.append((step[0], step[1], views[op.x], views[op.y]))
+                steps.append((run, prepare_kind(op, *more), views[op.x], views[op.y]))
+            else:  # streamed: an op's steps, one per block
+                steps.extend(prepare(prepare_kind, run, op, i, views[op.x], views[op.y], *more))
         self._steps = tuple(steps)
         self._whole = self._run = None
         if prepare is None and _chains(contents, self.backend) and hasattr(module, "prepare_model"):
@@ -417,6 +574,8 @@ class Model:
         needs = self.ram_needed
         lines.append("  load needs about %d bytes of RAM from the filesystem, %d streamed, %d from ROMFS"
                      % (needs["filesystem"], needs["stream"], needs["romfs"]))
+        if self._streamed is not None:
+            lines.append("  streamed: %d file reads, %d bytes read per invoke()" % self.stream_reads)
         return "\n".join(lines)
 
     def _describe(self, op):
@@ -453,9 +612,11 @@ def load(path, backend=None, stream=False):
     """Load a .tmdl model; backend None picks native, then viper, then python.
 
     A file that supports the buffer protocol (ROMFS, /rom) is used in place. From an
-    ordinary filesystem the whole model is read into RAM, or with stream=True each layer
-    is read into one window just before it runs, in every invoke() (RAM: the largest
-    layer's weights and quantization; slower by the file reads)."""
+    ordinary filesystem the whole model is read into RAM, or with stream=True everything
+    but the weights is, and each layer's weights are read in blocks of output rows (of
+    DEFAULT_BLOCK bytes, or stream=N bytes; whole groups of 8 rows, at least one) into one
+    window just before each block runs, in every invoke() (RAM: the window, the per-layer
+    quantization and a small plan per block; slower by the file reads, m.stream_reads)."""
     try:
         return Model(path, backend, stream)
     except OSError as e:
