@@ -247,6 +247,18 @@ def cmd_repl(args):
         return subprocess.call([sys.executable, "-m", "mpremote", "connect", board.port, "resume", "repl"])
 
 
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes above 0")
+    return value
+
+
 def cmd_estimate(args):
     from . import estimate, romfs
     from .inputs import read_tmdl
@@ -255,7 +267,8 @@ def cmd_estimate(args):
     costs = estimate.load_costs(Path(args.costs))
     image, _ = romfs.build_from([Path(args.model)])
     rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs,
-                             romfs_image_bytes=len(image), tmdl_data=Path(args.model).read_bytes())
+                             romfs_image_bytes=len(image), tmdl_data=Path(args.model).read_bytes(),
+                             block=args.block)
     if args.board:
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
@@ -453,8 +466,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--costs", default="out/bench/kernels.json", help="kernel measurements from `make bench`")
     s.add_argument("--rate", type=float, default=1.0, metavar="HZ",
                    help="inferences per second for the average power (default 1); asleep in between")
+    s.add_argument("--block", type=_positive_int, metavar="BYTES",
+                   help="streamed figures for load(path, stream=BYTES) (default: stream=True's 4096)")
     s.add_argument("--json", action="store_true",
-                   help="print the energy rows as JSON (board, backend, latency_us, energy_uj, avg_mw, rate_hz, ...)")
+                   help="print the energy rows as JSON (board, backend, latency_us, energy_uj, avg_mw, rate_hz, "
+                        "stream: file reads and bytes per invoke when streamed, ...)")
     s.set_defaults(func=cmd_estimate)
 
     s = sub.add_parser("monitor", help="watch live telemetry: --ble NAME, --port PATH (USB serial) or --port sim")
