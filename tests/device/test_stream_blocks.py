@@ -18,7 +18,7 @@ import numpy as np
 import models
 from mpy import OUTPUTS, lines_with, run
 from test_graph_ops import expected, random_cnn
-from tinyml_host import export, reference, tmdl
+from tinyml_host import device_ram, export, reference, tmdl
 
 IC = Path(__file__).resolve().parents[3] / "shared" / "models" / "pretrainedResnet_quant.tflite"
 
@@ -95,7 +95,7 @@ def _check(tmp_path, named: dict, want_of) -> set:
         where = (name, block, backend)
         assert [int(v) for v in values] == want_of(name), where
         assert alloc == "0", where
-        rule = _rule(model, 4096 if block == "True" else int(block))
+        rule = _rule(model, device_ram.default_block() if block == "True" else int(block))
         assert (int(reads), int(total), int(largest)) == rule, where
         assert (int(said_reads), int(said_total)) == rule[:2], where
         seen.add((name, block, backend))
@@ -143,6 +143,6 @@ def test_mlps_and_resnet_stream_in_blocks_bit_exact(tmp_path):
     assert {n for n, _, _ in seen} == set(named)
     if IC.exists():
         # ResNet's 3x3 64-channel convolutions (36,864 bytes of weights) never in one read
-        assert _rule(named["ic.tmdl"], 4096)[2] < 36_864
+        assert _rule(named["ic.tmdl"], device_ram.default_block())[2] < 36_864
     else:
         print(f"ResNet not streamed here: {IC} is absent (the MLPs were)")

@@ -80,7 +80,7 @@ def test_bench_reports_the_motion_apps_duty_cycle_on_the_virtual_board(esp32_boa
     assert np.isclose(motion["avg_mw"], expected)
     assert "duty cycle of the apps" in stdout and "asleep" in stdout
     # every backend also streamed (load(path, stream=True)): one read per layer here (the motion
-    # model's 96 x 16 and 16 x 2 weights each fit one 4 KB block), counted on the board
+    # model's 96 x 16 and 16 x 2 weights each fit one 8 KB block), counted on the board
     inference = json.loads((tmp_path / "auto" / "board.json").read_text())
     streamed = [r for r in inference if r["way"] == "streamed"]
     assert {r["backend"] for r in streamed} >= {"viper", "python"}

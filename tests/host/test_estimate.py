@@ -125,12 +125,12 @@ def test_ad01_fits_the_nano_only_streamed(ad01_tmdl, capsys):
     widest = 640
     assert 640 + 640 + 6 * widest < nano["ram_romfs_bytes"] <= 16 * 1024
     # streamed: the board's own figure (model._needs), and per invoke one read per block of
-    # whole groups of 8 rows in 4 KB (at least 8 rows): 8 of 640 inputs, 32 of 128, all 8 of 128
-    per_block = [min(n_out, max(8, 4096 // n_in // 8 * 8)) for n_in, n_out in zip(AD01_WIDTHS, AD01_WIDTHS[1:])]
+    # whole groups of 8 rows in 8 KB (at least 8 rows): 8 of 640 inputs, 64 of 128, all 8 of 128
+    per_block = [min(n_out, max(8, 8192 // n_in // 8 * 8)) for n_in, n_out in zip(AD01_WIDTHS, AD01_WIDTHS[1:])]
     reads = sum(-(-n_out // r) for r, n_out in zip(per_block, AD01_WIDTHS[1:]))
-    assert nano["stream"] == {"block_bytes": 4096, "window_bytes": 8 * 640, "reads": reads, "bytes": AD01_WEIGHTS}
-    # 640 -> 128: 16 blocks of 8 rows; six 128 -> 128: 4 of 32; 128 -> 8, 8 -> 128: 1; 128 -> 640: 20 of 32
-    assert reads == 16 + 6 * 4 + 1 + 1 + 20
+    assert nano["stream"] == {"block_bytes": 8192, "window_bytes": 64 * 128, "reads": reads, "bytes": AD01_WEIGHTS}
+    # 640 -> 128: 16 blocks of 8 rows; six 128 -> 128: 2 of 64; 128 -> 8, 8 -> 128: 1; 128 -> 640: 10 of 64
+    assert reads == 16 + 6 * 2 + 1 + 1 + 10
     assert nano["ram_streamed_bytes"] == device_ram.ram_needed(ad01_tmdl.read_bytes(), "native")["stream"]
     assert 8 * 640 < nano["ram_streamed_bytes"] < 64 * 1024  # no layer's 80 KB of weights in RAM at once
     assert nano["verdict"] == {"ram": "no", "romfs": "no", "streamed": "yes", "fits": "streamed",
@@ -145,7 +145,7 @@ def test_ad01_fits_the_nano_only_streamed(ad01_tmdl, capsys):
     assert cli.main(["estimate", str(ad01_tmdl), "--board", "nano33_ble_sense"]) == 0
     out = capsys.readouterr().out
     assert "nano33_ble_sense: fits only streamed" in out
-    assert f"streamed (load(path, stream=True), 4,096 B blocks): {reads} file reads, 264,192 B read per invoke" in out
+    assert f"streamed (load(path, stream=True), 8,192 B blocks): {reads} file reads, 264,192 B read per invoke" in out
     assert "in the stock 256.0 KB partition: does not fit" in out
 
 

@@ -26,10 +26,10 @@ _LITERT_LEFT = const(2)  # LiteRT shift n + 1 > 0: r = Q 2**n + round((x m mod 2
 # lsh: TFLM shift lsh > 0 shifts x left in int32 first (then _HALF_UP, n = 0)
 
 
-def mac(x, w, acc, n_in, n_out):
+def mac(x, w, acc, n_in, n_out, at=0):
     # w in the file's layout (docs/format.md): rows in blocks of 8, each block 4 inputs at a
     # time (row o's 4 bytes 32 apart), then each row's last n_in % 4; rows after the last
-    # full block row-major (the same walk with a step of 4)
+    # full block row-major (the same walk with a step of 4); row o's sum goes to acc[at + o]
     full = n_out & ~7
     quads = n_in & ~3
     tail = n_in - quads
@@ -51,7 +51,7 @@ def mac(x, w, acc, n_in, n_out):
         for i in range(quads, n_in):
             a += w[t] * x[i]
             t += 1
-        acc[o] = a
+        acc[at + o] = a
 
 
 _ROUNDING_LITERT = const(1)  # the .tmdl rounding code of single rounding (tinyml.reader)
@@ -77,6 +77,18 @@ def fc(plan, x, out):
     acc = _acc
     mac(x, w, acc, n_in, n_out)
     requantize(acc, q, out, n_out, act_min, act_max, out_zp)
+
+
+def fc_rows(plan, x, out, w, first, n):
+    """Rows first to first + n of a layer whose weights come a block at a time (tinyml.model,
+    load(path, stream=True); first a multiple of 8, w that block's weights): their sums into
+    the accumulator row, and after the layer's last block its requantization into out.
+    plan: prepare()'s, of the whole layer. Allocates nothing."""
+    _, q, n_in, n_out, act_min, act_max, out_zp, _ = plan
+    acc = _acc
+    mac(x, w, acc, n_in, n, first)
+    if first + n == n_out:
+        requantize(acc, q, out, n_out, act_min, act_max, out_zp)
 
 
 # The window kernels. A window's output position (oy, ox) reads input rows oy * stride_h -

@@ -42,8 +42,18 @@ def fc(plan, x, out):
     """One layer, x (int8) -> out (int8). Allocates nothing."""
     w, bias, mult, shift, params, n_in, n_out = plan
     acc = _acc
-    mac(x, w, acc, n_in, n_out)
+    mac(x, w, acc, n_in, n_out, 0)
     requantize(acc, bias, mult, shift, out, params)
+
+
+def fc_rows(plan, x, out, w, first, n):
+    """tinyml._python.fc_rows: rows first to first + n of a layer streamed a block at a time
+    (w that block's weights) into the accumulator row; after the last, the requantization."""
+    _, bias, mult, shift, params, n_in, n_out = plan
+    acc = _acc
+    mac(x, w, acc, n_in, n, first)
+    if first + n == n_out:
+        requantize(acc, bias, mult, shift, out, params)
 
 
 def _geometry(op):
@@ -74,7 +84,7 @@ def conv(plan, x, out):
         for ox in range(out_w):
             geometry[6] = ox * sw
             _im2col(x, cols, geometry)
-            mac(cols, w, acc, n_in, n_out)
+            mac(cols, w, acc, n_in, n_out, 0)
             params[7] = at
             requantize(acc, bias, mult, shift, out, params)
             at += n_out
@@ -205,7 +215,7 @@ def _depthwise_taps(x: ptr8, w: ptr8, acc: ptr32, g: ptr32):
 
 
 @micropython.viper
-def mac(x: ptr8, w: ptr8, acc: ptr32, n_in: int, n_out: int):
+def mac(x: ptr8, w: ptr8, acc: ptr32, n_in: int, n_out: int, at: int):
     # w in the file's layout (docs/format.md): rows in blocks of 8, each block 4 inputs at a
     # time (row o's 4 bytes 32 apart), then each row's last n_in % 4; rows after the last
     # full block row-major (the same walk with a step of 4).
@@ -236,7 +246,7 @@ def mac(x: ptr8, w: ptr8, acc: ptr32, n_in: int, n_out: int):
             a += ((int(w[t]) ^ 0x80) - 0x80) * ((int(x[i]) ^ 0x80) - 0x80)
             t += 1
             i += 1
-        acc[o] = a
+        acc[at + o] = a
 
 
 @micropython.viper

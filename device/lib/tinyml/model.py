@@ -43,18 +43,22 @@ _SOFTMAX_TABLE = const(1024)  # tinyml._python.prepare_softmax: exp of every int
 _ADD_TABLES = const(2 * 1024 + 4 * 64)
 
 # load(path, stream=True) reads each layer's weights a block of output rows at a time: about
-# this many bytes, in whole groups of 8 rows (stream=N asks for N). 4 KB is under 8 % of the
-# smallest heap in boards.json (the ESP32's 56 KB) and reads AD01 in 10-row-group blocks
-# (docs/models.md: the figures for other sizes).
-DEFAULT_BLOCK = const(4096)
+# this many bytes, in whole groups of 8 rows (stream=N asks for N). Each block costs a little
+# RAM beside the window, so the default sits where the two balance for models of AD01's size
+# (docs/models.md: RAM and reads per invoke for 1, 4, 8 and 16 KB).
+DEFAULT_BLOCK = const(8192)
 # per streamed block, in words (measured on the unix port, tests/device/test_ram_budget.py):
-# its step and plan tuples, the views of the window, bias and output it runs on, and the
-# backend's plan (native: a Plan object; viper: its params array; python: its pieces' views)
-_BLOCK_WORDS = {"native": 46, "viper": 54, "python": 90}
+# its step and plan tuples and the views it runs on, and where the backend prepares each
+# block as an op of its own (native; any backend's convolutions) that op's plan
+_BLOCK_WORDS = {"native": 38, "viper": 54, "python": 70}
 # and on top for a block of a convolution (its geometry in the plan)
 _CONV_BLOCK_WORDS = {"native": 16, "viper": 38, "python": 26}
+# a FULLY_CONNECTED's block where the backend sums blocks on one plan of the layer (fc_rows):
+# the step and its plan tuple only; that one plan, per layer
+_SUMMED_BLOCK_WORDS = const(20)
+_SUMMED_PLAN_WORDS = {"viper": 20, "python": 16}
 # per op streamed, in words (as _OP_WORDS, measured): the Op, its quantization's arrays
-_STREAM_OP_WORDS = const(68)
+_STREAM_OP_WORDS = const(72)
 
 BACKENDS = ("native", "viper", "python")  # fastest first
 # (prepare, run) function names of each operator kind, by the kind's code (tinyml.reader)
@@ -155,17 +159,24 @@ def _stream_ram(contents, backend, block, base):
         rows = _rows_per_block(op, block)
         blocks = (op.bias_count + rows - 1) // rows
         ch = op.n_channels
+        summed = op.kind == reader.FULLY_CONNECTED and backend != "native"
         ram += 4 * op.bias_count
         if backend == "viper":
             ram += 5 * ch
         elif backend == "native":
             ram += 4 * ch + (ch + 3) // 4 * 4 if ch > 1 else blocks * 8
-        elif backend == "python":
+        elif summed:  # python: one plan's pieces of the layer
+            ram += _PYTHON_BIAS_COPY * op.bias_count + 12 * ch + _WORD * _PYTHON_VIEW_WORDS
+        else:  # python: the pieces of each block
             ram += _PYTHON_BIAS_COPY * op.bias_count + (12 * ch if ch > 1 else 12 * blocks)
-        ram += blocks * _WORD * (_BLOCK_WORDS[backend] + (op.kind != reader.FULLY_CONNECTED
-                                                           and _CONV_BLOCK_WORDS[backend]))
+        if summed:
+            ram += _WORD * (_SUMMED_PLAN_WORDS[backend] + blocks * _SUMMED_BLOCK_WORDS)
+        else:
+            ram += blocks * _WORD * (_BLOCK_WORDS[backend] + (op.kind != reader.FULLY_CONNECTED
+                                                               and _CONV_BLOCK_WORDS[backend]))
         if op.kind <= reader.CONV_2D:
-            acc = rows if rows > acc else acc
+            wide = op.n_out if summed else rows  # the accumulator row
+            acc = wide if wide > acc else acc
         if op.kind == reader.CONV_2D and blocks > 1:
             n = op.out_h * op.out_w * rows
             scatter = n if n > scatter else scatter
@@ -222,9 +233,8 @@ def _needs(contents, backend, block=DEFAULT_BLOCK):
              "filesystem": base + chain + sum(sections) + copies}
     needs["peak"] = needs["filesystem"] + max(4 * op.bias_count if _WEIGHTS_COPIED_ONCE else op.length
                                               for op in ops)
-    # the stream window, made where uctypes is missing as array('b', bytes(n)), has a
-    # temporary copy as large while it is made
-    needs["stream_peak"] = needs["stream"] + (0 if _WEIGHTS_COPIED_ONCE else stream_reads(contents, block)[0])
+    # the stream window, made as array('b', bytes(n)), has a temporary copy as large while it is made
+    needs["stream_peak"] = needs["stream"] + stream_reads(contents, block)[0]
     return needs
 
 
@@ -261,7 +271,7 @@ def ram_needed(path, backend=None, stream=True):
     """What load(path, backend) needs in RAM, from the file's tables alone: a dict of bytes by
     placement ("filesystem", "stream", "romfs"), plus "buffers" (the arena and the other
     buffers every placement has), "peak" (filesystem, with a section's temporary copy) and
-    "stream_peak" (stream, with the window's temporary copy where uctypes is missing).
+    "stream_peak" (stream, with the window's temporary copy while it is made).
     "stream" is for load(path, backend, stream) (True: DEFAULT_BLOCK bytes a block)."""
     backend = _backend_module(backend)[0]
     with open(path, "rb") as f:
@@ -299,6 +309,13 @@ class _Streamed:
         self._fill(at, view)
         run(inner, x, out)
 
+    def run_rows(self, plan, x, out):
+        """A block of a FULLY_CONNECTED whose backend sums the blocks itself (fc_rows: python,
+        viper) into its accumulator row, requantizing after the last: out is the layer's."""
+        at, view, fc_rows, inner, first, n = plan
+        self._fill(at, view)
+        fc_rows(inner, x, out, view, first, n)
+
     def run_channels(self, plan, x, out):
         """A block of a CONV_2D's output channels: run into the block's own output, then copied
         to its channels of every position of out."""
@@ -311,22 +328,27 @@ class _Streamed:
 class _Block:
     """Rows r0 to r1 of a FULLY_CONNECTED op (output channels of a CONV_2D) as a backend's
     prepare sees an op: the same kind over those rows' weights (a view of the window), bias and
-    per-channel quantization; every other field is the op's."""
+    per-channel quantization; every other field is the op's. One object serves every block
+    in turn (of() points it at the next): the plans keep what they use, never the _Block."""
 
-    def __init__(self, op, r0, r1, weights, signed):
+    def of(self, op, r0, r1, weights, signed):
         self._op = op
         self.n_out = self.out_c = r1 - r0
-        self.bias = memoryview(op.bias)[r0:r1]
-        if op.n_channels > 1:
+        self.weights = weights
+        self.weights_signed = signed
+        if op is None:
+            self.bias = self.multipliers = self.shifts = None
+        elif op.n_channels > 1:
+            self.bias = memoryview(op.bias)[r0:r1]
             self.n_channels = r1 - r0
             self.multipliers = memoryview(op.multipliers)[r0:r1]
             self.shifts = memoryview(op.shifts)[r0:r1]
         else:
+            self.bias = memoryview(op.bias)[r0:r1]
             self.n_channels = 1
             self.multipliers = op.multipliers
             self.shifts = op.shifts
-        self.weights = weights
-        self.weights_signed = signed
+        return self
 
     def __getattr__(self, name):
         return getattr(self._op, name)
@@ -392,48 +414,72 @@ class Model:
         # Everything but the weights is read into RAM; each weighted op becomes blocks of output
         # rows (channels), each prepared as the smaller op it is (_Block) over a view of the one
         # window its weights are read into before it runs. A CONV_2D of more than one block
-        # runs each into `part` and copies it to its channels.
-        reader.place_in_ram(f, contents, weights=False)
+        # runs each into `part` and copies it to its channels. A backend with fc_rows (python,
+        # viper) runs a FULLY_CONNECTED's blocks on one plan of the layer instead: each adds
+        # its rows' sums, the last requantizes (a plan per block costs it more RAM).
         size, reads, total = stream_reads(contents, block)
-        window, signed = reader.int8_buffer(size)
-        window = memoryview(window)
+        # the larger pieces first (see _setup); int8 items, so that no backend makes a signed
+        # view of each block (a window of a few KB costs its temporary copy once, at load)
+        window = memoryview(array("b", bytes(size)))
+        signed = True
         parts = 0
         for op in contents.ops:
             if op.kind == reader.CONV_2D and _rows_per_block(op, block) < op.n_out:
                 n = op.out_h * op.out_w * _rows_per_block(op, block)
                 parts = n if n > parts else parts
         part = memoryview(array("b", bytes(parts)))
+        reader.place_in_ram(f, contents, weights=False)
         self._streamed = streamed = _Streamed(f)
         self.stream_reads = (reads, total)
+        # made once, not per block: each is an allocation that stays or leaves a hole
+        run_rows = streamed.run
+        run_channels = streamed.run_channels
+        run_summed = streamed.run_rows
+        fc_rows = getattr(module, "fc_rows", None)
+        part_op = _Block()
 
-        def prepare(prepare_kind, run, op, i, x, out, *more):
+        def prepare(prepare_kind, run, op, i, x, out, steps, k, *more):
             if not op.weighted:
-                return ((run, prepare_kind(op, *more), x, out),)
+                steps[k] = (run, prepare_kind(op, *more), x, out)
+                return k + 1
+            n = op.bias_count
             rows = _rows_per_block(op, block)
-            per_row = op.weight_bytes // op.bias_count
+            per_row = op.weight_bytes // n
             at = reader.weights_at(op)
             positions = op.out_h * op.out_w
-            steps = []
-            for r0 in range(0, op.bias_count, rows):
-                r1 = r0 + rows if r0 + rows < op.bias_count else op.bias_count
-                view = window[:(r1 - r0) * per_row]
+            full = window[:rows * per_row]  # the view of every block but a shorter last one
+            full_part = part[:positions * rows]
+            summed = op.kind == reader.FULLY_CONNECTED and fc_rows is not None
+            if summed:  # one plan for the layer; each block adds its rows' sums
+                op.weights, op.weights_signed = full, signed
+                inner = prepare_kind(op)
+            for r0 in range(0, n, rows):
+                r1 = r0 + rows if r0 + rows < n else n
+                view = full if r1 - r0 == rows else window[:(r1 - r0) * per_row]
+                if summed:
+                    steps[k] = (run_summed, (at + r0 * per_row, view, fc_rows, inner, r0, r1 - r0), x, out)
+                    k += 1
+                    continue
                 if op.kind == reader.DEPTHWISE_CONV_2D:  # one block: the whole op
                     op.weights, op.weights_signed = view, signed
                     inner = prepare_kind(op)
                 else:
-                    inner = prepare_kind(_Block(op, r0, r1, view, signed))
+                    inner = prepare_kind(part_op.of(op, r0, r1, view, signed))
                 if op.kind == reader.FULLY_CONNECTED:
-                    steps.append((streamed.run, (at + r0 * per_row, view, run, inner), x, out[r0:r1]))
-                elif r1 - r0 == op.bias_count:
-                    steps.append((streamed.run, (at, view, run, inner), x, out))
+                    steps[k] = (run_rows, (at + r0 * per_row, view, run, inner), x, out[r0:r1])
+                elif r1 - r0 == n:
+                    steps[k] = (run_rows, (at, view, run, inner), x, out)
                 else:
-                    steps.append((streamed.run_channels, (at + r0 * per_row, view, run, inner,
-                                                          part[:positions * (r1 - r0)], positions, r0), x, out))
+                    steps[k] = (run_channels, (at + r0 * per_row, view, run, inner,
+                                               full_part if r1 - r0 == rows else part[:positions * (r1 - r0)],
+                                               positions, r0), x, out)
+                k += 1
             # the plans hold what they use: the op keeps no view of the window or its arrays
             op.weights = op.bias = op.multipliers = op.shifts = None
-            return steps
+            part_op.of(None, 0, 0, None, signed)
+            return k
 
-        self._setup(contents, module, prepare)
+        self._setup(contents, module, prepare, len(contents.ops) + reads - sum(op.weighted for op in contents.ops))
 
     def close(self):
         """Close the model file a streamed model keeps open (invoke() needs it until then)."""
@@ -444,7 +490,7 @@ class Model:
             if streamed is not None:
                 streamed.file = None
 
-    def _setup(self, contents, module, prepare=None):
+    def _setup(self, contents, module, prepare=None, n_steps=0):
         self.rounding = reader.ROUNDING_NAMES[contents.rounding]
         self.softmax = contents.softmax
         self.input_scale, self.input_zp = contents.input_scale, contents.input_zp
@@ -455,30 +501,32 @@ class Model:
         self._frontend_at = contents.frontend_at
         self.layers = ops = contents.ops
         self.tensors = tensors = contents.tensors
+        # the larger pieces first, before the plans' many small ones split the heap
+        self._result = [0.0] * contents.n_out
+        self._bits = bytearray(4)
+        self._thresholds = quant.thresholds(contents.input_scale_halves, self.input_zp)
         self._arena = array("b", bytes(contents.arena_bytes))
         arena = memoryview(self._arena)
         views = [arena[t.offset:t.offset + t.size] for t in tensors]
         self.input = views[0]
         self.output = views[-1]
         self._borrowed = getattr(module, "BORROWED", {})
-        steps = []
+        steps = [None] * (n_steps or len(ops))
+        k = 0
         for i, op in enumerate(ops):
             prepare_kind, run = _kernels(module, self.backend, op)
             more = () if op.x2 is None else (views[op.x2],)
             if prepare is None:
-                steps.append((run, prepare_kind(op, *more), views[op.x], views[op.y]))
+                steps[i] = (run, prepare_kind(op, *more), views[op.x], views[op.y])
             else:  # streamed: an op's steps, one per block
-                steps.extend(prepare(prepare_kind, run, op, i, views[op.x], views[op.y], *more))
-        self._steps = tuple(steps)
+                k = prepare(prepare_kind, run, op, i, views[op.x], views[op.y], steps, k, *more)
+        self._steps = steps  # as made: a copy would be one more allocation
         self._whole = self._run = None
         if prepare is None and _chains(contents, self.backend) and hasattr(module, "prepare_model"):
             # the hidden activations alternate between the two halves of one scratch array
             widest = max(op.n_out for op in ops[:-1]) if len(ops) > 1 else 0
             self._whole = module.prepare_model([plan for _, plan, _, _ in steps], array("b", bytes(2 * widest)))
             self._run = module.run
-        self._result = [0.0] * contents.n_out
-        self._bits = bytearray(4)
-        self._thresholds = quant.thresholds(contents.input_scale_halves, self.input_zp)
 
     def invoke(self):
         """Run self.input -> self.output with integer arithmetic. Allocates nothing."""
