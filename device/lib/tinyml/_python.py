@@ -58,6 +58,18 @@ _ROUNDING_LITERT = const(1)  # the .tmdl rounding code of single rounding (tinym
 _acc = array("i")  # the accumulator row every plan shares: only live inside one fc() call
 
 
+def reserve(acc, cols):
+    """Size the shared accumulator row (acc int32) and im2col row (cols int8) before load
+    places anything else: made first, they find room a fragmented heap would not give later."""
+    global _acc, _cols
+    if len(_acc) < acc:
+        _acc = None
+        _acc = array("i", bytes(4 * acc))
+    if len(_cols) < cols:
+        _cols = None
+        _cols = array("b", bytes(cols))
+
+
 def prepare(layer):
     """The plan fc() runs a tinyml.reader.Layer with: signed weights, pieces(), shape, clamp."""
     global _acc
@@ -79,12 +91,12 @@ def fc(plan, x, out):
     requantize(acc, q, out, n_out, act_min, act_max, out_zp)
 
 
-def fc_rows(plan, x, out, w, first, n):
+def fc_rows(plan, x, out, first, n):
     """Rows first to first + n of a layer whose weights come a block at a time (tinyml.model,
-    load(path, stream=True); first a multiple of 8, w that block's weights): their sums into
-    the accumulator row, and after the layer's last block its requantization into out.
-    plan: prepare()'s, of the whole layer. Allocates nothing."""
-    _, q, n_in, n_out, act_min, act_max, out_zp, _ = plan
+    load(path, stream=True); first a multiple of 8): their sums into the accumulator row, and
+    after the layer's last block its requantization into out. plan: prepare()'s, of the whole
+    layer with the window as its weights, which holds the block when this runs. Allocates nothing."""
+    w, q, n_in, n_out, act_min, act_max, out_zp, _ = plan
     acc = _acc
     mac(x, w, acc, n_in, n, first)
     if first + n == n_out:

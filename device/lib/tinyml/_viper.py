@@ -26,6 +26,18 @@ _acc = array("i")  # the accumulator row every plan shares: only live inside one
 _cols = array("b")  # the im2col row every CONV_2D plan shares: only live inside one conv() call
 
 
+def reserve(acc, cols):
+    """Size the shared accumulator row (acc int32) and im2col row (cols int8) before load
+    places anything else: made first, they find room a fragmented heap would not give later."""
+    global _acc, _cols
+    if len(_acc) < acc:
+        _acc = None
+        _acc = array("i", bytes(4 * acc))
+    if len(_cols) < cols:
+        _cols = None
+        _cols = array("b", bytes(cols))
+
+
 def prepare(layer):
     """The plan fc() runs a tinyml.reader.Layer with; params is the layer's tml_fc_params
     (native/core/tinyml.h) as requantize() reads it."""
@@ -46,10 +58,10 @@ def fc(plan, x, out):
     requantize(acc, bias, mult, shift, out, params)
 
 
-def fc_rows(plan, x, out, w, first, n):
+def fc_rows(plan, x, out, first, n):
     """tinyml._python.fc_rows: rows first to first + n of a layer streamed a block at a time
-    (w that block's weights) into the accumulator row; after the last, the requantization."""
-    _, bias, mult, shift, params, n_in, n_out = plan
+    (the plan's weights: the window) into the accumulator row; after the last, the requantization."""
+    w, bias, mult, shift, params, n_in, n_out = plan
     acc = _acc
     mac(x, w, acc, n_in, n, first)
     if first + n == n_out:

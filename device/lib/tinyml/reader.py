@@ -478,8 +478,10 @@ def _check_values(op, i):
             raise ValueError("invalid .tmdl: %s input multiplier, left shift or diff_min out of range" % where)
 
 
-def _array(f, typecode, count, itemsize, at):
-    a = array(typecode, bytes(count * itemsize))
+def _array(f, typecode, count, itemsize, at, raw=False):
+    # raw: a bytearray of the section's bytes (no temporary copy as array(typecode, bytes(n))
+    # makes; every reader of the constants takes either)
+    a = bytearray(count * itemsize) if raw else array(typecode, bytes(count * itemsize))
     f.seek(at)
     if count and f.readinto(a) != count * itemsize:
         raise ValueError("truncated .tmdl: file ends inside a section at %d" % at)
@@ -490,22 +492,23 @@ def place_in_ram(f, contents, weights=True):
     """Read every op's constants into RAM (a file on an ordinary filesystem); the weights into
     int8_buffer()s, so the largest allocation is each op's weights once, not twice. With
     weights=False (load(path, stream=True)) all but the weights: bias, multipliers, shifts and
-    params are read, the weights stay in the file (weights_at says where)."""
+    params are read, as bytearrays (the weights stay in the file, weights_at says where)."""
+    raw = not weights
     for i, op in enumerate(contents.ops):
         at = op.at
         if op.weighted:
-            op.bias = _array(f, "i", op.bias_count, 4, at)
+            op.bias = _array(f, "i", op.bias_count, 4, at, raw)
             at += 4 * op.bias_count
-            op.multipliers = _array(f, "i", op.n_channels, 4, at)
+            op.multipliers = _array(f, "i", op.n_channels, 4, at, raw)
             at += 4 * op.n_channels
-            op.shifts = _array(f, "b", op.n_channels, 1, at)
+            op.shifts = _array(f, "b", op.n_channels, 1, at, raw)
             if weights:
                 op.weights, op.weights_signed = int8_buffer(op.weight_bytes)
                 f.seek(weights_at(op))
                 if op.weight_bytes and f.readinto(op.weights) != op.weight_bytes:
                     raise ValueError("truncated .tmdl: file ends inside operator %d weights" % i)
         elif op.length:
-            op.params = _array(f, "i", op.length // 4, 4, at)
+            op.params = _array(f, "i", op.length // 4, 4, at, raw)
         _check_values(op, i)
 
 
