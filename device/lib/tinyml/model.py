@@ -443,7 +443,7 @@ class Model:
         self._streamed = streamed = _Streamed(f)
         self.stream_reads = (reads, total)
         # made once, not per block: each is an allocation that stays or leaves a hole
-        run_rows = streamed.run
+        run_block = streamed.run
         run_channels = streamed.run_channels
         run_summed = streamed.run_rows
         fc_rows = getattr(module, "fc_rows", None)
@@ -477,9 +477,9 @@ class Model:
                 else:
                     inner = prepare_kind(part_op.of(op, r0, r1, view, signed))
                 if op.kind == reader.FULLY_CONNECTED:
-                    steps[k] = (run_rows, (at + r0 * per_row, view, run, inner), x, out[r0:r1])
+                    steps[k] = (run_block, (at + r0 * per_row, view, run, inner), x, out[r0:r1])
                 elif r1 - r0 == n:
-                    steps[k] = (run_rows, (at, view, run, inner), x, out)
+                    steps[k] = (run_block, (at, view, run, inner), x, out)
                 else:
                     steps[k] = (run_channels, (at + r0 * per_row, view, run, inner,
                                                full_part if r1 - r0 == rows else part[:positions * (r1 - r0)],
@@ -610,7 +610,7 @@ class Model:
                             ok = False
                 passed += ok
                 if verbose and not ok:
-                    print("vector %d: got %s" % (v, list(out)))
+                    print("vector %d: got %s, not the golden output in the file" % (v, list(out)))
         return passed, self.n_vectors
 
     @property
