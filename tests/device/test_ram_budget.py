@@ -68,9 +68,12 @@ def test_estimate_covers_what_load_takes(tmp_path):
         assert vectors == "2/2", (name, placement, backend)
         assert int(used) <= int(estimate) <= int(used) + 5 * 1024, (name, placement, backend, used, estimate)
         if placement == "stream" and mods[name].is_dense:
-            layers = mods[name].layers
-            window = max(min(n_out, max(8, 8192 // n_in // 8 * 8)) * n_in for n_out, n_in in (l.shape for l in layers))
-            assert int(used) <= window + int(buffers) + 16 * 1024, (name, backend, used)
+            shapes = [l.shape for l in mods[name].layers]
+            window = max(min(n_out, max(8, 8192 // n_in // 8 * 8)) * n_in for n_out, n_in in shapes)
+            largest = max(n_out * n_in for n_out, n_in in shapes)
+            if largest > 4 * window:  # AD01: its 80 KB layers in 8 KB blocks
+                # beyond the buffers, less than half of one layer's weights: no layer in RAM
+                assert int(used) - int(buffers) < largest // 2, (name, backend, used)
     if not AD01.exists():
         pytest.skip(f"AD01 not measured: {AD01} is absent (the other models were)")
 

@@ -63,10 +63,8 @@ def reserve(acc, cols):
     places anything else: made first, they find room a fragmented heap would not give later."""
     global _acc, _cols
     if len(_acc) < acc:
-        _acc = None
         _acc = array("i", bytes(4 * acc))
     if len(_cols) < cols:
-        _cols = None
         _cols = array("b", bytes(cols))
 
 

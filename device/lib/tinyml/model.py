@@ -390,7 +390,7 @@ class Model:
             except MemoryError:
                 # enough bytes free in all, but not in one piece: the heap is fragmented
                 self._file = None
-                self._steps = contents = None
+                contents = None
                 gc.collect()
                 raise MemoryError(_too_big(path, needs, placement, gc.mem_free() if hasattr(gc, "mem_free") else 0,
                                            ", but not in one piece (load models early, after a reset)"))
@@ -518,7 +518,7 @@ class Model:
         self.input = views[0]
         self.output = views[-1]
         self._borrowed = getattr(module, "BORROWED", {})
-        steps = [None] * (n_steps or len(ops))
+        steps = [None] * (n_steps or len(ops))  # type: list
         k = 0
         for i, op in enumerate(ops):
             prepare_kind, run = _kernels(module, self.backend, op)
