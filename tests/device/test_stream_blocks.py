@@ -146,3 +146,19 @@ def test_mlps_and_resnet_stream_in_blocks_bit_exact(tmp_path):
         assert _rule(named["ic.tmdl"], device_ram.default_block())[2] < 36_864
     else:
         print(f"ResNet not streamed here: {IC} is absent (the MLPs were)")
+
+
+def test_a_block_size_that_is_not_one_says_so(tmp_path):
+    (tmp_path / "m.tmdl").write_bytes(tmdl.encode(export.convert(models.random_mlp_tflite(2))))
+    out = run("""
+import tinyml
+for stream in (-1, 2.5, 'big'):
+    try:
+        tinyml.load('m.tmdl', stream=stream)
+        print('E loaded', stream)
+    except ValueError as e:
+        print('E', e)
+""", cwd=tmp_path)
+    errors = lines_with("E", out)
+    assert len(errors) == 3 and not any(e.startswith("loaded") for e in errors), errors
+    assert all(e.startswith("stream=") and "block size in bytes" in e for e in errors), errors

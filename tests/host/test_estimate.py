@@ -438,3 +438,14 @@ def test_a_damaged_viper_table_is_an_error_naming_the_field(tmp_path):
     with pytest.raises(TinymlError, match="cortex-m4f.*'per_mac' is -5"):
         read_viper_costs(bad)
     assert read_viper_costs(tmp_path / "absent.json") == {}
+
+
+def test_block_option_prices_another_block_size(ad01_tmdl, capsys):
+    # 1 KB: 8 rows of 640 inputs (the least a block holds), 8 of 128, all 8 of 128 and 8 of 8
+    assert cli.main(["estimate", str(ad01_tmdl), "--board", "pico", "--block", "1024"]) == 0
+    reads = 16 + 6 * 16 + 1 + 1 + 80
+    assert (f"streamed (load(path, stream=1024), 1,024 B blocks): {reads} file reads, 264,192 B read per invoke; "
+            "window 5,120 B") in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["estimate", str(ad01_tmdl), "--block", "0"])
+    assert "'0' is not a whole number of bytes above 0" in capsys.readouterr().err
