@@ -135,7 +135,11 @@ def _measure(board, path: str, stream: bool, recording: str, windows: int) -> li
         board.soft_reset()
         call = (f"autoencoder({path!r}, {backend!r}, {bool(stream)!r}, {recording!r}, {int(windows)}, "
                 f"{BANDS * 4}, {TIMED_INVOKES.get(backend, 4)})")  # window w starts at slice w
-        rows.append(board.call("tinyml.bench", call, timeout=1800))
+        # the board's own compiled copy of tinyml.bench, deployed from this checkout moments
+        # before (run_on_virtual_boards): Board.call would compile bench.py's source on the
+        # board first, which on a 128 KB heap leaves it in pieces no app that loads its model
+        # first would see
+        rows.append(board.eval_repr(f"from tinyml.bench import autoencoder\nprint(repr({call}))", timeout=1800))
     return rows
 
 

@@ -258,6 +258,18 @@ def cmd_repl(args):
         return subprocess.call([sys.executable, "-m", "mpremote", "connect", board.port, "resume", "repl"])
 
 
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes above 0")
+    return value
+
+
 def cmd_estimate(args):
     from . import boards, estimate, estimate_view, mlperf, romfs
     from .inputs import read_tmdl
@@ -266,7 +278,8 @@ def cmd_estimate(args):
     costs = estimate.load_costs(Path(args.costs))
     image, _ = romfs.build_from([Path(args.model)])
     rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs,
-                             romfs_image_bytes=len(image), tmdl_data=Path(args.model).read_bytes())
+                             romfs_image_bytes=len(image), tmdl_data=Path(args.model).read_bytes(),
+                             block=args.block)
     if args.board:
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
@@ -283,6 +296,11 @@ def cmd_estimate(args):
     estimate_view.print_summary(rows, energy, args.model, args.rate, detail)
     if detail != "none":
         estimate_view.print_details(rows, energy, boards.load(), args.explain)
+    streamed = any("streamed" in (r["verdict"]["fits"], r["verdict"]["may_fit"]) for r in rows)
+    if streamed or detail != "none":   # what each invoke() reads when the model is streamed
+        from .term import say
+
+        say(estimate.stream_line(rows[0]["stream"]))
     if mlperf.is_ad01_shaped(model):
         mlperf.print_comparison(rows)
     if args.explain:
@@ -489,9 +507,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="inferences per second for the average power (default 1); asleep in between")
     s.add_argument("--explain", action="store_true",
                    help="every board's figures, the reasons where one is missing, and how each is found")
+    s.add_argument("--block", type=_positive_int, metavar="BYTES",
+                   help="streamed figures for load(path, stream=BYTES) (default: stream=True's block)")
     s.add_argument("--json", action="store_true",
                    help="print every figure as JSON: a row per board and backend (board, backend, latency_us, "
-                        "energy_uj, avg_mw, rate_hz, ..., and the board's verdict, ram_bytes, flash_bytes, ...)")
+                        "energy_uj, avg_mw, rate_hz, ..., stream: file reads and bytes per invoke when streamed, "
+                        "and the board's verdict, ram_bytes, flash_bytes, ...)")
     s.set_defaults(func=cmd_estimate)
 
     s = sub.add_parser("monitor", help="watch live telemetry: --ble NAME, --port PATH (USB serial) or --port sim")

@@ -26,10 +26,10 @@ _LITERT_LEFT = const(2)  # LiteRT shift n + 1 > 0: r = Q 2**n + round((x m mod 2
 # lsh: TFLM shift lsh > 0 shifts x left in int32 first (then _HALF_UP, n = 0)
 
 
-def mac(x, w, acc, n_in, n_out):
+def mac(x, w, acc, n_in, n_out, at=0):
     # w in the file's layout (docs/format.md): rows in blocks of 8, each block 4 inputs at a
     # time (row o's 4 bytes 32 apart), then each row's last n_in % 4; rows after the last
-    # full block row-major (the same walk with a step of 4)
+    # full block row-major (the same walk with a step of 4); row o's sum goes to acc[at + o]
     full = n_out & ~7
     quads = n_in & ~3
     tail = n_in - quads
@@ -51,11 +51,21 @@ def mac(x, w, acc, n_in, n_out):
         for i in range(quads, n_in):
             a += w[t] * x[i]
             t += 1
-        acc[o] = a
+        acc[at + o] = a
 
 
 _ROUNDING_LITERT = const(1)  # the .tmdl rounding code of single rounding (tinyml.reader)
 _acc = array("i")  # the accumulator row every plan shares: only live inside one fc() call
+
+
+def reserve(acc, cols):
+    """Size the shared accumulator row (acc int32) and im2col row (cols int8) before load
+    places anything else: made first, they find room a fragmented heap would not give later."""
+    global _acc, _cols
+    if len(_acc) < acc:
+        _acc = array("i", bytes(4 * acc))
+    if len(_cols) < cols:
+        _cols = array("b", bytes(cols))
 
 
 def prepare(layer):
@@ -78,6 +88,18 @@ def fc(plan, x, out):
     acc = _acc
     mac(x, w, acc, n_in, n_out)
     requantize(acc, q, out, n_out, act_min, act_max, out_zp)
+
+
+def fc_rows(plan, x, out, first, n):
+    """Rows first to first + n of a layer whose weights come a block at a time (tinyml.model,
+    load(path, stream=True); first a multiple of 8): their sums into the accumulator row, and
+    after the layer's last block its requantization into out. plan: prepare()'s, of the whole
+    layer with the window as its weights, which holds the block when this runs. Allocates nothing."""
+    w, q, n_in, n_out, act_min, act_max, out_zp, _ = plan
+    acc = _acc
+    mac(x, w, acc, n_in, n, first)
+    if first + n == n_out:
+        requantize(acc, q, out, n_out, act_min, act_max, out_zp)
 
 
 # The window kernels. A window's output position (oy, ox) reads input rows oy * stride_h -
@@ -301,6 +323,18 @@ def add(plan, x, out):
         for j in range(m):
             acc[j] = t1[x[at + j]] + t2[x2[at + j]]
         requantize(acc, q, out, m, act_min, act_max, out_zp, at)
+
+
+def scatter(src, dst, positions, n, stride, first):
+    """dst[p * stride + first + c] = src[p * n + c] for every position p and c < n: a streamed
+    CONV_2D's block of n output channels to its place in the output (tinyml.model). Allocates nothing."""
+    s = 0
+    d = first
+    for _ in range(positions):
+        for c in range(n):
+            dst[d + c] = src[s + c]
+        s += n
+        d += stride
 
 
 def _int8_view(buf):
