@@ -19,11 +19,16 @@ def report(rows: list[dict], out_dir: Path, title: str) -> Path:
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("model", "backend", "us / invoke", "bytes alloc / invoke", "RAM for model (B)", "golden vectors"):
-        table.add_column(col, justify="left" if col in ("model", "backend") else "right")
+    for col in ("model", "backend", "weights", "us / invoke", "alloc / invoke", "RAM for model (B)", "vectors"):
+        table.add_column(col, justify="left" if col in ("model", "backend", "weights") else "right")
     for r in rows:
-        table.add_row(r["model"], r["backend"], f"{r['us']:.1f}", f"{r['alloc']:g}", str(r["ram"]), r["selftest"])
+        table.add_row(r["model"], r["backend"], r.get("way", ""), f"{r['us']:.1f}", f"{r['alloc']:g}", str(r["ram"]),
+                      r["selftest"])
     term.console().print(table)
+    for r in rows:
+        if "reads" in r:  # counted on the board during one invoke()
+            term.say(f"{r['model']} {r['backend']} streamed: {r['reads']:,} file reads, {r['read_bytes']:,} B read "
+                     "per invoke", indent="  ")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "board.json"
     path.write_text(json.dumps(rows, indent=2))

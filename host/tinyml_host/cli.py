@@ -108,9 +108,9 @@ def cmd_demo(args):
         from . import ad01_demo
 
         return ad01_demo.main(out_dir=args.out, models_dir=Path(args.models), retrain=args.retrain,
-                              windows=args.windows, boards=args.board)
-    if args.windows is not None or args.board:
-        raise TinymlError("--windows and --board are options of `tinyml demo ad01`")
+                              windows=args.windows, boards=args.board, stand_in=args.stand_in)
+    if args.windows is not None or args.board or args.stand_in:
+        raise TinymlError("--windows, --board and --stand-in are options of `tinyml demo ad01`")
     from . import demo
 
     return demo.main(retrain=args.retrain, out_dir=args.out, models_dir=Path(args.models))
@@ -191,6 +191,7 @@ def cmd_info(args):
     from .board import connect
 
     with connect(args.port, args.board, romfs_size=args.romfs_size) as board:
+        board.soft_reset()  # what a program left in the heap (main.py's app) is not the board's
         info = board.info()
         romfs = board.romfs()
         models = board.call("tinyml.info", "models()")
@@ -203,7 +204,7 @@ def cmd_info(args):
                      f"mpy {info['mpy'] & 0xFF}.{(info['mpy'] >> 8) & 3}")
     line("board", f"{info['board_id'] or 'not a boards.json board'} ({info['machine']})")
     line("native", _native_line(info))
-    line("free RAM", f"{info['free_ram']} bytes")
+    line("free RAM", f"{info['free_ram']} bytes (after a soft reset)")
     line("free flash", f"{info['free_flash']} bytes" if info["free_flash"] >= 0 else "unknown")
     if romfs["size"]:
         line("ROMFS", f"{romfs['size']} byte partition, "
@@ -257,6 +258,18 @@ def cmd_repl(args):
         return subprocess.call([sys.executable, "-m", "mpremote", "connect", board.port, "resume", "repl"])
 
 
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes above 0")
+    return value
+
+
 def cmd_estimate(args):
     from . import boards, estimate, estimate_view, mlperf, romfs
     from .inputs import read_tmdl
@@ -265,7 +278,8 @@ def cmd_estimate(args):
     costs = estimate.load_costs(Path(args.costs))
     image, _ = romfs.build_from([Path(args.model)])
     rows = estimate.estimate(model, Path(args.model).stat().st_size, estimate.package_sizes(), costs,
-                             romfs_image_bytes=len(image), tmdl_data=Path(args.model).read_bytes())
+                             romfs_image_bytes=len(image), tmdl_data=Path(args.model).read_bytes(),
+                             block=args.block)
     if args.board:
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
@@ -283,6 +297,11 @@ def cmd_estimate(args):
     estimate_view.print_summary(rows, energy, args.model, args.rate, detail)
     if detail != "none":
         estimate_view.print_details(rows, energy, boards.load(), args.explain)
+    streamed = any("streamed" in (r["verdict"]["fits"], r["verdict"]["may_fit"]) for r in rows)
+    if streamed or detail != "none":   # what each invoke() reads when the model is streamed
+        from .term import say
+
+        say(estimate.stream_line(rows[0]["stream"]))
     estimate_view.print_keyword_app(rows)
     if mlperf.is_ad01_shaped(model):
         mlperf.print_comparison(rows)
@@ -417,6 +436,9 @@ def _parser() -> argparse.ArgumentParser:
                                                           "(models/ad01.tflite) exists")
     s.add_argument("--windows", type=int, help="ad01: score only the first N windows of the recording (default all)")
     s.add_argument("--board", action="append", help="ad01: only this boards.json id (repeatable; default all)")
+    s.add_argument("--stand-in", action="store_true",
+                   help="ad01: run the same-shape stand-in (what a clone without ../shared/models runs) even "
+                        "where MLPerf Tiny's AD01 is there")
     s.add_argument("--out", default="out", help="where the plot and results go")
     s.add_argument("--models", default="models", help="where sine.tflite and sine.tmdl live")
     s.add_argument("--verbose", action="store_true", help="show TensorFlow's own log while it converts")
@@ -487,9 +509,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="inferences per second for the average power (default 1); asleep in between")
     s.add_argument("--explain", action="store_true",
                    help="every board's figures, the reasons where one is missing, and how each is found")
+    s.add_argument("--block", type=_positive_int, metavar="BYTES",
+                   help="streamed figures for load(path, stream=BYTES) (default: stream=True's block)")
     s.add_argument("--json", action="store_true",
                    help="print every figure as JSON: a row per board and backend (board, backend, latency_us, "
-                        "energy_uj, avg_mw, rate_hz, ..., and the board's verdict, ram_bytes, flash_bytes, ...)")
+                        "energy_uj, avg_mw, rate_hz, ..., stream: file reads and bytes per invoke when streamed, "
+                        "and the board's verdict, ram_bytes, flash_bytes, ...)")
     s.set_defaults(func=cmd_estimate)
 
     s = sub.add_parser("monitor", help="watch live telemetry: --ble NAME, --port PATH (USB serial) or --port sim")

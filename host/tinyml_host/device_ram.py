@@ -52,12 +52,28 @@ def _device_modules(uctypes: bool):
     return reader, model
 
 
-def ram_needed(tmdl_data: bytes, backend: str, uctypes: bool = True, word: int = BOARD_WORD) -> dict:
+def default_block() -> int:
+    """The block size load(path, stream=True) reads the weights in (model.DEFAULT_BLOCK)."""
+    return _device_modules(True)[1].DEFAULT_BLOCK
+
+
+def ram_needed(tmdl_data: bytes, backend: str, uctypes: bool = True, word: int = BOARD_WORD,
+               block: int | None = None) -> dict:
     """model._needs of the file for `backend` ("native", "viper", "python"): bytes by placement
     {"filesystem", "stream", "romfs", "buffers", "peak", "stream_peak"}, as ram_needed() on a
     32-bit board says (uctypes: a MicroPython port; False: CircuitPython; word: 8 for a 64-bit
-    port such as the unix one)."""
+    port such as the unix one; block: load(path, stream=block)'s block size, default the
+    board's DEFAULT_BLOCK)."""
     reader, model = _device_modules(uctypes)
     model._WORD = word
     f = io.BytesIO(tmdl_data)
-    return model._needs(reader.read(f, None), backend)
+    return model._needs(reader.read(f, None), backend, model.DEFAULT_BLOCK if block is None else block)
+
+
+def stream_reads(tmdl_data: bytes, block: int | None = None) -> dict:
+    """What one invoke() of load(path, stream=block) reads from the file (model.stream_reads):
+    {"block_bytes", "window_bytes", "reads", "bytes"}."""
+    reader, model = _device_modules(True)
+    block = model.DEFAULT_BLOCK if block is None else block
+    window, reads, total = model.stream_reads(reader.read(io.BytesIO(tmdl_data), None), block)
+    return {"block_bytes": block, "window_bytes": window, "reads": reads, "bytes": total}

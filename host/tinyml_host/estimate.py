@@ -12,15 +12,17 @@ RAM, three ways, on a 32-bit board (byte counts exact, object headers estimated)
   PLAN_BYTES = the 28-byte tml_fc_params + a header for the plan and each of its four views
   into flash (the native and viper backends; python keeps its bias and multipliers split
   into small ints in RAM, about 8 bytes more per output channel);
-- streamed (load(path, stream=True), for firmware without ROMFS): the largest layer's weights
-  in one reused buffer + every layer's bias, multipliers and shifts + the ROMFS figure.
+- streamed (load(path, stream=True), for firmware without ROMFS): the board's own figure,
+  device/lib/tinyml/model.py's _needs run on the host (device_ram.py): a window of one block
+  of output rows (4 KB by default) + every layer's bias and quantization + a plan per block;
+  and the file reads and bytes one invoke() makes that way (device_ram.stream_reads).
 Verdict per board: against the stock firmware's free heap and ROMFS partition (boards.json
 `heap`, `romfs`), whether the model fits in RAM, in the ROMFS partition, only streamed, or not.
 Latency: multiply-accumulates of each layer times the native kernel's measured cycles per MAC
 on the board's CPU (`make bench`, out/bench/kernels.json; nearest measured shape), divided by
 the clock from boards.json. CPUs without a measurement get none rather than a guess. Without
 a local out/bench/kernels.json, the table shipped in the package (data/kernel_costs.json, the
-last `make bench` committed with the kernels) is used.
+last `native/tools/bench.py --update-shipped` committed with the kernels) is used.
 Latency with the weights in flash (ROMFS, read in place): the RAM figure plus, for every byte
 of the layers' sections (weights, bias, multipliers, shifts) that misses the board's flash
 cache, the cycles per byte boards.json `flash_read` gives (docs/benchmarks.md, Weights in
@@ -49,7 +51,7 @@ from . import boards as boards_mod
 from .tmdl import TmdlModel
 
 KERNEL_COSTS = Path("out/bench/kernels.json")
-SHIPPED_COSTS = Path(__file__).parent / "data" / "kernel_costs.json"  # written by `make bench`
+SHIPPED_COSTS = Path(__file__).parent / "data" / "kernel_costs.json"  # native/tools/bench.py --update-shipped
 OP_COSTS = Path(__file__).parent / "data" / "op_costs.json"  # written by native/tools/model_bench.py
 VIPER_COSTS = Path(__file__).parent / "data" / "viper_costs.json"  # written by native/tools/viper_bench.py
 VIPER_BASIS = ("estimated from instruction counts on MicroPython's qemu port; MAC loop priced by the cycle model, "
@@ -83,14 +85,6 @@ def romfs_ram(model: TmdlModel) -> int:
     widest = _widest(model)
     buffers = model.input_size + model.output_size + 2 * widest + 4 * widest + 4 + 8 * model.output_size
     return buffers + PLAN_BYTES * len(model.layers) + OBJECT_HEADER * 7
-
-
-def streamed_ram(model: TmdlModel) -> int:
-    """RAM with stream=True: one buffer as large as the largest layer's weights, the small
-    per-layer arrays, and what loading from ROMFS needs."""
-    largest = max(l.weights.size for l in model.layers)
-    small = sum(4 * l.weights.shape[0] + 5 * len(l.multiplier) for l in model.layers)
-    return largest + small + romfs_ram(model)
 
 
 def verdict(board: dict, ram_fs: int, ram_romfs: int, ram_streamed: int, romfs_image: int) -> dict:
@@ -257,32 +251,36 @@ def graph_latency_us(model: TmdlModel, costs: list[dict], op_costs: dict, cpu: s
 def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], costs: list[dict],
              board_facts: dict | None = None, romfs_image_bytes: int | None = None,
              viper_costs: dict[str, dict] | None = None, op_costs: dict | None = None,
-             tmdl_data: bytes | None = None) -> list[dict]:
+             tmdl_data: bytes | None = None, block: int | None = None) -> list[dict]:
     """package_bytes: {"micropython": n, "circuitpython": n} (.mpy vs .py package sizes);
     romfs_image_bytes: the ROMFS image of the model (romfs.build), default the file's size;
     viper_costs: data/viper_costs.json's cpus (default: the shipped file); op_costs:
     data/op_costs.json's cpus (graphs; default the shipped file); tmdl_data: the file's bytes
-    (graphs: the device's RAM figure reads them; default tmdl.encode(model))."""
+    (the device's RAM figures read them; default tmdl.encode(model)); block: load(path,
+    stream=block)'s block size for the streamed figures (default the device's DEFAULT_BLOCK)."""
+    from . import device_ram
+    from .tmdl import encode
+
     rows = []
     viper_costs = load_viper_costs() if viper_costs is None else viper_costs
     graph = not model.is_dense
+    data = encode(model) if tmdl_data is None else tmdl_data
+    # the board's own figures (model._needs): every placement for graphs, streamed for all
+    needs = {fw: device_ram.ram_needed(data, backend, uctypes=fw == "micropython", block=block)
+             for fw, backend in (("micropython", "native"), ("circuitpython", "python"))}
+    reads = device_ram.stream_reads(data, block)
     if graph:
-        from . import device_ram
-        from .tmdl import encode
-
         op_costs = load_op_costs() if op_costs is None else op_costs
-        data = encode(model) if tmdl_data is None else tmdl_data
-        needs = {fw: device_ram.ram_needed(data, backend, uctypes=fw == "micropython")
-                 for fw, backend in (("micropython", "native"), ("circuitpython", "python"))}
     else:
-        ram_fs, ram_rom, ram_stream = model_ram(model), romfs_ram(model), streamed_ram(model)
+        ram_fs, ram_rom = model_ram(model), romfs_ram(model)
     image = tmdl_bytes if romfs_image_bytes is None else romfs_image_bytes
     for board_id, b in (board_facts or boards_mod.load()).items():
         cpu = CPU_OF_BOARD.get(b["cpu"], b["cpu"])
         firmware = "micropython" if "micropython" in b["firmware"] else b["firmware"][0]
+        n = needs["micropython" if firmware == "micropython" else "circuitpython"]
+        ram_stream = n["stream"]
         if graph:
-            n = needs["micropython" if firmware == "micropython" else "circuitpython"]
-            ram_fs, ram_rom, ram_stream = n["filesystem"], n["romfs"], n["stream"]
+            ram_fs, ram_rom = n["filesystem"], n["romfs"]
             native_us, native_basis = graph_latency_us(model, costs, op_costs, cpu, b["cpu_mhz"])
             viper_us, viper_basis = None, "viper is priced for dense models only (graphs: docs/benchmarks.md)"
         else:
@@ -295,6 +293,7 @@ def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], c
             "ram_bytes": ram_fs,
             "ram_romfs_bytes": ram_rom,
             "ram_streamed_bytes": ram_stream,
+            "stream": reads,
             "ram_kb_board": b["ram_kb"],
             "heap_bytes": b["heap"]["bytes"],
             "heap_kind": b["heap"]["kind"],
@@ -369,6 +368,15 @@ def package_sizes() -> dict[str, int]:
     mpy = sum(len(f.data) for f in deploy.plan(deploy.DEVICE, [], compile_to_mpy=True))
     py = sum(len(f.data) for f in deploy.plan(deploy.DEVICE, [], compile_to_mpy=False))
     return {"micropython": mpy, "circuitpython": py}
+
+
+def stream_line(s: dict) -> str:
+    """The cost of streaming in one line: what each invoke() reads from the file."""
+    from .device_ram import default_block
+
+    how = "True" if s["block_bytes"] == default_block() else s["block_bytes"]
+    return (f"streamed (load(path, stream={how}), {s['block_bytes']:,} B blocks): {s['reads']:,} file reads, "
+            f"{s['bytes']:,} B read per invoke; window {s['window_bytes']:,} B")
 
 
 # --- energy -----------------------------------------------------------------------------------
@@ -449,5 +457,6 @@ def energy(rows: list[dict], rate_hz: float = DEFAULT_RATE_HZ, board_facts: dict
             native = backend == "native"
             row["latency_flash_us"] = r.get("native_flash_us") if native else None
             row["flash_note"] = r.get("flash_note") if native else None
+            row["stream"] = r.get("stream")  # file reads and bytes per invoke when streamed
             out.append(row)
     return out

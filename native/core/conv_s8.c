@@ -2,7 +2,8 @@
  * patch gathered into a caller-owned scratch buffer (im2col), padded with the input zero point,
  * then multiplied by the weights through tml_fc_s8, so a convolution runs on the same per-CPU
  * row loops as a fully connected layer (fc_s8.c) and needs no code of its own for them. A 1x1
- * filter's patch is the input pixel itself (such a filter has no padding): no gathering. */
+ * filter's patch is the input pixel itself (such a filter has no padding): no gathering. On
+ * arm-dsp every layer takes a two-pixel kernel of its own instead (below). */
 #include "kernel.h"
 
 /* Loops, not memcpy/memset: a natmod and the emulated builds have no C library. GCC would turn
@@ -13,6 +14,19 @@
 #define TML_NO_LIBCALLS
 #endif
 
+/* One size on every core (a binding need not know which path it runs): two patches of K
+ * inputs, K rounded up to 4, as int16, and 4 bytes to align them. arm-dsp uses all of it, 1x1
+ * filters included (pair_stage); the other paths the first K bytes, none for a 1x1 filter. */
+int32_t tml_conv_scratch_bytes(const tml_conv_params *p)
+{
+    if (p == 0 || !tml_conv_shape_ok(p)) {
+        return 0;
+    }
+    const int32_t k = p->filter_h * p->filter_w * p->in_c;
+    return 4 * ((k + 3) & ~3) + 4;
+}
+
+#if !TML_PATH_DSP
 static TML_NO_LIBCALLS void fill(int8_t *dst, int32_t n, int8_t v)
 {
     for (int32_t i = 0; i < n; i++) {
@@ -30,18 +44,6 @@ static TML_NO_LIBCALLS void copy(int8_t *dst, const int8_t *src, int32_t n)
 static int reads_in_place(const tml_conv_params *p)
 {
     return p->filter_h == 1 && p->filter_w == 1;
-}
-
-/* One size on every core (a binding need not know which path it runs): two patches of K
- * inputs, K rounded up to 4, as int16, and 4 bytes to align them. arm-dsp uses all of it, 1x1
- * filters included (pair_stage); the other paths the first K bytes, none for a 1x1 filter. */
-int32_t tml_conv_scratch_bytes(const tml_conv_params *p)
-{
-    if (p == 0 || !tml_conv_shape_ok(p)) {
-        return 0;
-    }
-    const int32_t k = p->filter_h * p->filter_w * p->in_c;
-    return 4 * ((k + 3) & ~3) + 4;
 }
 
 /* Output pixel (oy, ox)'s patch in OHWI order: filter row by filter row, each the in-bounds
@@ -63,6 +65,7 @@ static void gather_patch(const tml_conv_params *p, const int8_t *x, int32_t oy, 
         fill(patch + kx_hi * c, (p->filter_w - kx_hi) * c, (int8_t)zp);
     }
 }
+#endif
 
 #if TML_PATH_DSP
 /* ---- arm-dsp: two output pixels per pass ----
@@ -71,20 +74,25 @@ static void gather_patch(const tml_conv_params *p, const int8_t *x, int32_t oy, 
  * group of 4 inputs A's (x0, x2), (x1, x3), then B's, 16 bytes, what SXTB16 and SXTB16 ROR 8
  * give, so pair_block's LDM loads a group of both pixels and each weight word, split once,
  * serves both pixels' SMLADs (as CMSIS-NN's two-column kernel does). Requantization by
- * requant_fast (SMMULR), whose conditions pair_ok checks per layer; other layers take the
- * fully connected kernel per pixel. */
+ * requant_fast (SMMULR) in the same call for each block of rows that pair_fast allows; other
+ * blocks (LiteRT rounding, a left shift, a bias near 2^30) keep their accumulators for TFLite's
+ * requantization in C. */
 
-/* TFLite Micro rounding, every shift <= -1 and |acc| < 2^30: |bias| + K 128 128 (the patch is
- * raw int8, the input offset folded into the bias) */
-static int pair_ok(const tml_conv_params *p, const int32_t *bias, const int8_t *shift, int32_t k)
+/* Rows o .. o + count - 1 can be requantized in the assembly (requant_fast): TFLite Micro rounding,
+ * every shift <= -1 and |acc| < 2^30: |bias| + K 128 128 (the patch is raw int8, the input
+ * offset folded into the bias). Other rows (a converter's dead channels: zero weights, a bias of
+ * 2^30 and a shift of -31, or a shift of 0) keep the accumulators for the general requantization
+ * in C. */
+static int pair_fast(const tml_conv_params *p, const int32_t *bias, const int8_t *shift, int32_t k, int32_t o,
+                     int32_t count)
 {
     if (p->rounding != TML_ROUNDING_TFLM) {
         return 0;
     }
     const uint32_t room = (1u << 30) - (uint32_t)k * 16384u;  /* k <= 65535 (checked) */
-    for (int32_t o = 0; o < p->out_c; o++) {
-        const uint32_t b = bias[o] < 0 ? 0u - (uint32_t)bias[o] : (uint32_t)bias[o];
-        if (shift[p->n_channels == 1 ? 0 : o] > -1 || b >= room) {
+    for (int32_t r = o; r < o + count; r++) {
+        const uint32_t b = bias[r] < 0 ? 0u - (uint32_t)bias[r] : (uint32_t)bias[r];
+        if (shift[p->n_channels == 1 ? 0 : r] > -1 || b >= room) {
             return 0;
         }
     }
@@ -208,7 +216,7 @@ typedef struct {
     const uint32_t *xs;    /* 0: the staged groups (word aligned) */
     const int8_t *w;       /* 4: the block's weights */
     int32_t nq;            /* 8: groups of 4 inputs, >= 0 */
-    const int32_t *init;   /* 12: the accumulators' start, row r's A at 2 r, B at 2 r + 1 */
+    int32_t *init;         /* 12: the accumulators' start, row r's A at 2 r, B at 2 r + 1 */
     const int32_t *mult;   /* 16: the block's first row's multiplier and shift */
     const int8_t *shift;   /* 20 */
     int32_t qstep;         /* 24: 1 per-channel, 0 per-tensor */
@@ -218,6 +226,8 @@ typedef struct {
     int32_t lo;            /* 40: act_min, act_max */
     int32_t hi;            /* 44 */
     int32_t full;          /* 48: act range [-128, 127]: SSAT alone clamps */
+    int32_t raw;           /* 52: leave the accumulators in init (pair_fast failed): C requantizes */
+    uint32_t skip;         /* 56: bit rp: row pair rp's weights are all zero, its accumulators init's */
 } pair_job;
 
 /* requant_fast's RoundingDivideByPOT(high, right) + zp in three steps: with h = high + (high < 0
@@ -239,85 +249,119 @@ typedef struct {
     "it    gt\n" \
     "movgt " A ", r3\n"
 
-/* A block's 8 rows for both pixels, two rows per pass over the staged groups (two groups per
- * turn), each pass's four outputs requantized and stored */
+/* A block's 8 rows for both pixels, two rows per pass over the staged groups (four groups per
+ * turn), each pass's four outputs requantized and stored. pair_block is the usual block;
+ * pair_block_any also skips the row pairs job->skip names and, with job->raw, leaves the
+ * accumulators in init instead (the tests cost the usual block 10 cycles per row pair). */
+#define PAIR_ENTRY \
+    ".syntax unified\n" \
+    "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+    "movs  r3, #0\n" \
+    "push  {r0, r3}\n"                     /* [sp] the job, [sp, #4] the row pair rp */ \
+    "10:\n" \
+    "ldr   r0, [sp]\n" \
+    "ldr   r3, [sp, #4]\n" \
+    "ldr   r12, [r0, #12]\n" \
+    "add   r12, r12, r3, lsl #4\n" \
+    "ldm   r12, {r4, r5, r6, r7}\n"
+#define PAIR_SKIP \
+    "ldr   r1, [r0, #56]\n" \
+    "lsr   r1, r1, r3\n" \
+    "tst   r1, #1\n" \
+    "bne   4f\n"
+#define PAIR_MACS \
+    "ldr   r1, [r0, #4]\n" \
+    "add   r1, r1, r3, lsl #3\n"            /* rows 2 rp, 2 rp + 1: 8 rp bytes in */ \
+    "ldr   r2, [r0, #8]\n" \
+    "ldr   r0, [r0, #0]\n" \
+    "lsls  r12, r2, #31\n"                 /* nq bit 0 to N, bit 1 to C */ \
+    "add   r2, r0, r2, lsl #4\n"            /* xs's end */ \
+    "bpl   1f\n" \
+    PAIR_GROUP(0) \
+    "add   r1, r1, #32\n"                  /* keeps C */ \
+    "1:\n" \
+    "bcc   2f\n" \
+    PAIR_GROUP(0) \
+    PAIR_GROUP(32) \
+    "add   r1, r1, #64\n" \
+    "2:\n" \
+    "cmp   r0, r2\n" \
+    "beq   4f\n" \
+    "3:\n" \
+    PAIR_GROUP(0) \
+    PAIR_GROUP(32) \
+    PAIR_GROUP(64) \
+    PAIR_GROUP(96) \
+    "adds  r1, r1, #128\n" \
+    "cmp   r0, r2\n" \
+    "bne   3b\n" \
+    "4:\n" \
+    "ldr   r0, [sp]\n" \
+    "ldr   r3, [sp, #4]\n"
+#define PAIR_RAW \
+    "ldr   r1, [r0, #52]\n" \
+    "cbz   r1, 6f\n" \
+    "ldr   r12, [r0, #12]\n"               /* raw: back where they started */ \
+    "add   r12, r12, r3, lsl #4\n" \
+    "stm   r12, {r4, r5, r6, r7}\n" \
+    "b     7f\n" \
+    "6:\n"
+#define PAIR_STORE \
+    "ldr   r1, [r0, #16]\n" \
+    "ldr   r2, [r0, #20]\n" \
+    "ldr   r12, [r0, #24]\n" \
+    "mul   lr, r3, r12\n" \
+    "lsl   lr, lr, #1\n"                    /* row 2 rp's constants (row 0's per-tensor) */ \
+    "ldr   r8, [r1, lr, lsl #2]\n" \
+    "ldrsb r9, [r2, lr]\n" \
+    "add   lr, lr, r12\n" \
+    "ldr   r10, [r1, lr, lsl #2]\n" \
+    "ldrsb r11, [r2, lr]\n" \
+    "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */ \
+    "mvn   r11, r11\n" \
+    "ldr   r12, [r0, #36]\n" \
+    PAIR_REQUANT("r4", "r8", "r9") \
+    PAIR_REQUANT("r5", "r8", "r9") \
+    PAIR_REQUANT("r6", "r10", "r11") \
+    PAIR_REQUANT("r7", "r10", "r11") \
+    "ldr   r1, [r0, #48]\n" \
+    "cbnz  r1, 5f\n" \
+    "ldr   r2, [r0, #40]\n" \
+    "ldr   r3, [r0, #44]\n" \
+    PAIR_CLAMP("r4") \
+    PAIR_CLAMP("r5") \
+    PAIR_CLAMP("r6") \
+    PAIR_CLAMP("r7") \
+    "5:\n" \
+    "ldr   r3, [sp, #4]\n" \
+    "ldr   r1, [r0, #28]\n" \
+    "add   r1, r1, r3, lsl #1\n" \
+    "strb  r4, [r1]\n" \
+    "strb  r6, [r1, #1]\n" \
+    "ldr   r1, [r0, #32]\n" \
+    "add   r1, r1, r3, lsl #1\n" \
+    "strb  r5, [r1]\n" \
+    "strb  r7, [r1, #1]\n" \
+    "7:\n" \
+    "adds  r3, r3, #1\n" \
+    "str   r3, [sp, #4]\n" \
+    "cmp   r3, #4\n" \
+    "bne   10b\n" \
+    "add   sp, sp, #8\n" \
+    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
+
 __attribute__((naked, noinline))
 static void pair_block(pair_job *job)
 {
     (void)job;
-    __asm__ volatile(
-        ".syntax unified\n"
-        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
-        "movs  r3, #0\n"
-        "push  {r0, r3}\n"                     /* [sp] the job, [sp, #4] the row pair rp */
-        "10:\n"
-        "ldr   r0, [sp]\n"
-        "ldr   r3, [sp, #4]\n"
-        "ldr   r12, [r0, #12]\n"
-        "add   r12, r12, r3, lsl #4\n"
-        "ldm   r12, {r4, r5, r6, r7}\n"
-        "ldr   r1, [r0, #4]\n"
-        "add   r1, r1, r3, lsl #3\n"            /* rows 2 rp, 2 rp + 1: 8 rp bytes in */
-        "ldr   r2, [r0, #8]\n"
-        "ldr   r0, [r0, #0]\n"
-        "tst   r2, #1\n"
-        "add   r2, r0, r2, lsl #4\n"            /* xs's end */
-        "beq   2f\n"
-        PAIR_GROUP(0)
-        "adds  r1, r1, #32\n"
-        "2:\n"
-        "cmp   r0, r2\n"
-        "beq   4f\n"
-        "3:\n"
-        PAIR_GROUP(0)
-        PAIR_GROUP(32)
-        "adds  r1, r1, #64\n"
-        "cmp   r0, r2\n"
-        "bne   3b\n"
-        "4:\n"
-        "ldr   r0, [sp]\n"
-        "ldr   r3, [sp, #4]\n"
-        "ldr   r1, [r0, #16]\n"
-        "ldr   r2, [r0, #20]\n"
-        "ldr   r12, [r0, #24]\n"
-        "mul   lr, r3, r12\n"
-        "lsl   lr, lr, #1\n"                    /* row 2 rp's constants (row 0's per-tensor) */
-        "ldr   r8, [r1, lr, lsl #2]\n"
-        "ldrsb r9, [r2, lr]\n"
-        "add   lr, lr, r12\n"
-        "ldr   r10, [r1, lr, lsl #2]\n"
-        "ldrsb r11, [r2, lr]\n"
-        "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */
-        "mvn   r11, r11\n"
-        "ldr   r12, [r0, #36]\n"
-        PAIR_REQUANT("r4", "r8", "r9")
-        PAIR_REQUANT("r5", "r8", "r9")
-        PAIR_REQUANT("r6", "r10", "r11")
-        PAIR_REQUANT("r7", "r10", "r11")
-        "ldr   r1, [r0, #48]\n"
-        "cbnz  r1, 5f\n"
-        "ldr   r2, [r0, #40]\n"
-        "ldr   r3, [r0, #44]\n"
-        PAIR_CLAMP("r4")
-        PAIR_CLAMP("r5")
-        PAIR_CLAMP("r6")
-        PAIR_CLAMP("r7")
-        "5:\n"
-        "ldr   r3, [sp, #4]\n"
-        "ldr   r1, [r0, #28]\n"
-        "add   r1, r1, r3, lsl #1\n"
-        "strb  r4, [r1]\n"
-        "strb  r6, [r1, #1]\n"
-        "ldr   r1, [r0, #32]\n"
-        "add   r1, r1, r3, lsl #1\n"
-        "strb  r5, [r1]\n"
-        "strb  r7, [r1, #1]\n"
-        "adds  r3, r3, #1\n"
-        "str   r3, [sp, #4]\n"
-        "cmp   r3, #4\n"
-        "bne   10b\n"
-        "add   sp, sp, #8\n"
-        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+    __asm__ volatile(PAIR_ENTRY PAIR_MACS PAIR_STORE);
+}
+
+__attribute__((naked, noinline))
+static void pair_block_any(pair_job *job)
+{
+    (void)job;
+    __asm__ volatile(PAIR_ENTRY PAIR_SKIP PAIR_MACS PAIR_RAW PAIR_STORE);
 }
 
 /* the last k % 4 weights of a row (t of them at w) as halfword pairs (w0, w2), (w1, 0) */
@@ -361,24 +405,135 @@ static inline int8_t pair_store(int32_t acc, int32_t m, int32_t round, int32_t r
 }
 
 /* Requantize rows o .. o + count - 1 of both pixels (acc as pair_job's), A's into oa, B's into
- * ob when `two` */
+ * ob when `two`: requant_fast when `fast` (pair_fast), else TFLite's requantization in either
+ * rounding (kernel.h); a dead row (bit r of `dead`) stores its constant dead_v[r] */
 static TML_HOT void pair_finish(const tml_conv_params *p, const int32_t *mult, const int8_t *shift, int32_t o,
-                                int32_t count, const int32_t *acc, int8_t *oa, int8_t *ob, int two)
+                                int32_t count, const int32_t *acc, int8_t *oa, int8_t *ob, int two, int fast,
+                                uint32_t dead, const int8_t *dead_v)
 {
     const int32_t zp = p->output_zp, lo = p->act_min, hi = p->act_max;
     const int full = lo == -128 && hi == 127, per_channel = p->n_channels != 1;
     for (int32_t r = 0; r < count; r++) {
-        const int32_t i = per_channel ? o + r : 0, m = mult[i], right = -shift[i];
-        const int32_t round = (int32_t)(1u << (right - 1));
-        oa[o + r] = pair_store(acc[2 * r], m, round, right, zp, lo, hi, full);
-        if (two) {
-            ob[o + r] = pair_store(acc[2 * r + 1], m, round, right, zp, lo, hi, full);
+        const int32_t i = per_channel ? o + r : 0, m = mult[i];
+        if ((dead >> r) & 1u) {
+            oa[o + r] = dead_v[r];
+            ob[o + r] = dead_v[r];
+        } else if (fast) {
+            const int32_t right = -shift[i], round = (int32_t)(1u << (right - 1));
+            oa[o + r] = pair_store(acc[2 * r], m, round, right, zp, lo, hi, full);
+            if (two) {
+                ob[o + r] = pair_store(acc[2 * r + 1], m, round, right, zp, lo, hi, full);
+            }
+        } else {
+            requant q;
+            requant_setup(&q, m, shift[i], p->rounding);
+            for (int32_t k = 0; k < 1 + (two != 0); k++) {
+                const int32_t y = p->rounding == TML_ROUNDING_LITERT ? requant_litert(&q, acc[2 * r + k])
+                                                                       : requant_tflm(&q, acc[2 * r + k]);
+                (k ? ob : oa)[o + r] = clamp_s8(y, lo - zp, hi - zp, zp);
+            }
         }
     }
 }
 
+/* Rows whose weights are all zero (a converter's dead channels: VWW's later pointwise layers
+ * have up to 234 of 256) output a constant, requant(bias) + zp clamped: found once per call
+ * (a live row's scan stops at its first nonzero word), their MACs skipped by row pair. Rows
+ * from PAIR_DEAD_ROWS on are treated as live. */
+#define PAIR_DEAD_ROWS 256
+
+static TML_NO_LIBCALLS int32_t find_dead(const tml_conv_params *p, const int8_t *w, const int32_t *bias,
+                                         const int32_t *mult, const int8_t *shift, int32_t k, uint32_t *bits,
+                                         int8_t *dead_v)
+{
+    const int32_t n = p->out_c < PAIR_DEAD_ROWS ? p->out_c : PAIR_DEAD_ROWS, nq = k >> 2, t = k & 3;
+    const int32_t zp = p->output_zp;
+    int32_t count = 0;
+    for (int32_t i = 0; i < PAIR_DEAD_ROWS / 32; i++) {
+        bits[i] = 0;
+    }
+    for (int32_t o = 0; o < n; o++) {
+        /* row o's weights: in a block of 8 (o < full) 4 bytes per group 32 apart, the tail t per
+         * row after the block's groups; past the last block row-major */
+        const int32_t blk = o & ~(TML_BLOCK_ROWS - 1), full = p->out_c & ~(TML_BLOCK_ROWS - 1);
+        uint32_t any = 0;
+        if (o < full) {
+            const int8_t *g = w + blk * k + 4 * (o - blk);
+            for (int32_t j = 0; j < nq && !any; j++) {
+                any = load32(g + 32 * j);
+            }
+            const int8_t *wt = w + blk * k + 4 * TML_BLOCK_ROWS * nq + t * (o - blk);
+            for (int32_t j = 0; j < t; j++) {
+                any |= (uint32_t)(uint8_t)wt[j];
+            }
+        } else {
+            const int8_t *r = w + o * k;
+            for (int32_t j = 0; j < k && !any; j++) {
+                any = (uint32_t)(uint8_t)r[j];
+            }
+        }
+        if (!any) {
+            const int32_t i = p->n_channels == 1 ? 0 : o;
+            requant q;
+            requant_setup(&q, mult[i], shift[i], p->rounding);
+            const int32_t y = p->rounding == TML_ROUNDING_LITERT ? requant_litert(&q, bias[o]) : requant_tflm(&q, bias[o]);
+            dead_v[o] = clamp_s8(y, p->act_min - zp, p->act_max - zp, zp);
+            bits[o >> 5] |= 1u << (o & 31);
+            count++;
+        }
+    }
+    return count;
+}
+
+/* A block pair_block cannot take alone: dead rows (their constants through init and m = 2^30,
+ * shift -1; row pairs of two skipped) or rows outside requant_fast (raw accumulators, then C).
+ * Out of conv_pairs' loop, whose registers it would take. */
+static __attribute__((noinline)) void pair_slow(const tml_conv_params *p, pair_job *job, const int32_t *bias,
+                                                const int32_t *mult, const int8_t *shift, int32_t k, int32_t o,
+                                                int all_fast, uint32_t dead, const int8_t *dead_v, int8_t *oa,
+                                                int8_t *ob, int two)
+{
+    int32_t blk_mult[TML_BLOCK_ROWS];
+    int8_t blk_shift[TML_BLOCK_ROWS];
+    int32_t *init = job->init;
+    const int32_t qstep = job->qstep;
+    job->skip = 0;
+    job->raw = !all_fast && !pair_fast(p, bias, shift, k, o, TML_BLOCK_ROWS);
+    if (dead) {
+        /* a dead row's accumulator is 4 (v - zp), requantized by m = 2^30, shift -1 to v - zp
+         * exactly (PAIR_REQUANT: SMMULR gives 2 (v - zp), the halving the rest) */
+        int fast = p->rounding == TML_ROUNDING_TFLM;
+        for (int32_t r = 0; r < TML_BLOCK_ROWS; r++) {
+            if ((dead >> r) & 1u) {
+                init[2 * r] = init[2 * r + 1] = 4 * (dead_v[o + r] - p->output_zp);
+                blk_mult[r] = 1 << 30;
+                blk_shift[r] = -1;
+            } else {
+                const int32_t i = qstep ? o + r : 0;
+                blk_mult[r] = mult[i];
+                blk_shift[r] = shift[i];
+                fast = fast && pair_fast(p, bias, shift, k, o + r, 1);
+            }
+        }
+        for (int32_t rp = 0; rp < TML_BLOCK_ROWS / 2; rp++) {
+            if (((dead >> (2 * rp)) & 3u) == 3u) {
+                job->skip |= 1u << rp;
+            }
+        }
+        job->mult = blk_mult;
+        job->shift = blk_shift;
+        job->qstep = 1;
+        job->raw = !fast;
+    }
+    pair_block_any(job);
+    job->qstep = qstep;
+    if (job->raw) {
+        pair_finish(p, mult, shift, o, TML_BLOCK_ROWS, init, oa, ob, two, 0, dead, dead_v + o);
+    }
+}
+
 static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
-                               const int32_t *mult, const int8_t *shift, int8_t *out, int8_t *scratch)
+                               const int32_t *mult, const int8_t *shift, int8_t *out, int8_t *scratch, int all_fast)
 {
     const int32_t k = p->filter_h * p->filter_w * p->in_c, nq = k >> 2, t = k & 3, ng = (k + 3) >> 2;
     const int32_t n_out = p->out_c, full = n_out & ~(TML_BLOCK_ROWS - 1), pixels = p->out_h * p->out_w;
@@ -395,6 +550,10 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
     job.lo = p->act_min;
     job.hi = p->act_max;
     job.full = p->act_min == -128 && p->act_max == 127;
+    job.skip = 0;
+    uint32_t dead_bits[PAIR_DEAD_ROWS / 32];
+    int8_t dead_v[PAIR_DEAD_ROWS];
+    const int any_dead = find_dead(p, w, bias, mult, shift, k, dead_bits, dead_v) != 0;
     for (int32_t pa = 0; pa < pixels; pa += 2) {
         const int two = pa + 1 < pixels;
         int8_t *oa = out + pa * n_out, *ob = two ? oa + n_out : oa;
@@ -414,17 +573,23 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
                     init[2 * r] = init[2 * r + 1] = bias[o + r];
                 }
             }
+            const uint32_t dead = any_dead && o < PAIR_DEAD_ROWS ? (dead_bits[o >> 5] >> (o & 31)) & 0xFFu : 0u;
             job.w = wb;
-            job.mult = mult + o * qstep;
-            job.shift = shift + o * qstep;
             job.oa = oa + o;
             job.ob = ob + o;
-            pair_block(&job);
+            job.mult = mult + o * qstep;
+            job.shift = shift + o * qstep;
+            if (all_fast && !dead) {
+                pair_block(&job);
+                continue;
+            }
+            pair_slow(p, &job, bias, mult, shift, k, o, all_fast, dead, dead_v, oa, ob, two);
         }
         for (int32_t o = full; o < n_out; o++) {
             int32_t acc[2] = {bias[o], bias[o]};
             pair_row(xs, w + o * k, nq, t, &acc[0], &acc[1]);
-            pair_finish(p, mult, shift, o, 1, acc, oa, ob, two);
+            pair_finish(p, mult, shift, o, 1, acc, oa, ob, two, all_fast || pair_fast(p, bias, shift, k, o, 1), 0,
+                        dead_v);
         }
     }
 }
@@ -438,11 +603,9 @@ tml_status tml_conv_s8(const tml_conv_params *p, const int8_t *x, const int8_t *
     }
     /* p, mult and shift passed tml_conv_check */
 #if TML_PATH_DSP
-    if (pair_ok(p, bias, shift, p->filter_h * p->filter_w * p->in_c)) {
-        conv_pairs(p, x, w, bias, mult, shift, out, scratch);
-        return TML_OK;
-    }
-#endif
+    const int32_t k = p->filter_h * p->filter_w * p->in_c;
+    conv_pairs(p, x, w, bias, mult, shift, out, scratch, pair_fast(p, bias, shift, k, 0, p->out_c));
+#else
     /* the patch is a row of the fully connected kernel */
     tml_fc_params fc;
     fc.n_in = p->filter_h * p->filter_w * p->in_c;
@@ -464,5 +627,6 @@ tml_status tml_conv_s8(const tml_conv_params *p, const int8_t *x, const int8_t *
             out += p->out_c;
         }
     }
+#endif
     return TML_OK;
 }

@@ -13,7 +13,10 @@
  *   columns add the offset to x in the loop.
  * - "arm-dsp": the group's weights split into halfword pairs (SXTB16) once and kept on the
  *   stack, so per tap one word load of x, SXTB16 twice and SMLABB/SMLATT four times; 3x3
- *   filters unrolled. Requantization by SMMULR when the layer allows it (requant_fast).
+ *   filters in assembly (row3_dsp), one call per row class running its edge columns and
+ *   interior; rows of more than 3 taps inside the input too (rowN_dsp), which an Nx1 filter on
+ *   a one-column input (StrWW) becomes when seen as 1xN. Requantization by SMMULR when the
+ *   layer allows it (requant_fast).
  * - elsewhere: the group's weights packed on the stack, four byte MACs per tap in C.
  * Filters of more than DW_MAX_TAPS taps, and the last in_c % 4 channels, go one channel at a
  * time through plain C. Tested against tml_dwconv_s8_ref bit for bit on every core. */
@@ -44,6 +47,7 @@ typedef struct {
     const int8_t *x;
     int8_t *out;
     int32_t ch, row_step, taps, offset, ox_lo, ox_hi;
+    int32_t c;  /* the group's first channel (dw_group_rows3) */
 } dw_layer;
 
 /* Filter rows *lo..*hi - 1 of output row oy are inside the input; the first reads input row iy0 + *lo. */
@@ -198,23 +202,22 @@ static TML_NO_LIBCALLS void stage_weights(tap_w *wq, const int8_t *w, int32_t c,
     }
 }
 
-/* sum over `rows` rows of `cols` taps (the rows `stride` taps apart) of w * offset, per channel */
+/* sum over `rows` rows of `cols` taps (the rows `stride` taps apart) of w * offset, per channel;
+ * the weight sums as halfword pairs (SADD16: at most DW_MAX_TAPS 128 in magnitude) */
 static void offset_terms(const tap_w *wq, int32_t rows, int32_t cols, int32_t stride, int32_t offset,
                          uint32_t corr[4])
 {
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    uint32_t s02 = 0, s13 = 0;
     for (int32_t r = 0; r < rows; r++, wq += stride) {
         for (int32_t k = 0; k < cols; k++) {
-            a0 += (int16_t)wq[k].w02;
-            a2 += (int16_t)(wq[k].w02 >> 16);
-            a1 += (int16_t)wq[k].w13;
-            a3 += (int16_t)(wq[k].w13 >> 16);
+            s02 = __sadd16(s02, wq[k].w02);
+            s13 = __sadd16(s13, wq[k].w13);
         }
     }
-    corr[0] = (uint32_t)(a0 * offset);
-    corr[1] = (uint32_t)(a1 * offset);
-    corr[2] = (uint32_t)(a2 * offset);
-    corr[3] = (uint32_t)(a3 * offset);
+    corr[0] = (uint32_t)((int16_t)s02 * offset);
+    corr[2] = (uint32_t)(((int32_t)s02 >> 16) * offset);
+    corr[1] = (uint32_t)((int16_t)s13 * offset);
+    corr[3] = (uint32_t)(((int32_t)s13 >> 16) * offset);
 }
 
 /* one tap: x's 4 bytes at xp against the tap's split weights, the offset added to x if asked */
@@ -247,21 +250,46 @@ static TML_INLINE void mac_taps(const int8_t *xp, int32_t ch, int32_t row_step, 
     acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
 }
 
-/* A run of interior pixels of one output row, 3x3 filter (rows filter rows of it inside the
- * input), requant_fast: everything the assembly below reads, at fixed offsets. */
+/* A part of an output row the 3x3 assembly runs: n pixels from x_off (bytes from the row's
+ * first filter row's column 0 of the group) and out_off, with weights wq (the row class's first
+ * filter row) and accumulator start acc0 (bias + the offset's terms). The interior columns are
+ * one segment, each edge column one of its own, with its own copy of the weights (zero for the
+ * taps outside the input). */
+typedef struct {
+    int32_t x_off;
+    const tap_w *wq;
+    const uint32_t *acc0;
+    int32_t out_off;
+    int32_t n;
+} row3_seg;
+
+/* Output rows of one row class (the same filter rows inside the input), 3x3 filter,
+ * requant_fast: everything the assembly below reads, at fixed offsets. */
 typedef struct {
     const int8_t *x;       /* 0: the pixel's first tap */
-    const tap_w *wq;       /* 4: the first filter row's taps */
-    int32_t rows;          /* 8: 1..3 */
+    const tap_w *wq;       /* 4: the segment's first filter row's taps */
+    int32_t rows;          /* 8: filter rows inside the input, 1..3 */
     int32_t ch;            /* 12 */
     int32_t row_step;      /* 16: bytes between input rows */
     int32_t x_step;        /* 20: stride_w ch */
     int8_t *out;           /* 24: the pixel's 4 outputs */
-    int32_t n;             /* 28: pixels left, >= 1 */
-    uint32_t acc0[4];      /* 32: bias + the offset's terms */
-    int32_t q[4][3];       /* 48: per channel mult, round, right */
-    int32_t zp;            /* 96 */
+    int32_t n;             /* 28: the segment's pixels left */
+    const uint32_t *acc0;  /* 32: the segment's accumulator start */
+    int32_t tail;          /* 36: rowN_dsp: taps after the groups of 3 */
+    int32_t pad2_[2];      /* 40 */
+    int32_t q[4][2];       /* 48: per channel mult, right - 1 */
+    int32_t pad3_[4];      /* 80 */
+    int32_t zp2;           /* 96: 2 output_zp + 1 */
     uint32_t lo4, hi4;     /* 100: act_min, act_max in each byte */
+    const row3_seg *seg;   /* 108: the next segment of this row */
+    int32_t segs_left;     /* 112: segments of this row after the current one */
+    const int8_t *x_row;   /* 116: this output row's first filter row, column 0, channel c */
+    int8_t *out_row;       /* 120: this output row's pixel 0, channel c */
+    int32_t rows_left;     /* 124: output rows left, >= 1 */
+    int32_t x_row_step;    /* 128: stride_h row_step */
+    int32_t out_row_step;  /* 132: out_w ch */
+    const row3_seg *seg0;  /* 136: the row's segments */
+    int32_t nseg;          /* 140: >= 1 */
 } row3_job;
 
 /* Per pixel: the accumulators from acc0; per filter row the 3 taps, each one run of loads (x
@@ -270,110 +298,164 @@ typedef struct {
  * SSAT; the four bytes packed (BFI) and clamped to [act_min, act_max] at once (SSUB8 + SEL
  * twice), one word store. MAC registers: r0 x, r1 wq, r2 rows left, r3 row_step, r4-r7 the
  * accumulators, r8-r11 loaded words, r12 ch, lr 2 ch; the job at [sp]. */
+#define ROW_TAP(XOFF, WOFF) \
+        "ldr   r8, [r0" XOFF "]\n" \
+        "ldr   r10, [r1, #" WOFF "]\n" \
+        "ldr   r11, [r1, #" WOFF "+4]\n" \
+        "sxtb16 r9, r8\n" \
+        "smlabb r4, r10, r9, r4\n" \
+        "smlatt r6, r10, r9, r6\n" \
+        "sxtb16 r8, r8, ror #8\n" \
+        "smlabb r5, r11, r8, r5\n" \
+        "smlatt r7, r11, r8, r7\n"
+
+#define ROW_HEAD \
+        ".syntax unified\n" \
+        "push  {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+        "mov   r12, r0\n" \
+        "b     20f\n" \
+        "10:\n" \
+        "ldr   lr, [sp]\n" \
+        "ldm   lr, {r0, r1, r2, r12}\n" \
+        "ldr   r3, [lr, #16]\n" \
+        "ldr   lr, [lr, #32]\n" \
+        "ldm   lr, {r4, r5, r6, r7}\n" \
+        "lsl   lr, r12, #1\n" \
+        "cmp   r2, #3\n" \
+        "bne   1f\n"                          /* 1 or 2 filter rows, or rowN_dsp's: ROW_LOOP */ \
+        ROW_TAP("", "0") ROW_TAP(", r12", "8") ROW_TAP(", lr", "16") \
+        "add   r0, r0, r3\n" \
+        ROW_TAP("", "24") ROW_TAP(", r12", "32") ROW_TAP(", lr", "40") \
+        "add   r0, r0, r3\n" \
+        ROW_TAP("", "48") ROW_TAP(", r12", "56") ROW_TAP(", lr", "64") \
+        "add   r0, r0, r3\n" \
+        "add   r1, r1, #72\n" \
+        "2:\n"
+
+/* any number of filter rows (groups of 3 taps), out of line: back to 2 */
+#define ROW_LOOP \
+        "1:\n" \
+        ROW_TAP("", "0") ROW_TAP(", r12", "8") ROW_TAP(", lr", "16") \
+        "add   r0, r0, r3\n" \
+        "adds  r1, r1, #24\n" \
+        "subs  r2, r2, #1\n" \
+        "bne   1b\n" \
+        "b     2b\n"
+
+#define ROW_TAIL \
+        /* the last taps % 3 taps (rowN_dsp) */ \
+        "ldr   r3, [sp]\n" \
+        "ldr   r2, [r3, #36]\n" \
+        "cbz   r2, 5f\n" \
+        ROW_TAP("", "0") \
+        "cmp   r2, #1\n" \
+        "beq   5f\n" \
+        ROW_TAP(", r12", "8") \
+        "5:\n"
+
+#define ROW_REST \
+        /* requantize as conv_s8.c's PAIR_REQUANT: r12 the job, lr its constants, r3 2 zp + 1 */ \
+        "ldr   r12, [sp]\n" \
+        "add   lr, r12, #48\n" \
+        "ldr   r3, [r12, #96]\n" \
+        "ldm   lr!, {r8, r9}\n" \
+        "lsl   r4, r4, #1\n" \
+        "smmulr r4, r4, r8\n" \
+        "add   r4, r4, r4, asr #31\n" \
+        "asr   r4, r4, r9\n" \
+        "add   r4, r4, r3\n" \
+        "ssat  r4, #8, r4, asr #1\n" \
+        "ldm   lr!, {r8, r9}\n" \
+        "lsl   r5, r5, #1\n" \
+        "smmulr r5, r5, r8\n" \
+        "add   r5, r5, r5, asr #31\n" \
+        "asr   r5, r5, r9\n" \
+        "add   r5, r5, r3\n" \
+        "ssat  r5, #8, r5, asr #1\n" \
+        "ldm   lr!, {r8, r9}\n" \
+        "lsl   r6, r6, #1\n" \
+        "smmulr r6, r6, r8\n" \
+        "add   r6, r6, r6, asr #31\n" \
+        "asr   r6, r6, r9\n" \
+        "add   r6, r6, r3\n" \
+        "ssat  r6, #8, r6, asr #1\n" \
+        "ldm   lr!, {r8, r9}\n" \
+        "lsl   r7, r7, #1\n" \
+        "smmulr r7, r7, r8\n" \
+        "add   r7, r7, r7, asr #31\n" \
+        "asr   r7, r7, r9\n" \
+        "add   r7, r7, r3\n" \
+        "ssat  r7, #8, r7, asr #1\n" \
+        "bfi   r4, r5, #8, #8\n" \
+        "bfi   r4, r6, #16, #8\n" \
+        "bfi   r4, r7, #24, #8\n" \
+        "ldrd  r8, r9, [r12, #100]\n"      /* lo4, hi4 */ \
+        "ssub8 r10, r4, r8\n" \
+        "sel   r4, r4, r8\n"                /* max(v, act_min) per byte */ \
+        "ssub8 r10, r4, r9\n" \
+        "sel   r4, r9, r4\n"                /* min(v, act_max) per byte */ \
+        /* store, then the next pixel */ \
+        "ldm   r12, {r0, r1, r2, r3}\n"     /* x, wq, rows, ch */ \
+        "ldr   r5, [r12, #20]\n" \
+        "ldr   r6, [r12, #24]\n" \
+        "ldr   r7, [r12, #28]\n" \
+        "str   r4, [r6]\n" \
+        "add   r0, r0, r5\n" \
+        "add   r6, r6, r3\n" \
+        "str   r0, [r12]\n" \
+        "str   r6, [r12, #24]\n" \
+        "subs  r7, r7, #1\n" \
+        "str   r7, [r12, #28]\n" \
+        "bne   10b\n" \
+        /* the row's next segment */ \
+        "20:\n" \
+        "ldr   r0, [r12, #112]\n" \
+        "cbz   r0, 30f\n" \
+        "subs  r0, r0, #1\n" \
+        "str   r0, [r12, #112]\n" \
+        "ldr   r1, [r12, #108]\n" \
+        "ldm   r1!, {r2, r3, r5, r6, r7}\n"   /* x_off, wq, acc0, out_off, n */ \
+        "str   r1, [r12, #108]\n" \
+        "ldr   r0, [r12, #116]\n" \
+        "add   r2, r2, r0\n" \
+        "ldr   r0, [r12, #120]\n" \
+        "add   r6, r6, r0\n" \
+        "str   r2, [r12, #0]\n" \
+        "str   r3, [r12, #4]\n" \
+        "str   r6, [r12, #24]\n" \
+        "str   r7, [r12, #28]\n" \
+        "str   r5, [r12, #32]\n" \
+        "b     10b\n" \
+        /* the next output row */ \
+        "30:\n" \
+        "ldr   r0, [r12, #124]\n" \
+        "subs  r0, r0, #1\n" \
+        "beq   40f\n" \
+        "str   r0, [r12, #124]\n" \
+        "add   r3, r12, #116\n" \
+        "ldm   r3, {r0, r1, r2, r4, r5, r6, r7}\n"  /* x_row, out_row, rows_left, x_row_step, out_row_step, seg0, nseg */ \
+        "add   r0, r0, r4\n" \
+        "add   r1, r1, r5\n" \
+        "strd  r0, r1, [r12, #116]\n" \
+        "strd  r6, r7, [r12, #108]\n" \
+        "b     20b\n" \
+        "40:\n" \
+        "pop   {r0, r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
+
 __attribute__((naked, noinline))
 static void row3_dsp(row3_job *job)
 {
     (void)job;
-    __asm__ volatile(
-        ".syntax unified\n"
-        "push  {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
-        "10:\n"
-        "ldr   lr, [sp]\n"
-        "ldm   lr, {r0, r1, r2, r12}\n"
-        "ldr   r3, [lr, #16]\n"
-        "add   lr, lr, #32\n"
-        "ldm   lr, {r4, r5, r6, r7}\n"
-        "lsl   lr, r12, #1\n"
-        "1:\n"
-        "ldr   r8, [r0]\n"
-        "ldr   r10, [r1]\n"
-        "ldr   r11, [r1, #4]\n"
-        "sxtb16 r9, r8\n"
-        "smlabb r4, r10, r9, r4\n"
-        "smlatt r6, r10, r9, r6\n"
-        "sxtb16 r8, r8, ror #8\n"
-        "smlabb r5, r11, r8, r5\n"
-        "smlatt r7, r11, r8, r7\n"
-        "ldr   r8, [r0, r12]\n"
-        "ldr   r10, [r1, #8]\n"
-        "ldr   r11, [r1, #12]\n"
-        "sxtb16 r9, r8\n"
-        "smlabb r4, r10, r9, r4\n"
-        "smlatt r6, r10, r9, r6\n"
-        "sxtb16 r8, r8, ror #8\n"
-        "smlabb r5, r11, r8, r5\n"
-        "smlatt r7, r11, r8, r7\n"
-        "ldr   r8, [r0, lr]\n"
-        "ldr   r10, [r1, #16]\n"
-        "ldr   r11, [r1, #20]\n"
-        "sxtb16 r9, r8\n"
-        "smlabb r4, r10, r9, r4\n"
-        "smlatt r6, r10, r9, r6\n"
-        "sxtb16 r8, r8, ror #8\n"
-        "smlabb r5, r11, r8, r5\n"
-        "smlatt r7, r11, r8, r7\n"
-        "add   r0, r0, r3\n"
-        "adds  r1, r1, #24\n"
-        "subs  r2, r2, #1\n"
-        "bne   1b\n"
-        /* requantize: r12 the job, lr its constants, r3 zp */
-        "ldr   r12, [sp]\n"
-        "add   lr, r12, #48\n"
-        "ldr   r3, [r12, #96]\n"
-        "ldm   lr!, {r8, r9, r10}\n"
-        "lsl   r4, r4, #1\n"
-        "smmulr r4, r4, r8\n"
-        "add   r11, r4, r9\n"
-        "add   r4, r11, r4, asr #31\n"
-        "asr   r4, r4, r10\n"
-        "add   r4, r4, r3\n"
-        "ssat  r4, #8, r4\n"
-        "ldm   lr!, {r8, r9, r10}\n"
-        "lsl   r5, r5, #1\n"
-        "smmulr r5, r5, r8\n"
-        "add   r11, r5, r9\n"
-        "add   r5, r11, r5, asr #31\n"
-        "asr   r5, r5, r10\n"
-        "add   r5, r5, r3\n"
-        "ssat  r5, #8, r5\n"
-        "ldm   lr!, {r8, r9, r10}\n"
-        "lsl   r6, r6, #1\n"
-        "smmulr r6, r6, r8\n"
-        "add   r11, r6, r9\n"
-        "add   r6, r11, r6, asr #31\n"
-        "asr   r6, r6, r10\n"
-        "add   r6, r6, r3\n"
-        "ssat  r6, #8, r6\n"
-        "ldm   lr!, {r8, r9, r10}\n"
-        "lsl   r7, r7, #1\n"
-        "smmulr r7, r7, r8\n"
-        "add   r11, r7, r9\n"
-        "add   r7, r11, r7, asr #31\n"
-        "asr   r7, r7, r10\n"
-        "add   r7, r7, r3\n"
-        "ssat  r7, #8, r7\n"
-        "bfi   r4, r5, #8, #8\n"
-        "bfi   r4, r6, #16, #8\n"
-        "bfi   r4, r7, #24, #8\n"
-        "ldm   lr, {r3, r8, r9}\n"          /* zp, lo4, hi4 */
-        "ssub8 r10, r4, r8\n"
-        "sel   r4, r4, r8\n"                /* max(v, act_min) per byte */
-        "ssub8 r10, r4, r9\n"
-        "sel   r4, r9, r4\n"                /* min(v, act_max) per byte */
-        /* store, then the next pixel */
-        "ldm   r12, {r0, r1, r2, r3}\n"     /* x, wq, rows, ch */
-        "ldr   r5, [r12, #20]\n"
-        "ldr   r6, [r12, #24]\n"
-        "ldr   r7, [r12, #28]\n"
-        "str   r4, [r6]\n"
-        "add   r0, r0, r5\n"
-        "add   r6, r6, r3\n"
-        "str   r0, [r12]\n"
-        "str   r6, [r12, #24]\n"
-        "subs  r7, r7, #1\n"
-        "str   r7, [r12, #28]\n"
-        "bne   10b\n"
-        "pop   {r0, r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+    __asm__ volatile(ROW_HEAD ROW_REST ROW_LOOP);
+}
+
+/* The same for a row of more than 3 taps (one filter row, every column inside the input): job
+ * rows is taps / 3, row_step 3 ch, and pad (offset 36) the last taps % 3 */
+__attribute__((naked, noinline))
+static void rowN_dsp(row3_job *job)
+{
+    (void)job;
+    __asm__ volatile(ROW_HEAD ROW_TAIL ROW_REST ROW_LOOP);
 }
 
 #else /* portable C, Armv6-M */
@@ -466,42 +548,40 @@ static TML_INLINE void dw_pixel(const dw_layer *d, const int8_t *xrow, const tap
     store4(o, acc, g, p, mode);
 }
 
-/* Channels c..c+3 over every output pixel, their outputs stored by `mode` (a constant: one
- * copy of the loop per mode). */
-static TML_INLINE void dw_group_pixels(const dw_layer *d, const tap_w *wq, const group_requant *g, const int32_t *bias,
-                                       int32_t c, int mode)
+#if TML_PATH_DSP
+/* Channels c..c+3 of a 3x3 filter through row3_dsp (requant_fast): per row class (output rows
+ * whose filter rows inside the input are the same) the offset's terms and the segments are set
+ * up once and one call runs every row of the class, edge columns included when each has its own
+ * copy of the weights (the 3 input columns s..s+2 it reads are inside the input and hold the
+ * window's; the weights of the taps outside it are 0, so the offset's terms, from the same
+ * weights, count only the taps inside). Otherwise one call per row runs the interior and the
+ * edge pixels go through dw_pixel. */
+static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const group_requant *g,
+                                      const uint32_t acc0[4], int mode)
 {
     const tml_conv_params *p = d->p;
     const int32_t ch = d->ch, fw = p->filter_w, row_step = d->row_step;
-    const uint32_t acc0[4] = {(uint32_t)bias[c], (uint32_t)bias[c + 1], (uint32_t)bias[c + 2], (uint32_t)bias[c + 3]};
-    uint32_t corr[4];  /* set with corr_lo, corr_hi: the filter rows it is for */
-    corr[0] = corr[1] = corr[2] = corr[3] = 0;  /* GCC -O3 cannot tell it is set before use; 4 stores, not a memset call */
-    int32_t corr_lo = -1, corr_hi = -1;
-#if TML_PATH_DSP
-    /* the interior of each row of a 3x3 filter in one call; each edge column too, with its
-     * own copy of the weights: the 3 input columns s..s+2 read are inside the input and hold
-     * the window's, the weights of the taps outside it 0 (so the offset's terms, from the
-     * same weights, count only the taps inside) */
-    const int use_row3 = fw == 3 && mode != STORE_ANY && d->ox_lo < d->ox_hi;
     const int32_t n_edges = d->ox_lo + p->out_w - d->ox_hi;
-    const int edges3 = use_row3 && p->filter_h <= 3 && p->in_w >= 3 && n_edges <= DW_MAX_EDGES;
+    const int edges3 = p->filter_h <= 3 && p->in_w >= 3 && n_edges <= DW_MAX_EDGES;
     row3_job job;
+    row3_seg segs[1 + DW_MAX_EDGES];
+    uint32_t seg_acc[1 + DW_MAX_EDGES][4];
     tap_w edge_w[DW_MAX_EDGES][9];
     int32_t edge_s[DW_MAX_EDGES];
-    uint32_t edge_corr[DW_MAX_EDGES][4];
-    if (use_row3) {
-        job.ch = ch;
-        job.row_step = row_step;
-        job.x_step = p->stride_w * ch;
-        for (int32_t k = 0; k < 4; k++) {
-            job.q[k][0] = g->mult[k];
-            job.q[k][1] = g->round[k];
-            job.q[k][2] = g->right[k];
-        }
-        job.zp = p->output_zp;
-        job.lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
-        job.hi4 = ((uint32_t)p->act_max & 0xFFu) * 0x01010101u;
+    uint32_t corr[4], edge_corr[4];
+    job.ch = ch;
+    job.row_step = row_step;
+    job.x_step = p->stride_w * ch;
+    for (int32_t k = 0; k < 4; k++) {
+        job.q[k][0] = g->mult[k];
+        job.q[k][1] = g->right[k] - 1;
     }
+    job.zp2 = 2 * p->output_zp + 1;
+    job.lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
+    job.hi4 = ((uint32_t)p->act_max & 0xFFu) * 0x01010101u;
+    job.x_row_step = p->stride_h * row_step;
+    job.out_row_step = p->out_w * ch;
+    job.seg0 = segs;
     if (edges3) {
         for (int32_t e = 0; e < n_edges; e++) {
             const int32_t ox = e < d->ox_lo ? e : d->ox_hi + e - d->ox_lo;
@@ -520,20 +600,150 @@ static TML_INLINE void dw_group_pixels(const dw_layer *d, const tap_w *wq, const
             }
         }
     }
+    for (int32_t oy = 0; oy < p->out_h;) {
+        int32_t iy0, ky_lo, ky_hi, oy_end = oy + 1;
+        rows_of(p, oy, &iy0, &ky_lo, &ky_hi);
+        for (; oy_end < p->out_h; oy_end++) {
+            int32_t iy1, lo1, hi1;
+            rows_of(p, oy_end, &iy1, &lo1, &hi1);
+            if (lo1 != ky_lo || hi1 != ky_hi) {
+                break;
+            }
+        }
+        const int32_t rows = ky_hi - ky_lo;
+        offset_terms(wq + ky_lo * fw, rows, fw, fw, d->offset, corr);
+        /* the segments in column order: left edges, the interior, right edges */
+        int32_t nseg = 0;
+        for (int32_t e = 0; e <= n_edges; e++) {
+            const int interior = e == d->ox_lo;
+            const int32_t ed = e < d->ox_lo ? e : e - 1;  /* the edge's index */
+            if (!interior && !edges3) {
+                continue;
+            }
+            if (interior) {
+                for (int32_t k = 0; k < 4; k++) {
+                    seg_acc[nseg][k] = acc0[k] + corr[k];
+                }
+                segs[nseg].x_off = (d->ox_lo * p->stride_w - p->pad_left) * ch;
+                segs[nseg].wq = wq + ky_lo * fw;
+                segs[nseg].out_off = d->ox_lo * ch;
+                segs[nseg].n = d->ox_hi - d->ox_lo;
+            } else {
+                const int32_t ox = ed < d->ox_lo ? ed : d->ox_hi + ed - d->ox_lo;
+                offset_terms(edge_w[ed] + ky_lo * 3, rows, 3, 3, d->offset, edge_corr);
+                for (int32_t k = 0; k < 4; k++) {
+                    seg_acc[nseg][k] = acc0[k] + edge_corr[k];
+                }
+                segs[nseg].x_off = edge_s[ed] * ch;
+                segs[nseg].wq = edge_w[ed] + ky_lo * 3;
+                segs[nseg].out_off = ox * ch;
+                segs[nseg].n = 1;
+            }
+            segs[nseg].acc0 = seg_acc[nseg];
+            nseg++;
+        }
+        job.rows = rows;
+        job.nseg = nseg;
+        job.x_row = d->x + (iy0 + ky_lo) * row_step + d->c;
+        job.out_row = d->out + oy * p->out_w * ch + d->c;
+        if (edges3) {
+            job.rows_left = oy_end - oy;
+            job.seg = segs;
+            job.segs_left = nseg;
+            row3_dsp(&job);
+            oy = oy_end;
+            continue;
+        }
+        for (; oy < oy_end; oy++) {
+            const int8_t *xrow = d->x + (oy * p->stride_h - p->pad_top + ky_lo) * row_step + d->c;
+            int8_t *orow = d->out + oy * p->out_w * ch + d->c;
+            job.x_row = xrow;
+            job.out_row = orow;
+            job.rows_left = 1;
+            job.seg = segs;
+            job.segs_left = 1;  /* the interior alone */
+            row3_dsp(&job);
+            for (int32_t ox = 0; ox < p->out_w; ox++) {
+                if (ox == d->ox_lo) {
+                    ox = d->ox_hi - 1;
+                    continue;
+                }
+                dw_pixel(d, xrow, wq + ky_lo * fw, rows, ox, 0, acc0, corr, orow + ox * ch, g, mode);
+            }
+        }
+    }
+}
 #endif
+
+#if TML_PATH_DSP
+/* Channels c..c+3 of a one-row filter of more than 3 taps whose every window is inside the
+ * input (StrWW's Nx1 filters, seen as 1xN: tml_dwconv_s8): one rowN_dsp call for the layer, the
+ * row's taps as rows of 3 (row_step 3 ch) and a tail of taps % 3. */
+static TML_INLINE void dw_group_rowN(const dw_layer *d, const tap_w *wq, const group_requant *g,
+                                     const uint32_t acc0[4])
+{
+    const tml_conv_params *p = d->p;
+    const int32_t ch = d->ch, fw = p->filter_w;
+    row3_job job;
+    row3_seg seg;
+    uint32_t acc[4];
+    offset_terms(wq, 1, fw, fw, d->offset, acc);
+    for (int32_t k = 0; k < 4; k++) {
+        acc[k] += acc0[k];
+        job.q[k][0] = g->mult[k];
+        job.q[k][1] = g->right[k] - 1;
+    }
+    job.ch = ch;
+    job.rows = fw / 3;
+    job.tail = fw % 3;
+    job.row_step = 3 * ch;
+    job.x_step = p->stride_w * ch;
+    job.zp2 = 2 * p->output_zp + 1;
+    job.lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
+    job.hi4 = ((uint32_t)p->act_max & 0xFFu) * 0x01010101u;
+    seg.x_off = 0;  /* pad_left is 0: every window inside */
+    seg.wq = wq;
+    seg.acc0 = acc;
+    seg.out_off = 0;
+    seg.n = p->out_w;
+    job.seg0 = job.seg = &seg;
+    job.nseg = job.segs_left = 1;
+    job.x_row = d->x + d->c;  /* filter_h 1: pad_top 0 */
+    job.out_row = d->out + d->c;
+    job.rows_left = p->out_h;
+    job.x_row_step = p->stride_h * d->row_step;
+    job.out_row_step = p->out_w * ch;
+    rowN_dsp(&job);
+}
+#endif
+
+/* Channels c..c+3 over every output pixel, their outputs stored by `mode` (a constant: one
+ * copy of the loop per mode). */
+static TML_INLINE void dw_group_pixels(const dw_layer *d, const tap_w *wq, const group_requant *g, const int32_t *bias,
+                                       int32_t c, int mode)
+{
+    const tml_conv_params *p = d->p;
+    const int32_t ch = d->ch, fw = p->filter_w, row_step = d->row_step;
+    const uint32_t acc0[4] = {(uint32_t)bias[c], (uint32_t)bias[c + 1], (uint32_t)bias[c + 2], (uint32_t)bias[c + 3]};
+#if TML_PATH_DSP
+    if (fw == 3 && mode != STORE_ANY && d->ox_lo < d->ox_hi) {
+        dw_group_rows3(d, wq, g, acc0, mode);
+        return;
+    }
+    if (fw > 3 && p->filter_h == 1 && mode != STORE_ANY && d->ox_lo == 0 && d->ox_hi == p->out_w) {
+        dw_group_rowN(d, wq, g, acc0);
+        return;
+    }
+#endif
+    uint32_t corr[4];  /* set with corr_lo, corr_hi: the filter rows it is for */
+    corr[0] = corr[1] = corr[2] = corr[3] = 0;  /* GCC -O3 cannot tell it is set before use; 4 stores, not a memset call */
+    int32_t corr_lo = -1, corr_hi = -1;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         int32_t iy0, ky_lo, ky_hi;
         rows_of(p, oy, &iy0, &ky_lo, &ky_hi);
         const int32_t rows = ky_hi - ky_lo;
         if (d->ox_lo < d->ox_hi && (ky_lo != corr_lo || ky_hi != corr_hi)) {
             offset_terms(wq + ky_lo * fw, rows, fw, fw, d->offset, corr);
-#if TML_PATH_DSP
-            if (edges3) {
-                for (int32_t e = 0; e < n_edges; e++) {
-                    offset_terms(edge_w[e] + ky_lo * 3, rows, 3, 3, d->offset, edge_corr[e]);
-                }
-            }
-#endif
             corr_lo = ky_lo;
             corr_hi = ky_hi;
         }
@@ -541,47 +751,12 @@ static TML_INLINE void dw_group_pixels(const dw_layer *d, const tap_w *wq, const
         const tap_w *wrow = wq + ky_lo * fw;
         int8_t *orow = d->out + oy * p->out_w * ch + c;
         int32_t ox = 0;
-#if TML_PATH_DSP
-        if (edges3) {
-            for (int32_t e = 0; e < n_edges; e++) {
-                job.x = xrow + edge_s[e] * ch;
-                job.wq = edge_w[e] + ky_lo * 3;
-                job.rows = rows;
-                job.out = orow + (e < d->ox_lo ? e : d->ox_hi + e - d->ox_lo) * ch;
-                job.n = 1;
-                for (int32_t k = 0; k < 4; k++) {
-                    job.acc0[k] = acc0[k] + edge_corr[e][k];
-                }
-                row3_dsp(&job);
-            }
-            ox = d->ox_lo;
-        }
-#endif
         for (; ox < d->ox_lo; ox++) {
             dw_pixel(d, xrow, wrow, rows, ox, 0, acc0, corr, orow + ox * ch, g, mode);
         }
-#if TML_PATH_DSP
-        if (use_row3) {
-            job.x = xrow + (ox * p->stride_w - p->pad_left) * ch;
-            job.wq = wrow;
-            job.rows = rows;
-            job.out = orow + ox * ch;
-            job.n = d->ox_hi - ox;
-            for (int32_t k = 0; k < 4; k++) {
-                job.acc0[k] = acc0[k] + corr[k];
-            }
-            row3_dsp(&job);
-            ox = d->ox_hi;
-        }
-#endif
         for (; ox < d->ox_hi; ox++) {
             dw_pixel(d, xrow, wrow, rows, ox, 1, acc0, corr, orow + ox * ch, g, mode);
         }
-#if TML_PATH_DSP
-        if (edges3) {
-            ox = p->out_w;
-        }
-#endif
         for (; ox < p->out_w; ox++) {
             dw_pixel(d, xrow, wrow, rows, ox, 0, acc0, corr, orow + ox * ch, g, mode);
         }
@@ -614,6 +789,32 @@ tml_status tml_dwconv_s8(const tml_conv_params *p, const int8_t *x, const int8_t
         return TML_ERR_NULL;
     }
     /* p, mult and shift passed tml_dwconv_check when the layer was prepared (tinyml.h) */
+#if TML_PATH_DSP
+    /* an Nx1 filter on a one-column input (StrWW) is a 1xN filter on a one-row input: the same
+     * bytes of input, weights and output, and the row paths above take it */
+    tml_conv_params t;
+    if (p->in_w == 1 && p->filter_w == 1 && p->out_w == 1 && p->filter_h > 1) {
+        t.in_c = p->in_c;  /* field by field: a struct copy is a memcpy call */
+        t.out_c = p->out_c;
+        t.input_zp = p->input_zp;
+        t.n_channels = p->n_channels;
+        t.act_min = p->act_min;
+        t.act_max = p->act_max;
+        t.output_zp = p->output_zp;
+        t.rounding = p->rounding;
+        t.in_h = 1;
+        t.in_w = p->in_h;
+        t.out_h = 1;
+        t.out_w = p->out_h;
+        t.filter_h = 1;
+        t.filter_w = p->filter_h;
+        t.stride_h = p->stride_w;
+        t.stride_w = p->stride_h;
+        t.pad_top = p->pad_left;
+        t.pad_left = p->pad_top;
+        p = &t;
+    }
+#endif
     dw_layer d;
     d.p = p;
     d.x = x;
@@ -638,6 +839,7 @@ tml_status tml_dwconv_s8(const tml_conv_params *p, const int8_t *x, const int8_t
     int32_t c = 0;
     if (d.taps <= DW_MAX_TAPS) {
         for (; c + 4 <= d.ch; c += 4) {
+            d.c = c;
             dw_group(&d, w, bias, mult, shift, c);
         }
     }

@@ -15,8 +15,9 @@ With --external CPU=ELF, the same ops also run through an ELF with CMSIS-NN's ca
 (external_ops.py), each output checked against the same reference, priced by the same model.
 
 Cache: a measurement is stored per (implementation, core, build, op shape) in
-out/bench/model_ops_cache.json, so a model's repeated layers (VWW's five 6x6x128 blocks) and a
-rerun cost nothing; the build is the hash of native/core's sources and flags (tinyml) or of the
+out/bench/model_ops_cache.json, and for tinyml per op's constants too (its convolutions skip dead
+channels: the cycles depend on the weights), so a rerun costs nothing and CMSIS-NN's repeated
+layers (VWW's five 6x6x128 blocks) are measured once; the build is the hash of native/core's sources and flags (tinyml) or of the
 ELF (external). A cached op's output was checked when it was measured, on that layer's data.
 """
 
@@ -81,6 +82,17 @@ def shape_key(op: tmdl.Op, tensors: list) -> str:
     src, out = tensors[op.inputs[0]], tensors[op.output]
     return repr((op.kind, src.shape, out.shape, op.filter, op.stride, op.padding, op.channels, op.act_min,
                  op.act_max, src.zero_point != 0))
+
+
+def data_key(op: tmdl.Op) -> str:
+    """What else tinyml's cycles depend on: its weighted ops skip rows of all-zero weights (dead
+    channels, conv_s8.c), so two layers of one shape cost the same only with the same constants."""
+    if op.weights is None:
+        return ""
+    h = hashlib.sha256()
+    for a in (op.weights, op.bias, op.multiplier, op.shift):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return "|" + h.hexdigest()[:16]
 
 
 def _rounding(op: tmdl.Op, model_rounding: str) -> int:
@@ -202,6 +214,14 @@ def op_costs(results: list[dict]) -> dict:
             for cpu, cats in sorted(sums.items())}
 
 
+def _counter(machine):
+    """One cycle counter per machine: each counter adds a code hook to the emulator for good, so a
+    counter per op would run every later op under all of the earlier ops' hooks too."""
+    if getattr(machine, "_model_bench_counter", None) is None:
+        machine._model_bench_counter = counter_for(machine)
+    return machine._model_bench_counter
+
+
 def price(entry: Model, cpu: str, machine, build: str, cache: Cache, impl: str = "tinyml",
           external=None) -> list[dict]:
     """One row per op: {"op", "kind", "macs", "cycles", "cached"}; Mismatch when an output differs
@@ -211,14 +231,14 @@ def price(entry: Model, cpu: str, machine, build: str, cache: Cache, impl: str =
     rows = []
     model, values = entry.model, entry.values
     for i, op in enumerate(model.ops):
-        key = f"{impl}|{cpu}|{build}|{shape_key(op, model.tensors)}"
+        key = f"{impl}|{cpu}|{build}|{shape_key(op, model.tensors)}" + (data_key(op) if impl == "tinyml" else "")
         hit = cache.get(key)
         x = values[op.inputs[0]]
         x2 = values[op.inputs[1]] if len(op.inputs) > 1 else None
         want = np.asarray(values[op.output], np.int8).reshape(-1)
         if hit is None:
             if impl == "tinyml":
-                (status, got), instructions, cycles = counter_for(machine).measure(
+                (status, got), instructions, cycles = _counter(machine).measure(
                     tinyml_call(machine, op, model.tensors, x, x2, model.rounding))
             else:
                 status, got, instructions, cycles = external.run(op, model.tensors, np.asarray(x).reshape(-1),

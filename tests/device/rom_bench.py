@@ -1,6 +1,6 @@
 """RAM of load() and latency of invoke(), from /rom (weights in place), from the filesystem
-(weights in RAM) and streamed, side by side in one micropython process (a benchmark, not a
-test):
+(weights in RAM) and streamed (at the default block size, then at 1, 4 and 16 KB), side by side
+in one micropython process (a benchmark, not a test):
 
     .venv/bin/python tests/device/rom_bench.py [MODEL.tflite ...]
 
@@ -29,7 +29,8 @@ BENCH = """
 import vfs
 vfs.mount(vfs.VfsRom(open('image.romfs', 'rb').read()), '/rom')
 import gc, time, tinyml
-PLACES = (('rom', '/rom/', False), ('fs', '', False), ('stream', '', True))
+PLACES = (('rom', '/rom/', False), ('fs', '', False), ('stream', '', True),
+          ('1024', '', 1024), ('4096', '', 4096), ('16384', '', 16384))  # the last: other block sizes
 ROUNDS = 15
 
 def time_us(invoke, n):
@@ -61,7 +62,8 @@ for name, n in [l.split() for l in open('models.txt').read().strip().split('\\n'
                 us = time_us(loaded[label][0].invoke, n)
                 best[label] = us if best[label] is None else min(best[label], us)
         for label, (m, ram, alloc, vectors) in loaded.items():
-            print('B', name, backend, label, ram, m.ram_needed['buffers'], alloc, vectors, best[label])
+            print('B', name, backend, label, ram, m.ram_needed['buffers'], alloc, vectors, best[label],
+                  m.stream_reads[0])
             m.close()
         loaded = m = invoke = None
 """
@@ -98,6 +100,10 @@ def main(paths: list[str]) -> None:
         vectors = {r[p][3] for p in r}
         print(f"{name:<11}{backend:<8}{ram[0]:>14,}{ram[1]:>10,}{ram[2]:>10,}{int(r['rom'][1]):>9,}"
               f"{us[0]:>10.1f}{us[1]:>10.1f}{us[2]:>10.1f}{us[0] / us[1]:>8.3f}{alloc:>6}{'/'.join(sorted(vectors)):>8}")
+    print(f"\nstreamed by block size: load RAM / file reads per invoke / us per invoke")
+    for (name, backend), r in table.items():
+        cells = [f"{p}: {int(r[p][0]):,} B / {r[p][5]} / {float(r[p][4]):.1f}" for p in ("1024", "4096", "stream", "16384")]
+        print(f"{name:<11}{backend:<8}" + "; ".join(cells).replace("stream:", "default:"))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,27 @@ def test_board_facts_on_the_virtual_board(tmp_path):
     assert lines_with("V", out) == ["3 6"]
 
 
+def test_board_facts_leave_the_heap_as_they_found_it(tmp_path):
+    """Board.call runs info.py's source on a board that has not imported tinyml: board() imports
+    the package to learn the board's id, then drops it again, so that the commands a deploy runs
+    next on the same heap have it back (on the 64-bit port the package takes about 70 KB)."""
+    source = (ROOT / "device" / "lib" / "tinyml" / "info.py").read_text()
+    out = run(source + "\nimport gc, sys, micropython\ngc.collect()\nfree = gc.mem_free()\n"
+              "micropython.qstr_info()\nb = board()\ngc.collect()\nmicropython.qstr_info()\n"
+              "print('M', [m for m in sys.modules if m.startswith('tinyml')])\n"
+              "print('F', b['board_id'], b['free_ram'] - free, free - gc.mem_free())",
+              cwd=tmp_path, env=_env(tmp_path))
+    assert lines_with("M", out) == ["[]"]
+    board_id, reported, kept = lines_with("F", out)[0].split()
+    assert board_id == "nano33_ble_sense"
+    # free RAM as it was before board() looked (its own call frame aside)
+    assert abs(int(reported)) <= 1024, reported
+    # what stays: the names the imports interned (MicroPython never frees a qstr), the dict
+    # board() returns and _tinyml's module object (x64 native code lies outside the heap)
+    before, after = (int(line.rsplit("n_total_bytes=", 1)[1]) for line in lines_with("qstr pool:", out))
+    assert int(kept) - (after - before) <= 4096, (kept, after - before)
+
+
 def _micropython():
     from tinyml_host.sim import find_micropython
 

@@ -124,8 +124,12 @@ for name in open('models.txt').read().split():
 
 def test_load_from_rom_needs_at_most_16_kb_beyond_activations(tmp_path):
     """From /rom, load's RAM (gc.mem_alloc() around it) is the activation buffers plus at most
-    16 KB of plans and views, every backend. From the filesystem the weights are in RAM too."""
-    mods = {"sine.tmdl": export.convert(models.sine_tflite())}
+    16 KB of plans and views, every backend. From the filesystem the weights are in RAM too.
+    The AD01-shaped model `tinyml train ad01` makes is quantized per channel (1,672 channels
+    over 640-wide layers): the python backend reads its multipliers and shifts in place too."""
+    stand_in = export.convert(models.ad01_shaped_tflite())
+    assert sum(len(l.multiplier) for l in stand_in.layers) == 1672
+    mods = {"sine.tmdl": export.convert(models.sine_tflite()), "stand_in.tmdl": stand_in}
     if AD01.exists():
         mods["ad01.tmdl"] = export.convert(AD01.read_bytes())
         export.add_vectors(mods["ad01.tmdl"], AD01.read_bytes(), 4)

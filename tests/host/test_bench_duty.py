@@ -79,6 +79,14 @@ def test_bench_reports_the_motion_apps_duty_cycle_on_the_virtual_board(esp32_boa
     expected = (motion["awake_ms"] * 44 + motion["asleep_ms"] * 27) / total * 3.3
     assert np.isclose(motion["avg_mw"], expected)
     assert "duty cycle of the apps" in stdout and "asleep" in stdout
+    # every backend also streamed (load(path, stream=True)): one read per layer here (the motion
+    # model's 96 x 16 and 16 x 2 weights each fit one 8 KB block), counted on the board
+    inference = json.loads((tmp_path / "auto" / "board.json").read_text())
+    streamed = [r for r in inference if r["way"] == "streamed"]
+    assert {r["backend"] for r in streamed} >= {"viper", "python"}
+    for r in streamed:
+        assert (r["reads"], r["read_bytes"], r["alloc"]) == (2, 96 * 16 + 16 * 2, 0), r
+        assert f"motion.tmdl {r['backend']} streamed: 2 file reads, 1,568 B read per invoke" in stdout
     _, rows = _bench(esp32_board.port, tmp_path / "light", "--sleep", "light")
     (motion,) = rows
     assert motion["wait"] == "lightsleep"

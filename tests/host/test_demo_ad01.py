@@ -61,7 +61,9 @@ def _run(tmp_path, capsys, tflite: bytes, recording_name: str) -> dict:
             if run["way"] == "RAM" and facts[g["boards"][0]]["heap"]["bytes"] < weights:
                 assert run["rows"] and all(r["error"].startswith("MemoryError") for r in run["rows"]), run
     assert "MLPerf Tiny" in printed and "10.05 ms" in printed  # the published figures beside the estimates
-    return results
+    # the native estimates priced from a cost table: out/bench/kernels.json, or the shipped one
+    assert {r["board"]: r["native_us"] for r in results["estimate"]}["nano33_ble_sense"] > 0
+    return results, printed
 
 
 def test_showcase_with_the_same_shape_model_from_tinyml_train(tmp_path, capsys, monkeypatch):
@@ -69,8 +71,12 @@ def test_showcase_with_the_same_shape_model_from_tinyml_train(tmp_path, capsys, 
     tflite = models.ad01_shaped_tflite()
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "ad01.tflite").write_bytes(tflite)  # what `tinyml train ad01` writes
-    results = _run(tmp_path, capsys, tflite, "ad01_synthetic_recording.bin")
+    results, printed = _run(tmp_path, capsys, tflite, "ad01_synthetic_recording.bin")
     assert not results["model"]["real"] and "synthetic" in results["recording"]
+    # a fresh clone's user learns it first, not from a footnote
+    first = printed.splitlines()[0]
+    assert first.startswith("AD01 STAND-IN: this runs a same-shape stand-in, not MLPerf Tiny's AD01"), first
+    assert "STAND-IN" in results["model"]["label"]
 
 
 @pytest.mark.skipif(not (ad01_demo.SHARED_MODELS / ad01_demo.AD01_TFLITE).exists(),
@@ -78,5 +84,6 @@ def test_showcase_with_the_same_shape_model_from_tinyml_train(tmp_path, capsys, 
                            "the repo, never in it; CI has it")
 def test_showcase_with_mlperf_ad01_and_the_real_recording(tmp_path, capsys):
     tflite = (ad01_demo.SHARED_MODELS / ad01_demo.AD01_TFLITE).read_bytes()
-    results = _run(tmp_path, capsys, tflite, ad01_demo.RECORDING)
+    results, printed = _run(tmp_path, capsys, tflite, ad01_demo.RECORDING)
     assert results["model"]["real"] and results["model"]["macs"] == 264192
+    assert printed.splitlines()[0].startswith("AD01: MLPerf Tiny's model and its real recording")

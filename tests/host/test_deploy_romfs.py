@@ -109,3 +109,45 @@ def test_image_too_big_names_both_sizes(vboard, tmp_path):
         with pytest.raises(TinymlError, match=f"the ROMFS image is {len(image)} bytes, larger than the "
                                               f"board's 262144-byte ROMFS partition"):
             deploy.deploy_romfs(board, [big], **QUIET)
+
+
+def _large_model(n_hidden=576):
+    """Two layers, 256 -> n_hidden -> 256: about 290 KB of weights, more than the Nano's stock
+    partition holds and more than twice its heap."""
+    import numpy as np
+
+    rng = np.random.default_rng(25)
+    layers = []
+    for n_in, n_out in ((256, n_hidden), (n_hidden, 256)):
+        w = rng.integers(-128, 128, size=(n_out, n_in)).astype(np.int8)
+        bias = rng.integers(-(1 << 16), 1 << 16, size=n_out).astype(np.int32)
+        layers.append(tmdl.Layer(w, bias, np.array([1 << 30], np.int32), np.array([-12], np.int8), -128, 127, 3))
+    return tmdl.TmdlModel.dense(layers, 0.05, 0, 0.1, 3)
+
+
+def test_a_large_image_in_a_custom_partition_leaves_deploy_and_info_working(tmp_path):
+    """The Nano's own heap and a 392 KB partition holding a 290 KB model: deploying it again and
+    `tinyml info` work, and the model runs from /rom."""
+    from tinyml_host import boards
+
+    big = tmp_path / "big.tmdl"
+    big.write_bytes(tmdl.encode(_large_model()))
+    assert len(big.read_bytes()) > 290_000
+    heap = boards.load()["nano33_ble_sense"]["heap"]["bytes"]
+    with VirtualBoard(tmp_path / "flash", romfs_size=401408, heap_bytes=heap) as vb:
+        first = cli("deploy", "--port", vb.port, "--romfs", "--model", str(big))
+        assert first.returncode == 0, first.stderr
+        assert "/rom holds a different or incomplete image: writing" in first.stdout
+        again = cli("deploy", "--port", vb.port, "--romfs", "--model", str(big))
+        assert again.returncode == 0, again.stderr
+        assert "/rom already holds this image: nothing to write" in again.stdout
+        info = cli("info", "--port", vb.port)
+        assert info.returncode == 0, info.stderr
+        assert "board      nano33_ble_sense" in info.stdout and "/rom/big.tmdl" in info.stdout
+        assert "ROMFS      401408 byte partition, mounted at /rom" in info.stdout
+        with Board(vb.port) as board:
+            out = board.exec("import gc, tinyml\ngc.collect()\na = gc.mem_alloc()\n"
+                             "m = tinyml.load('/rom/big.tmdl')\ngc.collect()\n"
+                             "m.invoke()\nprint(m.weights.replace(' ', '_'), gc.mem_alloc() - a)", soft_reset=True)
+    weights, used = out.split()
+    assert weights == "in_place" and int(used) < 16 * 1024, out

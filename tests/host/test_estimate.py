@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import models
-from tinyml_host import boards, cli, estimate, export, romfs, tmdl
+from tinyml_host import boards, cli, device_ram, estimate, export, romfs, tmdl
 
 
 def _model():
@@ -81,9 +81,6 @@ def test_romfs_ram_is_buffers_and_plans_only():
     buffers = 1 + 1 + 2 * 16 + 4 * 16 + 4 + 8 * 1
     plans = 3 * (28 + 5 * estimate.OBJECT_HEADER)
     assert estimate.romfs_ram(model) == buffers + plans + 7 * estimate.OBJECT_HEADER
-    # streamed: the largest layer's weights (16 x 16) and every bias, multiplier and shift on top
-    small = 4 * (16 + 16 + 1) + 5 * (16 + 16 + 1)
-    assert estimate.streamed_ram(model) == 256 + small + estimate.romfs_ram(model)
 
 
 def _board(heap, romfs_bytes, grows=False, ram_kb=256):
@@ -127,8 +124,15 @@ def test_ad01_fits_the_nano_only_streamed(ad01_tmdl, capsys):
     # from /rom: the buffers of the 640-wide layers and 10 plans, within the 16 KB
     widest = 640
     assert 640 + 640 + 6 * widest < nano["ram_romfs_bytes"] <= 16 * 1024
-    # streamed: the 640 x 128 layer's weights in RAM
-    assert 640 * 128 < nano["ram_streamed_bytes"] < NANO_HEAP
+    # streamed: the board's own figure (model._needs), and per invoke one read per block of
+    # whole groups of 8 rows in 8 KB (at least 8 rows): 8 of 640 inputs, 64 of 128, all 8 of 128
+    per_block = [min(n_out, max(8, 8192 // n_in // 8 * 8)) for n_in, n_out in zip(AD01_WIDTHS, AD01_WIDTHS[1:])]
+    reads = sum(-(-n_out // r) for r, n_out in zip(per_block, AD01_WIDTHS[1:]))
+    assert nano["stream"] == {"block_bytes": 8192, "window_bytes": 64 * 128, "reads": reads, "bytes": AD01_WEIGHTS}
+    # 640 -> 128: 16 blocks of 8 rows; six 128 -> 128: 2 of 64; 128 -> 8, 8 -> 128: 1; 128 -> 640: 10 of 64
+    assert reads == 16 + 6 * 2 + 1 + 1 + 10
+    assert nano["ram_streamed_bytes"] == device_ram.ram_needed(ad01_tmdl.read_bytes(), "native")["stream"]
+    assert 8 * 640 < nano["ram_streamed_bytes"] < 64 * 1024  # no layer's 80 KB of weights in RAM at once
     assert nano["verdict"] == {"ram": "no", "romfs": "no", "streamed": "yes", "fits": "streamed",
                                "may_fit": None}
     assert rows["pico"]["verdict"]["fits"] == "streamed"  # no partition in stock rp2 firmware
@@ -141,6 +145,7 @@ def test_ad01_fits_the_nano_only_streamed(ad01_tmdl, capsys):
     assert cli.main(["estimate", str(ad01_tmdl), "--board", "nano33_ble_sense"]) == 0
     out = capsys.readouterr().out
     assert "nano33_ble_sense: fits only streamed" in out
+    assert f"streamed (load(path, stream=True), 8,192 B blocks): {reads} file reads, 264,192 B read per invoke" in out
     assert "in the stock 256.0 KB partition: does not fit" in out
 
 
@@ -436,3 +441,14 @@ def test_a_damaged_viper_table_is_an_error_naming_the_field(tmp_path):
     with pytest.raises(TinymlError, match="cortex-m4f.*'per_mac' is -5"):
         read_viper_costs(bad)
     assert read_viper_costs(tmp_path / "absent.json") == {}
+
+
+def test_block_option_prices_another_block_size(ad01_tmdl, capsys):
+    # 1 KB: 8 rows of 640 inputs (the least a block holds), 8 of 128, all 8 of 128 and 8 of 8
+    assert cli.main(["estimate", str(ad01_tmdl), "--board", "pico", "--block", "1024"]) == 0
+    reads = 16 + 6 * 16 + 1 + 1 + 80
+    assert (f"streamed (load(path, stream=1024), 1,024 B blocks): {reads} file reads, 264,192 B read per invoke; "
+            "window 5,120 B") in " ".join(capsys.readouterr().out.split())   # folded at 100 columns
+    with pytest.raises(SystemExit):
+        cli.main(["estimate", str(ad01_tmdl), "--block", "0"])
+    assert "'0' is not a whole number of bytes above 0" in capsys.readouterr().err

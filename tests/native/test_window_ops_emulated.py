@@ -84,6 +84,16 @@ def test_conv_pair_path_matches_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
 
 
+def test_conv_dead_rows_match_the_host(machine, host):
+    """conv_s8.c's rows of all-zero weights (a constant each, row pairs skipped on arm-dsp),
+    beside live rows in and outside the requantization shortcut."""
+    for k, (layer, x) in enumerate(window_ops.dead_row_conv_layers(np.random.default_rng(43), 60)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
+        params, inputs, scratch = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 def test_depthwise_3x3_paths_match_the_host(machine, host):
     """dwconv_s8.c's 3x3 paths (interior runs and edge columns in assembly on arm-dsp, the
     requantization shortcut and its fallback), buffers at every alignment."""
@@ -113,6 +123,35 @@ def test_pools_add_softmax_match_the_host(machine, host):
         status, got = machine.kernel("tml_softmax_s8", tuple(params[f] for f in window_ops.SOFTMAX_FIELDS), [x],
                                      len(want), misalign=k % 4)
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, "softmax", k, params)
+
+
+def test_depthwise_column_filters_match_the_host(machine, host):
+    """dwconv_s8.c's Nx1 filters on one-column inputs (StrWW's; 1xN rows on arm-dsp), buffers at
+    every alignment."""
+    for k, (layer, x) in enumerate(window_ops.depthwise_column_layers(np.random.default_rng(35), 60)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
+        params, inputs, _ = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
+def test_pools_of_large_windows_match_the_host(machine, host):
+    """pool_s8.c's channel groups on windows of 125 to 300 taps (arm-dsp sums halfword pairs up
+    to 255 taps), whole-window and SAME-padded, inputs random and at both int8 edges."""
+    rng = np.random.default_rng(92)
+    shapes = [(25, 5, 8, 25, 5), (15, 17, 5, 15, 17), (16, 16, 4, 16, 16), (20, 15, 9, 20, 15), (17, 16, 6, 9, 9)]
+    for k, (h, w, c, fh, fw) in enumerate(shapes):
+        oh, pt = window_ops.window(rng, h, fh, 1, fh != h)
+        ow, pl = window_ops.window(rng, w, fw, 1, fw != w)
+        params = dict(in_h=h, in_w=w, channels=c, out_h=oh, out_w=ow, filter_h=fh, filter_w=fw, stride_h=1,
+                      stride_w=1, pad_top=pt, pad_left=pl, act_min=-128, act_max=127)
+        for x in (rng.integers(-128, 128, size=(h, w, c)).astype(np.int8), np.full((h, w, c), -128, np.int8),
+                  np.full((h, w, c), 127, np.int8)):
+            for kind in ("avg", "max"):
+                _, want = window_ops.run_pool(host, params, x, kind)
+                status, got = machine.kernel(f"tml_{kind}pool_s8", tuple(params[f] for f in window_ops.POOL_FIELDS),
+                                             [x], len(want), misalign=k % 4)
+                assert status == 0 and np.array_equal(got, want), (machine.cpu.name, kind, k, params)
 
 
 def test_add_fast_path_on_every_int8_pair(machine):

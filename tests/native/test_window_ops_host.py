@@ -38,6 +38,9 @@ POOL = [
     dict(shape=(6, 6, 4), kernel=(2, 2), strides=(2, 2), padding="valid"),
     dict(shape=(5, 5, 8), kernel=(5, 5), strides=(1, 1), padding="valid"),  # global, as KWS and IC end
     dict(shape=(9, 7, 2), kernel=(3, 2), strides=(1, 1), padding="same"),
+    dict(shape=(25, 5, 8), kernel=(25, 5), strides=(25, 5), padding="valid"),  # KWS's
+    dict(shape=(15, 17, 5), kernel=(15, 17), strides=(1, 1), padding="valid"),  # 255 taps
+    dict(shape=(16, 16, 4), kernel=(16, 16), strides=(1, 1), padding="valid"),  # 256 taps
 ]
 ADD = [dict(shape=(5, 4, 3), act=None, spans=[2.0, 0.5]), dict(shape=(6, 6, 8), act="relu", spans=[1.0, 3.0])]
 SOFTMAX = [dict(shape=(12,), spans=[3.0]), dict(shape=(10,), spans=[12.0]), dict(shape=(4, 7), spans=[0.2])]

@@ -200,6 +200,45 @@ def pair_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     return layers
 
 
+def dead_row_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """CONV_2D layers with rows of all-zero weights, as converters leave dead channels (VWW's
+    pointwise layers: a bias of about 2^30, shifts of -25 to -31, now and then a shift of 0):
+    conv_s8.c stores their constant and skips a row pair whose rows are both dead. Single dead
+    rows, dead pairs, whole dead blocks and dead rows past the last block; any rounding; the
+    live rows now and then outside the path's requantization shortcut."""
+    layers = []
+    while len(layers) < n:
+        layer, x = random_conv(rng, False, max_hw=6, max_c=13)
+        p = layer.params
+        out_c = int(rng.integers(8, 41))
+        k = p["filter_h"] * p["filter_w"] * p["in_c"]
+        p["out_c"] = out_c
+        if p["n_channels"] != 1:
+            p["n_channels"] = out_c
+        layer.mult, layer.shift = _quant(rng, p["n_channels"], saturate=False)
+        if rng.random() < 0.7:
+            p["rounding"] = 0
+            layer.shift = np.minimum(layer.shift, -1).astype(np.int8)
+        layer.weights = rng.integers(-128, 128, size=(out_c, k)).astype(np.int8)
+        layer.bias = rng.integers(-(1 << 20), 1 << 20, size=out_c).astype(np.int64)
+        pattern = rng.random()
+        if pattern < 0.3:
+            dead = rng.random(out_c) < 0.5
+        elif pattern < 0.6:
+            dead = np.repeat(rng.random((out_c + 1) // 2) < 0.6, 2)[:out_c]
+        else:
+            dead = np.repeat(rng.random((out_c + 7) // 8) < 0.5, 8)[:out_c] | (rng.random(out_c) < 0.2)
+        layer.weights[dead] = 0
+        big = rng.choice(np.array([1 << 30, -(1 << 30), (1 << 30) + 128, -(1 << 30) - 64, 5000], np.int64), dead.sum())
+        layer.bias[dead] = big
+        layer.bias = layer.bias.astype(np.int32)
+        if p["n_channels"] != 1:
+            layer.shift = layer.shift.copy()
+            layer.shift[dead] = rng.choice(np.array([-31, -28, -25, 0], np.int8), dead.sum())
+        layers.append((layer, x))
+    return layers
+
+
 def conv_scratch_bytes(filter_h: int, filter_w: int, in_c: int) -> int:
     """tml_conv_scratch_bytes: two patches as int16, K rounded up to 4, and 4 bytes to align them."""
     k = filter_h * filter_w * in_c
@@ -369,4 +408,37 @@ def depthwise_3x3_layers(rng, count: int) -> list[tuple[Conv, np.ndarray]]:
         weights = rng.integers(-128, 128, size=(3, 3, c)).astype(np.int8)
         layer = Conv(params, weights, bias, [m for m, _ in q], np.clip([s for _, s in q], -31, 30), True)
         layers.append((layer, rng.integers(-128, 128, size=(in_h, in_w, c)).astype(np.int8)))
+    return layers
+
+
+def depthwise_column_layers(rng, count: int) -> list[tuple[Conv, np.ndarray]]:
+    """Depthwise layers with an Nx1 filter on a one-column input (StrWW's, which dwconv_s8.c
+    takes as 1xN on one row on arm-dsp; the N-tap assembly for N > 3, the 3-tap one for N = 3):
+    N 2 to 16, strides 1 to 3, VALID and SAME, 4 to 13 channels, converter-like scales and
+    others, per-channel or per-tensor, the whole int8 range or a clamp."""
+    from tinyml_host.reference import quantize_multiplier
+
+    layers = []
+    while len(layers) < count:
+        n = int(rng.integers(2, 17))
+        in_h = int(rng.integers(1, 31))
+        stride = int(rng.integers(1, 4))
+        same = bool(rng.integers(2)) or in_h < n
+        out_h, pad_top = window(rng, in_h, n, stride, same)
+        c = int(rng.choice([4, 5, 8, 12, 13]))
+        n_q = c if rng.integers(2) else 1
+        usual = rng.random() < 0.75
+        scales = rng.uniform(0.5, 1.0, n_q) / (16.0 * n) if usual else np.exp(rng.uniform(np.log(1e-6), np.log(3.0), n_q))
+        q = [quantize_multiplier(float(v)) for v in scales]
+        zp_out = int(rng.integers(-128, 128))
+        act = (-128, 127) if rng.integers(2) else (max(zp_out, -128), min(zp_out + 100, 127))
+        params = dict(in_h=in_h, in_w=1, in_c=c, out_h=out_h, out_w=1, out_c=c, filter_h=n, filter_w=1,
+                      stride_h=stride, stride_w=1, pad_top=pad_top, pad_left=0,
+                      input_zp=int(rng.integers(-128, 128)), n_channels=n_q, act_min=act[0], act_max=act[1],
+                      output_zp=zp_out, rounding=0 if usual or rng.integers(2) else 1)
+        span = 5000 if usual else int(rng.choice([1 << 20, (1 << 30) - 300000, 1 << 31]))
+        bias = np.clip(rng.integers(-span, span, size=c, dtype=np.int64), -(1 << 31), (1 << 31) - 1)
+        weights = rng.integers(-128, 128, size=(n, 1, c)).astype(np.int8)
+        layer = Conv(params, weights, bias, [m for m, _ in q], np.clip([s for _, s in q], -31, 30), True)
+        layers.append((layer, rng.integers(-128, 128, size=(in_h, 1, c)).astype(np.int8)))
     return layers

@@ -7,18 +7,18 @@
 # - mac(): |w x| <= 128 * 128 = 2**14 and a row has n_in <= 65535 terms (16 bits in the
 #   file), so every partial sum satisfies |a| <= 65535 * 2**14 = 2**30 - 2**14.
 # - The int32 bias and multiplier are long ints on such a port when read from their
-#   array('i'); requantize() reads the bias as 16-bit halves (views of it where it lies, or
-#   copies), and pieces() (at load) turns the multipliers into 15-bit pieces through struct.
+#   array('i'); requantize() reads both as 16-bit halves (views of them where they lie: flash,
+#   the stream window, an array; copies where uctypes is missing) and splits each multiplier
+#   into 15-bit pieces as it goes, so a per-channel layer keeps no table of its own.
 # - requantize() rebuilds acc + bias, the 64-bit product and TFLite's roundings from pieces;
 #   the bound of each line is stated beside it.
-# - prepare() splits them once, at load; fc() runs mac() then requantize().
+# - prepare() makes the views once, at load; fc() runs mac() then requantize().
 # tests/device/test_python_requantize.py runs this very source in CPython with every value
 # checked against the small-int range, bit-exact with host/tinyml_host/reference.py.
 import struct
 from array import array
 from micropython import const
 
-_REC = const(6)  # per channel: m0, m1, m2, kind, n, lsh
 # kind: how r, the int32 requantized value, follows from Q = floor(x m / 2**30)
 _HALF_UP = const(0)  # r = floor((Q + 2**n) / 2**(n+1)): TFLM shift >= 0 (n = 0), LiteRT shift -n <= 0
 _TFLM_RIGHT = const(1)  # TFLM shift -n < 0: as _HALF_UP on Q + 1 (Q >= 0) or Q - 1 (Q < 0)
@@ -26,10 +26,10 @@ _LITERT_LEFT = const(2)  # LiteRT shift n + 1 > 0: r = Q 2**n + round((x m mod 2
 # lsh: TFLM shift lsh > 0 shifts x left in int32 first (then _HALF_UP, n = 0)
 
 
-def mac(x, w, acc, n_in, n_out):
+def mac(x, w, acc, n_in, n_out, at=0):
     # w in the file's layout (docs/format.md): rows in blocks of 8, each block 4 inputs at a
     # time (row o's 4 bytes 32 apart), then each row's last n_in % 4; rows after the last
-    # full block row-major (the same walk with a step of 4)
+    # full block row-major (the same walk with a step of 4); row o's sum goes to acc[at + o]
     full = n_out & ~7
     quads = n_in & ~3
     tail = n_in - quads
@@ -51,11 +51,21 @@ def mac(x, w, acc, n_in, n_out):
         for i in range(quads, n_in):
             a += w[t] * x[i]
             t += 1
-        acc[o] = a
+        acc[at + o] = a
 
 
 _ROUNDING_LITERT = const(1)  # the .tmdl rounding code of single rounding (tinyml.reader)
 _acc = array("i")  # the accumulator row every plan shares: only live inside one fc() call
+
+
+def reserve(acc, cols):
+    """Size the shared accumulator row (acc int32) and im2col row (cols int8) before load
+    places anything else: made first, they find room a fragmented heap would not give later."""
+    global _acc, _cols
+    if len(_acc) < acc:
+        _acc = array("i", bytes(4 * acc))
+    if len(_cols) < cols:
+        _cols = array("b", bytes(cols))
 
 
 def prepare(layer):
@@ -67,8 +77,9 @@ def prepare(layer):
     signed = w if layer.weights_signed else _int8_view(w)
     q = pieces(layer.bias, layer.multipliers, layer.shifts, layer.rounding == _ROUNDING_LITERT,
                layer.n_out, layer.n_channels)
-    # w and the bias stay referenced: the uctypes views over them hold only addresses
-    return signed, q, layer.n_in, layer.n_out, layer.act_min, layer.act_max, layer.output_zp, (w, layer.bias)
+    # w, the bias and the multipliers stay referenced: the uctypes views over them hold only addresses
+    return (signed, q, layer.n_in, layer.n_out, layer.act_min, layer.act_max, layer.output_zp,
+            (w, layer.bias, layer.multipliers))
 
 
 def fc(plan, x, out):
@@ -77,6 +88,18 @@ def fc(plan, x, out):
     acc = _acc
     mac(x, w, acc, n_in, n_out)
     requantize(acc, q, out, n_out, act_min, act_max, out_zp)
+
+
+def fc_rows(plan, x, out, first, n):
+    """Rows first to first + n of a layer whose weights come a block at a time (tinyml.model,
+    load(path, stream=True); first a multiple of 8): their sums into the accumulator row, and
+    after the layer's last block its requantization into out. plan: prepare()'s, of the whole
+    layer with the window as its weights, which holds the block when this runs. Allocates nothing."""
+    w, q, n_in, n_out, act_min, act_max, out_zp, _ = plan
+    acc = _acc
+    mac(x, w, acc, n_in, n, first)
+    if first + n == n_out:
+        requantize(acc, q, out, n_out, act_min, act_max, out_zp)
 
 
 # The window kernels. A window's output position (oy, ox) reads input rows oy * stride_h -
@@ -142,7 +165,7 @@ def prepare_depthwise(op):
     w = op.weights
     signed = w if op.weights_signed else _int8_view(w)
     q = pieces(op.bias, op.multipliers, op.shifts, op.rounding == _ROUNDING_LITERT, op.out_c, op.n_channels)
-    return signed, q, _geometry(op), op.act_min, op.act_max, op.output_zp, (w, op.bias)
+    return signed, q, _geometry(op), op.act_min, op.act_max, op.output_zp, (w, op.bias, op.multipliers)
 
 
 def depthwise(plan, x, out):
@@ -231,15 +254,11 @@ _ADD_CHUNK = const(64)
 _ADD_LIMIT = const(0x10000000)
 
 
-def _rescale(x, rec, j):
-    """TFLite's requantization of one value x, |x| < 2**30, by the multiplier pieces() recorded
-    at rec[j:j+6] with a shift <= 0, unclamped: the int32 result (ValueError from 2**28 on)."""
-    m0 = rec[j]
-    m1 = rec[j + 1]
-    m2 = rec[j + 2]
-    kind = rec[j + 3]
-    n = rec[j + 4]
-    if kind == _LITERT_LEFT or rec[j + 5]:
+def _rescale(x, p):
+    """TFLite's requantization of one value x, |x| < 2**30, by the multiplier split() gave (p)
+    with a shift <= 0, unclamped: the int32 result (ValueError from 2**28 on)."""
+    m0, m1, m2, kind, n, lsh = p
+    if kind == _LITERT_LEFT or lsh:
         raise ValueError("ADD: an input multiplier above 1/2 (TFLite's are at most 1/2)")
     x0 = x & 0x7FFF
     xh = x >> 15  # |xh| < 2**15
@@ -273,11 +292,11 @@ def add_tables(op):
     single = op.rounding == _ROUNDING_LITERT
     tables = []
     for k, zp in ((0, op.input_zp), (8, op.input2_zp)):
-        shift = array("b", (struct.unpack_from("<i", raw, k + 4)[0],))
-        rec = pieces(array("i", bytes(4)), raw[k:k + 4], shift, single, 1, 1)[2]
+        lo, hi = struct.unpack_from("<Hh", raw, k)
+        p = split(lo, hi, struct.unpack_from("<i", raw, k + 4)[0], single)
         t = array("i", bytes(1024))
         for v in range(-128, 128):
-            t[v & 0xFF] = _rescale((v - zp) << left, rec, 0)
+            t[v & 0xFF] = _rescale((v - zp) << left, p)
         tables.append(t)
     return tables[0], tables[1], raw[16:20], array("b", (struct.unpack_from("<i", raw, 20)[0],))
 
@@ -291,7 +310,7 @@ def prepare_add(op, x2):
     t1, t2, mult, shift = add_tables(op)
     zero = array("i", bytes(4 * _ADD_CHUNK))
     q = pieces(zero, mult, shift, op.rounding == _ROUNDING_LITERT, _ADD_CHUNK, 1)
-    return t1, t2, q, x2, op.out_h * op.out_w * op.out_c, op.act_min, op.act_max, op.output_zp, zero
+    return t1, t2, q, x2, op.out_h * op.out_w * op.out_c, op.act_min, op.act_max, op.output_zp, (zero, mult)
 
 
 def add(plan, x, out):
@@ -306,6 +325,18 @@ def add(plan, x, out):
         requantize(acc, q, out, m, act_min, act_max, out_zp, at)
 
 
+def scatter(src, dst, positions, n, stride, first):
+    """dst[p * stride + first + c] = src[p * n + c] for every position p and c < n: a streamed
+    CONV_2D's block of n output channels to its place in the output (tinyml.model). Allocates nothing."""
+    s = 0
+    d = first
+    for _ in range(positions):
+        for c in range(n):
+            dst[d + c] = src[s + c]
+        s += n
+        d += stride
+
+
 def _int8_view(buf):
     # weights used in place (a view of a ROMFS file) read as unsigned bytes: index them
     # through a signed uctypes array at the same address instead (as fast as an array).
@@ -318,99 +349,117 @@ def _int8_view(buf):
 def pieces(bias, mult, shift, single_rounding, n_out=None, n_ch=None):
     """A layer's bias (int32), multipliers (int32) and shifts (int8), arrays or views of the
     file (give n_out and n_ch for views, whose len() counts bytes), as requantize() takes
-    them: (bias_lo, bias_hi, rec), every entry a small int.
+    them: (bias_lo, bias_hi, mult_h, shift, n_ch, single_rounding), every entry a small int;
+    per channel nothing is copied where uctypes is (MicroPython).
 
     bias[o] = bias_hi[2 o + 1] 2**16 + bias_lo[2 o]: its 16-bit halves, lo unsigned, hi signed
-    (views of the bias where it lies, or copies: _halves()).
-    mult[c] = m2 2**30 + m1 2**15 + m0 with m0, m1 in [-2**14, 2**14), m2 in {0, 1, 2}
-    (balanced pieces, so that a product with a 15-bit piece of x is at most 2**29 in size).
-    Read as 16-bit halves (struct, little-endian as in the file), never as whole int32s.
+    (views of the bias where it lies, or copies: _halves()). mult[c] = mult_h[2 c + 1] 2**16 +
+    mult_h[2 c]: its 16-bit halves, both unsigned, as a multiplier is never negative (views for
+    a per-channel layer; a per-tensor one's two halves are copied, smaller than a view), split
+    into pieces by requantize() as split() does. shift as given (a view reads bytes unsigned).
     """
     if n_out is None:
         n_out = len(bias)
         n_ch = len(mult)
     bias_lo, bias_hi = _halves(bias, n_out)
-    rec = array("h", bytes(2 * _REC * n_ch))
+    mult_h = _halves(mult, n_ch, True)[0] if n_ch > 1 else array("H", bytes(mult)[:4])
     for c in range(n_ch):
-        lo, hi = struct.unpack_from("<Hh", mult, 4 * c)
-        if hi < 0:
+        if mult_h[2 * c + 1] >= 0x8000:
             raise ValueError("negative multiplier")
-        m0 = lo & 0x7FFF
-        m1 = (lo >> 15) + ((hi & 0x3FFF) << 1)
-        m2 = hi >> 14
-        if m0 >= 0x4000:
-            m0 -= 0x8000
-            m1 += 1
-        if m1 >= 0x4000:
-            m1 -= 0x8000
-            m2 += 1
-        s = shift[c]
-        if s > 127:  # a view of the file reads unsigned bytes
-            s -= 256
-        kind = _HALF_UP
-        n = lsh = 0
-        if single_rounding:
-            if s > 0:
-                kind = _LITERT_LEFT
-                n = s - 1
-            else:
-                n = -s
-        elif s > 0:
-            lsh = s
-        elif s < 0:
-            kind = _TFLM_RIGHT
+    return bias_lo, bias_hi, mult_h, shift, n_ch, single_rounding
+
+
+def split(lo, hi, s, single_rounding):
+    """A multiplier (its 16-bit halves: lo unsigned, hi signed, >= 0) and shift as
+    (m0, m1, m2, kind, n, lsh): mult = m2 2**30 + m1 2**15 + m0 with m0, m1 in [-2**14, 2**14),
+    m2 in {0, 1, 2} (balanced pieces, so that a product with a 15-bit piece of x is at most
+    2**29 in size); kind, n and lsh as the constants above say. requantize() does the same
+    inline, per channel (a call per output would cost a frame each)."""
+    m0 = lo & 0x7FFF
+    m1 = (lo >> 15) + ((hi & 0x3FFF) << 1)
+    m2 = hi >> 14
+    if m0 >= 0x4000:
+        m0 -= 0x8000
+        m1 += 1
+    if m1 >= 0x4000:
+        m1 -= 0x8000
+        m2 += 1
+    if s > 127:  # a view of the file reads unsigned bytes
+        s -= 256
+    kind = _HALF_UP
+    n = lsh = 0
+    if single_rounding:
+        if s > 0:
+            kind = _LITERT_LEFT
+            n = s - 1
+        else:
             n = -s
-        j = _REC * c
-        rec[j] = m0
-        rec[j + 1] = m1
-        rec[j + 2] = m2
-        rec[j + 3] = kind
-        rec[j + 4] = n
-        rec[j + 5] = lsh
-    return bias_lo, bias_hi, rec
+    elif s > 0:
+        lsh = s
+    elif s < 0:
+        kind = _TFLM_RIGHT
+        n = -s
+    return m0, m1, m2, kind, n, lsh
 
 
-def _halves(bias, n_out):
-    """The bias's 16-bit halves as (unsigned, signed) sequences, both indexed by half. On
-    MicroPython, uctypes arrays over the bias where it lies (flash, the stream window, an
-    array: no copy, no long int: 2 bytes a read); elsewhere (CircuitPython), copies."""
+def _halves(bias, n_out, unsigned_only=False):
+    """The 16-bit halves of n_out int32 as (unsigned, signed) sequences, both indexed by half
+    (unsigned_only: (unsigned, None)). On MicroPython, uctypes arrays over the int32 where they
+    lie (flash, the stream window, an array: no copy, no long int: 2 bytes a read); elsewhere
+    (CircuitPython), copies."""
     try:
         import uctypes  # type: ignore[import-not-found]  # MicroPython only
     except ImportError:
         raw = bytes(bias)[:4 * n_out]
-        return array("H", raw), array("h", raw)
+        return array("H", raw), None if unsigned_only else array("h", raw)
     at = uctypes.addressof(bias)
     n = 2 * n_out
     return (uctypes.struct(at, {"v": (uctypes.ARRAY | 0, uctypes.UINT16 | n)}, uctypes.LITTLE_ENDIAN).v,
+            None if unsigned_only else
             uctypes.struct(at, {"v": (uctypes.ARRAY | 0, uctypes.INT16 | n)}, uctypes.LITTLE_ENDIAN).v)
 
 
 def requantize(acc, q, out, n_out, act_min, act_max, out_zp, at=0):
     """out[at + o] = clamp(requantized(acc[o] + bias[o]) + out_zp), bit-exact with TFLite:
     TFLM's SaturatingRoundingDoublingHighMul + RoundingDivideByPOT, or LiteRT's single
-    rounding, per the kinds pieces() recorded. q = pieces(...); acc[o] a small int (mac's
-    are); act_min - out_zp and act_max - out_zp in [-255, 255] (int8 values)."""
-    bias_lo, bias_hi, rec = q
-    per_channel = len(rec) > _REC
+    rounding, per split()'s kinds. q = pieces(...); acc[o] a small int (mac's are);
+    act_min - out_zp and act_max - out_zp in [-255, 255] (int8 values)."""
+    bias_lo, bias_hi, mult_h, shifts, n_ch, single = q
+    per_channel = n_ch > 1
     lo = act_min - out_zp  # clamp before adding the zero point: |lo|, |hi| <= 255
     hi = act_max - out_zp
-    m0 = rec[0]
-    m1 = rec[1]
-    m2 = rec[2]
-    kind = rec[3]
-    n = rec[4]
-    lsh = rec[5]
-    j = 0
-    k = 0  # bias[o]'s low half
+    m0 = m1 = m2 = kind = n = lsh = 0
+    k = 0  # bias[o]'s low half, and channel o's multiplier's
     for o in range(n_out):
-        if per_channel:
-            m0 = rec[j]
-            m1 = rec[j + 1]
-            m2 = rec[j + 2]
-            kind = rec[j + 3]
-            n = rec[j + 4]
-            lsh = rec[j + 5]
-            j += _REC
+        if per_channel or o == 0:
+            # split(mult_h[k], mult_h[k + 1], shifts[o], single), inline
+            ml = mult_h[k]  # < 2**16
+            mh = mult_h[k + 1]  # < 2**15: pieces() refused negative multipliers
+            m0 = ml & 0x7FFF
+            m1 = (ml >> 15) + ((mh & 0x3FFF) << 1)
+            m2 = mh >> 14
+            if m0 >= 0x4000:
+                m0 -= 0x8000
+                m1 += 1
+            if m1 >= 0x4000:
+                m1 -= 0x8000
+                m2 += 1
+            s = shifts[o]
+            if s > 127:
+                s -= 256
+            kind = _HALF_UP
+            n = lsh = 0
+            if single:
+                if s > 0:
+                    kind = _LITERT_LEFT
+                    n = s - 1
+                else:
+                    n = -s
+            elif s > 0:
+                lsh = s
+            elif s < 0:
+                kind = _TFLM_RIGHT
+                n = -s
         # x = acc + bias = x1 2**15 + x0, not yet wrapped: x0 < 2**16, |x1| < 2**17
         # with bias = b1 2**15 + b0: b0 = lo & 0x7FFF in [0, 2**15), b1 = 2 hi + (lo >> 15) in
         # [-2**16, 2**16), lo and hi its 16-bit halves

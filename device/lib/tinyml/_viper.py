@@ -26,6 +26,16 @@ _acc = array("i")  # the accumulator row every plan shares: only live inside one
 _cols = array("b")  # the im2col row every CONV_2D plan shares: only live inside one conv() call
 
 
+def reserve(acc, cols):
+    """Size the shared accumulator row (acc int32) and im2col row (cols int8) before load
+    places anything else: made first, they find room a fragmented heap would not give later."""
+    global _acc, _cols
+    if len(_acc) < acc:
+        _acc = array("i", bytes(4 * acc))
+    if len(_cols) < cols:
+        _cols = array("b", bytes(cols))
+
+
 def prepare(layer):
     """The plan fc() runs a tinyml.reader.Layer with; params is the layer's tml_fc_params
     (native/core/tinyml.h) as requantize() reads it."""
@@ -42,8 +52,18 @@ def fc(plan, x, out):
     """One layer, x (int8) -> out (int8). Allocates nothing."""
     w, bias, mult, shift, params, n_in, n_out = plan
     acc = _acc
-    mac(x, w, acc, n_in, n_out)
+    mac(x, w, acc, n_in, n_out, 0)
     requantize(acc, bias, mult, shift, out, params)
+
+
+def fc_rows(plan, x, out, first, n):
+    """tinyml._python.fc_rows: rows first to first + n of a layer streamed a block at a time
+    (the plan's weights: the window) into the accumulator row; after the last, the requantization."""
+    w, bias, mult, shift, params, n_in, n_out = plan
+    acc = _acc
+    mac(x, w, acc, n_in, n, first)
+    if first + n == n_out:
+        requantize(acc, bias, mult, shift, out, params)
 
 
 def _geometry(op):
@@ -74,7 +94,7 @@ def conv(plan, x, out):
         for ox in range(out_w):
             geometry[6] = ox * sw
             _im2col(x, cols, geometry)
-            mac(cols, w, acc, n_in, n_out)
+            mac(cols, w, acc, n_in, n_out, 0)
             params[7] = at
             requantize(acc, bias, mult, shift, out, params)
             at += n_out
@@ -138,6 +158,18 @@ def add(plan, x, out):
 
 
 @micropython.viper
+def scatter(src: ptr8, dst: ptr8, positions: int, n: int, stride: int, first: int):
+    # tinyml._python.scatter: a streamed CONV_2D's block of n channels to its place in dst
+    s = 0
+    d = first
+    for _ in range(positions):
+        for c in range(n):
+            dst[d + c] = src[s + c]
+        s += n
+        d += stride
+
+
+@micropython.viper
 def _add_sums(x1: ptr8, x2: ptr8, t1: ptr32, t2: ptr32, acc: ptr32, at: int, n: int):
     # acc[j] = t1[x1[at + j]] + t2[x2[at + j]] (the tables' offsets of 2**28 taken out):
     # ptr8 reads the int8 as its low byte, the tables' index
@@ -193,7 +225,7 @@ def _depthwise_taps(x: ptr8, w: ptr8, acc: ptr32, g: ptr32):
 
 
 @micropython.viper
-def mac(x: ptr8, w: ptr8, acc: ptr32, n_in: int, n_out: int):
+def mac(x: ptr8, w: ptr8, acc: ptr32, n_in: int, n_out: int, at: int):
     # w in the file's layout (docs/format.md): rows in blocks of 8, each block 4 inputs at a
     # time (row o's 4 bytes 32 apart), then each row's last n_in % 4; rows after the last
     # full block row-major (the same walk with a step of 4).
@@ -224,7 +256,7 @@ def mac(x: ptr8, w: ptr8, acc: ptr32, n_in: int, n_out: int):
             a += ((int(w[t]) ^ 0x80) - 0x80) * ((int(x[i]) ^ 0x80) - 0x80)
             t += 1
             i += 1
-        acc[o] = a
+        acc[at + o] = a
 
 
 @micropython.viper

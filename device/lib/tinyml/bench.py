@@ -10,13 +10,42 @@ from tinyml import clock
 INVOKES = 300
 
 
-def _load(name, backend):
+def _load(name, backend, stream=False):
     try:
-        return tinyml.load(name, backend)
+        return tinyml.load(name, backend, stream=stream)
     except OSError:
         raise ValueError("%s is not on the board: `tinyml deploy --model %s` copies it" % (name, name))
     except ValueError as e:
         raise ValueError("%s on the board: %s" % (name, e))
+
+
+class _Counting:
+    """Stands in for a streamed model's file for one invoke(): counts the reads and bytes."""
+
+    def __init__(self, f):
+        self.f = f
+        self.reads = self.bytes = 0
+
+    def seek(self, at):
+        return self.f.seek(at)
+
+    def readinto(self, buf):
+        n = self.f.readinto(buf)
+        self.reads += 1
+        self.bytes += n
+        return n
+
+
+def stream_reads(m):
+    """(file reads, bytes read) of one invoke() of a streamed model, counted as they happen."""
+    streamed = m._streamed
+    f = streamed.file
+    counting = streamed.file = _Counting(f)
+    try:
+        m.invoke()
+    finally:
+        streamed.file = f
+    return counting.reads, counting.bytes
 
 
 def invoke_cost(m, n=INVOKES):
@@ -35,22 +64,29 @@ def invoke_cost(m, n=INVOKES):
     return clock.ticks_diff(clock.ticks_us(), t0) / n, allocated / n
 
 
-def models(names, n=INVOKES):
-    """One row per model file in `names` and backend available here: us and alloc per invoke,
-    RAM the loaded model holds, and its golden vectors' self-test ("passed/total")."""
+def models(names, n=INVOKES, stream=True):
+    """One row per model file in `names`, backend available here and way of loading it (weights
+    in RAM, and with stream=True streamed: load(name, backend, stream=True)): us and alloc per
+    invoke, RAM the loaded model holds, its golden vectors' self-test ("passed/total"), and,
+    streamed, the file reads and bytes one invoke() makes."""
     rows = []
     for name in names:
         for backend in tinyml.available_backends():
-            gc.collect()
-            free0 = gc.mem_free()
-            m = _load(name, backend)
-            gc.collect()
-            ram = free0 - gc.mem_free()
-            passed, total = m.selftest()
-            us, alloc = invoke_cost(m, n)
-            rows.append({"model": name, "backend": backend, "us": us, "alloc": alloc, "ram": ram,
-                         "selftest": "%d/%d" % (passed, total)})
-            del m
+            for streamed in (False, True) if stream else (False,):
+                gc.collect()
+                free0 = gc.mem_free()
+                m = _load(name, backend, streamed)
+                gc.collect()
+                ram = free0 - gc.mem_free()
+                passed, total = m.selftest()
+                us, alloc = invoke_cost(m, n)
+                row = {"model": name, "backend": backend, "way": "streamed" if streamed else m.weights, "us": us,
+                       "alloc": alloc, "ram": ram, "selftest": "%d/%d" % (passed, total)}
+                if streamed:
+                    row["reads"], row["read_bytes"] = stream_reads(m)
+                    m.close()
+                rows.append(row)
+                del m
     return rows
 
 

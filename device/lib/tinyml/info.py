@@ -13,13 +13,30 @@ _CHUNK = const(256)  # bytes hashed per read: a file of any size with one small 
 
 def board():
     """{implementation, version, mpy, platform, machine, free_ram, free_flash (-1: unknown),
-    native (_tinyml's variant or None), native_builtin, board_id (boards.json id or None)}"""
+    native (_tinyml's variant or None), native_builtin, board_id (boards.json id or None)}.
+    free_ram is what was free before this looked at anything; the Python modules it imports to
+    find out (tinyml's package) are dropped again, so the commands that follow on the same heap
+    (a deploy's) have it as it was."""
     gc.collect()
+    free_ram = gc.mem_free()
     try:
         fs = os.statvfs("/")
         free_flash = fs[0] * fs[3]
     except (AttributeError, OSError):
         free_flash = -1
+    loaded = list(sys.modules)
+    try:
+        native, native_builtin, board_id = _native_and_board()
+    finally:
+        _unload(loaded)
+    machine = getattr(sys.implementation, "_machine", None) or os.uname().machine
+    return {"implementation": sys.implementation.name, "version": tuple(sys.implementation.version[:3]),
+            "mpy": getattr(sys.implementation, "_mpy", 0), "platform": sys.platform,
+            "machine": machine, "free_ram": free_ram, "free_flash": free_flash,
+            "native": native, "native_builtin": native_builtin, "board_id": board_id}
+
+
+def _native_and_board():
     try:
         import _tinyml
 
@@ -28,17 +45,29 @@ def board():
     except ImportError:
         native = None
         native_builtin = False
-    machine = getattr(sys.implementation, "_machine", None) or os.uname().machine
     try:
         from tinyml import hal
 
         board_id = hal.board_id()
     except (ImportError, ValueError, OSError):  # tinyml not deployed yet, a board not in boards.json
         board_id = None
-    return {"implementation": sys.implementation.name, "version": tuple(sys.implementation.version[:3]),
-            "mpy": getattr(sys.implementation, "_mpy", 0), "platform": sys.platform,
-            "machine": machine, "free_ram": gc.mem_free(), "free_flash": free_flash,
-            "native": native, "native_builtin": native_builtin, "board_id": board_id}
+    return native, native_builtin, board_id
+
+
+def _unload(loaded):
+    """Drop the modules imported since sys.modules held `loaded`, and their names from the
+    packages that stay, so that the GC can take them back. _tinyml stays: a port that places
+    native code outside the heap (esp32) frees it only at a soft reset, so loading it again
+    would take that memory again."""
+    for name in [n for n in sys.modules if n not in loaded and n != "_tinyml"]:
+        del sys.modules[name]
+        parent, _, child = name.rpartition(".")
+        if parent in sys.modules:
+            try:
+                delattr(sys.modules[parent], child)
+            except (AttributeError, TypeError):
+                pass
+    gc.collect()
 
 
 def _sha256():

@@ -23,14 +23,14 @@ from tinyml import quant, reader
 # views, plans, steps), in machine words, measured on the unix port
 # (tests/device/test_ram_budget.py holds the estimate above what load really takes, and close to it).
 _WORD = 8 if sys.maxsize > 0x7FFFFFFF else 4
-try:  # the pure-Python backend reads the bias in place through uctypes, or keeps a copy
+try:  # the pure-Python backend reads the bias and multipliers in place through uctypes, or keeps copies
     import uctypes  # type: ignore[import-not-found]  # noqa: F401
     _PYTHON_BIAS_COPY = 0
-    _PYTHON_VIEW_WORDS = 24  # per weighted op: two uctypes views of the bias and their descriptors
+    _PYTHON_VIEW_WORDS = 36  # per weighted op: uctypes views of the bias (two) and multipliers (one), descriptors
     _WEIGHTS_COPIED_ONCE = True  # reader.int8_buffer: a bytearray, no temporary copy
 except ImportError:
-    _PYTHON_BIAS_COPY = 8  # bytes per output
-    _PYTHON_VIEW_WORDS = 8
+    _PYTHON_BIAS_COPY = 8  # bytes per output (the bias's halves twice); the multipliers' take half that
+    _PYTHON_VIEW_WORDS = 12
     _WEIGHTS_COPIED_ONCE = False  # array('b', bytes(n)): a temporary copy as large
 _MODEL_WORDS = const(224)
 # per op, format 4 (measured on the unix port, AD01's 10 ops and the random MLPs): the Op (its
@@ -41,6 +41,24 @@ _TENSOR_WORDS = const(12)
 _SOFTMAX_TABLE = const(1024)  # tinyml._python.prepare_softmax: exp of every int8 difference, 4 bytes each
 # viper and python: ADD's two tables of each input's 256 scaled values (int32) and a zero bias chunk of 64
 _ADD_TABLES = const(2 * 1024 + 4 * 64)
+
+# load(path, stream=True) reads each layer's weights a block of output rows at a time: about
+# this many bytes, in whole groups of 8 rows (stream=N asks for N). Each block costs a little
+# RAM beside the window, so the default sits where the two balance for models of AD01's size
+# (docs/models.md: RAM and reads per invoke for 1, 4, 8 and 16 KB).
+DEFAULT_BLOCK = const(8192)
+# per streamed block, in words (measured on the unix port, tests/device/test_ram_budget.py):
+# its step and plan tuples and the views it runs on, and where the backend prepares each
+# block as an op of its own (native; any backend's convolutions) that op's plan
+_BLOCK_WORDS = {"native": 38, "viper": 54, "python": 70}
+# and on top for a block of a convolution (its geometry in the plan)
+_CONV_BLOCK_WORDS = {"native": 16, "viper": 34, "python": 30}
+# a FULLY_CONNECTED's block where the backend sums blocks on one plan of the layer (fc_rows):
+# the step and its plan tuple only; that one plan, per layer
+_SUMMED_BLOCK_WORDS = const(20)
+_SUMMED_PLAN_WORDS = {"viper": 20, "python": 24}
+# per op streamed, in words (as _OP_WORDS, measured): the Op, its quantization's arrays
+_STREAM_OP_WORDS = const(74)
 
 BACKENDS = ("native", "viper", "python")  # fastest first
 # (prepare, run) function names of each operator kind, by the kind's code (tinyml.reader)
@@ -57,6 +75,10 @@ for _name in BACKENDS:
         _problems[_name] = str(e)
     except (SyntaxError, AttributeError):  # no viper code emitter on this port
         _problems[_name] = "this port has no viper code emitter"
+# a streamed CONV_2D's block copied to its channels (_Streamed.run_channels): in viper where the
+# port has it, else in Python (tinyml._python is pure Python: every port imports it)
+_scatter = getattr(_modules.get("viper") or _modules.get("python") or __import__("tinyml._python", None, None,
+                                                                                 ("scatter",)), "scatter")
 
 
 def available_backends():
@@ -95,23 +117,93 @@ def _chains(contents, backend):
     return backend == "native" and contents.is_dense and apart
 
 
-def _needs(contents, backend):
+def _rows_per_block(op, block):
+    """Output rows (FULLY_CONNECTED) or channels (CONV_2D) a streamed op reads at a time: as many
+    whole groups of 8 (the weight layout's unit, docs/format.md: rows r0 to r1, r0 a multiple
+    of 8, are the bytes r0 x n_in to r1 x n_in) as `block` bytes hold, at least one group, at
+    most all; DEPTHWISE_CONV_2D, whose channels are interleaved in the file: all."""
+    n = op.bias_count
+    if op.kind > reader.CONV_2D:
+        return n
+    rows = block // op.n_in // 8 * 8
+    rows = rows if rows > 8 else 8
+    return rows if rows < n else n
+
+
+def stream_reads(contents, block=DEFAULT_BLOCK):
+    """(window, reads, bytes) of load(path, stream=block): the window's size (the largest block),
+    and the file reads and bytes read per invoke() (one read per block of every weighted op)."""
+    window = reads = total = 0
+    for op in contents.ops:
+        if op.weighted:
+            rows = _rows_per_block(op, block)
+            size = rows * op.weight_bytes // op.bias_count
+            window = size if size > window else window
+            reads += (op.bias_count + rows - 1) // rows
+            total += op.weight_bytes
+    return window, reads, total
+
+
+def _stream_ram(contents, backend, block, base):
+    """RAM of load(path, stream=block) beside `base` (objects, quantize()'s thresholds): the
+    buffers (the accumulator row as wide as the widest block), the window, every weighted op's
+    bias (and, by backend, its quantization: viper and python keep the arrays, native its checked
+    copy), a CONV_2D's output block when it takes more than one, and the blocks'
+    plans and views."""
+    window = stream_reads(contents, block)[0]
+    ram = base + window + _WORD * _STREAM_OP_WORDS * len(contents.ops)
+    acc = scatter = 0
+    for op in contents.ops:
+        if not op.weighted:
+            continue
+        rows = _rows_per_block(op, block)
+        blocks = (op.bias_count + rows - 1) // rows
+        ch = op.n_channels
+        summed = op.kind == reader.FULLY_CONNECTED and backend != "native"
+        ram += 4 * op.bias_count
+        if backend == "viper":
+            ram += 5 * ch
+        elif backend == "native":
+            ram += 4 * ch + (ch + 3) // 4 * 4 if ch > 1 else blocks * 8
+        elif summed:  # python: the quantization arrays, read through views (copies without uctypes)
+            ram += _PYTHON_BIAS_COPY * op.bias_count + (5 + _PYTHON_BIAS_COPY // 2) * ch + _WORD * _PYTHON_VIEW_WORDS
+        else:  # python: the same per channel (a per-tensor multiplier's halves per block), and
+            # each block's plan its views of the bias and multipliers
+            ram += (_PYTHON_BIAS_COPY * op.bias_count + blocks * _WORD * _PYTHON_VIEW_WORDS
+                    + ((5 + _PYTHON_BIAS_COPY // 2) * ch if ch > 1 else 12 * blocks))
+        if summed:
+            ram += _WORD * (_SUMMED_PLAN_WORDS[backend] + blocks * _SUMMED_BLOCK_WORDS)
+        else:
+            ram += blocks * _WORD * (_BLOCK_WORDS[backend] + (op.kind != reader.FULLY_CONNECTED
+                                                               and _CONV_BLOCK_WORDS[backend]))
+        if op.kind <= reader.CONV_2D:
+            wide = op.n_out if summed else rows  # the accumulator row
+            acc = wide if wide > acc else acc
+        if op.kind == reader.CONV_2D and blocks > 1:
+            n = op.out_h * op.out_w * rows
+            scatter = n if n > scatter else scatter
+    if backend != "native":
+        ram += 4 * acc
+    return ram + scatter
+
+
+def _needs(contents, backend, block=DEFAULT_BLOCK):
     """Bytes load() keeps in RAM for this file and backend, per placement of the constants:
     {"filesystem", "stream", "romfs", "buffers", "peak", "stream_peak"}. buffers are the arena
     (every tensor at its planned place), the native chain's two hidden rows (native,
     FULLY_CONNECTED only, not streamed), the accumulator row (viper, python), the softmax
     kernel's table, and the float output list; "filesystem" also reads every op's constants
     into RAM (and "peak" adds the largest temporary copy while it does: an int32 section's, or
-    with no uctypes an op's weights), "stream" one window as large as the largest op's, "romfs"
-    none (a file at a 4-byte boundary). The pure-Python backend keeps its multipliers as
-    small-int pieces (12 bytes per channel), and its bias's 16-bit halves as copies where
-    uctypes is missing (8 bytes per output); the native one copies the multipliers and shifts
-    it checked unless they are read-only (in ROMFS). quantize()'s thresholds take up to 1 KB."""
+    with no uctypes an op's weights), "stream" (load(path, stream=block)) everything but the
+    weights, which go through a window of one block (_stream_ram), "romfs" none (a file at a
+    4-byte boundary). The pure-Python backend reads its bias and multipliers as 16-bit halves,
+    copies where uctypes is missing (8 bytes per output, 4 per channel); the native one copies
+    the multipliers and shifts it checked unless they are read-only (in ROMFS). quantize()'s
+    thresholds take up to 1 KB."""
     ops = contents.ops
     matrices = [op for op in ops if op.kind <= reader.CONV_2D]
     buffers = contents.arena_bytes + _WORD * contents.n_out + 8
-    if backend != "native" and matrices:
-        buffers += 4 * max(op.n_out for op in matrices)
+    acc = 4 * max(op.n_out for op in matrices) if backend != "native" and matrices else 0
     convs = [op.n_in for op in ops if op.kind == reader.CONV_2D]
     if backend == "native":
         # _tinyml.conv's scratch, shared: tml_conv_scratch_bytes, 4 bytes per patch value (rounded
@@ -123,25 +215,29 @@ def _needs(contents, backend):
         buffers += _ADD_TABLES * sum(op.kind == reader.ADD for op in ops)
     chain = 2 * max(op.n_out for op in ops[:-1]) if _chains(contents, backend) and len(ops) > 1 else 0
     sections = [op.length for op in ops]
-    objects = _WORD * (_MODEL_WORDS + _OP_WORDS * len(ops) + _TENSOR_WORDS * len(contents.tensors))
-    # quantize()'s thresholds (tinyml.quant): two array('H') of one entry per reachable int8 step
-    objects += 4 * max(127 - contents.input_zp, 128 + contents.input_zp) + 8 * _WORD
+    # the model, its tensors and quantize()'s thresholds (tinyml.quant): two array('H') of one
+    # entry per reachable int8 step
+    objects = _WORD * (_MODEL_WORDS + _TENSOR_WORDS * len(contents.tensors) + 8)
+    objects += 4 * max(127 - contents.input_zp, 128 + contents.input_zp)
     extra = 0
     copies = 0
+    params = 0  # ADD's and SOFTMAX's constants, in RAM when streamed
     for op in ops:
         if backend == "python" and op.weighted:
-            extra += _PYTHON_BIAS_COPY * op.bias_count + 12 * op.n_channels + _WORD * _PYTHON_VIEW_WORDS
+            extra += _PYTHON_BIAS_COPY * op.bias_count + _PYTHON_BIAS_COPY // 2 * op.n_channels + _WORD * _PYTHON_VIEW_WORDS
         if backend == "native" and op.weighted:  # a plan's copy of writable multipliers and shifts
             copies += 4 * op.n_channels + (op.n_channels + 3) // 4 * 4
-    base = buffers + objects + extra
-    needs = {"buffers": buffers + chain, "romfs": base + chain,
-             "stream": base + max(sections) + copies,
+        if not op.weighted:
+            params += op.length
+    base = buffers + acc + objects + _WORD * _OP_WORDS * len(ops) + extra
+    needs = {"buffers": buffers + acc + chain, "romfs": base + chain,
+             "stream": _stream_ram(contents, backend, block, buffers + objects + params),
              "filesystem": base + chain + sum(sections) + copies}
     needs["peak"] = needs["filesystem"] + max(4 * op.bias_count if _WEIGHTS_COPIED_ONCE else op.length
                                               for op in ops)
     # the stream window, made where uctypes is missing as array('b', bytes(n)), has a
     # temporary copy as large while it is made
-    needs["stream_peak"] = needs["stream"] + (0 if _WEIGHTS_COPIED_ONCE else max(sections))
+    needs["stream_peak"] = needs["stream"] + (0 if _WEIGHTS_COPIED_ONCE else stream_reads(contents, block)[0])
     return needs
 
 
@@ -167,39 +263,98 @@ def _too_big(path, needs, placement, free, why):
         remedy = ("deploy it to ROMFS, where its weights stay in flash (`tinyml deploy --romfs`): "
                   "load then needs about %d bytes" % needs["romfs"])
         if placement == "filesystem":
-            remedy += (", or load(path, stream=True), which reads one layer at a time: about %d bytes"
+            remedy += (", or load(path, stream=True), which reads the weights a few KB at a time: about %d bytes"
                        % needs["stream"])
     return ("tinyml.load(%r): needs about %d bytes of RAM (%s), %d bytes are free%s; %s"
             % (path, _need(needs, placement), "weights in place" if placement == "romfs" else
                "streamed" if placement == "stream" else "whole model in RAM", free, why, remedy))
 
 
-def ram_needed(path, backend=None):
+def ram_needed(path, backend=None, stream=True):
     """What load(path, backend) needs in RAM, from the file's tables alone: a dict of bytes by
     placement ("filesystem", "stream", "romfs"), plus "buffers" (the arena and the other
     buffers every placement has), "peak" (filesystem, with a section's temporary copy) and
-    "stream_peak" (stream, with the window's temporary copy where uctypes is missing)."""
+    "stream_peak" (stream, with the window's temporary copy where uctypes is missing).
+    "stream" is for load(path, backend, stream) (True: DEFAULT_BLOCK bytes a block)."""
     backend = _backend_module(backend)[0]
     with open(path, "rb") as f:
-        return _needs(reader.read(f, reader.image_of(f)), backend)
+        return _needs(reader.read(f, reader.image_of(f)), backend, _block_bytes(stream))
+
+
+def _block_bytes(stream):
+    """The block size load(path, stream=...) asks for: DEFAULT_BLOCK for True, else the bytes given."""
+    if stream is True or not stream:
+        return DEFAULT_BLOCK
+    if not isinstance(stream, int) or stream < 1:
+        raise ValueError("stream=%r: give True or a block size in bytes (default %d)" % (stream, DEFAULT_BLOCK))
+    return stream
 
 
 class _Streamed:
-    """Runs an op with its constants read from the file, into the one window every op shares,
-    just before it runs. seek and readinto into a view made at load allocate nothing."""
+    """Runs one block of a streamed op: its weights read from the file into the window every
+    block shares, just before it runs (seek and readinto into a view made at load allocate
+    nothing), then the backend's kernel on the smaller op the block is (_Block)."""
 
     def __init__(self, f):
         self.file = f
 
-    def run(self, plan, x, out):
-        at, view, run, inner = plan
+    def _fill(self, at, view):
         f = self.file
         if f is None:
             raise ValueError("the streamed model's file is closed: load it again")
         f.seek(at)
         if f.readinto(view) != len(view):
             raise ValueError("streamed .tmdl: the file ended early (changed since load?)")
+
+    def run(self, plan, x, out):
+        """A block whose output is contiguous (rows of a FULLY_CONNECTED; a whole op): out is its view."""
+        at, view, run, inner = plan
+        self._fill(at, view)
         run(inner, x, out)
+
+    def run_rows(self, plan, x, out):
+        """A block of a FULLY_CONNECTED whose backend sums the blocks itself (fc_rows: python,
+        viper) into its accumulator row, requantizing after the last: out is the layer's."""
+        at, view, fc_rows, inner, first, n = plan
+        self._fill(at, view)
+        fc_rows(inner, x, out, first, n)
+
+    def run_channels(self, plan, x, out):
+        """A block of a CONV_2D's output channels: run into the block's own output, then copied
+        to its channels of every position of out."""
+        at, view, run, inner, part, positions, c0 = plan
+        self._fill(at, view)
+        run(inner, x, part)
+        _scatter(part, out, positions, len(part) // positions, len(out) // positions, c0)
+
+
+class _Block:
+    """Rows r0 to r1 of a FULLY_CONNECTED op (output channels of a CONV_2D) as a backend's
+    prepare sees an op: the same kind over those rows' weights (a view of the window), bias and
+    per-channel quantization; every other field is the op's. One object serves every block
+    in turn (of() points it at the next): the plans keep what they use, never the _Block."""
+
+    def of(self, op, r0, r1, weights, signed):
+        self._op = op
+        self.n_out = self.out_c = r1 - r0
+        self.weights = weights
+        self.weights_signed = signed
+        if op is None:
+            self.bias = self.multipliers = self.shifts = None
+        elif op.n_channels > 1:  # the op's sections are bytearrays (reader.place_in_ram, streamed)
+            self.bias = memoryview(op.bias)[4 * r0:4 * r1]
+            self.n_channels = r1 - r0
+            self.multipliers = memoryview(op.multipliers)[4 * r0:4 * r1]
+            self.shifts = memoryview(op.shifts)[r0:r1]
+        else:
+            self.bias = memoryview(op.bias)[4 * r0:4 * r1]
+            self.n_channels = 1
+            self.multipliers = op.multipliers
+            self.shifts = op.shifts
+        return self
+
+    def __getattr__(self, name):
+        return getattr(self._op, name)
 
 
 class Model:
@@ -212,8 +367,10 @@ class Model:
     reads them. weights: where the ops' constants are: "RAM" (read from an ordinary file),
     "in place" (a file with the buffer protocol, in ROMFS), "in place, int32 copied" (such a
     file not at a 4-byte boundary: bias, multipliers and params copied to RAM), or "streamed"
-    (load(path, stream=True) from an ordinary file: each op's constants read into one window
-    just before it runs in invoke(); the file stays open until close()).
+    (load(path, stream=True) from an ordinary file: each op's weights read a block of output
+    rows at a time into one small window just before the block runs in invoke(); the file
+    stays open until close()). stream_reads: the file reads and bytes one invoke() makes
+    ((0, 0) unless streamed).
     """
 
     def __init__(self, path, backend=None, stream=False):
@@ -221,22 +378,17 @@ class Model:
         self.path = path
         self._file = None
         self._streamed = None
+        self.stream_reads = (0, 0)  # file reads and bytes read per invoke() (streamed)
+        block = _block_bytes(stream)
         f = open(path, "rb")
         try:
             image = reader.image_of(f)
-            # a streamed model's window, the largest piece, before the reader's many small ones
-            streamed = stream and image is None
-            window = reader.stream_window(f) if streamed else None
             contents = reader.read(f, image)
-            largest = max(op.length for op in contents.ops)
-            if streamed and (window is None or len(window[0]) != largest):  # read() checked the table
-                window = None
-                window = reader.int8_buffer(largest)
-            self.ram_needed = needs = _needs(contents, self.backend)
+            self.ram_needed = needs = _needs(contents, self.backend, block)
             placement = "romfs" if image is not None else "stream" if stream else "filesystem"
-            _check_budget(path, needs, placement, len(window[0]) if window else 0)
+            _check_budget(path, needs, placement)
             try:
-                self._place(f, image, contents, module, window)
+                self._place(f, image, contents, module, block if placement == "stream" else 0)
             except MemoryError:
                 # enough bytes free in all, but not in one piece: the heap is fragmented
                 self._file = None
@@ -248,34 +400,99 @@ class Model:
             if self._file is None:
                 f.close()
 
-    def _place(self, f, image, contents, module, window):
+    def _place(self, f, image, contents, module, block):
+        # the larger buffers first, largest first, before the constants and plans split the heap
+        # in small pieces: the stream window (a few KB), the float output list, the arena
+        window = reader.int8_buffer(stream_reads(contents, block)[0]) if block and image is None else None
+        reserve = getattr(module, "reserve", None)
+        if reserve is not None:  # the backend's shared rows (python, viper)
+            ops = contents.ops
+            reserve(max(op.bias_count if op.weighted else 0 for op in ops),
+                    max(op.n_in if op.kind == reader.CONV_2D else 0 for op in ops))
+        self._result = [0.0] * contents.n_out
+        self._bits = bytearray(4)
+        self._thresholds = quant.thresholds(contents.input_scale_halves, contents.input_zp)
+        self._arena = array("b", bytes(contents.arena_bytes))
         if image is not None:  # ROMFS: every op's constants stay in flash
             self.weights = "in place" if reader.place_in_image(image, contents) else "in place, int32 copied"
             self._setup(contents, module)
-        elif window is not None:  # load(path, stream=True) of an ordinary file
+        elif block:  # load(path, stream=True) of an ordinary file
             self.weights = "streamed"
             self._file = f
-            self._setup_streamed(f, contents, module, window)
+            self._setup_streamed(f, contents, module, block, window)
         else:
             reader.place_in_ram(f, contents)
             self.weights = "RAM"
             self._setup(contents, module)
 
-    def _setup_streamed(self, f, contents, module, window):
-        # Every op's constants live in one window, refilled from the file before it runs. Each
-        # op is prepared while its own constants are in the window: the native plan copies the
-        # multipliers and shifts it checked, the python plan splits the bias into pieces.
+    def _setup_streamed(self, f, contents, module, block, window):
+        # Everything but the weights is read into RAM; each weighted op becomes blocks of output
+        # rows (channels), each prepared as the smaller op it is (_Block) over a view of the one
+        # window its weights are read into before it runs. A CONV_2D of more than one block
+        # runs each into `part` and copies it to its channels. A backend with fc_rows (python,
+        # viper) runs a FULLY_CONNECTED's blocks on one plan of the layer instead: each adds
+        # its rows' sums, the last requantizes (a plan per block costs it more RAM).
+        size, reads, total = stream_reads(contents, block)
         window, signed = window
         window = memoryview(window)
+        parts = 0
+        for op in contents.ops:
+            if op.kind == reader.CONV_2D and _rows_per_block(op, block) < op.n_out:
+                n = op.out_h * op.out_w * _rows_per_block(op, block)
+                parts = n if n > parts else parts
+        part = memoryview(array("b", bytes(parts)))
+        reader.place_in_ram(f, contents, weights=False)
         self._streamed = streamed = _Streamed(f)
+        self.stream_reads = (reads, total)
+        # made once, not per block: each is an allocation that stays or leaves a hole
+        run_block = streamed.run
+        run_channels = streamed.run_channels
+        run_summed = streamed.run_rows
+        fc_rows = getattr(module, "fc_rows", None)
+        part_op = _Block()
 
-        def prepare(prepare_kind, run, op, i, *more):
-            if not op.length:
-                return run, prepare_kind(op, *more)
-            view = reader.place_in_window(f, op, window, signed, i)
-            return streamed.run, (op.at, view, run, prepare_kind(op, *more))
+        def prepare(prepare_kind, run, op, i, x, out, steps, k, *more):
+            if not op.weighted:
+                steps[k] = (run, prepare_kind(op, *more), x, out)
+                return k + 1
+            n = op.bias_count
+            rows = _rows_per_block(op, block)
+            per_row = op.weight_bytes // n
+            at = reader.weights_at(op)
+            positions = op.out_h * op.out_w
+            full = window[:rows * per_row]  # the view of every block but a shorter last one
+            full_part = part[:positions * rows]
+            summed = op.kind == reader.FULLY_CONNECTED and fc_rows is not None
+            if summed:  # one plan for the layer; each block adds its rows' sums
+                op.weights, op.weights_signed = full, signed
+                inner = prepare_kind(op)
+            for r0 in range(0, n, rows):
+                r1 = r0 + rows if r0 + rows < n else n
+                view = full if r1 - r0 == rows else window[:(r1 - r0) * per_row]
+                if summed:
+                    steps[k] = (run_summed, (at + r0 * per_row, view, fc_rows, inner, r0, r1 - r0), x, out)
+                    k += 1
+                    continue
+                if op.kind == reader.DEPTHWISE_CONV_2D:  # one block: the whole op
+                    op.weights, op.weights_signed = view, signed
+                    inner = prepare_kind(op)
+                else:
+                    inner = prepare_kind(part_op.of(op, r0, r1, view, signed))
+                if op.kind == reader.FULLY_CONNECTED:
+                    steps[k] = (run_block, (at + r0 * per_row, view, run, inner), x, out[r0:r1])
+                elif r1 - r0 == n:
+                    steps[k] = (run_block, (at, view, run, inner), x, out)
+                else:
+                    steps[k] = (run_channels, (at + r0 * per_row, view, run, inner,
+                                               full_part if r1 - r0 == rows else part[:positions * (r1 - r0)],
+                                               positions, r0), x, out)
+                k += 1
+            # the plans hold what they use: the op keeps no view of the window or its arrays
+            op.weights = op.bias = op.multipliers = op.shifts = None
+            part_op.of(None, 0, 0, None, signed)
+            return k
 
-        self._setup(contents, module, prepare)
+        self._setup(contents, module, prepare, len(contents.ops) + reads - sum(op.weighted for op in contents.ops))
 
     def close(self):
         """Close the model file a streamed model keeps open (invoke() needs it until then)."""
@@ -286,7 +503,7 @@ class Model:
             if streamed is not None:
                 streamed.file = None
 
-    def _setup(self, contents, module, prepare=None):
+    def _setup(self, contents, module, prepare=None, n_steps=0):
         self.rounding = reader.ROUNDING_NAMES[contents.rounding]
         self.softmax = contents.softmax
         self.input_scale, self.input_zp = contents.input_scale, contents.input_zp
@@ -297,31 +514,28 @@ class Model:
         self._frontend_at = contents.frontend_at
         self.layers = ops = contents.ops
         self.tensors = tensors = contents.tensors
-        self._arena = array("b", bytes(contents.arena_bytes))
+
         arena = memoryview(self._arena)
         views = [arena[t.offset:t.offset + t.size] for t in tensors]
         self.input = views[0]
         self.output = views[-1]
         self._borrowed = getattr(module, "BORROWED", {})
-        steps = []
+        steps = [None] * (n_steps or len(ops))  # type: list
+        k = 0
         for i, op in enumerate(ops):
             prepare_kind, run = _kernels(module, self.backend, op)
             more = () if op.x2 is None else (views[op.x2],)
             if prepare is None:
-                step = run, prepare_kind(op, *more)
-            else:
-                step = prepare(prepare_kind, run, op, i, *more)
-            steps.append((step[0], step[1], views[op.x], views[op.y]))
-        self._steps = tuple(steps)
+                steps[i] = (run, prepare_kind(op, *more), views[op.x], views[op.y])
+            else:  # streamed: an op's steps, one per block
+                k = prepare(prepare_kind, run, op, i, views[op.x], views[op.y], steps, k, *more)
+        self._steps = steps  # as made: a copy would be one more allocation
         self._whole = self._run = None
         if prepare is None and _chains(contents, self.backend) and hasattr(module, "prepare_model"):
             # the hidden activations alternate between the two halves of one scratch array
             widest = max(op.n_out for op in ops[:-1]) if len(ops) > 1 else 0
             self._whole = module.prepare_model([plan for _, plan, _, _ in steps], array("b", bytes(2 * widest)))
             self._run = module.run
-        self._result = [0.0] * contents.n_out
-        self._bits = bytearray(4)
-        self._thresholds = quant.thresholds(contents.input_scale_halves, self.input_zp)
 
     def invoke(self):
         """Run self.input -> self.output with integer arithmetic. Allocates nothing."""
@@ -376,22 +590,29 @@ class Model:
             return f.read(n)
 
     def selftest(self, verbose=False):
-        """Run the golden vectors stored in the file (read from it now); return (passed, total)."""
+        """Run the golden vectors stored in the file (read from it now); return (passed, total).
+        Compares the output a few bytes at a time: a model that fills the heap still checks."""
         n_in, n_out = len(self.input), len(self.output)
-        expected = array("b", bytes(n_out))
+        chunk = bytearray(32)
         passed = 0
+        out = self.output
         with open(self.path, "rb") as f:
             outputs_at = self._vectors_at + n_in * self.n_vectors + (-(n_in * self.n_vectors) % 4)
             for v in range(self.n_vectors):
                 f.seek(self._vectors_at + v * n_in)
                 f.readinto(self.input)
-                f.seek(outputs_at + v * n_out)
-                f.readinto(expected)
                 self.invoke()
-                ok = bytes(self.output) == bytes(expected)
+                f.seek(outputs_at + v * n_out)
+                ok = True
+                for at in range(0, n_out, 32):
+                    n = f.readinto(chunk)
+                    for i in range(min(n, n_out - at)):
+                        b = chunk[i]
+                        if (b - 256 if b > 127 else b) != out[at + i]:
+                            ok = False
                 passed += ok
                 if verbose and not ok:
-                    print("vector %d: got %s expected %s" % (v, list(self.output), list(expected)))
+                    print("vector %d: got %s, not the golden output in the file" % (v, list(out)))
         return passed, self.n_vectors
 
     @property
@@ -417,6 +638,8 @@ class Model:
         needs = self.ram_needed
         lines.append("  load needs about %d bytes of RAM from the filesystem, %d streamed, %d from ROMFS"
                      % (needs["filesystem"], needs["stream"], needs["romfs"]))
+        if self._streamed is not None:
+            lines.append("  streamed: %d file reads, %d bytes read per invoke()" % self.stream_reads)
         return "\n".join(lines)
 
     def _describe(self, op):
@@ -453,9 +676,11 @@ def load(path, backend=None, stream=False):
     """Load a .tmdl model; backend None picks native, then viper, then python.
 
     A file that supports the buffer protocol (ROMFS, /rom) is used in place. From an
-    ordinary filesystem the whole model is read into RAM, or with stream=True each layer
-    is read into one window just before it runs, in every invoke() (RAM: the largest
-    layer's weights and quantization; slower by the file reads)."""
+    ordinary filesystem the whole model is read into RAM, or with stream=True everything
+    but the weights is, and each layer's weights are read in blocks of output rows (of
+    DEFAULT_BLOCK bytes, or stream=N bytes; whole groups of 8 rows, at least one) into one
+    window just before each block runs, in every invoke() (RAM: the window, the per-layer
+    quantization and a small plan per block; slower by the file reads, m.stream_reads)."""
     try:
         return Model(path, backend, stream)
     except OSError as e:

@@ -1,10 +1,9 @@
 # The board's reader of the .tmdl format (docs/format.md): checks a file and describes it as a
 # Contents: its tensors (shape, zero point, place in the arena) and its operators (named
 # fields), then puts each operator's constants where the model will use them: arrays in RAM,
-# views of a file that supports the buffer protocol (ROMFS), or one window every operator's
-# constants are streamed into. host/tinyml_host/tmdl.py is the host's writer and reader (its
+# views of a file that supports the buffer protocol (ROMFS), or (streamed) everything but the
+# weights, which tinyml.model reads block by block during invoke(). host/tinyml_host/tmdl.py is the host's writer and reader (its
 # decode() makes the same checks); tests keep the two in agreement.
-import gc
 import struct
 from array import array
 from micropython import const
@@ -479,33 +478,43 @@ def _check_values(op, i):
             raise ValueError("invalid .tmdl: %s input multiplier, left shift or diff_min out of range" % where)
 
 
-def _array(f, typecode, count, itemsize, at):
-    a = array(typecode, bytes(count * itemsize))
+def _array(f, typecode, count, itemsize, at, raw=False):
+    # raw: a bytearray of the section's bytes (no temporary copy as array(typecode, bytes(n))
+    # makes; every reader of the constants takes either)
+    a = bytearray(count * itemsize) if raw else array(typecode, bytes(count * itemsize))
     f.seek(at)
     if count and f.readinto(a) != count * itemsize:
         raise ValueError("truncated .tmdl: file ends inside a section at %d" % at)
     return a
 
 
-def place_in_ram(f, contents):
+def place_in_ram(f, contents, weights=True):
     """Read every op's constants into RAM (a file on an ordinary filesystem); the weights into
-    int8_buffer()s, so the largest allocation is each op's weights once, not twice."""
+    int8_buffer()s, so the largest allocation is each op's weights once, not twice. With
+    weights=False (load(path, stream=True)) all but the weights: bias, multipliers, shifts and
+    params are read, as bytearrays (the weights stay in the file, weights_at says where)."""
+    raw = not weights
     for i, op in enumerate(contents.ops):
         at = op.at
         if op.weighted:
-            op.bias = _array(f, "i", op.bias_count, 4, at)
+            op.bias = _array(f, "i", op.bias_count, 4, at, raw)
             at += 4 * op.bias_count
-            op.multipliers = _array(f, "i", op.n_channels, 4, at)
+            op.multipliers = _array(f, "i", op.n_channels, 4, at, raw)
             at += 4 * op.n_channels
-            op.shifts = _array(f, "b", op.n_channels, 1, at)
-            at += _pad4(op.n_channels)
-            op.weights, op.weights_signed = int8_buffer(op.weight_bytes)
-            f.seek(at)
-            if op.weight_bytes and f.readinto(op.weights) != op.weight_bytes:
-                raise ValueError("truncated .tmdl: file ends inside operator %d weights" % i)
+            op.shifts = _array(f, "b", op.n_channels, 1, at, raw)
+            if weights:
+                op.weights, op.weights_signed = int8_buffer(op.weight_bytes)
+                f.seek(weights_at(op))
+                if op.weight_bytes and f.readinto(op.weights) != op.weight_bytes:
+                    raise ValueError("truncated .tmdl: file ends inside operator %d weights" % i)
         elif op.length:
-            op.params = _array(f, "i", op.length // 4, 4, at)
+            op.params = _array(f, "i", op.length // 4, 4, at, raw)
         _check_values(op, i)
+
+
+def weights_at(op):
+    """Where a weighted op's weights start in the file: after its bias, multipliers and shifts."""
+    return op.at + 4 * op.bias_count + 4 * op.n_channels + _pad4(op.n_channels)
 
 
 def image_of(f):
@@ -570,41 +579,3 @@ def int8_buffer(n):
     except ImportError:
         return array("b", bytes(n)), True
     return bytearray(n), False
-
-
-def stream_window(f):
-    """(buffer, signed) or None for a file too short to say: the one buffer a streamed model reads each op's constants into, as large as the largest
-    op's, and whether its bytes read as signed (int8_buffer()). Sized from the op table's length
-    fields alone, before read() makes its objects: the window is the largest piece load()
-    allocates, and made first, after a collection, it finds the heap in one piece instead of
-    split by the reader's tables (read() then checks every length)."""
-    gc.collect()
-    block = _read_at(f, None, HEADER_SIZE, _MODEL_BLOCK)
-    if len(block) != _MODEL_BLOCK:
-        return None  # a damaged file: read() says what is wrong with it
-    n_ops, n_tensors = struct.unpack_from("<HH", block)
-    at = HEADER_SIZE + _MODEL_BLOCK + _TENSOR_ENTRY * n_tensors + 28  # entry's constants length
-    largest = 0
-    for i in range(n_ops):
-        field = _read_at(f, None, at + _OP_ENTRY * i, 4)
-        if len(field) != 4:
-            return None
-        n = struct.unpack("<I", field)[0]
-        if n > largest:
-            largest = n
-    gc.collect()
-    return int8_buffer(largest)
-
-
-def place_in_window(f, op, window, signed, i):
-    """Read op's constants from f into `window` (a memoryview of stream_window()) and point
-    the op at them. The window's start is word-aligned (an array's data) and every section
-    keeps its offset from the op's 4-aligned start, so the int32 views are aligned. Returns
-    the view the op's constants fill (refilled before each run)."""
-    n = op.length
-    f.seek(op.at)
-    if f.readinto(window[:n]) != n:
-        raise ValueError("truncated .tmdl: file ends inside operator %d" % i)
-    _point_at(op, window, 0, True, signed)
-    _check_values(op, i)
-    return window[:n]
