@@ -9,13 +9,12 @@ sample for sample. Channels are mixed to mono by their mean."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from .dataset import _atomic_write
 from .errors import TinymlError
 
 RATE_HZ = 16000
@@ -86,20 +85,15 @@ def write_wav(path, samples: np.ndarray, rate: int = RATE_HZ) -> Path:
     """A mono int16 WAV, written to a temporary name and renamed into place."""
     path = Path(path)
     data = np.asarray(samples, dtype="<i2").tobytes()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with wave.open(f, "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(rate)
-                w.writeframes(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(f):
+        with wave.open(f, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(data)
+
+    _atomic_write(path, write)
     return path
 
 

@@ -284,6 +284,7 @@ def cmd_estimate(args):
         rows = [r for r in rows if r["board"] == args.board]
         if not rows:
             raise TinymlError(f"unknown board {args.board!r}; see `tinyml boards`")
+    estimate.keyword_app_cpu(model, rows)   # a keyword model (front end record): the app's CPU share
     energy = estimate.energy(rows, args.rate)
     if args.json:
         import json
@@ -301,6 +302,7 @@ def cmd_estimate(args):
         from .term import say
 
         say(estimate.stream_line(rows[0]["stream"]))
+    estimate_view.print_keyword_app(rows)
     if mlperf.is_ad01_shaped(model):
         mlperf.print_comparison(rows)
     if args.explain:

@@ -135,8 +135,7 @@ def train_kws(args):
     copies = kws.Augment().copies if args.copies is None else args.copies
     if not 0 <= copies <= 50:
         raise TinymlError(f"--copies must be 0 to 50, got {copies}")
-    words = [w.strip() for w in args.words.split(",") if w.strip()] if args.words else None
-    report = kws.train_kws(args.data, output, frontend=args.frontend or "micro", words=words,
+    report = kws.train_kws(args.data, output, frontend=args.frontend or "micro", words=_words(args.words),
                            model=args.kws_model or "auto", compare=not args.no_compare, epochs=epochs, augment_with=kws.Augment(copies=copies))
     for r in report["candidates"]:
         print(f"{r['model']:9} on {r['frontend']}: held-out clips float {r['float_accuracy']:.1%}, "
@@ -175,11 +174,27 @@ def cmd_evaluate(args):
     evaluate.print_result(result, args.model, args.data, where=where)
 
 
-def cmd_compress(args):
-    from . import compress
+def _words(text):
+    """--words a,b -> ["a", "b"]; None without it."""
+    return [w.strip() for w in text.split(",") if w.strip()] if text else None
 
-    rows = compress.compress(args.dir, Path(args.output), epochs=_epochs(args), augment=gesture_augment(args))
-    compress.print_table(rows)
+
+def cmd_compress(args):
+    from . import audio_data, compress
+
+    if audio_data.is_audio_folder(args.dir):   # WAV clips: a keyword model
+        from . import kws, kws_compress
+
+        _not_for_kws(args)
+        rows = kws_compress.compress(args.dir, Path(args.output), kind=args.model or "dnn",
+                                     epochs=_epochs(args, kws.EPOCHS), words=_words(args.words))
+        kws_compress.print_table(rows)
+    else:
+        if args.model or args.words:
+            raise TinymlError("--model and --words are for keyword datasets (a folder of WAV clips); "
+                              f"{args.dir} holds IMU takes")
+        rows = compress.compress(args.dir, Path(args.output), epochs=_epochs(args), augment=gesture_augment(args))
+        compress.print_table(rows)
     print(f"wrote {Path(args.output) / 'compress.json'}")
 
 
@@ -229,12 +244,15 @@ def add_commands(sub):
                    help="the board's implementation of the front end and the model (--port)")
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("compress", help="prune, distil and quantize the gesture model; one table of sizes, "
-                                        "accuracy and estimated latency")
-    s.add_argument("dir", help="the dataset folder")
+    s = sub.add_parser("compress", help="prune, distil and quantize the gesture or keyword model; one table "
+                                        "of sizes, accuracy and estimated latency")
+    s.add_argument("dir", help="the dataset folder: IMU takes (gesture) or WAV clips (keywords)")
     s.add_argument("-o", "--output", default="out/compress", help="folder for compress.json and the models")
-    s.add_argument("--epochs", type=int, help="training epochs of the baseline, teacher and student (default 40; "
-                                              "the pruned network's fine-tuning takes at most 20)")
+    s.add_argument("--epochs", type=int, help="training epochs of the baseline, teacher and student (default 40, "
+                                              "for keywords too; the pruned network's fine-tuning takes at most "
+                                              "20)")
+    s.add_argument("--model", choices=["dnn", "cnn"], help="keywords: the network to compress (default dnn)")
+    s.add_argument("--words", help="keywords: comma-separated labels to recognise, as for `tinyml train kws`")
     s.add_argument("--no-augment", action="store_true", help="train on the takes as recorded (as `train gesture`)")
     s.add_argument("--augment-off", metavar="KINDS", help="turn these augmentations off, comma-separated: "
                                                           "scale, tempo, rotate, noise, bias")

@@ -62,10 +62,19 @@ def _atomic_write(path: Path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+            # mkstemp makes the file 0600; a recording is the user's data like any file they
+            # save, so it gets the mode a plain open() would give it (0666 less the umask).
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def new_take_name(data_dir: Path, label: str) -> Path:

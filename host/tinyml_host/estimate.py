@@ -314,6 +314,54 @@ def estimate(model: TmdlModel, tmdl_bytes: int, package_bytes: dict[str, int], c
     return rows
 
 
+FRONTEND_COSTS = Path(__file__).parent / "data" / "frontend_costs.json"  # native/tools/fe_bench.py writes it
+KWS_EVERY_HOPS = 2   # device/lib/tinyml/apps/kws.py's EVERY: the model runs every second hop
+_SAME_WORK = ("sample_rate", "window_size", "window_step", "num_channels", "enable_pcan", "enable_log")
+
+
+def load_frontend_costs(path: Path = FRONTEND_COSTS) -> dict:
+    import json
+
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def keyword_app_cpu(model: TmdlModel, rows: list[dict], fe_costs: dict | None = None,
+                    every: int = KWS_EVERY_HOPS) -> None:
+    """For a model with a front end record (a keyword model): each row gains "kws_app", the CPU
+    the keyword app's two computations take on that board with the native backend, as a share of
+    the core at its clock: the front end on every hop (frontend_costs.json's median cycles per hop
+    on the board's core) and the model every `every` hops (the row's native_us). The app's Python
+    around them (the recognizer, the audio block's hand-off) is not counted; viper and python have
+    no cycle model for the front end, so their share is None with the reason."""
+    if model.frontend is None:
+        return
+    from .features import split_record
+
+    config = split_record(model.frontend)[2]
+    fe_costs = load_frontend_costs() if fe_costs is None else fe_costs
+    measured = fe_costs.get("config", {})
+    same = bool(measured) and all(measured.get(k) == getattr(config, k) for k in _SAME_WORK)
+    hops_per_s = 1000.0 / config.window_step
+    for row in rows:
+        cpu = CPU_OF_BOARD.get(row["cpu"], row["cpu"])
+        fe_cycles = fe_costs.get("cores", {}).get(cpu, {}).get("median") if same else None
+        out = {"hop_ms": config.window_step, "every_hops": every, "frontend_cycles_per_hop": fe_cycles,
+               "frontend_share": None, "model_share": None, "share": None,
+               "other_backends": "viper and python: no cycle model of their front end"}
+        if fe_cycles is None:
+            out["why"] = ("the front end's cycles were measured at micro_speech's settings only "
+                          "(native/tools/fe_bench.py)" if fe_costs and not same else
+                          f"no front end cycle figure for {cpu}")
+        else:
+            out["frontend_share"] = fe_cycles * hops_per_s / (row["cpu_mhz"] * 1e6)
+            if row["native_us"] is None:
+                out["why"] = "no native latency figure for the model on this core"
+            else:
+                out["model_share"] = row["native_us"] * 1e-6 * hops_per_s / every
+                out["share"] = out["frontend_share"] + out["model_share"]
+        row["kws_app"] = out
+
+
 def package_sizes() -> dict[str, int]:
     from . import deploy
 

@@ -225,3 +225,26 @@ def print_explanation(costs_found: bool, viper_basis: str, plan_bytes: int):
         term.say(text, indent="  ", first="- ")
     if not costs_found:
         term.say("native latency needs kernel measurements: run `make bench` (writes out/bench/kernels.json)")
+
+
+def print_keyword_app(rows: list[dict]) -> None:
+    """The keyword app's CPU share per board, for a model with a front end record (rows that
+    estimate.keyword_app_cpu filled); nothing for other models."""
+    rows = [r for r in rows if r.get("kws_app")]
+    if not rows:
+        return
+    first = rows[0]["kws_app"]
+    term.say(f"Keyword app, native backend: the front end every {first['hop_ms']} ms hop, the model every "
+             f"{first['every_hops']} hops, as a share of the CPU:")
+    t = term.table()
+    for name in ("board", "MHz", "front end / hop", "front end", "model", "CPU"):
+        t.add_column(name, justify="left" if name == "board" else "right", no_wrap=True)
+    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+    for r in rows:
+        k = r["kws_app"]
+        cycles = k["frontend_cycles_per_hop"]
+        t.add_row(r["board"], f"{r['cpu_mhz']:g}", "-" if cycles is None else f"{cycles:,} cycles",
+                  pct(k["frontend_share"]), pct(k["model_share"]), pct(k["share"]))
+    term.show(t)
+    term.say("The app's Python around them (recognizer, audio hand-off) is not counted; -: no cycle figure "
+             "(the Xtensa front end); viper and python: not estimated (docs/kws.md).")

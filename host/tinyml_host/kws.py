@@ -41,6 +41,7 @@ FEATURE_SCALE = features.MICRO_SPEECH_FEATURE_SCALE   # speech_commands' float f
 SILENCE, UNKNOWN = "silence", "unknown"
 SEED = 22
 HIDDEN = (128, 128, 128)
+CNN_FILTERS = (16, 32)
 DROPOUT = 0.2
 EPOCHS = 40
 BATCH = 64
@@ -335,7 +336,7 @@ MODELS = ("dnn", "dnn_cmn", "tiny_conv", "cnn")
 
 
 def build(kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN, dropout: float = DROPOUT,
-          seed: int = SEED, batch_size: int | None = None):
+          seed: int = SEED, batch_size: int | None = None, filters=CNN_FILTERS, logits: bool = False):
     """A Keras model taking the flat (frames * channels) feature vector, so every kind reads the
     same input as the board hands it:
     - dnn: Dense -> batch norm -> ReLU per hidden layer ("Hello Edge"'s DNN; the converter folds
@@ -346,7 +347,9 @@ def build(kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN, 
       linear, so for_conversion folds it into the first dense layer and the board runs a plain dnn;
     - tiny_conv: TensorFlow speech_commands' tiny_conv: one 8-filter 10x8 stride-2 convolution,
       dense, softmax;
-    - cnn: two convolutions (16 and 32 filters, 3x3, stride 2) with batch norm, dense, softmax.
+    - cnn: two convolutions (`filters`: 16 and 32, 3x3, stride 2) with batch norm, dense, softmax.
+    logits=True leaves the softmax off the last layer (distillation trains on logits; the same
+    weights then go into the softmax model).
     batch_size=1 is for conversion: with a fixed batch the converter makes Flatten one RESHAPE
     (a free batch gives SHAPE/STRIDED_SLICE/PACK, which tinyml does not run). Train with the
     free batch, then copy the weights into the batch-1 twin (for_conversion)."""
@@ -369,20 +372,21 @@ def build(kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN, 
         layers.append(L.Flatten())
     elif kind == "cnn":
         layers.append(L.Reshape((frames, channels, 1)))
-        for filters in (16, 32):
-            layers += [L.Conv2D(filters, (3, 3), strides=2, padding="same"), L.BatchNormalization(), L.ReLU()]
+        for n in filters:
+            layers += [L.Conv2D(n, (3, 3), strides=2, padding="same"), L.BatchNormalization(), L.ReLU()]
         if dropout:
             layers.append(L.Dropout(dropout))
         layers.append(L.Flatten())
     else:
         raise TinymlError(f"--model {kind}: choose one of {', '.join(MODELS)}")
-    layers.append(L.Dense(n_classes, activation="softmax"))
+    layers.append(L.Dense(n_classes, activation=None if logits else "softmax"))
     return tf.keras.Sequential(layers)
 
 
-def for_conversion(model, kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN):
+def for_conversion(model, kind: str, frames: int, channels: int, n_classes: int, hidden=HIDDEN,
+                   filters=CNN_FILTERS):
     """The trained model's batch-1 twin, same weights (see build)."""
-    twin = build(kind, frames, channels, n_classes, hidden, batch_size=1)
+    twin = build(kind, frames, channels, n_classes, hidden, batch_size=1, filters=filters)
     weights = model.get_weights()
     if kind == "dnn_cmn":
         # Dense(x - mean_t x) = x @ K' with K'[t, c] = K[t, c] - mean over t' of K[t', c]
@@ -392,14 +396,16 @@ def for_conversion(model, kind: str, frames: int, channels: int, n_classes: int,
     return twin
 
 
-def fit(model, x, y, epochs: int = EPOCHS, seed: int = SEED):
+def fit(model, x, y, epochs: int = EPOCHS, seed: int = SEED, loss="sparse_categorical_crossentropy"):
+    """Adam with a cosine-decaying rate, seeded and deterministic; `loss` for a model of logits
+    (distillation) or a Keras Distiller (which computes its own)."""
     tf = gesture._tf()
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     steps = -(-len(x) // BATCH)
     schedule = tf.keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=max(1, epochs * steps))
-    model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss=loss,
+                  metrics=None if loss is None else ["accuracy"])
     data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     model.fit(data.batch(BATCH).repeat(), epochs=epochs, steps_per_epoch=steps, verbose=0, shuffle=False)
     return model
@@ -487,14 +493,24 @@ def train_model(kind: str, frontend: str, x_train: np.ndarray, y_train: np.ndarr
                 y_test: np.ndarray, n_classes: int, hidden=HIDDEN, epochs: int = EPOCHS, seed: int = SEED) -> Trained:
     """Train, convert (the TFLite converter, full int8), export, and score the int8 model on the
     test frames through its integer arithmetic with the board's int8 conversion."""
+    frames_n, channels = frames_test.shape[1:]
+    model = fit(build(kind, frames_n, channels, n_classes, hidden, seed=seed), x_train, y_train, epochs, seed)
+    return quantized(model, kind, frontend, x_train, frames_test, y_test, n_classes, hidden, seed=seed)
+
+
+def quantized(model, kind: str, frontend: str, x_train: np.ndarray, frames_test: np.ndarray, y_test: np.ndarray,
+              n_classes: int, hidden=HIDDEN, filters=CNN_FILTERS, seed: int = SEED) -> Trained:
+    """A trained Keras model (build's, of these widths) converted, exported and scored: the
+    TFLite converter (full int8) on a representative draw of the training inputs, the .tmdl with
+    its front end record, the int8 model scored on the test frames through its integer
+    arithmetic with the board's int8 conversion."""
     from . import tmdl
 
     frames_n, channels = frames_test.shape[1:]
-    model = fit(build(kind, frames_n, channels, n_classes, hidden, seed=seed), x_train, y_train, epochs, seed)
     float_scores = model.predict(model_input(frames_test), verbose=0, batch_size=256)
     rng = np.random.default_rng(seed)
     representative = x_train[rng.choice(len(x_train), min(500, len(x_train)), replace=False)]
-    twin = for_conversion(model, kind, frames_n, channels, n_classes, hidden)
+    twin = for_conversion(model, kind, frames_n, channels, n_classes, hidden, filters)
     data, m, encoded = gesture.int8_model(twin, representative)
     params = frontend_params(frontend, m.input_scale, m.input_zp)
     # the .tmdl records its front end (docs/format.md, "Records"), so the keyword app, `tinyml

@@ -140,3 +140,38 @@ def test_mic_arguments_are_clear_errors(tmp_path):
     assert proc.returncode == 1 and "bad.wav: not a PCM WAV file" in proc.stderr
     proc = run(["record", "--port", "/dev/null", "--sensor", "mic", "--label", "yes", "--mic", "x.wav"])
     assert proc.returncode == 1 and "--mic feeds the virtual board's microphone: use it with --port sim" in proc.stderr
+
+
+@needs_speech
+def test_recorded_clips_are_a_dataset_train_kws_and_evaluate_read(tmp_path):
+    """What `tinyml record --sensor mic` writes is what `tinyml train kws` and `tinyml evaluate`
+    read, with nothing moved or renamed: three clips of each word from the virtual board's
+    microphone train a (two-epoch, so not accurate) model whose split and evaluation name every
+    recorded clip, and the clips are ordinary files of the user's (the umask's mode, not 0600)."""
+    def run(args, timeout=300):
+        proc = subprocess.run(TINYML + args, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=timeout)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    for word, clip in (("yes", YES), ("no", NO)):
+        run(["record", "--port", "sim", "--sensor", "mic", "--label", word, "--count", "3", "--mic", str(clip),
+             "--countdown", "0", "--data", "ds"])
+    recorded = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "ds").glob("*/*.wav"))
+    assert len(recorded) == 6
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (tmp_path / "ds").glob("*/*"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+
+    run(["train", "kws", "ds", "-o", "out/k.tflite", "--model", "dnn", "--no-compare", "--epochs", "2", "--copies", "0"])
+    report = json.loads((tmp_path / "out" / "k.report.json").read_text())
+    assert set(report["classes"]) == {"yes", "no", "silence"}
+    split = report["split"]
+    train = {g.split(":", 1)[1] for g in split["train_groups"] if g.startswith("recording:")}
+    test = {g.split(":", 1)[1] for g in split["test_groups"] if g.startswith("recording:")}
+    assert not train & test and sorted(train | test) == recorded
+
+    result = json.loads(run(["evaluate", "out/k.tmdl", "ds", "--json"]))
+    assert result["kind"] == "audio" and result["examples"] == 6
+    assert sorted(("ds/" + f["path"], f["label"]) for f in result["files"]) == [
+        (path, path.split("/")[1]) for path in recorded]
