@@ -49,6 +49,19 @@ def speak(word: str, voice: str, variant: str, speed: int, pitch: int) -> tuple[
         return features.read_wav(path)
 
 
+def trim(x: np.ndarray, rate: int, threshold: float = 0.02, margin_ms: float = 20.0) -> np.ndarray:
+    """The word without the silence espeak-ng writes around it (about 0.4 s after every word):
+    from `margin_ms` before the first to `margin_ms` after the last sample above `threshold` of
+    the peak, so a clip fitted to one second has its word centred, as a recording trimmed to the
+    word (FSDD) has."""
+    x = np.asarray(x)
+    loud = np.flatnonzero(np.abs(x.astype(np.int32)) > threshold * max(1, int(np.abs(x.astype(np.int32)).max())))
+    if not len(loud):
+        return x
+    margin = int(margin_ms * rate / 1000)
+    return x[max(0, loud[0] - margin):loud[-1] + margin + 1]
+
+
 def write_wav(path: Path, samples: np.ndarray, rate: int = audio_data.RATE) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as w:

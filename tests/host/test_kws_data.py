@@ -224,6 +224,58 @@ def test_spec_masks_zero_one_band_and_one_stretch_at_most():
     assert max(widths) == 6 and max(lengths) == 8 and min(widths) == 0
 
 
+def test_espeak_words_are_trimmed_to_the_word():
+    rate = 22050
+    word = (8000 * np.sin(np.arange(6000) / 7.0)).astype(np.int16)
+    x = np.concatenate([np.zeros(300, np.int16), word, np.full(9000, 20, np.int16)])   # espeak-ng's tail
+    t = speech_synth.trim(x, rate)
+    margin = int(0.02 * rate)
+    assert len(word) <= len(t) <= len(word) + 2 * margin + 1 and np.abs(t).max() == np.abs(word).max()
+    assert np.array_equal(speech_synth.trim(np.zeros(100, np.int16), rate), np.zeros(100, np.int16))
+
+
+def test_the_mel_range_ends_below_the_lowest_rates_nyquist():
+    micro = kws.FRONTENDS["micro"]
+    assert kws.band_limited(micro, 16000) == micro and kws.band_limited(micro, 22050) == micro
+    fsdd = kws.band_limited(micro, 8000)
+    assert fsdd == features.replace(micro, upper_band_limit=3800.0)
+    features.validate(fsdd)
+    assert kws.channel_hz(fsdd)[-1] < 3800 < kws.channel_hz(micro)[-1]
+
+
+def test_a_model_trained_on_8_khz_clips_records_the_narrower_mel_range(tmp_path):
+    """train_kws limits the mel range for 8 kHz recordings and records that front end in the
+    .frontend.json and the .tmdl, so the board computes the channels training saw."""
+    from tinyml_host import tmdl
+
+    rng = np.random.default_rng(0)
+    for s in range(4):
+        for i, label in enumerate(("yes", "no")):
+            for take in range(2):
+                _write(tmp_path / "d" / label / f"spk{s}_nohash_{take}.wav",
+                       tone(300 + 400 * i + 10 * s, 8000, rng.uniform(0.3, 0.6)), 8000)
+    report = kws.train_kws(tmp_path / "d", tmp_path / "m" / "kws.tflite", model="tiny_conv", compare=False,
+                           epochs=1, augment_with=kws.NO_AUGMENT, log=lambda *_: None)
+    want = kws.band_limited(kws.FRONTENDS["micro"], 8000)
+    assert want.upper_band_limit == 3800.0 and report["frontend"]["config"]["upper_band_limit"] == 3800.0
+    config, _ = kws.read_frontend_params(tmp_path / "m" / "kws.frontend.json")
+    _, _, settings = features.split_record(tmdl.read(tmp_path / "m" / "kws.tmdl").frontend)
+    assert config == settings == want
+
+
+def test_vocal_tract_warp_moves_a_formant_up_or_down_by_the_factor():
+    config = kws.FRONTENDS["micro"]
+    hz = kws.channel_hz(config)
+    f = np.zeros((300, 49, 40), np.uint16)
+    f[:, :, 20] = 1000                             # one formant at channel 20
+    warped = kws.warp_frames(f, np.random.default_rng(0), kws.Augment(warp=0.15), config)
+    assert np.array_equal(f[:, :, 20], np.full((300, 49), 1000))    # the input is left alone
+    peak = np.array([np.argmax(w[0]) for w in warped])
+    ratio = hz[peak] / hz[20]
+    assert ratio.min() >= 0.85 / 1.1 and ratio.max() <= 1.15 * 1.1 and len(set(peak)) > 3
+    assert np.array_equal(kws.warp_frames(f, np.random.default_rng(0), kws.Augment(warp=0.0), config), f)
+
+
 @pytest.mark.parametrize("kind", kws.MODELS)
 def test_the_batch_one_twin_computes_what_was_trained(kind):
     """for_conversion copies the weights (folding dnn_cmn's mean removal into the first dense
