@@ -38,7 +38,6 @@ FRONTENDS = {
                       enable_pcan=False),
 }
 FEATURE_SCALE = features.MICRO_SPEECH_FEATURE_SCALE   # speech_commands' float features: v * 10 / 256
-BAND_MARGIN = 0.95   # the mel range ends this far up to the Nyquist frequency of the dataset's lowest rate
 SILENCE, UNKNOWN = "silence", "unknown"
 SEED = 22
 HIDDEN = (128, 128, 128)
@@ -256,16 +255,6 @@ def split(ds: audio_data.Dataset, words: list[str] | None = None, silence: bool 
 
 
 # --- features -------------------------------------------------------------------------------
-
-def band_limited(config: features.FrontendConfig, lowest_rate: int) -> features.FrontendConfig:
-    """The front end for a dataset whose lowest file rate is `lowest_rate`: its mel range ends at
-    BAND_MARGIN of that rate's Nyquist frequency when that is below the configured upper limit
-    (8 kHz recordings such as FSDD's: 3800 Hz instead of 7500). Resampled to 16 kHz such clips
-    have nothing above 4 kHz, so channels there would learn from the wideband clips (synthetic
-    voices, augmentation noise) cues these never carry. Recorded in the model like every setting."""
-    top = BAND_MARGIN * lowest_rate / 2
-    return replace(config, upper_band_limit=float(top)) if top < config.upper_band_limit else config
-
 
 def frames(clips: list[np.ndarray], config: features.FrontendConfig) -> np.ndarray:
     """(n, frames, channels) uint16: each clip through the reference front end from reset."""
@@ -635,24 +624,20 @@ def train_kws(data_dir, output="models/kws.tflite", frontend: str = "micro", wor
     log(f"{len(sp.train)} training clips, {len(sp.test)} test clips ({sp.how}); classes {', '.join(sp.classes)}")
     clips, y = augmented_audio(sp, augment_with, seed)
     kinds = list(MODELS) if model == "auto" else [model]
-    lowest_rate = min(c.rate for c in ds.clips)
-    configs = {name: band_limited(FRONTENDS[name], lowest_rate) for name in FRONTENDS}
-    if configs[frontend] != FRONTENDS[frontend]:
-        log(f"clips at {lowest_rate} Hz: the front end's mel range ends at {configs[frontend].upper_band_limit:.0f} Hz")
     feats = {}
 
     def features_for(name):
         if name not in feats:
             log(f"front end {name}: features of {len(clips)} training clips ({augment_with.copies} augmented "
                 f"copies each) and {len(sp.test)} test clips ...")
-            feats[name] = featurize(sp, name, clips, y, augment_with, seed, configs[name])
+            feats[name] = featurize(sp, name, clips, y, augment_with, seed)
         return feats[name]
 
     def train_one(kind, name):
         f = features_for(name)
         log(f"{kind} on {name} features: training ({epochs} epochs), quantizing, exporting ...")
         return train_model(kind, name, f.x_train, f.y_train, f.frames_test, f.y_test, len(sp.classes), hidden,
-                           epochs, seed, configs[name])
+                           epochs, seed)
 
     candidates = [train_one(kind, frontend) for kind in kinds]
     chosen = pick(candidates)

@@ -3,7 +3,7 @@ for training data beside real recordings.
 
 Each voice (an espeak-ng English voice with a variant, at one speed and pitch) is one speaker:
 DIR/<word>/<speaker>_nohash_<n>.wav, so the split holds out whole synthetic voices like real
-ones. Clips keep espeak-ng's own rate (22050 Hz: loading resamples them, as any recording) and, with snr_db, are mixed with pink-ish noise at that SNR;
+ones. Words are cut out of the silence espeak-ng writes around them (trim). Clips keep espeak-ng's own rate (22050 Hz: loading resamples them, as any recording) and, with snr_db, are mixed with pink-ish noise at that SNR;
 DIR/_background_noise_/ gets a noise recording for training's silence and noise mixing.
 """
 
@@ -82,8 +82,9 @@ def speakers(count: int, seed: int = 0) -> list[tuple[str, str, int, int]]:
 
 
 def synthesize(data_dir, words, n_speakers: int = 12, snr_db: float | None = 20.0, noise_seconds: float = 30.0,
-               seed: int = 0, prefix: str = "espeak") -> Path:
-    """DIR/<word>/<prefix><k>_nohash_0.wav for each word and speaker, and a background noise file."""
+               seed: int = 0, prefix: str = "espeak", trim_words: bool = True) -> Path:
+    """DIR/<word>/<prefix><k>_nohash_0.wav for each word and speaker, and a background noise file.
+    trim_words: each word without espeak-ng's silence around it (trim), so training centres it."""
     from .kws import synthetic_noise
 
     root = Path(data_dir)
@@ -92,6 +93,8 @@ def synthesize(data_dir, words, n_speakers: int = 12, snr_db: float | None = 20.
     for k, (voice, variant, speed, pitch) in enumerate(speakers(n_speakers, seed)):
         for word in words:
             rate, clip = speak(word, voice, variant, speed, pitch)
+            if trim_words:
+                clip = trim(clip, rate)
             clip = clip.astype(np.float64)
             if snr_db is not None:
                 start = rng.integers(0, len(noise) - len(clip))
