@@ -62,6 +62,7 @@ class Augment:
     snr_db: tuple = (5.0, 10.0, 20.0)   # background noise mixed at one of these SNRs
     freq_mask: int = 0                  # SpecAugment on the copies' frames: up to this many channels zeroed
     time_mask: int = 0                  # and up to this many frames
+    warp: float = 0.0                   # vocal tract length perturbation on the copies' frames: 1 +- warp
 
 
 NO_AUGMENT = Augment(copies=0)
@@ -315,12 +316,41 @@ def mask_frames(f: np.ndarray, rng, a: Augment) -> np.ndarray:
     return f
 
 
+def channel_hz(config: features.FrontendConfig) -> np.ndarray:
+    """Each channel's centre frequency (Hz): equal steps on the front end's mel scale."""
+    mel = lambda f: 1127.0 * np.log1p(np.asarray(f, np.float64) / 700.0)  # noqa: E731
+    low, high = mel(config.lower_band_limit), mel(config.upper_band_limit)
+    centres = low + (high - low) / (config.num_channels + 1) * np.arange(1, config.num_channels + 1)
+    return 700.0 * np.expm1(centres / 1127.0)
+
+
+def warp_frames(f: np.ndarray, rng, a: Augment, config: features.FrontendConfig) -> np.ndarray:
+    """Vocal tract length perturbation (Jaitly and Hinton, 2013) on (n, frames, channels): each
+    example's spectrum stretched along frequency by a factor uniform in 1 +- a.warp (a longer or
+    shorter vocal tract), by reading each channel at its centre frequency divided by the factor,
+    interpolated between channels (the edge channels repeated beyond the range)."""
+    hz = channel_hz(config)
+    out = np.empty_like(f)
+    for i in range(len(f)):
+        alpha = rng.uniform(1 - a.warp, 1 + a.warp)
+        at = np.interp(hz / alpha, hz, np.arange(len(hz)))
+        lo = np.floor(at).astype(np.int64)
+        hi = np.minimum(lo + 1, len(hz) - 1)
+        w = at - lo
+        out[i] = np.round(f[i][:, lo] * (1 - w) + f[i][:, hi] * w).astype(f.dtype)
+    return out
+
+
 def featurize(sp: Split, frontend: str, train_clips: list[np.ndarray], y_train: np.ndarray,
-              a: Augment = NO_AUGMENT, seed: int = SEED) -> Features:
+              a: Augment = NO_AUGMENT, seed: int = SEED, config: features.FrontendConfig | None = None) -> Features:
     """Features of the training clips (augmented_audio's order: each clip, then its copies; the
-    copies' frames masked as `a` says) and of the test clips."""
-    config = FRONTENDS[frontend]
+    copies' frames warped and masked as `a` says) and of the test clips; `config` the front end
+    (FRONTENDS[frontend] unless given)."""
+    config = config or FRONTENDS[frontend]
     f = frames(train_clips, config)
+    if a.copies and a.warp:
+        copy = np.arange(len(f)) % (1 + a.copies) != 0
+        f[copy] = warp_frames(f[copy], np.random.default_rng(seed + 3), a, config)
     if a.copies and (a.freq_mask or a.time_mask):
         copy = np.arange(len(f)) % (1 + a.copies) != 0
         f[copy] = mask_frames(f[copy], np.random.default_rng(seed + 2), a)
@@ -411,11 +441,13 @@ def fit(model, x, y, epochs: int = EPOCHS, seed: int = SEED, loss="sparse_catego
     return model
 
 
-def frontend_params(frontend: str, input_scale: float, input_zero_point: int) -> dict:
+def frontend_params(frontend: str, input_scale: float, input_zero_point: int,
+                    config: features.FrontendConfig | None = None) -> dict:
     """Everything the board needs to compute this model's input from audio: the front end's
-    configuration and the conversion of its frames to the model's int8 input. Written beside
-    the model (MODEL.frontend.json) and into the report until the .tmdl carries it."""
-    config = FRONTENDS[frontend]
+    configuration (FRONTENDS[frontend] unless `config` says otherwise) and the conversion of its
+    frames to the model's int8 input. Written beside the model (MODEL.frontend.json) and into
+    the report until the .tmdl carries it."""
+    config = config or FRONTENDS[frontend]
     p = features.plan(config)
     n_frames = 1 + (CLIP_SAMPLES - p.window_samples) // p.step_samples
     return {
@@ -490,21 +522,27 @@ class Trained:
 
 
 def train_model(kind: str, frontend: str, x_train: np.ndarray, y_train: np.ndarray, frames_test: np.ndarray,
-                y_test: np.ndarray, n_classes: int, hidden=HIDDEN, epochs: int = EPOCHS, seed: int = SEED) -> Trained:
+                y_test: np.ndarray, n_classes: int, hidden=HIDDEN, epochs: int = EPOCHS, seed: int = SEED,
+                config: features.FrontendConfig | None = None) -> Trained:
     """Train, convert (the TFLite converter, full int8), export, and score the int8 model on the
-    test frames through its integer arithmetic with the board's int8 conversion."""
+    test frames through its integer arithmetic with the board's int8 conversion. `config`: the
+    front end the frames came from (FRONTENDS[frontend] unless given), recorded in the model."""
     frames_n, channels = frames_test.shape[1:]
     model = fit(build(kind, frames_n, channels, n_classes, hidden, seed=seed), x_train, y_train, epochs, seed)
-    return quantized(model, kind, frontend, x_train, frames_test, y_test, n_classes, hidden, seed=seed)
+    return quantized(model, kind, frontend, x_train, frames_test, y_test, n_classes, hidden, seed=seed,
+                     config=config)
 
 
 def quantized(model, kind: str, frontend: str, x_train: np.ndarray, frames_test: np.ndarray, y_test: np.ndarray,
-              n_classes: int, hidden=HIDDEN, filters=CNN_FILTERS, seed: int = SEED) -> Trained:
+              n_classes: int, hidden=HIDDEN, filters=CNN_FILTERS, seed: int = SEED,
+              config: features.FrontendConfig | None = None) -> Trained:
     """A trained Keras model (build's, of these widths) converted, exported and scored: the
     TFLite converter (full int8) on a representative draw of the training inputs, the .tmdl with
-    its front end record, the int8 model scored on the test frames through its integer
-    arithmetic with the board's int8 conversion."""
+    its front end record (`config`, FRONTENDS[frontend] unless given), the int8 model scored on
+    the test frames through its integer arithmetic with the board's int8 conversion."""
     from . import tmdl
+
+    config = config or FRONTENDS[frontend]
 
     frames_n, channels = frames_test.shape[1:]
     float_scores = model.predict(model_input(frames_test), verbose=0, batch_size=256)
@@ -512,11 +550,11 @@ def quantized(model, kind: str, frontend: str, x_train: np.ndarray, frames_test:
     representative = x_train[rng.choice(len(x_train), min(500, len(x_train)), replace=False)]
     twin = for_conversion(model, kind, frames_n, channels, n_classes, hidden, filters)
     data, m, encoded = gesture.int8_model(twin, representative)
-    params = frontend_params(frontend, m.input_scale, m.input_zp)
+    params = frontend_params(frontend, m.input_scale, m.input_zp, config)
     # the .tmdl records its front end (docs/format.md, "Records"), so the keyword app, `tinyml
     # features` and `evaluate` compute what it was trained on: the config and this very int8
     # conversion, as thresholds
-    m.frontend = features.frontend_record(FRONTENDS[frontend], lambda v: features.to_int8(
+    m.frontend = features.frontend_record(config, lambda v: features.to_int8(
         v, params["input_scale"], params["input_zero_point"], params["feature_scale"]))
     encoded = tmdl.encode(m)
     scores = int8_scores(m, frames_test, params)

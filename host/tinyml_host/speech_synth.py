@@ -3,7 +3,7 @@ for training data beside real recordings.
 
 Each voice (an espeak-ng English voice with a variant, at one speed and pitch) is one speaker:
 DIR/<word>/<speaker>_nohash_<n>.wav, so the split holds out whole synthetic voices like real
-ones. Clips keep espeak-ng's own rate (22050 Hz: loading resamples them, as any recording) and, with snr_db, are mixed with pink-ish noise at that SNR;
+ones. Words are cut out of the silence espeak-ng writes around them (trim). Clips keep espeak-ng's own rate (22050 Hz: loading resamples them, as any recording) and, with snr_db, are mixed with pink-ish noise at that SNR;
 DIR/_background_noise_/ gets a noise recording for training's silence and noise mixing.
 """
 
@@ -49,6 +49,19 @@ def speak(word: str, voice: str, variant: str, speed: int, pitch: int) -> tuple[
         return features.read_wav(path)
 
 
+def trim(x: np.ndarray, rate: int, threshold: float = 0.02, margin_ms: float = 20.0) -> np.ndarray:
+    """The word without the silence espeak-ng writes around it (about 0.4 s after every word):
+    from `margin_ms` before the first to `margin_ms` after the last sample above `threshold` of
+    the peak, so a clip fitted to one second has its word centred, as a recording trimmed to the
+    word (FSDD) has."""
+    x = np.asarray(x)
+    loud = np.flatnonzero(np.abs(x.astype(np.int32)) > threshold * max(1, int(np.abs(x.astype(np.int32)).max())))
+    if not len(loud):
+        return x
+    margin = int(margin_ms * rate / 1000)
+    return x[max(0, loud[0] - margin):loud[-1] + margin + 1]
+
+
 def write_wav(path: Path, samples: np.ndarray, rate: int = audio_data.RATE) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as w:
@@ -69,8 +82,9 @@ def speakers(count: int, seed: int = 0) -> list[tuple[str, str, int, int]]:
 
 
 def synthesize(data_dir, words, n_speakers: int = 12, snr_db: float | None = 20.0, noise_seconds: float = 30.0,
-               seed: int = 0, prefix: str = "espeak") -> Path:
-    """DIR/<word>/<prefix><k>_nohash_0.wav for each word and speaker, and a background noise file."""
+               seed: int = 0, prefix: str = "espeak", trim_words: bool = True) -> Path:
+    """DIR/<word>/<prefix><k>_nohash_0.wav for each word and speaker, and a background noise file.
+    trim_words: each word without espeak-ng's silence around it (trim), so training centres it."""
     from .kws import synthetic_noise
 
     root = Path(data_dir)
@@ -79,6 +93,8 @@ def synthesize(data_dir, words, n_speakers: int = 12, snr_db: float | None = 20.
     for k, (voice, variant, speed, pitch) in enumerate(speakers(n_speakers, seed)):
         for word in words:
             rate, clip = speak(word, voice, variant, speed, pitch)
+            if trim_words:
+                clip = trim(clip, rate)
             clip = clip.astype(np.float64)
             if snr_db is not None:
                 start = rng.integers(0, len(noise) - len(clip))

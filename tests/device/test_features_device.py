@@ -34,6 +34,7 @@ CONFIGS = {
     "channels_16_fft_256": F.replace(F.MICRO_SPEECH, window_size=16, window_step=8, num_channels=16),
     "channels_64_fft_1024": F.replace(F.MICRO_SPEECH, window_size=64, window_step=32, num_channels=64),
     "odd_window_23": F.replace(F.MICRO_SPEECH, window_size=31, window_step=13, num_channels=23),
+    "narrowband_3800": F.replace(F.MICRO_SPEECH, upper_band_limit=3800.0),   # kws on 8 kHz recordings
     "odd_settings": F.replace(F.MICRO_SPEECH, smoothing_bits=5, even_smoothing=0.3, odd_smoothing=0.9,
                               min_signal_remaining=0.2, scale_shift=9, pcan_strength=0.5, pcan_offset=3.0,
                               gain_bits=24),
@@ -216,7 +217,7 @@ def test_micro_speech_clips_in_micropython(tmp_path, backend):
     assert hops == 35 and alloc == 0
 
 
-SYNTHETIC = ["pcan_off", "noise_reduction_off", "channels_16_fft_256", "odd_window_23"]
+SYNTHETIC = ["pcan_off", "noise_reduction_off", "channels_16_fft_256", "odd_window_23", "narrowband_3800"]
 
 
 def synthetic_audio():

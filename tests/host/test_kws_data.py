@@ -224,6 +224,36 @@ def test_spec_masks_zero_one_band_and_one_stretch_at_most():
     assert max(widths) == 6 and max(lengths) == 8 and min(widths) == 0
 
 
+def test_espeak_words_are_trimmed_to_the_word():
+    rate = 22050
+    word = (8000 * np.sin(np.arange(6000) / 7.0)).astype(np.int16)
+    x = np.concatenate([np.zeros(300, np.int16), word, np.full(9000, 20, np.int16)])   # espeak-ng's tail
+    t = speech_synth.trim(x, rate)
+    margin = int(0.02 * rate)
+    assert len(word) <= len(t) <= len(word) + 2 * margin + 1 and np.abs(t).max() == np.abs(word).max()
+    assert np.array_equal(speech_synth.trim(np.zeros(100, np.int16), rate), np.zeros(100, np.int16))
+
+
+def test_channel_centres_follow_the_mel_range():
+    micro = kws.FRONTENDS["micro"]
+    narrow = features.replace(micro, upper_band_limit=3800.0)
+    assert kws.channel_hz(narrow)[-1] < 3800 < kws.channel_hz(micro)[-1] < 7500
+    assert np.all(np.diff(kws.channel_hz(micro)) > 0) and kws.channel_hz(micro)[0] > 125
+
+
+def test_vocal_tract_warp_moves_a_formant_up_or_down_by_the_factor():
+    config = kws.FRONTENDS["micro"]
+    hz = kws.channel_hz(config)
+    f = np.zeros((300, 49, 40), np.uint16)
+    f[:, :, 20] = 1000                             # one formant at channel 20
+    warped = kws.warp_frames(f, np.random.default_rng(0), kws.Augment(warp=0.15), config)
+    assert np.array_equal(f[:, :, 20], np.full((300, 49), 1000))    # the input is left alone
+    peak = np.array([np.argmax(w[0]) for w in warped])
+    ratio = hz[peak] / hz[20]
+    assert ratio.min() >= 0.85 / 1.1 and ratio.max() <= 1.15 * 1.1 and len(set(peak)) > 3
+    assert np.array_equal(kws.warp_frames(f, np.random.default_rng(0), kws.Augment(warp=0.0), config), f)
+
+
 @pytest.mark.parametrize("kind", kws.MODELS)
 def test_the_batch_one_twin_computes_what_was_trained(kind):
     """for_conversion copies the weights (folding dnn_cmn's mean removal into the first dense

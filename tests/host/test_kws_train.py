@@ -199,7 +199,7 @@ def test_the_trained_model_records_its_front_end_for_the_board(run):
     assert m.frontend is not None
     _, thresholds, settings = features.split_record(m.frontend)
     params = kws.read_frontend_params(folder / "models" / "kws.frontend.json")[1]
-    assert settings == kws.FRONTENDS[params["frontend"]]
+    assert settings == kws.FRONTENDS[params["frontend"]] == features.FrontendConfig(**params["config"])
     v = np.arange(65536)
     want = features.to_int8(v, params["input_scale"], params["input_zero_point"], params["feature_scale"])
     assert (features.apply_thresholds(v, thresholds) == want.reshape(-1)).all()

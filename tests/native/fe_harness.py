@@ -168,6 +168,7 @@ def configs():
         "fft_256": F.replace(F.MICRO_SPEECH, window_size=16, window_step=8),
         "fft_1024": F.replace(F.MICRO_SPEECH, window_size=64, window_step=32, num_channels=64),
         "odd_window": F.replace(F.MICRO_SPEECH, window_size=31, window_step=13, num_channels=23),
+        "narrowband_3800": F.replace(F.MICRO_SPEECH, upper_band_limit=3800.0),
         "odd_settings": F.replace(F.MICRO_SPEECH, smoothing_bits=5, even_smoothing=0.3, odd_smoothing=0.9,
                                   min_signal_remaining=0.2, scale_shift=9, pcan_strength=0.5, pcan_offset=3.0,
                                   gain_bits=24),
