@@ -174,7 +174,11 @@ def test_bench_rows_for_every_backend_without_allocation(tmp_path, sine_model):
 
     rows = ast.literal_eval(lines_with("ROWS", out)[0])
     backends = ast.literal_eval(lines_with("BACKENDS", out)[0])
-    assert [r["backend"] for r in rows] == list(backends) and all(r["model"] == "sine.tmdl" for r in rows)
+    # each backend twice: its weights in RAM, then streamed (load(path, stream=True))
+    assert [(r["backend"], r["way"]) for r in rows] == [(b, way) for b in backends for way in ("RAM", "streamed")]
+    assert all(r["model"] == "sine.tmdl" for r in rows)
+    for r in rows[1::2]:   # streamed: one read per layer's block of weights (sine: 3 layers of one block each)
+        assert (r["reads"], r["read_bytes"]) == (3, sum(l.weights.size for l in sine_model.layers)), r
     golden = len(sine_model.vectors_in)
     assert golden == 8
     for r in rows:
