@@ -194,11 +194,16 @@ static TML_NO_LIBCALLS void pair_stage(const tml_conv_params *p, const int8_t *x
 
 
 /* One group of 4 inputs of both pixels against 2 rows (r12, lr their weight words at OFF and
- * OFF + 4 from r1): r8-r11 A's and B's halfword pairs, r4/r5 row 0 (A, B), r6/r7 row 1 */
-#define PAIR_GROUP(OFF) \
-    "ldm   r0!, {r8, r9, r10, r11}\n" \
+ * OFF + 4 from r1): r8-r11 A's and B's halfword pairs (XOFF from r0), r4/r5 row 0 (A, B), r6/r7
+ * row 1. Six single loads without writeback, not an LDM and two loads: one load cycle less
+ * under the M4's pipelining of loads; r0 steps once per turn. */
+#define PAIR_GROUP(OFF, XOFF) \
     "ldr   r12, [r1, #" #OFF "]\n" \
     "ldr   lr, [r1, #" #OFF "+4]\n" \
+    "ldr   r8, [r0, #" #XOFF "]\n" \
+    "ldr   r9, [r0, #" #XOFF "+4]\n" \
+    "ldr   r10, [r0, #" #XOFF "+8]\n" \
+    "ldr   r11, [r0, #" #XOFF "+12]\n" \
     "sxtb16 r3, r12\n" \
     "smlad r4, r3, r8, r4\n" \
     "smlad r5, r3, r10, r5\n" \
@@ -277,21 +282,24 @@ typedef struct {
     "lsls  r12, r2, #31\n"                 /* nq bit 0 to N, bit 1 to C */ \
     "add   r2, r0, r2, lsl #4\n"            /* xs's end */ \
     "bpl   1f\n" \
-    PAIR_GROUP(0) \
-    "add   r1, r1, #32\n"                  /* keeps C */ \
+    PAIR_GROUP(0, 0) \
+    "add   r0, r0, #16\n"                  /* keeps C */ \
+    "add   r1, r1, #32\n" \
     "1:\n" \
     "bcc   2f\n" \
-    PAIR_GROUP(0) \
-    PAIR_GROUP(32) \
+    PAIR_GROUP(0, 0) \
+    PAIR_GROUP(32, 16) \
+    "add   r0, r0, #32\n" \
     "add   r1, r1, #64\n" \
     "2:\n" \
     "cmp   r0, r2\n" \
     "beq   4f\n" \
     "3:\n" \
-    PAIR_GROUP(0) \
-    PAIR_GROUP(32) \
-    PAIR_GROUP(64) \
-    PAIR_GROUP(96) \
+    PAIR_GROUP(0, 0) \
+    PAIR_GROUP(32, 16) \
+    PAIR_GROUP(64, 32) \
+    PAIR_GROUP(96, 48) \
+    "adds  r0, r0, #64\n" \
     "adds  r1, r1, #128\n" \
     "cmp   r0, r2\n" \
     "bne   3b\n" \
@@ -362,6 +370,137 @@ static void pair_block_any(pair_job *job)
 {
     (void)job;
     __asm__ volatile(PAIR_ENTRY PAIR_SKIP PAIR_MACS PAIR_RAW PAIR_STORE);
+}
+
+/* ---- every full block of a pixel pair in one call (pair_rows) ----
+ *
+ * The usual layer (k % 4 == 0, every row inside requant_fast, no dead rows) runs all its full
+ * blocks for a pixel pair in one assembly call: each row pair's accumulators start at its two
+ * biases (loaded by LDRD), its requantization constants and outputs are walked by pointers kept
+ * in the job, and the next row pair's weights are 8 bytes on (32 k / 4 - 24 at a block's end).
+ * This drops pair_block's per-block C (the accumulators' start, the job's pointers, the call)
+ * and its per-row-pair address arithmetic. */
+typedef struct {
+    const uint32_t *xs;    /* 0: the staged groups */
+    const uint32_t *xe;    /* 4: their end (xs + 4 nq) */
+    const int8_t *w;       /* 8: the row pair's weights */
+    const int32_t *bias;   /* 12: the row pair's biases */
+    const int32_t *mult;   /* 16: its multipliers (steps 8 qstep bytes) */
+    const int8_t *shift;   /* 20: its shifts (steps 2 qstep) */
+    int32_t qstep;         /* 24: 1 per-channel, 0 per-tensor */
+    int8_t *oa;            /* 28: its outputs of pixel A, and B (A's again for a lone pixel) */
+    int8_t *ob;            /* 32 */
+    int32_t zp2;           /* 36: 2 output_zp + 1 */
+    int32_t lo;            /* 40: act_min, act_max (pair_rows_clamp) */
+    int32_t hi;            /* 44 */
+    int32_t left;          /* 48: row pairs left, 4 per block, > 0 */
+    int32_t jump;          /* 52: 8 k - 24: from a block's last row pair to the next block */
+} rows_job;
+
+#define ROWS_ENTRY \
+    ".syntax unified\n" \
+    "push  {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"  /* [sp] the job */ \
+    "10:\n" \
+    "ldr   r0, [sp]\n" \
+    "ldr   r12, [r0, #12]\n" \
+    "ldr   r1, [r0, #8]\n" \
+    "ldr   r2, [r0, #4]\n" \
+    "ldrd  r4, r6, [r12], #8\n"           /* both rows' biases */ \
+    "str   r12, [r0, #12]\n" \
+    "ldr   r0, [r0, #0]\n" \
+    "mov   r5, r4\n" \
+    "mov   r7, r6\n" \
+    "sub   r3, r2, r0\n" \
+    "lsls  r3, r3, #26\n"                  /* nq bits 1, 0 (bytes' bits 5, 4) to bits 31, 30 */ \
+    "bne   6f\n"                           /* nq % 4 groups first, out of line */ \
+    "3:\n" \
+    PAIR_GROUP(0, 0) \
+    PAIR_GROUP(32, 16) \
+    PAIR_GROUP(64, 32) \
+    PAIR_GROUP(96, 48) \
+    "adds  r0, r0, #64\n" \
+    "adds  r1, r1, #128\n" \
+    "cmp   r0, r2\n" \
+    "bne   3b\n" \
+    "4:\n" \
+    "ldr   r0, [sp]\n" \
+    "ldr   r1, [r0, #16]\n" \
+    "ldr   r2, [r0, #24]\n" \
+    "ldr   r3, [r0, #20]\n" \
+    "ldr   r8, [r1]\n" \
+    "ldr   r10, [r1, r2, lsl #2]\n" \
+    "ldrsb r9, [r3]\n" \
+    "ldrsb r11, [r3, r2]\n" \
+    "add   r1, r1, r2, lsl #3\n" \
+    "add   r3, r3, r2, lsl #1\n" \
+    "str   r1, [r0, #16]\n" \
+    "str   r3, [r0, #20]\n" \
+    "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */ \
+    "mvn   r11, r11\n" \
+    "ldr   r12, [r0, #36]\n" \
+    PAIR_REQUANT("r4", "r8", "r9") \
+    PAIR_REQUANT("r5", "r8", "r9") \
+    PAIR_REQUANT("r6", "r10", "r11") \
+    PAIR_REQUANT("r7", "r10", "r11")
+#define ROWS_CLAMP \
+    "ldr   r2, [r0, #40]\n" \
+    "ldr   r3, [r0, #44]\n" \
+    PAIR_CLAMP("r4") \
+    PAIR_CLAMP("r5") \
+    PAIR_CLAMP("r6") \
+    PAIR_CLAMP("r7")
+#define ROWS_NEXT \
+    "ldr   r1, [r0, #28]\n" \
+    "ldr   r2, [r0, #32]\n" \
+    "strb  r6, [r1, #1]\n" \
+    "strb  r4, [r1], #2\n" \
+    "strb  r7, [r2, #1]\n" \
+    "strb  r5, [r2], #2\n" \
+    "str   r1, [r0, #28]\n" \
+    "str   r2, [r0, #32]\n" \
+    "ldr   r1, [r0, #8]\n" \
+    "ldr   r2, [r0, #48]\n" \
+    "ldr   r3, [r0, #52]\n" \
+    "subs  r2, r2, #1\n" \
+    "beq   5f\n" \
+    "str   r2, [r0, #48]\n" \
+    "tst   r2, #3\n" \
+    "ite   eq\n" \
+    "addeq r1, r1, r3\n" \
+    "addne r1, r1, #8\n" \
+    "str   r1, [r0, #8]\n" \
+    "b     10b\n" \
+    "5:\n" \
+    "pop   {r0, r4, r5, r6, r7, r8, r9, r10, r11, pc}\n" \
+    "6:\n" \
+    "lsls  r3, r3, #1\n"                   /* nq bit 0 to N, bit 1 to C */ \
+    "bpl   7f\n" \
+    PAIR_GROUP(0, 0) \
+    "add   r0, r0, #16\n"                  /* keeps C */ \
+    "add   r1, r1, #32\n" \
+    "7:\n" \
+    "bcc   8f\n" \
+    PAIR_GROUP(0, 0) \
+    PAIR_GROUP(32, 16) \
+    "add   r0, r0, #32\n" \
+    "add   r1, r1, #64\n" \
+    "8:\n" \
+    "cmp   r0, r2\n" \
+    "bne   3b\n" \
+    "b     4b\n"
+
+__attribute__((naked, noinline))
+static void pair_rows(rows_job *job)
+{
+    (void)job;
+    __asm__ volatile(ROWS_ENTRY ROWS_NEXT);
+}
+
+__attribute__((naked, noinline))
+static void pair_rows_clamp(rows_job *job)
+{
+    (void)job;
+    __asm__ volatile(ROWS_ENTRY ROWS_CLAMP ROWS_NEXT);
 }
 
 /* the last k % 4 weights of a row (t of them at w) as halfword pairs (w0, w2), (w1, 0) */
@@ -554,11 +693,35 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
     uint32_t dead_bits[PAIR_DEAD_ROWS / 32];
     int8_t dead_v[PAIR_DEAD_ROWS];
     const int any_dead = find_dead(p, w, bias, mult, shift, k, dead_bits, dead_v) != 0;
+    /* pair_rows takes every full block when nothing needs pair_block's slower cases */
+    const int lean = all_fast && !any_dead && t == 0 && full > 0;
+    rows_job rj;
+    rj.xs = xs;
+    rj.xe = xs + 4 * nq;
+    rj.qstep = qstep;
+    rj.zp2 = job.zp2;
+    rj.lo = job.lo;
+    rj.hi = job.hi;
+    rj.jump = TML_BLOCK_ROWS * k - 24;
     for (int32_t pa = 0; pa < pixels; pa += 2) {
         const int two = pa + 1 < pixels;
         int8_t *oa = out + pa * n_out, *ob = two ? oa + n_out : oa;
         pair_stage(p, x, pa, two ? pa + 1 : pa, k, ng, xs);
-        for (int32_t o = 0; o < full; o += TML_BLOCK_ROWS) {
+        if (lean) {
+            rj.w = w;
+            rj.bias = bias;
+            rj.mult = mult;
+            rj.shift = shift;
+            rj.oa = oa;
+            rj.ob = ob;
+            rj.left = full / 2;
+            if (job.full) {
+                pair_rows(&rj);
+            } else {
+                pair_rows_clamp(&rj);
+            }
+        }
+        for (int32_t o = lean ? full : 0; o < full; o += TML_BLOCK_ROWS) {
             const int8_t *wb = w + o * k;
             if (t) {
                 const int8_t *wt = wb + 4 * TML_BLOCK_ROWS * nq;
