@@ -411,15 +411,19 @@ typedef struct {
     "mov   r5, r4\n" \
     "mov   r7, r6\n" \
     "sub   r3, r2, r0\n" \
-    "lsls  r3, r3, #26\n"                  /* nq bits 1, 0 (bytes' bits 5, 4) to bits 31, 30 */ \
-    "bne   6f\n"                           /* nq % 4 groups first, out of line */ \
+    "lsls  r12, r3, #25\n"                 /* nq % 8 (bytes' bits 4 to 6) */ \
+    "bne   6f\n"                           /* nq % 8 groups first, out of line */ \
     "3:\n" \
     PAIR_GROUP(0, 0) \
     PAIR_GROUP(32, 16) \
     PAIR_GROUP(64, 32) \
     PAIR_GROUP(96, 48) \
-    "adds  r0, r0, #64\n" \
-    "adds  r1, r1, #128\n" \
+    PAIR_GROUP(128, 64) \
+    PAIR_GROUP(160, 80) \
+    PAIR_GROUP(192, 96) \
+    PAIR_GROUP(224, 112) \
+    "adds  r0, r0, #128\n" \
+    "adds  r1, r1, #256\n" \
     "cmp   r0, r2\n" \
     "bne   3b\n" \
     "4:\n" \
@@ -473,7 +477,7 @@ typedef struct {
     "5:\n" \
     "pop   {r0, r4, r5, r6, r7, r8, r9, r10, r11, pc}\n" \
     "6:\n" \
-    "lsls  r3, r3, #1\n"                   /* nq bit 0 to N, bit 1 to C */ \
+    "lsls  r12, r3, #27\n"                 /* nq bit 0 to N, bit 1 to C */ \
     "bpl   7f\n" \
     PAIR_GROUP(0, 0) \
     "add   r0, r0, #16\n"                  /* keeps C */ \
@@ -485,6 +489,16 @@ typedef struct {
     "add   r0, r0, #32\n" \
     "add   r1, r1, #64\n" \
     "8:\n" \
+    "sub   r3, r2, r0\n" \
+    "tst   r3, #64\n"                      /* nq bit 2 */ \
+    "beq   9f\n" \
+    PAIR_GROUP(0, 0) \
+    PAIR_GROUP(32, 16) \
+    PAIR_GROUP(64, 32) \
+    PAIR_GROUP(96, 48) \
+    "add   r0, r0, #64\n" \
+    "add   r1, r1, #128\n" \
+    "9:\n" \
     "cmp   r0, r2\n" \
     "bne   3b\n" \
     "b     4b\n"

@@ -86,11 +86,11 @@ def test_conv_pair_path_matches_the_host(machine, host):
 
 def test_conv_pair_rows_match_the_host(machine, host):
     """conv_s8.c's call for every full block of a pixel pair (arm-dsp, K % 4 == 0): several
-    blocks, every K / 4 mod 4, clamped and full-range outputs, buffers at every alignment."""
-    layers = window_ops.pair_rows_conv_layers(np.random.default_rng(47), 40)
+    blocks, every K / 4 mod 8, clamped and full-range outputs, buffers at every alignment."""
+    layers = window_ops.pair_rows_conv_layers(np.random.default_rng(47), 48)
     assert any(layer.params["act_min"] != -128 or layer.params["act_max"] != 127 for layer, _ in layers)
-    assert {layer.params["filter_h"] * layer.params["filter_w"] * layer.params["in_c"] // 4 % 4
-            for layer, _ in layers} == {0, 1, 2, 3}
+    assert {layer.params["filter_h"] * layer.params["filter_w"] * layer.params["in_c"] // 4 % 8
+            for layer, _ in layers} == set(range(8))
     for k, (layer, x) in enumerate(layers):
         _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
         params, inputs, scratch = window_ops.conv_args(layer, x)

@@ -203,15 +203,15 @@ def pair_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
 def pair_rows_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     """pair_conv_layers' layers with K % 4 == 0 and at least one block of 8 rows: on arm-dsp
     every full block of a pixel pair in one call (pair_rows): 1 to 5 blocks, K / 4 of every
-    residue mod 4, the clamp and the full int8 range, odd pixel counts, per-tensor and
+    residue mod 8 (its MAC loop takes 8 groups per turn), the clamp and the full int8 range, odd pixel counts, per-tensor and
     per-channel."""
     layers = []
     while len(layers) < n:
         for layer, x in pair_conv_layers(rng, 1):
             p = layer.params
             k = p["filter_h"] * p["filter_w"] * p["in_c"]
-            if len(layers) % 4 == 0 and p["filter_h"] == 1 and p["filter_w"] == 1:  # K / 4 of 4 and 8
-                p["in_c"] = k = 16 * int(rng.integers(1, 3))
+            if len(layers) % 4 == 0 and p["filter_h"] == 1 and p["filter_w"] == 1:  # K / 4 of 4 to 16
+                p["in_c"] = k = 4 * int(rng.integers(4, 17))
                 layer.weights = rng.integers(-128, 128, size=(p["out_c"], k)).astype(np.int8)
                 x = rng.integers(-128, 128, size=(p["in_h"], p["in_w"], k)).astype(np.int8)
                 layer.bias = np.clip(layer.bias, -(1 << 29), 1 << 29).astype(np.int32)
