@@ -145,6 +145,62 @@ static void stage_patch(const tml_conv_params *p, const int8_t *x, int32_t oy, i
     }
 }
 
+/* Group g of a patch row whose bytes lo .. hi - 1 lie inside the input at x[base + byte] (the
+ * others are the padding's zp), as one word */
+static inline uint32_t row_word(const int8_t *x, int32_t base, int32_t g, int32_t lo, int32_t hi, int8_t zp)
+{
+    uint32_t v = 0;
+    for (int32_t t = 3; t >= 0; t--) {
+        const int32_t b = 4 * g + t;
+        v = v << 8 | (uint8_t)(b >= lo && b < hi ? x[base + b] : zp);
+    }
+    return v;
+}
+
+/* Pixel (oy, ox)'s patch widened straight into its halves of the int16 groups (xs: A's or B's
+ * first group; 4 words per group) when every filter row is a whole number of groups (filter_w
+ * in_c % 4 == 0): the groups inside the input one word load, SXTB16 twice and two stores each,
+ * no int8 staging; the groups the padding touches byte by byte. */
+static TML_NO_LIBCALLS void stage_wide(const tml_conv_params *p, const int8_t *x, int32_t oy, int32_t ox,
+                                       uint32_t *xs)
+{
+    const int32_t c = p->in_c, gpr = p->filter_w * c / 4;
+    const int8_t zp = (int8_t)p->input_zp;
+    const uint32_t zz = (uint32_t)(uint16_t)zp * 0x10001u;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t lo = (ix0 < 0 ? -ix0 : 0) * c;
+    const int32_t hi = (p->in_w - ix0 < p->filter_w ? p->in_w - ix0 : p->filter_w) * c;
+    const int32_t g_lo = (lo + 3) >> 2, g_hi = hi >> 2;
+    for (int32_t ky = 0; ky < p->filter_h; ky++) {
+        const int32_t iy = iy0 + ky;
+        if (iy < 0 || iy >= p->in_h) {
+            for (int32_t g = 0; g < gpr; g++, xs += 4) {
+                xs[0] = zz;
+                xs[1] = zz;
+            }
+            continue;
+        }
+        const int32_t base = (iy * p->in_w + ix0) * c;
+        int32_t g = 0;
+        for (; g < g_lo && g < gpr; g++, xs += 4) {
+            const uint32_t v = row_word(x, base, g, lo, hi, zp);
+            xs[0] = __sxtb16(v);
+            xs[1] = sxtb16_ror8(v);
+        }
+        const int8_t *src = x + base + 4 * g;
+        for (; g < g_hi; g++, xs += 4, src += 4) {
+            const uint32_t v = load32(src);
+            xs[0] = __sxtb16(v);
+            xs[1] = sxtb16_ror8(v);
+        }
+        for (; g < gpr; g++, xs += 4) {
+            const uint32_t v = row_word(x, base, g, lo, hi, zp);
+            xs[0] = __sxtb16(v);
+            xs[1] = sxtb16_ror8(v);
+        }
+    }
+}
+
 /* The int16 groups of pixels A and B (ng groups, the last zero padded past k) into xs. A 1x1
  * filter's patches are the input pixels themselves; others are staged as int8 in the upper half
  * of xs first and widened forward in place: group j's 8 bytes sit at 8 ng + 8 j, at or above
@@ -160,6 +216,10 @@ static TML_NO_LIBCALLS void pair_stage(const tml_conv_params *p, const int8_t *x
         a = x + ((pa / ow) * p->stride_h * p->in_w + (pa % ow) * p->stride_w) * p->in_c;
         b = x + ((pb / ow) * p->stride_h * p->in_w + (pb % ow) * p->stride_w) * p->in_c;
         step = 4;
+    } else if ((p->filter_w * p->in_c & 3) == 0) {
+        stage_wide(p, x, pa / p->out_w, pa % p->out_w, xs);
+        stage_wide(p, x, pb / p->out_w, pb % p->out_w, xs + 2);
+        return;
     } else {
         int8_t *top = (int8_t *)(xs + 2 * ng);
         stage_patch(p, x, pa / p->out_w, pa % p->out_w, top, 0);

@@ -98,6 +98,16 @@ def test_conv_pair_rows_match_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
 
 
+def test_conv_wide_staging_matches_the_host(machine, host):
+    """conv_s8.c's patches widened straight into the int16 groups (arm-dsp, filter_w in_c % 4 ==
+    0): padded rows and columns, groups partly inside the input, buffers at every alignment."""
+    for k, (layer, x) in enumerate(window_ops.wide_stage_conv_layers(np.random.default_rng(53), 40)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
+        params, inputs, scratch = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 def test_conv_dead_rows_match_the_host(machine, host):
     """conv_s8.c's rows of all-zero weights (a constant each, row pairs skipped on arm-dsp),
     beside live rows in and outside the requantization shortcut."""
