@@ -459,15 +459,20 @@ typedef struct {
 
 #define ROWS_ENTRY \
     ".syntax unified\n" \
-    "push  {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"  /* [sp] the job */ \
+    "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+    "sub   sp, sp, #56\n"                  /* the job copied to [sp]: no register holds it */ \
+    "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "stm   sp, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "ldm   r0, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "add   r12, sp, #28\n" \
+    "stm   r12, {r1, r2, r3, r4, r5, r6, r7}\n" \
     "10:\n" \
-    "ldr   r0, [sp]\n" \
-    "ldr   r12, [r0, #12]\n" \
-    "ldr   r1, [r0, #8]\n" \
-    "ldr   r2, [r0, #4]\n" \
+    "ldr   r12, [sp, #12]\n" \
+    "ldr   r1, [sp, #8]\n" \
+    "ldr   r2, [sp, #4]\n" \
     "ldrd  r4, r6, [r12], #8\n"           /* both rows' biases */ \
-    "str   r12, [r0, #12]\n" \
-    "ldr   r0, [r0, #0]\n" \
+    "str   r12, [sp, #12]\n" \
+    "ldr   r0, [sp, #0]\n" \
     "mov   r5, r4\n" \
     "mov   r7, r6\n" \
     "sub   r3, r2, r0\n" \
@@ -487,55 +492,55 @@ typedef struct {
     "cmp   r0, r2\n" \
     "bne   3b\n" \
     "4:\n" \
-    "ldr   r0, [sp]\n" \
-    "ldr   r1, [r0, #16]\n" \
-    "ldr   r2, [r0, #24]\n" \
-    "ldr   r3, [r0, #20]\n" \
+    "ldr   r1, [sp, #16]\n" \
+    "ldr   r2, [sp, #24]\n" \
+    "ldr   r3, [sp, #20]\n" \
     "ldr   r8, [r1]\n" \
     "ldr   r10, [r1, r2, lsl #2]\n" \
     "ldrsb r9, [r3]\n" \
     "ldrsb r11, [r3, r2]\n" \
     "add   r1, r1, r2, lsl #3\n" \
     "add   r3, r3, r2, lsl #1\n" \
-    "str   r1, [r0, #16]\n" \
-    "str   r3, [r0, #20]\n" \
+    "str   r1, [sp, #16]\n" \
+    "str   r3, [sp, #20]\n" \
     "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */ \
     "mvn   r11, r11\n" \
-    "ldr   r12, [r0, #36]\n" \
+    "ldr   r12, [sp, #36]\n" \
     PAIR_REQUANT("r4", "r8", "r9") \
     PAIR_REQUANT("r5", "r8", "r9") \
     PAIR_REQUANT("r6", "r10", "r11") \
     PAIR_REQUANT("r7", "r10", "r11")
 #define ROWS_CLAMP \
-    "ldr   r2, [r0, #40]\n" \
-    "ldr   r3, [r0, #44]\n" \
+    "ldr   r2, [sp, #40]\n" \
+    "ldr   r3, [sp, #44]\n" \
     PAIR_CLAMP("r4") \
     PAIR_CLAMP("r5") \
     PAIR_CLAMP("r6") \
     PAIR_CLAMP("r7")
 #define ROWS_NEXT \
-    "ldr   r1, [r0, #28]\n" \
-    "ldr   r2, [r0, #32]\n" \
+    "ldr   r1, [sp, #28]\n" \
+    "ldr   r2, [sp, #32]\n" \
     "strb  r6, [r1, #1]\n" \
     "strb  r4, [r1], #2\n" \
     "strb  r7, [r2, #1]\n" \
     "strb  r5, [r2], #2\n" \
-    "str   r1, [r0, #28]\n" \
-    "str   r2, [r0, #32]\n" \
-    "ldr   r1, [r0, #8]\n" \
-    "ldr   r2, [r0, #48]\n" \
-    "ldr   r3, [r0, #52]\n" \
+    "str   r1, [sp, #28]\n" \
+    "str   r2, [sp, #32]\n" \
+    "ldr   r1, [sp, #8]\n" \
+    "ldr   r2, [sp, #48]\n" \
+    "ldr   r3, [sp, #52]\n" \
     "subs  r2, r2, #1\n" \
     "beq   5f\n" \
-    "str   r2, [r0, #48]\n" \
+    "str   r2, [sp, #48]\n" \
     "tst   r2, #3\n" \
     "ite   eq\n" \
     "addeq r1, r1, r3\n" \
     "addne r1, r1, #8\n" \
-    "str   r1, [r0, #8]\n" \
+    "str   r1, [sp, #8]\n" \
     "b     10b\n" \
     "5:\n" \
-    "pop   {r0, r4, r5, r6, r7, r8, r9, r10, r11, pc}\n" \
+    "add   sp, sp, #56\n" \
+    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n" \
     "6:\n" \
     "lsls  r12, r3, #27\n"                 /* nq bit 0 to N, bit 1 to C */ \
     "bpl   7f\n" \
