@@ -477,7 +477,7 @@ typedef struct {
     "mov   r7, r6\n" \
     "sub   r3, r2, r0\n" \
     "lsls  r12, r3, #25\n"                 /* nq % 8 (bytes' bits 4 to 6) */ \
-    "bne   6f\n"                           /* nq % 8 groups first, out of line */ \
+    "bne   6f\n"                           /* nq % 8 groups first (a jump into the loop) */ \
     "3:\n" \
     PAIR_GROUP(0, 0) \
     PAIR_GROUP(32, 16) \
@@ -541,32 +541,15 @@ typedef struct {
     "5:\n" \
     "add   sp, sp, #56\n" \
     "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n" \
-    "6:\n" \
-    "lsls  r12, r3, #27\n"                 /* nq bit 0 to N, bit 1 to C */ \
-    "bpl   7f\n" \
-    PAIR_GROUP(0, 0) \
-    "add   r0, r0, #16\n"                  /* keeps C */ \
-    "add   r1, r1, #32\n" \
-    "7:\n" \
-    "bcc   8f\n" \
-    PAIR_GROUP(0, 0) \
-    PAIR_GROUP(32, 16) \
-    "add   r0, r0, #32\n" \
-    "add   r1, r1, #64\n" \
-    "8:\n" \
-    "sub   r3, r2, r0\n" \
-    "tst   r3, #64\n"                      /* nq bit 2 */ \
-    "beq   9f\n" \
-    PAIR_GROUP(0, 0) \
-    PAIR_GROUP(32, 16) \
-    PAIR_GROUP(64, 32) \
-    PAIR_GROUP(96, 48) \
-    "add   r0, r0, #64\n" \
-    "add   r1, r1, #128\n" \
-    "9:\n" \
-    "cmp   r0, r2\n" \
-    "bne   3b\n" \
-    "b     4b\n"
+    "6:\n"                                 /* nq % 8 = r > 0: enter the loop at group 8 - r */ \
+    "ubfx  r12, r3, #4, #3\n" \
+    "rsb   r12, r12, #8\n" \
+    "sub   r0, r0, r12, lsl #4\n"          /* x and w biased back by 8 - r groups */ \
+    "sub   r1, r1, r12, lsl #5\n" \
+    "add   r12, r12, r12, lsl #3\n" \
+    "adr   r3, 3b\n" \
+    "add   r3, r3, r12, lsl #3\n"          /* every PAIR_GROUP is 72 bytes (18 32-bit instructions) */ \
+    "mov   pc, r3\n"
 
 __attribute__((naked, noinline))
 static void pair_rows(rows_job *job)
