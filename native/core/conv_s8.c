@@ -487,6 +487,9 @@ typedef struct {
     PAIR_GROUP(160, 80) \
     PAIR_GROUP(192, 96) \
     PAIR_GROUP(224, 112) \
+    ".if (. - 3b) != 8 * 72\n"             /* the jump at 6 below counts on it */ \
+    ".error \"PAIR_GROUP must be 72 bytes: pair_rows jumps into its loop\"\n" \
+    ".endif\n" \
     "adds  r0, r0, #128\n" \
     "adds  r1, r1, #256\n" \
     "cmp   r0, r2\n" \
