@@ -145,6 +145,62 @@ static void stage_patch(const tml_conv_params *p, const int8_t *x, int32_t oy, i
     }
 }
 
+/* Group g of a patch row whose bytes lo .. hi - 1 lie inside the input at x[base + byte] (the
+ * others are the padding's zp), as one word */
+static inline uint32_t row_word(const int8_t *x, int32_t base, int32_t g, int32_t lo, int32_t hi, int8_t zp)
+{
+    uint32_t v = 0;
+    for (int32_t t = 3; t >= 0; t--) {
+        const int32_t b = 4 * g + t;
+        v = v << 8 | (uint8_t)(b >= lo && b < hi ? x[base + b] : zp);
+    }
+    return v;
+}
+
+/* Pixel (oy, ox)'s patch widened straight into its halves of the int16 groups (xs: A's or B's
+ * first group; 4 words per group) when every filter row is a whole number of groups (filter_w
+ * in_c % 4 == 0): the groups inside the input one word load, SXTB16 twice and two stores each,
+ * no int8 staging; the groups the padding touches byte by byte. */
+static TML_NO_LIBCALLS void stage_wide(const tml_conv_params *p, const int8_t *x, int32_t oy, int32_t ox,
+                                       uint32_t *xs)
+{
+    const int32_t c = p->in_c, gpr = p->filter_w * c / 4;
+    const int8_t zp = (int8_t)p->input_zp;
+    const uint32_t zz = (uint32_t)(uint16_t)zp * 0x10001u;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t lo = (ix0 < 0 ? -ix0 : 0) * c;
+    const int32_t hi = (p->in_w - ix0 < p->filter_w ? p->in_w - ix0 : p->filter_w) * c;
+    const int32_t g_lo = (lo + 3) >> 2, g_hi = hi >> 2;
+    for (int32_t ky = 0; ky < p->filter_h; ky++) {
+        const int32_t iy = iy0 + ky;
+        if (iy < 0 || iy >= p->in_h) {
+            for (int32_t g = 0; g < gpr; g++, xs += 4) {
+                xs[0] = zz;
+                xs[1] = zz;
+            }
+            continue;
+        }
+        const int32_t base = (iy * p->in_w + ix0) * c;
+        int32_t g = 0;
+        for (; g < g_lo && g < gpr; g++, xs += 4) {
+            const uint32_t v = row_word(x, base, g, lo, hi, zp);
+            xs[0] = __sxtb16(v);
+            xs[1] = sxtb16_ror8(v);
+        }
+        const int8_t *src = x + base + 4 * g;
+        for (; g < g_hi; g++, xs += 4, src += 4) {
+            const uint32_t v = load32(src);
+            xs[0] = __sxtb16(v);
+            xs[1] = sxtb16_ror8(v);
+        }
+        for (; g < gpr; g++, xs += 4) {
+            const uint32_t v = row_word(x, base, g, lo, hi, zp);
+            xs[0] = __sxtb16(v);
+            xs[1] = sxtb16_ror8(v);
+        }
+    }
+}
+
 /* The int16 groups of pixels A and B (ng groups, the last zero padded past k) into xs. A 1x1
  * filter's patches are the input pixels themselves; others are staged as int8 in the upper half
  * of xs first and widened forward in place: group j's 8 bytes sit at 8 ng + 8 j, at or above
@@ -160,6 +216,10 @@ static TML_NO_LIBCALLS void pair_stage(const tml_conv_params *p, const int8_t *x
         a = x + ((pa / ow) * p->stride_h * p->in_w + (pa % ow) * p->stride_w) * p->in_c;
         b = x + ((pb / ow) * p->stride_h * p->in_w + (pb % ow) * p->stride_w) * p->in_c;
         step = 4;
+    } else if ((p->filter_w * p->in_c & 3) == 0) {
+        stage_wide(p, x, pa / p->out_w, pa % p->out_w, xs);
+        stage_wide(p, x, pb / p->out_w, pb % p->out_w, xs + 2);
+        return;
     } else {
         int8_t *top = (int8_t *)(xs + 2 * ng);
         stage_patch(p, x, pa / p->out_w, pa % p->out_w, top, 0);
@@ -194,11 +254,16 @@ static TML_NO_LIBCALLS void pair_stage(const tml_conv_params *p, const int8_t *x
 
 
 /* One group of 4 inputs of both pixels against 2 rows (r12, lr their weight words at OFF and
- * OFF + 4 from r1): r8-r11 A's and B's halfword pairs, r4/r5 row 0 (A, B), r6/r7 row 1 */
-#define PAIR_GROUP(OFF) \
-    "ldm   r0!, {r8, r9, r10, r11}\n" \
+ * OFF + 4 from r1): r8-r11 A's and B's halfword pairs (XOFF from r0), r4/r5 row 0 (A, B), r6/r7
+ * row 1. Six single loads without writeback, not an LDM and two loads: one load cycle less
+ * under the M4's pipelining of loads; r0 steps once per turn. */
+#define PAIR_GROUP(OFF, XOFF) \
     "ldr   r12, [r1, #" #OFF "]\n" \
     "ldr   lr, [r1, #" #OFF "+4]\n" \
+    "ldr   r8, [r0, #" #XOFF "]\n" \
+    "ldr   r9, [r0, #" #XOFF "+4]\n" \
+    "ldr   r10, [r0, #" #XOFF "+8]\n" \
+    "ldr   r11, [r0, #" #XOFF "+12]\n" \
     "sxtb16 r3, r12\n" \
     "smlad r4, r3, r8, r4\n" \
     "smlad r5, r3, r10, r5\n" \
@@ -277,21 +342,24 @@ typedef struct {
     "lsls  r12, r2, #31\n"                 /* nq bit 0 to N, bit 1 to C */ \
     "add   r2, r0, r2, lsl #4\n"            /* xs's end */ \
     "bpl   1f\n" \
-    PAIR_GROUP(0) \
-    "add   r1, r1, #32\n"                  /* keeps C */ \
+    PAIR_GROUP(0, 0) \
+    "add   r0, r0, #16\n"                  /* keeps C */ \
+    "add   r1, r1, #32\n" \
     "1:\n" \
     "bcc   2f\n" \
-    PAIR_GROUP(0) \
-    PAIR_GROUP(32) \
+    PAIR_GROUP(0, 0) \
+    PAIR_GROUP(32, 16) \
+    "add   r0, r0, #32\n" \
     "add   r1, r1, #64\n" \
     "2:\n" \
     "cmp   r0, r2\n" \
     "beq   4f\n" \
     "3:\n" \
-    PAIR_GROUP(0) \
-    PAIR_GROUP(32) \
-    PAIR_GROUP(64) \
-    PAIR_GROUP(96) \
+    PAIR_GROUP(0, 0) \
+    PAIR_GROUP(32, 16) \
+    PAIR_GROUP(64, 32) \
+    PAIR_GROUP(96, 48) \
+    "adds  r0, r0, #64\n" \
     "adds  r1, r1, #128\n" \
     "cmp   r0, r2\n" \
     "bne   3b\n" \
@@ -362,6 +430,142 @@ static void pair_block_any(pair_job *job)
 {
     (void)job;
     __asm__ volatile(PAIR_ENTRY PAIR_SKIP PAIR_MACS PAIR_RAW PAIR_STORE);
+}
+
+/* ---- every full block of a pixel pair in one call (pair_rows) ----
+ *
+ * The usual layer (k % 4 == 0, every row inside requant_fast, no dead rows) runs all its full
+ * blocks for a pixel pair in one assembly call: each row pair's accumulators start at its two
+ * biases (loaded by LDRD), its requantization constants and outputs are walked by pointers kept
+ * in the job, and the next row pair's weights are 8 bytes on (32 k / 4 - 24 at a block's end).
+ * This drops pair_block's per-block C (the accumulators' start, the job's pointers, the call)
+ * and its per-row-pair address arithmetic. */
+typedef struct {
+    const uint32_t *xs;    /* 0: the staged groups */
+    const uint32_t *xe;    /* 4: their end (xs + 4 nq) */
+    const int8_t *w;       /* 8: the row pair's weights */
+    const int32_t *bias;   /* 12: the row pair's biases */
+    const int32_t *mult;   /* 16: its multipliers (steps 8 qstep bytes) */
+    const int8_t *shift;   /* 20: its shifts (steps 2 qstep) */
+    int32_t qstep;         /* 24: 1 per-channel, 0 per-tensor */
+    int8_t *oa;            /* 28: its outputs of pixel A, and B (A's again for a lone pixel) */
+    int8_t *ob;            /* 32 */
+    int32_t zp2;           /* 36: 2 output_zp + 1 */
+    int32_t lo;            /* 40: act_min, act_max (pair_rows_clamp) */
+    int32_t hi;            /* 44 */
+    int32_t left;          /* 48: row pairs left, 4 per block, > 0 */
+    int32_t jump;          /* 52: 8 k - 24: from a block's last row pair to the next block */
+} rows_job;
+
+#define ROWS_ENTRY \
+    ".syntax unified\n" \
+    "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+    "sub   sp, sp, #56\n"                  /* the job copied to [sp]: no register holds it */ \
+    "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "stm   sp, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "ldm   r0, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "add   r12, sp, #28\n" \
+    "stm   r12, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "10:\n" \
+    "ldr   r12, [sp, #12]\n" \
+    "ldr   r1, [sp, #8]\n" \
+    "ldr   r2, [sp, #4]\n" \
+    "ldrd  r4, r6, [r12], #8\n"           /* both rows' biases */ \
+    "str   r12, [sp, #12]\n" \
+    "ldr   r0, [sp, #0]\n" \
+    "mov   r5, r4\n" \
+    "mov   r7, r6\n" \
+    "sub   r3, r2, r0\n" \
+    "lsls  r12, r3, #25\n"                 /* nq % 8 (bytes' bits 4 to 6) */ \
+    "bne   6f\n"                           /* nq % 8 groups first (a jump into the loop) */ \
+    "3:\n" \
+    PAIR_GROUP(0, 0) \
+    PAIR_GROUP(32, 16) \
+    PAIR_GROUP(64, 32) \
+    PAIR_GROUP(96, 48) \
+    PAIR_GROUP(128, 64) \
+    PAIR_GROUP(160, 80) \
+    PAIR_GROUP(192, 96) \
+    PAIR_GROUP(224, 112) \
+    ".if (. - 3b) != 8 * 72\n"             /* the jump at 6 below counts on it */ \
+    ".error \"PAIR_GROUP must be 72 bytes: pair_rows jumps into its loop\"\n" \
+    ".endif\n" \
+    "adds  r0, r0, #128\n" \
+    "adds  r1, r1, #256\n" \
+    "cmp   r0, r2\n" \
+    "bne   3b\n" \
+    "4:\n" \
+    "ldr   r1, [sp, #16]\n" \
+    "ldr   r2, [sp, #24]\n" \
+    "ldr   r3, [sp, #20]\n" \
+    "ldr   r8, [r1]\n" \
+    "ldr   r10, [r1, r2, lsl #2]\n" \
+    "ldrsb r9, [r3]\n" \
+    "ldrsb r11, [r3, r2]\n" \
+    "add   r1, r1, r2, lsl #3\n" \
+    "add   r3, r3, r2, lsl #1\n" \
+    "str   r1, [sp, #16]\n" \
+    "str   r3, [sp, #20]\n" \
+    "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */ \
+    "mvn   r11, r11\n" \
+    "ldr   r12, [sp, #36]\n" \
+    PAIR_REQUANT("r4", "r8", "r9") \
+    PAIR_REQUANT("r5", "r8", "r9") \
+    PAIR_REQUANT("r6", "r10", "r11") \
+    PAIR_REQUANT("r7", "r10", "r11")
+#define ROWS_CLAMP \
+    "ldr   r2, [sp, #40]\n" \
+    "ldr   r3, [sp, #44]\n" \
+    PAIR_CLAMP("r4") \
+    PAIR_CLAMP("r5") \
+    PAIR_CLAMP("r6") \
+    PAIR_CLAMP("r7")
+#define ROWS_NEXT \
+    "ldr   r1, [sp, #28]\n" \
+    "ldr   r2, [sp, #32]\n" \
+    "strb  r6, [r1, #1]\n" \
+    "strb  r4, [r1], #2\n" \
+    "strb  r7, [r2, #1]\n" \
+    "strb  r5, [r2], #2\n" \
+    "str   r1, [sp, #28]\n" \
+    "str   r2, [sp, #32]\n" \
+    "ldr   r1, [sp, #8]\n" \
+    "ldr   r2, [sp, #48]\n" \
+    "ldr   r3, [sp, #52]\n" \
+    "subs  r2, r2, #1\n" \
+    "beq   5f\n" \
+    "str   r2, [sp, #48]\n" \
+    "tst   r2, #3\n" \
+    "ite   eq\n" \
+    "addeq r1, r1, r3\n" \
+    "addne r1, r1, #8\n" \
+    "str   r1, [sp, #8]\n" \
+    "b     10b\n" \
+    "5:\n" \
+    "add   sp, sp, #56\n" \
+    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n" \
+    "6:\n"                                 /* nq % 8 = r > 0: enter the loop at group 8 - r */ \
+    "ubfx  r12, r3, #4, #3\n" \
+    "rsb   r12, r12, #8\n" \
+    "sub   r0, r0, r12, lsl #4\n"          /* x and w biased back by 8 - r groups */ \
+    "sub   r1, r1, r12, lsl #5\n" \
+    "add   r12, r12, r12, lsl #3\n" \
+    "adr   r3, 3b\n" \
+    "add   r3, r3, r12, lsl #3\n"          /* every PAIR_GROUP is 72 bytes (18 32-bit instructions) */ \
+    "mov   pc, r3\n"
+
+__attribute__((naked, noinline))
+static void pair_rows(rows_job *job)
+{
+    (void)job;
+    __asm__ volatile(ROWS_ENTRY ROWS_NEXT);
+}
+
+__attribute__((naked, noinline))
+static void pair_rows_clamp(rows_job *job)
+{
+    (void)job;
+    __asm__ volatile(ROWS_ENTRY ROWS_CLAMP ROWS_NEXT);
 }
 
 /* the last k % 4 weights of a row (t of them at w) as halfword pairs (w0, w2), (w1, 0) */
@@ -554,11 +758,35 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
     uint32_t dead_bits[PAIR_DEAD_ROWS / 32];
     int8_t dead_v[PAIR_DEAD_ROWS];
     const int any_dead = find_dead(p, w, bias, mult, shift, k, dead_bits, dead_v) != 0;
+    /* pair_rows takes every full block when nothing needs pair_block's slower cases */
+    const int lean = all_fast && !any_dead && t == 0 && full > 0;
+    rows_job rj;
+    rj.xs = xs;
+    rj.xe = xs + 4 * nq;
+    rj.qstep = qstep;
+    rj.zp2 = job.zp2;
+    rj.lo = job.lo;
+    rj.hi = job.hi;
+    rj.jump = TML_BLOCK_ROWS * k - 24;
     for (int32_t pa = 0; pa < pixels; pa += 2) {
         const int two = pa + 1 < pixels;
         int8_t *oa = out + pa * n_out, *ob = two ? oa + n_out : oa;
         pair_stage(p, x, pa, two ? pa + 1 : pa, k, ng, xs);
-        for (int32_t o = 0; o < full; o += TML_BLOCK_ROWS) {
+        if (lean) {
+            rj.w = w;
+            rj.bias = bias;
+            rj.mult = mult;
+            rj.shift = shift;
+            rj.oa = oa;
+            rj.ob = ob;
+            rj.left = full / 2;
+            if (job.full) {
+                pair_rows(&rj);
+            } else {
+                pair_rows_clamp(&rj);
+            }
+        }
+        for (int32_t o = lean ? full : 0; o < full; o += TML_BLOCK_ROWS) {
             const int8_t *wb = w + o * k;
             if (t) {
                 const int8_t *wt = wb + 4 * TML_BLOCK_ROWS * nq;

@@ -84,6 +84,30 @@ def test_conv_pair_path_matches_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
 
 
+def test_conv_pair_rows_match_the_host(machine, host):
+    """conv_s8.c's call for every full block of a pixel pair (arm-dsp, K % 4 == 0): several
+    blocks, every K / 4 mod 8, clamped and full-range outputs, buffers at every alignment."""
+    layers = window_ops.pair_rows_conv_layers(np.random.default_rng(47), 48)
+    assert any(layer.params["act_min"] != -128 or layer.params["act_max"] != 127 for layer, _ in layers)
+    assert {layer.params["filter_h"] * layer.params["filter_w"] * layer.params["in_c"] // 4 % 8
+            for layer, _ in layers} == set(range(8))
+    for k, (layer, x) in enumerate(layers):
+        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
+        params, inputs, scratch = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
+def test_conv_wide_staging_matches_the_host(machine, host):
+    """conv_s8.c's patches widened straight into the int16 groups (arm-dsp, filter_w in_c % 4 ==
+    0): padded rows and columns, groups partly inside the input, buffers at every alignment."""
+    for k, (layer, x) in enumerate(window_ops.wide_stage_conv_layers(np.random.default_rng(53), 40)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
+        params, inputs, scratch = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 def test_conv_dead_rows_match_the_host(machine, host):
     """conv_s8.c's rows of all-zero weights (a constant each, row pairs skipped on arm-dsp),
     beside live rows in and outside the requantization shortcut."""

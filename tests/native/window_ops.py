@@ -200,6 +200,63 @@ def pair_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     return layers
 
 
+def pair_rows_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """pair_conv_layers' layers with K % 4 == 0 and at least one block of 8 rows: on arm-dsp
+    every full block of a pixel pair in one call (pair_rows): 1 to 5 blocks, K / 4 of every
+    residue mod 8 (its MAC loop takes 8 groups per turn), the clamp and the full int8 range, odd pixel counts, per-tensor and
+    per-channel."""
+    layers = []
+    while len(layers) < n:
+        for layer, x in pair_conv_layers(rng, 1):
+            p = layer.params
+            k = p["filter_h"] * p["filter_w"] * p["in_c"]
+            if len(layers) % 4 == 0 and p["filter_h"] == 1 and p["filter_w"] == 1:  # K / 4 of 4 to 16
+                p["in_c"] = k = 4 * int(rng.integers(4, 17))
+                layer.weights = rng.integers(-128, 128, size=(p["out_c"], k)).astype(np.int8)
+                x = rng.integers(-128, 128, size=(p["in_h"], p["in_w"], k)).astype(np.int8)
+                layer.bias = np.clip(layer.bias, -(1 << 29), 1 << 29).astype(np.int32)
+            if k % 4 or p["out_c"] < 8:
+                continue
+            if len(layers) % 2 and p["out_c"] < 24:  # more blocks: rows copied with fresh biases
+                reps = int(rng.integers(2, 5))
+                p["out_c"] *= reps
+                layer.weights = np.tile(layer.weights, (reps, 1))
+                layer.weights[p["out_c"] // 2:] = rng.integers(-128, 128, size=layer.weights[p["out_c"] // 2:].shape)
+                layer.bias = np.tile(layer.bias, reps)
+                if p["n_channels"] != 1:
+                    p["n_channels"] = p["out_c"]
+                    layer.mult, layer.shift = np.tile(layer.mult, reps), np.tile(layer.shift, reps)
+            layers.append((layer, x))
+    return layers
+
+
+def wide_stage_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """CONV_2D layers whose filter rows are whole groups of 4 inputs (filter_w in_c % 4 == 0:
+    conv_s8.c widens their patches straight into the int16 groups on arm-dsp), SAME padding on
+    every side now and then wider than the filter's reach into a group, with scales large enough
+    (about 1 / (64 sqrt K)) that one padded input's error shows in the outputs."""
+    from tinyml_host.reference import quantize_multiplier
+
+    layers = []
+    while len(layers) < n:
+        layer, x = random_conv(rng, False, max_hw=8, max_c=13)
+        p = layer.params
+        if p["filter_h"] * p["filter_w"] == 1 or p["filter_w"] * p["in_c"] % 4 or (p["pad_top"] + p["pad_left"]) == 0:
+            continue
+        k = p["filter_h"] * p["filter_w"] * p["in_c"]
+        n_q = p["n_channels"]
+        q = [quantize_multiplier(float(s)) for s in rng.uniform(0.5, 2.0, n_q) / (64.0 * np.sqrt(k))]
+        layer.mult = np.array([m for m, _ in q], np.int32)
+        layer.shift = np.array([s for _, s in q], np.int8)
+        p["rounding"] = 0
+        p["act_min"], p["act_max"] = -128, 127
+        layer.bias = rng.integers(-3000, 3000, size=p["out_c"]).astype(np.int32)
+        layer.weights = rng.integers(-127, 128, size=layer.weights.shape).astype(np.int8)
+        x = rng.integers(-128, 128, size=x.shape).astype(np.int8)
+        layers.append((layer, x))
+    return layers
+
+
 def dead_row_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     """CONV_2D layers with rows of all-zero weights, as converters leave dead channels (VWW's
     pointwise layers: a bias of about 2^30, shifts of -25 to -31, now and then a shift of 0):
