@@ -241,13 +241,16 @@ def _needs(contents, backend, block=DEFAULT_BLOCK):
     return needs
 
 
-def _check_budget(path, needs, placement, held=0):
-    """MemoryError before allocating, when the heap cannot hold what load needs (of which
-    `held` bytes, the stream window, are allocated already)."""
+def _check_budget(path, needs, placement, before=None):
+    """MemoryError before allocating, when the heap cannot hold what load needs, of which what
+    the heap has gained since gc.mem_alloc() was `before` (the file's tables, read: the model's
+    layers and tensors, which needs counts) is allocated already."""
     if not hasattr(gc, "mem_free"):  # CPython standing in for a board in tests: no heap limit
         return
     gc.collect()
     free = gc.mem_free()
+    held = gc.mem_alloc() - before if before is not None else 0
+    held = held if held > 0 else 0
     if _need(needs, placement) - held > free:
         raise MemoryError(_too_big(path, needs, placement, free + held, ""))
 
@@ -334,13 +337,17 @@ class _Block:
     per-channel quantization; every other field is the op's. One object serves every block
     in turn (of() points it at the next): the plans keep what they use, never the _Block."""
 
-    def of(self, op, r0, r1, weights, signed):
+    def of(self, op, r0, r1, weights, signed, quantization=None):
         self._op = op
         self.n_out = self.out_c = r1 - r0
         self.weights = weights
         self.weights_signed = signed
         if op is None:
             self.bias = self.multipliers = self.shifts = None
+        elif quantization is not None:  # the block's multipliers and shifts, read on their own
+            self.bias = memoryview(op.bias)[4 * r0:4 * r1]
+            self.n_channels = r1 - r0
+            self.multipliers, self.shifts = quantization
         elif op.n_channels > 1:  # the op's sections are bytearrays (reader.place_in_ram, streamed)
             self.bias = memoryview(op.bias)[4 * r0:4 * r1]
             self.n_channels = r1 - r0
@@ -383,10 +390,14 @@ class Model:
         f = open(path, "rb")
         try:
             image = reader.image_of(f)
+            before = None
+            if hasattr(gc, "mem_alloc"):
+                gc.collect()
+                before = gc.mem_alloc()
             contents = reader.read(f, image)
             self.ram_needed = needs = _needs(contents, self.backend, block)
             placement = "romfs" if image is not None else "stream" if stream else "filesystem"
-            _check_budget(path, needs, placement)
+            _check_budget(path, needs, placement, before)
             try:
                 self._place(f, image, contents, module, block if placement == "stream" else 0)
             except MemoryError:
@@ -441,14 +452,20 @@ class Model:
                 n = op.out_h * op.out_w * _rows_per_block(op, block)
                 parts = n if n > parts else parts
         part = memoryview(array("b", bytes(parts)))
-        reader.place_in_ram(f, contents, weights=False)
+        fc_rows = getattr(module, "fc_rows", None)
+        # native: a per-channel layer's multipliers and shifts are read a block at a time into
+        # one small buffer, which each block's plan copies (checked): not the whole layer's
+        # beside the plans' copies
+        per_block = self.backend == "native"
+        reader.place_in_ram(f, contents, weights=False, per_block=per_block)
+        quant = bytearray(5 * max(_rows_per_block(op, block) if op.weighted else 0 for op in contents.ops)) \
+            if per_block else None
         self._streamed = streamed = _Streamed(f)
         self.stream_reads = (reads, total)
         # made once, not per block: each is an allocation that stays or leaves a hole
         run_block = streamed.run
         run_channels = streamed.run_channels
         run_summed = streamed.run_rows
-        fc_rows = getattr(module, "fc_rows", None)
         part_op = _Block()
 
         def prepare(prepare_kind, run, op, i, x, out, steps, k, *more):
@@ -476,6 +493,17 @@ class Model:
                 if op.kind == reader.DEPTHWISE_CONV_2D:  # one block: the whole op
                     op.weights, op.weights_signed = view, signed
                     inner = prepare_kind(op)
+                elif op.multipliers is None:  # native, per channel: this block's from the file
+                    m = memoryview(quant)[:4 * (r1 - r0)]
+                    s = memoryview(quant)[4 * (r1 - r0):5 * (r1 - r0)]
+                    q_at = op.at + 4 * op.bias_count
+                    f.seek(q_at + 4 * r0)
+                    got = f.readinto(m)
+                    f.seek(q_at + 4 * op.n_channels + r0)
+                    if got + f.readinto(s) != 5 * (r1 - r0):
+                        raise ValueError("truncated .tmdl: file ends inside operator %d" % i)
+                    reader.check_quantization(m, s, r1 - r0, i, op.name)
+                    inner = prepare_kind(part_op.of(op, r0, r1, view, signed, (m, s)))
                 else:
                     inner = prepare_kind(part_op.of(op, r0, r1, view, signed))
                 if op.kind == reader.FULLY_CONNECTED:

@@ -457,14 +457,24 @@ def _i8(buf, k):
     return s - 256 if s > 127 else s  # a view of the file reads unsigned bytes
 
 
+def check_quantization(m, shifts, n, i, name):
+    """n multipliers >= 0 and shifts in [-31, 30] (m: int32 items, array('i'), or their bytes)."""
+    # a multiplier's sign is its last byte's top bit (little-endian): read that way, the check
+    # allocates nothing (a tuple per channel from struct would fill a small heap with garbage
+    # while load is placing its arrays)
+    k, top = (1, 0) if len(m) == n else (4, 3)
+    for c in range(n):
+        if (m[k * c] < 0 if k == 1 else m[k * c + top] > 127) or not -31 <= _i8(shifts, c) <= 30:
+            raise ValueError("invalid .tmdl: operator %d (%s) multiplier or shift out of range" % (i, name))
+
+
 def _check_values(op, i):
     """The constants' values an op of its kind needs: multipliers >= 0, shifts in [-31, 30],
     ADD's left shift in [0, 22], SOFTMAX's left shift in [0, 31] and diff_min <= 0."""
     where = "operator %d (%s)" % (i, op.name)
     if op.weighted:
-        for c in range(op.n_channels):
-            if _i32(op.multipliers, c) < 0 or not -31 <= _i8(op.shifts, c) <= 30:
-                raise ValueError("invalid .tmdl: %s multiplier or shift out of range" % where)
+        if op.multipliers is not None:  # None: read and checked a block at a time (place_in_ram)
+            check_quantization(op.multipliers, op.shifts, op.n_channels, i, op.name)
     elif op.kind == ADD:
         p = op.params
         for k in (0, 2, 4):
@@ -488,20 +498,29 @@ def _array(f, typecode, count, itemsize, at, raw=False):
     return a
 
 
-def place_in_ram(f, contents, weights=True):
+def place_in_ram(f, contents, weights=True, per_block=False):
     """Read every op's constants into RAM (a file on an ordinary filesystem); the weights into
     int8_buffer()s, so the largest allocation is each op's weights once, not twice. With
     weights=False (load(path, stream=True)) all but the weights: bias, multipliers, shifts and
-    params are read, as bytearrays (the weights stay in the file, weights_at says where)."""
+    params are read, as bytearrays (the weights stay in the file, weights_at says where).
+    The ops' constants are read largest first, as load allocates its larger buffers first: a
+    large array made after many small ones may find the heap's free bytes only in pieces too
+    small for it (a per-channel model on a small heap). per_block (the native backend,
+    streamed): a FULLY_CONNECTED's or CONV_2D's per-channel multipliers and shifts are left in
+    the file (None) for load to read and check a block at a time, as its plans copy them."""
     raw = not weights
-    for i, op in enumerate(contents.ops):
+    ops = contents.ops
+    for i in sorted(range(len(ops)), key=lambda i: -(ops[i].length if weights else ops[i].quant_bytes)):
+        op = ops[i]
         at = op.at
         if op.weighted:
             op.bias = _array(f, "i", op.bias_count, 4, at, raw)
             at += 4 * op.bias_count
-            op.multipliers = _array(f, "i", op.n_channels, 4, at, raw)
-            at += 4 * op.n_channels
-            op.shifts = _array(f, "b", op.n_channels, 1, at, raw)
+            if per_block and op.n_channels > 1 and op.kind <= CONV_2D:
+                op.multipliers = op.shifts = None
+            else:
+                op.multipliers = _array(f, "i", op.n_channels, 4, at, raw)
+                op.shifts = _array(f, "b", op.n_channels, 1, at + 4 * op.n_channels, raw)
             if weights:
                 op.weights, op.weights_signed = int8_buffer(op.weight_bytes)
                 f.seek(weights_at(op))
