@@ -494,6 +494,7 @@ class Model:
                     op.weights, op.weights_signed = view, signed
                     inner = prepare_kind(op)
                 elif op.multipliers is None:  # native, per channel: this block's from the file
+                    assert quant is not None  # allocated above for every per-channel op streamed on native
                     m = memoryview(quant)[:4 * (r1 - r0)]
                     s = memoryview(quant)[4 * (r1 - r0):5 * (r1 - r0)]
                     q_at = op.at + 4 * op.bias_count
