@@ -39,28 +39,12 @@ sys.path[:0] = [str(HERE), str(ROOT / "tests" / "native"), str(ROOT / "host")]
 
 import crossrun  # noqa: E402
 from cycles import counter_for  # noqa: E402
+# the front end tool's: the same plan, clip and error for a run that does not check out
+from external_frontend import Mismatch, default_audio, micro_speech_plan  # noqa: E402
 
 INIT, RUN = "rfft_ext_init", "rfft_ext_run"
 FFT_SIZE = 512
 START, STOP = "gather_fft_input", "accumulate_channels"
-
-
-class Mismatch(RuntimeError):
-    pass
-
-
-def micro_speech_plan():
-    from tinyml_host import features as F
-
-    return F.plan(F.MICRO_SPEECH)
-
-
-def default_audio() -> tuple[str, np.ndarray]:
-    import fe_harness as fh
-
-    cases = fh.audio_cases(2)
-    name = "yes_1000ms" if "yes_1000ms" in cases else "noise_loud"
-    return name, cases[name][:16000]
 
 
 def fft_inputs(audio: np.ndarray, plan) -> list[np.ndarray]:

@@ -27,16 +27,14 @@ ROOT = TOOLS.parents[1]
 sys.path[:0] = [str(TOOLS), str(ROOT / "tests" / "native"), str(ROOT / "host")]
 
 import crossrun  # noqa: E402
-import fe_harness as fh  # noqa: E402
+from external_frontend import default_audio  # noqa: E402  (TFLM's yes clip, else loud noise)
 from test_features_emulated import EXPORTS, hop_cycles  # noqa: E402
 
 OUT = ROOT / "host" / "tinyml_host" / "data" / "frontend_costs.json"
 
 
 def measure(cpus, build_dir: Path) -> tuple[str, dict]:
-    cases = fh.audio_cases(2)
-    clip = "yes_1000ms" if "yes_1000ms" in cases else "noise_loud"
-    audio = cases[clip][:16000]
+    clip, audio = default_audio()
     cores = {}
     for cpu in cpus:
         machine = crossrun.Machine(crossrun.build(cpu, build_dir / cpu, exports=EXPORTS), cpu)
