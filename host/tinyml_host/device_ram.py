@@ -29,27 +29,37 @@ def _stub(name: str, **attrs) -> types.ModuleType:
     return mod
 
 
-def _device_modules(uctypes: bool):
-    """(reader, model) modules of device/lib/tinyml, imported with or without a uctypes module."""
-    if uctypes in _loaded:
-        return _loaded[uctypes]
-    names = ("micropython", "uctypes", "tinyml")
-    saved = {k: v for k, v in sys.modules.items() if k in names or k.startswith("tinyml.")}
+def import_device(names: tuple[str, ...], stubs: dict) -> list[types.ModuleType]:
+    """Modules of device/lib (e.g. "tinyml.model") imported under CPython as a private copy of
+    the `tinyml` package: `micropython` (const as the identity) and `tinyml` (a bare package
+    over device/lib/tinyml, without its __init__) are stubs, with any in `stubs` added or put in
+    their place. CPython's own sys.modules entries of those names are restored afterwards, so
+    each call makes a fresh copy that nothing else sees."""
+    stubs = {"micropython": _stub("micropython", const=lambda v: v),
+             "tinyml": _stub("tinyml", __path__=[str(DEVICE_LIB / "tinyml")]), **stubs}
+
+    def ours(key):
+        return key in stubs or key.startswith("tinyml.")
+
+    saved = {k: v for k, v in sys.modules.items() if ours(k)}
     for k in saved:
         del sys.modules[k]
-    package = _stub("tinyml", __path__=[str(DEVICE_LIB / "tinyml")])
-    sys.modules.update({"micropython": _stub("micropython", const=lambda v: v), "tinyml": package})
-    if uctypes:
-        sys.modules["uctypes"] = _stub("uctypes", addressof=lambda buf: 0)
+    sys.modules.update(stubs)
     try:
-        reader = importlib.import_module("tinyml.reader")
-        model = importlib.import_module("tinyml.model")
+        return [importlib.import_module(name) for name in names]
     finally:
-        for k in [k for k in sys.modules if k in names or k.startswith("tinyml.")]:
+        for k in [k for k in sys.modules if ours(k)]:
             del sys.modules[k]
         sys.modules.update(saved)
-    _loaded[uctypes] = (reader, model)
-    return reader, model
+
+
+def _device_modules(uctypes: bool):
+    """(reader, model) modules of device/lib/tinyml, imported with or without a uctypes module."""
+    if uctypes not in _loaded:
+        # None in sys.modules: `import uctypes` raises ImportError, as on CircuitPython
+        stubs = {"uctypes": _stub("uctypes", addressof=lambda buf: 0) if uctypes else None}
+        _loaded[uctypes] = tuple(import_device(("tinyml.reader", "tinyml.model"), stubs))
+    return _loaded[uctypes]
 
 
 def default_block() -> int:

@@ -18,9 +18,7 @@ noise clip and synthetic noise at varied levels). Prints the detections and the 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,32 +37,17 @@ OTHER_WORDS = ("left", "right", "up", "down", "go", "stop", "on", "off", "house"
 
 
 def device_kws_app():
-    """device/lib/tinyml/apps/kws.py under CPython, as a private module: its Recognizer and
-    constants are the board's. The modules it imports are stubs except clock's two functions,
-    which here are plain arithmetic on the stream's milliseconds (no wrap within a run)."""
-    lib = ROOT / "device" / "lib" / "tinyml"
+    """device/lib/tinyml/apps/kws.py under CPython, as a private module (device_ram.import_device):
+    its Recognizer and constants are the board's. The modules it imports are stubs except clock's
+    two functions, which here are plain arithmetic on the stream's milliseconds (no wrap within
+    a run)."""
+    from .device_ram import DEVICE_LIB, _stub, import_device
 
-    def stub(name, **attrs):
-        mod = types.ModuleType(name)
-        mod.__dict__.update(attrs)
-        return mod
-
-    names = ("tinyml", "tinyml.apps", "tinyml.clock", "tinyml.features", "tinyml.hal", "micropython")
-    saved = {k: v for k, v in sys.modules.items() if k in names or k.startswith("tinyml.")}
-    for k in saved:
-        del sys.modules[k]
-    clock = stub("tinyml.clock", ticks_diff=lambda a, b: a - b, ticks_add=lambda a, b: a + b)
-    sys.modules.update({
-        "micropython": stub("micropython", const=lambda v: v),
-        "tinyml": stub("tinyml", __path__=[str(lib)], clock=clock),
-        "tinyml.apps": stub("tinyml.apps", __path__=[str(lib / "apps")]),
-        "tinyml.clock": clock, "tinyml.features": stub("tinyml.features"), "tinyml.hal": stub("tinyml.hal")})
-    try:
-        return importlib.import_module("tinyml.apps.kws")
-    finally:
-        for k in [k for k in sys.modules if k in names or k.startswith("tinyml.")]:
-            del sys.modules[k]
-        sys.modules.update(saved)
+    clock = _stub("tinyml.clock", ticks_diff=lambda a, b: a - b, ticks_add=lambda a, b: a + b)
+    stubs = {"tinyml": _stub("tinyml", __path__=[str(DEVICE_LIB / "tinyml")], clock=clock),
+             "tinyml.apps": _stub("tinyml.apps", __path__=[str(DEVICE_LIB / "tinyml" / "apps")]),
+             "tinyml.clock": clock, "tinyml.features": _stub("tinyml.features"), "tinyml.hal": _stub("tinyml.hal")}
+    return import_device(("tinyml.apps.kws",), stubs)[0]
 
 
 @dataclass
