@@ -213,11 +213,13 @@ def compress(data_dir, out_dir, kind: str = "dnn", epochs: int = kws.EPOCHS, see
 
 
 def print_table(rows: list[dict], board: str = BOARD, console=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    """The rows in the CLI's compact table style (term.py), as compress.print_table shows the
+    gesture model's."""
+    from . import term
 
-    t = Table(title=f"keyword model compressed (held-out speakers; latency estimated on {board})",
-              title_justify="left")
+    term.say(f"keyword model compressed (held-out speakers; latency estimated on {board}):",
+             file=console.file if console else None)
+    t = term.table()
     for c in ("step", "widths", "params", ".tmdl B", "RAM B", "float", "int8", "latency"):
         t.add_column(c, justify="left" if c in ("step", "widths") else "right")
     for r in rows:
@@ -225,4 +227,4 @@ def print_table(rows: list[dict], board: str = BOARD, console=None) -> None:
         t.add_row(r["step"], "-".join(map(str, r["widths"])), f"{r['params']:,}", f"{r['tmdl_bytes']:,}",
                   f"{r['ram_bytes']:,}", f"{r['float_accuracy']:.1%}", f"{r['int8_accuracy']:.1%}",
                   "-" if lat is None else f"{lat / 1000:.1f} ms")
-    (console or Console(width=100)).print(t)
+    term.show(t, console=console)
