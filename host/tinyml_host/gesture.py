@@ -377,10 +377,11 @@ def classes_path(output) -> Path:
 
 
 def _atomic(path: Path, data: bytes):
+    """`data` written to `path` through dataset's atomic write (a temporary file, fsync, rename)."""
+    from .dataset import _atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    _atomic_write(path, lambda f: f.write(data))
 
 
 def take_motion(data: np.ndarray) -> tuple[float, float]:
