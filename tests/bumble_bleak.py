@@ -22,6 +22,7 @@ caller's loop, in the order the stack delivered them.
 from __future__ import annotations
 
 import asyncio
+import time
 import types
 
 from bleak.backends.device import BLEDevice
@@ -91,8 +92,9 @@ def central(air, exchange_mtu: int | None = None, address: str = CENTRAL_ADDRESS
     """A module with bleak's BleakScanner, BleakClient and BleakError on a new Bumble central."""
     device = air.run(air.add_device("central", address))
     # what the host asked for and what reached it, for the tests: scans, the ATT MTU of each
-    # connection once set up, each notification value received
-    stats = types.SimpleNamespace(scans=[], mtus=[], received=[])
+    # connection once set up, each notification value received, when (time.monotonic()) the host
+    # began each hang-up of its own
+    stats = types.SimpleNamespace(scans=[], mtus=[], received=[], hangups=[])
 
     class BleakScanner:
         @classmethod
@@ -210,6 +212,7 @@ def central(air, exchange_mtu: int | None = None, address: str = CENTRAL_ADDRESS
         async def disconnect(self):
             connection = self._connection
             if connection is not None:
+                stats.hangups.append(time.monotonic())
                 await air.call(connection.disconnect())
                 self._disconnected()
 

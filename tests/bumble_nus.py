@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import time
 
 from bumble.core import AdvertisingData
 from bumble.gatt import Characteristic, CharacteristicValue, Service
@@ -59,6 +60,7 @@ class NusPeripheral:
         self.sent: list[int] = []               # seqs of frames notified
         self.dropped: list[int] = []            # seqs of frames due while nobody listened
         self.notification_sizes: list[int] = []
+        self.notification_times: list[float] = []   # time.monotonic() as each went to the controller
         self.drop_link_after: set[int] = set()  # seqs after which the board drops the link
         self._listening = None                  # the connection with notifications enabled
         self._line = b""
@@ -132,6 +134,7 @@ class NusPeripheral:
             self.notification_sizes.append(len(chunk))
             # NimBLE notifies whatever the CCCD says; Bumble's server, like the others, checks it
             await self.device.notify_subscriber(connection, self.tx, chunk, force=self.stack == "nimble")
+            self.notification_times.append(time.monotonic())
 
     async def _run(self):
         for seq, chunks in self.frames:
