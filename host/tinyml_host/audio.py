@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import _atomic_write
+from .files import atomic_write
 from .errors import TinymlError
 
 RATE_HZ = 16000
@@ -93,7 +93,7 @@ def write_wav(path, samples: np.ndarray, rate: int = RATE_HZ) -> Path:
             w.setframerate(rate)
             w.writeframes(data)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return path
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from . import dataset, estimate, gesture
 from .errors import TinymlError
+from .files import atomic_write
 
 TEACHER_HIDDEN = (64, 32)
 KEEP = 0.5             # fraction of each hidden layer's neurons that pruning keeps
@@ -145,11 +146,9 @@ def compress(data_dir, out_dir, epochs: int = gesture.EPOCHS, seed: int = gestur
     rows = [row(step, res, costs, package_bytes) for step, res in results.items()]
     out_dir.mkdir(parents=True, exist_ok=True)
     for step, res in results.items():
-        (out_dir / f"gesture-{step}.tflite").write_bytes(res.tflite)
-        (out_dir / f"gesture-{step}.tmdl").write_bytes(tmdl.encode(res.tmdl_model))
-    tmp = out_dir / "compress.json.tmp"
-    tmp.write_text(json.dumps(rows, indent=1) + "\n")
-    tmp.replace(out_dir / "compress.json")
+        atomic_write(out_dir / f"gesture-{step}.tflite", res.tflite)
+        atomic_write(out_dir / f"gesture-{step}.tmdl", tmdl.encode(res.tmdl_model))
+    atomic_write(out_dir / "compress.json", json.dumps(rows, indent=1) + "\n")
     if not costs:
         print(f"no kernel measurements at {costs_path}: latency columns are empty; `make bench` measures them")
     return rows

@@ -13,9 +13,7 @@ once its .json does, so a crash mid-write leaves no half take (an .npy without .
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import TinymlError
+from .files import atomic_write
 
 FORMAT = "tinyml-take/1"
 CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")
@@ -55,28 +54,6 @@ class Take:
         return len(self.data) / self.meta["rate_hz"]
 
 
-def _atomic_write(path: Path, write):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-            # mkstemp makes the file 0600; a recording is the user's data like any file they
-            # save, so it gets the mode a plain open() would give it (0666 less the umask).
-            os.fchmod(f.fileno(), 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def new_take_name(data_dir: Path, label: str) -> Path:
     """DIR/label/label-YYYYmmdd-HHMMSS-NNN.json, NNN one more than the label's takes so far."""
     folder = Path(data_dir) / check_label(label)
@@ -96,8 +73,8 @@ def write_take(path: Path, data: np.ndarray, meta: dict) -> Path:
     data = np.asarray(data, dtype=np.float32).reshape(-1, len(meta.get("channels", CHANNELS)))
     meta = {"format": FORMAT, "channels": list(CHANNELS), "units": list(UNITS), **meta,
             "samples": int(len(data)), "file": path.with_suffix(".npy").name}
-    _atomic_write(path.with_suffix(".npy"), lambda f: np.save(f, data))
-    _atomic_write(path, lambda f: f.write(json.dumps(meta, indent=1).encode() + b"\n"))
+    atomic_write(path.with_suffix(".npy"), lambda f: np.save(f, data))
+    atomic_write(path, json.dumps(meta, indent=1) + "\n")
     return path
 
 

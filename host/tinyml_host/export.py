@@ -19,6 +19,7 @@ import tflite
 
 from . import golden, reference, tmdl
 from .errors import TinymlError
+from .files import atomic_write
 
 _OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
@@ -737,8 +738,5 @@ def export(tflite_path, out_path, rounding: str = "tflm", vectors: int = 16, fro
     out = Path(out_path)
     if out.is_dir():
         raise TinymlError(f"{out} is a folder; -o names the .tmdl file to write")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_bytes(tmdl.encode(model))
-    tmp.replace(out)
+    atomic_write(out, tmdl.encode(model))
     return model

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import dataset
 from .errors import TinymlError
+from .files import atomic_write
 
 RATE_HZ = 50            # device/lib/tinyml/record.py RATE_HZ
 WINDOW = 50             # samples per classification: one second
@@ -376,14 +377,6 @@ def classes_path(output) -> Path:
     return Path(output).with_suffix(".classes")
 
 
-def _atomic(path: Path, data: bytes):
-    """`data` written to `path` through dataset's atomic write (a temporary file, fsync, rename)."""
-    from .dataset import _atomic_write
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda f: f.write(data))
-
-
 def take_motion(data: np.ndarray) -> tuple[float, float]:
     """(size, tempo) of a take: the deviation of its accelerometer's magnitude plus its gyro's
     mean magnitude in GYRO_UNIT_DPS (how much it moves), and the mean absolute change over
@@ -477,12 +470,12 @@ def train_gesture(data_dir, output="models/gesture.tflite", epochs: int = EPOCHS
     tmdl_path, report_path, png_path = report_paths(output)
     from . import tmdl
 
-    _atomic(output, result.tflite)
-    _atomic(tmdl_path, tmdl.encode(result.tmdl_model))
-    _atomic(classes_path(output), "".join(c + "\n" for c in split.classes).encode())
+    atomic_write(output, result.tflite)
+    atomic_write(tmdl_path, tmdl.encode(result.tmdl_model))
+    atomic_write(classes_path(output), "".join(c + "\n" for c in split.classes).encode())
     result.report["dataset"] = str(data_dir)
     result.report["model"] = {"tflite": str(output), "tmdl": str(tmdl_path)}
-    _atomic(report_path, json.dumps(result.report, indent=1).encode() + b"\n")
+    atomic_write(report_path, json.dumps(result.report, indent=1).encode() + b"\n")
     plot_confusion(result.report, png_path)
     return result
 

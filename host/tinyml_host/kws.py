@@ -30,6 +30,7 @@ import numpy as np
 
 from . import audio_data, features, gesture
 from .errors import TinymlError
+from .files import atomic_write
 
 CLIP_SAMPLES = audio_data.RATE          # one second: what the model hears at once
 FRONTENDS = {
@@ -672,6 +673,6 @@ def train_kws(data_dir, output="models/kws.tflite", frontend: str = "micro", wor
         "report": json.dumps(report, indent=1).encode() + b"\n",
     }
     for key, data in export_files.items():
-        gesture._atomic(paths[key], data)
+        atomic_write(paths[key], data)
     gesture.plot_confusion(report, paths["confusion"], held_out="clips")
     return report

@@ -28,6 +28,7 @@ import numpy as np
 
 from . import audio_data, estimate, gesture, kws
 from .errors import TinymlError
+from .files import atomic_write
 
 KEEP = 0.5             # fraction of each layer's units (or filters) that pruning keeps
 FINE_TUNE_EPOCHS = 20  # the pruned network, from the kept weights; fewer when epochs is lower
@@ -205,10 +206,10 @@ def compress(data_dir, out_dir, kind: str = "dnn", epochs: int = kws.EPOCHS, see
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for step, (t, r) in results.items():
-        gesture._atomic(out_dir / f"kws-{step}.tflite", t.tflite)
-        gesture._atomic(out_dir / f"kws-{step}.tmdl", tmdl.encode(t.tmdl_model))
+        atomic_write(out_dir / f"kws-{step}.tflite", t.tflite)
+        atomic_write(out_dir / f"kws-{step}.tmdl", tmdl.encode(t.tmdl_model))
         rows.append(r)
-    gesture._atomic(out_dir / "compress.json", (json.dumps(rows, indent=1) + "\n").encode())
+    atomic_write(out_dir / "compress.json", json.dumps(rows, indent=1) + "\n")
     return rows
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import dataset
 from .errors import TinymlError
+from .files import atomic_write
 
 RATE_HZ = 50               # device/lib/tinyml/record.py RATE_HZ, the gesture app's rate
 # what each of device/lib/tinyml/record.py's SENSORS gives, in the units of the tinyml.sensors API
@@ -222,7 +223,7 @@ def record_clips(board, data_dir, label: str, count: int = 1, sim_files: int = 0
         from .audio import write_wav
 
         write_wav(path.with_suffix(".wav"), clip, meta["rate_hz"])   # data first: a clip exists once its .json does
-        dataset._atomic_write(path, lambda f: f.write(json.dumps(meta, indent=1).encode() + b"\n"))
+        atomic_write(path, json.dumps(meta, indent=1) + "\n")
         rec = Recorded(path.with_suffix(".wav"), len(clip), meta["complete"], lost, meta["reason"])
         written.append(rec)
         state = "complete" if rec.complete else f"INCOMPLETE ({rec.reason})"

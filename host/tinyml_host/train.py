@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
+
 SINE_SEED = 1337
 SINE_SAMPLES = 1000
 
@@ -238,9 +240,4 @@ def write_model(name: str, path: str | Path) -> Path:
     makers = {"sine": sine_tflite, "motion": motion_tflite, "ad01": ad01_tflite}
     if name not in makers:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(makers)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(makers[name]())
-    tmp.replace(path)
-    return path
+    return atomic_write(path, makers[name]())

@@ -7,10 +7,11 @@ counted from gaps in seq."""
 from __future__ import annotations
 
 import csv
-import os
+import io
 import struct
-import tempfile
 from pathlib import Path
+
+from ..files import atomic_write
 
 BINARY_MARK = 0xA5
 MAX_VALUES = 4        # a binary frame is at most 20 bytes: 4 + 4 * 4
@@ -114,17 +115,9 @@ def csv_header(rows: list[list[float]], names: tuple[str, ...] = ()) -> list[str
 def write_csv(path: Path, rows: list[list[float]], names: tuple[str, ...] = ()) -> Path:
     """All rows to `path`, written to a temporary file beside it and renamed over it, so a
     reader never sees half a file; 9 significant digits keep a float32 exact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(csv_header(rows, names))
-            for row in rows:
-                w.writerow([int(row[0])] + [f"{v:.9g}" for v in row[1:]])
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(csv_header(rows, names))
+    for row in rows:
+        w.writerow([int(row[0])] + [f"{v:.9g}" for v in row[1:]])
+    return atomic_write(path, text.getvalue())
