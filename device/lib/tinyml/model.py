@@ -11,7 +11,8 @@
 # FULLY_CONNECTED ops in one call (native: one crossing into C per invoke); load() uses them
 # for such models when their constants stay put (not streamed). Importing a backend's module
 # raises ImportError (or SyntaxError, for viper on a port without the emitter) when this board
-# cannot run it.
+# cannot run it. Backends are imported when first asked for (_module): load(path, "native")
+# imports only native, available_backends() every one.
 import gc
 import sys
 from array import array
@@ -66,32 +67,40 @@ _KERNELS = (("prepare", "fc"), ("prepare_conv", "conv"), ("prepare_depthwise", "
             ("prepare_pool", "average_pool"), ("prepare_pool", "max_pool"), ("prepare_add", "add"),
             ("prepare_softmax", "softmax"))
 _NUMBER = (int, float)  # one tuple: isinstance(x, (int, float)) would build one per predict()
-_modules = {}
-_problems = {}
-for _name in BACKENDS:
-    try:
-        _modules[_name] = __import__("tinyml._" + _name, None, None, ("prepare",))
-    except ImportError as e:
-        _problems[_name] = str(e)
-    except (SyntaxError, AttributeError):  # no viper code emitter on this port
-        _problems[_name] = "this port has no viper code emitter"
-# a streamed CONV_2D's block copied to its channels (_Streamed.run_channels): in viper where the
-# port has it, else in Python (tinyml._python is pure Python: every port imports it)
-_scatter = getattr(_modules.get("viper") or _modules.get("python") or __import__("tinyml._python", None, None,
-                                                                                 ("scatter",)), "scatter")
+_modules = {}  # type: dict
+_problems = {}  # type: dict
+
+
+def _module(name):
+    """The backend's module, imported the first time it is asked for (None where this board
+    cannot run it): a run with one backend does not spend heap on the others (viper's is
+    compiled on the board, tens of KB of heap that a load on a small board needs)."""
+    if name not in _modules and name not in _problems:
+        try:
+            _modules[name] = __import__("tinyml._" + name, None, None, ("prepare",))
+        except ImportError as e:
+            _problems[name] = str(e)
+        except (SyntaxError, AttributeError):  # no viper code emitter on this port
+            _problems[name] = "this port has no viper code emitter"
+    return _modules.get(name)
 
 
 def available_backends():
-    """Backends this firmware can run, fastest first."""
-    return tuple(b for b in BACKENDS if b in _modules)
+    """Backends this firmware can run, fastest first (importing each the first time)."""
+    return tuple(b for b in BACKENDS if _module(b) is not None)
 
 
 def _backend_module(backend):
     if backend is None:
-        backend = available_backends()[0]
+        for b in BACKENDS:
+            if _module(b) is not None:
+                backend = b
+                break
+        else:
+            raise ValueError("no backend is available: %s" % "; ".join(_problems.values()))
     if backend not in BACKENDS:
         raise ValueError("unknown backend %r; choose one of %s" % (backend, ", ".join(BACKENDS)))
-    if backend not in _modules:
+    if _module(backend) is None:
         raise ValueError("backend %r is not available: %s" % (backend, _problems.get(backend, "")))
     return backend, _modules[backend]
 
@@ -300,6 +309,7 @@ class _Streamed:
 
     def __init__(self, f):
         self.file = f
+        self.scatter = None  # run_channels' copy to the channels (set by load when a CONV_2D needs it)
 
     def _fill(self, at, view):
         f = self.file
@@ -328,7 +338,7 @@ class _Streamed:
         at, view, run, inner, part, positions, c0 = plan
         self._fill(at, view)
         run(inner, x, part)
-        _scatter(part, out, positions, len(part) // positions, len(out) // positions, c0)
+        self.scatter(part, out, positions, len(part) // positions, len(out) // positions, c0)  # type: ignore[misc]
 
 
 class _Block:
@@ -461,6 +471,10 @@ class Model:
         quant = bytearray(5 * max(_rows_per_block(op, block) if op.weighted else 0 for op in contents.ops)) \
             if per_block else None
         self._streamed = streamed = _Streamed(f)
+        # a streamed CONV_2D's block copied to its channels (run_channels): in viper where this
+        # run has compiled it, else in Python (tinyml._python is pure Python: every port has it;
+        # imported here only for a CONV_2D of more than one block)
+        streamed.scatter = (_modules.get("viper") or _module("python")).scatter if parts else None
         self.stream_reads = (reads, total)
         # made once, not per block: each is an allocation that stays or leaves a hole
         run_block = streamed.run
