@@ -144,7 +144,6 @@ from tinyml.bench import autoencoder_run
 
 def _measure(board, path: str, stream: bool, recording: str, windows: int) -> list[dict]:
     """One row per backend the board has, each measured right after its own soft reset."""
-    board.soft_reset()  # a clean heap: importing every backend (viper's compiled) takes most of 128 KB
     backends = board.eval_repr("import tinyml\nprint(repr(tinyml.available_backends()))")
     rows = []
     for backend in backends:

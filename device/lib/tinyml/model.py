@@ -12,7 +12,7 @@
 # for such models when their constants stay put (not streamed). Importing a backend's module
 # raises ImportError (or SyntaxError, for viper on a port without the emitter) when this board
 # cannot run it. Backends are imported when first asked for (_module): load(path, "native")
-# imports only native, available_backends() every one.
+# imports only native; available_backends() asks each without importing viper's or python's.
 import gc
 import sys
 from array import array
@@ -85,9 +85,34 @@ def _module(name):
     return _modules.get(name)
 
 
+def _runs_here(name):
+    """Whether this board can run the backend, found without compiling viper's kernels: its
+    module is source (viper code in a .mpy would be one architecture's), which the board compiles
+    at import, tens of KB of heap in large pieces (on the virtual Nano, with the app main.py
+    started at power-on still in the heap, more than was left). viper: whether this port has the
+    viper code emitter (a one-line function compiled); python: pure Python, every port runs it;
+    native: its import (small), which checks _tinyml's architecture and ABI."""
+    if name in _modules:
+        return True
+    if name in _problems:
+        return False
+    if name == "python":
+        return True
+    if name == "viper":
+        import micropython
+        try:
+            exec("@micropython.viper\ndef f(x: int) -> int:\n    return x", {"micropython": micropython})
+            return True
+        except (SyntaxError, AttributeError, NameError):  # no emitter (CPython's stand-in: no viper)
+            _problems[name] = "this port has no viper code emitter"
+            return False
+    return _module(name) is not None
+
+
 def available_backends():
-    """Backends this firmware can run, fastest first (importing each the first time)."""
-    return tuple(b for b in BACKENDS if _module(b) is not None)
+    """Backends this firmware can run, fastest first. Asking imports no backend but native's
+    (small): a backend's module is imported by the first load() that uses it."""
+    return tuple(b for b in BACKENDS if _runs_here(b))
 
 
 def _backend_module(backend):
@@ -110,7 +135,7 @@ def _kernels(module, backend, op):
     prepare_name, run_name = _KERNELS[op.kind]
     run = getattr(module, run_name, None)
     if run is None:
-        others = [b for b in available_backends() if hasattr(_modules[b], run_name)]
+        others = [b for b in available_backends() if hasattr(_module(b), run_name)]
         raise ValueError("backend %r cannot run %s yet%s" % (backend, op.name, "; load(path, %r) can" % others[0]
                                                              if others else ""))
     return getattr(module, prepare_name), run
