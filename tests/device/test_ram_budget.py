@@ -101,6 +101,7 @@ except MemoryError as e:
     print('E', e)
 x = [int(v) for v in open('inputs.txt').read().split()]
 for backend in tinyml.available_backends():
+    tinyml.ram_needed('big.tmdl', backend)  # imports the backend (load imports it the first time): not the model's RAM
     gc.collect()
     before = gc.mem_alloc()
     m = tinyml.load('big.tmdl', backend, stream=True)
