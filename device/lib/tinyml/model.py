@@ -9,7 +9,9 @@
 # a kind's functions cannot load models that use it. A backend may also offer
 # prepare_model(plans, scratch) and run(model, x, out), every layer of a chain of
 # FULLY_CONNECTED ops in one call (native: one crossing into C per invoke); load() uses them
-# for such models when their constants stay put (not streamed). Importing a backend's module
+# for such models when their constants stay put (not streamed), and scatter(), a streamed
+# CONV_2D's block copied to its channels (viper; model.py's own loop otherwise: a load imports
+# no module but its backend's, which it imports before its RAM check). Importing a backend's module
 # raises ImportError (or SyntaxError, for viper on a port without the emitter) when this board
 # cannot run it. Backends are imported when first asked for (_module): load(path, "native")
 # imports only native; available_backends() asks each without importing viper's or python's.
@@ -327,6 +329,19 @@ def _block_bytes(stream):
     return stream
 
 
+def _scatter(src, dst, positions, n, stride, first):
+    """dst[p * stride + first + c] = src[p * n + c] for every position p and c < n: a streamed
+    CONV_2D's block of n output channels to its place in the output (_Streamed.run_channels),
+    for a backend without a faster one of its own (viper has). Allocates nothing."""
+    s = 0
+    d = first
+    for _ in range(positions):
+        for c in range(n):
+            dst[d + c] = src[s + c]
+        s += n
+        d += stride
+
+
 class _Streamed:
     """Runs one block of a streamed op: its weights read from the file into the window every
     block shares, just before it runs (seek and readinto into a view made at load allocate
@@ -496,10 +511,10 @@ class Model:
         quant = bytearray(5 * max(_rows_per_block(op, block) if op.weighted else 0 for op in contents.ops)) \
             if per_block else None
         self._streamed = streamed = _Streamed(f)
-        # a streamed CONV_2D's block copied to its channels (run_channels): in viper where this
-        # run has compiled it, else in Python (tinyml._python is pure Python: every port has it;
-        # imported here only for a CONV_2D of more than one block)
-        streamed.scatter = (_modules.get("viper") or _module("python")).scatter if parts else None
+        # a streamed CONV_2D's block copied to its channels (run_channels): by the backend's own
+        # scatter (viper), else in Python here; never another backend's module, whose import
+        # would come after the RAM check and beside the figure load checked
+        streamed.scatter = getattr(module, "scatter", _scatter) if parts else None
         self.stream_reads = (reads, total)
         # made once, not per block: each is an allocation that stays or leaves a hole
         run_block = streamed.run
