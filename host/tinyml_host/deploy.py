@@ -28,12 +28,14 @@ SHIPPED = "shipped"  # deploy(native_mpy=SHIPPED): the user's build when it suit
 # users edit it on the board; viper modules (keeps_source) because viper code compiles to
 # machine code, which mpy-cross would need the board's -march for.
 KEEP_SOURCE = {"main.py", "boot.py", "code.py", "config.py"}
-VIPER = b"@micropython.viper"
+# a viper function's decorator on a line of its own (tinyml.model compiles a one-line viper
+# function from a string to ask whether the port has the emitter: that is no viper module)
+VIPER = re.compile(rb"^[ \t]*@micropython\.viper\b", re.M)
 
 
 def keeps_source(path: Path) -> bool:
     """Whether a device .py file goes to the board as source rather than .mpy."""
-    return path.name in KEEP_SOURCE or VIPER in path.read_bytes()
+    return path.name in KEEP_SOURCE or VIPER.search(path.read_bytes()) is not None
 # In device/ for mip and for freezing, not for the board's filesystem.
 HOST_ONLY = {"package.json", "manifest.py"}
 

@@ -42,6 +42,7 @@ def time_us(invoke, n):
 for name, n in [l.split() for l in open('models.txt').read().strip().split('\\n')]:
     n = int(n)
     for backend in tinyml.available_backends():
+        tinyml.ram_needed(name, backend)  # imports the backend (load's first does): not the model's RAM
         loaded = {}
         for label, where, stream in PLACES:
             gc.collect()

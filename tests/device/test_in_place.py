@@ -112,6 +112,7 @@ import gc, tinyml
 for name in open('models.txt').read().split():
     for where in ('/rom/', ''):
         for backend in tinyml.available_backends():
+            tinyml.ram_needed(where + name, backend)  # imports the backend (load's first does): not the model's RAM
             gc.collect()
             before = gc.mem_alloc()
             m = tinyml.load(where + name, backend)

@@ -101,6 +101,7 @@ except MemoryError as e:
     print('E', e)
 x = [int(v) for v in open('inputs.txt').read().split()]
 for backend in tinyml.available_backends():
+    tinyml.ram_needed('big.tmdl', backend)  # imports the backend (load imports it the first time): not the model's RAM
     gc.collect()
     before = gc.mem_alloc()
     m = tinyml.load('big.tmdl', backend, stream=True)
@@ -244,3 +245,48 @@ def test_stream_budget_counts_the_windows_temporary_copy_without_uctypes(monkeyp
     assert needs["stream_peak"] - needs["stream"] == largest == 8 * 96
     for name in [m for m in sys.modules if m == "tinyml" or m.startswith("tinyml.")]:
         del sys.modules[name]
+
+
+LOAD_ALONE = """
+import gc, sys, tinyml
+from tinyml import model
+name, backend = open('case.txt').read().split()
+model._backend_module(backend)  # the backend's own import, as a board's app does it: not the model's RAM
+needs = tinyml.ram_needed(name, backend, 1)
+gc.collect()
+before = gc.mem_alloc()
+m = tinyml.load(name, backend, stream=1)
+gc.collect()
+used = gc.mem_alloc() - before
+print('RAM', name, backend, used, needs['stream'], *sorted(k for k in sys.modules if k.startswith('tinyml._')))
+"""
+
+
+def test_a_streamed_convolution_in_blocks_imports_nothing_after_the_check(tmp_path):
+    """A CONV_2D streamed in several blocks copies each block's output to its channels (a
+    scatter): the backend load picked does it, or model.py's own Python loop; no other
+    backend's module is imported mid-load (native once imported the pure-Python one there,
+    after the RAM check, beside the figure it had checked). Each backend in a process of its
+    own, as a board's app loads its model: the RAM gc.mem_alloc() sees load take is covered by
+    the estimate and close to it, and no backend's module but this one's is there after."""
+    from test_graph_ops import random_cnn
+
+    named = {}
+    for seed in range(8):
+        model = random_cnn(seed, "tflm")
+        if any(op.kind == tmdl.OP_CONV_2D and op.weights.shape[0] > 8 for op in model.ops):
+            named[f"g{seed}.tmdl"] = model  # more than one block of 8 channels at stream=1
+    assert len(named) >= 2
+    for name, model in named.items():
+        (tmp_path / name).write_bytes(tmdl.encode(model))
+    backends = run("import tinyml\nprint('B', *tinyml.available_backends())").split()[1:]
+    assert {"viper", "python"} <= set(backends)
+    for backend in backends:
+        for name in named:
+            (tmp_path / "case.txt").write_text(f"{name} {backend}")
+            row = lines_with("RAM", run(LOAD_ALONE, cwd=tmp_path))[0].split()
+            used, estimate, imported = int(row[2]), int(row[3]), set(row[4:])
+            assert used <= estimate <= used + 5 * 1024, (name, backend, used, estimate)
+            # viper borrows the pure-Python pools and softmax: it imports tinyml._python itself
+            assert imported == {f"tinyml._{backend}"} | ({"tinyml._python"} if backend == "viper" else set()), \
+                (name, backend, imported)

@@ -71,3 +71,32 @@ def test_heap_option_values():
 def test_sim_command_rejects_a_bad_heap(capsys):
     assert cli.main(["sim", "--heap", "lots", "--flash", "/nonexistent/flash"]) == 1
     assert "--heap 'lots'" in capsys.readouterr().err
+
+
+def test_available_backends_after_power_on_compiles_no_backend(tmp_path, model_file):
+    """At power-on the board runs main.py, the sine app, which the host's Ctrl-C stops with its
+    modules and model still in the heap (about 85 KB of the virtual Nano's 128 KB, 64-bit
+    objects). Asking which backends this board runs must not import them there: viper's module
+    is source, compiled on the board in large pieces, and tinyml.available_backends() raised
+    MemoryError when it did (fine after a soft reset, where main.py does not run)."""
+    from tinyml_host import deploy
+
+    flash = tmp_path / "flash"
+    with VirtualBoard(flash, romfs_size=0) as vb, Board(vb.port) as b:
+        deploy.deploy(b, deploy.DEVICE, [model_file], progress=lambda line: None)
+    heap = boards.load()["nano33_ble_sense"]["heap"]["bytes"]
+    ask = ("import gc, sys, tinyml\ngc.collect()\nfree, used = gc.mem_free(), gc.mem_alloc()\n"
+           "b = tinyml.available_backends()\ngc.collect()\n"
+           "print(repr((b, free, gc.mem_alloc() - used, 'tinyml.apps.sine' in sys.modules, "
+           "[m for m in ('tinyml._viper', 'tinyml._python') if m in sys.modules])))")
+    with VirtualBoard(flash, board="nano33_ble_sense", romfs_size=0, heap_bytes=heap) as vb, Board(vb.port) as b:
+        backends, free, cost, app_ran, imported = b.eval_repr(ask)
+        assert app_ran and free < heap // 2, "main.py's app is not in the heap: the case this test is for"
+        assert {"viper", "python"} <= set(backends)
+        assert cost < 1024 and imported == []
+        # each is imported by the first load that uses it (after a soft reset: main.py does not run)
+        b.soft_reset()
+        out = b.exec("import tinyml\nfor k in tinyml.available_backends():\n"
+                     "    print(k, tinyml.load('sine.tmdl', k).selftest())")
+    assert [line.split()[0] for line in out.splitlines()] == list(backends)
+    assert all(line.endswith("(16, 16)") for line in out.splitlines()), out

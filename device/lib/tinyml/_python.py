@@ -325,18 +325,6 @@ def add(plan, x, out):
         requantize(acc, q, out, m, act_min, act_max, out_zp, at)
 
 
-def scatter(src, dst, positions, n, stride, first):
-    """dst[p * stride + first + c] = src[p * n + c] for every position p and c < n: a streamed
-    CONV_2D's block of n output channels to its place in the output (tinyml.model). Allocates nothing."""
-    s = 0
-    d = first
-    for _ in range(positions):
-        for c in range(n):
-            dst[d + c] = src[s + c]
-        s += n
-        d += stride
-
-
 def _int8_view(buf):
     # weights used in place (a view of a ROMFS file) read as unsigned bytes: index them
     # through a signed uctypes array at the same address instead (as fast as an array).

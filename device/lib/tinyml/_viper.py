@@ -159,7 +159,7 @@ def add(plan, x, out):
 
 @micropython.viper
 def scatter(src: ptr8, dst: ptr8, positions: int, n: int, stride: int, first: int):
-    # tinyml._python.scatter: a streamed CONV_2D's block of n channels to its place in dst
+    # tinyml.model._scatter: a streamed CONV_2D's block of n channels to its place in dst
     s = 0
     d = first
     for _ in range(positions):

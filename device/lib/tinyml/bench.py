@@ -10,6 +10,14 @@ from tinyml import clock
 INVOKES = 300
 
 
+def _import(backend):
+    """The backend's module imported before a load is measured: load imports it the first time
+    it is asked for (tinyml.model._module), and that import is not the model's RAM."""
+    from tinyml import model
+
+    model._backend_module(backend)
+
+
 def _load(name, backend, stream=False):
     try:
         return tinyml.load(name, backend, stream=stream)
@@ -72,6 +80,7 @@ def models(names, n=INVOKES, stream=True):
     rows = []
     for name in names:
         for backend in tinyml.available_backends():
+            _import(backend)
             for streamed in (False, True) if stream else (False,):
                 gc.collect()
                 free0 = gc.mem_free()
@@ -112,32 +121,37 @@ def duty(runs, sleep="auto"):
     return rows
 
 
+_CHUNK = 16  # floats of the recording read at a time (a window is read twice: input, then error)
+
+
 def autoencoder(path, backend, stream, recording, windows, step_bytes, n=4):
     """An autoencoder model (`tinyml demo ad01`) with one backend, best called right after a
     soft reset so that no earlier load has fragmented the heap: RAM its load takes, self-test,
     us and bytes allocated per invoke (n invokes), and the mean squared reconstruction error
     over `windows` float32 windows of the file `recording`, window w starting at byte
-    w * step_bytes. A MemoryError from the load is a result: {"error": ...}."""
-    from array import array
-
-    # the recording's window buffer first: the bench's own, not the model's, and not left to
-    # find a piece in the heap the load has just filled (2,560 bytes for AD01's 640 floats);
-    # its size is the input tensor's, the first entry after the 16-byte header and the 28-byte
-    # model block (docs/format.md)
-    import struct
-
-    with open(path, "rb") as f:
-        f.seek(16 + 28)
-        h, w, c = struct.unpack("<HHH", f.read(6))
-    row = array("f", bytes(4 * h * w * c))
+    w * step_bytes. A MemoryError from the load is a result: {"error": ...}. The demo
+    (host/tinyml_host/ad01_demo.py) loads the model before it imports this module, then calls
+    autoencoder_run: on a 128 KB heap, this module's code and objects before the load leave
+    it fewer bytes in one piece."""
+    _import(backend)
     gc.collect()
     free0, used0 = gc.mem_free(), gc.mem_alloc()
     try:
         m = tinyml.load(path, backend, stream=stream)
     except MemoryError as e:
-        return {"backend": backend, "error": "MemoryError: %s" % e, "heap_free": free0}
+        m = "MemoryError: %s" % e
     gc.collect()
-    ram = gc.mem_alloc() - used0
+    return autoencoder_run(m, backend, free0, gc.mem_alloc() - used0, recording, windows, step_bytes, n)
+
+
+def autoencoder_run(m, backend, free0, ram, recording, windows, step_bytes, n=4):
+    """autoencoder's figures for a model `m` loaded with free0 bytes free just before
+    (gc.mem_free() after gc.collect()) that took `ram` bytes (gc.mem_alloc() after a
+    gc.collect() just after the load, less the same before), or the MemoryError's text."""
+    if isinstance(m, str):
+        return {"backend": backend, "error": m, "heap_free": free0}
+    from array import array
+
     passed, total = m.selftest()
     invoke = m.invoke
     invoke()
@@ -150,20 +164,29 @@ def autoencoder(path, backend, stream, recording, windows, step_bytes, n=4):
     for _ in range(n):
         invoke()
     alloc = (gc.mem_alloc() - a0) / n
-    n_in = len(m.input)
+    inp, out = m.input, m.output
+    n_in = len(inp)
+    # a few floats at a time, not a window's buffer: made after the load, in a heap it has filled
+    chunk = array("f", bytes(4 * _CHUNK))
+    chunk_bytes = memoryview(chunk)
     total_error = 0.0
     with open(recording, "rb") as f:
         for w in range(windows):
-            f.seek(w * step_bytes)
-            f.readinto(row)
-            for i in range(n_in):
-                m.input[i] = m.quantize(row[i])
-            invoke()
-            out = m.output
-            s = 0.0
-            for i in range(n_in):
-                d = row[i] - m.dequantize(out[i])
-                s += d * d
-            total_error += s / n_in
+            for second in (False, True):  # the input from the window, then the error against it
+                f.seek(w * step_bytes)
+                s = 0.0
+                for i0 in range(0, n_in, _CHUNK):
+                    k = n_in - i0 if n_in - i0 < _CHUNK else _CHUNK
+                    f.readinto(chunk_bytes[:k] if k < _CHUNK else chunk)
+                    for j in range(k):
+                        if second:
+                            d = chunk[j] - m.dequantize(out[i0 + j])
+                            s += d * d
+                        else:
+                            inp[i0 + j] = m.quantize(chunk[j])
+                if second:
+                    total_error += s / n_in
+                else:
+                    invoke()
     return {"backend": backend, "ram": ram, "heap_free": free0, "selftest": "%d/%d" % (passed, total),
             "us": us, "alloc": alloc, "score": total_error / windows, "weights": getattr(m, "weights", None)}

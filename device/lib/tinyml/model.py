@@ -9,9 +9,12 @@
 # a kind's functions cannot load models that use it. A backend may also offer
 # prepare_model(plans, scratch) and run(model, x, out), every layer of a chain of
 # FULLY_CONNECTED ops in one call (native: one crossing into C per invoke); load() uses them
-# for such models when their constants stay put (not streamed). Importing a backend's module
+# for such models when their constants stay put (not streamed), and scatter(), a streamed
+# CONV_2D's block copied to its channels (viper; model.py's own loop otherwise: a load imports
+# no module but its backend's, which it imports before its RAM check). Importing a backend's module
 # raises ImportError (or SyntaxError, for viper on a port without the emitter) when this board
-# cannot run it.
+# cannot run it. Backends are imported when first asked for (_module): load(path, "native")
+# imports only native; available_backends() asks each without importing viper's or python's.
 import gc
 import sys
 from array import array
@@ -66,32 +69,65 @@ _KERNELS = (("prepare", "fc"), ("prepare_conv", "conv"), ("prepare_depthwise", "
             ("prepare_pool", "average_pool"), ("prepare_pool", "max_pool"), ("prepare_add", "add"),
             ("prepare_softmax", "softmax"))
 _NUMBER = (int, float)  # one tuple: isinstance(x, (int, float)) would build one per predict()
-_modules = {}
-_problems = {}
-for _name in BACKENDS:
-    try:
-        _modules[_name] = __import__("tinyml._" + _name, None, None, ("prepare",))
-    except ImportError as e:
-        _problems[_name] = str(e)
-    except (SyntaxError, AttributeError):  # no viper code emitter on this port
-        _problems[_name] = "this port has no viper code emitter"
-# a streamed CONV_2D's block copied to its channels (_Streamed.run_channels): in viper where the
-# port has it, else in Python (tinyml._python is pure Python: every port imports it)
-_scatter = getattr(_modules.get("viper") or _modules.get("python") or __import__("tinyml._python", None, None,
-                                                                                 ("scatter",)), "scatter")
+_modules = {}  # type: dict
+_problems = {}  # type: dict
+
+
+def _module(name):
+    """The backend's module, imported the first time it is asked for (None where this board
+    cannot run it): a run with one backend does not spend heap on the others (viper's is
+    compiled on the board, tens of KB of heap that a load on a small board needs)."""
+    if name not in _modules and name not in _problems:
+        try:
+            _modules[name] = __import__("tinyml._" + name, None, None, ("prepare",))
+        except ImportError as e:
+            _problems[name] = str(e)
+        except (SyntaxError, AttributeError):  # no viper code emitter on this port
+            _problems[name] = "this port has no viper code emitter"
+    return _modules.get(name)
+
+
+def _runs_here(name):
+    """Whether this board can run the backend, found without compiling viper's kernels: its
+    module is source (viper code in a .mpy would be one architecture's), which the board compiles
+    at import, tens of KB of heap in large pieces (on the virtual Nano, with the app main.py
+    started at power-on still in the heap, more than was left). viper: whether this port has the
+    viper code emitter (a one-line function compiled); python: pure Python, every port runs it;
+    native: its import (small), which checks _tinyml's architecture and ABI."""
+    if name in _modules:
+        return True
+    if name in _problems:
+        return False
+    if name == "python":
+        return True
+    if name == "viper":
+        import micropython
+        try:
+            exec("@micropython.viper\ndef f(x: int) -> int:\n    return x", {"micropython": micropython})
+            return True
+        except (SyntaxError, AttributeError, NameError):  # no emitter (CPython's stand-in: no viper)
+            _problems[name] = "this port has no viper code emitter"
+            return False
+    return _module(name) is not None
 
 
 def available_backends():
-    """Backends this firmware can run, fastest first."""
-    return tuple(b for b in BACKENDS if b in _modules)
+    """Backends this firmware can run, fastest first. Asking imports no backend but native's
+    (small): a backend's module is imported by the first load() that uses it."""
+    return tuple(b for b in BACKENDS if _runs_here(b))
 
 
 def _backend_module(backend):
     if backend is None:
-        backend = available_backends()[0]
+        for b in BACKENDS:
+            if _module(b) is not None:
+                backend = b
+                break
+        else:
+            raise ValueError("no backend is available: %s" % "; ".join(_problems.values()))
     if backend not in BACKENDS:
         raise ValueError("unknown backend %r; choose one of %s" % (backend, ", ".join(BACKENDS)))
-    if backend not in _modules:
+    if _module(backend) is None:
         raise ValueError("backend %r is not available: %s" % (backend, _problems.get(backend, "")))
     return backend, _modules[backend]
 
@@ -101,7 +137,7 @@ def _kernels(module, backend, op):
     prepare_name, run_name = _KERNELS[op.kind]
     run = getattr(module, run_name, None)
     if run is None:
-        others = [b for b in available_backends() if hasattr(_modules[b], run_name)]
+        others = [b for b in available_backends() if hasattr(_module(b), run_name)]
         raise ValueError("backend %r cannot run %s yet%s" % (backend, op.name, "; load(path, %r) can" % others[0]
                                                              if others else ""))
     return getattr(module, prepare_name), run
@@ -293,6 +329,19 @@ def _block_bytes(stream):
     return stream
 
 
+def _scatter(src, dst, positions, n, stride, first):
+    """dst[p * stride + first + c] = src[p * n + c] for every position p and c < n: a streamed
+    CONV_2D's block of n output channels to its place in the output (_Streamed.run_channels),
+    for a backend without a faster one of its own (viper has). Allocates nothing."""
+    s = 0
+    d = first
+    for _ in range(positions):
+        for c in range(n):
+            dst[d + c] = src[s + c]
+        s += n
+        d += stride
+
+
 class _Streamed:
     """Runs one block of a streamed op: its weights read from the file into the window every
     block shares, just before it runs (seek and readinto into a view made at load allocate
@@ -300,6 +349,7 @@ class _Streamed:
 
     def __init__(self, f):
         self.file = f
+        self.scatter = None  # run_channels' copy to the channels (set by load when a CONV_2D needs it)
 
     def _fill(self, at, view):
         f = self.file
@@ -328,7 +378,7 @@ class _Streamed:
         at, view, run, inner, part, positions, c0 = plan
         self._fill(at, view)
         run(inner, x, part)
-        _scatter(part, out, positions, len(part) // positions, len(out) // positions, c0)
+        self.scatter(part, out, positions, len(part) // positions, len(out) // positions, c0)  # type: ignore[misc]
 
 
 class _Block:
@@ -461,6 +511,10 @@ class Model:
         quant = bytearray(5 * max(_rows_per_block(op, block) if op.weighted else 0 for op in contents.ops)) \
             if per_block else None
         self._streamed = streamed = _Streamed(f)
+        # a streamed CONV_2D's block copied to its channels (run_channels): by the backend's own
+        # scatter (viper), else in Python here; never another backend's module, whose import
+        # would come after the RAM check and beside the figure load checked
+        streamed.scatter = getattr(module, "scatter", _scatter) if parts else None
         self.stream_reads = (reads, total)
         # made once, not per block: each is an allocation that stays or leaves a hole
         run_block = streamed.run
