@@ -73,9 +73,11 @@ def test_bench_reports_the_motion_apps_duty_cycle_on_the_virtual_board(esp32_boa
     assert motion["board"] == "esp32" and motion["wakeups"] + motion["overruns"] == 56
     assert motion["wakeups"] > motion["overruns"]
     assert motion["wait"] == "idle"                           # auto: light sleep would stop the UART
-    assert 0 < motion["asleep_ms"] <= motion["wakeups"] * 20
-    assert np.isclose(motion["asleep_fraction"], motion["asleep_ms"] / (motion["awake_ms"] + motion["asleep_ms"]))
+    # time asleep is measured around each wait, which on the virtual board is the host OS's sleep:
+    # on a loaded host a 20 ms wait takes longer, so no bound per wakeup here (a timed test)
     total = motion["awake_ms"] + motion["asleep_ms"]
+    assert 0 < motion["asleep_ms"] < total and motion["awake_ms"] > 0
+    assert np.isclose(motion["asleep_fraction"], motion["asleep_ms"] / total)
     expected = (motion["awake_ms"] * 44 + motion["asleep_ms"] * 27) / total * 3.3
     assert np.isclose(motion["avg_mw"], expected)
     assert "duty cycle of the apps" in stdout and "asleep" in stdout
