@@ -234,11 +234,13 @@ def test_synthetic_audio_in_micropython(tmp_path, name, backend):
 
 def test_frontend_picks_the_fastest_backend():
     """native where _tinyml is (TINYML_MPY_PATH), then viper, then pure Python; an unknown
-    backend is refused by name."""
-    out = run("from tinyml import features\nprint('A', ' '.join(features.available_backends()))\n"
+    backend is refused by name. Asking compiles no viper front end (tens of KB at import)."""
+    out = run("import sys\nfrom tinyml import features\nprint('A', ' '.join(features.available_backends()))\n"
+              "print('V', 'tinyml._fe_viper' in sys.modules)\n"
               "try:\n features.Frontend(b'', 'fortran')\nexcept ValueError as e:\n print('E', e)")
     backends = lines_with("A", out)[0].split()
     assert backends[-2:] == ["viper", "python"] and backends[0] in ("native", "viper")
+    assert lines_with("V", out)[0] == "False"
     assert "unknown backend 'fortran'" in lines_with("E", out)[0]
 
 
