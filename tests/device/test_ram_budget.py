@@ -290,3 +290,39 @@ def test_a_streamed_convolution_in_blocks_imports_nothing_after_the_check(tmp_pa
             # viper borrows the pure-Python pools and softmax: it imports tinyml._python itself
             assert imported == {f"tinyml._{backend}"} | ({"tinyml._python"} if backend == "viper" else set()), \
                 (name, backend, imported)
+
+
+FULL_HEAP = """
+import gc, tinyml
+gc.collect()
+hog = []
+try:
+    while True:
+        hog.append(bytearray(2048))
+except MemoryError:
+    pass
+del hog[-3:]   # a few KB free: viper's kernels, compiled at their first use, need tens
+gc.collect()
+try:
+    tinyml.load('sine.tmdl', 'viper')
+    print('LOADED')
+except MemoryError as e:
+    hog = None
+    print('E', e)
+gc.collect()
+m = tinyml.load('sine.tmdl', 'viper')   # with the heap freed the same backend loads
+print('S', '%d/%d' % m.selftest())
+"""
+
+
+def test_a_backend_whose_code_does_not_fit_says_so_and_loads_later(tmp_path):
+    model = export.convert(models.sine_tflite())
+    export.add_vectors(model, models.sine_tflite())
+    (tmp_path / "sine.tmdl").write_bytes(tmdl.encode(model))
+    out = run(FULL_HEAP, cwd=tmp_path, args=("-X", "heapsize=256k"))
+    message = lines_with("E", out)[0]
+    assert message.startswith("tinyml: the viper backend's code did not fit in the heap (")
+    assert "compiled on the board at its first use" in message and "load models first thing after boot" in message
+    assert "choose backend 'native' or 'python'" in message or "choose backend 'python'" in message
+    total, passed = lines_with("S", out)[0].split("/")[::-1]
+    assert passed == total != "0"

@@ -84,6 +84,15 @@ def _module(name):
             _problems[name] = str(e)
         except (SyntaxError, AttributeError):  # no viper code emitter on this port
             _problems[name] = "this port has no viper code emitter"
+        except MemoryError:   # not a problem of the board's: another try, on a fuller heap, may fit
+            import gc
+            gc.collect()
+            others = [b for b in BACKENDS if b != name and _runs_here(b)]
+            raise MemoryError("tinyml: the %s backend's code did not fit in the heap (%d bytes free)%s; load "
+                              "models first thing after boot, before other work fills the heap%s"
+                              % (name, gc.mem_free(), ": viper's is compiled on the board at its first use, "
+                                 "tens of KB in large pieces" if name == "viper" else "",
+                                 ", or choose backend %s" % " or ".join(repr(b) for b in others) if others else ""))
     return _modules.get(name)
 
 
