@@ -128,6 +128,17 @@ def test_depthwise_3x3_paths_match_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
 
 
+def test_depthwise_3x3_row_pairs_match_the_host(machine, host):
+    """Stride 1 on inputs up to 14 rows: the middle rows two at a time (pair3_dsp on arm-dsp),
+    segment by segment, an odd row after them through row3_dsp."""
+    for k, (layer, x) in enumerate(window_ops.depthwise_3x3_layers(np.random.default_rng(35), 40, max_h=14,
+                                                                    max_stride=1)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
+        params, inputs, _ = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 def test_pools_add_softmax_match_the_host(machine, host):
     rng = np.random.default_rng(91)
     for k in range(40):
