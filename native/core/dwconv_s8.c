@@ -539,111 +539,125 @@ typedef struct {
         "add   " R ", " R ", r3\n" \
         "ssat  " R ", #8, " R ", asr #1\n"
 
+/* act_min, act_max in each byte: max then min per byte (SSUB8 + SEL), both pixels */
+#define PAIR_CLAMP \
+        "ldr   r0, [sp, #152]\n" \
+        "ldr   r1, [sp, #156]\n" \
+        "ssub8 r2, r4, r0\n" \
+        "sel   r4, r4, r0\n" \
+        "ssub8 r2, r4, r1\n" \
+        "sel   r4, r1, r4\n" \
+        "ssub8 r2, r8, r0\n" \
+        "sel   r8, r8, r0\n" \
+        "ssub8 r2, r8, r1\n" \
+        "sel   r8, r1, r8\n"
+
+#define PAIR3_BODY(CLAMP) \
+        ".syntax unified\n" \
+        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+        "sub   sp, sp, #200\n" \
+        "ldr   r1, [r0, #88]\n" \
+        "ldm   r1, {r4, r5, r6, r7}\n" \
+        "mov   r8, r4\n" \
+        "mov   r9, r5\n" \
+        "mov   r10, r6\n" \
+        "mov   r11, r7\n" \
+        "stm   sp, {r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "ldr   r1, [r0, #92]\n" \
+        "add   r12, sp, #32\n" \
+        "ldm   r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n" \
+        "stm   r12!, {r2, r3, r4, r5, r6, r7, r8, r9}\n" \
+        "ldm   r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n" \
+        "stm   r12!, {r2, r3, r4, r5, r6, r7, r8, r9}\n" \
+        "ldm   r1, {r2, r3}\n" \
+        "stm   r12!, {r2, r3}\n" \
+        "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "stm   r12!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "stm   r12!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "ldr   r1, [sp, #112]\n" \
+        "str   r1, [sp, #192]\n" \
+        "10:\n" \
+        "ldm   sp, {r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "ldr   r0, [sp, #104]\n" \
+        "ldr   r1, [sp, #120]\n" \
+        /* input row 0: A's filter row 0 */ \
+        PAIR_TAP_A("", 32) PAIR_TAP_A(", r1", 40) PAIR_TAP_A(", r1, lsl #1", 48) \
+        PAIR_NEXT_ROW \
+        /* input row 1: A's filter row 1, B's row 0 */ \
+        PAIR_TAP_AB("", 56, 32) PAIR_TAP_AB(", r1", 64, 40) PAIR_TAP_AB(", r1, lsl #1", 72, 48) \
+        PAIR_NEXT_ROW \
+        /* input row 2: A's filter row 2, B's row 1 */ \
+        PAIR_TAP_AB("", 80, 56) PAIR_TAP_AB(", r1", 88, 64) PAIR_TAP_AB(", r1, lsl #1", 96, 72) \
+        PAIR_NEXT_ROW \
+        /* input row 3: B's filter row 2 */ \
+        PAIR_TAP_B("", 80) PAIR_TAP_B(", r1", 88) PAIR_TAP_B(", r1, lsl #1", 96) \
+        /* requantize both pixels, channel by channel */ \
+        "ldr   r3, [sp, #148]\n" \
+        "ldr   r0, [sp, #160]\n" \
+        "ldr   r1, [sp, #164]\n" \
+        PAIR_REQ("r4") PAIR_REQ("r8") \
+        "ldr   r0, [sp, #168]\n" \
+        "ldr   r1, [sp, #172]\n" \
+        PAIR_REQ("r5") PAIR_REQ("r9") \
+        "ldr   r0, [sp, #176]\n" \
+        "ldr   r1, [sp, #180]\n" \
+        PAIR_REQ("r6") PAIR_REQ("r10") \
+        "ldr   r0, [sp, #184]\n" \
+        "ldr   r1, [sp, #188]\n" \
+        PAIR_REQ("r7") PAIR_REQ("r11") \
+        "bfi   r4, r5, #8, #8\n" \
+        "bfi   r4, r6, #16, #8\n" \
+        "bfi   r4, r7, #24, #8\n" \
+        "bfi   r8, r9, #8, #8\n" \
+        "bfi   r8, r10, #16, #8\n" \
+        "bfi   r8, r11, #24, #8\n" \
+        CLAMP \
+        /* store, then the next pixel pair */ \
+        "ldr   r0, [sp, #108]\n"           /* out */ \
+        "ldr   r1, [sp, #144]\n"           /* out_row */ \
+        "ldr   r2, [sp, #132]\n"           /* out_step */ \
+        "ldr   r3, [sp, #104]\n"           /* x */ \
+        "ldr   r5, [sp, #128]\n"           /* x_step */ \
+        "ldr   r6, [sp, #192]\n"           /* pixels left */ \
+        "str   r4, [r0]\n" \
+        "str   r8, [r0, r1]\n" \
+        "add   r0, r0, r2\n" \
+        "add   r3, r3, r5\n" \
+        "str   r0, [sp, #108]\n" \
+        "str   r3, [sp, #104]\n" \
+        "subs  r6, r6, #1\n" \
+        "str   r6, [sp, #192]\n" \
+        "bne   10b\n" \
+        /* the next row pair */ \
+        "ldr   r6, [sp, #112]\n"           /* n */ \
+        "ldr   r2, [sp, #140]\n"           /* out_pair_step */ \
+        "ldr   r5, [sp, #136]\n"           /* x_pair_step */ \
+        "ldr   r7, [sp, #116]\n"           /* pairs */ \
+        "str   r6, [sp, #192]\n" \
+        "add   r0, r0, r2\n" \
+        "add   r3, r3, r5\n" \
+        "str   r0, [sp, #108]\n" \
+        "str   r3, [sp, #104]\n" \
+        "subs  r7, r7, #1\n" \
+        "str   r7, [sp, #116]\n" \
+        "bne   10b\n" \
+        "add   sp, sp, #200\n" \
+        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
+
 __attribute__((naked, noinline))
 static void pair3_dsp(pair3_job *job)
 {
     (void)job;
-    __asm__ volatile(
-        ".syntax unified\n"
-        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
-        "sub   sp, sp, #200\n"
-        "ldr   r1, [r0, #88]\n"
-        "ldm   r1, {r4, r5, r6, r7}\n"
-        "mov   r8, r4\n"
-        "mov   r9, r5\n"
-        "mov   r10, r6\n"
-        "mov   r11, r7\n"
-        "stm   sp, {r4, r5, r6, r7, r8, r9, r10, r11}\n"
-        "ldr   r1, [r0, #92]\n"
-        "add   r12, sp, #32\n"
-        "ldm   r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n"
-        "stm   r12!, {r2, r3, r4, r5, r6, r7, r8, r9}\n"
-        "ldm   r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n"
-        "stm   r12!, {r2, r3, r4, r5, r6, r7, r8, r9}\n"
-        "ldm   r1, {r2, r3}\n"
-        "stm   r12!, {r2, r3}\n"
-        "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n"
-        "stm   r12!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n"
-        "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n"
-        "stm   r12!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n"
-        "ldr   r1, [sp, #112]\n"
-        "str   r1, [sp, #192]\n"
-        "10:\n"
-        "ldm   sp, {r4, r5, r6, r7, r8, r9, r10, r11}\n"
-        "ldr   r0, [sp, #104]\n"
-        "ldr   r1, [sp, #120]\n"
-        /* input row 0: A's filter row 0 */
-        PAIR_TAP_A("", 32) PAIR_TAP_A(", r1", 40) PAIR_TAP_A(", r1, lsl #1", 48)
-        PAIR_NEXT_ROW
-        /* input row 1: A's filter row 1, B's row 0 */
-        PAIR_TAP_AB("", 56, 32) PAIR_TAP_AB(", r1", 64, 40) PAIR_TAP_AB(", r1, lsl #1", 72, 48)
-        PAIR_NEXT_ROW
-        /* input row 2: A's filter row 2, B's row 1 */
-        PAIR_TAP_AB("", 80, 56) PAIR_TAP_AB(", r1", 88, 64) PAIR_TAP_AB(", r1, lsl #1", 96, 72)
-        PAIR_NEXT_ROW
-        /* input row 3: B's filter row 2 */
-        PAIR_TAP_B("", 80) PAIR_TAP_B(", r1", 88) PAIR_TAP_B(", r1, lsl #1", 96)
-        /* requantize both pixels, channel by channel */
-        "ldr   r3, [sp, #148]\n"
-        "ldr   r0, [sp, #160]\n"
-        "ldr   r1, [sp, #164]\n"
-        PAIR_REQ("r4") PAIR_REQ("r8")
-        "ldr   r0, [sp, #168]\n"
-        "ldr   r1, [sp, #172]\n"
-        PAIR_REQ("r5") PAIR_REQ("r9")
-        "ldr   r0, [sp, #176]\n"
-        "ldr   r1, [sp, #180]\n"
-        PAIR_REQ("r6") PAIR_REQ("r10")
-        "ldr   r0, [sp, #184]\n"
-        "ldr   r1, [sp, #188]\n"
-        PAIR_REQ("r7") PAIR_REQ("r11")
-        "bfi   r4, r5, #8, #8\n"
-        "bfi   r4, r6, #16, #8\n"
-        "bfi   r4, r7, #24, #8\n"
-        "bfi   r8, r9, #8, #8\n"
-        "bfi   r8, r10, #16, #8\n"
-        "bfi   r8, r11, #24, #8\n"
-        "ldr   r0, [sp, #152]\n"           /* lo4, hi4 */
-        "ldr   r1, [sp, #156]\n"
-        "ssub8 r2, r4, r0\n"
-        "sel   r4, r4, r0\n"
-        "ssub8 r2, r4, r1\n"
-        "sel   r4, r1, r4\n"
-        "ssub8 r2, r8, r0\n"
-        "sel   r8, r8, r0\n"
-        "ssub8 r2, r8, r1\n"
-        "sel   r8, r1, r8\n"
-        /* store, then the next pixel pair */
-        "ldr   r0, [sp, #108]\n"           /* out */
-        "ldr   r1, [sp, #144]\n"           /* out_row */
-        "ldr   r2, [sp, #132]\n"           /* out_step */
-        "ldr   r3, [sp, #104]\n"           /* x */
-        "ldr   r5, [sp, #128]\n"           /* x_step */
-        "ldr   r6, [sp, #192]\n"           /* pixels left */
-        "str   r4, [r0]\n"
-        "str   r8, [r0, r1]\n"
-        "add   r0, r0, r2\n"
-        "add   r3, r3, r5\n"
-        "str   r0, [sp, #108]\n"
-        "str   r3, [sp, #104]\n"
-        "subs  r6, r6, #1\n"
-        "str   r6, [sp, #192]\n"
-        "bne   10b\n"
-        /* the next row pair */
-        "ldr   r6, [sp, #112]\n"           /* n */
-        "ldr   r2, [sp, #140]\n"           /* out_pair_step */
-        "ldr   r5, [sp, #136]\n"           /* x_pair_step */
-        "ldr   r7, [sp, #116]\n"           /* pairs */
-        "str   r6, [sp, #192]\n"
-        "add   r0, r0, r2\n"
-        "add   r3, r3, r5\n"
-        "str   r0, [sp, #108]\n"
-        "str   r3, [sp, #104]\n"
-        "subs  r7, r7, #1\n"
-        "str   r7, [sp, #116]\n"
-        "bne   10b\n"
-        "add   sp, sp, #200\n"
-        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+    __asm__ volatile(PAIR3_BODY(PAIR_CLAMP));
+}
+
+/* the same for the whole int8 range: SSAT has clamped already */
+__attribute__((naked, noinline))
+static void pair3_full_dsp(pair3_job *job)
+{
+    (void)job;
+    __asm__ volatile(PAIR3_BODY(""));
 }
 
 #else /* portable C, Armv6-M */
@@ -860,7 +874,11 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
                     pj.out_pair_step = 2 * pj.out_row - segs[s].n * ch;
                     pj.acc0 = segs[s].acc0;
                     pj.wq = segs[s].wq;
-                    pair3_dsp(&pj);
+                    if (mode == STORE_FAST_FULL) {
+                        pair3_full_dsp(&pj);
+                    } else {
+                        pair3_dsp(&pj);
+                    }
                 }
                 oy += 2 * pairs;
                 job.x_row += 2 * pairs * row_step;
