@@ -201,6 +201,78 @@ static TML_NO_LIBCALLS void stage_wide(const tml_conv_params *p, const int8_t *x
     }
 }
 
+/* Pixel (oy, ox)'s patch as contiguous int8 (K bytes, the padding's zp), rows copied a word at
+ * a time (unaligned loads and stores), for pair_stage_small */
+static TML_NO_LIBCALLS void patch_bytes(const tml_conv_params *p, const int8_t *x, int32_t oy, int32_t ox,
+                                        int8_t *dst)
+{
+    const int32_t c = p->in_c, row_bytes = p->filter_w * c;
+    const int8_t zp = (int8_t)p->input_zp;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    if (iy0 >= 0 && ix0 >= 0 && iy0 + p->filter_h <= p->in_h && ix0 + p->filter_w <= p->in_w) {
+        /* the window inside the input (most pixels): rows of whole words, then the row's last bytes */
+        const int32_t row_step = p->in_w * c, words = row_bytes >> 2, tail = row_bytes & 3;
+        const int8_t *src = x + (iy0 * p->in_w + ix0) * c;
+        for (int32_t ky = 0; ky < p->filter_h; ky++, src += row_step) {
+            const int8_t *s = src;
+            for (int32_t i = 0; i < words; i++, s += 4, dst += 4) {
+                const uint32_t v = load32(s);
+                memcpy(dst, &v, 4);
+            }
+            for (int32_t i = 0; i < tail; i++) {
+                *dst++ = *s++;
+            }
+        }
+        return;
+    }
+    const int32_t lo = (ix0 < 0 ? -ix0 : 0) * c;
+    const int32_t hi = (p->in_w - ix0 < p->filter_w ? p->in_w - ix0 : p->filter_w) * c;
+    for (int32_t ky = 0; ky < p->filter_h; ky++, dst += row_bytes) {
+        const int32_t iy = iy0 + ky;
+        int32_t b = 0, end = row_bytes;
+        if (iy >= 0 && iy < p->in_h) {
+            const int8_t *src = x + (iy * p->in_w + ix0) * c;
+            for (; b < lo; b++) {
+                dst[b] = zp;
+            }
+            for (; b + 4 <= hi; b += 4) {
+                const uint32_t v = load32(src + b);
+                memcpy(dst + b, &v, 4);
+            }
+            for (; b < hi; b++) {
+                dst[b] = src[b];
+            }
+        }
+        for (; b < end; b++) {
+            dst[b] = zp;
+        }
+    }
+}
+
+/* The int16 groups of pixels A and B for a small K % 4 != 0 patch (ng groups, at most
+ * PAIR_SMALL_GROUPS): both patches contiguous on the stack first, their tails zero, then
+ * widened group by group. */
+#define PAIR_SMALL_GROUPS 16
+
+static TML_NO_LIBCALLS void pair_stage_small(const tml_conv_params *p, const int8_t *x, int32_t pa, int32_t pb,
+                                             int32_t k, int32_t ng, uint32_t *xs)
+{
+    uint32_t buf[2 * PAIR_SMALL_GROUPS];
+    int8_t *a = (int8_t *)buf, *b = (int8_t *)(buf + ng);
+    buf[ng - 1] = 0;
+    buf[2 * ng - 1] = 0;
+    patch_bytes(p, x, pa / p->out_w, pa % p->out_w, a);
+    patch_bytes(p, x, pb / p->out_w, pb % p->out_w, b);
+    for (int32_t j = 0; j < ng; j++, xs += 4) {
+        const uint32_t va = buf[j], vb = buf[ng + j];
+        xs[0] = __sxtb16(va);
+        xs[1] = sxtb16_ror8(va);
+        xs[2] = __sxtb16(vb);
+        xs[3] = sxtb16_ror8(vb);
+    }
+    (void)k;
+}
+
 /* The int16 groups of pixels A and B (ng groups, the last zero padded past k) into xs. A 1x1
  * filter's patches are the input pixels themselves; others are staged as int8 in the upper half
  * of xs first and widened forward in place: group j's 8 bytes sit at 8 ng + 8 j, at or above
@@ -216,6 +288,9 @@ static TML_NO_LIBCALLS void pair_stage(const tml_conv_params *p, const int8_t *x
         a = x + ((pa / ow) * p->stride_h * p->in_w + (pa % ow) * p->stride_w) * p->in_c;
         b = x + ((pb / ow) * p->stride_h * p->in_w + (pb % ow) * p->stride_w) * p->in_c;
         step = 4;
+    } else if (t && ng <= PAIR_SMALL_GROUPS) {
+        pair_stage_small(p, x, pa, pb, k, ng, xs);
+        return;
     } else if ((p->filter_w * p->in_c & 3) == 0) {
         stage_wide(p, x, pa / p->out_w, pa % p->out_w, xs);
         stage_wide(p, x, pb / p->out_w, pb % p->out_w, xs + 2);
@@ -736,6 +811,30 @@ static __attribute__((noinline)) void pair_slow(const tml_conv_params *p, pair_j
     }
 }
 
+/* K % 4 != 0 (IC's and VWW's first convolutions: 3x3 on 3 channels, K = 27) with few full
+ * blocks: their weights restaged on the stack with K rounded up to 4, the tail of each row a
+ * group of its own with a zero weight last (the patch's staged tail is zero there too), so
+ * pair_rows takes every full block: no accumulator start in C per block and pixel pair. */
+#define PAIR_RESTAGE_BYTES 512
+
+static TML_NO_LIBCALLS void restage_weights(const int8_t *w, int32_t k, int32_t full, int8_t *dst)
+{
+    const int32_t nq = k >> 2, t = k & 3, kr = 4 * nq + 4;
+    for (int32_t o = 0; o < full; o += TML_BLOCK_ROWS, w += TML_BLOCK_ROWS * k, dst += TML_BLOCK_ROWS * kr) {
+        for (int32_t i = 0; i < 32 * nq; i += 4) {
+            const uint32_t v = load32(w + i);
+            memcpy(dst + i, &v, 4);
+        }
+        for (int32_t r = 0; r < TML_BLOCK_ROWS; r++) {
+            const int8_t *wt = w + 32 * nq + t * r;
+            int8_t *d = dst + 32 * nq + 4 * r;
+            for (int32_t j = 0; j < 4; j++) {
+                d[j] = j < t ? wt[j] : 0;
+            }
+        }
+    }
+}
+
 static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                                const int32_t *mult, const int8_t *shift, int8_t *out, int8_t *scratch, int all_fast)
 {
@@ -759,21 +858,30 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
     int8_t dead_v[PAIR_DEAD_ROWS];
     const int any_dead = find_dead(p, w, bias, mult, shift, k, dead_bits, dead_v) != 0;
     /* pair_rows takes every full block when nothing needs pair_block's slower cases */
-    const int lean = all_fast && !any_dead && t == 0 && full > 0;
+    uint32_t wbuf[PAIR_RESTAGE_BYTES / 4];
+    const int restage = t != 0 && full > 0 && full * 4 * ng <= PAIR_RESTAGE_BYTES;
+    const int lean = all_fast && !any_dead && (t == 0 || restage) && full > 0;
+    const int8_t *wl = w;  /* pair_rows' weights, k_lean per row */
+    int32_t k_lean = k;
+    if (lean && restage) {
+        restage_weights(w, k, full, (int8_t *)wbuf);
+        wl = (const int8_t *)wbuf;
+        k_lean = 4 * ng;
+    }
     rows_job rj;
     rj.xs = xs;
-    rj.xe = xs + 4 * nq;
+    rj.xe = xs + k_lean;
     rj.qstep = qstep;
     rj.zp2 = job.zp2;
     rj.lo = job.lo;
     rj.hi = job.hi;
-    rj.jump = TML_BLOCK_ROWS * k - 24;
+    rj.jump = TML_BLOCK_ROWS * k_lean - 24;
     for (int32_t pa = 0; pa < pixels; pa += 2) {
         const int two = pa + 1 < pixels;
         int8_t *oa = out + pa * n_out, *ob = two ? oa + n_out : oa;
         pair_stage(p, x, pa, two ? pa + 1 : pa, k, ng, xs);
         if (lean) {
-            rj.w = w;
+            rj.w = wl;
             rj.bias = bias;
             rj.mult = mult;
             rj.shift = shift;
