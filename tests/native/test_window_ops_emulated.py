@@ -201,5 +201,22 @@ def test_add_fast_path_on_every_int8_pair(machine):
         assert status == 0 and np.array_equal(got, window_ops.tflm_add(params, a, b)), (machine.cpu.name, params)
 
 
+def test_add_linear_input_table_on_every_int8_pair(machine):
+    """add_s8.c's table path (arm-dsp: one input rescaled by exactly one half, as TFLite gives the
+    input of the larger scale; the other by a table of its rounding error) against TFLite's
+    arithmetic on all 65,536 input pairs (one fewer for an odd count), the linear input first or
+    second, at every alignment."""
+    rng = np.random.default_rng(17)
+    a, b = window_ops.every_int8_pair()
+    for k in range(12):
+        params, _, _ = window_ops.random_add(rng)
+        n = a.size - (k % 2)
+        params.update(size=n, rounding=0, act_min=-128, act_max=127)
+        status, got = machine.kernel("tml_add_s8", tuple(params[f] for f in window_ops.ADD_FIELDS), [a[:n], b[:n]],
+                                     n, misalign=k % 4)
+        assert status == 0 and np.array_equal(got, window_ops.tflm_add(params, a[:n], b[:n])), (machine.cpu.name,
+                                                                                              params)
+
+
 def test_conv_variant_is_the_cores_own(machine):
     assert machine.variant() == machine.cpu.variant
