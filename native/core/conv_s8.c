@@ -591,12 +591,31 @@ typedef struct {
 #define ROWS_ENTRY \
     ".syntax unified\n" \
     "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
-    "sub   sp, sp, #56\n"                  /* the job copied to [sp]: no register holds it */ \
+    "sub   sp, sp, #64\n"                  /* the job copied to [sp]: no register holds it */ \
     "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7}\n" \
     "stm   sp, {r1, r2, r3, r4, r5, r6, r7}\n" \
     "ldm   r0, {r1, r2, r3, r4, r5, r6, r7}\n" \
     "add   r12, sp, #28\n" \
     "stm   r12, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    /* nq % 8 = r > 0: every row pair enters the loop at group 8 - r, x and w biased back by \
+     * 8 - r groups once here (the frame's copies), the entry kept at [sp, #56] */ \
+    "adr   r3, 3f\n" \
+    "orr   r3, r3, #1\n"                   /* LDR PC: a Thumb address */ \
+    "ldrd  r0, r2, [sp]\n"                 /* xs, xe */ \
+    "sub   r2, r2, r0\n" \
+    "ubfx  r12, r2, #4, #3\n" \
+    "cmp   r12, #0\n" \
+    "beq   1f\n" \
+    "rsb   r12, r12, #8\n" \
+    "sub   r0, r0, r12, lsl #4\n" \
+    "str   r0, [sp]\n" \
+    "ldr   r1, [sp, #8]\n" \
+    "sub   r1, r1, r12, lsl #5\n" \
+    "str   r1, [sp, #8]\n" \
+    "add   r12, r12, r12, lsl #3\n" \
+    "add   r3, r3, r12, lsl #3\n"          /* every PAIR_GROUP is 72 bytes (18 32-bit instructions) */ \
+    "1:\n" \
+    "str   r3, [sp, #56]\n" \
     "10:\n" \
     "ldr   r12, [sp, #12]\n" \
     "ldr   r1, [sp, #8]\n" \
@@ -606,9 +625,8 @@ typedef struct {
     "ldr   r0, [sp, #0]\n" \
     "mov   r5, r4\n" \
     "mov   r7, r6\n" \
-    "sub   r3, r2, r0\n" \
-    "lsls  r12, r3, #25\n"                 /* nq % 8 (bytes' bits 4 to 6) */ \
-    "bne   6f\n"                           /* nq % 8 groups first (a jump into the loop) */ \
+    "ldr   pc, [sp, #56]\n" \
+    ".p2align 2\n" \
     "3:\n" \
     PAIR_GROUP(0, 0) \
     PAIR_GROUP(32, 16) \
@@ -673,17 +691,8 @@ typedef struct {
     "str   r1, [sp, #8]\n" \
     "b     10b\n" \
     "5:\n" \
-    "add   sp, sp, #56\n" \
-    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n" \
-    "6:\n"                                 /* nq % 8 = r > 0: enter the loop at group 8 - r */ \
-    "ubfx  r12, r3, #4, #3\n" \
-    "rsb   r12, r12, #8\n" \
-    "sub   r0, r0, r12, lsl #4\n"          /* x and w biased back by 8 - r groups */ \
-    "sub   r1, r1, r12, lsl #5\n" \
-    "add   r12, r12, r12, lsl #3\n" \
-    "adr   r3, 3b\n" \
-    "add   r3, r3, r12, lsl #3\n"          /* every PAIR_GROUP is 72 bytes (18 32-bit instructions) */ \
-    "mov   pc, r3\n"
+    "add   sp, sp, #64\n" \
+    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
 
 __attribute__((naked, noinline))
 static void pair_rows(rows_job *job)
