@@ -269,6 +269,16 @@ static TML_NO_LIBCALLS void patch_bytes(const tml_conv_params *p, const int8_t *
         /* the window inside the input (most pixels): rows of whole words, then the row's last bytes */
         const int32_t row_step = p->in_w * c, words = row_bytes >> 2, tail = row_bytes & 3;
         const int8_t *src = x + (iy0 * p->in_w + ix0) * c;
+        if (row_bytes == 9) {
+            /* 3 columns of 3 channels (an RGB image's first layer): two words and a byte per row */
+            for (int32_t ky = 0; ky < p->filter_h; ky++, src += row_step, dst += 9) {
+                const uint32_t v0 = load32(src), v1 = load32(src + 4);
+                memcpy(dst, &v0, 4);
+                memcpy(dst + 4, &v1, 4);
+                dst[8] = src[8];
+            }
+            return;
+        }
         for (int32_t ky = 0; ky < p->filter_h; ky++, src += row_step) {
             const int8_t *s = src;
             for (int32_t i = 0; i < words; i++, s += 4, dst += 4) {

@@ -108,6 +108,42 @@ def test_conv_wide_staging_matches_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
 
 
+def test_conv_small_k_restaged_matches_the_host(machine, host):
+    """conv_s8.c's small K % 4 != 0 layers (arm-dsp: weights restaged with a zero tail for
+    pair_rows, patches staged contiguous; RGB 3x3 first layers among them): in_c 1 to 7, filters
+    1x3 to 3x3, strides 1 and 2, SAME and VALID, out_c on and off a block of 8, the usual
+    requantization and the rest, buffers at every alignment."""
+    rng = np.random.default_rng(57)
+    k = 0
+    while k < 36:
+        fh, fw, c = int(rng.integers(1, 4)), int(rng.integers(2, 4)), int(rng.integers(1, 8))
+        if fh * fw * c % 4 == 0:
+            continue
+        layer, _ = window_ops.random_conv(rng, False)
+        stride = int(rng.integers(1, 3))
+        in_h, in_w = int(rng.integers(fh, 9)), int(rng.integers(fw, 9))
+        same = bool(rng.integers(2))
+        oh, pt = window_ops.window(rng, in_h, fh, stride, same)
+        ow, pl = window_ops.window(rng, in_w, fw, stride, same)
+        out_c = int(rng.choice([8, 11, 16, 19, 24]))
+        layer.params.update(in_h=in_h, in_w=in_w, in_c=c, out_h=oh, out_w=ow, out_c=out_c, filter_h=fh, filter_w=fw,
+                            stride_h=stride, stride_w=stride, pad_top=pt, pad_left=pl, n_channels=out_c)
+        usual = k % 4 != 3
+        if usual:
+            layer.params.update(rounding=0)
+        layer.weights = rng.integers(-128, 128, size=(out_c, fh * fw * c)).astype(np.int8)
+        layer.bias = rng.integers(-5000, 5000, size=out_c).astype(np.int32)
+        layer.mult = rng.integers(1 << 30, (1 << 31) - 1, size=out_c).astype(np.int32)
+        layer.shift = rng.integers(-9, -5, size=out_c).astype(np.int8) if usual else \
+            rng.integers(-3, 1, size=out_c).astype(np.int8)
+        x = rng.integers(-128, 128, size=(in_h, in_w, c)).astype(np.int8)
+        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
+        params, inputs, scratch = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        k += 1
+
+
 def test_conv_dead_rows_match_the_host(machine, host):
     """conv_s8.c's rows of all-zero weights (a constant each, row pairs skipped on arm-dsp),
     beside live rows in and outside the requantization shortcut."""
