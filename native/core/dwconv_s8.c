@@ -220,6 +220,22 @@ static void offset_terms(const tap_w *wq, int32_t rows, int32_t cols, int32_t st
     corr[3] = (uint32_t)(((int32_t)s13 >> 16) * offset);
 }
 
+/* acc0 plus the offset's terms of `rows` rows whose weight sums are sums[r] (halfword pairs of
+ * channels (0, 2) and (1, 3)) */
+static TML_INLINE void acc_start(uint32_t acc[4], const uint32_t acc0[4], const uint32_t *sums, int32_t rows,
+                                 int32_t offset)
+{
+    uint32_t s02 = sums[0], s13 = sums[1];
+    for (int32_t r = 1; r < rows; r++) {
+        s02 = __sadd16(s02, sums[2 * r]);
+        s13 = __sadd16(s13, sums[2 * r + 1]);
+    }
+    acc[0] = acc0[0] + (uint32_t)((int16_t)s02 * offset);
+    acc[2] = acc0[2] + (uint32_t)(((int32_t)s02 >> 16) * offset);
+    acc[1] = acc0[1] + (uint32_t)((int16_t)s13 * offset);
+    acc[3] = acc0[3] + (uint32_t)(((int32_t)s13 >> 16) * offset);
+}
+
 /* one tap: x's 4 bytes at xp against the tap's split weights, the offset added to x if asked */
 #define DSP_TAP(xp, wt, add_offset) \
     do { \
@@ -770,7 +786,8 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
     uint32_t seg_acc[1 + DW_MAX_EDGES][4];
     tap_w edge_w[DW_MAX_EDGES][9];
     int32_t edge_s[DW_MAX_EDGES];
-    uint32_t corr[4], edge_corr[4];
+    uint32_t corr[4];
+    corr[0] = corr[1] = corr[2] = corr[3] = 0;  /* set by offset_terms where used; 4 stores, not a memset call */
     job.ch = ch;
     job.row_step = row_step;
     job.x_step = p->stride_w * ch;
@@ -797,7 +814,16 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
         pj.q[k][0] = job.q[k][0];
         pj.q[k][1] = job.q[k][1];
     }
+    /* per filter row, its taps' weights summed as halfword pairs (SADD16: 9 taps of at most 128
+     * in magnitude), the interior's (row_sum) and each edge's (edge_sum, its taps inside only):
+     * a row class's offset terms are then a sum over its rows */
+    uint32_t row_sum[3][2], edge_sum[DW_MAX_EDGES][3][2];
     if (edges3) {
+        for (int32_t r = 0; r < p->filter_h; r++) {
+            const tap_w *t = wq + 3 * r;
+            row_sum[r][0] = __sadd16(__sadd16(t[0].w02, t[1].w02), t[2].w02);
+            row_sum[r][1] = __sadd16(__sadd16(t[0].w13, t[1].w13), t[2].w13);
+        }
         for (int32_t e = 0; e < n_edges; e++) {
             const int32_t ox = e < d->ox_lo ? e : d->ox_hi + e - d->ox_lo;
             int32_t ix0, kx_lo, kx_hi;
@@ -807,11 +833,22 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
                 s0 = p->in_w - 3;
             }
             edge_s[e] = s0;
-            for (int32_t t = 0; t < 3 * p->filter_h; t++) {
-                const int32_t kx = s0 + t % 3 - ix0;
-                const int inside = kx >= kx_lo && kx < kx_hi;
-                edge_w[e][t].w02 = inside ? wq[t - t % 3 + kx].w02 : 0;
-                edge_w[e][t].w13 = inside ? wq[t - t % 3 + kx].w13 : 0;
+            for (int32_t r = 0; r < p->filter_h; r++) {
+                uint32_t s02 = 0, s13 = 0;
+                for (int32_t j = 0; j < 3; j++) {
+                    const int32_t kx = s0 + j - ix0;
+                    tap_w *et = &edge_w[e][3 * r + j];
+                    if (kx >= kx_lo && kx < kx_hi) {
+                        *et = wq[3 * r + kx];
+                        s02 = __sadd16(s02, et->w02);
+                        s13 = __sadd16(s13, et->w13);
+                    } else {
+                        et->w02 = 0;
+                        et->w13 = 0;
+                    }
+                }
+                edge_sum[e][r][0] = s02;
+                edge_sum[e][r][1] = s13;
             }
         }
     }
@@ -826,7 +863,9 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
             }
         }
         const int32_t rows = ky_hi - ky_lo;
-        offset_terms(wq + ky_lo * fw, rows, fw, fw, d->offset, corr);
+        if (!edges3) {
+            offset_terms(wq + ky_lo * fw, rows, fw, fw, d->offset, corr);
+        }
         /* the segments in column order: left edges, the interior, right edges */
         int32_t nseg = 0;
         for (int32_t e = 0; e <= n_edges; e++) {
@@ -835,9 +874,15 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
             if (!interior && !edges3) {
                 continue;
             }
+            uint32_t *acc = seg_acc[nseg];
             if (interior) {
-                for (int32_t k = 0; k < 4; k++) {
-                    seg_acc[nseg][k] = acc0[k] + corr[k];
+                if (edges3) {
+                    acc_start(acc, acc0, row_sum[ky_lo], rows, d->offset);
+                } else {
+                    acc[0] = acc0[0] + corr[0];
+                    acc[1] = acc0[1] + corr[1];
+                    acc[2] = acc0[2] + corr[2];
+                    acc[3] = acc0[3] + corr[3];
                 }
                 segs[nseg].x_off = (d->ox_lo * p->stride_w - p->pad_left) * ch;
                 segs[nseg].wq = wq + ky_lo * fw;
@@ -845,16 +890,13 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
                 segs[nseg].n = d->ox_hi - d->ox_lo;
             } else {
                 const int32_t ox = ed < d->ox_lo ? ed : d->ox_hi + ed - d->ox_lo;
-                offset_terms(edge_w[ed] + ky_lo * 3, rows, 3, 3, d->offset, edge_corr);
-                for (int32_t k = 0; k < 4; k++) {
-                    seg_acc[nseg][k] = acc0[k] + edge_corr[k];
-                }
+                acc_start(acc, acc0, edge_sum[ed][ky_lo], rows, d->offset);
                 segs[nseg].x_off = edge_s[ed] * ch;
                 segs[nseg].wq = edge_w[ed] + ky_lo * 3;
                 segs[nseg].out_off = ox * ch;
                 segs[nseg].n = 1;
             }
-            segs[nseg].acc0 = seg_acc[nseg];
+            segs[nseg].acc0 = acc;
             nseg++;
         }
         job.rows = rows;
