@@ -227,6 +227,12 @@ static TML_NO_LIBCALLS void stage_wide(const tml_conv_params *p, const int8_t *x
         }
         return;
     }
+    /* a row's groups: z_lo all padding, then up to g_in partly, the inside ones (n4 runs of 4
+     * first), partly again up to z_hi, the rest padding */
+    const int32_t g_in = g_lo < gpr ? g_lo : gpr;
+    const int32_t z_lo = (lo >> 2) < g_in ? lo >> 2 : g_in;
+    const int32_t z_hi = ((hi + 3) >> 2) > gpr ? gpr : ((hi + 3) >> 2) < g_hi ? g_hi : (hi + 3) >> 2;
+    const int32_t n4 = g_hi > g_in ? (g_hi - g_in) >> 2 : 0;
     for (int32_t ky = 0; ky < p->filter_h; ky++) {
         const int32_t iy = iy0 + ky;
         if (iy < 0 || iy >= p->in_h) {
@@ -238,21 +244,43 @@ static TML_NO_LIBCALLS void stage_wide(const tml_conv_params *p, const int8_t *x
         }
         const int32_t base = (iy * p->in_w + ix0) * c;
         int32_t g = 0;
-        for (; g < g_lo && g < gpr; g++, xs += 4) {
+        if (gpr < 4) {  /* a short row (KWS's 10x4 on one channel): group by group */
+            for (; g < gpr; g++, xs += 4) {
+                const uint32_t v = g >= g_lo && g < g_hi ? load32(x + base + 4 * g) : row_word(x, base, g, lo, hi, zp);
+                xs[0] = __sxtb16(v);
+                xs[1] = sxtb16_ror8(v);
+            }
+            continue;
+        }
+        for (; g < z_lo; g++, xs += 4) {
+            xs[0] = zz;
+            xs[1] = zz;
+        }
+        for (; g < g_in; g++, xs += 4) {
             const uint32_t v = row_word(x, base, g, lo, hi, zp);
             xs[0] = __sxtb16(v);
             xs[1] = sxtb16_ror8(v);
         }
         const int8_t *src = x + base + 4 * g;
+        if (n4) {
+            widen_runs(src, xs, n4);
+            g += 4 * n4;
+            xs += 16 * n4;
+            src += 16 * n4;
+        }
         for (; g < g_hi; g++, xs += 4, src += 4) {
             const uint32_t v = load32(src);
             xs[0] = __sxtb16(v);
             xs[1] = sxtb16_ror8(v);
         }
-        for (; g < gpr; g++, xs += 4) {
+        for (; g < z_hi; g++, xs += 4) {
             const uint32_t v = row_word(x, base, g, lo, hi, zp);
             xs[0] = __sxtb16(v);
             xs[1] = sxtb16_ror8(v);
+        }
+        for (; g < gpr; g++, xs += 4) {
+            xs[0] = zz;
+            xs[1] = zz;
         }
     }
 }
