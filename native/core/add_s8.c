@@ -107,12 +107,137 @@ static int add_fast_ok(const tml_add_params *p)
     return a + b < ((int64_t)1 << 30);
 }
 
+/* Large tensors with a linear input (TFLite rescales the input of the larger scale by exactly
+ * one half: multiplier 2^30, shift 0, so its rescaled value is (x + offset) 2^19): the other
+ * input's rescale a(x) is (x + o) m / 2^(11 + r) rounded twice, so with the slope's integer part
+ * s = m >> (11 + r), e(x) = a(x) - (x + o) s is small, and 2 (a + b) = 2 s x1 + 2 e(x1)
+ * + x2 2^20 + c, c = 2 o1 s + o2 2^20 (mod 2^32; the sum itself is below 2^31). Per element one
+ * table load, MLA and ADD instead of two rescales (8 instructions each); e's table (2 e per
+ * int8 value, 512 bytes on the stack) is built per call from rescale's own arithmetic and
+ * checked to fit int16. */
+#define ADD_TABLE_MIN 1024
+
+typedef struct {
+    const int8_t *x1;   /* 0: the input with the table */
+    const int8_t *x2;   /* 4: the linear input */
+    int8_t *out;        /* 8 */
+    const int8_t *end;  /* 12: x1 + size */
+    const int16_t *e;   /* 16: the table at x = 0 */
+    int32_t slope;      /* 20: 2 s */
+    int32_t c;          /* 24 */
+    int32_t mo;         /* 28: output multiplier */
+    int32_t ro;         /* 32: output right shift - 1 */
+    int32_t zp2;        /* 36: 2 output_zp + 1 */
+} add_job;
+
+/* per element: the two loads, the table, 2 (a + b), requant_fast's steps and SSAT (as
+ * conv_s8.c); two elements per turn (an odd count's first alone). r0 x1, r1 x2, r2 out, r3 end. */
+#define ADD_ELEMENT(K) \
+        "ldrsb r10, [r0, #" #K "]\n" \
+        "ldrsb r11, [r1, #" #K "]\n" \
+        "ldrsh r12, [r4, r10, lsl #1]\n" \
+        "add   r12, r12, r6\n" \
+        "mla   r12, r10, r5, r12\n" \
+        "add   r12, r12, r11, lsl #20\n" \
+        "smmulr r12, r12, r7\n" \
+        "add   r12, r12, r12, asr #31\n" \
+        "asr   r12, r12, r8\n" \
+        "add   r12, r12, r9\n" \
+        "ssat  r12, #8, r12, asr #1\n" \
+        "strb  r12, [r2, #" #K "]\n"
+
+__attribute__((naked, noinline)) static void add_table_dsp(const add_job *job)
+{
+    (void)job;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
+        "ldm   r0, {r0, r1, r2, r3, r4, r5, r6, r7, r8, r9}\n"
+        "sub   r10, r3, r0\n"
+        "tst   r10, #1\n"
+        "beq   1f\n"
+        ADD_ELEMENT(0)
+        "adds  r0, r0, #1\n"
+        "adds  r1, r1, #1\n"
+        "adds  r2, r2, #1\n"
+        "cmp   r0, r3\n"
+        "beq   2f\n"
+        "1:\n"
+        ADD_ELEMENT(0)
+        ADD_ELEMENT(1)
+        "adds  r0, r0, #2\n"
+        "adds  r1, r1, #2\n"
+        "adds  r2, r2, #2\n"
+        "cmp   r0, r3\n"
+        "bne   1b\n"
+        "2:\n"
+        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+}
+
+/* the table for input (o, m, r) into t (t[x + 128] = 2 e(x)), its slope 2 s; 0 when e does not fit */
+static int add_table(int16_t *t, int32_t o, int32_t m, int32_t r, int32_t *slope)
+{
+    const int32_t s = 11 + r >= 31 ? 0 : m >> (11 + r);
+    const int32_t o21 = (int32_t)((uint32_t)o << 21);
+    for (int32_t x = -128; x < 128; x++) {
+        const int32_t a = half_up(smmulr((int32_t)((uint32_t)x << 21) + o21, m), r);
+        const int32_t e = (int32_t)((uint32_t)a - (uint32_t)(x + o) * (uint32_t)s);
+        if (e < -16384 || e > 16383) {
+            return 0;
+        }
+        t[x + 128] = (int16_t)(2 * e);
+    }
+    *slope = 2 * s;
+    return 1;
+}
+
+/* add_fast through add_table_dsp when one input is linear and the act range the whole int8
+ * range; 0 if not taken */
+static int add_linear(const tml_add_params *p, const int8_t *x1, const int8_t *x2, int8_t *out)
+{
+    int32_t o = p->input1_offset, m = p->input1_multiplier, r = -p->input1_shift, ol = p->input2_offset;
+    if (p->input2_multiplier != (1 << 30) || p->input2_shift != 0) {
+        if (p->input1_multiplier != (1 << 30) || p->input1_shift != 0) {
+            return 0;
+        }
+        const int8_t *x = x1;  /* the sum is symmetric: the table for input 2 */
+        x1 = x2;
+        x2 = x;
+        o = p->input2_offset;
+        m = p->input2_multiplier;
+        r = -p->input2_shift;
+        ol = p->input1_offset;
+    }
+    if (p->size < ADD_TABLE_MIN || p->act_min != -128 || p->act_max != 127) {
+        return 0;
+    }
+    int16_t t[256];
+    add_job job;
+    if (!add_table(t, o, m, r, &job.slope)) {
+        return 0;
+    }
+    job.x1 = x1;
+    job.x2 = x2;
+    job.out = out;
+    job.end = x1 + p->size;
+    job.e = t + 128;
+    job.c = (int32_t)((uint32_t)o * (uint32_t)job.slope + ((uint32_t)ol << 20));
+    job.mo = p->output_multiplier;
+    job.ro = -p->output_shift - 1;
+    job.zp2 = 2 * p->output_zp + 1;
+    add_table_dsp(&job);
+    return 1;
+}
+
 static TML_HOT void add_fast(const tml_add_params *p, const int8_t *x1, const int8_t *x2, int8_t *out)
 {
     const int32_t o1 = (int32_t)((uint32_t)p->input1_offset << 21), m1 = p->input1_multiplier, r1 = -p->input1_shift;
     const int32_t o2 = (int32_t)((uint32_t)p->input2_offset << 21), m2 = p->input2_multiplier, r2 = -p->input2_shift;
     const int32_t mo = p->output_multiplier, ro = -p->output_shift - 1, zp2 = 2 * p->output_zp + 1;
     const int32_t n = p->size;
+    if (add_linear(p, x1, x2, out)) {
+        return;
+    }
     if (p->act_min == -128 && p->act_max == 127) {
         for (int32_t i = 0; i < n; i++) {
             const int32_t a = half_up(smmulr((int32_t)((uint32_t)x1[i] << 21) + o1, m1), r1);

@@ -157,6 +157,44 @@ static inline uint32_t row_word(const int8_t *x, int32_t base, int32_t g, int32_
     return v;
 }
 
+/* n4 runs of 4 groups (16 bytes) from src widened into one pixel's halves of the int16 groups
+ * (16 bytes apart in xs): per run four loads, SXTB16 twice and two stores per group, one loop
+ * branch (GCC's code for the C loop took 11 cycles per group) */
+static inline void widen_runs(const int8_t *src, uint32_t *xs, int32_t n4)
+{
+    uint32_t v0, v1, v2, v3, t;
+    __asm__ volatile(
+        "1:\n"
+        "ldr   %[v0], [%[s]]\n"
+        "ldr   %[v1], [%[s], #4]\n"
+        "ldr   %[v2], [%[s], #8]\n"
+        "ldr   %[v3], [%[s], #12]\n"
+        "adds  %[s], %[s], #16\n"
+        "sxtb16 %[t], %[v0]\n"
+        "sxtb16 %[v0], %[v0], ror #8\n"
+        "str   %[t], [%[x]]\n"
+        "str   %[v0], [%[x], #4]\n"
+        "sxtb16 %[t], %[v1]\n"
+        "sxtb16 %[v1], %[v1], ror #8\n"
+        "str   %[t], [%[x], #16]\n"
+        "str   %[v1], [%[x], #20]\n"
+        "sxtb16 %[t], %[v2]\n"
+        "sxtb16 %[v2], %[v2], ror #8\n"
+        "str   %[t], [%[x], #32]\n"
+        "str   %[v2], [%[x], #36]\n"
+        "sxtb16 %[t], %[v3]\n"
+        "sxtb16 %[v3], %[v3], ror #8\n"
+        "str   %[t], [%[x], #48]\n"
+        "str   %[v3], [%[x], #52]\n"
+        "adds  %[x], %[x], #64\n"
+        "subs  %[n], %[n], #1\n"
+        "bne   1b\n"
+        : [s] "+r"(src), [x] "+r"(xs), [n] "+r"(n4), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2),
+          [v3] "=&r"(v3), [t] "=&r"(t)
+        :
+        : "cc", "memory");
+}
+
 /* Pixel (oy, ox)'s patch widened straight into its halves of the int16 groups (xs: A's or B's
  * first group; 4 words per group) when every filter row is a whole number of groups (filter_w
  * in_c % 4 == 0): the groups inside the input one word load, SXTB16 twice and two stores each,
@@ -171,6 +209,30 @@ static TML_NO_LIBCALLS void stage_wide(const tml_conv_params *p, const int8_t *x
     const int32_t lo = (ix0 < 0 ? -ix0 : 0) * c;
     const int32_t hi = (p->in_w - ix0 < p->filter_w ? p->in_w - ix0 : p->filter_w) * c;
     const int32_t g_lo = (lo + 3) >> 2, g_hi = hi >> 2;
+    if (iy0 >= 0 && iy0 + p->filter_h <= p->in_h && lo == 0 && hi == 4 * gpr) {
+        /* the window inside the input (most pixels): each filter row's groups in runs of 4 */
+        const int32_t row_step = p->in_w * c, n4 = gpr >> 2, rest = gpr & 3;
+        const int8_t *src = x + (iy0 * p->in_w + ix0) * c;
+        for (int32_t ky = 0; ky < p->filter_h; ky++, src += row_step) {
+            if (n4) {
+                widen_runs(src, xs, n4);
+                xs += 16 * n4;
+            }
+            const int8_t *s = src + 16 * n4;
+            for (int32_t g = 0; g < rest; g++, xs += 4, s += 4) {
+                const uint32_t v = load32(s);
+                xs[0] = __sxtb16(v);
+                xs[1] = sxtb16_ror8(v);
+            }
+        }
+        return;
+    }
+    /* a row's groups: z_lo all padding, then up to g_in partly, the inside ones (n4 runs of 4
+     * first), partly again up to z_hi, the rest padding */
+    const int32_t g_in = g_lo < gpr ? g_lo : gpr;
+    const int32_t z_lo = (lo >> 2) < g_in ? lo >> 2 : g_in;
+    const int32_t z_hi = ((hi + 3) >> 2) > gpr ? gpr : ((hi + 3) >> 2) < g_hi ? g_hi : (hi + 3) >> 2;
+    const int32_t n4 = g_hi > g_in ? (g_hi - g_in) >> 2 : 0;
     for (int32_t ky = 0; ky < p->filter_h; ky++) {
         const int32_t iy = iy0 + ky;
         if (iy < 0 || iy >= p->in_h) {
@@ -182,23 +244,127 @@ static TML_NO_LIBCALLS void stage_wide(const tml_conv_params *p, const int8_t *x
         }
         const int32_t base = (iy * p->in_w + ix0) * c;
         int32_t g = 0;
-        for (; g < g_lo && g < gpr; g++, xs += 4) {
+        if (gpr < 4) {  /* a short row (KWS's 10x4 on one channel): group by group */
+            for (; g < gpr; g++, xs += 4) {
+                const uint32_t v = g >= g_lo && g < g_hi ? load32(x + base + 4 * g) : row_word(x, base, g, lo, hi, zp);
+                xs[0] = __sxtb16(v);
+                xs[1] = sxtb16_ror8(v);
+            }
+            continue;
+        }
+        for (; g < z_lo; g++, xs += 4) {
+            xs[0] = zz;
+            xs[1] = zz;
+        }
+        for (; g < g_in; g++, xs += 4) {
             const uint32_t v = row_word(x, base, g, lo, hi, zp);
             xs[0] = __sxtb16(v);
             xs[1] = sxtb16_ror8(v);
         }
         const int8_t *src = x + base + 4 * g;
+        if (n4) {
+            widen_runs(src, xs, n4);
+            g += 4 * n4;
+            xs += 16 * n4;
+            src += 16 * n4;
+        }
         for (; g < g_hi; g++, xs += 4, src += 4) {
             const uint32_t v = load32(src);
             xs[0] = __sxtb16(v);
             xs[1] = sxtb16_ror8(v);
         }
-        for (; g < gpr; g++, xs += 4) {
+        for (; g < z_hi; g++, xs += 4) {
             const uint32_t v = row_word(x, base, g, lo, hi, zp);
             xs[0] = __sxtb16(v);
             xs[1] = sxtb16_ror8(v);
         }
+        for (; g < gpr; g++, xs += 4) {
+            xs[0] = zz;
+            xs[1] = zz;
+        }
     }
+}
+
+/* Pixel (oy, ox)'s patch as contiguous int8 (K bytes, the padding's zp), rows copied a word at
+ * a time (unaligned loads and stores), for pair_stage_small */
+static TML_NO_LIBCALLS void patch_bytes(const tml_conv_params *p, const int8_t *x, int32_t oy, int32_t ox,
+                                        int8_t *dst)
+{
+    const int32_t c = p->in_c, row_bytes = p->filter_w * c;
+    const int8_t zp = (int8_t)p->input_zp;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    if (iy0 >= 0 && ix0 >= 0 && iy0 + p->filter_h <= p->in_h && ix0 + p->filter_w <= p->in_w) {
+        /* the window inside the input (most pixels): rows of whole words, then the row's last bytes */
+        const int32_t row_step = p->in_w * c, words = row_bytes >> 2, tail = row_bytes & 3;
+        const int8_t *src = x + (iy0 * p->in_w + ix0) * c;
+        if (row_bytes == 9) {
+            /* 3 columns of 3 channels (an RGB image's first layer): two words and a byte per row */
+            for (int32_t ky = 0; ky < p->filter_h; ky++, src += row_step, dst += 9) {
+                const uint32_t v0 = load32(src), v1 = load32(src + 4);
+                memcpy(dst, &v0, 4);
+                memcpy(dst + 4, &v1, 4);
+                dst[8] = src[8];
+            }
+            return;
+        }
+        for (int32_t ky = 0; ky < p->filter_h; ky++, src += row_step) {
+            const int8_t *s = src;
+            for (int32_t i = 0; i < words; i++, s += 4, dst += 4) {
+                const uint32_t v = load32(s);
+                memcpy(dst, &v, 4);
+            }
+            for (int32_t i = 0; i < tail; i++) {
+                *dst++ = *s++;
+            }
+        }
+        return;
+    }
+    const int32_t lo = (ix0 < 0 ? -ix0 : 0) * c;
+    const int32_t hi = (p->in_w - ix0 < p->filter_w ? p->in_w - ix0 : p->filter_w) * c;
+    for (int32_t ky = 0; ky < p->filter_h; ky++, dst += row_bytes) {
+        const int32_t iy = iy0 + ky;
+        int32_t b = 0, end = row_bytes;
+        if (iy >= 0 && iy < p->in_h) {
+            const int8_t *src = x + (iy * p->in_w + ix0) * c;
+            for (; b < lo; b++) {
+                dst[b] = zp;
+            }
+            for (; b + 4 <= hi; b += 4) {
+                const uint32_t v = load32(src + b);
+                memcpy(dst + b, &v, 4);
+            }
+            for (; b < hi; b++) {
+                dst[b] = src[b];
+            }
+        }
+        for (; b < end; b++) {
+            dst[b] = zp;
+        }
+    }
+}
+
+/* The int16 groups of pixels A and B for a small K % 4 != 0 patch (ng groups, at most
+ * PAIR_SMALL_GROUPS): both patches contiguous on the stack first, their tails zero, then
+ * widened group by group. */
+#define PAIR_SMALL_GROUPS 16
+
+static TML_NO_LIBCALLS void pair_stage_small(const tml_conv_params *p, const int8_t *x, int32_t pa, int32_t pb,
+                                             int32_t k, int32_t ng, uint32_t *xs)
+{
+    uint32_t buf[2 * PAIR_SMALL_GROUPS];
+    int8_t *a = (int8_t *)buf, *b = (int8_t *)(buf + ng);
+    buf[ng - 1] = 0;
+    buf[2 * ng - 1] = 0;
+    patch_bytes(p, x, pa / p->out_w, pa % p->out_w, a);
+    patch_bytes(p, x, pb / p->out_w, pb % p->out_w, b);
+    for (int32_t j = 0; j < ng; j++, xs += 4) {
+        const uint32_t va = buf[j], vb = buf[ng + j];
+        xs[0] = __sxtb16(va);
+        xs[1] = sxtb16_ror8(va);
+        xs[2] = __sxtb16(vb);
+        xs[3] = sxtb16_ror8(vb);
+    }
+    (void)k;
 }
 
 /* The int16 groups of pixels A and B (ng groups, the last zero padded past k) into xs. A 1x1
@@ -216,6 +382,9 @@ static TML_NO_LIBCALLS void pair_stage(const tml_conv_params *p, const int8_t *x
         a = x + ((pa / ow) * p->stride_h * p->in_w + (pa % ow) * p->stride_w) * p->in_c;
         b = x + ((pb / ow) * p->stride_h * p->in_w + (pb % ow) * p->stride_w) * p->in_c;
         step = 4;
+    } else if (t && ng <= PAIR_SMALL_GROUPS) {
+        pair_stage_small(p, x, pa, pb, k, ng, xs);
+        return;
     } else if ((p->filter_w * p->in_c & 3) == 0) {
         stage_wide(p, x, pa / p->out_w, pa % p->out_w, xs);
         stage_wide(p, x, pb / p->out_w, pb % p->out_w, xs + 2);
@@ -460,12 +629,31 @@ typedef struct {
 #define ROWS_ENTRY \
     ".syntax unified\n" \
     "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
-    "sub   sp, sp, #56\n"                  /* the job copied to [sp]: no register holds it */ \
+    "sub   sp, sp, #64\n"                  /* the job copied to [sp]: no register holds it */ \
     "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7}\n" \
     "stm   sp, {r1, r2, r3, r4, r5, r6, r7}\n" \
     "ldm   r0, {r1, r2, r3, r4, r5, r6, r7}\n" \
     "add   r12, sp, #28\n" \
     "stm   r12, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    /* nq % 8 = r > 0: every row pair enters the loop at group 8 - r, x and w biased back by \
+     * 8 - r groups once here (the frame's copies), the entry kept at [sp, #56] */ \
+    "adr   r3, 3f\n" \
+    "orr   r3, r3, #1\n"                   /* LDR PC: a Thumb address */ \
+    "ldrd  r0, r2, [sp]\n"                 /* xs, xe */ \
+    "sub   r2, r2, r0\n" \
+    "ubfx  r12, r2, #4, #3\n" \
+    "cmp   r12, #0\n" \
+    "beq   1f\n" \
+    "rsb   r12, r12, #8\n" \
+    "sub   r0, r0, r12, lsl #4\n" \
+    "str   r0, [sp]\n" \
+    "ldr   r1, [sp, #8]\n" \
+    "sub   r1, r1, r12, lsl #5\n" \
+    "str   r1, [sp, #8]\n" \
+    "add   r12, r12, r12, lsl #3\n" \
+    "add   r3, r3, r12, lsl #3\n"          /* every PAIR_GROUP is 72 bytes (18 32-bit instructions) */ \
+    "1:\n" \
+    "str   r3, [sp, #56]\n" \
     "10:\n" \
     "ldr   r12, [sp, #12]\n" \
     "ldr   r1, [sp, #8]\n" \
@@ -475,9 +663,8 @@ typedef struct {
     "ldr   r0, [sp, #0]\n" \
     "mov   r5, r4\n" \
     "mov   r7, r6\n" \
-    "sub   r3, r2, r0\n" \
-    "lsls  r12, r3, #25\n"                 /* nq % 8 (bytes' bits 4 to 6) */ \
-    "bne   6f\n"                           /* nq % 8 groups first (a jump into the loop) */ \
+    "ldr   pc, [sp, #56]\n" \
+    ".p2align 2\n" \
     "3:\n" \
     PAIR_GROUP(0, 0) \
     PAIR_GROUP(32, 16) \
@@ -542,17 +729,8 @@ typedef struct {
     "str   r1, [sp, #8]\n" \
     "b     10b\n" \
     "5:\n" \
-    "add   sp, sp, #56\n" \
-    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n" \
-    "6:\n"                                 /* nq % 8 = r > 0: enter the loop at group 8 - r */ \
-    "ubfx  r12, r3, #4, #3\n" \
-    "rsb   r12, r12, #8\n" \
-    "sub   r0, r0, r12, lsl #4\n"          /* x and w biased back by 8 - r groups */ \
-    "sub   r1, r1, r12, lsl #5\n" \
-    "add   r12, r12, r12, lsl #3\n" \
-    "adr   r3, 3b\n" \
-    "add   r3, r3, r12, lsl #3\n"          /* every PAIR_GROUP is 72 bytes (18 32-bit instructions) */ \
-    "mov   pc, r3\n"
+    "add   sp, sp, #64\n" \
+    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
 
 __attribute__((naked, noinline))
 static void pair_rows(rows_job *job)
@@ -736,6 +914,30 @@ static __attribute__((noinline)) void pair_slow(const tml_conv_params *p, pair_j
     }
 }
 
+/* K % 4 != 0 (IC's and VWW's first convolutions: 3x3 on 3 channels, K = 27) with few full
+ * blocks: their weights restaged on the stack with K rounded up to 4, the tail of each row a
+ * group of its own with a zero weight last (the patch's staged tail is zero there too), so
+ * pair_rows takes every full block: no accumulator start in C per block and pixel pair. */
+#define PAIR_RESTAGE_BYTES 512
+
+static TML_NO_LIBCALLS void restage_weights(const int8_t *w, int32_t k, int32_t full, int8_t *dst)
+{
+    const int32_t nq = k >> 2, t = k & 3, kr = 4 * nq + 4;
+    for (int32_t o = 0; o < full; o += TML_BLOCK_ROWS, w += TML_BLOCK_ROWS * k, dst += TML_BLOCK_ROWS * kr) {
+        for (int32_t i = 0; i < 32 * nq; i += 4) {
+            const uint32_t v = load32(w + i);
+            memcpy(dst + i, &v, 4);
+        }
+        for (int32_t r = 0; r < TML_BLOCK_ROWS; r++) {
+            const int8_t *wt = w + 32 * nq + t * r;
+            int8_t *d = dst + 32 * nq + 4 * r;
+            for (int32_t j = 0; j < 4; j++) {
+                d[j] = j < t ? wt[j] : 0;
+            }
+        }
+    }
+}
+
 static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                                const int32_t *mult, const int8_t *shift, int8_t *out, int8_t *scratch, int all_fast)
 {
@@ -759,21 +961,30 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
     int8_t dead_v[PAIR_DEAD_ROWS];
     const int any_dead = find_dead(p, w, bias, mult, shift, k, dead_bits, dead_v) != 0;
     /* pair_rows takes every full block when nothing needs pair_block's slower cases */
-    const int lean = all_fast && !any_dead && t == 0 && full > 0;
+    uint32_t wbuf[PAIR_RESTAGE_BYTES / 4];
+    const int restage = t != 0 && full > 0 && full * 4 * ng <= PAIR_RESTAGE_BYTES;
+    const int lean = all_fast && !any_dead && (t == 0 || restage) && full > 0;
+    const int8_t *wl = w;  /* pair_rows' weights, k_lean per row */
+    int32_t k_lean = k;
+    if (lean && restage) {
+        restage_weights(w, k, full, (int8_t *)wbuf);
+        wl = (const int8_t *)wbuf;
+        k_lean = 4 * ng;
+    }
     rows_job rj;
     rj.xs = xs;
-    rj.xe = xs + 4 * nq;
+    rj.xe = xs + k_lean;
     rj.qstep = qstep;
     rj.zp2 = job.zp2;
     rj.lo = job.lo;
     rj.hi = job.hi;
-    rj.jump = TML_BLOCK_ROWS * k - 24;
+    rj.jump = TML_BLOCK_ROWS * k_lean - 24;
     for (int32_t pa = 0; pa < pixels; pa += 2) {
         const int two = pa + 1 < pixels;
         int8_t *oa = out + pa * n_out, *ob = two ? oa + n_out : oa;
         pair_stage(p, x, pa, two ? pa + 1 : pa, k, ng, xs);
         if (lean) {
-            rj.w = w;
+            rj.w = wl;
             rj.bias = bias;
             rj.mult = mult;
             rj.shift = shift;

@@ -220,6 +220,22 @@ static void offset_terms(const tap_w *wq, int32_t rows, int32_t cols, int32_t st
     corr[3] = (uint32_t)(((int32_t)s13 >> 16) * offset);
 }
 
+/* acc0 plus the offset's terms of `rows` rows whose weight sums are sums[r] (halfword pairs of
+ * channels (0, 2) and (1, 3)) */
+static TML_INLINE void acc_start(uint32_t acc[4], const uint32_t acc0[4], const uint32_t *sums, int32_t rows,
+                                 int32_t offset)
+{
+    uint32_t s02 = sums[0], s13 = sums[1];
+    for (int32_t r = 1; r < rows; r++) {
+        s02 = __sadd16(s02, sums[2 * r]);
+        s13 = __sadd16(s13, sums[2 * r + 1]);
+    }
+    acc[0] = acc0[0] + (uint32_t)((int16_t)s02 * offset);
+    acc[2] = acc0[2] + (uint32_t)(((int32_t)s02 >> 16) * offset);
+    acc[1] = acc0[1] + (uint32_t)((int16_t)s13 * offset);
+    acc[3] = acc0[3] + (uint32_t)(((int32_t)s13 >> 16) * offset);
+}
+
 /* one tap: x's 4 bytes at xp against the tap's split weights, the offset added to x if asked */
 #define DSP_TAP(xp, wt, add_offset) \
     do { \
@@ -458,6 +474,208 @@ static void rowN_dsp(row3_job *job)
     __asm__ volatile(ROW_HEAD ROW_TAIL ROW_REST ROW_LOOP);
 }
 
+/* Two output rows at once (3x3 filter, stride_h 1, every filter row inside the input): pixel A
+ * at output row oy and pixel B below it read input rows 0..2 and 1..3 of a 4-row window, so each
+ * x word of input rows 1 and 2 is loaded and split once for both pixels, and the requantization
+ * constants and the bookkeeping are paid once per pair. One call runs `pairs` row pairs of one
+ * segment (n pixels each, one set of weights and accumulator start). */
+typedef struct {
+    const int8_t *x;        /* 0: pixel A's window, input row 0, column 0, channel c */
+    int8_t *out;            /* 4: pixel A's 4 outputs */
+    int32_t n;              /* 8: pixels of the segment per row */
+    int32_t pairs;          /* 12: row pairs, >= 1 */
+    int32_t ch;             /* 16 */
+    int32_t row_step;       /* 20: bytes between input rows */
+    int32_t x_step;         /* 24: stride_w ch */
+    int32_t out_step;       /* 28: ch */
+    int32_t x_pair_step;    /* 32: 2 row_step - n x_step */
+    int32_t out_pair_step;  /* 36: 2 out_w ch - n ch */
+    int32_t out_row;        /* 40: out_w ch: pixel B's outputs from A's */
+    int32_t zp2;            /* 44: 2 output_zp + 1 */
+    uint32_t lo4, hi4;      /* 48: act_min, act_max in each byte */
+    int32_t q[4][2];        /* 56: per channel mult, right - 1 */
+    const uint32_t *acc0;   /* 88: accumulator start (4) */
+    const tap_w *wq;        /* 92: the segment's 9 taps */
+} pair3_job;
+
+/* The frame (sp-relative): 0 the accumulator start twice (one LDM fills both pixels'), 32 the
+ * weights (tap t at 32 + 8 t), 104 the job's first 22 words (x at 104 ... q at 160), 192 the
+ * pixels left in this row pair. MAC registers: r0 x, r1 ch, r2/r3 x split, r12/lr weights,
+ * r4-r7 pixel A's accumulators, r8-r11 pixel B's. */
+#define PAIR_TAP_A(XOFF, W) \
+        "ldr   r2, [r0" XOFF "]\n" \
+        "ldr   r12, [sp, #" #W "]\n" \
+        "ldr   lr, [sp, #" #W "+4]\n" \
+        "sxtb16 r3, r2\n" \
+        "smlabb r4, r12, r3, r4\n" \
+        "smlatt r6, r12, r3, r6\n" \
+        "sxtb16 r2, r2, ror #8\n" \
+        "smlabb r5, lr, r2, r5\n" \
+        "smlatt r7, lr, r2, r7\n"
+
+#define PAIR_TAP_B(XOFF, W) \
+        "ldr   r2, [r0" XOFF "]\n" \
+        "ldr   r12, [sp, #" #W "]\n" \
+        "ldr   lr, [sp, #" #W "+4]\n" \
+        "sxtb16 r3, r2\n" \
+        "smlabb r8, r12, r3, r8\n" \
+        "smlatt r10, r12, r3, r10\n" \
+        "sxtb16 r2, r2, ror #8\n" \
+        "smlabb r9, lr, r2, r9\n" \
+        "smlatt r11, lr, r2, r11\n"
+
+/* one x word for both pixels: A's tap at WA, B's (one filter row up) at WB */
+#define PAIR_TAP_AB(XOFF, WA, WB) \
+        "ldr   r2, [r0" XOFF "]\n" \
+        "ldr   r12, [sp, #" #WA "]\n" \
+        "ldr   lr, [sp, #" #WA "+4]\n" \
+        "sxtb16 r3, r2\n" \
+        "sxtb16 r2, r2, ror #8\n" \
+        "smlabb r4, r12, r3, r4\n" \
+        "smlatt r6, r12, r3, r6\n" \
+        "smlabb r5, lr, r2, r5\n" \
+        "smlatt r7, lr, r2, r7\n" \
+        "ldr   r12, [sp, #" #WB "]\n" \
+        "ldr   lr, [sp, #" #WB "+4]\n" \
+        "smlabb r8, r12, r3, r8\n" \
+        "smlatt r10, r12, r3, r10\n" \
+        "smlabb r9, lr, r2, r9\n" \
+        "smlatt r11, lr, r2, r11\n"
+
+#define PAIR_NEXT_ROW \
+        "ldr   r3, [sp, #124]\n" \
+        "add   r0, r0, r3\n"
+
+/* requant_fast of one accumulator (r0 mult, r1 right - 1, r3 2 zp + 1), as ROW_REST */
+#define PAIR_REQ(R) \
+        "lsl   " R ", " R ", #1\n" \
+        "smmulr " R ", " R ", r0\n" \
+        "add   " R ", " R ", " R ", asr #31\n" \
+        "asr   " R ", " R ", r1\n" \
+        "add   " R ", " R ", r3\n" \
+        "ssat  " R ", #8, " R ", asr #1\n"
+
+/* act_min, act_max in each byte: max then min per byte (SSUB8 + SEL), both pixels */
+#define PAIR_CLAMP \
+        "ldr   r0, [sp, #152]\n" \
+        "ldr   r1, [sp, #156]\n" \
+        "ssub8 r2, r4, r0\n" \
+        "sel   r4, r4, r0\n" \
+        "ssub8 r2, r4, r1\n" \
+        "sel   r4, r1, r4\n" \
+        "ssub8 r2, r8, r0\n" \
+        "sel   r8, r8, r0\n" \
+        "ssub8 r2, r8, r1\n" \
+        "sel   r8, r1, r8\n"
+
+#define PAIR3_BODY(CLAMP) \
+        ".syntax unified\n" \
+        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+        "sub   sp, sp, #200\n" \
+        "ldr   r1, [r0, #88]\n" \
+        "ldm   r1, {r4, r5, r6, r7}\n" \
+        "mov   r8, r4\n" \
+        "mov   r9, r5\n" \
+        "mov   r10, r6\n" \
+        "mov   r11, r7\n" \
+        "stm   sp, {r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "ldr   r1, [r0, #92]\n" \
+        "add   r12, sp, #32\n" \
+        "ldm   r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n" \
+        "stm   r12!, {r2, r3, r4, r5, r6, r7, r8, r9}\n" \
+        "ldm   r1!, {r2, r3, r4, r5, r6, r7, r8, r9}\n" \
+        "stm   r12!, {r2, r3, r4, r5, r6, r7, r8, r9}\n" \
+        "ldm   r1, {r2, r3}\n" \
+        "stm   r12!, {r2, r3}\n" \
+        "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "stm   r12!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "stm   r12!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "ldr   r1, [sp, #112]\n" \
+        "str   r1, [sp, #192]\n" \
+        "10:\n" \
+        "ldm   sp, {r4, r5, r6, r7, r8, r9, r10, r11}\n" \
+        "ldr   r0, [sp, #104]\n" \
+        "ldr   r1, [sp, #120]\n" \
+        /* input row 0: A's filter row 0 */ \
+        PAIR_TAP_A("", 32) PAIR_TAP_A(", r1", 40) PAIR_TAP_A(", r1, lsl #1", 48) \
+        PAIR_NEXT_ROW \
+        /* input row 1: A's filter row 1, B's row 0 */ \
+        PAIR_TAP_AB("", 56, 32) PAIR_TAP_AB(", r1", 64, 40) PAIR_TAP_AB(", r1, lsl #1", 72, 48) \
+        PAIR_NEXT_ROW \
+        /* input row 2: A's filter row 2, B's row 1 */ \
+        PAIR_TAP_AB("", 80, 56) PAIR_TAP_AB(", r1", 88, 64) PAIR_TAP_AB(", r1, lsl #1", 96, 72) \
+        PAIR_NEXT_ROW \
+        /* input row 3: B's filter row 2 */ \
+        PAIR_TAP_B("", 80) PAIR_TAP_B(", r1", 88) PAIR_TAP_B(", r1, lsl #1", 96) \
+        /* requantize both pixels, channel by channel */ \
+        "ldr   r3, [sp, #148]\n" \
+        "ldr   r0, [sp, #160]\n" \
+        "ldr   r1, [sp, #164]\n" \
+        PAIR_REQ("r4") PAIR_REQ("r8") \
+        "ldr   r0, [sp, #168]\n" \
+        "ldr   r1, [sp, #172]\n" \
+        PAIR_REQ("r5") PAIR_REQ("r9") \
+        "ldr   r0, [sp, #176]\n" \
+        "ldr   r1, [sp, #180]\n" \
+        PAIR_REQ("r6") PAIR_REQ("r10") \
+        "ldr   r0, [sp, #184]\n" \
+        "ldr   r1, [sp, #188]\n" \
+        PAIR_REQ("r7") PAIR_REQ("r11") \
+        "bfi   r4, r5, #8, #8\n" \
+        "bfi   r4, r6, #16, #8\n" \
+        "bfi   r4, r7, #24, #8\n" \
+        "bfi   r8, r9, #8, #8\n" \
+        "bfi   r8, r10, #16, #8\n" \
+        "bfi   r8, r11, #24, #8\n" \
+        CLAMP \
+        /* store, then the next pixel pair */ \
+        "ldr   r0, [sp, #108]\n"           /* out */ \
+        "ldr   r1, [sp, #144]\n"           /* out_row */ \
+        "ldr   r2, [sp, #132]\n"           /* out_step */ \
+        "ldr   r3, [sp, #104]\n"           /* x */ \
+        "ldr   r5, [sp, #128]\n"           /* x_step */ \
+        "ldr   r6, [sp, #192]\n"           /* pixels left */ \
+        "str   r4, [r0]\n" \
+        "str   r8, [r0, r1]\n" \
+        "add   r0, r0, r2\n" \
+        "add   r3, r3, r5\n" \
+        "str   r0, [sp, #108]\n" \
+        "str   r3, [sp, #104]\n" \
+        "subs  r6, r6, #1\n" \
+        "str   r6, [sp, #192]\n" \
+        "bne   10b\n" \
+        /* the next row pair */ \
+        "ldr   r6, [sp, #112]\n"           /* n */ \
+        "ldr   r2, [sp, #140]\n"           /* out_pair_step */ \
+        "ldr   r5, [sp, #136]\n"           /* x_pair_step */ \
+        "ldr   r7, [sp, #116]\n"           /* pairs */ \
+        "str   r6, [sp, #192]\n" \
+        "add   r0, r0, r2\n" \
+        "add   r3, r3, r5\n" \
+        "str   r0, [sp, #108]\n" \
+        "str   r3, [sp, #104]\n" \
+        "subs  r7, r7, #1\n" \
+        "str   r7, [sp, #116]\n" \
+        "bne   10b\n" \
+        "add   sp, sp, #200\n" \
+        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
+
+__attribute__((naked, noinline))
+static void pair3_dsp(pair3_job *job)
+{
+    (void)job;
+    __asm__ volatile(PAIR3_BODY(PAIR_CLAMP));
+}
+
+/* the same for the whole int8 range: SSAT has clamped already */
+__attribute__((naked, noinline))
+static void pair3_full_dsp(pair3_job *job)
+{
+    (void)job;
+    __asm__ volatile(PAIR3_BODY(""));
+}
+
 #else /* portable C, Armv6-M */
 
 typedef struct {
@@ -568,7 +786,8 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
     uint32_t seg_acc[1 + DW_MAX_EDGES][4];
     tap_w edge_w[DW_MAX_EDGES][9];
     int32_t edge_s[DW_MAX_EDGES];
-    uint32_t corr[4], edge_corr[4];
+    uint32_t corr[4];
+    corr[0] = corr[1] = corr[2] = corr[3] = 0;  /* set by offset_terms where used; 4 stores, not a memset call */
     job.ch = ch;
     job.row_step = row_step;
     job.x_step = p->stride_w * ch;
@@ -582,7 +801,29 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
     job.x_row_step = p->stride_h * row_step;
     job.out_row_step = p->out_w * ch;
     job.seg0 = segs;
+    pair3_job pj;
+    pj.ch = ch;
+    pj.row_step = row_step;
+    pj.x_step = job.x_step;
+    pj.out_step = ch;
+    pj.out_row = p->out_w * ch;
+    pj.zp2 = job.zp2;
+    pj.lo4 = job.lo4;
+    pj.hi4 = job.hi4;
+    for (int32_t k = 0; k < 4; k++) {
+        pj.q[k][0] = job.q[k][0];
+        pj.q[k][1] = job.q[k][1];
+    }
+    /* per filter row, its taps' weights summed as halfword pairs (SADD16: 9 taps of at most 128
+     * in magnitude), the interior's (row_sum) and each edge's (edge_sum, its taps inside only):
+     * a row class's offset terms are then a sum over its rows */
+    uint32_t row_sum[3][2], edge_sum[DW_MAX_EDGES][3][2];
     if (edges3) {
+        for (int32_t r = 0; r < p->filter_h; r++) {
+            const tap_w *t = wq + 3 * r;
+            row_sum[r][0] = __sadd16(__sadd16(t[0].w02, t[1].w02), t[2].w02);
+            row_sum[r][1] = __sadd16(__sadd16(t[0].w13, t[1].w13), t[2].w13);
+        }
         for (int32_t e = 0; e < n_edges; e++) {
             const int32_t ox = e < d->ox_lo ? e : d->ox_hi + e - d->ox_lo;
             int32_t ix0, kx_lo, kx_hi;
@@ -592,11 +833,22 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
                 s0 = p->in_w - 3;
             }
             edge_s[e] = s0;
-            for (int32_t t = 0; t < 3 * p->filter_h; t++) {
-                const int32_t kx = s0 + t % 3 - ix0;
-                const int inside = kx >= kx_lo && kx < kx_hi;
-                edge_w[e][t].w02 = inside ? wq[t - t % 3 + kx].w02 : 0;
-                edge_w[e][t].w13 = inside ? wq[t - t % 3 + kx].w13 : 0;
+            for (int32_t r = 0; r < p->filter_h; r++) {
+                uint32_t s02 = 0, s13 = 0;
+                for (int32_t j = 0; j < 3; j++) {
+                    const int32_t kx = s0 + j - ix0;
+                    tap_w *et = &edge_w[e][3 * r + j];
+                    if (kx >= kx_lo && kx < kx_hi) {
+                        *et = wq[3 * r + kx];
+                        s02 = __sadd16(s02, et->w02);
+                        s13 = __sadd16(s13, et->w13);
+                    } else {
+                        et->w02 = 0;
+                        et->w13 = 0;
+                    }
+                }
+                edge_sum[e][r][0] = s02;
+                edge_sum[e][r][1] = s13;
             }
         }
     }
@@ -611,7 +863,9 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
             }
         }
         const int32_t rows = ky_hi - ky_lo;
-        offset_terms(wq + ky_lo * fw, rows, fw, fw, d->offset, corr);
+        if (!edges3) {
+            offset_terms(wq + ky_lo * fw, rows, fw, fw, d->offset, corr);
+        }
         /* the segments in column order: left edges, the interior, right edges */
         int32_t nseg = 0;
         for (int32_t e = 0; e <= n_edges; e++) {
@@ -620,9 +874,15 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
             if (!interior && !edges3) {
                 continue;
             }
+            uint32_t *acc = seg_acc[nseg];
             if (interior) {
-                for (int32_t k = 0; k < 4; k++) {
-                    seg_acc[nseg][k] = acc0[k] + corr[k];
+                if (edges3) {
+                    acc_start(acc, acc0, row_sum[ky_lo], rows, d->offset);
+                } else {
+                    acc[0] = acc0[0] + corr[0];
+                    acc[1] = acc0[1] + corr[1];
+                    acc[2] = acc0[2] + corr[2];
+                    acc[3] = acc0[3] + corr[3];
                 }
                 segs[nseg].x_off = (d->ox_lo * p->stride_w - p->pad_left) * ch;
                 segs[nseg].wq = wq + ky_lo * fw;
@@ -630,16 +890,13 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
                 segs[nseg].n = d->ox_hi - d->ox_lo;
             } else {
                 const int32_t ox = ed < d->ox_lo ? ed : d->ox_hi + ed - d->ox_lo;
-                offset_terms(edge_w[ed] + ky_lo * 3, rows, 3, 3, d->offset, edge_corr);
-                for (int32_t k = 0; k < 4; k++) {
-                    seg_acc[nseg][k] = acc0[k] + edge_corr[k];
-                }
+                acc_start(acc, acc0, edge_sum[ed][ky_lo], rows, d->offset);
                 segs[nseg].x_off = edge_s[ed] * ch;
                 segs[nseg].wq = edge_w[ed] + ky_lo * 3;
                 segs[nseg].out_off = ox * ch;
                 segs[nseg].n = 1;
             }
-            segs[nseg].acc0 = seg_acc[nseg];
+            segs[nseg].acc0 = acc;
             nseg++;
         }
         job.rows = rows;
@@ -647,10 +904,34 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
         job.x_row = d->x + (iy0 + ky_lo) * row_step + d->c;
         job.out_row = d->out + oy * p->out_w * ch + d->c;
         if (edges3) {
-            job.rows_left = oy_end - oy;
-            job.seg = segs;
-            job.segs_left = nseg;
-            row3_dsp(&job);
+            if (rows == 3 && p->stride_h == 1 && oy_end - oy >= 2) {
+                /* row pairs, segment by segment; an odd last row below */
+                const int32_t pairs = (oy_end - oy) / 2;
+                pj.pairs = pairs;
+                for (int32_t s = 0; s < nseg; s++) {
+                    pj.x = job.x_row + segs[s].x_off;
+                    pj.out = job.out_row + segs[s].out_off;
+                    pj.n = segs[s].n;
+                    pj.x_pair_step = 2 * row_step - segs[s].n * pj.x_step;
+                    pj.out_pair_step = 2 * pj.out_row - segs[s].n * ch;
+                    pj.acc0 = segs[s].acc0;
+                    pj.wq = segs[s].wq;
+                    if (mode == STORE_FAST_FULL) {
+                        pair3_full_dsp(&pj);
+                    } else {
+                        pair3_dsp(&pj);
+                    }
+                }
+                oy += 2 * pairs;
+                job.x_row += 2 * pairs * row_step;
+                job.out_row += 2 * pairs * pj.out_row;
+            }
+            if (oy < oy_end) {
+                job.rows_left = oy_end - oy;
+                job.seg = segs;
+                job.segs_left = nseg;
+                row3_dsp(&job);
+            }
             oy = oy_end;
             continue;
         }

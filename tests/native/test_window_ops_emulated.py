@@ -108,6 +108,42 @@ def test_conv_wide_staging_matches_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
 
 
+def test_conv_small_k_restaged_matches_the_host(machine, host):
+    """conv_s8.c's small K % 4 != 0 layers (arm-dsp: weights restaged with a zero tail for
+    pair_rows, patches staged contiguous; RGB 3x3 first layers among them): in_c 1 to 7, filters
+    1x3 to 3x3, strides 1 and 2, SAME and VALID, out_c on and off a block of 8, the usual
+    requantization and the rest, buffers at every alignment."""
+    rng = np.random.default_rng(57)
+    k = 0
+    while k < 36:
+        fh, fw, c = int(rng.integers(1, 4)), int(rng.integers(2, 4)), int(rng.integers(1, 8))
+        if fh * fw * c % 4 == 0:
+            continue
+        layer, _ = window_ops.random_conv(rng, False)
+        stride = int(rng.integers(1, 3))
+        in_h, in_w = int(rng.integers(fh, 9)), int(rng.integers(fw, 9))
+        same = bool(rng.integers(2))
+        oh, pt = window_ops.window(rng, in_h, fh, stride, same)
+        ow, pl = window_ops.window(rng, in_w, fw, stride, same)
+        out_c = int(rng.choice([8, 11, 16, 19, 24]))
+        layer.params.update(in_h=in_h, in_w=in_w, in_c=c, out_h=oh, out_w=ow, out_c=out_c, filter_h=fh, filter_w=fw,
+                            stride_h=stride, stride_w=stride, pad_top=pt, pad_left=pl, n_channels=out_c)
+        usual = k % 4 != 3
+        if usual:
+            layer.params.update(rounding=0)
+        layer.weights = rng.integers(-128, 128, size=(out_c, fh * fw * c)).astype(np.int8)
+        layer.bias = rng.integers(-5000, 5000, size=out_c).astype(np.int32)
+        layer.mult = rng.integers(1 << 30, (1 << 31) - 1, size=out_c).astype(np.int32)
+        layer.shift = rng.integers(-9, -5, size=out_c).astype(np.int8) if usual else \
+            rng.integers(-3, 1, size=out_c).astype(np.int8)
+        x = rng.integers(-128, 128, size=(in_h, in_w, c)).astype(np.int8)
+        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
+        params, inputs, scratch = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        k += 1
+
+
 def test_conv_dead_rows_match_the_host(machine, host):
     """conv_s8.c's rows of all-zero weights (a constant each, row pairs skipped on arm-dsp),
     beside live rows in and outside the requantization shortcut."""
@@ -122,6 +158,17 @@ def test_depthwise_3x3_paths_match_the_host(machine, host):
     """dwconv_s8.c's 3x3 paths (interior runs and edge columns in assembly on arm-dsp, the
     requantization shortcut and its fallback), buffers at every alignment."""
     for k, (layer, x) in enumerate(window_ops.depthwise_3x3_layers(np.random.default_rng(33), 48)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
+        params, inputs, _ = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
+def test_depthwise_3x3_row_pairs_match_the_host(machine, host):
+    """Stride 1 on inputs up to 14 rows: the middle rows two at a time (pair3_dsp on arm-dsp),
+    segment by segment, an odd row after them through row3_dsp."""
+    for k, (layer, x) in enumerate(window_ops.depthwise_3x3_layers(np.random.default_rng(35), 40, max_h=14,
+                                                                    max_stride=1)):
         _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
         params, inputs, _ = window_ops.conv_args(layer, x)
         status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
@@ -188,6 +235,23 @@ def test_add_fast_path_on_every_int8_pair(machine):
         status, got = machine.kernel("tml_add_s8", tuple(params[f] for f in window_ops.ADD_FIELDS), [a, b], a.size,
                                      misalign=k)
         assert status == 0 and np.array_equal(got, window_ops.tflm_add(params, a, b)), (machine.cpu.name, params)
+
+
+def test_add_linear_input_table_on_every_int8_pair(machine):
+    """add_s8.c's table path (arm-dsp: one input rescaled by exactly one half, as TFLite gives the
+    input of the larger scale; the other by a table of its rounding error) against TFLite's
+    arithmetic on all 65,536 input pairs (one fewer for an odd count), the linear input first or
+    second, at every alignment."""
+    rng = np.random.default_rng(17)
+    a, b = window_ops.every_int8_pair()
+    for k in range(12):
+        params, _, _ = window_ops.random_add(rng)
+        n = a.size - (k % 2)
+        params.update(size=n, rounding=0, act_min=-128, act_max=127)
+        status, got = machine.kernel("tml_add_s8", tuple(params[f] for f in window_ops.ADD_FIELDS), [a[:n], b[:n]],
+                                     n, misalign=k % 4)
+        assert status == 0 and np.array_equal(got, window_ops.tflm_add(params, a[:n], b[:n])), (machine.cpu.name,
+                                                                                              params)
 
 
 def test_conv_variant_is_the_cores_own(machine):
