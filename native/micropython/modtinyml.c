@@ -628,6 +628,39 @@ static mp_obj_t tinyml_softmax(mp_obj_t plan_in, mp_obj_t x_in, mp_obj_t out_in)
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(tinyml_softmax_obj, tinyml_softmax);
 
+// scatter(src, dst, positions, n, stride, first): dst[p * stride + first + c] = src[p * n + c]
+// for p < positions, c < n: a streamed CONV_2D's block of n output channels to its place in the
+// output (tinyml.model._Streamed). Every index checked against both buffers first. Allocates nothing.
+static mp_obj_t tinyml_scatter(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    size_t src_len, dst_len;
+    const uint8_t *src = buffer_of(args[0], MP_BUFFER_READ, &src_len);
+    uint8_t *dst = buffer_of(args[1], MP_BUFFER_WRITE, &dst_len);
+    mp_int_t positions = mp_obj_get_int(args[2]), n = mp_obj_get_int(args[3]);
+    mp_int_t stride = mp_obj_get_int(args[4]), first = mp_obj_get_int(args[5]);
+    if (positions < 0 || n < 0 || first < 0 || stride < n) {
+        mp_raise_ValueError(MP_ERROR_TEXT("scatter: positions, n and first must be >= 0, stride >= n"));
+    }
+    if (positions == 0 || n == 0) {
+        return mp_const_none;
+    }
+    // positions * n <= len(src) and first + (positions - 1) * stride + n <= len(dst), without overflow
+    if ((size_t)n > src_len || (size_t)positions > src_len / (size_t)n
+        || (size_t)first > dst_len || (size_t)n > dst_len - (size_t)first
+        || (size_t)(positions - 1) > (dst_len - (size_t)first - (size_t)n) / (size_t)stride) {
+        mp_raise_ValueError(MP_ERROR_TEXT("scatter: src or dst too small for positions, n, stride, first"));
+    }
+    for (mp_int_t p = 0; p < positions; p++) {
+        const uint8_t *s = src + (size_t)p * (size_t)n;
+        uint8_t *d = dst + (size_t)first + (size_t)p * (size_t)stride;
+        for (mp_int_t c = 0; c < n; c++) {
+            d[c] = s[c];
+        }
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(tinyml_scatter_obj, 6, 6, tinyml_scatter);
+
 // ---- the audio front end (native/core/tml_features.h, docs/features.md) ----
 
 // One stream. The config's tables are used where they lie when its bytes are read-only (bytes,
@@ -916,6 +949,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_add, MP_OBJ_FROM_PTR(&tinyml_add_obj));
     mp_store_global(MP_QSTR_prepare_softmax, MP_OBJ_FROM_PTR(&tinyml_prepare_softmax_obj));
     mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&tinyml_softmax_obj));
+    mp_store_global(MP_QSTR_scatter, MP_OBJ_FROM_PTR(&tinyml_scatter_obj));
     mp_store_global(MP_QSTR_frontend, MP_OBJ_FROM_PTR(&tinyml_frontend_obj));
     mp_store_global(MP_QSTR_fe_push, MP_OBJ_FROM_PTR(&tinyml_fe_push_obj));
     mp_store_global(MP_QSTR_fe_frame, MP_OBJ_FROM_PTR(&tinyml_fe_frame_obj));
@@ -946,6 +980,7 @@ static const mp_rom_map_elem_t tinyml_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_add), MP_ROM_PTR(&tinyml_add_obj) },
     { MP_ROM_QSTR(MP_QSTR_prepare_softmax), MP_ROM_PTR(&tinyml_prepare_softmax_obj) },
     { MP_ROM_QSTR(MP_QSTR_softmax), MP_ROM_PTR(&tinyml_softmax_obj) },
+    { MP_ROM_QSTR(MP_QSTR_scatter), MP_ROM_PTR(&tinyml_scatter_obj) },
     { MP_ROM_QSTR(MP_QSTR_frontend), MP_ROM_PTR(&tinyml_frontend_obj) },
     { MP_ROM_QSTR(MP_QSTR_fe_push), MP_ROM_PTR(&tinyml_fe_push_obj) },
     { MP_ROM_QSTR(MP_QSTR_fe_frame), MP_ROM_PTR(&tinyml_fe_frame_obj) },

@@ -132,3 +132,47 @@ def test_whole_model_in_one_call_matches_the_layer_loop_and_allocates_nothing():
         "short-out": "ValueError out shorter than n_out",
         "one-layer": "accepted",
     }
+
+
+SCATTER = """
+import gc
+import _tinyml
+import tinyml.model as model
+
+def case(positions, n, stride, first, seed):
+    src = bytearray((seed * 31 + k * 7) % 256 for k in range(positions * n))
+    a = bytearray(b'\\xee' * (first + (positions - 1) * stride + n + 3)) if positions else bytearray(5)
+    b = bytearray(a)
+    _tinyml.scatter(src, a, positions, n, stride, first)
+    model._scatter(src, b, positions, n, stride, first)   # model.py's loop: the other computation
+    return a == b and a != bytearray(b'\\xee' * len(a)) or positions * n == 0
+
+print('S', all(case(p, n, s, f, p + n + s + f) for p, n, s, f in
+               ((1, 1, 1, 0), (7, 3, 8, 2), (49, 8, 16, 8), (10, 5, 5, 0), (3, 4, 64, 60), (0, 4, 4, 0))))
+src, dst = bytearray(64), bytearray(200)
+i = before = 0   # globals made before measuring: a new one grows the module's dict
+gc.collect()
+before = gc.mem_alloc()
+while i < 20:   # no range object: small ints only
+    _tinyml.scatter(src, dst, 8, 8, 24, 8)
+    i += 1
+print('A', gc.mem_alloc() - before)
+for label, args in (('src short', (bytearray(15), dst, 2, 8, 24, 0)), ('dst short', (src, bytearray(40), 2, 8, 24, 9)),
+                    ('stride < n', (src, dst, 2, 8, 4, 0)), ('negative', (src, dst, -1, 8, 8, 0)),
+                    ('huge', (src, dst, 1 << 29, 8, 1 << 20, 0)), ('read-only dst', (src, bytes(200), 2, 8, 24, 0))):
+    try:
+        _tinyml.scatter(*args)
+        print('E', label + '|accepted')
+    except (ValueError, TypeError) as e:
+        print('E', label + '|' + type(e).__name__)
+"""
+
+
+def test_scatter_puts_a_blocks_channels_in_place_checks_every_index_and_allocates_nothing():
+    # what a streamed CONV_2D on native does with each block of output channels (model._Streamed)
+    native_or_skip()
+    out = run(SCATTER)
+    assert lines_with("S", out) == ["True"] and lines_with("A", out) == ["0"]
+    refused = dict(line.split("|") for line in lines_with("E", out))
+    assert refused == {"src short": "ValueError", "dst short": "ValueError", "stride < n": "ValueError",
+                       "negative": "ValueError", "huge": "ValueError", "read-only dst": "TypeError"}, refused

@@ -84,6 +84,8 @@ def prepare_softmax(op):
 
 
 softmax = _tinyml.softmax
+if hasattr(_tinyml, "scatter"):   # a streamed CONV_2D's blocks into place (older modules: model.py's loop)
+    scatter = _tinyml.scatter
 
 fc = _tinyml.fc
 run = _tinyml.run

@@ -341,7 +341,7 @@ def _block_bytes(stream):
 def _scatter(src, dst, positions, n, stride, first):
     """dst[p * stride + first + c] = src[p * n + c] for every position p and c < n: a streamed
     CONV_2D's block of n output channels to its place in the output (_Streamed.run_channels),
-    for a backend without a faster one of its own (viper has). Allocates nothing."""
+    for a backend without a faster one of its own (native and viper have). Allocates nothing."""
     s = 0
     d = first
     for _ in range(positions):
@@ -521,7 +521,7 @@ class Model:
             if per_block else None
         self._streamed = streamed = _Streamed(f)
         # a streamed CONV_2D's block copied to its channels (run_channels): by the backend's own
-        # scatter (viper), else in Python here; never another backend's module, whose import
+        # scatter (native's in C, viper's), else in Python here; never another backend's module, whose import
         # would come after the RAM check and beside the figure load checked
         streamed.scatter = getattr(module, "scatter", _scatter) if parts else None
         self.stream_reads = (reads, total)
