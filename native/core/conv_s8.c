@@ -377,7 +377,11 @@ static TML_NO_LIBCALLS void pair_stage(const tml_conv_params *p, const int8_t *x
     int32_t nq = k >> 2, t = k & 3;
     const int8_t *a, *b;
     int32_t step;
-    if (p->filter_h == 1 && p->filter_w == 1) {
+    if (p->filter_h == 1 && p->filter_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->out_w == p->in_w) {
+        a = x + pa * p->in_c;  /* the output pixels are the input's: no division */
+        b = x + pb * p->in_c;
+        step = 4;
+    } else if (p->filter_h == 1 && p->filter_w == 1) {
         const int32_t ow = p->out_w;
         a = x + ((pa / ow) * p->stride_h * p->in_w + (pa % ow) * p->stride_w) * p->in_c;
         b = x + ((pb / ow) * p->stride_h * p->in_w + (pb % ow) * p->stride_w) * p->in_c;
@@ -938,6 +942,100 @@ static TML_NO_LIBCALLS void restage_weights(const int8_t *w, int32_t k, int32_t 
     }
 }
 
+/* K = 8 with at most 16 rows (VWW's 48x48x8 -> 16 pointwise): pair_rows pays its row pair's
+ * set-up (the jump into the loop, the frame's pointers, the requantization constants) around
+ * only two groups of MACs. Here each row is staged once per call as one record (its weights
+ * split by SXTB16, its bias and requant_fast's constants), and each pixel walks the records with
+ * its four staged words in registers: per row the record's loads, four SMLAD and the store. */
+typedef struct {
+    uint32_t w[4];   /* groups 0 and 1, even and odd halfwords, as the staged x */
+    int32_t bias, mult, round, right;
+} k8_row;
+
+#define K8_ROWS (PAIR_RESTAGE_BYTES / (int32_t)sizeof(k8_row))
+
+static TML_NO_LIBCALLS void k8_stage(const int8_t *w, const int32_t *bias, const int32_t *mult, const int8_t *shift,
+                                     int32_t qstep, int32_t full, k8_row *rows)
+{
+    for (int32_t o = 0; o < full; o++) {
+        const int8_t *g = w + (o & ~(TML_BLOCK_ROWS - 1)) * 8 + 4 * (o & (TML_BLOCK_ROWS - 1));
+        const uint32_t w0 = load32(g), w1 = load32(g + 32);
+        const int32_t i = qstep * o, right = -shift[i];
+        rows[o].w[0] = __sxtb16(w0);
+        rows[o].w[1] = sxtb16_ror8(w0);
+        rows[o].w[2] = __sxtb16(w1);
+        rows[o].w[3] = sxtb16_ror8(w1);
+        rows[o].bias = bias[o];
+        rows[o].mult = mult[i];
+        rows[o].round = (int32_t)(1u << (right - 1));
+        rows[o].right = right;
+    }
+}
+
+static inline __attribute__((always_inline)) void k8_pixel(const uint32_t *xs, const k8_row *r, const k8_row *end,
+                                                           int32_t zp, int32_t lo, int32_t hi, int full,
+                                                           int8_t *out)
+{
+    const uint32_t x0 = xs[0], x1 = xs[1], x2 = xs[4], x3 = xs[5];
+    for (; r < end; r++) {
+        const int32_t a = (int32_t)__smlad(r->w[3], x3,
+            __smlad(r->w[2], x2, __smlad(r->w[1], x1, __smlad(r->w[0], x0, (uint32_t)r->bias))));
+        *out++ = pair_store(a, r->mult, r->round, r->right, zp, lo, hi, full);
+    }
+}
+
+/* k8_pixel for the whole int8 range (SSAT clamps) in assembly: a record in two LDM (its
+ * weights and bias, then its constants), about 25 cycles a row (GCC's loop: about 35, each
+ * field its own LDR). r0 the pixel's staged words (xs[0], xs[1], xs[4], xs[5]), r1 the first
+ * record, r2 the end (> r1), r3 the outputs, the output zero point on the stack. */
+__attribute__((naked, noinline))
+static void k8_pixel_full(const uint32_t *xs, const k8_row *r, const k8_row *end, int8_t *out, int32_t zp)
+{
+    (void)xs;
+    (void)r;
+    (void)end;
+    (void)out;
+    (void)zp;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
+        "ldr   r12, [sp, #36]\n"
+        "ldr   r4, [r0]\n"
+        "ldr   r5, [r0, #4]\n"
+        "ldr   r6, [r0, #16]\n"
+        "ldr   r7, [r0, #20]\n"
+        "1:\n"
+        "ldm   r1!, {r0, r8, r9, r10, r11}\n"   /* w[0..3], bias */
+        "smlad r11, r0, r4, r11\n"
+        "smlad r11, r8, r5, r11\n"
+        "smlad r11, r9, r6, r11\n"
+        "smlad r11, r10, r7, r11\n"
+        "ldm   r1!, {r0, r8, r9}\n"             /* mult, round, right */
+        "lsl   r11, r11, #1\n"
+        "smmulr r11, r11, r0\n"
+        "add   r11, r11, r11, asr #31\n"
+        "add   r11, r11, r8\n"
+        "asr   r11, r11, r9\n"
+        "add   r11, r11, r12\n"
+        "ssat  r11, #8, r11\n"
+        "strb  r11, [r3], #1\n"
+        "cmp   r1, r2\n"
+        "bne   1b\n"
+        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+}
+
+static __attribute__((noinline)) void k8_pair(const uint32_t *xs, const k8_row *rows, int32_t full, int32_t zp,
+                                              int32_t lo, int32_t hi, int clamp_full, int8_t *oa, int8_t *ob)
+{
+    if (clamp_full) {
+        k8_pixel_full(xs, rows, rows + full, oa, zp);
+        k8_pixel_full(xs + 2, rows, rows + full, ob, zp);
+    } else {
+        k8_pixel(xs, rows, rows + full, zp, lo, hi, 0, oa);
+        k8_pixel(xs + 2, rows, rows + full, zp, lo, hi, 0, ob);
+    }
+}
+
 static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                                const int32_t *mult, const int8_t *shift, int8_t *out, int8_t *scratch, int all_fast)
 {
@@ -971,6 +1069,10 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
         wl = (const int8_t *)wbuf;
         k_lean = 4 * ng;
     }
+    const int k8 = lean && k == 8 && full <= K8_ROWS;
+    if (k8) {
+        k8_stage(w, bias, mult, shift, qstep, full, (k8_row *)(void *)wbuf);
+    }
     rows_job rj;
     rj.xs = xs;
     rj.xe = xs + k_lean;
@@ -983,7 +1085,10 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
         const int two = pa + 1 < pixels;
         int8_t *oa = out + pa * n_out, *ob = two ? oa + n_out : oa;
         pair_stage(p, x, pa, two ? pa + 1 : pa, k, ng, xs);
-        if (lean) {
+        if (k8) {
+            k8_pair(xs, (const k8_row *)(const void *)wbuf, full, p->output_zp, p->act_min, p->act_max, job.full,
+                    oa, ob);
+        } else if (lean) {
             rj.w = wl;
             rj.bias = bias;
             rj.mult = mult;

@@ -98,6 +98,19 @@ def test_conv_pair_rows_match_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
 
 
+def test_conv_k8_rows_match_the_host(machine, host):
+    """conv_s8.c's K = 8 records (arm-dsp, k8_pair): 1x1, 1x2 and 2x1 filters, 8 to 23 rows
+    (past 16 through pair_rows), clamped and full-range outputs, buffers at every alignment."""
+    layers = window_ops.k8_conv_layers(np.random.default_rng(59), 36)
+    assert any(layer.params["act_min"] == -128 and layer.params["act_max"] == 127 for layer, _ in layers)
+    assert any(layer.params["act_min"] != -128 or layer.params["act_max"] != 127 for layer, _ in layers)
+    for k, (layer, x) in enumerate(layers):
+        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
+        params, inputs, scratch = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 def test_conv_wide_staging_matches_the_host(machine, host):
     """conv_s8.c's patches widened straight into the int16 groups (arm-dsp, filter_w in_c % 4 ==
     0): padded rows and columns, groups partly inside the input, buffers at every alignment."""

@@ -230,6 +230,36 @@ def pair_rows_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     return layers
 
 
+def k8_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """pair_conv_layers' layers reshaped to K = 8 (1x1 on 8 channels, 1x2 and 2x1 on 4) with 8
+    to 23 rows: on arm-dsp conv_s8.c stages each row of up to 16 as one record (k8_pair), rows
+    past 16 go through pair_rows; the clamp and the full int8 range, odd pixel counts,
+    per-tensor and per-channel."""
+    layers = []
+    while len(layers) < n:
+        for layer, x in pair_conv_layers(rng, 1):
+            p = layer.params
+            fh, fw, c = [(1, 1, 8), (1, 2, 4), (2, 1, 4)][len(layers) % 3]
+            out_c = int(rng.integers(8, 24))
+            out_h, pt = window(rng, p["in_h"], fh, p["stride_h"], bool(len(layers) % 2))
+            out_w, pl = window(rng, p["in_w"], fw, p["stride_w"], bool(len(layers) % 2))
+            if out_h < 1 or out_w < 1:
+                continue
+            p.update(filter_h=fh, filter_w=fw, in_c=c, out_c=out_c, out_h=out_h, out_w=out_w, pad_top=pt,
+                     pad_left=pl)
+            if p["n_channels"] != 1:
+                p["n_channels"] = out_c
+                layer.mult = rng.integers(1 << 30, (1 << 31) - 1, size=out_c).astype(np.int32)
+                layer.shift = rng.integers(-12, 0, size=out_c).astype(np.int8)
+            if len(layers) % 2:
+                p["act_min"], p["act_max"] = -128, 127
+            layer.weights = rng.integers(-128, 128, size=(out_c, 8)).astype(np.int8)
+            layer.bias = rng.integers(-(1 << 20), 1 << 20, size=out_c).astype(np.int32)
+            x = rng.integers(-128, 128, size=(p["in_h"], p["in_w"], c)).astype(np.int8)
+            layers.append((layer, x))
+    return layers
+
+
 def wide_stage_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     """CONV_2D layers whose filter rows are whole groups of 4 inputs (filter_w in_c % 4 == 0:
     conv_s8.c widens their patches straight into the int16 groups on arm-dsp), SAME padding on
