@@ -10,7 +10,7 @@
 # prepare_model(plans, scratch) and run(model, x, out), every layer of a chain of
 # FULLY_CONNECTED ops in one call (native: one crossing into C per invoke); load() uses them
 # for such models when their constants stay put (not streamed), and scatter(), a streamed
-# CONV_2D's block copied to its channels (viper; model.py's own loop otherwise: a load imports
+# CONV_2D's block copied to its channels (native, viper; model.py's own loop otherwise: a load imports
 # no module but its backend's, which it imports before its RAM check). Importing a backend's module
 # raises ImportError (or SyntaxError, for viper on a port without the emitter) when this board
 # cannot run it. Backends are imported when first asked for (_module): load(path, "native")
@@ -84,8 +84,7 @@ def _module(name):
             _problems[name] = str(e)
         except (SyntaxError, AttributeError):  # no viper code emitter on this port
             _problems[name] = "this port has no viper code emitter"
-        except MemoryError:   # not a problem of the board's: another try, on a fuller heap, may fit
-            import gc
+        except MemoryError:   # not a problem of the board's: another try, on an emptier heap, may fit
             gc.collect()
             others = [b for b in BACKENDS if b != name and _runs_here(b)]
             raise MemoryError("tinyml: the %s backend's code did not fit in the heap (%d bytes free)%s; load "
