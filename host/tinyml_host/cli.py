@@ -398,6 +398,10 @@ def _parser() -> argparse.ArgumentParser:
                         "is exported; the report lists all)")
     s.add_argument("--no-compare", action="store_true", help="kws: train the chosen front end only")
     s.add_argument("--copies", type=int, help="kws: augmented copies of each training clip (default 3)")
+    s.add_argument("--espeak", type=int, metavar="N",
+                   help="kws: espeak-ng voices saying each keyword, added to training only (default 60; 0 for none)")
+    s.add_argument("--flite", type=int, metavar="N",
+                   help="kws: flite voices likewise, where flite is installed (default 80, all it has; 0 for none)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("export", help="convert an int8 .tflite to a .tmdl for the board")

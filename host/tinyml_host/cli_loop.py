@@ -116,7 +116,8 @@ def _not_for_kws(args):
 
 
 def _not_for_gesture(args):
-    for option, name in (("frontend", "frontend"), ("words", "words"), ("copies", "copies"), ("kws_model", "model")):
+    for option, name in (("frontend", "frontend"), ("words", "words"), ("copies", "copies"), ("kws_model", "model"),
+                         ("espeak", "espeak"), ("flite", "flite")):
         if getattr(args, option, None) is not None:
             raise TinymlError(f"--{name} is an option of `tinyml train kws`")
     if getattr(args, "no_compare", False):
@@ -135,8 +136,14 @@ def train_kws(args):
     copies = kws.Augment().copies if args.copies is None else args.copies
     if not 0 <= copies <= 50:
         raise TinymlError(f"--copies must be 0 to 50, got {copies}")
+    voices = {}
+    for name, default in (("espeak", kws.SYNTHETIC_ESPEAK), ("flite", kws.SYNTHETIC_FLITE)):
+        voices[name] = default if getattr(args, name, None) is None else getattr(args, name)
+        if voices[name] < 0:
+            raise TinymlError(f"--{name} must be 0 or more, got {voices[name]}")
     report = kws.train_kws(args.data, output, frontend=args.frontend or "micro", words=_words(args.words),
-                           model=args.kws_model or "auto", compare=not args.no_compare, epochs=epochs, augment_with=kws.Augment(copies=copies))
+                           model=args.kws_model or "auto", compare=not args.no_compare, epochs=epochs,
+                           augment_with=kws.Augment(copies=copies), **voices)
     for r in report["candidates"]:
         print(f"{r['model']:9} on {r['frontend']}: held-out clips float {r['float_accuracy']:.1%}, "
               f"int8 {r['int8_accuracy']:.1%}, {r['tmdl_bytes']} bytes")
@@ -144,6 +151,10 @@ def train_kws(args):
         if name != report["frontend"]["frontend"]:
             print(f"{r['model']:9} on {name}: held-out clips float {r['float_accuracy']:.1%}, "
                   f"int8 {r['int8_accuracy']:.1%} (front end comparison)")
+    syn = report["synthetic"]
+    if syn["clips"]:
+        say(f"trained with {syn['clips']} clips of synthetic voices beside the recordings ({syn['espeak_voices']} "
+            f"espeak-ng, {syn['flite_voices']} flite; --espeak 0 --flite 0 for none)", indent="  ")
     per = ", ".join(f"{c} {'-' if a is None else f'{a:.0%}'}" for c, a in report["per_class"].items())
     say(f"exported {report['model']['kind']} on {report['frontend']['frontend']}: int8 "
         f"{report['int8_accuracy']:.1%} ({per})", indent="  ")

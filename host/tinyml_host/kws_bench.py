@@ -3,15 +3,16 @@ measured the way issue 22 states its goals, written as a table:
 
 - own voice: per speaker, trained on recordings 0-34 of each digit, tested on 35-49;
 - other voices: each speaker held out in turn (--speaker: only these), trained on the other
-  two plus --espeak N synthetic espeak-ng voices saying the digits (default 60), their words
-  trimmed of espeak-ng's trailing silence and passed through FSDD's 8 kHz (--no-trim,
-  --no-narrowband: as espeak-ng writes them).
+  two plus --espeak N synthetic espeak-ng voices saying the digits (default 60) and --flite N
+  flite voices (default 80, all of speech_synth.flite_speakers, where flite is installed): what
+  `tinyml train kws` adds by default. Their words are trimmed of the synthesizer's silence and
+  passed through FSDD's 8 kHz (--no-trim, --no-narrowband: as the synthesizer writes them).
 
 --upper-band HZ ends the front end's mel range there instead of at 7500 Hz (recorded in the
 model). Each row: float and int8 accuracy (int8 through the .tmdl's integer arithmetic on the
 front end's int8 input, as the board computes it), size. Both front ends (kws.FRONTENDS) unless
 --frontend picks one. Features (of every clip and its augmented copies) are cached under
-out/cache, so a second run trains only.
+out/cache, FSDD with the espeak-ng voices apart from the flite voices, so a second run trains only.
 
     PYTHONPATH=host python -m tinyml_host.kws_bench --out out/kws_bench --model cnn --frontend micro
 """
@@ -19,6 +20,7 @@ out/cache, so a second run trains only.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -36,7 +38,7 @@ CACHE = ROOT / "out" / "cache"
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 OWN_TRAIN = 35   # recordings 0..34 of each digit train, 35..49 test
 FSDD_RATE = 8000
-ESPEAK, COPIES, SPEED = 60, 3, 0.2   # the recipe of docs/kws.md's best other-voices rows
+ESPEAK, FLITE, COPIES, SPEED = kws.SYNTHETIC_ESPEAK, kws.SYNTHETIC_FLITE, 3, kws.Augment().speed   # tinyml train kws's
 
 
 def _features_one(args):
@@ -54,9 +56,9 @@ def frames_parallel(clips, config, workers: int) -> np.ndarray:
 
 
 def corpus(espeak: int, a: kws.Augment, seed: int, trim: bool = False, narrowband: bool = False):
-    """Clips (FSDD, then synthetic), their digit, speaker, index, and `copies` augmented copies each.
-    trim: synthetic words without espeak-ng's trailing silence; narrowband: synthetic clips through
-    FSDD's 8 kHz (resampled down, then up as FSDD's are)."""
+    """Clips (FSDD, then `espeak` synthetic espeak-ng voices), their digit, speaker, index, and
+    `copies` augmented copies each. trim: synthetic words without espeak-ng's trailing silence;
+    narrowband: synthetic clips through FSDD's 8 kHz (resampled down, then up as FSDD's are)."""
     ds = audio_data.load(FSDD)
     clips, digit, speaker, index = [], [], [], []
     for c in ds.clips:
@@ -64,20 +66,23 @@ def corpus(espeak: int, a: kws.Augment, seed: int, trim: bool = False, narrowban
         digit.append(int(c.label))
         speaker.append(c.speaker)
         index.append(int(c.path.stem.split("_")[2]))
-    if espeak:
-        for k, (voice, variant, speed, pitch) in enumerate(speech_synth.speakers(espeak, seed)):
-            for d, word in enumerate(DIGITS):
-                rate, x = speech_synth.speak(word, voice, variant, speed, pitch)
-                if trim:
-                    x = speech_synth.trim(x, rate)
-                if narrowband:
-                    x, rate = audio_data.resample(x, rate, FSDD_RATE), FSDD_RATE
-                clips.append(kws.fit_clip(audio_data.resample(x, rate)))
-                digit.append(d)
-                speaker.append(f"espeak{k}")
-                index.append(0)
+    return _with_synthetic(clips, digit, speaker, index, espeak, 0, a, seed, seed, trim, narrowband)
+
+
+def flite_corpus(flite: int, a: kws.Augment, seed: int, trim: bool = False, narrowband: bool = False):
+    """The same for the first `flite` of speech_synth.flite_speakers alone: a part of its own, so
+    adding flite voices leaves the features of FSDD and the espeak-ng voices in the cache."""
+    return _with_synthetic([], [], [], [], 0, flite, a, seed, seed + 1, trim, narrowband)
+
+
+def _with_synthetic(clips, digit, speaker, index, espeak, flite, a, seed, augment_seed, trim, narrowband):
+    for name, word, x in speech_synth.spoken(DIGITS, espeak, flite, seed, trim, FSDD_RATE if narrowband else None):
+        clips.append(kws.fit_clip(x))
+        digit.append(DIGITS.index(word))
+        speaker.append(name)
+        index.append(0)
     noise = [kws.synthetic_noise(60.0, seed)]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(augment_seed)
     augmented = [[kws.augment(x, rng, noise, a) for _ in range(a.copies)] for x in clips]
     return clips, np.array(digit), np.array(speaker), np.array(index), augmented
 
@@ -125,6 +130,8 @@ def main(argv=None):
     p.add_argument("--frontend", choices=list(kws.FRONTENDS), action="append")
     p.add_argument("--model", choices=list(kws.MODELS), action="append", help="default: every kind")
     p.add_argument("--espeak", type=int, default=ESPEAK, help="synthetic voices added to the other-voices training")
+    p.add_argument("--flite", type=int, default=FLITE if speech_synth.flite_available() else 0,
+                   help=f"flite voices (speech_synth.flite_speakers) added beside them (default {FLITE}, 0 without flite)")
     p.add_argument("--copies", type=int, default=COPIES, help="augmented copies of each training clip")
     p.add_argument("--hidden", default=",".join(map(str, kws.HIDDEN)))
     p.add_argument("--epochs", type=int, default=kws.EPOCHS)
@@ -148,29 +155,31 @@ def main(argv=None):
     t0 = time.time()
     a = kws.Augment(copies=args.copies, speed=args.speed, freq_mask=args.freq_mask, time_mask=args.time_mask,
                    warp=args.warp)
-    made = []
-
-    def make_corpus():
-        if not made:
-            made.append(corpus(args.espeak, a, args.seed, args.trim, args.narrowband))
-        return made[0]
-
     # what decides the clips and their features; not the rest of kws.py, which trains
     import inspect
 
     decides = [inspect.getsource(f) for f in (kws.fit_clip, kws.augment, kws.synthetic_noise, audio_data.resample,
-                                              speech_synth.trim)]
+                                              speech_synth.trim, speech_synth.spoken)]
     audio_augment = repr(replace(a, freq_mask=0, time_mask=0, warp=0.0))   # what changes frames after: not the key
-    key = hashlib.sha256(repr((args.espeak, args.copies, args.seed, audio_augment, decides, args.trim, args.narrowband,
-                               Path(features.__file__).read_bytes())).encode()).hexdigest()[:12]
+    common = (args.copies, args.seed, audio_augment, decides, args.trim, args.narrowband,
+              Path(features.__file__).read_bytes())
+    # (cache key, make the part): FSDD with the espeak-ng voices, then the flite voices
+    parts = [(repr((args.espeak, *common)),
+              lambda: corpus(args.espeak, a, args.seed, args.trim, args.narrowband))]
+    if args.flite:
+        flite_decides = [inspect.getsource(f) for f in (speech_synth.flite_speak, speech_synth.flite_speakers)]
+        parts.append((repr(("flite", args.flite, *common, flite_decides)),
+                      lambda: flite_corpus(args.flite, a, args.seed, args.trim, args.narrowband)))
+    parts = [(hashlib.sha256(k.encode()).hexdigest()[:12], functools.cache(make)) for k, make in parts]
     rows = []
     for frontend in args.frontend or list(kws.FRONTENDS):
         config = kws.FRONTENDS[frontend]
         if args.upper_band:
             config = replace(config, upper_band_limit=args.upper_band)
-        plain, aug, y, speaker, index = cached_frames(frontend, config, make_corpus, key, args.workers)
+        got = [cached_frames(frontend, config, make, key, args.workers) for key, make in parts]
+        plain, aug, y, speaker, index = (np.concatenate([g[i] for g in got]) for i in range(5))
         print(f"{frontend}: features ready ({time.time() - t0:.0f} s)", flush=True)
-        fsdd = ~np.char.startswith(speaker.astype(str), "espeak")
+        fsdd = np.array([not s.startswith(("espeak", "flite")) for s in speaker.astype(str)])
         people = [str(p) for p in sorted(set(speaker[fsdd])) if not args.speaker or p in args.speaker]
         for kind in args.model or list(kws.MODELS):
             for who in people:
@@ -188,11 +197,12 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     setup = {"hidden": list(hidden), "epochs": args.epochs, "augment": asdict(a), "espeak_voices": args.espeak,
+             "flite_voices": args.flite,
              "trim": args.trim, "narrowband": args.narrowband,
              "seed": args.seed, "seconds": round(time.time() - t0)}
     (out / "kws_bench.json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=1) + "\n")
     lines = [f"FSDD ten digits (DNN {'-'.join(map(str, hidden))}), augmentation {asdict(a)}, "
-             f"{args.espeak} espeak-ng voices in the other-voices training, {args.epochs} epochs", "",
+             f"{args.espeak} espeak-ng and {args.flite} flite voices in the other-voices training, {args.epochs} epochs", "",
              "| model | front end | experiment | test speaker | float | int8 | .tmdl bytes |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -1,5 +1,5 @@
-"""Synthetic speech from espeak-ng, written as a Speech Commands dataset folder, for tests and
-for training data beside real recordings.
+"""Synthetic speech from espeak-ng (and flite, whose voices are nearer to a person's), written
+as a Speech Commands dataset folder, for tests and for training data beside real recordings.
 
 Each voice (an espeak-ng English voice with a variant, at one speed and pitch) is one speaker:
 DIR/<word>/<speaker>_nohash_<n>.wav, so the split holds out whole synthetic voices like real
@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import wave
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -29,9 +30,21 @@ VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4", "f5", "k
 SPEEDS = (120, 150, 180)     # words per minute; espeak-ng's default is 175
 PITCHES = (30, 50, 70)       # 0..99; default 50
 
+FLITE = "flite"
+# flite's own voices (Debian's flite): two diphone voices and three statistical ones, each
+# spoken at several durations and shifted up or down (a shorter or longer vocal tract: pitch
+# and formants together, by resampling), so each (voice, stretch, shift) is one speaker
+FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+FLITE_STRETCHES = (0.8, 0.95, 1.1, 1.3)   # flite's duration_stretch: > 1 is slower
+FLITE_SHIFTS = (0.88, 0.96, 1.04, 1.12)   # spectrum scaled by this (played this much faster)
+
 
 def available() -> bool:
     return shutil.which(ESPEAK) is not None
+
+
+def flite_available() -> bool:
+    return shutil.which(FLITE) is not None
 
 
 def speak(word: str, voice: str, variant: str, speed: int, pitch: int) -> tuple[int, np.ndarray]:
@@ -49,6 +62,31 @@ def speak(word: str, voice: str, variant: str, speed: int, pitch: int) -> tuple[
         return features.read_wav(path)
 
 
+def flite_speakers() -> list[tuple[str, float, float]]:
+    """Every (voice, stretch, shift) flite_speak takes: 80 synthetic speakers."""
+    return [(v, st, sh) for v in FLITE_VOICES for st in FLITE_STRETCHES for sh in FLITE_SHIFTS]
+
+
+def flite_speak(word: str, voice: str, stretch: float = 1.0, shift: float = 1.0) -> tuple[int, np.ndarray]:
+    """One word from flite (16 kHz with Debian's flite 2.2): duration times `stretch`, then its
+    spectrum (pitch and formants) scaled by `shift`, by resampling: (rate, int16 samples)."""
+    if not flite_available():
+        raise TinymlError(f"{FLITE} is not installed (Debian/Ubuntu: apt-get install flite)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "word.wav"
+        done = subprocess.run([FLITE, "-voice", voice, "--setf", f"duration_stretch={stretch}", "-t", word,
+                               "-o", str(path)], capture_output=True, text=True)
+        if done.returncode != 0 or not path.exists():
+            raise TinymlError(f"{FLITE} -voice {voice} failed: {done.stderr.strip() or done.returncode}")
+        from . import features
+
+        rate, x = features.read_wav(path)
+    if shift != 1.0:
+        # read as if recorded at rate * shift: shorter and higher by `shift`
+        x = audio_data.resample(x, int(round(rate * shift)), rate)
+    return rate, x
+
+
 def trim(x: np.ndarray, rate: int, threshold: float = 0.02, margin_ms: float = 20.0) -> np.ndarray:
     """The word without the silence espeak-ng writes around it (about 0.4 s after every word):
     from `margin_ms` before the first to `margin_ms` after the last sample above `threshold` of
@@ -60,6 +98,31 @@ def trim(x: np.ndarray, rate: int, threshold: float = 0.02, margin_ms: float = 2
         return x
     margin = int(margin_ms * rate / 1000)
     return x[max(0, loud[0] - margin):loud[-1] + margin + 1]
+
+
+def voices(espeak: int, flite: int = 0, seed: int = 0) -> list[tuple[str, Callable[[str], tuple[int, np.ndarray]]]]:
+    """(speaker name, say(word) -> (rate, int16)) of `espeak` espeak-ng voices (speakers' seeded
+    draw) and the first `flite` of flite_speakers."""
+    out = [(f"espeak{k}", lambda w, v=v: speak(w, *v)) for k, v in enumerate(speakers(espeak, seed) if espeak else [])]
+    if flite > len(flite_speakers()):
+        raise TinymlError(f"{flite} flite speakers asked for; flite gives {len(flite_speakers())} here")
+    return out + [(f"flite{k}", lambda w, v=v: flite_speak(w, *v)) for k, v in enumerate(flite_speakers()[:flite])]
+
+
+def spoken(words, espeak: int, flite: int = 0, seed: int = 0, trim_words: bool = True,
+           through_rate: int | None = None):
+    """Every word by every voice of voices(): (speaker, word, int16 samples at audio_data.RATE).
+    trim_words: without the silence around it (trim); through_rate: resampled down to that
+    rate and back, so a synthetic voice carries no more bandwidth than recordings made at it
+    (FSDD's 8 kHz)."""
+    for name, say in voices(espeak, flite, seed):
+        for word in words:
+            rate, x = say(word)
+            if trim_words:
+                x = trim(x, rate)
+            if through_rate and through_rate < rate:
+                x, rate = audio_data.resample(x, rate, through_rate), through_rate
+            yield name, word, audio_data.resample(x, rate)
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = audio_data.RATE) -> Path:

@@ -188,6 +188,38 @@ def test_train_kws_command_line_errors(tmp_path, capsys):
     assert "--copies must be 0 to 50" in capsys.readouterr().err
     assert cli.main(["train", "kws", str(tmp_path), "-o", str(tmp_path / "k.tmdl")]) == 1
     assert "give the .tflite path" in capsys.readouterr().err
+    assert cli.main(["train", "kws", str(tmp_path), "--espeak", "-1"]) == 1
+    assert "--espeak must be 0 or more" in capsys.readouterr().err
+    assert cli.main(["train", "gesture", str(tmp_path), "--flite", "3"]) == 1
+    assert "--flite is an option of `tinyml train kws`" in capsys.readouterr().err
+
+
+@needs_espeak
+def test_synthetic_voices_join_training_only_at_the_recordings_bandwidth(tmp_path):
+    """add_synthetic (what `tinyml train kws` does by default): the keywords, not `unknown`'s
+    labels, said by synthetic voices, on the training side only (the held-out speakers stay the
+    recorded ones), passed through the recordings' 8 kHz: nothing above 4 kHz."""
+    for k, speaker in enumerate(("ann", "bob", "cyd", "dee")):
+        for word in ("yes", "up"):
+            rate, x = speech_synth.speak(word, "en-us", speech_synth.VARIANTS[k], 150, 50)
+            speech_synth.write_wav(tmp_path / word / f"{speaker}_nohash_0.wav",
+                                   audio_data.resample(speech_synth.trim(x, rate), rate, 8000), 8000)
+    ds = audio_data.load(tmp_path)
+    sp = kws.split(ds, ["yes"], seed=1)
+    before_train, before_test = len(sp.train), list(sp.test)
+    flite = 1 if speech_synth.flite_available() else 0
+    summary = kws.add_synthetic(sp, ds, 2, flite, seed=1, log=lambda m: None)
+    assert summary == {"espeak_voices": 2, "flite_voices": flite, "clips": 2 + flite, "through_rate": 8000}
+    synthetic = sp.train[before_train:]
+    assert sp.test == before_test and len(synthetic) == 2 + flite
+    assert {e.group for e in synthetic} == {"synthetic:espeak0", "synthetic:espeak1"} | (
+        {"synthetic:flite0"} if flite else set())
+    for e in synthetic:
+        assert e.label == "yes" and len(e.audio) == kws.CLIP_SAMPLES
+        power = np.abs(np.fft.rfft(e.audio.astype(np.float64))) ** 2
+        hz = np.fft.rfftfreq(len(e.audio), 1 / audio_data.RATE)
+        assert power[hz > 4200].sum() < 1e-3 * power.sum()
+    assert kws.add_synthetic(sp, ds, 0, 0, log=lambda m: None)["clips"] == 0
 
 
 def test_the_trained_model_records_its_front_end_for_the_board(run):

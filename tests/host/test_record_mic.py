@@ -163,7 +163,8 @@ def test_recorded_clips_are_a_dataset_train_kws_and_evaluate_read(tmp_path):
     for path in (tmp_path / "ds").glob("*/*"):
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
 
-    run(["train", "kws", "ds", "-o", "out/k.tflite", "--model", "dnn", "--no-compare", "--epochs", "2", "--copies", "0"])
+    run(["train", "kws", "ds", "-o", "out/k.tflite", "--model", "dnn", "--no-compare", "--epochs", "2", "--copies", "0",
+         "--espeak", "0", "--flite", "0"])
     report = json.loads((tmp_path / "out" / "k.report.json").read_text())
     assert set(report["classes"]) == {"yes", "no", "silence"}
     split = report["split"]

@@ -28,6 +28,7 @@ INSTALLER = ROOT / ".ci" / "install-system-packages.sh"
 
 def test_list_names_exactly_the_programs_the_suite_runs():
     runs = {harness.CC, xtensarun.GCC, xtensarun.QEMU, test_web.CHROMIUM_COMMAND, speech_synth.ESPEAK,
+            speech_synth.FLITE,
             *(cpu.gcc for cpu in crossrun.CPUS.values())}
     assert set(system_packages.packages()) == runs
 
