@@ -272,6 +272,7 @@ def add_synthetic(sp: Split, ds: audio_data.Dataset, espeak: int, flite: int, se
         log(f"{speech_synth.ESPEAK} is not installed: no espeak-ng voices added (apt-get install espeak-ng)")
         espeak = 0
     if flite and not speech_synth.flite_available():
+        log("flite is not installed: no flite voices added (apt-get install flite)")
         flite = 0
     rates = [c.rate for c in ds.clips]
     through = min(rates) if rates and min(rates) < audio_data.RATE else None
