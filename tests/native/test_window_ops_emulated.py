@@ -32,6 +32,15 @@ def machine(request, tmp_path_factory):
     return crossrun.Machine(crossrun.build(cpu, tmp_path_factory.mktemp(f"emu-{cpu}")), cpu)
 
 
+def _conv_matches_the_host(machine, host, k, layer, x):
+    """tml_conv_s8 on the emulated core, its buffers misaligned by k % 4, against the host's
+    reference kernel, byte for byte."""
+    _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
+    params, inputs, scratch = window_ops.conv_args(layer, x)
+    status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
+    assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 @pytest.mark.parametrize("depthwise", [False, True], ids=["conv", "dwconv"])
 def test_random_convolutions_match_the_host(machine, host, depthwise):
     rng = np.random.default_rng(77 + depthwise)
@@ -78,10 +87,7 @@ def test_conv_pair_path_matches_the_host(machine, host):
     layers): 1x1 in place and staged patches, every K % 4, partial blocks, odd pixel counts,
     buffers at every alignment."""
     for k, (layer, x) in enumerate(window_ops.pair_conv_layers(np.random.default_rng(41), 48)):
-        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
-        params, inputs, scratch = window_ops.conv_args(layer, x)
-        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
-        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        _conv_matches_the_host(machine, host, k, layer, x)
 
 
 def test_conv_pair_rows_match_the_host(machine, host):
@@ -92,10 +98,7 @@ def test_conv_pair_rows_match_the_host(machine, host):
     assert {layer.params["filter_h"] * layer.params["filter_w"] * layer.params["in_c"] // 4 % 8
             for layer, _ in layers} == set(range(8))
     for k, (layer, x) in enumerate(layers):
-        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
-        params, inputs, scratch = window_ops.conv_args(layer, x)
-        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
-        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        _conv_matches_the_host(machine, host, k, layer, x)
 
 
 def test_conv_k8_rows_match_the_host(machine, host):
@@ -105,20 +108,14 @@ def test_conv_k8_rows_match_the_host(machine, host):
     assert any(layer.params["act_min"] == -128 and layer.params["act_max"] == 127 for layer, _ in layers)
     assert any(layer.params["act_min"] != -128 or layer.params["act_max"] != 127 for layer, _ in layers)
     for k, (layer, x) in enumerate(layers):
-        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
-        params, inputs, scratch = window_ops.conv_args(layer, x)
-        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
-        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        _conv_matches_the_host(machine, host, k, layer, x)
 
 
 def test_conv_wide_staging_matches_the_host(machine, host):
     """conv_s8.c's patches widened straight into the int16 groups (arm-dsp, filter_w in_c % 4 ==
     0): padded rows and columns, groups partly inside the input, buffers at every alignment."""
     for k, (layer, x) in enumerate(window_ops.wide_stage_conv_layers(np.random.default_rng(53), 40)):
-        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
-        params, inputs, scratch = window_ops.conv_args(layer, x)
-        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
-        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        _conv_matches_the_host(machine, host, k, layer, x)
 
 
 def test_conv_small_k_restaged_matches_the_host(machine, host):
@@ -150,10 +147,7 @@ def test_conv_small_k_restaged_matches_the_host(machine, host):
         layer.shift = rng.integers(-9, -5, size=out_c).astype(np.int8) if usual else \
             rng.integers(-3, 1, size=out_c).astype(np.int8)
         x = rng.integers(-128, 128, size=(in_h, in_w, c)).astype(np.int8)
-        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
-        params, inputs, scratch = window_ops.conv_args(layer, x)
-        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
-        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        _conv_matches_the_host(machine, host, k, layer, x)
         k += 1
 
 
@@ -161,10 +155,7 @@ def test_conv_dead_rows_match_the_host(machine, host):
     """conv_s8.c's rows of all-zero weights (a constant each, row pairs skipped on arm-dsp),
     beside live rows in and outside the requantization shortcut."""
     for k, (layer, x) in enumerate(window_ops.dead_row_conv_layers(np.random.default_rng(43), 60)):
-        _, want = window_ops.run_conv(host, layer, x, "tml_conv_s8_ref")
-        params, inputs, scratch = window_ops.conv_args(layer, x)
-        status, got = machine.kernel("tml_conv_s8", params, inputs, layer.out_size(), misalign=k % 4, scratch=scratch)
-        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        _conv_matches_the_host(machine, host, k, layer, x)
 
 
 def test_depthwise_3x3_paths_match_the_host(machine, host):
