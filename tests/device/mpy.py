@@ -84,21 +84,27 @@ def outputs(m, x):
     return out
 """
 
+# Device-side: bytes the heap grew by over `times` calls of invoke (after one call, which may
+# size buffers once); in a function, so the loop's names live on the stack, not in globals.
+ALLOCATED = """
+import gc
+def allocated(invoke, times):
+    invoke()
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(times):
+        invoke()
+    return gc.mem_alloc() - before
+"""
 
-ALLOCATIONS = """
+
+ALLOCATIONS = ALLOCATED + """
 import gc, tinyml
 from tinyml import {module}
 for name in open('models.txt').read().split():
     m = tinyml.load(name, '{backend}')
     assert all(run is {module}.fc for run, _, _, _ in m._steps)
-    def allocated(invoke):
-        invoke()
-        gc.collect()
-        before = gc.mem_alloc()
-        for _ in range(200):
-            invoke()
-        return gc.mem_alloc() - before
-    print('ALLOC', name, allocated(m.invoke))
+    print('ALLOC', name, allocated(m.invoke, 200))
 """
 
 

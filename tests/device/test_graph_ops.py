@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import romfs
-from mpy import OUTPUTS, lines_with, run
+from mpy import ALLOCATED, OUTPUTS, lines_with, run
 from tinyml_host import reference, tmdl
 
 
@@ -140,17 +140,10 @@ import vfs
 vfs.mount(vfs.VfsRom(open('image.romfs', 'rb').read()), '/rom')
 """
 
-RUN = MOUNT + OUTPUTS + """
+RUN = MOUNT + OUTPUTS + ALLOCATED + """
 import gc, tinyml
 x = [int(v) for v in open('inputs.txt').read().split()]
 
-def allocated(invoke):
-    invoke()
-    gc.collect()
-    before = gc.mem_alloc()
-    for _ in range(5):
-        invoke()
-    return gc.mem_alloc() - before
 
 for name in open('models.txt').read().split():
     for backend in tinyml.available_backends():
@@ -160,7 +153,7 @@ for name in open('models.txt').read().split():
             except ValueError as e:
                 print('NO', name, backend, e)
                 break
-            print('OUT', where or ('stream' if stream else 'fs'), name, backend, allocated(m.invoke),
+            print('OUT', where or ('stream' if stream else 'fs'), name, backend, allocated(m.invoke, 5),
                   ' '.join(str(v) for v in outputs(m, x)))
             m.close()
 """

@@ -12,7 +12,7 @@ import pytest
 
 import models
 import romfs
-from mpy import OUTPUTS, lines_with, run
+from mpy import ALLOCATED, OUTPUTS, lines_with, run
 from tinyml_host import export, reference, tmdl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,17 +23,10 @@ import vfs
 vfs.mount(vfs.VfsRom(open('image.romfs', 'rb').read()), '/rom')
 """
 
-RUN_BOTH = MOUNT + OUTPUTS + """
+RUN_BOTH = MOUNT + OUTPUTS + ALLOCATED + """
 import tinyml, gc
 x = [int(v) for v in open('inputs.txt').read().split()]
 
-def allocated(invoke):
-    invoke()
-    gc.collect()
-    before = gc.mem_alloc()
-    for _ in range(100):
-        invoke()
-    return gc.mem_alloc() - before
 
 for name in open('models.txt').read().split():
     for where in ('/rom/', ''):
@@ -42,7 +35,7 @@ for name in open('models.txt').read().split():
             out = outputs(m, x)
             l = m.layers[0]
             kinds = ','.join(type(b).__name__ for b in (l.weights, l.bias, l.multipliers, l.shifts))
-            print('OUT', where or 'fs', name, backend, m.weights.replace(' ', '_'), kinds, allocated(m.invoke),
+            print('OUT', where or 'fs', name, backend, m.weights.replace(' ', '_'), kinds, allocated(m.invoke, 100),
                   '%d/%d' % m.selftest(), ' '.join(str(v) for v in out))
 """
 

@@ -16,7 +16,7 @@ import pytest
 
 import models
 import viper_twin
-from mpy import OUTPUTS, lines_with, run
+from mpy import ALLOCATED, OUTPUTS, lines_with, run
 from tinyml_host import golden, reference, tmdl
 
 # (row length, spread of the representative data): input scales from ~0.002 to ~0.8
@@ -83,25 +83,17 @@ def test_params_match_what_the_converter_expects(cases):
     assert shifts[0] < shifts[-1]
 
 
-RUN = OUTPUTS + """
+RUN = OUTPUTS + ALLOCATED + """
 import gc, tinyml
 x = [int(v) for v in open('inputs.txt').read().split()]
 name = open('models.txt').read().strip()
 
-def allocated(invoke):
-    # inside a function, so the loop's own names live on the stack, not in globals
-    invoke()
-    gc.collect()
-    before = gc.mem_alloc()
-    for _ in range(50):
-        invoke()
-    return gc.mem_alloc() - before
 
 for backend in tinyml.available_backends():
     for stream in (False, True):
         m = tinyml.load(name, backend, stream=stream)
         out = outputs(m, x)
-        print('OUT', backend, stream, allocated(m.invoke), ' '.join(str(v) for v in out))
+        print('OUT', backend, stream, allocated(m.invoke, 50), ' '.join(str(v) for v in out))
         m.close()
 for backend in tinyml.available_backends():
     print('INFO', backend, repr(tinyml.load(name, backend).info()))

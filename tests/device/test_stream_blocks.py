@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 import models
-from mpy import OUTPUTS, lines_with, run
+from mpy import ALLOCATED, OUTPUTS, lines_with, run
 from test_graph_ops import expected, random_cnn
 from tinyml_host import device_ram, export, reference, tmdl
 
 IC = Path(__file__).resolve().parents[3] / "shared" / "models" / "pretrainedResnet_quant.tflite"
 
-RUN = OUTPUTS + """
+RUN = OUTPUTS + ALLOCATED + """
 import gc, tinyml
 
 class Counting:
@@ -41,13 +41,6 @@ class Counting:
     def close(self):
         self.f.close()
 
-def allocated(invoke):
-    invoke()
-    gc.collect()
-    before = gc.mem_alloc()
-    for _ in range(3):
-        invoke()
-    return gc.mem_alloc() - before
 
 x = [int(v) for v in open('inputs.txt').read().split()]
 for name in open('models.txt').read().split():
@@ -55,7 +48,7 @@ for name in open('models.txt').read().split():
         for backend in tinyml.available_backends():
             m = tinyml.load(name, backend, stream=block)
             out = outputs(m, x)
-            alloc = allocated(m.invoke)
+            alloc = allocated(m.invoke, 3)
             counting = Counting(m._streamed.file)
             m._streamed.file = counting
             m.invoke()
