@@ -117,7 +117,7 @@ def _not_for_kws(args):
 
 def _not_for_gesture(args):
     for option, name in (("frontend", "frontend"), ("words", "words"), ("copies", "copies"), ("kws_model", "model"),
-                         ("espeak", "espeak"), ("flite", "flite")):
+                         ("espeak", "espeak"), ("flite", "flite"), ("warp", "warp")):
         if getattr(args, option, None) is not None:
             raise TinymlError(f"--{name} is an option of `tinyml train kws`")
     if getattr(args, "no_compare", False):
@@ -136,6 +136,9 @@ def train_kws(args):
     copies = kws.Augment().copies if args.copies is None else args.copies
     if not 0 <= copies <= 50:
         raise TinymlError(f"--copies must be 0 to 50, got {copies}")
+    warp = 0.0 if args.warp is None else args.warp
+    if not 0 <= warp <= 0.3:
+        raise TinymlError(f"--warp must be 0 to 0.3 (a spectrum stretched by 1 +- F), got {warp}")
     voices = {}
     for name, default in (("espeak", kws.SYNTHETIC_ESPEAK), ("flite", kws.SYNTHETIC_FLITE)):
         voices[name] = default if getattr(args, name, None) is None else getattr(args, name)
@@ -143,7 +146,7 @@ def train_kws(args):
             raise TinymlError(f"--{name} must be 0 or more, got {voices[name]}")
     report = kws.train_kws(args.data, output, frontend=args.frontend or "micro", words=_words(args.words),
                            model=args.kws_model or "auto", compare=not args.no_compare, epochs=epochs,
-                           augment_with=kws.Augment(copies=copies), **voices)
+                           augment_with=kws.Augment(copies=copies, warp=warp), **voices)
     for r in report["candidates"]:
         print(f"{r['model']:9} on {r['frontend']}: held-out clips float {r['float_accuracy']:.1%}, "
               f"int8 {r['int8_accuracy']:.1%}, {r['tmdl_bytes']} bytes")

@@ -107,18 +107,35 @@ def cached_frames(frontend: str, config, make_corpus, key: str, workers: int):
     return plain, aug, digit, speaker, index
 
 
-def run_one(kind, frontend, config, plain, aug, y, train_mask, test_mask, hidden, epochs, seed, a: kws.Augment):
+def run_one(kind, frontend, config, plain, aug, y, train_mask, test_mask, hidden, epochs, seed, a: kws.Augment,
+            warp_mask=None, warp_extra: bool = False, label_smoothing: float = 0.0):
+    """warp_mask: which clips' copies are warped (default: all, when a.warp); warp_extra: the
+    warped copies are added beside the unwarped ones instead of replacing them."""
     copies = [aug[train_mask, k] for k in range(aug.shape[1])]
     if a.warp:
         rng = np.random.default_rng(seed + 3)
-        copies = [kws.warp_frames(c, rng, a, config) for c in copies]
+        which = np.ones(int(train_mask.sum()), bool) if warp_mask is None else warp_mask[train_mask]
+        warped = [c.copy() for c in copies] if warp_extra else copies
+        for c in warped:
+            c[which] = kws.warp_frames(c[which], rng, a, config)
+        if warp_extra:
+            copies = copies + warped
     if a.freq_mask or a.time_mask:
         rng = np.random.default_rng(seed + 2)
         copies = [kws.mask_frames(c, rng, a) for c in copies]
     x_train = np.concatenate([plain[train_mask]] + copies)
-    y_train = np.concatenate([y[train_mask]] * (1 + aug.shape[1]))
-    t = kws.train_model(kind, frontend, kws.model_input(x_train), y_train, plain[test_mask], y[test_mask], 10,
-                        hidden, epochs, seed, config)
+    y_train = np.concatenate([y[train_mask]] * (1 + len(copies)))
+    if label_smoothing:
+        import tensorflow as tf
+
+        frames_n, channels = plain.shape[1:]
+        x = kws.model_input(x_train)
+        model = kws.fit(kws.build(kind, frames_n, channels, 10, hidden, seed=seed), x, np.eye(10, dtype=np.float32)[y_train],
+                        epochs, seed, loss=tf.keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing))
+        t = kws.quantized(model, kind, frontend, x, plain[test_mask], y[test_mask], 10, hidden, seed=seed, config=config)
+    else:
+        t = kws.train_model(kind, frontend, kws.model_input(x_train), y_train, plain[test_mask], y[test_mask], 10,
+                            hidden, epochs, seed, config)
     return {"float_accuracy": t.float_accuracy, "int8_accuracy": t.int8_accuracy, "tmdl_bytes": t.tmdl_bytes,
             "params": int(t.model.count_params()), "train_clips": int(len(x_train)), "test_clips": int(test_mask.sum()),
             "upper_band_hz": config.upper_band_limit}
@@ -142,6 +159,11 @@ def main(argv=None):
     p.add_argument("--freq-mask", type=int, default=0, help="SpecAugment: up to this many channels masked")
     p.add_argument("--time-mask", type=int, default=0, help="SpecAugment: up to this many frames masked")
     p.add_argument("--warp", type=float, default=0.0, help="vocal tract length perturbation of the copies, 1 +- this")
+    p.add_argument("--warp-voices", choices=["all", "synthetic"], default="all",
+                   help="whose copies --warp perturbs: every training clip's or the synthetic voices' only")
+    p.add_argument("--warp-extra", action="store_true",
+                   help="--warp's copies added beside the unwarped copies instead of replacing them")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy against labels smoothed by this")
     p.add_argument("--speaker", action="append", help="only these speakers' rows (default: all three)")
     p.add_argument("--upper-band", type=float, help="the front end's upper mel limit, Hz (default: the front end's)")
     p.add_argument("--trim", action=argparse.BooleanOptionalAction, default=True,
@@ -186,18 +208,21 @@ def main(argv=None):
                 if args.only in (None, "own"):
                     mine = speaker == who
                     r = run_one(kind, frontend, config, plain, aug, y, mine & (index < OWN_TRAIN),
-                                mine & (index >= OWN_TRAIN), hidden, args.epochs, args.seed, a)
+                                mine & (index >= OWN_TRAIN), hidden, args.epochs, args.seed, a,
+                                None if args.warp_voices == "all" else ~fsdd, args.warp_extra,
+                                args.label_smoothing)
                     rows.append({"model": kind, "frontend": frontend, "experiment": "own voice", "speaker": who, **r})
                     print(rows[-1], flush=True)
                 if args.only in (None, "other"):
                     r = run_one(kind, frontend, config, plain, aug, y, speaker != who, speaker == who, hidden,
-                                args.epochs, args.seed, a)
+                                args.epochs, args.seed, a, None if args.warp_voices == "all" else ~fsdd, args.warp_extra,
+                                args.label_smoothing)
                     rows.append({"model": kind, "frontend": frontend, "experiment": "other voices", "speaker": who, **r})
                     print(rows[-1], flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     setup = {"hidden": list(hidden), "epochs": args.epochs, "augment": asdict(a), "espeak_voices": args.espeak,
-             "flite_voices": args.flite,
+             "flite_voices": args.flite, "warp_voices": args.warp_voices, "warp_extra": args.warp_extra, "label_smoothing": args.label_smoothing,
              "trim": args.trim, "narrowband": args.narrowband,
              "seed": args.seed, "seconds": round(time.time() - t0)}
     (out / "kws_bench.json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=1) + "\n")

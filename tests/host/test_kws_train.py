@@ -192,6 +192,33 @@ def test_train_kws_command_line_errors(tmp_path, capsys):
     assert "--espeak must be 0 or more" in capsys.readouterr().err
     assert cli.main(["train", "gesture", str(tmp_path), "--flite", "3"]) == 1
     assert "--flite is an option of `tinyml train kws`" in capsys.readouterr().err
+    assert cli.main(["train", "kws", str(tmp_path), "--warp", "0.5"]) == 1
+    assert "--warp must be 0 to 0.3" in capsys.readouterr().err
+    assert cli.main(["train", "gesture", str(tmp_path), "--warp", "0.1"]) == 1
+    assert "--warp is an option of `tinyml train kws`" in capsys.readouterr().err
+
+
+def test_warp_reaches_the_copies_and_only_them(monkeypatch, tmp_path):
+    """`--warp 0.1` is the Augment that featurize warps the copies' frames by (the recordings
+    themselves stay as recorded)."""
+    seen = {}
+
+    def train_kws(*args, **kwargs):
+        seen.update(kwargs)
+        raise TinymlError("stopped before training")
+
+    monkeypatch.setattr(kws, "train_kws", train_kws)
+    assert cli.main(["train", "kws", str(tmp_path), "--warp", "0.1", "--copies", "2"]) == 1
+    assert seen["augment_with"] == kws.Augment(copies=2, warp=0.1)
+    config = kws.FRONTENDS["micro"]
+    rng = np.random.default_rng(5)
+    clip = np.round(rng.standard_normal(kws.CLIP_SAMPLES) * 3000 * np.sin(np.arange(kws.CLIP_SAMPLES) / 900.0))
+    clips = [clip.astype(np.int16)] * 3   # the clip and its two copies, augmented_audio's order
+    sp = kws.Split(classes=["a"], train=[], test=[])
+    f = kws.featurize(sp, "micro", clips, np.zeros(3, np.int64), seen["augment_with"], seed=1)
+    plain = kws.model_input(kws.frames(clips[:1], config))
+    assert np.array_equal(f.x_train[0], plain[0])
+    assert not np.array_equal(f.x_train[1], plain[0]) and not np.array_equal(f.x_train[2], plain[0])
 
 
 @needs_espeak
