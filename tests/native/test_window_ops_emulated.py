@@ -179,6 +179,17 @@ def test_depthwise_3x3_row_pairs_match_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
 
 
+def test_depthwise_small_outputs_match_the_host(machine, host):
+    """Depthwise 3x3 layers of at most 40 output pixels (VWW's 6x6 and 3x3 ones; dw_small on
+    arm-dsp: the groups of 4 channels innermost, windows of 1 to 3 rows and columns), buffers at
+    every alignment."""
+    for k, (layer, x) in enumerate(window_ops.depthwise_small_layers(np.random.default_rng(51), 60)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
+        params, inputs, _ = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 def test_pools_add_softmax_match_the_host(machine, host):
     rng = np.random.default_rng(91)
     for k in range(40):

@@ -500,6 +500,50 @@ def depthwise_3x3_layers(rng, count: int, max_h: int = 7, max_stride: int = 2) -
     return layers
 
 
+def depthwise_small_layers(rng, count: int) -> list[tuple[Conv, np.ndarray]]:
+    """3x3 depthwise layers of at most 40 output pixels with a scale per channel and shifts <= -1
+    (dwconv_s8.c's dw_small on arm-dsp: every group of 4 channels per pixel, windows 1 to 3 rows
+    and 1 to 3 columns inside the input): inputs 1 to 13 wide, outputs of exactly 40 and 41
+    pixels (the threshold) among them, strides 1 and 2, SAME and VALID, 4 to 70 channels (and
+    the last in_c % 4 through dw_channel), biases up to the fast requantization's limit, inputs
+    and weights at the int8 edges, input zero points at both ends, the whole int8 range or a
+    clamp."""
+    from tinyml_host.reference import quantize_multiplier
+
+    layers = []
+    while len(layers) < count:
+        stride = int(rng.integers(1, 3))
+        if rng.random() < 0.2:  # 40 or 41 output pixels (8x5, 5x8, 41x1)
+            out_h, out_w = [(8, 5), (5, 8), (41, 1), (1, 40)][int(rng.integers(4))]
+            in_h, in_w, same = out_h * stride, out_w * stride, True
+        else:
+            in_h, in_w = int(rng.integers(1, 8)), int(rng.integers(1, 14))
+            if rng.random() < 0.2:  # windows of one column (and one row)
+                in_w, in_h = int(rng.integers(1, 3)), int(rng.integers(1, 3)) if rng.random() < 0.5 else in_h
+            same = bool(rng.integers(2)) or in_h < 3 or in_w < 3
+        out_h, pad_top = window(rng, in_h, 3, stride, same)
+        out_w, pad_left = window(rng, in_w, 3, stride, same)
+        c = int(rng.choice([4, 5, 8, 11, 16, 32, 70]))
+        scales = rng.uniform(0.5, 1.0, c) / (16.0 * 9) * (rng.uniform(0.01, 4.0) if rng.random() < 0.3 else 1.0)
+        q = [quantize_multiplier(float(v)) for v in scales]
+        zp_out = int(rng.integers(-128, 128))
+        act = (-128, 127) if rng.integers(2) else (max(zp_out, -128), min(zp_out + 100, 127))
+        zp_in = int(rng.choice([-128, 127])) if rng.random() < 0.3 else int(rng.integers(-128, 128))
+        params = dict(in_h=in_h, in_w=in_w, in_c=c, out_h=out_h, out_w=out_w, out_c=c, filter_h=3, filter_w=3,
+                      stride_h=stride, stride_w=stride, pad_top=pad_top, pad_left=pad_left,
+                      input_zp=zp_in, n_channels=c, act_min=act[0], act_max=act[1],
+                      output_zp=zp_out, rounding=0)
+        span = 5000 if rng.random() < 0.7 else (1 << 30) - 9 * 32640 - 1
+        bias = rng.integers(-span, span + 1, size=c, dtype=np.int64)
+        edges = rng.random() < 0.25
+        draw = (lambda shape: rng.choice(np.array([-128, 127], np.int8), size=shape)) if edges else \
+            (lambda shape: rng.integers(-128, 128, size=shape).astype(np.int8))
+        shift = np.array([min(s, -1) for _, s in q])
+        layer = Conv(params, draw((3, 3, c)), bias, [m for m, _ in q], np.clip(shift, -31, -1), True)
+        layers.append((layer, draw((in_h, in_w, c))))
+    return layers
+
+
 def depthwise_column_layers(rng, count: int) -> list[tuple[Conv, np.ndarray]]:
     """Depthwise layers with an Nx1 filter on a one-column input (StrWW's, which dwconv_s8.c
     takes as 1xN on one row on arm-dsp; the N-tap assembly for N > 3, the 3-tap one for N = 3):
