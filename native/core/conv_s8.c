@@ -750,6 +750,227 @@ static void pair_rows_clamp(rows_job *job)
     __asm__ volatile(ROWS_ENTRY ROWS_CLAMP ROWS_NEXT);
 }
 
+/* ---- layers with dead rows: the live rows two at a time (live_rows) ----
+ *
+ * VWW's later pointwise layers have up to 234 dead rows of 256 (find_dead), spread over every
+ * block, so pair_block_any ran nearly every row pair (a pair is skipped only when both of its
+ * rows are dead) behind pair_slow's per-block set-up in C. When every live row is inside
+ * requant_fast, K % 4 = 0, the rows are whole blocks (out_c % 8 = 0, at most PAIR_DEAD_ROWS) and
+ * the scales per channel, each pixel pair's outputs start as the dead rows' constants (dead_v,
+ * copied) and one call runs the live rows in pairs of any two (the last one twice when their
+ * number is odd): each row of a pair has its own weight pointer (row o's group j at
+ * w + (o / 8) 8 k + 4 (o % 8) + 32 j), so a pair's MACs are pair_rows' with the second weight
+ * word read through another register. */
+typedef struct {
+    const uint32_t *xs;    /* 0: the staged groups */
+    const uint32_t *xe;    /* 4: their end (xs + 4 nq) */
+    const uint8_t *list;   /* 8: the live rows, in pairs */
+    const uint8_t *end;    /* 12: the list's end (an even number of rows on, > list) */
+    const int8_t *w;       /* 16: the layer's weights */
+    int32_t k8;            /* 20: 8 k: from a block to the next */
+    const int32_t *bias;   /* 24 */
+    const int32_t *mult;   /* 28: per channel */
+    const int8_t *shift;   /* 32 */
+    int8_t *oa;            /* 36: pixel A's outputs, and B's (A's again for a lone pixel) */
+    int8_t *ob;            /* 40 */
+    int32_t zp2;           /* 44: 2 output_zp + 1 */
+    int32_t lo;            /* 48: act_min, act_max (live_rows_clamp) */
+    int32_t hi;            /* 52 */
+    int32_t pad_[2];       /* 56: the frame's loop entry and weight bias */
+} live_job;
+
+/* PAIR_GROUP with row 0's weights at r1 and row 1's at r2 */
+#define LIVE_GROUP(OFF, XOFF) \
+    "ldr   r12, [r1, #" #OFF "]\n" \
+    "ldr   lr, [r2, #" #OFF "]\n" \
+    "ldr   r8, [r0, #" #XOFF "]\n" \
+    "ldr   r9, [r0, #" #XOFF "+4]\n" \
+    "ldr   r10, [r0, #" #XOFF "+8]\n" \
+    "ldr   r11, [r0, #" #XOFF "+12]\n" \
+    "sxtb16 r3, r12\n" \
+    "smlad r4, r3, r8, r4\n" \
+    "smlad r5, r3, r10, r5\n" \
+    "sxtb16 r12, r12, ror #8\n" \
+    "smlad r4, r12, r9, r4\n" \
+    "smlad r5, r12, r11, r5\n" \
+    "sxtb16 r3, lr\n" \
+    "smlad r6, r3, r8, r6\n" \
+    "smlad r7, r3, r10, r7\n" \
+    "sxtb16 lr, lr, ror #8\n" \
+    "smlad r6, lr, r9, r6\n" \
+    "smlad r7, lr, r11, r7\n"
+
+/* The frame: the job's first 14 words, [sp, #56] the loop's entry, [sp, #60] the bytes the
+ * weight pointers start before the rows (8 - nq % 8 groups when nq % 8 > 0, as pair_rows). */
+#define LIVE_ENTRY \
+    ".syntax unified\n" \
+    "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+    "sub   sp, sp, #64\n" \
+    "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "stm   sp, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "ldm   r0, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "add   r12, sp, #28\n" \
+    "stm   r12, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "adr   r3, 3f\n" \
+    "orr   r3, r3, #1\n"                   /* LDR PC: a Thumb address */ \
+    "ldrd  r0, r2, [sp]\n"                 /* xs, xe */ \
+    "sub   r2, r2, r0\n" \
+    "ubfx  r12, r2, #4, #3\n" \
+    "movs  r1, #0\n" \
+    "cmp   r12, #0\n" \
+    "beq   1f\n" \
+    "rsb   r12, r12, #8\n" \
+    "sub   r0, r0, r12, lsl #4\n" \
+    "str   r0, [sp]\n" \
+    "lsl   r1, r12, #5\n" \
+    "add   r12, r12, r12, lsl #3\n" \
+    "add   r3, r3, r12, lsl #3\n"          /* every LIVE_GROUP is 72 bytes */ \
+    "1:\n" \
+    "str   r3, [sp, #56]\n" \
+    "str   r1, [sp, #60]\n" \
+    "10:\n" \
+    "ldr   r12, [sp, #8]\n" \
+    "ldrb  r10, [r12], #1\n"               /* the pair's rows */ \
+    "ldrb  r11, [r12], #1\n" \
+    "str   r12, [sp, #8]\n" \
+    "ldrd  r8, r9, [sp, #16]\n"            /* w, 8 k */ \
+    "lsr   r1, r10, #3\n" \
+    "mla   r1, r1, r9, r8\n" \
+    "and   r3, r10, #7\n" \
+    "add   r1, r1, r3, lsl #2\n" \
+    "lsr   r2, r11, #3\n" \
+    "mla   r2, r2, r9, r8\n" \
+    "and   r3, r11, #7\n" \
+    "add   r2, r2, r3, lsl #2\n" \
+    "ldr   r3, [sp, #60]\n" \
+    "sub   r1, r1, r3\n" \
+    "sub   r2, r2, r3\n" \
+    "ldr   r12, [sp, #24]\n" \
+    "ldr   r4, [r12, r10, lsl #2]\n" \
+    "ldr   r6, [r12, r11, lsl #2]\n" \
+    "mov   r5, r4\n" \
+    "mov   r7, r6\n" \
+    "ldr   r0, [sp, #0]\n" \
+    "ldr   pc, [sp, #56]\n" \
+    ".p2align 2\n" \
+    "3:\n" \
+    LIVE_GROUP(0, 0) \
+    LIVE_GROUP(32, 16) \
+    LIVE_GROUP(64, 32) \
+    LIVE_GROUP(96, 48) \
+    LIVE_GROUP(128, 64) \
+    LIVE_GROUP(160, 80) \
+    LIVE_GROUP(192, 96) \
+    LIVE_GROUP(224, 112) \
+    ".if (. - 3b) != 8 * 72\n" \
+    ".error \"LIVE_GROUP must be 72 bytes: live_rows jumps into its loop\"\n" \
+    ".endif\n" \
+    "adds  r0, r0, #128\n" \
+    "adds  r1, r1, #256\n" \
+    "adds  r2, r2, #256\n" \
+    "ldr   r3, [sp, #4]\n" \
+    "cmp   r0, r3\n" \
+    "bne   3b\n" \
+    "ldr   r12, [sp, #8]\n" \
+    "ldrb  r2, [r12, #-2]\n" \
+    "ldrb  r3, [r12, #-1]\n" \
+    "ldr   r1, [sp, #28]\n" \
+    "ldr   lr, [sp, #32]\n" \
+    "ldr   r8, [r1, r2, lsl #2]\n" \
+    "ldr   r10, [r1, r3, lsl #2]\n" \
+    "ldrsb r9, [lr, r2]\n" \
+    "ldrsb r11, [lr, r3]\n" \
+    "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */ \
+    "mvn   r11, r11\n" \
+    "ldr   r12, [sp, #44]\n" \
+    PAIR_REQUANT("r4", "r8", "r9") \
+    PAIR_REQUANT("r5", "r8", "r9") \
+    PAIR_REQUANT("r6", "r10", "r11") \
+    PAIR_REQUANT("r7", "r10", "r11")
+#define LIVE_CLAMP1(A) \
+    "cmp   " A ", r0\n" \
+    "it    lt\n" \
+    "movlt " A ", r0\n" \
+    "cmp   " A ", r1\n" \
+    "it    gt\n" \
+    "movgt " A ", r1\n"
+#define LIVE_CLAMP \
+    "ldrd  r0, r1, [sp, #48]\n" \
+    LIVE_CLAMP1("r4") \
+    LIVE_CLAMP1("r5") \
+    LIVE_CLAMP1("r6") \
+    LIVE_CLAMP1("r7")
+#define LIVE_NEXT \
+    "ldrd  r0, r1, [sp, #36]\n" \
+    "strb  r4, [r0, r2]\n" \
+    "strb  r5, [r1, r2]\n" \
+    "strb  r6, [r0, r3]\n" \
+    "strb  r7, [r1, r3]\n" \
+    "ldrd  r0, r1, [sp, #8]\n" \
+    "cmp   r0, r1\n" \
+    "bne   10b\n" \
+    "add   sp, sp, #64\n" \
+    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
+
+__attribute__((naked, noinline))
+static void live_rows(live_job *job)
+{
+    (void)job;
+    __asm__ volatile(LIVE_ENTRY LIVE_NEXT);
+}
+
+__attribute__((naked, noinline))
+static void live_rows_clamp(live_job *job)
+{
+    (void)job;
+    __asm__ volatile(LIVE_ENTRY LIVE_CLAMP LIVE_NEXT);
+}
+
+/* The live rows (not in bits) in list, the last one twice when their number is odd, and their
+ * dead_v zeroed (dead_v is then every output's start); -1 when a live row is outside
+ * requant_fast. */
+static __attribute__((noinline)) int32_t live_list(const tml_conv_params *p, const int32_t *bias,
+                                                   const int8_t *shift, int32_t k, const uint32_t *bits,
+                                                   int8_t *dead_v, uint8_t *list)
+{
+    int32_t n = 0;
+    for (int32_t o = 0; o < p->out_c; o++) {
+        if (!((bits[o >> 5] >> (o & 31)) & 1u)) {
+            if (!pair_fast(p, bias, shift, k, o, 1)) {
+                return -1;
+            }
+            dead_v[o] = 0;
+            list[n++] = (uint8_t)o;
+        }
+    }
+    if (n & 1) {
+        list[n] = list[n - 1];
+        n++;
+    }
+    return n;
+}
+
+/* one pixel pair: the dead rows' constants, then the live rows over them */
+static __attribute__((noinline)) void live_pair(live_job *job, const int8_t *dead_v, int32_t n_out, int32_t n_live,
+                                                int full, int8_t *oa, int8_t *ob)
+{
+    for (int32_t i = 0; i < n_out; i += 4) {
+        uint32_t v;
+        memcpy(&v, dead_v + i, 4);
+        memcpy(oa + i, &v, 4);  /* one STR (unaligned allowed) */
+        memcpy(ob + i, &v, 4);
+    }
+    if (n_live > 0) {
+        job->oa = oa;
+        job->ob = ob;
+        if (full) {
+            live_rows(job);
+        } else {
+            live_rows_clamp(job);
+        }
+    }
+}
+
 /* the last k % 4 weights of a row (t of them at w) as halfword pairs (w0, w2), (w1, 0) */
 static inline void tail_pairs(const int8_t *w, int32_t t, uint32_t *e, uint32_t *o)
 {
@@ -845,7 +1066,15 @@ static TML_NO_LIBCALLS int32_t find_dead(const tml_conv_params *p, const int8_t 
         uint32_t any = 0;
         if (o < full) {
             const int8_t *g = w + blk * k + 4 * (o - blk);
-            for (int32_t j = 0; j < nq && !any; j++) {
+            int32_t j = 0;
+            if (nq > 0) {  /* a live row's first word is rarely zero */
+                any = load32(g);
+                j = 1;
+            }
+            for (; j + 4 <= nq && !any; j += 4) {  /* a dead row's words four at a time */
+                any = load32(g + 32 * j) | load32(g + 32 * j + 32) | load32(g + 32 * j + 64) | load32(g + 32 * j + 96);
+            }
+            for (; j < nq && !any; j++) {
                 any = load32(g + 32 * j);
             }
             const int8_t *wt = w + blk * k + 4 * TML_BLOCK_ROWS * nq + t * (o - blk);
@@ -1070,6 +1299,26 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
         k_lean = 4 * ng;
     }
     const int k8 = lean && k == 8 && full <= K8_ROWS;
+    /* dead rows and nothing else outside pair_rows' cases: the live rows in pairs (live_rows) */
+    uint8_t live[PAIR_DEAD_ROWS];
+    int32_t n_live = -1;
+    live_job lj;
+    if (any_dead && t == 0 && full == n_out && n_out <= PAIR_DEAD_ROWS && qstep &&
+        p->rounding == TML_ROUNDING_TFLM) {
+        n_live = live_list(p, bias, shift, k, dead_bits, dead_v, live);
+        lj.xs = xs;
+        lj.xe = xs + 4 * nq;
+        lj.list = live;
+        lj.end = live + (n_live > 0 ? n_live : 0);
+        lj.w = w;
+        lj.k8 = 8 * k;
+        lj.bias = bias;
+        lj.mult = mult;
+        lj.shift = shift;
+        lj.zp2 = job.zp2;
+        lj.lo = job.lo;
+        lj.hi = job.hi;
+    }
     if (k8) {
         k8_stage(w, bias, mult, shift, qstep, full, (k8_row *)(void *)wbuf);
     }
@@ -1085,6 +1334,10 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
         const int two = pa + 1 < pixels;
         int8_t *oa = out + pa * n_out, *ob = two ? oa + n_out : oa;
         pair_stage(p, x, pa, two ? pa + 1 : pa, k, ng, xs);
+        if (n_live >= 0) {
+            live_pair(&lj, dead_v, n_out, n_live, job.full, oa, ob);
+            continue;
+        }
         if (k8) {
             k8_pair(xs, (const k8_row *)(const void *)wbuf, full, p->output_zp, p->act_min, p->act_max, job.full,
                     oa, ob);

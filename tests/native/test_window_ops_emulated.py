@@ -158,6 +158,13 @@ def test_conv_dead_rows_match_the_host(machine, host):
         _conv_matches_the_host(machine, host, k, layer, x)
 
 
+def test_live_row_convolutions_match_the_host(machine, host):
+    """conv_s8.c's live rows in pairs (live_rows on arm-dsp) over the dead rows' constants: any
+    number of live rows from none to all but one, K from 4 to 384, up to 256 rows."""
+    for k, (layer, x) in enumerate(window_ops.live_row_conv_layers(np.random.default_rng(61), 50)):
+        _conv_matches_the_host(machine, host, k, layer, x)
+
+
 def test_depthwise_3x3_paths_match_the_host(machine, host):
     """dwconv_s8.c's 3x3 paths (interior runs and edge columns in assembly on arm-dsp, the
     requantization shortcut and its fallback), buffers at every alignment."""

@@ -326,6 +326,61 @@ def dead_row_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     return layers
 
 
+def live_row_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """CONV_2D layers with dead rows taken by conv_s8.c's live_rows on arm-dsp (K % 4 = 0, out_c
+    a multiple of 8 up to 256, a scale per channel, TFLite Micro rounding): the live rows paired
+    across blocks, an odd number of them (the last one twice), none, one, all but one; K from 4
+    to 384 (every nq % 8), 1x1 and 3x3 filters, an odd number of pixels (a lone last one), the
+    whole int8 range or a clamp. Now and then a live row outside requant_fast (a shift of 0, a
+    bias near 2^30), which sends the layer back to pair_block_any."""
+    layers = []
+    while len(layers) < n:
+        one = rng.random() < 0.7
+        in_c = 4 * int(rng.integers(1, 97 if one else 4))
+        fh = fw = 1 if one else 3
+        stride = int(rng.integers(1, 3))
+        in_h, in_w = int(rng.integers(fh, 6)), int(rng.integers(fw, 6))
+        same = bool(rng.integers(2))
+        out_h, pad_top = window(rng, in_h, fh, stride, same)
+        out_w, pad_left = window(rng, in_w, fw, stride, same)
+        out_c = 8 * int(rng.integers(1, 33)) if rng.random() < 0.8 else 256
+        k = fh * fw * in_c
+        zp_out = int(rng.integers(-128, 128))
+        act = (-128, 127) if rng.integers(2) else (max(zp_out, -128), min(zp_out + 100, 127))
+        params = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=fh,
+                      filter_w=fw, stride_h=stride, stride_w=stride, pad_top=pad_top, pad_left=pad_left,
+                      input_zp=int(rng.integers(-128, 128)), n_channels=out_c, act_min=act[0], act_max=act[1],
+                      output_zp=zp_out, rounding=0)
+        mult, shift = _quant(rng, out_c, saturate=False)
+        shift = np.minimum(shift, -1).astype(np.int8)
+        weights = rng.integers(-128, 128, size=(out_c, k)).astype(np.int8)
+        bias = rng.integers(-(1 << 20), 1 << 20, size=out_c).astype(np.int64)
+        pattern = rng.random()
+        if pattern < 0.1:
+            dead = np.ones(out_c, bool)
+        elif pattern < 0.2:
+            dead = np.ones(out_c, bool)
+            dead[rng.integers(out_c)] = False
+        elif pattern < 0.3:
+            dead = np.zeros(out_c, bool)
+            dead[rng.integers(out_c)] = True
+        else:
+            dead = rng.random(out_c) < rng.uniform(0.2, 0.95)
+        weights[dead] = 0
+        bias[dead] = rng.choice(np.array([1 << 30, -(1 << 30), (1 << 30) + 128, 5000], np.int64), dead.sum())
+        shift[dead] = rng.choice(np.array([-31, -28, -25, 0], np.int8), dead.sum())
+        if rng.random() < 0.1 and (~dead).any():  # a live row outside requant_fast
+            r = int(rng.choice(np.flatnonzero(~dead)))
+            if rng.integers(2):
+                shift[r] = 0
+            else:
+                bias[r] = (1 << 30) - 1000
+        layer = Conv(params, weights, bias.astype(np.int32), mult, shift, False)
+        x = rng.integers(-128, 128, size=(in_h, in_w, in_c)).astype(np.int8)
+        layers.append((layer, x))
+    return layers
+
+
 def conv_scratch_bytes(filter_h: int, filter_w: int, in_c: int) -> int:
     """tml_conv_scratch_bytes: two patches as int16, K rounded up to 4, and 4 bytes to align them."""
     k = filter_h * filter_w * in_c
