@@ -1174,30 +1174,36 @@ static TML_NO_LIBCALLS void restage_weights(const int8_t *w, int32_t k, int32_t 
 /* K = 8 with at most 16 rows (VWW's 48x48x8 -> 16 pointwise): pair_rows pays its row pair's
  * set-up (the jump into the loop, the frame's pointers, the requantization constants) around
  * only two groups of MACs. Here each row is staged once per call as one record (its weights
- * split by SXTB16, its bias and requant_fast's constants), and each pixel walks the records with
- * its four staged words in registers: per row the record's loads, four SMLAD and the store. */
+ * split by SXTB16, its bias and requant_fast's constants), and each pixel pair walks the records
+ * with both pixels' eight staged words in registers: per row the record's loads (shared by the
+ * pixels), eight SMLAD, two requantizations and two stores. */
 typedef struct {
-    uint32_t w[4];   /* groups 0 and 1, even and odd halfwords, as the staged x */
-    int32_t bias, mult, round, right;
+    uint32_t w01[2];   /* group 0, even and odd halfwords, as the staged x */
+    int32_t bias;
+    uint32_t w23[2];   /* group 1 */
+    int32_t mult;
+    int32_t rm1;       /* right - 1; bit 8 set on the last row (ASR by register reads bits 0-7) */
+    int32_t zp2;       /* 2 output_zp + 1 */
 } k8_row;
 
 #define K8_ROWS (PAIR_RESTAGE_BYTES / (int32_t)sizeof(k8_row))
+#define K8_LAST 256
 
 static TML_NO_LIBCALLS void k8_stage(const int8_t *w, const int32_t *bias, const int32_t *mult, const int8_t *shift,
-                                     int32_t qstep, int32_t full, k8_row *rows)
+                                     int32_t qstep, int32_t full, int32_t zp, k8_row *rows)
 {
     for (int32_t o = 0; o < full; o++) {
         const int8_t *g = w + (o & ~(TML_BLOCK_ROWS - 1)) * 8 + 4 * (o & (TML_BLOCK_ROWS - 1));
         const uint32_t w0 = load32(g), w1 = load32(g + 32);
-        const int32_t i = qstep * o, right = -shift[i];
-        rows[o].w[0] = __sxtb16(w0);
-        rows[o].w[1] = sxtb16_ror8(w0);
-        rows[o].w[2] = __sxtb16(w1);
-        rows[o].w[3] = sxtb16_ror8(w1);
+        const int32_t i = qstep * o;
+        rows[o].w01[0] = __sxtb16(w0);
+        rows[o].w01[1] = sxtb16_ror8(w0);
+        rows[o].w23[0] = __sxtb16(w1);
+        rows[o].w23[1] = sxtb16_ror8(w1);
         rows[o].bias = bias[o];
         rows[o].mult = mult[i];
-        rows[o].round = (int32_t)(1u << (right - 1));
-        rows[o].right = right;
+        rows[o].rm1 = -shift[i] - 1 + (o == full - 1 ? K8_LAST : 0);
+        rows[o].zp2 = 2 * zp + 1;
     }
 }
 
@@ -1207,61 +1213,138 @@ static inline __attribute__((always_inline)) void k8_pixel(const uint32_t *xs, c
 {
     const uint32_t x0 = xs[0], x1 = xs[1], x2 = xs[4], x3 = xs[5];
     for (; r < end; r++) {
-        const int32_t a = (int32_t)__smlad(r->w[3], x3,
-            __smlad(r->w[2], x2, __smlad(r->w[1], x1, __smlad(r->w[0], x0, (uint32_t)r->bias))));
-        *out++ = pair_store(a, r->mult, r->round, r->right, zp, lo, hi, full);
+        const int32_t a = (int32_t)__smlad(r->w23[1], x3,
+            __smlad(r->w23[0], x2, __smlad(r->w01[1], x1, __smlad(r->w01[0], x0, (uint32_t)r->bias))));
+        const int32_t right = (r->rm1 & (K8_LAST - 1)) + 1;
+        *out++ = pair_store(a, r->mult, (int32_t)(1u << (right - 1)), right, zp, lo, hi, full);
     }
 }
 
-/* k8_pixel for the whole int8 range (SSAT clamps) in assembly: a record in two LDM (its
- * weights and bias, then its constants), about 25 cycles a row (GCC's loop: about 35, each
- * field its own LDR). r0 the pixel's staged words (xs[0], xs[1], xs[4], xs[5]), r1 the first
- * record, r2 the end (> r1), r3 the outputs, the output zero point on the stack. */
+/* Both pixels of a pair (outputs B at A + BOFF: BOFF = out_c) over every record, the whole int8
+ * range (SSAT clamps), in assembly: r4-r7 A's staged words (xs[0], xs[1], xs[4], xs[5]), r8-r11
+ * B's, r0 the record, lr A's outputs; per row three LDM of the record, the accumulators from its
+ * bias, PAIR_REQUANT's steps for both, about 40 cycles for the two outputs. */
+#define K8_ROWS_LOOP(BOFF) \
+    "1:\n" \
+    "ldm   r0!, {r1, r2, r3}\n"             /* w01, bias */ \
+    "mov   r12, r3\n" \
+    "smlad r3, r1, r4, r3\n" \
+    "smlad r12, r1, r8, r12\n" \
+    "smlad r3, r2, r5, r3\n" \
+    "smlad r12, r2, r9, r12\n" \
+    "ldm   r0!, {r1, r2}\n"                 /* w23 */ \
+    "smlad r3, r1, r6, r3\n" \
+    "smlad r12, r1, r10, r12\n" \
+    "smlad r3, r2, r7, r3\n" \
+    "smlad r12, r2, r11, r12\n" \
+    "ldm   r0!, {r1, r2}\n"                 /* mult, right - 1 (and K8_LAST) */ \
+    "lsl   r3, r3, #1\n" \
+    "lsl   r12, r12, #1\n" \
+    "smmulr r3, r3, r1\n" \
+    "smmulr r12, r12, r1\n" \
+    "ldr   r1, [r0], #4\n"                  /* 2 zp + 1 */ \
+    "add   r3, r3, r3, asr #31\n" \
+    "add   r12, r12, r12, asr #31\n" \
+    "asr   r3, r3, r2\n" \
+    "asr   r12, r12, r2\n" \
+    "add   r3, r3, r1\n" \
+    "add   r12, r12, r1\n" \
+    "ssat  r3, #8, r3, asr #1\n" \
+    "ssat  r12, #8, r12, asr #1\n" \
+    "strb  r12, [lr, #" #BOFF "]\n" \
+    "strb  r3, [lr], #1\n" \
+    "tst   r2, #256\n"                      /* K8_LAST */ \
+    "beq   1b\n"
+
+#define K8_PAIR_BODY(BOFF) \
+    ".syntax unified\n" \
+    "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+    "ldr   r4, [r0]\n" \
+    "ldr   r5, [r0, #4]\n" \
+    "ldr   r6, [r0, #16]\n" \
+    "ldr   r7, [r0, #20]\n" \
+    "ldr   r8, [r0, #8]\n" \
+    "ldr   r9, [r0, #12]\n" \
+    "ldr   r10, [r0, #24]\n" \
+    "ldr   r11, [r0, #28]\n" \
+    "mov   r0, r1\n" \
+    "mov   lr, r2\n" \
+    K8_ROWS_LOOP(BOFF) \
+    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
+
 __attribute__((naked, noinline))
-static void k8_pixel_full(const uint32_t *xs, const k8_row *r, const k8_row *end, int8_t *out, int32_t zp)
+static void k8_pair16(const uint32_t *xs, const k8_row *r, int8_t *oa)
 {
     (void)xs;
     (void)r;
-    (void)end;
+    (void)oa;
+    __asm__ volatile(K8_PAIR_BODY(16));
+}
+
+__attribute__((naked, noinline))
+static void k8_pair8(const uint32_t *xs, const k8_row *r, int8_t *oa)
+{
+    (void)xs;
+    (void)r;
+    (void)oa;
+    __asm__ volatile(K8_PAIR_BODY(8));
+}
+
+/* Every pixel pair of a 1x1, stride-1 layer of 8 inputs and 16 rows, the whole int8 range
+ * (VWW's 48x48x8 -> 16): the pixels' 16 input bytes loaded and split here (no staging, no C per
+ * pair), then K8_ROWS_LOOP. Frame: [sp] x, [sp, #4] the records, [sp, #8] the outputs, [sp, #12]
+ * the pairs left (>= 1). */
+__attribute__((naked, noinline))
+static void k8_run16(const int8_t *x, const k8_row *r, int8_t *out, int32_t pairs)
+{
+    (void)x;
+    (void)r;
     (void)out;
-    (void)zp;
+    (void)pairs;
     __asm__ volatile(
         ".syntax unified\n"
         "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
-        "ldr   r12, [sp, #36]\n"
-        "ldr   r4, [r0]\n"
-        "ldr   r5, [r0, #4]\n"
-        "ldr   r6, [r0, #16]\n"
-        "ldr   r7, [r0, #20]\n"
-        "1:\n"
-        "ldm   r1!, {r0, r8, r9, r10, r11}\n"   /* w[0..3], bias */
-        "smlad r11, r0, r4, r11\n"
-        "smlad r11, r8, r5, r11\n"
-        "smlad r11, r9, r6, r11\n"
-        "smlad r11, r10, r7, r11\n"
-        "ldm   r1!, {r0, r8, r9}\n"             /* mult, round, right */
-        "lsl   r11, r11, #1\n"
-        "smmulr r11, r11, r0\n"
-        "add   r11, r11, r11, asr #31\n"
-        "add   r11, r11, r8\n"
-        "asr   r11, r11, r9\n"
-        "add   r11, r11, r12\n"
-        "ssat  r11, #8, r11\n"
-        "strb  r11, [r3], #1\n"
-        "cmp   r1, r2\n"
-        "bne   1b\n"
+        "push  {r0, r1, r2, r3}\n"
+        "10:\n"
+        "ldr   r0, [sp]\n"
+        "ldr   r4, [r0]\n"                      /* unaligned loads: no LDM */
+        "ldr   r6, [r0, #4]\n"
+        "ldr   r8, [r0, #8]\n"
+        "ldr   r10, [r0, #12]\n"
+        "add   r0, r0, #16\n"
+        "str   r0, [sp]\n"
+        "sxtb16 r5, r4, ror #8\n"
+        "sxtb16 r4, r4\n"
+        "sxtb16 r7, r6, ror #8\n"
+        "sxtb16 r6, r6\n"
+        "sxtb16 r9, r8, ror #8\n"
+        "sxtb16 r8, r8\n"
+        "sxtb16 r11, r10, ror #8\n"
+        "sxtb16 r10, r10\n"
+        "ldr   r0, [sp, #4]\n"
+        "ldr   lr, [sp, #8]\n"
+        K8_ROWS_LOOP(16)
+        "add   lr, lr, #16\n"                   /* past B's outputs */
+        "ldr   r0, [sp, #12]\n"
+        "str   lr, [sp, #8]\n"
+        "subs  r0, r0, #1\n"
+        "str   r0, [sp, #12]\n"
+        "bne   10b\n"
+        "add   sp, sp, #16\n"
         "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
 }
 
-static __attribute__((noinline)) void k8_pair(const uint32_t *xs, const k8_row *rows, int32_t full, int32_t zp,
-                                              int32_t lo, int32_t hi, int clamp_full, int8_t *oa, int8_t *ob)
+static __attribute__((noinline)) void k8_pair(const uint32_t *xs, const k8_row *rows, int32_t full, int32_t n_out,
+                                              int32_t zp, int32_t lo, int32_t hi, int clamp_full, int8_t *oa,
+                                              int8_t *ob)
 {
-    if (clamp_full) {
-        k8_pixel_full(xs, rows, rows + full, oa, zp);
-        k8_pixel_full(xs + 2, rows, rows + full, ob, zp);
+    if (clamp_full && ob == oa + n_out && n_out == 16) {
+        k8_pair16(xs, rows, oa);
+    } else if (clamp_full && ob == oa + n_out && n_out == 8) {
+        k8_pair8(xs, rows, oa);
     } else {
-        k8_pixel(xs, rows, rows + full, zp, lo, hi, 0, oa);
-        k8_pixel(xs + 2, rows, rows + full, zp, lo, hi, 0, ob);
+        k8_pixel(xs, rows, rows + full, zp, lo, hi, clamp_full, oa);
+        k8_pixel(xs + 2, rows, rows + full, zp, lo, hi, clamp_full, ob);
     }
 }
 
@@ -1320,7 +1403,7 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
         lj.hi = job.hi;
     }
     if (k8) {
-        k8_stage(w, bias, mult, shift, qstep, full, (k8_row *)(void *)wbuf);
+        k8_stage(w, bias, mult, shift, qstep, full, p->output_zp, (k8_row *)(void *)wbuf);
     }
     rows_job rj;
     rj.xs = xs;
@@ -1330,7 +1413,13 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
     rj.lo = job.lo;
     rj.hi = job.hi;
     rj.jump = TML_BLOCK_ROWS * k_lean - 24;
-    for (int32_t pa = 0; pa < pixels; pa += 2) {
+    int32_t pa0 = 0;
+    if (k8 && job.full && n_out == 16 && p->in_c == 8 && pixels >= 2 && p->filter_h == 1 && p->filter_w == 1 &&
+        p->stride_h == 1 && p->stride_w == 1 && p->out_w == p->in_w) {
+        k8_run16(x, (const k8_row *)(const void *)wbuf, out, pixels >> 1);
+        pa0 = pixels & ~1;
+    }
+    for (int32_t pa = pa0; pa < pixels; pa += 2) {
         const int two = pa + 1 < pixels;
         int8_t *oa = out + pa * n_out, *ob = two ? oa + n_out : oa;
         pair_stage(p, x, pa, two ? pa + 1 : pa, k, ng, xs);
@@ -1339,7 +1428,7 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
             continue;
         }
         if (k8) {
-            k8_pair(xs, (const k8_row *)(const void *)wbuf, full, p->output_zp, p->act_min, p->act_max, job.full,
+            k8_pair(xs, (const k8_row *)(const void *)wbuf, full, n_out, p->output_zp, p->act_min, p->act_max, job.full,
                     oa, ob);
         } else if (lean) {
             rj.w = wl;

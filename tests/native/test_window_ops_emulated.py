@@ -158,6 +158,13 @@ def test_conv_dead_rows_match_the_host(machine, host):
         _conv_matches_the_host(machine, host, k, layer, x)
 
 
+def test_conv_k8_pairs_match_the_host(machine, host):
+    """conv_s8.c's K = 8 records walked by both pixels of a pair (k8_pair8, k8_pair16) and a
+    1x1 stride-1 layer's every pair in one call (k8_run16), on arm-dsp."""
+    for k, (layer, x) in enumerate(window_ops.k8_pair_conv_layers(np.random.default_rng(67), 48)):
+        _conv_matches_the_host(machine, host, k, layer, x)
+
+
 def test_live_row_convolutions_match_the_host(machine, host):
     """conv_s8.c's live rows in pairs (live_rows on arm-dsp) over the dead rows' constants: any
     number of live rows from none to all but one, K from 4 to 384, up to 256 rows."""

@@ -381,6 +381,40 @@ def live_row_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     return layers
 
 
+def k8_pair_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """K = 8 layers of 8 or 16 rows over the whole int8 range (conv_s8.c's k8_pair8/k8_pair16 on
+    arm-dsp, both pixels of a pair per record; k8_run16 for a 1x1 stride-1 layer on 8 channels
+    with 16 rows, every pair in one call): odd and even pixel counts (a lone last pixel), 1x1 at
+    strides 1 and 2 and 1x2 on 4 channels, per-tensor and per-channel scales, biases up to
+    requant_fast's limit, inputs and weights at the int8 edges; now and then 12 rows or a clamp
+    (the C records)."""
+    layers = []
+    while len(layers) < n:
+        fh, fw, c = [(1, 1, 8), (1, 1, 8), (1, 2, 4)][len(layers) % 3]
+        stride = 1 if len(layers) % 3 == 0 else int(rng.integers(1, 3))
+        in_h, in_w = int(rng.integers(1, 8)), int(rng.integers(fw, 9))
+        out_h, pt = window(rng, in_h, fh, stride, False)
+        out_w, pl = window(rng, in_w, fw, stride, False)
+        out_c = int(rng.choice([16, 16, 8, 12]))
+        n_q = out_c if rng.integers(2) else 1
+        zp_out = int(rng.integers(-128, 128))
+        act = (-128, 127) if rng.random() < 0.85 else (max(zp_out, -128), min(zp_out + 100, 127))
+        params = dict(in_h=in_h, in_w=in_w, in_c=c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=fh,
+                      filter_w=fw, stride_h=stride, stride_w=stride, pad_top=pt, pad_left=pl,
+                      input_zp=int(rng.integers(-128, 128)), n_channels=n_q, act_min=act[0], act_max=act[1],
+                      output_zp=zp_out, rounding=0)
+        mult = rng.integers(1 << 30, (1 << 31) - 1, size=n_q).astype(np.int32)
+        shift = rng.integers(-20, 0, size=n_q).astype(np.int8)
+        edges = rng.random() < 0.25
+        draw = (lambda shape: rng.choice(np.array([-128, 127], np.int8), size=shape)) if edges else \
+            (lambda shape: rng.integers(-128, 128, size=shape).astype(np.int8))
+        span = (1 << 20) if rng.random() < 0.7 else (1 << 30) - 8 * 16384 - 1
+        bias = rng.integers(-span, span + 1, size=out_c).astype(np.int32)
+        layer = Conv(params, draw((out_c, 8)), bias, mult, shift, False)
+        layers.append((layer, draw((in_h, in_w, c))))
+    return layers
+
+
 def conv_scratch_bytes(filter_h: int, filter_w: int, in_c: int) -> int:
     """tml_conv_scratch_bytes: two patches as int16, K rounded up to 4, and 4 bytes to align them."""
     k = filter_h * filter_w * in_c
