@@ -570,7 +570,36 @@ typedef struct {
         "ssub8 r2, r8, r1\n" \
         "sel   r8, r1, r8\n"
 
-#define PAIR3_BODY(CLAMP) \
+#define PAIR3_BODY(CLAMP) PAIR3_BODY_T(PAIR3_TAPS, CLAMP)
+
+/* stride 1: input rows 0..3, A's filter rows 0..2 on rows 0..2, B's on rows 1..3 */
+#define PAIR3_TAPS \
+        /* input row 0: A's filter row 0 */ \
+        PAIR_TAP_A("", 32) PAIR_TAP_A(", r1", 40) PAIR_TAP_A(", r1, lsl #1", 48) \
+        PAIR_NEXT_ROW \
+        /* input row 1: A's filter row 1, B's row 0 */ \
+        PAIR_TAP_AB("", 56, 32) PAIR_TAP_AB(", r1", 64, 40) PAIR_TAP_AB(", r1, lsl #1", 72, 48) \
+        PAIR_NEXT_ROW \
+        /* input row 2: A's filter row 2, B's row 1 */ \
+        PAIR_TAP_AB("", 80, 56) PAIR_TAP_AB(", r1", 88, 64) PAIR_TAP_AB(", r1, lsl #1", 96, 72) \
+        PAIR_NEXT_ROW \
+        /* input row 3: B's filter row 2 */ \
+        PAIR_TAP_B("", 80) PAIR_TAP_B(", r1", 88) PAIR_TAP_B(", r1, lsl #1", 96)
+
+/* stride 2: input rows 0..4, A's filter rows on rows 0..2, B's on rows 2..4: row 2 shared */
+#define PAIR3_TAPS_S2 \
+        PAIR_TAP_A("", 32) PAIR_TAP_A(", r1", 40) PAIR_TAP_A(", r1, lsl #1", 48) \
+        PAIR_NEXT_ROW \
+        PAIR_TAP_A("", 56) PAIR_TAP_A(", r1", 64) PAIR_TAP_A(", r1, lsl #1", 72) \
+        PAIR_NEXT_ROW \
+        /* input row 2: A's filter row 2, B's row 0 */ \
+        PAIR_TAP_AB("", 80, 32) PAIR_TAP_AB(", r1", 88, 40) PAIR_TAP_AB(", r1, lsl #1", 96, 48) \
+        PAIR_NEXT_ROW \
+        PAIR_TAP_B("", 56) PAIR_TAP_B(", r1", 64) PAIR_TAP_B(", r1, lsl #1", 72) \
+        PAIR_NEXT_ROW \
+        PAIR_TAP_B("", 80) PAIR_TAP_B(", r1", 88) PAIR_TAP_B(", r1, lsl #1", 96)
+
+#define PAIR3_BODY_T(TAPS, CLAMP) \
         ".syntax unified\n" \
         "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
         "sub   sp, sp, #200\n" \
@@ -599,17 +628,7 @@ typedef struct {
         "ldm   sp, {r4, r5, r6, r7, r8, r9, r10, r11}\n" \
         "ldr   r0, [sp, #104]\n" \
         "ldr   r1, [sp, #120]\n" \
-        /* input row 0: A's filter row 0 */ \
-        PAIR_TAP_A("", 32) PAIR_TAP_A(", r1", 40) PAIR_TAP_A(", r1, lsl #1", 48) \
-        PAIR_NEXT_ROW \
-        /* input row 1: A's filter row 1, B's row 0 */ \
-        PAIR_TAP_AB("", 56, 32) PAIR_TAP_AB(", r1", 64, 40) PAIR_TAP_AB(", r1, lsl #1", 72, 48) \
-        PAIR_NEXT_ROW \
-        /* input row 2: A's filter row 2, B's row 1 */ \
-        PAIR_TAP_AB("", 80, 56) PAIR_TAP_AB(", r1", 88, 64) PAIR_TAP_AB(", r1, lsl #1", 96, 72) \
-        PAIR_NEXT_ROW \
-        /* input row 3: B's filter row 2 */ \
-        PAIR_TAP_B("", 80) PAIR_TAP_B(", r1", 88) PAIR_TAP_B(", r1, lsl #1", 96) \
+        TAPS \
         /* requantize both pixels, channel by channel */ \
         "ldr   r3, [sp, #148]\n" \
         "ldr   r0, [sp, #160]\n" \
@@ -676,6 +695,21 @@ static void pair3_full_dsp(pair3_job *job)
 {
     (void)job;
     __asm__ volatile(PAIR3_BODY(""));
+}
+
+/* stride 2 (output rows two input rows apart: one input row shared) */
+__attribute__((naked, noinline))
+static void pair3s2_dsp(pair3_job *job)
+{
+    (void)job;
+    __asm__ volatile(PAIR3_BODY_T(PAIR3_TAPS_S2, PAIR_CLAMP));
+}
+
+__attribute__((naked, noinline))
+static void pair3s2_full_dsp(pair3_job *job)
+{
+    (void)job;
+    __asm__ volatile(PAIR3_BODY_T(PAIR3_TAPS_S2, ""));
 }
 
 #else /* portable C, Armv6-M */
@@ -804,6 +838,10 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
     job.out_row_step = p->out_w * ch;
     job.seg0 = segs;
     pair3_job pj;
+    /* row pairs: two output rows stride_h input rows apart */
+    void (*const pair_fn)(pair3_job *) = p->stride_h == 2 ? (mode == STORE_FAST_FULL ? pair3s2_full_dsp : pair3s2_dsp) :
+                                         (mode == STORE_FAST_FULL ? pair3_full_dsp : pair3_dsp);
+    const int32_t pair_x_step = 2 * p->stride_h * row_step;
     pj.ch = ch;
     pj.row_step = row_step;
     pj.x_step = job.x_step;
@@ -906,7 +944,7 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
         job.x_row = d->x + (iy0 + ky_lo) * row_step + d->c;
         job.out_row = d->out + oy * p->out_w * ch + d->c;
         if (edges3) {
-            if (rows == 3 && p->stride_h == 1 && oy_end - oy >= 2) {
+            if (rows == 3 && p->stride_h <= 2 && oy_end - oy >= 2) {
                 /* row pairs, segment by segment; an odd last row below */
                 const int32_t pairs = (oy_end - oy) / 2;
                 pj.pairs = pairs;
@@ -914,18 +952,14 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
                     pj.x = job.x_row + segs[s].x_off;
                     pj.out = job.out_row + segs[s].out_off;
                     pj.n = segs[s].n;
-                    pj.x_pair_step = 2 * row_step - segs[s].n * pj.x_step;
+                    pj.x_pair_step = pair_x_step - segs[s].n * pj.x_step;
                     pj.out_pair_step = 2 * pj.out_row - segs[s].n * ch;
                     pj.acc0 = segs[s].acc0;
                     pj.wq = segs[s].wq;
-                    if (mode == STORE_FAST_FULL) {
-                        pair3_full_dsp(&pj);
-                    } else {
-                        pair3_dsp(&pj);
-                    }
+                    pair_fn(&pj);
                 }
                 oy += 2 * pairs;
-                job.x_row += 2 * pairs * row_step;
+                job.x_row += pairs * pair_x_step;
                 job.out_row += 2 * pairs * pj.out_row;
             }
             if (oy < oy_end) {

@@ -193,6 +193,17 @@ def test_depthwise_3x3_row_pairs_match_the_host(machine, host):
         assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
 
 
+def test_depthwise_3x3_stride2_row_pairs_match_the_host(machine, host):
+    """Stride 2 on inputs up to 16 rows and 14 columns: two output rows per pass sharing an input
+    row (pair3s2_dsp on arm-dsp), an odd row after them through row3_dsp."""
+    for k, (layer, x) in enumerate(window_ops.depthwise_3x3_layers(np.random.default_rng(37), 40, max_h=16,
+                                                                    max_stride=2, min_stride=2, max_w=14)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
+        params, inputs, _ = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 def test_depthwise_small_outputs_match_the_host(machine, host):
     """Depthwise 3x3 layers of at most 40 output pixels (VWW's 6x6 and 3x3 ones; dw_small on
     arm-dsp: the groups of 4 channels innermost, windows of 1 to 3 rows and columns), buffers at

@@ -553,20 +553,22 @@ if __name__ == "__main__":
     sys.exit(1 if compare_paths(lib, count, seed) or exercise_elementwise(load(lib), count, seed) else 0)
 
 
-def depthwise_3x3_layers(rng, count: int, max_h: int = 7, max_stride: int = 2) -> list[tuple[Conv, np.ndarray]]:
+def depthwise_3x3_layers(rng, count: int, max_h: int = 7, max_stride: int = 2, min_stride: int = 1,
+                         max_w: int = 8) -> list[tuple[Conv, np.ndarray]]:
     """3x3 depthwise layers (dwconv_s8.c's assembly path on arm-dsp): odd and small sizes (an
     input narrower than the filter included), strides 1 and 2, SAME and VALID (padding on
     every edge), 4 to 13 channels (groups of four and the rest), converter-like scales (shift
     <= -1, small bias: the fast requantization) and others (a bias near 2^31, shifts >= 0),
     the whole int8 range or a ReLU6-like clamp, per-channel or per-tensor. max_h 7 and
     max_stride 2 are the original draws; taller inputs at stride 1 give several row pairs
-    (pair3_dsp) and odd rows after them."""
+    (pair3_dsp) and odd rows after them; at stride 2 too (pair3s2_dsp), wider ones beyond
+    dw_small's 40 output pixels."""
     from tinyml_host.reference import quantize_multiplier
 
     layers = []
     while len(layers) < count:
-        in_h, in_w = int(rng.integers(1, max_h + 1)), int(rng.integers(1, 9))
-        stride = int(rng.integers(1, max_stride + 1))
+        in_h, in_w = int(rng.integers(1, max_h + 1)), int(rng.integers(1, max_w + 1))
+        stride = int(rng.integers(min_stride, max_stride + 1))
         same = bool(rng.integers(2)) or in_h < 3 or in_w < 3
         out_h, pad_top = window(rng, in_h, 3, stride, same)
         out_w, pad_left = window(rng, in_w, 3, stride, same)
