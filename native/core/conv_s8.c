@@ -348,9 +348,87 @@ static TML_NO_LIBCALLS void patch_bytes(const tml_conv_params *p, const int8_t *
  * widened group by group. */
 #define PAIR_SMALL_GROUPS 16
 
+/* pair_stage_small's usual case of an RGB image's first layer (3x3 on 3 channels, K = 27 as 7
+ * groups, the last byte 0), both windows inside the input: each patch row is 9 bytes at a, a +
+ * row_step, a + 2 row_step, and each group one word load (two rows' bytes joined by BFI where a
+ * group crosses a row), split here. r0/r1 A's and B's row 0, r8/r9 A's rows 1 and 2, r10/r11
+ * B's; no byte past a window is read. */
+#define RGB_SPLIT \
+    "sxtb16 r4, r12\n" \
+    "sxtb16 r5, r12, ror #8\n" \
+    "sxtb16 r6, lr\n" \
+    "sxtb16 r7, lr, ror #8\n" \
+    "stm   r3!, {r4, r5, r6, r7}\n"
+
+__attribute__((naked, noinline))
+static void stage_rgb(const int8_t *a, const int8_t *b, int32_t row_step, uint32_t *xs)
+{
+    (void)a;
+    (void)b;
+    (void)row_step;
+    (void)xs;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
+        "add   r8, r0, r2\n"
+        "add   r9, r8, r2\n"
+        "add   r10, r1, r2\n"
+        "add   r11, r10, r2\n"
+        "ldr   r12, [r0]\n"                   /* group 0: row 0, bytes 0-3 */
+        "ldr   lr, [r1]\n"
+        RGB_SPLIT
+        "ldr   r12, [r0, #4]\n"               /* group 1: row 0, bytes 4-7 */
+        "ldr   lr, [r1, #4]\n"
+        RGB_SPLIT
+        "ldr   r12, [r8, #-1]\n"              /* group 2: row 0 byte 8, row 1 bytes 0-2 */
+        "ldrb  r2, [r0, #8]\n"
+        "bfi   r12, r2, #0, #8\n"
+        "ldr   lr, [r10, #-1]\n"
+        "ldrb  r2, [r1, #8]\n"
+        "bfi   lr, r2, #0, #8\n"
+        RGB_SPLIT
+        "ldr   r12, [r8, #3]\n"               /* group 3: row 1, bytes 3-6 */
+        "ldr   lr, [r10, #3]\n"
+        RGB_SPLIT
+        "ldr   r12, [r9, #-2]\n"              /* group 4: row 1 bytes 7-8, row 2 bytes 0-1 */
+        "ldrh  r2, [r8, #7]\n"
+        "bfi   r12, r2, #0, #16\n"
+        "ldr   lr, [r11, #-2]\n"
+        "ldrh  r2, [r10, #7]\n"
+        "bfi   lr, r2, #0, #16\n"
+        RGB_SPLIT
+        "ldr   r12, [r9, #2]\n"               /* group 5: row 2, bytes 2-5 */
+        "ldr   lr, [r11, #2]\n"
+        RGB_SPLIT
+        "ldr   r12, [r9, #5]\n"               /* group 6: row 2, bytes 6-8, then 0 */
+        "ldr   lr, [r11, #5]\n"
+        "lsr   r12, r12, #8\n"
+        "lsr   lr, lr, #8\n"
+        RGB_SPLIT
+        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+}
+
+/* the window of output pixel (oy, ox) inside the input: its first byte, else 0 */
+static inline const int8_t *window_inside(const tml_conv_params *p, const int8_t *x, int32_t oy, int32_t ox)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    if (iy0 >= 0 && ix0 >= 0 && iy0 + p->filter_h <= p->in_h && ix0 + p->filter_w <= p->in_w) {
+        return x + (iy0 * p->in_w + ix0) * p->in_c;
+    }
+    return 0;
+}
+
 static TML_NO_LIBCALLS void pair_stage_small(const tml_conv_params *p, const int8_t *x, int32_t pa, int32_t pb,
                                              int32_t k, int32_t ng, uint32_t *xs)
 {
+    if (k == 27 && p->filter_h == 3 && p->filter_w * p->in_c == 9) {
+        const int8_t *wa = window_inside(p, x, pa / p->out_w, pa % p->out_w);
+        const int8_t *wb = window_inside(p, x, pb / p->out_w, pb % p->out_w);
+        if (wa && wb) {
+            stage_rgb(wa, wb, p->in_w * p->in_c, xs);
+            return;
+        }
+    }
     uint32_t buf[2 * PAIR_SMALL_GROUPS];
     int8_t *a = (int8_t *)buf, *b = (int8_t *)(buf + ng);
     buf[ng - 1] = 0;
@@ -367,6 +445,51 @@ static TML_NO_LIBCALLS void pair_stage_small(const tml_conv_params *p, const int
     (void)k;
 }
 
+/* pair_stage's usual case in assembly (a 1x1 stride-1 layer, in_c % 4 = 0: the pixels' inputs
+ * as they are): nq groups of both pixels, two per turn, without pair_stage's frame and tests. */
+__attribute__((naked, noinline))
+static void stage_1x1(const int8_t *a, const int8_t *b, int32_t nq, uint32_t *xs)
+{
+    (void)a;
+    (void)b;
+    (void)nq;
+    (void)xs;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
+        "lsrs  r2, r2, #1\n"                     /* turns of two groups; C: an odd one first */
+        "bcc   2f\n"
+        "ldr   r4, [r0], #4\n"
+        "ldr   r6, [r1], #4\n"
+        "sxtb16 r5, r4, ror #8\n"
+        "sxtb16 r4, r4\n"
+        "sxtb16 r7, r6, ror #8\n"
+        "sxtb16 r6, r6\n"
+        "stm   r3!, {r4, r5, r6, r7}\n"
+        "2:\n"
+        "cbz   r2, 3f\n"
+        "1:\n"
+        "ldr   r4, [r0]\n"                       /* unaligned loads: no LDM */
+        "ldr   r8, [r0, #4]\n"
+        "ldr   r6, [r1]\n"
+        "ldr   r10, [r1, #4]\n"
+        "adds  r0, r0, #8\n"
+        "adds  r1, r1, #8\n"
+        "sxtb16 r5, r4, ror #8\n"
+        "sxtb16 r4, r4\n"
+        "sxtb16 r7, r6, ror #8\n"
+        "sxtb16 r6, r6\n"
+        "sxtb16 r9, r8, ror #8\n"
+        "sxtb16 r8, r8\n"
+        "sxtb16 r11, r10, ror #8\n"
+        "sxtb16 r10, r10\n"
+        "stm   r3!, {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+        "subs  r2, r2, #1\n"
+        "bne   1b\n"
+        "3:\n"
+        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+}
+
 /* The int16 groups of pixels A and B (ng groups, the last zero padded past k) into xs. A 1x1
  * filter's patches are the input pixels themselves; others are staged as int8 in the upper half
  * of xs first and widened forward in place: group j's 8 bytes sit at 8 ng + 8 j, at or above
@@ -380,6 +503,10 @@ static TML_NO_LIBCALLS void pair_stage(const tml_conv_params *p, const int8_t *x
     if (p->filter_h == 1 && p->filter_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->out_w == p->in_w) {
         a = x + pa * p->in_c;  /* the output pixels are the input's: no division */
         b = x + pb * p->in_c;
+        if (t == 0) {
+            stage_1x1(a, b, nq, xs);  /* nq >= 1: in_c >= 1 */
+            return;
+        }
         step = 4;
     } else if (p->filter_h == 1 && p->filter_w == 1) {
         const int32_t ow = p->out_w;

@@ -476,10 +476,11 @@ static void rowN_dsp(row3_job *job)
     __asm__ volatile(ROW_HEAD ROW_TAIL ROW_REST ROW_LOOP);
 }
 
-/* Two output rows at once (3x3 filter, stride_h 1, every filter row inside the input): pixel A
+/* Two output rows at once (3x3 filter, stride_h 1 or 2, every filter row inside the input): pixel A
  * at output row oy and pixel B below it read input rows 0..2 and 1..3 of a 4-row window, so each
  * x word of input rows 1 and 2 is loaded and split once for both pixels, and the requantization
- * constants and the bookkeeping are paid once per pair. One call runs `pairs` row pairs of one
+ * constants and the bookkeeping are paid once per pair. At stride_h 2 (pair3s2_dsp) B's window
+ * is input rows 2..4 of a 5-row one: row 2 is shared. One call runs `pairs` row pairs of one
  * segment (n pixels each, one set of weights and accumulator start). */
 typedef struct {
     const int8_t *x;        /* 0: pixel A's window, input row 0, column 0, channel c */

@@ -165,6 +165,13 @@ def test_conv_k8_pairs_match_the_host(machine, host):
         _conv_matches_the_host(machine, host, k, layer, x)
 
 
+def test_conv_rgb_first_layers_match_the_host(machine, host):
+    """3x3 convolutions on 3 channels: pixel pairs inside the input staged by stage_rgb (arm-dsp),
+    the others through patch_bytes, buffers at every alignment."""
+    for k, (layer, x) in enumerate(window_ops.rgb_conv_layers(np.random.default_rng(71), 40)):
+        _conv_matches_the_host(machine, host, k, layer, x)
+
+
 def test_live_row_convolutions_match_the_host(machine, host):
     """conv_s8.c's live rows in pairs (live_rows on arm-dsp) over the dead rows' constants: any
     number of live rows from none to all but one, K from 4 to 384, up to 256 rows."""

@@ -415,6 +415,37 @@ def k8_pair_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     return layers
 
 
+def rgb_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """3x3 convolutions on 3 channels (an RGB image's first layer, K = 27: conv_s8.c's stage_rgb
+    on arm-dsp stages both pixels of a pair whose windows are inside the input, the others
+    through patch_bytes): strides 1 and 2, SAME and VALID, odd widths (pairs across rows), 8 or
+    16 rows, inputs and weights at the int8 edges, per-tensor and per-channel scales."""
+    layers = []
+    while len(layers) < n:
+        stride = int(rng.integers(1, 3))
+        in_h, in_w = int(rng.integers(3, 12)), int(rng.integers(3, 12))
+        same = bool(rng.integers(2))
+        out_h, pt = window(rng, in_h, 3, stride, same)
+        out_w, pl = window(rng, in_w, 3, stride, same)
+        out_c = int(rng.choice([8, 16]))
+        n_q = out_c if rng.integers(2) else 1
+        zp_out = int(rng.integers(-128, 128))
+        act = (-128, 127) if rng.integers(2) else (max(zp_out, -128), min(zp_out + 100, 127))
+        params = dict(in_h=in_h, in_w=in_w, in_c=3, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=3, filter_w=3,
+                      stride_h=stride, stride_w=stride, pad_top=pt, pad_left=pl,
+                      input_zp=int(rng.integers(-128, 128)), n_channels=n_q, act_min=act[0], act_max=act[1],
+                      output_zp=zp_out, rounding=0)
+        mult = rng.integers(1 << 30, (1 << 31) - 1, size=n_q).astype(np.int32)
+        shift = rng.integers(-20, 0, size=n_q).astype(np.int8)
+        edges = rng.random() < 0.25
+        draw = (lambda shape: rng.choice(np.array([-128, 127], np.int8), size=shape)) if edges else \
+            (lambda shape: rng.integers(-128, 128, size=shape).astype(np.int8))
+        bias = rng.integers(-(1 << 20), 1 << 20, size=out_c).astype(np.int32)
+        layer = Conv(params, draw((out_c, 27)), bias, mult, shift, False)
+        layers.append((layer, draw((in_h, in_w, 3))))
+    return layers
+
+
 def conv_scratch_bytes(filter_h: int, filter_w: int, in_c: int) -> int:
     """tml_conv_scratch_bytes: two patches as int16, K rounded up to 4, and 4 bytes to align them."""
     k = filter_h * filter_w * in_c
