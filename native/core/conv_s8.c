@@ -422,8 +422,10 @@ static TML_NO_LIBCALLS void pair_stage_small(const tml_conv_params *p, const int
                                              int32_t k, int32_t ng, uint32_t *xs)
 {
     if (k == 27 && p->filter_h == 3 && p->filter_w * p->in_c == 9) {
-        const int8_t *wa = window_inside(p, x, pa / p->out_w, pa % p->out_w);
-        const int8_t *wb = window_inside(p, x, pb / p->out_w, pb % p->out_w);
+        const int32_t oy = pa / p->out_w, ox = pa - oy * p->out_w;  /* pb is pa or pa + 1 */
+        const int8_t *wa = window_inside(p, x, oy, ox);
+        const int8_t *wb = pb == pa ? wa : ox + 1 < p->out_w ? window_inside(p, x, oy, ox + 1) :
+                                                              window_inside(p, x, oy + 1, 0);
         if (wa && wb) {
             stage_rgb(wa, wb, p->in_w * p->in_c, xs);
             return;
