@@ -814,7 +814,9 @@ typedef struct {
     "adds  r1, r1, #256\n" \
     "cmp   r0, r2\n" \
     "bne   3b\n" \
-    "4:\n" \
+    "4:\n"
+/* the row pair's requantization constants from mult and shift (qstep apart) */
+#define ROWS_CONST \
     "ldr   r1, [sp, #16]\n" \
     "ldr   r2, [sp, #24]\n" \
     "ldr   r3, [sp, #20]\n" \
@@ -827,7 +829,13 @@ typedef struct {
     "str   r1, [sp, #16]\n" \
     "str   r3, [sp, #20]\n" \
     "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */ \
-    "mvn   r11, r11\n" \
+    "mvn   r11, r11\n"
+/* ... or from a table staged once per call (rows_table): mult, right - 1 of both rows */
+#define ROWS_CONST_TABLE \
+    "ldr   r1, [sp, #16]\n" \
+    "ldm   r1!, {r8, r9, r10, r11}\n" \
+    "str   r1, [sp, #16]\n"
+#define ROWS_REQ \
     "ldr   r12, [sp, #36]\n" \
     PAIR_REQUANT("r4", "r8", "r9") \
     PAIR_REQUANT("r5", "r8", "r9") \
@@ -869,14 +877,40 @@ __attribute__((naked, noinline))
 static void pair_rows(rows_job *job)
 {
     (void)job;
-    __asm__ volatile(ROWS_ENTRY ROWS_NEXT);
+    __asm__ volatile(ROWS_ENTRY ROWS_CONST ROWS_REQ ROWS_NEXT);
 }
 
 __attribute__((naked, noinline))
 static void pair_rows_clamp(rows_job *job)
 {
     (void)job;
-    __asm__ volatile(ROWS_ENTRY ROWS_CLAMP ROWS_NEXT);
+    __asm__ volatile(ROWS_ENTRY ROWS_CONST ROWS_REQ ROWS_CLAMP ROWS_NEXT);
+}
+
+/* job->mult is a rows_table: 16 bytes per row pair */
+__attribute__((naked, noinline))
+static void pair_rows_t(rows_job *job)
+{
+    (void)job;
+    __asm__ volatile(ROWS_ENTRY ROWS_CONST_TABLE ROWS_REQ ROWS_NEXT);
+}
+
+__attribute__((naked, noinline))
+static void pair_rows_t_clamp(rows_job *job)
+{
+    (void)job;
+    __asm__ volatile(ROWS_ENTRY ROWS_CONST_TABLE ROWS_REQ ROWS_CLAMP ROWS_NEXT);
+}
+
+/* rows 0 .. full - 1's requant_fast constants in row pairs for pair_rows_t: mult and right - 1
+ * (~shift) of the pair's first row, then of its second */
+static TML_NO_LIBCALLS void rows_table(const int32_t *mult, const int8_t *shift, int32_t qstep, int32_t full,
+                                       int32_t *tbl)
+{
+    for (int32_t o = 0; o < full; o++, tbl += 2) {
+        tbl[0] = mult[qstep * o];
+        tbl[1] = ~(int32_t)shift[qstep * o];
+    }
 }
 
 /* ---- layers with dead rows: the live rows two at a time (live_rows) ----
@@ -1534,6 +1568,16 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
     if (k8) {
         k8_stage(w, bias, mult, shift, qstep, full, p->output_zp, (k8_row *)(void *)wbuf);
     }
+    /* the constants as a table after the restaged weights when it fits (16 bytes a row pair) */
+    const int32_t tbl_at = restage ? full * ng : 0;  /* words */
+    const int table = lean && !k8 && (tbl_at + 2 * full) * 4 <= PAIR_RESTAGE_BYTES;
+    const int32_t *rmult = mult;
+    if (table) {
+        rows_table(mult, shift, qstep, full, (int32_t *)(void *)(wbuf + tbl_at));
+        rmult = (const int32_t *)(const void *)(wbuf + tbl_at);
+    }
+    void (*const rows_fn)(rows_job *) = table ? (job.full ? pair_rows_t : pair_rows_t_clamp) :
+                                                (job.full ? pair_rows : pair_rows_clamp);
     rows_job rj;
     rj.xs = xs;
     rj.xe = xs + k_lean;
@@ -1562,16 +1606,12 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
         } else if (lean) {
             rj.w = wl;
             rj.bias = bias;
-            rj.mult = mult;
+            rj.mult = rmult;
             rj.shift = shift;
             rj.oa = oa;
             rj.ob = ob;
             rj.left = full / 2;
-            if (job.full) {
-                pair_rows(&rj);
-            } else {
-                pair_rows_clamp(&rj);
-            }
+            rows_fn(&rj);
         }
         for (int32_t o = lean ? full : 0; o < full; o += TML_BLOCK_ROWS) {
             const int8_t *wb = w + o * k;
