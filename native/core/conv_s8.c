@@ -76,7 +76,10 @@ static void gather_patch(const tml_conv_params *p, const int8_t *x, int32_t oy, 
  * serves both pixels' SMLADs (as CMSIS-NN's two-column kernel does). Requantization by
  * requant_fast (SMMULR) in the same call for each block of rows that pair_fast allows; other
  * blocks (LiteRT rounding, a left shift, a bias near 2^30) keep their accumulators for TFLite's
- * requantization in C. */
+ * requantization in C. Special cases, each below with its reason: every full block of a pixel
+ * pair in one call (pair_rows, its constants from a table when it fits: pair_rows_t), layers
+ * with dead rows (live_rows), K = 8 (k8_pair16, k8_run16), and the staging of 1x1 inputs
+ * (stage_1x1) and of an RGB image's 3x3 windows (stage_rgb) in assembly. */
 
 /* Rows o .. o + count - 1 can be requantized in the assembly (requant_fast): TFLite Micro rounding,
  * every shift <= -1 and |acc| < 2^30: |bias| + K 128 128 (the patch is raw int8, the input
