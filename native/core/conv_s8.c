@@ -76,7 +76,10 @@ static void gather_patch(const tml_conv_params *p, const int8_t *x, int32_t oy, 
  * serves both pixels' SMLADs (as CMSIS-NN's two-column kernel does). Requantization by
  * requant_fast (SMMULR) in the same call for each block of rows that pair_fast allows; other
  * blocks (LiteRT rounding, a left shift, a bias near 2^30) keep their accumulators for TFLite's
- * requantization in C. */
+ * requantization in C. Special cases, each below with its reason: every full block of a pixel
+ * pair in one call (pair_rows, its constants from a table when it fits: pair_rows_t), layers
+ * with dead rows (live_rows), K = 8 (k8_pair16, k8_run16), and the staging of 1x1 inputs
+ * (stage_1x1) and of an RGB image's 3x3 windows (stage_rgb) in assembly. */
 
 /* Rows o .. o + count - 1 can be requantized in the assembly (requant_fast): TFLite Micro rounding,
  * every shift <= -1 and |acc| < 2^30: |bias| + K 128 128 (the patch is raw int8, the input
@@ -348,9 +351,89 @@ static TML_NO_LIBCALLS void patch_bytes(const tml_conv_params *p, const int8_t *
  * widened group by group. */
 #define PAIR_SMALL_GROUPS 16
 
+/* pair_stage_small's usual case of an RGB image's first layer (3x3 on 3 channels, K = 27 as 7
+ * groups, the last byte 0), both windows inside the input: each patch row is 9 bytes at a, a +
+ * row_step, a + 2 row_step, and each group one word load (two rows' bytes joined by BFI where a
+ * group crosses a row), split here. r0/r1 A's and B's row 0, r8/r9 A's rows 1 and 2, r10/r11
+ * B's; no byte past a window is read. */
+#define RGB_SPLIT \
+    "sxtb16 r4, r12\n" \
+    "sxtb16 r5, r12, ror #8\n" \
+    "sxtb16 r6, lr\n" \
+    "sxtb16 r7, lr, ror #8\n" \
+    "stm   r3!, {r4, r5, r6, r7}\n"
+
+__attribute__((naked, noinline))
+static void stage_rgb(const int8_t *a, const int8_t *b, int32_t row_step, uint32_t *xs)
+{
+    (void)a;
+    (void)b;
+    (void)row_step;
+    (void)xs;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
+        "add   r8, r0, r2\n"
+        "add   r9, r8, r2\n"
+        "add   r10, r1, r2\n"
+        "add   r11, r10, r2\n"
+        "ldr   r12, [r0]\n"                   /* group 0: row 0, bytes 0-3 */
+        "ldr   lr, [r1]\n"
+        RGB_SPLIT
+        "ldr   r12, [r0, #4]\n"               /* group 1: row 0, bytes 4-7 */
+        "ldr   lr, [r1, #4]\n"
+        RGB_SPLIT
+        "ldr   r12, [r8, #-1]\n"              /* group 2: row 0 byte 8, row 1 bytes 0-2 */
+        "ldrb  r2, [r0, #8]\n"
+        "bfi   r12, r2, #0, #8\n"
+        "ldr   lr, [r10, #-1]\n"
+        "ldrb  r2, [r1, #8]\n"
+        "bfi   lr, r2, #0, #8\n"
+        RGB_SPLIT
+        "ldr   r12, [r8, #3]\n"               /* group 3: row 1, bytes 3-6 */
+        "ldr   lr, [r10, #3]\n"
+        RGB_SPLIT
+        "ldr   r12, [r9, #-2]\n"              /* group 4: row 1 bytes 7-8, row 2 bytes 0-1 */
+        "ldrh  r2, [r8, #7]\n"
+        "bfi   r12, r2, #0, #16\n"
+        "ldr   lr, [r11, #-2]\n"
+        "ldrh  r2, [r10, #7]\n"
+        "bfi   lr, r2, #0, #16\n"
+        RGB_SPLIT
+        "ldr   r12, [r9, #2]\n"               /* group 5: row 2, bytes 2-5 */
+        "ldr   lr, [r11, #2]\n"
+        RGB_SPLIT
+        "ldr   r12, [r9, #5]\n"               /* group 6: row 2, bytes 6-8, then 0 */
+        "ldr   lr, [r11, #5]\n"
+        "lsr   r12, r12, #8\n"
+        "lsr   lr, lr, #8\n"
+        RGB_SPLIT
+        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+}
+
+/* the window of output pixel (oy, ox) inside the input: its first byte, else 0 */
+static inline const int8_t *window_inside(const tml_conv_params *p, const int8_t *x, int32_t oy, int32_t ox)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    if (iy0 >= 0 && ix0 >= 0 && iy0 + p->filter_h <= p->in_h && ix0 + p->filter_w <= p->in_w) {
+        return x + (iy0 * p->in_w + ix0) * p->in_c;
+    }
+    return 0;
+}
+
 static TML_NO_LIBCALLS void pair_stage_small(const tml_conv_params *p, const int8_t *x, int32_t pa, int32_t pb,
                                              int32_t k, int32_t ng, uint32_t *xs)
 {
+    if (k == 27 && p->filter_h == 3 && p->filter_w * p->in_c == 9) {
+        const int32_t oy = pa / p->out_w, ox = pa - oy * p->out_w;  /* pb is pa or pa + 1 */
+        const int8_t *wa = window_inside(p, x, oy, ox);
+        const int8_t *wb = pb == pa ? wa : ox + 1 < p->out_w ? window_inside(p, x, oy, ox + 1) :
+                                                              window_inside(p, x, oy + 1, 0);
+        if (wa && wb) {
+            stage_rgb(wa, wb, p->in_w * p->in_c, xs);
+            return;
+        }
+    }
     uint32_t buf[2 * PAIR_SMALL_GROUPS];
     int8_t *a = (int8_t *)buf, *b = (int8_t *)(buf + ng);
     buf[ng - 1] = 0;
@@ -367,6 +450,51 @@ static TML_NO_LIBCALLS void pair_stage_small(const tml_conv_params *p, const int
     (void)k;
 }
 
+/* pair_stage's usual case in assembly (a 1x1 stride-1 layer, in_c % 4 = 0: the pixels' inputs
+ * as they are): nq groups of both pixels, two per turn, without pair_stage's frame and tests. */
+__attribute__((naked, noinline))
+static void stage_1x1(const int8_t *a, const int8_t *b, int32_t nq, uint32_t *xs)
+{
+    (void)a;
+    (void)b;
+    (void)nq;
+    (void)xs;
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
+        "lsrs  r2, r2, #1\n"                     /* turns of two groups; C: an odd one first */
+        "bcc   2f\n"
+        "ldr   r4, [r0], #4\n"
+        "ldr   r6, [r1], #4\n"
+        "sxtb16 r5, r4, ror #8\n"
+        "sxtb16 r4, r4\n"
+        "sxtb16 r7, r6, ror #8\n"
+        "sxtb16 r6, r6\n"
+        "stm   r3!, {r4, r5, r6, r7}\n"
+        "2:\n"
+        "cbz   r2, 3f\n"
+        "1:\n"
+        "ldr   r4, [r0]\n"                       /* unaligned loads: no LDM */
+        "ldr   r8, [r0, #4]\n"
+        "ldr   r6, [r1]\n"
+        "ldr   r10, [r1, #4]\n"
+        "adds  r0, r0, #8\n"
+        "adds  r1, r1, #8\n"
+        "sxtb16 r5, r4, ror #8\n"
+        "sxtb16 r4, r4\n"
+        "sxtb16 r7, r6, ror #8\n"
+        "sxtb16 r6, r6\n"
+        "sxtb16 r9, r8, ror #8\n"
+        "sxtb16 r8, r8\n"
+        "sxtb16 r11, r10, ror #8\n"
+        "sxtb16 r10, r10\n"
+        "stm   r3!, {r4, r5, r6, r7, r8, r9, r10, r11}\n"
+        "subs  r2, r2, #1\n"
+        "bne   1b\n"
+        "3:\n"
+        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
+}
+
 /* The int16 groups of pixels A and B (ng groups, the last zero padded past k) into xs. A 1x1
  * filter's patches are the input pixels themselves; others are staged as int8 in the upper half
  * of xs first and widened forward in place: group j's 8 bytes sit at 8 ng + 8 j, at or above
@@ -380,6 +508,10 @@ static TML_NO_LIBCALLS void pair_stage(const tml_conv_params *p, const int8_t *x
     if (p->filter_h == 1 && p->filter_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->out_w == p->in_w) {
         a = x + pa * p->in_c;  /* the output pixels are the input's: no division */
         b = x + pb * p->in_c;
+        if (t == 0) {
+            stage_1x1(a, b, nq, xs);  /* nq >= 1: in_c >= 1 */
+            return;
+        }
         step = 4;
     } else if (p->filter_h == 1 && p->filter_w == 1) {
         const int32_t ow = p->out_w;
@@ -685,7 +817,9 @@ typedef struct {
     "adds  r1, r1, #256\n" \
     "cmp   r0, r2\n" \
     "bne   3b\n" \
-    "4:\n" \
+    "4:\n"
+/* the row pair's requantization constants from mult and shift (qstep apart) */
+#define ROWS_CONST \
     "ldr   r1, [sp, #16]\n" \
     "ldr   r2, [sp, #24]\n" \
     "ldr   r3, [sp, #20]\n" \
@@ -698,7 +832,13 @@ typedef struct {
     "str   r1, [sp, #16]\n" \
     "str   r3, [sp, #20]\n" \
     "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */ \
-    "mvn   r11, r11\n" \
+    "mvn   r11, r11\n"
+/* ... or from a table staged once per call (rows_table): mult, right - 1 of both rows */
+#define ROWS_CONST_TABLE \
+    "ldr   r1, [sp, #16]\n" \
+    "ldm   r1!, {r8, r9, r10, r11}\n" \
+    "str   r1, [sp, #16]\n"
+#define ROWS_REQ \
     "ldr   r12, [sp, #36]\n" \
     PAIR_REQUANT("r4", "r8", "r9") \
     PAIR_REQUANT("r5", "r8", "r9") \
@@ -740,14 +880,261 @@ __attribute__((naked, noinline))
 static void pair_rows(rows_job *job)
 {
     (void)job;
-    __asm__ volatile(ROWS_ENTRY ROWS_NEXT);
+    __asm__ volatile(ROWS_ENTRY ROWS_CONST ROWS_REQ ROWS_NEXT);
 }
 
 __attribute__((naked, noinline))
 static void pair_rows_clamp(rows_job *job)
 {
     (void)job;
-    __asm__ volatile(ROWS_ENTRY ROWS_CLAMP ROWS_NEXT);
+    __asm__ volatile(ROWS_ENTRY ROWS_CONST ROWS_REQ ROWS_CLAMP ROWS_NEXT);
+}
+
+/* job->mult is a rows_table: 16 bytes per row pair */
+__attribute__((naked, noinline))
+static void pair_rows_t(rows_job *job)
+{
+    (void)job;
+    __asm__ volatile(ROWS_ENTRY ROWS_CONST_TABLE ROWS_REQ ROWS_NEXT);
+}
+
+__attribute__((naked, noinline))
+static void pair_rows_t_clamp(rows_job *job)
+{
+    (void)job;
+    __asm__ volatile(ROWS_ENTRY ROWS_CONST_TABLE ROWS_REQ ROWS_CLAMP ROWS_NEXT);
+}
+
+/* rows 0 .. full - 1's requant_fast constants in row pairs for pair_rows_t: mult and right - 1
+ * (~shift) of the pair's first row, then of its second */
+static TML_NO_LIBCALLS void rows_table(const int32_t *mult, const int8_t *shift, int32_t qstep, int32_t full,
+                                       int32_t *tbl)
+{
+    for (int32_t o = 0; o < full; o++, tbl += 2) {
+        tbl[0] = mult[qstep * o];
+        tbl[1] = ~(int32_t)shift[qstep * o];
+    }
+}
+
+/* ---- layers with dead rows: the live rows two at a time (live_rows) ----
+ *
+ * VWW's later pointwise layers have up to 234 dead rows of 256 (find_dead), spread over every
+ * block, so pair_block_any ran nearly every row pair (a pair is skipped only when both of its
+ * rows are dead) behind pair_slow's per-block set-up in C. When every live row is inside
+ * requant_fast, K % 4 = 0, the rows are whole blocks (out_c % 8 = 0, at most PAIR_DEAD_ROWS) and
+ * the scales per channel, each pixel pair's outputs start as the dead rows' constants (dead_v,
+ * copied) and one call runs the live rows in pairs of any two (the last one twice when their
+ * number is odd): each row of a pair has its own weight pointer (row o's group j at
+ * w + (o / 8) 8 k + 4 (o % 8) + 32 j), so a pair's MACs are pair_rows' with the second weight
+ * word read through another register. */
+typedef struct {
+    const uint32_t *xs;    /* 0: the staged groups */
+    const uint32_t *xe;    /* 4: their end (xs + 4 nq) */
+    const uint8_t *list;   /* 8: the live rows, in pairs */
+    const uint8_t *end;    /* 12: the list's end (an even number of rows on, > list) */
+    const int8_t *w;       /* 16: the layer's weights */
+    int32_t k8;            /* 20: 8 k: from a block to the next */
+    const int32_t *bias;   /* 24 */
+    const int32_t *mult;   /* 28: per channel */
+    const int8_t *shift;   /* 32 */
+    int8_t *oa;            /* 36: pixel A's outputs, and B's (A's again for a lone pixel) */
+    int8_t *ob;            /* 40 */
+    int32_t zp2;           /* 44: 2 output_zp + 1 */
+    int32_t lo;            /* 48: act_min, act_max (live_rows_clamp) */
+    int32_t hi;            /* 52 */
+    int32_t pad_[2];       /* 56: the frame's loop entry and weight bias */
+} live_job;
+
+/* PAIR_GROUP with row 0's weights at r1 and row 1's at r2 */
+#define LIVE_GROUP(OFF, XOFF) \
+    "ldr   r12, [r1, #" #OFF "]\n" \
+    "ldr   lr, [r2, #" #OFF "]\n" \
+    "ldr   r8, [r0, #" #XOFF "]\n" \
+    "ldr   r9, [r0, #" #XOFF "+4]\n" \
+    "ldr   r10, [r0, #" #XOFF "+8]\n" \
+    "ldr   r11, [r0, #" #XOFF "+12]\n" \
+    "sxtb16 r3, r12\n" \
+    "smlad r4, r3, r8, r4\n" \
+    "smlad r5, r3, r10, r5\n" \
+    "sxtb16 r12, r12, ror #8\n" \
+    "smlad r4, r12, r9, r4\n" \
+    "smlad r5, r12, r11, r5\n" \
+    "sxtb16 r3, lr\n" \
+    "smlad r6, r3, r8, r6\n" \
+    "smlad r7, r3, r10, r7\n" \
+    "sxtb16 lr, lr, ror #8\n" \
+    "smlad r6, lr, r9, r6\n" \
+    "smlad r7, lr, r11, r7\n"
+
+/* The frame: the job's first 14 words, [sp, #56] the loop's entry, [sp, #60] the bytes the
+ * weight pointers start before the rows (8 - nq % 8 groups when nq % 8 > 0, as pair_rows). */
+#define LIVE_ENTRY \
+    ".syntax unified\n" \
+    "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+    "sub   sp, sp, #64\n" \
+    "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "stm   sp, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "ldm   r0, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "add   r12, sp, #28\n" \
+    "stm   r12, {r1, r2, r3, r4, r5, r6, r7}\n" \
+    "adr   r3, 3f\n" \
+    "orr   r3, r3, #1\n"                   /* LDR PC: a Thumb address */ \
+    "ldrd  r0, r2, [sp]\n"                 /* xs, xe */ \
+    "sub   r2, r2, r0\n" \
+    "ubfx  r12, r2, #4, #3\n" \
+    "movs  r1, #0\n" \
+    "cmp   r12, #0\n" \
+    "beq   1f\n" \
+    "rsb   r12, r12, #8\n" \
+    "sub   r0, r0, r12, lsl #4\n" \
+    "str   r0, [sp]\n" \
+    "lsl   r1, r12, #5\n" \
+    "add   r12, r12, r12, lsl #3\n" \
+    "add   r3, r3, r12, lsl #3\n"          /* every LIVE_GROUP is 72 bytes */ \
+    "1:\n" \
+    "str   r3, [sp, #56]\n" \
+    "str   r1, [sp, #60]\n" \
+    "10:\n" \
+    "ldr   r12, [sp, #8]\n" \
+    "ldrb  r10, [r12], #1\n"               /* the pair's rows */ \
+    "ldrb  r11, [r12], #1\n" \
+    "str   r12, [sp, #8]\n" \
+    "ldrd  r8, r9, [sp, #16]\n"            /* w, 8 k */ \
+    "lsr   r1, r10, #3\n" \
+    "mla   r1, r1, r9, r8\n" \
+    "and   r3, r10, #7\n" \
+    "add   r1, r1, r3, lsl #2\n" \
+    "lsr   r2, r11, #3\n" \
+    "mla   r2, r2, r9, r8\n" \
+    "and   r3, r11, #7\n" \
+    "add   r2, r2, r3, lsl #2\n" \
+    "ldr   r3, [sp, #60]\n" \
+    "sub   r1, r1, r3\n" \
+    "sub   r2, r2, r3\n" \
+    "ldr   r12, [sp, #24]\n" \
+    "ldr   r4, [r12, r10, lsl #2]\n" \
+    "ldr   r6, [r12, r11, lsl #2]\n" \
+    "mov   r5, r4\n" \
+    "mov   r7, r6\n" \
+    "ldr   r0, [sp, #0]\n" \
+    "ldr   pc, [sp, #56]\n" \
+    ".p2align 2\n" \
+    "3:\n" \
+    LIVE_GROUP(0, 0) \
+    LIVE_GROUP(32, 16) \
+    LIVE_GROUP(64, 32) \
+    LIVE_GROUP(96, 48) \
+    LIVE_GROUP(128, 64) \
+    LIVE_GROUP(160, 80) \
+    LIVE_GROUP(192, 96) \
+    LIVE_GROUP(224, 112) \
+    ".if (. - 3b) != 8 * 72\n" \
+    ".error \"LIVE_GROUP must be 72 bytes: live_rows jumps into its loop\"\n" \
+    ".endif\n" \
+    "adds  r0, r0, #128\n" \
+    "adds  r1, r1, #256\n" \
+    "adds  r2, r2, #256\n" \
+    "ldr   r3, [sp, #4]\n" \
+    "cmp   r0, r3\n" \
+    "bne   3b\n" \
+    "ldr   r12, [sp, #8]\n" \
+    "ldrb  r2, [r12, #-2]\n" \
+    "ldrb  r3, [r12, #-1]\n" \
+    "ldr   r1, [sp, #28]\n" \
+    "ldr   lr, [sp, #32]\n" \
+    "ldr   r8, [r1, r2, lsl #2]\n" \
+    "ldr   r10, [r1, r3, lsl #2]\n" \
+    "ldrsb r9, [lr, r2]\n" \
+    "ldrsb r11, [lr, r3]\n" \
+    "mvn   r9, r9\n"                        /* -shift - 1 = right - 1 */ \
+    "mvn   r11, r11\n" \
+    "ldr   r12, [sp, #44]\n" \
+    PAIR_REQUANT("r4", "r8", "r9") \
+    PAIR_REQUANT("r5", "r8", "r9") \
+    PAIR_REQUANT("r6", "r10", "r11") \
+    PAIR_REQUANT("r7", "r10", "r11")
+#define LIVE_CLAMP1(A) \
+    "cmp   " A ", r0\n" \
+    "it    lt\n" \
+    "movlt " A ", r0\n" \
+    "cmp   " A ", r1\n" \
+    "it    gt\n" \
+    "movgt " A ", r1\n"
+#define LIVE_CLAMP \
+    "ldrd  r0, r1, [sp, #48]\n" \
+    LIVE_CLAMP1("r4") \
+    LIVE_CLAMP1("r5") \
+    LIVE_CLAMP1("r6") \
+    LIVE_CLAMP1("r7")
+#define LIVE_NEXT \
+    "ldrd  r0, r1, [sp, #36]\n" \
+    "strb  r4, [r0, r2]\n" \
+    "strb  r5, [r1, r2]\n" \
+    "strb  r6, [r0, r3]\n" \
+    "strb  r7, [r1, r3]\n" \
+    "ldrd  r0, r1, [sp, #8]\n" \
+    "cmp   r0, r1\n" \
+    "bne   10b\n" \
+    "add   sp, sp, #64\n" \
+    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
+
+__attribute__((naked, noinline))
+static void live_rows(live_job *job)
+{
+    (void)job;
+    __asm__ volatile(LIVE_ENTRY LIVE_NEXT);
+}
+
+__attribute__((naked, noinline))
+static void live_rows_clamp(live_job *job)
+{
+    (void)job;
+    __asm__ volatile(LIVE_ENTRY LIVE_CLAMP LIVE_NEXT);
+}
+
+/* The live rows (not in bits) in list, the last one twice when their number is odd, and their
+ * dead_v zeroed (dead_v is then every output's start); -1 when a live row is outside
+ * requant_fast. */
+static __attribute__((noinline)) int32_t live_list(const tml_conv_params *p, const int32_t *bias,
+                                                   const int8_t *shift, int32_t k, const uint32_t *bits,
+                                                   int8_t *dead_v, uint8_t *list)
+{
+    int32_t n = 0;
+    for (int32_t o = 0; o < p->out_c; o++) {
+        if (!((bits[o >> 5] >> (o & 31)) & 1u)) {
+            if (!pair_fast(p, bias, shift, k, o, 1)) {
+                return -1;
+            }
+            dead_v[o] = 0;
+            list[n++] = (uint8_t)o;
+        }
+    }
+    if (n & 1) {
+        list[n] = list[n - 1];
+        n++;
+    }
+    return n;
+}
+
+/* one pixel pair: the dead rows' constants, then the live rows over them */
+static __attribute__((noinline)) void live_pair(live_job *job, const int8_t *dead_v, int32_t n_out, int32_t n_live,
+                                                int full, int8_t *oa, int8_t *ob)
+{
+    for (int32_t i = 0; i < n_out; i += 4) {
+        uint32_t v;
+        memcpy(&v, dead_v + i, 4);
+        memcpy(oa + i, &v, 4);  /* one STR (unaligned allowed) */
+        memcpy(ob + i, &v, 4);
+    }
+    if (n_live > 0) {
+        job->oa = oa;
+        job->ob = ob;
+        if (full) {
+            live_rows(job);
+        } else {
+            live_rows_clamp(job);
+        }
+    }
 }
 
 /* the last k % 4 weights of a row (t of them at w) as halfword pairs (w0, w2), (w1, 0) */
@@ -845,7 +1232,15 @@ static TML_NO_LIBCALLS int32_t find_dead(const tml_conv_params *p, const int8_t 
         uint32_t any = 0;
         if (o < full) {
             const int8_t *g = w + blk * k + 4 * (o - blk);
-            for (int32_t j = 0; j < nq && !any; j++) {
+            int32_t j = 0;
+            if (nq > 0) {  /* a live row's first word is rarely zero */
+                any = load32(g);
+                j = 1;
+            }
+            for (; j + 4 <= nq && !any; j += 4) {  /* a dead row's words four at a time */
+                any = load32(g + 32 * j) | load32(g + 32 * j + 32) | load32(g + 32 * j + 64) | load32(g + 32 * j + 96);
+            }
+            for (; j < nq && !any; j++) {
                 any = load32(g + 32 * j);
             }
             const int8_t *wt = w + blk * k + 4 * TML_BLOCK_ROWS * nq + t * (o - blk);
@@ -945,30 +1340,36 @@ static TML_NO_LIBCALLS void restage_weights(const int8_t *w, int32_t k, int32_t 
 /* K = 8 with at most 16 rows (VWW's 48x48x8 -> 16 pointwise): pair_rows pays its row pair's
  * set-up (the jump into the loop, the frame's pointers, the requantization constants) around
  * only two groups of MACs. Here each row is staged once per call as one record (its weights
- * split by SXTB16, its bias and requant_fast's constants), and each pixel walks the records with
- * its four staged words in registers: per row the record's loads, four SMLAD and the store. */
+ * split by SXTB16, its bias and requant_fast's constants), and each pixel pair walks the records
+ * with both pixels' eight staged words in registers: per row the record's loads (shared by the
+ * pixels), eight SMLAD, two requantizations and two stores. */
 typedef struct {
-    uint32_t w[4];   /* groups 0 and 1, even and odd halfwords, as the staged x */
-    int32_t bias, mult, round, right;
+    uint32_t w01[2];   /* group 0, even and odd halfwords, as the staged x */
+    int32_t bias;
+    uint32_t w23[2];   /* group 1 */
+    int32_t mult;
+    int32_t rm1;       /* right - 1; bit 8 set on the last row (ASR by register reads bits 0-7) */
+    int32_t zp2;       /* 2 output_zp + 1 */
 } k8_row;
 
 #define K8_ROWS (PAIR_RESTAGE_BYTES / (int32_t)sizeof(k8_row))
+#define K8_LAST 256
 
 static TML_NO_LIBCALLS void k8_stage(const int8_t *w, const int32_t *bias, const int32_t *mult, const int8_t *shift,
-                                     int32_t qstep, int32_t full, k8_row *rows)
+                                     int32_t qstep, int32_t full, int32_t zp, k8_row *rows)
 {
     for (int32_t o = 0; o < full; o++) {
         const int8_t *g = w + (o & ~(TML_BLOCK_ROWS - 1)) * 8 + 4 * (o & (TML_BLOCK_ROWS - 1));
         const uint32_t w0 = load32(g), w1 = load32(g + 32);
-        const int32_t i = qstep * o, right = -shift[i];
-        rows[o].w[0] = __sxtb16(w0);
-        rows[o].w[1] = sxtb16_ror8(w0);
-        rows[o].w[2] = __sxtb16(w1);
-        rows[o].w[3] = sxtb16_ror8(w1);
+        const int32_t i = qstep * o;
+        rows[o].w01[0] = __sxtb16(w0);
+        rows[o].w01[1] = sxtb16_ror8(w0);
+        rows[o].w23[0] = __sxtb16(w1);
+        rows[o].w23[1] = sxtb16_ror8(w1);
         rows[o].bias = bias[o];
         rows[o].mult = mult[i];
-        rows[o].round = (int32_t)(1u << (right - 1));
-        rows[o].right = right;
+        rows[o].rm1 = -shift[i] - 1 + (o == full - 1 ? K8_LAST : 0);
+        rows[o].zp2 = 2 * zp + 1;
     }
 }
 
@@ -978,61 +1379,138 @@ static inline __attribute__((always_inline)) void k8_pixel(const uint32_t *xs, c
 {
     const uint32_t x0 = xs[0], x1 = xs[1], x2 = xs[4], x3 = xs[5];
     for (; r < end; r++) {
-        const int32_t a = (int32_t)__smlad(r->w[3], x3,
-            __smlad(r->w[2], x2, __smlad(r->w[1], x1, __smlad(r->w[0], x0, (uint32_t)r->bias))));
-        *out++ = pair_store(a, r->mult, r->round, r->right, zp, lo, hi, full);
+        const int32_t a = (int32_t)__smlad(r->w23[1], x3,
+            __smlad(r->w23[0], x2, __smlad(r->w01[1], x1, __smlad(r->w01[0], x0, (uint32_t)r->bias))));
+        const int32_t right = (r->rm1 & (K8_LAST - 1)) + 1;
+        *out++ = pair_store(a, r->mult, (int32_t)(1u << (right - 1)), right, zp, lo, hi, full);
     }
 }
 
-/* k8_pixel for the whole int8 range (SSAT clamps) in assembly: a record in two LDM (its
- * weights and bias, then its constants), about 25 cycles a row (GCC's loop: about 35, each
- * field its own LDR). r0 the pixel's staged words (xs[0], xs[1], xs[4], xs[5]), r1 the first
- * record, r2 the end (> r1), r3 the outputs, the output zero point on the stack. */
+/* Both pixels of a pair (outputs B at A + BOFF: BOFF = out_c) over every record, the whole int8
+ * range (SSAT clamps), in assembly: r4-r7 A's staged words (xs[0], xs[1], xs[4], xs[5]), r8-r11
+ * B's, r0 the record, lr A's outputs; per row three LDM of the record, the accumulators from its
+ * bias, PAIR_REQUANT's steps for both, about 40 cycles for the two outputs. */
+#define K8_ROWS_LOOP(BOFF) \
+    "1:\n" \
+    "ldm   r0!, {r1, r2, r3}\n"             /* w01, bias */ \
+    "mov   r12, r3\n" \
+    "smlad r3, r1, r4, r3\n" \
+    "smlad r12, r1, r8, r12\n" \
+    "smlad r3, r2, r5, r3\n" \
+    "smlad r12, r2, r9, r12\n" \
+    "ldm   r0!, {r1, r2}\n"                 /* w23 */ \
+    "smlad r3, r1, r6, r3\n" \
+    "smlad r12, r1, r10, r12\n" \
+    "smlad r3, r2, r7, r3\n" \
+    "smlad r12, r2, r11, r12\n" \
+    "ldm   r0!, {r1, r2}\n"                 /* mult, right - 1 (and K8_LAST) */ \
+    "lsl   r3, r3, #1\n" \
+    "lsl   r12, r12, #1\n" \
+    "smmulr r3, r3, r1\n" \
+    "smmulr r12, r12, r1\n" \
+    "ldr   r1, [r0], #4\n"                  /* 2 zp + 1 */ \
+    "add   r3, r3, r3, asr #31\n" \
+    "add   r12, r12, r12, asr #31\n" \
+    "asr   r3, r3, r2\n" \
+    "asr   r12, r12, r2\n" \
+    "add   r3, r3, r1\n" \
+    "add   r12, r12, r1\n" \
+    "ssat  r3, #8, r3, asr #1\n" \
+    "ssat  r12, #8, r12, asr #1\n" \
+    "strb  r12, [lr, #" #BOFF "]\n" \
+    "strb  r3, [lr], #1\n" \
+    "tst   r2, #256\n"                      /* K8_LAST */ \
+    "beq   1b\n"
+
+#define K8_PAIR_BODY(BOFF) \
+    ".syntax unified\n" \
+    "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+    "ldr   r4, [r0]\n" \
+    "ldr   r5, [r0, #4]\n" \
+    "ldr   r6, [r0, #16]\n" \
+    "ldr   r7, [r0, #20]\n" \
+    "ldr   r8, [r0, #8]\n" \
+    "ldr   r9, [r0, #12]\n" \
+    "ldr   r10, [r0, #24]\n" \
+    "ldr   r11, [r0, #28]\n" \
+    "mov   r0, r1\n" \
+    "mov   lr, r2\n" \
+    K8_ROWS_LOOP(BOFF) \
+    "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
+
 __attribute__((naked, noinline))
-static void k8_pixel_full(const uint32_t *xs, const k8_row *r, const k8_row *end, int8_t *out, int32_t zp)
+static void k8_pair16(const uint32_t *xs, const k8_row *r, int8_t *oa)
 {
     (void)xs;
     (void)r;
-    (void)end;
+    (void)oa;
+    __asm__ volatile(K8_PAIR_BODY(16));
+}
+
+__attribute__((naked, noinline))
+static void k8_pair8(const uint32_t *xs, const k8_row *r, int8_t *oa)
+{
+    (void)xs;
+    (void)r;
+    (void)oa;
+    __asm__ volatile(K8_PAIR_BODY(8));
+}
+
+/* Every pixel pair of a 1x1, stride-1 layer of 8 inputs and 16 rows, the whole int8 range
+ * (VWW's 48x48x8 -> 16): the pixels' 16 input bytes loaded and split here (no staging, no C per
+ * pair), then K8_ROWS_LOOP. Frame: [sp] x, [sp, #4] the records, [sp, #8] the outputs, [sp, #12]
+ * the pairs left (>= 1). */
+__attribute__((naked, noinline))
+static void k8_run16(const int8_t *x, const k8_row *r, int8_t *out, int32_t pairs)
+{
+    (void)x;
+    (void)r;
     (void)out;
-    (void)zp;
+    (void)pairs;
     __asm__ volatile(
         ".syntax unified\n"
         "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n"
-        "ldr   r12, [sp, #36]\n"
-        "ldr   r4, [r0]\n"
-        "ldr   r5, [r0, #4]\n"
-        "ldr   r6, [r0, #16]\n"
-        "ldr   r7, [r0, #20]\n"
-        "1:\n"
-        "ldm   r1!, {r0, r8, r9, r10, r11}\n"   /* w[0..3], bias */
-        "smlad r11, r0, r4, r11\n"
-        "smlad r11, r8, r5, r11\n"
-        "smlad r11, r9, r6, r11\n"
-        "smlad r11, r10, r7, r11\n"
-        "ldm   r1!, {r0, r8, r9}\n"             /* mult, round, right */
-        "lsl   r11, r11, #1\n"
-        "smmulr r11, r11, r0\n"
-        "add   r11, r11, r11, asr #31\n"
-        "add   r11, r11, r8\n"
-        "asr   r11, r11, r9\n"
-        "add   r11, r11, r12\n"
-        "ssat  r11, #8, r11\n"
-        "strb  r11, [r3], #1\n"
-        "cmp   r1, r2\n"
-        "bne   1b\n"
+        "push  {r0, r1, r2, r3}\n"
+        "10:\n"
+        "ldr   r0, [sp]\n"
+        "ldr   r4, [r0]\n"                      /* unaligned loads: no LDM */
+        "ldr   r6, [r0, #4]\n"
+        "ldr   r8, [r0, #8]\n"
+        "ldr   r10, [r0, #12]\n"
+        "add   r0, r0, #16\n"
+        "str   r0, [sp]\n"
+        "sxtb16 r5, r4, ror #8\n"
+        "sxtb16 r4, r4\n"
+        "sxtb16 r7, r6, ror #8\n"
+        "sxtb16 r6, r6\n"
+        "sxtb16 r9, r8, ror #8\n"
+        "sxtb16 r8, r8\n"
+        "sxtb16 r11, r10, ror #8\n"
+        "sxtb16 r10, r10\n"
+        "ldr   r0, [sp, #4]\n"
+        "ldr   lr, [sp, #8]\n"
+        K8_ROWS_LOOP(16)
+        "add   lr, lr, #16\n"                   /* past B's outputs */
+        "ldr   r0, [sp, #12]\n"
+        "str   lr, [sp, #8]\n"
+        "subs  r0, r0, #1\n"
+        "str   r0, [sp, #12]\n"
+        "bne   10b\n"
+        "add   sp, sp, #16\n"
         "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n");
 }
 
-static __attribute__((noinline)) void k8_pair(const uint32_t *xs, const k8_row *rows, int32_t full, int32_t zp,
-                                              int32_t lo, int32_t hi, int clamp_full, int8_t *oa, int8_t *ob)
+static __attribute__((noinline)) void k8_pair(const uint32_t *xs, const k8_row *rows, int32_t full, int32_t n_out,
+                                              int32_t zp, int32_t lo, int32_t hi, int clamp_full, int8_t *oa,
+                                              int8_t *ob)
 {
-    if (clamp_full) {
-        k8_pixel_full(xs, rows, rows + full, oa, zp);
-        k8_pixel_full(xs + 2, rows, rows + full, ob, zp);
+    if (clamp_full && ob == oa + n_out && n_out == 16) {
+        k8_pair16(xs, rows, oa);
+    } else if (clamp_full && ob == oa + n_out && n_out == 8) {
+        k8_pair8(xs, rows, oa);
     } else {
-        k8_pixel(xs, rows, rows + full, zp, lo, hi, 0, oa);
-        k8_pixel(xs + 2, rows, rows + full, zp, lo, hi, 0, ob);
+        k8_pixel(xs, rows, rows + full, zp, lo, hi, clamp_full, oa);
+        k8_pixel(xs + 2, rows, rows + full, zp, lo, hi, clamp_full, ob);
     }
 }
 
@@ -1070,9 +1548,39 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
         k_lean = 4 * ng;
     }
     const int k8 = lean && k == 8 && full <= K8_ROWS;
-    if (k8) {
-        k8_stage(w, bias, mult, shift, qstep, full, (k8_row *)(void *)wbuf);
+    /* dead rows and nothing else outside pair_rows' cases: the live rows in pairs (live_rows) */
+    uint8_t live[PAIR_DEAD_ROWS];
+    int32_t n_live = -1;
+    live_job lj;
+    if (any_dead && t == 0 && full == n_out && n_out <= PAIR_DEAD_ROWS && qstep &&
+        p->rounding == TML_ROUNDING_TFLM) {
+        n_live = live_list(p, bias, shift, k, dead_bits, dead_v, live);
+        lj.xs = xs;
+        lj.xe = xs + 4 * nq;
+        lj.list = live;
+        lj.end = live + (n_live > 0 ? n_live : 0);
+        lj.w = w;
+        lj.k8 = 8 * k;
+        lj.bias = bias;
+        lj.mult = mult;
+        lj.shift = shift;
+        lj.zp2 = job.zp2;
+        lj.lo = job.lo;
+        lj.hi = job.hi;
     }
+    if (k8) {
+        k8_stage(w, bias, mult, shift, qstep, full, p->output_zp, (k8_row *)(void *)wbuf);
+    }
+    /* the constants as a table after the restaged weights when it fits (16 bytes a row pair) */
+    const int32_t tbl_at = restage ? full * ng : 0;  /* words */
+    const int table = lean && !k8 && (tbl_at + 2 * full) * 4 <= PAIR_RESTAGE_BYTES;
+    const int32_t *rmult = mult;
+    if (table) {
+        rows_table(mult, shift, qstep, full, (int32_t *)(void *)(wbuf + tbl_at));
+        rmult = (const int32_t *)(const void *)(wbuf + tbl_at);
+    }
+    void (*const rows_fn)(rows_job *) = table ? (job.full ? pair_rows_t : pair_rows_t_clamp) :
+                                                (job.full ? pair_rows : pair_rows_clamp);
     rows_job rj;
     rj.xs = xs;
     rj.xe = xs + k_lean;
@@ -1081,26 +1589,32 @@ static TML_HOT void conv_pairs(const tml_conv_params *p, const int8_t *x, const 
     rj.lo = job.lo;
     rj.hi = job.hi;
     rj.jump = TML_BLOCK_ROWS * k_lean - 24;
-    for (int32_t pa = 0; pa < pixels; pa += 2) {
+    int32_t pa0 = 0;
+    if (k8 && job.full && n_out == 16 && p->in_c == 8 && pixels >= 2 && p->filter_h == 1 && p->filter_w == 1 &&
+        p->stride_h == 1 && p->stride_w == 1 && p->out_w == p->in_w) {
+        k8_run16(x, (const k8_row *)(const void *)wbuf, out, pixels >> 1);
+        pa0 = pixels & ~1;
+    }
+    for (int32_t pa = pa0; pa < pixels; pa += 2) {
         const int two = pa + 1 < pixels;
         int8_t *oa = out + pa * n_out, *ob = two ? oa + n_out : oa;
         pair_stage(p, x, pa, two ? pa + 1 : pa, k, ng, xs);
+        if (n_live >= 0) {
+            live_pair(&lj, dead_v, n_out, n_live, job.full, oa, ob);
+            continue;
+        }
         if (k8) {
-            k8_pair(xs, (const k8_row *)(const void *)wbuf, full, p->output_zp, p->act_min, p->act_max, job.full,
+            k8_pair(xs, (const k8_row *)(const void *)wbuf, full, n_out, p->output_zp, p->act_min, p->act_max, job.full,
                     oa, ob);
         } else if (lean) {
             rj.w = wl;
             rj.bias = bias;
-            rj.mult = mult;
+            rj.mult = rmult;
             rj.shift = shift;
             rj.oa = oa;
             rj.ob = ob;
             rj.left = full / 2;
-            if (job.full) {
-                pair_rows(&rj);
-            } else {
-                pair_rows_clamp(&rj);
-            }
+            rows_fn(&rj);
         }
         for (int32_t o = lean ? full : 0; o < full; o += TML_BLOCK_ROWS) {
             const int8_t *wb = w + o * k;

@@ -16,7 +16,9 @@
  *   filters in assembly (row3_dsp), one call per row class running its edge columns and
  *   interior; rows of more than 3 taps inside the input too (rowN_dsp), which an Nx1 filter on
  *   a one-column input (StrWW) becomes when seen as 1xN. Requantization by SMMULR when the
- *   layer allows it (requant_fast).
+ *   layer allows it (requant_fast). Outputs of at most DW_SMALL_PIXELS pixels (VWW's 6x6 and
+ *   3x3) turn the loops round (dw_small): per pixel its window once, then every group of 4
+ *   channels straight from the layer's weights, in assembly (small3_dsp).
  * - elsewhere: the group's weights packed on the stack, four byte MACs per tap in C.
  * Filters of more than DW_MAX_TAPS taps, and the last in_c % 4 channels, go one channel at a
  * time through plain C. Tested against tml_dwconv_s8_ref bit for bit on every core. */
@@ -474,10 +476,11 @@ static void rowN_dsp(row3_job *job)
     __asm__ volatile(ROW_HEAD ROW_TAIL ROW_REST ROW_LOOP);
 }
 
-/* Two output rows at once (3x3 filter, stride_h 1, every filter row inside the input): pixel A
+/* Two output rows at once (3x3 filter, stride_h 1 or 2, every filter row inside the input): pixel A
  * at output row oy and pixel B below it read input rows 0..2 and 1..3 of a 4-row window, so each
  * x word of input rows 1 and 2 is loaded and split once for both pixels, and the requantization
- * constants and the bookkeeping are paid once per pair. One call runs `pairs` row pairs of one
+ * constants and the bookkeeping are paid once per pair. At stride_h 2 (pair3s2_dsp) B's window
+ * is input rows 2..4 of a 5-row one: row 2 is shared. One call runs `pairs` row pairs of one
  * segment (n pixels each, one set of weights and accumulator start). */
 typedef struct {
     const int8_t *x;        /* 0: pixel A's window, input row 0, column 0, channel c */
@@ -568,7 +571,36 @@ typedef struct {
         "ssub8 r2, r8, r1\n" \
         "sel   r8, r1, r8\n"
 
-#define PAIR3_BODY(CLAMP) \
+#define PAIR3_BODY(CLAMP) PAIR3_BODY_T(PAIR3_TAPS, CLAMP)
+
+/* stride 1: input rows 0..3, A's filter rows 0..2 on rows 0..2, B's on rows 1..3 */
+#define PAIR3_TAPS \
+        /* input row 0: A's filter row 0 */ \
+        PAIR_TAP_A("", 32) PAIR_TAP_A(", r1", 40) PAIR_TAP_A(", r1, lsl #1", 48) \
+        PAIR_NEXT_ROW \
+        /* input row 1: A's filter row 1, B's row 0 */ \
+        PAIR_TAP_AB("", 56, 32) PAIR_TAP_AB(", r1", 64, 40) PAIR_TAP_AB(", r1, lsl #1", 72, 48) \
+        PAIR_NEXT_ROW \
+        /* input row 2: A's filter row 2, B's row 1 */ \
+        PAIR_TAP_AB("", 80, 56) PAIR_TAP_AB(", r1", 88, 64) PAIR_TAP_AB(", r1, lsl #1", 96, 72) \
+        PAIR_NEXT_ROW \
+        /* input row 3: B's filter row 2 */ \
+        PAIR_TAP_B("", 80) PAIR_TAP_B(", r1", 88) PAIR_TAP_B(", r1, lsl #1", 96)
+
+/* stride 2: input rows 0..4, A's filter rows on rows 0..2, B's on rows 2..4: row 2 shared */
+#define PAIR3_TAPS_S2 \
+        PAIR_TAP_A("", 32) PAIR_TAP_A(", r1", 40) PAIR_TAP_A(", r1, lsl #1", 48) \
+        PAIR_NEXT_ROW \
+        PAIR_TAP_A("", 56) PAIR_TAP_A(", r1", 64) PAIR_TAP_A(", r1, lsl #1", 72) \
+        PAIR_NEXT_ROW \
+        /* input row 2: A's filter row 2, B's row 0 */ \
+        PAIR_TAP_AB("", 80, 32) PAIR_TAP_AB(", r1", 88, 40) PAIR_TAP_AB(", r1, lsl #1", 96, 48) \
+        PAIR_NEXT_ROW \
+        PAIR_TAP_B("", 56) PAIR_TAP_B(", r1", 64) PAIR_TAP_B(", r1, lsl #1", 72) \
+        PAIR_NEXT_ROW \
+        PAIR_TAP_B("", 80) PAIR_TAP_B(", r1", 88) PAIR_TAP_B(", r1, lsl #1", 96)
+
+#define PAIR3_BODY_T(TAPS, CLAMP) \
         ".syntax unified\n" \
         "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
         "sub   sp, sp, #200\n" \
@@ -597,17 +629,7 @@ typedef struct {
         "ldm   sp, {r4, r5, r6, r7, r8, r9, r10, r11}\n" \
         "ldr   r0, [sp, #104]\n" \
         "ldr   r1, [sp, #120]\n" \
-        /* input row 0: A's filter row 0 */ \
-        PAIR_TAP_A("", 32) PAIR_TAP_A(", r1", 40) PAIR_TAP_A(", r1, lsl #1", 48) \
-        PAIR_NEXT_ROW \
-        /* input row 1: A's filter row 1, B's row 0 */ \
-        PAIR_TAP_AB("", 56, 32) PAIR_TAP_AB(", r1", 64, 40) PAIR_TAP_AB(", r1, lsl #1", 72, 48) \
-        PAIR_NEXT_ROW \
-        /* input row 2: A's filter row 2, B's row 1 */ \
-        PAIR_TAP_AB("", 80, 56) PAIR_TAP_AB(", r1", 88, 64) PAIR_TAP_AB(", r1, lsl #1", 96, 72) \
-        PAIR_NEXT_ROW \
-        /* input row 3: B's filter row 2 */ \
-        PAIR_TAP_B("", 80) PAIR_TAP_B(", r1", 88) PAIR_TAP_B(", r1, lsl #1", 96) \
+        TAPS \
         /* requantize both pixels, channel by channel */ \
         "ldr   r3, [sp, #148]\n" \
         "ldr   r0, [sp, #160]\n" \
@@ -674,6 +696,21 @@ static void pair3_full_dsp(pair3_job *job)
 {
     (void)job;
     __asm__ volatile(PAIR3_BODY(""));
+}
+
+/* stride 2 (output rows two input rows apart: one input row shared) */
+__attribute__((naked, noinline))
+static void pair3s2_dsp(pair3_job *job)
+{
+    (void)job;
+    __asm__ volatile(PAIR3_BODY_T(PAIR3_TAPS_S2, PAIR_CLAMP));
+}
+
+__attribute__((naked, noinline))
+static void pair3s2_full_dsp(pair3_job *job)
+{
+    (void)job;
+    __asm__ volatile(PAIR3_BODY_T(PAIR3_TAPS_S2, ""));
 }
 
 #else /* portable C, Armv6-M */
@@ -802,6 +839,10 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
     job.out_row_step = p->out_w * ch;
     job.seg0 = segs;
     pair3_job pj;
+    /* row pairs: two output rows stride_h input rows apart */
+    void (*const pair_fn)(pair3_job *) = p->stride_h == 2 ? (mode == STORE_FAST_FULL ? pair3s2_full_dsp : pair3s2_dsp) :
+                                         (mode == STORE_FAST_FULL ? pair3_full_dsp : pair3_dsp);
+    const int32_t pair_x_step = 2 * p->stride_h * row_step;
     pj.ch = ch;
     pj.row_step = row_step;
     pj.x_step = job.x_step;
@@ -904,7 +945,7 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
         job.x_row = d->x + (iy0 + ky_lo) * row_step + d->c;
         job.out_row = d->out + oy * p->out_w * ch + d->c;
         if (edges3) {
-            if (rows == 3 && p->stride_h == 1 && oy_end - oy >= 2) {
+            if (rows == 3 && p->stride_h <= 2 && oy_end - oy >= 2) {
                 /* row pairs, segment by segment; an odd last row below */
                 const int32_t pairs = (oy_end - oy) / 2;
                 pj.pairs = pairs;
@@ -912,18 +953,14 @@ static TML_INLINE void dw_group_rows3(const dw_layer *d, const tap_w *wq, const 
                     pj.x = job.x_row + segs[s].x_off;
                     pj.out = job.out_row + segs[s].out_off;
                     pj.n = segs[s].n;
-                    pj.x_pair_step = 2 * row_step - segs[s].n * pj.x_step;
+                    pj.x_pair_step = pair_x_step - segs[s].n * pj.x_step;
                     pj.out_pair_step = 2 * pj.out_row - segs[s].n * ch;
                     pj.acc0 = segs[s].acc0;
                     pj.wq = segs[s].wq;
-                    if (mode == STORE_FAST_FULL) {
-                        pair3_full_dsp(&pj);
-                    } else {
-                        pair3_dsp(&pj);
-                    }
+                    pair_fn(&pj);
                 }
                 oy += 2 * pairs;
-                job.x_row += 2 * pairs * row_step;
+                job.x_row += pairs * pair_x_step;
                 job.out_row += 2 * pairs * pj.out_row;
             }
             if (oy < oy_end) {
@@ -995,6 +1032,207 @@ static TML_INLINE void dw_group_rowN(const dw_layer *d, const tap_w *wq, const g
     job.x_row_step = p->stride_h * d->row_step;
     job.out_row_step = p->out_w * ch;
     rowN_dsp(&job);
+}
+#endif
+
+#if TML_PATH_DSP
+/* Small outputs (VWW's 6x6 and 3x3 layers): a group's set-up in dw_group_rows3 (edge weights,
+ * row classes, segments, the calls) costs about as much as 20 of its pixels, so with few
+ * pixels the loops turn the other way: per output pixel its window (the taps inside the input)
+ * is worked out once, then every group of 4 channels runs its taps straight from the layer's
+ * weights (one word per tap, split by SXTB16 there) with the offset added to x (SADD16), and is
+ * requantized by requant_fast (the layer passed dw_small_ok: TFLite Micro rounding, a scale per
+ * channel, every shift <= -1, every bias small enough). The last in_c % 4 channels are
+ * dw_channel's. */
+#define DW_SMALL_PIXELS 40
+
+__attribute__((noinline))
+static int dw_small_ok(const dw_layer *d, const int32_t *bias, const int8_t *shift)
+{
+    const tml_conv_params *p = d->p;
+    if (p->filter_w != 3 || p->filter_h > 3 || p->rounding != TML_ROUNDING_TFLM || p->n_channels != d->ch ||
+        d->ch < 4) {
+        return 0;
+    }
+    for (int32_t c = 0; c < (d->ch & ~3); c++) {
+        const uint32_t b = bias[c] < 0 ? 0u - (uint32_t)bias[c] : (uint32_t)bias[c];
+        if (shift[c] > -1 || b >= (1u << 30) - (uint32_t)d->taps * 32640u) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* One output pixel, every group of 4 channels, in assembly (the frame a copy of this job). */
+typedef struct {
+    const int8_t *x;       /* 0: the window's first tap inside the input, the group's channel 0 */
+    const int8_t *w;       /* 4: its weight, the same channel */
+    int8_t *out;           /* 8: the group's 4 outputs */
+    int8_t *out_end;       /* 12: the pixel's channel in_c & ~3 */
+    const int32_t *bias;   /* 16: the group's */
+    const int32_t *mult;   /* 20: the group's */
+    const int8_t *shift;   /* 24: the group's */
+    int32_t rows;          /* 28: filter rows inside the input, 1..3 */
+    int32_t ch;            /* 32 */
+    uint32_t off2;         /* 36: the input offset in both halfwords */
+    int32_t row_step;      /* 40: bytes between input rows */
+    int32_t zp2;           /* 44: 2 output_zp + 1 */
+    uint32_t lo4, hi4;     /* 48: act_min, act_max in each byte */
+    int32_t pad_[2];       /* 56 */
+} small_job;
+
+/* a tap: x + offset (SXTAB16: split and added at once) against w, four channels. r0 x, r1 w,
+ * r3 off2, r4-r7 the accumulators. */
+#define SMALL_TAP(OFF) \
+        "ldr   r8, [r0" OFF "]\n" \
+        "ldr   r10, [r1" OFF "]\n" \
+        "sxtab16 r9, r3, r8\n" \
+        "sxtab16 r8, r3, r8, ror #8\n" \
+        "sxtb16 r11, r10\n" \
+        "sxtb16 r10, r10, ror #8\n" \
+        "smlabb r4, r11, r9, r4\n" \
+        "smlatt r6, r11, r9, r6\n" \
+        "smlabb r5, r10, r8, r5\n" \
+        "smlatt r7, r10, r8, r7\n"
+
+/* the next filter row: x by row_step (r2), w by 3 ch (r12 + lr) */
+#define SMALL_NEXT_ROW \
+        "add   r0, r0, r2\n" \
+        "add   r1, r1, r12\n" \
+        "add   r1, r1, lr\n"
+
+/* one requant_fast (as ROW_REST; right - 1 = ~shift in r12's low byte, r0 2 zp + 1) */
+#define SMALL_REQ(R, M) \
+        "lsl   " R ", " R ", #1\n" \
+        "smmulr " R ", " R ", " M "\n" \
+        "add   " R ", " R ", " R ", asr #31\n" \
+        "asr   " R ", " R ", r12\n" \
+        "add   " R ", " R ", r0\n" \
+        "ssat  " R ", #8, " R ", asr #1\n"
+
+/* ROW: one filter row's taps; 3, 2 or 1 rows run by entering the unrolled rows at the first,
+ * second or third */
+#define SMALL_BODY(ROW) \
+        ".syntax unified\n" \
+        "push  {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n" \
+        "sub   sp, sp, #64\n" \
+        "mov   r12, sp\n" \
+        "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7, r8}\n" \
+        "stm   r12!, {r1, r2, r3, r4, r5, r6, r7, r8}\n" \
+        "ldm   r0!, {r1, r2, r3, r4, r5, r6, r7, r8}\n" \
+        "stm   r12!, {r1, r2, r3, r4, r5, r6, r7, r8}\n" \
+        "10:\n" \
+        "ldr   r8, [sp, #16]\n" \
+        "ldm   r8!, {r4, r5, r6, r7}\n"     /* bias */ \
+        "str   r8, [sp, #16]\n" \
+        "ldrd  r0, r1, [sp, #0]\n" \
+        "adds  r8, r0, #4\n" \
+        "adds  r9, r1, #4\n" \
+        "strd  r8, r9, [sp, #0]\n" \
+        "ldr   r2, [sp, #28]\n" \
+        "ldr   r12, [sp, #32]\n" \
+        "ldr   r3, [sp, #36]\n" \
+        "lsl   lr, r12, #1\n" \
+        "cmp   r2, #2\n" \
+        "ldr   r2, [sp, #40]\n" \
+        "blt   1f\n" \
+        "beq   2f\n" \
+        ROW SMALL_NEXT_ROW \
+        "2:\n" \
+        ROW SMALL_NEXT_ROW \
+        "1:\n" \
+        ROW \
+        /* requantize: mult in r8-r11, the shifts' complements in r12, a byte per channel */ \
+        "ldr   lr, [sp, #20]\n" \
+        "ldm   lr!, {r8, r9, r10, r11}\n" \
+        "str   lr, [sp, #20]\n" \
+        "ldr   lr, [sp, #24]\n" \
+        "ldr   r12, [lr], #4\n" \
+        "str   lr, [sp, #24]\n" \
+        "ldr   r0, [sp, #44]\n" \
+        "mvn   r12, r12\n" \
+        SMALL_REQ("r4", "r8") \
+        "lsr   r12, r12, #8\n" \
+        SMALL_REQ("r5", "r9") \
+        "lsr   r12, r12, #8\n" \
+        SMALL_REQ("r6", "r10") \
+        "lsr   r12, r12, #8\n" \
+        SMALL_REQ("r7", "r11") \
+        "bfi   r4, r5, #8, #8\n" \
+        "bfi   r4, r6, #16, #8\n" \
+        "bfi   r4, r7, #24, #8\n" \
+        "ldrd  r8, r9, [sp, #48]\n" \
+        "ssub8 r10, r4, r8\n" \
+        "sel   r4, r4, r8\n"                /* max(v, act_min) per byte */ \
+        "ssub8 r10, r4, r9\n" \
+        "sel   r4, r9, r4\n"                /* min(v, act_max) per byte */ \
+        "ldrd  r2, r3, [sp, #8]\n" \
+        "str   r4, [r2], #4\n" \
+        "str   r2, [sp, #8]\n" \
+        "cmp   r2, r3\n" \
+        "bne   10b\n" \
+        "add   sp, sp, #64\n" \
+        "pop   {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n"
+
+/* windows 3, 2 and 1 columns wide inside the input */
+__attribute__((naked, noinline))
+static void small3_dsp(small_job *job)
+{
+    (void)job;
+    __asm__ volatile(SMALL_BODY(SMALL_TAP("") SMALL_TAP(", r12") SMALL_TAP(", lr")));
+}
+
+__attribute__((naked, noinline))
+static void small2_dsp(small_job *job)
+{
+    (void)job;
+    __asm__ volatile(SMALL_BODY(SMALL_TAP("") SMALL_TAP(", r12")));
+}
+
+__attribute__((naked, noinline))
+static void small1_dsp(small_job *job)
+{
+    (void)job;
+    __asm__ volatile(SMALL_BODY(SMALL_TAP("")));
+}
+
+__attribute__((noinline))
+static void dw_small(const dw_layer *d, const int8_t *w, const int32_t *bias, const int32_t *mult,
+                     const int8_t *shift)
+{
+    const tml_conv_params *p = d->p;
+    const int32_t ch = d->ch;
+    small_job job;
+    job.ch = ch;
+    job.off2 = ((uint32_t)d->offset & 0xFFFFu) * 0x10001u;
+    job.row_step = d->row_step;
+    job.zp2 = 2 * p->output_zp + 1;
+    job.lo4 = ((uint32_t)p->act_min & 0xFFu) * 0x01010101u;
+    job.hi4 = ((uint32_t)p->act_max & 0xFFu) * 0x01010101u;
+    for (int32_t oy = 0; oy < p->out_h; oy++) {
+        int32_t iy0, ky_lo, ky_hi;
+        rows_of(p, oy, &iy0, &ky_lo, &ky_hi);
+        for (int32_t ox = 0; ox < p->out_w; ox++) {
+            int32_t ix0, kx_lo, kx_hi;
+            cols_of(p, ox, &ix0, &kx_lo, &kx_hi);
+            const int32_t cols = kx_hi - kx_lo;
+            job.x = d->x + ((iy0 + ky_lo) * p->in_w + ix0 + kx_lo) * ch;
+            job.w = w + (ky_lo * 3 + kx_lo) * ch;
+            job.out = d->out + (oy * p->out_w + ox) * ch;
+            job.out_end = job.out + (ch & ~3);
+            job.bias = bias;
+            job.mult = mult;
+            job.shift = shift;
+            job.rows = ky_hi - ky_lo;
+            if (cols == 3) {
+                small3_dsp(&job);
+            } else if (cols == 2) {
+                small2_dsp(&job);
+            } else {
+                small1_dsp(&job);
+            }
+        }
+    }
 }
 #endif
 
@@ -1107,17 +1345,33 @@ tml_status tml_dwconv_s8(const tml_conv_params *p, const int8_t *x, const int8_t
     /* the interior columns are contiguous: ix0 grows with ox */
     d.ox_lo = 0;
     d.ox_hi = 0;
-    for (int32_t ox = 0; ox < p->out_w; ox++) {
-        int32_t ix0, kx_lo, kx_hi;
-        cols_of(p, ox, &ix0, &kx_lo, &kx_hi);
-        if (kx_lo == 0 && kx_hi == p->filter_w) {
-            if (d.ox_hi == 0) {
-                d.ox_lo = ox;
+    if (p->stride_w == 1) {
+        /* ix0 = ox - pad_left: ox from pad_left to in_w - filter_w + pad_left */
+        const int32_t hi = p->in_w - p->filter_w + p->pad_left + 1 < p->out_w ?
+                           p->in_w - p->filter_w + p->pad_left + 1 : p->out_w;
+        if (hi > p->pad_left) {
+            d.ox_lo = p->pad_left;
+            d.ox_hi = hi;
+        }
+    } else {
+        for (int32_t ox = 0; ox < p->out_w; ox++) {
+            int32_t ix0, kx_lo, kx_hi;
+            cols_of(p, ox, &ix0, &kx_lo, &kx_hi);
+            if (kx_lo == 0 && kx_hi == p->filter_w) {
+                if (d.ox_hi == 0) {
+                    d.ox_lo = ox;
+                }
+                d.ox_hi = ox + 1;
             }
-            d.ox_hi = ox + 1;
         }
     }
     int32_t c = 0;
+#if TML_PATH_DSP
+    if (p->out_h * p->out_w <= DW_SMALL_PIXELS && dw_small_ok(&d, bias, shift)) {
+        dw_small(&d, w, bias, mult, shift);
+        c = d.ch & ~3;
+    }
+#endif
     if (d.taps <= DW_MAX_TAPS) {
         for (; c + 4 <= d.ch; c += 4) {
             d.c = c;

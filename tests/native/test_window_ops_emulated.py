@@ -158,6 +158,27 @@ def test_conv_dead_rows_match_the_host(machine, host):
         _conv_matches_the_host(machine, host, k, layer, x)
 
 
+def test_conv_k8_pairs_match_the_host(machine, host):
+    """conv_s8.c's K = 8 records walked by both pixels of a pair (k8_pair8, k8_pair16) and a
+    1x1 stride-1 layer's every pair in one call (k8_run16), on arm-dsp."""
+    for k, (layer, x) in enumerate(window_ops.k8_pair_conv_layers(np.random.default_rng(67), 48)):
+        _conv_matches_the_host(machine, host, k, layer, x)
+
+
+def test_conv_rgb_first_layers_match_the_host(machine, host):
+    """3x3 convolutions on 3 channels: pixel pairs inside the input staged by stage_rgb (arm-dsp),
+    the others through patch_bytes, buffers at every alignment."""
+    for k, (layer, x) in enumerate(window_ops.rgb_conv_layers(np.random.default_rng(71), 40)):
+        _conv_matches_the_host(machine, host, k, layer, x)
+
+
+def test_live_row_convolutions_match_the_host(machine, host):
+    """conv_s8.c's live rows in pairs (live_rows on arm-dsp) over the dead rows' constants: any
+    number of live rows from none to all but one, K from 4 to 384, up to 256 rows."""
+    for k, (layer, x) in enumerate(window_ops.live_row_conv_layers(np.random.default_rng(61), 50)):
+        _conv_matches_the_host(machine, host, k, layer, x)
+
+
 def test_depthwise_3x3_paths_match_the_host(machine, host):
     """dwconv_s8.c's 3x3 paths (interior runs and edge columns in assembly on arm-dsp, the
     requantization shortcut and its fallback), buffers at every alignment."""
@@ -173,6 +194,28 @@ def test_depthwise_3x3_row_pairs_match_the_host(machine, host):
     segment by segment, an odd row after them through row3_dsp."""
     for k, (layer, x) in enumerate(window_ops.depthwise_3x3_layers(np.random.default_rng(35), 40, max_h=14,
                                                                     max_stride=1)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
+        params, inputs, _ = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
+def test_depthwise_3x3_stride2_row_pairs_match_the_host(machine, host):
+    """Stride 2 on inputs up to 16 rows and 14 columns: two output rows per pass sharing an input
+    row (pair3s2_dsp on arm-dsp), an odd row after them through row3_dsp."""
+    for k, (layer, x) in enumerate(window_ops.depthwise_3x3_layers(np.random.default_rng(37), 40, max_h=16,
+                                                                    max_stride=2, min_stride=2, max_w=14)):
+        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
+        params, inputs, _ = window_ops.conv_args(layer, x)
+        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
+        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
+def test_depthwise_small_outputs_match_the_host(machine, host):
+    """Depthwise 3x3 layers of at most 40 output pixels (VWW's 6x6 and 3x3 ones; dw_small on
+    arm-dsp: the groups of 4 channels innermost, windows of 1 to 3 rows and columns), buffers at
+    every alignment."""
+    for k, (layer, x) in enumerate(window_ops.depthwise_small_layers(np.random.default_rng(51), 60)):
         _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
         params, inputs, _ = window_ops.conv_args(layer, x)
         status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)

@@ -326,6 +326,126 @@ def dead_row_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     return layers
 
 
+def live_row_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """CONV_2D layers with dead rows taken by conv_s8.c's live_rows on arm-dsp (K % 4 = 0, out_c
+    a multiple of 8 up to 256, a scale per channel, TFLite Micro rounding): the live rows paired
+    across blocks, an odd number of them (the last one twice), none, one, all but one; K from 4
+    to 384 (every nq % 8), 1x1 and 3x3 filters, an odd number of pixels (a lone last one), the
+    whole int8 range or a clamp. Now and then a live row outside requant_fast (a shift of 0, a
+    bias near 2^30), which sends the layer back to pair_block_any."""
+    layers = []
+    while len(layers) < n:
+        one = rng.random() < 0.7
+        in_c = 4 * int(rng.integers(1, 97 if one else 4))
+        fh = fw = 1 if one else 3
+        stride = int(rng.integers(1, 3))
+        in_h, in_w = int(rng.integers(fh, 6)), int(rng.integers(fw, 6))
+        same = bool(rng.integers(2))
+        out_h, pad_top = window(rng, in_h, fh, stride, same)
+        out_w, pad_left = window(rng, in_w, fw, stride, same)
+        out_c = 8 * int(rng.integers(1, 33)) if rng.random() < 0.8 else 256
+        k = fh * fw * in_c
+        zp_out = int(rng.integers(-128, 128))
+        act = (-128, 127) if rng.integers(2) else (max(zp_out, -128), min(zp_out + 100, 127))
+        params = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=fh,
+                      filter_w=fw, stride_h=stride, stride_w=stride, pad_top=pad_top, pad_left=pad_left,
+                      input_zp=int(rng.integers(-128, 128)), n_channels=out_c, act_min=act[0], act_max=act[1],
+                      output_zp=zp_out, rounding=0)
+        mult, shift = _quant(rng, out_c, saturate=False)
+        shift = np.minimum(shift, -1).astype(np.int8)
+        weights = rng.integers(-128, 128, size=(out_c, k)).astype(np.int8)
+        bias = rng.integers(-(1 << 20), 1 << 20, size=out_c).astype(np.int64)
+        pattern = rng.random()
+        if pattern < 0.1:
+            dead = np.ones(out_c, bool)
+        elif pattern < 0.2:
+            dead = np.ones(out_c, bool)
+            dead[rng.integers(out_c)] = False
+        elif pattern < 0.3:
+            dead = np.zeros(out_c, bool)
+            dead[rng.integers(out_c)] = True
+        else:
+            dead = rng.random(out_c) < rng.uniform(0.2, 0.95)
+        weights[dead] = 0
+        bias[dead] = rng.choice(np.array([1 << 30, -(1 << 30), (1 << 30) + 128, 5000], np.int64), dead.sum())
+        shift[dead] = rng.choice(np.array([-31, -28, -25, 0], np.int8), dead.sum())
+        if rng.random() < 0.1 and (~dead).any():  # a live row outside requant_fast
+            r = int(rng.choice(np.flatnonzero(~dead)))
+            if rng.integers(2):
+                shift[r] = 0
+            else:
+                bias[r] = (1 << 30) - 1000
+        layer = Conv(params, weights, bias.astype(np.int32), mult, shift, False)
+        x = rng.integers(-128, 128, size=(in_h, in_w, in_c)).astype(np.int8)
+        layers.append((layer, x))
+    return layers
+
+
+def k8_pair_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """K = 8 layers of 8 or 16 rows over the whole int8 range (conv_s8.c's k8_pair8/k8_pair16 on
+    arm-dsp, both pixels of a pair per record; k8_run16 for a 1x1 stride-1 layer on 8 channels
+    with 16 rows, every pair in one call): odd and even pixel counts (a lone last pixel), 1x1 at
+    strides 1 and 2 and 1x2 on 4 channels, per-tensor and per-channel scales, biases up to
+    requant_fast's limit, inputs and weights at the int8 edges; now and then 12 rows or a clamp
+    (the C records)."""
+    layers = []
+    while len(layers) < n:
+        fh, fw, c = [(1, 1, 8), (1, 1, 8), (1, 2, 4)][len(layers) % 3]
+        stride = 1 if len(layers) % 3 == 0 else int(rng.integers(1, 3))
+        in_h, in_w = int(rng.integers(1, 8)), int(rng.integers(fw, 9))
+        out_h, pt = window(rng, in_h, fh, stride, False)
+        out_w, pl = window(rng, in_w, fw, stride, False)
+        out_c = int(rng.choice([16, 16, 8, 12]))
+        n_q = out_c if rng.integers(2) else 1
+        zp_out = int(rng.integers(-128, 128))
+        act = (-128, 127) if rng.random() < 0.85 else (max(zp_out, -128), min(zp_out + 100, 127))
+        params = dict(in_h=in_h, in_w=in_w, in_c=c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=fh,
+                      filter_w=fw, stride_h=stride, stride_w=stride, pad_top=pt, pad_left=pl,
+                      input_zp=int(rng.integers(-128, 128)), n_channels=n_q, act_min=act[0], act_max=act[1],
+                      output_zp=zp_out, rounding=0)
+        mult = rng.integers(1 << 30, (1 << 31) - 1, size=n_q).astype(np.int32)
+        shift = rng.integers(-20, 0, size=n_q).astype(np.int8)
+        edges = rng.random() < 0.25
+        draw = (lambda shape: rng.choice(np.array([-128, 127], np.int8), size=shape)) if edges else \
+            (lambda shape: rng.integers(-128, 128, size=shape).astype(np.int8))
+        span = (1 << 20) if rng.random() < 0.7 else (1 << 30) - 8 * 16384 - 1
+        bias = rng.integers(-span, span + 1, size=out_c).astype(np.int32)
+        layer = Conv(params, draw((out_c, 8)), bias, mult, shift, False)
+        layers.append((layer, draw((in_h, in_w, c))))
+    return layers
+
+
+def rgb_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
+    """3x3 convolutions on 3 channels (an RGB image's first layer, K = 27: conv_s8.c's stage_rgb
+    on arm-dsp stages both pixels of a pair whose windows are inside the input, the others
+    through patch_bytes): strides 1 and 2, SAME and VALID, odd widths (pairs across rows), 8 or
+    16 rows, inputs and weights at the int8 edges, per-tensor and per-channel scales."""
+    layers = []
+    while len(layers) < n:
+        stride = int(rng.integers(1, 3))
+        in_h, in_w = int(rng.integers(3, 12)), int(rng.integers(3, 12))
+        same = bool(rng.integers(2))
+        out_h, pt = window(rng, in_h, 3, stride, same)
+        out_w, pl = window(rng, in_w, 3, stride, same)
+        out_c = int(rng.choice([8, 16]))
+        n_q = out_c if rng.integers(2) else 1
+        zp_out = int(rng.integers(-128, 128))
+        act = (-128, 127) if rng.integers(2) else (max(zp_out, -128), min(zp_out + 100, 127))
+        params = dict(in_h=in_h, in_w=in_w, in_c=3, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=3, filter_w=3,
+                      stride_h=stride, stride_w=stride, pad_top=pt, pad_left=pl,
+                      input_zp=int(rng.integers(-128, 128)), n_channels=n_q, act_min=act[0], act_max=act[1],
+                      output_zp=zp_out, rounding=0)
+        mult = rng.integers(1 << 30, (1 << 31) - 1, size=n_q).astype(np.int32)
+        shift = rng.integers(-20, 0, size=n_q).astype(np.int8)
+        edges = rng.random() < 0.25
+        draw = (lambda shape: rng.choice(np.array([-128, 127], np.int8), size=shape)) if edges else \
+            (lambda shape: rng.integers(-128, 128, size=shape).astype(np.int8))
+        bias = rng.integers(-(1 << 20), 1 << 20, size=out_c).astype(np.int32)
+        layer = Conv(params, draw((out_c, 27)), bias, mult, shift, False)
+        layers.append((layer, draw((in_h, in_w, 3))))
+    return layers
+
+
 def conv_scratch_bytes(filter_h: int, filter_w: int, in_c: int) -> int:
     """tml_conv_scratch_bytes: two patches as int16, K rounded up to 4, and 4 bytes to align them."""
     k = filter_h * filter_w * in_c
@@ -464,20 +584,22 @@ if __name__ == "__main__":
     sys.exit(1 if compare_paths(lib, count, seed) or exercise_elementwise(load(lib), count, seed) else 0)
 
 
-def depthwise_3x3_layers(rng, count: int, max_h: int = 7, max_stride: int = 2) -> list[tuple[Conv, np.ndarray]]:
+def depthwise_3x3_layers(rng, count: int, max_h: int = 7, max_stride: int = 2, min_stride: int = 1,
+                         max_w: int = 8) -> list[tuple[Conv, np.ndarray]]:
     """3x3 depthwise layers (dwconv_s8.c's assembly path on arm-dsp): odd and small sizes (an
     input narrower than the filter included), strides 1 and 2, SAME and VALID (padding on
     every edge), 4 to 13 channels (groups of four and the rest), converter-like scales (shift
     <= -1, small bias: the fast requantization) and others (a bias near 2^31, shifts >= 0),
     the whole int8 range or a ReLU6-like clamp, per-channel or per-tensor. max_h 7 and
     max_stride 2 are the original draws; taller inputs at stride 1 give several row pairs
-    (pair3_dsp) and odd rows after them."""
+    (pair3_dsp) and odd rows after them; at stride 2 too (pair3s2_dsp), wider ones beyond
+    dw_small's 40 output pixels."""
     from tinyml_host.reference import quantize_multiplier
 
     layers = []
     while len(layers) < count:
-        in_h, in_w = int(rng.integers(1, max_h + 1)), int(rng.integers(1, 9))
-        stride = int(rng.integers(1, max_stride + 1))
+        in_h, in_w = int(rng.integers(1, max_h + 1)), int(rng.integers(1, max_w + 1))
+        stride = int(rng.integers(min_stride, max_stride + 1))
         same = bool(rng.integers(2)) or in_h < 3 or in_w < 3
         out_h, pad_top = window(rng, in_h, 3, stride, same)
         out_w, pad_left = window(rng, in_w, 3, stride, same)
@@ -497,6 +619,50 @@ def depthwise_3x3_layers(rng, count: int, max_h: int = 7, max_stride: int = 2) -
         weights = rng.integers(-128, 128, size=(3, 3, c)).astype(np.int8)
         layer = Conv(params, weights, bias, [m for m, _ in q], np.clip([s for _, s in q], -31, 30), True)
         layers.append((layer, rng.integers(-128, 128, size=(in_h, in_w, c)).astype(np.int8)))
+    return layers
+
+
+def depthwise_small_layers(rng, count: int) -> list[tuple[Conv, np.ndarray]]:
+    """3x3 depthwise layers of at most 40 output pixels with a scale per channel and shifts <= -1
+    (dwconv_s8.c's dw_small on arm-dsp: every group of 4 channels per pixel, windows 1 to 3 rows
+    and 1 to 3 columns inside the input): inputs 1 to 13 wide, outputs of exactly 40 and 41
+    pixels (the threshold) among them, strides 1 and 2, SAME and VALID, 4 to 70 channels (and
+    the last in_c % 4 through dw_channel), biases up to the fast requantization's limit, inputs
+    and weights at the int8 edges, input zero points at both ends, the whole int8 range or a
+    clamp."""
+    from tinyml_host.reference import quantize_multiplier
+
+    layers = []
+    while len(layers) < count:
+        stride = int(rng.integers(1, 3))
+        if rng.random() < 0.2:  # 40 or 41 output pixels (8x5, 5x8, 41x1)
+            out_h, out_w = [(8, 5), (5, 8), (41, 1), (1, 40)][int(rng.integers(4))]
+            in_h, in_w, same = out_h * stride, out_w * stride, True
+        else:
+            in_h, in_w = int(rng.integers(1, 8)), int(rng.integers(1, 14))
+            if rng.random() < 0.2:  # windows of one column (and one row)
+                in_w, in_h = int(rng.integers(1, 3)), int(rng.integers(1, 3)) if rng.random() < 0.5 else in_h
+            same = bool(rng.integers(2)) or in_h < 3 or in_w < 3
+        out_h, pad_top = window(rng, in_h, 3, stride, same)
+        out_w, pad_left = window(rng, in_w, 3, stride, same)
+        c = int(rng.choice([4, 5, 8, 11, 16, 32, 70]))
+        scales = rng.uniform(0.5, 1.0, c) / (16.0 * 9) * (rng.uniform(0.01, 4.0) if rng.random() < 0.3 else 1.0)
+        q = [quantize_multiplier(float(v)) for v in scales]
+        zp_out = int(rng.integers(-128, 128))
+        act = (-128, 127) if rng.integers(2) else (max(zp_out, -128), min(zp_out + 100, 127))
+        zp_in = int(rng.choice([-128, 127])) if rng.random() < 0.3 else int(rng.integers(-128, 128))
+        params = dict(in_h=in_h, in_w=in_w, in_c=c, out_h=out_h, out_w=out_w, out_c=c, filter_h=3, filter_w=3,
+                      stride_h=stride, stride_w=stride, pad_top=pad_top, pad_left=pad_left,
+                      input_zp=zp_in, n_channels=c, act_min=act[0], act_max=act[1],
+                      output_zp=zp_out, rounding=0)
+        span = 5000 if rng.random() < 0.7 else (1 << 30) - 9 * 32640 - 1
+        bias = rng.integers(-span, span + 1, size=c, dtype=np.int64)
+        edges = rng.random() < 0.25
+        draw = (lambda shape: rng.choice(np.array([-128, 127], np.int8), size=shape)) if edges else \
+            (lambda shape: rng.integers(-128, 128, size=shape).astype(np.int8))
+        shift = np.array([min(s, -1) for _, s in q])
+        layer = Conv(params, draw((3, 3, c)), bias, [m for m, _ in q], np.clip(shift, -31, -1), True)
+        layers.append((layer, draw((in_h, in_w, c))))
     return layers
 
 
