@@ -202,17 +202,25 @@ UNIT = {"CONV_2D": "MAC", "CONV_2D 1x1": "MAC", "DEPTHWISE_CONV_2D": "MAC", "FUL
         "AVERAGE_POOL_2D": "tap", "MAX_POOL_2D": "tap", "ADD": "element", "SOFTMAX": "element"}
 
 
-def op_work(op, tensors) -> tuple[str, int]:
-    """(category, units) of one op: MACs over the whole filter for the weighted kinds, output
-    elements x filter taps for pools, elements for ADD and SOFTMAX."""
+# cores whose CONV_2D kernel (conv_s8.c's arm-dsp path) skips the MACs of dead rows (all-zero
+# weights: a converter's dead channels, a constant output each), so their work is the live rows'
+SKIPS_DEAD_ROWS = ("cortex-m4", "cortex-m33")
+
+
+def op_work(op, tensors, cpu: str | None = None) -> tuple[str, int]:
+    """(category, units) of one op: MACs over the whole filter for the weighted kinds (for a
+    CONV_2D on a core of SKIPS_DEAD_ROWS, over its live rows only: the MACs the kernel runs),
+    output elements x filter taps for pools, elements for ADD and SOFTMAX."""
     from . import tmdl
 
     out = tensors[op.output]
     if op.kind == tmdl.OP_FULLY_CONNECTED:
         return "FULLY_CONNECTED", int(op.weights.size)
     if op.kind == tmdl.OP_CONV_2D:
-        return ("CONV_2D 1x1" if tuple(op.filter) == (1, 1) else "CONV_2D"), out.shape[0] * out.shape[1] * int(
-            op.weights.size)
+        rows = op.weights.reshape(len(op.weights), -1)
+        live = int(rows.any(axis=1).sum()) if cpu in SKIPS_DEAD_ROWS else len(rows)
+        return ("CONV_2D 1x1" if tuple(op.filter) == (1, 1) else "CONV_2D"), out.shape[0] * out.shape[1] * live * int(
+            rows.shape[1])
     if op.kind in (tmdl.OP_DEPTHWISE_CONV_2D, tmdl.OP_AVERAGE_POOL_2D, tmdl.OP_MAX_POOL_2D):
         return op.name, out.size * op.filter[0] * op.filter[1]
     return op.name, out.size
@@ -236,7 +244,7 @@ def graph_latency_us(model: TmdlModel, costs: list[dict], op_costs: dict, cpu: s
     nearest shape, every other op its units x op_costs.json's cycles per unit; (None, why)."""
     total = 0.0
     for op in model.ops:
-        cat, units = op_work(op, model.tensors)
+        cat, units = op_work(op, model.tensors, cpu)
         if cat == "FULLY_CONNECTED":
             n_out, n_in = op.weights.shape
             per = cycles_per_mac(costs, cpu, n_in, n_out)

@@ -252,7 +252,7 @@ def price(entry: Model, cpu: str, machine, build: str, cache: Cache, impl: str =
             cached = False
         else:
             cached = True
-        category, units = op_work(op, model.tensors)
+        category, units = op_work(op, model.tensors, cpu)
         rows.append({"op": i, "kind": op.name, "layer": describe(op, model.tensors), "macs": macs(op, model.tensors),
                      "category": category, "units": units, "cycles": hit["cycles"], "cached": cached})
     return rows

@@ -2,6 +2,7 @@
 device's own formula run on the host, verdicts per board. A small CNN from the real converter
 (tests/models.py); the expected figures are computed here, op by op, from the file's shapes."""
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -53,6 +54,23 @@ def test_graph_latency_is_units_times_cycles_per_unit(cnn):
     # a core without figures gets no latency, and says why
     pico = next(r for r in rows if r["board"] == "pico")
     assert pico["native_us"] is None and "no cycle figure" in pico["native_basis"]
+
+
+def test_dead_rows_cost_no_macs_where_the_kernel_skips_them(cnn):
+    """conv_s8.c's arm-dsp path stores a dead row's constant without its MACs (rows of all-zero
+    weights, as VWW's pointwise layers have): on the M4 and M33 a CONV_2D's work is its live
+    rows', elsewhere every row's."""
+    model, _ = cnn
+    op = next(o for o in model.ops if o.kind == tmdl.OP_CONV_2D)
+    (oh, ow, oc), k = model.tensors[op.output].shape, op.weights[0].size
+    assert estimate.op_work(op, model.tensors, "cortex-m4")[1] == oh * ow * oc * k
+    weights = op.weights.copy()
+    weights[[0, 2]] = 0
+    op = dataclasses.replace(op, weights=weights)   # the module's model left as it is
+    for cpu in ("cortex-m4", "cortex-m33"):
+        assert estimate.op_work(op, model.tensors, cpu)[1] == oh * ow * (oc - 2) * k
+    for cpu in ("cortex-m0plus", "rv32imac", None):
+        assert estimate.op_work(op, model.tensors, cpu)[1] == oh * ow * oc * k
 
 
 def test_shipped_op_costs_price_the_mlperf_kinds_on_the_cortex_m4():

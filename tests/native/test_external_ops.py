@@ -116,7 +116,7 @@ def test_op_costs_are_cycles_over_units(cnns, tmp_path):
     sums = {}
     for r, m in zip(results, cnns):
         for o, op in zip(r["ops"], m.model.ops):
-            cat, units = op_work(op, m.model.tensors)
+            cat, units = op_work(op, m.model.tensors, "cortex-m4")
             c, u = sums.get(cat, (0, 0))
             sums[cat] = (c + o["cycles"], u + units)
     assert costs == {cat: round(c / u, 3) for cat, (c, u) in sums.items()}
