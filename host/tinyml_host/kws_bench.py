@@ -107,8 +107,43 @@ def cached_frames(frontend: str, config, make_corpus, key: str, workers: int):
     return plain, aug, digit, speaker, index
 
 
+def _train_variant(kind, frontend, config, plain, x_train, y_train, y, test_mask, hidden, epochs, seed,
+                   label_smoothing: float, dropout: float, mixup: float):
+    """The benchmark's screening of training variants kws.train_model does not take: smoothed
+    labels, another dropout, mixup (each batch mixed with a shuffled copy of itself by a weight
+    drawn from Beta(mixup, mixup)); converted and scored as train_model does."""
+    import tensorflow as tf
+
+    frames_n, channels = plain.shape[1:]
+    x = kws.model_input(x_train)
+    model = kws.build(kind, frames_n, channels, 10, hidden, dropout=dropout, seed=seed)
+    loss = tf.keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    onehot = np.eye(10, dtype=np.float32)[y_train]
+    if not mixup:
+        kws.fit(model, x, onehot, epochs, seed, loss=loss)
+    else:
+        tf.keras.utils.set_random_seed(seed)
+        steps = -(-len(x) // kws.BATCH)
+        schedule = tf.keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=max(1, epochs * steps))
+        model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss=loss)
+        gamma = lambda: tf.random.gamma([], mixup)  # noqa: E731
+
+        def mix(xb, yb):
+            a, b = gamma(), gamma()
+            lam = a / (a + b)
+            order = tf.random.shuffle(tf.range(tf.shape(xb)[0]))
+            return lam * xb + (1 - lam) * tf.gather(xb, order), lam * yb + (1 - lam) * tf.gather(yb, order)
+
+        data = tf.data.Dataset.from_tensor_slices((x, onehot)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        model.fit(data.batch(kws.BATCH).map(mix).repeat(), epochs=epochs, steps_per_epoch=steps, verbose=0,
+                  shuffle=False)
+    return kws.quantized(model, kind, frontend, x, plain[test_mask], y[test_mask], 10, hidden, seed=seed,
+                         config=config)
+
+
 def run_one(kind, frontend, config, plain, aug, y, train_mask, test_mask, hidden, epochs, seed, a: kws.Augment,
-            warp_mask=None, warp_extra: bool = False, label_smoothing: float = 0.0):
+            warp_mask=None, warp_extra: bool = False, label_smoothing: float = 0.0, dropout: float | None = None,
+            mixup: float = 0.0):
     """warp_mask: which clips' copies are warped (default: all, when a.warp); warp_extra: the
     warped copies are added beside the unwarped ones instead of replacing them."""
     copies = [aug[train_mask, k] for k in range(aug.shape[1])]
@@ -125,14 +160,9 @@ def run_one(kind, frontend, config, plain, aug, y, train_mask, test_mask, hidden
         copies = [kws.mask_frames(c, rng, a) for c in copies]
     x_train = np.concatenate([plain[train_mask]] + copies)
     y_train = np.concatenate([y[train_mask]] * (1 + len(copies)))
-    if label_smoothing:
-        import tensorflow as tf
-
-        frames_n, channels = plain.shape[1:]
-        x = kws.model_input(x_train)
-        model = kws.fit(kws.build(kind, frames_n, channels, 10, hidden, seed=seed), x, np.eye(10, dtype=np.float32)[y_train],
-                        epochs, seed, loss=tf.keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing))
-        t = kws.quantized(model, kind, frontend, x, plain[test_mask], y[test_mask], 10, hidden, seed=seed, config=config)
+    if label_smoothing or dropout is not None or mixup:
+        t = _train_variant(kind, frontend, config, plain, x_train, y_train, y, test_mask, hidden, epochs, seed,
+                           label_smoothing, kws.DROPOUT if dropout is None else dropout, mixup)
     else:
         t = kws.train_model(kind, frontend, kws.model_input(x_train), y_train, plain[test_mask], y[test_mask], 10,
                             hidden, epochs, seed, config)
@@ -163,6 +193,8 @@ def main(argv=None):
                    help="whose copies --warp perturbs: every training clip's or the synthetic voices' only")
     p.add_argument("--warp-extra", action="store_true",
                    help="--warp's copies added beside the unwarped copies instead of replacing them")
+    p.add_argument("--dropout", type=float, help=f"dropout before the last layer (default {kws.DROPOUT})")
+    p.add_argument("--mixup", type=float, default=0.0, help="mixup of each batch, Beta(this, this) weights (0: off)")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy against labels smoothed by this")
     p.add_argument("--speaker", action="append", help="only these speakers' rows (default: all three)")
     p.add_argument("--upper-band", type=float, help="the front end's upper mel limit, Hz (default: the front end's)")
@@ -210,19 +242,20 @@ def main(argv=None):
                     r = run_one(kind, frontend, config, plain, aug, y, mine & (index < OWN_TRAIN),
                                 mine & (index >= OWN_TRAIN), hidden, args.epochs, args.seed, a,
                                 None if args.warp_voices == "all" else ~fsdd, args.warp_extra,
-                                args.label_smoothing)
+                                args.label_smoothing, args.dropout, args.mixup)
                     rows.append({"model": kind, "frontend": frontend, "experiment": "own voice", "speaker": who, **r})
                     print(rows[-1], flush=True)
                 if args.only in (None, "other"):
                     r = run_one(kind, frontend, config, plain, aug, y, speaker != who, speaker == who, hidden,
                                 args.epochs, args.seed, a, None if args.warp_voices == "all" else ~fsdd, args.warp_extra,
-                                args.label_smoothing)
+                                args.label_smoothing, args.dropout, args.mixup)
                     rows.append({"model": kind, "frontend": frontend, "experiment": "other voices", "speaker": who, **r})
                     print(rows[-1], flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     setup = {"hidden": list(hidden), "epochs": args.epochs, "augment": asdict(a), "espeak_voices": args.espeak,
              "flite_voices": args.flite, "warp_voices": args.warp_voices, "warp_extra": args.warp_extra, "label_smoothing": args.label_smoothing,
+             "dropout": args.dropout, "mixup": args.mixup,
              "trim": args.trim, "narrowband": args.narrowband,
              "seed": args.seed, "seconds": round(time.time() - t0)}
     (out / "kws_bench.json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=1) + "\n")
