@@ -37,8 +37,8 @@ instructions are priced with the cycle model of the board's core, every other in
 Graphs (format 4: convolutions, pools, ADD, SOFTMAX): RAM is the board's own figure,
 device/lib/tinyml/model.py's _needs run on the host (device_ram.py; the "native" backend where
 the firmware is MicroPython, "python" on CircuitPython): "filesystem", "romfs" and "stream".
-Latency: each op's work (MACs for convolutions, window taps for pools, elements for ADD and
-SOFTMAX) times the cycles per unit of its kind on the board's core, measured on MLPerf Tiny's
+Latency: each op's work (MACs for convolutions: on the M4 and M33, whose CONV_2D skips rows of
+all-zero weights, the live rows' only; window taps for pools, elements for ADD and SOFTMAX) times the cycles per unit of its kind on the board's core, measured on MLPerf Tiny's
 layers by native/tools/model_bench.py (data/op_costs.json); FULLY_CONNECTED as above.
 """
 
