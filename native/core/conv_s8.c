@@ -565,6 +565,11 @@ static TML_NO_LIBCALLS void pair_stage(const tml_conv_params *p, const int8_t *x
 #define PAIR_GROUP(OFF, XOFF) \
     "ldr   r12, [r1, #" #OFF "]\n" \
     "ldr   lr, [r1, #" #OFF "+4]\n" \
+    GROUP_MACS(XOFF)
+
+/* The rest of a group, shared with LIVE_GROUP: both pixels' 4 inputs loaded, 8 SMLADs against
+ * the two rows' weight words in r12 and lr. */
+#define GROUP_MACS(XOFF) \
     "ldr   r8, [r0, #" #XOFF "]\n" \
     "ldr   r9, [r0, #" #XOFF "+4]\n" \
     "ldr   r10, [r0, #" #XOFF "+8]\n" \
@@ -949,22 +954,7 @@ typedef struct {
 #define LIVE_GROUP(OFF, XOFF) \
     "ldr   r12, [r1, #" #OFF "]\n" \
     "ldr   lr, [r2, #" #OFF "]\n" \
-    "ldr   r8, [r0, #" #XOFF "]\n" \
-    "ldr   r9, [r0, #" #XOFF "+4]\n" \
-    "ldr   r10, [r0, #" #XOFF "+8]\n" \
-    "ldr   r11, [r0, #" #XOFF "+12]\n" \
-    "sxtb16 r3, r12\n" \
-    "smlad r4, r3, r8, r4\n" \
-    "smlad r5, r3, r10, r5\n" \
-    "sxtb16 r12, r12, ror #8\n" \
-    "smlad r4, r12, r9, r4\n" \
-    "smlad r5, r12, r11, r5\n" \
-    "sxtb16 r3, lr\n" \
-    "smlad r6, r3, r8, r6\n" \
-    "smlad r7, r3, r10, r7\n" \
-    "sxtb16 lr, lr, ror #8\n" \
-    "smlad r6, lr, r9, r6\n" \
-    "smlad r7, lr, r11, r7\n"
+    GROUP_MACS(XOFF)
 
 /* The frame: the job's first 14 words, [sp, #56] the loop's entry, [sp, #60] the bytes the
  * weight pointers start before the rows (8 - nq % 8 groups when nq % 8 > 0, as pair_rows). */

@@ -41,6 +41,15 @@ def _conv_matches_the_host(machine, host, k, layer, x):
     assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
 
 
+def _dwconv_matches_the_host(machine, host, k, layer, x):
+    """tml_dwconv_s8 on the emulated core, its buffers misaligned by k % 4, against the host's
+    reference kernel, byte for byte."""
+    _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
+    params, inputs, _ = window_ops.conv_args(layer, x)
+    status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
+    assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+
+
 @pytest.mark.parametrize("depthwise", [False, True], ids=["conv", "dwconv"])
 def test_random_convolutions_match_the_host(machine, host, depthwise):
     rng = np.random.default_rng(77 + depthwise)
@@ -183,10 +192,7 @@ def test_depthwise_3x3_paths_match_the_host(machine, host):
     """dwconv_s8.c's 3x3 paths (interior runs and edge columns in assembly on arm-dsp, the
     requantization shortcut and its fallback), buffers at every alignment."""
     for k, (layer, x) in enumerate(window_ops.depthwise_3x3_layers(np.random.default_rng(33), 48)):
-        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
-        params, inputs, _ = window_ops.conv_args(layer, x)
-        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
-        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        _dwconv_matches_the_host(machine, host, k, layer, x)
 
 
 def test_depthwise_3x3_row_pairs_match_the_host(machine, host):
@@ -194,10 +200,7 @@ def test_depthwise_3x3_row_pairs_match_the_host(machine, host):
     segment by segment, an odd row after them through row3_dsp."""
     for k, (layer, x) in enumerate(window_ops.depthwise_3x3_layers(np.random.default_rng(35), 40, max_h=14,
                                                                     max_stride=1)):
-        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
-        params, inputs, _ = window_ops.conv_args(layer, x)
-        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
-        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        _dwconv_matches_the_host(machine, host, k, layer, x)
 
 
 def test_depthwise_3x3_stride2_row_pairs_match_the_host(machine, host):
@@ -205,10 +208,7 @@ def test_depthwise_3x3_stride2_row_pairs_match_the_host(machine, host):
     row (pair3s2_dsp on arm-dsp), an odd row after them through row3_dsp."""
     for k, (layer, x) in enumerate(window_ops.depthwise_3x3_layers(np.random.default_rng(37), 40, max_h=16,
                                                                     max_stride=2, min_stride=2, max_w=14)):
-        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
-        params, inputs, _ = window_ops.conv_args(layer, x)
-        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
-        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        _dwconv_matches_the_host(machine, host, k, layer, x)
 
 
 def test_depthwise_small_outputs_match_the_host(machine, host):
@@ -216,10 +216,7 @@ def test_depthwise_small_outputs_match_the_host(machine, host):
     arm-dsp: the groups of 4 channels innermost, windows of 1 to 3 rows and columns), buffers at
     every alignment."""
     for k, (layer, x) in enumerate(window_ops.depthwise_small_layers(np.random.default_rng(51), 60)):
-        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
-        params, inputs, _ = window_ops.conv_args(layer, x)
-        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
-        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        _dwconv_matches_the_host(machine, host, k, layer, x)
 
 
 def test_pools_add_softmax_match_the_host(machine, host):
@@ -247,10 +244,7 @@ def test_depthwise_column_filters_match_the_host(machine, host):
     """dwconv_s8.c's Nx1 filters on one-column inputs (StrWW's; 1xN rows on arm-dsp), buffers at
     every alignment."""
     for k, (layer, x) in enumerate(window_ops.depthwise_column_layers(np.random.default_rng(35), 60)):
-        _, want = window_ops.run_conv(host, layer, x, "tml_dwconv_s8_ref")
-        params, inputs, _ = window_ops.conv_args(layer, x)
-        status, got = machine.kernel("tml_dwconv_s8", params, inputs, layer.out_size(), misalign=k % 4)
-        assert status == 0 and np.array_equal(got, want), (machine.cpu.name, k, layer.params)
+        _dwconv_matches_the_host(machine, host, k, layer, x)
 
 
 def test_pools_of_large_windows_match_the_host(machine, host):
