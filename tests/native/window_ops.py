@@ -381,6 +381,18 @@ def live_row_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     return layers
 
 
+def _scales_and_draw(rng, n_q: int):
+    """(mult, shift, draw) of k8_pair_conv_layers and rgb_conv_layers: n_q multipliers of at
+    least 2^30 and shifts -20..-1, and draw(shape): int8 values, a quarter of the time only the
+    int8 edges (-128 and 127)."""
+    mult = rng.integers(1 << 30, (1 << 31) - 1, size=n_q).astype(np.int32)
+    shift = rng.integers(-20, 0, size=n_q).astype(np.int8)
+    edges = rng.random() < 0.25
+    draw = (lambda shape: rng.choice(np.array([-128, 127], np.int8), size=shape)) if edges else \
+        (lambda shape: rng.integers(-128, 128, size=shape).astype(np.int8))
+    return mult, shift, draw
+
+
 def k8_pair_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
     """K = 8 layers of 8 or 16 rows over the whole int8 range (conv_s8.c's k8_pair8/k8_pair16 on
     arm-dsp, both pixels of a pair per record; k8_run16 for a 1x1 stride-1 layer on 8 channels
@@ -403,11 +415,7 @@ def k8_pair_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
                       filter_w=fw, stride_h=stride, stride_w=stride, pad_top=pt, pad_left=pl,
                       input_zp=int(rng.integers(-128, 128)), n_channels=n_q, act_min=act[0], act_max=act[1],
                       output_zp=zp_out, rounding=0)
-        mult = rng.integers(1 << 30, (1 << 31) - 1, size=n_q).astype(np.int32)
-        shift = rng.integers(-20, 0, size=n_q).astype(np.int8)
-        edges = rng.random() < 0.25
-        draw = (lambda shape: rng.choice(np.array([-128, 127], np.int8), size=shape)) if edges else \
-            (lambda shape: rng.integers(-128, 128, size=shape).astype(np.int8))
+        mult, shift, draw = _scales_and_draw(rng, n_q)
         span = (1 << 20) if rng.random() < 0.7 else (1 << 30) - 8 * 16384 - 1
         bias = rng.integers(-span, span + 1, size=out_c).astype(np.int32)
         layer = Conv(params, draw((out_c, 8)), bias, mult, shift, False)
@@ -435,11 +443,7 @@ def rgb_conv_layers(rng, n: int) -> list[tuple[Conv, np.ndarray]]:
                       stride_h=stride, stride_w=stride, pad_top=pt, pad_left=pl,
                       input_zp=int(rng.integers(-128, 128)), n_channels=n_q, act_min=act[0], act_max=act[1],
                       output_zp=zp_out, rounding=0)
-        mult = rng.integers(1 << 30, (1 << 31) - 1, size=n_q).astype(np.int32)
-        shift = rng.integers(-20, 0, size=n_q).astype(np.int8)
-        edges = rng.random() < 0.25
-        draw = (lambda shape: rng.choice(np.array([-128, 127], np.int8), size=shape)) if edges else \
-            (lambda shape: rng.integers(-128, 128, size=shape).astype(np.int8))
+        mult, shift, draw = _scales_and_draw(rng, n_q)
         bias = rng.integers(-(1 << 20), 1 << 20, size=out_c).astype(np.int32)
         layer = Conv(params, draw((out_c, 27)), bias, mult, shift, False)
         layers.append((layer, draw((in_h, in_w, 3))))
