@@ -457,9 +457,11 @@ def for_conversion(model, kind: str, frames: int, channels: int, n_classes: int,
     return twin
 
 
-def fit(model, x, y, epochs: int = EPOCHS, seed: int = SEED, loss="sparse_categorical_crossentropy"):
+def fit(model, x, y, epochs: int = EPOCHS, seed: int = SEED, loss="sparse_categorical_crossentropy",
+        batch_map=None):
     """Adam with a cosine-decaying rate, seeded and deterministic; `loss` for a model of logits
-    (distillation) or a Keras Distiller (which computes its own)."""
+    (distillation) or a Keras Distiller (which computes its own); batch_map(x, y) -> (x, y), if
+    given, applied to every batch (kws_bench's mixup)."""
     tf = gesture._tf()
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
@@ -468,7 +470,8 @@ def fit(model, x, y, epochs: int = EPOCHS, seed: int = SEED, loss="sparse_catego
     model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss=loss,
                   metrics=None if loss is None else ["accuracy"])
     data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    model.fit(data.batch(BATCH).repeat(), epochs=epochs, steps_per_epoch=steps, verbose=0, shuffle=False)
+    batches = data.batch(BATCH) if batch_map is None else data.batch(BATCH).map(batch_map)
+    model.fit(batches.repeat(), epochs=epochs, steps_per_epoch=steps, verbose=0, shuffle=False)
     return model
 
 

@@ -119,24 +119,14 @@ def _train_variant(kind, frontend, config, plain, x_train, y_train, y, test_mask
     model = kws.build(kind, frames_n, channels, 10, hidden, dropout=dropout, seed=seed)
     loss = tf.keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
     onehot = np.eye(10, dtype=np.float32)[y_train]
-    if not mixup:
-        kws.fit(model, x, onehot, epochs, seed, loss=loss)
-    else:
-        tf.keras.utils.set_random_seed(seed)
-        steps = -(-len(x) // kws.BATCH)
-        schedule = tf.keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=max(1, epochs * steps))
-        model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss=loss)
-        gamma = lambda: tf.random.gamma([], mixup)  # noqa: E731
 
-        def mix(xb, yb):
-            a, b = gamma(), gamma()
-            lam = a / (a + b)
-            order = tf.random.shuffle(tf.range(tf.shape(xb)[0]))
-            return lam * xb + (1 - lam) * tf.gather(xb, order), lam * yb + (1 - lam) * tf.gather(yb, order)
+    def mix(xb, yb):
+        a, b = tf.random.gamma([], mixup), tf.random.gamma([], mixup)
+        lam = a / (a + b)
+        order = tf.random.shuffle(tf.range(tf.shape(xb)[0]))
+        return lam * xb + (1 - lam) * tf.gather(xb, order), lam * yb + (1 - lam) * tf.gather(yb, order)
 
-        data = tf.data.Dataset.from_tensor_slices((x, onehot)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        model.fit(data.batch(kws.BATCH).map(mix).repeat(), epochs=epochs, steps_per_epoch=steps, verbose=0,
-                  shuffle=False)
+    kws.fit(model, x, onehot, epochs, seed, loss=loss, batch_map=mix if mixup else None)
     return kws.quantized(model, kind, frontend, x, plain[test_mask], y[test_mask], 10, hidden, seed=seed,
                          config=config)
 
