@@ -70,6 +70,8 @@ class AudioFrontend:
             self.config, self.params, self.where = config, params, fpath
             self.clip_samples, self.fit = int(params["clip_samples"]), True
             self.frames, self.channels = int(params["frames"]), int(params["channels"])
+            # a model trained on heard clips: each clip after the same noise, its last frames scored
+            self.listen = int(params.get("listen_samples", 0))
             self._record = None
             return
         if model.frontend is None:
@@ -86,11 +88,15 @@ class AudioFrontend:
         self.frames, self.channels = model.input_size // channels, channels
         # the clip's first window of frames: the samples they read, zeros after a shorter clip
         self.clip_samples, self.fit = p.window_samples + (self.frames - 1) * p.step_samples, False
+        self.listen = 0
         self._record = bytes(model.frontend)
 
     def samples(self, clip: np.ndarray) -> np.ndarray:
         from . import kws
 
+        if self.fit and self.listen:
+            return kws.heard_as_evaluated(kws.fit_clip(clip, self.clip_samples), self.listen,
+                                          float(self.params.get("listen_dbfs", kws.EVALUATE_FLOOR_DBFS)))
         if self.fit:
             return kws.fit_clip(clip, self.clip_samples)
         x = np.asarray(clip, np.int16)[:self.clip_samples]
@@ -99,10 +105,17 @@ class AudioFrontend:
     def inputs(self, samples: list[np.ndarray]) -> np.ndarray:
         from . import features, kws
 
-        f = np.stack([features.microfrontend(s, self.config)[:self.frames] for s in samples])
+        f = np.stack([features.microfrontend(s, self.config)[self.skip:self.skip + self.frames] for s in samples])
         if self.params is not None:
             return kws.int8_input(f, self.params)
         return features.apply_thresholds(f, self.thresholds).reshape(len(f), -1)
+
+    @property
+    def skip(self) -> int:
+        """Frames before the clip's own: those of the listening."""
+        from . import features
+
+        return self.listen // features.plan(self.config).step_samples
 
     @property
     def record(self) -> bytes:
@@ -135,12 +148,6 @@ def _audio_clips(model, model_path, data_dir, classes):
                           f"({', '.join(classes)}) and it has no {kws.UNKNOWN!r} class")
     y = np.array([classes.index(c.label if c.label in classes else kws.UNKNOWN) for c in ds.clips])
     return fe, ds.clips, y, [fe.samples(c.audio) for c in ds.clips]
-
-
-def features_of(clip, config, clip_samples: int):
-    from . import features, kws
-
-    return features.microfrontend(kws.fit_clip(clip, clip_samples), config)
 
 
 def _imu_inputs(model, data_dir, classes):
@@ -184,22 +191,24 @@ fe = features.Frontend(config%(backend)s)
 ch = fe.num_channels
 need = len(m.input) // ch
 buf = array('h', bytes(2 * 1600))
+skip = %(skip)d
 for i in %(clips)r:
     fe.reset()
     frames = 0
     with open('_eval%%d.pcm' %% i, 'rb') as f:
-        while frames < need:
+        while frames < skip + need:
             n = f.readinto(buf) // 2
             if not n:
                 break
             at = 0
-            while at < n and frames < need:
+            while at < n and frames < skip + need:
                 at += fe.push(buf, at, n)
                 if fe.ready:
-                    features.to_int8(fe.frame, thresholds, m.input, frames * ch)
+                    if frames >= skip:
+                        features.to_int8(fe.frame, thresholds, m.input, (frames - skip) * ch)
                     frames += 1
-    if frames < need:
-        raise ValueError('clip %%d: %%d of %%d frames' %% (i, frames, need))
+    if frames < skip + need:
+        raise ValueError('clip %%d: %%d of %%d frames' %% (i, frames, skip + need))
     m.invoke()
     print('S', i, ' '.join(str(v) for v in m.output))
     gc.collect()
@@ -213,9 +222,10 @@ def _needs_tinyml(board) -> bool:
 
 
 def board_scores(board, model, record: bytes, samples: list[np.ndarray], backend: str | None,
-                 progress=lambda s: None) -> np.ndarray:
+                 progress=lambda s: None, skip: int = 0) -> np.ndarray:
     """int8 outputs [clips, outputs] the board computes from each clip's samples: its front end
-    (the record) and its model backend, `backend` for both (None: what the board picks)."""
+    (the record) and its model backend, `backend` for both (None: what the board picks); the
+    first `skip` frames (a heard clip's listening, AudioFrontend.skip) are not scored."""
     from . import deploy, tmdl
 
     if _needs_tinyml(board):
@@ -231,7 +241,7 @@ def board_scores(board, model, record: bytes, samples: list[np.ndarray], backend
             for i in batch:
                 board.write(f"_eval{i}.pcm", samples[i].astype("<i2").tobytes())
             try:
-                out = board.exec(BOARD_SCRIPT % {"backend": f", {backend!r}" if backend else "", "clips": batch},
+                out = board.exec(BOARD_SCRIPT % {"backend": f", {backend!r}" if backend else "", "clips": batch, "skip": skip},
                                  timeout=600)
             finally:
                 board.remove([f"_eval{i}.pcm" for i in batch])
@@ -270,7 +280,7 @@ def evaluate(model_path, data_dir, board=None, backend: str | None = None, progr
         kind = "audio"
         fe, clips, y, samples = _audio_clips(model, model_path, data_dir, classes)
         if board is not None:
-            scores = board_scores(board, model, fe.record, samples, backend, progress)
+            scores = board_scores(board, model, fe.record, samples, backend, progress, fe.skip)
         else:
             scores = reference.run(model, fe.inputs(samples)).reshape(len(samples), -1).astype(np.int64)
         files = [{"path": Path(c.path).relative_to(Path(data_dir)).as_posix(), "label": classes[t],

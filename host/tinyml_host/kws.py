@@ -21,6 +21,8 @@ whole recordings otherwise; augmentation touches training clips only.
 
 from __future__ import annotations
 
+import functools
+
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -50,6 +52,13 @@ TEST_FRACTION = 0.25
 SYNTHETIC_ESPEAK = 60    # espeak-ng voices training adds saying each keyword (speech_synth.voices)
 SYNTHETIC_FLITE = 80     # and flite voices, where flite is installed
 NOISE_TEST_FRACTION = 0.2  # the last part of each noise recording: test silence only, never mixed into training
+# A board's front end runs all along: its noise estimate has settled on the room before a word
+# comes. Each clip is heard that way (heard): LISTEN_SECONDS of background noise first, the same
+# noise continuing under the clip, at a level drawn from NOISE_FLOOR_DBFS (RMS, dB of full scale);
+# EVALUATE_FLOOR_DBFS for `tinyml evaluate`, one fixed level.
+LISTEN_SECONDS = 2.0
+NOISE_FLOOR_DBFS = (-60.0, -40.0)
+EVALUATE_FLOOR_DBFS = -50.0
 FRONTEND_FORMAT = "tinyml-frontend/1"
 
 
@@ -130,6 +139,29 @@ def noise_slice(pool: list[np.ndarray], rng, samples: int = CLIP_SAMPLES) -> np.
     source = pool[rng.integers(len(pool))]
     start = rng.integers(0, len(source) - samples + 1)
     return source[start:start + samples]
+
+
+def heard(clip: np.ndarray, pool: list[np.ndarray], rng, level_dbfs: float | None = None,
+          lead: int | None = None) -> np.ndarray:
+    """A clip as a board that has been listening hears it: `lead` samples (LISTEN_SECONDS' worth
+    unless given; listen_samples makes it whole hops) of noise from `pool`
+    at level_dbfs (RMS; drawn uniformly from NOISE_FLOOR_DBFS when None), then the clip with
+    that noise going on under it. Its features are the front end's last frames over these
+    samples (heard_frames): the same frames as over the clip alone, but with the front end's
+    noise estimate settled, as on a board. Without it, a clip padded with digital silence
+    starts from an estimate of zero, and PCAN (gain over that estimate) turns whatever the
+    recording starts with, a word or its own hiss, into a full-scale onset across every channel."""
+    lead = int(round(LISTEN_SECONDS * audio_data.RATE)) if lead is None else lead
+    clip = np.asarray(clip, np.int16)
+    pieces = [noise_slice([s if len(s) >= samples else np.resize(s, samples) for s in pool], rng, samples)
+              for samples in (lead, len(clip)) if samples]
+    n = np.concatenate(pieces).astype(np.float64) if pieces else np.zeros(0)
+    level = rng.uniform(*NOISE_FLOOR_DBFS) if level_dbfs is None else level_dbfs
+    rms = float(np.sqrt(np.mean(n ** 2))) if len(n) else 0.0
+    if rms > 0:
+        n *= 32768.0 * 10 ** (level / 20) / rms
+    n[lead:] += clip
+    return np.clip(np.round(n), -32768, 32767).astype(np.int16)
 
 
 def augment(x: np.ndarray, rng, noise: list[np.ndarray], a: Augment) -> np.ndarray:
@@ -288,9 +320,45 @@ def add_synthetic(sp: Split, ds: audio_data.Dataset, espeak: int, flite: int, se
 
 # --- features -------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1)
+def _evaluation_noise() -> np.ndarray:
+    return synthetic_noise(3.0, SEED)
+
+
+def heard_as_evaluated(clip: np.ndarray, lead: int, level_dbfs: float = EVALUATE_FLOOR_DBFS) -> np.ndarray:
+    """A test clip heard (heard) the one way the training report and `tinyml evaluate` both
+    hear it: after the same synthetic noise at one level, so both score a clip alike."""
+    return heard(clip, [_evaluation_noise()], np.random.default_rng(0), level_dbfs, lead)
+
+
 def frames(clips: list[np.ndarray], config: features.FrontendConfig) -> np.ndarray:
     """(n, frames, channels) uint16: each clip through the reference front end from reset."""
     return np.stack([features.microfrontend(c, config) for c in clips]) if clips else np.zeros((0, 0, 0), np.uint16)
+
+
+def clip_frames(config: features.FrontendConfig, samples: int = CLIP_SAMPLES) -> int:
+    """How many frames the front end makes of `samples` samples."""
+    p = features.plan(config)
+    return 1 + (samples - p.window_samples) // p.step_samples
+
+
+def listen_samples(config: features.FrontendConfig) -> int:
+    """LISTEN_SECONDS in whole hops: the clip's frames then fall where they fall over the clip alone."""
+    step = features.plan(config).step_samples
+    return step * max(1, int(round(LISTEN_SECONDS * audio_data.RATE / step)))
+
+
+def heard_frames(clips: list[np.ndarray], config: features.FrontendConfig, pool: list[np.ndarray], seed: int,
+                 level_dbfs: float | None = None, first: int = 0) -> np.ndarray:
+    """(n, frames, channels) uint16: each clip heard (see heard), the front end from reset over
+    the listening and the clip, its frames of the clip kept (as many as of the clip alone).
+    Clip k's noise and level are drawn by its own generator, seeded (seed, first + k), so a list
+    cut in parts (kws_bench's processes) gets the frames of the whole."""
+    lead = listen_samples(config)
+    out = [features.microfrontend(heard(c, pool, np.random.default_rng((seed, first + k)), level_dbfs, lead),
+                                  config)[-clip_frames(config, len(c)):]
+           for k, c in enumerate(clips)]
+    return np.stack(out) if out else np.zeros((0, 0, 0), np.uint16)
 
 
 def model_input(f: np.ndarray) -> np.ndarray:
@@ -375,10 +443,12 @@ def warp_frames(f: np.ndarray, rng, a: Augment, config: features.FrontendConfig)
 def featurize(sp: Split, frontend: str, train_clips: list[np.ndarray], y_train: np.ndarray,
               a: Augment = NO_AUGMENT, seed: int = SEED, config: features.FrontendConfig | None = None) -> Features:
     """Features of the training clips (augmented_audio's order: each clip, then its copies; the
-    copies' frames warped and masked as `a` says) and of the test clips; `config` the front end
-    (FRONTENDS[frontend] unless given)."""
+    copies' frames warped and masked as `a` says) and of the test clips, every clip heard over
+    the split's noise as a listening board hears it (heard_frames: training's noise under the
+    training clips, at levels drawn from NOISE_FLOOR_DBFS; the test clips as `tinyml evaluate`
+    hears them, heard_as_evaluated); `config` the front end (FRONTENDS[frontend] unless given)."""
     config = config or FRONTENDS[frontend]
-    f = frames(train_clips, config)
+    f = heard_frames(train_clips, config, sp.noise_train or [synthetic_noise(20.0, seed)], seed + 5)
     if a.copies and a.warp:
         copy = np.arange(len(f)) % (1 + a.copies) != 0
         f[copy] = warp_frames(f[copy], np.random.default_rng(seed + 3), a, config)
@@ -386,7 +456,9 @@ def featurize(sp: Split, frontend: str, train_clips: list[np.ndarray], y_train: 
         copy = np.arange(len(f)) % (1 + a.copies) != 0
         f[copy] = mask_frames(f[copy], np.random.default_rng(seed + 2), a)
     x_train = model_input(f)
-    test_frames = frames([e.audio for e in sp.test], config)
+    lead, n = listen_samples(config), clip_frames(config)
+    test_frames = np.stack([features.microfrontend(heard_as_evaluated(e.audio, lead), config)[-n:] for e in sp.test]) \
+        if sp.test else np.zeros((0, n, config.num_channels), np.uint16)
     y_test = np.array([sp.classes.index(e.label) for e in sp.test], np.int64)
     return Features(frontend, x_train, y_train, test_frames, y_test)
 
@@ -494,6 +566,10 @@ def frontend_params(frontend: str, input_scale: float, input_zero_point: int,
         "feature_scale": FEATURE_SCALE,
         "input_scale": float(input_scale),
         "input_zero_point": int(input_zero_point),
+        # trained on clips heard by a board already listening (heard): `tinyml evaluate` hears
+        # each clip after listen_samples of noise at listen_dbfs and scores the clip's frames
+        "listen_samples": listen_samples(config),
+        "listen_dbfs": EVALUATE_FLOOR_DBFS,
         "int8": "clamp(floor(v * feature_scale / input_scale + 0.5) + input_zero_point, -128, 127) "
                 "(features.to_int8), v the uint16 frame values, frame-major",
     }

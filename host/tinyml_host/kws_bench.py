@@ -41,18 +41,22 @@ FSDD_RATE = 8000
 ESPEAK, FLITE, COPIES, SPEED = kws.SYNTHETIC_ESPEAK, kws.SYNTHETIC_FLITE, 3, kws.Augment().speed   # tinyml train kws's
 
 
-def _features_one(args):
-    clip, config = args
-    return features.microfrontend(clip, config)
+def _heard_part(args):
+    clips, config, pool, seed, first = args
+    return kws.heard_frames(clips, config, pool, seed, first=first)
 
 
-def frames_parallel(clips, config, workers: int) -> np.ndarray:
+def frames_parallel(clips, config, workers: int, seed: int) -> np.ndarray:
+    """Each clip heard over the benchmark's floor noise (kws.heard_frames), in `workers` processes."""
+    pool = [kws.synthetic_noise(30.0, seed + 9)]
     if workers <= 1:
-        return kws.frames(clips, config)
+        return kws.heard_frames(clips, config, pool, seed)
     from multiprocessing import get_context
 
-    with get_context("fork").Pool(workers) as pool:  # forked before TensorFlow is imported
-        return np.stack(pool.map(_features_one, [(c, config) for c in clips], chunksize=32))
+    step = 64
+    parts = [(clips[i:i + step], config, pool, seed, i) for i in range(0, len(clips), step)]
+    with get_context("fork").Pool(workers) as procs:  # forked before TensorFlow is imported
+        return np.concatenate(procs.map(_heard_part, parts))
 
 
 def corpus(espeak: int, a: kws.Augment, seed: int, trim: bool = False, narrowband: bool = False):
@@ -87,7 +91,7 @@ def _with_synthetic(clips, digit, speaker, index, espeak, flite, a, seed, augmen
     return clips, np.array(digit), np.array(speaker), np.array(index), augmented
 
 
-def cached_frames(frontend: str, config, make_corpus, key: str, workers: int):
+def cached_frames(frontend: str, config, make_corpus, key: str, workers: int, seed: int):
     """(plain frames, augmented frames, digit, speaker, index) of the corpus through `config`,
     from the cache when it holds them; make_corpus() (synthesis, augmentation: the slow part) only
     when it does not."""
@@ -98,9 +102,9 @@ def cached_frames(frontend: str, config, make_corpus, key: str, workers: int):
         if "digit" in z:
             return z["plain"], z["augmented"], z["digit"], z["speaker"], z["index"]
     clips, digit, speaker, index, augmented = make_corpus()
-    plain = frames_parallel(clips, config, workers)
+    plain = frames_parallel(clips, config, workers, seed)
     flat = [x for copies in augmented for x in copies]
-    aug = frames_parallel(flat, config, workers).reshape(len(clips), len(augmented[0]), *plain.shape[1:]) \
+    aug = frames_parallel(flat, config, workers, seed + 1).reshape(len(clips), len(augmented[0]), *plain.shape[1:]) \
         if flat else np.zeros((len(clips), 0, *plain.shape[1:]), np.uint16)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(path, plain=plain, augmented=aug, digit=digit, speaker=speaker, index=index)
@@ -203,7 +207,8 @@ def main(argv=None):
     import inspect
 
     decides = [inspect.getsource(f) for f in (kws.fit_clip, kws.augment, kws.synthetic_noise, audio_data.resample,
-                                              speech_synth.trim, speech_synth.spoken)]
+                                              speech_synth.trim, speech_synth.spoken, kws.heard, kws.heard_frames,
+                                              frames_parallel)] + [kws.LISTEN_SECONDS, kws.NOISE_FLOOR_DBFS]
     audio_augment = repr(replace(a, freq_mask=0, time_mask=0, warp=0.0))   # what changes frames after: not the key
     common = (args.copies, args.seed, audio_augment, decides, args.trim, args.narrowband,
               Path(features.__file__).read_bytes())
@@ -220,7 +225,8 @@ def main(argv=None):
         config = kws.FRONTENDS[frontend]
         if args.upper_band:
             config = replace(config, upper_band_limit=args.upper_band)
-        got = [cached_frames(frontend, config, make, key, args.workers) for key, make in parts]
+        got = [cached_frames(frontend, config, make, key, args.workers, args.seed + 11 * k)
+               for k, (key, make) in enumerate(parts)]
         plain, aug, y, speaker, index = (np.concatenate([g[i] for g in got]) for i in range(5))
         print(f"{frontend}: features ready ({time.time() - t0:.0f} s)", flush=True)
         fsdd = np.array([not s.startswith(("espeak", "flite")) for s in speaker.astype(str)])

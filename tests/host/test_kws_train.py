@@ -115,10 +115,10 @@ def test_evaluate_agrees_with_tflites_interpreter(run, tmp_path):
     folder, r = run
     held = _held_out_folder(run, tmp_path)
     result = evaluate.evaluate(folder / "models" / "kws.tflite", held)
-    config, params = kws.read_frontend_params(folder / "models" / "kws.frontend.json")
     ds = audio_data.load(held)
-    x = kws.int8_input(np.stack([evaluate.features_of(c.audio, config, params["clip_samples"]) for c in ds.clips]),
-                       params)
+    model = evaluate.read_model(folder / "models" / "kws.tflite")
+    fe = evaluate.AudioFrontend(model, folder / "models" / "kws.tflite", held)
+    x = fe.inputs([fe.samples(c.audio) for c in ds.clips])
     interp = litert.Interpreter(model_content=(folder / "models" / "kws.tflite").read_bytes())
     interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
@@ -216,7 +216,7 @@ def test_warp_reaches_the_copies_and_only_them(monkeypatch, tmp_path):
     clips = [clip.astype(np.int16)] * 3   # the clip and its two copies, augmented_audio's order
     sp = kws.Split(classes=["a"], train=[], test=[])
     f = kws.featurize(sp, "micro", clips, np.zeros(3, np.int64), seen["augment_with"], seed=1)
-    plain = kws.model_input(kws.frames(clips[:1], config))
+    plain = kws.model_input(kws.heard_frames(clips[:1], config, [kws.synthetic_noise(20.0, 1)], 1 + 5))
     assert np.array_equal(f.x_train[0], plain[0])
     assert not np.array_equal(f.x_train[1], plain[0]) and not np.array_equal(f.x_train[2], plain[0])
 
