@@ -54,11 +54,13 @@ SYNTHETIC_FLITE = 80     # and flite voices, where flite is installed
 NOISE_TEST_FRACTION = 0.2  # the last part of each noise recording: test silence only, never mixed into training
 # A board's front end runs all along: its noise estimate has settled on the room before a word
 # comes. Each clip is heard that way (heard): LISTEN_SECONDS of background noise first, the same
-# noise continuing under the clip, at a level drawn from NOISE_FLOOR_DBFS (RMS, dB of full scale);
-# EVALUATE_FLOOR_DBFS for `tinyml evaluate`, one fixed level.
+# noise continuing under the clip, at a level drawn from NOISE_FLOOR_DBFS (RMS, dB of full scale;
+# EVALUATE_FLOOR_DBFS for test clips and `tinyml evaluate`), never below the recording's own room
+# (recording_floor_dbfs). 1 s of listening left the estimate unsettled; -60..-40 dBFS cost the quiet
+# speaker's own-voice accuracy (docs/kws.md).
 LISTEN_SECONDS = 2.0
-NOISE_FLOOR_DBFS = (-60.0, -40.0)
-EVALUATE_FLOOR_DBFS = -50.0
+NOISE_FLOOR_DBFS = (-75.0, -55.0)
+EVALUATE_FLOOR_DBFS = -65.0
 FRONTEND_FORMAT = "tinyml-frontend/1"
 
 
@@ -141,12 +143,33 @@ def noise_slice(pool: list[np.ndarray], rng, samples: int = CLIP_SAMPLES) -> np.
     return source[start:start + samples]
 
 
+ROOM_EDGE_FRAMES = 5       # recording_floor_dbfs looks for the room in a clip's first and last 100 ms
+ROOM_CAP_DBFS = -40.0      # and never takes it as louder than this (a word cut tight is not a room)
+
+
+def recording_floor_dbfs(clip: np.ndarray, frame: int = 320) -> float | None:
+    """The level (RMS, dBFS) of the quietest 20 ms in the first and last ROOM_EDGE_FRAMES frames
+    of a clip's stretch between digital silence (where a recording trimmed to its word still has
+    the room it was made in), at most ROOM_CAP_DBFS. None for a clip with no such stretch (all
+    digital silence, or shorter than a frame)."""
+    x = np.asarray(clip, np.float64)
+    nz = np.flatnonzero(x)
+    if not len(nz) or nz[-1] - nz[0] + 1 < frame:
+        return None
+    x = x[nz[0]:nz[-1] + 1]
+    x = x[:len(x) // frame * frame].reshape(-1, frame)
+    edges = np.concatenate([x[:ROOM_EDGE_FRAMES], x[-ROOM_EDGE_FRAMES:]])
+    quietest = float(np.sqrt(np.mean(edges ** 2, axis=1)).min())
+    return min(ROOM_CAP_DBFS, 20 * np.log10(quietest / 32768.0)) if quietest > 0 else None
+
+
 def heard(clip: np.ndarray, pool: list[np.ndarray], rng, level_dbfs: float | None = None,
           lead: int | None = None) -> np.ndarray:
     """A clip as a board that has been listening hears it: `lead` samples (LISTEN_SECONDS' worth
     unless given; listen_samples makes it whole hops) of noise from `pool`
-    at level_dbfs (RMS; drawn uniformly from NOISE_FLOOR_DBFS when None), then the clip with
-    that noise going on under it. Its features are the front end's last frames over these
+    at level_dbfs (RMS; drawn uniformly from NOISE_FLOOR_DBFS when None) or at the clip's own
+    room (recording_floor_dbfs) where that is louder, then the clip with that noise going on
+    under it. Its features are the front end's last frames over these
     samples (heard_frames): the same frames as over the clip alone, but with the front end's
     noise estimate settled, as on a board. Without it, a clip padded with digital silence
     starts from an estimate of zero, and PCAN (gain over that estimate) turns whatever the
@@ -157,6 +180,9 @@ def heard(clip: np.ndarray, pool: list[np.ndarray], rng, level_dbfs: float | Non
               for samples in (lead, len(clip)) if samples]
     n = np.concatenate(pieces).astype(np.float64) if pieces else np.zeros(0)
     level = rng.uniform(*NOISE_FLOOR_DBFS) if level_dbfs is None else level_dbfs
+    own = recording_floor_dbfs(clip)
+    if own is not None:   # no quieter than the recording's own room: no step where it starts
+        level = max(level, own)
     rms = float(np.sqrt(np.mean(n ** 2))) if len(n) else 0.0
     if rms > 0:
         n *= 32768.0 * 10 ** (level / 20) / rms

@@ -8,6 +8,9 @@ measured the way issue 22 states its goals, written as a table:
   `tinyml train kws` adds by default. Their words are trimmed of the synthesizer's silence and
   passed through FSDD's 8 kHz (--no-trim, --no-narrowband: as the synthesizer writes them).
 
+Every clip, test clips too, is heard as `tinyml train kws` hears its training clips
+(kws.heard_frames: after 2 s of noise at -75..-55 dBFS, never quieter than the recording's room).
+
 --upper-band HZ ends the front end's mel range there instead of at 7500 Hz (recorded in the
 model). Each row: float and int8 accuracy (int8 through the .tmdl's integer arithmetic on the
 front end's int8 input, as the board computes it), size. Both front ends (kws.FRONTENDS) unless
@@ -92,7 +95,8 @@ def _with_synthetic(clips, digit, speaker, index, espeak, flite, a, seed, augmen
 
 
 def cached_frames(frontend: str, config, make_corpus, key: str, workers: int, seed: int):
-    """(plain frames, augmented frames, digit, speaker, index) of the corpus through `config`,
+    """(plain frames, augmented frames, digit, speaker, index) of the corpus through `config`
+    (each clip heard, frames_parallel),
     from the cache when it holds them; make_corpus() (synthesis, augmentation: the slow part) only
     when it does not."""
     key = hashlib.sha256(repr((key, config)).encode()).hexdigest()[:12]
@@ -208,7 +212,8 @@ def main(argv=None):
 
     decides = [inspect.getsource(f) for f in (kws.fit_clip, kws.augment, kws.synthetic_noise, audio_data.resample,
                                               speech_synth.trim, speech_synth.spoken, kws.heard, kws.heard_frames,
-                                              frames_parallel)] + [kws.LISTEN_SECONDS, kws.NOISE_FLOOR_DBFS]
+                                              kws.recording_floor_dbfs, frames_parallel)] + \
+        [kws.LISTEN_SECONDS, kws.NOISE_FLOOR_DBFS, kws.ROOM_EDGE_FRAMES, kws.ROOM_CAP_DBFS]
     audio_augment = repr(replace(a, freq_mask=0, time_mask=0, warp=0.0))   # what changes frames after: not the key
     common = (args.copies, args.seed, audio_augment, decides, args.trim, args.narrowband,
               Path(features.__file__).read_bytes())

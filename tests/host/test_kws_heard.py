@@ -13,8 +13,13 @@ def _room(seconds: float, dbfs: float, seed: int) -> np.ndarray:
     return np.round(n / n.std() * 32768 * 10 ** (dbfs / 20)).astype(np.int16)
 
 
+def _word(samples: int = 4000) -> np.ndarray:
+    """A tone that fades in and out, as a synthetic voice's word does."""
+    return np.round(np.sin(np.arange(samples) / 5.0) * np.hanning(samples) * 8000).astype(np.int16)
+
+
 def test_the_clip_rides_on_the_noise_at_the_level_asked_for():
-    clip = _room(0.5, -20.0, 1)
+    clip = kws.fit_clip(_word(8000))
     pool = [_room(3.0, -30.0, 2)]
     lead = kws.listen_samples(CONFIG)
     x = kws.heard(clip, pool, np.random.default_rng(5), -50.0, lead)
@@ -47,3 +52,24 @@ def test_heard_frames_of_a_list_are_those_of_its_parts():
                             kws.heard_frames(clips[1:], CONFIG, pool, seed=2, first=1)])
     assert np.array_equal(whole, parts)
     assert not np.array_equal(whole[0], kws.heard_frames(clips[:1], CONFIG, pool, seed=3)[0])
+
+
+def test_the_listening_is_no_quieter_than_the_recordings_own_room():
+    """A recording made in a room at -50 dBFS, padded with digital silence: its room is measured
+    (the quietest 20 ms at its ends), and the listening before it is that loud, not the -60 dBFS
+    asked for, so no step in the noise marks where the recording starts. A recording quieter than
+    the level asked for gets that level."""
+    word = _word()
+    recording = np.concatenate([_room(0.2, -50.0, 5), word + _room(0.25, -50.0, 6), _room(0.2, -50.0, 7)])
+    clip = kws.fit_clip(recording)
+    assert abs(kws.recording_floor_dbfs(clip) + 50.0) < 1.5
+    loud = kws.fit_clip(np.concatenate([_room(0.2, -20.0, 5), word, _room(0.2, -20.0, 7)]))
+    assert kws.recording_floor_dbfs(loud) == kws.ROOM_CAP_DBFS     # a room that loud is taken as the cap
+    quiet = kws.fit_clip(np.concatenate([_room(0.2, -80.0, 5), word, _room(0.2, -80.0, 7)]))
+    assert abs(kws.recording_floor_dbfs(quiet) + 80.0) < 1.5 and kws.recording_floor_dbfs(np.zeros(100, np.int16)) is None
+    pool = [_room(3.0, -20.0, 8)]
+    lead = kws.listen_samples(CONFIG)
+    for x, expect in ((clip, kws.recording_floor_dbfs(clip)), (quiet, -60.0)):
+        h = kws.heard(x, pool, np.random.default_rng(1), -60.0, lead)
+        rms = np.sqrt(np.mean(h[:lead].astype(np.float64) ** 2)) / 32768
+        assert abs(20 * np.log10(rms) - expect) < 0.1
