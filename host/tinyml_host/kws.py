@@ -22,7 +22,6 @@ whole recordings otherwise; augmentation touches training clips only.
 from __future__ import annotations
 
 import functools
-
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -355,11 +354,6 @@ def heard_as_evaluated(clip: np.ndarray, lead: int, level_dbfs: float = EVALUATE
     """A test clip heard (heard) the one way the training report and `tinyml evaluate` both
     hear it: after the same synthetic noise at one level, so both score a clip alike."""
     return heard(clip, [_evaluation_noise()], np.random.default_rng(0), level_dbfs, lead)
-
-
-def frames(clips: list[np.ndarray], config: features.FrontendConfig) -> np.ndarray:
-    """(n, frames, channels) uint16: each clip through the reference front end from reset."""
-    return np.stack([features.microfrontend(c, config) for c in clips]) if clips else np.zeros((0, 0, 0), np.uint16)
 
 
 def clip_frames(config: features.FrontendConfig, samples: int = CLIP_SAMPLES) -> int:
