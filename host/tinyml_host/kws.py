@@ -162,10 +162,9 @@ def recording_floor_dbfs(clip: np.ndarray, frame: int = 320) -> float | None:
     return min(ROOM_CAP_DBFS, 20 * np.log10(quietest / 32768.0)) if quietest > 0 else None
 
 
-def heard(clip: np.ndarray, pool: list[np.ndarray], rng, level_dbfs: float | None = None,
-          lead: int | None = None) -> np.ndarray:
-    """A clip as a board that has been listening hears it: `lead` samples (LISTEN_SECONDS' worth
-    unless given; listen_samples makes it whole hops) of noise from `pool`
+def heard(clip: np.ndarray, pool: list[np.ndarray], rng, level_dbfs: float | None, lead: int) -> np.ndarray:
+    """A clip as a board that has been listening hears it: `lead` samples (listen_samples:
+    LISTEN_SECONDS in whole hops of the front end) of noise from `pool`
     at level_dbfs (RMS; drawn uniformly from NOISE_FLOOR_DBFS when None) or at the clip's own
     room (recording_floor_dbfs) where that is louder, then the clip with that noise going on
     under it. Its features are the front end's last frames over these
@@ -173,7 +172,6 @@ def heard(clip: np.ndarray, pool: list[np.ndarray], rng, level_dbfs: float | Non
     noise estimate settled, as on a board. Without it, a clip padded with digital silence
     starts from an estimate of zero, and PCAN (gain over that estimate) turns whatever the
     recording starts with, a word or its own hiss, into a full-scale onset across every channel."""
-    lead = int(round(LISTEN_SECONDS * audio_data.RATE)) if lead is None else lead
     clip = np.asarray(clip, np.int16)
     pieces = [noise_slice([s if len(s) >= samples else np.resize(s, samples) for s in pool], rng, samples)
               for samples in (lead, len(clip)) if samples]
@@ -574,14 +572,12 @@ def frontend_params(frontend: str, input_scale: float, input_zero_point: int,
     frames to the model's int8 input. Written beside the model (MODEL.frontend.json) and into
     the report until the .tmdl carries it."""
     config = config or FRONTENDS[frontend]
-    p = features.plan(config)
-    n_frames = 1 + (CLIP_SAMPLES - p.window_samples) // p.step_samples
     return {
         "format": FRONTEND_FORMAT,
         "frontend": frontend,
         "config": asdict(config),
         "clip_samples": CLIP_SAMPLES,
-        "frames": n_frames,
+        "frames": clip_frames(config),
         "channels": config.num_channels,
         "feature_scale": FEATURE_SCALE,
         "input_scale": float(input_scale),
